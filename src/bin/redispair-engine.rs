@@ -1,0 +1,56 @@
+//! redispair-engine: the Redis-compatible storage engine binary. Does I/O: parses the command
+//! line, installs logging and the counting allocator, serves until SHUTDOWN or a signal.
+
+use redispair::engine::{config, memory::CountingAllocator, server};
+
+#[global_allocator]
+static ALLOC: CountingAllocator = CountingAllocator;
+
+fn main() -> anyhow::Result<()> {
+    let matches = config::command_line().get_matches();
+    let cfg = config::from_matches(&matches).map_err(|e| anyhow::anyhow!(e))?;
+    let level = match cfg.get("loglevel").unwrap_or("notice") {
+        "debug" => "debug",
+        "verbose" => "info",
+        "notice" => "info",
+        "warning" => "warn",
+        _ => "error",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .with_target(false)
+        .init();
+    let threads: usize = cfg
+        .get("worker-threads")
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let handle = server::start(cfg).await?;
+        let engine = handle.engine.clone();
+        tokio::spawn(async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("install SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            tracing::info!("received shutdown signal");
+            engine.request_shutdown();
+        });
+        handle.task.await?;
+        anyhow::Ok(())
+    })
+}

@@ -1,0 +1,249 @@
+//! Per-connection client state (owned by the connection task) and the registry entry every
+//! client keeps in the shared state for CLIENT LIST / KILL / INFO. Pure.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, Notify};
+
+use crate::engine::protocol::reply::Reply;
+use crate::engine::storage::CompactBytes;
+
+/// How the client wants replies (CLIENT REPLY).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command only.
+    Skip,
+    /// Set by CLIENT REPLY SKIP; becomes Skip after the CLIENT command itself.
+    SkipNext,
+}
+
+/// The MULTI state of a client.
+#[derive(Debug, Default)]
+pub struct MultiState {
+    pub active: bool,
+    pub queued: Vec<Vec<Bytes>>,
+    /// A queued command failed to queue (unknown, wrong arity...): EXEC answers EXECABORT.
+    pub aborted: bool,
+}
+
+/// Who the client is authenticated as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum User {
+    /// Not authenticated yet (requirepass set).
+    None,
+    Default,
+    /// The operator's admin user: may run the admin commands.
+    Admin,
+}
+
+/// The handle other clients use to act on this one (CLIENT KILL, demotion, pub/sub delivery).
+#[derive(Debug)]
+pub struct ClientHandle {
+    pub killed: AtomicBool,
+    pub kill: Notify,
+}
+
+impl ClientHandle {
+    pub fn new() -> Arc<ClientHandle> {
+        Arc::new(ClientHandle {
+            killed: AtomicBool::new(false),
+            kill: Notify::new(),
+        })
+    }
+    /// Ask the connection to close (after finishing the reply it is writing).
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        self.kill.notify_one();
+    }
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::SeqCst)
+    }
+}
+
+/// A message pushed to a client outside request/response (pub/sub).
+pub type PushSender = mpsc::UnboundedSender<Reply>;
+
+/// State owned by one connection.
+#[derive(Debug)]
+pub struct ClientState {
+    pub id: u64,
+    pub db: usize,
+    pub proto: u8,
+    pub name: Option<Bytes>,
+    pub lib_name: Option<Bytes>,
+    pub lib_ver: Option<Bytes>,
+    pub user: User,
+    pub multi: MultiState,
+    pub watched: Vec<(usize, CompactBytes)>,
+    pub channels: HashSet<Bytes>,
+    pub patterns: HashSet<Bytes>,
+    pub reply_mode: ReplyMode,
+    pub no_evict: bool,
+    pub no_touch: bool,
+    /// Set by QUIT: close after the reply.
+    pub close_after_reply: bool,
+    pub push: Option<PushSender>,
+    pub handle: Arc<ClientHandle>,
+    pub addr: String,
+    pub laddr: String,
+    pub created_ms: i64,
+    /// A replica's connection or the master link on a replica: exempt from some limits.
+    pub is_replication: bool,
+}
+
+impl ClientState {
+    pub fn new(id: u64, addr: String, laddr: String, now_ms: i64, needs_auth: bool) -> ClientState {
+        ClientState {
+            id,
+            db: 0,
+            proto: 2,
+            name: None,
+            lib_name: None,
+            lib_ver: None,
+            user: if needs_auth {
+                User::None
+            } else {
+                User::Default
+            },
+            multi: MultiState::default(),
+            watched: Vec::new(),
+            channels: HashSet::new(),
+            patterns: HashSet::new(),
+            reply_mode: ReplyMode::On,
+            no_evict: false,
+            no_touch: false,
+            close_after_reply: false,
+            push: None,
+            handle: ClientHandle::new(),
+            addr,
+            laddr,
+            created_ms: now_ms,
+            is_replication: false,
+        }
+    }
+
+    /// A client for internal use (script calls, served blocked commands, replication apply).
+    pub fn internal(id: u64, db: usize, proto: u8) -> ClientState {
+        let mut c = ClientState::new(id, String::new(), String::new(), 0, false);
+        c.db = db;
+        c.proto = proto;
+        c
+    }
+
+    pub fn subscriptions(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    /// RESP2 clients with subscriptions may only run the subscribe family.
+    pub fn in_subscribe_context(&self) -> bool {
+        self.proto < 3 && self.subscriptions() > 0
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        self.user != User::None
+    }
+}
+
+/// What CLIENT LIST and INFO need to know about a client, kept in the shared state and refreshed
+/// by the connection after each batch of commands.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub name: Option<Bytes>,
+    pub lib_name: Option<Bytes>,
+    pub lib_ver: Option<Bytes>,
+    pub created_ms: i64,
+    pub last_interaction_ms: i64,
+    pub db: usize,
+    pub proto: u8,
+    pub sub: usize,
+    pub psub: usize,
+    pub multi: i64,
+    pub last_cmd: String,
+    pub flags: String,
+    pub user: &'static str,
+    pub blocked: bool,
+    pub handle: Arc<ClientHandle>,
+    pub is_replication: bool,
+}
+
+impl ClientInfo {
+    pub fn from_state(c: &ClientState, now_ms: i64, last_cmd: &str) -> ClientInfo {
+        let mut flags = String::new();
+        if c.subscriptions() > 0 {
+            flags.push('P');
+        }
+        if c.multi.active {
+            flags.push('x');
+        }
+        if c.is_replication {
+            flags.push('S');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        ClientInfo {
+            id: c.id,
+            addr: c.addr.clone(),
+            laddr: c.laddr.clone(),
+            name: c.name.clone(),
+            lib_name: c.lib_name.clone(),
+            lib_ver: c.lib_ver.clone(),
+            created_ms: c.created_ms,
+            last_interaction_ms: now_ms,
+            db: c.db,
+            proto: c.proto,
+            sub: c.channels.len(),
+            psub: c.patterns.len(),
+            multi: if c.multi.active {
+                c.multi.queued.len() as i64
+            } else {
+                -1
+            },
+            last_cmd: last_cmd.to_string(),
+            flags,
+            user: match c.user {
+                User::Admin => "admin",
+                _ => "default",
+            },
+            blocked: false,
+            handle: c.handle.clone(),
+            is_replication: c.is_replication,
+        }
+    }
+
+    /// One line of CLIENT LIST / CLIENT INFO, with Redis's field names and order.
+    pub fn format(&self, now_ms: i64) -> String {
+        let s = |b: &Option<Bytes>| {
+            b.as_ref()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        format!(
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=2048 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            s(&self.name),
+            (now_ms - self.created_ms).max(0) / 1000,
+            (now_ms - self.last_interaction_ms).max(0) / 1000,
+            self.flags,
+            self.db,
+            self.sub,
+            self.psub,
+            self.multi,
+            if self.last_cmd.is_empty() { "NULL" } else { &self.last_cmd },
+            self.user,
+            self.proto,
+            s(&self.lib_name),
+            s(&self.lib_ver),
+        )
+    }
+}

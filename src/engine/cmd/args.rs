@@ -1,0 +1,141 @@
+//! Argument parsing shared by all commands, with Redis's exact rules and error texts. Pure.
+
+use bytes::Bytes;
+
+use crate::engine::protocol::reply::Reply;
+
+pub const ERR_SYNTAX: &str = "ERR syntax error";
+pub const ERR_NOT_INT: &str = "ERR value is not an integer or out of range";
+pub const ERR_NOT_FLOAT: &str = "ERR value is not a valid float";
+pub const ERR_WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+pub const ERR_NO_SUCH_KEY: &str = "ERR no such key";
+pub const ERR_OVERFLOW: &str = "ERR increment or decrement would overflow";
+pub const ERR_DB_RANGE: &str = "ERR DB index is out of range";
+pub const ERR_INDEX_RANGE: &str = "ERR index out of range";
+pub const ERR_NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
+
+pub fn syntax_error() -> Reply {
+    Reply::err_static(ERR_SYNTAX)
+}
+pub fn wrongtype() -> Reply {
+    Reply::err_static(ERR_WRONGTYPE)
+}
+pub fn not_int() -> Reply {
+    Reply::err_static(ERR_NOT_INT)
+}
+pub fn not_float() -> Reply {
+    Reply::err_static(ERR_NOT_FLOAT)
+}
+
+/// Parse an integer exactly like Redis's `string2ll`: optional '-', digits, no leading zeros
+/// (except "0" itself), no spaces or '+', must fit i64.
+pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s.len() == 1 && s[0] == b'0' {
+        return Some(0);
+    }
+    let (neg, digits) = if s[0] == b'-' {
+        (true, &s[1..])
+    } else {
+        (false, s)
+    };
+    if digits.is_empty() || digits[0] == b'0' {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((d - b'0') as u64)?;
+    }
+    if neg {
+        if v > i64::MAX as u64 + 1 {
+            None
+        } else {
+            Some((v as i64).wrapping_neg())
+        }
+    } else if v > i64::MAX as u64 {
+        None
+    } else {
+        Some(v as i64)
+    }
+}
+
+/// Integer argument or Redis's "value is not an integer or out of range" error.
+pub fn int_arg(s: &[u8]) -> Result<i64, Reply> {
+    parse_i64_strict(s).ok_or_else(not_int)
+}
+
+/// Parse a float like Redis's `string2d`/`getDoubleFromObject`: strtod semantics (leading
+/// space rejected, "inf"/"-inf"/"+inf" accepted, NaN rejected, trailing garbage rejected).
+pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    if s.is_empty() || s[0].is_ascii_whitespace() || s.len() > 5120 {
+        return None;
+    }
+    let t = std::str::from_utf8(s).ok()?;
+    let lower = t.to_ascii_lowercase();
+    let v = match lower.as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        _ => {
+            // Rust accepts forms strtod rejects ("1_000" no; "nan" yes, which we refuse below) and
+            // strtod accepts hex floats Rust rejects; Redis users do not rely on hex floats.
+            if lower.contains("nan") || lower.contains("inf") {
+                return None;
+            }
+            t.parse::<f64>().ok()?
+        }
+    };
+    if v.is_nan() {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+/// Float argument or "value is not a valid float".
+pub fn float_arg(s: &[u8]) -> Result<f64, Reply> {
+    parse_f64(s).ok_or_else(not_float)
+}
+
+/// Case-insensitive comparison of an argument with an ASCII keyword.
+pub fn is(arg: &[u8], keyword: &str) -> bool {
+    arg.eq_ignore_ascii_case(keyword.as_bytes())
+}
+
+/// An owned copy of an argument as a lossy UTF-8 string (for error messages).
+pub fn lossy(arg: &Bytes) -> String {
+    String::from_utf8_lossy(arg).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_integers() {
+        assert_eq!(parse_i64_strict(b"0"), Some(0));
+        assert_eq!(parse_i64_strict(b"-12"), Some(-12));
+        assert_eq!(parse_i64_strict(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64_strict(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64_strict(b"9223372036854775808"), None);
+        assert_eq!(parse_i64_strict(b"01"), None);
+        assert_eq!(parse_i64_strict(b"+1"), None);
+        assert_eq!(parse_i64_strict(b" 1"), None);
+        assert_eq!(parse_i64_strict(b"-0"), None);
+        assert_eq!(parse_i64_strict(b""), None);
+    }
+
+    #[test]
+    fn floats() {
+        assert_eq!(parse_f64(b"1.5"), Some(1.5));
+        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+        assert_eq!(parse_f64(b"nan"), None);
+        assert_eq!(parse_f64(b" 1"), None);
+        assert_eq!(parse_f64(b"1x"), None);
+    }
+}

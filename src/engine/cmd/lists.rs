@@ -1,0 +1,5 @@
+//! List commands, including the blocking ones. Pure (on the locked state).
+
+use super::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

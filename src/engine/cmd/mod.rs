@@ -1,0 +1,675 @@
+//! Command table and execution: lookup, arity, authentication, MULTI queueing, OOM and
+//! read-only checks, then the command itself, then propagation of its effects and the hand-off
+//! to blocked clients. Pure (operates on the locked state; no sockets).
+//!
+//! Every write reaches the write log through [`execute`]: a command that changed the dataset
+//! (it bumped `state.dirty`) is propagated as it was received, unless it recorded a
+//! deterministic rewrite with [`Ctx::propagate_as`] (SPOP → SREM, EXPIRE → PEXPIREAT,
+//! INCRBYFLOAT → SET ... KEEPTTL, BLPOP → LPOP ...), so replicas and recovery replay effects,
+//! never decisions that depend on time or randomness.
+
+pub mod args;
+pub mod bitmaps;
+pub mod hashes;
+pub mod hyperloglog;
+pub mod keys;
+pub mod lists;
+pub mod pubsub;
+pub mod scripting;
+pub mod server;
+pub mod sets;
+pub mod strings;
+pub mod transactions;
+pub mod zsets;
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::engine::client::{ClientState, MultiState};
+use crate::engine::protocol::reply::Reply;
+use crate::engine::state::{BlockedClient, EngineState, SlowLogEntry};
+use crate::engine::storage::{CompactBytes, Db};
+
+/// Command flags (a subset of Redis's, with the same meaning).
+pub mod flags {
+    pub const WRITE: u32 = 1;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const FAST: u32 = 1 << 9;
+    /// Allowed before authentication (AUTH, HELLO, QUIT...).
+    pub const NO_AUTH: u32 = 1 << 10;
+    pub const NO_MULTI: u32 = 1 << 11;
+    pub const MAY_REPLICATE: u32 = 1 << 12;
+    /// Allowed in the RESP2 subscribe context.
+    pub const SUBSCRIBE_CONTEXT: u32 = 1 << 13;
+    /// Executed immediately even inside MULTI (EXEC, DISCARD, MULTI, WATCH, QUIT, RESET).
+    pub const NOT_QUEUED: u32 = 1 << 14;
+    /// Only the admin user may run it (the operator's commands).
+    pub const ADMIN_USER: u32 = 1 << 15;
+    pub const ALLOW_BUSY: u32 = 1 << 16;
+    /// Runs even while clients are paused (CLIENT UNPAUSE, INFO...).
+    pub const SKIP_PAUSE: u32 = 1 << 17;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (NO_MULTI, "no_multi"),
+        (MAY_REPLICATE, "may_replicate"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+pub type CommandFn = fn(&mut Ctx<'_>, &[Bytes]) -> Reply;
+/// Returns the positions of key arguments for commands whose keys are not a simple range.
+pub type KeysFn = fn(&[Bytes]) -> Vec<usize>;
+
+/// One entry of the command table.
+pub struct CommandSpec {
+    /// Lowercase name (for subcommands: the subcommand word alone).
+    pub name: &'static str,
+    /// Redis arity: N = exactly N arguments including the name; -N = at least N.
+    pub arity: i32,
+    pub flags: u32,
+    pub first_key: i32,
+    pub last_key: i32,
+    pub key_step: i32,
+    /// Command group as COMMAND DOCS reports it (string, list, generic, server...).
+    pub group: &'static str,
+    pub run: CommandFn,
+    pub keys: Option<KeysFn>,
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    /// A command whose key arguments are first..=last stepping by step (0,0,0 = no keys).
+    pub const fn new(
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        keys: (i32, i32, i32),
+        group: &'static str,
+        run: CommandFn,
+    ) -> CommandSpec {
+        CommandSpec {
+            name,
+            arity,
+            flags,
+            first_key: keys.0,
+            last_key: keys.1,
+            key_step: keys.2,
+            group,
+            run,
+            keys: None,
+            subcommands: &[],
+        }
+    }
+    pub const fn with_subcommands(mut self, subs: &'static [CommandSpec]) -> CommandSpec {
+        self.subcommands = subs;
+        self
+    }
+    pub const fn with_keys(mut self, f: KeysFn) -> CommandSpec {
+        self.keys = Some(f);
+        self
+    }
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+    /// Positions of the key arguments in `args`.
+    pub fn key_positions(&self, args: &[Bytes]) -> Vec<usize> {
+        if let Some(f) = self.keys {
+            return f(args);
+        }
+        if self.first_key <= 0 {
+            return Vec::new();
+        }
+        let last = if self.last_key < 0 {
+            args.len() as i32 + self.last_key
+        } else {
+            self.last_key
+        };
+        let mut out = Vec::new();
+        let mut i = self.first_key;
+        while i <= last && (i as usize) < args.len() {
+            out.push(i as usize);
+            i += self.key_step.max(1);
+        }
+        out
+    }
+}
+
+/// All command families.
+fn families() -> [&'static [CommandSpec]; 13] {
+    [
+        strings::COMMANDS,
+        keys::COMMANDS,
+        bitmaps::COMMANDS,
+        hyperloglog::COMMANDS,
+        hashes::COMMANDS,
+        lists::COMMANDS,
+        sets::COMMANDS,
+        zsets::COMMANDS,
+        transactions::COMMANDS,
+        pubsub::COMMANDS,
+        scripting::COMMANDS,
+        server::COMMANDS,
+        crate::engine::admin::COMMANDS,
+    ]
+}
+
+static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> = LazyLock::new(|| {
+    let mut m = HashMap::new();
+    for fam in families() {
+        for c in fam {
+            let prev = m.insert(c.name, c);
+            assert!(prev.is_none(), "command {} defined twice", c.name);
+        }
+    }
+    m
+});
+
+/// Every top-level command (COMMAND, COMMAND COUNT, COMMAND LIST).
+pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
+    TABLE.values().copied()
+}
+
+/// Look up a command by name, case-insensitively, without allocating for ordinary names.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
+        return None;
+    }
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    let lower = std::str::from_utf8(&buf[..name.len()]).ok()?;
+    TABLE.get(lower).copied()
+}
+
+/// Look up a subcommand of a container command.
+pub fn lookup_sub(parent: &CommandSpec, name: &[u8]) -> Option<&'static CommandSpec> {
+    parent
+        .subcommands
+        .iter()
+        .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// A request to block the client until one of `keys` is ready or `timeout_ms` passes.
+#[derive(Debug, Clone)]
+pub struct BlockRequest {
+    pub keys: Vec<CompactBytes>,
+    /// Absolute deadline in ms since the epoch; 0 = wait forever.
+    pub deadline_ms: i64,
+    /// The reply to send on timeout.
+    pub timeout_reply: Reply,
+}
+
+/// Everything a command may touch while it runs.
+pub struct Ctx<'a> {
+    pub state: &'a mut EngineState,
+    pub client: &'a mut ClientState,
+    /// Cached "now" for the whole command (Redis caches mstime per call too).
+    pub now_ms: i64,
+    /// False inside MULTI/EXEC and scripts: blocking commands answer at once.
+    pub may_block: bool,
+    pub block: Option<BlockRequest>,
+    /// Replacement effects to propagate instead of the received command.
+    pub rewrites: Option<Vec<Vec<Bytes>>>,
+    /// Running inside a script (redis.call).
+    pub in_script: bool,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(state: &'a mut EngineState, client: &'a mut ClientState, now_ms: i64) -> Ctx<'a> {
+        Ctx {
+            state,
+            client,
+            now_ms,
+            may_block: true,
+            block: None,
+            rewrites: None,
+            in_script: false,
+        }
+    }
+
+    /// The client's current database.
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.state.dbs[self.client.db]
+    }
+
+    /// Record that `key` was changed: counts a change (which makes the command propagate) and
+    /// fails the transactions of clients WATCHing it (Redis `signalModifiedKey` + `dirty++`).
+    pub fn modified(&mut self, key: &[u8]) {
+        self.state.dirty += 1;
+        self.state.dirty_since_save += 1;
+        let db = self.client.db;
+        self.state.watches.touch(db, key);
+    }
+
+    /// Like [`Ctx::modified`] for a key in another database (MOVE, COPY ... DB).
+    pub fn modified_in(&mut self, db: usize, key: &[u8]) {
+        self.state.dirty += 1;
+        self.state.dirty_since_save += 1;
+        self.state.watches.touch(db, key);
+    }
+
+    /// A list or sorted set at `key` received elements: blocked clients may be served.
+    pub fn signal_ready(&mut self, key: &[u8]) {
+        let db = self.client.db;
+        if self.state.blocking.has_waiters(db, key) {
+            self.state.blocking.ready.push((db, CompactBytes::new(key)));
+        }
+    }
+
+    /// Propagate `args` instead of the received command (may be called several times).
+    pub fn propagate_as(&mut self, args: Vec<Bytes>) {
+        self.rewrites.get_or_insert_with(Vec::new).push(args);
+    }
+
+    /// Propagate nothing for this command even though it changed state.
+    pub fn propagate_nothing(&mut self) {
+        self.rewrites.get_or_insert_with(Vec::new);
+    }
+
+    /// Ask to block (only when `may_block`); returns the reply to send meanwhile (none).
+    pub fn block_on(
+        &mut self,
+        keys: Vec<CompactBytes>,
+        deadline_ms: i64,
+        timeout_reply: Reply,
+    ) -> Reply {
+        self.block = Some(BlockRequest {
+            keys,
+            deadline_ms,
+            timeout_reply,
+        });
+        Reply::NoReply
+    }
+}
+
+fn arity_ok(arity: i32, argc: usize) -> bool {
+    (arity > 0 && argc == arity as usize) || (arity < 0 && argc >= (-arity) as usize)
+}
+
+/// The name Redis uses in messages ("get", "client|setname").
+fn full_name(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
+    match parent {
+        Some(p) => format!("{}|{}", p.name, spec.name),
+        None => spec.name.to_string(),
+    }
+}
+
+fn unknown_command(args: &[Bytes]) -> Reply {
+    let name = String::from_utf8_lossy(&args[0]);
+    let name: String = name.chars().take(128).collect();
+    let mut rest = String::new();
+    for a in &args[1..] {
+        if rest.len() >= 128 {
+            break;
+        }
+        let s = String::from_utf8_lossy(a);
+        let room = 128 - rest.len();
+        rest.push_str(&format!("'{}' ", s.chars().take(room).collect::<String>()));
+    }
+    Reply::error(format!(
+        "ERR unknown command '{name}', with args beginning with: {rest}"
+    ))
+}
+
+/// Resolve the spec for a request: the command, or its subcommand for container commands.
+/// Returns (spec, parent) or the error reply Redis gives.
+pub fn resolve(
+    args: &[Bytes],
+) -> Result<(&'static CommandSpec, Option<&'static CommandSpec>), Reply> {
+    let Some(spec) = lookup(&args[0]) else {
+        return Err(unknown_command(args));
+    };
+    if spec.subcommands.is_empty() {
+        if !arity_ok(spec.arity, args.len()) {
+            return Err(Reply::error(format!(
+                "ERR wrong number of arguments for '{}' command",
+                spec.name
+            )));
+        }
+        return Ok((spec, None));
+    }
+    if args.len() < 2 {
+        return Err(Reply::error(format!(
+            "ERR wrong number of arguments for '{}' command",
+            spec.name
+        )));
+    }
+    let Some(sub) = lookup_sub(spec, &args[1]) else {
+        let s = String::from_utf8_lossy(&args[1]);
+        return Err(Reply::error(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            s.chars().take(128).collect::<String>(),
+            spec.name.to_ascii_uppercase()
+        )));
+    };
+    if !arity_ok(sub.arity, args.len()) {
+        return Err(Reply::error(format!(
+            "ERR wrong number of arguments for '{}' command",
+            full_name(sub, Some(spec))
+        )));
+    }
+    Ok((sub, Some(spec)))
+}
+
+/// The outcome of running one request for a connection.
+pub enum Outcome {
+    Reply(Reply),
+    /// Clients are paused (CLIENT PAUSE): try `args` again at `until_ms` or after UNPAUSE.
+    Paused {
+        args: Vec<Bytes>,
+        until_ms: i64,
+    },
+    /// The client must wait; the connection awaits `rx` or the deadline.
+    Blocked {
+        rx: tokio::sync::oneshot::Receiver<Reply>,
+        deadline_ms: i64,
+        timeout_reply: Reply,
+    },
+}
+
+/// Run one client request against the locked state (the full `processCommand` path).
+pub fn process(
+    state: &mut EngineState,
+    client: &mut ClientState,
+    args: Vec<Bytes>,
+    now_ms: i64,
+) -> Outcome {
+    let (spec, parent) = match resolve(&args) {
+        Ok(x) => x,
+        Err(e) => {
+            if client.multi.active {
+                client.multi.aborted = true;
+            }
+            state.stats.rejected_calls += 1;
+            count_error(state, &e);
+            return Outcome::Reply(e);
+        }
+    };
+    let top = parent.unwrap_or(spec);
+    if !client.is_authenticated() && !top.has(flags::NO_AUTH) {
+        if client.multi.active {
+            client.multi.aborted = true;
+        }
+        return Outcome::Reply(Reply::err_static("NOAUTH Authentication required."));
+    }
+    if client.in_subscribe_context() && !top.has(flags::SUBSCRIBE_CONTEXT) {
+        return Outcome::Reply(Reply::error(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            full_name(spec, parent)
+        )));
+    }
+    if top.has(flags::ADMIN_USER) && client.user != crate::engine::client::User::Admin {
+        return Outcome::Reply(Reply::error(format!(
+            "NOPERM User default has no permissions to run the '{}' command",
+            full_name(spec, parent)
+        )));
+    }
+    if client.multi.active && !top.has(flags::NOT_QUEUED) {
+        if top.has(flags::NO_MULTI) {
+            client.multi.aborted = true;
+            return Outcome::Reply(Reply::err_static(
+                "ERR Command not allowed inside a transaction",
+            ));
+        }
+        client.multi.queued.push(args);
+        return Outcome::Reply(Reply::status("QUEUED"));
+    }
+    if let Some(until_ms) = paused_until(state, spec, top, now_ms) {
+        return Outcome::Paused { args, until_ms };
+    }
+    if let Some(err) = precheck(state, client, spec, top) {
+        return Outcome::Reply(err);
+    }
+    let mut ctx = Ctx::new(state, client, now_ms);
+    let reply = call(&mut ctx, spec, parent, &args);
+    let block = ctx.block.take();
+    serve_blocked(state, now_ms);
+    match block {
+        None => Outcome::Reply(reply),
+        Some(req) => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            state.blocking.block(
+                client.id,
+                BlockedClient {
+                    db: client.db,
+                    keys: req.keys,
+                    args,
+                    proto: client.proto,
+                    reply: tx,
+                },
+            );
+            Outcome::Blocked {
+                rx,
+                deadline_ms: req.deadline_ms,
+                timeout_reply: req.timeout_reply,
+            }
+        }
+    }
+}
+
+fn paused_until(
+    state: &EngineState,
+    spec: &CommandSpec,
+    top: &CommandSpec,
+    now_ms: i64,
+) -> Option<i64> {
+    let p = state.pause;
+    if p.until_ms <= now_ms || top.has(flags::SKIP_PAUSE) {
+        return None;
+    }
+    let is_write =
+        spec.has(flags::WRITE) || top.has(flags::WRITE) || spec.has(flags::MAY_REPLICATE);
+    if p.writes_only && !is_write {
+        return None;
+    }
+    Some(p.until_ms)
+}
+
+/// Checks that apply to commands about to run (also for each command inside EXEC): memory
+/// limit, read-only replica, write lease.
+pub fn precheck(
+    state: &mut EngineState,
+    client: &ClientState,
+    spec: &CommandSpec,
+    top: &CommandSpec,
+) -> Option<Reply> {
+    let is_write = spec.has(flags::WRITE) || top.has(flags::WRITE);
+    if is_write && state.read_only && !client.is_replication {
+        return Some(Reply::err_static(
+            "READONLY You can't write against a read only replica.",
+        ));
+    }
+    if (spec.has(flags::DENYOOM) || top.has(flags::DENYOOM))
+        && state.config.settings.maxmemory > 0
+        && !client.is_replication
+        && !crate::engine::eviction::free_memory_if_needed(state)
+    {
+        state.stats.rejected_calls += 1;
+        return Some(Reply::err_static(
+            "OOM command not allowed when used memory > 'maxmemory'.",
+        ));
+    }
+    None
+}
+
+fn count_error(state: &mut EngineState, reply: &Reply) {
+    if let Reply::Error(e) = reply {
+        state.stats.total_error_replies += 1;
+        let code = e.split(|c| *c == b' ').next().unwrap_or(b"ERR");
+        *state
+            .stats
+            .errors
+            .entry(String::from_utf8_lossy(code).into_owned())
+            .or_default() += 1;
+    }
+}
+
+/// Run a resolved command and propagate its effects (Redis `call()`).
+pub fn call(
+    ctx: &mut Ctx<'_>,
+    spec: &'static CommandSpec,
+    parent: Option<&'static CommandSpec>,
+    args: &[Bytes],
+) -> Reply {
+    let dirty_before = ctx.state.dirty;
+    let started = Instant::now();
+    let reply = (spec.run)(ctx, args);
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    // Keys removed by lazy expiry during the command are propagated before the command itself,
+    // in the order they happened (a replica must not see the command act on a key it still has).
+    ctx.state.propagate_expired();
+    let changed = ctx.state.dirty != dirty_before;
+    if let Some(rewrites) = ctx.rewrites.take() {
+        let db = ctx.client.db;
+        for r in rewrites {
+            ctx.state.propagate(db, r);
+        }
+    } else if changed && !spec.has(flags::READONLY) {
+        let db = ctx.client.db;
+        ctx.state.propagate(db, args.to_vec());
+    }
+    let stats = &mut ctx.state.stats;
+    stats.total_commands_processed += 1;
+    let top = parent.unwrap_or(spec);
+    let entry = stats.commands.entry(top.name).or_default();
+    entry.calls += 1;
+    entry.usec += elapsed_us;
+    if reply.is_error() {
+        entry.failed += 1;
+        count_error(ctx.state, &reply);
+    }
+    let threshold = ctx.state.config.settings.slowlog_slower_than;
+    if threshold >= 0 && elapsed_us as i64 >= threshold && !ctx.in_script {
+        record_slowlog(ctx, args, elapsed_us);
+    }
+    reply
+}
+
+fn record_slowlog(ctx: &mut Ctx<'_>, args: &[Bytes], elapsed_us: u64) {
+    let max = ctx.state.config.settings.slowlog_max_len;
+    if max == 0 {
+        return;
+    }
+    let id = ctx.state.slowlog_next_id;
+    ctx.state.slowlog_next_id += 1;
+    // Like Redis: at most 32 arguments, each at most 128 bytes.
+    let mut shown: Vec<Bytes> = args
+        .iter()
+        .take(32)
+        .map(|a| {
+            if a.len() > 128 {
+                let mut v = a[..128].to_vec();
+                v.extend_from_slice(format!("... ({} more bytes)", a.len() - 128).as_bytes());
+                Bytes::from(v)
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    if args.len() > 32 {
+        shown.truncate(31);
+        shown.push(Bytes::from(format!(
+            "... ({} more arguments)",
+            args.len() - 31
+        )));
+    }
+    ctx.state.slowlog.push_front(SlowLogEntry {
+        id,
+        time_secs: ctx.now_ms / 1000,
+        duration_us: elapsed_us,
+        args: shown,
+        addr: ctx.client.addr.clone(),
+        name: ctx.client.name.clone().unwrap_or_default(),
+    });
+    while ctx.state.slowlog.len() > max {
+        ctx.state.slowlog.pop_back();
+    }
+}
+
+/// Serve clients blocked on keys that became ready, longest waiter first, by running their
+/// command again. Repeats until no served command makes further keys ready (BLMOVE can feed
+/// another list).
+pub fn serve_blocked(state: &mut EngineState, now_ms: i64) {
+    while !state.blocking.ready.is_empty() {
+        let ready = std::mem::take(&mut state.blocking.ready);
+        for (db, key) in ready {
+            while let Some(&id) = state
+                .blocking
+                .by_key
+                .get(&(db, key.clone()))
+                .and_then(|q| q.front())
+            {
+                let (args, proto) = {
+                    let b = &state.blocking.clients[&id];
+                    (b.args.clone(), b.proto)
+                };
+                let mut tmp = ClientState::internal(id, db, proto);
+                let Ok((spec, parent)) = resolve(&args) else {
+                    break;
+                };
+                let mut ctx = Ctx::new(state, &mut tmp, now_ms);
+                let reply = call(&mut ctx, spec, parent, &args);
+                let still_blocked = ctx.block.is_some();
+                if still_blocked {
+                    // The key is not (or no longer) serveable: leave the rest waiting.
+                    break;
+                }
+                if let Some(b) = state.blocking.unblock(id) {
+                    let _ = b.reply.send(reply);
+                }
+            }
+        }
+    }
+}
+
+/// Run the commands queued by MULTI (EXEC).
+pub fn exec_queued(ctx: &mut Ctx<'_>, multi: MultiState) -> Reply {
+    let opened = ctx.state.begin_effects_batch();
+    let mut replies = Vec::with_capacity(multi.queued.len());
+    for args in multi.queued {
+        let reply = match resolve(&args) {
+            Err(e) => e,
+            Ok((spec, parent)) => {
+                let top = parent.unwrap_or(spec);
+                match precheck(ctx.state, ctx.client, spec, top) {
+                    Some(e) => e,
+                    None => {
+                        ctx.may_block = false;
+                        let r = call(ctx, spec, parent, &args);
+                        ctx.block = None;
+                        r
+                    }
+                }
+            }
+        };
+        replies.push(reply);
+    }
+    if opened {
+        ctx.state.end_effects_batch();
+    }
+    // The queued commands propagated their own effects; EXEC itself adds none.
+    ctx.propagate_nothing();
+    Reply::Array(replies)
+}

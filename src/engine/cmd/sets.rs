@@ -1,0 +1,5 @@
+//! Set commands. Pure (on the locked state).
+
+use super::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,124 @@
+//! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH. Pure (on the locked state).
+//!
+//! Queueing happens in `cmd::process` (a command that fails to queue marks the transaction
+//! aborted so EXEC answers EXECABORT); EXEC runs the queue through the same `call` path as normal
+//! commands, with blocking disabled, and its effects reach the write log as one MULTI/EXEC batch.
+
+use bytes::Bytes;
+
+use super::flags::*;
+use super::{CommandSpec, Ctx};
+use crate::engine::client::MultiState;
+use crate::engine::protocol::reply::Reply;
+use crate::engine::storage::CompactBytes;
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new(
+        "multi",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | NOT_QUEUED | NO_MULTI,
+        (0, 0, 0),
+        "transactions",
+        multi,
+    ),
+    CommandSpec::new(
+        "exec",
+        1,
+        NOSCRIPT | LOADING | STALE | SKIP_PAUSE | NOT_QUEUED,
+        (0, 0, 0),
+        "transactions",
+        exec,
+    ),
+    CommandSpec::new(
+        "discard",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | NOT_QUEUED,
+        (0, 0, 0),
+        "transactions",
+        discard,
+    ),
+    CommandSpec::new(
+        "watch",
+        -2,
+        NOSCRIPT | LOADING | STALE | FAST | NOT_QUEUED,
+        (1, -1, 1),
+        "transactions",
+        watch,
+    ),
+    CommandSpec::new(
+        "unwatch",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST,
+        (0, 0, 0),
+        "transactions",
+        unwatch,
+    ),
+];
+
+fn multi(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+    if ctx.client.multi.active {
+        return Reply::err_static("ERR MULTI calls can not be nested");
+    }
+    ctx.client.multi = MultiState {
+        active: true,
+        ..Default::default()
+    };
+    Reply::Ok
+}
+
+/// Drop all WATCHes of the current client.
+pub fn unwatch_all(ctx: &mut Ctx<'_>) {
+    let keys = std::mem::take(&mut ctx.client.watched);
+    ctx.state.watches.unwatch_all(ctx.client.id, &keys);
+}
+
+fn exec(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+    if !ctx.client.multi.active {
+        return Reply::err_static("ERR EXEC without MULTI");
+    }
+    let multi = std::mem::take(&mut ctx.client.multi);
+    let aborted_by_watch = ctx.state.watches.dirty.contains(&ctx.client.id);
+    unwatch_all(ctx);
+    if multi.aborted {
+        return Reply::err_static("EXECABORT Transaction discarded because of previous errors.");
+    }
+    if aborted_by_watch {
+        return Reply::NilArray;
+    }
+    super::exec_queued(ctx, multi)
+}
+
+fn discard(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+    if !ctx.client.multi.active {
+        return Reply::err_static("ERR DISCARD without MULTI");
+    }
+    ctx.client.multi = MultiState::default();
+    unwatch_all(ctx);
+    Reply::Ok
+}
+
+fn watch(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    if ctx.client.multi.active {
+        return Reply::err_static("ERR WATCH inside MULTI is not allowed");
+    }
+    let db = ctx.client.db;
+    for k in &a[1..] {
+        let slot = (db, CompactBytes::new(k));
+        if ctx.client.watched.contains(&slot) {
+            continue;
+        }
+        ctx.state
+            .watches
+            .by_key
+            .entry(slot.clone())
+            .or_default()
+            .push(ctx.client.id);
+        ctx.client.watched.push(slot);
+    }
+    Reply::Ok
+}
+
+fn unwatch(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+    unwatch_all(ctx);
+    Reply::Ok
+}

@@ -1,0 +1,848 @@
+//! Engine configuration: the table of every setting, redis.conf parsing, CONFIG GET/SET
+//! semantics and the command line built from the table. Pure except [`Config::load_file`].
+//!
+//! One table drives everything: `--help`, `--name value` flags, `name value` config-file lines,
+//! CONFIG GET (glob patterns) and CONFIG SET (validation, immutability). Values are stored in their
+//! canonical text form (what CONFIG GET prints) and the hot ones are mirrored into typed fields of
+//! [`Settings`] whenever they change, so the request path never parses strings.
+
+use std::collections::BTreeMap;
+use thiserror::Error;
+
+use crate::engine::glob::glob_match;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("Unknown option or number of arguments for CONFIG SET - '{0}'")]
+    Unknown(String),
+    #[error("CONFIG SET failed (possibly related to argument '{name}') - {reason}")]
+    Invalid { name: String, reason: String },
+    #[error("CONFIG SET failed (possibly related to argument '{0}') - can't set immutable config")]
+    Immutable(String),
+    #[error("Bad directive or wrong number of arguments at line {line}: {text}")]
+    BadDirective { line: usize, text: String },
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: String, reason: String },
+}
+
+/// What kind of value a setting holds; decides how input is validated and normalised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    Int {
+        min: i64,
+        max: i64,
+    },
+    /// A byte size accepting k/kb/m/mb/g/gb suffixes; printed as a plain number of bytes.
+    Memory,
+    Enum(&'static [&'static str]),
+    Str,
+    /// Free text with several words (save, bind, client-output-buffer-limit ...).
+    Multi,
+}
+
+pub struct Def {
+    pub name: &'static str,
+    pub alias: Option<&'static str>,
+    pub kind: Kind,
+    pub default: &'static str,
+    pub mutable: bool,
+    pub help: &'static str,
+}
+
+const fn def(name: &'static str, kind: Kind, default: &'static str, help: &'static str) -> Def {
+    Def {
+        name,
+        alias: None,
+        kind,
+        default,
+        mutable: true,
+        help,
+    }
+}
+const fn fixed(name: &'static str, kind: Kind, default: &'static str, help: &'static str) -> Def {
+    Def {
+        name,
+        alias: None,
+        kind,
+        default,
+        mutable: false,
+        help,
+    }
+}
+const fn aliased(
+    name: &'static str,
+    alias: &'static str,
+    kind: Kind,
+    default: &'static str,
+    help: &'static str,
+) -> Def {
+    Def {
+        name,
+        alias: Some(alias),
+        kind,
+        default,
+        mutable: true,
+        help,
+    }
+}
+
+const INT: Kind = Kind::Int {
+    min: i64::MIN,
+    max: i64::MAX,
+};
+const UINT: Kind = Kind::Int {
+    min: 0,
+    max: i64::MAX,
+};
+
+pub const EVICTION_POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+
+/// Every setting the engine knows. Redis names and defaults where Redis has the setting.
+pub static DEFS: &[Def] = &[
+    fixed(
+        "bind",
+        Kind::Multi,
+        "127.0.0.1",
+        "Addresses to listen on (space separated).",
+    ),
+    fixed(
+        "port",
+        Kind::Int { min: 0, max: 65535 },
+        "6379",
+        "TCP port to listen on.",
+    ),
+    fixed(
+        "dir",
+        Kind::Str,
+        "./data",
+        "Data directory (persistence log, snapshots, node state).",
+    ),
+    fixed(
+        "databases",
+        Kind::Int { min: 1, max: 1024 },
+        "16",
+        "Number of logical databases.",
+    ),
+    def(
+        "requirepass",
+        Kind::Str,
+        "",
+        "Password of the default user; empty disables AUTH.",
+    ),
+    def(
+        "admin-user",
+        Kind::Str,
+        "",
+        "Name of the admin user (used by the operator); empty disables it.",
+    ),
+    def(
+        "admin-password",
+        Kind::Str,
+        "",
+        "Password of the admin user.",
+    ),
+    def(
+        "maxmemory",
+        Kind::Memory,
+        "0",
+        "Memory limit in bytes (0 = none); see maxmemory-policy.",
+    ),
+    def(
+        "maxmemory-policy",
+        Kind::Enum(EVICTION_POLICIES),
+        "noeviction",
+        "What to evict when maxmemory is reached.",
+    ),
+    def(
+        "maxmemory-samples",
+        Kind::Int { min: 1, max: 64 },
+        "5",
+        "Keys sampled per eviction.",
+    ),
+    def(
+        "maxclients",
+        Kind::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        "10000",
+        "Maximum connected clients.",
+    ),
+    def(
+        "timeout",
+        UINT,
+        "0",
+        "Close idle clients after this many seconds (0 = never).",
+    ),
+    def(
+        "tcp-keepalive",
+        UINT,
+        "300",
+        "TCP keepalive interval in seconds.",
+    ),
+    def(
+        "proto-max-bulk-len",
+        Kind::Memory,
+        "536870912",
+        "Largest bulk string a client may send.",
+    ),
+    def(
+        "client-query-buffer-limit",
+        Kind::Memory,
+        "1073741824",
+        "Largest query buffer per client.",
+    ),
+    def(
+        "hz",
+        Kind::Int { min: 1, max: 500 },
+        "10",
+        "Background task frequency (active expiry).",
+    ),
+    def(
+        "loglevel",
+        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
+        "notice",
+        "Log verbosity.",
+    ),
+    fixed(
+        "logfile",
+        Kind::Str,
+        "",
+        "Log file (empty = standard output).",
+    ),
+    def(
+        "protected-mode",
+        Kind::Bool,
+        "no",
+        "Accepted for compatibility; the engine binds where told.",
+    ),
+    fixed(
+        "daemonize",
+        Kind::Bool,
+        "no",
+        "Accepted for compatibility; must be no.",
+    ),
+    def(
+        "save",
+        Kind::Multi,
+        "",
+        "Accepted for compatibility; persistence is the log (see persistence).",
+    ),
+    def(
+        "appendonly",
+        Kind::Bool,
+        "no",
+        "Reported for clients; persistence is controlled by `persistence`.",
+    ),
+    def(
+        "appendfsync",
+        Kind::Enum(&["always", "everysec", "no"]),
+        "everysec",
+        "When the write log is fsynced.",
+    ),
+    fixed(
+        "persistence",
+        Kind::Enum(&["on", "off"]),
+        "off",
+        "Write log and snapshots under dir (off = pure cache).",
+    ),
+    def(
+        "slowlog-log-slower-than",
+        INT,
+        "10000",
+        "Log commands slower than this many microseconds.",
+    ),
+    def("slowlog-max-len", UINT, "128", "Slow log length."),
+    def(
+        "latency-monitor-threshold",
+        UINT,
+        "0",
+        "Latency monitor threshold in milliseconds.",
+    ),
+    aliased(
+        "busy-reply-threshold",
+        "lua-time-limit",
+        UINT,
+        "5000",
+        "Script time before BUSY replies (ms).",
+    ),
+    def(
+        "notify-keyspace-events",
+        Kind::Str,
+        "",
+        "Accepted for compatibility (keyspace notifications are not sent).",
+    ),
+    aliased(
+        "hash-max-listpack-entries",
+        "hash-max-ziplist-entries",
+        UINT,
+        "128",
+        "Hash size reported as listpack.",
+    ),
+    aliased(
+        "hash-max-listpack-value",
+        "hash-max-ziplist-value",
+        UINT,
+        "64",
+        "Hash value size reported as listpack.",
+    ),
+    aliased(
+        "list-max-listpack-size",
+        "list-max-ziplist-size",
+        INT,
+        "-2",
+        "List node size (compatibility).",
+    ),
+    def(
+        "list-compress-depth",
+        UINT,
+        "0",
+        "Accepted for compatibility.",
+    ),
+    def(
+        "set-max-intset-entries",
+        UINT,
+        "512",
+        "Set size reported as intset.",
+    ),
+    aliased(
+        "zset-max-listpack-entries",
+        "zset-max-ziplist-entries",
+        UINT,
+        "128",
+        "Sorted set size reported as listpack.",
+    ),
+    aliased(
+        "zset-max-listpack-value",
+        "zset-max-ziplist-value",
+        UINT,
+        "64",
+        "Sorted set value size reported as listpack.",
+    ),
+    def(
+        "hll-sparse-max-bytes",
+        UINT,
+        "3000",
+        "HyperLogLog sparse representation limit.",
+    ),
+    def(
+        "lazyfree-lazy-eviction",
+        Kind::Bool,
+        "no",
+        "Accepted for compatibility.",
+    ),
+    def(
+        "lazyfree-lazy-expire",
+        Kind::Bool,
+        "no",
+        "Accepted for compatibility.",
+    ),
+    def(
+        "lazyfree-lazy-server-del",
+        Kind::Bool,
+        "no",
+        "Accepted for compatibility.",
+    ),
+    def(
+        "lazyfree-lazy-user-del",
+        Kind::Bool,
+        "no",
+        "Accepted for compatibility.",
+    ),
+    def(
+        "lazyfree-lazy-user-flush",
+        Kind::Bool,
+        "no",
+        "Accepted for compatibility.",
+    ),
+    def(
+        "activerehashing",
+        Kind::Bool,
+        "yes",
+        "Accepted for compatibility.",
+    ),
+    def(
+        "active-expire-effort",
+        Kind::Int { min: 1, max: 10 },
+        "1",
+        "Active expiry effort.",
+    ),
+    aliased(
+        "replica-read-only",
+        "slave-read-only",
+        Kind::Bool,
+        "yes",
+        "Replicas reject writes from normal clients.",
+    ),
+    aliased(
+        "replica-serve-stale-data",
+        "slave-serve-stale-data",
+        Kind::Bool,
+        "yes",
+        "Replicas serve reads while the link is down.",
+    ),
+    def(
+        "repl-backlog-size",
+        Kind::Memory,
+        "268435456",
+        "Bytes of write log kept for partial resync.",
+    ),
+    def(
+        "repl-backlog-ttl",
+        UINT,
+        "86400",
+        "Seconds write log is kept for partial resync.",
+    ),
+    def(
+        "repl-timeout",
+        Kind::Int {
+            min: 1,
+            max: i64::MAX,
+        },
+        "60",
+        "Replication link timeout in seconds.",
+    ),
+    def(
+        "replication-mode",
+        Kind::Enum(&["async", "semi-sync", "sync"]),
+        "async",
+        "When a write is acknowledged.",
+    ),
+    def(
+        "semi-sync-degrade",
+        Kind::Enum(&["auto", "operator"]),
+        "auto",
+        "Who may degrade semi-sync to async.",
+    ),
+    def(
+        "semi-sync-timeout",
+        UINT,
+        "10000",
+        "ms before an `auto` master degrades to async.",
+    ),
+    def(
+        "write-lease-ms",
+        UINT,
+        "0",
+        "Accept writes only while a lease of this length is fresh (0 = off).",
+    ),
+    def(
+        "min-replicas-to-write",
+        UINT,
+        "0",
+        "Accepted for compatibility.",
+    ),
+    def(
+        "min-replicas-max-lag",
+        UINT,
+        "10",
+        "Accepted for compatibility.",
+    ),
+    def(
+        "client-output-buffer-limit",
+        Kind::Multi,
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        "Output buffer limits.",
+    ),
+    def(
+        "io-threads",
+        Kind::Int { min: 1, max: 128 },
+        "1",
+        "Accepted for compatibility.",
+    ),
+    def(
+        "maxmemory-eviction-tenacity",
+        Kind::Int { min: 0, max: 100 },
+        "10",
+        "Accepted for compatibility.",
+    ),
+    def(
+        "lfu-log-factor",
+        UINT,
+        "10",
+        "LFU counter logarithm factor.",
+    ),
+    def(
+        "lfu-decay-time",
+        UINT,
+        "1",
+        "LFU counter decay time in minutes.",
+    ),
+    fixed(
+        "worker-threads",
+        Kind::Int { min: 0, max: 64 },
+        "0",
+        "Network threads (0 = number of cores).",
+    ),
+];
+
+/// Typed copies of the settings read on the request path.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub requirepass: Option<Vec<u8>>,
+    pub admin_user: Option<Vec<u8>>,
+    pub admin_password: Vec<u8>,
+    pub maxmemory: u64,
+    pub maxmemory_policy: String,
+    pub maxmemory_samples: usize,
+    pub maxclients: usize,
+    pub proto_max_bulk_len: i64,
+    pub query_buffer_limit: usize,
+    pub databases: usize,
+    pub slowlog_slower_than: i64,
+    pub slowlog_max_len: usize,
+    pub hz: u32,
+    pub timeout_secs: u64,
+    pub set_max_intset_entries: usize,
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
+    pub lfu_log_factor: u32,
+    pub lfu_decay_time: u32,
+    pub busy_reply_threshold_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    values: BTreeMap<&'static str, String>,
+    pub settings: Settings,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut c = Config {
+            values: DEFS
+                .iter()
+                .map(|d| (d.name, d.default.to_string()))
+                .collect(),
+            settings: Settings::default(),
+        };
+        c.refresh();
+        c
+    }
+}
+
+fn find_def(name: &str) -> Option<&'static Def> {
+    let lower = name.to_ascii_lowercase();
+    DEFS.iter()
+        .find(|d| d.name == lower || d.alias == Some(lower.as_str()))
+}
+
+/// Parse a memory size like Redis's `memtoull`: `1gb`, `100mb`, `5k`, plain bytes.
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let lower = s.to_ascii_lowercase();
+    let (num, mul) = [
+        ("gb", 1u64 << 30),
+        ("g", 1_000_000_000),
+        ("mb", 1 << 20),
+        ("m", 1_000_000),
+        ("kb", 1 << 10),
+        ("k", 1_000),
+        ("b", 1),
+    ]
+    .iter()
+    .find_map(|(suf, m)| lower.strip_suffix(suf).map(|n| (n.to_string(), *m)))
+    .unwrap_or((lower.clone(), 1));
+    num.parse::<u64>().ok()?.checked_mul(mul)
+}
+
+fn normalise(def: &Def, value: &str) -> Result<String, String> {
+    match def.kind {
+        Kind::Bool => match value.to_ascii_lowercase().as_str() {
+            "yes" | "true" | "1" => Ok("yes".into()),
+            "no" | "false" | "0" => Ok("no".into()),
+            _ => Err("argument must be 'yes' or 'no'".into()),
+        },
+        Kind::Int { min, max } => {
+            let v: i64 = value
+                .parse()
+                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            if v < min || v > max {
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
+            }
+            Ok(v.to_string())
+        }
+        Kind::Memory => parse_memory(value)
+            .map(|v| v.to_string())
+            .ok_or_else(|| "argument must be a memory value".to_string()),
+        Kind::Enum(choices) => {
+            let lower = value.to_ascii_lowercase();
+            if choices.contains(&lower.as_str()) {
+                Ok(lower)
+            } else {
+                Err("argument(s) must be one of the following: ".to_string() + &choices.join(", "))
+            }
+        }
+        Kind::Str | Kind::Multi => Ok(value.to_string()),
+    }
+}
+
+impl Config {
+    /// The canonical text of a setting (None for unknown names).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        find_def(name).and_then(|d| self.values.get(d.name).map(|s| s.as_str()))
+    }
+
+    /// CONFIG GET: every (name, value) whose name or alias matches one of the glob patterns.
+    pub fn get_matching(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
+        let mut out = BTreeMap::new();
+        for d in DEFS {
+            for p in patterns {
+                let lower = p.to_ascii_lowercase();
+                if glob_match(&lower, d.name.as_bytes(), false) {
+                    out.insert(d.name.to_string(), self.values[d.name].clone());
+                }
+                if let Some(a) = d.alias {
+                    if glob_match(&lower, a.as_bytes(), false) {
+                        out.insert(a.to_string(), self.values[d.name].clone());
+                    }
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// CONFIG SET of one or more pairs, all-or-nothing like Redis 7.
+    pub fn set_many(&mut self, pairs: &[(String, String)]) -> Result<(), ConfigError> {
+        let mut staged = self.values.clone();
+        for (name, value) in pairs {
+            let def = find_def(name).ok_or_else(|| ConfigError::Unknown(name.clone()))?;
+            if !def.mutable {
+                return Err(ConfigError::Immutable(name.clone()));
+            }
+            let v = normalise(def, value).map_err(|reason| ConfigError::Invalid {
+                name: name.clone(),
+                reason,
+            })?;
+            staged.insert(def.name, v);
+        }
+        self.values = staged;
+        self.refresh();
+        Ok(())
+    }
+
+    /// Set at start-up (from the command line or the file): immutable settings allowed.
+    pub fn set_startup(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let def = find_def(name).ok_or_else(|| format!("unknown option '{name}'"))?;
+        let v = normalise(def, value)?;
+        self.values.insert(def.name, v);
+        self.refresh();
+        Ok(())
+    }
+
+    /// Apply redis.conf-style text: one `name value...` per line, `#` comments.
+    pub fn apply_text(&mut self, text: &str) -> Result<(), ConfigError> {
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let words =
+                crate::engine::protocol::parse::split_args(line.as_bytes()).ok_or_else(|| {
+                    ConfigError::BadDirective {
+                        line: i + 1,
+                        text: line.to_string(),
+                    }
+                })?;
+            let words: Vec<String> = words
+                .into_iter()
+                .map(|w| String::from_utf8_lossy(&w).into_owned())
+                .collect();
+            if words.len() < 2 && !(words.len() == 1 && words[0] == "save") {
+                return Err(ConfigError::BadDirective {
+                    line: i + 1,
+                    text: line.to_string(),
+                });
+            }
+            self.set_startup(&words[0], &words[1..].join(" "))
+                .map_err(|_| ConfigError::BadDirective {
+                    line: i + 1,
+                    text: line.to_string(),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Read a config file (does I/O).
+    pub fn load_file(&mut self, path: &str) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })?;
+        self.apply_text(&text)
+    }
+
+    fn int(&self, name: &str) -> i64 {
+        self.values[name].parse().unwrap_or(0)
+    }
+
+    fn refresh(&mut self) {
+        let nonempty = |s: &String| (!s.is_empty()).then(|| s.clone().into_bytes());
+        self.settings = Settings {
+            requirepass: nonempty(&self.values["requirepass"]),
+            admin_user: nonempty(&self.values["admin-user"]),
+            admin_password: self.values["admin-password"].clone().into_bytes(),
+            maxmemory: self.int("maxmemory") as u64,
+            maxmemory_policy: self.values["maxmemory-policy"].clone(),
+            maxmemory_samples: self.int("maxmemory-samples") as usize,
+            maxclients: self.int("maxclients") as usize,
+            proto_max_bulk_len: self.int("proto-max-bulk-len"),
+            query_buffer_limit: self.int("client-query-buffer-limit") as usize,
+            databases: self.int("databases") as usize,
+            slowlog_slower_than: self.int("slowlog-log-slower-than"),
+            slowlog_max_len: self.int("slowlog-max-len") as usize,
+            hz: self.int("hz") as u32,
+            timeout_secs: self.int("timeout") as u64,
+            set_max_intset_entries: self.int("set-max-intset-entries") as usize,
+            hash_max_listpack_entries: self.int("hash-max-listpack-entries") as usize,
+            hash_max_listpack_value: self.int("hash-max-listpack-value") as usize,
+            zset_max_listpack_entries: self.int("zset-max-listpack-entries") as usize,
+            zset_max_listpack_value: self.int("zset-max-listpack-value") as usize,
+            lfu_log_factor: self.int("lfu-log-factor") as u32,
+            lfu_decay_time: self.int("lfu-decay-time") as u32,
+            busy_reply_threshold_ms: self.int("busy-reply-threshold") as u64,
+        };
+    }
+}
+
+/// Build the command line from the table: every setting is a `--name value` flag documented
+/// by `--help`, plus `--config FILE` (or a leading config-file path, as redis-server takes it).
+pub fn command_line() -> clap::Command {
+    let mut cmd = clap::Command::new("redispair-engine")
+        .about("RedisPair's Redis-compatible storage engine")
+        .long_about(
+            "RedisPair's Redis-compatible storage engine.\n\n\
+             Every setting can be given as --name value (as redis-server takes them), in a \
+             redis.conf-style file passed with --config FILE (or as the first argument), and \
+             changed at run time with CONFIG SET where it is mutable.",
+        )
+        .version(env!("CARGO_PKG_VERSION"))
+        .arg(
+            clap::Arg::new("config-file")
+                .help("A redis.conf-style file of `name value` lines")
+                .value_name("FILE"),
+        )
+        .arg(
+            clap::Arg::new("config")
+                .long("config")
+                .value_name("FILE")
+                .help("A redis.conf-style file of `name value` lines (read before other flags)"),
+        );
+    for d in DEFS {
+        let mut help = d.help.to_string();
+        if !d.default.is_empty() {
+            help.push_str(&format!(" [default: {}]", d.default));
+        }
+        if let Kind::Enum(choices) = d.kind {
+            help.push_str(&format!(" [one of: {}]", choices.join(", ")));
+        }
+        if !d.mutable {
+            help.push_str(" (start-up only)");
+        }
+        let mut arg = clap::Arg::new(d.name)
+            .long(d.name)
+            .value_name("VALUE")
+            .num_args(1..)
+            .allow_negative_numbers(true)
+            .help(help);
+        if let Some(a) = d.alias {
+            arg = arg.alias(a);
+        }
+        cmd = cmd.arg(arg);
+    }
+    cmd
+}
+
+/// Turn parsed command-line matches into a Config (does I/O: reads the config file).
+pub fn from_matches(m: &clap::ArgMatches) -> Result<Config, String> {
+    let mut cfg = Config::default();
+    // redis-server's defaults for a standalone run; `dir` relative to the working directory.
+    for file in [
+        m.get_one::<String>("config-file"),
+        m.get_one::<String>("config"),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        cfg.load_file(file).map_err(|e| e.to_string())?;
+    }
+    for d in DEFS {
+        if let Some(vals) = m.get_many::<String>(d.name) {
+            let v: Vec<&str> = vals.map(|s| s.as_str()).collect();
+            cfg.set_startup(d.name, &v.join(" "))
+                .map_err(|e| format!("--{}: {}", d.name, e))?;
+        }
+    }
+    Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_get_glob() {
+        let c = Config::default();
+        assert_eq!(c.get("port"), Some("6379"));
+        let got = c.get_matching(&[b"maxmemory*"]);
+        let names: Vec<_> = got.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(names.contains(&"maxmemory") && names.contains(&"maxmemory-policy"));
+        assert_eq!(c.get_matching(&[b"slave-read-only"])[0].1, "yes");
+    }
+
+    #[test]
+    fn set_validates_and_is_atomic() {
+        let mut c = Config::default();
+        assert!(c.set_many(&[("maxmemory".into(), "1mb".into())]).is_ok());
+        assert_eq!(c.settings.maxmemory, 1 << 20);
+        let err = c
+            .set_many(&[
+                ("maxmemory".into(), "5".into()),
+                ("maxmemory-policy".into(), "bogus".into()),
+            ])
+            .unwrap_err();
+        assert!(err.to_string().contains("maxmemory-policy"));
+        assert_eq!(c.settings.maxmemory, 1 << 20);
+        assert!(matches!(
+            c.set_many(&[("port".into(), "1".into())]),
+            Err(ConfigError::Immutable(_))
+        ));
+        assert!(matches!(
+            c.set_many(&[("nope".into(), "1".into())]),
+            Err(ConfigError::Unknown(_))
+        ));
+    }
+
+    #[test]
+    fn config_file_text() {
+        let mut c = Config::default();
+        c.apply_text("# comment\nport 7000\nsave \"\"\nmaxmemory 2gb\n")
+            .unwrap();
+        assert_eq!(c.get("port"), Some("7000"));
+        assert_eq!(c.settings.maxmemory, 2 << 30);
+        assert!(c.apply_text("bogus 1\n").is_err());
+    }
+
+    #[test]
+    fn command_line_accepts_every_setting() {
+        let m = command_line()
+            .try_get_matches_from(["e", "--port", "7001", "--save", "", "--maxmemory", "10mb"])
+            .unwrap();
+        let c = from_matches(&m).unwrap();
+        assert_eq!(c.get("port"), Some("7001"));
+        assert_eq!(c.settings.maxmemory, 10 << 20);
+    }
+}

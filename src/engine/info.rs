@@ -1,0 +1,248 @@
+//! INFO rendering with Redis's section and field names (clients parse them: ioredis waits on
+//! `loading`, redis-benchmark and monitoring read `redis_version`, `used_memory` ...). Pure.
+
+use std::fmt::Write;
+
+use crate::engine::cmd::server::REDIS_VERSION;
+use crate::engine::cmd::Ctx;
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+/// Render the requested sections ("default", "all", "everything" or names).
+pub fn render(ctx: &mut Ctx<'_>, requested: &[String]) -> String {
+    let wanted: Vec<&str> = if requested.is_empty()
+        || requested
+            .iter()
+            .any(|s| s == "default" || s == "all" || s == "everything")
+    {
+        let mut v = DEFAULT_SECTIONS.to_vec();
+        if requested.iter().any(|s| s == "all" || s == "everything") {
+            v.push("commandstats");
+        }
+        v
+    } else {
+        requested.iter().map(|s| s.as_str()).collect()
+    };
+    let mut out = String::new();
+    for section in wanted {
+        let body = match section {
+            "server" => server(ctx),
+            "clients" => clients(ctx),
+            "memory" => memory(ctx),
+            "persistence" => persistence(ctx),
+            "stats" => stats(ctx),
+            "replication" => replication(ctx),
+            "cpu" => cpu(),
+            "modules" => String::new(),
+            "errorstats" => errorstats(ctx),
+            "commandstats" => commandstats(ctx),
+            "cluster" => "cluster_enabled:0\r\n".to_string(),
+            "keyspace" => keyspace(ctx),
+            _ => continue,
+        };
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        let mut title = section.to_string();
+        if let Some(c) = title.get_mut(0..1) {
+            c.make_ascii_uppercase();
+        }
+        let _ = write!(out, "# {title}\r\n{body}");
+    }
+    out
+}
+
+fn server(ctx: &mut Ctx<'_>) -> String {
+    let uptime = (ctx.now_ms - ctx.state.start_ms).max(0) / 1000;
+    format!(
+        "redis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nredispair_version:{}\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nexecutable:redispair-engine\r\nconfig_file:\r\n",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        std::process::id(),
+        ctx.state.run_id,
+        ctx.state.port,
+        ctx.now_ms * 1000,
+        uptime / 86400,
+        ctx.state.config.settings.hz,
+        ctx.state.config.settings.hz,
+    )
+}
+
+fn clients(ctx: &mut Ctx<'_>) -> String {
+    let blocked = ctx.state.blocking.clients.len();
+    let pubsub = ctx
+        .state
+        .clients
+        .values()
+        .filter(|c| c.sub + c.psub > 0)
+        .count();
+    format!(
+        "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{blocked}\r\ntracking_clients:0\r\npubsub_clients:{pubsub}\r\nclients_in_timeout_table:{blocked}\r\n",
+        ctx.state.clients.len(),
+        ctx.state.config.settings.maxclients,
+    )
+}
+
+fn human(bytes: usize) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}G", b / (1024.0 * 1024.0 * 1024.0))
+    } else if b >= 1024.0 * 1024.0 {
+        format!("{:.2}M", b / (1024.0 * 1024.0))
+    } else if b >= 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else {
+        format!("{bytes}B")
+    }
+}
+
+fn rss_bytes() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<usize>().ok())
+        })
+        .map(|pages| pages * 4096)
+        .unwrap_or(0)
+}
+
+fn memory(ctx: &mut Ctx<'_>) -> String {
+    let used = crate::engine::memory::used_memory();
+    let peak = crate::engine::memory::peak_memory();
+    let rss = rss_bytes();
+    let s = &ctx.state.config.settings;
+    format!(
+        "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_dataset:{used}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\n",
+        human(used),
+        human(rss),
+        human(peak),
+        s.maxmemory,
+        human(s.maxmemory as usize),
+        s.maxmemory_policy,
+        if used > 0 { rss as f64 / used as f64 } else { 1.0 },
+    )
+}
+
+fn persistence(ctx: &mut Ctx<'_>) -> String {
+    let aof = ctx.state.config.get("persistence") == Some("on");
+    format!(
+        "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_last_write_status:ok\r\n",
+        ctx.state.dirty_since_save,
+        ctx.state.lastsave_secs,
+        aof as u8,
+    )
+}
+
+fn stats(ctx: &mut Ctx<'_>) -> String {
+    let s = &ctx.state.stats;
+    let uptime = ((ctx.now_ms - ctx.state.start_ms).max(1000) / 1000) as u64;
+    format!(
+        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\ntotal_error_replies:{}\r\nunexpected_error_replies:{}\r\ntotal_blocking_keys:{}\r\n",
+        s.total_connections_received,
+        s.total_commands_processed,
+        s.total_commands_processed / uptime,
+        s.total_net_input_bytes,
+        s.total_net_output_bytes,
+        s.rejected_connections,
+        s.expired_keys,
+        s.evicted_keys,
+        s.keyspace_hits,
+        s.keyspace_misses,
+        ctx.state.pubsub.channels.len(),
+        ctx.state.pubsub.patterns.len(),
+        s.total_error_replies,
+        s.unexpected_error_replies,
+        ctx.state.blocking.by_key.len(),
+    )
+}
+
+fn replication(ctx: &mut Ctx<'_>) -> String {
+    let role = if ctx.state.read_only {
+        "slave"
+    } else {
+        "master"
+    };
+    format!(
+        "role:{role}\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+        ctx.state.run_id,
+        ctx.state.config.get("repl-backlog-size").unwrap_or("0"),
+    )
+}
+
+fn cpu() -> String {
+    // /proc/self/stat fields 14 and 15: user and system time in clock ticks (100 Hz).
+    let (user, sys) = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_string();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((
+                f.get(11)?.parse::<f64>().ok()?,
+                f.get(12)?.parse::<f64>().ok()?,
+            ))
+        })
+        .unwrap_or((0.0, 0.0));
+    format!(
+        "used_cpu_sys:{:.6}\r\nused_cpu_user:{:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n",
+        sys / 100.0,
+        user / 100.0
+    )
+}
+
+fn errorstats(ctx: &mut Ctx<'_>) -> String {
+    let mut names: Vec<_> = ctx.state.stats.errors.iter().collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|(k, v)| format!("errorstat_{k}:count={v}\r\n"))
+        .collect()
+}
+
+fn commandstats(ctx: &mut Ctx<'_>) -> String {
+    let mut names: Vec<_> = ctx.state.stats.commands.iter().collect();
+    names.sort_by_key(|(k, _)| *k);
+    names
+        .into_iter()
+        .map(|(k, s)| {
+            format!(
+                "cmdstat_{k}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}\r\n",
+                s.calls,
+                s.usec,
+                if s.calls > 0 { s.usec as f64 / s.calls as f64 } else { 0.0 },
+                s.rejected,
+                s.failed
+            )
+        })
+        .collect()
+}
+
+fn keyspace(ctx: &mut Ctx<'_>) -> String {
+    let mut out = String::new();
+    for (i, db) in ctx.state.dbs.iter().enumerate() {
+        if db.is_empty() {
+            continue;
+        }
+        let _ = write!(
+            out,
+            "db{i}:keys={},expires={},avg_ttl=0\r\n",
+            db.len(),
+            db.volatile_len()
+        );
+    }
+    out
+}

@@ -1,0 +1,4 @@
+//! The Redis wire protocol: request parsing and reply encoding. Pure, no I/O.
+
+pub mod parse;
+pub mod reply;

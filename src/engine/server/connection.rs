@@ -1,0 +1,333 @@
+//! One client connection: read, parse a whole pipeline, execute it under one lock acquisition,
+//! write all replies with one syscall; pub/sub pushes; blocked commands; CLIENT KILL.
+//! Does I/O: the client's socket.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use super::{now_ms, Engine};
+use crate::engine::client::{ClientInfo, ClientState, ReplyMode};
+use crate::engine::cmd::{self, Outcome};
+use crate::engine::protocol::parse::{parse_request, ParseLimits, Parsed, ProtocolError};
+use crate::engine::protocol::reply::Reply;
+
+/// Why the connection ends.
+enum Close {
+    Peer,
+    Killed,
+    Protocol(ProtocolError),
+    QueryBufferLimit,
+}
+
+pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr) {
+    let laddr = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let (push_tx, mut push_rx) = mpsc::unbounded_channel::<Reply>();
+    let admitted = {
+        let mut st = engine.state.lock();
+        let id = st.new_client_id();
+        st.stats.total_connections_received += 1;
+        let needs_auth = st.config.settings.requirepass.is_some();
+        if st.clients.len() >= st.config.settings.maxclients {
+            st.stats.rejected_connections += 1;
+            None
+        } else {
+            let mut c = ClientState::new(id, peer.to_string(), laddr, now_ms(), needs_auth);
+            c.push = Some(push_tx);
+            st.clients
+                .insert(id, ClientInfo::from_state(&c, now_ms(), ""));
+            Some(c)
+        }
+    };
+    let Some(mut client) = admitted else {
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        return;
+    };
+    debug!(id = client.id, peer = %peer, "client connected");
+    let handle = client.handle.clone();
+    let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    let mut pending: VecDeque<Vec<Bytes>> = VecDeque::new();
+
+    let close = 'conn: loop {
+        // 1. Run what is already parsed (requests left over after a block or pause).
+        if !pending.is_empty() {
+            match run_batch(
+                &engine,
+                &mut client,
+                &mut pending,
+                &mut out,
+                &mut stream,
+                &mut inbuf,
+            )
+            .await
+            {
+                Ok(()) => {}
+                Err(c) => break 'conn c,
+            }
+            if !out.is_empty() && stream.write_all(&out).await.is_err() {
+                break 'conn Close::Peer;
+            }
+            out.clear();
+            if client.close_after_reply || handle.is_killed() {
+                break 'conn Close::Killed;
+            }
+            if !pending.is_empty() {
+                continue;
+            }
+        }
+        // 2. Parse everything received so far.
+        let limits = {
+            let st = engine.state.lock();
+            ParseLimits {
+                max_bulk_len: st.config.settings.proto_max_bulk_len,
+                authenticated: client.is_authenticated(),
+            }
+        };
+        let mut protocol_error = None;
+        loop {
+            match parse_request(&mut inbuf, limits) {
+                Ok(Parsed::Request(args)) => {
+                    if !args.is_empty() {
+                        pending.push_back(args);
+                    }
+                }
+                Ok(Parsed::Incomplete) => break,
+                Err(e) => {
+                    protocol_error = Some(e);
+                    break;
+                }
+            }
+        }
+        if !pending.is_empty() {
+            if let Err(c) = run_batch(
+                &engine,
+                &mut client,
+                &mut pending,
+                &mut out,
+                &mut stream,
+                &mut inbuf,
+            )
+            .await
+            {
+                break 'conn c;
+            }
+        }
+        if let Some(e) = protocol_error {
+            // Replies to the requests before the bad one go out first, then the error, then
+            // the connection closes (as Redis does).
+            Reply::error(format!("ERR {e}")).encode(client.proto, &mut out);
+            let _ = stream.write_all(&out).await;
+            break 'conn Close::Protocol(e);
+        }
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() {
+                break 'conn Close::Peer;
+            }
+            out.clear();
+        }
+        if client.close_after_reply || handle.is_killed() {
+            break 'conn Close::Killed;
+        }
+        if !pending.is_empty() {
+            continue;
+        }
+        let limit = engine.state.lock().config.settings.query_buffer_limit;
+        if inbuf.len() > limit {
+            break 'conn Close::QueryBufferLimit;
+        }
+        // 3. Wait for input, a pub/sub message, or a kill.
+        tokio::select! {
+            biased;
+            _ = handle.kill.notified() => break 'conn Close::Killed,
+            Some(msg) = push_rx.recv() => {
+                msg.encode(client.proto, &mut out);
+                while let Ok(m) = push_rx.try_recv() {
+                    m.encode(client.proto, &mut out);
+                }
+                if stream.write_all(&out).await.is_err() {
+                    break 'conn Close::Peer;
+                }
+                out.clear();
+            }
+            r = stream.read_buf(&mut inbuf) => {
+                match r {
+                    Ok(0) | Err(_) => break 'conn Close::Peer,
+                    Ok(_) => {}
+                }
+            }
+        }
+    };
+    match &close {
+        Close::Protocol(e) => debug!(id = client.id, error = %e, "closing client: protocol error"),
+        Close::QueryBufferLimit => {
+            tracing::warn!(
+                id = client.id,
+                "closing client that reached max query buffer length"
+            )
+        }
+        Close::Killed | Close::Peer => debug!(id = client.id, "client disconnected"),
+    }
+    cleanup(&engine, &mut client);
+}
+
+/// Execute pending requests until they are all done or one blocks or is paused. Replies are
+/// appended to `out`. While blocked, replies computed so far are flushed first.
+async fn run_batch(
+    engine: &Arc<Engine>,
+    client: &mut ClientState,
+    pending: &mut VecDeque<Vec<Bytes>>,
+    out: &mut BytesMut,
+    stream: &mut TcpStream,
+    inbuf: &mut BytesMut,
+) -> Result<(), Close> {
+    let mut blocked = None;
+    let mut paused_until = None;
+    {
+        let mut st = engine.state.lock();
+        let now = now_ms();
+        let mut last_cmd = String::new();
+        while let Some(args) = pending.pop_front() {
+            if last_cmd.len() < 64 {
+                last_cmd.clear();
+                last_cmd.push_str(&String::from_utf8_lossy(&args[0]).to_ascii_lowercase());
+            }
+            match cmd::process(&mut st, client, args, now) {
+                Outcome::Reply(r) => write_reply(client, &r, out),
+                Outcome::Blocked {
+                    rx,
+                    deadline_ms,
+                    timeout_reply,
+                } => {
+                    blocked = Some((rx, deadline_ms, timeout_reply));
+                    break;
+                }
+                Outcome::Paused { args, until_ms } => {
+                    pending.push_front(args);
+                    paused_until = Some(until_ms);
+                    break;
+                }
+            }
+            if client.close_after_reply {
+                break;
+            }
+        }
+        let mut info = ClientInfo::from_state(client, now, &last_cmd);
+        info.blocked = blocked.is_some();
+        st.clients.insert(client.id, info);
+        if st.shutdown_requested {
+            engine.shutdown.notify_waiters();
+            client.close_after_reply = true;
+        }
+    }
+    if let Some(until) = paused_until {
+        if !out.is_empty() {
+            stream.write_all(out).await.map_err(|_| Close::Peer)?;
+            out.clear();
+        }
+        let wait = Duration::from_millis((until - now_ms()).clamp(1, 100) as u64);
+        tokio::select! {
+            _ = engine.unpaused.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = client.handle.kill.notified() => return Err(Close::Killed),
+        }
+        return Ok(());
+    }
+    if let Some((mut rx, deadline_ms, timeout_reply)) = blocked {
+        if !out.is_empty() {
+            stream.write_all(out).await.map_err(|_| Close::Peer)?;
+            out.clear();
+        }
+        let sleep = async {
+            if deadline_ms == 0 {
+                std::future::pending::<()>().await
+            } else {
+                let ms = (deadline_ms - now_ms()).max(0) as u64;
+                tokio::time::sleep(Duration::from_millis(ms)).await
+            }
+        };
+        tokio::pin!(sleep);
+        let reply = loop {
+            tokio::select! {
+                r = &mut rx => break r.ok(),
+                _ = &mut sleep => break None,
+                _ = client.handle.kill.notified() => {
+                    unblock(engine, client.id);
+                    return Err(Close::Killed);
+                }
+                // Keep reading so a disconnect is noticed (Redis unblocks clients that leave);
+                // what arrives waits in the buffer until the blocked command is answered.
+                r = stream.read_buf(inbuf) => {
+                    if matches!(r, Ok(0) | Err(_)) {
+                        unblock(engine, client.id);
+                        return Err(Close::Peer);
+                    }
+                }
+            }
+        };
+        let reply = match reply {
+            Some(r) => r,
+            None => {
+                // Timed out, unless a writer served us between the deadline and the lock.
+                unblock(engine, client.id);
+                rx.try_recv().unwrap_or(timeout_reply)
+            }
+        };
+        write_reply(client, &reply, out);
+    }
+    Ok(())
+}
+
+fn unblock(engine: &Arc<Engine>, id: u64) {
+    let mut st = engine.state.lock();
+    st.blocking.unblock(id);
+    if let Some(info) = st.clients.get_mut(&id) {
+        info.blocked = false;
+    }
+}
+
+fn write_reply(client: &mut ClientState, reply: &Reply, out: &mut BytesMut) {
+    match client.reply_mode {
+        ReplyMode::On => reply.encode(client.proto, out),
+        ReplyMode::Off => {}
+        ReplyMode::Skip => client.reply_mode = ReplyMode::On,
+        ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
+    }
+}
+
+/// Forget everything the shared state knows about a client that left.
+fn cleanup(engine: &Arc<Engine>, client: &mut ClientState) {
+    let mut st = engine.state.lock();
+    st.clients.remove(&client.id);
+    st.blocking.unblock(client.id);
+    let watched = std::mem::take(&mut client.watched);
+    st.watches.unwatch_all(client.id, &watched);
+    for ch in client.channels.drain() {
+        if let Some(subs) = st.pubsub.channels.get_mut(&ch) {
+            subs.remove(&client.id);
+            if subs.is_empty() {
+                st.pubsub.channels.remove(&ch);
+            }
+        }
+    }
+    for p in client.patterns.drain() {
+        if let Some(subs) = st.pubsub.patterns.get_mut(&p) {
+            subs.remove(&client.id);
+            if subs.is_empty() {
+                st.pubsub.patterns.remove(&p);
+            }
+        }
+    }
+}

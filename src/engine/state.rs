@@ -1,0 +1,307 @@
+//! The engine's shared state: databases, configuration, statistics, clients, pub/sub, blocked
+//! clients, WATCHed keys, and the write-log seam every effect goes through. Pure: it is held
+//! under one lock by the server and mutated only by command execution and the periodic tasks.
+//!
+//! Why one lock for everything: Redis semantics are those of a single thread (MULTI/EXEC, Lua
+//! scripts and blocking-list hand-offs are atomic with respect to every other client). A single
+//! mutex gives exactly that, and the server amortises it by executing a whole pipeline batch per
+//! acquisition, so the lock is taken once per read() rather than once per command.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::engine::client::{ClientInfo, PushSender};
+use crate::engine::config::Config;
+use crate::engine::protocol::reply::Reply;
+use crate::engine::storage::{CompactBytes, Db};
+
+/// Where effects go: the persistence log and the replication stream (next engine issue). Called
+/// under the state lock, in execution order, once per effect. `db` is the database the effect
+/// applies to; effects are deterministic (see `docs/architecture.md`).
+pub trait WriteLog: Send {
+    fn append(&mut self, db: usize, args: &[Bytes]);
+}
+
+/// The write log of an engine with persistence and replication off.
+#[derive(Debug, Default)]
+pub struct NoWriteLog;
+
+impl WriteLog for NoWriteLog {
+    fn append(&mut self, _db: usize, _args: &[Bytes]) {}
+}
+
+/// Counters reported by INFO stats.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub total_connections_received: u64,
+    pub total_commands_processed: u64,
+    pub rejected_connections: u64,
+    pub expired_keys: u64,
+    pub evicted_keys: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub total_net_input_bytes: u64,
+    pub total_net_output_bytes: u64,
+    pub total_error_replies: u64,
+    pub unexpected_error_replies: u64,
+    pub rejected_calls: u64,
+    pub pubsub_messages: u64,
+    /// Per command: (calls, microseconds, rejected, failed).
+    pub commands: HashMap<&'static str, CommandStats>,
+    pub errors: HashMap<String, u64>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CommandStats {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected: u64,
+    pub failed: u64,
+}
+
+/// A client waiting in BLPOP & co. for one of its keys to become ready.
+#[derive(Debug)]
+pub struct BlockedClient {
+    pub db: usize,
+    pub keys: Vec<CompactBytes>,
+    /// The command to run again when a key is ready (it decides whether it can be served).
+    pub args: Vec<Bytes>,
+    pub proto: u8,
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// Blocked clients by key, in the order they blocked (Redis serves the longest waiter first).
+#[derive(Debug, Default)]
+pub struct Blocking {
+    pub by_key: HashMap<(usize, CompactBytes), VecDeque<u64>>,
+    pub clients: HashMap<u64, BlockedClient>,
+    /// Keys that received data since the last serve pass.
+    pub ready: Vec<(usize, CompactBytes)>,
+}
+
+impl Blocking {
+    pub fn block(&mut self, id: u64, client: BlockedClient) {
+        for k in &client.keys {
+            self.by_key
+                .entry((client.db, k.clone()))
+                .or_default()
+                .push_back(id);
+        }
+        self.clients.insert(id, client);
+    }
+
+    /// Forget a blocked client (served, timed out or disconnected).
+    pub fn unblock(&mut self, id: u64) -> Option<BlockedClient> {
+        let c = self.clients.remove(&id)?;
+        for k in &c.keys {
+            let slot = (c.db, k.clone());
+            if let Some(q) = self.by_key.get_mut(&slot) {
+                q.retain(|x| *x != id);
+                if q.is_empty() {
+                    self.by_key.remove(&slot);
+                }
+            }
+        }
+        Some(c)
+    }
+
+    pub fn has_waiters(&self, db: usize, key: &[u8]) -> bool {
+        !self.by_key.is_empty() && self.by_key.contains_key(&(db, CompactBytes::new(key)))
+    }
+}
+
+/// WATCHed keys and the clients whose transaction must fail.
+#[derive(Debug, Default)]
+pub struct Watches {
+    pub by_key: HashMap<(usize, CompactBytes), Vec<u64>>,
+    pub dirty: HashSet<u64>,
+}
+
+impl Watches {
+    pub fn touch(&mut self, db: usize, key: &[u8]) {
+        if self.by_key.is_empty() {
+            return;
+        }
+        if let Some(ids) = self.by_key.get(&(db, CompactBytes::new(key))) {
+            self.dirty.extend(ids.iter().copied());
+        }
+    }
+    /// FLUSHDB / FLUSHALL / SWAPDB: every watcher of the database fails.
+    pub fn touch_db(&mut self, db: usize) {
+        for ((d, _), ids) in &self.by_key {
+            if *d == db {
+                self.dirty.extend(ids.iter().copied());
+            }
+        }
+    }
+    pub fn unwatch_all(&mut self, id: u64, keys: &[(usize, CompactBytes)]) {
+        for k in keys {
+            if let Some(ids) = self.by_key.get_mut(k) {
+                ids.retain(|x| *x != id);
+                if ids.is_empty() {
+                    self.by_key.remove(k);
+                }
+            }
+        }
+        self.dirty.remove(&id);
+    }
+}
+
+/// Channel and pattern subscriptions.
+#[derive(Debug, Default)]
+pub struct PubSub {
+    pub channels: HashMap<Bytes, HashMap<u64, PushSender>>,
+    pub patterns: HashMap<Bytes, HashMap<u64, PushSender>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlowLogEntry {
+    pub id: u64,
+    pub time_secs: i64,
+    pub duration_us: u64,
+    pub args: Vec<Bytes>,
+    pub addr: String,
+    pub name: Bytes,
+}
+
+/// CLIENT PAUSE state.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Pause {
+    /// Pause ends at this time (ms since epoch); 0 = not paused.
+    pub until_ms: i64,
+    /// Only write commands are paused (CLIENT PAUSE ... WRITE).
+    pub writes_only: bool,
+}
+
+pub struct EngineState {
+    pub dbs: Vec<Db>,
+    pub config: Config,
+    pub stats: Stats,
+    pub clients: HashMap<u64, ClientInfo>,
+    pub next_client_id: u64,
+    pub pubsub: PubSub,
+    pub blocking: Blocking,
+    pub watches: Watches,
+    pub slowlog: VecDeque<SlowLogEntry>,
+    pub slowlog_next_id: u64,
+    pub pause: Pause,
+    /// Number of changes since start (Redis `server.dirty`); drives propagation.
+    pub dirty: u64,
+    /// Changes since the last snapshot (INFO rdb_changes_since_last_save).
+    pub dirty_since_save: u64,
+    pub lastsave_secs: i64,
+    pub write_log: Box<dyn WriteLog>,
+    /// Effects collected while a transaction or script runs, appended atomically at its end.
+    pub pending_effects: Option<Vec<(usize, Vec<Bytes>)>>,
+    /// Replicas reject writes from normal clients (set by replication).
+    pub read_only: bool,
+    pub run_id: String,
+    pub start_ms: i64,
+    pub port: u16,
+    pub scripting: crate::engine::scripting::Scripting,
+    /// Set by SHUTDOWN: the server stops accepting, finishes replies and exits.
+    pub shutdown_requested: bool,
+}
+
+impl EngineState {
+    pub fn new(config: Config, now_ms: i64) -> EngineState {
+        let n = config.settings.databases;
+        let port = config
+            .get("port")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(6379);
+        EngineState {
+            dbs: (0..n).map(|_| Db::new()).collect(),
+            config,
+            stats: Stats::default(),
+            clients: HashMap::new(),
+            next_client_id: 1,
+            pubsub: PubSub::default(),
+            blocking: Blocking::default(),
+            watches: Watches::default(),
+            slowlog: VecDeque::new(),
+            slowlog_next_id: 0,
+            pause: Pause::default(),
+            dirty: 0,
+            dirty_since_save: 0,
+            lastsave_secs: now_ms / 1000,
+            write_log: Box::new(NoWriteLog),
+            pending_effects: None,
+            read_only: false,
+            run_id: random_hex(40),
+            start_ms: now_ms,
+            port,
+            scripting: Default::default(),
+            shutdown_requested: false,
+        }
+    }
+
+    pub fn new_client_id(&mut self) -> u64 {
+        let id = self.next_client_id;
+        self.next_client_id += 1;
+        id
+    }
+
+    /// Record an effect: straight to the write log, or into the open transaction/script batch.
+    pub fn propagate(&mut self, db: usize, args: Vec<Bytes>) {
+        match &mut self.pending_effects {
+            Some(batch) => batch.push((db, args)),
+            None => self.write_log.append(db, &args),
+        }
+    }
+
+    /// Start collecting effects (MULTI/EXEC, scripts). Nested calls keep the outer batch.
+    pub fn begin_effects_batch(&mut self) -> bool {
+        if self.pending_effects.is_some() {
+            return false;
+        }
+        self.pending_effects = Some(Vec::new());
+        true
+    }
+
+    /// Emit a collected batch; more than one effect is wrapped in MULTI/EXEC so a replica or a
+    /// recovering node applies all of it or none of it.
+    pub fn end_effects_batch(&mut self) {
+        let Some(batch) = self.pending_effects.take() else {
+            return;
+        };
+        if batch.len() > 1 {
+            let db = batch[0].0;
+            self.write_log.append(db, &[Bytes::from_static(b"MULTI")]);
+            for (db, args) in &batch {
+                self.write_log.append(*db, args);
+            }
+            self.write_log.append(db, &[Bytes::from_static(b"EXEC")]);
+        } else {
+            for (db, args) in &batch {
+                self.write_log.append(*db, args);
+            }
+        }
+    }
+
+    /// Propagate the DELs of keys removed by expiry in any database.
+    pub fn propagate_expired(&mut self) {
+        for db in 0..self.dbs.len() {
+            if self.dbs[db].expired_pending.is_empty() {
+                continue;
+            }
+            let keys = std::mem::take(&mut self.dbs[db].expired_pending);
+            self.stats.expired_keys += keys.len() as u64;
+            for k in keys {
+                self.watches.touch(db, &k);
+                self.dirty += 1;
+                self.propagate(db, vec![Bytes::from_static(b"DEL"), k.to_bytes()]);
+            }
+        }
+    }
+}
+
+pub fn random_hex(n: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..n)
+        .map(|_| char::from_digit(rng.gen_range(0..16), 16).expect("digit < 16"))
+        .collect()
+}

@@ -1,0 +1,351 @@
+//! One logical database: keys → entries, expiry (lazy and active), random sampling and SCAN.
+//! Pure: time is passed in as milliseconds since the Unix epoch.
+//!
+//! Keys live in an insertion-ordered index map so that random sampling (RANDOMKEY, eviction) is
+//! O(1) and SCAN can walk positions. Deletion swaps the last entry into the hole, so SCAN walks
+//! positions from the *end* towards 0: an entry moved by a deletion always lands at a position not
+//! yet visited or comes from one already visited, so every key present for the whole scan is
+//! returned at least once (the guarantee Redis gives), without Redis's reverse-binary cursor.
+//!
+//! Expired keys are removed lazily on access and actively by [`Db::expire_cycle`], which walks an
+//! ordered index of deadlines (so it never samples at random and never misses one). Every removal
+//! caused by expiry is queued in `expired_pending` so the caller can propagate a DEL to the write
+//! log and replicas: expiry is decided on the master only, replicas apply the DEL.
+
+use std::collections::BTreeSet;
+
+use indexmap::IndexMap;
+
+use super::compact::CompactBytes;
+use super::hash::FastState;
+use super::value::Value;
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute expiry in ms since the epoch; 0 means no expiry.
+    pub expire_at: i64,
+    /// LRU clock (seconds) or LFU counter, depending on maxmemory-policy.
+    pub access: u32,
+}
+
+impl Entry {
+    pub fn new(value: Value) -> Entry {
+        Entry {
+            value,
+            expire_at: 0,
+            access: 0,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Db {
+    map: IndexMap<CompactBytes, Entry, FastState>,
+    deadlines: BTreeSet<(i64, CompactBytes)>,
+    /// Keys removed by expiry and not yet propagated.
+    pub expired_pending: Vec<CompactBytes>,
+    /// When false (a replica), expired keys read as missing but are not deleted: the master's
+    /// DEL will remove them, so both sides stay identical.
+    pub expire_deletes: bool,
+}
+
+impl Db {
+    pub fn new() -> Db {
+        Db {
+            expire_deletes: true,
+            ..Default::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    /// Number of keys with an expiry.
+    pub fn volatile_len(&self) -> usize {
+        self.deadlines.len()
+    }
+
+    fn is_expired(e: &Entry, now: i64) -> bool {
+        e.expire_at != 0 && e.expire_at <= now
+    }
+
+    /// Remove `key` if it has expired at `now`. Returns true if the key is (logically) gone.
+    fn expire_if_needed(&mut self, key: &[u8], now: i64) -> bool {
+        let Some(e) = self.map.get(key) else {
+            return true;
+        };
+        if !Self::is_expired(e, now) {
+            return false;
+        }
+        if self.expire_deletes {
+            if let Some((k, _)) = self.remove_entry(key) {
+                self.expired_pending.push(k);
+            }
+        }
+        true
+    }
+
+    /// Look up a key for reading, expiring it first if its time has passed.
+    pub fn get(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
+        if self.expire_if_needed(key, now) {
+            return None;
+        }
+        self.map.get(key)
+    }
+
+    /// Look up a key for modification, expiring it first if its time has passed.
+    pub fn get_mut(&mut self, key: &[u8], now: i64) -> Option<&mut Entry> {
+        if self.expire_if_needed(key, now) {
+            return None;
+        }
+        self.map.get_mut(key)
+    }
+
+    /// Look up without expiring or touching anything (DEBUG, OBJECT, SCAN filters).
+    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
+        self.map.get(key)
+    }
+
+    pub fn contains(&mut self, key: &[u8], now: i64) -> bool {
+        self.get(key, now).is_some()
+    }
+
+    /// Insert or overwrite a key; an overwritten key loses its expiry (Redis `setKey`).
+    pub fn set(&mut self, key: &[u8], value: Value) {
+        match self.map.get_mut(key) {
+            Some(e) => {
+                if e.expire_at != 0 {
+                    let old = e.expire_at;
+                    e.expire_at = 0;
+                    self.deadlines.remove(&(old, CompactBytes::new(key)));
+                }
+                e.value = value;
+            }
+            None => {
+                self.map.insert(CompactBytes::new(key), Entry::new(value));
+            }
+        }
+    }
+
+    /// Insert or overwrite a key keeping its current expiry (SET KEEPTTL, SETRANGE, APPEND...).
+    pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
+        match self.map.get_mut(key) {
+            Some(e) => e.value = value,
+            None => {
+                self.map.insert(CompactBytes::new(key), Entry::new(value));
+            }
+        }
+    }
+
+    /// Insert a whole entry (RESTORE, MOVE, COPY, RENAME), replacing any existing key.
+    pub fn insert_entry(&mut self, key: CompactBytes, entry: Entry) {
+        let _ = self.remove_entry(&key);
+        if entry.expire_at != 0 {
+            self.deadlines.insert((entry.expire_at, key.clone()));
+        }
+        self.map.insert(key, entry);
+    }
+
+    /// Remove a key, returning it and its entry.
+    pub fn remove_entry(&mut self, key: &[u8]) -> Option<(CompactBytes, Entry)> {
+        let (k, e) = self.map.swap_remove_entry(key)?;
+        if e.expire_at != 0 {
+            self.deadlines.remove(&(e.expire_at, k.clone()));
+        }
+        Some((k, e))
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        self.remove_entry(key).map(|(_, e)| e)
+    }
+
+    /// Set an absolute expiry (ms) on an existing key. Returns false if the key does not exist.
+    pub fn set_expire(&mut self, key: &[u8], at_ms: i64) -> bool {
+        let Some(e) = self.map.get_mut(key) else {
+            return false;
+        };
+        let k = CompactBytes::new(key);
+        if e.expire_at != 0 {
+            self.deadlines.remove(&(e.expire_at, k.clone()));
+        }
+        e.expire_at = at_ms;
+        if at_ms != 0 {
+            self.deadlines.insert((at_ms, k));
+        }
+        true
+    }
+
+    /// Remove the expiry of a key. Returns true if it had one.
+    pub fn persist(&mut self, key: &[u8]) -> bool {
+        match self.map.get(key) {
+            Some(e) if e.expire_at != 0 => {
+                self.set_expire(key, 0);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.map = IndexMap::default();
+        self.deadlines.clear();
+    }
+
+    /// Remove up to `max` keys whose deadline has passed; returns how many were removed. Used by
+    /// the periodic active-expiry task, bounded so one cycle never stalls clients.
+    pub fn expire_cycle(&mut self, now: i64, max: usize) -> usize {
+        if !self.expire_deletes {
+            return 0;
+        }
+        let mut n = 0;
+        while n < max {
+            let Some((at, _)) = self.deadlines.first() else {
+                break;
+            };
+            if *at > now {
+                break;
+            }
+            let (_, key) = self.deadlines.pop_first().expect("checked non-empty");
+            if let Some((k, _)) = self.map.swap_remove_entry(key.as_slice()) {
+                self.expired_pending.push(k);
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Entry at a position (for sampling).
+    pub fn get_index(&self, i: usize) -> Option<(&CompactBytes, &Entry)> {
+        self.map.get_index(i)
+    }
+
+    pub fn get_index_mut(&mut self, i: usize) -> Option<(&CompactBytes, &mut Entry)> {
+        self.map.get_index_mut(i)
+    }
+
+    /// Iterate over all keys and entries (including logically expired ones: callers filter).
+    pub fn iter(&self) -> impl Iterator<Item = (&CompactBytes, &Entry)> {
+        self.map.iter()
+    }
+
+    /// Walk positions for SCAN. `cursor` 0 starts at the end; the returned cursor is 0 when the
+    /// walk is complete. Calls `visit` for at most `count` positions.
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        mut visit: impl FnMut(&CompactBytes, &Entry),
+    ) -> u64 {
+        scan_positions(self.map.len(), cursor, count, |i| {
+            let (k, e) = self.map.get_index(i).expect("position in range");
+            visit(k, e)
+        })
+    }
+
+    /// Exchange the contents of two databases (SWAPDB).
+    pub fn swap_contents(&mut self, other: &mut Db) {
+        std::mem::swap(&mut self.map, &mut other.map);
+        std::mem::swap(&mut self.deadlines, &mut other.deadlines);
+    }
+}
+
+/// The cursor walk shared by SCAN, HSCAN, SSCAN and ZSCAN over insertion-ordered containers
+/// whose deletions swap the last element into the hole (see the module comment). The cursor is
+/// the number of positions still to visit, counted from the start; 0 starts a new walk at the end.
+pub fn scan_positions(len: usize, cursor: u64, count: usize, mut visit: impl FnMut(usize)) -> u64 {
+    let mut next = if cursor == 0 {
+        len
+    } else {
+        (cursor as usize).min(len)
+    };
+    let mut visited = 0;
+    while next > 0 && visited < count.max(1) {
+        next -= 1;
+        visit(next);
+        visited += 1;
+    }
+    next as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lazy_expiry_and_pending_dels() {
+        let mut db = Db::new();
+        db.set(b"a", Value::str(b"1"));
+        db.set_expire(b"a", 1000);
+        assert!(db.get(b"a", 999).is_some());
+        assert!(db.get(b"a", 1000).is_none());
+        assert_eq!(db.expired_pending.len(), 1);
+        assert_eq!(db.volatile_len(), 0);
+    }
+
+    #[test]
+    fn replica_does_not_delete_expired() {
+        let mut db = Db::new();
+        db.expire_deletes = false;
+        db.set(b"a", Value::str(b"1"));
+        db.set_expire(b"a", 10);
+        assert!(db.get(b"a", 20).is_none());
+        assert_eq!(db.len(), 1);
+        assert_eq!(db.expire_cycle(20, 10), 0);
+    }
+
+    #[test]
+    fn active_expiry_is_bounded_and_ordered() {
+        let mut db = Db::new();
+        for i in 0..10 {
+            let k = format!("k{i}");
+            db.set(k.as_bytes(), Value::str(b"v"));
+            db.set_expire(k.as_bytes(), 100 + i);
+        }
+        assert_eq!(db.expire_cycle(104, 3), 3);
+        assert_eq!(db.expire_cycle(104, 100), 2);
+        assert_eq!(db.len(), 5);
+        assert!(db.get(b"k5", 104).is_some());
+    }
+
+    #[test]
+    fn overwrite_clears_ttl() {
+        let mut db = Db::new();
+        db.set(b"a", Value::str(b"1"));
+        db.set_expire(b"a", 50);
+        db.set(b"a", Value::str(b"2"));
+        assert_eq!(db.get(b"a", 100).unwrap().expire_at, 0);
+        assert_eq!(db.volatile_len(), 0);
+    }
+
+    #[test]
+    fn scan_returns_every_stable_key_despite_deletions() {
+        let mut db = Db::new();
+        for i in 0..100 {
+            db.set(format!("k{i}").as_bytes(), Value::str(b"v"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        let mut round = 0;
+        loop {
+            cursor = db.scan(cursor, 7, |k, _| {
+                seen.insert(k.clone());
+            });
+            // Delete keys we have already seen and some we have not, between calls.
+            round += 1;
+            db.remove(format!("k{}", round * 3).as_bytes());
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..100 {
+            let k = format!("k{i}");
+            if db.peek(k.as_bytes()).is_some() {
+                assert!(seen.contains(k.as_bytes()), "{k} missed");
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The keyspace and the data structures behind each Redis type. Pure: no sockets, no files.
+
+pub mod compact;
+pub mod db;
+pub mod hash;
+pub mod list;
+pub mod set;
+pub mod value;
+pub mod zset;
+
+pub use compact::CompactBytes;
+pub use db::{Db, Entry};
+pub use value::{Value, ValueType};

@@ -1,0 +1,88 @@
+//! The value stored under a key, one variant per Redis type, and what TYPE and OBJECT ENCODING
+//! report for it. Pure.
+
+use super::compact::CompactBytes;
+use super::hash::HashValue;
+use super::list::ListValue;
+use super::set::SetValue;
+use super::zset::ZSetValue;
+
+#[derive(Debug, Clone)]
+pub enum Value {
+    Str(CompactBytes),
+    List(Box<ListValue>),
+    Hash(Box<HashValue>),
+    Set(Box<SetValue>),
+    ZSet(Box<ZSetValue>),
+}
+
+/// The Redis type of a value, as TYPE and SCAN TYPE name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    String,
+    List,
+    Hash,
+    Set,
+    ZSet,
+}
+
+impl ValueType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::String => "string",
+            ValueType::List => "list",
+            ValueType::Hash => "hash",
+            ValueType::Set => "set",
+            ValueType::ZSet => "zset",
+        }
+    }
+    pub fn from_name(name: &[u8]) -> Option<ValueType> {
+        Some(match name.to_ascii_lowercase().as_slice() {
+            b"string" => ValueType::String,
+            b"list" => ValueType::List,
+            b"hash" => ValueType::Hash,
+            b"set" => ValueType::Set,
+            b"zset" => ValueType::ZSet,
+            _ => return None,
+        })
+    }
+}
+
+impl Value {
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            Value::Str(_) => ValueType::String,
+            Value::List(_) => ValueType::List,
+            Value::Hash(_) => ValueType::Hash,
+            Value::Set(_) => ValueType::Set,
+            Value::ZSet(_) => ValueType::ZSet,
+        }
+    }
+
+    pub fn str(b: &[u8]) -> Value {
+        Value::Str(CompactBytes::new(b))
+    }
+
+    /// An estimate of the bytes this value occupies (for MEMORY USAGE and eviction).
+    pub fn memory_estimate(&self) -> usize {
+        match self {
+            Value::Str(s) => 24 + s.heap_size(),
+            Value::List(l) => l.memory_estimate(),
+            Value::Hash(h) => h.memory_estimate(),
+            Value::Set(s) => s.memory_estimate(),
+            Value::ZSet(z) => z.memory_estimate(),
+        }
+    }
+}
+
+/// What OBJECT ENCODING reports for a string, following Redis's rules: `int` for canonical
+/// integers that fit a long, `embstr` up to 44 bytes, `raw` beyond.
+pub fn string_encoding(s: &[u8]) -> &'static str {
+    if s.len() <= 20 && crate::engine::cmd::args::parse_i64_strict(s).is_some() {
+        "int"
+    } else if s.len() <= 44 {
+        "embstr"
+    } else {
+        "raw"
+    }
+}

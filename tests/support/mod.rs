@@ -1,0 +1,116 @@
+//! Test support: start a real engine on loopback (in-process, ephemeral port), talk raw RESP to
+//! it, and wait on conditions with a deadline instead of sleeping. Does I/O: sockets.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use redispair::engine::config::Config;
+use redispair::engine::server::{self, ServerHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Start an engine on 127.0.0.1 with an ephemeral port and the given extra settings.
+pub async fn start_engine(settings: &[(&str, &str)]) -> ServerHandle {
+    let mut cfg = Config::default();
+    cfg.set_startup("port", "0").unwrap();
+    cfg.set_startup("bind", "127.0.0.1").unwrap();
+    for (k, v) in settings {
+        cfg.set_startup(k, v).unwrap();
+    }
+    server::start(cfg).await.expect("engine starts")
+}
+
+/// A `redis` crate async connection to the engine.
+pub async fn redis_conn(h: &ServerHandle) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(format!("redis://{}/", h.addr())).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+/// A raw TCP client that sends bytes and reads replies (mini-redis style tests).
+pub struct RawClient {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawClient {
+    pub async fn connect(h: &ServerHandle) -> RawClient {
+        RawClient {
+            stream: TcpStream::connect(h.addr()).await.unwrap(),
+            buf: Vec::new(),
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// Send a command encoded as a RESP multibulk.
+    pub async fn cmd(&mut self, args: &[&str]) {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n{}\r\n", a.len(), a).as_bytes());
+        }
+        self.send(&out).await;
+    }
+
+    /// Read until `expected` bytes have arrived (or fail after 10 s) and compare.
+    pub async fn expect(&mut self, expected: &[u8]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.buf.len() < expected.len() {
+            let mut chunk = [0u8; 4096];
+            let n = tokio::time::timeout_at(deadline.into(), self.stream.read(&mut chunk))
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "timed out waiting for {:?}, got {:?}",
+                        String::from_utf8_lossy(expected),
+                        String::from_utf8_lossy(&self.buf)
+                    )
+                })
+                .unwrap();
+            if n == 0 {
+                break;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        let got: Vec<u8> = self
+            .buf
+            .drain(..expected.len().min(self.buf.len()))
+            .collect();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expected)
+        );
+    }
+
+    /// Wait until the server closes the connection.
+    pub async fn expect_closed(&mut self) {
+        let mut chunk = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(10), self.stream.read(&mut chunk))
+            .await
+            .expect("server closes the connection")
+            .unwrap_or(0);
+        assert_eq!(
+            n,
+            0,
+            "unexpected bytes: {:?}",
+            String::from_utf8_lossy(&chunk[..n])
+        );
+    }
+}
+
+/// Poll `check` until it returns true or `timeout` passes.
+pub async fn wait_for<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
