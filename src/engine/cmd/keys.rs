@@ -12,6 +12,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("del", -2, WRITE, (1, -1, 1), "generic", del),
     CommandSpec::new("unlink", -2, WRITE | FAST, (1, -1, 1), "generic", del),
     CommandSpec::new("exists", -2, READONLY | FAST, (1, -1, 1), "generic", exists),
+    CommandSpec::new("keys", 2, READONLY, (0, 0, 0), "generic", keys),
     CommandSpec::new("type", 2, READONLY | FAST, (1, 1, 1), "generic", type_cmd),
     CommandSpec::new("expire", -3, WRITE | FAST, (1, 1, 1), "generic", expire),
     CommandSpec::new("pexpire", -3, WRITE | FAST, (1, 1, 1), "generic", pexpire),
@@ -60,8 +61,17 @@ fn type_cmd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Status(Bytes::from_static(t.as_bytes()))
 }
 
-/// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT with NX XX GT LT. `at_ms` is the absolute deadline.
-pub fn expire_generic(ctx: &mut Ctx<'_>, a: &[Bytes], at_ms: i64) -> Reply {
+/// The NX XX GT LT options of the EXPIRE family.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExpireFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+}
+
+/// Parse the options after the time argument (Redis checks them before the time itself).
+pub fn parse_expire_flags(a: &[Bytes]) -> Result<ExpireFlags, Reply> {
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for o in &a[3..] {
         if is(o, "nx") {
@@ -73,20 +83,28 @@ pub fn expire_generic(ctx: &mut Ctx<'_>, a: &[Bytes], at_ms: i64) -> Reply {
         } else if is(o, "lt") {
             lt = true;
         } else {
-            return Reply::error(format!(
+            return Err(Reply::error(format!(
                 "ERR Unsupported option {}",
                 String::from_utf8_lossy(o)
-            ));
+            )));
         }
     }
     if nx && (xx || gt || lt) {
-        return Reply::err_static(
+        return Err(Reply::err_static(
             "ERR NX and XX, GT or LT options at the same time are not compatible",
-        );
+        ));
     }
     if gt && lt {
-        return Reply::err_static("ERR GT and LT options at the same time are not compatible");
+        return Err(Reply::err_static(
+            "ERR GT and LT options at the same time are not compatible",
+        ));
     }
+    Ok(ExpireFlags { nx, xx, gt, lt })
+}
+
+/// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT. `at_ms` is the absolute deadline.
+pub fn expire_generic(ctx: &mut Ctx<'_>, a: &[Bytes], f: ExpireFlags, at_ms: i64) -> Reply {
+    let ExpireFlags { nx, xx, gt, lt } = f;
     let key = &a[1];
     let now = ctx.now_ms;
     let Some(e) = ctx.db().get(key, now) else {
@@ -135,17 +153,45 @@ fn expire_arg(
     }
 }
 
-fn expire(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    match expire_arg(ctx, a, 1000, false, "expire") {
-        Ok(at) => expire_generic(ctx, a, at),
+/// Shared body of the EXPIRE family: options first, then the time, then the change.
+pub fn expire_command(
+    ctx: &mut Ctx<'_>,
+    a: &[Bytes],
+    unit_ms: i64,
+    absolute: bool,
+    cmd: &str,
+) -> Reply {
+    let flags = match parse_expire_flags(a) {
+        Ok(f) => f,
+        Err(e) => return e,
+    };
+    match expire_arg(ctx, a, unit_ms, absolute, cmd) {
+        Ok(at) => expire_generic(ctx, a, flags, at),
         Err(e) => e,
     }
 }
+
+fn expire(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    expire_command(ctx, a, 1000, false, "expire")
+}
 fn pexpire(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    match expire_arg(ctx, a, 1, false, "pexpire") {
-        Ok(at) => expire_generic(ctx, a, at),
-        Err(e) => e,
-    }
+    expire_command(ctx, a, 1, false, "pexpire")
+}
+
+fn keys(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let now = ctx.now_ms;
+    let pattern = &a[1];
+    let all = pattern.as_ref() == b"*";
+    let out = ctx
+        .db()
+        .iter()
+        .filter(|(k, e)| {
+            (e.expire_at == 0 || e.expire_at > now)
+                && (all || crate::engine::glob::glob_match(pattern, k, false))
+        })
+        .map(|(k, _)| Reply::Bulk(k.to_bytes()))
+        .collect();
+    Reply::Array(out)
 }
 
 /// Remaining TTL in ms: -2 missing, -1 no expiry.
