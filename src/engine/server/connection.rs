@@ -195,8 +195,11 @@ async fn run_batch(
 ) -> Result<(), Close> {
     let mut blocked = None;
     let mut paused_until = None;
+    // The stream offset this batch wrote up to: its replies wait for the reply gate.
+    let mut wrote_up_to = None;
     {
         let mut st = engine.state.lock();
+        let offset_before = st.stream.offset;
         let now = now_ms();
         let mut last_cmd = String::new();
         while let Some(args) = pending.pop_front() {
@@ -224,6 +227,9 @@ async fn run_batch(
                 break;
             }
         }
+        if st.stream.offset != offset_before && !client.is_replication {
+            wrote_up_to = Some(st.stream.offset);
+        }
         let mut info = ClientInfo::from_state(client, now, &last_cmd);
         info.blocked = blocked.is_some();
         st.clients.insert(client.id, info);
@@ -231,6 +237,9 @@ async fn run_batch(
             engine.shutdown.notify_waiters();
             client.close_after_reply = true;
         }
+    }
+    if let Some(offset) = wrote_up_to {
+        wait_released(engine, client, offset).await?;
     }
     if let Some(until) = paused_until {
         if !out.is_empty() {
@@ -288,6 +297,22 @@ async fn run_batch(
         write_reply(client, &reply, out);
     }
     Ok(())
+}
+
+/// Hold the replies of a batch that wrote up to `offset` until the reply gate releases it
+/// (fsync under `appendfsync always`, the replica's acknowledgement under semi-sync).
+async fn wait_released(
+    engine: &Arc<Engine>,
+    client: &ClientState,
+    offset: u64,
+) -> Result<(), Close> {
+    if engine.gate.released() >= offset {
+        return Ok(());
+    }
+    tokio::select! {
+        _ = engine.gate.wait(offset) => Ok(()),
+        _ = client.handle.kill.notified() => Err(Close::Killed),
+    }
 }
 
 fn unblock(engine: &Arc<Engine>, id: u64) {
