@@ -263,3 +263,169 @@ async fn corruption_refuses_to_start_and_check_log_repairs() {
     h.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+async fn string_dataset(c: &mut redis::aio::MultiplexedConnection) -> Vec<(String, String)> {
+    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(c).await.unwrap();
+    keys.sort();
+    let mut out = Vec::new();
+    for k in keys {
+        let v: String = c.get(&k).await.unwrap();
+        out.push((k, v));
+    }
+    out
+}
+
+fn files(dir: &std::path::Path, prefix: &str) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A background snapshot taken while writers modify the keys it is walking is exactly the
+/// dataset at its offset: loading the snapshot alone gives the same data as replaying the log up
+/// to that offset; snapshot + tail gives the final data; older segments are dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_snapshot_under_writes_is_the_dataset_at_its_offset() {
+    let dir = temp_dir("snap");
+    let settings = [
+        ("persistence", "on"),
+        ("dir", dir.to_str().unwrap()),
+        ("appendfsync", "no"),
+    ];
+    let h = start_engine(&settings).await;
+    let mut c = support::redis_conn(&h).await;
+    for chunk in 0..20 {
+        let mut p = redis::pipe();
+        for i in chunk * 1000..(chunk + 1) * 1000 {
+            p.set(format!("k{i}"), format!("initial{i}")).ignore();
+        }
+        let _: () = p.query_async(&mut c).await.unwrap();
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..2u64 {
+        let mut c = support::redis_conn(&h).await;
+        let stop = stop.clone();
+        writers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let k = format!("k{}", (n * 7919 + w * 13) % 25_000);
+                if n % 5 == 0 {
+                    let _: () = c.del(&k).await.unwrap();
+                } else {
+                    let _: () = c.set(&k, format!("w{w}-{n}")).await.unwrap();
+                }
+                n += 1;
+            }
+        }));
+    }
+    // Let the writers run a little, snapshot, and keep writing until it is done.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let r: String = redis::cmd("BGSAVE").query_async(&mut c).await.unwrap();
+    assert_eq!(r, "Background saving started");
+    support::wait_for(Duration::from_secs(30), "snapshot", || {
+        let engine = h.engine.clone();
+        async move {
+            let st = engine.state.lock();
+            st.persist.snapshots_done == 1 && !st.persist.snapshot_in_progress
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let info: String = redis::cmd("INFO")
+        .arg("persistence")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(info.contains("rdb_bgsave_in_progress:0"), "{info}");
+    assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
+    let lastsave: i64 = redis::cmd("LASTSAVE").query_async(&mut c).await.unwrap();
+    assert!(lastsave > 0);
+    let final_data = string_dataset(&mut c).await;
+    h.stop().await;
+
+    let snaps = files(&dir, "snap-");
+    assert_eq!(snaps.len(), 1);
+    let snap_name = snaps[0].file_name().unwrap().to_str().unwrap().to_string();
+    let s_offset: u64 = snap_name[5..25].parse().unwrap();
+    let seg_first = |p: &std::path::PathBuf| -> u64 {
+        p.file_name().unwrap().to_str().unwrap()[4..24]
+            .parse()
+            .unwrap()
+    };
+
+    // The snapshot alone, and the log replayed up to its offset, hold the same dataset.
+    let only_snap = temp_dir("snap-only");
+    std::fs::copy(&snaps[0], only_snap.join(&snap_name)).unwrap();
+    let log_prefix = temp_dir("snap-log");
+    for s in files(&dir, "seg-") {
+        if seg_first(&s) < s_offset {
+            std::fs::copy(&s, log_prefix.join(s.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut at_s = Vec::new();
+    for d in [&only_snap, &log_prefix] {
+        let h = start_engine(&[("persistence", "on"), ("dir", d.to_str().unwrap())]).await;
+        assert_eq!(h.engine.state.lock().stream.offset, s_offset);
+        let mut c = support::redis_conn(&h).await;
+        at_s.push(string_dataset(&mut c).await);
+        h.stop().await;
+    }
+    assert_eq!(at_s[0].len(), at_s[1].len());
+    assert!(
+        at_s[0] == at_s[1],
+        "snapshot differs from the log replayed to its offset"
+    );
+    assert_ne!(at_s[0], final_data, "writes continued during the snapshot");
+
+    // Snapshot + tail = the final dataset; with no retention, a new snapshot drops the
+    // segments before it.
+    let h = start_engine(&settings).await;
+    let mut c = support::redis_conn(&h).await;
+    assert_eq!(string_dataset(&mut c).await, final_data);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("repl-backlog-size")
+        .arg("0")
+        .arg("repl-backlog-ttl")
+        .arg("0")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let _: () = c.set("after", "restart").await.unwrap();
+    let r: String = redis::cmd("SAVE").query_async(&mut c).await.unwrap();
+    assert_eq!(r, "OK");
+    let snaps = files(&dir, "snap-");
+    assert_eq!(snaps.len(), 1, "older snapshots are deleted");
+    let s_offset: u64 = snaps[0].file_name().unwrap().to_str().unwrap()[5..25]
+        .parse()
+        .unwrap();
+    assert_eq!(s_offset, h.engine.state.lock().stream.offset);
+    // Only the newest segment (where writes continue) may start before the snapshot.
+    let segs = files(&dir, "seg-");
+    for s in &segs[..segs.len() - 1] {
+        assert!(
+            seg_first(s) >= s_offset,
+            "segment {s:?} should have been dropped"
+        );
+    }
+    assert!(segs.len() <= 2, "{segs:?}");
+    h.stop().await;
+    let h = start_engine(&settings).await;
+    let mut c = support::redis_conn(&h).await;
+    let v: String = c.get("after").await.unwrap();
+    assert_eq!(v, "restart");
+    h.stop().await;
+    for d in [&dir, &only_snap, &log_prefix] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

@@ -139,13 +139,58 @@ fn memory(ctx: &mut Ctx<'_>) -> String {
 }
 
 fn persistence(ctx: &mut Ctx<'_>) -> String {
-    let aof = ctx.state.config.get("persistence") == Some("on");
-    format!(
-        "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_last_write_status:ok\r\n",
-        ctx.state.dirty_since_save,
-        ctx.state.lastsave_secs,
-        aof as u8,
-    )
+    use std::fmt::Write as _;
+    let st = &*ctx.state;
+    let p = &st.persist;
+    let in_progress = p.snapshot_in_progress as u8;
+    let current_secs = if p.snapshot_in_progress {
+        (ctx.now_ms - p.snapshot_started_ms) / 1000
+    } else {
+        -1
+    };
+    let status = if p.last_snapshot_ok || p.snapshots_done == 0 {
+        "ok"
+    } else {
+        "err"
+    };
+    let last_secs = if p.snapshots_done > 0 {
+        p.last_snapshot_secs
+    } else {
+        -1
+    };
+    let mut out = format!(
+        "loading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:{}\r\ncurrent_save_keys_total:{}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{in_progress}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{status}\r\nrdb_last_bgsave_time_sec:{last_secs}\r\nrdb_current_bgsave_time_sec:{current_secs}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:{in_progress}\r\naof_rewrite_scheduled:{}\r\naof_last_rewrite_time_sec:{last_secs}\r\naof_current_rewrite_time_sec:{current_secs}\r\naof_last_bgrewrite_status:{status}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+        p.loading as u8,
+        p.keys_processed,
+        p.keys_total,
+        st.dirty_since_save,
+        st.lastsave_secs,
+        p.snapshots_done,
+        p.enabled as u8,
+        p.snapshot_requested as u8,
+        p.snapshots_done,
+        if st.stream.log.as_ref().is_some_and(|w| w.failed.load(std::sync::atomic::Ordering::Relaxed)) {
+            "err"
+        } else {
+            "ok"
+        },
+    );
+    if let Some(w) = &st.stream.log {
+        let written = w.written.load(std::sync::atomic::Ordering::Relaxed);
+        let durable = w.durable.load(std::sync::atomic::Ordering::Relaxed);
+        let base = p.last_snapshot_offset.unwrap_or(0);
+        let _ = write!(
+            out,
+            "aof_current_size:{}\r\naof_base_size:0\r\naof_pending_rewrite:0\r\naof_buffer_length:{}\r\naof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\nlog_offset:{}\r\nlog_written_offset:{written}\r\nlog_durable_offset:{durable}\r\nlog_fsyncs:{}\r\nlog_segments:{}\r\nsnapshot_offset:{}\r\n",
+            st.stream.offset - base,
+            st.stream.offset - written,
+            st.stream.offset,
+            w.fsyncs.load(std::sync::atomic::Ordering::Relaxed),
+            crate::engine::persistence::list_segments(&p.dir).len(),
+            p.last_snapshot_offset.map(|o| o as i64).unwrap_or(-1),
+        );
+    }
+    out
 }
 
 fn stats(ctx: &mut Ctx<'_>) -> String {

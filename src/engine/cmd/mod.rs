@@ -156,7 +156,7 @@ impl CommandSpec {
 }
 
 /// All command families.
-fn families() -> [&'static [CommandSpec]; 13] {
+fn families() -> [&'static [CommandSpec]; 15] {
     [
         strings::COMMANDS,
         keys::COMMANDS,
@@ -171,6 +171,8 @@ fn families() -> [&'static [CommandSpec]; 13] {
         scripting::COMMANDS,
         server::COMMANDS,
         crate::engine::admin::COMMANDS,
+        crate::engine::persistence::commands::COMMANDS,
+        crate::engine::replication::commands::COMMANDS,
     ]
 }
 

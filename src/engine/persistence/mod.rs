@@ -11,6 +11,7 @@
 //! - `node.state`: replication id(s), term, role (see [`NodeState`]).
 
 pub mod check;
+pub mod commands;
 pub mod record;
 pub mod recovery;
 pub mod snapshot;
@@ -129,6 +130,32 @@ pub fn read_stream(dir: &Path, from: u64, max: usize) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Retention: delete segments not needed to recover from the newest snapshot (at
+/// `snapshot_offset`) and older than both retention limits (`size` bytes behind the current
+/// offset and `ttl_secs` since their last write), so a replica can resume from any position
+/// within either limit.
+pub fn retain(dir: &Path, snapshot_offset: u64, current: u64, size: u64, ttl_secs: u64) -> usize {
+    let segs = list_segments(dir);
+    let by_size = current.saturating_sub(size);
+    let mut dropped = 0;
+    for w in segs.windows(2) {
+        let (end, path) = (w[1].0, &w[0].1);
+        let old = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() >= ttl_secs);
+        if end <= snapshot_offset && end <= by_size && old {
+            if std::fs::remove_file(path).is_ok() {
+                dropped += 1;
+            }
+        } else {
+            break;
+        }
+    }
+    dropped
+}
+
 /// Delete segments that end at or before `keep_from` (never the newest one).
 pub fn drop_segments_before(dir: &Path, keep_from: u64) -> usize {
     let segs = list_segments(dir);
@@ -244,5 +271,12 @@ pub struct PersistInfo {
     pub snapshots_done: u64,
     pub keys_processed: u64,
     pub keys_total: u64,
+    /// Epoch of the newest snapshot (entries carry the epoch they were last written in).
+    pub epoch: u32,
+    /// `dirty_since_save` when the running snapshot began.
+    pub dirty_at_snapshot: u64,
+    /// BGSAVE / BGREWRITEAOF asked for a snapshot; the persistence task starts it.
+    pub snapshot_requested: bool,
+    pub wake: std::sync::Arc<tokio::sync::Notify>,
     pub recovered: Option<recovery::Recovered>,
 }

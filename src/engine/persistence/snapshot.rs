@@ -13,79 +13,7 @@ use crate::engine::client::ClientState;
 use crate::engine::replication::apply::apply_payload;
 use crate::engine::replication::stream::encode_command;
 use crate::engine::state::EngineState;
-use crate::engine::storage::{CompactBytes, Entry, Value};
-
-/// Elements per command for big collections (keeps each command small).
-const CHUNK: usize = 128;
-
-/// Append the commands recreating `key` to `out`.
-pub fn serialise_entry(key: &CompactBytes, e: &Entry, out: &mut Vec<u8>) {
-    let k = key.to_bytes();
-    let b = |c: &CompactBytes| c.to_bytes();
-    match &e.value {
-        Value::Str(s) => encode_command(&[Bytes::from_static(b"SET"), k.clone(), b(s)], out),
-        Value::List(l) => {
-            let items: Vec<&CompactBytes> = l.items.iter().collect();
-            for chunk in items.chunks(CHUNK) {
-                let mut args = vec![Bytes::from_static(b"RPUSH"), k.clone()];
-                args.extend(chunk.iter().map(|i| b(i)));
-                encode_command(&args, out);
-            }
-        }
-        Value::Hash(h) => {
-            let pairs: Vec<_> = h.map.iter().collect();
-            for chunk in pairs.chunks(CHUNK) {
-                let mut args = vec![Bytes::from_static(b"HSET"), k.clone()];
-                for (f, v) in chunk {
-                    args.push(b(f));
-                    args.push(b(v));
-                }
-                encode_command(&args, out);
-            }
-        }
-        Value::Set(s) => {
-            let members: Vec<_> = s.members.iter().collect();
-            for chunk in members.chunks(CHUNK) {
-                let mut args = vec![Bytes::from_static(b"SADD"), k.clone()];
-                args.extend(chunk.iter().map(|m| b(m)));
-                encode_command(&args, out);
-            }
-        }
-        Value::ZSet(z) => {
-            let pairs: Vec<_> = z.iter().collect();
-            for chunk in pairs.chunks(CHUNK) {
-                let mut args = vec![Bytes::from_static(b"ZADD"), k.clone()];
-                for (m, score) in chunk {
-                    args.push(Bytes::from(format_score(*score)));
-                    args.push(b(m));
-                }
-                encode_command(&args, out);
-            }
-        }
-    }
-    if e.expire_at != 0 {
-        encode_command(
-            &[
-                Bytes::from_static(b"PEXPIREAT"),
-                k,
-                Bytes::from(e.expire_at.to_string()),
-            ],
-            out,
-        );
-    }
-}
-
-/// A score as text that parses back to exactly the same double.
-fn format_score(s: f64) -> String {
-    if s == f64::INFINITY {
-        "inf".into()
-    } else if s == f64::NEG_INFINITY {
-        "-inf".into()
-    } else {
-        // Rust's shortest round-trip representation.
-        format!("{s:?}")
-    }
-}
+pub use crate::engine::storage::serialise::serialise_entry;
 
 pub fn select_command(db: usize, out: &mut Vec<u8>) {
     encode_command(
@@ -210,4 +138,198 @@ pub fn load(
     }
     client.db = header.1.unwrap_or(0);
     Ok(header)
+}
+
+/// Start capturing a snapshot of every database at the current stream offset. Returns the
+/// offset and the stream's database at that point.
+pub fn begin(state: &mut EngineState, now_ms: i64) -> (u64, Option<usize>) {
+    state.persist.epoch = state.persist.epoch.wrapping_add(1).max(1);
+    let epoch = state.persist.epoch;
+    let mut total = 0;
+    for db in state.dbs.iter_mut() {
+        db.begin_snapshot(epoch);
+        total += db.len() as u64;
+    }
+    let p = &mut state.persist;
+    p.snapshot_in_progress = true;
+    p.snapshot_started_ms = now_ms;
+    p.keys_total = total;
+    p.keys_processed = 0;
+    p.dirty_at_snapshot = state.dirty_since_save;
+    if let Some(w) = &state.stream.log {
+        // The log from the snapshot's offset on starts a new segment, so everything before it
+        // can be dropped as whole files.
+        w.rotate();
+    }
+    (state.stream.offset, state.stream.cur_db)
+}
+
+/// The outcome of one snapshot step.
+pub enum Step {
+    /// Commands to write; `done` when the snapshot is complete (capture has ended).
+    Chunk { payload: Vec<u8>, done: bool },
+    /// FLUSHDB/FLUSHALL/SWAPDB happened during the snapshot: start again.
+    Aborted,
+}
+
+/// Serialise up to `max_keys` more entries per database and collect what copy-before-write
+/// captured meanwhile. Called under the state lock, a step at a time.
+pub fn step(state: &mut EngineState, max_keys: usize) -> Step {
+    let mut payload = Vec::new();
+    let mut done = true;
+    for (i, db) in state.dbs.iter_mut().enumerate() {
+        if db.snap.as_ref().is_some_and(|s| s.aborted) {
+            for db in state.dbs.iter_mut() {
+                db.end_snapshot();
+            }
+            return Step::Aborted;
+        }
+        let walked = db.snapshot_walk(max_keys);
+        done &= walked;
+        if let Some(snap) = &mut db.snap {
+            if !snap.out.is_empty() {
+                select_command(i, &mut payload);
+                payload.append(&mut snap.out);
+            }
+        }
+    }
+    if done {
+        for db in state.dbs.iter_mut() {
+            db.end_snapshot();
+        }
+    }
+    Step::Chunk { payload, done }
+}
+
+/// Record a finished snapshot and apply retention: older snapshots and the segments nothing
+/// needs any more are deleted.
+pub fn finished(state: &mut EngineState, offset: u64, ok: bool, now_ms: i64) {
+    let p = &mut state.persist;
+    p.snapshot_in_progress = false;
+    p.last_snapshot_ok = ok;
+    p.last_snapshot_secs = (now_ms - p.snapshot_started_ms) / 1000;
+    if !ok {
+        return;
+    }
+    p.snapshots_done += 1;
+    p.last_snapshot_offset = Some(offset);
+    state.lastsave_secs = now_ms / 1000;
+    state.dirty_since_save = state
+        .dirty_since_save
+        .saturating_sub(state.persist.dirty_at_snapshot);
+    let dir = state.persist.dir.clone();
+    for (o, path) in super::list_snapshots(&dir) {
+        if o < offset {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    let size = state
+        .config
+        .get("repl-backlog-size")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let ttl = state
+        .config
+        .get("repl-backlog-ttl")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    super::retain(&dir, offset, state.stream.offset, size, ttl);
+}
+
+/// SAVE: the whole snapshot now, under the lock (blocks every client, as Redis's SAVE does).
+pub fn save_inline(state: &mut EngineState, now_ms: i64) -> Result<u64, PersistError> {
+    let dir = state.persist.dir.clone();
+    loop {
+        let (offset, db) = begin(state, now_ms);
+        let mut file = SnapshotFile::create(&dir, offset, db)?;
+        loop {
+            match step(state, usize::MAX) {
+                Step::Aborted => break,
+                Step::Chunk { payload, done } => {
+                    if let Err(e) = file.commands(&payload) {
+                        for db in state.dbs.iter_mut() {
+                            db.end_snapshot();
+                        }
+                        finished(state, offset, false, now_ms);
+                        return Err(e);
+                    }
+                    if done {
+                        let r = file.finish();
+                        finished(state, offset, r.is_ok(), now_ms);
+                        return r.map(|_| offset);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Keys serialised per database per step: small, so a step holds the lock only briefly.
+const KEYS_PER_STEP: usize = 256;
+
+/// BGSAVE / BGREWRITEAOF / automatic compaction: a snapshot written by its own thread, one step
+/// at a time under the state lock, while the server keeps serving. Does I/O: the snapshot file.
+pub fn spawn_background(engine: std::sync::Arc<crate::engine::server::Engine>) {
+    let spawned = std::thread::Builder::new()
+        .name("snapshot".into())
+        .spawn(move || background(&engine));
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the snapshot thread");
+    }
+}
+
+fn background(engine: &crate::engine::server::Engine) {
+    use crate::engine::server::now_ms;
+    'restart: loop {
+        let (offset, db, dir) = {
+            let mut st = engine.state.lock();
+            let (o, d) = begin(&mut st, now_ms());
+            (o, d, st.persist.dir.clone())
+        };
+        let mut file = match SnapshotFile::create(&dir, offset, db) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, "snapshot failed");
+                let mut st = engine.state.lock();
+                for db in st.dbs.iter_mut() {
+                    db.end_snapshot();
+                }
+                finished(&mut st, offset, false, now_ms());
+                return;
+            }
+        };
+        loop {
+            let s = step(&mut engine.state.lock(), KEYS_PER_STEP);
+            match s {
+                Step::Aborted => {
+                    file.abandon();
+                    continue 'restart;
+                }
+                Step::Chunk { payload, done } => {
+                    if let Err(e) = file.commands(&payload) {
+                        tracing::error!(error = %e, "snapshot failed");
+                        file.abandon();
+                        let mut st = engine.state.lock();
+                        for db in st.dbs.iter_mut() {
+                            db.end_snapshot();
+                        }
+                        finished(&mut st, offset, false, now_ms());
+                        return;
+                    }
+                    if done {
+                        break;
+                    }
+                }
+            }
+            std::thread::yield_now();
+        }
+        let r = file.finish();
+        if let Err(e) = &r {
+            tracing::error!(error = %e, "snapshot failed");
+        } else {
+            tracing::info!(offset, "snapshot written");
+        }
+        finished(&mut engine.state.lock(), offset, r.is_ok(), now_ms());
+        return;
+    }
 }

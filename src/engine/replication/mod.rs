@@ -3,6 +3,7 @@
 //! and the write lease. The state here is pure; `master` and `replica` do network I/O.
 
 pub mod apply;
+pub mod commands;
 pub mod gate;
 pub mod stream;
 

@@ -135,6 +135,7 @@ async fn serve(engine: Arc<Engine>, listeners: Vec<TcpListener>) {
         tasks.spawn(accept_loop(engine.clone(), l));
     }
     tasks.spawn(periodic_tasks(engine.clone()));
+    tasks.spawn(persistence_task(engine.clone()));
     let shutdown = engine.shutdown.notified();
     tokio::pin!(shutdown);
     // The flag may have been set before we started waiting.
@@ -244,6 +245,37 @@ fn close_data(engine: &Arc<Engine>) {
     node.clean_offset = Some(st.stream.offset);
     if let Err(e) = node.save(&st.persist.dir) {
         warn!(error = %e, "cannot record the clean shutdown");
+    }
+}
+
+/// Log bytes since the last snapshot that trigger an automatic compaction.
+const AUTO_SNAPSHOT_BYTES: u64 = 64 << 20;
+
+/// Starts snapshots: asked for by BGSAVE / BGREWRITEAOF, or automatically when the log has grown
+/// by [`AUTO_SNAPSHOT_BYTES`] since the last one (compaction).
+async fn persistence_task(engine: Arc<Engine>) {
+    let wake = engine.state.lock().persist.wake.clone();
+    loop {
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let start = {
+            let mut st = engine.state.lock();
+            let p = &st.persist;
+            let grown = st.stream.offset - p.last_snapshot_offset.unwrap_or(0);
+            let want = p.snapshot_requested || grown >= AUTO_SNAPSHOT_BYTES;
+            if p.enabled && want && !p.snapshot_in_progress {
+                st.persist.snapshot_requested = false;
+                st.persist.snapshot_in_progress = true;
+                true
+            } else {
+                false
+            }
+        };
+        if start {
+            persistence::snapshot::spawn_background(engine.clone());
+        }
     }
 }
 
