@@ -197,13 +197,16 @@ fn stats(ctx: &mut Ctx<'_>) -> String {
     let s = &ctx.state.stats;
     let uptime = ((ctx.now_ms - ctx.state.start_ms).max(1000) / 1000) as u64;
     format!(
-        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\ntotal_error_replies:{}\r\nunexpected_error_replies:{}\r\ntotal_blocking_keys:{}\r\n",
+        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\ntotal_error_replies:{}\r\nunexpected_error_replies:{}\r\ntotal_blocking_keys:{}\r\n",
         s.total_connections_received,
         s.total_commands_processed,
         s.total_commands_processed / uptime,
         s.total_net_input_bytes,
         s.total_net_output_bytes,
         s.rejected_connections,
+        ctx.state.repl.sync_full,
+        ctx.state.repl.sync_partial_ok,
+        ctx.state.repl.sync_partial_err,
         s.expired_keys,
         s.evicted_keys,
         s.keyspace_hits,
@@ -217,16 +220,91 @@ fn stats(ctx: &mut Ctx<'_>) -> String {
 }
 
 fn replication(ctx: &mut Ctx<'_>) -> String {
-    let role = if ctx.state.read_only {
-        "slave"
-    } else {
-        "master"
+    use crate::engine::replication::{lease, semisync, Role};
+    use std::fmt::Write as _;
+    let st = &*ctx.state;
+    let r = &st.repl;
+    let now = ctx.now_ms;
+    let mut out = String::new();
+    let replicas: Vec<_> = {
+        let mut v: Vec<_> = r.replicas.values().filter(|x| x.online).collect();
+        v.sort_by_key(|x| x.port);
+        v
     };
-    format!(
-        "role:{role}\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
-        ctx.state.run_id,
-        ctx.state.config.get("repl-backlog-size").unwrap_or("0"),
-    )
+    match r.role {
+        Role::Master => {
+            out.push_str("role:master\r\n");
+        }
+        Role::Replica => {
+            let (host, port) = r.master.clone().unwrap_or_default();
+            let _ = write!(
+                out,
+                "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{}\r\nslave_repl_offset:{}\r\n",
+                if r.link.up { "up" } else { "down" },
+                if r.link.last_io_ms > 0 { (now - r.link.last_io_ms).max(0) / 1000 } else { -1 },
+                r.link.sync_in_progress as u8,
+                st.stream.offset,
+                st.stream.offset,
+            );
+            if !r.link.up {
+                let since = if r.link.down_since_ms > 0 {
+                    (now - r.link.down_since_ms).max(0) / 1000
+                } else {
+                    -1
+                };
+                let _ = write!(out, "master_link_down_since_seconds:{since}\r\n");
+            }
+            let _ = write!(
+                out,
+                "slave_priority:100\r\nslave_read_only:{}\r\nreplica_announced:1\r\n",
+                st.read_only as u8
+            );
+        }
+    }
+    let _ = write!(out, "connected_slaves:{}\r\n", replicas.len());
+    for (i, x) in replicas.iter().enumerate() {
+        let _ = write!(
+            out,
+            "slave{i}:ip={},port={},state=online,offset={},lag={}\r\n",
+            x.ip,
+            x.port,
+            x.ack_offset,
+            (now - x.last_ack_ms).max(0) / 1000
+        );
+    }
+    let retained = crate::engine::replication::commands::retained_from(st);
+    let _ = write!(
+        out,
+        "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:1\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        r.replid,
+        r.replid2,
+        st.stream.offset,
+        if r.second_offset >= 0 { r.second_offset + 1 } else { -1 },
+        st.config.get("repl-backlog-size").unwrap_or("0"),
+        retained + 1,
+        st.stream.offset - retained,
+    );
+    let mode = match semisync::mode(st) {
+        semisync::Mode::Async => "async",
+        semisync::Mode::SemiSync => "semi-sync",
+        semisync::Mode::Sync => "sync",
+    };
+    let _ = write!(
+        out,
+        "term:{}\r\nlink_down_reason:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\ndiscarded_tail_bytes:{}\r\ndiscarded_tail_commands:{}\r\nreplication_mode:{mode}\r\nsemi_sync_degraded:{}\r\nsemi_sync_degraded_since_seconds:{}\r\nwrite_lease_remaining_ms:{}\r\nmaster_acked_offset:{}\r\n",
+        r.term,
+        r.link.reason,
+        r.sync_full,
+        r.sync_partial_ok,
+        r.sync_partial_err,
+        r.discarded_tail_bytes,
+        r.discarded_tail_commands,
+        r.semi.degraded as u8,
+        if r.semi.degraded { (now - r.semi.degraded_since_ms).max(0) / 1000 } else { -1 },
+        lease::remaining_ms(st),
+        r.best_ack(),
+    );
+    out
 }
 
 fn cpu() -> String {

@@ -51,6 +51,13 @@ pub fn apply_one(
 ) {
     let was = state.stream.suppress;
     state.stream.suppress = true;
+    // A replica does not expire keys on its own, but its master's commands act on the dataset
+    // as the master saw it: a key the master already considers expired is deleted here too
+    // (Redis lets the master client delete expired keys on a replica in the same way).
+    let expiring: Vec<bool> = state.dbs.iter().map(|d| d.expire_deletes).collect();
+    for d in state.dbs.iter_mut() {
+        d.expire_deletes = true;
+    }
     match cmd::process(state, client, args.clone(), now_ms) {
         Outcome::Reply(_) => {}
         Outcome::Blocked { .. } => {
@@ -65,6 +72,13 @@ pub fn apply_one(
                 let _ = cmd::call(&mut ctx, spec, parent, &args);
             }
         }
+    }
+    for (d, e) in state.dbs.iter_mut().zip(expiring) {
+        d.expire_deletes = e;
+    }
+    // Expiry during the command was the master's decision, already in the stream.
+    for d in state.dbs.iter_mut() {
+        d.expired_pending.clear();
     }
     state.stream.suppress = was;
 }

@@ -25,6 +25,8 @@ enum Close {
     Killed,
     Protocol(ProtocolError),
     QueryBufferLimit,
+    /// PSYNC: the connection becomes a replica sender.
+    Replica(crate::engine::replication::Takeover),
 }
 
 pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr) {
@@ -77,6 +79,9 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
                 Ok(()) => {}
                 Err(c) => break 'conn c,
             }
+            if let Some(t) = take_over(&engine, &client) {
+                break 'conn Close::Replica(t);
+            }
             if !out.is_empty() && stream.write_all(&out).await.is_err() {
                 break 'conn Close::Peer;
             }
@@ -123,6 +128,9 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
             .await
             {
                 break 'conn c;
+            }
+            if let Some(t) = take_over(&engine, &client) {
+                break 'conn Close::Replica(t);
             }
         }
         if let Some(e) = protocol_error {
@@ -179,8 +187,42 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
             )
         }
         Close::Killed | Close::Peer => debug!(id = client.id, "client disconnected"),
+        Close::Replica(_) => {}
+    }
+    if let Close::Replica(takeover) = close {
+        // Replies computed before PSYNC go out first; then the socket streams replication.
+        if out.is_empty() || stream.write_all(&out).await.is_ok() {
+            client.is_replication = true;
+            {
+                let mut st = engine.state.lock();
+                let info = ClientInfo::from_state(&client, now_ms(), "psync");
+                st.clients.insert(client.id, info);
+            }
+            crate::engine::replication::master::serve_replica(
+                engine.clone(),
+                stream,
+                client.id,
+                peer,
+                takeover,
+                inbuf,
+                handle.clone(),
+            )
+            .await;
+        }
     }
     cleanup(&engine, &mut client);
+}
+
+/// A PSYNC decided during the last batch hands this connection to the replica sender.
+fn take_over(
+    engine: &Arc<Engine>,
+    client: &ClientState,
+) -> Option<crate::engine::replication::Takeover> {
+    let mut st = engine.state.lock();
+    if st.repl.takeovers.is_empty() {
+        return None;
+    }
+    st.repl.takeovers.remove(&client.id)
 }
 
 /// Execute pending requests until they are all done or one blocks or is paused. Replies are
@@ -336,6 +378,7 @@ fn write_reply(client: &mut ClientState, reply: &Reply, out: &mut BytesMut) {
 fn cleanup(engine: &Arc<Engine>, client: &mut ClientState) {
     let mut st = engine.state.lock();
     st.clients.remove(&client.id);
+    st.repl.pending_ports.remove(&client.id);
     st.blocking.unblock(client.id);
     let watched = std::mem::take(&mut client.watched);
     st.watches.unwatch_all(client.id, &watched);

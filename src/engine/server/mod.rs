@@ -136,6 +136,7 @@ async fn serve(engine: Arc<Engine>, listeners: Vec<TcpListener>) {
     }
     tasks.spawn(periodic_tasks(engine.clone()));
     tasks.spawn(persistence_task(engine.clone()));
+    tasks.spawn(replication_task(engine.clone()));
     let shutdown = engine.shutdown.notified();
     tokio::pin!(shutdown);
     // The flag may have been set before we started waiting.
@@ -221,6 +222,10 @@ fn open_data(engine: &Arc<Engine>) -> Result<(), ServerError> {
         }
         st.repl.master = node.master;
     }
+    if let Some((host, port)) = st.repl.master.clone() {
+        // A replica resumes following its master (by partial resync from its position).
+        crate::engine::replication::commands::become_replica(&mut st, host, port, false);
+    }
     st.persist.recovered = Some(rec.clone());
     if let Some(s) = rec.snapshot {
         st.persist.last_snapshot_offset = Some(s);
@@ -245,6 +250,38 @@ fn close_data(engine: &Arc<Engine>) {
     node.clean_offset = Some(st.stream.offset);
     if let Err(e) = node.save(&st.persist.dir) {
         warn!(error = %e, "cannot record the clean shutdown");
+    }
+}
+
+/// Starts the replica link when the role or master changes, and runs the master's periodic
+/// replication duties: semi-sync degrade/recovery and the write lease.
+async fn replication_task(engine: Arc<Engine>) {
+    let wake = engine.state.lock().repl.wake.clone();
+    let mut running: Option<u64> = None;
+    loop {
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+        let spawn = {
+            let mut st = engine.state.lock();
+            let r = &st.repl;
+            let want = r.role == crate::engine::replication::Role::Replica
+                && r.master.is_some()
+                && !r.link.detached
+                && running != Some(r.link_generation);
+            let generation = r.link_generation;
+            crate::engine::replication::semisync::tick(&engine, &mut st, now_ms());
+            crate::engine::replication::lease::tick(&mut st);
+            want.then_some(generation)
+        };
+        if let Some(generation) = spawn {
+            running = Some(generation);
+            tokio::spawn(crate::engine::replication::replica::run_link(
+                engine.clone(),
+                generation,
+            ));
+        }
     }
 }
 
