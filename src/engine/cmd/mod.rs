@@ -503,6 +503,11 @@ pub fn precheck(
             "READONLY You can't write against a read only replica.",
         ));
     }
+    if is_write && !client.is_replication && !crate::engine::replication::lease::fresh(state) {
+        return Some(Reply::err_static(
+            "READONLY The write lease of this master has lapsed (it may have been replaced).",
+        ));
+    }
     if (spec.has(flags::DENYOOM) || top.has(flags::DENYOOM))
         && state.config.settings.maxmemory > 0
         && !client.is_replication

@@ -8,12 +8,19 @@ use std::time::{Duration, Instant};
 
 use crate::engine::state::EngineState;
 
-/// The configured lease length (0: leases are off).
+/// The configured lease length (0: leases are off), as last refreshed from the configuration
+/// (the write path must not parse settings).
 pub fn lease_ms(st: &EngineState) -> u64 {
-    st.config
+    st.repl.lease_ms
+}
+
+/// Pick up CONFIG SET write-lease-ms (called at start and by the replication task).
+pub fn refresh_settings(st: &mut EngineState) {
+    st.repl.lease_ms = st
+        .config
         .get("write-lease-ms")
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(0);
 }
 
 /// Extend the lease to `from + write-lease-ms` (never shortens it).
@@ -57,6 +64,7 @@ pub fn remaining_ms(st: &EngineState) -> i64 {
 /// Once per lapse: a master whose lease ran out disconnects its normal clients, so they
 /// reconnect through the Service to whichever node is master now.
 pub fn tick(st: &mut EngineState) {
+    refresh_settings(st);
     if st.repl.role != super::Role::Master || fresh(st) || st.repl.lease_lapsed_handled {
         return;
     }

@@ -80,6 +80,8 @@ pub struct ReplState {
     pub discarded_tail_bytes: u64,
     pub discarded_tail_commands: u64,
     pub semi: SemiSync,
+    /// `write-lease-ms` (0: no lease needed).
+    pub lease_ms: u64,
     /// The write lease ends at this instant (None: never granted).
     pub lease_until: Option<Instant>,
     /// Connections that asked for PSYNC and are handed to a replica sender.
@@ -137,6 +139,7 @@ impl ReplState {
             discarded_tail_bytes: 0,
             discarded_tail_commands: 0,
             semi: SemiSync::default(),
+            lease_ms: 0,
             lease_until: None,
             takeovers: HashMap::new(),
             pending_ports: HashMap::new(),

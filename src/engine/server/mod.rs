@@ -120,6 +120,11 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let engine = Engine::new(config);
     engine.state.lock().port = addrs.first().map(|a| a.port()).unwrap_or(port);
     open_data(&engine)?;
+    {
+        let mut st = engine.state.lock();
+        crate::engine::replication::lease::refresh_settings(&mut st);
+        crate::engine::replication::semisync::tick(&engine, &mut st, now_ms());
+    }
     info!(addresses = ?addrs, "engine ready to accept connections");
     let task = tokio::spawn(serve(engine.clone(), listeners));
     Ok(ServerHandle {
