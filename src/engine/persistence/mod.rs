@@ -273,6 +273,8 @@ pub struct PersistInfo {
     pub keys_total: u64,
     /// Epoch of the newest snapshot (entries carry the epoch they were last written in).
     pub epoch: u32,
+    /// Epoch of the snapshot being captured; differs from `epoch` once it was cancelled.
+    pub capture_epoch: u32,
     /// `dirty_since_save` when the running snapshot began.
     pub dirty_at_snapshot: u64,
     /// BGSAVE / BGREWRITEAOF asked for a snapshot; the persistence task starts it.

@@ -32,6 +32,14 @@ pub fn recover(
     now_ms: i64,
 ) -> Result<Recovered, PersistError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    // Leftovers of snapshots or state files a crash interrupted.
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_name().to_str().is_some_and(|n| n.ends_with(".tmp")) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     let mut rec = Recovered::default();
     let mut client = stream_client(u64::MAX - 1, 0);
     let mut expect = 0u64;

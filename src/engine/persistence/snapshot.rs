@@ -145,6 +145,7 @@ pub fn load(
 pub fn begin(state: &mut EngineState, now_ms: i64) -> (u64, Option<usize>) {
     state.persist.epoch = state.persist.epoch.wrapping_add(1).max(1);
     let epoch = state.persist.epoch;
+    state.persist.capture_epoch = epoch;
     let mut total = 0;
     for db in state.dbs.iter_mut() {
         db.begin_snapshot(epoch);
@@ -170,11 +171,16 @@ pub enum Step {
     Chunk { payload: Vec<u8>, done: bool },
     /// FLUSHDB/FLUSHALL/SWAPDB happened during the snapshot: start again.
     Aborted,
+    /// The dataset was replaced (full sync, truncation): the snapshot is obsolete; stop.
+    Cancelled,
 }
 
 /// Serialise up to `max_keys` more entries per database and collect what copy-before-write
 /// captured meanwhile. Called under the state lock, a step at a time.
 pub fn step(state: &mut EngineState, max_keys: usize) -> Step {
+    if state.persist.epoch != state.persist.capture_epoch {
+        return Step::Cancelled;
+    }
     let mut payload = Vec::new();
     let mut done = true;
     for (i, db) in state.dbs.iter_mut().enumerate() {
@@ -244,7 +250,7 @@ pub fn save_inline(state: &mut EngineState, now_ms: i64) -> Result<u64, PersistE
         let mut file = SnapshotFile::create(&dir, offset, db)?;
         loop {
             match step(state, usize::MAX) {
-                Step::Aborted => break,
+                Step::Aborted | Step::Cancelled => break,
                 Step::Chunk { payload, done } => {
                     if let Err(e) = file.commands(&payload) {
                         for db in state.dbs.iter_mut() {
@@ -305,6 +311,11 @@ fn background(engine: &crate::engine::server::Engine) {
                     file.abandon();
                     continue 'restart;
                 }
+                Step::Cancelled => {
+                    file.abandon();
+                    engine.state.lock().persist.snapshot_in_progress = false;
+                    return;
+                }
                 Step::Chunk { payload, done } => {
                     if let Err(e) = file.commands(&payload) {
                         tracing::error!(error = %e, "snapshot failed");
@@ -332,4 +343,33 @@ fn background(engine: &crate::engine::server::Engine) {
         finished(&mut engine.state.lock(), offset, r.is_ok(), now_ms());
         return;
     }
+}
+
+/// Forget any snapshot being captured: the dataset is being replaced wholesale (full sync,
+/// truncation), so what it captured describes nothing any more.
+pub fn cancel(state: &mut EngineState) {
+    state.persist.epoch = state.persist.epoch.wrapping_add(1).max(1);
+    for db in state.dbs.iter_mut() {
+        db.end_snapshot();
+    }
+}
+
+/// DEBUG RELOAD: write a snapshot, then rebuild the dataset from the data directory.
+pub fn debug_reload(state: &mut EngineState, now_ms: i64) -> Result<(), PersistError> {
+    save_inline(state, now_ms)?;
+    cancel(state);
+    for db in state.dbs.iter_mut() {
+        db.clear();
+        db.end_snapshot();
+    }
+    let dir = state.persist.dir.clone();
+    let offset = state.stream.offset;
+    let rec = super::recovery::recover(state, &dir, now_ms)?;
+    if rec.offset != offset {
+        return Err(PersistError::Gap(format!(
+            "reload ended at offset {} instead of {offset}",
+            rec.offset
+        )));
+    }
+    Ok(())
 }

@@ -130,7 +130,7 @@ async fn full_sync(
     loop {
         let s = snapshot::step(&mut engine.state.lock(), 256);
         match s {
-            snapshot::Step::Aborted => {
+            snapshot::Step::Aborted | snapshot::Step::Cancelled => {
                 // FLUSHALL/SWAPDB during the transfer: the replica starts again.
                 end_capture(engine);
                 return None;

@@ -252,6 +252,7 @@ fn link_up(st: &mut EngineState) {
 /// Replace our dataset and history with the master's snapshot at `s`: wipe the data and our
 /// log now (our position becomes empty, so an interrupted full sync restarts from scratch).
 fn start_full_sync(st: &mut EngineState, s: u64, db: i64) -> Option<SnapshotFile> {
+    persistence::snapshot::cancel(st);
     for d in st.dbs.iter_mut() {
         d.clear();
         d.end_snapshot();
@@ -338,6 +339,7 @@ pub fn truncate_to(engine: &Engine, st: &mut EngineState, p: u64) -> bool {
     if !usable_snapshot && !log_from_zero {
         return false;
     }
+    persistence::snapshot::cancel(st);
     if let Some(w) = st.stream.log.take() {
         w.flush_sync();
         w.stop();
