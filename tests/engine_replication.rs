@@ -313,3 +313,79 @@ async fn replica_refuses_a_master_restarted_empty() {
     let _ = std::fs::remove_dir_all(&mdir);
     let _ = std::fs::remove_dir_all(&rdir);
 }
+
+/// A replica attaches (full sync by a fork-less snapshot) while redis-benchmark and a Rust
+/// writer load the master, loses its link once mid-load, and ends with the master's dataset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_attached_under_load_matches_master() {
+    let m = start_engine(&[]).await;
+    let r = start_engine(&[]).await;
+    let proxy = Proxy::start(port_of(&m)).await;
+    let mut mc = support::redis_conn(&m).await;
+    let mut rc = support::redis_conn(&r).await;
+    for chunk in 0..4 {
+        let mut p = redis::pipe();
+        for i in chunk * 2000..(chunk + 1) * 2000 {
+            p.set(format!("pre:{i}"), i).ignore();
+        }
+        let _: () = p.query_async(&mut mc).await.unwrap();
+    }
+    let bench = tokio::process::Command::new("redis-benchmark")
+        .args(["-p", &port_of(&m).to_string(), "-t", "set,incr", "-n", "20000", "-r", "8000"])
+        .args(["-c", "4", "-P", "4", "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let mut c = support::redis_conn(&m).await;
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let k = format!("pre:{}", (n * 7919) % 8_000);
+                match n % 4 {
+                    0 => {
+                        let _: () = c.del(&k).await.unwrap();
+                    }
+                    1 => {
+                        let _: () = redis::pipe()
+                            .atomic()
+                            .set(&k, n)
+                            .incr("w:tx", 1)
+                            .query_async(&mut c)
+                            .await
+                            .unwrap();
+                    }
+                    _ => {
+                        let _: () = c.set(&k, n).await.unwrap();
+                    }
+                }
+                n += 1;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    replicaof(&mut rc, proxy.port).await;
+    wait_for(Duration::from_secs(30), "link up", || {
+        let mut rc = rc.clone();
+        async move { field(&mut rc, "master_link_status").await == "up" }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    proxy.restore();
+    if let Ok(mut b) = bench {
+        let _ = b.wait().await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.unwrap();
+    wait_in_sync(&mut mc, &mut rc).await;
+    assert_eq!(dump_dataset(&mut mc).await, dump_dataset(&mut rc).await);
+    assert_eq!(field(&mut mc, "sync_full").await, "1");
+    let ok: u64 = field(&mut mc, "sync_partial_ok").await.parse().unwrap();
+    assert!(ok >= 1);
+    m.stop().await;
+    r.stop().await;
+}
