@@ -331,7 +331,16 @@ async fn replica_attached_under_load_matches_master() {
         let _: () = p.query_async(&mut mc).await.unwrap();
     }
     let bench = tokio::process::Command::new("redis-benchmark")
-        .args(["-p", &port_of(&m).to_string(), "-t", "set,incr", "-n", "20000", "-r", "8000"])
+        .args([
+            "-p",
+            &port_of(&m).to_string(),
+            "-t",
+            "set,incr",
+            "-n",
+            "20000",
+            "-r",
+            "8000",
+        ])
         .args(["-c", "4", "-P", "4", "-q"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -81,6 +81,13 @@ pub fn become_replica(state: &mut EngineState, host: String, port: u16, allow_fu
     for db in state.dbs.iter_mut() {
         db.expire_deletes = false;
     }
+    // Clients waiting for their writes to be acknowledged never will be: those writes may be
+    // discarded as a divergent tail. Disconnect them rather than answer.
+    for id in &state.repl.gate_waiters {
+        if let Some(c) = state.clients.get(id) {
+            c.handle.kill();
+        }
+    }
     save_node_state(state);
     state.repl.wake.notify_one();
 }

@@ -36,6 +36,7 @@ pub async fn serve_replica(
     kill: Arc<crate::engine::client::ClientHandle>,
 ) {
     let replid = engine.state.lock().repl.replid.clone();
+    let full = matches!(takeover.decision, PsyncDecision::Full);
     let mut pos = match takeover.decision {
         PsyncDecision::NoHistory(reason) => {
             engine.state.lock().repl.sync_partial_err += 1;
@@ -77,7 +78,8 @@ pub async fn serve_replica(
             ReplicaInfo {
                 ip: peer.ip().to_string(),
                 port: takeover.port,
-                ack_offset: pos,
+                // A full-sync replica has nothing until it says so (after loading).
+                ack_offset: if full { 0 } else { pos },
                 last_ack_ms: now_ms(),
                 online: true,
             },
@@ -230,6 +232,15 @@ async fn stream_loop(
             _ = tick.tick() => {
                 let hb = {
                     let mut st = engine.state.lock();
+                    let timeout_ms = st
+                        .config
+                        .get("repl-timeout")
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .unwrap_or(60)
+                        * 1000;
+                    if st.repl.replicas.get(&id).is_some_and(|r| now_ms() - r.last_ack_ms > timeout_ms) {
+                        return "timeout: no acknowledgement from the replica";
+                    }
                     let seq = st.repl.next_heartbeat;
                     st.repl.next_heartbeat += 1;
                     st.repl.heartbeats.push_back((seq, Instant::now()));

@@ -90,6 +90,8 @@ pub struct ReplState {
     pub pending_ports: HashMap<u64, u16>,
     /// A full sync being received: the master's (replid, snapshot offset).
     pub pending_full: Option<(String, u64)>,
+    /// Connections holding replies at the reply gate.
+    pub gate_waiters: std::collections::HashSet<u64>,
     /// Clients blocked in WAIT.
     pub waits: Vec<WaitRequest>,
     /// Wakes the replication task (role changes, WAIT).
@@ -145,6 +147,7 @@ impl ReplState {
             pending_ports: HashMap::new(),
             waits: Vec::new(),
             pending_full: None,
+            gate_waiters: Default::default(),
             wake: Default::default(),
             heartbeats: Default::default(),
             next_heartbeat: 1,

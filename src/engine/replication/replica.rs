@@ -528,7 +528,14 @@ async fn receive(
             st.repl.link.last_io_ms = now;
         }
         if need_ack {
-            let offset = engine.state.lock().stream.offset;
+            let offset = {
+                let st = engine.state.lock();
+                if obsolete(&st, generation) {
+                    // Promoted or re-pointed: no acknowledgement (and so no lease) any more.
+                    return Ok(());
+                }
+                st.stream.offset
+            };
             send_ack(sock, offset, last_hb).await?;
         }
         tokio::select! {
@@ -539,13 +546,16 @@ async fn receive(
                 }
             }
             _ = tick.tick() => {
-                if obsolete(&engine.state.lock(), generation) {
-                    return Ok(());
-                }
                 if last_data.elapsed() > Duration::from_secs(timeout_secs) {
                     return Err(End::Retry("timeout: no data from the master".into()));
                 }
-                let offset = engine.state.lock().stream.offset;
+                let offset = {
+                    let st = engine.state.lock();
+                    if obsolete(&st, generation) {
+                        return Ok(());
+                    }
+                    st.stream.offset
+                };
                 send_ack(sock, offset, last_hb).await?;
             }
         }

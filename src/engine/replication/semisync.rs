@@ -40,7 +40,14 @@ pub fn degrade(st: &mut EngineState, now_ms: i64, why: &str) {
 /// Evaluate degrade/recovery and publish whether replies wait for acknowledgements.
 pub fn tick(engine: &Engine, st: &mut EngineState, now_ms: i64) {
     let m = mode(st);
-    if st.repl.role != Role::Master || m == Mode::Async {
+    if st.repl.role != Role::Master {
+        // A replica acknowledges nothing to clients (it takes no writes); replies still held
+        // from its time as master stay held until their clients are disconnected.
+        st.repl.semi.degraded = false;
+        st.repl.semi.lagging_since_ms = 0;
+        return;
+    }
+    if m == Mode::Async {
         engine.gate.set_need_ack(false);
         st.repl.semi.degraded = false;
         st.repl.semi.lagging_since_ms = 0;

@@ -351,10 +351,18 @@ async fn wait_released(
     if engine.gate.released() >= offset {
         return Ok(());
     }
-    tokio::select! {
+    engine.state.lock().repl.gate_waiters.insert(client.id);
+    let r = tokio::select! {
         _ = engine.gate.wait(offset) => Ok(()),
         _ = client.handle.kill.notified() => Err(Close::Killed),
+    };
+    engine.state.lock().repl.gate_waiters.remove(&client.id);
+    // A client disconnected while waiting (demotion, lapsed lease) never gets its reply, even if
+    // the gate opened at the same moment: its write may be about to be discarded.
+    if client.handle.is_killed() {
+        return Err(Close::Killed);
     }
+    r
 }
 
 fn unblock(engine: &Arc<Engine>, id: u64) {
