@@ -402,3 +402,65 @@ async fn promote_demote_and_terms() {
     let _ = std::fs::remove_dir_all(&mdir);
     let _ = std::fs::remove_dir_all(&rdir);
 }
+
+/// A master cut off from its replica holds a semi-sync write; the operator promotes the replica
+/// and demotes the old master: the waiting client is disconnected, never acknowledged, and the
+/// write it sent is discarded as a divergent tail when the old master rejoins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demotion_disconnects_waiting_clients_without_acknowledging() {
+    let mdir = temp_dir("dm-a");
+    let rdir = temp_dir("dm-b");
+    let (md, rd) = (
+        mdir.to_str().unwrap().to_string(),
+        rdir.to_str().unwrap().to_string(),
+    );
+    let m = start_engine(&[
+        ADMIN[0],
+        ADMIN[1],
+        ("persistence", "on"),
+        ("dir", &md),
+        ("replication-mode", "semi-sync"),
+        ("semi-sync-degrade", "operator"),
+    ])
+    .await;
+    let r = start_engine(&[ADMIN[0], ADMIN[1], ("persistence", "on"), ("dir", &rd)]).await;
+    let proxy = Proxy::start(port_of(&m)).await;
+    let mut rc = support::redis_conn(&r).await;
+    replicaof(&mut rc, proxy.port).await;
+    wait_link(&mut rc, "up").await;
+    let mut mc = support::redis_conn(&m).await;
+    let _: () = mc.set("acked", 1).await.unwrap();
+    proxy.cut();
+    wait_link(&mut rc, "down").await;
+    let mut waiting = support::RawClient::connect(&m).await;
+    waiting.cmd(&["SET", "never-acked", "1"]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut ra = admin_conn(port_of(&r)).await;
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("PROMOTE")
+        .arg(1)
+        .query_async(&mut ra)
+        .await
+        .unwrap();
+    let mut ma = admin_conn(port_of(&m)).await;
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("DEMOTE")
+        .arg("127.0.0.1")
+        .arg(port_of(&r))
+        .arg(1)
+        .query_async(&mut ma)
+        .await
+        .unwrap();
+    waiting.expect_closed().await;
+    let mut mc = support::redis_conn(&m).await;
+    wait_link(&mut mc, "up").await;
+    assert_eq!(field(&mut mc, "discarded_tail_commands").await, "1");
+    let v: Option<i64> = mc.get("never-acked").await.unwrap();
+    assert_eq!(v, None);
+    let v: Option<i64> = mc.get("acked").await.unwrap();
+    assert_eq!(v, Some(1));
+    m.stop().await;
+    r.stop().await;
+    let _ = std::fs::remove_dir_all(&mdir);
+    let _ = std::fs::remove_dir_all(&rdir);
+}
