@@ -160,7 +160,7 @@ pub fn begin(state: &mut EngineState, now_ms: i64) -> (u64, Option<usize>) {
     if let Some(w) = &state.stream.log {
         // The log from the snapshot's offset on starts a new segment, so everything before it
         // can be dropped as whole files.
-        w.rotate();
+        w.rotate_at(state.stream.offset);
     }
     (state.stream.offset, state.stream.cur_db)
 }

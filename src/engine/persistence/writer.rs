@@ -45,8 +45,10 @@ struct Queue {
     /// Stream offset after the last queued record.
     end: u64,
     policy: FsyncPolicy,
-    /// Start a new segment before writing more (snapshot boundary).
-    rotate: bool,
+    /// Start a new segment at the record that begins at this offset (a snapshot's offset).
+    rotate_at: Option<u64>,
+    /// Position in `buf` where that record starts: the new segment begins there.
+    split: Option<usize>,
     stop: bool,
 }
 
@@ -92,7 +94,8 @@ impl LogWriter {
                 buf_first: offset,
                 end: offset,
                 policy,
-                rotate: false,
+                rotate_at: None,
+                split: None,
                 stop: false,
             }),
             cond: Condvar::new(),
@@ -119,6 +122,10 @@ impl LogWriter {
         if q.buf.is_empty() {
             q.buf_first = offset;
         }
+        if q.rotate_at == Some(offset) {
+            q.rotate_at = None;
+            q.split = Some(q.buf.len());
+        }
         record::encode(offset, payload, &mut q.buf);
         q.end = offset + payload.len() as u64;
         drop(q);
@@ -130,10 +137,10 @@ impl LogWriter {
         self.cond.notify_one();
     }
 
-    /// Start a new segment at the next record (so older segments can be dropped whole).
-    pub fn rotate(&self) {
-        self.q.lock().rotate = true;
-        self.cond.notify_one();
+    /// Start a new segment with the record that begins at stream offset `at` (the next one
+    /// queued), so a snapshot at `at` can drop every older segment whole.
+    pub fn rotate_at(&self, at: u64) {
+        self.q.lock().rotate_at = Some(at);
     }
 
     /// Write and fsync everything queued, then stop the thread.
@@ -170,51 +177,59 @@ impl LogWriter {
         let mut last_sync = Instant::now();
         let mut unsynced = false;
         loop {
-            let (buf, buf_first, end, policy, rotate, stop) = {
+            let (buf, buf_first, end, policy, split, stop) = {
                 let mut q = self.q.lock();
-                if q.buf.is_empty()
-                    && !q.stop
-                    && !q.rotate
-                    && !self.force_sync.load(Ordering::Acquire)
-                {
+                if q.buf.is_empty() && !q.stop && !self.force_sync.load(Ordering::Acquire) {
                     self.cond.wait_for(&mut q, Duration::from_millis(200));
                 }
-                // The rotation waits until there is a record to start the new segment with.
-                let rotate = q.rotate && !q.buf.is_empty();
-                if rotate {
-                    q.rotate = false;
-                }
                 let buf = std::mem::take(&mut q.buf);
-                (buf, q.buf_first, q.end, q.policy, rotate, q.stop)
+                let split = q.split.take();
+                (buf, q.buf_first, q.end, q.policy, split, q.stop)
             };
             if !buf.is_empty() {
-                if rotate || seg_size >= SEGMENT_BYTES {
-                    let _ = file.sync_data();
-                    let path = segment_path(&dir, buf_first);
-                    match std::fs::OpenOptions::new()
-                        .create(true)
-                        .write(true)
-                        .truncate(true)
-                        .open(&path)
-                    {
-                        Ok(f) => {
-                            file = f;
-                            seg_size = 0;
-                            super::sync_dir(&dir);
-                        }
-                        Err(e) => {
-                            error!(path = %path.display(), error = %e, "cannot start a log segment")
+                // Records before the rotation point go to the current segment, the rest to a new
+                // one named by the offset of its first record.
+                let (head, tail, tail_first) = match split {
+                    Some(at) => {
+                        let mut first = [0u8; 8];
+                        first.copy_from_slice(&buf[at + 8..at + 16]);
+                        (&buf[..at], &buf[at..], u64::from_le_bytes(first))
+                    }
+                    None if seg_size >= SEGMENT_BYTES => (&buf[..0], &buf[..], buf_first),
+                    None => (&buf[..], &buf[..0], 0),
+                };
+                for (part, new_segment) in [(head, false), (tail, true)] {
+                    if new_segment && (split.is_some() || !part.is_empty()) {
+                        let _ = file.sync_data();
+                        let path = segment_path(&dir, tail_first);
+                        match std::fs::OpenOptions::new()
+                            .create(true)
+                            .write(true)
+                            .truncate(true)
+                            .open(&path)
+                        {
+                            Ok(f) => {
+                                file = f;
+                                seg_size = 0;
+                                super::sync_dir(&dir);
+                            }
+                            Err(e) => {
+                                error!(path = %path.display(), error = %e, "cannot start a log segment")
+                            }
                         }
                     }
+                    if part.is_empty() {
+                        continue;
+                    }
+                    if let Err(e) = file.write_all(part) {
+                        // The log is the durability promise: stop acknowledging (the gate is
+                        // never released again) rather than pretend.
+                        error!(error = %e, "write log failed; writes will not be acknowledged");
+                        self.failed.store(true, Ordering::Release);
+                        return;
+                    }
+                    seg_size += part.len() as u64;
                 }
-                if let Err(e) = file.write_all(&buf) {
-                    // The log is the durability promise: stop acknowledging (the gate is
-                    // never released again) rather than pretend.
-                    error!(error = %e, "write log failed; writes will not be acknowledged");
-                    self.failed.store(true, Ordering::Release);
-                    return;
-                }
-                seg_size += buf.len() as u64;
                 self.written.store(end, Ordering::Release);
                 unsynced = true;
             }
