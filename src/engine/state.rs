@@ -203,6 +203,10 @@ pub struct EngineState {
     pub scripting: crate::engine::scripting::Scripting,
     /// Set by SHUTDOWN: the server stops accepting, finishes replies and exits.
     pub shutdown_requested: bool,
+    /// Set by CLIENT UNPAUSE; the connection that ran it wakes the paused clients and clears it.
+    pub unpause_requested: bool,
+    /// DEBUG SET-ACTIVE-EXPIRE: whether the periodic task expires keys in the background.
+    pub active_expire_enabled: bool,
 }
 
 impl EngineState {
@@ -235,6 +239,8 @@ impl EngineState {
             port,
             scripting: Default::default(),
             shutdown_requested: false,
+            unpause_requested: false,
+            active_expire_enabled: true,
         }
     }
 

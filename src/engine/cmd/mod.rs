@@ -351,6 +351,10 @@ pub fn resolve(
         return Ok((spec, None));
     }
     if args.len() < 2 {
+        // A container that also runs alone (COMMAND) has an arity that allows it.
+        if arity_ok(spec.arity, 1) {
+            return Ok((spec, None));
+        }
         return Err(Reply::error(format!(
             "ERR wrong number of arguments for '{}' command",
             spec.name

@@ -22,6 +22,8 @@ use crate::engine::protocol::reply::Reply;
 /// Why the connection ends.
 enum Close {
     Peer,
+    /// Idle for longer than the `timeout` setting.
+    Idle,
     Killed,
     Protocol(ProtocolError),
     QueryBufferLimit,
@@ -89,12 +91,13 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
             }
         }
         // 2. Parse everything received so far.
-        let limits = {
+        let (limits, idle_timeout_secs) = {
             let st = engine.state.lock();
-            ParseLimits {
+            let limits = ParseLimits {
                 max_bulk_len: st.config.settings.proto_max_bulk_len,
                 authenticated: client.is_authenticated(),
-            }
+            };
+            (limits, st.config.settings.timeout_secs)
         };
         let mut protocol_error = None;
         loop {
@@ -148,10 +151,21 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
         if inbuf.len() > limit {
             break 'conn Close::QueryBufferLimit;
         }
-        // 3. Wait for input, a pub/sub message, or a kill.
+        // 3. Wait for input, a pub/sub message, a kill, or the idle timeout. Like Redis, only
+        // normal clients time out: subscribers and replication links wait indefinitely.
+        let idle_limit =
+            (idle_timeout_secs > 0 && client.subscriptions() == 0 && !client.is_replication)
+                .then(|| Duration::from_secs(idle_timeout_secs));
+        let idle = async {
+            match idle_limit {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
         tokio::select! {
             biased;
             _ = handle.kill.notified() => break 'conn Close::Killed,
+            _ = idle => break 'conn Close::Idle,
             Some(msg) = push_rx.recv() => {
                 msg.encode(client.proto, &mut out);
                 while let Ok(m) = push_rx.try_recv() {
@@ -178,6 +192,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
                 "closing client that reached max query buffer length"
             )
         }
+        Close::Idle => debug!(id = client.id, "closing idle client"),
         Close::Killed | Close::Peer => debug!(id = client.id, "client disconnected"),
     }
     cleanup(&engine, &mut client);
@@ -227,6 +242,10 @@ async fn run_batch(
         let mut info = ClientInfo::from_state(client, now, &last_cmd);
         info.blocked = blocked.is_some();
         st.clients.insert(client.id, info);
+        if st.unpause_requested {
+            st.unpause_requested = false;
+            engine.unpaused.notify_waiters();
+        }
         if st.shutdown_requested {
             engine.shutdown.notify_waiters();
             client.close_after_reply = true;

@@ -181,8 +181,10 @@ async fn periodic_tasks(engine: Arc<Engine>) {
             .get("active-expire-effort")
             .and_then(|v| v.parse::<usize>().ok())
             .unwrap_or(1);
-        for db in st.dbs.iter_mut() {
-            db.expire_cycle(now, 200 * effort);
+        if st.active_expire_enabled {
+            for db in st.dbs.iter_mut() {
+                db.expire_cycle(now, 200 * effort);
+            }
         }
         st.propagate_expired();
     }
