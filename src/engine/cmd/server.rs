@@ -325,7 +325,7 @@ const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
     ),
     CommandSpec::new(
         "getkeys",
-        -3,
+        -4,
         LOADING | STALE,
         (0, 0, 0),
         "server",
@@ -333,7 +333,7 @@ const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
     ),
     CommandSpec::new(
         "getkeysandflags",
-        -3,
+        -4,
         LOADING | STALE,
         (0, 0, 0),
         "server",
