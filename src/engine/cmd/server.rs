@@ -1710,7 +1710,10 @@ fn memory_help(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
 
 fn slowlog_get(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if a.len() > 3 {
-        return Reply::err_static("ERR wrong number of arguments for 'slowlog|get' command");
+        return Reply::error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",
+            lossy(&a[1])
+        ));
     }
     let count = match a.get(2) {
         None => 10,
