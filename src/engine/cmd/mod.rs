@@ -10,6 +10,7 @@
 
 pub mod args;
 pub mod bitmaps;
+pub mod docs;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;

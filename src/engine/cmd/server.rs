@@ -743,26 +743,51 @@ fn command_count(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
 }
 
 fn command_docs(_ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    let wanted: Vec<&'static CommandSpec> = if a.len() > 2 {
-        a[2..].iter().filter_map(|n| super::lookup(n)).collect()
+    let wanted: Vec<(&'static CommandSpec, Option<&'static CommandSpec>)> = if a.len() > 2 {
+        a[2..].iter().filter_map(|n| lookup_full_name(n)).collect()
     } else {
-        super::all_commands().collect()
+        super::all_commands().map(|c| (c, None)).collect()
     };
     Reply::Map(
         wanted
             .into_iter()
-            .map(|c| {
+            .map(|(c, parent)| {
+                let name = match parent {
+                    Some(p) => format!("{}|{}", p.name, c.name),
+                    None => c.name.to_string(),
+                };
                 (
-                    Reply::bulk_str(c.name),
-                    Reply::Map(vec![
-                        (Reply::bulk_str("summary"), Reply::bulk_str("")),
-                        (Reply::bulk_str("since"), Reply::bulk_str("1.0.0")),
-                        (Reply::bulk_str("group"), Reply::bulk_str(c.group)),
-                    ]),
+                    Reply::bulk(Bytes::from(name.clone())),
+                    command_doc(c, &name),
                 )
             })
             .collect(),
     )
+}
+
+/// One COMMAND DOCS entry (Redis 7 shape): summary, since, group, arguments, subcommands.
+fn command_doc(c: &'static CommandSpec, full_name: &str) -> Reply {
+    let (summary, since, args) = super::docs::lookup(full_name).unwrap_or(("", "1.0.0", vec![]));
+    let mut fields = vec![
+        (Reply::bulk_str("summary"), Reply::bulk_str(summary)),
+        (Reply::bulk_str("since"), Reply::bulk_str(since)),
+        (Reply::bulk_str("group"), Reply::bulk_str(c.group)),
+    ];
+    if !args.is_empty() {
+        fields.push((Reply::bulk_str("arguments"), Reply::Array(args)));
+    }
+    if !c.subcommands.is_empty() {
+        let subs = c
+            .subcommands
+            .iter()
+            .map(|s| {
+                let n = format!("{full_name}|{}", s.name);
+                (Reply::bulk(Bytes::from(n.clone())), command_doc(s, &n))
+            })
+            .collect();
+        fields.push((Reply::bulk_str("subcommands"), Reply::Map(subs)));
+    }
+    Reply::Map(fields)
 }
 
 fn info(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
