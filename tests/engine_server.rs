@@ -621,6 +621,32 @@ async fn info_sections_clients_read() {
         assert!(info.contains(field), "INFO lacks {field}");
     }
     let everything: String = q(&mut con, &["INFO", "everything"]).await.unwrap();
-    assert!(everything.contains("# Commandstats"));
+    let titles: Vec<&str> = everything.lines().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(
+        titles,
+        [
+            "# Server",
+            "# Clients",
+            "# Memory",
+            "# Persistence",
+            "# Stats",
+            "# Replication",
+            "# CPU",
+            "# Modules",
+            "# Commandstats",
+            "# Errorstats",
+            "# Latencystats",
+            "# Cluster",
+            "# Keyspace"
+        ]
+    );
+    assert!(everything.contains("latency_percentiles_usec_info:p50="));
+    // Every line of a section is `field:value` (redis-py and ioredis split on the first ':').
+    for line in everything.lines() {
+        assert!(
+            line.is_empty() || line.starts_with('#') || line.contains(':'),
+            "malformed INFO line {line:?}"
+        );
+    }
     h.stop().await;
 }
