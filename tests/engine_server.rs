@@ -650,3 +650,41 @@ async fn info_sections_clients_read() {
     }
     h.stop().await;
 }
+
+#[tokio::test]
+async fn monitor_streams_executed_commands() {
+    use tokio::io::AsyncReadExt;
+    let h = start_engine(&[]).await;
+    // Connected first: the crate's own CLIENT SETINFO calls are not part of what is checked.
+    let mut con = redis_conn(&h).await;
+    let mut mon = RawClient::connect(&h).await;
+    mon.cmd(&["MONITOR"]).await;
+    mon.expect(b"+OK\r\n").await;
+    let _: () = q(&mut con, &["SET", "k", "a \"quoted\"\nvalue"])
+        .await
+        .unwrap();
+    // Admin commands are not shown (as in Redis).
+    let _: Value = q(&mut con, &["CONFIG", "GET", "maxmemory"]).await.unwrap();
+    let _: Option<String> = q(&mut con, &["GET", "k"]).await.unwrap();
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while got.iter().filter(|&&b| b == b'\n').count() < 2 {
+        let mut chunk = [0u8; 1024];
+        let n = tokio::time::timeout_at(deadline.into(), mon.stream.read(&mut chunk))
+            .await
+            .expect("monitor lines arrive")
+            .unwrap();
+        assert!(n > 0, "monitor connection closed");
+        got.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8(got).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with('+'), "{text}");
+    assert!(
+        lines[0].ends_with(r#"] "SET" "k" "a \"quoted\"\nvalue""#),
+        "{text}"
+    );
+    assert!(lines[0].contains(" [0 127.0.0.1:"), "{text}");
+    assert!(lines[1].ends_with(r#"] "GET" "k""#), "{text}");
+    h.stop().await;
+}

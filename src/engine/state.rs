@@ -207,6 +207,8 @@ pub struct EngineState {
     pub unpause_requested: bool,
     /// DEBUG SET-ACTIVE-EXPIRE: whether the periodic task expires keys in the background.
     pub active_expire_enabled: bool,
+    /// Clients in MONITOR mode: every executed command is pushed to them.
+    pub monitors: HashMap<u64, PushSender>,
 }
 
 impl EngineState {
@@ -241,6 +243,7 @@ impl EngineState {
             shutdown_requested: false,
             unpause_requested: false,
             active_expire_enabled: true,
+            monitors: HashMap::new(),
         }
     }
 

@@ -565,6 +565,9 @@ pub fn call(
         entry.failed += 1;
         count_error(ctx.state, &reply);
     }
+    if !ctx.state.monitors.is_empty() && !top.has(flags::ADMIN) && !spec.has(flags::ADMIN) {
+        server::feed_monitors(ctx, args);
+    }
     let threshold = ctx.state.config.settings.slowlog_slower_than;
     if threshold >= 0 && elapsed_us as i64 >= threshold && !ctx.in_script {
         record_slowlog(ctx, args, elapsed_us);

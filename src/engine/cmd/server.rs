@@ -100,6 +100,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         reset,
     ),
     CommandSpec::new(
+        "monitor",
+        1,
+        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI,
+        (0, 0, 0),
+        "server",
+        monitor,
+    ),
+    CommandSpec::new(
         "lastsave",
         1,
         LOADING | STALE | FAST,
@@ -828,6 +836,7 @@ fn reset(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
     for p in c.patterns.drain() {
         remove_subscriber(&mut ctx.state.pubsub.patterns, &p, id);
     }
+    ctx.state.monitors.remove(&id);
     c.db = 0;
     c.proto = 2;
     c.name = None;
@@ -857,6 +866,61 @@ fn remove_subscriber(
             map.remove(name);
         }
     }
+}
+
+/// MONITOR: from now on the client receives every command the server executes, as status
+/// lines in Redis's format, through its push channel.
+fn monitor(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+    if let Some(push) = ctx.client.push.clone() {
+        ctx.state.monitors.insert(ctx.client.id, push);
+    }
+    Reply::Ok
+}
+
+/// Push one executed command to every MONITOR client:
+/// `+1339518083.107412 [0 127.0.0.1:60866] "set" "k" "v"` (`[0 lua]` inside scripts).
+pub fn feed_monitors(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    use std::fmt::Write;
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
+    let origin = if ctx.in_script {
+        "lua"
+    } else {
+        ctx.client.addr.as_str()
+    };
+    let mut line = format!(
+        "{}.{:06} [{} {}]",
+        now_us / 1_000_000,
+        now_us % 1_000_000,
+        ctx.client.db,
+        origin
+    );
+    for a in args {
+        line.push_str(" \"");
+        for &b in a.iter() {
+            match b {
+                b'\\' => line.push_str("\\\\"),
+                b'"' => line.push_str("\\\""),
+                b'\n' => line.push_str("\\n"),
+                b'\r' => line.push_str("\\r"),
+                b'\t' => line.push_str("\\t"),
+                7 => line.push_str("\\a"),
+                8 => line.push_str("\\b"),
+                b if b.is_ascii_graphic() || b == b' ' => line.push(b as char),
+                b => {
+                    let _ = write!(line, "\\x{b:02x}");
+                }
+            }
+        }
+        line.push('"');
+    }
+    let msg = Reply::Status(Bytes::from(line));
+    // A monitor whose connection is gone is dropped here (its cleanup also removes it).
+    ctx.state
+        .monitors
+        .retain(|_, tx| tx.send(msg.clone()).is_ok());
 }
 
 fn lastsave(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {

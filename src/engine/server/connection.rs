@@ -330,6 +330,7 @@ fn write_reply(client: &mut ClientState, reply: &Reply, out: &mut BytesMut) {
 fn cleanup(engine: &Arc<Engine>, client: &mut ClientState) {
     let mut st = engine.state.lock();
     st.clients.remove(&client.id);
+    st.monitors.remove(&client.id);
     st.blocking.unblock(client.id);
     let watched = std::mem::take(&mut client.watched);
     st.watches.unwatch_all(client.id, &watched);
