@@ -166,6 +166,16 @@ fn redis_cli_interactive_session() {
             .output()
             .expect("tmux runs")
     };
+    /// Kills the private tmux server even when an assertion fails.
+    struct TmuxServer(String);
+    impl Drop for TmuxServer {
+        fn drop(&mut self) {
+            let _ = Command::new("tmux")
+                .args(["-L", &self.0, "kill-server"])
+                .output();
+        }
+    }
+    let _guard = TmuxServer(socket.clone());
     let started = tmux(&[
         "new-session",
         "-d",
@@ -197,6 +207,7 @@ fn redis_cli_interactive_session() {
         ("SET interactive yes", "OK"),
         ("GET interactive", "\"yes\""),
         ("HELP GET", "group: string"),
+        ("HELP CLIENT KILL", "Terminates open connections."),
         ("CLIENT INFO", "cmd=client|info"),
         ("SELECT 2", &format!("127.0.0.1:{}[2]>", e.port) as &str),
     ] {
@@ -204,12 +215,14 @@ fn redis_cli_interactive_session() {
         tmux(&["send-keys", "Enter"]);
         wait_screen(expect);
     }
+    // Typing hints come from COMMAND DOCS arguments.
+    tmux(&["send-keys", "-l", "SET k v "]);
+    wait_screen("[NX|XX]");
     let s = screen();
     assert!(
         !s.contains("(error)"),
         "interactive session shows an error:\n{s}"
     );
-    tmux(&["kill-server"]);
 }
 
 #[test]

@@ -56,7 +56,7 @@ fn config_get(rng: &mut StdRng, _k: &Keys) -> Step {
 }
 
 fn client_errors(rng: &mut StdRng, _k: &Keys) -> Step {
-    let args: &[&str] = match rng.gen_range(0..20) {
+    let args: &[&str] = match rng.gen_range(0..25) {
         0 => &["CLIENT", "GETNAME"],
         1 => &["CLIENT", "SETNAME", "has space"],
         2 => &["CLIENT", "KILL", "1.2.3.4:5"],
@@ -76,7 +76,13 @@ fn client_errors(rng: &mut StdRng, _k: &Keys) -> Step {
         16 => &["CLIENT", "NO-EVICT", "maybe"],
         17 => &["CLIENT", "NO-EVICT", "off"],
         18 => &["CLIENT", "REPLY", "foo"],
-        _ => &["CLIENT", "SETNAME"],
+        19 => &["CLIENT", "SETNAME"],
+        20 => &["CLIENT", "SETNAME", "conn-1"],
+        21 => &["CLIENT", "SETNAME", ""],
+        22 => &["CLIENT", "TRACKING", "off"],
+        23 => &["CLIENT", "GETREDIR"],
+        // RESET ends a MULTI, unsubscribes and selects db 0: the same on both sides.
+        _ => &["RESET"],
     };
     Step::exact(args)
 }
