@@ -686,5 +686,7 @@ async fn monitor_streams_executed_commands() {
     );
     assert!(lines[0].contains(" [0 127.0.0.1:"), "{text}");
     assert!(lines[1].ends_with(r#"] "GET" "k""#), "{text}");
+    let list: String = q(&mut con, &["CLIENT", "LIST"]).await.unwrap();
+    assert!(list.contains("flags=O"), "{list}");
     h.stop().await;
 }

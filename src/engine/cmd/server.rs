@@ -944,6 +944,18 @@ fn client_infos(ctx: &Ctx<'_>, current_cmd: &str) -> Vec<ClientInfo> {
         infos.push(ClientInfo::from_state(ctx.client, ctx.now_ms, current_cmd));
     }
     infos.sort_by_key(|c| c.id);
+    // Flags only the shared state knows: monitors ('O') and blocked clients ('b').
+    for c in &mut infos {
+        if ctx.state.monitors.contains_key(&c.id) {
+            c.flags = "O".to_string();
+        } else if c.blocked {
+            c.flags = if c.flags == "N" {
+                "b".to_string()
+            } else {
+                format!("{}b", c.flags)
+            };
+        }
+    }
     infos
 }
 
