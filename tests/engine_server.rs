@@ -690,3 +690,28 @@ async fn monitor_streams_executed_commands() {
     assert!(list.contains("flags=O"), "{list}");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn client_pause_stops_active_expiry() {
+    let h = start_engine(&[("hz", "100")]).await;
+    let mut con = redis_conn(&h).await;
+    let _: () = q(&mut con, &["SET", "k", "v", "PX", "1"]).await.unwrap();
+    let _: () = q(&mut con, &["CLIENT", "PAUSE", "100000", "WRITE"])
+        .await
+        .unwrap();
+    // Several expiry ticks (10 ms each) pass while paused: the key stays in the keyspace.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let n: i64 = q(&mut con, &["DBSIZE"]).await.unwrap();
+    assert_eq!(n, 1);
+    let _: () = q(&mut con, &["CLIENT", "UNPAUSE"]).await.unwrap();
+    wait_for(
+        Duration::from_secs(5),
+        "active expiry after unpause",
+        || {
+            let mut con = con.clone();
+            async move { q::<i64>(&mut con, &["DBSIZE"]).await.unwrap() == 0 }
+        },
+    )
+    .await;
+    h.stop().await;
+}
