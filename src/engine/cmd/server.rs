@@ -716,10 +716,18 @@ fn command(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
 
 /// The COMMAND / COMMAND INFO entry of one command (Redis 7 shape).
 pub fn command_info(c: &CommandSpec) -> Reply {
-    let flag_names = super::flags::NAMES
+    let mut flag_names: Vec<Reply> = super::flags::NAMES
         .iter()
         .filter(|(bit, _)| c.flags & bit != 0)
         .map(|(_, n)| Reply::Status(Bytes::from_static(n.as_bytes())))
+        .collect();
+    // Key positions computed from the arguments: clients (cluster routing) must ask GETKEYS.
+    if c.keys.is_some() {
+        flag_names.push(Reply::status("movablekeys"));
+    }
+    let categories = acl_categories(c, c)
+        .into_iter()
+        .map(|cat| Reply::Status(Bytes::from(format!("@{cat}"))))
         .collect();
     Reply::Array(vec![
         Reply::bulk_str(c.name),
@@ -728,7 +736,7 @@ pub fn command_info(c: &CommandSpec) -> Reply {
         Reply::Int(c.first_key as i64),
         Reply::Int(c.last_key as i64),
         Reply::Int(c.key_step as i64),
-        Reply::Set(vec![]),
+        Reply::Set(categories),
         Reply::Set(vec![]),
         Reply::Set(vec![]),
         Reply::Array(
