@@ -361,6 +361,17 @@ async fn command_introspection() {
     .await
     .unwrap();
     assert!(filtered.iter().all(|n| n.starts_with("client")) && !filtered.is_empty());
+    let strings: Vec<String> = q(
+        &mut con,
+        &["COMMAND", "LIST", "FILTERBY", "ACLCAT", "string"],
+    )
+    .await
+    .unwrap();
+    assert!(strings.contains(&"get".to_string()) && !strings.contains(&"ping".to_string()));
+    let modules: Vec<String> = q(&mut con, &["COMMAND", "LIST", "FILTERBY", "MODULE", "x"])
+        .await
+        .unwrap();
+    assert!(modules.is_empty());
     let keys: Vec<String> = q(
         &mut con,
         &["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"],
