@@ -726,3 +726,23 @@ async fn client_pause_stops_active_expiry() {
     .await;
     h.stop().await;
 }
+
+#[tokio::test]
+async fn client_pause_write_holds_exec_of_writes() {
+    let h = start_engine(&[]).await;
+    let mut admin = redis_conn(&h).await;
+    let mut c = RawClient::connect(&h).await;
+    c.send(b"MULTI\r\nSET t 1\r\n").await;
+    c.expect(b"+OK\r\n+QUEUED\r\n").await;
+    let _: () = q(&mut admin, &["CLIENT", "PAUSE", "100000", "WRITE"])
+        .await
+        .unwrap();
+    c.send(b"EXEC\r\n").await;
+    // A read-only transaction is not held.
+    let mut r = RawClient::connect(&h).await;
+    r.send(b"MULTI\r\nGET t\r\nEXEC\r\n").await;
+    r.expect(b"+OK\r\n+QUEUED\r\n*1\r\n$-1\r\n").await;
+    let _: () = q(&mut admin, &["CLIENT", "UNPAUSE"]).await.unwrap();
+    c.expect(b"*1\r\n+OK\r\n").await;
+    h.stop().await;
+}

@@ -441,7 +441,7 @@ pub fn process(
         client.multi.queued.push(args);
         return Outcome::Reply(Reply::status("QUEUED"));
     }
-    if let Some(until_ms) = paused_until(state, spec, top, now_ms) {
+    if let Some(until_ms) = paused_until(state, client, spec, top, now_ms) {
         return Outcome::Paused { args, until_ms };
     }
     if let Some(err) = precheck(state, client, spec, top) {
@@ -476,17 +476,32 @@ pub fn process(
 
 fn paused_until(
     state: &EngineState,
+    client: &ClientState,
     spec: &CommandSpec,
     top: &CommandSpec,
     now_ms: i64,
 ) -> Option<i64> {
     let p = state.pause;
-    if p.until_ms <= now_ms || top.has(flags::SKIP_PAUSE) {
+    if p.until_ms <= now_ms {
         return None;
     }
-    let is_write =
-        spec.has(flags::WRITE) || top.has(flags::WRITE) || spec.has(flags::MAY_REPLICATE);
-    if p.writes_only && !is_write {
+    let writes = |s: &CommandSpec, t: &CommandSpec| {
+        s.has(flags::WRITE) || t.has(flags::WRITE) || s.has(flags::MAY_REPLICATE)
+    };
+    // EXEC counts as a write when it would run one, even though EXEC itself skips pauses
+    // (otherwise a transaction would slip writes past CLIENT PAUSE WRITE, which a switchover
+    // relies on to fence the old master).
+    let exec_writes = std::ptr::eq(spec, top)
+        && spec.name == "exec"
+        && client
+            .multi
+            .queued
+            .iter()
+            .any(|args| resolve(args).is_ok_and(|(s, parent)| writes(s, parent.unwrap_or(s))));
+    if top.has(flags::SKIP_PAUSE) && !exec_writes {
+        return None;
+    }
+    if p.writes_only && !(writes(spec, top) || exec_writes) {
         return None;
     }
     Some(p.until_ms)
