@@ -15,6 +15,11 @@ cargo fmt --all -- --check
 log "module boundaries"
 hack/check-boundaries.sh
 
+log "generated CRD is up to date"
+cargo run --quiet --locked --bin crdgen > "${TMPDIR:-/tmp}/redispair-crd.yaml"
+diff -u crds/redispair.yaml "${TMPDIR:-/tmp}/redispair-crd.yaml" \
+  || { echo "crds/redispair.yaml is stale: run 'cargo run --bin crdgen > crds/redispair.yaml'" >&2; exit 1; }
+
 log "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
