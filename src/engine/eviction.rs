@@ -156,7 +156,7 @@ fn pick_victim(
             });
         }
     }
-    pool.sort_by(|a, b| b.score.cmp(&a.score));
+    pool.sort_by_key(|c| std::cmp::Reverse(c.score));
     pool.truncate(POOL_SIZE);
     while !pool.is_empty() {
         let c = pool.remove(0);

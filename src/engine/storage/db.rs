@@ -80,11 +80,8 @@ pub fn lfu_decayed(access: u32, now_ms: i64, decay_minutes: u32) -> u8 {
     } else {
         0xFFFF - last + now
     };
-    let periods = if decay_minutes == 0 {
-        0
-    } else {
-        elapsed / decay_minutes
-    };
+    // lfu-decay-time 0 means the counter never decays.
+    let periods = elapsed.checked_div(decay_minutes).unwrap_or(0);
     counter.saturating_sub(periods.min(255) as u8)
 }
 

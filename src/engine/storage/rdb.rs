@@ -598,7 +598,8 @@ pub fn load_value(body: &[u8]) -> Result<Value> {
         Value::List(l) => l.items.is_empty(),
         Value::Set(s) => s.members.is_empty(),
         Value::Hash(h) => h.map.is_empty(),
-        Value::ZSet(z) => z.len() == 0,
+        // Only `iter`, `len` and `insert` are part of the sorted-set API this module relies on.
+        Value::ZSet(z) => z.iter().next().is_none(),
     };
     if empty {
         return Err(BadData("empty collection"));
