@@ -89,7 +89,7 @@ fn absolute_expiry(rng: &mut StdRng, k: &Keys) -> Step {
 
 fn rename_move_copy(rng: &mut StdRng, k: &Keys) -> Step {
     let (a, b) = (k.pick(rng), k.pick(rng));
-    let db = pick(rng, &["0", "1", "2", "16", "-1", "x"]).to_string();
+    let db = pick(rng, &["0", "1", "2", "16", "-1", "x", "99999999999"]).to_string();
     match rng.gen_range(0..8) {
         0 => Step::exact(&["RENAME", &a, &b]),
         1 => Step::exact(&["RENAMENX", &a, &b]),
@@ -120,7 +120,7 @@ fn databases(rng: &mut StdRng, _k: &Keys) -> Step {
     match rng.gen_range(0..4) {
         // Rare: it swaps the whole dataset under comparison.
         0 => Step::exact(&["SWAPDB", "0", *pick(rng, &["1", "2", "0"])]),
-        1 => Step::exact(&["SWAPDB", *pick(rng, &["x", "-1", "16"]), "1"]),
+        1 => Step::exact(&["SWAPDB", *pick(rng, &["x", "-1", "16", "99999999999"]), "1"]),
         2 => Step::exact(&["SWAPDB", "1", *pick(rng, &["y", "99"])]),
         _ => Step::exact(&["SWAPDB", "1", "2"]),
     }

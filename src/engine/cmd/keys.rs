@@ -6,6 +6,7 @@ use bytes::Bytes;
 use super::args::{int_arg, is, not_int, syntax_error, ERR_DB_RANGE, ERR_NO_SUCH_KEY};
 use super::flags::*;
 use super::{CommandSpec, Ctx};
+use crate::engine::config::Settings;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::storage::db::{lfu_decayed, lfu_pack, lru_clock, AccessPolicy};
 use crate::engine::storage::value::string_encoding;
@@ -305,10 +306,20 @@ fn persist(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-/// Parse a database index argument.
+/// An argument Redis reads with `getIntFromObjectOrReply`: an integer that must fit 32 bits.
+fn int32_arg(arg: &[u8]) -> Result<i64, Reply> {
+    let n = int_arg(arg)?;
+    if n < i32::MIN as i64 || n > i32::MAX as i64 {
+        return Err(Reply::err_static(
+            "ERR value is out of range, value must between -2147483648 and 2147483647",
+        ));
+    }
+    Ok(n)
+}
+
+/// Parse a database index argument (SELECT, MOVE, COPY ... DB).
 pub fn db_index(ctx: &Ctx<'_>, arg: &[u8]) -> Result<usize, Reply> {
-    let n = int_arg(arg)
-        .map_err(|_| Reply::err_static("ERR value is not an integer or out of range"))?;
+    let n = int32_arg(arg)?;
     if n < 0 || n as usize >= ctx.state.dbs.len() {
         return Err(Reply::err_static(ERR_DB_RANGE));
     }
@@ -533,14 +544,11 @@ fn renamenx(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 
 fn move_cmd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let key = &a[1];
-    let Ok(target) = int_arg(&a[2]) else {
-        return not_int();
+    let target = match db_index(ctx, &a[2]) {
+        Ok(t) => t,
+        Err(e) => return e,
     };
     let src_db = ctx.client.db;
-    if target < 0 || target as usize >= ctx.state.dbs.len() {
-        return Reply::err_static(ERR_DB_RANGE);
-    }
-    let target = target as usize;
     if target == src_db {
         return Reply::err_static("ERR source and destination objects are the same");
     }
@@ -578,13 +586,10 @@ fn copy(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
             replace = true;
             i += 1;
         } else if is(&a[i], "db") && i + 1 < a.len() {
-            let Ok(n) = int_arg(&a[i + 1]) else {
-                return not_int();
+            dst_db = match db_index(ctx, &a[i + 1]) {
+                Ok(d) => d,
+                Err(e) => return e,
             };
-            if n < 0 || n as usize >= ctx.state.dbs.len() {
-                return Reply::err_static(ERR_DB_RANGE);
-            }
-            dst_db = n as usize;
             i += 2;
         } else {
             return syntax_error();
@@ -676,8 +681,7 @@ fn object_help(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
 
 /// What Redis 7.0 reports for a value's internal representation. Redis never converts a
 /// collection back to its compact encoding when it shrinks; this engine reports by current size.
-pub fn encoding_name(ctx: &Ctx<'_>, value: &Value) -> &'static str {
-    let s = &ctx.state.config.settings;
+pub fn encoding_name(s: &Settings, value: &Value) -> &'static str {
     match value {
         Value::Str(v) => string_encoding(v),
         // Redis 7.0 lists are always quicklists (listpack lists came with 7.2).
@@ -717,23 +721,33 @@ pub fn encoding_name(ctx: &Ctx<'_>, value: &Value) -> &'static str {
     }
 }
 
-/// Run `f` on the key's entry (looked up without counting an access), or reply nil.
-fn with_entry(ctx: &mut Ctx<'_>, key: &[u8], f: impl FnOnce(&Ctx<'_>, &Entry) -> Reply) -> Reply {
+/// Run `f` on the key's entry (looked up without counting an access) with the settings and
+/// the database's access policy, or reply nil.
+fn with_entry(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    f: impl FnOnce(&Settings, AccessPolicy, &Entry) -> Reply,
+) -> Reply {
     let now = ctx.now_ms;
-    let Some(e) = ctx.db().get_untouched(key, now).cloned() else {
-        return Reply::Nil;
-    };
-    f(ctx, &e)
+    let state = &mut *ctx.state;
+    let db = &mut state.dbs[ctx.client.db];
+    let policy = db.access_policy;
+    match db.get_untouched(key, now) {
+        Some(e) => f(&state.config.settings, policy, e),
+        None => Reply::Nil,
+    }
 }
 
 fn object_encoding(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    with_entry(ctx, &a[2], |ctx, e| {
-        Reply::Bulk(Bytes::from_static(encoding_name(ctx, &e.value).as_bytes()))
+    with_entry(ctx, &a[2], |settings, _, e| {
+        Reply::Bulk(Bytes::from_static(
+            encoding_name(settings, &e.value).as_bytes(),
+        ))
     })
 }
 
 fn object_refcount(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    with_entry(ctx, &a[2], |_, e| {
+    with_entry(ctx, &a[2], |_, _, e| {
         // Redis shares the integers 0..9999 as immortal objects (refcount INT_MAX).
         let shared = matches!(&e.value, Value::Str(s)
             if super::args::parse_i64_strict(s).is_some_and(|n| (0..10_000).contains(&n)));
@@ -743,35 +757,32 @@ fn object_refcount(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 
 fn object_idletime(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
-    with_entry(ctx, &a[2], |ctx, e| {
-        if matches!(
-            ctx.state.dbs[ctx.client.db].access_policy,
-            AccessPolicy::Lfu { .. }
-        ) {
-            return Reply::err_static("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
-        }
-        Reply::Int(lru_clock(now).saturating_sub(e.access) as i64)
+    with_entry(ctx, &a[2], |_, policy, e| {
+        match policy {
+        AccessPolicy::Lfu { .. } => Reply::err_static("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."),
+        AccessPolicy::Lru => Reply::Int(lru_clock(now).saturating_sub(e.access) as i64),
+    }
     })
 }
 
 fn object_freq(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
-    with_entry(ctx, &a[2], |ctx, e| {
-        match ctx.state.dbs[ctx.client.db].access_policy {
-            AccessPolicy::Lfu { decay_minutes, .. } => {
-                Reply::Int(lfu_decayed(e.access, now, decay_minutes) as i64)
-            }
-            AccessPolicy::Lru => Reply::err_static("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."),
+    with_entry(ctx, &a[2], |_, policy, e| {
+        match policy {
+        AccessPolicy::Lfu { decay_minutes, .. } => {
+            Reply::Int(lfu_decayed(e.access, now, decay_minutes) as i64)
         }
+        AccessPolicy::Lru => Reply::err_static("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."),
+    }
     })
 }
 
 fn swapdb(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let n = ctx.state.dbs.len();
-    let Ok(x) = int_arg(&a[1]) else {
+    let Ok(x) = int32_arg(&a[1]) else {
         return Reply::err_static("ERR invalid first DB index");
     };
-    let Ok(y) = int_arg(&a[2]) else {
+    let Ok(y) = int32_arg(&a[2]) else {
         return Reply::err_static("ERR invalid second DB index");
     };
     if x < 0 || y < 0 || x as usize >= n || y as usize >= n {
@@ -782,10 +793,19 @@ fn swapdb(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         let (lo, hi) = (x.min(y), x.max(y));
         let (head, tail) = ctx.state.dbs.split_at_mut(hi);
         head[lo].swap_contents(&mut tail[0]);
-        ctx.state.watches.touch_db(x);
-        ctx.state.watches.touch_db(y);
-        // Clients blocked in either database may find their key there now.
         let now = ctx.now_ms;
+        // Like Redis's touchAllWatchedKeysInDb: a watched key in either database changed if it
+        // exists on either side of the swap (a key absent from both did not change).
+        let mut failed: Vec<u64> = Vec::new();
+        for ((d, k), ids) in &ctx.state.watches.by_key {
+            if (*d == x || *d == y)
+                && (ctx.state.dbs[x].peek(k).is_some() || ctx.state.dbs[y].peek(k).is_some())
+            {
+                failed.extend(ids.iter().copied());
+            }
+        }
+        ctx.state.watches.dirty.extend(failed);
+        // Clients blocked in either database may find their key there now.
         let waiting: Vec<(usize, CompactBytes)> = ctx
             .state
             .blocking
