@@ -87,19 +87,30 @@ pub fn free_memory_if_needed(state: &mut EngineState) -> bool {
     if limit == 0 {
         return true;
     }
-    let over = || crate::engine::memory::used_memory() as u64 > limit;
-    if !over() {
+    // precheck runs before the command's cached time exists; the wall clock is only used to
+    // rank candidates, never stored.
+    let now_ms = crate::engine::server::now_ms();
+    evict_until_under(state, now_ms, || {
+        crate::engine::memory::used_memory() as u64 > limit
+    })
+}
+
+/// Evict by the configured policy while `over_limit()` says memory is over the limit. Returns
+/// false when it is still over and nothing more can be evicted.
+pub fn evict_until_under(
+    state: &mut EngineState,
+    now_ms: i64,
+    mut over_limit: impl FnMut() -> bool,
+) -> bool {
+    if !over_limit() {
         return true;
     }
     let policy = Policy::from_name(&state.config.settings.maxmemory_policy);
     if policy == Policy::NoEviction {
         return false;
     }
-    // precheck runs before the command's cached time exists; the wall clock is only used to
-    // rank candidates, never stored.
-    let now_ms = crate::engine::server::now_ms();
     let mut pool: Vec<Candidate> = Vec::with_capacity(POOL_SIZE);
-    while over() {
+    while over_limit() {
         let Some((db, key)) = pick_victim(state, policy, now_ms, &mut pool) else {
             return false;
         };
@@ -176,6 +187,14 @@ fn sample_keys(db: &Db, policy: Policy, n: usize) -> Vec<CompactBytes> {
         // The deadline index is ordered: the soonest deadlines are exact, not sampled.
         return db.earliest_deadlines(n).map(|(_, k)| k.clone()).collect();
     }
+    if db.len() <= n {
+        // A small database is sampled whole (Redis's dictGetSomeKeys does the same).
+        return db
+            .iter()
+            .filter(|(_, e)| !policy.volatile_only() || e.expire_at != 0)
+            .map(|(k, _)| k.clone())
+            .collect();
+    }
     let mut out = Vec::with_capacity(n);
     // Volatile keys may be rare among all keys: try a bounded number of positions, then fall
     // back to the deadline index so a volatile key is always found when one exists.
@@ -233,7 +252,151 @@ fn evict(state: &mut EngineState, db: usize, key: &CompactBytes) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::config::Config;
+    use crate::engine::state::WriteLog;
     use crate::engine::storage::db::{lfu_log_incr, lfu_pack, LFU_INIT_VAL};
+    use crate::engine::storage::{Entry, Value};
+    use std::sync::{Arc, Mutex};
+
+    /// A write log that records effects for inspection.
+    struct Recorder(Arc<Mutex<Vec<(usize, Vec<Bytes>)>>>);
+    impl WriteLog for Recorder {
+        fn append(&mut self, db: usize, args: &[Bytes]) {
+            self.0.lock().unwrap().push((db, args.to_vec()));
+        }
+    }
+
+    fn state_with(policy: &str) -> (EngineState, Arc<Mutex<Vec<(usize, Vec<Bytes>)>>>) {
+        let mut cfg = Config::default();
+        cfg.set_startup("maxmemory-policy", policy).unwrap();
+        let mut state = EngineState::new(cfg, 0);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        state.write_log = Box::new(Recorder(log.clone()));
+        (state, log)
+    }
+
+    fn put(state: &mut EngineState, db: usize, key: &str, access: u32, expire_at: i64) {
+        let entry = Entry {
+            value: Value::str(b"v"),
+            expire_at,
+            access,
+        };
+        state.dbs[db].insert_entry(CompactBytes::from(key), entry);
+    }
+
+    /// An "over the limit" oracle that allows exactly `n` evictions (one initial check, then
+    /// one check before each eviction).
+    fn evictions(n: usize) -> impl FnMut() -> bool {
+        let mut calls = 0;
+        move || {
+            calls += 1;
+            calls <= n + 1
+        }
+    }
+
+    fn total_keys(state: &EngineState) -> usize {
+        state.dbs.iter().map(Db::len).sum()
+    }
+
+    #[test]
+    fn evictions_are_propagated_counted_and_fail_watchers() {
+        let (mut state, log) = state_with("allkeys-lru");
+        let now = 10_000_000;
+        for i in 0..20 {
+            // key0 is the most idle.
+            put(
+                &mut state,
+                i % 2,
+                &format!("key{i}"),
+                lru_clock(now) - 100 + i as u32,
+                0,
+            );
+        }
+        state
+            .watches
+            .by_key
+            .insert((0, CompactBytes::from("key0")), vec![7]);
+        // Not over the limit: nothing happens.
+        assert!(evict_until_under(&mut state, now, || false));
+        assert_eq!(total_keys(&state), 20);
+        // Over by one key: with every key sampled, the most idle one (key0) goes.
+        state.config.settings.maxmemory_samples = 20;
+        assert!(evict_until_under(&mut state, now, evictions(1)));
+        assert_eq!(state.stats.evicted_keys, 1);
+        assert!(state.dbs[0].peek(b"key0").is_none());
+        assert!(state.watches.dirty.contains(&7));
+        let effects = log.lock().unwrap().clone();
+        assert_eq!(
+            effects,
+            vec![(
+                0,
+                vec![Bytes::from_static(b"DEL"), Bytes::from_static(b"key0")]
+            )]
+        );
+        assert_eq!(total_keys(&state), 19);
+    }
+
+    #[test]
+    fn volatile_policies_spare_persistent_keys_and_ttl_goes_soonest_first() {
+        let now = 10_000_000;
+        let (mut state, _) = state_with("volatile-ttl");
+        put(&mut state, 0, "persistent", 0, 0);
+        put(&mut state, 0, "late", 0, now + 5000);
+        put(&mut state, 3, "soon", 0, now + 10);
+        put(&mut state, 0, "middle", 0, now + 100);
+        // Evict three keys one by one and check the order.
+        let mut evicted = Vec::new();
+        for _ in 0..3 {
+            let before: Vec<String> = names(&state);
+            assert!(evict_until_under(&mut state, now, evictions(1)));
+            let after = names(&state);
+            evicted.extend(before.into_iter().filter(|k| !after.contains(k)));
+        }
+        assert_eq!(evicted, ["soon", "middle", "late"]);
+        // Only the persistent key is left: a volatile policy cannot free anything more.
+        assert!(!evict_until_under(&mut state, now, || true));
+        assert_eq!(names(&state), ["persistent"]);
+
+        for policy in ["volatile-lru", "volatile-lfu", "volatile-random"] {
+            let (mut state, _) = state_with(policy);
+            put(&mut state, 0, "persistent", 0, 0);
+            put(&mut state, 1, "volatile", 0, now + 10);
+            assert!(evict_until_under(&mut state, now, evictions(1)));
+            assert_eq!(names(&state), ["persistent"], "{policy}");
+            assert!(!evict_until_under(&mut state, now, || true), "{policy}");
+        }
+    }
+
+    fn names(state: &EngineState) -> Vec<String> {
+        let mut v: Vec<String> = state
+            .dbs
+            .iter()
+            .flat_map(|d| {
+                d.iter()
+                    .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn lfu_evicts_the_least_frequent_and_noeviction_refuses() {
+        let now = 10_000_000;
+        let (mut state, _) = state_with("allkeys-lfu");
+        state.config.settings.maxmemory_samples = 10;
+        put(&mut state, 0, "hot", lfu_pack(200, now), 0);
+        put(&mut state, 0, "warm", lfu_pack(50, now), 0);
+        put(&mut state, 0, "cold", lfu_pack(1, now), 0);
+        assert!(evict_until_under(&mut state, now, evictions(1)));
+        assert_eq!(names(&state), ["hot", "warm"]);
+
+        let (mut state, _) = state_with("noeviction");
+        put(&mut state, 0, "k", 0, 0);
+        assert!(!evict_until_under(&mut state, now, || true));
+        assert!(evict_until_under(&mut state, now, || false));
+        assert_eq!(names(&state), ["k"]);
+    }
 
     #[test]
     fn policy_names() {
