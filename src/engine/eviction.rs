@@ -258,15 +258,18 @@ mod tests {
     use crate::engine::storage::{Entry, Value};
     use std::sync::{Arc, Mutex};
 
+    /// Effects appended to the write log, with their database.
+    type Effects = Arc<Mutex<Vec<(usize, Vec<Bytes>)>>>;
+
     /// A write log that records effects for inspection.
-    struct Recorder(Arc<Mutex<Vec<(usize, Vec<Bytes>)>>>);
+    struct Recorder(Effects);
     impl WriteLog for Recorder {
         fn append(&mut self, db: usize, args: &[Bytes]) {
             self.0.lock().unwrap().push((db, args.to_vec()));
         }
     }
 
-    fn state_with(policy: &str) -> (EngineState, Arc<Mutex<Vec<(usize, Vec<Bytes>)>>>) {
+    fn state_with(policy: &str) -> (EngineState, Effects) {
         let mut cfg = Config::default();
         cfg.set_startup("maxmemory-policy", policy).unwrap();
         let mut state = EngineState::new(cfg, 0);
