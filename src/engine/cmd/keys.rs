@@ -374,6 +374,10 @@ fn flushall(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 /// Parse a SCAN cursor like Redis (`strtoull`: optional sign, digits, no spaces, no overflow).
 pub fn parse_cursor(arg: &[u8]) -> Result<u64, Reply> {
     let invalid = || Reply::err_static("ERR invalid cursor");
+    // strtoull converts nothing from an empty string and leaves nothing unparsed: cursor 0.
+    if arg.is_empty() {
+        return Ok(0);
+    }
     let (neg, digits) = match arg.first() {
         Some(b'-') => (true, &arg[1..]),
         Some(b'+') => (false, &arg[1..]),
@@ -930,4 +934,144 @@ fn restore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         ctx.propagate_as(args);
     }
     Reply::Ok
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::engine::client::ClientState;
+    use crate::engine::config::Config;
+    use crate::engine::state::{BlockedClient, EngineState, WriteLog};
+    use crate::engine::storage::list::ListValue;
+
+    type Effects = Arc<Mutex<Vec<Vec<Bytes>>>>;
+
+    struct Recorder(Effects);
+    impl WriteLog for Recorder {
+        fn append(&mut self, _db: usize, args: &[Bytes]) {
+            self.0.lock().unwrap().push(args.to_vec());
+        }
+    }
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn engine() -> (EngineState, ClientState, Effects) {
+        let mut state = EngineState::new(Config::default(), NOW);
+        let log = Effects::default();
+        state.write_log = Box::new(Recorder(log.clone()));
+        (state, ClientState::internal(1, 0, 2), log)
+    }
+
+    fn run(state: &mut EngineState, client: &mut ClientState, args: &[&[u8]]) -> Reply {
+        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+        let (spec, parent) = super::super::resolve(&args).expect("known command");
+        let mut ctx = Ctx::new(state, client, NOW);
+        super::super::call(&mut ctx, spec, parent, &args)
+    }
+
+    fn list(items: &[&str]) -> Value {
+        let mut l = ListValue::default();
+        l.items.extend(items.iter().map(|i| CompactBytes::from(*i)));
+        Value::List(Box::new(l))
+    }
+
+    #[test]
+    fn restore_with_relative_ttl_propagates_absttl() {
+        let (mut state, mut client, log) = engine();
+        let payload = rdb::dump_payload(&Value::str(b"v"));
+        let r = run(
+            &mut state,
+            &mut client,
+            &[b"RESTORE", b"k", b"5000", &payload],
+        );
+        assert!(matches!(r, Reply::Ok));
+        let effects = log.lock().unwrap().clone();
+        assert_eq!(effects.len(), 1);
+        assert_eq!(effects[0][0].as_ref(), b"RESTORE");
+        assert_eq!(effects[0][2].as_ref(), (NOW + 5000).to_string().as_bytes());
+        assert_eq!(effects[0].last().unwrap().as_ref(), b"ABSTTL");
+        assert_eq!(state.dbs[0].peek(b"k").unwrap().expire_at, NOW + 5000);
+    }
+
+    #[test]
+    fn expireat_propagates_as_pexpireat() {
+        let (mut state, mut client, log) = engine();
+        state.dbs[0].set(b"k", Value::str(b"v"));
+        let at = (NOW / 1000 + 100).to_string();
+        let r = run(&mut state, &mut client, &[b"EXPIREAT", b"k", at.as_bytes()]);
+        assert!(matches!(r, Reply::Int(1)));
+        let effects = log.lock().unwrap().clone();
+        assert_eq!(effects[0][0].as_ref(), b"PEXPIREAT");
+        assert_eq!(
+            effects[0][2].as_ref(),
+            (NOW / 1000 * 1000 + 100_000).to_string().as_bytes()
+        );
+    }
+
+    #[test]
+    fn swapdb_readies_blocked_keys_and_fails_only_relevant_watchers() {
+        let (mut state, mut client, log) = engine();
+        state.dbs[1].set(b"queue", list(&["job"]));
+        state.dbs[1].set(b"watched", Value::str(b"x"));
+        let (tx, _rx) = tokio::sync::oneshot::channel();
+        state.blocking.block(
+            9,
+            BlockedClient {
+                db: 0,
+                keys: vec![CompactBytes::from("queue")],
+                args: vec![Bytes::from_static(b"BLPOP")],
+                proto: 2,
+                reply: tx,
+            },
+        );
+        state
+            .watches
+            .by_key
+            .insert((0, CompactBytes::from("watched")), vec![21]);
+        state
+            .watches
+            .by_key
+            .insert((0, CompactBytes::from("absent")), vec![22]);
+        let r = run(&mut state, &mut client, &[b"SWAPDB", b"0", b"1"]);
+        assert!(matches!(r, Reply::Ok));
+        assert_eq!(state.blocking.ready, vec![(0, CompactBytes::from("queue"))]);
+        assert!(state.watches.dirty.contains(&21));
+        assert!(!state.watches.dirty.contains(&22));
+        assert_eq!(log.lock().unwrap()[0][0].as_ref(), b"SWAPDB");
+    }
+
+    #[test]
+    fn rename_and_move_of_lists_signal_waiters() {
+        let (mut state, mut client, _) = engine();
+        state.dbs[0].set(b"src", list(&["a"]));
+        let (tx, _rx) = tokio::sync::oneshot::channel();
+        state.blocking.block(
+            9,
+            BlockedClient {
+                db: 0,
+                keys: vec![CompactBytes::from("dst")],
+                args: vec![Bytes::from_static(b"BLPOP")],
+                proto: 2,
+                reply: tx,
+            },
+        );
+        let r = run(&mut state, &mut client, &[b"RENAME", b"src", b"dst"]);
+        assert!(matches!(r, Reply::Ok));
+        assert_eq!(state.blocking.ready, vec![(0, CompactBytes::from("dst"))]);
+    }
+
+    #[test]
+    fn scan_cursor_parsing() {
+        assert_eq!(parse_cursor(b"0").ok(), Some(0));
+        assert_eq!(parse_cursor(b"+7").ok(), Some(7));
+        assert_eq!(parse_cursor(b"-1").ok(), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551615").ok(), Some(u64::MAX));
+        assert!(parse_cursor(b"18446744073709551616").is_err());
+        assert!(parse_cursor(b" 1").is_err());
+        assert_eq!(parse_cursor(b"").ok(), Some(0));
+        assert!(parse_cursor(b"+").is_err());
+        assert!(parse_cursor(b"-").is_err());
+    }
 }
