@@ -170,7 +170,7 @@ fn scan(rng: &mut StdRng, _k: &Keys) -> Step {
                     "SCAN 0 BOGUS 1",
                     "SCAN 18446744073709551616",
                     "SCAN -",
-                    "SCAN +7 COUNT 1000",
+                    "SCAN +",
                 ],
             );
             Step::exact(&bad.split(' ').collect::<Vec<_>>())
