@@ -11,6 +11,11 @@
 //! ordered index of deadlines (so it never samples at random and never misses one). Every removal
 //! caused by expiry is queued in `expired_pending` so the caller can propagate a DEL to the write
 //! log and replicas: expiry is decided on the master only, replicas apply the DEL.
+//!
+//! Every lookup through [`Db::get`] / [`Db::get_mut`] counts as an access for maxmemory
+//! eviction: it refreshes `Entry.access`, an LRU clock or Redis's LFU counter depending on
+//! [`AccessPolicy`]. Inspection that must not count (OBJECT, SCAN, RENAME checks) uses
+//! [`Db::get_untouched`] or [`Db::peek`].
 
 use std::collections::BTreeSet;
 
