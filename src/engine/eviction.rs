@@ -90,19 +90,21 @@ pub fn free_memory_if_needed(state: &mut EngineState) -> bool {
     // precheck runs before the command's cached time exists; the wall clock is only used to
     // rank candidates, never stored.
     let now_ms = crate::engine::server::now_ms();
-    evict_until_under(state, now_ms, || {
-        crate::engine::memory::used_memory() as u64 > limit
-    })
+    let over = |state: &EngineState| {
+        let reusable: usize = state.dbs.iter().map(Db::reusable_bytes).sum();
+        crate::engine::memory::used_memory().saturating_sub(reusable) as u64 > limit
+    };
+    evict_until_under(state, now_ms, over)
 }
 
-/// Evict by the configured policy while `over_limit()` says memory is over the limit. Returns
+/// Evict by the configured policy while `over_limit(state)` says memory is over the limit. Returns
 /// false when it is still over and nothing more can be evicted.
 pub fn evict_until_under(
     state: &mut EngineState,
     now_ms: i64,
-    mut over_limit: impl FnMut() -> bool,
+    mut over_limit: impl FnMut(&EngineState) -> bool,
 ) -> bool {
-    if !over_limit() {
+    if !over_limit(state) {
         return true;
     }
     let policy = Policy::from_name(&state.config.settings.maxmemory_policy);
@@ -110,7 +112,7 @@ pub fn evict_until_under(
         return false;
     }
     let mut pool: Vec<Candidate> = Vec::with_capacity(POOL_SIZE);
-    while over_limit() {
+    while over_limit(state) {
         let Some((db, key)) = pick_victim(state, policy, now_ms, &mut pool) else {
             return false;
         };
@@ -289,9 +291,9 @@ mod tests {
 
     /// An "over the limit" oracle that allows exactly `n` evictions (one initial check, then
     /// one check before each eviction).
-    fn evictions(n: usize) -> impl FnMut() -> bool {
+    fn evictions(n: usize) -> impl FnMut(&EngineState) -> bool {
         let mut calls = 0;
-        move || {
+        move |_| {
             calls += 1;
             calls <= n + 1
         }
@@ -320,7 +322,7 @@ mod tests {
             .by_key
             .insert((0, CompactBytes::from("key0")), vec![7]);
         // Not over the limit: nothing happens.
-        assert!(evict_until_under(&mut state, now, || false));
+        assert!(evict_until_under(&mut state, now, |_| false));
         assert_eq!(total_keys(&state), 20);
         // Over by one key: with every key sampled, the most idle one (key0) goes.
         state.config.settings.maxmemory_samples = 20;
@@ -357,7 +359,7 @@ mod tests {
         }
         assert_eq!(evicted, ["soon", "middle", "late"]);
         // Only the persistent key is left: a volatile policy cannot free anything more.
-        assert!(!evict_until_under(&mut state, now, || true));
+        assert!(!evict_until_under(&mut state, now, |_| true));
         assert_eq!(names(&state), ["persistent"]);
 
         for policy in ["volatile-lru", "volatile-lfu", "volatile-random"] {
@@ -366,7 +368,7 @@ mod tests {
             put(&mut state, 1, "volatile", 0, now + 10);
             assert!(evict_until_under(&mut state, now, evictions(1)));
             assert_eq!(names(&state), ["persistent"], "{policy}");
-            assert!(!evict_until_under(&mut state, now, || true), "{policy}");
+            assert!(!evict_until_under(&mut state, now, |_| true), "{policy}");
         }
     }
 
@@ -396,8 +398,8 @@ mod tests {
 
         let (mut state, _) = state_with("noeviction");
         put(&mut state, 0, "k", 0, 0);
-        assert!(!evict_until_under(&mut state, now, || true));
-        assert!(evict_until_under(&mut state, now, || false));
+        assert!(!evict_until_under(&mut state, now, |_| true));
+        assert!(evict_until_under(&mut state, now, |_| false));
         assert_eq!(names(&state), ["k"]);
     }
 

@@ -356,6 +356,17 @@ impl Db {
         })
     }
 
+    /// Bytes of keyspace table capacity that are allocated but vacant: removing a key frees no
+    /// heap block when its key and value are stored inline, yet its slot is reused by the next
+    /// insert. Eviction subtracts this from used memory so it counts a removed key as freed
+    /// space instead of evicting everything while the table's allocation stays the same.
+    pub fn reusable_bytes(&self) -> usize {
+        // One entry (hash, key, entry) plus its index (a usize and a control byte).
+        const SLOT: usize =
+            std::mem::size_of::<(u64, CompactBytes, Entry)>() + std::mem::size_of::<usize>() + 1;
+        self.map.capacity().saturating_sub(self.map.len()) * SLOT
+    }
+
     /// Set the time new keys are stamped with (called before each command).
     pub fn set_clock(&mut self, now_ms: i64) {
         self.last_now_ms = now_ms;
