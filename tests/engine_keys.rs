@@ -294,6 +294,138 @@ async fn dump_restore_moves_every_type_and_encoding_both_ways() {
     h.stop().await;
 }
 
+/// A ziplist (the pre-7.0 packed encoding) of raw entries: each is (encoding+data) bytes.
+fn ziplist(entries: &[Vec<u8>]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut prev_len = 0usize;
+    let mut tail = 10;
+    for e in entries {
+        tail = 10 + body.len();
+        let mut entry = Vec::new();
+        if prev_len < 254 {
+            entry.push(prev_len as u8);
+        } else {
+            entry.push(0xFE);
+            entry.extend_from_slice(&(prev_len as u32).to_le_bytes());
+        }
+        entry.extend_from_slice(e);
+        prev_len = entry.len();
+        body.extend_from_slice(&entry);
+    }
+    let total = 10 + body.len() + 1;
+    let mut zl = Vec::new();
+    zl.extend_from_slice(&(total as u32).to_le_bytes());
+    zl.extend_from_slice(&(tail as u32).to_le_bytes());
+    zl.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    zl.extend_from_slice(&body);
+    zl.push(0xFF);
+    zl
+}
+
+/// A DUMP payload of one RDB type whose value is a single length-prefixed blob (or, for the
+/// quicklist, a node count then blobs).
+fn payload(rdb_type: u8, blobs: &[Vec<u8>], with_count: bool) -> Vec<u8> {
+    fn len(out: &mut Vec<u8>, n: usize) {
+        if n < 64 {
+            out.push(n as u8);
+        } else {
+            out.push(0x40 | (n >> 8) as u8);
+            out.push(n as u8);
+        }
+    }
+    let mut p = vec![rdb_type];
+    if with_count {
+        len(&mut p, blobs.len());
+    }
+    for b in blobs {
+        len(&mut p, b.len());
+        p.extend_from_slice(b);
+    }
+    p.extend_from_slice(&10u16.to_le_bytes());
+    let crc = redispair::engine::storage::rdb::crc64(&p);
+    p.extend_from_slice(&crc.to_le_bytes());
+    p
+}
+
+fn zl_str(s: &[u8]) -> Vec<u8> {
+    let mut v = vec![s.len() as u8];
+    v.extend_from_slice(s);
+    v
+}
+
+/// Payloads in the encodings of Redis 3.2–6.2 (ziplists, quicklist of ziplists), which both
+/// redis-server 7.0 and the engine must load identically.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pre_7_ziplist_payloads_load_like_redis() {
+    let redis = RedisServer::start(&[]).await;
+    let mut r = redis.conn().await;
+    let h = start_engine(&[]).await;
+    let mut e = redis_conn(&h).await;
+    let ints: Vec<Vec<u8>> = vec![
+        vec![0xF1],                            // immediate 0
+        vec![0xFD],                            // immediate 12
+        vec![0xFE, 0x85],                      // int8 -123
+        vec![0xC0, 0x18, 0xFC],                // int16 -1000
+        vec![0xF0, 0xA0, 0x86, 0x01],          // int24 100000
+        vec![0xD0, 0x00, 0x94, 0x35, 0x77],    // int32
+        vec![0xE0, 1, 2, 3, 4, 5, 6, 7, 0x80], // int64
+    ];
+    let mut list_entries = vec![zl_str(b"first")];
+    list_entries.extend(ints.iter().cloned());
+    let long: Vec<u8> = [&[0x41u8, 0x2C][..], &[b'q'; 300][..]].concat();
+    list_entries.push(long);
+    let cases = [
+        ("zl:list", payload(10, &[ziplist(&list_entries)], false)),
+        (
+            "zl:quicklist",
+            payload(
+                14,
+                &[ziplist(&list_entries), ziplist(&[zl_str(b"x")])],
+                true,
+            ),
+        ),
+        (
+            "zl:hash",
+            payload(
+                13,
+                &[ziplist(&[
+                    zl_str(b"f"),
+                    zl_str(b"v"),
+                    zl_str(b"n"),
+                    vec![0xFD],
+                ])],
+                false,
+            ),
+        ),
+        (
+            "zl:zset",
+            payload(
+                12,
+                &[ziplist(&[
+                    zl_str(b"a"),
+                    vec![0xF3],
+                    zl_str(b"b"),
+                    zl_str(b"2.5"),
+                ])],
+                false,
+            ),
+        ),
+    ];
+    for (key, p) in &cases {
+        ok(q(&mut r, &[b"RESTORE", key.as_bytes(), b"0", p]).await);
+        ok(q(&mut e, &[b"RESTORE", key.as_bytes(), b"0", p]).await);
+        let back = bulk(qs(&mut e, &["DUMP", key]).await).unwrap();
+        let copy = format!("back:{key}");
+        ok(q(&mut r, &[b"RESTORE", copy.as_bytes(), b"0", &back]).await);
+        assert_eq!(
+            content(&mut r, key).await,
+            content(&mut r, &copy).await,
+            "{key}"
+        );
+    }
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn restore_options_and_errors() {
     let h = start_engine(&[]).await;

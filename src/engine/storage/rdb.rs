@@ -5,7 +5,8 @@
 //! Writing uses the plain, encoding-independent RDB types every Redis version loads (string,
 //! list, set, hash, zset2). Reading accepts what redis-server 7.0 writes: strings (integer and
 //! LZF-compressed forms), quicklist2 lists of listpacks, listpack hashes and sorted sets,
-//! intsets, and the plain types.
+//! intsets, and the plain types; plus the ziplist encodings of Redis 3.2–6.2 payloads, which
+//! redis-server 7.0 also accepts.
 
 use super::compact::CompactBytes;
 use super::hash::HashValue;
@@ -23,7 +24,11 @@ const TYPE_SET: u8 = 2;
 const TYPE_ZSET: u8 = 3;
 const TYPE_HASH: u8 = 4;
 const TYPE_ZSET_2: u8 = 5;
+const TYPE_LIST_ZIPLIST: u8 = 10;
 const TYPE_SET_INTSET: u8 = 11;
+const TYPE_ZSET_ZIPLIST: u8 = 12;
+const TYPE_HASH_ZIPLIST: u8 = 13;
+const TYPE_LIST_QUICKLIST: u8 = 14;
 const TYPE_HASH_LISTPACK: u8 = 16;
 const TYPE_ZSET_LISTPACK: u8 = 17;
 const TYPE_LIST_QUICKLIST_2: u8 = 18;
@@ -428,6 +433,81 @@ fn listpack_entries(lp: &[u8]) -> Result<Vec<LpEntry<'_>>> {
     Ok(out)
 }
 
+/// Parse a ziplist blob (Redis < 7.0): header u32 bytes, u32 tail offset, u16 count; entries
+/// of previous-length, encoding, data; 0xFF.
+fn ziplist_entries(zl: &[u8]) -> Result<Vec<LpEntry<'_>>> {
+    let bad = || BadData("corrupt ziplist");
+    if zl.len() < 11 {
+        return Err(bad());
+    }
+    let total = u32::from_le_bytes([zl[0], zl[1], zl[2], zl[3]]) as usize;
+    if total != zl.len() || zl[zl.len() - 1] != 0xFF {
+        return Err(bad());
+    }
+    let mut r = Reader { buf: zl, pos: 10 };
+    let mut out = Vec::new();
+    loop {
+        let first = r.byte()?;
+        if first == 0xFF {
+            break;
+        }
+        // The previous entry's length: one byte, or 0xFE and four more.
+        if first == 0xFE {
+            r.take(4)?;
+        }
+        let enc = r.byte()?;
+        let entry = match enc >> 6 {
+            0 => LpEntry::Str(r.take((enc & 0x3f) as usize)?),
+            1 => {
+                let len = (((enc & 0x3f) as usize) << 8) | r.byte()? as usize;
+                LpEntry::Str(r.take(len)?)
+            }
+            2 => {
+                let s = r.take(4)?;
+                LpEntry::Str(r.take(u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize)?)
+            }
+            _ => match enc {
+                0xC0 => {
+                    let s = r.take(2)?;
+                    LpEntry::Int(i16::from_le_bytes([s[0], s[1]]) as i64)
+                }
+                0xD0 => {
+                    let s = r.take(4)?;
+                    LpEntry::Int(i32::from_le_bytes([s[0], s[1], s[2], s[3]]) as i64)
+                }
+                0xE0 => {
+                    let s = r.take(8)?;
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(s);
+                    LpEntry::Int(i64::from_le_bytes(a))
+                }
+                0xF0 => {
+                    let s = r.take(3)?;
+                    LpEntry::Int((i32::from_le_bytes([0, s[0], s[1], s[2]]) >> 8) as i64)
+                }
+                0xFE => LpEntry::Int(r.byte()? as i8 as i64),
+                // 1111xxxx with xxxx in 1..=13: the value xxxx - 1 (0..12) in the encoding.
+                0xF1..=0xFD => LpEntry::Int((enc & 0x0f) as i64 - 1),
+                _ => return Err(bad()),
+            },
+        };
+        out.push(entry);
+    }
+    if r.pos != zl.len() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+/// Entries of a listpack or, for the pre-7.0 types, a ziplist.
+fn packed_entries(blob: &[u8], ziplist: bool) -> Result<Vec<LpEntry<'_>>> {
+    if ziplist {
+        ziplist_entries(blob)
+    } else {
+        listpack_entries(blob)
+    }
+}
+
 /// Parse an intset blob (u32 element width, u32 count, little-endian values).
 fn intset_members(blob: &[u8]) -> Result<Vec<i64>> {
     let bad = || BadData("corrupt intset");
@@ -473,6 +553,22 @@ pub fn load_value(body: &[u8]) -> Result<Value> {
             let mut l = ListValue::default();
             for _ in 0..n {
                 l.items.push_back(CompactBytes::from(r.string()?));
+            }
+            Value::List(Box::new(l))
+        }
+        TYPE_LIST_ZIPLIST | TYPE_LIST_QUICKLIST => {
+            // Pre-7.0 lists: one ziplist, or a quicklist whose nodes are ziplists.
+            let nodes = if t == TYPE_LIST_QUICKLIST {
+                r.count()?
+            } else {
+                1
+            };
+            let mut l = ListValue::default();
+            for _ in 0..nodes {
+                let blob = r.string()?;
+                for e in ziplist_entries(&blob)? {
+                    l.items.push_back(CompactBytes::from(e.to_bytes()));
+                }
             }
             Value::List(Box::new(l))
         }
@@ -532,9 +628,9 @@ pub fn load_value(body: &[u8]) -> Result<Value> {
             }
             Value::Hash(Box::new(h))
         }
-        TYPE_HASH_LISTPACK => {
+        TYPE_HASH_LISTPACK | TYPE_HASH_ZIPLIST => {
             let blob = r.string()?;
-            let entries = listpack_entries(&blob)?;
+            let entries = packed_entries(&blob, t == TYPE_HASH_ZIPLIST)?;
             if entries.len() % 2 != 0 {
                 return Err(BadData("odd hash listpack"));
             }
@@ -567,9 +663,9 @@ pub fn load_value(body: &[u8]) -> Result<Value> {
             }
             Value::ZSet(Box::new(z))
         }
-        TYPE_ZSET_LISTPACK => {
+        TYPE_ZSET_LISTPACK | TYPE_ZSET_ZIPLIST => {
             let blob = r.string()?;
-            let entries = listpack_entries(&blob)?;
+            let entries = packed_entries(&blob, t == TYPE_ZSET_ZIPLIST)?;
             if entries.len() % 2 != 0 {
                 return Err(BadData("odd zset listpack"));
             }
@@ -670,6 +766,31 @@ mod tests {
             let crc = crc64(&v);
             v.extend_from_slice(&crc.to_le_bytes());
             assert!(load_value(verify_payload(&v).unwrap()).is_err());
+        }
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bodies behind a valid footer never panic (RESTORE input is untrusted).
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let mut v = body.clone();
+            v.extend_from_slice(&RDB_VERSION.to_le_bytes());
+            let crc = crc64(&v);
+            v.extend_from_slice(&crc.to_le_bytes());
+            let _ = load_value(verify_payload(&v).expect("valid footer"));
+            let _ = lzf_decompress(&body, body.len() * 3);
+            let _ = listpack_entries(&body);
+        }
+
+        /// Type bytes followed by arbitrary data exercise every decoder.
+        #[test]
+        fn typed_bodies_never_panic(
+            t in proptest::sample::select(vec![0u8, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 16, 17, 18]),
+            rest in proptest::collection::vec(proptest::num::u8::ANY, 0..100),
+        ) {
+            let mut body = vec![t];
+            body.extend_from_slice(&rest);
+            let _ = load_value(&body);
         }
     }
 
