@@ -496,6 +496,22 @@ async fn restore_options_and_errors() {
     ok(run(restore("idle", "0", &["IDLETIME", "1000"])).await);
     let idle = int(qs(&mut e, &["OBJECT", "IDLETIME", "idle"]).await);
     assert!((1000..1005).contains(&idle), "{idle}");
+    // Inspection does not count as an access (Redis's LOOKUP_NOTOUCH); a read does.
+    for cmd in [
+        "TYPE",
+        "EXISTS",
+        "TTL",
+        "PTTL",
+        "EXPIRETIME",
+        "OBJECT ENCODING",
+    ] {
+        let mut args: Vec<&str> = cmd.split(' ').collect();
+        args.push("idle");
+        qs(&mut e, &args).await.unwrap();
+    }
+    assert!(int(qs(&mut e, &["OBJECT", "IDLETIME", "idle"]).await) >= 1000);
+    bulk(qs(&mut e, &["GET", "idle"]).await);
+    assert!(int(qs(&mut e, &["OBJECT", "IDLETIME", "idle"]).await) <= 1);
     ok(qs(
         &mut e,
         &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"],

@@ -135,7 +135,7 @@ fn exists(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 
 fn type_cmd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
-    let t = match ctx.db().get(&a[1], now) {
+    let t = match ctx.db().get_untouched(&a[1], now) {
         Some(e) => e.value.value_type().name(),
         None => "none",
     };
@@ -278,7 +278,7 @@ fn keys(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 /// Remaining TTL in ms: -2 missing, -1 no expiry.
 pub fn ttl_ms(ctx: &mut Ctx<'_>, key: &[u8]) -> i64 {
     let now = ctx.now_ms;
-    match ctx.db().get(key, now) {
+    match ctx.db().get_untouched(key, now) {
         None => -2,
         Some(e) if e.expire_at == 0 => -1,
         Some(e) => (e.expire_at - now).max(0),
@@ -635,7 +635,7 @@ fn pexpireat(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 /// Absolute expiry in ms: -2 missing, -1 no expiry.
 fn expire_time_ms(ctx: &mut Ctx<'_>, key: &[u8]) -> i64 {
     let now = ctx.now_ms;
-    match ctx.db().get(key, now) {
+    match ctx.db().get_untouched(key, now) {
         None => -2,
         Some(e) if e.expire_at == 0 => -1,
         Some(e) => e.expire_at,

@@ -216,8 +216,9 @@ impl Db {
         self.map.get(key)
     }
 
+    /// Whether the key exists (expiring it if due), without counting an access (EXISTS, DEL).
     pub fn contains(&mut self, key: &[u8], now: i64) -> bool {
-        self.get(key, now).is_some()
+        self.get_untouched(key, now).is_some()
     }
 
     /// Insert or overwrite a key; an overwritten key loses its expiry (Redis `setKey`).
