@@ -69,7 +69,17 @@ fn absolute_expiry(rng: &mut StdRng, k: &Keys) -> Step {
         ),
         1 => (
             "PEXPIREAT",
-            pick(rng, &["4102444800123", "4102444800999", "1", "-5", "1.5"]),
+            pick(
+                rng,
+                &[
+                    "4102444800123",
+                    "4102444800999",
+                    "4102444800500",
+                    "1",
+                    "-5",
+                    "1.5",
+                ],
+            ),
         ),
         _ => {
             // Other generators set relative TTLs, so the two servers' deadlines differ by the

@@ -644,7 +644,8 @@ fn expire_time_ms(ctx: &mut Ctx<'_>, key: &[u8]) -> i64 {
 
 fn expiretime(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let t = expire_time_ms(ctx, &a[1]);
-    Reply::Int(if t < 0 { t } else { t / 1000 })
+    // Rounded to the nearest second, as Redis's ttlGenericCommand does.
+    Reply::Int(if t < 0 { t } else { (t + 500) / 1000 })
 }
 fn pexpiretime(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Int(expire_time_ms(ctx, &a[1]))
