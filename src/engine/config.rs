@@ -286,7 +286,7 @@ pub static DEFS: &[Def] = &[
         "hash-max-listpack-entries",
         "hash-max-ziplist-entries",
         UINT,
-        "128",
+        "512",
         "Hash size reported as listpack.",
     ),
     aliased(

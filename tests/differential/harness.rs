@@ -78,6 +78,9 @@ pub enum Norm {
     Ttl,
     /// Only whether it is an error, and the error's first word.
     ErrorCode,
+    /// A SCAN-family reply `[cursor, elements]` whose elements are compared as a set (a walk
+    /// completed in one call: the cursor is "0" on both).
+    ScanAll,
 }
 
 /// One generated command with its normalisation.
@@ -248,6 +251,12 @@ pub fn normalise(norm: Norm, f: Frame) -> Frame {
             Frame::Error(word)
         }
         (Norm::Exact, f) | (Norm::ErrorCode, f) => f,
+        (Norm::ScanAll, Frame::Array(Some(mut v))) if v.len() == 2 => {
+            if let Frame::Array(Some(items)) = &mut v[1] {
+                items.sort_by_key(sort_key);
+            }
+            Frame::Array(Some(v))
+        }
         (Norm::Unordered, Frame::Array(Some(mut v))) => {
             v.sort_by_key(sort_key);
             Frame::Array(Some(v))

@@ -555,6 +555,7 @@ pub fn call(
 ) -> Reply {
     let dirty_before = ctx.state.dirty;
     let started = Instant::now();
+    crate::engine::eviction::before_command(ctx.state, ctx.client.db, ctx.now_ms);
     let reply = (spec.run)(ctx, args);
     let elapsed_us = started.elapsed().as_micros() as u64;
     // Keys removed by lazy expiry during the command are propagated before the command itself,

@@ -11,6 +11,11 @@
 //! ordered index of deadlines (so it never samples at random and never misses one). Every removal
 //! caused by expiry is queued in `expired_pending` so the caller can propagate a DEL to the write
 //! log and replicas: expiry is decided on the master only, replicas apply the DEL.
+//!
+//! Every lookup through [`Db::get`] / [`Db::get_mut`] counts as an access for maxmemory
+//! eviction: it refreshes `Entry.access`, an LRU clock or Redis's LFU counter depending on
+//! [`AccessPolicy`]. Inspection that must not count (OBJECT, SCAN, RENAME checks) uses
+//! [`Db::get_untouched`] or [`Db::peek`].
 
 use std::collections::BTreeSet;
 
@@ -39,6 +44,91 @@ impl Entry {
     }
 }
 
+/// What `Entry.access` holds, following maxmemory-policy: an LRU clock for every policy except
+/// the LFU ones, which keep Redis's logarithmic access counter instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccessPolicy {
+    /// `access` = seconds since the epoch of the last access (truncated to u32).
+    #[default]
+    Lru,
+    /// `access` = (last decrement time in minutes, 16 bits) << 8 | log counter (8 bits).
+    Lfu { log_factor: u32, decay_minutes: u32 },
+}
+
+/// Redis's initial LFU counter for a new key, so fresh keys are not evicted at once.
+pub const LFU_INIT_VAL: u8 = 5;
+
+/// The LRU clock (seconds) at `now_ms`.
+pub fn lru_clock(now_ms: i64) -> u32 {
+    (now_ms / 1000).max(0) as u32
+}
+
+/// The 16-bit minute clock LFU uses for decay.
+pub fn lfu_minutes(now_ms: i64) -> u32 {
+    ((now_ms / 60_000).max(0) as u32) & 0xFFFF
+}
+
+/// Pack an LFU counter with the current decay time.
+pub fn lfu_pack(counter: u8, now_ms: i64) -> u32 {
+    (lfu_minutes(now_ms) << 8) | counter as u32
+}
+
+/// The LFU counter after decay (Redis `LFUDecrAndReturn`): one step per `decay_minutes`
+/// elapsed since the last decrement.
+pub fn lfu_decayed(access: u32, now_ms: i64, decay_minutes: u32) -> u8 {
+    let last = access >> 8;
+    let counter = (access & 0xFF) as u8;
+    let now = lfu_minutes(now_ms);
+    // The minute clock wraps every 2^16 minutes (~45 days), as in Redis.
+    let elapsed = if now >= last {
+        now - last
+    } else {
+        0xFFFF - last + now
+    };
+    // lfu-decay-time 0 means the counter never decays.
+    let periods = elapsed.checked_div(decay_minutes).unwrap_or(0);
+    counter.saturating_sub(periods.min(255) as u8)
+}
+
+/// Logarithmic increment (Redis `LFULogIncr`): the higher the counter, the less likely a hit
+/// bumps it, so 255 represents about a million hits with the default factor 10.
+pub fn lfu_log_incr(counter: u8, log_factor: u32) -> u8 {
+    if counter == 255 {
+        return 255;
+    }
+    let r: f64 = rand::random();
+    let base = (counter as f64 - LFU_INIT_VAL as f64).max(0.0);
+    let p = 1.0 / (base * log_factor as f64 + 1.0);
+    if r < p {
+        counter + 1
+    } else {
+        counter
+    }
+}
+
+impl AccessPolicy {
+    /// The `access` value of a key created now.
+    pub fn initial(self, now_ms: i64) -> u32 {
+        match self {
+            AccessPolicy::Lru => lru_clock(now_ms),
+            AccessPolicy::Lfu { .. } => lfu_pack(LFU_INIT_VAL, now_ms),
+        }
+    }
+    /// The `access` value after a hit.
+    pub fn touched(self, access: u32, now_ms: i64) -> u32 {
+        match self {
+            AccessPolicy::Lru => lru_clock(now_ms),
+            AccessPolicy::Lfu {
+                log_factor,
+                decay_minutes,
+            } => {
+                let c = lfu_decayed(access, now_ms, decay_minutes);
+                lfu_pack(lfu_log_incr(c, log_factor), now_ms)
+            }
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Db {
     map: IndexMap<CompactBytes, Entry, FastState>,
@@ -48,6 +138,10 @@ pub struct Db {
     /// When false (a replica), expired keys read as missing but are not deleted: the master's
     /// DEL will remove them, so both sides stay identical.
     pub expire_deletes: bool,
+    /// How lookups update `Entry.access` (kept in sync with maxmemory-policy by the caller).
+    pub access_policy: AccessPolicy,
+    /// The time of the last lookup-or-write, used to stamp new keys' `access` (set by `get`).
+    last_now_ms: i64,
 }
 
 impl Db {
@@ -89,20 +183,32 @@ impl Db {
         true
     }
 
-    /// Look up a key for reading, expiring it first if its time has passed.
+    /// Look up a key for reading, expiring it first if its time has passed. Counts as an access
+    /// for LRU/LFU.
     pub fn get(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
+        self.get_mut(key, now).map(|e| &*e)
+    }
+
+    /// Look up a key for modification, expiring it first if its time has passed. Counts as an
+    /// access for LRU/LFU.
+    pub fn get_mut(&mut self, key: &[u8], now: i64) -> Option<&mut Entry> {
+        self.last_now_ms = now;
+        if self.expire_if_needed(key, now) {
+            return None;
+        }
+        let policy = self.access_policy;
+        let e = self.map.get_mut(key)?;
+        e.access = policy.touched(e.access, now);
+        Some(e)
+    }
+
+    /// Look up a key, expiring it if needed, without counting an access (OBJECT, TYPE-less
+    /// inspection: Redis's LOOKUP_NOTOUCH).
+    pub fn get_untouched(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
         if self.expire_if_needed(key, now) {
             return None;
         }
         self.map.get(key)
-    }
-
-    /// Look up a key for modification, expiring it first if its time has passed.
-    pub fn get_mut(&mut self, key: &[u8], now: i64) -> Option<&mut Entry> {
-        if self.expire_if_needed(key, now) {
-            return None;
-        }
-        self.map.get_mut(key)
     }
 
     /// Look up without expiring or touching anything (DEBUG, OBJECT, SCAN filters).
@@ -110,8 +216,9 @@ impl Db {
         self.map.get(key)
     }
 
+    /// Whether the key exists (expiring it if due), without counting an access (EXISTS, DEL).
     pub fn contains(&mut self, key: &[u8], now: i64) -> bool {
-        self.get(key, now).is_some()
+        self.get_untouched(key, now).is_some()
     }
 
     /// Insert or overwrite a key; an overwritten key loses its expiry (Redis `setKey`).
@@ -126,7 +233,9 @@ impl Db {
                 e.value = value;
             }
             None => {
-                self.map.insert(CompactBytes::new(key), Entry::new(value));
+                let mut e = Entry::new(value);
+                e.access = self.access_policy.initial(self.last_now_ms);
+                self.map.insert(CompactBytes::new(key), e);
             }
         }
     }
@@ -136,7 +245,9 @@ impl Db {
         match self.map.get_mut(key) {
             Some(e) => e.value = value,
             None => {
-                self.map.insert(CompactBytes::new(key), Entry::new(value));
+                let mut e = Entry::new(value);
+                e.access = self.access_policy.initial(self.last_now_ms);
+                self.map.insert(CompactBytes::new(key), e);
             }
         }
     }
@@ -244,6 +355,36 @@ impl Db {
             let (k, e) = self.map.get_index(i).expect("position in range");
             visit(k, e)
         })
+    }
+
+    /// Bytes of keyspace table capacity that are allocated but vacant: removing a key frees no
+    /// heap block when its key and value are stored inline, yet its slot is reused by the next
+    /// insert. Eviction subtracts this from used memory so it counts a removed key as freed
+    /// space instead of evicting everything while the table's allocation stays the same.
+    pub fn reusable_bytes(&self) -> usize {
+        // One entry (hash, key, entry) plus its index (a usize and a control byte).
+        const SLOT: usize =
+            std::mem::size_of::<(u64, CompactBytes, Entry)>() + std::mem::size_of::<usize>() + 1;
+        self.map.capacity().saturating_sub(self.map.len()) * SLOT
+    }
+
+    /// Set the time new keys are stamped with (called before each command).
+    pub fn set_clock(&mut self, now_ms: i64) {
+        self.last_now_ms = now_ms;
+    }
+
+    /// A uniformly random position, or None when empty (RANDOMKEY, eviction sampling).
+    pub fn random_index(&self) -> Option<usize> {
+        if self.map.is_empty() {
+            None
+        } else {
+            Some(rand::random::<usize>() % self.map.len())
+        }
+    }
+
+    /// The keys with the earliest deadlines, soonest first (volatile-ttl eviction).
+    pub fn earliest_deadlines(&self, n: usize) -> impl Iterator<Item = &(i64, CompactBytes)> {
+        self.deadlines.iter().take(n)
     }
 
     /// Exchange the contents of two databases (SWAPDB).
