@@ -154,6 +154,8 @@ impl Watches {
 pub struct PubSub {
     pub channels: HashMap<Bytes, HashMap<u64, PushSender>>,
     pub patterns: HashMap<Bytes, HashMap<u64, PushSender>>,
+    /// SSUBSCRIBE channels: a namespace of their own, reached only by SPUBLISH.
+    pub shard_channels: HashMap<Bytes, HashMap<u64, PushSender>>,
 }
 
 #[derive(Debug, Clone)]

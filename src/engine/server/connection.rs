@@ -330,4 +330,12 @@ fn cleanup(engine: &Arc<Engine>, client: &mut ClientState) {
             }
         }
     }
+    for ch in client.shard_channels.drain() {
+        if let Some(subs) = st.pubsub.shard_channels.get_mut(&ch) {
+            subs.remove(&client.id);
+            if subs.is_empty() {
+                st.pubsub.shard_channels.remove(&ch);
+            }
+        }
+    }
 }
