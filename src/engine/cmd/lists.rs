@@ -145,14 +145,13 @@ fn pop_word(end: End) -> Bytes {
     })
 }
 
-/// Redis's `getRangeLongFromObjectOrReply(..., 0 or 1, LONG_MAX, msg)`: a non-integer gets
-/// `msg` when there is one, else the generic integer error; out of range gets `msg` or
-/// "must be positive".
+/// Redis's `getRangeLongFromObjectOrReply(..., min, LONG_MAX, msg)`: a non-integer and an
+/// out-of-range value both get `msg` ("must be positive" when the caller has none).
 fn bounded_int(arg: &[u8], min: i64, msg: Option<&'static str>) -> Result<i64, Reply> {
-    let fail = |default: &'static str| Reply::err_static(msg.unwrap_or(default));
-    let v = parse_i64_strict(arg).ok_or_else(|| fail(args::ERR_NOT_INT))?;
+    let fail = || Reply::err_static(msg.unwrap_or(args::ERR_NOT_POSITIVE));
+    let v = parse_i64_strict(arg).ok_or_else(fail)?;
     if v < min {
-        return Err(fail(args::ERR_NOT_POSITIVE));
+        return Err(fail());
     }
     Ok(v)
 }
