@@ -160,7 +160,9 @@ fn mpop(rng: &mut StdRng, k: &Keys) -> Step {
 fn blocking(rng: &mut StdRng, k: &Keys) -> Step {
     let timeout = *pick(
         rng,
-        &["0.01", "0.01", "0.01", "0.01", "-1", "x", "inf", "", "1e400"],
+        &[
+            "0.01", "0.01", "0.01", "0.01", "-1", "x", "inf", "", "1e400",
+        ],
     );
     let (a, b) = (k.pick(rng), k.pick(rng));
     match rng.gen_range(0..5) {

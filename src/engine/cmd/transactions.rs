@@ -8,8 +8,9 @@ use bytes::Bytes;
 
 use super::flags::*;
 use super::{CommandSpec, Ctx};
-use crate::engine::client::MultiState;
+use crate::engine::client::{ClientState, MultiState};
 use crate::engine::protocol::reply::Reply;
+use crate::engine::state::EngineState;
 use crate::engine::storage::CompactBytes;
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -70,6 +71,22 @@ fn multi(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
 pub fn unwatch_all(ctx: &mut Ctx<'_>) {
     let keys = std::mem::take(&mut ctx.client.watched);
     ctx.state.watches.unwatch_all(ctx.client.id, &keys);
+}
+
+/// EXEC rejected before it runs (wrong arity, NOAUTH, subscribe context): like Redis, the
+/// transaction is discarded and the error is reported as EXECABORT, in or out of MULTI.
+pub fn abort_exec(state: &mut EngineState, client: &mut ClientState, err: &Reply) -> Reply {
+    client.multi = MultiState::default();
+    let keys = std::mem::take(&mut client.watched);
+    state.watches.unwatch_all(client.id, &keys);
+    let text = match err {
+        Reply::Error(e) => e.strip_prefix(b"ERR ".as_slice()).unwrap_or(e),
+        _ => b"".as_slice(),
+    };
+    Reply::error(format!(
+        "EXECABORT Transaction discarded because of: {}",
+        String::from_utf8_lossy(text)
+    ))
 }
 
 fn exec(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
