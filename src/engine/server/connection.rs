@@ -71,6 +71,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
                 &mut out,
                 &mut stream,
                 &mut inbuf,
+                &mut push_rx,
             )
             .await
             {
@@ -119,6 +120,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
                 &mut out,
                 &mut stream,
                 &mut inbuf,
+                &mut push_rx,
             )
             .await
             {
@@ -192,6 +194,7 @@ async fn run_batch(
     out: &mut BytesMut,
     stream: &mut TcpStream,
     inbuf: &mut BytesMut,
+    push_rx: &mut mpsc::UnboundedReceiver<Reply>,
 ) -> Result<(), Close> {
     let mut blocked = None;
     let mut paused_until = None;
@@ -204,7 +207,13 @@ async fn run_batch(
                 last_cmd.clear();
                 last_cmd.push_str(&String::from_utf8_lossy(&args[0]).to_ascii_lowercase());
             }
-            match cmd::process(&mut st, client, args, now) {
+            let outcome = cmd::process(&mut st, client, args, now);
+            // Messages the command itself published to this client (PUBLISH to a channel it
+            // is subscribed to in RESP3) go out before its reply, as in Redis.
+            while let Ok(m) = push_rx.try_recv() {
+                m.encode(client.proto, out);
+            }
+            match outcome {
                 Outcome::Reply(r) => write_reply(client, &r, out),
                 Outcome::Blocked {
                     rx,
@@ -263,6 +272,15 @@ async fn run_batch(
             tokio::select! {
                 r = &mut rx => break r.ok(),
                 _ = &mut sleep => break None,
+                // A RESP3 client may be subscribed while it waits: pushes still flow.
+                Some(m) = push_rx.recv() => {
+                    let mut pushed = BytesMut::new();
+                    m.encode(client.proto, &mut pushed);
+                    stream.write_all(&pushed).await.map_err(|_| {
+                        unblock(engine, client.id);
+                        Close::Peer
+                    })?;
+                }
                 _ = client.handle.kill.notified() => {
                     unblock(engine, client.id);
                     return Err(Close::Killed);
