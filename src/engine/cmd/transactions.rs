@@ -94,7 +94,8 @@ fn exec(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
         return Reply::err_static("ERR EXEC without MULTI");
     }
     let multi = std::mem::take(&mut ctx.client.multi);
-    let aborted_by_watch = ctx.state.watches.dirty.contains(&ctx.client.id);
+    let aborted_by_watch =
+        ctx.state.watches.dirty.contains(&ctx.client.id) || watched_key_expired(ctx);
     unwatch_all(ctx);
     if multi.aborted {
         return Reply::err_static("EXECABORT Transaction discarded because of previous errors.");
@@ -103,6 +104,20 @@ fn exec(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
         return Reply::NilArray;
     }
     super::exec_queued(ctx, multi)
+}
+
+/// A WATCHed key whose time ran out since WATCH fails the transaction even if nothing
+/// deleted it yet (Redis 7.0). WATCH itself expires keys that were already gone, so any
+/// expired entry found here expired after WATCH.
+fn watched_key_expired(ctx: &Ctx<'_>) -> bool {
+    let now = ctx.now_ms;
+    ctx.client.watched.iter().any(|(db, key)| {
+        ctx.state
+            .dbs
+            .get(*db)
+            .and_then(|d| d.peek(key.as_slice()))
+            .is_some_and(|e| e.expire_at != 0 && e.expire_at <= now)
+    })
 }
 
 fn discard(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
@@ -119,6 +134,13 @@ fn watch(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         return Reply::err_static("ERR WATCH inside MULTI is not allowed");
     }
     let db = ctx.client.db;
+    // Expire (and propagate the DEL of) watched keys already past their time first, so the
+    // DEL does not fail this very WATCH and EXEC can treat any expired entry as "expired since".
+    let now = ctx.now_ms;
+    for k in &a[1..] {
+        ctx.db().get(k, now);
+    }
+    ctx.state.propagate_expired();
     for k in &a[1..] {
         let slot = (db, CompactBytes::new(k));
         if ctx.client.watched.contains(&slot) {
