@@ -51,8 +51,11 @@ fn index(rng: &mut StdRng) -> String {
     .to_string()
 }
 
+const ENDS: [&str; 5] = ["LEFT", "RIGHT", "left", "right", "MIDDLE"];
+
 fn end(rng: &mut StdRng) -> &'static str {
-    *pick(rng, &["LEFT", "RIGHT", "left", "right", "MIDDLE"])
+    let end: &&'static str = pick(rng, &ENDS);
+    end
 }
 
 fn pushes(rng: &mut StdRng, k: &Keys) -> Step {

@@ -163,7 +163,8 @@ fn parse_timeout(arg: &[u8], now_ms: i64) -> Result<i64, Reply> {
     let secs = args::parse_f64(arg)
         .ok_or_else(|| Reply::err_static("ERR timeout is not a float or out of range"))?;
     let ms = (secs * 1000.0).ceil();
-    if ms.is_nan() || ms < 0.0 || ms >= 9.223_372_036_854_775_807e18 {
+    // 2^63 ms: the first value that does not fit Redis's `long long` (NaN fails too).
+    if !(0.0..9_223_372_036_854_775_808.0).contains(&ms) {
         return Err(Reply::err_static("ERR timeout is negative"));
     }
     let ms = ms as i64;
@@ -671,5 +672,127 @@ fn blmpop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         Ok(None) if !ctx.may_block => Reply::NilArray,
         Ok(None) => ctx.block_on(keys_of(m.keys), deadline, Reply::NilArray),
         Err(e) => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::engine::client::ClientState;
+    use crate::engine::cmd::{process, Outcome};
+    use crate::engine::config::Config;
+    use crate::engine::state::{EngineState, WriteLog};
+
+    /// A write log that remembers what reached it.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    impl WriteLog for Recorder {
+        fn append(&mut self, _db: usize, args: &[Bytes]) {
+            let line: Vec<String> = args
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            self.0.lock().unwrap().push(line.join(" "));
+        }
+    }
+
+    fn args(line: &str) -> Vec<Bytes> {
+        line.split(' ')
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
+    }
+
+    fn setup() -> (EngineState, Recorder, ClientState, ClientState) {
+        let mut state = EngineState::new(Config::default(), 1_000);
+        let log = Recorder::default();
+        state.write_log = Box::new(log.clone());
+        let a = ClientState::new(1, String::new(), String::new(), 0, false);
+        let b = ClientState::new(2, String::new(), String::new(), 0, false);
+        (state, log, a, b)
+    }
+
+    #[test]
+    fn served_blocking_commands_propagate_as_their_plain_forms() {
+        let (mut state, log, mut waiter, mut writer) = setup();
+        let Outcome::Blocked { mut rx, .. } = process(
+            &mut state,
+            &mut waiter,
+            args("BLMOVE src dst LEFT RIGHT 0"),
+            1_000,
+        ) else {
+            panic!("BLMOVE on an empty list blocks");
+        };
+        let mut second = ClientState::new(3, String::new(), String::new(), 0, false);
+        let Outcome::Blocked { rx: mut rx2, .. } =
+            process(&mut state, &mut second, args("BLPOP dst 0"), 1_000)
+        else {
+            panic!("BLPOP on an empty list blocks");
+        };
+        assert!(
+            log.0.lock().unwrap().is_empty(),
+            "blocking propagates nothing"
+        );
+        let Outcome::Reply(r) = process(&mut state, &mut writer, args("RPUSH src a b"), 1_000)
+        else {
+            panic!("RPUSH answers");
+        };
+        assert_eq!(r, Reply::Int(2));
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            Reply::Bulk(Bytes::from_static(b"a"))
+        );
+        assert_eq!(
+            rx2.try_recv().unwrap(),
+            Reply::Array(vec![
+                Reply::Bulk(Bytes::from_static(b"dst")),
+                Reply::Bulk(Bytes::from_static(b"a"))
+            ])
+        );
+        assert_eq!(
+            *log.0.lock().unwrap(),
+            ["RPUSH src a b", "LMOVE src dst LEFT RIGHT", "LPOP dst"]
+        );
+        assert!(state.blocking.clients.is_empty());
+    }
+
+    #[test]
+    fn immediate_blocking_pops_propagate_deterministically() {
+        let (mut state, log, mut c, _) = setup();
+        for line in [
+            "RPUSH l a b c",
+            "BRPOP l 0",
+            "BLMPOP 0 1 l LEFT COUNT 5",
+            "LPOP l",
+        ] {
+            let _ = process(&mut state, &mut c, args(line), 1_000);
+        }
+        assert_eq!(
+            *log.0.lock().unwrap(),
+            ["RPUSH l a b c", "RPOP l", "LPOP l 2"]
+        );
+    }
+
+    #[test]
+    fn timeouts_parse_like_redis() {
+        assert_eq!(parse_timeout(b"0", 5), Ok(0));
+        assert_eq!(parse_timeout(b"0.0001", 5), Ok(6));
+        assert_eq!(parse_timeout(b"1.5", 5), Ok(1_505));
+        for bad in [&b"-1"[..], b"inf", b"1e400", b"-inf"] {
+            assert_eq!(
+                parse_timeout(bad, 5),
+                Err(Reply::err_static("ERR timeout is negative"))
+            );
+        }
+        for bad in [&b"x"[..], b"", b" 1", b"nan"] {
+            assert_eq!(
+                parse_timeout(bad, 5),
+                Err(Reply::err_static(
+                    "ERR timeout is not a float or out of range"
+                ))
+            );
+        }
     }
 }
