@@ -113,7 +113,10 @@ fn lpos(rng: &mut StdRng, k: &Keys) -> Step {
         let opt = *pick(rng, &["RANK", "COUNT", "MAXLEN", "BOGUS"]);
         args.push(opt.to_string());
         if rng.gen_bool(0.95) {
-            let v = *pick(rng, &["0", "1", "2", "-1", "-2", "3", "x"]);
+            let v = *pick(
+                rng,
+                &["0", "1", "2", "-1", "-2", "3", "x", "-9223372036854775808"],
+            );
             args.push(v.to_string());
         }
     }

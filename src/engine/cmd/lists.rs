@@ -121,6 +121,20 @@ fn lookup_list<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<Option<&'c mut Li
     }
 }
 
+/// [`lookup_list`] for read commands, counting keyspace hits and misses as Redis does for
+/// reads (writes are not counted).
+fn read_list<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<Option<&'c mut ListValue>, Reply> {
+    let now = ctx.now_ms;
+    let hit = ctx.db().get(key, now).is_some();
+    let stats = &mut ctx.state.stats;
+    if hit {
+        stats.keyspace_hits += 1;
+    } else {
+        stats.keyspace_misses += 1;
+    }
+    lookup_list(ctx, key)
+}
+
 fn parse_end(arg: &[u8]) -> Option<End> {
     if is(arg, "left") {
         Some(End::Left)
@@ -294,7 +308,7 @@ fn rpop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 }
 
 fn llen(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    match lookup_list(ctx, &a[1]) {
+    match read_list(ctx, &a[1]) {
         Ok(Some(l)) => Reply::Int(l.len() as i64),
         Ok(None) => Reply::Int(0),
         Err(e) => e,
@@ -306,7 +320,7 @@ fn lrange(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         (Ok(s), Ok(e)) => (s, e),
         (Err(e), _) | (_, Err(e)) => return e,
     };
-    match lookup_list(ctx, &a[1]) {
+    match read_list(ctx, &a[1]) {
         Err(e) => e,
         Ok(None) => Reply::Array(Vec::new()),
         Ok(Some(l)) => match l.range(start, stop) {
@@ -322,7 +336,7 @@ fn lrange(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 }
 
 fn lindex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    let l = match lookup_list(ctx, &a[1]) {
+    let l = match read_list(ctx, &a[1]) {
         Err(e) => return e,
         Ok(None) => return Reply::Nil,
         Ok(Some(l)) => l,
@@ -450,7 +464,7 @@ fn lpos(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         }
         i += 2;
     }
-    let l = match lookup_list(ctx, &a[1]) {
+    let l = match read_list(ctx, &a[1]) {
         Err(e) => return e,
         Ok(None) if count.is_some() => return Reply::Array(Vec::new()),
         Ok(None) => return Reply::Nil,

@@ -138,7 +138,13 @@ impl ListValue {
     /// returning at most `count` positions (0 = all).
     pub fn positions(&self, item: &[u8], rank: i64, count: usize, maxlen: usize) -> Vec<usize> {
         let len = self.items.len();
-        let mut skip = rank.unsigned_abs().saturating_sub(1);
+        // Redis negates a negative rank in a C long: i64::MIN stays negative there, so every
+        // match counts as reached and the first one from the tail is returned.
+        let mut skip = if rank == i64::MIN {
+            0
+        } else {
+            rank.unsigned_abs() - 1
+        };
         let mut out = Vec::new();
         let scan = if maxlen == 0 { len } else { maxlen.min(len) };
         for step in 0..scan {
@@ -214,6 +220,6 @@ mod tests {
         assert_eq!(l.positions(b"a", 2, 1, 0), [2]);
         assert_eq!(l.positions(b"a", -1, 2, 0), [4, 2]);
         assert_eq!(l.positions(b"a", 1, 0, 2), [0]);
-        assert_eq!(l.positions(b"a", i64::MIN, 0, 0), Vec::<usize>::new());
+        assert_eq!(l.positions(b"a", i64::MIN, 1, 0), [4]);
     }
 }
