@@ -28,7 +28,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "publish",
         3,
-        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+        PUBSUB | LOADING | STALE | FAST,
         (0, 0, 0),
         "pubsub",
         publish,
@@ -36,7 +36,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "spublish",
         3,
-        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+        PUBSUB | LOADING | STALE | FAST,
         (1, 1, 1),
         "pubsub",
         spublish,
@@ -290,7 +290,9 @@ fn subscriber_counts(reg: &Registry, names: &[Bytes]) -> Reply {
 
 fn pubsub_channels(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if a.len() > 3 {
-        return Reply::err_static("ERR wrong number of arguments for 'pubsub|channels' command");
+        return Reply::err_static(
+            "ERR unknown subcommand or wrong number of arguments for 'channels'. Try PUBSUB HELP.",
+        );
     }
     active_names(&ctx.state.pubsub.channels, a.get(2))
 }
@@ -298,7 +300,7 @@ fn pubsub_channels(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 fn pubsub_shardchannels(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if a.len() > 3 {
         return Reply::err_static(
-            "ERR wrong number of arguments for 'pubsub|shardchannels' command",
+            "ERR unknown subcommand or wrong number of arguments for 'shardchannels'. Try PUBSUB HELP.",
         );
     }
     active_names(&ctx.state.pubsub.shard_channels, a.get(2))

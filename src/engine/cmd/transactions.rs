@@ -17,7 +17,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "multi",
         1,
-        NOSCRIPT | LOADING | STALE | FAST | NOT_QUEUED | NO_MULTI,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | NOT_QUEUED,
         (0, 0, 0),
         "transactions",
         multi,
@@ -33,7 +33,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "discard",
         1,
-        NOSCRIPT | LOADING | STALE | FAST | NOT_QUEUED,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | NOT_QUEUED,
         (0, 0, 0),
         "transactions",
         discard,
@@ -41,7 +41,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "watch",
         -2,
-        NOSCRIPT | LOADING | STALE | FAST | NOT_QUEUED,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | NOT_QUEUED,
         (1, -1, 1),
         "transactions",
         watch,
@@ -49,7 +49,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "unwatch",
         1,
-        NOSCRIPT | LOADING | STALE | FAST,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
         (0, 0, 0),
         "transactions",
         unwatch,
