@@ -342,3 +342,14 @@ fn pubsub_help(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
             .collect(),
     )
 }
+
+/// Drop every subscription of the client (RESET, and anything else that must leave pub/sub
+/// silently: no confirmations are produced).
+pub fn drop_all_subscriptions(ctx: &mut Ctx<'_>) {
+    for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+        let names: Vec<Bytes> = client_set(ctx, kind).iter().cloned().collect();
+        for name in names {
+            drop_subscription(ctx, kind, &name);
+        }
+    }
+}

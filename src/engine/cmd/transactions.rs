@@ -124,9 +124,14 @@ fn discard(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
     if !ctx.client.multi.active {
         return Reply::err_static("ERR DISCARD without MULTI");
     }
+    discard_transaction(ctx);
+    Reply::Ok
+}
+
+/// Forget the client's transaction and its WATCHes (DISCARD, RESET).
+pub fn discard_transaction(ctx: &mut Ctx<'_>) {
     ctx.client.multi = MultiState::default();
     unwatch_all(ctx);
-    Reply::Ok
 }
 
 fn watch(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
