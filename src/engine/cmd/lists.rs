@@ -203,12 +203,19 @@ fn parse_timeout(arg: &[u8], now_ms: i64) -> Result<i64, Reply> {
     })
 }
 
-/// Pop up to `count` elements from the list at `key` (which must exist and be a list),
-/// deleting the key when it becomes empty.
-fn pop_elements(ctx: &mut Ctx<'_>, key: &[u8], end: End, count: usize) -> Vec<Bytes> {
-    let mut out = Vec::new();
-    let emptied = match lookup_list(ctx, key) {
-        Ok(Some(l)) => {
+/// Pop up to `count` elements from the list at `key`, deleting the key when it becomes
+/// empty: Ok(None) if the key is missing, WRONGTYPE for other types. One lookup, as this is
+/// the LPOP/RPOP hot path.
+fn pop_elements(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    end: End,
+    count: usize,
+) -> Result<Option<Vec<Bytes>>, Reply> {
+    let mut out = Vec::with_capacity(count.min(64));
+    let emptied = match lookup_list(ctx, key)? {
+        None => return Ok(None),
+        Some(l) => {
             while out.len() < count {
                 match l.pop(end) {
                     Some(v) => out.push(v.to_bytes()),
@@ -217,7 +224,6 @@ fn pop_elements(ctx: &mut Ctx<'_>, key: &[u8], end: End, count: usize) -> Vec<By
             }
             l.is_empty()
         }
-        _ => return out,
     };
     if emptied {
         ctx.db().remove(key);
@@ -225,7 +231,7 @@ fn pop_elements(ctx: &mut Ctx<'_>, key: &[u8], end: End, count: usize) -> Vec<By
     if !out.is_empty() {
         ctx.modified(key);
     }
-    out
+    Ok(Some(out))
 }
 
 /// Push `items` to the list at `key`, creating it unless `only_existing`; the new length.
@@ -293,24 +299,12 @@ fn pop_cmd(ctx: &mut Ctx<'_>, a: &[Bytes], end: End) -> Reply {
             Err(e) => return e,
         },
     };
-    let key = &a[1];
-    match lookup_list(ctx, key) {
-        Err(e) => return e,
-        Ok(None) if count.is_some() => return Reply::NilArray,
-        Ok(None) => return Reply::Nil,
-        Ok(Some(_)) => {}
-    }
-    match count {
-        None => pop_elements(ctx, key, end, 1)
-            .pop()
-            .map(Reply::Bulk)
-            .unwrap_or(Reply::Nil),
-        Some(n) => Reply::Array(
-            pop_elements(ctx, key, end, n)
-                .into_iter()
-                .map(Reply::Bulk)
-                .collect(),
-        ),
+    match (pop_elements(ctx, &a[1], end, count.unwrap_or(1)), count) {
+        (Err(e), _) => e,
+        (Ok(None), Some(_)) => Reply::NilArray,
+        (Ok(None), None) => Reply::Nil,
+        (Ok(Some(mut items)), None) => items.pop().map(Reply::Bulk).unwrap_or(Reply::Nil),
+        (Ok(Some(items)), Some(_)) => Reply::Array(items.into_iter().map(Reply::Bulk).collect()),
     }
 }
 
@@ -508,7 +502,7 @@ fn move_element(
         return Ok(None);
     }
     lookup_list(ctx, dst)?;
-    let Some(v) = pop_elements(ctx, src, from, 1).pop() else {
+    let Some(v) = pop_elements(ctx, src, from, 1)?.and_then(|mut v| v.pop()) else {
         return Ok(None);
     };
     push_elements(ctx, dst, to, std::slice::from_ref(&v), false)?;
@@ -580,10 +574,9 @@ fn mpop_first(
     count: usize,
 ) -> Result<Option<Reply>, Reply> {
     for key in keys {
-        if lookup_list(ctx, key)?.is_none() {
+        let Some(items) = pop_elements(ctx, key, end, count)? else {
             continue;
-        }
-        let items = pop_elements(ctx, key, end, count);
+        };
         ctx.propagate_as(vec![
             pop_word(end),
             key.clone(),
@@ -621,13 +614,12 @@ fn blocking_pop(ctx: &mut Ctx<'_>, a: &[Bytes], end: End) -> Reply {
     };
     let keys = &a[1..a.len() - 1];
     for key in keys {
-        match lookup_list(ctx, key) {
+        let v = match pop_elements(ctx, key, end, 1) {
             Err(e) => return e,
-            Ok(None) => continue,
-            Ok(Some(_)) => {}
-        }
-        let Some(v) = pop_elements(ctx, key, end, 1).pop() else {
-            continue;
+            Ok(popped) => match popped.and_then(|mut v| v.pop()) {
+                Some(v) => v,
+                None => continue,
+            },
         };
         ctx.propagate_as(vec![pop_word(end), key.clone()]);
         return Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(v)]);
