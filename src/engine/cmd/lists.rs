@@ -426,19 +426,26 @@ fn ltrim(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         (Err(e), _) | (_, Err(e)) => return e,
     };
     let key = &a[1];
-    let emptied = match lookup_list(ctx, key) {
+    let (cut, emptied) = match lookup_list(ctx, key) {
         Err(e) => return e,
         Ok(None) => return Reply::Ok,
         Ok(Some(l)) => {
+            let before = l.len();
             l.trim(start, stop);
-            l.is_empty()
+            (before != l.len(), l.is_empty())
         }
     };
     if emptied {
         ctx.db().remove(key);
     }
-    // Redis counts LTRIM as a change even when nothing was cut.
-    ctx.modified(key);
+    if cut {
+        ctx.modified(key);
+    } else {
+        // Like Redis: WATCHers fail even when nothing was cut, but there is nothing to
+        // propagate.
+        let db = ctx.client.db;
+        ctx.state.watches.touch(db, key);
+    }
     Reply::Ok
 }
 
