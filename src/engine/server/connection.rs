@@ -235,6 +235,13 @@ async fn run_batch(
         }
         let mut info = ClientInfo::from_state(client, now, &last_cmd);
         info.blocked = blocked.is_some();
+        if info.blocked {
+            // CLIENT LIST shows blocked clients with the `b` flag, as Redis does.
+            if info.flags == "N" {
+                info.flags.clear();
+            }
+            info.flags.push('b');
+        }
         st.clients.insert(client.id, info);
         if st.shutdown_requested {
             engine.shutdown.notify_waiters();
@@ -295,13 +302,12 @@ async fn run_batch(
                 }
             }
         };
+        // Forget the wait (a no-op when a writer already served us) and, on a timeout, take
+        // a reply a writer may have sent between the deadline and the lock.
+        unblock(engine, client.id);
         let reply = match reply {
             Some(r) => r,
-            None => {
-                // Timed out, unless a writer served us between the deadline and the lock.
-                unblock(engine, client.id);
-                rx.try_recv().unwrap_or(timeout_reply)
-            }
+            None => rx.try_recv().unwrap_or(timeout_reply),
         };
         write_reply(client, &reply, out);
     }
@@ -313,6 +319,13 @@ fn unblock(engine: &Arc<Engine>, id: u64) {
     st.blocking.unblock(id);
     if let Some(info) = st.clients.get_mut(&id) {
         info.blocked = false;
+        if let Some(rest) = info.flags.strip_suffix('b') {
+            info.flags = if rest.is_empty() {
+                "N".to_string()
+            } else {
+                rest.to_string()
+            };
+        }
     }
 }
 
