@@ -299,6 +299,12 @@ async fn run_batch(
                         unblock(engine, client.id);
                         return Err(Close::Peer);
                     }
+                    // What waits must stay within the query buffer limit too.
+                    let limit = engine.state.lock().config.settings.query_buffer_limit;
+                    if inbuf.len() > limit {
+                        unblock(engine, client.id);
+                        return Err(Close::QueryBufferLimit);
+                    }
                 }
             }
         };
