@@ -306,3 +306,46 @@ async fn redis_crate_resp3_push_messages() {
     }
     h.stop().await;
 }
+
+#[tokio::test]
+async fn resp3_pushes_reach_a_client_blocked_in_blpop() {
+    let h = start_engine(&[]).await;
+    let mut c = RawClient::connect(&h).await;
+    c.cmd(&["HELLO", "3"]).await;
+    c.cmd(&["PING"]).await;
+    skip_until(&mut c, b"+PONG\r\n").await;
+    c.cmd(&["SUBSCRIBE", "ch"]).await;
+    c.expect(b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n")
+        .await;
+    c.cmd(&["BLPOP", "k", "0"]).await;
+    let mut p = redis_conn(&h).await;
+    wait_for(Duration::from_secs(10), "the client to block", || {
+        let mut p = p.clone();
+        async move {
+            let info: String = redis::cmd("INFO")
+                .arg("clients")
+                .query_async(&mut p)
+                .await
+                .unwrap();
+            info.contains("blocked_clients:1\r\n")
+        }
+    })
+    .await;
+    let n: i64 = redis::cmd("PUBLISH")
+        .arg("ch")
+        .arg("m")
+        .query_async(&mut p)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    c.expect(b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n")
+        .await;
+    let _: i64 = redis::cmd("RPUSH")
+        .arg("k")
+        .arg("v")
+        .query_async(&mut p)
+        .await
+        .unwrap();
+    c.expect(b"*2\r\n$1\r\nk\r\n$1\r\nv\r\n").await;
+    h.stop().await;
+}
