@@ -82,6 +82,7 @@ pub struct ClientState {
     pub watched: Vec<(usize, CompactBytes)>,
     pub channels: HashSet<Bytes>,
     pub patterns: HashSet<Bytes>,
+    pub shard_channels: HashSet<Bytes>,
     pub reply_mode: ReplyMode,
     pub no_evict: bool,
     pub no_touch: bool,
@@ -114,6 +115,7 @@ impl ClientState {
             watched: Vec::new(),
             channels: HashSet::new(),
             patterns: HashSet::new(),
+            shard_channels: HashSet::new(),
             reply_mode: ReplyMode::On,
             no_evict: false,
             no_touch: false,
@@ -136,7 +138,7 @@ impl ClientState {
     }
 
     pub fn subscriptions(&self) -> usize {
-        self.channels.len() + self.patterns.len()
+        self.channels.len() + self.patterns.len() + self.shard_channels.len()
     }
 
     /// RESP2 clients with subscriptions may only run the subscribe family.

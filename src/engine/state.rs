@@ -136,6 +136,15 @@ impl Watches {
             }
         }
     }
+    /// FLUSHDB / FLUSHALL, called before `emptied` is cleared: like Redis 7.0, only watchers
+    /// of keys that exist in it fail (watching a missing key survives a flush).
+    pub fn touch_flushed(&mut self, db: usize, emptied: &Db) {
+        for ((d, key), ids) in &self.by_key {
+            if *d == db && emptied.peek(key.as_slice()).is_some() {
+                self.dirty.extend(ids.iter().copied());
+            }
+        }
+    }
     pub fn unwatch_all(&mut self, id: u64, keys: &[(usize, CompactBytes)]) {
         for k in keys {
             if let Some(ids) = self.by_key.get_mut(k) {
@@ -154,6 +163,8 @@ impl Watches {
 pub struct PubSub {
     pub channels: HashMap<Bytes, HashMap<u64, PushSender>>,
     pub patterns: HashMap<Bytes, HashMap<u64, PushSender>>,
+    /// SSUBSCRIBE channels: a namespace of their own, reached only by SPUBLISH.
+    pub shard_channels: HashMap<Bytes, HashMap<u64, PushSender>>,
 }
 
 #[derive(Debug, Clone)]

@@ -353,8 +353,8 @@ fn flushdb(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         return e;
     }
     let db = ctx.client.db;
+    ctx.state.watches.touch_flushed(db, &ctx.state.dbs[db]);
     ctx.state.dbs[db].clear();
-    ctx.state.watches.touch_db(db);
     ctx.state.dirty += 1;
     Reply::Ok
 }
@@ -364,8 +364,8 @@ fn flushall(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         return e;
     }
     for db in 0..ctx.state.dbs.len() {
+        ctx.state.watches.touch_flushed(db, &ctx.state.dbs[db]);
         ctx.state.dbs[db].clear();
-        ctx.state.watches.touch_db(db);
     }
     ctx.state.dirty += 1;
     Reply::Ok

@@ -409,6 +409,9 @@ pub fn process(
             }
             state.stats.rejected_calls += 1;
             count_error(state, &e);
+            if lookup(&args[0]).is_some_and(|c| c.name == "exec") {
+                return Outcome::Reply(transactions::abort_exec(state, client, &e));
+            }
             return Outcome::Reply(e);
         }
     };
@@ -417,13 +420,21 @@ pub fn process(
         if client.multi.active {
             client.multi.aborted = true;
         }
-        return Outcome::Reply(Reply::err_static("NOAUTH Authentication required."));
+        let e = Reply::err_static("NOAUTH Authentication required.");
+        if spec.name == "exec" {
+            return Outcome::Reply(transactions::abort_exec(state, client, &e));
+        }
+        return Outcome::Reply(e);
     }
     if client.in_subscribe_context() && !top.has(flags::SUBSCRIBE_CONTEXT) {
-        return Outcome::Reply(Reply::error(format!(
+        let e = Reply::error(format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             full_name(spec, parent)
-        )));
+        ));
+        if spec.name == "exec" {
+            return Outcome::Reply(transactions::abort_exec(state, client, &e));
+        }
+        return Outcome::Reply(e);
     }
     if top.has(flags::ADMIN_USER) && client.user != crate::engine::client::User::Admin {
         return Outcome::Reply(Reply::error(format!(

@@ -73,6 +73,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
                 &mut out,
                 &mut stream,
                 &mut inbuf,
+                &mut push_rx,
             )
             .await
             {
@@ -122,6 +123,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
                 &mut out,
                 &mut stream,
                 &mut inbuf,
+                &mut push_rx,
             )
             .await
             {
@@ -207,6 +209,7 @@ async fn run_batch(
     out: &mut BytesMut,
     stream: &mut TcpStream,
     inbuf: &mut BytesMut,
+    push_rx: &mut mpsc::UnboundedReceiver<Reply>,
 ) -> Result<(), Close> {
     let mut blocked = None;
     let mut paused_until = None;
@@ -219,7 +222,13 @@ async fn run_batch(
                 last_cmd.clear();
                 last_cmd.push_str(&String::from_utf8_lossy(&args[0]).to_ascii_lowercase());
             }
-            match cmd::process(&mut st, client, args, now) {
+            let outcome = cmd::process(&mut st, client, args, now);
+            // Messages the command itself published to this client (PUBLISH to a channel it
+            // is subscribed to in RESP3) go out before its reply, as in Redis.
+            while let Ok(m) = push_rx.try_recv() {
+                m.encode(client.proto, out);
+            }
+            match outcome {
                 Outcome::Reply(r) => write_reply(client, &r, out),
                 Outcome::Blocked {
                     rx,
@@ -241,6 +250,13 @@ async fn run_batch(
         }
         let mut info = ClientInfo::from_state(client, now, &last_cmd);
         info.blocked = blocked.is_some();
+        if info.blocked {
+            // CLIENT LIST shows blocked clients with the `b` flag, as Redis does.
+            if info.flags == "N" {
+                info.flags.clear();
+            }
+            info.flags.push('b');
+        }
         st.clients.insert(client.id, info);
         if st.unpause_requested {
             st.unpause_requested = false;
@@ -282,6 +298,15 @@ async fn run_batch(
             tokio::select! {
                 r = &mut rx => break r.ok(),
                 _ = &mut sleep => break None,
+                // A RESP3 client may be subscribed while it waits: pushes still flow.
+                Some(m) = push_rx.recv() => {
+                    let mut pushed = BytesMut::new();
+                    m.encode(client.proto, &mut pushed);
+                    stream.write_all(&pushed).await.map_err(|_| {
+                        unblock(engine, client.id);
+                        Close::Peer
+                    })?;
+                }
                 _ = client.handle.kill.notified() => {
                     unblock(engine, client.id);
                     return Err(Close::Killed);
@@ -293,16 +318,21 @@ async fn run_batch(
                         unblock(engine, client.id);
                         return Err(Close::Peer);
                     }
+                    // What waits must stay within the query buffer limit too.
+                    let limit = engine.state.lock().config.settings.query_buffer_limit;
+                    if inbuf.len() > limit {
+                        unblock(engine, client.id);
+                        return Err(Close::QueryBufferLimit);
+                    }
                 }
             }
         };
+        // Forget the wait (a no-op when a writer already served us) and, on a timeout, take
+        // a reply a writer may have sent between the deadline and the lock.
+        unblock(engine, client.id);
         let reply = match reply {
             Some(r) => r,
-            None => {
-                // Timed out, unless a writer served us between the deadline and the lock.
-                unblock(engine, client.id);
-                rx.try_recv().unwrap_or(timeout_reply)
-            }
+            None => rx.try_recv().unwrap_or(timeout_reply),
         };
         write_reply(client, &reply, out);
     }
@@ -314,6 +344,13 @@ fn unblock(engine: &Arc<Engine>, id: u64) {
     st.blocking.unblock(id);
     if let Some(info) = st.clients.get_mut(&id) {
         info.blocked = false;
+        if let Some(rest) = info.flags.strip_suffix('b') {
+            info.flags = if rest.is_empty() {
+                "N".to_string()
+            } else {
+                rest.to_string()
+            };
+        }
     }
 }
 
@@ -347,6 +384,14 @@ fn cleanup(engine: &Arc<Engine>, client: &mut ClientState) {
             subs.remove(&client.id);
             if subs.is_empty() {
                 st.pubsub.patterns.remove(&p);
+            }
+        }
+    }
+    for ch in client.shard_channels.drain() {
+        if let Some(subs) = st.pubsub.shard_channels.get_mut(&ch) {
+            subs.remove(&client.id);
+            if subs.is_empty() {
+                st.pubsub.shard_channels.remove(&ch);
             }
         }
     }
