@@ -464,7 +464,10 @@ spec:
         assert_eq!(rp.spec.storage.size, Quantity("1Gi".into()));
         assert!(!rp.spec.storage.ephemeral);
         let secret = rp.spec.auth.password_secret.unwrap();
-        assert_eq!((secret.name.as_str(), secret.key.as_str()), ("cache-password", "password"));
+        assert_eq!(
+            (secret.name.as_str(), secret.key.as_str()),
+            ("cache-password", "password")
+        );
         assert!(rp.spec.failover.enabled && !rp.spec.failover.allow_data_loss);
         assert_eq!(rp.spec.failover.detection_seconds, 2);
         assert_eq!(rp.spec.topology.topology_key, "kubernetes.io/hostname");

@@ -601,21 +601,27 @@ impl Config {
 
     /// CONFIG GET: every (name, value) whose name or alias matches one of the glob patterns.
     pub fn get_matching(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
-        let mut out = BTreeMap::new();
-        for d in DEFS {
-            for p in patterns {
-                let lower = p.to_ascii_lowercase();
+        // Like Redis 7: results follow the order of the patterns, each name once.
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut push = |name: &str, value: &String| {
+            if !out.iter().any(|(n, _)| n == name) {
+                out.push((name.to_string(), value.clone()));
+            }
+        };
+        for p in patterns {
+            let lower = p.to_ascii_lowercase();
+            for d in DEFS {
                 if glob_match(&lower, d.name.as_bytes(), false) {
-                    out.insert(d.name.to_string(), self.values[d.name].clone());
+                    push(d.name, &self.values[d.name]);
                 }
                 if let Some(a) = d.alias {
                     if glob_match(&lower, a.as_bytes(), false) {
-                        out.insert(a.to_string(), self.values[d.name].clone());
+                        push(a, &self.values[d.name]);
                     }
                 }
             }
         }
-        out.into_iter().collect()
+        out
     }
 
     /// CONFIG SET of one or more pairs, all-or-nothing like Redis 7.
