@@ -72,8 +72,76 @@ build_k8s() {
   log "kubernetes built in $(( ($(now_ms) - t0) / 1000 )) s"
 }
 
+# helm: the chart is installed with it. helm.sh/helm/v3 has no replace directives, so
+# `go install module@version` builds it as released.
+build_helm() {
+  if have_all "$HELM_BIN" helm; then log "helm $HELM_VERSION: cached in $HELM_BIN"; return; fi
+  need_go
+  log "building helm $HELM_VERSION"
+  local t0; t0=$(now_ms)
+  (cd /tmp && go_env GOBIN="$HELM_BIN" "$GO" install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION")
+  log "helm built in $(( ($(now_ms) - t0) / 1000 )) s"
+}
+
+# CoreDNS with only the plugins the cluster uses (the documented way to build a custom
+# CoreDNS: a main package that imports the plugins and sets the directive order). The full
+# build pulls every cloud provider's SDK; this one needs the kubernetes plugin only.
+build_coredns() {
+  if have_all "$COREDNS_BIN" coredns; then log "coredns $COREDNS_VERSION: cached in $COREDNS_BIN"; return; fi
+  need_go
+  local src=$CACHE_ROOT/coredns/$COREDNS_VERSION/src
+  mkdir -p "$src" "$COREDNS_BIN"
+  cat >"$src/main.go" <<'EOF'
+// A CoreDNS with the plugins the local cluster needs: cluster.local names from the
+// Kubernetes API, a cache, error logging, and binding to one address.
+package main
+
+import (
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
+
+	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/log"
+)
+
+func init() {
+	// The order in which plugins see a query: the same relative order as CoreDNS' plugin.cfg.
+	dnsserver.Directives = []string{"bind", "errors", "log", "cache", "kubernetes"}
+}
+
+func main() { coremain.Run() }
+EOF
+  local cmod
+  cmod=$(cd "$src" && "$GO" mod download -json "github.com/coredns/coredns@$COREDNS_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+  printf 'module redispair.local/coredns\n\n%s\n\nrequire github.com/coredns/coredns %s\n' \
+    "$(grep -E '^go ' "$cmod")" "$COREDNS_VERSION" >"$src/go.mod"
+  log "building coredns $COREDNS_VERSION"
+  local t0; t0=$(now_ms)
+  (cd "$src" && go_env "$GO" build -mod=mod -trimpath -ldflags "-s -w" -o "$COREDNS_BIN/coredns" .)
+  log "coredns built in $(( ($(now_ms) - t0) / 1000 )) s"
+}
+
+# local-path-provisioner: dynamic hostPath-style volumes for the default StorageClass.
+build_local_path() {
+  if have_all "$LOCAL_PATH_BIN" local-path-provisioner; then log "local-path-provisioner $LOCAL_PATH_VERSION: cached in $LOCAL_PATH_BIN"; return; fi
+  need_go
+  log "building local-path-provisioner $LOCAL_PATH_VERSION"
+  local t0; t0=$(now_ms)
+  (cd /tmp && go_env GOBIN="$LOCAL_PATH_BIN" "$GO" install -trimpath -ldflags "-s -w" \
+    "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION")
+  log "local-path-provisioner built in $(( ($(now_ms) - t0) / 1000 )) s"
+}
+
 case ${1:-all} in
   k8s) build_k8s ;;
-  all) build_k8s ;;
+  helm) build_helm ;;
+  coredns) build_coredns ;;
+  local-path) build_local_path ;;
+  all) build_k8s; build_coredns; build_local_path; build_helm ;;
   *) die "usage: $0 [k8s|helm|coredns|local-path|all]" ;;
 esac

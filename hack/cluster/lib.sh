@@ -24,6 +24,11 @@ IMAGES_DIR=$CACHE_ROOT/images            # OCI archives of the cluster's own ima
 # so down.sh knows exactly what to remove.
 STATE=${REDISPAIR_CLUSTER_DIR:-/var/lib/redispair-cluster}
 KUBECONFIG_PATH=$STATE/admin.kubeconfig
+# Runtime bits (containerd state and sockets, runc state) that must not outlive a reboot.
+RUN_DIR=${REDISPAIR_CLUSTER_RUN_DIR:-/run/redispair-cluster}
+# local-path-provisioner's volume root. Each node bind-mounts its own directory here, so a
+# volume lives on one node only, as on a real cluster.
+LOCAL_PATH_DIR=/var/lib/redispair-local-path
 
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 
@@ -41,8 +46,8 @@ KUBERNETES_SVC_IP=10.215.0.1
 CLUSTER_DNS_IP=10.215.0.10
 CLUSTER_DOMAIN=cluster.local
 APISERVER_PORT=6443
-ETCD_CLIENT_PORT=2379
-ETCD_PEER_PORT=2380
+ETCD_CLIENT_PORT=12379
+ETCD_PEER_PORT=12380
 
 node_name()   { echo "node$1"; }
 node_ip()     { echo "10.213.0.$((10 + $1))"; }
@@ -95,4 +100,64 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
+# update_service_route: the host reaches ClusterIPs through the nodes' kube-proxy rules. Route
+# the Service range over every node that is up and reachable (marker files in $STATE/up,
+# removed by fault.sh kill/partition), so host-to-Service traffic survives a lost node.
+update_service_route() {
+  local hops=() f
+  for f in "$STATE"/up/node*; do
+    [[ -e $f ]] || continue
+    hops+=(nexthop via "$(node_ip "${f##*/node}")" dev "$BRIDGE")
+  done
+  if (( ${#hops[@]} )); then
+    ip route replace "$SERVICE_CIDR" "${hops[@]}"
+  else
+    ip route del "$SERVICE_CIDR" 2>/dev/null || true
+  fi
+}
+
 kc() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
+
+# node_pids I: every process of node I: its daemons in pids:/nodeI/system and its
+# containers in pids:/nodeI/kubepods/..., whichever cgroup below /nodeI they are in.
+node_pids() {
+  local root=/sys/fs/cgroup/pids/node$1
+  [[ -d $root ]] || return 0
+  find "$root" -name cgroup.procs -exec cat {} + 2>/dev/null
+}
+
+# kill_node I: SIGKILL everything of node I (holder, containerd, shims, containers,
+# kubelet, kube-proxy), repeating until the node's cgroups are empty, since a dying shim or
+# container may still fork.
+kill_node() {
+  local i=$1 pids end=$(( $(date +%s) + 20 ))
+  while pids=$(node_pids "$i") && [[ -n $pids ]]; do
+    # shellcheck disable=SC2086  # one PID per word
+    kill -9 $pids 2>/dev/null || true
+    (( $(date +%s) < end )) || { log "node$i: processes left after 20 s: $pids"; return 1; }
+    sleep 0.1
+  done
+}
+
+# stop_pidfile FILE: stop the process recorded in FILE (SIGTERM, then SIGKILL after 10 s),
+# but only if it is still ours: its command line mentions our state directory. A PID
+# reused by someone else's process after a reboot is left alone.
+stop_pidfile() {
+  local f=$1 pid end
+  pid=$(cat "$f" 2>/dev/null) || return 0
+  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null &&
+     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$STATE"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    end=$(( $(date +%s) + 10 ))
+    while kill -0 "$pid" 2>/dev/null && (( $(date +%s) < end )); do sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+# known_nodes: the node numbers this state directory has ever set up.
+known_nodes() {
+  local d
+  for d in "$STATE"/nodes/node*; do [[ -d $d ]] && echo "${d##*/node}"; done
+  return 0
+}
