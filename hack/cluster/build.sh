@@ -21,7 +21,7 @@ K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-pro
 go_env() {
   local exp=
   if GOEXPERIMENT=nojsonv2 "$GO" env GOEXPERIMENT >/dev/null 2>&1; then exp=nojsonv2; fi
-  env GOEXPERIMENT="$exp" CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local nice -n 10 "$@"
+  env GOEXPERIMENT="$exp" CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local nice -n 10 env "$@"
 }
 
 have_all() { local dir=$1; shift; local b; for b in "$@"; do [[ -x $dir/$b ]] || return 1; done; }

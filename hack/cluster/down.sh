@@ -2,6 +2,7 @@
 # Tear down what hack/cluster/up.sh started, and nothing else.
 #
 #   hack/cluster/down.sh
+#   REDISPAIR_KEEP_LOGS=DIR hack/cluster/down.sh     (copy the cluster's logs to DIR first)
 #
 # Stops the recorded processes (add-ons, nodes with their containerd shims and containers,
 # control plane), removes the node network namespaces, our bridge and routes, the cgroups
@@ -49,7 +50,7 @@ for i in "${NODES[@]}"; do
     [[ -d $h/node$i ]] || continue
     find "$h/node$i" -depth -type d -exec rmdir {} + 2>/dev/null || true
     [[ -d $h/node$i ]] && log "warning: could not remove cgroup $h/node$i"
-  done < <(awk '$3 == "cgroup" { print $2 }' /proc/mounts)
+  done < <(awk '$3 == "cgroup" || $3 == "cgroup2" { print $2 }' /proc/mounts)
 done
 
 # Network: deleting a namespace deletes the node end of its veth, and with it the host end.
@@ -64,6 +65,11 @@ ip link del "$BRIDGE" 2>/dev/null || true
 # Mount points up.sh created on the host for the nodes' bind mounts (only if still empty).
 if [[ -f $STATE/created-dirs ]]; then
   while read -r d; do rmdir "$d" 2>/dev/null || true; done <"$STATE/created-dirs"
+fi
+if [[ -n ${REDISPAIR_KEEP_LOGS:-} && -d $STATE/logs ]]; then
+  mkdir -p "$REDISPAIR_KEEP_LOGS"
+  cp -a "$STATE/logs/." "$REDISPAIR_KEEP_LOGS/"
+  log "logs kept in $REDISPAIR_KEEP_LOGS"
 fi
 rm -rf "$RUN_DIR" "$STATE"
 log "cluster down"

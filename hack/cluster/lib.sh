@@ -139,7 +139,7 @@ kill_node() {
   done
 }
 
-# stop_pidfile FILE: stop the process recorded in FILE (SIGTERM, then SIGKILL after 10 s),
+# stop_pidfile FILE: stop the process recorded in FILE (SIGTERM, then SIGKILL after 3 s),
 # but only if it is still ours: its command line mentions our state directory. A PID
 # reused by someone else's process after a reboot is left alone.
 stop_pidfile() {
@@ -148,7 +148,7 @@ stop_pidfile() {
   if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null &&
      tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$STATE"; then
     kill -TERM "$pid" 2>/dev/null || true
-    end=$(( $(date +%s) + 10 ))
+    end=$(( $(date +%s) + 3 ))
     while kill -0 "$pid" 2>/dev/null && (( $(date +%s) < end )); do sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   fi

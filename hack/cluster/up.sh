@@ -244,7 +244,9 @@ node_link() {
   if ! ip link show "$veth" >/dev/null 2>&1; then
     ip link add "$veth" type veth peer name eth0 netns "$ns"
   fi
-  ip link set "$veth" master "$BRIDGE" up
+  ip link set "$veth" master "$BRIDGE"
+  # A node cut off by `fault.sh partition` stays cut off until `fault.sh heal`.
+  [[ -e $STATE/partitioned/node$i ]] || ip link set "$veth" up
   ip -n "$ns" link set lo up
   ip -n "$ns" addr replace "$ip/24" dev eth0
   ip -n "$ns" link set eth0 up
@@ -264,6 +266,12 @@ node_routes() {
       (( i == j )) && continue
       ip -n "$(node_netns "$i")" route replace "$(node_pod_cidr "$j")" via "$(node_ip "$j")" dev eth0
     done
+  done
+  # The node's own processes (kubelet probes, hostNetwork pods) reach ClusterIPs too: a
+  # locally sent packet needs a route before kube-proxy's OUTPUT rules rewrite it. Via the
+  # host, which does not forward, so an address without endpoints goes nowhere.
+  for ((i = 1; i <= n; i++)); do
+    ip -n "$(node_netns "$i")" route replace "$SERVICE_CIDR" via "$BRIDGE_IP" dev eth0
   done
   update_service_route
 }
@@ -437,10 +445,11 @@ containerd_ok() { timeout 5 ctr --address "$RUN_DIR/node$1/containerd.sock" vers
 
 # Images are imported once per containerd, checked by name.
 node_images() {
-  local i=$1 img archive
+  local i=$1 img archive have
+  have=$(timeout 10 ctr --address "$RUN_DIR/node$i/containerd.sock" -n k8s.io images ls -q)
   for img in "$PAUSE_IMAGE" "$TESTBOX_IMAGE"; do
     archive=$IMAGES_DIR/$(basename "${img//:/_}").oci.tar
-    timeout 10 ctr --address "$RUN_DIR/node$i/containerd.sock" -n k8s.io images ls -q | grep -qxF "$img" && continue
+    grep -qxF "$img" <<<"$have" && continue
     [[ -s $archive ]] || "$REPO_ROOT/hack/images/build-image.sh" "$( [[ $img == "$PAUSE_IMAGE" ]] && echo pause || echo testbox)" --out "$archive"
     timeout 120 ctr --address "$RUN_DIR/node$i/containerd.sock" -n k8s.io images import "$archive" >/dev/null
   done
@@ -465,9 +474,9 @@ start_node() {
   node_images "$i"
   start "node$i-kubelet" "$d/enter.sh" "$K8S_BIN/kubelet" --config="$d/kubelet-config.yaml" \
     --kubeconfig="$d/kubelet.kubeconfig" --hostname-override="$name" --node-ip="$(node_ip "$i")" \
-    --node-labels="topology.kubernetes.io/zone=$(node_zone "$i"),redispair.io/local-node=$name" --v=1
+    --node-labels="topology.kubernetes.io/zone=$(node_zone "$i")" --v=1
   start "node$i-kube-proxy" "$d/enter.sh" "$K8S_BIN/kube-proxy" --config="$d/kube-proxy.yaml" --v=1
-  mkdir -p "$STATE/up"; touch "$STATE/up/node$i"
+  if [[ ! -e $STATE/partitioned/node$i ]]; then mkdir -p "$STATE/up"; touch "$STATE/up/node$i"; fi
 }
 
 node_ready() {
