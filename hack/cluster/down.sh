@@ -25,7 +25,7 @@ mapfile -t NODES < <(all_nodes)
 
 # Add-ons first (they watch the API), then the nodes, then the control plane, so nothing
 # logs a storm of connection errors on its way out.
-for name in local-path-provisioner coredns; do stop_pidfile "$STATE/pids/$name.pid"; done
+stop_pidfiles "$STATE/pids/local-path-provisioner.pid" "$STATE/pids/coredns.pid"
 
 for i in "${NODES[@]}"; do
   # Shim sockets live under /run/containerd/s/ (a path containerd picks itself): note the
@@ -40,9 +40,9 @@ for i in "${NODES[@]}"; do
   (( ${#socks[@]} )) && rm -f "${socks[@]}"
 done
 
-for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do
-  stop_pidfile "$STATE/pids/$name.pid"
-done
+stop_pidfiles "$STATE/pids/kube-scheduler.pid" "$STATE/pids/kube-controller-manager.pid" \
+  "$STATE/pids/kube-apiserver.pid"
+stop_pidfile "$STATE/pids/etcd.pid"   # last: the apiserver may still write while it stops
 
 # cgroups: the kubelet made /nodeI/kubepods/... below the roots we made; remove depth-first.
 for i in "${NODES[@]}"; do

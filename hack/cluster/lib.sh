@@ -139,21 +139,29 @@ kill_node() {
   done
 }
 
-# stop_pidfile FILE: stop the process recorded in FILE (SIGTERM, then SIGKILL after 3 s),
-# but only if it is still ours: its command line mentions our state directory. A PID
-# reused by someone else's process after a reboot is left alone.
-stop_pidfile() {
-  local f=$1 pid end
-  pid=$(cat "$f" 2>/dev/null) || return 0
-  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null &&
-     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$STATE"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    end=$(( $(date +%s) + 3 ))
-    while kill -0 "$pid" 2>/dev/null && (( $(date +%s) < end )); do sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
+# stop_pidfiles FILE...: stop the processes recorded in the FILEs, together (SIGTERM,
+# then SIGKILL for any still there after 3 s), but only those that are still ours: the
+# command line mentions our state directory, so a PID reused by someone else's process
+# after a reboot is left alone. The FILEs are removed.
+stop_pidfiles() {
+  local f pid pids=() end
+  for f in "$@"; do
+    pid=$(cat "$f" 2>/dev/null) || continue
+    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null &&
+       tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$STATE"; then
+      pids+=("$pid")
+    fi
+  done
+  if (( ${#pids[@]} )); then
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    end=$(( $(date +%s%N) / 1000000 + 3000 ))
+    while any_alive "${pids[@]}" && (( $(date +%s%N) / 1000000 < end )); do sleep 0.1; done
+    kill -KILL "${pids[@]}" 2>/dev/null || true
   fi
-  rm -f "$f"
+  rm -f "$@"
 }
+stop_pidfile() { stop_pidfiles "$1"; }
+any_alive() { local p; for p in "$@"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
 
 # known_nodes: the node numbers this state directory has ever set up.
 known_nodes() {

@@ -35,7 +35,8 @@ abort() {
   echo "# aborting; node and pod state for diagnosis:"
   kc get nodes -o wide 2>&1 | sed 's/^/#   /' || true
   kc -n "$NS" get pods -o wide 2>&1 | sed 's/^/#   /' || true
-  "$HERE/down.sh" >/dev/null 2>&1 || true
+  REDISPAIR_KEEP_LOGS="$LOG_DIR/cluster-logs-abort" "$HERE/down.sh" >/dev/null 2>&1 || true
+  echo "# logs: $LOG_DIR"
   finish
   exit 1
 }
@@ -262,7 +263,7 @@ leftovers() {
 
 echo "# down"
 t0=$(now_ms)
-check "down.sh succeeds" "$HERE/down.sh"
+check "down.sh succeeds" env REDISPAIR_KEEP_LOGS="$LOG_DIR/cluster-logs-1" "$HERE/down.sh"
 timing "down.sh" $(( $(now_ms) - t0 ))
 check "nothing left: processes, namespaces, links, routes, iptables rules, cgroups, mounts, state" leftovers
 check "down.sh again is a no-op" "$HERE/down.sh"
@@ -272,8 +273,9 @@ t0=$(now_ms)
 check "up.sh --nodes 3 after down.sh" run_up
 check "all three nodes Ready" wait_for 120 "nodes Ready" all_nodes_ready
 timing "warm up.sh --nodes 3 to all nodes Ready" $(( $(now_ms) - t0 ))
-check "down.sh" "$HERE/down.sh"
+check "down.sh" env REDISPAIR_KEEP_LOGS="$LOG_DIR/cluster-logs-2" "$HERE/down.sh"
 check "nothing left after the second down" leftovers
 
-rm -rf "$LOG_DIR"  # kept when the run fails, for diagnosis
+# The cluster's and up.sh's logs are kept when something failed, for diagnosis.
+if (( FAILED == 0 )); then rm -rf "$LOG_DIR"; else echo "# logs: $LOG_DIR"; fi
 finish

@@ -136,6 +136,16 @@ start() {
   echo $! >"$PIDS/$name.pid"
 }
 
+# put FILE: write stdin to FILE only if the content differs, and say so in PUT_CHANGED.
+# kube-proxy exits when its config file is rewritten, even with the same bytes, so a
+# second up.sh must leave unchanged files alone.
+PUT_CHANGED=0
+put() {
+  local tmp; tmp=$(mktemp "$1.XXXXXX")
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; PUT_CHANGED=0; else mv "$tmp" "$1"; PUT_CHANGED=1; fi
+}
+
 # ---------------------------------------------------------------------------------------
 # The host side: our bridge, with the control plane's address on it.
 # ---------------------------------------------------------------------------------------
@@ -313,7 +323,7 @@ write_node_config() {
   fi
 
   # CNI: a bridge per node with its own pod CIDR; no masquerade (every pod CIDR is routed).
-  cat >"$d/cni/net.d/10-redispair.conflist" <<EOF
+  put "$d/cni/net.d/10-redispair.conflist" <<EOF
 {
   "cniVersion": "0.4.0",
   "name": "redispair-pods",
@@ -332,7 +342,7 @@ write_node_config() {
 EOF
 
   # Pods with dnsPolicy Default get this instead of the host's resolver.
-  echo "nameserver $CLUSTER_DNS_IP" >"$d/resolv.conf"
+  echo "nameserver $CLUSTER_DNS_IP" | put "$d/resolv.conf"
 
   # kubelet: settings proven on cgroup v1 hosts without systemd (see the notes). Ports
   # differ per node so two nodes never collide even if put in one network namespace.
@@ -340,7 +350,7 @@ EOF
   # controller-manager's 10 s grace period is safe. Eviction and image GC thresholds are
   # relaxed: a full developer disk must not taint nodes or delete imported images (there is
   # no registry to pull them back from).
-  cat >"$d/kubelet-config.yaml" <<EOF
+  put "$d/kubelet-config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $ip
@@ -372,13 +382,15 @@ evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available:
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 EOF
+  # A changed configuration (new scripts) takes effect by restarting the program.
+  if (( PUT_CHANGED )); then stop_pidfile "$PIDS/node$i-kubelet.pid"; fi
 
   cert "kube-proxy" system:kube-proxy
   kubeconfig "$STATE/kube-proxy.kubeconfig" kube-proxy
   # kube-proxy in iptables mode inside the node's network namespace. clusterCIDR makes it
   # masquerade Service traffic that comes from outside the pod range (the host), so replies
   # return through the node that translated them. conntrack: leave the kernel's values alone.
-  cat >"$d/kube-proxy.yaml" <<EOF
+  put "$d/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $STATE/kube-proxy.kubeconfig}
@@ -392,12 +404,13 @@ metricsBindAddress: 127.0.0.1:10249
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 iptables: {syncPeriod: 10s, minSyncPeriod: 200ms}
 EOF
+  if (( PUT_CHANGED )); then stop_pidfile "$PIDS/node$i-kube-proxy.pid"; fi
 
   # The holder: the first process of the node's mount namespace. It bind-mounts the
   # node's own directories over the fixed paths two kubelets would otherwise share, masks
   # the three /proc/sys entries the kubelet writes, then loops forever (a bare `wait` would
   # return when its children die). Everything else of the node is entered via its PID.
-  cat >"$d/holder.sh" <<EOF
+  put "$d/holder.sh" <<EOF
 #!/usr/bin/env bash
 set -euo pipefail
 echo \$\$ >/sys/fs/cgroup/pids/node$i/system/cgroup.procs
@@ -432,7 +445,7 @@ host_mountpoints() {
 # find it. Every exec keeps the PID, so the PID recorded by start() is the program's.
 write_enter_script() {
   local i=$1 d; d=$(node_dir "$i")
-  cat >"$d/enter.sh" <<EOF
+  put "$d/enter.sh" <<EOF
 #!/usr/bin/env bash
 set -euo pipefail
 echo \$\$ >/sys/fs/cgroup/pids/node$i/system/cgroup.procs
@@ -491,7 +504,7 @@ node_ready() {
 #  helper pods use the testbox image.
 # ---------------------------------------------------------------------------------------
 start_addons() {
-  cat >"$STATE/Corefile" <<EOF
+  put "$STATE/Corefile" <<EOF
 .:53 {
     bind $BRIDGE_IP
     errors
@@ -503,6 +516,7 @@ start_addons() {
     cache 10
 }
 EOF
+  if (( PUT_CHANGED )); then stop_pidfile "$PIDS/coredns.pid"; fi
   start coredns "$COREDNS_BIN/coredns" -conf "$STATE/Corefile"
   kc apply -f - >/dev/null <<EOF
 apiVersion: v1
@@ -529,7 +543,7 @@ ports:
 - {name: dns-tcp, port: 53, protocol: TCP}
 EOF
 
-  cat >"$STATE/local-path-config.json" <<EOF
+  put "$STATE/local-path-config.json" <<EOF
 {"nodePathMap": [{"node": "DEFAULT_PATH_FOR_NON_LISTED_NODES", "paths": ["$LOCAL_PATH_DIR"]}]}
 EOF
   # The helper pod runs `sh -c "$SETUP"` with busybox; these are the upstream scripts, trimmed.
