@@ -191,6 +191,42 @@ check "the data is on the node's disk" \
 timing "PVC bound and written after apply" $(( $(now_ms) - t0 ))
 
 # ---------------------------------------------------------------------------------------
+echo "# images: build-image.sh and load-images.sh, with glibc-linked stand-ins for our binaries"
+# sleep and true stand in for redispair-operator and redispair-engine: dynamically linked,
+# so the image only runs if build-image.sh copied the shared libraries ldd reported.
+stand_in=$LOG_DIR/stand-in
+mkdir -p "$stand_in"
+cp /usr/bin/sleep "$stand_in/redispair-operator"
+cp /usr/bin/true "$stand_in/redispair-engine"
+image_ref=localhost/redispair/image-selftest:dev
+archive=$LOG_DIR/image-selftest.oci.tar
+check "build-image.sh packs the binaries with their shared libraries" \
+  "$REPO_ROOT/hack/images/build-image.sh" redispair --bin-dir "$stand_in" --ref "$image_ref" --out "$archive"
+check "load-images.sh imports the archive into every node" "$HERE/load-images.sh" "$archive"
+kc -n "$NS" apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: image-selftest}
+spec:
+  nodeName: node3
+  terminationGracePeriodSeconds: 0
+  containers:
+  - {name: c, image: $image_ref, imagePullPolicy: Never, args: ["100000"]}
+EOF
+image_pod_running() { [[ $(kc -n "$NS" get pod image-selftest -o jsonpath='{.status.phase}') == Running ]]; }
+check "a pod runs the image's entrypoint (/usr/local/bin/redispair-operator)" wait_for 60 "image pod" image_pod_running
+# The container's process, seen from the host: it must run as the image's user, 65532.
+image_uid() {
+  local p
+  for p in $(node_pids 3); do
+    [[ $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) == "/usr/local/bin/redispair-operator 100000 " ]] &&
+      stat -c %u "/proc/$p"
+  done
+}
+check "as user 65532" test "$(image_uid)" == 65532
+kc -n "$NS" delete pod image-selftest --wait=false >/dev/null
+
+# ---------------------------------------------------------------------------------------
 echo "# fault: kill a node (a 2-replica Deployment without anti-affinity must move)"
 kc -n "$NS" apply -f - >/dev/null <<EOF
 apiVersion: apps/v1
