@@ -269,18 +269,24 @@ timing "up.sh -> $victim Ready again" $(( $(now_ms) - t0 ))
 # ---------------------------------------------------------------------------------------
 cut=node2
 [[ $victim == node2 ]] && cut=node3
+cut_i=${cut#node}
 echo "# fault: partition $cut"
+# reachable I: the host can open a TCP connection to node I's kubelet.
+reachable() { timeout 2 bash -c "</dev/tcp/$(node_ip "$1")/$((10250 + 10 * ($1 - 1)))" 2>/dev/null; }
+check "$cut's kubelet port is reachable from the host before the partition" reachable "$cut_i"
 t0=$(now_ms)
 check "fault.sh partition $cut" "$HERE/fault.sh" partition "$cut"
 check "$cut goes NotReady" wait_for 90 "$cut NotReady" node_not_ready "$cut"
 timing "partition -> $cut NotReady" $(( $(now_ms) - t0 ))
 check "$cut's kubelet and containerd are still alive" \
   sh -c "kill -0 $(cat "$STATE/pids/$cut-kubelet.pid") && kill -0 $(cat "$STATE/pids/$cut-containerd.pid")"
-check "$cut is unreachable from the host" sh -c "! ping -c1 -W1 $(node_ip "${cut#node}") >/dev/null 2>&1"
+check "$cut is unreachable from the host" sh -c "! timeout 3 bash -c '</dev/tcp/$(node_ip "$cut_i")/$((10250 + 10 * (cut_i - 1)))' 2>/dev/null"
+check "host -> ClusterIP still answers with $cut cut off" wait_for 30 "host to Service" host_get
 t0=$(now_ms)
 check "fault.sh heal $cut" "$HERE/fault.sh" heal "$cut"
 check "$cut Ready again" wait_for 90 "$cut Ready" node_is_ready "$cut"
 timing "heal -> $cut Ready" $(( $(now_ms) - t0 ))
+check "$cut reachable again" reachable "$cut_i"
 
 # ---------------------------------------------------------------------------------------
 # leftovers: everything of ours that could survive down.sh, one line per kind.

@@ -47,7 +47,7 @@ install_packages() {
 
 build_binaries() {
   local what=(k8s)
-  [[ $MODE == nodes ]] && what+=(coredns local-path)
+  [[ $MODE == nodes ]] && what+=(coredns local-path helm)
   local w
   for w in "${what[@]}"; do "$(dirname "$0")/build.sh" "$w"; done
 }
@@ -591,7 +591,26 @@ EOF
     --service-account-name default
 }
 
+# already_up: every component this mode needs has a live recorded PID and the apiserver is
+# ready. Then there is nothing to do, not even the package and build checks.
+already_up() {
+  local names=(etcd kube-apiserver kube-controller-manager kube-scheduler) i n
+  if [[ $MODE == nodes ]]; then
+    names+=(coredns local-path-provisioner)
+    for ((i = 1; i <= NODES; i++)); do
+      names+=("node$i-holder" "node$i-containerd" "node$i-kubelet" "node$i-kube-proxy")
+    done
+  fi
+  for n in "${names[@]}"; do pid_alive "$PIDS/$n.pid" || return 1; done
+  [[ -s $PKI/admin.crt ]] && apiserver_ready
+}
+
 main() {
+  if already_up; then
+    log "cluster already up (state: $STATE)"
+    echo "KUBECONFIG=$KUBECONFIG_PATH"
+    return 0
+  fi
   install_packages
   build_binaries
   mkdir -p "$STATE" "$PKI" "$PIDS" "$LOGS" "$RUN_DIR"
