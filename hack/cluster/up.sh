@@ -220,10 +220,14 @@ start_control_plane() {
     --authentication-kubeconfig="$STATE/scheduler.kubeconfig" \
     --authorization-kubeconfig="$STATE/scheduler.kubeconfig" \
     --bind-address=127.0.0.1 --secure-port=10259 --leader-elect=false --profiling=false
+}
+
+# Controller-manager and scheduler take a few seconds to become useful; the nodes start
+# meanwhile. Healthy is not yet working: pods cannot be created until the service-account
+# controller has made the namespace's "default" account.
+wait_control_plane_working() {
   wait_for 60 "kube-controller-manager healthy" healthz_ok 10257
   wait_for 60 "kube-scheduler healthy" healthz_ok 10259
-  # Healthy is not yet working: pods cannot be created until the service-account
-  # controller has made the namespace's "default" account (a few seconds after start).
   wait_for 60 "default service account" kc -n default get serviceaccount default
 }
 
@@ -631,6 +635,7 @@ main() {
     done
     log "$NODES nodes Ready $(( $(now_ms) - T_START )) ms after up.sh started"
   fi
+  wait_control_plane_working
   log "cluster up in $(( $(now_ms) - T_START )) ms (state: $STATE)"
   echo "KUBECONFIG=$KUBECONFIG_PATH"
 }
