@@ -61,6 +61,7 @@ for i in "${NODES[@]}"; do
 done
 ip route del "$SERVICE_CIDR" 2>/dev/null || true
 ip link del "$BRIDGE" 2>/dev/null || true
+for r in "${GUARD_ROUTES[@]}"; do ip route del unreachable "$r" 2>/dev/null || true; done
 
 # Mount points up.sh created on the host for the nodes' bind mounts (only if still empty).
 if [[ -f $STATE/created-dirs ]]; then

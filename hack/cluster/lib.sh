@@ -42,6 +42,10 @@ BRIDGE_IP=10.213.0.1
 BRIDGE_CIDR=10.213.0.0/24
 POD_CIDR_ALL=10.214.0.0/16
 SERVICE_CIDR=10.215.0.0/24
+# Catch-all routes for the three ranges: without them a packet for an address of ours that
+# no node owns (a pod range of a node that is gone, the Service range with every node down)
+# would follow the host's default route off the machine. Longer routes win over these.
+GUARD_ROUTES=(10.213.0.0/16 10.214.0.0/16 10.215.0.0/16)
 KUBERNETES_SVC_IP=10.215.0.1
 CLUSTER_DNS_IP=10.215.0.10
 CLUSTER_DOMAIN=cluster.local

@@ -295,7 +295,7 @@ leftovers() {
   out+=$(pgrep -af "$STATE" || true)
   out+=$(ip netns list 2>/dev/null | grep '^rp-node' || true)
   out+=$(ip -br link 2>/dev/null | grep -E "^($BRIDGE|rpveth)" || true)
-  out+=$(ip route 2>/dev/null | grep -E '^10\.21[345]\.' || true)
+  out+=$(ip route 2>/dev/null | grep -E '10\.21[345]\.' || true)
   out+=$(iptables-save 2>/dev/null | grep -E 'KUBE-|CNI-|10\.21[345]\.' || true)
   out+=$(ls -d /sys/fs/cgroup/*/node[0-9]* 2>/dev/null || true)
   out+=$(grep -F -e "$STATE" -e "$RUN_DIR" /proc/mounts || true)

@@ -160,6 +160,8 @@ setup_bridge() {
   fi
   ip addr replace "$BRIDGE_IP/24" dev "$BRIDGE"
   ip link set "$BRIDGE" up
+  local r
+  for r in "${GUARD_ROUTES[@]}"; do ip route replace unreachable "$r"; done
 }
 
 apiserver_ready() { curl -sf --max-time 2 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "https://$BRIDGE_IP:$APISERVER_PORT/readyz" >/dev/null; }

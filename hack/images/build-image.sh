@@ -38,8 +38,9 @@ oci_archive() {
   mkdir -p "$work/layout/blobs/sha256"
   local blobs=$work/layout/blobs/sha256
 
-  # The layer: a tar whose bytes depend only on the files' contents, names and modes.
-  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu \
+  # The layer: a tar whose bytes depend only on the files' contents, names, modes and
+  # owners (the builders below set those: root, except what the non-root user must own).
+  tar --sort=name --mtime=@0 --numeric-owner --format=gnu \
       -C "$rootfs" -cf "$work/layer.tar" .
   local diff_id; diff_id=$(sha256 "$work/layer.tar")
   gzip -n -9 <"$work/layer.tar" >"$work/layer.tar.gz"
@@ -122,6 +123,9 @@ build_redispair() {
     install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$r/etc/ssl/certs/ca-certificates.crt"
   fi
   mkdir -p "$r/data" "$r/home/nonroot"
+  chown -R 0:0 "$r"
+  # The engine's data directory and the user's home belong to the user the image runs as.
+  chown "$NONROOT_UID:$NONROOT_UID" "$r/data" "$r/home/nonroot"
   oci_archive "$r" "$ref" "$out" '["/usr/local/bin/redispair-operator"]' 'null' "$NONROOT_UID:$NONROOT_UID"
   rm -rf "$r"
 }
@@ -131,6 +135,7 @@ build_pause() {
   command -v gcc >/dev/null || die "gcc is needed to build the pause program"
   mkdir -p "$r/bin"
   gcc -static -Os -s -o "$r/bin/pause" "$HERE/pause/pause.c"
+  chown -R 0:0 "$r"
   # The result of gcc is not byte-stable across compilers; the layer is still deterministic
   # for a given toolchain.
   oci_archive "$r" "$PAUSE_IMAGE" "$out" '["/bin/pause"]' 'null' "65535:65535"
@@ -152,6 +157,7 @@ build_testbox() {
     mkdir -p "$r/$(dirname "$applet")"
     ln -sf /bin/busybox "$r/$applet"
   done < <(/bin/busybox --list-full)
+  chown -R 0:0 "$r"
   oci_archive "$r" "$TESTBOX_IMAGE" "$out" 'null' '["sh"]' "0:0"
   rm -rf "$r"
 }
@@ -187,6 +193,7 @@ main() {
       fi ;;
     rootfs)
       [[ -n $ref && -n $out ]] || die "rootfs needs --ref and --out"
+      # Owners are taken from DIR as they are.
       oci_archive "$rootfs" "$ref" "$out" "$entrypoint" "$cmd" "$user" ;;
     *) sed -n '2,16p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
   esac
