@@ -24,4 +24,4 @@ log "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
 log "cargo test"
-cargo test --locked --all-targets -- --test-threads=2
+cargo test --locked --all-targets --no-fail-fast -- --test-threads=2
