@@ -255,6 +255,7 @@ fn hincrby(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 
 fn hincrbyfloat(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let delta = match args::float_arg(&a[3]) {
+        Ok(d) if d.is_infinite() => return Reply::err_static("ERR value is NaN or Infinity"),
         Ok(d) => d,
         Err(e) => return e,
     };
