@@ -175,8 +175,7 @@ fn spop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let count = if a.len() == 3 {
         match args::parse_i64_strict(&a[2]) {
             Some(n) if n >= 0 => Some(n as u64),
-            Some(_) => return Reply::err_static(args::ERR_NOT_POSITIVE),
-            None => return args::not_int(),
+            _ => return Reply::err_static(args::ERR_NOT_POSITIVE),
         }
     } else {
         None

@@ -315,9 +315,20 @@ struct ScoreRange {
 
 fn parse_score_bound(arg: &[u8]) -> Option<(f64, bool)> {
     match arg.first() {
-        Some(b'(') => args::parse_f64(&arg[1..]).map(|v| (v, true)),
-        _ => args::parse_f64(arg).map(|v| (v, false)),
+        Some(b'(') => strtod_whole(&arg[1..]).map(|v| (v, true)),
+        _ => strtod_whole(arg).map(|v| (v, false)),
     }
+}
+
+/// Range bounds go through plain `strtod` in Redis: leading spaces are skipped and an empty
+/// string reads as 0 ("(" is "exclusive 0").
+fn strtod_whole(s: &[u8]) -> Option<f64> {
+    let start = s.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(s.len());
+    let s = &s[start..];
+    if s.is_empty() {
+        return Some(0.0);
+    }
+    args::parse_f64(s)
 }
 
 fn parse_score_range(min: &[u8], max: &[u8]) -> Result<ScoreRange, Reply> {
@@ -712,7 +723,8 @@ fn zadd_generic(ctx: &mut Ctx<'_>, key: &Bytes, pairs: &[(f64, &Bytes)], f: &Zad
                     add_member(z, member, new, lim);
                     updated += 1;
                 }
-                result = Some(z.score(member).unwrap_or(new));
+                // The reply is the computed score, even where a listpack stores -0 as 0.
+                result = Some(new);
             }
             None => {
                 if f.xx {
@@ -720,7 +732,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, key: &Bytes, pairs: &[(f64, &Bytes)], f: &Zad
                 }
                 add_member(z, member, score, lim);
                 added += 1;
-                result = Some(z.score(member).unwrap_or(score));
+                result = Some(score);
             }
         }
     }
@@ -1127,7 +1139,10 @@ fn zrandmember(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         return Reply::Array(Vec::new());
     };
     let items: Vec<(CompactBytes, f64)> = if count >= 0 && count as usize >= z.len() {
-        z.iter().map(|(m, s)| (m.clone(), s)).collect()
+        // The whole set: Redis 7.0 returns a listpack from the highest score down.
+        let mut all: Vec<_> = z.iter().map(|(m, s)| (m.clone(), s)).collect();
+        all.reverse();
+        all
     } else {
         random_positions(z.len(), count, &mut rng)
             .into_iter()
