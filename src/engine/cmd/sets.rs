@@ -278,16 +278,15 @@ fn srandmember(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 
 fn smove(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let (src, dst, member) = (&a[1], &a[2], &a[3]);
+    // Redis answers 0 for a missing source before looking at the destination's type.
     let src_has = match read_set(ctx, src) {
-        Err(e) => return e,
-        Ok(None) => None,
-        Ok(Some(s)) => Some(s.contains(member)),
+        Err(e) => Err(e),
+        Ok(None) => return Reply::Int(0),
+        Ok(Some(s)) => Ok(s.contains(member)),
     };
-    if let Err(e) = read_set(ctx, dst) {
-        return e;
-    }
-    let Some(src_has) = src_has else {
-        return Reply::Int(0);
+    let src_has = match (src_has, read_set(ctx, dst)) {
+        (Err(e), _) | (_, Err(e)) => return e,
+        (Ok(has), Ok(_)) => has,
     };
     if src == dst {
         return Reply::Int(src_has as i64);

@@ -1241,8 +1241,21 @@ fn aggregate(op: Aggregate, acc: f64, v: f64) -> f64 {
                 s
             }
         }
-        Aggregate::Min => acc.min(v),
-        Aggregate::Max => acc.max(v),
+        // Written as Redis compares, so a NaN input leaves the accumulator unchanged.
+        Aggregate::Min => {
+            if v < acc {
+                v
+            } else {
+                acc
+            }
+        }
+        Aggregate::Max => {
+            if v > acc {
+                v
+            } else {
+                acc
+            }
+        }
     }
 }
 
@@ -1360,7 +1373,8 @@ fn zsetop_generic(
                     let mut everywhere = true;
                     for &i in &order[1..] {
                         match lookups[i].get(&m) {
-                            Some(v) => score = aggregate(agg, score, weighted(*v, weights[i])),
+                            // Redis only maps NaN to 0 for the first input's weighted score.
+                            Some(v) => score = aggregate(agg, score, *v * weights[i]),
                             None => {
                                 everywhere = false;
                                 break;
