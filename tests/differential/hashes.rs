@@ -53,7 +53,15 @@ fn counters(rng: &mut StdRng, k: &Keys) -> Step {
     let f = field(rng);
     let int = *pick(
         rng,
-        &["1", "-7", "100", "9223372036854775807", "-9223372036854775808", "x", "1.5"],
+        &[
+            "1",
+            "-7",
+            "100",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "x",
+            "1.5",
+        ],
     );
     // Redis adds in long double and we in f64: successful additions only happen on the field
     // `fl`, which only ever holds sums of increments exact in binary, so both print the same
@@ -76,7 +84,10 @@ fn random_and_scan(rng: &mut StdRng, k: &Keys) -> Step {
         2 => Step::with(Norm::Shape, &["HRANDFIELD", &key, count, "WITHVALUES"]),
         3 => Step::with(Norm::ErrorCode, &["HRANDFIELD", &key, "1", "BOGUS"]),
         4 => Step::with(Norm::Shape, &["HSCAN", &key, "0", "COUNT", count]),
-        _ => Step::with(Norm::Shape, &["HSCAN", &key, "0", "MATCH", "f*", "NOVALUES"]),
+        _ => Step::with(
+            Norm::Shape,
+            &["HSCAN", &key, "0", "MATCH", "f*", "NOVALUES"],
+        ),
     }
 }
 

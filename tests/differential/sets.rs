@@ -76,7 +76,10 @@ fn random_and_scan(rng: &mut StdRng, k: &Keys) -> Step {
         2 => Step::with(Norm::Shape, &["SRANDMEMBER", &key, "-3"]),
         3 => Step::exact(&["SRANDMEMBER", &key, "x"]),
         4 => Step::with(Norm::Shape, &["SSCAN", &key, "0", "COUNT", "3"]),
-        _ => Step::with(Norm::Shape, &["SSCAN", &key, "0", "MATCH", "m*", "COUNT", "0"]),
+        _ => Step::with(
+            Norm::Shape,
+            &["SSCAN", &key, "0", "MATCH", "m*", "COUNT", "0"],
+        ),
     }
 }
 

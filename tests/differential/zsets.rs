@@ -53,8 +53,22 @@ fn adds(rng: &mut StdRng, k: &Keys) -> Step {
     let flags = *pick(
         rng,
         &[
-            "", "NX", "XX", "GT", "LT", "CH", "INCR", "XX CH", "GT CH", "LT INCR", "NX INCR",
-            "NX XX", "GT LT", "NX GT", "INCR GT CH", "XX INCR",
+            "",
+            "NX",
+            "XX",
+            "GT",
+            "LT",
+            "CH",
+            "INCR",
+            "XX CH",
+            "GT CH",
+            "LT INCR",
+            "NX INCR",
+            "NX XX",
+            "GT LT",
+            "NX GT",
+            "INCR GT CH",
+            "XX INCR",
         ],
     );
     let mut args = vec!["ZADD".to_string(), key.clone()];
@@ -142,13 +156,19 @@ fn ranges(rng: &mut StdRng, k: &Keys) -> Step {
             Step::exact(&args)
         }
         3 => {
-            let o = *pick(rng, &["", "WITHSCORES", "LIMIT 1 1", "LIMIT 0 2 WITHSCORES", "REV"]);
+            let o = *pick(
+                rng,
+                &["", "WITHSCORES", "LIMIT 1 1", "LIMIT 0 2 WITHSCORES", "REV"],
+            );
             let mut args = vec!["ZRANGEBYSCORE".to_string(), key, bound(rng), bound(rng)];
             args.extend(split(o));
             Step::exact(&args)
         }
         4 => {
-            let o = *pick(rng, &["", "WITHSCORES", "LIMIT 1 1", "LIMIT 0 2 WITHSCORES"]);
+            let o = *pick(
+                rng,
+                &["", "WITHSCORES", "LIMIT 1 1", "LIMIT 0 2 WITHSCORES"],
+            );
             let mut args = vec!["ZREVRANGEBYSCORE".to_string(), key, bound(rng), bound(rng)];
             args.extend(split(o));
             Step::exact(&args)
@@ -262,7 +282,15 @@ fn lex(rng: &mut StdRng, _k: &Keys) -> Step {
     match rng.gen_range(0..8) {
         0 | 1 => Step::exact(&["ZADD", "zlex", "0", &m]),
         2 => Step::exact(&["ZRANGEBYLEX", "zlex", &lb(rng), &lb(rng)]),
-        3 => Step::exact(&["ZREVRANGEBYLEX", "zlex", &lb(rng), &lb(rng), "LIMIT", "1", "2"]),
+        3 => Step::exact(&[
+            "ZREVRANGEBYLEX",
+            "zlex",
+            &lb(rng),
+            &lb(rng),
+            "LIMIT",
+            "1",
+            "2",
+        ]),
         4 => Step::exact(&["ZLEXCOUNT", "zlex", &lb(rng), &lb(rng)]),
         5 => Step::exact(&["ZRANGE", "zlex", &lb(rng), &lb(rng), "BYLEX", "REV"]),
         6 => Step::exact(&["ZREMRANGEBYLEX", "zlex", &lb(rng), &lb(rng)]),

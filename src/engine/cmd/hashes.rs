@@ -14,8 +14,22 @@ use crate::engine::storage::Value;
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", hset),
-    CommandSpec::new("hmset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", hmset),
-    CommandSpec::new("hsetnx", 4, WRITE | DENYOOM | FAST, (1, 1, 1), "hash", hsetnx),
+    CommandSpec::new(
+        "hmset",
+        -4,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        "hash",
+        hmset,
+    ),
+    CommandSpec::new(
+        "hsetnx",
+        4,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        "hash",
+        hsetnx,
+    ),
     CommandSpec::new("hget", 3, READONLY | FAST, (1, 1, 1), "hash", hget),
     CommandSpec::new("hmget", -3, READONLY | FAST, (1, 1, 1), "hash", hmget),
     CommandSpec::new("hdel", -3, WRITE | FAST, (1, 1, 1), "hash", hdel),

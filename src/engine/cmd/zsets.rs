@@ -15,7 +15,14 @@ use crate::engine::storage::zset::ZSetValue;
 use crate::engine::storage::{CompactBytes, Value};
 
 pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("zadd", -4, WRITE | DENYOOM | FAST, (1, 1, 1), "sorted-set", zadd),
+    CommandSpec::new(
+        "zadd",
+        -4,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        "sorted-set",
+        zadd,
+    ),
     CommandSpec::new(
         "zincrby",
         4,
@@ -26,12 +33,47 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     CommandSpec::new("zrem", -3, WRITE | FAST, (1, 1, 1), "sorted-set", zrem),
     CommandSpec::new("zcard", 2, READONLY | FAST, (1, 1, 1), "sorted-set", zcard),
-    CommandSpec::new("zcount", 4, READONLY | FAST, (1, 1, 1), "sorted-set", zcount),
-    CommandSpec::new("zlexcount", 4, READONLY | FAST, (1, 1, 1), "sorted-set", zlexcount),
-    CommandSpec::new("zscore", 3, READONLY | FAST, (1, 1, 1), "sorted-set", zscore),
-    CommandSpec::new("zmscore", -3, READONLY | FAST, (1, 1, 1), "sorted-set", zmscore),
+    CommandSpec::new(
+        "zcount",
+        4,
+        READONLY | FAST,
+        (1, 1, 1),
+        "sorted-set",
+        zcount,
+    ),
+    CommandSpec::new(
+        "zlexcount",
+        4,
+        READONLY | FAST,
+        (1, 1, 1),
+        "sorted-set",
+        zlexcount,
+    ),
+    CommandSpec::new(
+        "zscore",
+        3,
+        READONLY | FAST,
+        (1, 1, 1),
+        "sorted-set",
+        zscore,
+    ),
+    CommandSpec::new(
+        "zmscore",
+        -3,
+        READONLY | FAST,
+        (1, 1, 1),
+        "sorted-set",
+        zmscore,
+    ),
     CommandSpec::new("zrank", 3, READONLY | FAST, (1, 1, 1), "sorted-set", zrank),
-    CommandSpec::new("zrevrank", 3, READONLY | FAST, (1, 1, 1), "sorted-set", zrevrank),
+    CommandSpec::new(
+        "zrevrank",
+        3,
+        READONLY | FAST,
+        (1, 1, 1),
+        "sorted-set",
+        zrevrank,
+    ),
     CommandSpec::new("zrange", -4, READONLY, (1, 1, 1), "sorted-set", zrange),
     CommandSpec::new(
         "zrangestore",
@@ -73,7 +115,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         "sorted-set",
         zrevrangebylex,
     ),
-    CommandSpec::new("zrevrange", -4, READONLY, (1, 1, 1), "sorted-set", zrevrange),
+    CommandSpec::new(
+        "zrevrange",
+        -4,
+        READONLY,
+        (1, 1, 1),
+        "sorted-set",
+        zrevrange,
+    ),
     CommandSpec::new(
         "zremrangebyrank",
         4,
@@ -98,8 +147,22 @@ pub const COMMANDS: &[CommandSpec] = &[
         "sorted-set",
         zremrangebylex,
     ),
-    CommandSpec::new("zpopmin", -2, WRITE | FAST, (1, 1, 1), "sorted-set", zpopmin),
-    CommandSpec::new("zpopmax", -2, WRITE | FAST, (1, 1, 1), "sorted-set", zpopmax),
+    CommandSpec::new(
+        "zpopmin",
+        -2,
+        WRITE | FAST,
+        (1, 1, 1),
+        "sorted-set",
+        zpopmin,
+    ),
+    CommandSpec::new(
+        "zpopmax",
+        -2,
+        WRITE | FAST,
+        (1, 1, 1),
+        "sorted-set",
+        zpopmax,
+    ),
     CommandSpec::new(
         "bzpopmin",
         -3,
@@ -118,8 +181,15 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     CommandSpec::new("zmpop", -4, WRITE, (0, 0, 0), "sorted-set", zmpop)
         .with_keys(numkeys_positions),
-    CommandSpec::new("bzmpop", -5, WRITE | BLOCKING, (0, 0, 0), "sorted-set", bzmpop)
-        .with_keys(bzmpop_keys),
+    CommandSpec::new(
+        "bzmpop",
+        -5,
+        WRITE | BLOCKING,
+        (0, 0, 0),
+        "sorted-set",
+        bzmpop,
+    )
+    .with_keys(bzmpop_keys),
     CommandSpec::new(
         "zrandmember",
         -2,
@@ -323,7 +393,10 @@ fn parse_score_bound(arg: &[u8]) -> Option<(f64, bool)> {
 /// Range bounds go through plain `strtod` in Redis: leading spaces are skipped and an empty
 /// string reads as 0 ("(" is "exclusive 0").
 fn strtod_whole(s: &[u8]) -> Option<f64> {
-    let start = s.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(s.len());
+    let start = s
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(s.len());
     let s = &s[start..];
     if s.is_empty() {
         return Some(0.0);
@@ -1031,7 +1104,12 @@ fn bzpopmax(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 }
 
 /// ZMPOP / BZMPOP with `numkeys` at `a[numkeys_index]`.
-fn zmpop_generic(ctx: &mut Ctx<'_>, a: &[Bytes], numkeys_index: usize, deadline: Option<i64>) -> Reply {
+fn zmpop_generic(
+    ctx: &mut Ctx<'_>,
+    a: &[Bytes],
+    numkeys_index: usize,
+    deadline: Option<i64>,
+) -> Reply {
     let numkeys = match args::parse_i64_strict(&a[numkeys_index]) {
         Some(n) if n > 0 => n as usize,
         _ => return Reply::err_static("ERR numkeys should be greater than 0"),
@@ -1365,8 +1443,10 @@ fn zsetop_generic(
             if sources.iter().all(|s| !matches!(s, Source::Missing)) {
                 let mut order: Vec<usize> = (0..setnum).collect();
                 order.sort_by_key(|&i| sources[i].len());
-                let lookups: Vec<std::collections::HashMap<CompactBytes, f64>> =
-                    sources.iter().map(|s| s.items().into_iter().collect()).collect();
+                let lookups: Vec<std::collections::HashMap<CompactBytes, f64>> = sources
+                    .iter()
+                    .map(|s| s.items().into_iter().collect())
+                    .collect();
                 let first = order[0];
                 for (m, s) in sources[first].items() {
                     let mut score = weighted(s, weights[first]);

@@ -373,7 +373,11 @@ mod tests {
         assert!(!z.insert(CompactBytes::new(b"c"), 3.0));
         assert_eq!(
             members(&z),
-            vec![(b"a".to_vec(), 2.0), (b"b".to_vec(), 2.0), (b"c".to_vec(), 3.0)]
+            vec![
+                (b"a".to_vec(), 2.0),
+                (b"b".to_vec(), 2.0),
+                (b"c".to_vec(), 3.0)
+            ]
         );
         assert_eq!(z.rank(b"b"), Some(1));
         assert_eq!(z.by_rank(2).map(|(m, _)| m.to_vec()), Some(b"c".to_vec()));
@@ -406,7 +410,11 @@ mod tests {
             assert_eq!(z.rank(m), Some(i));
             assert_eq!(z.by_rank(i).map(|(x, _)| x.to_vec()), Some(m.clone()));
         }
-        let mid: Vec<Vec<u8>> = z.range(5, 17).into_iter().map(|(m, _)| m.to_vec()).collect();
+        let mid: Vec<Vec<u8>> = z
+            .range(5, 17)
+            .into_iter()
+            .map(|(m, _)| m.to_vec())
+            .collect();
         let want: Vec<Vec<u8>> = expected[5..17].iter().map(|(m, _)| m.clone()).collect();
         assert_eq!(mid, want);
     }
