@@ -739,7 +739,7 @@ fn zadd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if f.nx && f.xx {
         return Reply::err_static("ERR XX and NX options at the same time are not compatible");
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if [f.gt, f.lt, f.nx].iter().filter(|set| **set).count() > 1 {
         return Reply::err_static(
             "ERR GT, LT, and/or NX options at the same time are not compatible",
         );
@@ -937,31 +937,45 @@ fn zrevrank(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 // ---------------------------------------------------------------------------------------------
 // Removal by range
 
+/// A parsed range of any kind, resolved to ascending ranks against a given sorted set.
+enum ParsedRange {
+    Score(ScoreRange),
+    Lex(LexRange),
+    Rank(i64, i64),
+}
+
+impl ParsedRange {
+    fn ranks(&self, z: &ZSetValue) -> Option<(usize, usize)> {
+        match self {
+            ParsedRange::Score(r) => Some(r.ranks(z)),
+            ParsedRange::Lex(r) => Some(r.ranks(z)),
+            ParsedRange::Rank(s, e) => rank_range(*s, *e, z.len()),
+        }
+    }
+}
+
 fn zremrange_generic(ctx: &mut Ctx<'_>, a: &[Bytes], kind: RangeType) -> Reply {
     // Parse first: a bad range is an error even for a missing key.
-    let ranks: Box<dyn Fn(&ZSetValue) -> Option<(usize, usize)>> = match kind {
+    let range = match kind {
         RangeType::Score => match parse_score_range(&a[2], &a[3]) {
-            Ok(r) => Box::new(move |z: &ZSetValue| Some(r.ranks(z))),
+            Ok(r) => ParsedRange::Score(r),
             Err(e) => return e,
         },
         RangeType::Lex => match parse_lex_range(&a[2], &a[3]) {
-            Ok(r) => Box::new(move |z: &ZSetValue| Some(r.ranks(z))),
+            Ok(r) => ParsedRange::Lex(r),
             Err(e) => return e,
         },
-        _ => {
-            let (s, e) = match (int_arg(&a[2]), int_arg(&a[3])) {
-                (Ok(s), Ok(e)) => (s, e),
-                (Err(x), _) | (_, Err(x)) => return x,
-            };
-            Box::new(move |z: &ZSetValue| rank_range(s, e, z.len()))
-        }
+        _ => match (int_arg(&a[2]), int_arg(&a[3])) {
+            (Ok(s), Ok(e)) => ParsedRange::Rank(s, e),
+            (Err(x), _) | (_, Err(x)) => return x,
+        },
     };
     let z = match write_zset(ctx, &a[1], false) {
         Err(e) => return e,
         Ok(None) => return Reply::Int(0),
         Ok(Some(z)) => z,
     };
-    let Some((start, end)) = ranks(z) else {
+    let Some((start, end)) = range.ranks(z) else {
         return Reply::Int(0);
     };
     let victims = z.range(start, end);
