@@ -307,10 +307,19 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 /// (`-LONG_MAX..=LONG_MAX`).
 pub fn random_count(arg: &[u8]) -> Result<i64, Reply> {
     match args::parse_i64_strict(arg) {
-        Some(n) if n != i64::MIN => Ok(n),
-        _ => Err(Reply::err_static("ERR value is out of range")),
+        // Redis would try to emit that many elements (and never finish); we refuse counts whose
+        // reply could not be built in memory, instead of aborting on allocation.
+        Some(i64::MIN) => Err(Reply::err_static(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        )),
+        Some(n) if n < -MAX_RANDOM_REPEATS => Err(Reply::err_static("ERR value is out of range")),
+        Some(n) => Ok(n),
+        None => Err(args::not_int()),
     }
 }
+
+/// The largest number of (possibly repeated) elements a negative random count may ask for.
+pub const MAX_RANDOM_REPEATS: i64 = 1 << 24;
 
 /// Positions for a "random members with count" reply: distinct positions when `count >= 0`
 /// (at most `len`), otherwise `-count` positions that may repeat.
@@ -337,13 +346,7 @@ fn hrandfield(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if a.len() >= 3 {
         match random_count(&a[2]) {
             Ok(n) => count = Some(n),
-            Err(e) => {
-                return if args::parse_i64_strict(&a[2]).is_none() {
-                    args::not_int()
-                } else {
-                    e
-                }
-            }
+            Err(e) => return e,
         }
         if a.len() == 4 && is(&a[3], "withvalues") {
             with_values = true;

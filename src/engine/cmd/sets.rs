@@ -248,13 +248,7 @@ fn srandmember(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let count = if a.len() == 3 {
         match random_count(&a[2]) {
             Ok(n) => Some(n),
-            Err(e) => {
-                return if args::parse_i64_strict(&a[2]).is_none() {
-                    args::not_int()
-                } else {
-                    e
-                }
-            }
+            Err(e) => return e,
         }
     } else {
         None

@@ -1196,13 +1196,7 @@ fn zrandmember(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if a.len() >= 3 {
         match random_count(&a[2]) {
             Ok(n) => count = Some(n),
-            Err(e) => {
-                return if args::parse_i64_strict(&a[2]).is_none() {
-                    args::not_int()
-                } else {
-                    e
-                }
-            }
+            Err(e) => return e,
         }
         if a.len() == 4 && is(&a[3], "withscores") {
             with_scores = true;

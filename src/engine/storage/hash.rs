@@ -38,14 +38,14 @@ impl HashValue {
         if field.len() > max_value || value.len() > max_value {
             self.converted = true;
         }
-        let new = match self.map.get_mut(field) {
-            Some(v) => {
-                *v = CompactBytes::new(value);
+        // One hash lookup; building the key is free for short fields (stored inline).
+        let new = match self.map.entry(CompactBytes::new(field)) {
+            indexmap::map::Entry::Occupied(mut e) => {
+                *e.get_mut() = CompactBytes::new(value);
                 false
             }
-            None => {
-                self.map
-                    .insert(CompactBytes::new(field), CompactBytes::new(value));
+            indexmap::map::Entry::Vacant(e) => {
+                e.insert(CompactBytes::new(value));
                 true
             }
         };
