@@ -746,7 +746,7 @@ fn zadd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
     let mut pairs = Vec::with_capacity(elements / 2);
     for p in a[i..].chunks(2) {
-        match args::parse_f64(&p[0]) {
+        match score_arg(&p[0]) {
             Some(s) => pairs.push((s, &p[1])),
             None => return args::not_float(),
         }
@@ -829,7 +829,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, key: &Bytes, pairs: &[(f64, &Bytes)], f: &Zad
 }
 
 fn zincrby(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    let Some(delta) = args::parse_f64(&a[2]) else {
+    let Some(delta) = score_arg(&a[2]) else {
         return args::not_float();
     };
     let f = ZaddFlags {
@@ -1064,19 +1064,43 @@ fn zpopmax(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     zpop_generic(ctx, a, true)
 }
 
-/// A blocking timeout in seconds (float) as an absolute deadline in ms; 0 = forever.
+/// A blocking timeout in seconds (float) as an absolute deadline in ms; 0 = forever. Follows
+/// Redis's arithmetic: the value is truncated to whole ms first (so "-0.0001" is 0), and a value
+/// too large for a 64-bit integer converts to a negative one on x86 ("timeout is negative").
 fn parse_timeout(arg: &[u8], now_ms: i64) -> Result<i64, Reply> {
     let secs = args::parse_f64(arg)
-        .filter(|v| v.is_finite())
         .ok_or_else(|| Reply::err_static("ERR timeout is not a float or out of range"))?;
-    if secs < 0.0 {
+    let ms = (secs * 1000.0).trunc();
+    if !(ms > -9.2e18 && ms < 9.2e18) || ms < 0.0 {
         return Err(Reply::err_static("ERR timeout is negative"));
     }
-    let ms = (secs * 1000.0) as i64;
-    if ms > i64::MAX / 2 {
+    let ms = ms as i64;
+    if ms > 0 && ms > i64::MAX - now_ms {
         return Err(Reply::err_static("ERR timeout is out of range"));
     }
     Ok(if ms > 0 { now_ms + ms } else { 0 })
+}
+
+/// A score or weight argument as Redis's `getDoubleFromObject` reads it: like any float, but a
+/// value that overflows to infinity or underflows to zero ("1e400", "1e-400") is rejected,
+/// while the literal "inf" is accepted.
+fn score_arg(arg: &[u8]) -> Option<f64> {
+    let v = args::parse_f64(arg)?;
+    let literal_inf = arg.iter().any(|c| c.eq_ignore_ascii_case(&b'i'));
+    if v.is_infinite() && !literal_inf {
+        return None;
+    }
+    if v == 0.0 {
+        // Only digits before the exponent decide whether the text was a real zero.
+        let mantissa = arg
+            .split(|c| *c == b'e' || *c == b'E')
+            .next()
+            .unwrap_or(b"");
+        if mantissa.iter().any(|c| (b'1'..=b'9').contains(c)) {
+            return None;
+        }
+    }
+    Some(v)
 }
 
 fn pop_command_name(max: bool) -> Bytes {
@@ -1390,7 +1414,7 @@ fn zsetop_generic(
         if op != SetOp::Diff && !card_only && remaining > setnum && is(&a[j], "weights") {
             j += 1;
             for w in weights.iter_mut() {
-                match args::parse_f64(&a[j]) {
+                match score_arg(&a[j]) {
                     Some(v) => *w = v,
                     None => return Reply::err_static("ERR weight value is not a float"),
                 }
