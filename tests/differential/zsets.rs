@@ -28,7 +28,7 @@ fn score(rng: &mut StdRng) -> String {
         rng,
         &[
             "1", "2", "-1", "0", "-0", "1.5", "0.1", "3e2", "-inf", "+inf", "inf", "10", "7",
-            "nan", "abc", "2.5",
+            "nan", "abc", "2.5", "1e400", "1e-400", "0e3",
         ],
     )
     .to_string()
