@@ -364,7 +364,7 @@ fn hrandfield(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         return match h {
             None => Reply::Nil,
             Some(h) => {
-                let i = rng.gen_range(0..h.len());
+                let i = rng.gen_range(0..h.len().max(1));
                 h.map
                     .get_index(i)
                     .map_or(Reply::Nil, |(k, _)| Reply::Bulk(k.to_bytes()))

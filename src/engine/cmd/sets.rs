@@ -201,7 +201,7 @@ fn spop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     };
     let mut rng = rand::thread_rng();
     let Some(count) = count else {
-        let i = rng.gen_range(0..s.len());
+        let i = rng.gen_range(0..s.len().max(1));
         let Some(m) = s.members.get_index(i).cloned() else {
             return Reply::Nil;
         };
@@ -262,7 +262,7 @@ fn srandmember(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         (None, None) => Reply::Nil,
         (None, Some(_)) => Reply::Array(Vec::new()),
         (Some(s), None) => {
-            let i = rng.gen_range(0..s.len());
+            let i = rng.gen_range(0..s.len().max(1));
             s.members.get_index(i).map_or(Reply::Nil, bulk)
         }
         (Some(s), Some(n)) if n >= 0 && n as usize >= s.len() => {
@@ -321,17 +321,32 @@ enum SetOp {
 /// Compute a set operation over `keys`; WRONGTYPE if any key holds another type.
 fn set_op(ctx: &mut Ctx<'_>, keys: &[Bytes], op: SetOp) -> Result<SetValue, Reply> {
     let limit = max_intset(ctx);
-    let mut sets: Vec<Option<SetValue>> = Vec::with_capacity(keys.len());
+    // First pass: type checks and lazy expiry (needs the database mutably). Second pass:
+    // borrow every input at once, without copying them.
     for k in keys {
-        sets.push(read_set(ctx, k)?.cloned());
+        read_set(ctx, k)?;
     }
+    let now = ctx.now_ms;
+    let db = &ctx.state.dbs[ctx.client.db];
+    let sets: Vec<Option<&SetValue>> = keys
+        .iter()
+        .map(|k| match db.peek(k) {
+            // A replica keeps expired keys until the master's DEL: they still read as missing.
+            Some(e) if e.expire_at != 0 && e.expire_at <= now => None,
+            Some(e) => match &e.value {
+                Value::Set(s) => Some(&**s),
+                _ => None,
+            },
+            None => None,
+        })
+        .collect();
     let mut out = SetValue::default();
     match op {
         SetOp::Inter => {
             if sets.iter().any(Option::is_none) {
                 return Ok(out);
             }
-            let mut present: Vec<&SetValue> = sets.iter().flatten().collect();
+            let mut present: Vec<&SetValue> = sets.iter().flatten().copied().collect();
             present.sort_by_key(|s| s.len());
             if let Some((smallest, rest)) = present.split_first() {
                 for m in smallest.ordered() {

@@ -1241,7 +1241,7 @@ fn zrandmember(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         return match z {
             None => Reply::Nil,
             Some(z) => z
-                .dict_index(rng.gen_range(0..z.len()))
+                .dict_index(rng.gen_range(0..z.len().max(1)))
                 .map_or(Reply::Nil, |(m, _)| bulk(m)),
         };
     };
