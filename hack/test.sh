@@ -15,8 +15,13 @@ cargo fmt --all -- --check
 log "module boundaries"
 hack/check-boundaries.sh
 
+log "generated CRD is up to date"
+cargo run --quiet --locked --bin crdgen > "${TMPDIR:-/tmp}/redispair-crd.yaml"
+diff -u crds/redispair.yaml "${TMPDIR:-/tmp}/redispair-crd.yaml" \
+  || { echo "crds/redispair.yaml is stale: run 'cargo run --bin crdgen > crds/redispair.yaml'" >&2; exit 1; }
+
 log "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
 log "cargo test"
-cargo test --locked --all-targets -- --test-threads=2
+cargo test --locked --all-targets --no-fail-fast -- --test-threads=2

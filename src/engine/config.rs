@@ -286,7 +286,7 @@ pub static DEFS: &[Def] = &[
         "hash-max-listpack-entries",
         "hash-max-ziplist-entries",
         UINT,
-        "128",
+        "512",
         "Hash size reported as listpack.",
     ),
     aliased(
@@ -517,6 +517,8 @@ pub struct Settings {
 pub struct Config {
     values: BTreeMap<&'static str, String>,
     pub settings: Settings,
+    /// The config file the server was started with (CONFIG REWRITE writes it back).
+    pub file: Option<String>,
 }
 
 impl Default for Config {
@@ -527,6 +529,7 @@ impl Default for Config {
                 .map(|d| (d.name, d.default.to_string()))
                 .collect(),
             settings: Settings::default(),
+            file: None,
         };
         c.refresh();
         c
@@ -598,21 +601,27 @@ impl Config {
 
     /// CONFIG GET: every (name, value) whose name or alias matches one of the glob patterns.
     pub fn get_matching(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
-        let mut out = BTreeMap::new();
-        for d in DEFS {
-            for p in patterns {
-                let lower = p.to_ascii_lowercase();
+        // Like Redis 7: results follow the order of the patterns, each name once.
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut push = |name: &str, value: &String| {
+            if !out.iter().any(|(n, _)| n == name) {
+                out.push((name.to_string(), value.clone()));
+            }
+        };
+        for p in patterns {
+            let lower = p.to_ascii_lowercase();
+            for d in DEFS {
                 if glob_match(&lower, d.name.as_bytes(), false) {
-                    out.insert(d.name.to_string(), self.values[d.name].clone());
+                    push(d.name, &self.values[d.name]);
                 }
                 if let Some(a) = d.alias {
                     if glob_match(&lower, a.as_bytes(), false) {
-                        out.insert(a.to_string(), self.values[d.name].clone());
+                        push(a, &self.values[d.name]);
                     }
                 }
             }
         }
-        out.into_iter().collect()
+        out
     }
 
     /// CONFIG SET of one or more pairs, all-or-nothing like Redis 7.
@@ -683,6 +692,42 @@ impl Config {
             reason: e.to_string(),
         })?;
         self.apply_text(&text)
+    }
+
+    /// CONFIG REWRITE: the config file text with every setting at its current value. Lines of
+    /// known settings are rewritten in place (the first occurrence; later duplicates dropped),
+    /// comments and unknown lines are kept, and settings that differ from their default and
+    /// are not in the file yet are appended.
+    pub fn rewrite_text(&self, original: &str) -> String {
+        let quote = |v: &str| {
+            if v.is_empty() || v.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'') {
+                format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+            } else {
+                v.to_string()
+            }
+        };
+        let mut written = std::collections::HashSet::new();
+        let mut out = String::new();
+        for line in original.lines() {
+            let name = line.split_whitespace().next().unwrap_or("");
+            match find_def(name) {
+                Some(d) if !line.trim_start().starts_with('#') => {
+                    if written.insert(d.name) {
+                        out.push_str(&format!("{} {}\n", d.name, quote(&self.values[d.name])));
+                    }
+                }
+                _ => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        for d in DEFS {
+            if !written.contains(d.name) && self.values[d.name] != d.default {
+                out.push_str(&format!("{} {}\n", d.name, quote(&self.values[d.name])));
+            }
+        }
+        out
     }
 
     fn int(&self, name: &str) -> i64 {
@@ -778,6 +823,7 @@ pub fn from_matches(m: &clap::ArgMatches) -> Result<Config, String> {
     .flatten()
     {
         cfg.load_file(file).map_err(|e| e.to_string())?;
+        cfg.file = Some(file.clone());
     }
     for d in DEFS {
         if let Some(vals) = m.get_many::<String>(d.name) {

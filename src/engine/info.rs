@@ -20,6 +20,23 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "keyspace",
 ];
 
+/// `INFO all` / `INFO everything`: Redis's order, with the per-command sections.
+const ALL_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "cluster",
+    "keyspace",
+];
+
 /// Render the requested sections ("default", "all", "everything" or names).
 pub fn render(ctx: &mut Ctx<'_>, requested: &[String]) -> String {
     let wanted: Vec<&str> = if requested.is_empty()
@@ -27,11 +44,11 @@ pub fn render(ctx: &mut Ctx<'_>, requested: &[String]) -> String {
             .iter()
             .any(|s| s == "default" || s == "all" || s == "everything")
     {
-        let mut v = DEFAULT_SECTIONS.to_vec();
         if requested.iter().any(|s| s == "all" || s == "everything") {
-            v.push("commandstats");
+            ALL_SECTIONS.to_vec()
+        } else {
+            DEFAULT_SECTIONS.to_vec()
         }
-        v
     } else {
         requested.iter().map(|s| s.as_str()).collect()
     };
@@ -48,6 +65,7 @@ pub fn render(ctx: &mut Ctx<'_>, requested: &[String]) -> String {
             "modules" => String::new(),
             "errorstats" => errorstats(ctx),
             "commandstats" => commandstats(ctx),
+            "latencystats" => latencystats(ctx),
             "cluster" => "cluster_enabled:0\r\n".to_string(),
             "keyspace" => keyspace(ctx),
             _ => continue,
@@ -56,7 +74,9 @@ pub fn render(ctx: &mut Ctx<'_>, requested: &[String]) -> String {
             out.push_str("\r\n");
         }
         let mut title = section.to_string();
-        if let Some(c) = title.get_mut(0..1) {
+        if section == "cpu" {
+            title.make_ascii_uppercase();
+        } else if let Some(c) = title.get_mut(0..1) {
             c.make_ascii_uppercase();
         }
         let _ = write!(out, "# {title}\r\n{body}");
@@ -67,7 +87,7 @@ pub fn render(ctx: &mut Ctx<'_>, requested: &[String]) -> String {
 fn server(ctx: &mut Ctx<'_>) -> String {
     let uptime = (ctx.now_ms - ctx.state.start_ms).max(0) / 1000;
     format!(
-        "redis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nredispair_version:{}\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nexecutable:redispair-engine\r\nconfig_file:\r\n",
+        "redis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nredispair_version:{}\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:redispair-engine\r\nconfig_file:{}\r\nio_threads_active:0\r\n",
         env!("CARGO_PKG_VERSION"),
         std::env::consts::OS,
         std::env::consts::ARCH,
@@ -78,6 +98,9 @@ fn server(ctx: &mut Ctx<'_>) -> String {
         uptime / 86400,
         ctx.state.config.settings.hz,
         ctx.state.config.settings.hz,
+        // Redis's LRU clock: seconds, 24 bits.
+        (ctx.now_ms / 1000) & ((1 << 24) - 1),
+        ctx.state.config.file.as_deref().unwrap_or(""),
     )
 }
 
@@ -135,6 +158,26 @@ fn memory(ctx: &mut Ctx<'_>) -> String {
         human(s.maxmemory as usize),
         s.maxmemory_policy,
         if used > 0 { rss as f64 / used as f64 } else { 1.0 },
+    ) + &memory_details(used, peak, rss)
+}
+
+/// The rest of Redis's memory fields: the engine has no separate Lua VM accounting, allocator
+/// arenas or replication buffers yet, so those report 0; the totals are real.
+fn memory_details(used: usize, peak: usize, rss: usize) -> String {
+    let total_system = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0);
+    format!(
+        "used_memory_overhead:0\r\nused_memory_startup:0\r\nused_memory_dataset_perc:100.00%\r\nused_memory_peak_perc:{:.2}%\r\nallocator_allocated:{used}\r\nallocator_active:{used}\r\nallocator_resident:{rss}\r\nallocator_frag_ratio:1.00\r\nallocator_frag_bytes:0\r\nallocator_rss_ratio:1.00\r\nallocator_rss_bytes:0\r\nrss_overhead_ratio:1.00\r\nrss_overhead_bytes:0\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:0\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\ntotal_system_memory:{total_system}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:0\r\nused_memory_lua_human:0B\r\nused_memory_vm_eval:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:0\r\nused_memory_vm_total_human:0B\r\nused_memory_functions:0\r\nused_memory_scripts:0\r\nused_memory_scripts_eval:0\r\nused_memory_scripts_human:0B\r\nnumber_of_cached_scripts:0\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nactive_defrag_running:0\r\nlazyfreed_objects:0\r\n",
+        if peak > 0 { used as f64 * 100.0 / peak as f64 } else { 100.0 },
+        rss.saturating_sub(used),
+        human(total_system),
     )
 }
 
@@ -197,7 +240,7 @@ fn stats(ctx: &mut Ctx<'_>) -> String {
     let s = &ctx.state.stats;
     let uptime = ((ctx.now_ms - ctx.state.start_ms).max(1000) / 1000) as u64;
     format!(
-        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\ntotal_error_replies:{}\r\nunexpected_error_replies:{}\r\ntotal_blocking_keys:{}\r\n",
+        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\ntotal_error_replies:{}\r\nunexpected_error_replies:{}\r\ntotal_blocking_keys:{}\r\ninstantaneous_input_kbps:0.00\r\ninstantaneous_output_kbps:0.00\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:0\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\npubsubshard_channels:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\n",
         s.total_connections_received,
         s.total_commands_processed,
         s.total_commands_processed / uptime,
@@ -216,6 +259,8 @@ fn stats(ctx: &mut Ctx<'_>) -> String {
         s.total_error_replies,
         s.unexpected_error_replies,
         ctx.state.blocking.by_key.len(),
+        s.total_commands_processed,
+        s.total_commands_processed,
     )
 }
 
@@ -275,11 +320,12 @@ fn replication(ctx: &mut Ctx<'_>) -> String {
     let retained = crate::engine::replication::commands::retained_from(st);
     let _ = write!(
         out,
-        "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:1\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
         r.replid,
         r.replid2,
         st.stream.offset,
         if r.second_offset >= 0 { r.second_offset + 1 } else { -1 },
+        st.stream.backlog.is_active() as u8,
         st.config.get("repl-backlog-size").unwrap_or("0"),
         retained + 1,
         st.stream.offset - retained,
@@ -321,7 +367,9 @@ fn cpu() -> String {
         })
         .unwrap_or((0.0, 0.0));
     format!(
-        "used_cpu_sys:{:.6}\r\nused_cpu_user:{:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n",
+        "used_cpu_sys:{:.6}\r\nused_cpu_user:{:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\nused_cpu_sys_main_thread:{:.6}\r\nused_cpu_user_main_thread:{:.6}\r\n",
+        sys / 100.0,
+        user / 100.0,
         sys / 100.0,
         user / 100.0
     )
@@ -350,6 +398,21 @@ fn commandstats(ctx: &mut Ctx<'_>) -> String {
                 s.rejected,
                 s.failed
             )
+        })
+        .collect()
+}
+
+/// Per-command latency percentiles. The engine keeps total time and calls per command, not a
+/// histogram, so every percentile reports the mean (a flat but well-formed distribution).
+fn latencystats(ctx: &mut Ctx<'_>) -> String {
+    let mut names: Vec<_> = ctx.state.stats.commands.iter().collect();
+    names.sort_by_key(|(k, _)| *k);
+    names
+        .into_iter()
+        .filter(|(_, s)| s.calls > 0)
+        .map(|(k, s)| {
+            let mean = s.usec as f64 / s.calls as f64;
+            format!("latency_percentiles_usec_{k}:p50={mean:.3},p99={mean:.3},p99.9={mean:.3}\r\n")
         })
         .collect()
 }

@@ -50,7 +50,7 @@ pub struct Stats {
     pub rejected_calls: u64,
     pub pubsub_messages: u64,
     /// Per command: (calls, microseconds, rejected, failed).
-    pub commands: HashMap<&'static str, CommandStats>,
+    pub commands: HashMap<&'static str, CommandStats, ahash::RandomState>,
     pub errors: HashMap<String, u64>,
 }
 
@@ -137,6 +137,15 @@ impl Watches {
             }
         }
     }
+    /// FLUSHDB / FLUSHALL, called before `emptied` is cleared: like Redis 7.0, only watchers
+    /// of keys that exist in it fail (watching a missing key survives a flush).
+    pub fn touch_flushed(&mut self, db: usize, emptied: &Db) {
+        for ((d, key), ids) in &self.by_key {
+            if *d == db && emptied.peek(key.as_slice()).is_some() {
+                self.dirty.extend(ids.iter().copied());
+            }
+        }
+    }
     pub fn unwatch_all(&mut self, id: u64, keys: &[(usize, CompactBytes)]) {
         for k in keys {
             if let Some(ids) = self.by_key.get_mut(k) {
@@ -155,6 +164,8 @@ impl Watches {
 pub struct PubSub {
     pub channels: HashMap<Bytes, HashMap<u64, PushSender>>,
     pub patterns: HashMap<Bytes, HashMap<u64, PushSender>>,
+    /// SSUBSCRIBE channels: a namespace of their own, reached only by SPUBLISH.
+    pub shard_channels: HashMap<Bytes, HashMap<u64, PushSender>>,
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +206,9 @@ pub struct EngineState {
     pub lastsave_secs: i64,
     /// The replication stream and persistence log every effect goes to.
     pub stream: crate::engine::replication::stream::Stream,
+    /// A tap that also sees every effect the node produces itself (not those it applies from
+    /// its master); tests record effects through it.
+    pub write_log: Box<dyn WriteLog>,
     /// Role, positions, term, replicas, semi-sync and lease.
     pub repl: crate::engine::replication::ReplState,
     /// Persistence status (INFO persistence, snapshots).
@@ -209,6 +223,12 @@ pub struct EngineState {
     pub scripting: crate::engine::scripting::Scripting,
     /// Set by SHUTDOWN: the server stops accepting, finishes replies and exits.
     pub shutdown_requested: bool,
+    /// Set by CLIENT UNPAUSE; the connection that ran it wakes the paused clients and clears it.
+    pub unpause_requested: bool,
+    /// DEBUG SET-ACTIVE-EXPIRE: whether the periodic task expires keys in the background.
+    pub active_expire_enabled: bool,
+    /// Clients in MONITOR mode: every executed command is pushed to them.
+    pub monitors: HashMap<u64, PushSender>,
 }
 
 impl EngineState {
@@ -234,6 +254,7 @@ impl EngineState {
             dirty_since_save: 0,
             lastsave_secs: now_ms / 1000,
             stream: crate::engine::replication::stream::Stream::new(0, 1 << 20),
+            write_log: Box::new(NoWriteLog),
             repl: Default::default(),
             persist: Default::default(),
             pending_effects: None,
@@ -243,6 +264,9 @@ impl EngineState {
             port,
             scripting: Default::default(),
             shutdown_requested: false,
+            unpause_requested: false,
+            active_expire_enabled: true,
+            monitors: HashMap::new(),
         }
     }
 
@@ -256,8 +280,15 @@ impl EngineState {
     pub fn propagate(&mut self, db: usize, args: Vec<Bytes>) {
         match &mut self.pending_effects {
             Some(batch) => batch.push((db, args)),
-            None => self.stream.append(db, &args),
+            None => self.append_effect(db, &args),
         }
+    }
+
+    fn append_effect(&mut self, db: usize, args: &[Bytes]) {
+        if !self.stream.suppress {
+            self.write_log.append(db, args);
+        }
+        self.stream.append(db, args);
     }
 
     /// Start collecting effects (MULTI/EXEC, scripts). Nested calls keep the outer batch.
@@ -277,14 +308,14 @@ impl EngineState {
         };
         if batch.len() > 1 {
             let db = batch[0].0;
-            self.stream.append(db, &[Bytes::from_static(b"MULTI")]);
+            self.append_effect(db, &[Bytes::from_static(b"MULTI")]);
             for (db, args) in &batch {
-                self.stream.append(*db, args);
+                self.append_effect(*db, args);
             }
-            self.stream.append(db, &[Bytes::from_static(b"EXEC")]);
+            self.append_effect(db, &[Bytes::from_static(b"EXEC")]);
         } else {
             for (db, args) in &batch {
-                self.stream.append(*db, args);
+                self.append_effect(*db, args);
             }
         }
     }

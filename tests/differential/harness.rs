@@ -78,6 +78,9 @@ pub enum Norm {
     Ttl,
     /// Only whether it is an error, and the error's first word.
     ErrorCode,
+    /// A SCAN-family reply `[cursor, elements]` whose elements are compared as a set (a walk
+    /// completed in one call: the cursor is "0" on both).
+    ScanAll,
 }
 
 /// One generated command with its normalisation.
@@ -248,6 +251,12 @@ pub fn normalise(norm: Norm, f: Frame) -> Frame {
             Frame::Error(word)
         }
         (Norm::Exact, f) | (Norm::ErrorCode, f) => f,
+        (Norm::ScanAll, Frame::Array(Some(mut v))) if v.len() == 2 => {
+            if let Frame::Array(Some(items)) = &mut v[1] {
+                items.sort_by_key(sort_key);
+            }
+            Frame::Array(Some(v))
+        }
         (Norm::Unordered, Frame::Array(Some(mut v))) => {
             v.sort_by_key(sort_key);
             Frame::Array(Some(v))
@@ -275,6 +284,33 @@ fn ttl_equal(a: &Frame, b: &Frame) -> bool {
         (Frame::Int(x), Frame::Int(y)) if *x < 0 || *y < 0 => x == y,
         (Frame::Int(x), Frame::Int(y)) => (x - y).abs() <= 2,
         (x, y) => x == y,
+    }
+}
+
+fn replies_equal(norm: Norm, a: &Frame, b: &Frame) -> bool {
+    if norm == Norm::Ttl {
+        ttl_equal(a, b)
+    } else {
+        normalise(norm, a.clone()) == normalise(norm, b.clone())
+    }
+}
+
+fn is_command(step: &Step, name: &str) -> bool {
+    step.args
+        .first()
+        .is_some_and(|c| c.eq_ignore_ascii_case(name.as_bytes()))
+}
+
+/// EXEC replies: arrays of the same length whose elements match under the queued norms;
+/// anything else (EXECABORT, nil for a failed WATCH) exactly.
+fn exec_equal(norms: &[Norm], a: &Frame, b: &Frame) -> bool {
+    match (a, b) {
+        (Frame::Array(Some(x)), Frame::Array(Some(y))) if x.len() == y.len() => {
+            x.iter().zip(y).enumerate().all(|(i, (x, y))| {
+                replies_equal(norms.get(i).copied().unwrap_or(Norm::Exact), x, y)
+            })
+        }
+        _ => a == b,
     }
 }
 
@@ -476,16 +512,38 @@ pub async fn run_differential(
         a.call_str(&["FLUSHALL"]).await;
         b.call_str(&["FLUSHALL"]).await;
         let mut history: Vec<String> = Vec::new();
+        // The norms of the steps queued since MULTI (None outside a transaction).
+        let mut queued: Option<Vec<Norm>> = None;
         for _ in 0..steps {
             let gen = generators[rng.gen_range(0..generators.len())];
             let step = gen(&mut rng, &keys);
             history.push(step.to_string());
             let ra = a.call(&step.args).await;
             let rb = b.call(&step.args).await;
-            let equal = if step.norm == Norm::Ttl {
-                ttl_equal(&ra, &rb)
-            } else {
-                normalise(step.norm, ra.clone()) == normalise(step.norm, rb.clone())
+            let equal = match queued.as_mut() {
+                // Inside MULTI: replies are +QUEUED or errors, compared exactly; EXEC's array
+                // is compared element by element with the norms of the queued steps.
+                Some(norms) if is_command(&step, "EXEC") => {
+                    let norms = std::mem::take(norms);
+                    queued = None;
+                    exec_equal(&norms, &ra, &rb)
+                }
+                Some(_) if is_command(&step, "DISCARD") => {
+                    queued = None;
+                    ra == rb
+                }
+                Some(norms) => {
+                    if ra == Frame::Simple(b"QUEUED".to_vec()) {
+                        norms.push(step.norm);
+                    }
+                    ra == rb
+                }
+                None => {
+                    if is_command(&step, "MULTI") && ra == Frame::Simple(b"OK".to_vec()) {
+                        queued = Some(Vec::new());
+                    }
+                    replies_equal(step.norm, &ra, &rb)
+                }
             };
             if !equal {
                 let tail: Vec<&String> = history.iter().rev().take(25).rev().collect();
@@ -496,6 +554,11 @@ pub async fn run_differential(
                     tail.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  ")
                 );
             }
+        }
+        if queued.is_some() {
+            // Leave an open transaction before reading the datasets.
+            a.call_str(&["DISCARD"]).await;
+            b.call_str(&["DISCARD"]).await;
         }
         let da = dataset(&mut a).await;
         let db = dataset(&mut b).await;

@@ -10,6 +10,7 @@
 
 pub mod args;
 pub mod bitmaps;
+pub mod docs;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
@@ -176,8 +177,11 @@ fn families() -> [&'static [CommandSpec]; 15] {
     ]
 }
 
-static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> = LazyLock::new(|| {
-    let mut m = HashMap::new();
+// Looked up for every request: a fast hasher (the keys are our own command names).
+type CommandTable = HashMap<&'static str, &'static CommandSpec, ahash::RandomState>;
+
+static TABLE: LazyLock<CommandTable> = LazyLock::new(|| {
+    let mut m = CommandTable::default();
     for fam in families() {
         for c in fam {
             let prev = m.insert(c.name, c);
@@ -353,6 +357,10 @@ pub fn resolve(
         return Ok((spec, None));
     }
     if args.len() < 2 {
+        // A container that also runs alone (COMMAND) has an arity that allows it.
+        if arity_ok(spec.arity, 1) {
+            return Ok((spec, None));
+        }
         return Err(Reply::error(format!(
             "ERR wrong number of arguments for '{}' command",
             spec.name
@@ -406,6 +414,9 @@ pub fn process(
             }
             state.stats.rejected_calls += 1;
             count_error(state, &e);
+            if lookup(&args[0]).is_some_and(|c| c.name == "exec") {
+                return Outcome::Reply(transactions::abort_exec(state, client, &e));
+            }
             return Outcome::Reply(e);
         }
     };
@@ -414,13 +425,21 @@ pub fn process(
         if client.multi.active {
             client.multi.aborted = true;
         }
-        return Outcome::Reply(Reply::err_static("NOAUTH Authentication required."));
+        let e = Reply::err_static("NOAUTH Authentication required.");
+        if spec.name == "exec" {
+            return Outcome::Reply(transactions::abort_exec(state, client, &e));
+        }
+        return Outcome::Reply(e);
     }
     if client.in_subscribe_context() && !top.has(flags::SUBSCRIBE_CONTEXT) {
-        return Outcome::Reply(Reply::error(format!(
+        let e = Reply::error(format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             full_name(spec, parent)
-        )));
+        ));
+        if spec.name == "exec" {
+            return Outcome::Reply(transactions::abort_exec(state, client, &e));
+        }
+        return Outcome::Reply(e);
     }
     if top.has(flags::ADMIN_USER) && client.user != crate::engine::client::User::Admin {
         return Outcome::Reply(Reply::error(format!(
@@ -438,7 +457,7 @@ pub fn process(
         client.multi.queued.push(args);
         return Outcome::Reply(Reply::status("QUEUED"));
     }
-    if let Some(until_ms) = paused_until(state, spec, top, now_ms) {
+    if let Some(until_ms) = paused_until(state, client, spec, top, now_ms) {
         return Outcome::Paused { args, until_ms };
     }
     if let Some(err) = precheck(state, client, spec, top) {
@@ -473,17 +492,32 @@ pub fn process(
 
 fn paused_until(
     state: &EngineState,
+    client: &ClientState,
     spec: &CommandSpec,
     top: &CommandSpec,
     now_ms: i64,
 ) -> Option<i64> {
     let p = state.pause;
-    if p.until_ms <= now_ms || top.has(flags::SKIP_PAUSE) {
+    if p.until_ms <= now_ms {
         return None;
     }
-    let is_write =
-        spec.has(flags::WRITE) || top.has(flags::WRITE) || spec.has(flags::MAY_REPLICATE);
-    if p.writes_only && !is_write {
+    let writes = |s: &CommandSpec, t: &CommandSpec| {
+        s.has(flags::WRITE) || t.has(flags::WRITE) || s.has(flags::MAY_REPLICATE)
+    };
+    // EXEC counts as a write when it would run one, even though EXEC itself skips pauses
+    // (otherwise a transaction would slip writes past CLIENT PAUSE WRITE, which a switchover
+    // relies on to fence the old master).
+    let exec_writes = std::ptr::eq(spec, top)
+        && spec.name == "exec"
+        && client
+            .multi
+            .queued
+            .iter()
+            .any(|args| resolve(args).is_ok_and(|(s, parent)| writes(s, parent.unwrap_or(s))));
+    if top.has(flags::SKIP_PAUSE) && !exec_writes {
+        return None;
+    }
+    if p.writes_only && !(writes(spec, top) || exec_writes) {
         return None;
     }
     Some(p.until_ms)
@@ -542,6 +576,7 @@ pub fn call(
 ) -> Reply {
     let dirty_before = ctx.state.dirty;
     let started = Instant::now();
+    crate::engine::eviction::before_command(ctx.state, ctx.client.db, ctx.now_ms);
     let reply = (spec.run)(ctx, args);
     let elapsed_us = started.elapsed().as_micros() as u64;
     // Keys removed by lazy expiry during the command are propagated before the command itself,
@@ -566,6 +601,9 @@ pub fn call(
     if reply.is_error() {
         entry.failed += 1;
         count_error(ctx.state, &reply);
+    }
+    if !ctx.state.monitors.is_empty() && !top.has(flags::ADMIN) && !spec.has(flags::ADMIN) {
+        server::feed_monitors(ctx, args);
     }
     let threshold = ctx.state.config.settings.slowlog_slower_than;
     if threshold >= 0 && elapsed_us as i64 >= threshold && !ctx.in_script {

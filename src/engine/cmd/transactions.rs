@@ -8,15 +8,16 @@ use bytes::Bytes;
 
 use super::flags::*;
 use super::{CommandSpec, Ctx};
-use crate::engine::client::MultiState;
+use crate::engine::client::{ClientState, MultiState};
 use crate::engine::protocol::reply::Reply;
+use crate::engine::state::EngineState;
 use crate::engine::storage::CompactBytes;
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "multi",
         1,
-        NOSCRIPT | LOADING | STALE | FAST | NOT_QUEUED | NO_MULTI,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | NOT_QUEUED,
         (0, 0, 0),
         "transactions",
         multi,
@@ -32,7 +33,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "discard",
         1,
-        NOSCRIPT | LOADING | STALE | FAST | NOT_QUEUED,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | NOT_QUEUED,
         (0, 0, 0),
         "transactions",
         discard,
@@ -40,7 +41,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "watch",
         -2,
-        NOSCRIPT | LOADING | STALE | FAST | NOT_QUEUED,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | NOT_QUEUED,
         (1, -1, 1),
         "transactions",
         watch,
@@ -48,7 +49,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "unwatch",
         1,
-        NOSCRIPT | LOADING | STALE | FAST,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
         (0, 0, 0),
         "transactions",
         unwatch,
@@ -72,12 +73,29 @@ pub fn unwatch_all(ctx: &mut Ctx<'_>) {
     ctx.state.watches.unwatch_all(ctx.client.id, &keys);
 }
 
+/// EXEC rejected before it runs (wrong arity, NOAUTH, subscribe context): like Redis, the
+/// transaction is discarded and the error is reported as EXECABORT, in or out of MULTI.
+pub fn abort_exec(state: &mut EngineState, client: &mut ClientState, err: &Reply) -> Reply {
+    client.multi = MultiState::default();
+    let keys = std::mem::take(&mut client.watched);
+    state.watches.unwatch_all(client.id, &keys);
+    let text = match err {
+        Reply::Error(e) => e.strip_prefix(b"ERR ".as_slice()).unwrap_or(e),
+        _ => b"".as_slice(),
+    };
+    Reply::error(format!(
+        "EXECABORT Transaction discarded because of: {}",
+        String::from_utf8_lossy(text)
+    ))
+}
+
 fn exec(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
     if !ctx.client.multi.active {
         return Reply::err_static("ERR EXEC without MULTI");
     }
     let multi = std::mem::take(&mut ctx.client.multi);
-    let aborted_by_watch = ctx.state.watches.dirty.contains(&ctx.client.id);
+    let aborted_by_watch =
+        ctx.state.watches.dirty.contains(&ctx.client.id) || watched_key_expired(ctx);
     unwatch_all(ctx);
     if multi.aborted {
         return Reply::err_static("EXECABORT Transaction discarded because of previous errors.");
@@ -88,13 +106,32 @@ fn exec(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
     super::exec_queued(ctx, multi)
 }
 
+/// A WATCHed key whose time ran out since WATCH fails the transaction even if nothing
+/// deleted it yet (Redis 7.0). WATCH itself expires keys that were already gone, so any
+/// expired entry found here expired after WATCH.
+fn watched_key_expired(ctx: &Ctx<'_>) -> bool {
+    let now = ctx.now_ms;
+    ctx.client.watched.iter().any(|(db, key)| {
+        ctx.state
+            .dbs
+            .get(*db)
+            .and_then(|d| d.peek(key.as_slice()))
+            .is_some_and(|e| e.expire_at != 0 && e.expire_at <= now)
+    })
+}
+
 fn discard(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
     if !ctx.client.multi.active {
         return Reply::err_static("ERR DISCARD without MULTI");
     }
+    discard_transaction(ctx);
+    Reply::Ok
+}
+
+/// Forget the client's transaction and its WATCHes (DISCARD, RESET).
+pub fn discard_transaction(ctx: &mut Ctx<'_>) {
     ctx.client.multi = MultiState::default();
     unwatch_all(ctx);
-    Reply::Ok
 }
 
 fn watch(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
@@ -102,6 +139,13 @@ fn watch(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         return Reply::err_static("ERR WATCH inside MULTI is not allowed");
     }
     let db = ctx.client.db;
+    // Expire (and propagate the DEL of) watched keys already past their time first, so the
+    // DEL does not fail this very WATCH and EXEC can treat any expired entry as "expired since".
+    let now = ctx.now_ms;
+    for k in &a[1..] {
+        ctx.db().get(k, now);
+    }
+    ctx.state.propagate_expired();
     for k in &a[1..] {
         let slot = (db, CompactBytes::new(k));
         if ctx.client.watched.contains(&slot) {

@@ -1,5 +1,5 @@
-//! SAVE, BGSAVE, BGREWRITEAOF, LASTSAVE. Pure (on the locked state; BGSAVE hands the work to
-//! the persistence task).
+//! SAVE, BGSAVE, BGREWRITEAOF (LASTSAVE is with the server commands). Pure (on the locked
+//! state; BGSAVE hands the work to the persistence task).
 
 use bytes::Bytes;
 
@@ -24,14 +24,6 @@ pub const COMMANDS: &[CommandSpec] = &[
         (0, 0, 0),
         "server",
         bgrewriteaof,
-    ),
-    CommandSpec::new(
-        "lastsave",
-        1,
-        LOADING | STALE | FAST,
-        (0, 0, 0),
-        "server",
-        lastsave,
     ),
 ];
 
@@ -89,8 +81,4 @@ fn bgrewriteaof(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
     }
     request(ctx);
     Reply::status("Background append only file rewriting started")
-}
-
-fn lastsave(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
-    Reply::Int(ctx.state.lastsave_secs)
 }

@@ -77,6 +77,8 @@ pub fn become_replica(state: &mut EngineState, host: String, port: u16, allow_fu
     r.link_generation += 1;
     r.replicas.clear();
     r.semi = Default::default();
+    // Kept to serve partial resyncs once promoted (for example the old master rejoining).
+    state.stream.backlog.activate();
     state.read_only = state.config.get("replica-read-only") != Some("no");
     for db in state.dbs.iter_mut() {
         db.expire_deletes = false;
@@ -276,6 +278,9 @@ fn psync_request(ctx: &mut Ctx<'_>, replid: &str, offset: Option<u64>, allow_ful
         None if allow_full => PsyncDecision::Full,
         None => PsyncDecision::NoHistory("no position given".into()),
     };
+    // From now on keep recent bytes in memory: the replica continues from them (after a full
+    // sync, from the snapshot's offset).
+    ctx.state.stream.backlog.activate();
     let port = ctx
         .state
         .repl

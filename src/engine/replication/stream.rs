@@ -34,12 +34,15 @@ fn encode_select(db: usize, out: &mut Vec<u8>) {
 }
 
 /// The most recent stream bytes, kept in memory to serve replicas that are only slightly behind.
+/// Like Redis's backlog it exists only once replication is in use (a replica attached, or this
+/// node follows a master): a standalone cache keeps no copy of its writes in memory.
 #[derive(Debug, Default)]
 pub struct Backlog {
     buf: VecDeque<u8>,
     /// Stream offset of `buf[0]`.
     start: u64,
     cap: usize,
+    active: bool,
 }
 
 impl Backlog {
@@ -48,9 +51,21 @@ impl Backlog {
             buf: VecDeque::new(),
             start,
             cap,
+            active: false,
         }
     }
+    /// Start keeping bytes (from the current offset on).
+    pub fn activate(&mut self) {
+        self.active = true;
+    }
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
     pub fn push(&mut self, bytes: &[u8]) {
+        if !self.active {
+            self.start += bytes.len() as u64;
+            return;
+        }
         self.buf.extend(bytes);
         if self.buf.len() > self.cap {
             let excess = self.buf.len() - self.cap;
@@ -192,6 +207,7 @@ mod tests {
     #[test]
     fn offsets_count_resp_bytes_with_select() {
         let mut s = Stream::new(0, 1 << 20);
+        s.backlog.activate();
         s.append(0, &[b("SET"), b("k"), b("v")]);
         let first = s.offset;
         // SELECT 0 (23 bytes) + SET k v (27 bytes)
@@ -219,6 +235,10 @@ mod tests {
     #[test]
     fn backlog_keeps_the_newest_bytes() {
         let mut bl = Backlog::new(10, 4);
+        bl.push(b"xy");
+        assert!(bl.read(10, 1).is_none(), "inactive: keeps nothing");
+        bl = Backlog::new(10, 4);
+        bl.activate();
         bl.push(b"abcdef");
         assert_eq!(bl.start(), 12);
         assert_eq!(bl.read(12, 10).unwrap(), b"cdef");

@@ -22,6 +22,8 @@ use crate::engine::protocol::reply::Reply;
 /// Why the connection ends.
 enum Close {
     Peer,
+    /// Idle for longer than the `timeout` setting.
+    Idle,
     Killed,
     Protocol(ProtocolError),
     QueryBufferLimit,
@@ -62,6 +64,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut pending: VecDeque<Vec<Bytes>> = VecDeque::new();
+    let mut settings = ConnSettings::from_state(&engine.state.lock(), &client);
 
     let close = 'conn: loop {
         // 1. Run what is already parsed (requests left over after a block or pause).
@@ -73,14 +76,13 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
                 &mut out,
                 &mut stream,
                 &mut inbuf,
+                &mut push_rx,
+                &mut settings,
             )
             .await
             {
                 Ok(()) => {}
                 Err(c) => break 'conn c,
-            }
-            if let Some(t) = take_over(&engine, &client) {
-                break 'conn Close::Replica(t);
             }
             if !out.is_empty() && stream.write_all(&out).await.is_err() {
                 break 'conn Close::Peer;
@@ -94,16 +96,9 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
             }
         }
         // 2. Parse everything received so far.
-        let limits = {
-            let st = engine.state.lock();
-            ParseLimits {
-                max_bulk_len: st.config.settings.proto_max_bulk_len,
-                authenticated: client.is_authenticated(),
-            }
-        };
         let mut protocol_error = None;
         loop {
-            match parse_request(&mut inbuf, limits) {
+            match parse_request(&mut inbuf, settings.parse) {
                 Ok(Parsed::Request(args)) => {
                     if !args.is_empty() {
                         pending.push_back(args);
@@ -124,13 +119,12 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
                 &mut out,
                 &mut stream,
                 &mut inbuf,
+                &mut push_rx,
+                &mut settings,
             )
             .await
             {
                 break 'conn c;
-            }
-            if let Some(t) = take_over(&engine, &client) {
-                break 'conn Close::Replica(t);
             }
         }
         if let Some(e) = protocol_error {
@@ -152,14 +146,25 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
         if !pending.is_empty() {
             continue;
         }
-        let limit = engine.state.lock().config.settings.query_buffer_limit;
-        if inbuf.len() > limit {
+        if inbuf.len() > settings.query_buffer_limit {
             break 'conn Close::QueryBufferLimit;
         }
-        // 3. Wait for input, a pub/sub message, or a kill.
+        let idle_timeout_secs = settings.idle_timeout_secs;
+        // 3. Wait for input, a pub/sub message, a kill, or the idle timeout. Like Redis, only
+        // normal clients time out: subscribers and replication links wait indefinitely.
+        let idle_limit =
+            (idle_timeout_secs > 0 && client.subscriptions() == 0 && !client.is_replication)
+                .then(|| Duration::from_secs(idle_timeout_secs));
+        let idle = async {
+            match idle_limit {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
         tokio::select! {
             biased;
             _ = handle.kill.notified() => break 'conn Close::Killed,
+            _ = idle => break 'conn Close::Idle,
             Some(msg) = push_rx.recv() => {
                 msg.encode(client.proto, &mut out);
                 while let Ok(m) = push_rx.try_recv() {
@@ -186,6 +191,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
                 "closing client that reached max query buffer length"
             )
         }
+        Close::Idle => debug!(id = client.id, "closing idle client"),
         Close::Killed | Close::Peer => debug!(id = client.id, "client disconnected"),
         Close::Replica(_) => {}
     }
@@ -213,20 +219,32 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
     cleanup(&engine, &mut client);
 }
 
-/// A PSYNC decided during the last batch hands this connection to the replica sender.
-fn take_over(
-    engine: &Arc<Engine>,
-    client: &ClientState,
-) -> Option<crate::engine::replication::Takeover> {
-    let mut st = engine.state.lock();
-    if st.repl.takeovers.is_empty() {
-        return None;
+/// The settings a connection needs outside the lock, copied after every batch (so a CONFIG
+/// SET applies from the next read on) instead of taking the lock again to read them.
+struct ConnSettings {
+    parse: ParseLimits,
+    query_buffer_limit: usize,
+    idle_timeout_secs: u64,
+}
+
+impl ConnSettings {
+    fn from_state(st: &crate::engine::state::EngineState, client: &ClientState) -> ConnSettings {
+        ConnSettings {
+            parse: ParseLimits {
+                max_bulk_len: st.config.settings.proto_max_bulk_len,
+                authenticated: client.is_authenticated(),
+            },
+            query_buffer_limit: st.config.settings.query_buffer_limit,
+            idle_timeout_secs: st.config.settings.timeout_secs,
+        }
     }
-    st.repl.takeovers.remove(&client.id)
 }
 
 /// Execute pending requests until they are all done or one blocks or is paused. Replies are
 /// appended to `out`. While blocked, replies computed so far are flushed first.
+// The connection's parts are passed separately (not as one struct) so the borrow checker sees
+// the socket, the buffers and the client as disjoint while the batch holds the state lock.
+#[allow(clippy::too_many_arguments)]
 async fn run_batch(
     engine: &Arc<Engine>,
     client: &mut ClientState,
@@ -234,6 +252,8 @@ async fn run_batch(
     out: &mut BytesMut,
     stream: &mut TcpStream,
     inbuf: &mut BytesMut,
+    push_rx: &mut mpsc::UnboundedReceiver<Reply>,
+    settings: &mut ConnSettings,
 ) -> Result<(), Close> {
     let mut blocked = None;
     let mut paused_until = None;
@@ -243,13 +263,18 @@ async fn run_batch(
         let mut st = engine.state.lock();
         let offset_before = st.stream.offset;
         let now = now_ms();
-        let mut last_cmd = String::new();
+        // The name of the last command (for CLIENT LIST): a cheap reference-counted handle,
+        // lower-cased once per batch in ClientInfo::refresh rather than once per command.
+        let mut last_cmd = Bytes::new();
         while let Some(args) = pending.pop_front() {
-            if last_cmd.len() < 64 {
-                last_cmd.clear();
-                last_cmd.push_str(&String::from_utf8_lossy(&args[0]).to_ascii_lowercase());
+            last_cmd = args[0].clone();
+            let outcome = cmd::process(&mut st, client, args, now);
+            // Messages the command itself published to this client (PUBLISH to a channel it
+            // is subscribed to in RESP3) go out before its reply, as in Redis.
+            while let Ok(m) = push_rx.try_recv() {
+                m.encode(client.proto, out);
             }
-            match cmd::process(&mut st, client, args, now) {
+            match outcome {
                 Outcome::Reply(r) => write_reply(client, &r, out),
                 Outcome::Blocked {
                     rx,
@@ -272,9 +297,27 @@ async fn run_batch(
         if st.stream.offset != offset_before && !client.is_replication {
             wrote_up_to = Some(st.stream.offset);
         }
-        let mut info = ClientInfo::from_state(client, now, &last_cmd);
-        info.blocked = blocked.is_some();
-        st.clients.insert(client.id, info);
+        // CLIENT LIST shows blocked clients with the `b` flag, as Redis does.
+        let is_blocked = blocked.is_some();
+        match st.clients.get_mut(&client.id) {
+            Some(info) => info.refresh(client, now, &last_cmd, is_blocked),
+            None => {
+                let mut info = ClientInfo::from_state(client, now, "");
+                info.refresh(client, now, &last_cmd, is_blocked);
+                st.clients.insert(client.id, info);
+            }
+        }
+        *settings = ConnSettings::from_state(&st, client);
+        if st.unpause_requested {
+            st.unpause_requested = false;
+            engine.unpaused.notify_waiters();
+        }
+        // PSYNC: this connection becomes a replica sender (replies so far go out first).
+        if !st.repl.takeovers.is_empty() {
+            if let Some(t) = st.repl.takeovers.remove(&client.id) {
+                return Err(Close::Replica(t));
+            }
+        }
         if st.shutdown_requested {
             engine.shutdown.notify_waiters();
             client.close_after_reply = true;
@@ -314,6 +357,15 @@ async fn run_batch(
             tokio::select! {
                 r = &mut rx => break r.ok(),
                 _ = &mut sleep => break None,
+                // A RESP3 client may be subscribed while it waits: pushes still flow.
+                Some(m) = push_rx.recv() => {
+                    let mut pushed = BytesMut::new();
+                    m.encode(client.proto, &mut pushed);
+                    stream.write_all(&pushed).await.map_err(|_| {
+                        unblock(engine, client.id);
+                        Close::Peer
+                    })?;
+                }
                 _ = client.handle.kill.notified() => {
                     unblock(engine, client.id);
                     return Err(Close::Killed);
@@ -325,16 +377,21 @@ async fn run_batch(
                         unblock(engine, client.id);
                         return Err(Close::Peer);
                     }
+                    // What waits must stay within the query buffer limit too.
+                    let limit = settings.query_buffer_limit;
+                    if inbuf.len() > limit {
+                        unblock(engine, client.id);
+                        return Err(Close::QueryBufferLimit);
+                    }
                 }
             }
         };
+        // Forget the wait (a no-op when a writer already served us) and, on a timeout, take
+        // a reply a writer may have sent between the deadline and the lock.
+        unblock(engine, client.id);
         let reply = match reply {
             Some(r) => r,
-            None => {
-                // Timed out, unless a writer served us between the deadline and the lock.
-                unblock(engine, client.id);
-                rx.try_recv().unwrap_or(timeout_reply)
-            }
+            None => rx.try_recv().unwrap_or(timeout_reply),
         };
         write_reply(client, &reply, out);
     }
@@ -370,6 +427,13 @@ fn unblock(engine: &Arc<Engine>, id: u64) {
     st.blocking.unblock(id);
     if let Some(info) = st.clients.get_mut(&id) {
         info.blocked = false;
+        if let Some(rest) = info.flags.strip_suffix('b') {
+            info.flags = if rest.is_empty() {
+                "N".to_string()
+            } else {
+                rest.to_string()
+            };
+        }
     }
 }
 
@@ -387,6 +451,7 @@ fn cleanup(engine: &Arc<Engine>, client: &mut ClientState) {
     let mut st = engine.state.lock();
     st.clients.remove(&client.id);
     st.repl.pending_ports.remove(&client.id);
+    st.monitors.remove(&client.id);
     st.blocking.unblock(client.id);
     let watched = std::mem::take(&mut client.watched);
     st.watches.unwatch_all(client.id, &watched);
@@ -403,6 +468,14 @@ fn cleanup(engine: &Arc<Engine>, client: &mut ClientState) {
             subs.remove(&client.id);
             if subs.is_empty() {
                 st.pubsub.patterns.remove(&p);
+            }
+        }
+    }
+    for ch in client.shard_channels.drain() {
+        if let Some(subs) = st.pubsub.shard_channels.get_mut(&ch) {
+            subs.remove(&client.id);
+            if subs.is_empty() {
+                st.pubsub.shard_channels.remove(&ch);
             }
         }
     }

@@ -362,8 +362,13 @@ async fn periodic_tasks(engine: Arc<Engine>) {
             .get("active-expire-effort")
             .and_then(|v| v.parse::<usize>().ok())
             .unwrap_or(1);
-        for db in st.dbs.iter_mut() {
-            db.expire_cycle(now, 200 * effort);
+        // While clients are paused (a switchover fences writes with CLIENT PAUSE WRITE), no
+        // background expiry either: its DELs would be writes the paused master propagates.
+        let paused = st.pause.until_ms > now;
+        if st.active_expire_enabled && !paused {
+            for db in st.dbs.iter_mut() {
+                db.expire_cycle(now, 200 * effort);
+            }
         }
         st.propagate_expired();
         sync_persistence_settings(&engine, &st);

@@ -21,9 +21,15 @@
 //! exactly the dataset at S, with extra memory bounded by what is written while it runs. The walk
 //! goes from the last position towards 0 for the same reason SCAN does: a deletion moves an entry
 //! only from an already-walked position.
+//!
+//! Every lookup through [`Db::get`] / [`Db::get_mut`] counts as an access for maxmemory
+//! eviction: it refreshes `Entry.access`, an LRU clock or Redis's LFU counter depending on
+//! [`AccessPolicy`]. Inspection that must not count (OBJECT, SCAN, RENAME checks) uses
+//! [`Db::get_untouched`] or [`Db::peek`].
 
 use std::collections::BTreeSet;
 
+use indexmap::map::Entry as MapEntry;
 use indexmap::IndexMap;
 
 use super::compact::CompactBytes;
@@ -48,6 +54,91 @@ impl Entry {
             expire_at: 0,
             access: 0,
             epoch: 0,
+        }
+    }
+}
+
+/// What `Entry.access` holds, following maxmemory-policy: an LRU clock for every policy except
+/// the LFU ones, which keep Redis's logarithmic access counter instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccessPolicy {
+    /// `access` = seconds since the epoch of the last access (truncated to u32).
+    #[default]
+    Lru,
+    /// `access` = (last decrement time in minutes, 16 bits) << 8 | log counter (8 bits).
+    Lfu { log_factor: u32, decay_minutes: u32 },
+}
+
+/// Redis's initial LFU counter for a new key, so fresh keys are not evicted at once.
+pub const LFU_INIT_VAL: u8 = 5;
+
+/// The LRU clock (seconds) at `now_ms`.
+pub fn lru_clock(now_ms: i64) -> u32 {
+    (now_ms / 1000).max(0) as u32
+}
+
+/// The 16-bit minute clock LFU uses for decay.
+pub fn lfu_minutes(now_ms: i64) -> u32 {
+    ((now_ms / 60_000).max(0) as u32) & 0xFFFF
+}
+
+/// Pack an LFU counter with the current decay time.
+pub fn lfu_pack(counter: u8, now_ms: i64) -> u32 {
+    (lfu_minutes(now_ms) << 8) | counter as u32
+}
+
+/// The LFU counter after decay (Redis `LFUDecrAndReturn`): one step per `decay_minutes`
+/// elapsed since the last decrement.
+pub fn lfu_decayed(access: u32, now_ms: i64, decay_minutes: u32) -> u8 {
+    let last = access >> 8;
+    let counter = (access & 0xFF) as u8;
+    let now = lfu_minutes(now_ms);
+    // The minute clock wraps every 2^16 minutes (~45 days), as in Redis.
+    let elapsed = if now >= last {
+        now - last
+    } else {
+        0xFFFF - last + now
+    };
+    // lfu-decay-time 0 means the counter never decays.
+    let periods = elapsed.checked_div(decay_minutes).unwrap_or(0);
+    counter.saturating_sub(periods.min(255) as u8)
+}
+
+/// Logarithmic increment (Redis `LFULogIncr`): the higher the counter, the less likely a hit
+/// bumps it, so 255 represents about a million hits with the default factor 10.
+pub fn lfu_log_incr(counter: u8, log_factor: u32) -> u8 {
+    if counter == 255 {
+        return 255;
+    }
+    let r: f64 = rand::random();
+    let base = (counter as f64 - LFU_INIT_VAL as f64).max(0.0);
+    let p = 1.0 / (base * log_factor as f64 + 1.0);
+    if r < p {
+        counter + 1
+    } else {
+        counter
+    }
+}
+
+impl AccessPolicy {
+    /// The `access` value of a key created now.
+    pub fn initial(self, now_ms: i64) -> u32 {
+        match self {
+            AccessPolicy::Lru => lru_clock(now_ms),
+            AccessPolicy::Lfu { .. } => lfu_pack(LFU_INIT_VAL, now_ms),
+        }
+    }
+    /// The `access` value after a hit.
+    pub fn touched(self, access: u32, now_ms: i64) -> u32 {
+        match self {
+            AccessPolicy::Lru => lru_clock(now_ms),
+            AccessPolicy::Lfu {
+                log_factor,
+                decay_minutes,
+            } => {
+                let c = lfu_decayed(access, now_ms, decay_minutes);
+                lfu_pack(lfu_log_incr(c, log_factor), now_ms)
+            }
         }
     }
 }
@@ -78,6 +169,10 @@ pub struct Db {
     epoch: u32,
     /// The active snapshot, if any.
     pub snap: Option<SnapshotCapture>,
+    /// How lookups update `Entry.access` (kept in sync with maxmemory-policy by the caller).
+    pub access_policy: AccessPolicy,
+    /// The time of the last lookup-or-write, used to stamp new keys' `access` (set by `get`).
+    last_now_ms: i64,
 }
 
 impl Db {
@@ -188,21 +283,38 @@ impl Db {
         true
     }
 
-    /// Look up a key for reading, expiring it first if its time has passed.
+    /// Look up a key for reading, expiring it first if its time has passed. Counts as an access
+    /// for LRU/LFU.
     pub fn get(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
-        if self.expire_if_needed(key, now) {
-            return None;
-        }
-        self.map.get(key)
+        self.get_mut(key, now).map(|e| &*e)
     }
 
-    /// Look up a key for modification, expiring it first if its time has passed.
+    /// Look up a key for modification, expiring it first if its time has passed. Counts as an
+    /// access for LRU/LFU.
     pub fn get_mut(&mut self, key: &[u8], now: i64) -> Option<&mut Entry> {
-        if self.expire_if_needed(key, now) {
+        self.last_now_ms = now;
+        // One hash and probe on the hot path; the expired case (rare) takes the slow road.
+        let i = self.map.get_index_of(key)?;
+        if Self::is_expired(&self.map[i], now) {
+            self.expire_if_needed(key, now);
             return None;
         }
-        self.cow(key);
-        self.map.get_mut(key)
+        self.cow_index(i);
+        let policy = self.access_policy;
+        let (_, e) = self.map.get_index_mut(i)?;
+        e.access = policy.touched(e.access, now);
+        Some(e)
+    }
+
+    /// Look up a key, expiring it if needed, without counting an access (OBJECT, TYPE-less
+    /// inspection: Redis's LOOKUP_NOTOUCH).
+    pub fn get_untouched(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
+        let i = self.map.get_index_of(key)?;
+        if Self::is_expired(&self.map[i], now) {
+            self.expire_if_needed(key, now);
+            return None;
+        }
+        self.map.get_index(i).map(|(_, e)| e)
     }
 
     /// Look up without expiring or touching anything (DEBUG, OBJECT, SCAN filters).
@@ -210,16 +322,19 @@ impl Db {
         self.map.get(key)
     }
 
+    /// Whether the key exists (expiring it if due), without counting an access (EXISTS, DEL).
     pub fn contains(&mut self, key: &[u8], now: i64) -> bool {
-        self.get(key, now).is_some()
+        self.get_untouched(key, now).is_some()
     }
 
     /// Insert or overwrite a key; an overwritten key loses its expiry (Redis `setKey`).
     pub fn set(&mut self, key: &[u8], value: Value) {
         self.cow(key);
         let epoch = self.epoch;
-        match self.map.get_mut(key) {
-            Some(e) => {
+        // The entry API hashes the key once whether it is new or overwritten.
+        match self.map.entry(CompactBytes::new(key)) {
+            MapEntry::Occupied(mut o) => {
+                let e = o.get_mut();
                 if e.expire_at != 0 {
                     let old = e.expire_at;
                     e.expire_at = 0;
@@ -227,10 +342,11 @@ impl Db {
                 }
                 e.value = value;
             }
-            None => {
+            MapEntry::Vacant(v) => {
                 let mut e = Entry::new(value);
+                e.access = self.access_policy.initial(self.last_now_ms);
                 e.epoch = epoch;
-                self.map.insert(CompactBytes::new(key), e);
+                v.insert(e);
             }
         }
     }
@@ -239,12 +355,13 @@ impl Db {
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
         self.cow(key);
         let epoch = self.epoch;
-        match self.map.get_mut(key) {
-            Some(e) => e.value = value,
-            None => {
+        match self.map.entry(CompactBytes::new(key)) {
+            MapEntry::Occupied(mut o) => o.get_mut().value = value,
+            MapEntry::Vacant(v) => {
                 let mut e = Entry::new(value);
+                e.access = self.access_policy.initial(self.last_now_ms);
                 e.epoch = epoch;
-                self.map.insert(CompactBytes::new(key), e);
+                v.insert(e);
             }
         }
     }
@@ -358,6 +475,36 @@ impl Db {
             let (k, e) = self.map.get_index(i).expect("position in range");
             visit(k, e)
         })
+    }
+
+    /// Bytes of keyspace table capacity that are allocated but vacant: removing a key frees no
+    /// heap block when its key and value are stored inline, yet its slot is reused by the next
+    /// insert. Eviction subtracts this from used memory so it counts a removed key as freed
+    /// space instead of evicting everything while the table's allocation stays the same.
+    pub fn reusable_bytes(&self) -> usize {
+        // One entry (hash, key, entry) plus its index (a usize and a control byte).
+        const SLOT: usize =
+            std::mem::size_of::<(u64, CompactBytes, Entry)>() + std::mem::size_of::<usize>() + 1;
+        self.map.capacity().saturating_sub(self.map.len()) * SLOT
+    }
+
+    /// Set the time new keys are stamped with (called before each command).
+    pub fn set_clock(&mut self, now_ms: i64) {
+        self.last_now_ms = now_ms;
+    }
+
+    /// A uniformly random position, or None when empty (RANDOMKEY, eviction sampling).
+    pub fn random_index(&self) -> Option<usize> {
+        if self.map.is_empty() {
+            None
+        } else {
+            Some(rand::random::<usize>() % self.map.len())
+        }
+    }
+
+    /// The keys with the earliest deadlines, soonest first (volatile-ttl eviction).
+    pub fn earliest_deadlines(&self, n: usize) -> impl Iterator<Item = &(i64, CompactBytes)> {
+        self.deadlines.iter().take(n)
     }
 
     /// Exchange the contents of two databases (SWAPDB).

@@ -4,6 +4,7 @@ pub mod compact;
 pub mod db;
 pub mod hash;
 pub mod list;
+pub mod rdb;
 pub mod serialise;
 pub mod set;
 pub mod value;

@@ -1,0 +1,175 @@
+# shellcheck shell=bash disable=SC2034  # variables here are used by the scripts that source it
+# Shared settings and helpers for hack/cluster/*.sh. Sourced, never run.
+#
+# Every version, path and address the local cluster uses is defined here once, so
+# build.sh, up.sh, down.sh, fault.sh and selftest.sh cannot disagree about them.
+
+# --- versions (pinned; the cache is keyed by them) -------------------------------------
+# Kubernetes stays on v1.36.x: Debian's containerd 1.6 lacks the CRI RuntimeConfig call and
+# kubelet 1.36 still falls back to the configured cgroup driver; 1.37 removes that fallback.
+K8S_VERSION=${K8S_VERSION:-v1.36.3}
+HELM_VERSION=${HELM_VERSION:-v3.22.0}
+COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
+LOCAL_PATH_VERSION=${LOCAL_PATH_VERSION:-v0.0.30}
+
+# --- where things live ------------------------------------------------------------------
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CACHE_ROOT=${REDISPAIR_CACHE:-$HOME/.cache/redispair}
+K8S_BIN=$CACHE_ROOT/k8s/$K8S_VERSION/bin
+HELM_BIN=$CACHE_ROOT/helm/$HELM_VERSION/bin
+COREDNS_BIN=$CACHE_ROOT/coredns/$COREDNS_VERSION/bin
+LOCAL_PATH_BIN=$CACHE_ROOT/local-path-provisioner/$LOCAL_PATH_VERSION/bin
+IMAGES_DIR=$CACHE_ROOT/images            # OCI archives of the cluster's own images
+# All cluster state (certs, configs, logs, PIDs, per-node dirs) lives under one directory,
+# so down.sh knows exactly what to remove.
+STATE=${REDISPAIR_CLUSTER_DIR:-/var/lib/redispair-cluster}
+KUBECONFIG_PATH=$STATE/admin.kubeconfig
+# Runtime bits (containerd state and sockets, runc state) that must not outlive a reboot.
+RUN_DIR=${REDISPAIR_CLUSTER_RUN_DIR:-/run/redispair-cluster}
+# local-path-provisioner's volume root. Each node bind-mounts its own directory here, so a
+# volume lives on one node only, as on a real cluster.
+LOCAL_PATH_DIR=/var/lib/redispair-local-path
+
+GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+
+# --- network ----------------------------------------------------------------------------
+# One host bridge of ours. The control plane binds 10.213.0.1 (the apiserver refuses a
+# loopback advertise address); node i is 10.213.0.(10+i) inside its own network namespace.
+# Node i's pods get 10.214.i.0/24 on a CNI bridge inside that namespace. Services use
+# 10.215.0.0/24. All three ranges exist only on this machine, on links that we create.
+BRIDGE=rpbr0
+BRIDGE_IP=10.213.0.1
+BRIDGE_CIDR=10.213.0.0/24
+POD_CIDR_ALL=10.214.0.0/16
+SERVICE_CIDR=10.215.0.0/24
+# Catch-all routes for the three ranges: without them a packet for an address of ours that
+# no node owns (a pod range of a node that is gone, the Service range with every node down)
+# would follow the host's default route off the machine. Longer routes win over these.
+GUARD_ROUTES=(10.213.0.0/16 10.214.0.0/16 10.215.0.0/16)
+KUBERNETES_SVC_IP=10.215.0.1
+CLUSTER_DNS_IP=10.215.0.10
+CLUSTER_DOMAIN=cluster.local
+APISERVER_PORT=6443
+ETCD_CLIENT_PORT=12379
+ETCD_PEER_PORT=12380
+
+node_name()   { echo "node$1"; }
+node_ip()     { echo "10.213.0.$((10 + $1))"; }
+node_pod_cidr() { echo "10.214.$1.0/24"; }
+node_pod_gw() { echo "10.214.$1.1"; }
+node_netns()  { echo "rp-node$1"; }
+node_veth()   { echo "rpveth$1"; }     # host end of node i's link to the bridge
+node_zone()   { local z=(zone-a zone-b zone-c); echo "${z[$(( ($1 - 1) % 3 ))]}"; }
+node_dir()    { echo "$STATE/nodes/node$1"; }
+
+# Images the nodes need. Names carry a domain so CRI does not rewrite them to docker.io.
+PAUSE_IMAGE=localhost/redispair/pause:3.10
+TESTBOX_IMAGE=localhost/redispair/testbox:dev
+
+# --- helpers ----------------------------------------------------------------------------
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# now_ms: wall clock in milliseconds, for the timings the scripts print.
+now_ms() { date +%s%3N; }
+
+# wait_for DEADLINE_SECONDS DESCRIPTION COMMAND...: poll COMMAND (every 0.2 s) until it
+# succeeds or the deadline passes. This is how the scripts synchronise: never a bare sleep.
+wait_for() {
+  local timeout=$1 what=$2; shift 2
+  local end=$(( $(date +%s) + timeout ))
+  until "$@" >/dev/null 2>&1; do
+    if (( $(date +%s) >= end )); then
+      log "timed out after ${timeout}s waiting for: $what"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# pid_alive PIDFILE: true when the process recorded in PIDFILE is still running.
+pid_alive() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+need_root() { [[ $(id -u) == 0 ]] || die "must run as root (namespaces, bridges, cgroups)"; }
+
+# apt_install PKG...: install Debian packages that are missing (apt-get update once first).
+apt_install() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  (( ${#missing[@]} == 0 )) && return 0
+  log "installing Debian packages: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+# update_service_route: the host reaches ClusterIPs through the nodes' kube-proxy rules. Route
+# the Service range over every node that is up and reachable (marker files in $STATE/up,
+# removed by fault.sh kill/partition), so host-to-Service traffic survives a lost node.
+update_service_route() {
+  local hops=() f
+  for f in "$STATE"/up/node*; do
+    [[ -e $f ]] || continue
+    hops+=(nexthop via "$(node_ip "${f##*/node}")" dev "$BRIDGE")
+  done
+  if (( ${#hops[@]} )); then
+    ip route replace "$SERVICE_CIDR" "${hops[@]}"
+  else
+    ip route del "$SERVICE_CIDR" 2>/dev/null || true
+  fi
+}
+
+kc() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
+
+# node_pids I: every process of node I: its daemons in pids:/nodeI/system and its
+# containers in pids:/nodeI/kubepods/..., whichever cgroup below /nodeI they are in.
+node_pids() {
+  local root=/sys/fs/cgroup/pids/node$1
+  [[ -d $root ]] || return 0
+  find "$root" -name cgroup.procs -exec cat {} + 2>/dev/null
+}
+
+# kill_node I: SIGKILL everything of node I (holder, containerd, shims, containers,
+# kubelet, kube-proxy), repeating until the node's cgroups are empty, since a dying shim or
+# container may still fork.
+kill_node() {
+  local i=$1 pids end=$(( $(date +%s) + 20 ))
+  while pids=$(node_pids "$i") && [[ -n $pids ]]; do
+    # shellcheck disable=SC2086  # one PID per word
+    kill -9 $pids 2>/dev/null || true
+    (( $(date +%s) < end )) || { log "node$i: processes left after 20 s: $pids"; return 1; }
+    sleep 0.1
+  done
+}
+
+# stop_pidfiles FILE...: stop the processes recorded in the FILEs, together (SIGTERM,
+# then SIGKILL for any still there after 3 s), but only those that are still ours: the
+# command line mentions our state directory, so a PID reused by someone else's process
+# after a reboot is left alone. The FILEs are removed.
+stop_pidfiles() {
+  local f pid pids=() end
+  for f in "$@"; do
+    pid=$(cat "$f" 2>/dev/null) || continue
+    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null &&
+       tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$STATE"; then
+      pids+=("$pid")
+    fi
+  done
+  if (( ${#pids[@]} )); then
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    end=$(( $(date +%s%N) / 1000000 + 3000 ))
+    while any_alive "${pids[@]}" && (( $(date +%s%N) / 1000000 < end )); do sleep 0.1; done
+    kill -KILL "${pids[@]}" 2>/dev/null || true
+  fi
+  rm -f "$@"
+}
+stop_pidfile() { stop_pidfiles "$1"; }
+any_alive() { local p; for p in "$@"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+
+# known_nodes: the node numbers this state directory has ever set up.
+known_nodes() {
+  local d
+  for d in "$STATE"/nodes/node*; do [[ -d $d ]] && echo "${d##*/node}"; done
+  return 0
+}

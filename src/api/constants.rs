@@ -1,0 +1,34 @@
+//! Names shared across the API, the operator and the plugin: labels, annotations, ports, the
+//! field manager. Pure.
+
+/// Label naming the pair a pod or Service belongs to.
+pub const LABEL_PAIR: &str = "redispair.io/pair";
+/// Label naming a pod's role (`master` or `replica`), for humans and `kubectl get -L`. Routing
+/// never depends on it: the read-write Service selects the master pod by name.
+pub const LABEL_ROLE: &str = "redispair.io/role";
+/// Label carrying the pod name (Services select one pod through it).
+pub const LABEL_POD: &str = "redispair.io/pod";
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY: &str = "redispair-operator";
+
+pub const ROLE_MASTER: &str = "master";
+pub const ROLE_REPLICA: &str = "replica";
+
+/// Annotation written by `kubectl redispair switchover` (value: a request id).
+pub const ANNOTATION_SWITCHOVER: &str = "redispair.io/switchover";
+/// Annotation on a pod: the operator must treat it as fenced (never master, out of Services).
+pub const ANNOTATION_FENCED: &str = "redispair.io/fenced";
+
+pub const ENGINE_PORT: i32 = 6379;
+pub const ENGINE_CONTAINER: &str = "engine";
+pub const DATA_DIR: &str = "/data";
+/// The engine binary inside the image (the Dockerfile and the image builder put it there).
+pub const ENGINE_BINARY: &str = "/usr/local/bin/redispair-engine";
+pub const OPERATOR_BINARY: &str = "/usr/local/bin/redispair-operator";
+/// Default image of the operator and the engines.
+pub const DEFAULT_IMAGE: &str = "ghcr.io/redispair/redispair:dev";
+
+/// Server-side apply field manager of the operator.
+pub const FIELD_MANAGER: &str = "redispair-operator";
+/// Admin user the operator uses to talk to the engines.
+pub const ADMIN_USER: &str = "redispair-admin";

@@ -1,0 +1,492 @@
+//! The `RedisPair` custom resource (redispair.io/v1alpha1): spec, status and their defaults and
+//! validation rules. Pure types: no client, no I/O.
+//!
+//! Status separates intent from observation like CloudNativePG: `targetMaster` is what the
+//! operator decided (written before it acts), `currentMaster` is what the engines report. A
+//! restarted operator compares the two and resumes the failover recorded in `failover`.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A Redis-compatible master/replica pair: two engine pods on different nodes, a read-write
+/// Service that follows the master and a read-only Service that selects the replica.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[kube(
+    group = "redispair.io",
+    version = "v1alpha1",
+    kind = "RedisPair",
+    plural = "redispairs",
+    singular = "redispair",
+    shortname = "rp",
+    namespaced,
+    status = "RedisPairStatus",
+    printcolumn = r#"{"name":"Master","type":"string","jsonPath":".status.currentMaster"}"#,
+    printcolumn = r#"{"name":"Replica","type":"string","jsonPath":".status.replica"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.replication.mode"}"#,
+    printcolumn = r#"{"name":"Lag","type":"integer","jsonPath":".status.replication.lagBytes"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RedisPairSpec {
+    /// Engine image. Defaults to the operator's own image, which ships the engine beside the
+    /// operator so their versions move together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+
+    /// Image pull policy of the engine pods (Always, IfNotPresent, Never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self in ['Always', 'IfNotPresent', 'Never']").message("imagePullPolicy must be Always, IfNotPresent or Never"))]
+    pub image_pull_policy: Option<String>,
+
+    /// CPU and memory requests and limits of the engine container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+
+    /// Where the engines keep their data.
+    #[serde(default)]
+    pub storage: StorageSpec,
+
+    /// Engine settings.
+    #[serde(default)]
+    pub engine: EngineSpec,
+
+    /// How writes are replicated and acknowledged.
+    #[serde(default)]
+    pub replication: ReplicationSpec,
+
+    /// Client authentication.
+    #[serde(default)]
+    pub auth: AuthSpec,
+
+    /// Placement of the two engine pods.
+    #[serde(default)]
+    pub topology: TopologySpec,
+
+    /// Automatic failover.
+    #[serde(default)]
+    pub failover: FailoverSpec,
+
+    /// The read-write and read-only Services.
+    #[serde(default)]
+    pub services: ServicesSpec,
+
+    /// Extra settings for the engine pods.
+    #[serde(default)]
+    pub pod: PodOverrides,
+}
+
+/// Storage of each engine's data directory.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(oldSelf.ephemeral) || self.ephemeral == oldSelf.ephemeral").message("storage.ephemeral is immutable"))]
+#[x_kube(validation = Rule::new("!has(oldSelf.storageClassName) || (has(self.storageClassName) && self.storageClassName == oldSelf.storageClassName)").message("storage.storageClassName is immutable"))]
+pub struct StorageSpec {
+    /// Size of each engine's PersistentVolumeClaim (ignored when ephemeral).
+    #[serde(default = "default_storage_size")]
+    #[x_kube(validation = Rule::new("quantity(self).isGreaterThan(quantity('0'))").message("storage.size must be positive"))]
+    pub size: Quantity,
+
+    /// StorageClass of the claims; the cluster default when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+
+    /// Keep data in an emptyDir instead of a PersistentVolumeClaim (a cache: a pod that is
+    /// replaced starts empty and syncs from its peer).
+    #[serde(default)]
+    pub ephemeral: bool,
+}
+
+fn default_storage_size() -> Quantity {
+    Quantity("1Gi".to_string())
+}
+
+impl Default for StorageSpec {
+    fn default() -> Self {
+        StorageSpec {
+            size: default_storage_size(),
+            storage_class_name: None,
+            ephemeral: false,
+        }
+    }
+}
+
+/// Engine configuration passed to both engines.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineSpec {
+    /// Memory limit of the dataset (for example 512Mi); unset means no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maxmemory: Option<Quantity>,
+
+    /// What to evict when maxmemory is reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maxmemory_policy: Option<EvictionPolicy>,
+
+    /// When the write log is fsynced (always, everysec, no).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appendfsync: Option<AppendFsync>,
+
+    /// Extra `name value` configuration lines. Settings the operator manages (port, dir,
+    /// replication, auth) cannot be overridden here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_config: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvictionPolicy {
+    Noeviction,
+    AllkeysLru,
+    AllkeysLfu,
+    AllkeysRandom,
+    VolatileLru,
+    VolatileLfu,
+    VolatileRandom,
+    VolatileTtl,
+}
+
+impl EvictionPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvictionPolicy::Noeviction => "noeviction",
+            EvictionPolicy::AllkeysLru => "allkeys-lru",
+            EvictionPolicy::AllkeysLfu => "allkeys-lfu",
+            EvictionPolicy::AllkeysRandom => "allkeys-random",
+            EvictionPolicy::VolatileLru => "volatile-lru",
+            EvictionPolicy::VolatileLfu => "volatile-lfu",
+            EvictionPolicy::VolatileRandom => "volatile-random",
+            EvictionPolicy::VolatileTtl => "volatile-ttl",
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AppendFsync {
+    Always,
+    Everysec,
+    No,
+}
+
+/// Replication settings.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicationSpec {
+    /// async: acknowledged before the replica has the write (a failover may lose the last
+    /// writes); semi-sync (default): acknowledged once the replica has it, zero acknowledged
+    /// writes lost on failover; sync: like semi-sync and never degrades.
+    #[serde(default)]
+    pub mode: ReplicationMode,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplicationMode {
+    Async,
+    #[default]
+    SemiSync,
+    Sync,
+}
+
+impl ReplicationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicationMode::Async => "async",
+            ReplicationMode::SemiSync => "semi-sync",
+            ReplicationMode::Sync => "sync",
+        }
+    }
+}
+
+/// Client authentication.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthSpec {
+    /// Secret holding the client password. Created with a random password when it does not
+    /// exist; when unset, a Secret named `<pair>-password` is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_secret: Option<SecretKeyRef>,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Name of the Secret in the pair's namespace.
+    #[x_kube(validation = Rule::new("self != ''").message("passwordSecret.name must not be empty"))]
+    pub name: String,
+    /// Key in the Secret (default "password").
+    #[serde(default = "default_password_key")]
+    pub key: String,
+}
+
+fn default_password_key() -> String {
+    "password".to_string()
+}
+
+/// Placement of the two pods.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TopologySpec {
+    /// The two pods never share a value of this node label (required anti-affinity).
+    #[serde(default = "default_topology_key")]
+    pub topology_key: String,
+    /// Prefer placing the two pods in different zones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_spread: Option<ZoneSpread>,
+}
+
+fn default_topology_key() -> String {
+    "kubernetes.io/hostname".to_string()
+}
+
+impl Default for TopologySpec {
+    fn default() -> Self {
+        TopologySpec {
+            topology_key: default_topology_key(),
+            zone_spread: None,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ZoneSpread {
+    /// Node label naming the zone (default topology.kubernetes.io/zone).
+    #[serde(default = "default_zone_key")]
+    pub topology_key: String,
+}
+
+fn default_zone_key() -> String {
+    "topology.kubernetes.io/zone".to_string()
+}
+
+/// Automatic failover.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FailoverSpec {
+    /// Fail over automatically when the master fails.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// How long the operator's probes must fail (while the replica also reports its link
+    /// down) before the master counts as failed. A gone pod or a NotReady node counts at once.
+    #[serde(default = "default_detection_seconds")]
+    #[x_kube(validation = Rule::new("self >= 1 && self <= 60").message("failover.detectionSeconds must be between 1 and 60"))]
+    pub detection_seconds: i32,
+    /// Allow failing over to a replica that may lack acknowledged writes (after a degrade to
+    /// async, or in async mode). Off by default: no acknowledged write is ever given up.
+    #[serde(default)]
+    pub allow_data_loss: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_detection_seconds() -> i32 {
+    2
+}
+
+impl Default for FailoverSpec {
+    fn default() -> Self {
+        FailoverSpec {
+            enabled: true,
+            detection_seconds: default_detection_seconds(),
+            allow_data_loss: false,
+        }
+    }
+}
+
+/// The Services in front of the pair.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicesSpec {
+    /// Service type of the read-write and read-only Services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self in ['ClusterIP', 'NodePort', 'LoadBalancer']").message("services.type must be ClusterIP, NodePort or LoadBalancer"))]
+    pub r#type: Option<String>,
+    /// Annotations added to both Services.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Pod-level overrides for the engine pods.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PodOverrides {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// Extra labels (the operator's own labels win on conflict).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
+}
+
+/// Observed state of a pair.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RedisPairStatus {
+    /// Pending, Creating, Ready, FailingOver, Degraded or Failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// The pod the operator decided should be master (intent, written before acting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_master: Option<String>,
+    /// The pod that reports itself master with the current term (observation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_master: Option<String>,
+    /// The replica pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
+    /// Replication term: grows by one at every promotion; engines refuse lower terms.
+    #[serde(default)]
+    pub term: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<ReplicationStatus>,
+    /// The term for which the operator authorised the master to stop waiting for the replica
+    /// (semi-sync degraded to async). Automatic failover is off while it equals `term` and
+    /// the replica has not caught up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degrade_authorized_term: Option<i64>,
+    /// A failover in progress, recorded before each step so a restarted operator resumes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<FailoverProgress>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failover: Option<LastFailover>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<ServiceNames>,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicationStatus {
+    pub mode: String,
+    /// Bytes of the master's stream the replica has not acknowledged.
+    #[serde(default)]
+    pub lag_bytes: i64,
+    /// Seconds since the replica last acknowledged.
+    #[serde(default)]
+    pub lag_seconds: i64,
+    /// The replica holds every write the master acknowledged.
+    #[serde(default)]
+    pub in_sync: bool,
+    #[serde(default)]
+    pub master_offset: i64,
+    #[serde(default)]
+    pub replica_offset: i64,
+}
+
+/// The steps of a failover, in order. Each is recorded before it is performed.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailoverStep {
+    /// The old master is taken out of the read-write Service and fenced.
+    Fencing,
+    /// The replica is promoted with the new term.
+    Promoting,
+    /// The read-write Service selector is moved to the new master.
+    Switching,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FailoverProgress {
+    pub step: FailoverStep,
+    pub from: String,
+    pub to: String,
+    /// The term the new master is promoted with.
+    pub term: i64,
+    pub reason: String,
+    /// RFC 3339 time the failover started.
+    pub started_at: String,
+    /// Planned switchover (no data loss, old master demoted) rather than failover.
+    #[serde(default)]
+    pub planned: bool,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LastFailover {
+    pub time: String,
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+    /// Seconds from detection to the Service selecting the new master.
+    pub duration_seconds: f64,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceNames {
+    pub read_write: String,
+    pub read_only: String,
+    pub headless: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The manifest that docs and tests share (issue contract) must parse with these defaults.
+    #[test]
+    fn contract_manifest_parses_with_defaults() {
+        let yaml = r#"
+apiVersion: redispair.io/v1alpha1
+kind: RedisPair
+metadata:
+  name: cache
+spec:
+  replication:
+    mode: semi-sync
+  storage:
+    size: 1Gi
+  auth:
+    passwordSecret:
+      name: cache-password
+  failover:
+    detectionSeconds: 2
+"#;
+        let rp: RedisPair = serde_yaml::from_str(yaml).unwrap();
+        assert_eq!(rp.spec.replication.mode, ReplicationMode::SemiSync);
+        assert_eq!(rp.spec.storage.size, Quantity("1Gi".into()));
+        assert!(!rp.spec.storage.ephemeral);
+        let secret = rp.spec.auth.password_secret.unwrap();
+        assert_eq!(
+            (secret.name.as_str(), secret.key.as_str()),
+            ("cache-password", "password")
+        );
+        assert!(rp.spec.failover.enabled && !rp.spec.failover.allow_data_loss);
+        assert_eq!(rp.spec.failover.detection_seconds, 2);
+        assert_eq!(rp.spec.topology.topology_key, "kubernetes.io/hostname");
+    }
+
+    #[test]
+    fn unknown_mode_is_rejected() {
+        let err = serde_json::from_str::<ReplicationSpec>(r#"{"mode":"fast"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown variant"));
+    }
+
+    #[test]
+    fn crd_has_printer_columns_and_short_name() {
+        use kube::CustomResourceExt;
+        let crd = serde_json::to_string(&RedisPair::crd()).unwrap();
+        for col in ["Master", "Replica", "Phase", "Mode", "Lag", "Age"] {
+            assert!(crd.contains(&format!(r#""name":"{col}""#)), "{col}");
+        }
+        assert!(crd.contains(r#""shortNames":["rp"]"#));
+        assert!(crd.contains("self == oldSelf") || crd.contains("oldSelf"));
+    }
+}
