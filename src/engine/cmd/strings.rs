@@ -6,7 +6,7 @@ use super::args::{self, int_arg, is, syntax_error, wrongtype};
 use super::flags::*;
 use super::{CommandSpec, Ctx};
 use crate::engine::protocol::reply::Reply;
-use crate::engine::storage::Value;
+use crate::engine::storage::{CompactBytes, Value};
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("get", 2, READONLY | FAST, (1, 1, 1), "string", get),
@@ -31,6 +31,54 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     CommandSpec::new("mget", -2, READONLY | FAST, (1, -1, 1), "string", mget),
     CommandSpec::new("mset", -3, WRITE | DENYOOM, (1, -1, 2), "string", mset),
+    CommandSpec::new("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), "string", msetnx),
+    CommandSpec::new(
+        "setnx",
+        3,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        "string",
+        setnx,
+    ),
+    CommandSpec::new("setex", 4, WRITE | DENYOOM, (1, 1, 1), "string", setex),
+    CommandSpec::new("psetex", 4, WRITE | DENYOOM, (1, 1, 1), "string", psetex),
+    CommandSpec::new(
+        "getset",
+        3,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        "string",
+        getset,
+    ),
+    CommandSpec::new("getdel", 2, WRITE | FAST, (1, 1, 1), "string", getdel),
+    CommandSpec::new("getex", -2, WRITE | FAST, (1, 1, 1), "string", getex),
+    CommandSpec::new(
+        "incrbyfloat",
+        3,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        "string",
+        incrbyfloat,
+    ),
+    CommandSpec::new(
+        "append",
+        3,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        "string",
+        append,
+    ),
+    CommandSpec::new("strlen", 2, READONLY | FAST, (1, 1, 1), "string", strlen),
+    CommandSpec::new("getrange", 4, READONLY, (1, 1, 1), "string", getrange),
+    CommandSpec::new("substr", 4, READONLY, (1, 1, 1), "string", getrange),
+    CommandSpec::new(
+        "setrange",
+        4,
+        WRITE | DENYOOM,
+        (1, 1, 1),
+        "string",
+        setrange,
+    ),
 ];
 
 /// Read a string value: Ok(None) if missing, Err(WRONGTYPE) for other types.
@@ -67,68 +115,131 @@ fn get(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-/// Expiry option of SET / GETEX, resolved to an absolute time in ms.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ExpiryArg {
-    None,
-    At(i64),
-    KeepTtl,
-    Persist,
+/// The expiry unit of an `EX | PX | EXAT | PXAT` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExpiryUnit {
+    Ex,
+    Px,
+    ExAt,
+    PxAt,
 }
 
-/// Parse `EX s | PX ms | EXAT ts | PXAT ms` at a[i] (value at a[i+1]); Redis's checks and
-/// messages ("invalid expire time in 'set' command").
-pub fn parse_expiry(cmd: &str, unit: &[u8], value: &[u8], now_ms: i64) -> Result<i64, Reply> {
-    let v = int_arg(value)?;
-    let invalid = || Reply::error(format!("ERR invalid expire time in '{cmd}' command"));
-    if v <= 0 {
-        return Err(invalid());
-    }
-    let (ms, absolute) = if is(unit, "ex") {
-        (v.checked_mul(1000).ok_or_else(invalid)?, false)
-    } else if is(unit, "px") {
-        (v, false)
-    } else if is(unit, "exat") {
-        (v.checked_mul(1000).ok_or_else(invalid)?, true)
-    } else {
-        (v, true)
-    };
-    if absolute {
-        Ok(ms)
-    } else {
-        now_ms.checked_add(ms).ok_or_else(invalid)
-    }
+/// Options of SET (and, for the expiry part, GETEX), as Redis's
+/// `parseExtendedStringArgumentsOrReply` accepts them: all options are parsed before any value
+/// is checked, so a syntax error wins over a bad expire time.
+#[derive(Debug, Default)]
+struct StringOptions<'a> {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keep_ttl: bool,
+    persist: bool,
+    expiry: Option<(ExpiryUnit, &'a [u8])>,
 }
 
-fn set(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    let (mut nx, mut xx, mut get_old) = (false, false, false);
-    let mut expiry = ExpiryArg::None;
-    let mut i = 3;
+/// Which command the options belong to (SET takes NX XX GET KEEPTTL; GETEX takes PERSIST).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OptionsFor {
+    Set,
+    GetEx,
+}
+
+fn parse_string_options(
+    a: &[Bytes],
+    from: usize,
+    cmd: OptionsFor,
+) -> Result<StringOptions<'_>, Reply> {
+    let mut o = StringOptions::default();
+    let set = cmd == OptionsFor::Set;
+    let mut i = from;
     while i < a.len() {
-        let o = &a[i];
-        if is(o, "nx") && !xx {
-            nx = true;
-        } else if is(o, "xx") && !nx {
-            xx = true;
-        } else if is(o, "get") {
-            get_old = true;
-        } else if is(o, "keepttl") && expiry == ExpiryArg::None {
-            expiry = ExpiryArg::KeepTtl;
-        } else if (is(o, "ex") || is(o, "px") || is(o, "exat") || is(o, "pxat"))
-            && expiry == ExpiryArg::None
-            && i + 1 < a.len()
-        {
-            match parse_expiry("set", o, &a[i + 1], ctx.now_ms) {
-                Ok(at) => expiry = ExpiryArg::At(at),
-                Err(e) => return e,
+        let opt = &a[i];
+        let next = a.get(i + 1);
+        let unit = if is(opt, "ex") {
+            Some(ExpiryUnit::Ex)
+        } else if is(opt, "px") {
+            Some(ExpiryUnit::Px)
+        } else if is(opt, "exat") {
+            Some(ExpiryUnit::ExAt)
+        } else if is(opt, "pxat") {
+            Some(ExpiryUnit::PxAt)
+        } else {
+            None
+        };
+        if set && is(opt, "nx") && !o.xx {
+            o.nx = true;
+        } else if set && is(opt, "xx") && !o.nx {
+            o.xx = true;
+        } else if set && is(opt, "get") {
+            o.get = true;
+        } else if set && is(opt, "keepttl") && !o.persist && o.expiry.is_none() {
+            o.keep_ttl = true;
+        } else if !set && is(opt, "persist") && o.expiry.is_none() && !o.keep_ttl {
+            o.persist = true;
+        } else if let (Some(u), Some(v)) = (unit, next) {
+            // The same unit may repeat (the last one wins); mixing units is a syntax error.
+            let conflict = o.keep_ttl || o.persist || o.expiry.is_some_and(|(prev, _)| prev != u);
+            if conflict {
+                return Err(syntax_error());
             }
+            o.expiry = Some((u, v));
             i += 1;
         } else {
-            return syntax_error();
+            return Err(syntax_error());
         }
         i += 1;
     }
-    let key = &a[1];
+    Ok(o)
+}
+
+/// Resolve an expiry option to an absolute time in ms, with Redis's checks and message
+/// ("invalid expire time in 'set' command").
+fn expiry_at(cmd: &str, unit: ExpiryUnit, value: &[u8], now_ms: i64) -> Result<i64, Reply> {
+    let v = int_arg(value)?;
+    let invalid = || Reply::error(format!("ERR invalid expire time in '{cmd}' command"));
+    let seconds = matches!(unit, ExpiryUnit::Ex | ExpiryUnit::ExAt);
+    if v <= 0 || (seconds && v > i64::MAX / 1000) {
+        return Err(invalid());
+    }
+    let ms = if seconds { v * 1000 } else { v };
+    let at = match unit {
+        ExpiryUnit::Ex | ExpiryUnit::Px => now_ms.checked_add(ms).ok_or_else(invalid)?,
+        ExpiryUnit::ExAt | ExpiryUnit::PxAt => ms,
+    };
+    if at <= 0 {
+        return Err(invalid());
+    }
+    Ok(at)
+}
+
+fn set(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let o = match parse_string_options(a, 3, OptionsFor::Set) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    let expire_at = match o.expiry {
+        Some((unit, v)) => match expiry_at("set", unit, v, ctx.now_ms) {
+            Ok(at) => Some(at),
+            Err(e) => return e,
+        },
+        None => None,
+    };
+    set_generic(ctx, &a[1], &a[2], o.nx, o.xx, o.get, o.keep_ttl, expire_at)
+}
+
+/// Redis `setGenericCommand`: the shared body of SET, SETNX, SETEX and PSETEX. With `get` the
+/// reply is the old value; otherwise OK, or nil when NX/XX refused the write.
+#[allow(clippy::too_many_arguments)]
+fn set_generic(
+    ctx: &mut Ctx<'_>,
+    key: &Bytes,
+    value: &Bytes,
+    nx: bool,
+    xx: bool,
+    get_old: bool,
+    keep_ttl: bool,
+    expire_at: Option<i64>,
+) -> Reply {
     let old = if get_old {
         match get_string(ctx, key) {
             Ok(v) => Some(v),
@@ -145,31 +256,260 @@ fn set(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
             None => Reply::Nil,
         };
     }
-    let value = Value::str(&a[2]);
-    match expiry {
-        ExpiryArg::KeepTtl => ctx.db().set_keep_ttl(key, value),
-        _ => ctx.db().set(key, value),
+    let v = Value::str(value);
+    if keep_ttl {
+        ctx.db().set_keep_ttl(key, v);
+    } else {
+        ctx.db().set(key, v);
     }
-    if let ExpiryArg::At(at) = expiry {
+    if let Some(at) = expire_at {
         ctx.db().set_expire(key, at);
         // Replicas and the log get an absolute time, so replay gives the same deadline.
-        let mut p = vec![
+        ctx.propagate_as(vec![
             Bytes::from_static(b"SET"),
             key.clone(),
-            a[2].clone(),
+            value.clone(),
             Bytes::from_static(b"PXAT"),
             Bytes::from(at.to_string()),
-        ];
-        if get_old {
-            p.push(Bytes::from_static(b"GET"));
-        }
-        ctx.propagate_as(p);
+        ]);
     }
     ctx.modified(key);
     match old {
         Some(v) => v.map(Reply::Bulk).unwrap_or(Reply::Nil),
         None => Reply::Ok,
     }
+}
+
+fn setnx(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let now = ctx.now_ms;
+    if ctx.db().contains(&a[1], now) {
+        return Reply::Int(0);
+    }
+    ctx.db().set(&a[1], Value::str(&a[2]));
+    ctx.modified(&a[1]);
+    Reply::Int(1)
+}
+
+fn setex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    match expiry_at("setex", ExpiryUnit::Ex, &a[2], ctx.now_ms) {
+        Ok(at) => set_generic(ctx, &a[1], &a[3], false, false, false, false, Some(at)),
+        Err(e) => e,
+    }
+}
+
+fn psetex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    match expiry_at("psetex", ExpiryUnit::Px, &a[2], ctx.now_ms) {
+        Ok(at) => set_generic(ctx, &a[1], &a[3], false, false, false, false, Some(at)),
+        Err(e) => e,
+    }
+}
+
+fn getset(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let old = match get_string(ctx, &a[1]) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    ctx.db().set(&a[1], Value::str(&a[2]));
+    ctx.modified(&a[1]);
+    // Redis 7 propagates GETSET as the SET it amounts to.
+    ctx.propagate_as(vec![Bytes::from_static(b"SET"), a[1].clone(), a[2].clone()]);
+    old.map(Reply::Bulk).unwrap_or(Reply::Nil)
+}
+
+fn getdel(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    match get_string(ctx, &a[1]) {
+        Ok(Some(v)) => {
+            ctx.db().remove(&a[1]);
+            ctx.modified(&a[1]);
+            Reply::Bulk(v)
+        }
+        Ok(None) => Reply::Nil,
+        Err(e) => e,
+    }
+}
+
+fn getex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let o = match parse_string_options(a, 2, OptionsFor::GetEx) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    let key = &a[1];
+    let value = match get_string(ctx, key) {
+        Ok(Some(v)) => v,
+        Ok(None) => return Reply::Nil,
+        Err(e) => return e,
+    };
+    let now = ctx.now_ms;
+    if let Some((unit, v)) = o.expiry {
+        let at = match expiry_at("getex", unit, v, now) {
+            Ok(at) => at,
+            Err(e) => return e,
+        };
+        let absolute = matches!(unit, ExpiryUnit::ExAt | ExpiryUnit::PxAt);
+        if absolute && at <= now {
+            // An absolute time already in the past deletes the key, and replicas see a DEL.
+            ctx.db().remove(key);
+            ctx.propagate_as(vec![Bytes::from_static(b"DEL"), key.clone()]);
+        } else {
+            ctx.db().set_expire(key, at);
+            ctx.propagate_as(vec![
+                Bytes::from_static(b"PEXPIREAT"),
+                key.clone(),
+                Bytes::from(at.to_string()),
+            ]);
+        }
+        ctx.modified(key);
+    } else if o.persist && ctx.db().persist(key) {
+        ctx.propagate_as(vec![Bytes::from_static(b"PERSIST"), key.clone()]);
+        ctx.modified(key);
+    }
+    Reply::Bulk(value)
+}
+
+/// Redis's `checkStringLength`: a string may not grow past proto-max-bulk-len.
+fn check_string_length(ctx: &Ctx<'_>, offset: i64, append: usize) -> Result<(), Reply> {
+    let limit = ctx.state.config.settings.proto_max_bulk_len;
+    let total = offset.checked_add(append as i64);
+    match total {
+        Some(t) if t <= limit || ctx.client.is_replication => Ok(()),
+        _ => Err(Reply::err_static(
+            "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+        )),
+    }
+}
+
+fn append(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let key = &a[1];
+    let current = match get_string(ctx, key) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let new = match current {
+        None => a[2].to_vec(),
+        Some(old) => {
+            if let Err(e) = check_string_length(ctx, old.len() as i64, a[2].len()) {
+                return e;
+            }
+            let mut v = Vec::with_capacity(old.len() + a[2].len());
+            v.extend_from_slice(&old);
+            v.extend_from_slice(&a[2]);
+            v
+        }
+    };
+    let len = new.len() as i64;
+    ctx.db()
+        .set_keep_ttl(key, Value::Str(CompactBytes::from(new)));
+    ctx.modified(key);
+    Reply::Int(len)
+}
+
+fn strlen(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let now = ctx.now_ms;
+    match ctx.db().get(&a[1], now) {
+        None => Reply::Int(0),
+        Some(e) => match &e.value {
+            Value::Str(s) => Reply::Int(s.len() as i64),
+            _ => wrongtype(),
+        },
+    }
+}
+
+/// The byte range GETRANGE returns for `start..=end` (negative = from the end) of a string of
+/// `len` bytes, following Redis's clamping rules; None for the empty result.
+pub fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    if start < 0 && end < 0 && start > end {
+        return None;
+    }
+    let start = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let mut end = if end < 0 { (len + end).max(0) } else { end };
+    if end >= len {
+        end = len - 1;
+    }
+    if start > end || len == 0 {
+        return None;
+    }
+    Some((start as usize, end as usize))
+}
+
+fn getrange(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let start = match int_arg(&a[2]) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let end = match int_arg(&a[3]) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let now = ctx.now_ms;
+    match ctx.db().get(&a[1], now) {
+        None => Reply::Bulk(Bytes::new()),
+        Some(e) => match &e.value {
+            Value::Str(s) => match clamp_range(start, end, s.len()) {
+                Some((from, to)) => Reply::Bulk(Bytes::copy_from_slice(&s[from..=to])),
+                None => Reply::Bulk(Bytes::new()),
+            },
+            _ => wrongtype(),
+        },
+    }
+}
+
+fn setrange(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let key = &a[1];
+    let value = &a[3];
+    let offset = match int_arg(&a[2]) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    if offset < 0 {
+        return Reply::err_static("ERR offset is out of range");
+    }
+    let current = match get_string(ctx, key) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    if value.is_empty() {
+        // Nothing to write: the key is neither created nor touched.
+        return Reply::Int(current.map_or(0, |c| c.len() as i64));
+    }
+    if let Err(e) = check_string_length(ctx, offset, value.len()) {
+        return e;
+    }
+    let offset = offset as usize;
+    let mut buf = current.map(|c| c.to_vec()).unwrap_or_default();
+    let end = offset + value.len();
+    if buf.len() < end {
+        buf.resize(end, 0);
+    }
+    buf[offset..end].copy_from_slice(value);
+    let len = buf.len() as i64;
+    ctx.db()
+        .set_keep_ttl(key, Value::Str(CompactBytes::from(buf)));
+    ctx.modified(key);
+    Reply::Int(len)
+}
+
+fn msetnx(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    if a.len() % 2 == 0 {
+        return Reply::err_static("ERR wrong number of arguments for 'msetnx' command");
+    }
+    let now = ctx.now_ms;
+    for pair in a[1..].chunks(2) {
+        if ctx.db().contains(&pair[0], now) {
+            return Reply::Int(0);
+        }
+    }
+    for pair in a[1..].chunks(2) {
+        if let [k, v] = pair {
+            ctx.db().set(k, Value::str(v));
+            ctx.modified(k);
+        }
+    }
+    Reply::Int(1)
 }
 
 /// Add `delta` to the integer at `key` (INCR family).
@@ -240,4 +580,128 @@ fn mset(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         ctx.modified(&pair[0]);
     }
     Reply::Ok
+}
+
+/// Fixed-point scale of the exact INCRBYFLOAT path: Redis prints results with `%.17Lf`.
+const DECIMAL_SCALE: i128 = 100_000_000_000_000_000;
+/// Below this magnitude an x87 `long double` (64-bit mantissa) is exact to better than half of
+/// the 17th decimal even after three roundings (two parses, one addition: at most 3.5e-18), so
+/// when both operands and the sum are below it, Redis's `%.17Lf` text equals the exact decimal
+/// sum, which has at most 17 decimals.
+const DECIMAL_EXACT_LIMIT: i128 = 32 * DECIMAL_SCALE;
+
+/// Parse a plain decimal (`[+-]digits[.digits]`, at most 17 decimals and 4 integer digits) as a
+/// fixed-point number scaled by 10^17. None for anything else (exponents, inf, long inputs).
+fn parse_decimal_fixed(s: &[u8]) -> Option<i128> {
+    let (neg, body) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (int_part, frac_part) = match body.iter().position(|&c| c == b'.') {
+        Some(dot) => (&body[..dot], &body[dot + 1..]),
+        None => (body, &b""[..]),
+    };
+    if int_part.is_empty() && frac_part.is_empty() || int_part.len() > 4 || frac_part.len() > 17 {
+        return None;
+    }
+    let mut v: i128 = 0;
+    for &d in int_part.iter().chain(frac_part) {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (d - b'0') as i128;
+    }
+    for _ in frac_part.len()..17 {
+        v *= 10;
+    }
+    Some(if neg { -v } else { v })
+}
+
+fn format_decimal_fixed(v: i128) -> String {
+    let abs = v.unsigned_abs();
+    let scale = DECIMAL_SCALE as u128;
+    let frac = format!("{:017}", abs % scale);
+    let frac = frac.trim_end_matches('0');
+    let sign = if v < 0 { "-" } else { "" };
+    if frac.is_empty() {
+        format!("{sign}{}", abs / scale)
+    } else {
+        format!("{sign}{}.{frac}", abs / scale)
+    }
+}
+
+/// The text INCRBYFLOAT stores for `current + incr`, or None if the inputs are not floats.
+/// Small plain decimals are added exactly (matching Redis's long double result digit for
+/// digit); everything else goes through f64.
+fn add_floats(current: &[u8], incr: &[u8]) -> Result<String, Reply> {
+    let cur_f = args::parse_f64(current).ok_or_else(args::not_float)?;
+    let inc_f = args::parse_f64(incr).ok_or_else(args::not_float)?;
+    if let (Some(c), Some(i)) = (parse_decimal_fixed(current), parse_decimal_fixed(incr)) {
+        let sum = c + i;
+        let small = |v: i128| v.abs() < DECIMAL_EXACT_LIMIT;
+        if small(c) && small(i) && small(sum) {
+            return Ok(format_decimal_fixed(sum));
+        }
+    }
+    let sum = cur_f + inc_f;
+    if !sum.is_finite() {
+        return Err(Reply::err_static(
+            "ERR increment would produce NaN or Infinity",
+        ));
+    }
+    Ok(crate::engine::protocol::reply::format_float_human(sum))
+}
+
+fn incrbyfloat(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let key = &a[1];
+    let current = match get_string(ctx, key) {
+        Ok(v) => v.unwrap_or_else(|| Bytes::from_static(b"0")),
+        Err(e) => return e,
+    };
+    let text = match add_floats(&current, &a[2]) {
+        Ok(t) => t,
+        Err(e) => return e,
+    };
+    let result = Bytes::from(text);
+    ctx.db().set_keep_ttl(key, Value::str(&result));
+    ctx.modified(key);
+    // The replica must store exactly our text, not redo a float addition.
+    ctx.propagate_as(vec![
+        Bytes::from_static(b"SET"),
+        key.clone(),
+        result.clone(),
+        Bytes::from_static(b"KEEPTTL"),
+    ]);
+    Reply::Bulk(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn getrange_clamping_follows_redis() {
+        assert_eq!(clamp_range(0, -1, 5), Some((0, 4)));
+        assert_eq!(clamp_range(-3, -1, 5), Some((2, 4)));
+        assert_eq!(clamp_range(-1, -3, 5), None);
+        assert_eq!(clamp_range(-100, 100, 5), Some((0, 4)));
+        assert_eq!(clamp_range(3, 1, 5), None);
+        assert_eq!(clamp_range(0, 0, 0), None);
+        assert_eq!(clamp_range(i64::MIN, i64::MAX, 3), Some((0, 2)));
+    }
+
+    #[test]
+    fn float_increments_are_exact_for_small_decimals() {
+        assert_eq!(add_floats(b"0.1", b"0.2").ok(), Some("0.3".to_string()));
+        assert_eq!(add_floats(b"10.50", b"0.1").ok(), Some("10.6".to_string()));
+        assert_eq!(add_floats(b"1.5", b"-1.5").ok(), Some("0".to_string()));
+        assert_eq!(add_floats(b"-3.45", b"1.5").ok(), Some("-1.95".to_string()));
+        assert_eq!(
+            add_floats(b"5.0e3", b"2.0e2").ok(),
+            Some("5200".to_string())
+        );
+        assert!(add_floats(b"abc", b"1").is_err());
+        assert!(add_floats(b"1", b"inf").is_err());
+    }
 }
