@@ -1,5 +1,365 @@
-//! Bitmap commands: SETBIT GETBIT BITCOUNT BITPOS BITOP. Pure (on the locked state).
+//! Bitmap commands on string values: SETBIT GETBIT BITCOUNT BITPOS BITOP. Pure (on the locked
+//! state). Bit 0 is the most significant bit of the first byte, as in Redis.
 
-use super::CommandSpec;
+use bytes::Bytes;
 
-pub const COMMANDS: &[CommandSpec] = &[];
+use super::args::{int_arg, is, parse_i64_strict, syntax_error, wrongtype};
+use super::flags::*;
+use super::{CommandSpec, Ctx};
+use crate::engine::protocol::reply::Reply;
+use crate::engine::storage::{CompactBytes, Value};
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("setbit", 4, WRITE | DENYOOM, (1, 1, 1), "bitmap", setbit),
+    CommandSpec::new("getbit", 3, READONLY | FAST, (1, 1, 1), "bitmap", getbit),
+    CommandSpec::new("bitcount", -2, READONLY, (1, 1, 1), "bitmap", bitcount),
+    CommandSpec::new("bitpos", -3, READONLY, (1, 1, 1), "bitmap", bitpos),
+    CommandSpec::new("bitop", -4, WRITE | DENYOOM, (2, -1, 1), "bitmap", bitop),
+];
+
+const ERR_BIT_OFFSET: &str = "ERR bit offset is not an integer or out of range";
+const ERR_BIT_VALUE: &str = "ERR bit is not an integer or out of range";
+
+/// The bytes of a string value, writable in place (no reallocation for bits inside the string).
+pub fn bytes_mut(s: &mut CompactBytes) -> &mut [u8] {
+    match s {
+        CompactBytes::Inline { len, buf } => &mut buf[..*len as usize],
+        CompactBytes::Heap(b) => b,
+    }
+}
+
+/// A bit offset argument: a non-negative integer whose byte stays below proto-max-bulk-len.
+fn bit_offset(ctx: &Ctx<'_>, arg: &[u8]) -> Result<u64, Reply> {
+    let err = || Reply::err_static(ERR_BIT_OFFSET);
+    let off = parse_i64_strict(arg).ok_or_else(err)?;
+    let limit = ctx.state.config.settings.proto_max_bulk_len;
+    if off < 0 || ((off >> 3) >= limit && !ctx.client.is_replication) {
+        return Err(err());
+    }
+    Ok(off as u64)
+}
+
+/// Read the string at `key` for a bitmap command: None if missing, WRONGTYPE for other types.
+fn read_string(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Bytes>, Reply> {
+    super::strings::get_string(ctx, key)
+}
+
+fn setbit(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let offset = match bit_offset(ctx, &a[2]) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    let on = match parse_i64_strict(&a[3]) {
+        Some(v @ (0 | 1)) => v == 1,
+        _ => return Reply::err_static(ERR_BIT_VALUE),
+    };
+    let key = &a[1];
+    let byte = (offset >> 3) as usize;
+    let mask = 1u8 << (7 - (offset & 7));
+    let now = ctx.now_ms;
+    let (old, grown) = match ctx.db().get_mut(key, now) {
+        Some(e) => match &mut e.value {
+            Value::Str(s) => {
+                if byte < s.len() {
+                    let bytes = bytes_mut(s);
+                    let old = bytes[byte] & mask != 0;
+                    if on {
+                        bytes[byte] |= mask;
+                    } else {
+                        bytes[byte] &= !mask;
+                    }
+                    (old, false)
+                } else {
+                    let mut v = s.to_vec();
+                    v.resize(byte + 1, 0);
+                    if on {
+                        v[byte] |= mask;
+                    }
+                    *s = CompactBytes::from(v);
+                    (false, true)
+                }
+            }
+            _ => return wrongtype(),
+        },
+        None => {
+            let mut v = vec![0u8; byte + 1];
+            if on {
+                v[byte] |= mask;
+            }
+            ctx.db().set(key, Value::Str(CompactBytes::from(v)));
+            (false, true)
+        }
+    };
+    // Like Redis, rewriting a bit with the value it already has is not a change.
+    if grown || old != on {
+        ctx.modified(key);
+    }
+    Reply::Int(old as i64)
+}
+
+fn getbit(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let offset = match bit_offset(ctx, &a[2]) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    let s = match read_string(ctx, &a[1]) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Reply::Int(0),
+        Err(e) => return e,
+    };
+    let byte = (offset >> 3) as usize;
+    let bit = s
+        .get(byte)
+        .is_some_and(|b| b & (1u8 << (7 - (offset & 7))) != 0);
+    Reply::Int(bit as i64)
+}
+
+/// Whether a range is in bytes (the default) or bits.
+fn range_unit(arg: &[u8]) -> Result<bool, Reply> {
+    if is(arg, "bit") {
+        Ok(true)
+    } else if is(arg, "byte") {
+        Ok(false)
+    } else {
+        Err(syntax_error())
+    }
+}
+
+/// Clamp a `start..=end` range (negative = from the end) over `total` units, Redis style.
+/// Returns None when the range is empty.
+fn clamp(mut start: i64, mut end: i64, total: i64) -> Option<(i64, i64)> {
+    if start < 0 {
+        start = (total + start).max(0);
+    }
+    if end < 0 {
+        end = (total + end).max(0);
+    }
+    if end >= total {
+        end = total - 1;
+    }
+    (start <= end).then_some((start, end))
+}
+
+fn bit_at(s: &[u8], pos: u64) -> bool {
+    s.get((pos >> 3) as usize)
+        .is_some_and(|b| b & (1u8 << (7 - (pos & 7))) != 0)
+}
+
+/// Number of set bits in the inclusive bit range `from..=to` of `s` (both inside `s`).
+fn count_bits(s: &[u8], from: u64, to: u64) -> u64 {
+    let (first, last) = ((from >> 3) as usize, (to >> 3) as usize);
+    let Some(bytes) = s.get(first..=last) else {
+        return 0;
+    };
+    let mut count: u64 = bytes.iter().map(|b| b.count_ones() as u64).sum();
+    // Subtract the bits of the edge bytes that fall outside the range.
+    let head = bytes.first().copied().unwrap_or(0) & !(0xffu8 >> (from & 7));
+    let tail = bytes.last().copied().unwrap_or(0) & (0x7fu8 >> (to & 7));
+    count -= head.count_ones() as u64 + tail.count_ones() as u64;
+    count
+}
+
+fn bitcount(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    // Redis 7.0 looks the key up before it parses the range: a missing key counts 0 and a
+    // wrong type errors whatever the other arguments are.
+    let s = match read_string(ctx, &a[1]) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Reply::Int(0),
+        Err(e) => return e,
+    };
+    let mut range = None;
+    let mut in_bits = false;
+    match a.len() {
+        2 => {}
+        4 | 5 => {
+            let start = match int_arg(&a[2]) {
+                Ok(v) => v,
+                Err(e) => return e,
+            };
+            let end = match int_arg(&a[3]) {
+                Ok(v) => v,
+                Err(e) => return e,
+            };
+            // Redis answers this empty range before it looks at the unit word.
+            if start < 0 && end < 0 && start > end {
+                return Reply::Int(0);
+            }
+            if let Some(unit) = a.get(4) {
+                match range_unit(unit) {
+                    Ok(b) => in_bits = b,
+                    Err(e) => return e,
+                }
+            }
+            range = Some((start, end));
+        }
+        _ => return syntax_error(),
+    }
+    let bits = match range {
+        None => clamp(0, -1, s.len() as i64).map(|(f, t)| (f as u64 * 8, t as u64 * 8 + 7)),
+        Some((start, end)) => {
+            let total = if in_bits {
+                s.len() as i64 * 8
+            } else {
+                s.len() as i64
+            };
+            match clamp(start, end, total) {
+                None => None,
+                Some((f, t)) if in_bits => Some((f as u64, t as u64)),
+                Some((f, t)) => Some((f as u64 * 8, t as u64 * 8 + 7)),
+            }
+        }
+    };
+    match bits {
+        Some((from, to)) => Reply::Int(count_bits(&s, from, to) as i64),
+        None => Reply::Int(0),
+    }
+}
+
+fn bitpos(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let want = match int_arg(&a[2]) {
+        Ok(v @ (0 | 1)) => v == 1,
+        Ok(_) => return Reply::err_static("ERR The bit argument must be 1 or 0."),
+        Err(e) => return e,
+    };
+    // A missing key is an infinite run of zeros.
+    let s = match read_string(ctx, &a[1]) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Reply::Int(if want { -1 } else { 0 }),
+        Err(e) => return e,
+    };
+    let len = s.len() as i64;
+    let mut end_given = false;
+    let range = match a.len() {
+        3 => clamp(0, len - 1, len).map(|(f, t)| (f as u64 * 8, t as u64 * 8 + 7)),
+        4..=6 => {
+            let start = match int_arg(&a[3]) {
+                Ok(v) => v,
+                Err(e) => return e,
+            };
+            let mut in_bits = false;
+            if let Some(unit) = a.get(5) {
+                match range_unit(unit) {
+                    Ok(b) => in_bits = b,
+                    Err(e) => return e,
+                }
+            }
+            let end = match a.get(4) {
+                Some(arg) => match int_arg(arg) {
+                    Ok(v) => {
+                        end_given = true;
+                        v
+                    }
+                    Err(e) => return e,
+                },
+                None if in_bits => len * 8 + 7,
+                None => len - 1,
+            };
+            let total = if in_bits { len * 8 } else { len };
+            match clamp(start, end, total) {
+                None => None,
+                Some((f, t)) if in_bits => Some((f as u64, t as u64)),
+                Some((f, t)) => Some((f as u64 * 8, t as u64 * 8 + 7)),
+            }
+        }
+        _ => return syntax_error(),
+    };
+    // An empty range contains neither a 0 nor a 1.
+    let Some((from, to)) = range else {
+        return Reply::Int(-1);
+    };
+    match find_bit(&s, from, to, want) {
+        Some(p) => Reply::Int(p as i64),
+        // Without an explicit end the string is thought of as padded with zeros on the right.
+        None if !want && !end_given => Reply::Int(to as i64 + 1),
+        None => Reply::Int(-1),
+    }
+}
+
+/// The first bit equal to `want` in the inclusive range `from..=to`, skipping whole bytes that
+/// cannot contain it.
+fn find_bit(s: &[u8], from: u64, to: u64, want: bool) -> Option<u64> {
+    let skip = if want { 0x00 } else { 0xff };
+    let mut pos = from;
+    while pos <= to {
+        if pos & 7 == 0 && pos + 7 <= to && s.get((pos >> 3) as usize) == Some(&skip) {
+            pos += 8;
+            continue;
+        }
+        if bit_at(s, pos) == want {
+            return Some(pos);
+        }
+        pos += 1;
+    }
+    None
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BitOp {
+    And,
+    Or,
+    Xor,
+    Not,
+}
+
+fn bitop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let op = if is(&a[1], "and") {
+        BitOp::And
+    } else if is(&a[1], "or") {
+        BitOp::Or
+    } else if is(&a[1], "xor") {
+        BitOp::Xor
+    } else if is(&a[1], "not") {
+        BitOp::Not
+    } else {
+        return syntax_error();
+    };
+    if op == BitOp::Not && a.len() != 4 {
+        return Reply::err_static("ERR BITOP NOT must be called with a single source key.");
+    }
+    let mut sources = Vec::with_capacity(a.len() - 3);
+    for key in &a[3..] {
+        match read_string(ctx, key) {
+            Ok(v) => sources.push(v.unwrap_or_default()),
+            Err(e) => return e,
+        }
+    }
+    let max_len = sources.iter().map(|s| s.len()).max().unwrap_or(0);
+    let byte_at = |s: &Bytes, j: usize| s.get(j).copied().unwrap_or(0);
+    let mut out = Vec::with_capacity(max_len);
+    for j in 0..max_len {
+        let mut acc = sources.first().map_or(0, |s| byte_at(s, j));
+        match op {
+            BitOp::Not => acc = !acc,
+            BitOp::And => sources[1..].iter().for_each(|s| acc &= byte_at(s, j)),
+            BitOp::Or => sources[1..].iter().for_each(|s| acc |= byte_at(s, j)),
+            BitOp::Xor => sources[1..].iter().for_each(|s| acc ^= byte_at(s, j)),
+        }
+        out.push(acc);
+    }
+    let dest = &a[2];
+    if max_len > 0 {
+        ctx.db().set(dest, Value::Str(CompactBytes::from(out)));
+        ctx.modified(dest);
+    } else if ctx.db().remove(dest).is_some() {
+        ctx.modified(dest);
+    }
+    Reply::Int(max_len as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counting_and_finding_bits_in_ranges() {
+        let s = [0b1010_0000u8, 0xff, 0x01];
+        assert_eq!(count_bits(&s, 0, 23), 11);
+        assert_eq!(count_bits(&s, 1, 2), 1);
+        assert_eq!(count_bits(&s, 2, 9), 3);
+        assert_eq!(count_bits(&s, 23, 23), 1);
+        assert_eq!(find_bit(&s, 0, 23, true), Some(0));
+        assert_eq!(find_bit(&s, 3, 23, true), Some(8));
+        assert_eq!(find_bit(&s, 8, 15, false), None);
+        assert_eq!(find_bit(&s, 8, 23, false), Some(16));
+    }
+}
