@@ -1,5 +1,165 @@
-//! HyperLogLog commands: PFADD PFCOUNT PFMERGE. Pure (on the locked state).
+//! HyperLogLog commands: PFADD PFCOUNT PFMERGE, on string values in Redis's exact HLL format
+//! (see storage::hyperloglog). Pure (on the locked state).
 
-use super::CommandSpec;
+use bytes::Bytes;
 
-pub const COMMANDS: &[CommandSpec] = &[];
+use super::args::wrongtype;
+use super::flags::*;
+use super::{CommandSpec, Ctx};
+use crate::engine::protocol::reply::Reply;
+use crate::engine::storage::hyperloglog as hll;
+use crate::engine::storage::{CompactBytes, Value};
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new(
+        "pfadd",
+        -2,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        "hyperloglog",
+        pfadd,
+    ),
+    CommandSpec::new(
+        "pfcount",
+        -2,
+        READONLY | MAY_REPLICATE,
+        (1, -1, 1),
+        "hyperloglog",
+        pfcount,
+    ),
+    CommandSpec::new(
+        "pfmerge",
+        -2,
+        WRITE | DENYOOM,
+        (1, -1, 1),
+        "hyperloglog",
+        pfmerge,
+    ),
+];
+
+const ERR_NOT_HLL: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
+const ERR_CORRUPT: &str = "INVALIDOBJ Corrupted HLL object detected";
+
+/// The HyperLogLog at `key`: Ok(None) if missing, WRONGTYPE for other types or for strings
+/// that are not HLLs.
+fn read_hll(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Vec<u8>>, Reply> {
+    let now = ctx.now_ms;
+    match ctx.db().get(key, now) {
+        None => Ok(None),
+        Some(e) => match &e.value {
+            Value::Str(s) if hll::is_valid(s) => Ok(Some(s.to_vec())),
+            Value::Str(_) => Err(Reply::err_static(ERR_NOT_HLL)),
+            _ => Err(wrongtype()),
+        },
+    }
+}
+
+fn sparse_max_bytes(ctx: &Ctx<'_>) -> usize {
+    ctx.state
+        .config
+        .get("hll-sparse-max-bytes")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000)
+}
+
+/// Store an updated HLL, keeping the key's TTL (Redis modifies the string in place).
+fn store(ctx: &mut Ctx<'_>, key: &[u8], s: Vec<u8>) {
+    ctx.db()
+        .set_keep_ttl(key, Value::Str(CompactBytes::from(s)));
+    ctx.modified(key);
+}
+
+fn pfadd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let key = &a[1];
+    let (mut s, mut updated) = match read_hll(ctx, key) {
+        Ok(Some(s)) => (s, false),
+        Ok(None) => (hll::new_sparse(), true),
+        Err(e) => return e,
+    };
+    let max = sparse_max_bytes(ctx);
+    for element in &a[2..] {
+        match hll::add(&mut s, element, max) {
+            Ok(changed) => updated |= changed,
+            Err(hll::Corrupt) => return Reply::err_static(ERR_CORRUPT),
+        }
+    }
+    if !updated {
+        return Reply::Int(0);
+    }
+    hll::invalidate_cache(&mut s);
+    store(ctx, key, s);
+    Reply::Int(1)
+}
+
+fn pfcount(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    if a.len() > 2 {
+        let mut max = vec![0u8; hll::REGISTERS];
+        for key in &a[1..] {
+            match read_hll(ctx, key) {
+                Ok(Some(s)) => {
+                    if hll::merge_into(&mut max, &s).is_err() {
+                        return Reply::err_static(ERR_CORRUPT);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => return e,
+            }
+        }
+        return Reply::Int(hll::count_registers(&max) as i64);
+    }
+    let key = &a[1];
+    let mut s = match read_hll(ctx, key) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Reply::Int(0),
+        Err(e) => return e,
+    };
+    if let Some(card) = hll::cached_cardinality(&s) {
+        return Reply::Int(card as i64);
+    }
+    let card = match hll::count(&s) {
+        Ok(c) => c,
+        Err(hll::Corrupt) => return Reply::err_static(ERR_CORRUPT),
+    };
+    // Caching the estimate changes the string, so (as in Redis) it counts as a write and is
+    // propagated: replicas keep byte-identical values.
+    hll::set_cached_cardinality(&mut s, card);
+    store(ctx, key, s);
+    ctx.propagate_as(a.to_vec());
+    Reply::Int(card as i64)
+}
+
+fn pfmerge(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let mut max = vec![0u8; hll::REGISTERS];
+    let mut use_dense = false;
+    // The destination is one of the sources, as in Redis.
+    for key in &a[1..] {
+        match read_hll(ctx, key) {
+            Ok(Some(s)) => {
+                use_dense |= s.get(4) == Some(&0);
+                if hll::merge_into(&mut max, &s).is_err() {
+                    return Reply::err_static(ERR_CORRUPT);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return e,
+        }
+    }
+    let dest = &a[1];
+    let mut s = match read_hll(ctx, dest) {
+        Ok(Some(s)) => s,
+        Ok(None) => hll::new_sparse(),
+        Err(e) => return e,
+    };
+    if use_dense && hll::to_dense(&mut s).is_err() {
+        return Reply::err_static(ERR_CORRUPT);
+    }
+    let sparse_max = sparse_max_bytes(ctx);
+    for (index, &value) in max.iter().enumerate() {
+        if value != 0 && hll::raise_register(&mut s, index, value, sparse_max).is_err() {
+            return Reply::err_static(ERR_CORRUPT);
+        }
+    }
+    hll::invalidate_cache(&mut s);
+    store(ctx, dest, s);
+    Reply::Ok
+}
