@@ -1,5 +1,7 @@
 //! String commands: GET, SET and its variants, counters, ranges. Pure (on the locked state).
 
+mod long_double;
+
 use bytes::Bytes;
 
 use super::args::{self, int_arg, is, syntax_error, wrongtype};
@@ -582,75 +584,21 @@ fn mset(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Ok
 }
 
-/// Fixed-point scale of the exact INCRBYFLOAT path: Redis prints results with `%.17Lf`.
-const DECIMAL_SCALE: i128 = 100_000_000_000_000_000;
-/// Below this magnitude an x87 `long double` (64-bit mantissa) is exact to better than half of
-/// the 17th decimal even after three roundings (two parses, one addition: at most 3.5e-18), so
-/// when both operands and the sum are below it, Redis's `%.17Lf` text equals the exact decimal
-/// sum, which has at most 17 decimals.
-const DECIMAL_EXACT_LIMIT: i128 = 32 * DECIMAL_SCALE;
-
-/// Parse a plain decimal (`[+-]digits[.digits]`, at most 17 decimals and 4 integer digits) as a
-/// fixed-point number scaled by 10^17. None for anything else (exponents, inf, long inputs).
-fn parse_decimal_fixed(s: &[u8]) -> Option<i128> {
-    let (neg, body) = match s.first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let (int_part, frac_part) = match body.iter().position(|&c| c == b'.') {
-        Some(dot) => (&body[..dot], &body[dot + 1..]),
-        None => (body, &b""[..]),
-    };
-    if int_part.is_empty() && frac_part.is_empty() || int_part.len() > 4 || frac_part.len() > 17 {
-        return None;
-    }
-    let mut v: i128 = 0;
-    for &d in int_part.iter().chain(frac_part) {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + (d - b'0') as i128;
-    }
-    for _ in frac_part.len()..17 {
-        v *= 10;
-    }
-    Some(if neg { -v } else { v })
-}
-
-fn format_decimal_fixed(v: i128) -> String {
-    let abs = v.unsigned_abs();
-    let scale = DECIMAL_SCALE as u128;
-    let frac = format!("{:017}", abs % scale);
-    let frac = frac.trim_end_matches('0');
-    let sign = if v < 0 { "-" } else { "" };
-    if frac.is_empty() {
-        format!("{sign}{}", abs / scale)
-    } else {
-        format!("{sign}{}.{frac}", abs / scale)
-    }
-}
-
-/// The text INCRBYFLOAT stores for `current + incr`, or None if the inputs are not floats.
-/// Small plain decimals are added exactly (matching Redis's long double result digit for
-/// digit); everything else goes through f64.
+/// The text INCRBYFLOAT stores for `current + incr`: computed and printed exactly as Redis does
+/// in x87 `long double` (see long_double.rs), so replies match redis-server digit for digit.
 fn add_floats(current: &[u8], incr: &[u8]) -> Result<String, Reply> {
-    let cur_f = args::parse_f64(current).ok_or_else(args::not_float)?;
-    let inc_f = args::parse_f64(incr).ok_or_else(args::not_float)?;
-    if let (Some(c), Some(i)) = (parse_decimal_fixed(current), parse_decimal_fixed(incr)) {
-        let sum = c + i;
-        let small = |v: i128| v.abs() < DECIMAL_EXACT_LIMIT;
-        if small(c) && small(i) && small(sum) {
-            return Ok(format_decimal_fixed(sum));
-        }
+    use long_double::Parsed;
+    let cur = long_double::parse(current);
+    let inc = long_double::parse(incr);
+    let overflow = || Reply::err_static("ERR increment would produce NaN or Infinity");
+    match (cur, inc) {
+        (Parsed::Invalid, _) | (_, Parsed::Invalid) => Err(args::not_float()),
+        (Parsed::Infinite, _) | (_, Parsed::Infinite) => Err(overflow()),
+        (Parsed::Finite(a), Parsed::Finite(b)) => match long_double::add(a, b) {
+            Parsed::Finite(sum) => Ok(long_double::format_human(sum)),
+            _ => Err(overflow()),
+        },
     }
-    let sum = cur_f + inc_f;
-    if !sum.is_finite() {
-        return Err(Reply::err_static(
-            "ERR increment would produce NaN or Infinity",
-        ));
-    }
-    Ok(crate::engine::protocol::reply::format_float_human(sum))
 }
 
 fn incrbyfloat(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
