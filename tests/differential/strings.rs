@@ -202,3 +202,31 @@ fn ranges(rng: &mut StdRng, k: &Keys) -> Step {
         _ => Step::exact(&["GET", &key]),
     }
 }
+
+fn lcs(rng: &mut StdRng, k: &Keys) -> Step {
+    let (a, b) = (k.pick(rng), k.pick(rng));
+    let words = ["ohmytext", "mynewtext", "abcabcab", "bcaxbca", "aaaa", ""];
+    let opts = *pick(
+        rng,
+        &[
+            "",
+            "LEN",
+            "IDX",
+            "IDX WITHMATCHLEN",
+            "IDX MINMATCHLEN 2",
+            "IDX MINMATCHLEN 2 WITHMATCHLEN",
+            "IDX MINMATCHLEN x",
+            "LEN IDX",
+            "BOGUS",
+            "MINMATCHLEN",
+        ],
+    );
+    match rng.gen_range(0..4) {
+        0 => Step::exact(&["SET", &a, *pick(rng, &words[..])]),
+        _ => {
+            let mut args = vec!["LCS".to_string(), a, b];
+            args.extend(opts.split(' ').filter(|s| !s.is_empty()).map(String::from));
+            Step::exact(&args)
+        }
+    }
+}

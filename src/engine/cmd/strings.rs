@@ -81,6 +81,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "string",
         setrange,
     ),
+    CommandSpec::new("lcs", -3, READONLY, (1, 2, 1), "string", lcs),
 ];
 
 /// Read a string value: Ok(None) if missing, Err(WRONGTYPE) for other types.
@@ -651,5 +652,129 @@ mod tests {
         );
         assert!(add_floats(b"abc", b"1").is_err());
         assert!(add_floats(b"1", b"inf").is_err());
+    }
+}
+
+/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]: the longest common subsequence,
+/// by Redis's dynamic programming table and its backward walk (so ties resolve the same way).
+fn lcs(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let mut strings = Vec::with_capacity(2);
+    for key in &a[1..3] {
+        match get_string(ctx, key) {
+            Ok(v) => strings.push(v.unwrap_or_default()),
+            Err(_) => {
+                return Reply::err_static("ERR The specified keys must contain string values")
+            }
+        }
+    }
+    let (x, y) = (&strings[0], &strings[1]);
+    let (mut get_len, mut get_idx, mut with_match_len) = (false, false, false);
+    let mut min_match_len: i64 = 0;
+    let mut i = 3;
+    while i < a.len() {
+        let opt = &a[i];
+        if is(opt, "idx") {
+            get_idx = true;
+        } else if is(opt, "len") {
+            get_len = true;
+        } else if is(opt, "withmatchlen") {
+            with_match_len = true;
+        } else if is(opt, "minmatchlen") && i + 1 < a.len() {
+            match int_arg(&a[i + 1]) {
+                Ok(v) => min_match_len = v.max(0),
+                Err(e) => return e,
+            }
+            i += 1;
+        } else {
+            return syntax_error();
+        }
+        i += 1;
+    }
+    if get_idx && get_len {
+        return Reply::err_static(
+            "ERR If you want both the length and indexes, please just use IDX.",
+        );
+    }
+    let (xl, yl) = (x.len(), y.len());
+    let cells = (xl as u128 + 1) * (yl as u128 + 1);
+    if cells * 4 > ctx.state.config.settings.proto_max_bulk_len.max(0) as u128 {
+        return Reply::err_static(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        );
+    }
+    let width = yl + 1;
+    let mut table = vec![0u32; cells as usize];
+    for i in 1..=xl {
+        for j in 1..=yl {
+            table[i * width + j] = if x[i - 1] == y[j - 1] {
+                table[(i - 1) * width + j - 1] + 1
+            } else {
+                table[(i - 1) * width + j].max(table[i * width + j - 1])
+            };
+        }
+    }
+    let total = table[xl * width + yl];
+    if get_len {
+        return Reply::Int(total as i64);
+    }
+    // Walk back from the end, collecting the subsequence and the contiguous matching ranges.
+    let mut result = vec![0u8; total as usize];
+    let mut remaining = total as usize;
+    let mut matches = Vec::new();
+    let mut range: Option<(usize, usize, usize, usize)> = None; // a_start, a_end, b_start, b_end
+    let (mut i, mut j) = (xl, yl);
+    while i > 0 && j > 0 {
+        let mut emit = false;
+        if x[i - 1] == y[j - 1] {
+            if let Some(slot) = remaining.checked_sub(1).and_then(|r| result.get_mut(r)) {
+                *slot = x[i - 1];
+            }
+            range = match range {
+                None => Some((i - 1, i - 1, j - 1, j - 1)),
+                Some((a_start, a_end, b_start, b_end)) if a_start == i && b_start == j => {
+                    Some((a_start - 1, a_end, b_start - 1, b_end))
+                }
+                Some(r) => {
+                    emit = true;
+                    Some(r)
+                }
+            };
+            if range.is_some_and(|(a_start, _, b_start, _)| a_start == 0 || b_start == 0) {
+                emit = true;
+            }
+            remaining = remaining.saturating_sub(1);
+            i -= 1;
+            j -= 1;
+        } else {
+            if table[(i - 1) * width + j] > table[i * width + j - 1] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            emit = range.is_some();
+        }
+        if emit {
+            if let Some((a_start, a_end, b_start, b_end)) = range.take() {
+                let len = (a_end - a_start + 1) as i64;
+                if get_idx && (min_match_len == 0 || len >= min_match_len) {
+                    let mut m = vec![
+                        Reply::Array(vec![Reply::Int(a_start as i64), Reply::Int(a_end as i64)]),
+                        Reply::Array(vec![Reply::Int(b_start as i64), Reply::Int(b_end as i64)]),
+                    ];
+                    if with_match_len {
+                        m.push(Reply::Int(len));
+                    }
+                    matches.push(Reply::Array(m));
+                }
+            }
+        }
+    }
+    if get_idx {
+        Reply::Map(vec![
+            (Reply::bulk_str("matches"), Reply::Array(matches)),
+            (Reply::bulk_str("len"), Reply::Int(total as i64)),
+        ])
+    } else {
+        Reply::Bulk(Bytes::from(result))
     }
 }
