@@ -13,6 +13,7 @@ pub const GENERATORS: &[Generator] = &[
     getex,
     floats,
     ranges,
+    lcs,
 ];
 
 fn get_set(rng: &mut StdRng, k: &Keys) -> Step {

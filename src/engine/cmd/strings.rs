@@ -625,36 +625,6 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Bulk(result)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn getrange_clamping_follows_redis() {
-        assert_eq!(clamp_range(0, -1, 5), Some((0, 4)));
-        assert_eq!(clamp_range(-3, -1, 5), Some((2, 4)));
-        assert_eq!(clamp_range(-1, -3, 5), None);
-        assert_eq!(clamp_range(-100, 100, 5), Some((0, 4)));
-        assert_eq!(clamp_range(3, 1, 5), None);
-        assert_eq!(clamp_range(0, 0, 0), None);
-        assert_eq!(clamp_range(i64::MIN, i64::MAX, 3), Some((0, 2)));
-    }
-
-    #[test]
-    fn float_increments_are_exact_for_small_decimals() {
-        assert_eq!(add_floats(b"0.1", b"0.2").ok(), Some("0.3".to_string()));
-        assert_eq!(add_floats(b"10.50", b"0.1").ok(), Some("10.6".to_string()));
-        assert_eq!(add_floats(b"1.5", b"-1.5").ok(), Some("0".to_string()));
-        assert_eq!(add_floats(b"-3.45", b"1.5").ok(), Some("-1.95".to_string()));
-        assert_eq!(
-            add_floats(b"5.0e3", b"2.0e2").ok(),
-            Some("5200".to_string())
-        );
-        assert!(add_floats(b"abc", b"1").is_err());
-        assert!(add_floats(b"1", b"inf").is_err());
-    }
-}
-
 /// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]: the longest common subsequence,
 /// by Redis's dynamic programming table and its backward walk (so ties resolve the same way).
 fn lcs(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
@@ -776,5 +746,35 @@ fn lcs(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         ])
     } else {
         Reply::Bulk(Bytes::from(result))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn getrange_clamping_follows_redis() {
+        assert_eq!(clamp_range(0, -1, 5), Some((0, 4)));
+        assert_eq!(clamp_range(-3, -1, 5), Some((2, 4)));
+        assert_eq!(clamp_range(-1, -3, 5), None);
+        assert_eq!(clamp_range(-100, 100, 5), Some((0, 4)));
+        assert_eq!(clamp_range(3, 1, 5), None);
+        assert_eq!(clamp_range(0, 0, 0), None);
+        assert_eq!(clamp_range(i64::MIN, i64::MAX, 3), Some((0, 2)));
+    }
+
+    #[test]
+    fn float_increments_are_exact_for_small_decimals() {
+        assert_eq!(add_floats(b"0.1", b"0.2").ok(), Some("0.3".to_string()));
+        assert_eq!(add_floats(b"10.50", b"0.1").ok(), Some("10.6".to_string()));
+        assert_eq!(add_floats(b"1.5", b"-1.5").ok(), Some("0".to_string()));
+        assert_eq!(add_floats(b"-3.45", b"1.5").ok(), Some("-1.95".to_string()));
+        assert_eq!(
+            add_floats(b"5.0e3", b"2.0e2").ok(),
+            Some("5200".to_string())
+        );
+        assert!(add_floats(b"abc", b"1").is_err());
+        assert!(add_floats(b"1", b"inf").is_err());
     }
 }
