@@ -5,7 +5,7 @@ use rand::Rng;
 
 use crate::harness::{pick, Generator, Keys, Step};
 
-pub const GENERATORS: &[Generator] = &[setget, counting, bitops];
+pub const GENERATORS: &[Generator] = &[setget, counting, bitops, bitfield];
 
 fn offset(rng: &mut StdRng) -> String {
     match rng.gen_range(0..8) {
@@ -78,4 +78,69 @@ fn bitops(rng: &mut StdRng, k: &Keys) -> Step {
         2 => Step::exact(&["BITOP", op, &d, &a, "nokey"]),
         _ => Step::exact(&["BITOP", op, &d, "nokey1", "nokey2"]),
     }
+}
+
+fn bitfield(rng: &mut StdRng, k: &Keys) -> Step {
+    let key = k.pick(rng);
+    let mut args = vec![
+        if rng.gen_bool(0.2) {
+            "BITFIELD_RO"
+        } else {
+            "BITFIELD"
+        }
+        .to_string(),
+        key,
+    ];
+    for _ in 0..rng.gen_range(0..4) {
+        let ty = pick(
+            rng,
+            &[
+                "u8", "i8", "u1", "i5", "u63", "i64", "u16", "i32", "u64", "x8", "I8", "i0", "i65",
+            ],
+        )
+        .to_string();
+        let off = pick(
+            rng,
+            &[
+                "0",
+                "3",
+                "7",
+                "100",
+                "#1",
+                "#3",
+                "-1",
+                "#",
+                "x",
+                "4294967296",
+            ],
+        )
+        .to_string();
+        let val = pick(
+            rng,
+            &[
+                "1",
+                "-1",
+                "100",
+                "255",
+                "-128",
+                "127",
+                "300",
+                "9223372036854775807",
+                "-9223372036854775808",
+                "x",
+            ],
+        )
+        .to_string();
+        match rng.gen_range(0..7) {
+            0 | 1 => args.extend(["GET".to_string(), ty, off]),
+            2 => args.extend(["SET".to_string(), ty, off, val]),
+            3 | 4 => args.extend(["INCRBY".to_string(), ty, off, val]),
+            5 => {
+                let ow = *pick(rng, &["WRAP", "SAT", "FAIL", "fail", "BAD"]);
+                args.extend(["OVERFLOW".to_string(), ow.to_string()]);
+            }
+            _ => args.push(pick(rng, &["GET", "OVERFLOW", "SET"]).to_string()),
+        }
+    }
+    Step::exact(&args)
 }

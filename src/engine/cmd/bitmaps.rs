@@ -1,4 +1,4 @@
-//! Bitmap commands on string values: SETBIT GETBIT BITCOUNT BITPOS BITOP. Pure (on the locked
+//! Bitmap commands on string values: SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD BITFIELD_RO. Pure (on the locked
 //! state). Bit 0 is the most significant bit of the first byte, as in Redis.
 
 use bytes::Bytes;
@@ -14,6 +14,22 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("getbit", 3, READONLY | FAST, (1, 1, 1), "bitmap", getbit),
     CommandSpec::new("bitcount", -2, READONLY, (1, 1, 1), "bitmap", bitcount),
     CommandSpec::new("bitpos", -3, READONLY, (1, 1, 1), "bitmap", bitpos),
+    CommandSpec::new(
+        "bitfield",
+        -2,
+        WRITE | DENYOOM,
+        (1, 1, 1),
+        "bitmap",
+        bitfield,
+    ),
+    CommandSpec::new(
+        "bitfield_ro",
+        -2,
+        READONLY | FAST,
+        (1, 1, 1),
+        "bitmap",
+        bitfield_ro,
+    ),
     CommandSpec::new("bitop", -4, WRITE | DENYOOM, (2, -1, 1), "bitmap", bitop),
 ];
 
@@ -344,6 +360,307 @@ fn bitop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         ctx.modified(dest);
     }
     Reply::Int(max_len as i64)
+}
+
+/// What BITFIELD does when INCRBY or SET overflows the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Overflow {
+    Wrap,
+    Sat,
+    Fail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldOp {
+    Get,
+    Set(i64),
+    IncrBy(i64),
+}
+
+/// One parsed BITFIELD operation on a field of `bits` bits at bit `offset`.
+#[derive(Debug, Clone, Copy)]
+struct Field {
+    op: FieldOp,
+    signed: bool,
+    bits: u32,
+    offset: u64,
+    overflow: Overflow,
+}
+
+const ERR_FIELD_TYPE: &str =
+    "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
+
+/// `i1..i64` or `u1..u63` (lowercase only, as in Redis).
+fn field_type(arg: &[u8]) -> Result<(bool, u32), Reply> {
+    let err = || Reply::err_static(ERR_FIELD_TYPE);
+    let signed = match arg.first() {
+        Some(b'i') => true,
+        Some(b'u') => false,
+        _ => return Err(err()),
+    };
+    let bits = parse_i64_strict(&arg[1..]).ok_or_else(err)?;
+    if bits < 1 || (signed && bits > 64) || (!signed && bits > 63) {
+        return Err(err());
+    }
+    Ok((signed, bits as u32))
+}
+
+/// A field offset: a bit offset, or `#N` meaning N fields of this width.
+fn field_offset(ctx: &Ctx<'_>, arg: &[u8], bits: u32) -> Result<u64, Reply> {
+    let err = || Reply::err_static(ERR_BIT_OFFSET);
+    let (by_index, digits) = match arg {
+        [b'#', rest @ ..] if !rest.is_empty() => (true, rest),
+        _ => (false, arg),
+    };
+    let mut off = parse_i64_strict(digits).ok_or_else(err)?;
+    if by_index {
+        off = off.wrapping_mul(bits as i64);
+    }
+    let limit = ctx.state.config.settings.proto_max_bulk_len;
+    if off < 0 || ((off >> 3) >= limit && !ctx.client.is_replication) {
+        return Err(err());
+    }
+    Ok(off as u64)
+}
+
+fn read_field(s: &[u8], offset: u64, bits: u32) -> u64 {
+    (0..bits as u64).fold(0u64, |v, i| (v << 1) | bit_at(s, offset + i) as u64)
+}
+
+fn read_signed_field(s: &[u8], offset: u64, bits: u32) -> i64 {
+    let v = read_field(s, offset, bits);
+    if bits < 64 && v & (1u64 << (bits - 1)) != 0 {
+        (v | (u64::MAX << bits)) as i64
+    } else {
+        v as i64
+    }
+}
+
+fn write_field(s: &mut [u8], offset: u64, bits: u32, value: u64) {
+    for j in 0..bits as u64 {
+        let on = value & (1u64 << (bits as u64 - 1 - j)) != 0;
+        let pos = offset + j;
+        if let Some(b) = s.get_mut((pos >> 3) as usize) {
+            let mask = 1u8 << (7 - (pos & 7));
+            if on {
+                *b |= mask;
+            } else {
+                *b &= !mask;
+            }
+        }
+    }
+}
+
+/// Redis's `checkUnsignedBitfieldOverflow`: Some(value to store) or None (FAIL) on overflow.
+fn unsigned_overflow(value: u64, incr: i64, bits: u32, ow: Overflow) -> Option<Option<u64>> {
+    let max = if bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
+    let max_incr = max.wrapping_sub(value) as i64;
+    let min_incr = (value as i64).wrapping_neg();
+    let wrap = || value.wrapping_add(incr as u64) & !(u64::MAX << bits);
+    if value > max || (incr > 0 && incr > max_incr) {
+        Some(match ow {
+            Overflow::Wrap => Some(wrap()),
+            Overflow::Sat => Some(max),
+            Overflow::Fail => None,
+        })
+    } else if incr < 0 && incr < min_incr {
+        Some(match ow {
+            Overflow::Wrap => Some(wrap()),
+            Overflow::Sat => Some(0),
+            Overflow::Fail => None,
+        })
+    } else {
+        None
+    }
+}
+
+/// Redis's `checkSignedBitfieldOverflow`, same contract as [`unsigned_overflow`].
+fn signed_overflow(value: i64, incr: i64, bits: u32, ow: Overflow) -> Option<Option<i64>> {
+    let max = if bits == 64 {
+        i64::MAX
+    } else {
+        (1i64 << (bits - 1)) - 1
+    };
+    let min = -max - 1;
+    let max_incr = (max as u64).wrapping_sub(value as u64) as i64;
+    let min_incr = min.wrapping_sub(value);
+    let wrap = || {
+        let c = (value as u64).wrapping_add(incr as u64);
+        if bits < 64 {
+            let mask = u64::MAX << bits;
+            if c & (1u64 << (bits - 1)) != 0 {
+                (c | mask) as i64
+            } else {
+                (c & !mask) as i64
+            }
+        } else {
+            c as i64
+        }
+    };
+    if value > max || (bits != 64 && incr > max_incr) || (value >= 0 && incr > 0 && incr > max_incr)
+    {
+        Some(match ow {
+            Overflow::Wrap => Some(wrap()),
+            Overflow::Sat => Some(max),
+            Overflow::Fail => None,
+        })
+    } else if value < min
+        || (bits != 64 && incr < min_incr)
+        || (value < 0 && incr < 0 && incr < min_incr)
+    {
+        Some(match ow {
+            Overflow::Wrap => Some(wrap()),
+            Overflow::Sat => Some(min),
+            Overflow::Fail => None,
+        })
+    } else {
+        None
+    }
+}
+
+fn parse_fields(ctx: &Ctx<'_>, a: &[Bytes]) -> Result<Vec<Field>, Reply> {
+    let mut fields = Vec::new();
+    let mut overflow = Overflow::Wrap;
+    let mut j = 2;
+    while j < a.len() {
+        let remaining = a.len() - j - 1;
+        let word = &a[j];
+        let is_get = is(word, "get") && remaining >= 2;
+        let is_set = is(word, "set") && remaining >= 3;
+        let is_incr = is(word, "incrby") && remaining >= 3;
+        if is(word, "overflow") && remaining >= 1 {
+            let kind = &a[j + 1];
+            overflow = if is(kind, "wrap") {
+                Overflow::Wrap
+            } else if is(kind, "sat") {
+                Overflow::Sat
+            } else if is(kind, "fail") {
+                Overflow::Fail
+            } else {
+                return Err(Reply::err_static("ERR Invalid OVERFLOW type specified"));
+            };
+            j += 2;
+            continue;
+        }
+        if !(is_get || is_set || is_incr) {
+            return Err(syntax_error());
+        }
+        let (signed, bits) = field_type(&a[j + 1])?;
+        let offset = field_offset(ctx, &a[j + 2], bits)?;
+        let op = if is_get {
+            FieldOp::Get
+        } else {
+            let v = int_arg(&a[j + 3])?;
+            if is_set {
+                FieldOp::Set(v)
+            } else {
+                FieldOp::IncrBy(v)
+            }
+        };
+        fields.push(Field {
+            op,
+            signed,
+            bits,
+            offset,
+            overflow,
+        });
+        j += if is_get { 3 } else { 4 };
+    }
+    Ok(fields)
+}
+
+/// Apply one SET/INCRBY field operation in place; the reply is the old value (SET), the new
+/// value (INCRBY), or nil when OVERFLOW FAIL refused it.
+fn apply_field(s: &mut [u8], f: &Field) -> Reply {
+    let (FieldOp::Set(arg) | FieldOp::IncrBy(arg)) = f.op else {
+        return Reply::Nil;
+    };
+    let is_incr = matches!(f.op, FieldOp::IncrBy(_));
+    if f.signed {
+        let old = read_signed_field(s, f.offset, f.bits);
+        let (value, incr) = if is_incr { (old, arg) } else { (arg, 0) };
+        let new = match signed_overflow(value, incr, f.bits, f.overflow) {
+            Some(None) => return Reply::Nil,
+            Some(Some(limited)) => limited,
+            None => value.wrapping_add(incr),
+        };
+        write_field(s, f.offset, f.bits, new as u64);
+        Reply::Int(if is_incr { new } else { old })
+    } else {
+        let old = read_field(s, f.offset, f.bits);
+        let (value, incr) = if is_incr { (old, arg) } else { (arg as u64, 0) };
+        let new = match unsigned_overflow(value, incr, f.bits, f.overflow) {
+            Some(None) => return Reply::Nil,
+            Some(Some(limited)) => limited,
+            None => value.wrapping_add(incr as u64),
+        };
+        write_field(s, f.offset, f.bits, new);
+        Reply::Int(if is_incr { new as i64 } else { old as i64 })
+    }
+}
+
+fn bitfield_generic(ctx: &mut Ctx<'_>, a: &[Bytes], read_only_command: bool) -> Reply {
+    let fields = match parse_fields(ctx, a) {
+        Ok(f) => f,
+        Err(e) => return e,
+    };
+    let key = &a[1];
+    let writes = fields.iter().any(|f| f.op != FieldOp::Get);
+    let get_reply = |s: &[u8], f: &Field| {
+        if f.signed {
+            Reply::Int(read_signed_field(s, f.offset, f.bits))
+        } else {
+            Reply::Int(read_field(s, f.offset, f.bits) as i64)
+        }
+    };
+    if !writes {
+        let s = match read_string(ctx, key) {
+            Ok(v) => v.unwrap_or_default(),
+            Err(e) => return e,
+        };
+        return Reply::Array(fields.iter().map(|f| get_reply(&s, f)).collect());
+    }
+    if read_only_command {
+        return Reply::err_static("ERR BITFIELD_RO only supports the GET subcommand");
+    }
+    let highest = fields
+        .iter()
+        .filter(|f| f.op != FieldOp::Get)
+        .map(|f| f.offset + f.bits as u64 - 1)
+        .max()
+        .unwrap_or(0);
+    let mut s = match read_string(ctx, key) {
+        Ok(v) => v.map(|b| b.to_vec()).unwrap_or_default(),
+        Err(e) => return e,
+    };
+    let needed = (highest >> 3) as usize + 1;
+    if s.len() < needed {
+        s.resize(needed, 0);
+    }
+    let replies = fields
+        .iter()
+        .map(|f| match f.op {
+            FieldOp::Get => get_reply(&s, f),
+            _ => apply_field(&mut s, f),
+        })
+        .collect();
+    // Like Redis, a write operation counts as a change even when OVERFLOW FAIL refused it.
+    ctx.db()
+        .set_keep_ttl(key, Value::Str(CompactBytes::from(s)));
+    ctx.modified(key);
+    Reply::Array(replies)
+}
+
+fn bitfield(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    bitfield_generic(ctx, a, false)
+}
+
+fn bitfield_ro(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    bitfield_generic(ctx, a, true)
 }
 
 #[cfg(test)]
