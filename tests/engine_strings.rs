@@ -141,6 +141,33 @@ async fn bitmap_commands() {
 }
 
 #[tokio::test]
+async fn bitfield_and_lcs() {
+    let h = start_engine(&[]).await;
+    let mut c = RawClient::connect(&h).await;
+    c.cmd(&[
+        "BITFIELD", "bf", "SET", "i8", "0", "100", "INCRBY", "i8", "0", "100", "OVERFLOW", "SAT",
+        "INCRBY", "i8", "0", "100", "OVERFLOW", "FAIL", "INCRBY", "u4", "#1", "20", "GET", "u8",
+        "0", "GET", "i64", "0",
+    ])
+    .await;
+    c.expect(b"*6\r\n:0\r\n:-56\r\n:44\r\n$-1\r\n:44\r\n:3170534137668829184\r\n")
+        .await;
+    c.cmd(&["GET", "bf"]).await;
+    c.cmd(&["BITFIELD_RO", "bf", "SET", "u8", "0", "1"]).await;
+    c.cmd(&["BITFIELD", "bf", "GET", "u64", "0"]).await;
+    c.expect(b"$1\r\n,\r\n-ERR BITFIELD_RO only supports the GET subcommand\r\n-ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.\r\n")
+        .await;
+    c.cmd(&["MSET", "a", "ohmytext", "b", "mynewtext"]).await;
+    c.cmd(&["LCS", "a", "b"]).await;
+    c.cmd(&["LCS", "a", "b", "LEN"]).await;
+    c.cmd(&["LCS", "a", "b", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"])
+        .await;
+    c.expect(b"+OK\r\n$6\r\nmytext\r\n:6\r\n*4\r\n$7\r\nmatches\r\n*1\r\n*3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n$3\r\nlen\r\n:6\r\n")
+        .await;
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn hyperloglog_strings_and_counts_equal_redis() {
     let h = start_engine(&[]).await;
     let mut c = RawClient::connect(&h).await;
