@@ -222,3 +222,36 @@ async fn read_line(c: &mut RawClient) -> String {
     }
     String::from_utf8_lossy(&line).into_owned()
 }
+
+/// APPEND and SETBIT grow strings in place (amortised, like Redis's sdsMakeRoomFor): 20000
+/// appends building a 2 MB value would copy ~20 GB if every append reallocated exactly.
+#[tokio::test]
+async fn appends_and_growing_bitmaps_are_amortised() {
+    let h = start_engine(&[]).await;
+    let mut c = RawClient::connect(&h).await;
+    let chunk = "x".repeat(100);
+    let mut batch = Vec::new();
+    for i in 0..20_000 {
+        batch.extend_from_slice(
+            format!("*3\r\n$6\r\nAPPEND\r\n$3\r\nlog\r\n$100\r\n{chunk}\r\n").as_bytes(),
+        );
+        let off = (i * 64).to_string();
+        batch.extend_from_slice(
+            format!(
+                "*4\r\n$6\r\nSETBIT\r\n$4\r\nbits\r\n${}\r\n{off}\r\n$1\r\n1\r\n",
+                off.len()
+            )
+            .as_bytes(),
+        );
+    }
+    c.send(&batch).await;
+    let mut expected = Vec::new();
+    for i in 1..=20_000 {
+        expected.extend_from_slice(format!(":{}\r\n:0\r\n", i * 100).as_bytes());
+    }
+    c.expect(&expected).await;
+    c.cmd(&["STRLEN", "bits"]).await;
+    c.cmd(&["BITCOUNT", "bits"]).await;
+    c.expect(b":159993\r\n:20000\r\n").await;
+    h.stop().await;
+}

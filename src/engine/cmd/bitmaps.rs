@@ -41,6 +41,7 @@ pub fn bytes_mut(s: &mut CompactBytes) -> &mut [u8] {
     match s {
         CompactBytes::Inline { len, buf } => &mut buf[..*len as usize],
         CompactBytes::Heap(b) => b,
+        CompactBytes::Growable(v) => v,
     }
 }
 
@@ -86,12 +87,11 @@ fn setbit(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
                     }
                     (old, false)
                 } else {
-                    let mut v = s.to_vec();
+                    let v = s.as_mut_vec();
                     v.resize(byte + 1, 0);
                     if on {
                         v[byte] |= mask;
                     }
-                    *s = CompactBytes::from(v);
                     (false, true)
                 }
             }
@@ -633,10 +633,18 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, a: &[Bytes], read_only_command: bool) -> 
         .map(|f| f.offset + f.bits as u64 - 1)
         .max()
         .unwrap_or(0);
-    let mut s = match read_string(ctx, key) {
-        Ok(v) => v.map(|b| b.to_vec()).unwrap_or_default(),
-        Err(e) => return e,
+    if let Err(e) = read_string(ctx, key) {
+        return e;
+    }
+    let now = ctx.now_ms;
+    let db = ctx.db();
+    if db.get(key, now).is_none() {
+        db.set(key, Value::Str(CompactBytes::empty()));
+    }
+    let Some(Value::Str(stored)) = db.get_mut(key, now).map(|e| &mut e.value) else {
+        return wrongtype();
     };
+    let s = stored.as_mut_vec();
     let needed = (highest >> 3) as usize + 1;
     if s.len() < needed {
         s.resize(needed, 0);
@@ -644,13 +652,11 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, a: &[Bytes], read_only_command: bool) -> 
     let replies = fields
         .iter()
         .map(|f| match f.op {
-            FieldOp::Get => get_reply(&s, f),
-            _ => apply_field(&mut s, f),
+            FieldOp::Get => get_reply(s, f),
+            _ => apply_field(s, f),
         })
         .collect();
     // Like Redis, a write operation counts as a change even when OVERFLOW FAIL refused it.
-    ctx.db()
-        .set_keep_ttl(key, Value::Str(CompactBytes::from(s)));
     ctx.modified(key);
     Reply::Array(replies)
 }

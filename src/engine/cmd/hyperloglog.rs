@@ -71,23 +71,37 @@ fn store(ctx: &mut Ctx<'_>, key: &[u8], s: Vec<u8>) {
 
 fn pfadd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let key = &a[1];
-    let (mut s, mut updated) = match read_hll(ctx, key) {
-        Ok(Some(s)) => (s, false),
-        Ok(None) => (hll::new_sparse(), true),
-        Err(e) => return e,
-    };
+    let now = ctx.now_ms;
     let max = sparse_max_bytes(ctx);
+    // Validate first, then update the stored string in place (a dense HLL is 12 KB).
+    let mut updated = match ctx.db().get(key, now) {
+        None => true,
+        Some(e) => match &e.value {
+            Value::Str(s) if hll::is_valid(s) => false,
+            Value::Str(_) => return Reply::err_static(ERR_NOT_HLL),
+            _ => return wrongtype(),
+        },
+    };
+    if updated {
+        ctx.db()
+            .set(key, Value::Str(CompactBytes::from(hll::new_sparse())));
+    }
+    let Some(Value::Str(stored)) = ctx.db().get_mut(key, now).map(|e| &mut e.value) else {
+        return wrongtype();
+    };
+    let s = stored.as_mut_vec();
     for element in &a[2..] {
-        match hll::add(&mut s, element, max) {
+        match hll::add(s, element, max) {
             Ok(changed) => updated |= changed,
+            // Like Redis, registers already raised stay raised.
             Err(hll::Corrupt) => return Reply::err_static(ERR_CORRUPT),
         }
     }
     if !updated {
         return Reply::Int(0);
     }
-    hll::invalidate_cache(&mut s);
-    store(ctx, key, s);
+    hll::invalidate_cache(s);
+    ctx.modified(key);
     Reply::Int(1)
 }
 

@@ -383,27 +383,52 @@ fn check_string_length(ctx: &Ctx<'_>, offset: i64, append: usize) -> Result<(), 
 
 fn append(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let key = &a[1];
-    let current = match get_string(ctx, key) {
+    let current_len = match get_string_len(ctx, key) {
         Ok(v) => v,
         Err(e) => return e,
     };
-    let new = match current {
-        None => a[2].to_vec(),
-        Some(old) => {
-            if let Err(e) = check_string_length(ctx, old.len() as i64, a[2].len()) {
+    let len = match current_len {
+        None => {
+            ctx.db().set(key, Value::str(&a[2]));
+            a[2].len()
+        }
+        Some(old_len) => {
+            if let Err(e) = check_string_length(ctx, old_len as i64, a[2].len()) {
                 return e;
             }
-            let mut v = Vec::with_capacity(old.len() + a[2].len());
-            v.extend_from_slice(&old);
-            v.extend_from_slice(&a[2]);
-            v
+            match string_vec(ctx, key) {
+                Some(v) => {
+                    v.extend_from_slice(&a[2]);
+                    v.len()
+                }
+                None => return wrongtype(),
+            }
         }
     };
-    let len = new.len() as i64;
-    ctx.db()
-        .set_keep_ttl(key, Value::Str(CompactBytes::from(new)));
     ctx.modified(key);
-    Reply::Int(len)
+    Reply::Int(len as i64)
+}
+
+/// The length of the string at `key` (None if missing, WRONGTYPE for other types), without
+/// copying it.
+fn get_string_len(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<usize>, Reply> {
+    let now = ctx.now_ms;
+    match ctx.db().get(key, now) {
+        None => Ok(None),
+        Some(e) => match &e.value {
+            Value::Str(s) => Ok(Some(s.len())),
+            _ => Err(wrongtype()),
+        },
+    }
+}
+
+/// The existing string at `key` as a growable vector, for in-place modification.
+fn string_vec<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Option<&'c mut Vec<u8>> {
+    let now = ctx.now_ms;
+    match ctx.db().get_mut(key, now).map(|e| &mut e.value) {
+        Some(Value::Str(s)) => Some(s.as_mut_vec()),
+        _ => None,
+    }
 }
 
 fn strlen(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
@@ -471,27 +496,30 @@ fn setrange(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if offset < 0 {
         return Reply::err_static("ERR offset is out of range");
     }
-    let current = match get_string(ctx, key) {
+    let current_len = match get_string_len(ctx, key) {
         Ok(v) => v,
         Err(e) => return e,
     };
     if value.is_empty() {
         // Nothing to write: the key is neither created nor touched.
-        return Reply::Int(current.map_or(0, |c| c.len() as i64));
+        return Reply::Int(current_len.unwrap_or(0) as i64);
     }
     if let Err(e) = check_string_length(ctx, offset, value.len()) {
         return e;
     }
+    if current_len.is_none() {
+        ctx.db().set(key, Value::Str(CompactBytes::empty()));
+    }
     let offset = offset as usize;
-    let mut buf = current.map(|c| c.to_vec()).unwrap_or_default();
     let end = offset + value.len();
+    let Some(buf) = string_vec(ctx, key) else {
+        return wrongtype();
+    };
     if buf.len() < end {
         buf.resize(end, 0);
     }
     buf[offset..end].copy_from_slice(value);
     let len = buf.len() as i64;
-    ctx.db()
-        .set_keep_ttl(key, Value::Str(CompactBytes::from(buf)));
     ctx.modified(key);
     Reply::Int(len)
 }
