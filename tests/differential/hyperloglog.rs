@@ -6,7 +6,7 @@ use rand::Rng;
 
 use crate::harness::{Generator, Keys, Step};
 
-pub const GENERATORS: &[Generator] = &[pfadd, pfcount_merge];
+pub const GENERATORS: &[Generator] = &[pfadd, pfcount_merge, pfdebug];
 
 /// Elements from a bounded universe, so repeated adds also hit "no register changed".
 fn elements(rng: &mut StdRng, n: usize) -> Vec<String> {
@@ -47,4 +47,18 @@ fn pfcount_merge(rng: &mut StdRng, k: &Keys) -> Step {
         5 => Step::exact(&["PFMERGE", &h(rng), &a, &k.pick(rng)]),
         _ => Step::exact(&["GET", &a]),
     }
+}
+
+fn pfdebug(rng: &mut StdRng, k: &Keys) -> Step {
+    let key = if rng.gen_bool(0.8) {
+        format!("hll{}", rng.gen_range(0..4))
+    } else {
+        k.pick(rng)
+    };
+    let sub = *crate::harness::pick(rng, &["DECODE", "ENCODING", "TODENSE", "GETREG", "bogus"]);
+    // GETREG converts to dense; keep it rare so sparse HLLs stay common.
+    if sub == "GETREG" && rng.gen_bool(0.8) {
+        return Step::exact(&["PFDEBUG", "ENCODING", &key]);
+    }
+    Step::exact(&["PFDEBUG", sub, &key])
 }

@@ -1,9 +1,9 @@
-//! HyperLogLog commands: PFADD PFCOUNT PFMERGE, on string values in Redis's exact HLL format
+//! HyperLogLog commands: PFADD PFCOUNT PFMERGE PFDEBUG PFSELFTEST, on string values in Redis's exact HLL format
 //! (see storage::hyperloglog). Pure (on the locked state).
 
 use bytes::Bytes;
 
-use super::args::wrongtype;
+use super::args::{is, wrongtype};
 use super::flags::*;
 use super::{CommandSpec, Ctx};
 use crate::engine::protocol::reply::Reply;
@@ -35,6 +35,15 @@ pub const COMMANDS: &[CommandSpec] = &[
         "hyperloglog",
         pfmerge,
     ),
+    CommandSpec::new(
+        "pfdebug",
+        3,
+        WRITE | DENYOOM | ADMIN,
+        (2, 2, 1),
+        "hyperloglog",
+        pfdebug,
+    ),
+    CommandSpec::new("pfselftest", 1, ADMIN, (0, 0, 0), "hyperloglog", pfselftest),
 ];
 
 const ERR_NOT_HLL: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
@@ -176,4 +185,55 @@ fn pfmerge(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     hll::invalidate_cache(&mut s);
     store(ctx, dest, s);
     Reply::Ok
+}
+
+/// PFDEBUG GETREG|DECODE|ENCODING|TODENSE key: Redis's introspection, used by its test suite.
+/// GETREG and TODENSE convert a sparse HLL to dense, which is a change that propagates.
+fn pfdebug(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let sub = &a[1];
+    let key = &a[2];
+    let mut s = match read_hll(ctx, key) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Reply::err_static("ERR The specified key does not exist"),
+        Err(e) => return e,
+    };
+    let getreg = is(sub, "getreg");
+    if getreg || is(sub, "todense") {
+        let converted = hll::is_sparse(&s);
+        if converted {
+            if hll::to_dense(&mut s).is_err() {
+                return Reply::err_static(ERR_CORRUPT);
+            }
+            store(ctx, key, s.clone());
+        }
+        if getreg {
+            let regs = hll::dense_registers(&s);
+            return Reply::Array(regs.into_iter().map(|r| Reply::Int(r as i64)).collect());
+        }
+        return Reply::Int(converted as i64);
+    }
+    if is(sub, "decode") {
+        if !hll::is_sparse(&s) {
+            return Reply::err_static("ERR HLL encoding is not sparse");
+        }
+        return Reply::Bulk(Bytes::from(hll::describe_sparse(&s)));
+    }
+    if is(sub, "encoding") {
+        return Reply::status(if hll::is_sparse(&s) {
+            "sparse"
+        } else {
+            "dense"
+        });
+    }
+    Reply::error(format!(
+        "ERR Unknown PFDEBUG subcommand '{}'",
+        String::from_utf8_lossy(sub)
+    ))
+}
+
+fn pfselftest(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+    match hll::self_test() {
+        Ok(()) => Reply::Ok,
+        Err(e) => Reply::error(format!("ERR {e}")),
+    }
 }

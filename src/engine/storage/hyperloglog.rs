@@ -460,9 +460,76 @@ fn sigma(mut x: f64) -> f64 {
     }
 }
 
+/// Whether the HyperLogLog uses the sparse encoding (PFDEBUG ENCODING).
+pub fn is_sparse(s: &[u8]) -> bool {
+    !is_dense(s)
+}
+
+/// All register values of a dense HyperLogLog (PFDEBUG GETREG).
+pub fn dense_registers(s: &[u8]) -> Vec<u8> {
+    let regs = s.get(HEADER_LEN..).unwrap_or(&[]);
+    (0..REGISTERS).map(|i| dense_get(regs, i)).collect()
+}
+
+/// The sparse opcodes as PFDEBUG DECODE prints them: `z:len`, `Z:len`, `v:value,len`.
+pub fn describe_sparse(s: &[u8]) -> String {
+    let mut out = Vec::new();
+    let mut pos = HEADER_LEN;
+    while let Some(op) = s.get(pos..).and_then(decode) {
+        out.push(match op {
+            Op::Zero(n) => format!("z:{n}"),
+            Op::XZero(n) => format!("Z:{n}"),
+            Op::Val(v, n) => format!("v:{v},{n}"),
+        });
+        pos += op.len_bytes();
+    }
+    out.join(" ")
+}
+
+/// PFSELFTEST: register packing round-trips and the estimate of a known set stays within the
+/// expected error. Returns a description of the first failure.
+pub fn self_test() -> Result<(), String> {
+    let mut regs = vec![0u8; DENSE_LEN - HEADER_LEN];
+    for i in 0..REGISTERS {
+        dense_set(&mut regs, i, (i * 7 % 64) as u8);
+    }
+    for i in 0..REGISTERS {
+        if dense_get(&regs, i) != (i * 7 % 64) as u8 {
+            return Err(format!("TESTFAILED Register error at index {i}"));
+        }
+    }
+    let mut sparse = new_sparse();
+    let mut dense = new_sparse();
+    to_dense(&mut dense).map_err(|_| "TESTFAILED dense conversion".to_string())?;
+    for i in 0..100_000u32 {
+        let e = i.to_le_bytes();
+        let a = add(&mut sparse, &e, 3000).map_err(|_| "TESTFAILED sparse add".to_string())?;
+        let b = add(&mut dense, &e, usize::MAX).map_err(|_| "TESTFAILED dense add".to_string())?;
+        if a != b {
+            return Err(format!(
+                "TESTFAILED sparse and dense disagree at element {i}"
+            ));
+        }
+    }
+    let estimate = count(&dense).map_err(|_| "TESTFAILED count".to_string())?;
+    let error = (estimate as f64 - 100_000.0).abs() / 100_000.0;
+    // 1.04/sqrt(m) is the standard error; five of them is far outside normal variation.
+    if error > 5.0 * 1.04 / (REGISTERS as f64).sqrt() {
+        return Err(format!(
+            "TESTFAILED too big error. card:100000 estimate:{estimate}"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn self_test_passes() {
+        assert_eq!(self_test(), Ok(()));
+    }
 
     #[test]
     fn empty_hll_is_the_redis_bytes() {
