@@ -324,6 +324,8 @@ fn getdel(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         Ok(Some(v)) => {
             ctx.db().remove(&a[1]);
             ctx.modified(&a[1]);
+            // Redis 7 propagates GETDEL as the DEL it amounts to.
+            ctx.propagate_as(vec![Bytes::from_static(b"DEL"), a[1].clone()]);
             Reply::Bulk(v)
         }
         Ok(None) => Reply::Nil,
