@@ -160,7 +160,9 @@ impl Op {
     }
 }
 
-/// Decode the opcode at the start of `s` (None if an XZERO is cut off).
+/// Decode the opcode at the start of `s` (None if `s` is empty). An XZERO cut off by the end
+/// of the string reads its second byte as 0, as Redis does (it reads the sds terminator), so
+/// even corrupted values behave the same.
 fn decode(s: &[u8]) -> Option<Op> {
     let b = *s.first()?;
     Some(if b & 0x80 != 0 {
@@ -168,7 +170,7 @@ fn decode(s: &[u8]) -> Option<Op> {
     } else if b & 0x40 == 0 {
         Op::Zero((b & 0x3f) as usize + 1)
     } else {
-        let lo = *s.get(1)?;
+        let lo = s.get(1).copied().unwrap_or(0);
         Op::XZero((((b & 0x3f) as usize) << 8 | lo as usize) + 1)
     })
 }
@@ -307,7 +309,8 @@ pub fn raise_register(
     if seq.len() > old_len && s.len() + seq.len() - old_len > sparse_max_bytes {
         return promote(s, index, value);
     }
-    s.splice(pos..pos + old_len, seq);
+    let old_end = (pos + old_len).min(s.len());
+    s.splice(pos..old_end, seq);
     // Step 4: merge runs of equal VALs the split may have made adjacent.
     merge_adjacent_vals(s, prev.unwrap_or(HEADER_LEN));
     invalidate_cache(s);
