@@ -255,3 +255,40 @@ async fn appends_and_growing_bitmaps_are_amortised() {
     c.expect(b":159993\r\n:20000\r\n").await;
     h.stop().await;
 }
+
+/// Read lookups count keyspace hits and misses as Redis's `lookupKeyRead` does; write lookups
+/// (APPEND, SETNX, INCRBYFLOAT, SETBIT, PFADD ...) do not. Expected numbers from redis-server.
+#[tokio::test]
+async fn keyspace_hits_and_misses_follow_read_lookups() {
+    let h = start_engine(&[]).await;
+    let mut con = support::redis_conn(&h).await;
+    let script: &[&[&str]] = &[
+        &["SET", "a", "1"],
+        &["MGET", "a", "nx", "a"],
+        &["GETRANGE", "nx", "0", "1"],
+        &["GETEX", "a"],
+        &["APPEND", "a", "x"],
+        &["SETNX", "a", "2"],
+        &["INCRBYFLOAT", "f", "1"],
+        &["BITOP", "AND", "d", "a", "nx"],
+        &["BITFIELD", "a", "SET", "u8", "0", "1"],
+        &["PFADD", "h", "x"],
+        &["PFCOUNT", "h"],
+        &["PFMERGE", "h2", "h", "nx"],
+    ];
+    for args in script {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        let _: redis::Value = cmd.query_async(&mut con).await.unwrap();
+    }
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(info.contains("keyspace_hits:6\r\n"), "{info}");
+    assert!(info.contains("keyspace_misses:5\r\n"), "{info}");
+    h.stop().await;
+}

@@ -56,9 +56,10 @@ fn bit_offset(ctx: &Ctx<'_>, arg: &[u8]) -> Result<u64, Reply> {
     Ok(off as u64)
 }
 
-/// Read the string at `key` for a bitmap command: None if missing, WRONGTYPE for other types.
+/// Read the string at `key` for a bitmap command: None if missing, WRONGTYPE for other types
+/// (a read lookup: counts as a keyspace hit or miss).
 fn read_string(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Bytes>, Reply> {
-    super::strings::get_string(ctx, key)
+    super::strings::read_string(ctx, key)
 }
 
 fn setbit(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
@@ -633,7 +634,8 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, a: &[Bytes], read_only_command: bool) -> 
         .map(|f| f.offset + f.bits as u64 - 1)
         .max()
         .unwrap_or(0);
-    if let Err(e) = read_string(ctx, key) {
+    // A write lookup (Redis `lookupKeyWrite`): no keyspace hit/miss accounting.
+    if let Err(e) = super::strings::get_string(ctx, key) {
         return e;
     }
     let now = ctx.now_ms;

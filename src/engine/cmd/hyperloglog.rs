@@ -49,10 +49,25 @@ pub const COMMANDS: &[CommandSpec] = &[
 const ERR_NOT_HLL: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
 const ERR_CORRUPT: &str = "INVALIDOBJ Corrupted HLL object detected";
 
+/// How a key is looked up: `Read` counts a keyspace hit or miss, as Redis's `lookupKeyRead`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    Read,
+    Write,
+}
+
 /// The HyperLogLog at `key`: Ok(None) if missing, WRONGTYPE for other types or for strings
 /// that are not HLLs.
-fn read_hll(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Vec<u8>>, Reply> {
+fn read_hll(ctx: &mut Ctx<'_>, key: &[u8], lookup: Lookup) -> Result<Option<Vec<u8>>, Reply> {
     let now = ctx.now_ms;
+    if lookup == Lookup::Read {
+        let hit = ctx.db().contains(key, now);
+        if hit {
+            ctx.state.stats.keyspace_hits += 1;
+        } else {
+            ctx.state.stats.keyspace_misses += 1;
+        }
+    }
     match ctx.db().get(key, now) {
         None => Ok(None),
         Some(e) => match &e.value {
@@ -118,7 +133,7 @@ fn pfcount(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     if a.len() > 2 {
         let mut max = vec![0u8; hll::REGISTERS];
         for key in &a[1..] {
-            match read_hll(ctx, key) {
+            match read_hll(ctx, key, Lookup::Read) {
                 Ok(Some(s)) => {
                     if hll::merge_into(&mut max, &s).is_err() {
                         return Reply::err_static(ERR_CORRUPT);
@@ -131,7 +146,7 @@ fn pfcount(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         return Reply::Int(hll::count_registers(&max) as i64);
     }
     let key = &a[1];
-    let mut s = match read_hll(ctx, key) {
+    let mut s = match read_hll(ctx, key, Lookup::Read) {
         Ok(Some(s)) => s,
         Ok(None) => return Reply::Int(0),
         Err(e) => return e,
@@ -156,7 +171,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let mut use_dense = false;
     // The destination is one of the sources, as in Redis.
     for key in &a[1..] {
-        match read_hll(ctx, key) {
+        match read_hll(ctx, key, Lookup::Read) {
             Ok(Some(s)) => {
                 use_dense |= s.get(4) == Some(&0);
                 if hll::merge_into(&mut max, &s).is_err() {
@@ -168,7 +183,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         }
     }
     let dest = &a[1];
-    let mut s = match read_hll(ctx, dest) {
+    let mut s = match read_hll(ctx, dest, Lookup::Write) {
         Ok(Some(s)) => s,
         Ok(None) => hll::new_sparse(),
         Err(e) => return e,
@@ -192,7 +207,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 fn pfdebug(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let sub = &a[1];
     let key = &a[2];
-    let mut s = match read_hll(ctx, key) {
+    let mut s = match read_hll(ctx, key, Lookup::Write) {
         Ok(Some(s)) => s,
         Ok(None) => return Reply::err_static("ERR The specified key does not exist"),
         Err(e) => return e,

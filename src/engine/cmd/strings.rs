@@ -96,7 +96,7 @@ pub fn get_string(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Bytes>, Reply>
     }
 }
 
-fn count_lookup(ctx: &mut Ctx<'_>, hit: bool) {
+pub fn count_lookup(ctx: &mut Ctx<'_>, hit: bool) {
     if hit {
         ctx.state.stats.keyspace_hits += 1;
     } else {
@@ -104,16 +104,18 @@ fn count_lookup(ctx: &mut Ctx<'_>, hit: bool) {
     }
 }
 
+/// Read a string the way Redis's `lookupKeyRead` does: like [`get_string`], and the lookup
+/// counts as a keyspace hit or miss (INFO stats; a key of the wrong type is a hit).
+pub fn read_string(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Bytes>, Reply> {
+    let r = get_string(ctx, key);
+    count_lookup(ctx, !matches!(r, Ok(None)));
+    r
+}
+
 fn get(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    match get_string(ctx, &a[1]) {
-        Ok(Some(v)) => {
-            count_lookup(ctx, true);
-            Reply::Bulk(v)
-        }
-        Ok(None) => {
-            count_lookup(ctx, false);
-            Reply::Nil
-        }
+    match read_string(ctx, &a[1]) {
+        Ok(Some(v)) => Reply::Bulk(v),
+        Ok(None) => Reply::Nil,
         Err(e) => e,
     }
 }
@@ -244,7 +246,7 @@ fn set_generic(
     expire_at: Option<i64>,
 ) -> Reply {
     let old = if get_old {
-        match get_string(ctx, key) {
+        match read_string(ctx, key) {
             Ok(v) => Some(v),
             Err(e) => return e,
         }
@@ -308,7 +310,7 @@ fn psetex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 }
 
 fn getset(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    let old = match get_string(ctx, &a[1]) {
+    let old = match read_string(ctx, &a[1]) {
         Ok(v) => v,
         Err(e) => return e,
     };
@@ -320,7 +322,7 @@ fn getset(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 }
 
 fn getdel(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    match get_string(ctx, &a[1]) {
+    match read_string(ctx, &a[1]) {
         Ok(Some(v)) => {
             ctx.db().remove(&a[1]);
             ctx.modified(&a[1]);
@@ -339,7 +341,7 @@ fn getex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     let key = &a[1];
-    let value = match get_string(ctx, key) {
+    let value = match read_string(ctx, key) {
         Ok(Some(v)) => v,
         Ok(None) => return Reply::Nil,
         Err(e) => return e,
@@ -435,6 +437,8 @@ fn string_vec<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Option<&'c mut Vec<u8>> {
 
 fn strlen(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
+    let hit = ctx.db().contains(&a[1], now);
+    count_lookup(ctx, hit);
     match ctx.db().get(&a[1], now) {
         None => Reply::Int(0),
         Some(e) => match &e.value {
@@ -476,6 +480,8 @@ fn getrange(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     let now = ctx.now_ms;
+    let hit = ctx.db().contains(&a[1], now);
+    count_lookup(ctx, hit);
     match ctx.db().get(&a[1], now) {
         None => Reply::Bulk(Bytes::new()),
         Some(e) => match &e.value {
@@ -591,16 +597,22 @@ fn decrby(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 fn mget(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
     let db = ctx.db();
-    let out = a[1..]
+    let mut hits = 0;
+    let out: Vec<Reply> = a[1..]
         .iter()
         .map(|k| match db.get(k, now) {
-            Some(e) => match &e.value {
-                Value::Str(s) => Reply::Bulk(s.to_bytes()),
-                _ => Reply::Nil,
-            },
+            Some(e) => {
+                hits += 1;
+                match &e.value {
+                    Value::Str(s) => Reply::Bulk(s.to_bytes()),
+                    _ => Reply::Nil,
+                }
+            }
             None => Reply::Nil,
         })
         .collect();
+    ctx.state.stats.keyspace_hits += hits;
+    ctx.state.stats.keyspace_misses += (a.len() - 1) as u64 - hits;
     Reply::Array(out)
 }
 
@@ -660,7 +672,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 fn lcs(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let mut strings = Vec::with_capacity(2);
     for key in &a[1..3] {
-        match get_string(ctx, key) {
+        match read_string(ctx, key) {
             Ok(v) => strings.push(v.unwrap_or_default()),
             Err(_) => {
                 return Reply::err_static("ERR The specified keys must contain string values")
