@@ -1,5 +1,6 @@
-//! Bitmap commands on string values: SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD BITFIELD_RO. Pure (on the locked
-//! state). Bit 0 is the most significant bit of the first byte, as in Redis.
+//! Bitmap commands on string values: SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD
+//! BITFIELD_RO. Pure (on the locked state). Bit 0 is the most significant bit of the first
+//! byte, as in Redis.
 
 use bytes::Bytes;
 

@@ -1,5 +1,5 @@
-//! HyperLogLog commands: PFADD PFCOUNT PFMERGE PFDEBUG PFSELFTEST, on string values in Redis's exact HLL format
-//! (see storage::hyperloglog). Pure (on the locked state).
+//! HyperLogLog commands: PFADD PFCOUNT PFMERGE PFDEBUG PFSELFTEST, on string values in
+//! Redis's exact HLL format (see storage::hyperloglog). Pure (on the locked state).
 
 use bytes::Bytes;
 

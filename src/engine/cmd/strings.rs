@@ -1,4 +1,6 @@
-//! String commands: GET, SET and its variants, counters, ranges. Pure (on the locked state).
+//! String commands: GET, SET and its variants (SETNX SETEX PSETEX GETSET GETDEL GETEX MSET
+//! MSETNX), counters (INCR family, INCRBYFLOAT), APPEND, STRLEN, ranges (GETRANGE SUBSTR
+//! SETRANGE) and LCS. Pure (on the locked state).
 
 mod long_double;
 
