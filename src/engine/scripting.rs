@@ -148,6 +148,7 @@ local lib = {
 }
 G.bit = nil
 G.loadfile, G.dofile, G.print = nil, nil, nil
+G.getfenv, G.setfenv, G.newproxy = nil, nil, nil
 
 local function make_env(vars)
   local env
@@ -560,7 +561,9 @@ fn table_to_reply(t: &Table, resp: u8, depth: usize) -> Reply {
             .collect();
         return Reply::Status(Bytes::from(text));
     }
-    if resp >= 3 {
+    // Redis looks for the RESP3 shapes whatever the protocol; the client's encoder then
+    // downgrades them for RESP2.
+    {
         match t.raw_get::<Value>("double") {
             Ok(Value::Number(n)) => return Reply::Double(n),
             Ok(Value::Integer(i)) => return Reply::Double(i as f64),
@@ -690,6 +693,7 @@ fn script_command(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Reply {
         Err(_) => {
             let known = cmd::lookup(&args[0]).is_some_and(|spec| {
                 spec.subcommands.is_empty()
+                    || args.len() < 2
                     || args
                         .get(1)
                         .is_some_and(|sub| cmd::lookup_sub(spec, sub).is_some())
