@@ -144,9 +144,13 @@ fn numkeys_at_2(args: &[Bytes]) -> Vec<usize> {
     (3..3 + n).take_while(|&i| i < args.len()).collect()
 }
 
-/// Split `numkeys key... arg...` starting at a[2]; Redis's errors for bad counts.
-fn split_keys(a: &[Bytes]) -> Result<(&[Bytes], &[Bytes]), Reply> {
-    let n = int_arg(&a[2])?;
+/// Split `numkeys key... arg...` starting at a[2]; Redis's errors for bad counts (a count that is
+/// not a number is worded differently by EVAL and FCALL).
+fn split_keys<'a>(
+    a: &'a [Bytes],
+    bad_count: &'static str,
+) -> Result<(&'a [Bytes], &'a [Bytes]), Reply> {
+    let n = int_arg(&a[2]).map_err(|_| Reply::err_static(bad_count))?;
     if n < 0 {
         return Err(Reply::err_static("ERR Number of keys can't be negative"));
     }
@@ -189,7 +193,7 @@ fn shebang_no_writes(body: &[u8]) -> bool {
 }
 
 fn eval_generic(ctx: &mut Ctx<'_>, a: &[Bytes], ro: bool) -> Reply {
-    let (keys, argv) = match split_keys(a) {
+    let (keys, argv) = match split_keys(a, super::args::ERR_NOT_INT) {
         Ok(x) => x,
         Err(e) => return e,
     };
@@ -206,7 +210,7 @@ fn evalsha_generic(ctx: &mut Ctx<'_>, a: &[Bytes], ro: bool) -> Reply {
     let Some(body) = ctx.state.scripting.scripts.get(&sha).cloned() else {
         return Reply::err_static("NOSCRIPT No matching script. Please use EVAL.");
     };
-    let (keys, argv) = match split_keys(a) {
+    let (keys, argv) = match split_keys(a, super::args::ERR_NOT_INT) {
         Ok(x) => x,
         Err(e) => return e,
     };
@@ -241,7 +245,7 @@ fn fcall_generic(ctx: &mut Ctx<'_>, a: &[Bytes], ro: bool) -> Reply {
             None => return Reply::err_static("ERR Function not found"),
         }
     };
-    let (keys, argv) = match split_keys(a) {
+    let (keys, argv) = match split_keys(a, "ERR Bad number of keys provided") {
         Ok(x) => x,
         Err(e) => return e,
     };
