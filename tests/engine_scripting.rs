@@ -31,6 +31,22 @@ impl RecordingLog {
     }
 }
 
+/// Read one reply line (an error or status whose exact tail the test does not spell out).
+async fn read_line(c: &mut RawClient) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), c.stream.read(&mut byte))
+            .await
+            .expect("a reply within 10 s")
+            .unwrap();
+        assert_eq!(n, 1, "connection closed");
+        line.push(byte[0]);
+    }
+    String::from_utf8_lossy(&line).into_owned()
+}
+
 fn cmd(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| w.to_string()).collect()
 }
@@ -285,12 +301,11 @@ async fn script_effects_reach_the_write_log_as_one_batch() {
         "0",
     ])
     .await;
-    let mut tail = Vec::new();
-    let mut buf = [0u8; 256];
-    use tokio::io::AsyncReadExt;
-    let n = c.stream.read(&mut buf).await.unwrap();
-    tail.extend_from_slice(&buf[..n]);
-    assert!(tail.starts_with(b"-ERR Wrong number of args calling Redis command from script"));
+    let line = read_line(&mut c).await;
+    assert!(
+        line.starts_with("-ERR Wrong number of args calling Redis command from script"),
+        "{line}"
+    );
     assert_eq!(
         log.take(),
         vec![
@@ -350,5 +365,33 @@ async fn scripts_are_atomic_for_other_clients() {
     for w in writers {
         w.await.unwrap();
     }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn endless_read_only_script_is_killed_after_the_busy_threshold() {
+    let h = start_engine(&[("busy-reply-threshold", "100")]).await;
+    let mut c = RawClient::connect(&h).await;
+    let script = "local n = 0 while true do n = n + 1 end";
+    let sha = redispair::engine::scripting::sha1_hex(script.as_bytes());
+    c.cmd(&["EVAL", script, "0"]).await;
+    c.expect(
+        format!(
+            "-ERR Script killed: it ran longer than busy-reply-threshold without writing script: {sha}, on @user_script:1.\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    // Lua's pcall cannot swallow the kill, and the engine keeps serving afterwards.
+    c.cmd(&[
+        "EVAL",
+        "pcall(function() while true do end end) return 1",
+        "0",
+    ])
+    .await;
+    let line = read_line(&mut c).await;
+    assert!(line.starts_with("-ERR Script killed"), "{line}");
+    c.cmd(&["PING"]).await;
+    c.expect(b"+PONG\r\n").await;
     h.stop().await;
 }

@@ -131,6 +131,8 @@ local run_redis = readonly(redis)
 
 -- Lua's pcall returns the message of Redis error tables, not the table (as Redis 7.0 does).
 local function pcall_result(ok, ...)
+  -- A script killed by the time bound stays killed even if it catches the error.
+  if not ok and internal.killed then error(internal.kill_err) end
   if not ok then
     local e = ...
     if type(e) == 'userdata' and internal.pending_err ~= nil then
@@ -145,6 +147,13 @@ local lib = {
   string = readonly(string), math = readonly(math), table = readonly(table),
   bit = readonly(G.bit),
   pcall = function(...) return pcall_result(pcall(...)) end,
+  xpcall = function(f, h)
+    local function guard(ok, ...)
+      if not ok and internal.killed then error(internal.kill_err) end
+      return ok, ...
+    end
+    return guard(xpcall(f, h))
+  end,
 }
 G.bit = nil
 G.loadfile, G.dofile, G.print = nil, nil, nil
@@ -304,7 +313,47 @@ fn new_vm() -> mlua::Result<Lua> {
         .set_name(INTERNAL_CHUNK)
         .call::<()>((internal.clone(), handler))?;
     lua.set_named_registry_value("redis_internal", internal)?;
+    // Bound script time. Scripts run under the state lock, so no other client can send SCRIPT
+    // KILL: a script that has not written anything yet is killed once it runs past
+    // busy-reply-threshold (what SCRIPT KILL would do); one that wrote runs to completion,
+    // because stopping it would leave half its effects (Redis then only allows SHUTDOWN NOSAVE).
+    lua.set_hook(
+        mlua::HookTriggers::new().every_nth_instruction(100_000),
+        |lua, _| {
+            let i = self::internal(lua)?;
+            let deadline: f64 = i.raw_get("deadline").unwrap_or(0.0);
+            let wrote: bool = i.raw_get("wrote").unwrap_or(false);
+            if deadline > 0.0 && !wrote && epoch_ms() as f64 > deadline {
+                const KILLED: &str =
+                    "ERR Script killed: it ran longer than busy-reply-threshold without writing";
+                i.raw_set("killed", true)?;
+                i.raw_set("kill_err", error_table(lua, KILLED)?)?;
+                return Err(raise(lua, KILLED));
+            }
+            Ok(mlua::VmState::Continue)
+        },
+    )?;
     Ok(lua)
+}
+
+fn epoch_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Arm the time bound for the run about to start (0 disables it).
+fn arm_deadline(vm: &Lua, threshold_ms: u64) -> mlua::Result<()> {
+    let i = internal(vm)?;
+    let deadline = if threshold_ms == 0 {
+        0.0
+    } else {
+        (epoch_ms() + threshold_ms as i64) as f64
+    };
+    i.raw_set("deadline", deadline)?;
+    i.raw_set("killed", false)?;
+    i.raw_set("wrote", false)
 }
 
 fn value_as_text(v: &Value) -> String {
@@ -517,7 +566,9 @@ fn bit_library(lua: &Lua) -> mlua::Result<Table> {
 /// Lua number → integer reply, as Redis's `(long long)` cast on x86: truncation toward zero,
 /// and the "integer indefinite" value for NaN and out-of-range numbers.
 fn lua_number_to_int(n: f64) -> i64 {
-    if n.is_nan() || n >= 9.223_372_036_854_775_807e18 || n < -9.223_372_036_854_775_808e18 {
+    // 2^63 is exactly representable; i64's range as f64 is [-2^63, 2^63).
+    const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+    if !(-TWO_POW_63..TWO_POW_63).contains(&n) {
         return i64::MIN;
     }
     n.trunc() as i64
@@ -849,6 +900,7 @@ fn run_in_vm(
 ) -> mlua::Result<RunOutcome> {
     let internal = internal(vm)?;
     internal.raw_set("resp", 2)?;
+    arm_deadline(vm, ctx.state.config.settings.busy_reply_threshold_ms)?;
     let strings = |items: &[Bytes]| -> mlua::Result<Table> {
         let t = vm.create_table_with_capacity(items.len(), 0)?;
         for (i, item) in items.iter().enumerate() {
@@ -895,7 +947,11 @@ fn run_in_vm(
         let Ok(mut ctx) = ctx.try_borrow_mut() else {
             return Err(mlua::Error::RecursiveMutCallback);
         };
+        let dirty_before = ctx.state.dirty;
         let reply = script_command(&mut ctx, &cmd_args, read_only);
+        if ctx.state.dirty != dirty_before {
+            internal.raw_set("wrote", true)?;
+        }
         let value = reply_to_lua(lua, &reply, resp)?;
         Ok(if reply.is_error() {
             Err(value)
@@ -955,6 +1011,7 @@ pub fn load_library(
     scripting: &mut Scripting,
     code: &Bytes,
     replace: bool,
+    busy_threshold_ms: u64,
 ) -> Result<String, Reply> {
     let name = parse_library_metadata(code)?;
     if scripting.libraries.contains_key(&name) && !replace {
@@ -963,6 +1020,7 @@ pub fn load_library(
     let vm = scripting.vm().map_err(Reply::error)?;
     let chunk = compile(&vm, code, "@user_function", "function_env")
         .map_err(|msg| Reply::error(format!("ERR Error compiling function: {msg}")))?;
+    arm_deadline(&vm, busy_threshold_ms).map_err(|e| Reply::error(format!("ERR {e}")))?;
     let registered = register_functions(&vm, chunk).map_err(|e| match e {
         RegisterError::Lua(e) => Reply::error(format!(
             "ERR Error registering functions: {}",

@@ -325,7 +325,8 @@ fn function_load(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         }
         _ => return Reply::err_static("ERR wrong number of arguments for 'function|load' command"),
     };
-    match scripting::load_library(&mut ctx.state.scripting, code, replace) {
+    let threshold = ctx.state.config.settings.busy_reply_threshold_ms;
+    match scripting::load_library(&mut ctx.state.scripting, code, replace, threshold) {
         Ok(name) => {
             functions_changed(ctx);
             Reply::Bulk(Bytes::from(name))
