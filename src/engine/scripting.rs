@@ -13,6 +13,8 @@
 //! it is created inside `Lua::scope`, so it cannot outlive the command: after the scope, the Lua
 //! side only holds a dead handle that is replaced on the next run.
 
+mod cjson;
+
 use std::collections::HashMap;
 
 use bytes::Bytes;
@@ -135,17 +137,24 @@ local function pcall_result(ok, ...)
   if not ok and internal.killed then error(internal.kill_err) end
   if not ok then
     local e = ...
-    if type(e) == 'userdata' and internal.pending_err ~= nil then
-      e = internal.pending_err
-      internal.pending_err = nil
+    if type(e) == 'userdata' then
+      -- Raised by a Rust function: the real error waits in internal.pending_err.
+      if internal.pending_err ~= nil then
+        e = internal.pending_err
+        internal.pending_err = nil
+      else
+        e = tostring(e)
+      end
     end
     if type(e) == 'table' and e.err ~= nil then return false, e.err end
+    return false, e
   end
   return ok, ...
 end
 local lib = {
   string = readonly(string), math = readonly(math), table = readonly(table),
   bit = readonly(G.bit),
+  cjson = readonly(G.cjson),
   pcall = function(...) return pcall_result(pcall(...)) end,
   xpcall = function(f, h)
     local function guard(ok, ...)
@@ -155,7 +164,7 @@ local lib = {
     return guard(xpcall(f, h))
   end,
 }
-G.bit = nil
+G.bit, G.cjson = nil, nil
 G.loadfile, G.dofile, G.print = nil, nil, nil
 G.getfenv, G.setfenv, G.newproxy = nil, nil, nil
 
@@ -269,7 +278,7 @@ fn new_vm() -> mlua::Result<Lua> {
             let bytes = match &v {
                 Value::String(s) => s.as_bytes().to_vec(),
                 Value::Number(n) => format_lua_number(*n).into_bytes(),
-                Value::Integer(i) => i.to_string().into_bytes(),
+                Value::Integer(i) => format_lua_number(*i as f64).into_bytes(),
                 _ => {
                     return Err(mlua::Error::RuntimeError(
                         "wrong number of arguments".to_string(),
@@ -308,6 +317,7 @@ fn new_vm() -> mlua::Result<Lua> {
         })?,
     )?;
     lua.globals().raw_set("bit", bit_library(&lua)?)?;
+    lua.globals().raw_set("cjson", cjson::library(&lua)?)?;
     let handler = lua.create_function(locate_error)?;
     lua.load(PRELUDE)
         .set_name(INTERNAL_CHUNK)
@@ -353,6 +363,7 @@ fn arm_deadline(vm: &Lua, threshold_ms: u64) -> mlua::Result<()> {
     };
     i.raw_set("deadline", deadline)?;
     i.raw_set("killed", false)?;
+    i.raw_set("pending_err", Value::Nil)?;
     i.raw_set("wrote", false)
 }
 
@@ -360,7 +371,7 @@ fn value_as_text(v: &Value) -> String {
     match v {
         Value::String(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
         Value::Number(n) => format_lua_number(*n),
-        Value::Integer(i) => i.to_string(),
+        Value::Integer(i) => format_lua_number(*i as f64),
         Value::Boolean(b) => b.to_string(),
         Value::Nil => "nil".to_string(),
         other => other.type_name().to_string(),
@@ -380,6 +391,18 @@ fn format_lua_number(n: f64) -> String {
         return if n > 0.0 { "inf" } else { "-inf" }.to_string();
     }
     format_g(n, 14)
+}
+
+/// A number passed to `redis.call`: Redis 7.0 formats it with `%.17g` (not Lua's `%.14g`), and
+/// NaN from 0/0 carries the sign bit on x86 ("-nan").
+fn format_call_number(n: f64) -> String {
+    if n.is_nan() {
+        return if n.is_sign_negative() { "-nan" } else { "nan" }.to_string();
+    }
+    if n.is_infinite() {
+        return if n > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    format_g(n, 17)
 }
 
 /// Redis's shape of an error message inside Lua: "CODE message". A reply that starts with '-'
@@ -454,11 +477,43 @@ fn raise(lua: &Lua, text: &str) -> mlua::Error {
     mlua::Error::RuntimeError(text.to_string())
 }
 
+/// Raise a plain Lua error message prefixed with the calling line ("user_script:1: ..."), the
+/// way `luaL_error` in a C library does.
+fn raise_located(lua: &Lua, msg: &str) -> mlua::Error {
+    // Level 0 is the Rust function itself; level 1 is its caller.
+    let place = lua
+        .inspect_stack(1, |d| {
+            let src = d.source();
+            match (src.what, src.short_src, d.current_line()) {
+                ("C", ..) => None,
+                (_, Some(short), Some(line)) => Some(format!("{short}:{line}: ")),
+                _ => None,
+            }
+        })
+        .flatten()
+        .unwrap_or_default();
+    let text = format!("{place}{msg}");
+    let stored = internal(lua).and_then(|i| i.raw_set("pending_err", text.as_str()));
+    if let Err(e) = stored {
+        return e;
+    }
+    mlua::Error::RuntimeError(text)
+}
+
+/// The error a Rust function raised through `raise` or `raise_located`, as an error table.
 fn take_pending_error(lua: &Lua) -> Option<Table> {
     let i = internal(lua).ok()?;
-    let t = i.raw_get::<Option<Table>>("pending_err").ok().flatten()?;
+    let pending = i.raw_get::<Value>("pending_err").ok()?;
     let _ = i.raw_set("pending_err", Value::Nil);
-    Some(t)
+    match pending {
+        Value::Table(t) => Some(t),
+        Value::String(s) => error_table(
+            lua,
+            &format!("ERR {}", String::from_utf8_lossy(&s.as_bytes())),
+        )
+        .ok(),
+        _ => None,
+    }
 }
 
 fn first_line(s: &str) -> &str {
@@ -777,8 +832,8 @@ fn command_args(args: &[Value]) -> Option<Vec<Bytes>> {
     args.iter()
         .map(|v| match v {
             Value::String(s) => Some(Bytes::from(s.as_bytes().to_vec())),
-            Value::Number(n) => Some(Bytes::from(format_lua_number(*n))),
-            Value::Integer(i) => Some(Bytes::from(i.to_string())),
+            Value::Number(n) => Some(Bytes::from(format_call_number(*n))),
+            Value::Integer(i) => Some(Bytes::from(format_call_number(*i as f64))),
             _ => None,
         })
         .collect()
@@ -1244,6 +1299,9 @@ mod tests {
         assert_eq!(lua_number_to_int(f64::NAN), i64::MIN);
         assert_eq!(format_lua_number(2.5), "2.5");
         assert_eq!(format_lua_number(3.0), "3");
+        assert_eq!(format_call_number(0.1), "0.10000000000000001");
+        assert_eq!(format_call_number(123456789012345.0), "123456789012345");
+        assert_eq!(format_call_number(1e20), "1e+20");
     }
 
     #[test]

@@ -173,6 +173,14 @@ const CONVERSION_SCRIPTS: &[(&str, usize, usize)] = &[
         0,
     ),
     ("retur 1", 0, 0),
+    ("return cjson.encode({1, 'a/b', true, {x = 1.5}, {}})", 0, 0),
+    ("return cjson.encode({ARGV[1], tonumber(ARGV[1])})", 0, 1),
+    ("return cjson.encode({[1] = 1, [30] = 3})", 0, 0),
+    ("local t = cjson.decode(ARGV[1]) return type(t) == 'table' and #t or t", 0, 1),
+    ("local t = cjson.decode('{\"a\":[1,null,\"\\u00e9\"]}') return {t.a[1], t.a[2] == cjson.null, t.a[3]}", 0, 0),
+    ("local ok, e = pcall(cjson.decode, '[1,') return e", 0, 0),
+    ("return cjson.decode('{\"a\" 1}')", 0, 0),
+    ("redis.call('set', KEYS[1], tonumber(ARGV[1]) or 0.1) return redis.call('get', KEYS[1])", 1, 1),
     ("local ok, e = pcall(error, {err='x'}) return e", 0, 0),
 ];
 
