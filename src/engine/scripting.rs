@@ -14,6 +14,7 @@
 //! side only holds a dead handle that is replaced on the next run.
 
 mod cjson;
+mod cmsgpack;
 
 use std::collections::HashMap;
 
@@ -151,20 +152,35 @@ local function pcall_result(ok, ...)
   end
   return ok, ...
 end
+-- Lua 5.1's pcall/xpcall push their status after all the results of the call; with more
+-- results than the C stack reserve (cmsgpack.unpack can return hundreds) that overflows
+-- ("L->top < L->ci->top"). So the call's results travel packed in one table.
+local unpack = unpack
+local function pack(...) return {n = select('#', ...), ...} end
+local function unpacked(ok, r)
+  if not ok then return pcall_result(ok, r) end
+  return true, unpack(r, 1, r.n)
+end
 local lib = {
   string = readonly(string), math = readonly(math), table = readonly(table),
   bit = readonly(G.bit),
   cjson = readonly(G.cjson),
-  pcall = function(...) return pcall_result(pcall(...)) end,
+  cmsgpack = readonly(G.cmsgpack),
+  pcall = function(f, ...)
+    if type(f) ~= 'function' then return pcall_result(pcall(f, ...)) end
+    return unpacked(pcall(function(...) return pack(f(...)) end, ...))
+  end,
   xpcall = function(f, h)
-    local function guard(ok, ...)
+    local function guard(ok, r)
       if not ok and internal.killed then error(internal.kill_err) end
-      return ok, ...
+      if not ok then return false, r end
+      return true, unpack(r, 1, r.n)
     end
-    return guard(xpcall(f, h))
+    if type(f) ~= 'function' then return xpcall(f, h) end
+    return guard(xpcall(function() return pack(f()) end, h))
   end,
 }
-G.bit, G.cjson = nil, nil
+G.bit, G.cjson, G.cmsgpack = nil, nil, nil
 G.loadfile, G.dofile, G.print = nil, nil, nil
 G.getfenv, G.setfenv, G.newproxy = nil, nil, nil
 
@@ -190,7 +206,8 @@ internal.script_env = make_env(internal.vars)
 internal.function_env = make_env(nil)
 
 internal.run = function(f, a, b)
-  return xpcall(function() return f(a, b) end, handler)
+  -- Only the first result is the script's reply; keeping one also keeps xpcall's stack safe.
+  return xpcall(function() return (f(a, b)) end, handler)
 end
 "#;
 
@@ -318,6 +335,8 @@ fn new_vm() -> mlua::Result<Lua> {
     )?;
     lua.globals().raw_set("bit", bit_library(&lua)?)?;
     lua.globals().raw_set("cjson", cjson::library(&lua)?)?;
+    lua.globals()
+        .raw_set("cmsgpack", cmsgpack::library(&lua)?)?;
     let handler = lua.create_function(locate_error)?;
     lua.load(PRELUDE)
         .set_name(INTERNAL_CHUNK)
@@ -484,6 +503,9 @@ fn raise_located(lua: &Lua, msg: &str) -> mlua::Error {
     let place = lua
         .inspect_stack(1, |d| {
             let src = d.source();
+            if src.source.as_deref() == Some(INTERNAL_CHUNK) {
+                return None;
+            }
             match (src.what, src.short_src, d.current_line()) {
                 ("C", ..) => None,
                 (_, Some(short), Some(line)) => Some(format!("{short}:{line}: ")),
