@@ -395,3 +395,39 @@ async fn endless_read_only_script_is_killed_after_the_busy_threshold() {
     c.expect(b"+PONG\r\n").await;
     h.stop().await;
 }
+
+#[tokio::test]
+async fn self_referencing_tables_do_not_crash_the_engine() {
+    let h = start_engine(&[]).await;
+    let mut c = RawClient::connect(&h).await;
+    c.cmd(&["EVAL", "local t = {} t[1] = t return t", "0"])
+        .await;
+    let mut expected = b"*1\r\n".repeat(200);
+    expected.extend_from_slice(b"-ERR reached lua stack limit\r\n");
+    c.expect(&expected).await;
+    c.cmd(&["EVAL", "local t = {} t[1] = t return cjson.encode(t)", "0"])
+        .await;
+    let line = read_line(&mut c).await;
+    assert!(
+        line.contains("Cannot serialise, excessive nesting"),
+        "{line}"
+    );
+    c.cmd(&[
+        "EVAL",
+        "local t = {} t[1] = t return #cmsgpack.pack(t)",
+        "0",
+    ])
+    .await;
+    c.expect(b":17\r\n").await;
+    c.cmd(&[
+        "EVAL",
+        "return cmsgpack.unpack(string.rep(string.char(0x91), 5000) .. string.char(1))",
+        "0",
+    ])
+    .await;
+    let line = read_line(&mut c).await;
+    assert!(line.contains("stack overflow"), "{line}");
+    c.cmd(&["PING"]).await;
+    c.expect(b"+PONG\r\n").await;
+    h.stop().await;
+}

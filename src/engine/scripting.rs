@@ -30,6 +30,8 @@ const INTERNAL_CHUNK: &str = "=redis_internal";
 /// Version reported by `redis.REDIS_VERSION` (the reference server's).
 const REDIS_VERSION: &str = "7.0.15";
 const REDIS_VERSION_NUM: i64 = 0x0007_000f;
+/// Nesting at which a script's reply is cut with "reached lua stack limit".
+const MAX_REPLY_DEPTH: usize = 200;
 
 /// Metadata of one function registered by a library.
 #[derive(Debug, Clone)]
@@ -674,7 +676,9 @@ pub fn lua_to_reply(v: &Value, resp: u8, depth: usize) -> Reply {
 }
 
 fn table_to_reply(t: &Table, resp: u8, depth: usize) -> Reply {
-    if depth > 1000 {
+    // Redis stops at Lua's stack limit (about 8000 levels); we stop earlier so that a
+    // self-referencing table cannot exhaust the worker thread's stack.
+    if depth >= MAX_REPLY_DEPTH {
         return Reply::err_static("ERR reached lua stack limit");
     }
     if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {

@@ -7,8 +7,10 @@ use mlua::{LightUserData, Lua, Table, Value, Variadic};
 use super::raise_located;
 use crate::engine::protocol::reply::format_g;
 
-/// Nesting limit of lua-cjson (both directions).
-const MAX_DEPTH: usize = 1000;
+/// Nesting limit (both directions). lua-cjson allows 1000; encoding and decoding recurse on the
+/// connection's worker thread, whose stack must survive a self-referencing table even in debug
+/// builds, so we stop at 128 levels (same error texts, smaller number).
+const MAX_DEPTH: usize = 128;
 
 /// `cjson.null`: a NULL light userdata, as lua-cjson uses.
 pub fn null() -> Value {

@@ -9,6 +9,8 @@ use super::raise_located;
 
 /// Deeper tables are encoded as nil (guards against reference cycles), as lua-cmsgpack does.
 const MAX_NESTING: usize = 16;
+/// Deepest nesting `unpack` accepts.
+const MAX_DECODE_DEPTH: usize = 128;
 
 pub fn library(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
@@ -108,6 +110,12 @@ fn decode_many(
             Ok(v) => values.push(v),
             Err(Decode::Eof) => return Err(raise_located(lua, "Missing bytes in input.")),
             Err(Decode::BadFormat) => return Err(raise_located(lua, "Bad data format in input.")),
+            Err(Decode::TooDeep) => {
+                return Err(raise_located(
+                    lua,
+                    "stack overflow (in function mp_decode_to_lua_array)",
+                ))
+            }
             Err(Decode::Lua(e)) => return Err(e),
         }
     }
@@ -238,6 +246,7 @@ fn encode_table(t: &Table, level: usize, out: &mut Vec<u8>) {
 
 enum Decode {
     Eof,
+    TooDeep,
     BadFormat,
     Lua(mlua::Error),
 }
@@ -268,8 +277,10 @@ impl Cursor<'_> {
     }
 
     fn value(&mut self, lua: &Lua, depth: usize) -> Result<Value, Decode> {
-        if depth > 1000 {
-            return Err(Decode::BadFormat);
+        // Redis runs out of Lua stack (about 8000 levels); decoding recurses on the worker
+        // thread, so we stop much earlier, with the same message.
+        if depth > MAX_DECODE_DEPTH {
+            return Err(Decode::TooDeep);
         }
         let tag = self.take(1)?[0];
         let num = |n: f64| Ok(Value::Number(n));
