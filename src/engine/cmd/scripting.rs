@@ -180,16 +180,52 @@ fn run_batched(
     reply
 }
 
-/// `#!lua flags=no-writes,...` on the first line makes a script read-only.
-fn shebang_no_writes(body: &[u8]) -> bool {
+/// Parse an EVAL script's shebang line (`#!lua flags=no-writes,allow-oom`): None without one,
+/// else whether the script declared `no-writes`. Redis 7.0's errors for other engines, options
+/// and flags.
+fn parse_shebang(body: &[u8]) -> Result<Option<bool>, Reply> {
     if !body.starts_with(b"#!") {
-        return false;
+        return Ok(None);
     }
     let end = body.iter().position(|&c| c == b'\n').unwrap_or(body.len());
     let line = String::from_utf8_lossy(&body[..end]).into_owned();
-    line.split(' ')
-        .filter_map(|w| w.strip_prefix("flags="))
-        .any(|f| f.split(',').any(|x| x == "no-writes"))
+    let mut words = line.split(' ').filter(|w| !w.is_empty());
+    let engine = words.next().unwrap_or("");
+    if engine != "#!lua" {
+        return Err(Reply::error(format!(
+            "ERR Unexpected engine in script shebang: {engine}"
+        )));
+    }
+    let mut no_writes = false;
+    for w in words {
+        let Some(flags) = w.strip_prefix("flags=") else {
+            return Err(Reply::error(format!("ERR Unknown lua shebang option: {w}")));
+        };
+        for flag in flags.split(',').filter(|f| !f.is_empty()) {
+            match flag {
+                "no-writes" => no_writes = true,
+                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                other => {
+                    return Err(Reply::error(format!(
+                        "ERR Unexpected flag in script shebang: {other}"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(Some(no_writes))
+}
+
+/// Whether a script runs read-only; a shebang script without `no-writes` is refused by the
+/// `_RO` variants up front.
+fn script_read_only(ro: bool, shebang: Option<bool>) -> Result<bool, Reply> {
+    match shebang {
+        Some(false) if ro => Err(Reply::err_static(
+            "ERR Can not execute a script with write flag using *_ro command.",
+        )),
+        Some(no_writes) => Ok(ro || no_writes),
+        None => Ok(ro),
+    }
 }
 
 fn eval_generic(ctx: &mut Ctx<'_>, a: &[Bytes], ro: bool) -> Reply {
@@ -197,11 +233,14 @@ fn eval_generic(ctx: &mut Ctx<'_>, a: &[Bytes], ro: bool) -> Reply {
         Ok(x) => x,
         Err(e) => return e,
     };
+    let read_only = match parse_shebang(&a[1]).and_then(|s| script_read_only(ro, s)) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
     let sha = match scripting::load_script(ctx, &a[1]) {
         Ok(sha) => sha,
         Err(e) => return e,
     };
-    let read_only = ro || shebang_no_writes(&a[1]);
     run_batched(ctx, Program::Script(&sha), keys, argv, read_only)
 }
 
@@ -214,7 +253,10 @@ fn evalsha_generic(ctx: &mut Ctx<'_>, a: &[Bytes], ro: bool) -> Reply {
         Ok(x) => x,
         Err(e) => return e,
     };
-    let read_only = ro || shebang_no_writes(&body);
+    let read_only = match script_read_only(ro, parse_shebang(&body).unwrap_or(None)) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
     run_batched(ctx, Program::Script(&sha), keys, argv, read_only)
 }
 
@@ -265,6 +307,9 @@ fn fcall_ro(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 }
 
 fn script_load(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    if let Err(e) = parse_shebang(&a[2]) {
+        return e;
+    }
     match scripting::load_script(ctx, &a[2]) {
         Ok(sha) => Reply::Bulk(Bytes::from(sha)),
         Err(e) => e,
