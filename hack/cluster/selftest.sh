@@ -82,6 +82,8 @@ zones=$(kc get nodes -o jsonpath='{range .items[*]}{.metadata.labels.topology\.k
 check "nodes labelled with zone-a/b/c and their hostname" \
   test "$zones" == $'zone-a node1\nzone-b node2\nzone-c node3'
 
+check "helm (built by build.sh) talks to the cluster" "$HELM_BIN/helm" --kubeconfig "$KUBECONFIG_PATH" list -A -q
+
 kc delete namespace "$NS" --ignore-not-found --wait=true >/dev/null
 kc create namespace "$NS" >/dev/null
 wait_for 30 "default service account" kc -n "$NS" get serviceaccount default
