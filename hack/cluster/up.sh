@@ -251,7 +251,7 @@ make_node_cgroups() {
   while read -r h; do
     mkdir -p "$h/node$i"
     if [[ -f $h/cpuset.cpus ]]; then
-      [[ -s $h/node$i/cpuset.cpus && $(cat "$h/node$i/cpuset.cpus") != "" ]] || cat "$h/cpuset.cpus" >"$h/node$i/cpuset.cpus"
+      [[ $(cat "$h/node$i/cpuset.cpus") != "" ]] || cat "$h/cpuset.cpus" >"$h/node$i/cpuset.cpus"
       [[ $(cat "$h/node$i/cpuset.mems") != "" ]] || cat "$h/cpuset.mems" >"$h/node$i/cpuset.mems"
     fi
   done < <(cgroup_hierarchies)
@@ -638,7 +638,7 @@ main() {
     log "$NODES nodes Ready $(( $(now_ms) - T_START )) ms after up.sh started"
   fi
   wait_control_plane_working
-  log "cluster up in $(( $(now_ms) - T_START )) ms (state: $STATE)"
+  log "cluster up in $(( $(now_ms) - T_START )) ms (state: $STATE, kubectl: $K8S_BIN/kubectl)"
   echo "KUBECONFIG=$KUBECONFIG_PATH"
 }
 
