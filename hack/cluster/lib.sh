@@ -141,6 +141,21 @@ kill_node() {
     (( $(date +%s) < end )) || { log "node$i: processes left after 20 s: $pids"; return 1; }
     sleep 0.1
   done
+  remove_shim_sockets "$i"
+}
+
+# remove_shim_sockets I: containerd puts each shim's socket under /run/containerd/s/ (a
+# path it picks itself, not under the node's state) and a SIGKILLed shim leaves it behind.
+# Every shim's address is recorded in its bundle in the node's containerd state directory.
+remove_shim_sockets() {
+  local f sock
+  for f in "$RUN_DIR/node$1"/containerd-state/io.containerd.runtime.v2.task/*/*/address; do
+    [[ -e $f ]] || continue
+    sock=$(sed 's#^unix://##' "$f")
+    [[ $sock == /run/containerd/s/* ]] && rm -f "$sock"
+  done
+  # Only if empty: a containerd of the machine's own would have its sockets there too.
+  rmdir /run/containerd/s /run/containerd 2>/dev/null || true
 }
 
 # stop_pidfiles FILE...: stop the processes recorded in the FILEs, together (SIGTERM,

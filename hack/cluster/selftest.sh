@@ -302,6 +302,7 @@ leftovers() {
   out+=$(ls -d /sys/fs/cgroup/*/node[0-9]* 2>/dev/null || true)
   out+=$(grep -F -e "$STATE" -e "$RUN_DIR" /proc/mounts || true)
   out+=$(ls -d "$STATE" "$RUN_DIR" 2>/dev/null || true)
+  out+=$(ls -d /run/containerd/s/* 2>/dev/null || true)
   [[ -z $out ]] || { while read -r l; do echo "#   left: $l"; done <<<"$out"; return 1; }
 }
 
