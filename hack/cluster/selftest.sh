@@ -157,6 +157,11 @@ remote_pod=$(kc -n "$NS" get pods -l app=spread -o jsonpath='{range .items[?(@.s
 check "pod on node1 -> pod ${remote_pod% *} on another node (pod IP)" \
   wait_for 30 "pod to pod" sh -c "$K8S_BIN/kubectl --kubeconfig $KUBECONFIG_PATH -n $NS exec client -- wget -qO- http://${remote_pod#* }:8080/ | grep -qx ${remote_pod% *}"
 check "pod on node1 -> ClusterIP $svc_ip" wait_for 30 "pod to Service" in_client wget -qO- "http://$svc_ip/"
+# Through the Service to the pods on node2 and node3 too, not only to node1's own.
+pod_reaches_all() {
+  [[ $(in_client sh -c "for i in \$(seq 40); do wget -qO- http://$svc_ip/; done" | sort -u | grep -c .) -eq 3 ]]
+}
+check "pod on node1 -> ClusterIP reaches the pods on all three nodes" pod_reaches_all
 check "pod -> Service by DNS name (spread.$NS.svc.$CLUSTER_DOMAIN)" \
   wait_for 30 "pod to Service by name" in_client wget -qO- "http://spread.$NS.svc.$CLUSTER_DOMAIN/"
 
