@@ -156,6 +156,10 @@ put() {
 # ---------------------------------------------------------------------------------------
 setup_bridge() {
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    # Our ranges must be free on this machine: traffic for them has to stay on our links.
+    if ip -4 -o addr show | grep -qE ' inet 10\.21[345]\.'; then
+      die "10.213-215.x addresses are already in use here; the local cluster needs them"
+    fi
     ip link add "$BRIDGE" type bridge stp_state 0 forward_delay 0
   fi
   ip addr replace "$BRIDGE_IP/24" dev "$BRIDGE"
