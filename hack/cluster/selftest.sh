@@ -164,6 +164,10 @@ pod_reaches_all() {
 check "pod on node1 -> ClusterIP reaches the pods on all three nodes" pod_reaches_all
 check "pod -> Service by DNS name (spread.$NS.svc.$CLUSTER_DOMAIN)" \
   wait_for 30 "pod to Service by name" in_client wget -qO- "http://spread.$NS.svc.$CLUSTER_DOMAIN/"
+# What an in-cluster operator does first: connect to the apiserver through its Service.
+# (busybox's TLS cannot talk to it, so only the connection is checked.)
+check "pod -> kubernetes.default.svc:443 (the apiserver, from the host via kube-proxy)" \
+  wait_for 30 "pod to apiserver" in_client sh -c 'nc -w 2 kubernetes.default.svc 443 </dev/null' 
 
 # ---------------------------------------------------------------------------------------
 echo "# storage: a PVC on the default StorageClass"
