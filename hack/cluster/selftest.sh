@@ -21,13 +21,28 @@ need_root
 PASSED=0
 FAILED=0
 NS=redispair-selftest
+LOG_DIR=$(mktemp -d /tmp/redispair-selftest.XXXXXX)   # up.sh output, cluster logs on failure
 
 pass() { PASSED=$((PASSED + 1)); echo "ok   - $*"; }
 fail() { FAILED=$((FAILED + 1)); echo "FAIL - $*"; }
 # check DESCRIPTION COMMAND...: one assertion.
 check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
 timing() { echo "timing: $1 $(awk -v ms="$2" 'BEGIN { printf "%.1f s", ms / 1000 }')"; }
-finish() { echo "$PASSED passed, $FAILED failed"; (( FAILED == 0 )); }
+FINISHED=0
+finish() { FINISHED=1; echo "$PASSED passed, $FAILED failed"; (( FAILED == 0 )); }
+# A command outside any check that fails (set -e) still ends the run with a failure
+# counted, the cluster torn down (logs kept) and the summary line.
+ERR_LINE=
+trap 'ERR_LINE=$LINENO' ERR
+on_exit() {
+  (( FINISHED )) && return
+  fail "selftest stopped by an unexpected error (line ${ERR_LINE:-?})"
+  REDISPAIR_KEEP_LOGS="$LOG_DIR/cluster-logs-abort" "$HERE/down.sh" >/dev/null 2>&1 || true
+  echo "# logs: $LOG_DIR"
+  finish || true
+  exit 1
+}
+trap on_exit EXIT
 
 # A check whose failure makes the rest meaningless ends the run (after cleaning up).
 require() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; abort; fi; }
@@ -49,7 +64,6 @@ run_up() {
   UP_LAST=$(tail -n1 <<<"$out")
   [[ $UP_LAST == "KUBECONFIG=$KUBECONFIG_PATH" ]]
 }
-LOG_DIR=$(mktemp -d /tmp/redispair-selftest.XXXXXX)
 
 node_condition() { kc get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null; }
 node_is_ready() { [[ $(node_condition "$1") == True ]]; }
@@ -153,7 +167,7 @@ spec:
 EOF
 wait_for 60 "client pod running" sh -c "[ \"\$($K8S_BIN/kubectl --kubeconfig $KUBECONFIG_PATH -n $NS get pod client -o jsonpath='{.status.phase}')\" = Running ]" || true
 in_client() { kc -n "$NS" exec client -- "$@"; }
-remote_pod=$(kc -n "$NS" get pods -l app=spread -o jsonpath='{range .items[?(@.spec.nodeName!="node1")]}{.metadata.name} {.status.podIP}{"\n"}{end}' | head -n1)
+remote_pod=$(kc -n "$NS" get pods -l app=spread -o jsonpath='{range .items[?(@.spec.nodeName!="node1")]}{.metadata.name} {.status.podIP}{"\n"}{end}' | awk 'NR == 1')
 check "pod on node1 -> pod ${remote_pod% *} on another node (pod IP)" \
   wait_for 30 "pod to pod" sh -c "$K8S_BIN/kubectl --kubeconfig $KUBECONFIG_PATH -n $NS exec client -- wget -qO- http://${remote_pod#* }:8080/ | grep -qx ${remote_pod% *}"
 check "pod on node1 -> ClusterIP $svc_ip" wait_for 30 "pod to Service" in_client wget -qO- "http://$svc_ip/"
@@ -258,7 +272,9 @@ spec:
         readinessProbe: {exec: {command: ['true']}, periodSeconds: 1}
 EOF
 require "movable: 2 replicas Ready" wait_for 90 "movable ready" deploy_ready movable 2
-victim=$(pods_nodes movable | head -n1)
+# awk, not head: head exits after one line and, with pipefail, a writer that gets
+# SIGPIPE would fail the assignment and end the run.
+victim=$(pods_nodes movable | awk 'NR == 1')
 victim_i=${victim#node}
 movable_off_victim() {
   deploy_ready movable 2 && ! pods_nodes movable | grep -qx "$victim"
