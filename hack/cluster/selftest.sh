@@ -80,6 +80,10 @@ pods_nodes() {
   kc -n "$NS" get pods -l "app=$1" -o go-template='{{range .items}}{{if and (not .metadata.deletionTimestamp) (eq .status.phase "Running")}}{{.spec.nodeName}}{{"\n"}}{{end}}{{end}}'
 }
 
+# The kubelets write these; the nodes' masks must keep them from reaching the host.
+host_sysctls() { cat /proc/sys/vm/overcommit_memory /proc/sys/kernel/panic /proc/sys/kernel/panic_on_oops; }
+SYSCTLS_BEFORE=$(host_sysctls)
+
 # ---------------------------------------------------------------------------------------
 echo "# up (hack/cluster/up.sh --nodes 3)"
 t0=$(now_ms)
@@ -337,6 +341,8 @@ check "down.sh succeeds" env REDISPAIR_KEEP_LOGS="$LOG_DIR/cluster-logs-1" "$HER
 timing "down.sh" $(( $(now_ms) - t0 ))
 check "nothing left: processes, namespaces, links, routes, iptables rules, cgroups, mounts, state" leftovers
 check "down.sh again is a no-op" "$HERE/down.sh"
+check "the host's vm.overcommit_memory, kernel.panic, kernel.panic_on_oops are untouched" \
+  test "$(host_sysctls)" == "$SYSCTLS_BEFORE"
 
 echo "# up again after down (binaries cached: a warm start)"
 t0=$(now_ms)
