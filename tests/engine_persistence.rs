@@ -429,3 +429,94 @@ async fn background_snapshot_under_writes_is_the_dataset_at_its_offset() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+async fn digest(c: &mut redis::aio::MultiplexedConnection) -> String {
+    redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query_async(c)
+        .await
+        .unwrap()
+}
+
+async fn q(c: &mut redis::aio::MultiplexedConnection, args: &[&str]) {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    let _: redis::Value = cmd.query_async(c).await.unwrap();
+}
+
+/// Every type, with expiry, survives DEBUG RELOAD, a snapshot and restarts (DEBUG DIGEST).
+#[tokio::test]
+async fn every_type_survives_reload_snapshot_and_restart() {
+    let dir = temp_dir("types");
+    let h = start_in(&dir, "everysec").await;
+    let mut c = support::redis_conn(&h).await;
+    for i in 0..300 {
+        let n = i.to_string();
+        q(&mut c, &["RPUSH", "list", &n, "x"]).await;
+        q(&mut c, &["HSET", "hash", &format!("f{}", i % 50), &n]).await;
+        q(&mut c, &["SADD", "set", &format!("{}", i % 90)]).await;
+        q(
+            &mut c,
+            &[
+                "ZADD",
+                "zset",
+                &format!("{}.25", i),
+                &format!("m{}", i % 60),
+            ],
+        )
+        .await;
+        q(&mut c, &["SET", &format!("s{i}"), &n, "EX", "10000"]).await;
+    }
+    q(
+        &mut c,
+        &[
+            "ZADD", "zset", "inf", "top", "-inf", "bottom", "0.1", "tenth",
+        ],
+    )
+    .await;
+    q(&mut c, &["SELECT", "2"]).await;
+    q(&mut c, &["SET", "other-db", "2"]).await;
+    q(&mut c, &["SELECT", "0"]).await;
+    let before = digest(&mut c).await;
+    assert_eq!(
+        redis::cmd("DEBUG")
+            .arg("RELOAD")
+            .query_async::<String>(&mut c)
+            .await
+            .unwrap(),
+        "OK"
+    );
+    assert_eq!(digest(&mut c).await, before, "after DEBUG RELOAD");
+    h.stop().await;
+    let h = start_in(&dir, "everysec").await;
+    let mut c = support::redis_conn(&h).await;
+    assert_eq!(
+        digest(&mut c).await,
+        before,
+        "after a restart from snapshot + log"
+    );
+    q(&mut c, &["LPOP", "list"]).await;
+    q(&mut c, &["SREM", "set", "3"]).await;
+    let after = digest(&mut c).await;
+    let r: String = redis::cmd("BGREWRITEAOF")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(r, "Background append only file rewriting started");
+    support::wait_for(Duration::from_secs(20), "compaction", || {
+        let engine = h.engine.clone();
+        async move {
+            let st = engine.state.lock();
+            st.persist.snapshots_done >= 1 && !st.persist.snapshot_in_progress
+        }
+    })
+    .await;
+    h.stop().await;
+    let h = start_in(&dir, "everysec").await;
+    let mut c = support::redis_conn(&h).await;
+    assert_eq!(digest(&mut c).await, after, "after compaction and restart");
+    h.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

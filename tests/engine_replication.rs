@@ -18,6 +18,20 @@ async fn field(c: &mut MultiplexedConnection, f: &str) -> String {
     info_field(c, "replication", f).await.unwrap_or_default()
 }
 
+async fn digest(c: &mut MultiplexedConnection) -> String {
+    redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query_async(c)
+        .await
+        .unwrap()
+}
+
+/// Both datasets are the same: DEBUG DIGEST and a full comparison of every key.
+async fn assert_same(m: &mut MultiplexedConnection, r: &mut MultiplexedConnection) {
+    assert_eq!(dump_dataset(m).await, dump_dataset(r).await);
+    assert_eq!(digest(m).await, digest(r).await);
+}
+
 async fn replicaof(c: &mut MultiplexedConnection, port: u16) {
     let _: () = redis::cmd("REPLICAOF")
         .arg("127.0.0.1")
@@ -46,9 +60,64 @@ async fn wait_in_sync(m: &mut MultiplexedConnection, r: &mut MultiplexedConnecti
     }
 }
 
+/// Every type, expiry, a transaction and another database.
 async fn write_mix(c: &mut MultiplexedConnection, prefix: &str, n: usize) {
     for i in 0..n {
         let _: () = c.set(format!("{prefix}:s{i}"), i).await.unwrap();
+        if i % 5 == 0 {
+            let _: () = redis::cmd("RPUSH")
+                .arg(format!("{prefix}:list"))
+                .arg(i)
+                .arg(format!("x{i}"))
+                .query_async(c)
+                .await
+                .unwrap();
+            let _: () = redis::cmd("HSET")
+                .arg(format!("{prefix}:hash"))
+                .arg(format!("f{}", i % 40))
+                .arg(i)
+                .query_async(c)
+                .await
+                .unwrap();
+            let _: () = redis::cmd("SADD")
+                .arg(format!("{prefix}:set"))
+                .arg(i % 70)
+                .query_async(c)
+                .await
+                .unwrap();
+            let _: () = redis::cmd("ZADD")
+                .arg(format!("{prefix}:zset"))
+                .arg(i as f64 / 3.0)
+                .arg(format!("m{}", i % 50))
+                .query_async(c)
+                .await
+                .unwrap();
+            let _: () = redis::cmd("EXPIRE")
+                .arg(format!("{prefix}:s{i}"))
+                .arg(10_000)
+                .query_async(c)
+                .await
+                .unwrap();
+        }
+        if i % 7 == 0 {
+            let _: Option<String> = redis::cmd("LPOP")
+                .arg(format!("{prefix}:list"))
+                .query_async(c)
+                .await
+                .unwrap();
+            let _: Vec<String> = redis::cmd("SPOP")
+                .arg(format!("{prefix}:set"))
+                .arg(1)
+                .query_async(c)
+                .await
+                .unwrap();
+            let _: f64 = redis::cmd("INCRBYFLOAT")
+                .arg(format!("{prefix}:float"))
+                .arg("0.1")
+                .query_async(c)
+                .await
+                .unwrap();
+        }
         if i % 10 == 0 {
             let _: i64 = c.incr(format!("{prefix}:counter"), 1).await.unwrap();
         }
@@ -81,10 +150,10 @@ async fn replica_follows_master_and_datasets_match() {
     write_mix(&mut mc, "before", 300).await;
     replicaof(&mut rc, port_of(&m)).await;
     wait_in_sync(&mut mc, &mut rc).await;
-    assert_eq!(dump_dataset(&mut mc).await, dump_dataset(&mut rc).await);
+    assert_same(&mut mc, &mut rc).await;
     write_mix(&mut mc, "after", 300).await;
     wait_in_sync(&mut mc, &mut rc).await;
-    assert_eq!(dump_dataset(&mut mc).await, dump_dataset(&mut rc).await);
+    assert_same(&mut mc, &mut rc).await;
 
     // Replicas are read-only.
     let e: redis::RedisResult<()> = rc.set("x", 1).await;
@@ -177,7 +246,7 @@ async fn cut_link_resumes_by_partial_resync() {
         write_mix(&mut mc, &format!("cut{round}"), 100).await;
         proxy.restore();
         wait_in_sync(&mut mc, &mut rc).await;
-        assert_eq!(dump_dataset(&mut mc).await, dump_dataset(&mut rc).await);
+        assert_same(&mut mc, &mut rc).await;
     }
     assert_eq!(field(&mut mc, "sync_full").await, "1");
     let ok: u64 = field(&mut mc, "sync_partial_ok").await.parse().unwrap();
@@ -204,7 +273,7 @@ async fn replica_restart_resumes_by_partial_resync() {
     let rp = EngineProcess::start(rport, &rdir, &[]).await;
     let mut rc = rp.conn().await;
     wait_in_sync(&mut mc, &mut rc).await;
-    assert_eq!(dump_dataset(&mut mc).await, dump_dataset(&mut rc).await);
+    assert_same(&mut mc, &mut rc).await;
     assert_eq!(field(&mut mc, "sync_full").await, "1");
     let ok: u64 = field(&mut mc, "sync_partial_ok").await.parse().unwrap();
     assert!(ok >= 1);
@@ -251,7 +320,7 @@ async fn old_master_rejoins_discarding_its_divergent_tail() {
     // The old master follows the new one.
     replicaof(&mut mc, port_of(&r)).await;
     wait_in_sync(&mut rc, &mut mc).await;
-    assert_eq!(dump_dataset(&mut mc).await, dump_dataset(&mut rc).await);
+    assert_same(&mut mc, &mut rc).await;
     let v: Option<String> = mc.get("tail0").await.unwrap();
     assert_eq!(v, None, "the divergent tail is gone");
     assert_eq!(field(&mut mc, "discarded_tail_commands").await, "7");
@@ -268,7 +337,7 @@ async fn old_master_rejoins_discarding_its_divergent_tail() {
     let m = start_engine(&[("persistence", "on"), ("dir", &md)]).await;
     let mut mc = support::redis_conn(&m).await;
     wait_in_sync(&mut rc, &mut mc).await;
-    assert_eq!(dump_dataset(&mut mc).await, dump_dataset(&mut rc).await);
+    assert_same(&mut mc, &mut rc).await;
     assert_eq!(field(&mut rc, "sync_full").await, "0");
     m.stop().await;
     r.stop().await;
@@ -391,7 +460,7 @@ async fn replica_attached_under_load_matches_master() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.await.unwrap();
     wait_in_sync(&mut mc, &mut rc).await;
-    assert_eq!(dump_dataset(&mut mc).await, dump_dataset(&mut rc).await);
+    assert_same(&mut mc, &mut rc).await;
     assert_eq!(field(&mut mc, "sync_full").await, "1");
     let ok: u64 = field(&mut mc, "sync_partial_ok").await.parse().unwrap();
     assert!(ok >= 1);

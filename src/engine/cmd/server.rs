@@ -1625,6 +1625,8 @@ fn debug(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
                 "ERR persistence is off (start the engine with --persistence on)",
             );
         }
+        // Reloading re-applies data already in the log: nothing to propagate.
+        ctx.propagate_nothing();
         return match crate::engine::persistence::snapshot::debug_reload(ctx.state, ctx.now_ms) {
             Ok(()) => Reply::Ok,
             Err(e) => Reply::error(format!("ERR Error trying to load the RDB dump: {e}")),
