@@ -1,0 +1,7 @@
+//! The operator: reconciles RedisPairs into running, self-healing pairs. The pipeline is
+//! observe → validate → decide ([`crate::failover`]) → build → apply → status; only observe,
+//! apply, status and the engine client do I/O. No engine imports (checked by
+//! hack/check-boundaries.sh).
+
+pub mod build;
+pub mod validate;
