@@ -4,4 +4,8 @@
 //! hack/check-boundaries.sh).
 
 pub mod build;
+pub mod decide;
+pub mod engine_client;
+pub mod observe;
+pub mod status;
 pub mod validate;

@@ -1,0 +1,389 @@
+//! The decide step's glue: translates what was observed and the status record into the pure
+//! failover machine's inputs ([`crate::failover`]), and its decision back into Service routing
+//! and status fields. Pure.
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+
+use super::build::service::selected_pod;
+use super::build::Routing;
+use super::observe::Observed;
+use super::validate::Names;
+use crate::api::constants::{ANNOTATION_FENCED, ANNOTATION_SWITCHOVER};
+use crate::api::{
+    FailoverProgress, FailoverStep, RedisPair, RedisPairSpec, RedisPairStatus, ReplicationMode,
+};
+use crate::failover::{
+    Action, Decision, EngineReport, Member, Mode, Observation, PodHealth, Policy, Progress, Record,
+    Step,
+};
+
+pub fn policy_of(spec: &RedisPairSpec) -> Policy {
+    Policy {
+        enabled: spec.failover.enabled,
+        detection_ms: spec.failover.detection_seconds.max(1) as u64 * 1000,
+        allow_data_loss: spec.failover.allow_data_loss,
+        mode: match spec.replication.mode {
+            ReplicationMode::Async => Mode::Async,
+            ReplicationMode::SemiSync => Mode::SemiSync,
+            ReplicationMode::Sync => Mode::Sync,
+        },
+    }
+}
+
+/// RFC 3339 → ms since the epoch (0 when unparsable: the duration is then only wrong in the
+/// report, never in a safety decision).
+pub fn parse_time_ms(t: &str) -> u64 {
+    t.parse::<jiff::Timestamp>()
+        .map(|ts| ts.as_millisecond().max(0) as u64)
+        .unwrap_or(0)
+}
+
+pub fn format_time_ms(ms: u64) -> String {
+    jiff::Timestamp::from_millisecond(ms as i64)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_string()
+}
+
+fn step_to_api(s: Step) -> FailoverStep {
+    match s {
+        Step::Fencing => FailoverStep::Fencing,
+        Step::Pausing => FailoverStep::Pausing,
+        Step::Promoting => FailoverStep::Promoting,
+        Step::Switching => FailoverStep::Switching,
+    }
+}
+
+fn step_from_api(s: FailoverStep) -> Step {
+    match s {
+        FailoverStep::Fencing => Step::Fencing,
+        FailoverStep::Pausing => Step::Pausing,
+        FailoverStep::Promoting => Step::Promoting,
+        FailoverStep::Switching => Step::Switching,
+    }
+}
+
+/// The record the machine persisted, read back from status.
+pub fn record_of(status: Option<&RedisPairStatus>) -> Record {
+    let Some(s) = status else {
+        return Record::default();
+    };
+    Record {
+        term: s.term,
+        target_master: s.target_master.clone(),
+        degrade_authorized_term: s.degrade_authorized_term,
+        failover: s.failover.as_ref().map(|f| Progress {
+            step: step_from_api(f.step),
+            from: f.from.clone(),
+            to: f.to.clone(),
+            term: f.term,
+            reason: f.reason.clone(),
+            planned: f.planned,
+            started_ms: parse_time_ms(&f.started_at),
+        }),
+    }
+}
+
+/// Write the record into a status (the other fields are left as they are).
+pub fn write_record(status: &mut RedisPairStatus, r: &Record) {
+    status.term = r.term;
+    status.target_master = r.target_master.clone();
+    status.degrade_authorized_term = r.degrade_authorized_term;
+    status.failover = r.failover.as_ref().map(|p| FailoverProgress {
+        step: step_to_api(p.step),
+        from: p.from.clone(),
+        to: p.to.clone(),
+        term: p.term,
+        reason: p.reason.clone(),
+        started_at: format_time_ms(p.started_ms),
+        planned: p.planned,
+    });
+}
+
+/// How Kubernetes sees a pod.
+pub fn pod_health(pod: Option<&Pod>) -> PodHealth {
+    let Some(pod) = pod else {
+        return PodHealth::Missing;
+    };
+    if pod.metadata.deletion_timestamp.is_some() {
+        return PodHealth::Terminating;
+    }
+    let Some(status) = pod.status.as_ref() else {
+        return PodHealth::NotReady;
+    };
+    if status.phase.as_deref() == Some("Failed") {
+        return PodHealth::Failed;
+    }
+    let crash_looping = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .filter_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.as_deref())
+        .any(|r| r == "CrashLoopBackOff");
+    if crash_looping {
+        return PodHealth::Failed;
+    }
+    let ready = status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    if ready {
+        PodHealth::Ready
+    } else {
+        PodHealth::NotReady
+    }
+}
+
+pub fn pod_ip(pod: &Pod) -> Option<String> {
+    pod.status
+        .as_ref()?
+        .pod_ip
+        .clone()
+        .filter(|ip| !ip.is_empty())
+}
+
+/// Build the machine's observation.
+pub fn observation_of(pair: &RedisPair, names: &Names, o: &Observed) -> Observation {
+    let members = names
+        .pods
+        .iter()
+        .map(|name| {
+            let pod = o.pods.get(name);
+            let probe = o.probes.get(name);
+            // A probe result is only trusted for the pod's current IP (a replaced pod is a
+            // different engine).
+            let probe = probe.filter(|p| pod.and_then(pod_ip).as_deref() == Some(p.ip.as_str()));
+            let report = probe.and_then(|p| p.info.as_ref()).map(|i| EngineReport {
+                role: i.role,
+                term: i.term,
+                offset: i.offset,
+                link_up: i.link_up,
+                degraded: i.degraded,
+                following: i.master_host.as_ref().and_then(|host| {
+                    o.pods
+                        .iter()
+                        .find(|(_, p)| pod_ip(p).as_deref() == Some(host.as_str()))
+                        .map(|(n, _)| n.clone())
+                        .or_else(|| Some(host.clone()))
+                }),
+            });
+            Member {
+                pod: name.clone(),
+                pod_health: pod_health(pod),
+                node_ready: pod
+                    .and_then(|p| p.spec.as_ref()?.node_name.as_ref())
+                    .and_then(|n| o.nodes_ready.get(n).copied()),
+                report,
+                probe_failing_since_ms: probe.and_then(|p| p.failing_since_ms),
+                fenced: pod.is_some_and(|p| p.annotations().contains_key(ANNOTATION_FENCED)),
+            }
+        })
+        .collect();
+    Observation {
+        members,
+        service_selects: o.read_write_service.as_ref().and_then(selected_pod),
+        switchover_requested: pair.annotations().contains_key(ANNOTATION_SWITCHOVER),
+    }
+}
+
+/// Who the Services select after this decision: the read-write Service follows the last
+/// `SelectMaster` action, or stays as it is; the read-only Service selects the other pod only
+/// while it reports itself a replica (a fenced old master must not serve reads).
+pub fn routing_of(d: &Decision, obs: &Observation) -> Routing {
+    let read_write = d
+        .actions
+        .iter()
+        .rev()
+        .find_map(|a| match a {
+            Action::SelectMaster(p) => Some(p.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| obs.service_selects.clone());
+    let target = d.record.target_master.clone();
+    let read_only = obs
+        .members
+        .iter()
+        .filter(|m| Some(&m.pod) != target.as_ref() && target.is_some())
+        .find(|m| {
+            m.report
+                .as_ref()
+                .is_some_and(|r| r.role == crate::failover::Role::Replica)
+        })
+        .map(|m| m.pod.clone());
+    Routing {
+        read_write,
+        read_only,
+        target_master: target,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operator::engine_client::EngineInfo;
+    use crate::operator::observe::ProbeResult;
+    use crate::operator::validate::tests::contract_pair;
+    use k8s_openapi::api::core::v1::{PodCondition, PodSpec, PodStatus};
+
+    fn pod(name: &str, ip: &str, ready: bool, node: &str) -> Pod {
+        Pod {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                node_name: Some(node.into()),
+                ..Default::default()
+            }),
+            status: Some(PodStatus {
+                pod_ip: Some(ip.into()),
+                phase: Some("Running".into()),
+                conditions: Some(vec![PodCondition {
+                    type_: "Ready".into(),
+                    status: if ready { "True" } else { "False" }.into(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn info(role: crate::failover::Role, host: Option<&str>) -> EngineInfo {
+        EngineInfo {
+            role,
+            term: 1,
+            offset: 10,
+            link_up: host.is_some(),
+            master_host: host.map(str::to_string),
+            degraded: false,
+            replica_ack_offset: None,
+            replica_lag_seconds: None,
+        }
+    }
+
+    #[test]
+    fn observation_maps_pods_nodes_probes_and_the_followed_master() {
+        use crate::failover::Role;
+        let pair = contract_pair();
+        let names = Names::new(&pair);
+        let mut o = Observed::default();
+        o.pods
+            .insert("cache-a".into(), pod("cache-a", "10.0.0.1", true, "n1"));
+        o.pods
+            .insert("cache-b".into(), pod("cache-b", "10.0.0.2", false, "n2"));
+        o.nodes_ready.insert("n1".into(), true);
+        o.nodes_ready.insert("n2".into(), false);
+        o.probes.insert(
+            "cache-b".into(),
+            ProbeResult {
+                ip: "10.0.0.2".into(),
+                info: Some(info(Role::Replica, Some("10.0.0.1"))),
+                failing_since_ms: None,
+            },
+        );
+        // A stale probe of an old IP is ignored.
+        o.probes.insert(
+            "cache-a".into(),
+            ProbeResult {
+                ip: "10.0.0.9".into(),
+                info: Some(info(Role::Master, None)),
+                failing_since_ms: None,
+            },
+        );
+        let obs = observation_of(&pair, &names, &o);
+        let a = &obs.members[0];
+        assert_eq!(
+            (a.pod_health, a.node_ready, a.report.is_none()),
+            (PodHealth::Ready, Some(true), true)
+        );
+        let b = &obs.members[1];
+        assert_eq!(b.pod_health, PodHealth::NotReady);
+        assert_eq!(b.node_ready, Some(false));
+        assert_eq!(
+            b.report.as_ref().unwrap().following.as_deref(),
+            Some("cache-a")
+        );
+        assert_eq!(obs.service_selects, None);
+        assert!(!obs.switchover_requested);
+    }
+
+    #[test]
+    fn record_round_trips_through_status() {
+        let r = Record {
+            term: 3,
+            target_master: Some("cache-b".into()),
+            degrade_authorized_term: Some(2),
+            failover: Some(Progress {
+                step: Step::Promoting,
+                from: "cache-a".into(),
+                to: "cache-b".into(),
+                term: 4,
+                reason: "pod cache-a is gone".into(),
+                planned: false,
+                started_ms: 1_700_000_000_123,
+            }),
+        };
+        let mut s = RedisPairStatus::default();
+        write_record(&mut s, &r);
+        assert_eq!(
+            s.failover.as_ref().unwrap().started_at,
+            "2023-11-14T22:13:20.123Z"
+        );
+        assert_eq!(record_of(Some(&s)), r);
+        assert_eq!(record_of(None), Record::default());
+    }
+
+    #[test]
+    fn terminating_and_missing_pods() {
+        let mut p = pod("cache-a", "1", true, "n");
+        assert_eq!(pod_health(Some(&p)), PodHealth::Ready);
+        p.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            jiff::Timestamp::UNIX_EPOCH,
+        ));
+        assert_eq!(pod_health(Some(&p)), PodHealth::Terminating);
+        assert_eq!(pod_health(None), PodHealth::Missing);
+    }
+
+    #[test]
+    fn routing_follows_the_last_select_action() {
+        let d = Decision {
+            record: Record {
+                target_master: Some("cache-a".into()),
+                ..Default::default()
+            },
+            actions: vec![
+                Action::SelectMaster(Some("cache-a".into())),
+                Action::SelectMaster(None),
+            ],
+            phase: crate::failover::Phase::FailingOver,
+            again_now: true,
+            completed: None,
+        };
+        let obs = Observation {
+            members: vec![],
+            service_selects: Some("cache-a".into()),
+            switchover_requested: false,
+        };
+        assert_eq!(routing_of(&d, &obs).read_write, None);
+        let d2 = Decision {
+            actions: vec![],
+            ..d
+        };
+        assert_eq!(routing_of(&d2, &obs).read_write.as_deref(), Some("cache-a"));
+    }
+
+    #[test]
+    fn policy_from_the_contract_spec() {
+        let p = policy_of(&contract_pair().spec);
+        assert_eq!(
+            p,
+            Policy {
+                enabled: true,
+                detection_ms: 2000,
+                allow_data_loss: false,
+                mode: Mode::SemiSync
+            }
+        );
+    }
+}
