@@ -387,8 +387,10 @@ mod tests {
 
     #[test]
     fn invalid_spec_keeps_the_record() {
-        let mut prev = RedisPairStatus::default();
-        prev.term = 5;
+        let prev = RedisPairStatus {
+            term: 5,
+            ..Default::default()
+        };
         let s = build_invalid_status(Some(&prev), Some(2), "bad".into(), 0);
         assert_eq!(s.term, 5);
         assert_eq!(s.phase.as_deref(), Some("Failed"));
