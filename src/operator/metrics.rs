@@ -38,9 +38,9 @@ impl Metrics {
             reconciles: Counter::default(),
             errors: Family::default(),
             failovers: Counter::default(),
-            failover_duration: Histogram::new(
-                [0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 34.0, 60.0],
-            ),
+            failover_duration: Histogram::new([
+                0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 34.0, 60.0,
+            ]),
             pairs: Family::default(),
             phases: Mutex::default(),
         };
