@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
 
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use kube::api::DeleteParams;
+
+use super::decide::Replacement;
 use super::engine_client::{EngineClient, EngineError};
 use super::prober::PROBE_TIMEOUT;
 use crate::api::constants::ANNOTATION_SWITCHOVER;
@@ -96,4 +100,39 @@ pub async fn run_engine_actions(
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// Delete pods that cannot come back (and, for a lost node, their claims) so the apply step
+/// recreates them on a healthy node. Force deletion (grace 0) is safe here: the pod is not the
+/// master, and its engine cannot acknowledge anything (it is a replica, or a fenced old
+/// master whose replica was promoted in a higher term).
+pub async fn replace_pods(
+    client: &Client,
+    ns: &str,
+    replacements: &[Replacement],
+    claim_of: impl Fn(&str) -> String,
+) -> Result<(), kube::Error> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    for r in replacements {
+        match pods
+            .delete(&r.pod, &DeleteParams::default().grace_period(0))
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+        if r.delete_claim {
+            match claims
+                .delete(&claim_of(&r.pod), &DeleteParams::default())
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
 }

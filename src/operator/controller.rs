@@ -17,11 +17,13 @@ use kube::runtime::{watcher, Controller, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
-use super::act::run_engine_actions;
+use super::act::{replace_pods, run_engine_actions};
 use super::apply::apply_pair;
 use super::build::secret::generate_password;
 use super::build::{build_pair_resources, GeneratedPasswords};
-use super::decide::{observation_of, pod_ip, policy_of, record_of, routing_of, write_record};
+use super::decide::{
+    observation_of, pod_ip, pods_to_replace, policy_of, record_of, routing_of, write_record,
+};
 use super::error::ReconcileError;
 use super::metrics::Metrics;
 use super::observe::observe;
@@ -165,6 +167,24 @@ async fn reconcile_pair(
     };
     let resources = build_pair_resources(&v, &routing, &passwords);
     apply_pair(&ctx.client, &ns, &resources, &observed).await?;
+
+    // Replace pods that cannot come back by themselves (lost node, evicted); the next pass
+    // recreates them, and the failover machine demotes the newcomer into a replica.
+    let replacements = pods_to_replace(&d.record, &observed);
+    for r in &replacements {
+        publish(ctx, pair, "ReplacingPod", r.reason.clone(), true).await;
+    }
+    replace_pods(&ctx.client, &ns, &replacements, |p| names.pvc(p))
+        .await
+        .map_err(|source| ReconcileError::Apply {
+            kind: "Pod",
+            name: replacements
+                .iter()
+                .map(|r| r.pod.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            source,
+        })?;
 
     for a in &d.actions {
         if let failover::Action::Event {

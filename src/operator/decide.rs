@@ -218,6 +218,53 @@ pub fn routing_of(d: &Decision, obs: &Observation) -> Routing {
     }
 }
 
+/// A pod to delete so that `apply` recreates it elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replacement {
+    pub pod: String,
+    /// Also delete its claim: the volume is on the lost node (local storage cannot follow the
+    /// pod), and a replica's data is always recoverable from its master by a full sync.
+    pub delete_claim: bool,
+    pub reason: String,
+}
+
+/// Pods that will never come back by themselves: on a NotReady node (a pod there stays
+/// Running, then Terminating forever, since no kubelet confirms it) or evicted (phase Failed).
+/// Only a pod that is not the decided master, and never during a failover: the master is
+/// replaced only after a failover has moved the role away from it.
+pub fn pods_to_replace(record: &Record, o: &Observed) -> Vec<Replacement> {
+    if record.failover.is_some() {
+        return Vec::new();
+    }
+    o.pods
+        .iter()
+        .filter(|(name, _)| record.target_master.as_deref() != Some(name.as_str()))
+        .filter_map(|(name, pod)| {
+            let node = pod.spec.as_ref().and_then(|s| s.node_name.as_ref());
+            let node_lost = node.is_some_and(|n| o.nodes_ready.get(n) == Some(&false));
+            let evicted = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed");
+            if node_lost {
+                Some(Replacement {
+                    pod: name.clone(),
+                    delete_claim: true,
+                    reason: format!(
+                        "node {} is NotReady; {name} is replaced on another node and syncs from the master",
+                        node.map(String::as_str).unwrap_or_default()
+                    ),
+                })
+            } else if evicted {
+                Some(Replacement {
+                    pod: name.clone(),
+                    delete_claim: false,
+                    reason: format!("{name} failed; it is recreated"),
+                })
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +353,51 @@ mod tests {
         );
         assert_eq!(obs.service_selects, None);
         assert!(!obs.switchover_requested);
+    }
+
+    #[test]
+    fn lost_replica_is_replaced_with_its_claim_but_never_the_master() {
+        let mut o = Observed::default();
+        o.pods
+            .insert("cache-a".into(), pod("cache-a", "10.0.0.1", true, "n1"));
+        o.pods
+            .insert("cache-b".into(), pod("cache-b", "10.0.0.2", true, "n2"));
+        o.nodes_ready.insert("n1".into(), false);
+        o.nodes_ready.insert("n2".into(), true);
+        let mut record = Record {
+            term: 2,
+            target_master: Some("cache-a".into()),
+            ..Default::default()
+        };
+        // The master's node is lost: the failover machine handles it first.
+        assert!(pods_to_replace(&record, &o).is_empty());
+        record.target_master = Some("cache-b".into());
+        let r = pods_to_replace(&record, &o);
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].pod.as_str(), r[0].delete_claim), ("cache-a", true));
+        // Not during a failover.
+        record.failover = Some(Progress {
+            step: Step::Switching,
+            from: "cache-a".into(),
+            to: "cache-b".into(),
+            term: 3,
+            reason: String::new(),
+            planned: false,
+            started_ms: 0,
+        });
+        assert!(pods_to_replace(&record, &o).is_empty());
+        // An evicted pod is recreated with its claim.
+        record.failover = None;
+        o.nodes_ready.insert("n1".into(), true);
+        o.pods
+            .get_mut("cache-a")
+            .unwrap()
+            .status
+            .as_mut()
+            .unwrap()
+            .phase = Some("Failed".into());
+        let r = pods_to_replace(&record, &o);
+        assert_eq!((r[0].pod.as_str(), r[0].delete_claim), ("cache-a", false));
     }
 
     #[test]
