@@ -36,6 +36,11 @@ spec:
       name: cache-password   # key "password"; created by the operator when it does not exist
   failover:
     detectionSeconds: 2
+  # Not part of the contract: keeps the pods Pending even when the shared local cluster has
+  # nodes, so no kubelet plays a part in this test.
+  pod:
+    nodeSelector:
+      redispair.io/test-no-such-node: "true"
 "#;
 
 const T: Duration = Duration::from_secs(30);

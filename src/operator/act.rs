@@ -136,3 +136,20 @@ pub async fn replace_pods(
     }
     Ok(())
 }
+
+/// Order detached replicas to full-sync from the master (see
+/// [`super::decide::replicas_to_resync`] for when this is safe).
+pub async fn resync_replicas(
+    resyncs: &[(String, String, i64)],
+    ips: &BTreeMap<String, String>,
+    admin_password: &str,
+) -> Result<(), EngineError> {
+    for (pod, master, term) in resyncs {
+        let (Some(ip), Some(master_ip)) = (ips.get(pod), ips.get(master)) else {
+            continue;
+        };
+        let mut c = EngineClient::connect(ip, admin_password, PROBE_TIMEOUT).await?;
+        c.demote_full_sync(master_ip, *term).await?;
+    }
+    Ok(())
+}

@@ -17,12 +17,13 @@ use kube::runtime::{watcher, Controller, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
-use super::act::{replace_pods, run_engine_actions};
+use super::act::{replace_pods, resync_replicas, run_engine_actions};
 use super::apply::apply_pair;
 use super::build::secret::generate_password;
 use super::build::{build_pair_resources, GeneratedPasswords};
 use super::decide::{
-    observation_of, pod_ip, pods_to_replace, policy_of, record_of, routing_of, write_record,
+    observation_of, pod_ip, pods_to_replace, policy_of, record_of, replicas_to_resync, routing_of,
+    write_record,
 };
 use super::error::ReconcileError;
 use super::metrics::Metrics;
@@ -43,7 +44,9 @@ pub const AGAIN_NOW: Duration = Duration::from_millis(100);
 /// What every reconcile pass shares.
 pub struct Context {
     pub client: Client,
-    pub reporter: Reporter,
+    /// One recorder for the whole operator: it folds repeated Events into a series instead
+    /// of creating a new Event per pass.
+    pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub probers: Probers,
     /// Engine image when the spec names none (the operator's own image).
@@ -51,7 +54,6 @@ pub struct Context {
 }
 
 async fn publish(ctx: &Context, pair: &RedisPair, reason: &str, note: String, warning: bool) {
-    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
     let ev = Event {
         type_: if warning {
             EventType::Warning
@@ -63,7 +65,7 @@ async fn publish(ctx: &Context, pair: &RedisPair, reason: &str, note: String, wa
         action: "Reconcile".to_string(),
         secondary: None,
     };
-    if let Err(e) = recorder.publish(&ev, &pair.object_ref(&())).await {
+    if let Err(e) = ctx.recorder.publish(&ev, &pair.object_ref(&())).await {
         warn!(%e, reason, "could not publish an Event");
     }
 }
@@ -204,8 +206,23 @@ async fn reconcile_pair(
         .iter()
         .filter_map(|(n, p)| Some((n.clone(), pod_ip(p)?)))
         .collect();
+    let resyncs = replicas_to_resync(&d.record, &observed);
+    for (pod, master, term) in &resyncs {
+        publish(
+            ctx,
+            pair,
+            "FullSyncOrdered",
+            format!("{pod} refused {master}'s history; it discards its unacknowledged data and full-syncs in term {term}"),
+            true,
+        )
+        .await;
+    }
     let engine_result = match &v.admin_password {
-        Some(pw) => run_engine_actions(&ctx.client, pair, &d.actions, &ips, pw).await,
+        Some(pw) => {
+            let r = run_engine_actions(&ctx.client, pair, &d.actions, &ips, pw).await;
+            let s = resync_replicas(&resyncs, &ips, pw).await;
+            r.and(s)
+        }
         None => Ok(()),
     };
     if let Some((from, to, _, ms)) = &d.completed {
@@ -329,10 +346,13 @@ pub async fn run(client: Client, cfg: RunConfig) {
             .collect::<Vec<_>>()
     };
     let ctx = Arc::new(Context {
-        reporter: Reporter {
-            controller: MANAGED_BY.to_string(),
-            instance: Some(cfg.instance.clone()),
-        },
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: MANAGED_BY.to_string(),
+                instance: Some(cfg.instance.clone()),
+            },
+        ),
         client: client.clone(),
         metrics: cfg.metrics.clone(),
         probers,

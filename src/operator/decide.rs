@@ -218,6 +218,41 @@ pub fn routing_of(d: &Decision, obs: &Observation) -> Routing {
     }
 }
 
+/// A replica to resync from scratch: `(pod, master pod, term)`.
+///
+/// The engine refuses to follow a master whose history lacks its position, and waits for an
+/// explicit order. The operator gives it only when the master is known good: it is the
+/// decided master, reports itself master in the pair's term (≥ 1, so an engine that came back
+/// empty, at term 0, never qualifies: that one is failed over instead), and no failover is in
+/// progress. Such a master holds every acknowledged write (it was promoted only when it did),
+/// so whatever the replica holds beyond it was never acknowledged and may be discarded.
+pub fn replicas_to_resync(record: &Record, o: &Observed) -> Vec<(String, String, i64)> {
+    let Some(master) = record.target_master.as_ref() else {
+        return Vec::new();
+    };
+    if record.failover.is_some() || record.term < 1 {
+        return Vec::new();
+    }
+    let master_ok = o
+        .probes
+        .get(master)
+        .and_then(|p| p.info.as_ref())
+        .is_some_and(|i| i.role == crate::failover::Role::Master && i.term == record.term);
+    if !master_ok {
+        return Vec::new();
+    }
+    o.probes
+        .iter()
+        .filter(|(pod, _)| *pod != master)
+        .filter(|(_, p)| {
+            p.info.as_ref().is_some_and(|i| {
+                i.role == crate::failover::Role::Replica && !i.link_up && i.detached_no_history
+            })
+        })
+        .map(|(pod, _)| (pod.clone(), master.clone(), record.term))
+        .collect()
+}
+
 /// A pod to delete so that `apply` recreates it elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replacement {
@@ -306,7 +341,51 @@ mod tests {
             degraded: false,
             replica_ack_offset: None,
             replica_lag_seconds: None,
+            detached_no_history: false,
         }
+    }
+
+    #[test]
+    fn detached_replica_is_resynced_only_from_a_master_of_the_current_term() {
+        use crate::failover::Role;
+        let mut o = Observed::default();
+        let mut replica = info(Role::Replica, Some("10.0.0.2"));
+        replica.link_up = false;
+        replica.detached_no_history = true;
+        let mut master = info(Role::Master, None);
+        master.term = 2;
+        o.probes.insert(
+            "cache-a".into(),
+            ProbeResult {
+                ip: "10.0.0.1".into(),
+                info: Some(replica),
+                failing_since_ms: None,
+            },
+        );
+        o.probes.insert(
+            "cache-b".into(),
+            ProbeResult {
+                ip: "10.0.0.2".into(),
+                info: Some(master.clone()),
+                failing_since_ms: None,
+            },
+        );
+        let mut record = Record {
+            term: 2,
+            target_master: Some("cache-b".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            replicas_to_resync(&record, &o),
+            vec![("cache-a".to_string(), "cache-b".to_string(), 2)]
+        );
+        // A master that came back empty reports a lower term: never resync from it.
+        master.term = 0;
+        o.probes.get_mut("cache-b").unwrap().info = Some(master);
+        assert!(replicas_to_resync(&record, &o).is_empty());
+        // Never in term 0.
+        record.term = 0;
+        assert!(replicas_to_resync(&record, &o).is_empty());
     }
 
     #[test]

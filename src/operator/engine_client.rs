@@ -53,6 +53,9 @@ pub struct EngineInfo {
     pub replica_ack_offset: Option<i64>,
     /// Master: seconds since the replica last acknowledged.
     pub replica_lag_seconds: Option<i64>,
+    /// Replica: it refused to follow its master because the master's history does not hold
+    /// its position (it stays detached until told to full-sync).
+    pub detached_no_history: bool,
 }
 
 /// Parse the text of `INFO replication`.
@@ -92,6 +95,9 @@ pub fn parse_info_replication(addr: &str, text: &str) -> Result<EngineInfo, Engi
         degraded: int("semi_sync_degraded") == Some(1),
         replica_ack_offset: slave0.get("offset").and_then(|v| v.parse().ok()),
         replica_lag_seconds: slave0.get("lag").and_then(|v| v.parse().ok()),
+        detached_no_history: fields
+            .get("link_down_reason")
+            .is_some_and(|r| r.starts_with("NOHISTORY")),
     })
 }
 
@@ -177,6 +183,18 @@ impl EngineClient {
         .await
     }
 
+    /// Follow the master at `host` in `term`, discarding our data for a full sync.
+    pub async fn demote_full_sync(&mut self, host: &str, term: i64) -> Result<(), EngineError> {
+        self.admin(&[
+            "DEMOTE".into(),
+            host.to_string(),
+            ENGINE_PORT.to_string(),
+            term.to_string(),
+            "FORCE-FULL-SYNC".into(),
+        ])
+        .await
+    }
+
     /// Renew the master's write lease.
     pub async fn grant_lease(&mut self, ms: u64) -> Result<(), EngineError> {
         self.admin(&["LEASE".into(), ms.to_string()]).await
@@ -235,8 +253,14 @@ mod tests {
         let text = "role:slave\r\nmaster_host:10.0.0.1\r\nmaster_port:6379\r\nmaster_link_status:up\r\nslave_repl_offset:77\r\nconnected_slaves:0\r\nmaster_repl_offset:77\r\nterm:2\r\n";
         let i = parse_info_replication("b", text).unwrap();
         assert_eq!(i.role, Role::Replica);
-        assert!(i.link_up);
+        assert!(i.link_up && !i.detached_no_history);
         assert_eq!(i.master_host.as_deref(), Some("10.0.0.1"));
+        let detached = parse_info_replication(
+            "b",
+            "role:slave\nmaster_link_status:down\nslave_repl_offset:5\nlink_down_reason:NOHISTORY master history (x up to 9) does not contain the replica's position (y 5)\n",
+        )
+        .unwrap();
+        assert!(detached.detached_no_history);
         assert_eq!((i.term, i.offset), (2, 77));
     }
 

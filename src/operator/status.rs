@@ -132,7 +132,8 @@ pub fn build_status(
         });
     }
     let phase = d.phase;
-    let failing_over = d.record.failover.as_ref();
+    // The initial election runs the promotion steps too; it is not a failover.
+    let failing_over = d.record.failover.as_ref().filter(|f| !f.from.is_empty());
     s.conditions = vec![
         condition(
             prev_conditions,
