@@ -20,6 +20,9 @@ cargo run --quiet --locked --bin crdgen > "${TMPDIR:-/tmp}/redispair-crd.yaml"
 diff -u crds/redispair.yaml "${TMPDIR:-/tmp}/redispair-crd.yaml" \
   || { echo "crds/redispair.yaml is stale: run 'cargo run --bin crdgen > crds/redispair.yaml'" >&2; exit 1; }
 
+log "Helm chart: CRD copy, lint, template, schema rejects bad values"
+hack/check-chart.sh
+
 log "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
