@@ -3,7 +3,10 @@
 //! - `api`: the RedisPair CRD types and shared names. No client.
 //! - `engine`: the storage engine (protocol, commands, storage, server). No Kubernetes.
 //! - `failover`: the failover decision, a pure state machine (no kube, tokio or redis).
+//! - `plugin`: kubectl-redispair: pair status and intent (switchover, fencing); the rendering
+//!   and intent code is pure, `plugin::client` does the API I/O.
 
 pub mod api;
 pub mod engine;
 pub mod failover;
+pub mod plugin;

@@ -61,7 +61,11 @@ fn dockerfile_builds_the_three_binaries_into_the_constant_paths() {
     let d = read("Dockerfile");
     assert!(d.matches("\nFROM ").count() >= 2, "multi-stage build");
     assert!(d.contains("cargo build --release --locked"));
-    for bin in ["redispair-operator", "redispair-engine", "kubectl-redispair"] {
+    for bin in [
+        "redispair-operator",
+        "redispair-engine",
+        "kubectl-redispair",
+    ] {
         assert!(d.contains(&format!("--bin {bin}")), "builds {bin}");
     }
     for path in [OPERATOR_BINARY, ENGINE_BINARY, PLUGIN_BINARY] {
@@ -69,7 +73,9 @@ fn dockerfile_builds_the_three_binaries_into_the_constant_paths() {
     }
     assert!(d.contains("COPY --from=builder /out/usr/local/bin/ /usr/local/bin/"));
     assert!(d.contains(&format!("USER {NONROOT_UID}:{NONROOT_UID}")));
-    assert!(d.contains(&format!("--chown={NONROOT_UID}:{NONROOT_UID} /out/data /data")));
+    assert!(d.contains(&format!(
+        "--chown={NONROOT_UID}:{NONROOT_UID} /out/data /data"
+    )));
     assert!(d.contains(&format!("ENTRYPOINT [\"{OPERATOR_BINARY}\"]")));
     let runtime = d.rsplit("\nFROM ").next().unwrap();
     assert!(runtime.starts_with("gcr.io/distroless/cc") || runtime.starts_with("debian:"));
@@ -126,7 +132,10 @@ fn chart_defaults_use_the_default_image_and_the_image_user() {
 
 #[test]
 fn kind_and_demo_scripts_use_the_default_image() {
-    assert_eq!(shell_default(&read("hack/kind/up.sh"), "IMAGE"), DEFAULT_IMAGE);
+    assert_eq!(
+        shell_default(&read("hack/kind/up.sh"), "IMAGE"),
+        DEFAULT_IMAGE
+    );
     assert_eq!(shell_default(&read("hack/demo.sh"), "IMAGE"), DEFAULT_IMAGE);
 }
 
