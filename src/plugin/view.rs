@@ -390,7 +390,7 @@ fn build_events(input: &StatusInput, pair: &str) -> Vec<EventView> {
             )
         })
         .collect();
-    events.sort_by(|a, b| b.0.cmp(&a.0));
+    events.sort_by_key(|e| std::cmp::Reverse(e.0));
     events
         .into_iter()
         .take(input.max_events)
