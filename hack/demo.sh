@@ -73,8 +73,9 @@ helm upgrade --install "$RELEASE" charts/redispair-operator \
 step "examples/$EXAMPLE.yaml in namespace $DEMO_NS"
 kubectl get namespace "$DEMO_NS" >/dev/null 2>&1 || kubectl create namespace "$DEMO_NS" >&2
 kubectl -n "$DEMO_NS" apply -f "examples/$EXAMPLE.yaml" >&2
-pair=$(kubectl -n "$DEMO_NS" create --dry-run=client -o jsonpath='{.metadata.name}' -f <(
-  awk 'BEGIN{RS="\n---\n"} /kind: RedisPair/' "examples/$EXAMPLE.yaml"))
+# The RedisPair's name: the first `  name:` after `kind: RedisPair` (examples are plain YAML).
+pair=$(awk '/^kind: RedisPair/{found=1} found && /^  name:/{print $2; exit}' "examples/$EXAMPLE.yaml")
+[[ -n $pair ]] || die "examples/$EXAMPLE.yaml has no RedisPair"
 t0=$(date +%s)
 if ! kubectl -n "$DEMO_NS" wait "redispair/$pair" --for=jsonpath='{.status.phase}'=Ready \
      --timeout="${READY_TIMEOUT}s" >&2; then
