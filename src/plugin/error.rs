@@ -77,6 +77,21 @@ impl Action {
     }
 }
 
+/// An error with its causes, `outer: inner: root` (transport errors say little at the top:
+/// "client error (Connect)"; the root says "Connection refused").
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}
+
 impl PluginError {
     /// Maps an API error to the words a user understands. `name` is the object the call was
     /// about (the pair or the pod), `namespace` where it was looked for.
@@ -112,10 +127,10 @@ impl PluginError {
                 detail: e.to_string(),
             },
             kube::Error::HyperError(e) => PluginError::Unreachable {
-                detail: e.to_string(),
+                detail: error_chain(&e),
             },
             kube::Error::Service(e) => PluginError::Unreachable {
-                detail: e.to_string(),
+                detail: error_chain(e.as_ref()),
             },
             kube::Error::InferConfig(e) => PluginError::NoKubeconfig {
                 detail: e.to_string(),
