@@ -49,7 +49,7 @@ pub struct Stats {
     pub rejected_calls: u64,
     pub pubsub_messages: u64,
     /// Per command: (calls, microseconds, rejected, failed).
-    pub commands: HashMap<&'static str, CommandStats>,
+    pub commands: HashMap<&'static str, CommandStats, ahash::RandomState>,
     pub errors: HashMap<String, u64>,
 }
 

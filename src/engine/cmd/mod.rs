@@ -175,8 +175,11 @@ fn families() -> [&'static [CommandSpec]; 13] {
     ]
 }
 
-static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> = LazyLock::new(|| {
-    let mut m = HashMap::new();
+// Looked up for every request: a fast hasher (the keys are our own command names).
+type CommandTable = HashMap<&'static str, &'static CommandSpec, ahash::RandomState>;
+
+static TABLE: LazyLock<CommandTable> = LazyLock::new(|| {
+    let mut m = CommandTable::default();
     for fam in families() {
         for c in fam {
             let prev = m.insert(c.name, c);

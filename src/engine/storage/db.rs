@@ -19,6 +19,7 @@
 
 use std::collections::BTreeSet;
 
+use indexmap::map::Entry as MapEntry;
 use indexmap::IndexMap;
 
 use super::compact::CompactBytes;
@@ -193,11 +194,14 @@ impl Db {
     /// access for LRU/LFU.
     pub fn get_mut(&mut self, key: &[u8], now: i64) -> Option<&mut Entry> {
         self.last_now_ms = now;
-        if self.expire_if_needed(key, now) {
+        // One hash and probe on the hot path; the expired case (rare) takes the slow road.
+        let i = self.map.get_index_of(key)?;
+        if Self::is_expired(&self.map[i], now) {
+            self.expire_if_needed(key, now);
             return None;
         }
         let policy = self.access_policy;
-        let e = self.map.get_mut(key)?;
+        let (_, e) = self.map.get_index_mut(i)?;
         e.access = policy.touched(e.access, now);
         Some(e)
     }
@@ -205,10 +209,12 @@ impl Db {
     /// Look up a key, expiring it if needed, without counting an access (OBJECT, TYPE-less
     /// inspection: Redis's LOOKUP_NOTOUCH).
     pub fn get_untouched(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
-        if self.expire_if_needed(key, now) {
+        let i = self.map.get_index_of(key)?;
+        if Self::is_expired(&self.map[i], now) {
+            self.expire_if_needed(key, now);
             return None;
         }
-        self.map.get(key)
+        self.map.get_index(i).map(|(_, e)| e)
     }
 
     /// Look up without expiring or touching anything (DEBUG, OBJECT, SCAN filters).
@@ -223,8 +229,10 @@ impl Db {
 
     /// Insert or overwrite a key; an overwritten key loses its expiry (Redis `setKey`).
     pub fn set(&mut self, key: &[u8], value: Value) {
-        match self.map.get_mut(key) {
-            Some(e) => {
+        // The entry API hashes the key once whether it is new or overwritten.
+        match self.map.entry(CompactBytes::new(key)) {
+            MapEntry::Occupied(mut o) => {
+                let e = o.get_mut();
                 if e.expire_at != 0 {
                     let old = e.expire_at;
                     e.expire_at = 0;
@@ -232,22 +240,22 @@ impl Db {
                 }
                 e.value = value;
             }
-            None => {
+            MapEntry::Vacant(v) => {
                 let mut e = Entry::new(value);
                 e.access = self.access_policy.initial(self.last_now_ms);
-                self.map.insert(CompactBytes::new(key), e);
+                v.insert(e);
             }
         }
     }
 
     /// Insert or overwrite a key keeping its current expiry (SET KEEPTTL, SETRANGE, APPEND...).
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
-        match self.map.get_mut(key) {
-            Some(e) => e.value = value,
-            None => {
+        match self.map.entry(CompactBytes::new(key)) {
+            MapEntry::Occupied(mut o) => o.get_mut().value = value,
+            MapEntry::Vacant(v) => {
                 let mut e = Entry::new(value);
                 e.access = self.access_policy.initial(self.last_now_ms);
-                self.map.insert(CompactBytes::new(key), e);
+                v.insert(e);
             }
         }
     }

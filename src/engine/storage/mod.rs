@@ -3,6 +3,7 @@
 pub mod compact;
 pub mod db;
 pub mod hash;
+pub mod hyperloglog;
 pub mod list;
 pub mod rdb;
 pub mod set;
