@@ -36,3 +36,12 @@ if [ "${REDISPAIR_SKIP_CLUSTER:-0}" != 1 ]; then
   log "local cluster selftest"
   bash hack/cluster/selftest.sh
 fi
+
+# What a user installs, on the same local cluster: chart objects and examples against the real
+# API server, kubectl-redispair against real objects; helm install/upgrade/uninstall and every
+# example Ready once the operator exists. Leaves the cluster down as the selftest does.
+if [ "${REDISPAIR_SKIP_CLUSTER:-0}" != 1 ]; then
+  log "packaging end-to-end (chart, examples, kubectl-redispair)"
+  bash hack/e2e-packaging.sh
+  bash hack/cluster/down.sh
+fi
