@@ -38,12 +38,14 @@ render() {
   fi
 }
 render default
-render namespaced --set 'watchNamespaces={team-a,team-b}'
+render namespaced --set 'watchNamespaces={team-a}'
 render monitored --set metrics.serviceMonitor.enabled=true --set replicas=2
 grep -q 'kind: ClusterRole$' "$out/default.yaml" || { echo "default: no ClusterRole" >&2; fail=1; }
-[[ $(grep -c '^kind: Role$' "$out/namespaced.yaml") == 3 ]] \
-  || { echo "namespaced: expected a Role per watched namespace plus the leader-election Role" >&2; fail=1; }
-grep -q -- '--namespace=team-b' "$out/namespaced.yaml" || { echo "namespaced: no --namespace flag" >&2; fail=1; }
+[[ $(grep -c '^kind: Role$' "$out/namespaced.yaml") == 2 ]] \
+  || { echo "namespaced: expected a Role in the watched namespace plus the leader-election Role" >&2; fail=1; }
+grep -q -- '--namespace=team-a' "$out/namespaced.yaml" || { echo "namespaced: no --namespace flag" >&2; fail=1; }
+grep -q 'kind: ClusterRole$' "$out/namespaced.yaml" && ! grep -A3 'kind: ClusterRole$' "$out/namespaced.yaml" | grep -q 'name: redispair-operator$' \
+  || { echo "namespaced: the pair rules must not be a ClusterRole" >&2; fail=1; }
 grep -q 'kind: ServiceMonitor' "$out/monitored.yaml" || { echo "monitored: no ServiceMonitor" >&2; fail=1; }
 
 # reject NAME EXPECTED ARGS...: helm template must fail and say EXPECTED.
@@ -62,6 +64,7 @@ reject log-level "/logLevel" --set logLevel=verbose
 reject replicas "/replicas" --set replicas=0
 reject pull-policy "/image/pullPolicy" --set image.pullPolicy=Sometimes
 reject namespace "/watchNamespaces/0" --set 'watchNamespaces={Not_A_Namespace}'
+reject two-namespaces "/watchNamespaces" --set 'watchNamespaces={a,b}'
 reject typo "imageTag" --set imageTag=v1
 reject quantity "/resources/limits/memory" --set resources.limits.memory=lots
 reject privileged-port "/metrics/port" --set metrics.port=80

@@ -123,10 +123,38 @@ fn chart_defaults_use_the_default_image_and_the_image_user() {
         "--namespace=",
         "--engine-image=",
         "--metrics-addr=",
-        "--leader-elect",
+        "--leader-election=",
         "--log-level=",
     ] {
         assert!(deployment.contains(flag), "operator flag {flag}");
+    }
+}
+
+/// The `--flags` the chart's Deployment passes to the operator.
+fn chart_operator_flags() -> Vec<String> {
+    read("charts/redispair-operator/templates/deployment.yaml")
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- --"))
+        .map(|f| f.split('=').next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn chart_flags_are_defined_by_the_operator_binary() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/bin/redispair-operator.rs");
+    let Ok(source) = std::fs::read_to_string(&path) else {
+        // The operator is written in parallel; until it lands the flags are the agreed ones.
+        return;
+    };
+    let flags = chart_operator_flags();
+    assert_eq!(flags.len(), 5, "{flags:?}");
+    for flag in flags {
+        // clap derive: field `engine_image` is flag `--engine-image`.
+        let field = format!("{}:", flag.replace('-', "_"));
+        assert!(
+            source.contains(&field),
+            "the chart passes --{flag}, which src/bin/redispair-operator.rs does not define"
+        );
     }
 }
 
