@@ -68,7 +68,7 @@ helm upgrade --install "$RELEASE" charts/redispair-operator \
   --namespace "$OPERATOR_NS" --create-namespace \
   --set image.pullPolicy=IfNotPresent \
   --set-string "podAnnotations.redispair\.io/image-archive=$(sha256sum "$archive" | cut -c1-16)" \
-  --wait --timeout 5m
+  --wait --timeout 5m >&2
 
 step "examples/$EXAMPLE.yaml in namespace $DEMO_NS"
 kubectl get namespace "$DEMO_NS" >/dev/null 2>&1 || kubectl create namespace "$DEMO_NS" >&2

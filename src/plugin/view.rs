@@ -391,11 +391,20 @@ fn build_events(input: &StatusInput, pair: &str) -> Vec<EventView> {
         })
         .collect();
     events.sort_by_key(|e| std::cmp::Reverse(e.0));
-    events
-        .into_iter()
-        .take(input.max_events)
-        .map(|(_, e)| e)
-        .collect()
+    // The same event repeated (a retry loop writes one per attempt) is one line with a count,
+    // at the age of its newest occurrence, so it cannot push everything else off the list.
+    let mut collapsed: Vec<EventView> = Vec::new();
+    for (_, e) in events {
+        match collapsed.iter_mut().find(|c| {
+            (&c.type_, &c.reason, &c.object, &c.message)
+                == (&e.type_, &e.reason, &e.object, &e.message)
+        }) {
+            Some(seen) => seen.count += e.count,
+            None => collapsed.push(e),
+        }
+    }
+    collapsed.truncate(input.max_events);
+    collapsed
 }
 
 fn warnings(view: &StatusView) -> Vec<String> {
@@ -525,6 +534,29 @@ pub(crate) mod tests {
         let mut input = fixture_input();
         input.max_events = 1;
         assert_eq!(build_status_view(&input).events.len(), 1);
+    }
+
+    #[test]
+    fn repeated_events_collapse_into_one_line_with_a_count() {
+        let mut input = fixture_input();
+        let retry = input.events[0].clone();
+        for second in 10..15 {
+            let mut e = retry.clone();
+            e.last_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                format!("2026-11-22T01:59:{second}Z").parse().unwrap(),
+            ));
+            input.events.push(e);
+        }
+        let view = build_status_view(&input);
+        let failover_lines: Vec<&EventView> = view
+            .events
+            .iter()
+            .filter(|e| e.reason == "FailoverDone")
+            .collect();
+        assert_eq!(failover_lines.len(), 1);
+        assert_eq!(failover_lines[0].count, 6);
+        assert_eq!(failover_lines[0].age_seconds, Some(46));
+        assert_eq!(view.events.len(), 3);
     }
 
     #[test]
