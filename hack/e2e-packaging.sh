@@ -66,6 +66,35 @@ check "chart objects accepted by the API server (dry run)" \
 check "namespaced chart objects accepted (dry run)" \
   bash -c "helm template redispair-operator charts/redispair-operator -n $NS --set 'watchNamespaces={$NS}' | kubectl apply --dry-run=server -n $NS -f -"
 
+# --- least privilege: the chart's RBAC, applied for real, as the operator's ServiceAccount ---
+rbac_release=pkg-e2e-rbac   # its own names: never collides with an installed chart
+helm template "$rbac_release" charts/redispair-operator -n "$NS" \
+  --show-only templates/serviceaccount.yaml --show-only templates/rbac.yaml >"$NS-rbac.yaml"
+kubectl apply -n "$NS" -f "$NS-rbac.yaml" >/dev/null
+sa=system:serviceaccount:$NS:$rbac_release-redispair-operator
+# Subresources need --subresource: `kubectl auth can-i VERB RES/X` means the object named X.
+can() { [[ $(kubectl auth can-i --as="$sa" "$@" 2>/dev/null) == yes ]]; }
+rbac_ok=1 rbac_missing=
+for want in "get redispairs.redispair.io -A" "watch redispairs.redispair.io -A" "patch redispairs.redispair.io --subresource=status -n default" \
+            "update redispairs.redispair.io --subresource=finalizers -n default" "create pods -n default" "delete pods -n default" \
+            "patch services -n default" "delete persistentvolumeclaims -n default" "create secrets -n default" \
+            "create poddisruptionbudgets.policy -n default" "create events -n default" "create events.events.k8s.io -n default" \
+            "watch nodes" "update leases.coordination.k8s.io -n $NS"; do
+  # shellcheck disable=SC2086
+  can $want || { rbac_ok=0; rbac_missing+=" [$want]"; }
+done
+(( rbac_ok )) && ok "RBAC: the operator may do what it does" || bad "RBAC: missing$rbac_missing"
+rbac_ok=1 rbac_extra=
+for deny in "delete secrets -n default" "get configmaps -n default" "patch nodes" "create leases.coordination.k8s.io -n default" \
+            "update pods -n default" "delete redispairs.redispair.io -n default" "create pods --subresource=exec -n default" "update redispairs.redispair.io --subresource=status -n default" \
+            "create customresourcedefinitions.apiextensions.k8s.io"; do
+  # shellcheck disable=SC2086
+  can $deny && { rbac_ok=0; rbac_extra+=" [$deny]"; }
+done
+(( rbac_ok )) && ok "RBAC: and nothing more (least privilege)" || bad "RBAC: more than needed:$rbac_extra"
+kubectl delete -n "$NS" -f "$NS-rbac.yaml" --wait=false >/dev/null 2>&1
+rm -f "$NS-rbac.yaml"
+
 # --- examples against the real CRD -------------------------------------------------------
 for f in examples/*.yaml; do
   check "example $f accepted by the CRD (dry run)" kubectl apply --dry-run=server -n "$NS" -f "$f"

@@ -42,33 +42,34 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* Rules on the namespaced objects of the pairs (a ClusterRole, or a Role per watched namespace). */}}
 {{- define "redispair-operator.pairRules" -}}
-# The RedisPairs themselves: read, annotations consumed (switchover requests), status written,
-# and the finalizer list (owner references with blockOwnerDeletion need it).
+# The RedisPairs themselves: read, request annotations removed once served (patch), status
+# written (server-side apply), and the finalizers subresource (owner references with
+# blockOwnerDeletion need it where OwnerReferencesPermissionEnforcement is on).
 - apiGroups: [redispair.io]
   resources: [redispairs]
-  verbs: [get, list, watch, update, patch]
+  verbs: [get, list, watch, patch]
 - apiGroups: [redispair.io]
   resources: [redispairs/status]
-  verbs: [get, update, patch]
+  verbs: [get, patch]
 - apiGroups: [redispair.io]
   resources: [redispairs/finalizers]
   verbs: [update]
-# The engine pods are managed directly (no StatefulSet), so the operator creates, replaces and
-# deletes them; their PVCs, Services, PDB and password Secret are owned children.
+# The engine pods are managed directly (no StatefulSet): the operator creates them, replaces
+# a lost one and deletes its claim when the data is gone. Everything is written with
+# server-side apply (patch); nothing needs update.
 - apiGroups: [""]
-  resources: [pods]
-  verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [""]
-  resources: [services, persistentvolumeclaims]
-  verbs: [get, list, watch, create, update, patch, delete]
+  resources: [pods, services, persistentvolumeclaims]
+  verbs: [get, list, watch, create, patch, delete]
+# The password Secret: created when missing, never deleted by hand (garbage collection
+# removes it with the pair through its owner reference).
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch, create, update, patch]
+  verbs: [get, list, watch, create, patch]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
-  verbs: [get, list, watch, create, update, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 # Every transition is an Event.
 - apiGroups: ["", events.k8s.io]
   resources: [events]
-  verbs: [create, patch, update]
+  verbs: [create, patch]
 {{- end }}
