@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # From a fresh machine to a running pair, in one command:
 #
-#   sudo hack/demo.sh [--debug] [--example NAME] [--down]
+#   sudo hack/demo.sh [--debug] [--example NAME] [--set KEY=VALUE]... [--down]
 #
 # 1. brings up the project's local 3-node Kubernetes (hack/cluster/up.sh; builds and caches
 #    Kubernetes, CoreDNS, local-path-provisioner and helm on the first run),
 # 2. builds redispair-operator, redispair-engine and kubectl-redispair (release; --debug for a
 #    faster, slower-running build), packs them into the image ghcr.io/redispair/redispair:dev
 #    without Docker (hack/images/build-image.sh) and imports it into every node,
-# 3. installs the Helm chart charts/redispair-operator into namespace redispair-system,
+# 3. installs the Helm chart charts/redispair-operator into namespace redispair-system
+#    (--set passes chart values, e.g. --set 'watchNamespaces={redispair-demo}'),
 # 4. applies examples/NAME.yaml (default: minimal) in namespace redispair-demo, waits for the
 #    pair to be Ready and prints `kubectl get rp` and `kubectl redispair status`.
 #
@@ -27,11 +28,13 @@ DEMO_NS=${REDISPAIR_DEMO_NAMESPACE:-redispair-demo}
 PROFILE=release
 EXAMPLE=minimal
 READY_TIMEOUT=${REDISPAIR_DEMO_TIMEOUT:-300}
+helm_values=()
 
 while (( $# )); do
   case $1 in
     --debug) PROFILE=debug; shift ;;
     --example) EXAMPLE=$2; shift 2 ;;
+    --set) helm_values+=(--set "$2"); shift 2 ;;
     --down) exec hack/cluster/down.sh ;;
     -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
@@ -63,15 +66,16 @@ REDISPAIR_IMAGE=$IMAGE hack/images/build-image.sh redispair --bin-dir "$bin_dir"
 hack/cluster/load-images.sh "$archive"
 
 step "helm upgrade --install $RELEASE ($OPERATOR_NS)"
+# Before the chart: with watchNamespaces set, its Role goes into this namespace.
+kubectl get namespace "$DEMO_NS" >/dev/null 2>&1 || kubectl create namespace "$DEMO_NS" >&2
 # The image was re-imported under the same tag: restart the operator so it runs the new one.
 helm upgrade --install "$RELEASE" charts/redispair-operator \
   --namespace "$OPERATOR_NS" --create-namespace \
-  --set image.pullPolicy=IfNotPresent \
+  --set image.pullPolicy=IfNotPresent "${helm_values[@]}" \
   --set-string "podAnnotations.redispair\.io/image-archive=$(sha256sum "$archive" | cut -c1-16)" \
   --wait --timeout 5m >&2
 
 step "examples/$EXAMPLE.yaml in namespace $DEMO_NS"
-kubectl get namespace "$DEMO_NS" >/dev/null 2>&1 || kubectl create namespace "$DEMO_NS" >&2
 kubectl -n "$DEMO_NS" apply -f "examples/$EXAMPLE.yaml" >&2
 # The RedisPair's name: the first `  name:` after `kind: RedisPair` (examples are plain YAML).
 pair=$(awk '/^kind: RedisPair/{found=1} found && /^  name:/{print $2; exit}' "examples/$EXAMPLE.yaml")
