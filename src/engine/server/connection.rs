@@ -27,6 +27,8 @@ enum Close {
     Killed,
     Protocol(ProtocolError),
     QueryBufferLimit,
+    /// PSYNC: the connection becomes a replica sender.
+    Replica(crate::engine::replication::Takeover),
 }
 
 pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr) {
@@ -191,6 +193,28 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
         }
         Close::Idle => debug!(id = client.id, "closing idle client"),
         Close::Killed | Close::Peer => debug!(id = client.id, "client disconnected"),
+        Close::Replica(_) => {}
+    }
+    if let Close::Replica(takeover) = close {
+        // Replies computed before PSYNC go out first; then the socket streams replication.
+        if out.is_empty() || stream.write_all(&out).await.is_ok() {
+            client.is_replication = true;
+            {
+                let mut st = engine.state.lock();
+                let info = ClientInfo::from_state(&client, now_ms(), "psync");
+                st.clients.insert(client.id, info);
+            }
+            crate::engine::replication::master::serve_replica(
+                engine.clone(),
+                stream,
+                client.id,
+                peer,
+                takeover,
+                inbuf,
+                handle.clone(),
+            )
+            .await;
+        }
     }
     cleanup(&engine, &mut client);
 }
@@ -233,8 +257,11 @@ async fn run_batch(
 ) -> Result<(), Close> {
     let mut blocked = None;
     let mut paused_until = None;
+    // The stream offset this batch wrote up to: its replies wait for the reply gate.
+    let mut wrote_up_to = None;
     {
         let mut st = engine.state.lock();
+        let offset_before = st.stream.offset;
         let now = now_ms();
         // The name of the last command (for CLIENT LIST): a cheap reference-counted handle,
         // lower-cased once per batch in ClientInfo::refresh rather than once per command.
@@ -267,6 +294,9 @@ async fn run_batch(
                 break;
             }
         }
+        if st.stream.offset != offset_before && !client.is_replication {
+            wrote_up_to = Some(st.stream.offset);
+        }
         // CLIENT LIST shows blocked clients with the `b` flag, as Redis does.
         let is_blocked = blocked.is_some();
         match st.clients.get_mut(&client.id) {
@@ -282,10 +312,19 @@ async fn run_batch(
             st.unpause_requested = false;
             engine.unpaused.notify_waiters();
         }
+        // PSYNC: this connection becomes a replica sender (replies so far go out first).
+        if !st.repl.takeovers.is_empty() {
+            if let Some(t) = st.repl.takeovers.remove(&client.id) {
+                return Err(Close::Replica(t));
+            }
+        }
         if st.shutdown_requested {
             engine.shutdown.notify_waiters();
             client.close_after_reply = true;
         }
+    }
+    if let Some(offset) = wrote_up_to {
+        wait_released(engine, client, offset).await?;
     }
     if let Some(until) = paused_until {
         if !out.is_empty() {
@@ -359,6 +398,30 @@ async fn run_batch(
     Ok(())
 }
 
+/// Hold the replies of a batch that wrote up to `offset` until the reply gate releases it
+/// (fsync under `appendfsync always`, the replica's acknowledgement under semi-sync).
+async fn wait_released(
+    engine: &Arc<Engine>,
+    client: &ClientState,
+    offset: u64,
+) -> Result<(), Close> {
+    if engine.gate.released() >= offset {
+        return Ok(());
+    }
+    engine.state.lock().repl.gate_waiters.insert(client.id);
+    let r = tokio::select! {
+        _ = engine.gate.wait(offset) => Ok(()),
+        _ = client.handle.kill.notified() => Err(Close::Killed),
+    };
+    engine.state.lock().repl.gate_waiters.remove(&client.id);
+    // A client disconnected while waiting (demotion, lapsed lease) never gets its reply, even if
+    // the gate opened at the same moment: its write may be about to be discarded.
+    if client.handle.is_killed() {
+        return Err(Close::Killed);
+    }
+    r
+}
+
 fn unblock(engine: &Arc<Engine>, id: u64) {
     let mut st = engine.state.lock();
     st.blocking.unblock(id);
@@ -387,6 +450,7 @@ fn write_reply(client: &mut ClientState, reply: &Reply, out: &mut BytesMut) {
 fn cleanup(engine: &Arc<Engine>, client: &mut ClientState) {
     let mut st = engine.state.lock();
     st.clients.remove(&client.id);
+    st.repl.pending_ports.remove(&client.id);
     st.monitors.remove(&client.id);
     st.blocking.unblock(client.id);
     let watched = std::mem::take(&mut client.watched);

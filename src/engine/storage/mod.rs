@@ -6,6 +6,7 @@ pub mod hash;
 pub mod hyperloglog;
 pub mod list;
 pub mod rdb;
+pub mod serialise;
 pub mod set;
 pub mod value;
 pub mod zset;
