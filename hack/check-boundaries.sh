@@ -15,4 +15,12 @@ check src/failover '(^|[^a-z_])(kube|k8s_openapi|tokio|redis)::' 'kube, k8s_open
 check src/engine '(^|[^a-z_])(kube|k8s_openapi)::' 'kube or k8s_openapi'
 check src/api '(^|[^a-z_])(tokio|redis)::|kube::(Client|Api)' 'a client or tokio'
 check src/operator '(crate|redispair)::engine' 'the engine (it talks to engines over RESP only)'
+# kubectl-redispair: only src/plugin/client.rs talks to the API; the rest is pure.
+for f in src/plugin/*.rs; do
+  [[ $f == src/plugin/client.rs || $f == src/plugin/mod.rs ]] && continue
+  if grep -nE '(^|[^a-z_])tokio::|kube::(Client|Api|api::)|async fn' "$f"; then
+    echo "boundary violated: $f must stay pure (API I/O belongs in src/plugin/client.rs)" >&2
+    fail=1
+  fi
+done
 exit $fail

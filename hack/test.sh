@@ -20,6 +20,9 @@ cargo run --quiet --locked --bin crdgen > "${TMPDIR:-/tmp}/redispair-crd.yaml"
 diff -u crds/redispair.yaml "${TMPDIR:-/tmp}/redispair-crd.yaml" \
   || { echo "crds/redispair.yaml is stale: run 'cargo run --bin crdgen > crds/redispair.yaml'" >&2; exit 1; }
 
+log "Helm chart: CRD copy, lint, template, schema rejects bad values"
+hack/check-chart.sh
+
 log "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
@@ -41,4 +44,13 @@ cargo test --locked --all-targets --no-fail-fast -- --test-threads=2
 if [ "${REDISPAIR_SKIP_CLUSTER:-0}" != 1 ]; then
   log "local cluster selftest"
   bash hack/cluster/selftest.sh
+fi
+
+# What a user installs, on the same local cluster: chart objects and examples against the real
+# API server, kubectl-redispair against real objects; helm install/upgrade/uninstall and every
+# example Ready once the operator exists. Leaves the cluster down as the selftest does.
+if [ "${REDISPAIR_SKIP_CLUSTER:-0}" != 1 ]; then
+  log "packaging end-to-end (chart, examples, kubectl-redispair)"
+  bash hack/e2e-packaging.sh
+  bash hack/cluster/down.sh
 fi

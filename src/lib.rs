@@ -4,8 +4,11 @@
 //! - `engine`: the storage engine (protocol, commands, storage, server). No Kubernetes.
 //! - `failover`: the failover decision, a pure state machine (no kube, tokio or redis).
 //! - `operator`: the Kubernetes operator (reconcile pipeline, engine admin client, metrics).
+//! - `plugin`: kubectl-redispair: pair status and intent (switchover, fencing); the rendering
+//!   and intent code is pure, `plugin::client` does the API I/O.
 
 pub mod api;
 pub mod engine;
 pub mod failover;
 pub mod operator;
+pub mod plugin;

@@ -22,6 +22,11 @@ PAUSE_IMAGE=${PAUSE_IMAGE:-localhost/redispair/pause:3.10}
 TESTBOX_IMAGE=${TESTBOX_IMAGE:-localhost/redispair/testbox:dev}
 OUT_DIR=${REDISPAIR_IMAGES_DIR:-${REDISPAIR_CACHE:-$HOME/.cache/redispair}/images}
 NONROOT_UID=65532
+# Where the binaries live in the image: src/api/constants.rs (OPERATOR_BINARY, ENGINE_BINARY)
+# and the Dockerfile say the same (tests/packaging.rs checks it).
+OPERATOR_PATH=/usr/local/bin/redispair-operator
+ENGINE_PATH=/usr/local/bin/redispair-engine
+PLUGIN_PATH=/usr/local/bin/kubectl-redispair
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -31,9 +36,10 @@ size() { stat -c %s "$1"; }
 # json_str S: S as a JSON string literal (enough for paths, names and env entries).
 json_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
 
-# oci_archive ROOTFS REF OUT ENTRYPOINT_JSON CMD_JSON USER: pack ROOTFS as a one-layer image.
+# oci_archive ROOTFS REF OUT ENTRYPOINT_JSON CMD_JSON USER [LABELS_JSON]: pack ROOTFS as a
+# one-layer image.
 oci_archive() {
-  local rootfs=$1 ref=$2 out=$3 entrypoint=$4 cmd=$5 user=$6
+  local rootfs=$1 ref=$2 out=$3 entrypoint=$4 cmd=$5 user=$6 labels=${7:-null}
   local work; work=$(mktemp -d)
   mkdir -p "$work/layout/blobs/sha256"
   local blobs=$work/layout/blobs/sha256
@@ -49,10 +55,10 @@ oci_archive() {
 
   printf '{"architecture":"amd64","os":"linux","created":"1970-01-01T00:00:00Z",'\
 '"config":{"User":"%s","Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],'\
-'"Entrypoint":%s,"Cmd":%s,"WorkingDir":"/"},'\
+'"Entrypoint":%s,"Cmd":%s,"WorkingDir":"/","Labels":%s},'\
 '"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},'\
 '"history":[{"created":"1970-01-01T00:00:00Z","created_by":"hack/images/build-image.sh"}]}' \
-    "$user" "$entrypoint" "$cmd" "$diff_id" >"$work/config.json"
+    "$user" "$entrypoint" "$cmd" "$labels" "$diff_id" >"$work/config.json"
   local config; config=$(sha256 "$work/config.json")
   local config_size; config_size=$(size "$work/config.json")
   mv "$work/config.json" "$blobs/$config"
@@ -108,6 +114,19 @@ copy_with_libs() {
   done < <(ldd "$bin" 2>/dev/null | grep -oE '/[^ ]+' | sort -u || true)
 }
 
+# redispair_labels REF: the OCI labels the Dockerfile sets. The revision comes from
+# $REDISPAIR_REVISION (default "unknown", like the Dockerfile's), not from git: the same
+# binaries must keep giving the same digest.
+redispair_labels() {
+  local ref=$1 rev=${REDISPAIR_REVISION:-unknown}
+  printf '{"org.opencontainers.image.title":"redispair",'\
+'"org.opencontainers.image.description":"RedisPair: a Redis-compatible engine and a Kubernetes operator for master/replica pairs",'\
+'"org.opencontainers.image.source":"https://github.com/redispair/redispair",'\
+'"org.opencontainers.image.licenses":"Apache-2.0",'\
+'"org.opencontainers.image.version":%s,"org.opencontainers.image.revision":%s}' \
+    "$(json_str "${ref##*:}")" "$(json_str "$rev")"
+}
+
 build_redispair() {
   local bin_dir=$1 ref=$2 out=$3
   local op=$bin_dir/redispair-operator engine=$bin_dir/redispair-engine plugin=$bin_dir/kubectl-redispair
@@ -115,9 +134,9 @@ build_redispair() {
     die "need $op and $engine (cargo build --release), or pass --bin-dir DIR"
   local r; r=$(mktemp -d)
   base_files "$r"
-  copy_with_libs "$r" "$op" /usr/local/bin/redispair-operator
-  copy_with_libs "$r" "$engine" /usr/local/bin/redispair-engine
-  [[ -x $plugin ]] && copy_with_libs "$r" "$plugin" /usr/local/bin/kubectl-redispair
+  copy_with_libs "$r" "$op" "$OPERATOR_PATH"
+  copy_with_libs "$r" "$engine" "$ENGINE_PATH"
+  [[ -x $plugin ]] && copy_with_libs "$r" "$plugin" "$PLUGIN_PATH"
   # rustls / native-tls look here when a client talks TLS outside the cluster's own CA.
   if [[ -f /etc/ssl/certs/ca-certificates.crt ]]; then
     install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$r/etc/ssl/certs/ca-certificates.crt"
@@ -126,7 +145,8 @@ build_redispair() {
   chown -R 0:0 "$r"
   # The engine's data directory and the user's home belong to the user the image runs as.
   chown "$NONROOT_UID:$NONROOT_UID" "$r/data" "$r/home/nonroot"
-  oci_archive "$r" "$ref" "$out" '["/usr/local/bin/redispair-operator"]' 'null' "$NONROOT_UID:$NONROOT_UID"
+  # Same layout, user, entrypoint and labels as the Dockerfile (tests/packaging.rs checks it).
+  oci_archive "$r" "$ref" "$out" "[\"$OPERATOR_PATH\"]" 'null' "$NONROOT_UID:$NONROOT_UID" "$(redispair_labels "$ref")"
   rm -rf "$r"
 }
 

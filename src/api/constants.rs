@@ -32,3 +32,12 @@ pub const DEFAULT_IMAGE: &str = "ghcr.io/redispair/redispair:dev";
 pub const FIELD_MANAGER: &str = "redispair-operator";
 /// Admin user the operator uses to talk to the engines.
 pub const ADMIN_USER: &str = "redispair-admin";
+
+/// Annotation written by `kubectl redispair failover --force` (value: a request id): promote
+/// the replica now, even if it may lack acknowledged writes. The operator fences the old
+/// master first, as in any failover.
+pub const ANNOTATION_FORCE_FAILOVER: &str = "redispair.io/force-failover";
+/// Label the Helm chart puts on the operator's Deployment and pods (`kubectl redispair` finds
+/// the operator through it).
+pub const OPERATOR_APP_LABEL: &str = "app.kubernetes.io/name";
+pub const OPERATOR_APP_NAME: &str = "redispair-operator";

@@ -1,0 +1,45 @@
+# syntax=docker/dockerfile:1
+# The RedisPair image: the operator, the engine it runs in every pair's pods, and the kubectl
+# plugin, in one image so their versions move together.
+#
+#   docker build -t ghcr.io/redispair/redispair:dev .
+#
+# Machines without a Docker engine build the same layout with hack/images/build-image.sh
+# (tests/packaging.rs checks that the two, the Helm chart and src/api/constants.rs agree on
+# binary paths, user and entrypoint).
+
+ARG RUST_VERSION=1.95
+
+# --- builder ----------------------------------------------------------------------------------
+FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS builder
+WORKDIR /src
+# Manifests first: the dependency download layer is reused while only sources change.
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+# --locked: the image is built from exactly the dependency versions CI tested.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked \
+      --bin redispair-operator --bin redispair-engine --bin kubectl-redispair \
+ && install -D -m 0755 target/release/redispair-operator /out/usr/local/bin/redispair-operator \
+ && install -D -m 0755 target/release/redispair-engine /out/usr/local/bin/redispair-engine \
+ && install -D -m 0755 target/release/kubectl-redispair /out/usr/local/bin/kubectl-redispair \
+ && install -d -m 0755 /out/data
+
+# --- runtime ----------------------------------------------------------------------------------
+# distroless cc: glibc, libgcc, CA certificates, /etc/passwd with nonroot (65532); no shell.
+FROM gcr.io/distroless/cc-debian12:nonroot
+ARG VERSION=dev
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="redispair" \
+      org.opencontainers.image.description="RedisPair: a Redis-compatible engine and a Kubernetes operator for master/replica pairs" \
+      org.opencontainers.image.source="https://github.com/redispair/redispair" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}"
+COPY --from=builder /out/usr/local/bin/ /usr/local/bin/
+# The engine's data directory (a volume in the pods) belongs to the user the image runs as.
+COPY --from=builder --chown=65532:65532 /out/data /data
+USER 65532:65532
+WORKDIR /
+ENTRYPOINT ["/usr/local/bin/redispair-operator"]

@@ -1,0 +1,320 @@
+//! The intent each command writes: JSON merge patches of annotations on the RedisPair or a
+//! pod (names in `api::constants`), their preconditions, and what to tell the user. Pure:
+//! the operator reads these annotations and acts; nothing here touches an engine.
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use serde_json::{json, Value};
+
+use crate::api::constants::{
+    ANNOTATION_FENCED, ANNOTATION_FORCE_FAILOVER, ANNOTATION_SWITCHOVER, LABEL_PAIR,
+};
+use crate::api::RedisPair;
+
+use super::error::PluginError;
+
+/// A patch to send and the sentence to print once it is accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intent {
+    /// JSON merge patch (application/merge-patch+json).
+    pub patch: Value,
+    pub message: String,
+}
+
+/// Request ids are the RFC 3339 time of the request: unique enough for one person at a
+/// terminal, and readable in `kubectl get rp -o yaml`.
+pub fn request_id(now: Timestamp) -> String {
+    now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn annotate(key: &str, value: Value) -> Value {
+    json!({ "metadata": { "annotations": { key: value } } })
+}
+
+fn pair_name(pair: &RedisPair) -> String {
+    pair.metadata.name.clone().unwrap_or_default()
+}
+
+fn refuse_during_failover(pair: &RedisPair, action: &str) -> Result<(), PluginError> {
+    if let Some(f) = pair.status.as_ref().and_then(|s| s.failover.as_ref()) {
+        return Err(PluginError::NotNow {
+            pair: pair_name(pair),
+            action: action.to_string(),
+            reason: format!(
+                "a {} from {} to {} is in progress (step {:?}); wait for it to finish",
+                if f.planned { "switchover" } else { "failover" },
+                f.from,
+                f.to,
+                f.step
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `switchover NAME`: the operator waits for the replica to be in sync, pauses writes,
+/// promotes it and demotes the old master. Refused while a failover runs or before the pair
+/// has both a master and a replica.
+pub fn switchover(pair: &RedisPair, now: Timestamp) -> Result<Intent, PluginError> {
+    refuse_during_failover(pair, "switch over")?;
+    let status = pair.status.clone().unwrap_or_default();
+    let (Some(master), Some(replica)) = (status.current_master, status.replica) else {
+        return Err(PluginError::NotNow {
+            pair: pair_name(pair),
+            action: "switch over".into(),
+            reason:
+                "it does not have both a master and a replica yet (see kubectl redispair status)"
+                    .into(),
+        });
+    };
+    let id = request_id(now);
+    let mut message = format!(
+        "switchover of {} requested (request {id}): {replica} becomes master, {master} becomes its replica.",
+        pair_name(pair)
+    );
+    if !status.replication.as_ref().is_some_and(|r| r.in_sync) {
+        message.push_str(" The replica is not in sync yet: the operator waits until it is.");
+    }
+    message.push_str(&format!(
+        " Follow it with: kubectl redispair status {}",
+        pair_name(pair)
+    ));
+    Ok(Intent {
+        patch: annotate(ANNOTATION_SWITCHOVER, json!(id)),
+        message,
+    })
+}
+
+/// `failover NAME --force`: promote the replica now, accepting the loss of writes it lacks.
+pub fn force_failover(
+    pair: &RedisPair,
+    force: bool,
+    now: Timestamp,
+) -> Result<Intent, PluginError> {
+    if !force {
+        return Err(PluginError::ForceRequired {
+            pair: pair_name(pair),
+        });
+    }
+    refuse_during_failover(pair, "fail over")?;
+    let status = pair.status.clone().unwrap_or_default();
+    let Some(replica) = status.replica else {
+        return Err(PluginError::NotNow {
+            pair: pair_name(pair),
+            action: "fail over".into(),
+            reason: "it has no replica to promote".into(),
+        });
+    };
+    let id = request_id(now);
+    let mut message = format!(
+        "forced failover of {} requested (request {id}): the operator fences {} and promotes {replica}.",
+        pair_name(pair),
+        status.current_master.as_deref().unwrap_or("the old master"),
+    );
+    if let Some(r) = status.replication.as_ref().filter(|r| !r.in_sync) {
+        message.push_str(&format!(
+            " The replica was {} bytes behind: those writes are lost.",
+            r.lag_bytes
+        ));
+    }
+    Ok(Intent {
+        patch: annotate(ANNOTATION_FORCE_FAILOVER, json!(id)),
+        message,
+    })
+}
+
+/// `fence NAME POD` / `unfence NAME POD`: the pod must be one of the pair's.
+pub fn fence(
+    pair: &RedisPair,
+    pod: &Pod,
+    members: &[String],
+    fenced: bool,
+) -> Result<Intent, PluginError> {
+    let name = pair_name(pair);
+    let pod_name = pod.metadata.name.clone().unwrap_or_default();
+    let belongs = pod
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(LABEL_PAIR))
+        .is_some_and(|p| *p == name);
+    if !belongs {
+        return Err(PluginError::PodNotInPair {
+            pod: pod_name,
+            pair: name,
+            members: if members.is_empty() {
+                "none".into()
+            } else {
+                members.join(", ")
+            },
+        });
+    }
+    let is_fenced = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_FENCED))
+        .is_some_and(|v| v != "false");
+    let status = pair.status.clone().unwrap_or_default();
+    let is_master = status.current_master.as_deref() == Some(pod_name.as_str());
+    if fenced {
+        if is_fenced {
+            return Err(PluginError::NotNow {
+                pair: name,
+                action: "fence".into(),
+                reason: format!("pod {pod_name} is already fenced"),
+            });
+        }
+        let what = if is_master {
+            " It is the master: the operator fails over to the replica if that loses no acknowledged write; until then writes stop."
+        } else {
+            " It leaves the read-only Service and is never promoted."
+        };
+        Ok(Intent {
+            patch: annotate(ANNOTATION_FENCED, json!("true")),
+            message: format!("pod {pod_name} of {name} fenced.{what} Undo with: kubectl redispair unfence {name} {pod_name}"),
+        })
+    } else {
+        if !is_fenced {
+            return Err(PluginError::NotNow {
+                pair: name,
+                action: "unfence".into(),
+                reason: format!("pod {pod_name} is not fenced"),
+            });
+        }
+        Ok(Intent {
+            patch: annotate(ANNOTATION_FENCED, Value::Null),
+            message: format!(
+                "pod {pod_name} of {name} unfenced: the operator brings it back as replica."
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{FailoverProgress, FailoverStep};
+
+    fn now() -> Timestamp {
+        "2026-11-22T02:00:00.123Z".parse().unwrap()
+    }
+
+    fn pair() -> RedisPair {
+        serde_yaml::from_str(include_str!("testdata/pair.yaml")).unwrap()
+    }
+
+    fn pods() -> Vec<Pod> {
+        serde_yaml::from_str(include_str!("testdata/pods.yaml")).unwrap()
+    }
+
+    #[test]
+    fn switchover_annotates_the_pair_with_a_request_id() {
+        let intent = switchover(&pair(), now()).unwrap();
+        assert_eq!(
+            intent.patch,
+            json!({"metadata": {"annotations": {"redispair.io/switchover": "2026-11-22T02:00:00Z"}}})
+        );
+        assert!(
+            intent
+                .message
+                .contains("cache-a becomes master, cache-b becomes its replica"),
+            "{}",
+            intent.message
+        );
+    }
+
+    #[test]
+    fn switchover_refused_during_a_failover_and_without_a_replica() {
+        let mut p = pair();
+        p.status.as_mut().unwrap().failover = Some(FailoverProgress {
+            step: FailoverStep::Promoting,
+            from: "cache-b".into(),
+            to: "cache-a".into(),
+            term: 4,
+            reason: "master gone".into(),
+            started_at: "2026-11-22T01:59:59Z".into(),
+            planned: false,
+        });
+        let err = switchover(&p, now()).unwrap_err().to_string();
+        assert!(
+            err.contains("a failover from cache-b to cache-a is in progress"),
+            "{err}"
+        );
+        let mut p = pair();
+        p.status.as_mut().unwrap().replica = None;
+        assert!(matches!(
+            switchover(&p, now()),
+            Err(PluginError::NotNow { .. })
+        ));
+    }
+
+    #[test]
+    fn forced_failover_needs_force_and_tells_the_loss() {
+        assert_eq!(
+            force_failover(&pair(), false, now()),
+            Err(PluginError::ForceRequired {
+                pair: "cache".into()
+            })
+        );
+        let mut p = pair();
+        p.status
+            .as_mut()
+            .unwrap()
+            .replication
+            .as_mut()
+            .unwrap()
+            .in_sync = false;
+        let intent = force_failover(&p, true, now()).unwrap();
+        assert_eq!(
+            intent.patch["metadata"]["annotations"]["redispair.io/force-failover"],
+            "2026-11-22T02:00:00Z"
+        );
+        assert!(
+            intent.message.contains("576 bytes behind"),
+            "{}",
+            intent.message
+        );
+    }
+
+    #[test]
+    fn fence_and_unfence_a_member_pod() {
+        let pods = pods();
+        let members = vec!["cache-a".to_string(), "cache-b".to_string()];
+        let intent = fence(&pair(), &pods[0], &members, true).unwrap();
+        assert_eq!(
+            intent.patch,
+            json!({"metadata": {"annotations": {"redispair.io/fenced": "true"}}})
+        );
+        assert!(
+            intent.message.contains("It is the master"),
+            "{}",
+            intent.message
+        );
+        // Unfencing a pod that is not fenced says so.
+        assert!(matches!(
+            fence(&pair(), &pods[0], &members, false),
+            Err(PluginError::NotNow { .. })
+        ));
+        let mut fenced = pods[1].clone();
+        fenced.metadata.annotations =
+            Some([("redispair.io/fenced".to_string(), "true".to_string())].into());
+        let intent = fence(&pair(), &fenced, &members, false).unwrap();
+        assert_eq!(
+            intent.patch,
+            json!({"metadata": {"annotations": {"redispair.io/fenced": null}}})
+        );
+    }
+
+    #[test]
+    fn fence_refuses_a_pod_of_another_pair() {
+        let mut other = pods()[0].clone();
+        other.metadata.name = Some("web-0".into());
+        other.metadata.labels = Some([("app".to_string(), "web".to_string())].into());
+        let err = fence(&pair(), &other, &["cache-a".into(), "cache-b".into()], true).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "pod \"web-0\" does not belong to pair \"cache\" (its pods: cache-a, cache-b)"
+        );
+    }
+}
