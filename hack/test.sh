@@ -33,4 +33,12 @@ if [ -z "${KUBECONFIG:-}" ]; then
 fi
 
 log "cargo test"
-cargo test --locked --all-targets -- --test-threads=2
+cargo test --locked --all-targets --no-fail-fast -- --test-threads=2
+
+# The real multi-node Kubernetes the operator's end-to-end tests run on (issue 3): build (cached
+# under ~/.cache/redispair), bring up 3 nodes, prove scheduling, Services, storage and faults,
+# tear down and check nothing is left. Needs root (namespaces, bridges, cgroups).
+if [ "${REDISPAIR_SKIP_CLUSTER:-0}" != 1 ]; then
+  log "local cluster selftest"
+  bash hack/cluster/selftest.sh
+fi

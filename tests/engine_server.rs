@@ -308,6 +308,7 @@ async fn config_rewrite_writes_the_file() {
     .unwrap();
     let mut cfg = redispair::engine::config::Config::default();
     cfg.set_startup("port", "0").unwrap();
+    cfg.set_startup("persistence", "off").unwrap();
     cfg.set_startup("maxmemory", "1mb").unwrap();
     cfg.file = Some(path.to_string_lossy().into_owned());
     let h = redispair::engine::server::start(cfg).await.unwrap();

@@ -22,6 +22,8 @@ impl Engine {
             .port();
         let child = Command::new(env!("CARGO_BIN_EXE_redispair-engine"))
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            // A pure cache: these tests must not share (or leave) a data directory.
+            .args(["--persistence", "off"])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

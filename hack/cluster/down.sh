@@ -28,16 +28,10 @@ mapfile -t NODES < <(all_nodes)
 stop_pidfiles "$STATE/pids/local-path-provisioner.pid" "$STATE/pids/coredns.pid"
 
 for i in "${NODES[@]}"; do
-  # Shim sockets live under /run/containerd/s/ (a path containerd picks itself): note the
-  # ones our shims listen on before the shims die, to remove them afterwards.
-  socks=()
-  if [[ -e /run/netns/$(node_netns "$i") ]]; then
-    mapfile -t socks < <(ip netns exec "$(node_netns "$i")" ss -xlpH 2>/dev/null |
-      grep containerd-shim | grep -oE '/run/containerd/s/[0-9a-f]+' | sort -u || true)
-  fi
+  # Everything of the node at once (SIGKILL): its state is thrown away anyway. This also
+  # removes the shims' sockets.
   kill_node "$i" || true
   for f in "$STATE/pids/node$i"-*.pid; do [[ -e $f ]] && rm -f "$f"; done
-  (( ${#socks[@]} )) && rm -f "${socks[@]}"
 done
 
 stop_pidfiles "$STATE/pids/kube-scheduler.pid" "$STATE/pids/kube-controller-manager.pid" \

@@ -87,8 +87,14 @@ wait_for() {
   done
 }
 
-# pid_alive PIDFILE: true when the process recorded in PIDFILE is still running.
-pid_alive() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# pid_alive PIDFILE: true when the process recorded in PIDFILE is still running and is
+# still ours: every program the scripts start has the state directory in its arguments, so
+# a PID reused by an unrelated process (after a reboot, say) does not count.
+pid_alive() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null) && [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null &&
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$STATE"
+}
 
 need_root() { [[ $(id -u) == 0 ]] || die "must run as root (namespaces, bridges, cgroups)"; }
 
@@ -141,20 +147,30 @@ kill_node() {
     (( $(date +%s) < end )) || { log "node$i: processes left after 20 s: $pids"; return 1; }
     sleep 0.1
   done
+  remove_shim_sockets "$i"
+}
+
+# remove_shim_sockets I: containerd puts each shim's socket under /run/containerd/s/ (a
+# path it picks itself, not under the node's state) and a SIGKILLed shim leaves it behind.
+# Every shim's address is recorded in its bundle in the node's containerd state directory.
+remove_shim_sockets() {
+  local f sock
+  for f in "$RUN_DIR/node$1"/containerd-state/io.containerd.runtime.v2.task/*/*/address; do
+    [[ -e $f ]] || continue
+    sock=$(sed 's#^unix://##' "$f")
+    [[ $sock == /run/containerd/s/* ]] && rm -f "$sock"
+  done
+  # Only if empty: a containerd of the machine's own would have its sockets there too.
+  rmdir /run/containerd/s /run/containerd 2>/dev/null || true
 }
 
 # stop_pidfiles FILE...: stop the processes recorded in the FILEs, together (SIGTERM,
-# then SIGKILL for any still there after 3 s), but only those that are still ours: the
-# command line mentions our state directory, so a PID reused by someone else's process
-# after a reboot is left alone. The FILEs are removed.
+# then SIGKILL for any still there after 3 s), but only those that are still ours (see
+# pid_alive). The FILEs are removed.
 stop_pidfiles() {
-  local f pid pids=() end
+  local f pids=() end
   for f in "$@"; do
-    pid=$(cat "$f" 2>/dev/null) || continue
-    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null &&
-       tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$STATE"; then
-      pids+=("$pid")
-    fi
+    if pid_alive "$f"; then pids+=("$(cat "$f")"); fi
   done
   if (( ${#pids[@]} )); then
     kill -TERM "${pids[@]}" 2>/dev/null || true

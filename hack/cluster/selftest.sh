@@ -21,13 +21,28 @@ need_root
 PASSED=0
 FAILED=0
 NS=redispair-selftest
+LOG_DIR=$(mktemp -d /tmp/redispair-selftest.XXXXXX)   # up.sh output, cluster logs on failure
 
 pass() { PASSED=$((PASSED + 1)); echo "ok   - $*"; }
 fail() { FAILED=$((FAILED + 1)); echo "FAIL - $*"; }
 # check DESCRIPTION COMMAND...: one assertion.
 check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
 timing() { echo "timing: $1 $(awk -v ms="$2" 'BEGIN { printf "%.1f s", ms / 1000 }')"; }
-finish() { echo "$PASSED passed, $FAILED failed"; (( FAILED == 0 )); }
+FINISHED=0
+finish() { FINISHED=1; echo "$PASSED passed, $FAILED failed"; (( FAILED == 0 )); }
+# A command outside any check that fails (set -e) still ends the run with a failure
+# counted, the cluster torn down (logs kept) and the summary line.
+ERR_LINE=
+trap 'ERR_LINE=$LINENO' ERR
+on_exit() {
+  (( FINISHED )) && return
+  fail "selftest stopped by an unexpected error (line ${ERR_LINE:-?})"
+  REDISPAIR_KEEP_LOGS="$LOG_DIR/cluster-logs-abort" "$HERE/down.sh" >/dev/null 2>&1 || true
+  echo "# logs: $LOG_DIR"
+  finish || true
+  exit 1
+}
+trap on_exit EXIT
 
 # A check whose failure makes the rest meaningless ends the run (after cleaning up).
 require() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; abort; fi; }
@@ -49,7 +64,6 @@ run_up() {
   UP_LAST=$(tail -n1 <<<"$out")
   [[ $UP_LAST == "KUBECONFIG=$KUBECONFIG_PATH" ]]
 }
-LOG_DIR=$(mktemp -d /tmp/redispair-selftest.XXXXXX)
 
 node_condition() { kc get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null; }
 node_is_ready() { [[ $(node_condition "$1") == True ]]; }
@@ -66,6 +80,10 @@ pods_nodes() {
   kc -n "$NS" get pods -l "app=$1" -o go-template='{{range .items}}{{if and (not .metadata.deletionTimestamp) (eq .status.phase "Running")}}{{.spec.nodeName}}{{"\n"}}{{end}}{{end}}'
 }
 
+# The kubelets write these; the nodes' masks must keep them from reaching the host.
+host_sysctls() { cat /proc/sys/vm/overcommit_memory /proc/sys/kernel/panic /proc/sys/kernel/panic_on_oops; }
+SYSCTLS_BEFORE=$(host_sysctls)
+
 # ---------------------------------------------------------------------------------------
 echo "# up (hack/cluster/up.sh --nodes 3)"
 t0=$(now_ms)
@@ -81,6 +99,8 @@ timing "second up.sh (cluster running)" $(( $(now_ms) - t0 ))
 zones=$(kc get nodes -o jsonpath='{range .items[*]}{.metadata.labels.topology\.kubernetes\.io/zone}{" "}{.metadata.labels.kubernetes\.io/hostname}{"\n"}{end}' | sort)
 check "nodes labelled with zone-a/b/c and their hostname" \
   test "$zones" == $'zone-a node1\nzone-b node2\nzone-c node3'
+
+check "helm (built by build.sh) talks to the cluster" "$HELM_BIN/helm" --kubeconfig "$KUBECONFIG_PATH" list -A -q
 
 kc delete namespace "$NS" --ignore-not-found --wait=true >/dev/null
 kc create namespace "$NS" >/dev/null
@@ -151,12 +171,21 @@ spec:
 EOF
 wait_for 60 "client pod running" sh -c "[ \"\$($K8S_BIN/kubectl --kubeconfig $KUBECONFIG_PATH -n $NS get pod client -o jsonpath='{.status.phase}')\" = Running ]" || true
 in_client() { kc -n "$NS" exec client -- "$@"; }
-remote_pod=$(kc -n "$NS" get pods -l app=spread -o jsonpath='{range .items[?(@.spec.nodeName!="node1")]}{.metadata.name} {.status.podIP}{"\n"}{end}' | head -n1)
+remote_pod=$(kc -n "$NS" get pods -l app=spread -o jsonpath='{range .items[?(@.spec.nodeName!="node1")]}{.metadata.name} {.status.podIP}{"\n"}{end}' | awk 'NR == 1')
 check "pod on node1 -> pod ${remote_pod% *} on another node (pod IP)" \
   wait_for 30 "pod to pod" sh -c "$K8S_BIN/kubectl --kubeconfig $KUBECONFIG_PATH -n $NS exec client -- wget -qO- http://${remote_pod#* }:8080/ | grep -qx ${remote_pod% *}"
 check "pod on node1 -> ClusterIP $svc_ip" wait_for 30 "pod to Service" in_client wget -qO- "http://$svc_ip/"
+# Through the Service to the pods on node2 and node3 too, not only to node1's own.
+pod_reaches_all() {
+  [[ $(in_client sh -c "for i in \$(seq 40); do wget -qO- http://$svc_ip/; done" | sort -u | grep -c .) -eq 3 ]]
+}
+check "pod on node1 -> ClusterIP reaches the pods on all three nodes" pod_reaches_all
 check "pod -> Service by DNS name (spread.$NS.svc.$CLUSTER_DOMAIN)" \
   wait_for 30 "pod to Service by name" in_client wget -qO- "http://spread.$NS.svc.$CLUSTER_DOMAIN/"
+# What an in-cluster operator does first: connect to the apiserver through its Service.
+# (busybox's TLS cannot talk to it, so only the connection is checked.)
+check "pod -> kubernetes.default.svc:443 (the apiserver, from the host via kube-proxy)" \
+  wait_for 30 "pod to apiserver" in_client sh -c 'nc -w 2 kubernetes.default.svc 443 </dev/null' 
 
 # ---------------------------------------------------------------------------------------
 echo "# storage: a PVC on the default StorageClass"
@@ -247,7 +276,9 @@ spec:
         readinessProbe: {exec: {command: ['true']}, periodSeconds: 1}
 EOF
 require "movable: 2 replicas Ready" wait_for 90 "movable ready" deploy_ready movable 2
-victim=$(pods_nodes movable | head -n1)
+# awk, not head: head exits after one line and, with pipefail, a writer that gets
+# SIGPIPE would fail the assignment and end the run.
+victim=$(pods_nodes movable | awk 'NR == 1')
 victim_i=${victim#node}
 movable_off_victim() {
   deploy_ready movable 2 && ! pods_nodes movable | grep -qx "$victim"
@@ -300,6 +331,7 @@ leftovers() {
   out+=$(ls -d /sys/fs/cgroup/*/node[0-9]* 2>/dev/null || true)
   out+=$(grep -F -e "$STATE" -e "$RUN_DIR" /proc/mounts || true)
   out+=$(ls -d "$STATE" "$RUN_DIR" 2>/dev/null || true)
+  out+=$(ls -d /run/containerd/s/* 2>/dev/null || true)
   [[ -z $out ]] || { while read -r l; do echo "#   left: $l"; done <<<"$out"; return 1; }
 }
 
@@ -309,6 +341,8 @@ check "down.sh succeeds" env REDISPAIR_KEEP_LOGS="$LOG_DIR/cluster-logs-1" "$HER
 timing "down.sh" $(( $(now_ms) - t0 ))
 check "nothing left: processes, namespaces, links, routes, iptables rules, cgroups, mounts, state" leftovers
 check "down.sh again is a no-op" "$HERE/down.sh"
+check "the host's vm.overcommit_memory, kernel.panic, kernel.panic_on_oops are untouched" \
+  test "$(host_sysctls)" == "$SYSCTLS_BEFORE"
 
 echo "# up again after down (binaries cached: a warm start)"
 t0=$(now_ms)

@@ -156,6 +156,10 @@ put() {
 # ---------------------------------------------------------------------------------------
 setup_bridge() {
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    # Our ranges must be free on this machine: traffic for them has to stay on our links.
+    if ip -4 -o addr show | grep -qE ' inet 10\.21[345]\.'; then
+      die "10.213-215.x addresses are already in use here; the local cluster needs them"
+    fi
     ip link add "$BRIDGE" type bridge stp_state 0 forward_delay 0
   fi
   ip addr replace "$BRIDGE_IP/24" dev "$BRIDGE"
@@ -251,7 +255,7 @@ make_node_cgroups() {
   while read -r h; do
     mkdir -p "$h/node$i"
     if [[ -f $h/cpuset.cpus ]]; then
-      [[ -s $h/node$i/cpuset.cpus && $(cat "$h/node$i/cpuset.cpus") != "" ]] || cat "$h/cpuset.cpus" >"$h/node$i/cpuset.cpus"
+      [[ $(cat "$h/node$i/cpuset.cpus") != "" ]] || cat "$h/cpuset.cpus" >"$h/node$i/cpuset.cpus"
       [[ $(cat "$h/node$i/cpuset.mems") != "" ]] || cat "$h/cpuset.mems" >"$h/node$i/cpuset.mems"
     fi
   done < <(cgroup_hierarchies)
@@ -638,7 +642,7 @@ main() {
     log "$NODES nodes Ready $(( $(now_ms) - T_START )) ms after up.sh started"
   fi
   wait_control_plane_working
-  log "cluster up in $(( $(now_ms) - T_START )) ms (state: $STATE)"
+  log "cluster up in $(( $(now_ms) - T_START )) ms (state: $STATE, kubectl: $K8S_BIN/kubectl)"
   echo "KUBECONFIG=$KUBECONFIG_PATH"
 }
 

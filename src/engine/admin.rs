@@ -1,6 +1,247 @@
 //! Admin commands for the operator (promote, demote, lease, degrade authorisation, state report),
-//! allowed to the admin user only. Pure (on the locked state).
+//! allowed to the admin user only: `REDISPAIR PROMOTE <term>`, `REDISPAIR DEMOTE <host> <port>
+//! <term> [FORCE-FULL-SYNC]`, `REDISPAIR LEASE <ms>`, `REDISPAIR AUTHORIZE-DEGRADE <term>`,
+//! `REDISPAIR STATE`. Every one is idempotent, so an operator that restarts can repeat it.
+//! Pure (on the locked state).
 
-use crate::engine::cmd::CommandSpec;
+use std::time::Instant;
 
-pub const COMMANDS: &[CommandSpec] = &[];
+use bytes::Bytes;
+
+use crate::engine::cmd::flags::*;
+use crate::engine::cmd::{CommandSpec, Ctx};
+use crate::engine::protocol::reply::Reply;
+use crate::engine::replication::commands::{become_master, become_replica, save_node_state};
+use crate::engine::replication::{lease, semisync, Role};
+
+const SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new(
+        "promote",
+        3,
+        ADMIN_USER | STALE | NOSCRIPT,
+        (0, 0, 0),
+        "server",
+        promote,
+    ),
+    CommandSpec::new(
+        "demote",
+        -5,
+        ADMIN_USER | STALE | NOSCRIPT,
+        (0, 0, 0),
+        "server",
+        demote,
+    ),
+    CommandSpec::new(
+        "lease",
+        3,
+        ADMIN_USER | STALE | NOSCRIPT | FAST,
+        (0, 0, 0),
+        "server",
+        grant_lease,
+    ),
+    CommandSpec::new(
+        "authorize-degrade",
+        3,
+        ADMIN_USER | STALE | NOSCRIPT,
+        (0, 0, 0),
+        "server",
+        authorize_degrade,
+    ),
+    CommandSpec::new(
+        "state",
+        2,
+        ADMIN_USER | STALE | NOSCRIPT | FAST | LOADING,
+        (0, 0, 0),
+        "server",
+        state,
+    ),
+];
+
+pub const COMMANDS: &[CommandSpec] = &[CommandSpec::new(
+    "redispair",
+    -2,
+    ADMIN_USER | STALE | NOSCRIPT | SKIP_PAUSE,
+    (0, 0, 0),
+    "server",
+    state,
+)
+.with_subcommands(SUBCOMMANDS)];
+
+fn parse_u64(b: &[u8]) -> Option<u64> {
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+fn bad_int() -> Reply {
+    Reply::err_static("ERR value is not an integer or out of range")
+}
+
+/// PROMOTE <term>: become master in a new, higher term. The replica link stops at once, so no
+/// acknowledgement (and no lease grant) is given to the old master from here on.
+fn promote(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let Some(term) = parse_u64(&a[2]) else {
+        return bad_int();
+    };
+    let st = &mut *ctx.state;
+    if st.repl.role == Role::Master && st.repl.term == term {
+        return Reply::Ok; // repeated by a restarted operator
+    }
+    if term <= st.repl.term {
+        return Reply::error(format!(
+            "ERR term {term} is not greater than the current term {}",
+            st.repl.term
+        ));
+    }
+    st.repl.term = term;
+    if st.repl.role == Role::Master {
+        save_node_state(st);
+    } else {
+        become_master(st);
+    }
+    tracing::info!(term, "promoted to master");
+    Reply::Ok
+}
+
+/// DEMOTE <host> <port> <term> [FORCE-FULL-SYNC]: follow the given master; every normal client
+/// is disconnected so it reconnects through the Service to the master.
+fn demote(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let host = String::from_utf8_lossy(&a[2]).into_owned();
+    let Some(port) = std::str::from_utf8(&a[3])
+        .ok()
+        .and_then(|p| p.parse::<u16>().ok())
+    else {
+        return Reply::err_static("ERR Invalid master port");
+    };
+    let Some(term) = parse_u64(&a[4]) else {
+        return bad_int();
+    };
+    let force = match a.get(5) {
+        None => false,
+        Some(x) if x.eq_ignore_ascii_case(b"force-full-sync") && a.len() == 6 => true,
+        Some(_) => return Reply::err_static("ERR syntax error"),
+    };
+    let st = &mut *ctx.state;
+    if term < st.repl.term {
+        return Reply::error(format!(
+            "ERR term {term} is lower than the current term {}",
+            st.repl.term
+        ));
+    }
+    st.repl.term = term;
+    let same =
+        st.repl.role == Role::Replica && st.repl.master.as_ref() == Some(&(host.clone(), port));
+    if !same || force || st.repl.link.detached {
+        become_replica(st, host, port, force);
+        tracing::info!(term, "demoted to replica");
+    } else {
+        save_node_state(st);
+    }
+    lease::disconnect_normal_clients(st);
+    Reply::Ok
+}
+
+/// LEASE <ms>: accept writes for `ms` from now (measured when the request is handled, which is
+/// no later than when the reply is sent; the operator measures from when it receives the reply).
+fn grant_lease(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let Some(ms) = parse_u64(&a[2]) else {
+        return bad_int();
+    };
+    if ctx.state.repl.role != Role::Master {
+        return Reply::err_static("ERR a replica cannot hold a write lease");
+    }
+    lease::grant_for(ctx.state, Instant::now(), ms);
+    ctx.state.repl.lease_granted_ms = ctx.now_ms;
+    Reply::Ok
+}
+
+/// AUTHORIZE-DEGRADE <term>: the operator decided the replica failed; semi-sync may degrade to
+/// async in this term (only).
+fn authorize_degrade(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+    let Some(term) = parse_u64(&a[2]) else {
+        return bad_int();
+    };
+    let st = &mut *ctx.state;
+    if term != st.repl.term {
+        return Reply::error(format!(
+            "ERR term {term} is not the current term {}",
+            st.repl.term
+        ));
+    }
+    st.repl.semi.authorized_term = Some(term);
+    if semisync::mode(st) == semisync::Mode::SemiSync && st.repl.best_ack() < st.stream.offset {
+        semisync::degrade(st, ctx.now_ms, "authorised by the operator");
+    }
+    st.repl.wake.notify_one();
+    Reply::Ok
+}
+
+/// STATE: everything the operator decides on, in one reply.
+fn state(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+    let st = &*ctx.state;
+    let r = &st.repl;
+    let s = |v: &str| Reply::bulk_str(v);
+    let i = Reply::Int;
+    let (host, port) = r.master.clone().unwrap_or_default();
+    let link_status = match r.role {
+        Role::Master => "none",
+        Role::Replica if r.link.up => "up",
+        Role::Replica if r.link.detached => "detached",
+        Role::Replica => "down",
+    };
+    let mode = match semisync::mode(st) {
+        semisync::Mode::Async => "async",
+        semisync::Mode::SemiSync => "semi-sync",
+        semisync::Mode::Sync => "sync",
+    };
+    let pairs: Vec<(&str, Reply)> = vec![
+        (
+            "role",
+            s(if r.role == Role::Master {
+                "master"
+            } else {
+                "replica"
+            }),
+        ),
+        ("term", i(r.term as i64)),
+        ("replid", s(&r.replid)),
+        ("replid2", s(&r.replid2)),
+        ("second_offset", i(r.second_offset)),
+        ("offset", i(st.stream.offset as i64)),
+        ("acked_offset", i(r.best_ack() as i64)),
+        (
+            "durable_offset",
+            i(st.stream
+                .log
+                .as_ref()
+                .map(|w| w.durable.load(std::sync::atomic::Ordering::Relaxed) as i64)
+                .unwrap_or(-1)),
+        ),
+        (
+            "connected_replicas",
+            i(r.replicas.values().filter(|x| x.online).count() as i64),
+        ),
+        ("master_host", s(&host)),
+        ("master_port", i(port as i64)),
+        ("link_status", s(link_status)),
+        ("link_down_reason", s(&r.link.reason)),
+        (
+            "link_down_since_ms",
+            i(if r.link.up { 0 } else { r.link.down_since_ms }),
+        ),
+        ("replication_mode", s(mode)),
+        ("semi_sync_degraded", i(r.semi.degraded as i64)),
+        ("semi_sync_degraded_since_ms", i(r.semi.degraded_since_ms)),
+        (
+            "degrade_authorized_term",
+            i(r.semi.authorized_term.map(|t| t as i64).unwrap_or(-1)),
+        ),
+        ("lease_remaining_ms", i(lease::remaining_ms(st))),
+        ("discarded_tail_bytes", i(r.discarded_tail_bytes as i64)),
+        (
+            "discarded_tail_commands",
+            i(r.discarded_tail_commands as i64),
+        ),
+        ("sync_full", i(r.sync_full as i64)),
+        ("sync_partial_ok", i(r.sync_partial_ok as i64)),
+    ];
+    Reply::Map(pairs.into_iter().map(|(k, v)| (s(k), v)).collect())
+}

@@ -176,21 +176,66 @@ pub struct ClientInfo {
     pub is_replication: bool,
 }
 
+fn flags_of(c: &ClientState, blocked: bool, flags: &mut String) {
+    flags.clear();
+    if c.subscriptions() > 0 {
+        flags.push('P');
+    }
+    if c.multi.active {
+        flags.push('x');
+    }
+    if c.is_replication {
+        flags.push('S');
+    }
+    if blocked {
+        flags.push('b');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
+}
+
 impl ClientInfo {
+    /// Update the entry after a batch of commands. Runs once per read on the hot path, so it
+    /// reuses the entry's buffers instead of building a new one.
+    pub fn refresh(&mut self, c: &ClientState, now_ms: i64, last_cmd: &[u8], blocked: bool) {
+        if self.name != c.name {
+            self.name = c.name.clone();
+        }
+        if self.lib_name != c.lib_name {
+            self.lib_name = c.lib_name.clone();
+        }
+        if self.lib_ver != c.lib_ver {
+            self.lib_ver = c.lib_ver.clone();
+        }
+        self.last_interaction_ms = now_ms;
+        self.db = c.db;
+        self.proto = c.proto;
+        self.sub = c.channels.len();
+        self.psub = c.patterns.len();
+        self.multi = if c.multi.active {
+            c.multi.queued.len() as i64
+        } else {
+            -1
+        };
+        if !last_cmd.is_empty() {
+            self.last_cmd.clear();
+            for &b in last_cmd.iter().take(64) {
+                self.last_cmd.push(b.to_ascii_lowercase() as char);
+            }
+        }
+        flags_of(c, blocked, &mut self.flags);
+        self.user = match c.user {
+            User::Admin => "admin",
+            _ => "default",
+        };
+        self.blocked = blocked;
+        self.is_replication = c.is_replication;
+    }
+
     pub fn from_state(c: &ClientState, now_ms: i64, last_cmd: &str) -> ClientInfo {
         let mut flags = String::new();
-        if c.subscriptions() > 0 {
-            flags.push('P');
-        }
-        if c.multi.active {
-            flags.push('x');
-        }
-        if c.is_replication {
-            flags.push('S');
-        }
-        if flags.is_empty() {
-            flags.push('N');
-        }
+        flags_of(c, false, &mut flags);
         ClientInfo {
             id: c.id,
             addr: c.addr.clone(),

@@ -253,7 +253,7 @@ pub static DEFS: &[Def] = &[
     fixed(
         "persistence",
         Kind::Enum(&["on", "off"]),
-        "off",
+        "on",
         "Write log and snapshots under dir (off = pure cache).",
     ),
     def(

@@ -285,6 +285,7 @@ mod tests {
             value: Value::str(b"v"),
             expire_at,
             access,
+            epoch: 0,
         };
         state.dbs[db].insert_entry(CompactBytes::from(key), entry);
     }

@@ -182,26 +182,74 @@ fn memory_details(used: usize, peak: usize, rss: usize) -> String {
 }
 
 fn persistence(ctx: &mut Ctx<'_>) -> String {
-    let aof = ctx.state.config.get("persistence") == Some("on");
-    format!(
-        "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_last_write_status:ok\r\n",
-        ctx.state.dirty_since_save,
-        ctx.state.lastsave_secs,
-        aof as u8,
-    )
+    use std::fmt::Write as _;
+    let st = &*ctx.state;
+    let p = &st.persist;
+    let in_progress = p.snapshot_in_progress as u8;
+    let current_secs = if p.snapshot_in_progress {
+        (ctx.now_ms - p.snapshot_started_ms) / 1000
+    } else {
+        -1
+    };
+    let status = if p.last_snapshot_ok || p.snapshots_done == 0 {
+        "ok"
+    } else {
+        "err"
+    };
+    let last_secs = if p.snapshots_done > 0 {
+        p.last_snapshot_secs
+    } else {
+        -1
+    };
+    let mut out = format!(
+        "loading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:{}\r\ncurrent_save_keys_total:{}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{in_progress}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{status}\r\nrdb_last_bgsave_time_sec:{last_secs}\r\nrdb_current_bgsave_time_sec:{current_secs}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:{in_progress}\r\naof_rewrite_scheduled:{}\r\naof_last_rewrite_time_sec:{last_secs}\r\naof_current_rewrite_time_sec:{current_secs}\r\naof_last_bgrewrite_status:{status}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+        p.loading as u8,
+        p.keys_processed,
+        p.keys_total,
+        st.dirty_since_save,
+        st.lastsave_secs,
+        p.snapshots_done,
+        p.enabled as u8,
+        p.snapshot_requested as u8,
+        p.snapshots_done,
+        if st.stream.log.as_ref().is_some_and(|w| w.failed.load(std::sync::atomic::Ordering::Relaxed)) {
+            "err"
+        } else {
+            "ok"
+        },
+    );
+    if let Some(w) = &st.stream.log {
+        let written = w.written.load(std::sync::atomic::Ordering::Relaxed);
+        let durable = w.durable.load(std::sync::atomic::Ordering::Relaxed);
+        let base = p.last_snapshot_offset.unwrap_or(0);
+        let _ = write!(
+            out,
+            "aof_current_size:{}\r\naof_base_size:0\r\naof_pending_rewrite:0\r\naof_buffer_length:{}\r\naof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\nlog_offset:{}\r\nlog_written_offset:{written}\r\nlog_durable_offset:{durable}\r\nlog_fsyncs:{}\r\nlog_segments:{}\r\nsnapshot_offset:{}\r\n",
+            st.stream.offset - base,
+            st.stream.offset - written,
+            st.stream.offset,
+            w.fsyncs.load(std::sync::atomic::Ordering::Relaxed),
+            crate::engine::persistence::list_segments(&p.dir).len(),
+            p.last_snapshot_offset.map(|o| o as i64).unwrap_or(-1),
+        );
+    }
+    out
 }
 
 fn stats(ctx: &mut Ctx<'_>) -> String {
     let s = &ctx.state.stats;
     let uptime = ((ctx.now_ms - ctx.state.start_ms).max(1000) / 1000) as u64;
     format!(
-        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\ntotal_error_replies:{}\r\nunexpected_error_replies:{}\r\ntotal_blocking_keys:{}\r\ninstantaneous_input_kbps:0.00\r\ninstantaneous_output_kbps:0.00\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:0\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\npubsubshard_channels:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\n",
+        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\ntotal_error_replies:{}\r\nunexpected_error_replies:{}\r\ntotal_blocking_keys:{}\r\ninstantaneous_input_kbps:0.00\r\ninstantaneous_output_kbps:0.00\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:0\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\npubsubshard_channels:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\n",
         s.total_connections_received,
         s.total_commands_processed,
         s.total_commands_processed / uptime,
         s.total_net_input_bytes,
         s.total_net_output_bytes,
         s.rejected_connections,
+        ctx.state.repl.sync_full,
+        ctx.state.repl.sync_partial_ok,
+        ctx.state.repl.sync_partial_err,
         s.expired_keys,
         s.evicted_keys,
         s.keyspace_hits,
@@ -217,16 +265,92 @@ fn stats(ctx: &mut Ctx<'_>) -> String {
 }
 
 fn replication(ctx: &mut Ctx<'_>) -> String {
-    let role = if ctx.state.read_only {
-        "slave"
-    } else {
-        "master"
+    use crate::engine::replication::{lease, semisync, Role};
+    use std::fmt::Write as _;
+    let st = &*ctx.state;
+    let r = &st.repl;
+    let now = ctx.now_ms;
+    let mut out = String::new();
+    let replicas: Vec<_> = {
+        let mut v: Vec<_> = r.replicas.values().filter(|x| x.online).collect();
+        v.sort_by_key(|x| x.port);
+        v
     };
-    format!(
-        "role:{role}\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
-        ctx.state.run_id,
-        ctx.state.config.get("repl-backlog-size").unwrap_or("0"),
-    )
+    match r.role {
+        Role::Master => {
+            out.push_str("role:master\r\n");
+        }
+        Role::Replica => {
+            let (host, port) = r.master.clone().unwrap_or_default();
+            let _ = write!(
+                out,
+                "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{}\r\nslave_repl_offset:{}\r\n",
+                if r.link.up { "up" } else { "down" },
+                if r.link.last_io_ms > 0 { (now - r.link.last_io_ms).max(0) / 1000 } else { -1 },
+                r.link.sync_in_progress as u8,
+                st.stream.offset,
+                st.stream.offset,
+            );
+            if !r.link.up {
+                let since = if r.link.down_since_ms > 0 {
+                    (now - r.link.down_since_ms).max(0) / 1000
+                } else {
+                    -1
+                };
+                let _ = write!(out, "master_link_down_since_seconds:{since}\r\n");
+            }
+            let _ = write!(
+                out,
+                "slave_priority:100\r\nslave_read_only:{}\r\nreplica_announced:1\r\n",
+                st.read_only as u8
+            );
+        }
+    }
+    let _ = write!(out, "connected_slaves:{}\r\n", replicas.len());
+    for (i, x) in replicas.iter().enumerate() {
+        let _ = write!(
+            out,
+            "slave{i}:ip={},port={},state=online,offset={},lag={}\r\n",
+            x.ip,
+            x.port,
+            x.ack_offset,
+            (now - x.last_ack_ms).max(0) / 1000
+        );
+    }
+    let retained = crate::engine::replication::commands::retained_from(st);
+    let _ = write!(
+        out,
+        "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        r.replid,
+        r.replid2,
+        st.stream.offset,
+        if r.second_offset >= 0 { r.second_offset + 1 } else { -1 },
+        st.stream.backlog.is_active() as u8,
+        st.config.get("repl-backlog-size").unwrap_or("0"),
+        retained + 1,
+        st.stream.offset - retained,
+    );
+    let mode = match semisync::mode(st) {
+        semisync::Mode::Async => "async",
+        semisync::Mode::SemiSync => "semi-sync",
+        semisync::Mode::Sync => "sync",
+    };
+    let _ = write!(
+        out,
+        "term:{}\r\nlink_down_reason:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\ndiscarded_tail_bytes:{}\r\ndiscarded_tail_commands:{}\r\nreplication_mode:{mode}\r\nsemi_sync_degraded:{}\r\nsemi_sync_degraded_since_seconds:{}\r\nwrite_lease_remaining_ms:{}\r\nmaster_acked_offset:{}\r\n",
+        r.term,
+        r.link.reason,
+        r.sync_full,
+        r.sync_partial_ok,
+        r.sync_partial_err,
+        r.discarded_tail_bytes,
+        r.discarded_tail_commands,
+        r.semi.degraded as u8,
+        if r.semi.degraded { (now - r.semi.degraded_since_ms).max(0) / 1000 } else { -1 },
+        lease::remaining_ms(st),
+        r.best_ack(),
+    );
+    out
 }
 
 fn cpu() -> String {

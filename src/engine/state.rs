@@ -17,8 +17,9 @@ use crate::engine::config::Config;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::storage::{CompactBytes, Db};
 
-/// Where effects go: the persistence log and the replication stream (next engine issue). Called
-/// under the state lock, in execution order, once per effect. `db` is the database the effect
+/// Where effects go: the replication stream, which is also the persistence log (see
+/// `replication::stream::Stream`). Called under the state lock, in execution order, once per
+/// effect; MULTI … EXEC batches arrive as MULTI, the effects, EXEC. `db` is the database the effect
 /// applies to; effects are deterministic (see `docs/architecture.md`).
 pub trait WriteLog: Send {
     fn append(&mut self, db: usize, args: &[Bytes]);
@@ -49,7 +50,7 @@ pub struct Stats {
     pub rejected_calls: u64,
     pub pubsub_messages: u64,
     /// Per command: (calls, microseconds, rejected, failed).
-    pub commands: HashMap<&'static str, CommandStats>,
+    pub commands: HashMap<&'static str, CommandStats, ahash::RandomState>,
     pub errors: HashMap<String, u64>,
 }
 
@@ -203,7 +204,15 @@ pub struct EngineState {
     /// Changes since the last snapshot (INFO rdb_changes_since_last_save).
     pub dirty_since_save: u64,
     pub lastsave_secs: i64,
+    /// The replication stream and persistence log every effect goes to.
+    pub stream: crate::engine::replication::stream::Stream,
+    /// A tap that also sees every effect the node produces itself (not those it applies from
+    /// its master); tests record effects through it.
     pub write_log: Box<dyn WriteLog>,
+    /// Role, positions, term, replicas, semi-sync and lease.
+    pub repl: crate::engine::replication::ReplState,
+    /// Persistence status (INFO persistence, snapshots).
+    pub persist: crate::engine::persistence::PersistInfo,
     /// Effects collected while a transaction or script runs, appended atomically at its end.
     pub pending_effects: Option<Vec<(usize, Vec<Bytes>)>>,
     /// Replicas reject writes from normal clients (set by replication).
@@ -244,7 +253,10 @@ impl EngineState {
             dirty: 0,
             dirty_since_save: 0,
             lastsave_secs: now_ms / 1000,
+            stream: crate::engine::replication::stream::Stream::new(0, 1 << 20),
             write_log: Box::new(NoWriteLog),
+            repl: Default::default(),
+            persist: Default::default(),
             pending_effects: None,
             read_only: false,
             run_id: random_hex(40),
@@ -268,8 +280,15 @@ impl EngineState {
     pub fn propagate(&mut self, db: usize, args: Vec<Bytes>) {
         match &mut self.pending_effects {
             Some(batch) => batch.push((db, args)),
-            None => self.write_log.append(db, &args),
+            None => self.append_effect(db, &args),
         }
+    }
+
+    fn append_effect(&mut self, db: usize, args: &[Bytes]) {
+        if !self.stream.suppress {
+            self.write_log.append(db, args);
+        }
+        self.stream.append(db, args);
     }
 
     /// Start collecting effects (MULTI/EXEC, scripts). Nested calls keep the outer batch.
@@ -289,14 +308,14 @@ impl EngineState {
         };
         if batch.len() > 1 {
             let db = batch[0].0;
-            self.write_log.append(db, &[Bytes::from_static(b"MULTI")]);
+            self.append_effect(db, &[Bytes::from_static(b"MULTI")]);
             for (db, args) in &batch {
-                self.write_log.append(*db, args);
+                self.append_effect(*db, args);
             }
-            self.write_log.append(db, &[Bytes::from_static(b"EXEC")]);
+            self.append_effect(db, &[Bytes::from_static(b"EXEC")]);
         } else {
             for (db, args) in &batch {
-                self.write_log.append(*db, args);
+                self.append_effect(*db, args);
             }
         }
     }

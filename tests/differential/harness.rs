@@ -528,7 +528,8 @@ pub async fn run_differential(
                     queued = None;
                     exec_equal(&norms, &ra, &rb)
                 }
-                Some(_) if is_command(&step, "DISCARD") => {
+                // RESET runs at once even inside MULTI and ends the transaction, like DISCARD.
+                Some(_) if is_command(&step, "DISCARD") || is_command(&step, "RESET") => {
                     queued = None;
                     ra == rb
                 }

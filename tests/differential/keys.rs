@@ -36,7 +36,15 @@ fn expiry(rng: &mut StdRng, k: &Keys) -> Step {
     let flag = pick(rng, &["", "NX", "XX", "GT", "LT", "NX XX", "GT LT", "BAD"]).to_string();
     match rng.gen_range(0..7) {
         0 | 1 => {
-            let mut args = vec![pick(rng, &["EXPIRE", "PEXPIRE"]).to_string(), key, secs];
+            // Relative TTLs stay far above the test's duration (PEXPIRE counts milliseconds),
+            // so no key expires on one server and not yet on the other mid-run.
+            let cmd = *pick(rng, &["EXPIRE", "PEXPIRE"]);
+            let time = if cmd == "PEXPIRE" && secs.parse::<i64>().is_ok_and(|v| v > 0) {
+                format!("{secs}000")
+            } else {
+                secs
+            };
+            let mut args = vec![cmd.to_string(), key, time];
             args.extend(flag.split(' ').filter(|s| !s.is_empty()).map(String::from));
             Step::with(Norm::Exact, &args)
         }

@@ -9,11 +9,13 @@ use redispair::engine::server::{self, ServerHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Start an engine on 127.0.0.1 with an ephemeral port and the given extra settings.
+/// Start an engine on 127.0.0.1 with an ephemeral port and the given extra settings. Tests run
+/// a pure cache unless they pass `persistence on` (with their own `dir`).
 pub async fn start_engine(settings: &[(&str, &str)]) -> ServerHandle {
     let mut cfg = Config::default();
     cfg.set_startup("port", "0").unwrap();
     cfg.set_startup("bind", "127.0.0.1").unwrap();
+    cfg.set_startup("persistence", "off").unwrap();
     for (k, v) in settings {
         cfg.set_startup(k, v).unwrap();
     }
@@ -113,4 +115,12 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// A fresh, empty directory under the system temp dir, unique to this process and `name`.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("redispair-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }

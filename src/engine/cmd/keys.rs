@@ -920,6 +920,8 @@ fn restore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
             value,
             expire_at: at_ms,
             access,
+            // insert_entry stamps the snapshot epoch.
+            epoch: 0,
         },
     );
     ctx.modified(key);

@@ -157,7 +157,7 @@ impl CommandSpec {
 }
 
 /// All command families.
-fn families() -> [&'static [CommandSpec]; 13] {
+fn families() -> [&'static [CommandSpec]; 15] {
     [
         strings::COMMANDS,
         keys::COMMANDS,
@@ -172,11 +172,16 @@ fn families() -> [&'static [CommandSpec]; 13] {
         scripting::COMMANDS,
         server::COMMANDS,
         crate::engine::admin::COMMANDS,
+        crate::engine::persistence::commands::COMMANDS,
+        crate::engine::replication::commands::COMMANDS,
     ]
 }
 
-static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> = LazyLock::new(|| {
-    let mut m = HashMap::new();
+// Looked up for every request: a fast hasher (the keys are our own command names).
+type CommandTable = HashMap<&'static str, &'static CommandSpec, ahash::RandomState>;
+
+static TABLE: LazyLock<CommandTable> = LazyLock::new(|| {
+    let mut m = CommandTable::default();
     for fam in families() {
         for c in fam {
             let prev = m.insert(c.name, c);
@@ -530,6 +535,11 @@ pub fn precheck(
     if is_write && state.read_only && !client.is_replication {
         return Some(Reply::err_static(
             "READONLY You can't write against a read only replica.",
+        ));
+    }
+    if is_write && !client.is_replication && !crate::engine::replication::lease::fresh(state) {
+        return Some(Reply::err_static(
+            "READONLY The write lease of this master has lapsed (it may have been replaced).",
         ));
     }
     if (spec.has(flags::DENYOOM) || top.has(flags::DENYOOM))

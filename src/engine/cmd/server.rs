@@ -1545,6 +1545,8 @@ fn debug(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
                 "    Stop the server for <seconds>. Decimals allowed.",
                 "JMAP",
                 "    Accepted for compatibility; does nothing.",
+                "RELOAD",
+                "    Save a snapshot and reload the dataset from the data directory.",
             ],
         );
     }
@@ -1616,6 +1618,19 @@ fn debug(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
     if is(sub, "jmap") && a.len() == 2 {
         return Reply::Ok;
+    }
+    if is(sub, "reload") && a.len() == 2 {
+        if !ctx.state.persist.enabled {
+            return Reply::err_static(
+                "ERR persistence is off (start the engine with --persistence on)",
+            );
+        }
+        // Reloading re-applies data already in the log: nothing to propagate.
+        ctx.propagate_nothing();
+        return match crate::engine::persistence::snapshot::debug_reload(ctx.state, ctx.now_ms) {
+            Ok(()) => Reply::Ok,
+            Err(e) => Reply::error(format!("ERR Error trying to load the RDB dump: {e}")),
+        };
     }
     Reply::error(format!(
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",

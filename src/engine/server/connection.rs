@@ -27,6 +27,8 @@ enum Close {
     Killed,
     Protocol(ProtocolError),
     QueryBufferLimit,
+    /// PSYNC: the connection becomes a replica sender.
+    Replica(crate::engine::replication::Takeover),
 }
 
 pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr) {
@@ -62,6 +64,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut pending: VecDeque<Vec<Bytes>> = VecDeque::new();
+    let mut settings = ConnSettings::from_state(&engine.state.lock(), &client);
 
     let close = 'conn: loop {
         // 1. Run what is already parsed (requests left over after a block or pause).
@@ -74,6 +77,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
                 &mut stream,
                 &mut inbuf,
                 &mut push_rx,
+                &mut settings,
             )
             .await
             {
@@ -92,17 +96,9 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
             }
         }
         // 2. Parse everything received so far.
-        let (limits, idle_timeout_secs) = {
-            let st = engine.state.lock();
-            let limits = ParseLimits {
-                max_bulk_len: st.config.settings.proto_max_bulk_len,
-                authenticated: client.is_authenticated(),
-            };
-            (limits, st.config.settings.timeout_secs)
-        };
         let mut protocol_error = None;
         loop {
-            match parse_request(&mut inbuf, limits) {
+            match parse_request(&mut inbuf, settings.parse) {
                 Ok(Parsed::Request(args)) => {
                     if !args.is_empty() {
                         pending.push_back(args);
@@ -124,6 +120,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
                 &mut stream,
                 &mut inbuf,
                 &mut push_rx,
+                &mut settings,
             )
             .await
             {
@@ -149,10 +146,10 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
         if !pending.is_empty() {
             continue;
         }
-        let limit = engine.state.lock().config.settings.query_buffer_limit;
-        if inbuf.len() > limit {
+        if inbuf.len() > settings.query_buffer_limit {
             break 'conn Close::QueryBufferLimit;
         }
+        let idle_timeout_secs = settings.idle_timeout_secs;
         // 3. Wait for input, a pub/sub message, a kill, or the idle timeout. Like Redis, only
         // normal clients time out: subscribers and replication links wait indefinitely.
         let idle_limit =
@@ -196,12 +193,58 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
         }
         Close::Idle => debug!(id = client.id, "closing idle client"),
         Close::Killed | Close::Peer => debug!(id = client.id, "client disconnected"),
+        Close::Replica(_) => {}
+    }
+    if let Close::Replica(takeover) = close {
+        // Replies computed before PSYNC go out first; then the socket streams replication.
+        if out.is_empty() || stream.write_all(&out).await.is_ok() {
+            client.is_replication = true;
+            {
+                let mut st = engine.state.lock();
+                let info = ClientInfo::from_state(&client, now_ms(), "psync");
+                st.clients.insert(client.id, info);
+            }
+            crate::engine::replication::master::serve_replica(
+                engine.clone(),
+                stream,
+                client.id,
+                peer,
+                takeover,
+                inbuf,
+                handle.clone(),
+            )
+            .await;
+        }
     }
     cleanup(&engine, &mut client);
 }
 
+/// The settings a connection needs outside the lock, copied after every batch (so a CONFIG
+/// SET applies from the next read on) instead of taking the lock again to read them.
+struct ConnSettings {
+    parse: ParseLimits,
+    query_buffer_limit: usize,
+    idle_timeout_secs: u64,
+}
+
+impl ConnSettings {
+    fn from_state(st: &crate::engine::state::EngineState, client: &ClientState) -> ConnSettings {
+        ConnSettings {
+            parse: ParseLimits {
+                max_bulk_len: st.config.settings.proto_max_bulk_len,
+                authenticated: client.is_authenticated(),
+            },
+            query_buffer_limit: st.config.settings.query_buffer_limit,
+            idle_timeout_secs: st.config.settings.timeout_secs,
+        }
+    }
+}
+
 /// Execute pending requests until they are all done or one blocks or is paused. Replies are
 /// appended to `out`. While blocked, replies computed so far are flushed first.
+// The connection's parts are passed separately (not as one struct) so the borrow checker sees
+// the socket, the buffers and the client as disjoint while the batch holds the state lock.
+#[allow(clippy::too_many_arguments)]
 async fn run_batch(
     engine: &Arc<Engine>,
     client: &mut ClientState,
@@ -210,18 +253,21 @@ async fn run_batch(
     stream: &mut TcpStream,
     inbuf: &mut BytesMut,
     push_rx: &mut mpsc::UnboundedReceiver<Reply>,
+    settings: &mut ConnSettings,
 ) -> Result<(), Close> {
     let mut blocked = None;
     let mut paused_until = None;
+    // The stream offset this batch wrote up to: its replies wait for the reply gate.
+    let mut wrote_up_to = None;
     {
         let mut st = engine.state.lock();
+        let offset_before = st.stream.offset;
         let now = now_ms();
-        let mut last_cmd = String::new();
+        // The name of the last command (for CLIENT LIST): a cheap reference-counted handle,
+        // lower-cased once per batch in ClientInfo::refresh rather than once per command.
+        let mut last_cmd = Bytes::new();
         while let Some(args) = pending.pop_front() {
-            if last_cmd.len() < 64 {
-                last_cmd.clear();
-                last_cmd.push_str(&String::from_utf8_lossy(&args[0]).to_ascii_lowercase());
-            }
+            last_cmd = args[0].clone();
             let outcome = cmd::process(&mut st, client, args, now);
             // Messages the command itself published to this client (PUBLISH to a channel it
             // is subscribed to in RESP3) go out before its reply, as in Redis.
@@ -248,24 +294,37 @@ async fn run_batch(
                 break;
             }
         }
-        let mut info = ClientInfo::from_state(client, now, &last_cmd);
-        info.blocked = blocked.is_some();
-        if info.blocked {
-            // CLIENT LIST shows blocked clients with the `b` flag, as Redis does.
-            if info.flags == "N" {
-                info.flags.clear();
-            }
-            info.flags.push('b');
+        if st.stream.offset != offset_before && !client.is_replication {
+            wrote_up_to = Some(st.stream.offset);
         }
-        st.clients.insert(client.id, info);
+        // CLIENT LIST shows blocked clients with the `b` flag, as Redis does.
+        let is_blocked = blocked.is_some();
+        match st.clients.get_mut(&client.id) {
+            Some(info) => info.refresh(client, now, &last_cmd, is_blocked),
+            None => {
+                let mut info = ClientInfo::from_state(client, now, "");
+                info.refresh(client, now, &last_cmd, is_blocked);
+                st.clients.insert(client.id, info);
+            }
+        }
+        *settings = ConnSettings::from_state(&st, client);
         if st.unpause_requested {
             st.unpause_requested = false;
             engine.unpaused.notify_waiters();
+        }
+        // PSYNC: this connection becomes a replica sender (replies so far go out first).
+        if !st.repl.takeovers.is_empty() {
+            if let Some(t) = st.repl.takeovers.remove(&client.id) {
+                return Err(Close::Replica(t));
+            }
         }
         if st.shutdown_requested {
             engine.shutdown.notify_waiters();
             client.close_after_reply = true;
         }
+    }
+    if let Some(offset) = wrote_up_to {
+        wait_released(engine, client, offset).await?;
     }
     if let Some(until) = paused_until {
         if !out.is_empty() {
@@ -319,7 +378,7 @@ async fn run_batch(
                         return Err(Close::Peer);
                     }
                     // What waits must stay within the query buffer limit too.
-                    let limit = engine.state.lock().config.settings.query_buffer_limit;
+                    let limit = settings.query_buffer_limit;
                     if inbuf.len() > limit {
                         unblock(engine, client.id);
                         return Err(Close::QueryBufferLimit);
@@ -337,6 +396,30 @@ async fn run_batch(
         write_reply(client, &reply, out);
     }
     Ok(())
+}
+
+/// Hold the replies of a batch that wrote up to `offset` until the reply gate releases it
+/// (fsync under `appendfsync always`, the replica's acknowledgement under semi-sync).
+async fn wait_released(
+    engine: &Arc<Engine>,
+    client: &ClientState,
+    offset: u64,
+) -> Result<(), Close> {
+    if engine.gate.released() >= offset {
+        return Ok(());
+    }
+    engine.state.lock().repl.gate_waiters.insert(client.id);
+    let r = tokio::select! {
+        _ = engine.gate.wait(offset) => Ok(()),
+        _ = client.handle.kill.notified() => Err(Close::Killed),
+    };
+    engine.state.lock().repl.gate_waiters.remove(&client.id);
+    // A client disconnected while waiting (demotion, lapsed lease) never gets its reply, even if
+    // the gate opened at the same moment: its write may be about to be discarded.
+    if client.handle.is_killed() {
+        return Err(Close::Killed);
+    }
+    r
 }
 
 fn unblock(engine: &Arc<Engine>, id: u64) {
@@ -367,6 +450,7 @@ fn write_reply(client: &mut ClientState, reply: &Reply, out: &mut BytesMut) {
 fn cleanup(engine: &Arc<Engine>, client: &mut ClientState) {
     let mut st = engine.state.lock();
     st.clients.remove(&client.id);
+    st.repl.pending_ports.remove(&client.id);
     st.monitors.remove(&client.id);
     st.blocking.unblock(client.id);
     let watched = std::mem::take(&mut client.watched);

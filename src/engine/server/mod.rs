@@ -14,6 +14,9 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::engine::config::Config;
+use crate::engine::persistence::{self, writer::FsyncPolicy, writer::LogWriter, NodeState};
+use crate::engine::replication::gate::ReplyGate;
+use crate::engine::replication::stream::Stream;
 use crate::engine::state::EngineState;
 
 #[derive(Debug, Error)]
@@ -25,6 +28,8 @@ pub enum ServerError {
     },
     #[error("invalid bind address '{0}'")]
     BadAddress(String),
+    #[error("cannot start from the data directory: {0}")]
+    Recovery(#[from] crate::engine::persistence::PersistError),
 }
 
 /// Milliseconds since the Unix epoch (the engine's only clock for data: expiry is absolute).
@@ -42,6 +47,8 @@ pub struct Engine {
     pub shutdown: Notify,
     /// Notified by CLIENT UNPAUSE so paused clients resume at once.
     pub unpaused: Notify,
+    /// Releases replies once their writes are durable / acknowledged by the replica.
+    pub gate: Arc<ReplyGate>,
 }
 
 impl Engine {
@@ -50,6 +57,7 @@ impl Engine {
             state: Mutex::new(EngineState::new(config, now_ms())),
             shutdown: Notify::new(),
             unpaused: Notify::new(),
+            gate: Arc::new(ReplyGate::default()),
         })
     }
 
@@ -111,6 +119,12 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     }
     let engine = Engine::new(config);
     engine.state.lock().port = addrs.first().map(|a| a.port()).unwrap_or(port);
+    open_data(&engine)?;
+    {
+        let mut st = engine.state.lock();
+        crate::engine::replication::lease::refresh_settings(&mut st);
+        crate::engine::replication::semisync::tick(&engine, &mut st, now_ms());
+    }
     info!(addresses = ?addrs, "engine ready to accept connections");
     let task = tokio::spawn(serve(engine.clone(), listeners));
     Ok(ServerHandle {
@@ -126,6 +140,8 @@ async fn serve(engine: Arc<Engine>, listeners: Vec<TcpListener>) {
         tasks.spawn(accept_loop(engine.clone(), l));
     }
     tasks.spawn(periodic_tasks(engine.clone()));
+    tasks.spawn(persistence_task(engine.clone()));
+    tasks.spawn(replication_task(engine.clone()));
     let shutdown = engine.shutdown.notified();
     tokio::pin!(shutdown);
     // The flag may have been set before we started waiting.
@@ -146,7 +162,172 @@ async fn serve(engine: Arc<Engine>, listeners: Vec<TcpListener>) {
     for h in kill {
         h.kill();
     }
+    close_data(&engine);
     info!("engine stopped");
+}
+
+/// In-memory backlog size: the whole `repl-backlog-size` without persistence; with it, older
+/// positions are read back from the segments, so memory holds only the recent part.
+fn backlog_cap(st: &EngineState, persistent: bool) -> usize {
+    let size = st
+        .config
+        .get("repl-backlog-size")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1 << 20)
+        .max(1);
+    if persistent {
+        size.min(16 << 20)
+    } else {
+        size
+    }
+}
+
+/// Recover the dataset and the node's identity from `dir`, then start the log writer.
+fn open_data(engine: &Arc<Engine>) -> Result<(), ServerError> {
+    let mut st = engine.state.lock();
+    let enabled = st.config.get("persistence") == Some("on");
+    st.persist.enabled = enabled;
+    if !enabled {
+        let cap = backlog_cap(&st, false);
+        st.stream = Stream::new(0, cap);
+        return Ok(());
+    }
+    let dir = std::path::PathBuf::from(st.config.get("dir").unwrap_or("."));
+    st.persist.dir = dir.clone();
+    st.persist.loading = true;
+    let now = now_ms();
+    let rec = persistence::recovery::recover(&mut st, &dir, now)?;
+    st.persist.loading = false;
+    st.dirty_since_save = 0;
+    if let Some((file, at)) = &rec.torn {
+        warn!(file, at, "recovered after dropping a torn last record");
+    }
+    info!(
+        offset = rec.offset,
+        records = rec.records,
+        commands = rec.commands,
+        "data loaded from the log"
+    );
+    let cap = backlog_cap(&st, true);
+    st.stream = Stream::new(rec.offset, cap);
+    st.stream.cur_db = rec.cur_db;
+    if let Some(node) = NodeState::load(&dir) {
+        st.repl.term = node.term;
+        if node.master.is_some() || node.clean_offset == Some(rec.offset) {
+            // A replica's log is a prefix of its master's history whatever it lost; a master
+            // that shut down cleanly has every byte it ever sent.
+            st.repl.replid = node.replid;
+            st.repl.replid2 = node.replid2;
+            st.repl.second_offset = node.second_offset;
+        } else {
+            // A master that crashed may have lost a tail a replica received: it must not write
+            // a different history under the same id. The old id stays valid up to here.
+            st.repl.replid2 = node.replid;
+            st.repl.second_offset = rec.offset as i64;
+        }
+        st.repl.master = node.master;
+    }
+    if let Some((host, port)) = st.repl.master.clone() {
+        // A replica resumes following its master (by partial resync from its position).
+        crate::engine::replication::commands::become_replica(&mut st, host, port, false);
+    }
+    st.persist.recovered = Some(rec.clone());
+    if let Some(s) = rec.snapshot {
+        st.persist.last_snapshot_offset = Some(s);
+    }
+    let policy = FsyncPolicy::parse(st.config.get("appendfsync").unwrap_or("everysec"));
+    let writer = LogWriter::start(dir.clone(), rec.offset, policy, engine.gate.clone())?;
+    st.stream.log = Some(writer);
+    engine.gate.set_need_durable(policy == FsyncPolicy::Always);
+    st.repl.node_state().save(&dir)?;
+    Ok(())
+}
+
+/// Flush the log and record a clean shutdown (the node keeps its replication id).
+fn close_data(engine: &Arc<Engine>) {
+    let mut st = engine.state.lock();
+    let Some(writer) = st.stream.log.take() else {
+        return;
+    };
+    writer.flush_sync();
+    writer.stop();
+    let mut node = st.repl.node_state();
+    node.clean_offset = Some(st.stream.offset);
+    if let Err(e) = node.save(&st.persist.dir) {
+        warn!(error = %e, "cannot record the clean shutdown");
+    }
+}
+
+/// Starts the replica link when the role or master changes, and runs the master's periodic
+/// replication duties: semi-sync degrade/recovery and the write lease.
+async fn replication_task(engine: Arc<Engine>) {
+    let wake = engine.state.lock().repl.wake.clone();
+    let mut running: Option<u64> = None;
+    loop {
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+        let spawn = {
+            let mut st = engine.state.lock();
+            let r = &st.repl;
+            let want = r.role == crate::engine::replication::Role::Replica
+                && r.master.is_some()
+                && !r.link.detached
+                && running != Some(r.link_generation);
+            let generation = r.link_generation;
+            crate::engine::replication::semisync::tick(&engine, &mut st, now_ms());
+            crate::engine::replication::lease::tick(&mut st);
+            want.then_some(generation)
+        };
+        if let Some(generation) = spawn {
+            running = Some(generation);
+            tokio::spawn(crate::engine::replication::replica::run_link(
+                engine.clone(),
+                generation,
+            ));
+        }
+    }
+}
+
+/// Log bytes since the last snapshot that trigger an automatic compaction.
+const AUTO_SNAPSHOT_BYTES: u64 = 64 << 20;
+
+/// Starts snapshots: asked for by BGSAVE / BGREWRITEAOF, or automatically when the log has grown
+/// by [`AUTO_SNAPSHOT_BYTES`] since the last one (compaction).
+async fn persistence_task(engine: Arc<Engine>) {
+    let wake = engine.state.lock().persist.wake.clone();
+    loop {
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let start = {
+            let mut st = engine.state.lock();
+            let p = &st.persist;
+            let grown = st.stream.offset - p.last_snapshot_offset.unwrap_or(0);
+            let want = p.snapshot_requested || grown >= AUTO_SNAPSHOT_BYTES;
+            if p.enabled && want && !p.snapshot_in_progress {
+                st.persist.snapshot_requested = false;
+                st.persist.snapshot_in_progress = true;
+                true
+            } else {
+                false
+            }
+        };
+        if start {
+            persistence::snapshot::spawn_background(engine.clone());
+        }
+    }
+}
+
+/// Keep the log writer and the reply gate in line with CONFIG SET appendfsync.
+fn sync_persistence_settings(engine: &Engine, st: &EngineState) {
+    if let Some(w) = &st.stream.log {
+        let policy = FsyncPolicy::parse(st.config.get("appendfsync").unwrap_or("everysec"));
+        w.set_policy(policy);
+        engine.gate.set_need_durable(policy == FsyncPolicy::Always);
+    }
 }
 
 async fn accept_loop(engine: Arc<Engine>, listener: TcpListener) {
@@ -190,5 +371,6 @@ async fn periodic_tasks(engine: Arc<Engine>) {
             }
         }
         st.propagate_expired();
+        sync_persistence_settings(&engine, &st);
     }
 }

@@ -13,8 +13,15 @@ const INLINE_CAP: usize = 22;
 
 #[derive(Clone)]
 pub enum CompactBytes {
-    Inline { len: u8, buf: [u8; INLINE_CAP] },
+    Inline {
+        len: u8,
+        buf: [u8; INLINE_CAP],
+    },
     Heap(Box<[u8]>),
+    /// A string grown in place (APPEND, SETRANGE, SETBIT, PFADD): the spare capacity makes
+    /// repeated growth amortised O(1) per byte, as Redis's `sdsMakeRoomFor` does, instead of
+    /// copying the whole value on every append. Boxed so the enum stays 24 bytes.
+    Growable(Box<Vec<u8>>),
 }
 
 impl CompactBytes {
@@ -37,6 +44,18 @@ impl CompactBytes {
         match self {
             CompactBytes::Inline { len, buf } => &buf[..*len as usize],
             CompactBytes::Heap(b) => b,
+            CompactBytes::Growable(v) => v,
+        }
+    }
+    /// The bytes as a growable vector, converting (one copy) on first use.
+    pub fn as_mut_vec(&mut self) -> &mut Vec<u8> {
+        if !matches!(self, CompactBytes::Growable(_)) {
+            *self = CompactBytes::Growable(Box::new(self.as_slice().to_vec()));
+        }
+        match self {
+            CompactBytes::Growable(v) => v,
+            // Just converted above.
+            _ => unreachable!("converted to Growable"),
         }
     }
     pub fn to_bytes(&self) -> bytes::Bytes {
@@ -47,6 +66,7 @@ impl CompactBytes {
         match self {
             CompactBytes::Inline { .. } => 0,
             CompactBytes::Heap(b) => b.len(),
+            CompactBytes::Growable(v) => v.capacity() + 24,
         }
     }
 }
@@ -130,6 +150,9 @@ mod tests {
         let long = CompactBytes::from("a much longer key that does not fit inline");
         assert!(matches!(short, CompactBytes::Inline { .. }));
         assert!(matches!(long, CompactBytes::Heap(_)));
+        let mut grown = CompactBytes::from("key:1");
+        grown.as_mut_vec().extend_from_slice(b"23");
+        assert_eq!(grown, CompactBytes::from("key:123"));
         let mut m = HashMap::new();
         m.insert(short.clone(), 1);
         m.insert(long.clone(), 2);

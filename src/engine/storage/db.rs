@@ -12,6 +12,16 @@
 //! caused by expiry is queued in `expired_pending` so the caller can propagate a DEL to the write
 //! log and replicas: expiry is decided on the master only, replicas apply the DEL.
 //!
+//! Fork-less snapshots (versioned incremental serialisation): a snapshot has an epoch E and
+//! starts at a stream offset S. While it is active, every entry whose `epoch` is below E has not
+//! been written yet and still holds its value at S. A background walk serialises such entries a
+//! few at a time and stamps them with E; every mutation path here first serialises the entry it
+//! is about to change or remove if its epoch is below E (copy-before-write), into `snap_out`.
+//! Keys created during the snapshot get epoch E (they did not exist at S). So the snapshot is
+//! exactly the dataset at S, with extra memory bounded by what is written while it runs. The walk
+//! goes from the last position towards 0 for the same reason SCAN does: a deletion moves an entry
+//! only from an already-walked position.
+//!
 //! Every lookup through [`Db::get`] / [`Db::get_mut`] counts as an access for maxmemory
 //! eviction: it refreshes `Entry.access`, an LRU clock or Redis's LFU counter depending on
 //! [`AccessPolicy`]. Inspection that must not count (OBJECT, SCAN, RENAME checks) uses
@@ -19,6 +29,7 @@
 
 use std::collections::BTreeSet;
 
+use indexmap::map::Entry as MapEntry;
 use indexmap::IndexMap;
 
 use super::compact::CompactBytes;
@@ -32,6 +43,8 @@ pub struct Entry {
     pub expire_at: i64,
     /// LRU clock (seconds) or LFU counter, depending on maxmemory-policy.
     pub access: u32,
+    /// Snapshot epoch (see the module comment). Fits the padding after `access`.
+    pub epoch: u32,
 }
 
 impl Entry {
@@ -40,6 +53,7 @@ impl Entry {
             value,
             expire_at: 0,
             access: 0,
+            epoch: 0,
         }
     }
 }
@@ -129,6 +143,19 @@ impl AccessPolicy {
     }
 }
 
+/// The state of an active snapshot in one database.
+#[derive(Debug, Default)]
+pub struct SnapshotCapture {
+    /// Entries with an epoch below this one are not yet serialised.
+    pub epoch: u32,
+    /// The walk's cursor: positions below it are still to visit (counted from the start).
+    pub cursor: usize,
+    /// Serialised entries (commands), waiting to be written out.
+    pub out: Vec<u8>,
+    /// FLUSHDB / SWAPDB happened: the snapshot must be restarted.
+    pub aborted: bool,
+}
+
 #[derive(Debug, Default)]
 pub struct Db {
     map: IndexMap<CompactBytes, Entry, FastState>,
@@ -138,6 +165,10 @@ pub struct Db {
     /// When false (a replica), expired keys read as missing but are not deleted: the master's
     /// DEL will remove them, so both sides stay identical.
     pub expire_deletes: bool,
+    /// Epoch given to new entries (the epoch of the newest snapshot).
+    epoch: u32,
+    /// The active snapshot, if any.
+    pub snap: Option<SnapshotCapture>,
     /// How lookups update `Entry.access` (kept in sync with maxmemory-policy by the caller).
     pub access_policy: AccessPolicy,
     /// The time of the last lookup-or-write, used to stamp new keys' `access` (set by `get`).
@@ -149,6 +180,75 @@ impl Db {
         Db {
             expire_deletes: true,
             ..Default::default()
+        }
+    }
+
+    /// Start capturing a snapshot with epoch `epoch` (greater than every earlier one).
+    pub fn begin_snapshot(&mut self, epoch: u32) {
+        self.epoch = epoch;
+        self.snap = Some(SnapshotCapture {
+            epoch,
+            cursor: self.map.len(),
+            out: Vec::new(),
+            aborted: false,
+        });
+    }
+
+    /// Stop capturing (the snapshot is complete or abandoned).
+    pub fn end_snapshot(&mut self) {
+        self.snap = None;
+    }
+
+    /// Serialise up to `max` not-yet-written entries into the capture buffer. Returns true when
+    /// the walk is complete.
+    pub fn snapshot_walk(&mut self, max: usize) -> bool {
+        let Some(snap) = &mut self.snap else {
+            return true;
+        };
+        snap.cursor = snap.cursor.min(self.map.len());
+        let mut n = 0;
+        while snap.cursor > 0 && n < max {
+            snap.cursor -= 1;
+            if let Some((k, e)) = self.map.get_index_mut(snap.cursor) {
+                if e.epoch < snap.epoch {
+                    super::serialise::serialise_entry(k, e, &mut snap.out);
+                    e.epoch = snap.epoch;
+                    n += 1;
+                }
+            }
+        }
+        snap.cursor == 0
+    }
+
+    /// Copy-before-write: serialise `key`'s current entry into the active snapshot if it has not
+    /// been written yet.
+    fn cow(&mut self, key: &[u8]) {
+        let Some(snap) = &mut self.snap else {
+            return;
+        };
+        if let Some((_, k, e)) = self.map.get_full_mut(key) {
+            if e.epoch < snap.epoch {
+                super::serialise::serialise_entry(k, e, &mut snap.out);
+                e.epoch = snap.epoch;
+            }
+        }
+    }
+
+    fn cow_index(&mut self, i: usize) {
+        let Some(snap) = &mut self.snap else {
+            return;
+        };
+        if let Some((k, e)) = self.map.get_index_mut(i) {
+            if e.epoch < snap.epoch {
+                super::serialise::serialise_entry(k, e, &mut snap.out);
+                e.epoch = snap.epoch;
+            }
+        }
+    }
+
+    fn abort_snapshot(&mut self) {
+        if let Some(snap) = &mut self.snap {
+            snap.aborted = true;
         }
     }
 
@@ -193,11 +293,15 @@ impl Db {
     /// access for LRU/LFU.
     pub fn get_mut(&mut self, key: &[u8], now: i64) -> Option<&mut Entry> {
         self.last_now_ms = now;
-        if self.expire_if_needed(key, now) {
+        // One hash and probe on the hot path; the expired case (rare) takes the slow road.
+        let i = self.map.get_index_of(key)?;
+        if Self::is_expired(&self.map[i], now) {
+            self.expire_if_needed(key, now);
             return None;
         }
+        self.cow_index(i);
         let policy = self.access_policy;
-        let e = self.map.get_mut(key)?;
+        let (_, e) = self.map.get_index_mut(i)?;
         e.access = policy.touched(e.access, now);
         Some(e)
     }
@@ -205,10 +309,12 @@ impl Db {
     /// Look up a key, expiring it if needed, without counting an access (OBJECT, TYPE-less
     /// inspection: Redis's LOOKUP_NOTOUCH).
     pub fn get_untouched(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
-        if self.expire_if_needed(key, now) {
+        let i = self.map.get_index_of(key)?;
+        if Self::is_expired(&self.map[i], now) {
+            self.expire_if_needed(key, now);
             return None;
         }
-        self.map.get(key)
+        self.map.get_index(i).map(|(_, e)| e)
     }
 
     /// Look up without expiring or touching anything (DEBUG, OBJECT, SCAN filters).
@@ -223,8 +329,12 @@ impl Db {
 
     /// Insert or overwrite a key; an overwritten key loses its expiry (Redis `setKey`).
     pub fn set(&mut self, key: &[u8], value: Value) {
-        match self.map.get_mut(key) {
-            Some(e) => {
+        self.cow(key);
+        let epoch = self.epoch;
+        // The entry API hashes the key once whether it is new or overwritten.
+        match self.map.entry(CompactBytes::new(key)) {
+            MapEntry::Occupied(mut o) => {
+                let e = o.get_mut();
                 if e.expire_at != 0 {
                     let old = e.expire_at;
                     e.expire_at = 0;
@@ -232,29 +342,34 @@ impl Db {
                 }
                 e.value = value;
             }
-            None => {
+            MapEntry::Vacant(v) => {
                 let mut e = Entry::new(value);
                 e.access = self.access_policy.initial(self.last_now_ms);
-                self.map.insert(CompactBytes::new(key), e);
+                e.epoch = epoch;
+                v.insert(e);
             }
         }
     }
 
     /// Insert or overwrite a key keeping its current expiry (SET KEEPTTL, SETRANGE, APPEND...).
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
-        match self.map.get_mut(key) {
-            Some(e) => e.value = value,
-            None => {
+        self.cow(key);
+        let epoch = self.epoch;
+        match self.map.entry(CompactBytes::new(key)) {
+            MapEntry::Occupied(mut o) => o.get_mut().value = value,
+            MapEntry::Vacant(v) => {
                 let mut e = Entry::new(value);
                 e.access = self.access_policy.initial(self.last_now_ms);
-                self.map.insert(CompactBytes::new(key), e);
+                e.epoch = epoch;
+                v.insert(e);
             }
         }
     }
 
     /// Insert a whole entry (RESTORE, MOVE, COPY, RENAME), replacing any existing key.
-    pub fn insert_entry(&mut self, key: CompactBytes, entry: Entry) {
+    pub fn insert_entry(&mut self, key: CompactBytes, mut entry: Entry) {
         let _ = self.remove_entry(&key);
+        entry.epoch = self.epoch;
         if entry.expire_at != 0 {
             self.deadlines.insert((entry.expire_at, key.clone()));
         }
@@ -263,6 +378,7 @@ impl Db {
 
     /// Remove a key, returning it and its entry.
     pub fn remove_entry(&mut self, key: &[u8]) -> Option<(CompactBytes, Entry)> {
+        self.cow(key);
         let (k, e) = self.map.swap_remove_entry(key)?;
         if e.expire_at != 0 {
             self.deadlines.remove(&(e.expire_at, k.clone()));
@@ -276,6 +392,7 @@ impl Db {
 
     /// Set an absolute expiry (ms) on an existing key. Returns false if the key does not exist.
     pub fn set_expire(&mut self, key: &[u8], at_ms: i64) -> bool {
+        self.cow(key);
         let Some(e) = self.map.get_mut(key) else {
             return false;
         };
@@ -302,6 +419,7 @@ impl Db {
     }
 
     pub fn clear(&mut self) {
+        self.abort_snapshot();
         self.map = IndexMap::default();
         self.deadlines.clear();
     }
@@ -321,6 +439,7 @@ impl Db {
                 break;
             }
             let (_, key) = self.deadlines.pop_first().expect("checked non-empty");
+            self.cow(key.as_slice());
             if let Some((k, _)) = self.map.swap_remove_entry(key.as_slice()) {
                 self.expired_pending.push(k);
             }
@@ -335,6 +454,7 @@ impl Db {
     }
 
     pub fn get_index_mut(&mut self, i: usize) -> Option<(&CompactBytes, &mut Entry)> {
+        self.cow_index(i);
         self.map.get_index_mut(i)
     }
 
@@ -389,6 +509,8 @@ impl Db {
 
     /// Exchange the contents of two databases (SWAPDB).
     pub fn swap_contents(&mut self, other: &mut Db) {
+        self.abort_snapshot();
+        other.abort_snapshot();
         std::mem::swap(&mut self.map, &mut other.map);
         std::mem::swap(&mut self.deadlines, &mut other.deadlines);
     }
@@ -488,5 +610,105 @@ mod tests {
                 assert!(seen.contains(k.as_bytes()), "{k} missed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Parse the SET/PEXPIREAT commands of a string-only snapshot into key → (value, expiry).
+    fn parse(out: &[u8]) -> BTreeMap<Vec<u8>, (Vec<u8>, i64)> {
+        let mut buf = bytes::BytesMut::from(out);
+        let cmds = crate::engine::replication::apply::split_commands(&mut buf).unwrap();
+        assert!(buf.is_empty());
+        let mut m = BTreeMap::new();
+        for (args, _) in cmds {
+            match args[0].as_ref() {
+                b"SET" => {
+                    let prev = m.insert(args[1].to_vec(), (args[2].to_vec(), 0));
+                    assert!(prev.is_none(), "key serialised twice");
+                }
+                b"PEXPIREAT" => {
+                    let at = std::str::from_utf8(&args[2]).unwrap().parse().unwrap();
+                    m.get_mut(args[1].as_ref()).unwrap().1 = at;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        m
+    }
+
+    fn contents(db: &Db) -> BTreeMap<Vec<u8>, (Vec<u8>, i64)> {
+        db.iter()
+            .map(|(k, e)| {
+                let Value::Str(v) = &e.value else { panic!() };
+                (k.to_vec(), (v.to_vec(), e.expire_at))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn snapshot_is_the_dataset_at_its_start_despite_concurrent_writes() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for round in 0..20u32 {
+            let mut db = Db::new();
+            for i in 0..500 {
+                db.set(
+                    format!("k{i}").as_bytes(),
+                    Value::str(format!("v{i}").as_bytes()),
+                );
+                if i % 7 == 0 {
+                    db.set_expire(format!("k{i}").as_bytes(), 1_000_000 + i);
+                }
+            }
+            let at_start = contents(&db);
+            db.begin_snapshot(round + 1);
+            let mut out = Vec::new();
+            loop {
+                // Mutations between walk steps: overwrite, delete, expire, persist, create.
+                for _ in 0..rng.gen_range(0..30) {
+                    let k = format!("k{}", rng.gen_range(0..700));
+                    match rng.gen_range(0..6) {
+                        0 => db.set(k.as_bytes(), Value::str(b"new")),
+                        1 => {
+                            db.remove(k.as_bytes());
+                        }
+                        2 => {
+                            db.set_expire(k.as_bytes(), 5);
+                        }
+                        3 => {
+                            db.persist(k.as_bytes());
+                        }
+                        4 => {
+                            if let Some(e) = db.get_mut(k.as_bytes(), 0) {
+                                e.value = Value::str(b"mutated");
+                            }
+                        }
+                        _ => {
+                            db.expire_cycle(10, 3);
+                        }
+                    }
+                }
+                let done = db.snapshot_walk(rng.gen_range(1..40));
+                out.append(&mut db.snap.as_mut().unwrap().out);
+                if done {
+                    break;
+                }
+            }
+            db.end_snapshot();
+            assert_eq!(parse(&out), at_start, "round {round}");
+        }
+    }
+
+    #[test]
+    fn flush_aborts_a_running_snapshot() {
+        let mut db = Db::new();
+        db.set(b"a", Value::str(b"1"));
+        db.begin_snapshot(1);
+        db.clear();
+        assert!(db.snap.as_ref().unwrap().aborted);
     }
 }

@@ -3,8 +3,10 @@
 pub mod compact;
 pub mod db;
 pub mod hash;
+pub mod hyperloglog;
 pub mod list;
 pub mod rdb;
+pub mod serialise;
 pub mod set;
 pub mod value;
 pub mod zset;

@@ -1,0 +1,284 @@
+//! Persistence: the write log in checksummed segment files, snapshots, the node's persisted
+//! replication identity, start-up recovery and `check-log`. Does I/O: files under `dir`.
+//!
+//! Layout of `dir`:
+//! - `seg-<first offset>.log`: log segments; records of the replication stream (see
+//!   [`record`]), named by the stream offset of their first byte so a replica can be served from
+//!   any retained position;
+//! - `snap-<offset>.rdp`: a snapshot of the whole dataset at stream offset `offset`, as records
+//!   whose payloads are commands recreating it; written to a temporary name and renamed when
+//!   complete, so a snapshot file that exists is whole;
+//! - `node.state`: replication id(s), term, role (see [`NodeState`]).
+
+pub mod check;
+pub mod commands;
+pub mod record;
+pub mod recovery;
+pub mod snapshot;
+pub mod writer;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum PersistError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("corrupt log: {file} at byte {pos}: {reason} (run `redispair-engine check-log {dir} --truncate` to cut the log there, losing what follows)")]
+    Corrupt {
+        file: String,
+        pos: usize,
+        reason: String,
+        dir: String,
+    },
+    #[error("log gap: {0}")]
+    Gap(String),
+    #[error("cannot replay {file}: {reason}")]
+    Replay { file: String, reason: String },
+}
+
+pub fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PersistError + '_ {
+    move |source| PersistError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+pub fn segment_path(dir: &Path, first_offset: u64) -> PathBuf {
+    dir.join(format!("seg-{first_offset:020}.log"))
+}
+
+pub fn snapshot_path(dir: &Path, offset: u64) -> PathBuf {
+    dir.join(format!("snap-{offset:020}.rdp"))
+}
+
+fn list_numbered(dir: &Path, prefix: &str, suffix: &str) -> Vec<(u64, PathBuf)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(n) = name
+            .strip_prefix(prefix)
+            .and_then(|r| r.strip_suffix(suffix))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            out.push((n, e.path()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Log segments, ordered by their first offset.
+pub fn list_segments(dir: &Path) -> Vec<(u64, PathBuf)> {
+    list_numbered(dir, "seg-", ".log")
+}
+
+/// Complete snapshots, ordered by offset.
+pub fn list_snapshots(dir: &Path) -> Vec<(u64, PathBuf)> {
+    list_numbered(dir, "snap-", ".rdp")
+}
+
+/// Write a file atomically: temporary name, fsync, rename, fsync the directory.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), PersistError> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(data).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")));
+    Ok(())
+}
+
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Read `[from, from + max)` of the logical stream from the segments (whole records only; what
+/// the writer has not finished writing is not returned). Used to serve replicas positions that
+/// are no longer in memory. Returns None if `from` is before the first retained segment.
+pub fn read_stream(dir: &Path, from: u64, max: usize) -> Option<Vec<u8>> {
+    let segs = list_segments(dir);
+    let first = segs.iter().rposition(|(f, _)| *f <= from)?;
+    let mut out = Vec::new();
+    for (first_off, path) in &segs[first..] {
+        let data = std::fs::read(path).ok()?;
+        let (recs, _) = record::scan(&data, true, Some(*first_off));
+        for r in recs {
+            let end = r.offset + r.len as u64;
+            if end <= from {
+                continue;
+            }
+            let payload = r.payload(&data);
+            let skip = from.saturating_sub(r.offset) as usize;
+            out.extend_from_slice(&payload[skip.min(payload.len())..]);
+            if out.len() >= max {
+                return Some(out);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Retention: delete segments not needed to recover from the newest snapshot (at
+/// `snapshot_offset`) and older than both retention limits (`size` bytes behind the current
+/// offset and `ttl_secs` since their last write), so a replica can resume from any position
+/// within either limit.
+pub fn retain(dir: &Path, snapshot_offset: u64, current: u64, size: u64, ttl_secs: u64) -> usize {
+    let segs = list_segments(dir);
+    let by_size = current.saturating_sub(size);
+    let mut dropped = 0;
+    for w in segs.windows(2) {
+        let (end, path) = (w[1].0, &w[0].1);
+        let old = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() >= ttl_secs);
+        if end <= snapshot_offset && end <= by_size && old {
+            if std::fs::remove_file(path).is_ok() {
+                dropped += 1;
+            }
+        } else {
+            break;
+        }
+    }
+    dropped
+}
+
+/// Delete segments that end at or before `keep_from` (never the newest one).
+pub fn drop_segments_before(dir: &Path, keep_from: u64) -> usize {
+    let segs = list_segments(dir);
+    let mut dropped = 0;
+    for w in segs.windows(2) {
+        let (next_first, _) = &w[1];
+        if *next_first <= keep_from {
+            if std::fs::remove_file(&w[0].1).is_ok() {
+                dropped += 1;
+            }
+        } else {
+            break;
+        }
+    }
+    dropped
+}
+
+/// The node's replication identity, persisted so a restarted node resumes where it was:
+/// a replica resumes by partial resync, and a term never goes backwards.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeState {
+    pub replid: String,
+    pub replid2: String,
+    /// Last offset shared with the history named by `replid2` (-1: none).
+    pub second_offset: i64,
+    pub term: u64,
+    /// Set when the node is a replica: the master it follows.
+    pub master: Option<(String, u16)>,
+    /// Written at a clean shutdown: the stream offset the log ends at.
+    pub clean_offset: Option<u64>,
+}
+
+const NODE_STATE: &str = "node.state";
+
+impl NodeState {
+    pub fn load(dir: &Path) -> Option<NodeState> {
+        let text = std::fs::read_to_string(dir.join(NODE_STATE)).ok()?;
+        let mut s = NodeState {
+            second_offset: -1,
+            ..Default::default()
+        };
+        for line in text.lines() {
+            let Some((k, v)) = line.split_once(' ') else {
+                continue;
+            };
+            match k {
+                "replid" => s.replid = v.to_string(),
+                "replid2" => s.replid2 = v.to_string(),
+                "second_offset" => s.second_offset = v.parse().unwrap_or(-1),
+                "term" => s.term = v.parse().unwrap_or(0),
+                "clean_offset" => s.clean_offset = v.parse().ok(),
+                "master" => {
+                    if let Some((h, p)) = v.rsplit_once(' ') {
+                        if let Ok(p) = p.parse() {
+                            s.master = Some((h.to_string(), p));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        (!s.replid.is_empty()).then_some(s)
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<(), PersistError> {
+        let mut text = format!(
+            "replid {}\nreplid2 {}\nsecond_offset {}\nterm {}\n",
+            self.replid, self.replid2, self.second_offset, self.term
+        );
+        if let Some((h, p)) = &self.master {
+            text.push_str(&format!("master {h} {p}\n"));
+        }
+        if let Some(o) = self.clean_offset {
+            text.push_str(&format!("clean_offset {o}\n"));
+        }
+        write_atomic(&dir.join(NODE_STATE), text.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_state_round_trip() {
+        let dir = std::env::temp_dir().join(format!("rp-ns-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let s = NodeState {
+            replid: "a".repeat(40),
+            replid2: "b".repeat(40),
+            second_offset: 77,
+            term: 3,
+            master: Some(("127.0.0.1".into(), 7000)),
+            clean_offset: Some(9),
+        };
+        s.save(&dir).unwrap();
+        assert_eq!(NodeState::load(&dir), Some(s));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// Persistence status, for INFO persistence and the snapshot commands.
+#[derive(Debug, Clone, Default)]
+pub struct PersistInfo {
+    pub enabled: bool,
+    pub dir: PathBuf,
+    pub loading: bool,
+    pub snapshot_in_progress: bool,
+    pub snapshot_started_ms: i64,
+    pub last_snapshot_ok: bool,
+    pub last_snapshot_secs: i64,
+    pub last_snapshot_offset: Option<u64>,
+    pub snapshots_done: u64,
+    pub keys_processed: u64,
+    pub keys_total: u64,
+    /// Epoch of the newest snapshot (entries carry the epoch they were last written in).
+    pub epoch: u32,
+    /// Epoch of the snapshot being captured; differs from `epoch` once it was cancelled.
+    pub capture_epoch: u32,
+    /// `dirty_since_save` when the running snapshot began.
+    pub dirty_at_snapshot: u64,
+    /// BGSAVE / BGREWRITEAOF asked for a snapshot; the persistence task starts it.
+    pub snapshot_requested: bool,
+    pub wake: std::sync::Arc<tokio::sync::Notify>,
+    pub recovered: Option<recovery::Recovered>,
+}

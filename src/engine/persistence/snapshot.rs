@@ -1,0 +1,375 @@
+//! Snapshots: the whole dataset at one stream offset, as records whose payloads are the commands
+//! that recreate it (SET, RPUSH, HSET, SADD, ZADD, PEXPIREAT, with SELECT between databases). The
+//! same encoding feeds a full sync, so a replica loads a snapshot through its normal command path.
+//! Serialising entries is pure; `load` and `SnapshotFile` do file I/O.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use super::{io_err, record, PersistError};
+use crate::engine::client::ClientState;
+use crate::engine::replication::apply::apply_payload;
+use crate::engine::replication::stream::encode_command;
+use crate::engine::state::EngineState;
+pub use crate::engine::storage::serialise::serialise_entry;
+
+pub fn select_command(db: usize, out: &mut Vec<u8>) {
+    encode_command(
+        &[Bytes::from_static(b"SELECT"), Bytes::from(db.to_string())],
+        out,
+    );
+}
+
+/// A snapshot file being written: records numbered from 0, header first, END last, renamed into
+/// place by `finish`.
+pub struct SnapshotFile {
+    tmp: PathBuf,
+    path: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+    seq: u64,
+    buf: Vec<u8>,
+    pub bytes: u64,
+}
+
+impl SnapshotFile {
+    pub fn create(
+        dir: &Path,
+        offset: u64,
+        db: Option<usize>,
+    ) -> Result<SnapshotFile, PersistError> {
+        let path = super::snapshot_path(dir, offset);
+        let tmp = path.with_extension("rdp.tmp");
+        let f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        let mut s = SnapshotFile {
+            tmp,
+            path,
+            file: std::io::BufWriter::with_capacity(1 << 20, f),
+            seq: 0,
+            buf: Vec::new(),
+            bytes: 0,
+        };
+        let db = db.map(|d| d as i64).unwrap_or(-1);
+        s.record(format!("RPSNAP 1 {offset} {db}").as_bytes())?;
+        Ok(s)
+    }
+
+    fn record(&mut self, payload: &[u8]) -> Result<(), PersistError> {
+        self.buf.clear();
+        record::encode(self.seq, payload, &mut self.buf);
+        self.seq += 1;
+        self.bytes += self.buf.len() as u64;
+        self.file.write_all(&self.buf).map_err(io_err(&self.tmp))
+    }
+
+    /// Append commands (whole commands only).
+    pub fn commands(&mut self, payload: &[u8]) -> Result<(), PersistError> {
+        if payload.is_empty() {
+            return Ok(());
+        }
+        self.record(payload)
+    }
+
+    pub fn finish(mut self) -> Result<PathBuf, PersistError> {
+        self.record(b"END")?;
+        self.file.flush().map_err(io_err(&self.tmp))?;
+        let f = self.file.get_ref();
+        f.sync_all().map_err(io_err(&self.tmp))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(io_err(&self.path))?;
+        super::sync_dir(self.path.parent().unwrap_or(Path::new(".")));
+        Ok(self.path)
+    }
+
+    pub fn abandon(self) {
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+/// Parse a snapshot header payload: (offset, db).
+pub fn parse_header(payload: &[u8]) -> Option<(u64, Option<usize>)> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let mut w = text.split(' ');
+    if w.next()? != "RPSNAP" || w.next()? != "1" {
+        return None;
+    }
+    let offset = w.next()?.parse().ok()?;
+    let db: i64 = w.next()?.parse().ok()?;
+    Some((offset, (db >= 0).then_some(db as usize)))
+}
+
+/// Load a snapshot file into `state`; returns its (offset, stream db).
+pub fn load(
+    state: &mut EngineState,
+    client: &mut ClientState,
+    path: &Path,
+    now_ms: i64,
+) -> Result<(u64, Option<usize>), PersistError> {
+    let data = std::fs::read(path).map_err(io_err(path))?;
+    let corrupt = |pos: usize, reason: &str| PersistError::Corrupt {
+        file: path.display().to_string(),
+        pos,
+        reason: reason.to_string(),
+        dir: path
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    };
+    let (recs, end) = record::scan(&data, false, None);
+    match end {
+        record::ScanEnd::Clean => {}
+        record::ScanEnd::Torn { at } | record::ScanEnd::Corrupt { at, .. } => {
+            return Err(corrupt(at, "damaged snapshot"))
+        }
+    }
+    let Some(first) = recs.first() else {
+        return Err(corrupt(0, "empty snapshot"));
+    };
+    let header = parse_header(first.payload(&data)).ok_or_else(|| corrupt(0, "bad header"))?;
+    let Some(last) = recs.last() else {
+        return Err(corrupt(0, "empty snapshot"));
+    };
+    if recs.len() < 2 || last.payload(&data) != b"END" {
+        return Err(corrupt(last.file_pos, "snapshot without END"));
+    }
+    for r in &recs[1..recs.len() - 1] {
+        apply_payload(state, client, r.payload(&data), now_ms)
+            .map_err(|reason| corrupt(r.file_pos, &reason))?;
+    }
+    client.db = header.1.unwrap_or(0);
+    Ok(header)
+}
+
+/// Start capturing a snapshot of every database at the current stream offset. Returns the
+/// offset and the stream's database at that point.
+pub fn begin(state: &mut EngineState, now_ms: i64) -> (u64, Option<usize>) {
+    state.persist.epoch = state.persist.epoch.wrapping_add(1).max(1);
+    let epoch = state.persist.epoch;
+    state.persist.capture_epoch = epoch;
+    let mut total = 0;
+    for db in state.dbs.iter_mut() {
+        db.begin_snapshot(epoch);
+        total += db.len() as u64;
+    }
+    let p = &mut state.persist;
+    p.snapshot_in_progress = true;
+    p.snapshot_started_ms = now_ms;
+    p.keys_total = total;
+    p.keys_processed = 0;
+    p.dirty_at_snapshot = state.dirty_since_save;
+    if let Some(w) = &state.stream.log {
+        // The log from the snapshot's offset on starts a new segment, so everything before it
+        // can be dropped as whole files.
+        w.rotate_at(state.stream.offset);
+    }
+    (state.stream.offset, state.stream.cur_db)
+}
+
+/// The outcome of one snapshot step.
+pub enum Step {
+    /// Commands to write; `done` when the snapshot is complete (capture has ended).
+    Chunk { payload: Vec<u8>, done: bool },
+    /// FLUSHDB/FLUSHALL/SWAPDB happened during the snapshot: start again.
+    Aborted,
+    /// The dataset was replaced (full sync, truncation): the snapshot is obsolete; stop.
+    Cancelled,
+}
+
+/// Serialise up to `max_keys` more entries per database and collect what copy-before-write
+/// captured meanwhile. Called under the state lock, a step at a time.
+pub fn step(state: &mut EngineState, max_keys: usize) -> Step {
+    if state.persist.epoch != state.persist.capture_epoch {
+        return Step::Cancelled;
+    }
+    let mut payload = Vec::new();
+    let mut done = true;
+    for (i, db) in state.dbs.iter_mut().enumerate() {
+        if db.snap.as_ref().is_some_and(|s| s.aborted) {
+            for db in state.dbs.iter_mut() {
+                db.end_snapshot();
+            }
+            return Step::Aborted;
+        }
+        let walked = db.snapshot_walk(max_keys);
+        done &= walked;
+        if let Some(snap) = &mut db.snap {
+            if !snap.out.is_empty() {
+                select_command(i, &mut payload);
+                payload.append(&mut snap.out);
+            }
+        }
+    }
+    if done {
+        for db in state.dbs.iter_mut() {
+            db.end_snapshot();
+        }
+    }
+    Step::Chunk { payload, done }
+}
+
+/// Record a finished snapshot and apply retention: older snapshots and the segments nothing
+/// needs any more are deleted.
+pub fn finished(state: &mut EngineState, offset: u64, ok: bool, now_ms: i64) {
+    let p = &mut state.persist;
+    p.snapshot_in_progress = false;
+    p.last_snapshot_ok = ok;
+    p.last_snapshot_secs = (now_ms - p.snapshot_started_ms) / 1000;
+    if !ok {
+        return;
+    }
+    p.snapshots_done += 1;
+    p.last_snapshot_offset = Some(offset);
+    state.lastsave_secs = now_ms / 1000;
+    state.dirty_since_save = state
+        .dirty_since_save
+        .saturating_sub(state.persist.dirty_at_snapshot);
+    let dir = state.persist.dir.clone();
+    for (o, path) in super::list_snapshots(&dir) {
+        if o < offset {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    let size = state
+        .config
+        .get("repl-backlog-size")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let ttl = state
+        .config
+        .get("repl-backlog-ttl")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    super::retain(&dir, offset, state.stream.offset, size, ttl);
+}
+
+/// SAVE: the whole snapshot now, under the lock (blocks every client, as Redis's SAVE does).
+pub fn save_inline(state: &mut EngineState, now_ms: i64) -> Result<u64, PersistError> {
+    let dir = state.persist.dir.clone();
+    loop {
+        let (offset, db) = begin(state, now_ms);
+        let mut file = SnapshotFile::create(&dir, offset, db)?;
+        loop {
+            match step(state, usize::MAX) {
+                Step::Aborted | Step::Cancelled => break,
+                Step::Chunk { payload, done } => {
+                    if let Err(e) = file.commands(&payload) {
+                        for db in state.dbs.iter_mut() {
+                            db.end_snapshot();
+                        }
+                        finished(state, offset, false, now_ms);
+                        return Err(e);
+                    }
+                    if done {
+                        let r = file.finish();
+                        finished(state, offset, r.is_ok(), now_ms);
+                        return r.map(|_| offset);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Keys serialised per database per step: small, so a step holds the lock only briefly.
+const KEYS_PER_STEP: usize = 256;
+
+/// BGSAVE / BGREWRITEAOF / automatic compaction: a snapshot written by its own thread, one step
+/// at a time under the state lock, while the server keeps serving. Does I/O: the snapshot file.
+pub fn spawn_background(engine: std::sync::Arc<crate::engine::server::Engine>) {
+    let spawned = std::thread::Builder::new()
+        .name("snapshot".into())
+        .spawn(move || background(&engine));
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the snapshot thread");
+    }
+}
+
+fn background(engine: &crate::engine::server::Engine) {
+    use crate::engine::server::now_ms;
+    'restart: loop {
+        let (offset, db, dir) = {
+            let mut st = engine.state.lock();
+            let (o, d) = begin(&mut st, now_ms());
+            (o, d, st.persist.dir.clone())
+        };
+        let mut file = match SnapshotFile::create(&dir, offset, db) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, "snapshot failed");
+                let mut st = engine.state.lock();
+                for db in st.dbs.iter_mut() {
+                    db.end_snapshot();
+                }
+                finished(&mut st, offset, false, now_ms());
+                return;
+            }
+        };
+        loop {
+            let s = step(&mut engine.state.lock(), KEYS_PER_STEP);
+            match s {
+                Step::Aborted => {
+                    file.abandon();
+                    continue 'restart;
+                }
+                Step::Cancelled => {
+                    file.abandon();
+                    engine.state.lock().persist.snapshot_in_progress = false;
+                    return;
+                }
+                Step::Chunk { payload, done } => {
+                    if let Err(e) = file.commands(&payload) {
+                        tracing::error!(error = %e, "snapshot failed");
+                        file.abandon();
+                        let mut st = engine.state.lock();
+                        for db in st.dbs.iter_mut() {
+                            db.end_snapshot();
+                        }
+                        finished(&mut st, offset, false, now_ms());
+                        return;
+                    }
+                    if done {
+                        break;
+                    }
+                }
+            }
+            std::thread::yield_now();
+        }
+        let r = file.finish();
+        if let Err(e) = &r {
+            tracing::error!(error = %e, "snapshot failed");
+        } else {
+            tracing::info!(offset, "snapshot written");
+        }
+        finished(&mut engine.state.lock(), offset, r.is_ok(), now_ms());
+        return;
+    }
+}
+
+/// Forget any snapshot being captured: the dataset is being replaced wholesale (full sync,
+/// truncation), so what it captured describes nothing any more.
+pub fn cancel(state: &mut EngineState) {
+    state.persist.epoch = state.persist.epoch.wrapping_add(1).max(1);
+    for db in state.dbs.iter_mut() {
+        db.end_snapshot();
+    }
+}
+
+/// DEBUG RELOAD: write a snapshot, then rebuild the dataset from the data directory.
+pub fn debug_reload(state: &mut EngineState, now_ms: i64) -> Result<(), PersistError> {
+    save_inline(state, now_ms)?;
+    cancel(state);
+    for db in state.dbs.iter_mut() {
+        db.clear();
+        db.end_snapshot();
+    }
+    let dir = state.persist.dir.clone();
+    let offset = state.stream.offset;
+    let rec = super::recovery::recover(state, &dir, now_ms)?;
+    if rec.offset != offset {
+        return Err(PersistError::Gap(format!(
+            "reload ended at offset {} instead of {offset}",
+            rec.offset
+        )));
+    }
+    Ok(())
+}

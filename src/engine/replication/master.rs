@@ -1,0 +1,338 @@
+//! The master side of a replication link: answers PSYNC, sends a fork-less snapshot for a full
+//! sync, then streams from the replica's offset (memory backlog, else log segments), sends
+//! heartbeats, and reads the replica's acknowledgements (which release semi-sync replies, renew
+//! the write lease and answer WAIT). Does I/O: the replica's socket, reads log segments.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::{info, warn};
+
+use super::apply::split_commands;
+use super::stream::encode_command;
+use super::{PsyncDecision, ReplicaInfo, Takeover};
+use crate::engine::persistence::snapshot;
+use crate::engine::protocol::reply::Reply;
+use crate::engine::server::{now_ms, Engine};
+use crate::engine::state::EngineState;
+
+/// Largest chunk of stream sent at once.
+const CHUNK: usize = 1 << 20;
+/// Heartbeats (they renew the lease and carry liveness when there are no writes).
+pub const HEARTBEAT: Duration = Duration::from_millis(100);
+
+/// Serve one replica on `sock` until it disconnects or is killed.
+pub async fn serve_replica(
+    engine: Arc<Engine>,
+    mut sock: TcpStream,
+    id: u64,
+    peer: SocketAddr,
+    takeover: Takeover,
+    mut inbuf: BytesMut,
+    kill: Arc<crate::engine::client::ClientHandle>,
+) {
+    let replid = engine.state.lock().repl.replid.clone();
+    let full = matches!(takeover.decision, PsyncDecision::Full);
+    let mut pos = match takeover.decision {
+        PsyncDecision::NoHistory(reason) => {
+            engine.state.lock().repl.sync_partial_err += 1;
+            warn!(%peer, %reason, "refusing a replica: no common history");
+            let _ = sock
+                .write_all(format!("-NOHISTORY {reason}\r\n").as_bytes())
+                .await;
+            return;
+        }
+        PsyncDecision::Truncate { offset } => {
+            engine.state.lock().repl.sync_partial_err += 1;
+            info!(%peer, offset, "replica has a divergent tail; asking it to truncate");
+            let _ = sock
+                .write_all(format!("+TRUNCATE {replid} {offset}\r\n").as_bytes())
+                .await;
+            return;
+        }
+        PsyncDecision::Continue { offset } => {
+            engine.state.lock().repl.sync_partial_ok += 1;
+            info!(%peer, offset, "partial resync");
+            if sock
+                .write_all(format!("+CONTINUE {replid} {offset}\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+            offset
+        }
+        PsyncDecision::Full => match full_sync(&engine, &mut sock, &replid, &peer).await {
+            Some(o) => o,
+            None => return,
+        },
+    };
+    {
+        let mut st = engine.state.lock();
+        st.repl.replicas.insert(
+            id,
+            ReplicaInfo {
+                ip: peer.ip().to_string(),
+                port: takeover.port,
+                // A full-sync replica has nothing until it says so (after loading).
+                ack_offset: if full { 0 } else { pos },
+                last_ack_ms: now_ms(),
+                online: true,
+            },
+        );
+        refresh_acks(&engine, &mut st);
+    }
+    let r = stream_loop(&engine, &mut sock, id, &mut pos, &mut inbuf, &kill).await;
+    let mut st = engine.state.lock();
+    st.repl.replicas.remove(&id);
+    refresh_acks(&engine, &mut st);
+    info!(%peer, reason = r, "replica disconnected");
+}
+
+/// A snapshot of the dataset at offset S streamed as commands, then `REPLCONF SNAPEND <db>`.
+/// Returns S.
+async fn full_sync(
+    engine: &Arc<Engine>,
+    sock: &mut TcpStream,
+    replid: &str,
+    peer: &SocketAddr,
+) -> Option<u64> {
+    // One snapshot at a time (a BGSAVE may be running).
+    let (offset, db) = loop {
+        {
+            let mut st = engine.state.lock();
+            if !st.persist.snapshot_in_progress {
+                st.repl.sync_full += 1;
+                break snapshot::begin(&mut st, now_ms());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    info!(%peer, offset, "full sync");
+    let end_capture = |engine: &Engine| {
+        let mut st = engine.state.lock();
+        for d in st.dbs.iter_mut() {
+            d.end_snapshot();
+        }
+        st.persist.snapshot_in_progress = false;
+    };
+    let dbn = db.map(|d| d as i64).unwrap_or(-1);
+    if sock
+        .write_all(format!("+FULLRESYNC {replid} {offset} {dbn}\r\n").as_bytes())
+        .await
+        .is_err()
+    {
+        end_capture(engine);
+        return None;
+    }
+    loop {
+        let s = snapshot::step(&mut engine.state.lock(), 256);
+        match s {
+            snapshot::Step::Aborted | snapshot::Step::Cancelled => {
+                // FLUSHALL/SWAPDB during the transfer: the replica starts again.
+                end_capture(engine);
+                return None;
+            }
+            snapshot::Step::Chunk { payload, done } => {
+                if sock.write_all(&payload).await.is_err() {
+                    end_capture(engine);
+                    return None;
+                }
+                if done {
+                    break;
+                }
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+    engine.state.lock().persist.snapshot_in_progress = false;
+    let mut end = Vec::new();
+    encode_command(
+        &[
+            Bytes::from_static(b"REPLCONF"),
+            Bytes::from_static(b"SNAPEND"),
+            Bytes::from(dbn.to_string()),
+        ],
+        &mut end,
+    );
+    sock.write_all(&end).await.ok()?;
+    Some(offset)
+}
+
+enum Next {
+    Bytes(Vec<u8>),
+    Disk {
+        dir: std::path::PathBuf,
+        written: u64,
+    },
+    CaughtUp,
+}
+
+async fn stream_loop(
+    engine: &Arc<Engine>,
+    sock: &mut TcpStream,
+    id: u64,
+    pos: &mut u64,
+    inbuf: &mut BytesMut,
+    kill: &crate::engine::client::ClientHandle,
+) -> &'static str {
+    let mut new_data = engine.state.lock().stream.new_data.subscribe();
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    loop {
+        // Send everything available; a chunk may end inside a command, so heartbeats go out only
+        // once caught up (at a command boundary).
+        loop {
+            let next = {
+                let st = engine.state.lock();
+                if *pos >= st.stream.offset {
+                    Next::CaughtUp
+                } else if let Some(b) = st.stream.backlog.read(*pos, CHUNK) {
+                    Next::Bytes(b)
+                } else if let Some(w) = st.stream.log.as_ref().filter(|_| st.persist.enabled) {
+                    Next::Disk {
+                        dir: st.persist.dir.clone(),
+                        written: w.written.load(std::sync::atomic::Ordering::Acquire),
+                    }
+                } else {
+                    return "fell behind the backlog";
+                }
+            };
+            let bytes = match next {
+                Next::CaughtUp => break,
+                Next::Bytes(b) => b,
+                Next::Disk { dir, written } => {
+                    if *pos >= written {
+                        // Not on disk yet and no longer in memory cannot happen (the backlog
+                        // holds at least what the writer has not written); wait a little.
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        continue;
+                    }
+                    let from = *pos;
+                    match tokio::task::spawn_blocking(move || {
+                        crate::engine::persistence::read_stream(&dir, from, CHUNK)
+                    })
+                    .await
+                    {
+                        Ok(Some(b)) if !b.is_empty() => b,
+                        _ => return "position no longer retained",
+                    }
+                }
+            };
+            if sock.write_all(&bytes).await.is_err() {
+                return "write failed";
+            }
+            *pos += bytes.len() as u64;
+        }
+        tokio::select! {
+            _ = new_data.changed() => {}
+            _ = tick.tick() => {
+                let hb = {
+                    let mut st = engine.state.lock();
+                    let timeout_ms = st
+                        .config
+                        .get("repl-timeout")
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .unwrap_or(60)
+                        * 1000;
+                    if st.repl.replicas.get(&id).is_some_and(|r| now_ms() - r.last_ack_ms > timeout_ms) {
+                        return "timeout: no acknowledgement from the replica";
+                    }
+                    let seq = st.repl.next_heartbeat;
+                    st.repl.next_heartbeat += 1;
+                    st.repl.heartbeats.push_back((seq, Instant::now()));
+                    while st.repl.heartbeats.len() > 256 {
+                        st.repl.heartbeats.pop_front();
+                    }
+                    seq
+                };
+                let mut out = Vec::new();
+                encode_command(
+                    &[Bytes::from_static(b"REPLCONF"), Bytes::from_static(b"HB"), Bytes::from(hb.to_string())],
+                    &mut out,
+                );
+                if sock.write_all(&out).await.is_err() {
+                    return "write failed";
+                }
+            }
+            r = sock.read_buf(inbuf) => {
+                match r {
+                    Ok(0) | Err(_) => return "connection closed",
+                    Ok(_) => {}
+                }
+                let Ok(cmds) = split_commands(inbuf) else {
+                    return "protocol error";
+                };
+                let mut st = engine.state.lock();
+                for (args, _) in cmds {
+                    handle_ack(engine, &mut st, id, &args);
+                }
+            }
+            _ = kill.kill.notified() => return "killed",
+        }
+    }
+}
+
+/// `REPLCONF ACK <offset> [<heartbeat>]` from a replica.
+fn handle_ack(engine: &Engine, st: &mut EngineState, id: u64, args: &[Bytes]) {
+    if args.len() < 3
+        || !args[0].eq_ignore_ascii_case(b"replconf")
+        || !args[1].eq_ignore_ascii_case(b"ack")
+    {
+        return;
+    }
+    let Some(offset) = std::str::from_utf8(&args[2])
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return;
+    };
+    let now = now_ms();
+    if let Some(r) = st.repl.replicas.get_mut(&id) {
+        r.ack_offset = r.ack_offset.max(offset);
+        r.last_ack_ms = now;
+    }
+    // The lease runs from when *we sent* the heartbeat the replica answered: it ends no later
+    // than the replica believes.
+    if let Some(seq) = args
+        .get(3)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        while let Some(&(s, sent)) = st.repl.heartbeats.front() {
+            if s > seq {
+                break;
+            }
+            st.repl.heartbeats.pop_front();
+            if s == seq {
+                super::lease::grant(st, sent);
+            }
+        }
+    }
+    refresh_acks(engine, st);
+}
+
+/// Publish the best acknowledged offset to the reply gate and answer satisfied WAITs.
+pub fn refresh_acks(engine: &Engine, st: &mut EngineState) {
+    engine.gate.set_acked(st.repl.best_ack());
+    if st.repl.waits.is_empty() {
+        return;
+    }
+    let waits = std::mem::take(&mut st.repl.waits);
+    for w in waits {
+        if !st.blocking.clients.contains_key(&w.client) {
+            continue; // timed out or gone
+        }
+        let n = st.repl.acked_count(w.offset) as i64;
+        if n >= w.replicas {
+            if let Some(b) = st.blocking.unblock(w.client) {
+                let _ = b.reply.send(Reply::Int(n));
+            }
+        } else {
+            st.repl.waits.push(w);
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Replication: the stream (offsets, backlog), the reply gate, applying a stream, the master
+//! side (serving replicas) and the replica side (following a master), positions, terms, semi-sync
+//! and the write lease. The state here is pure; `master` and `replica` do network I/O.
+
+pub mod apply;
+pub mod commands;
+pub mod gate;
+pub mod lease;
+pub mod master;
+pub mod replica;
+pub mod semisync;
+pub mod stream;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// What this node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Master,
+    Replica,
+}
+
+/// The replica side's view of its link to the master.
+#[derive(Debug, Clone, Default)]
+pub struct Link {
+    pub up: bool,
+    /// Connecting or receiving a full sync.
+    pub sync_in_progress: bool,
+    /// ms since epoch when the link went down (0: never up / up).
+    pub down_since_ms: i64,
+    /// ms since epoch of the last data from the master.
+    pub last_io_ms: i64,
+    /// Why the link is down (empty when up).
+    pub reason: String,
+    /// The link is detached on purpose (history mismatch, lower term) and will not retry until
+    /// an admin command says so.
+    pub detached: bool,
+}
+
+/// A connected replica, as the master sees it.
+#[derive(Debug, Clone)]
+pub struct ReplicaInfo {
+    pub ip: String,
+    pub port: u16,
+    pub ack_offset: u64,
+    pub last_ack_ms: i64,
+    pub online: bool,
+}
+
+/// Semi-sync state on the master.
+#[derive(Debug, Clone, Default)]
+pub struct SemiSync {
+    pub degraded: bool,
+    pub degraded_since_ms: i64,
+    /// Degrade authorised by the operator for this term.
+    pub authorized_term: Option<u64>,
+    /// Since when the replica has been behind with writes waiting (for `auto`).
+    pub lagging_since_ms: i64,
+}
+
+pub struct ReplState {
+    pub role: Role,
+    pub replid: String,
+    pub replid2: String,
+    /// Last offset shared with history `replid2` (-1: none).
+    pub second_offset: i64,
+    pub term: u64,
+    /// The master this node follows (replica role).
+    pub master: Option<(String, u16)>,
+    pub link: Link,
+    /// Incremented whenever the replica link must restart (REPLICAOF, DEMOTE, PROMOTE).
+    pub link_generation: u64,
+    /// Force the next sync to be a full one (admin FORCE-FULL-SYNC).
+    pub force_full_sync: bool,
+    pub replicas: HashMap<u64, ReplicaInfo>,
+    pub sync_full: u64,
+    pub sync_partial_ok: u64,
+    pub sync_partial_err: u64,
+    pub discarded_tail_bytes: u64,
+    pub discarded_tail_commands: u64,
+    pub semi: SemiSync,
+    /// `write-lease-ms` (0: no lease needed).
+    pub lease_ms: u64,
+    /// The write lease ends at this instant (None: never granted).
+    pub lease_until: Option<Instant>,
+    /// Connections that asked for PSYNC and are handed to a replica sender.
+    pub takeovers: HashMap<u64, Takeover>,
+    /// REPLCONF listening-port per connection, until its PSYNC.
+    pub pending_ports: HashMap<u64, u16>,
+    /// A full sync being received: the master's (replid, snapshot offset).
+    pub pending_full: Option<(String, u64)>,
+    /// Connections holding replies at the reply gate.
+    pub gate_waiters: std::collections::HashSet<u64>,
+    /// Clients blocked in WAIT.
+    pub waits: Vec<WaitRequest>,
+    /// Wakes the replication task (role changes, WAIT).
+    pub wake: std::sync::Arc<tokio::sync::Notify>,
+    /// The master's clock when it sent each heartbeat still unanswered (for the lease).
+    pub heartbeats: std::collections::VecDeque<(u64, Instant)>,
+    pub next_heartbeat: u64,
+    /// The operator granted a lease until this instant / a replica acknowledged one.
+    pub lease_granted_ms: i64,
+    /// Normal clients were disconnected because the lease lapsed (done once per lapse).
+    pub lease_lapsed_handled: bool,
+}
+
+/// A client blocked in WAIT until `replicas` replicas acknowledged `offset`.
+#[derive(Debug, Clone)]
+pub struct WaitRequest {
+    pub client: u64,
+    pub offset: u64,
+    pub replicas: i64,
+}
+
+/// A PSYNC decision, carried out by the connection that asked for it (it becomes a replica
+/// sender).
+#[derive(Debug, Clone)]
+pub struct Takeover {
+    pub decision: PsyncDecision,
+    /// The replica's listening port (REPLCONF listening-port).
+    pub port: u16,
+}
+
+impl ReplState {
+    pub fn new() -> ReplState {
+        ReplState {
+            role: Role::Master,
+            replid: crate::engine::state::random_hex(40),
+            replid2: "0".repeat(40),
+            second_offset: -1,
+            term: 0,
+            master: None,
+            link: Link::default(),
+            link_generation: 0,
+            force_full_sync: false,
+            replicas: HashMap::new(),
+            sync_full: 0,
+            sync_partial_ok: 0,
+            sync_partial_err: 0,
+            discarded_tail_bytes: 0,
+            discarded_tail_commands: 0,
+            semi: SemiSync::default(),
+            lease_ms: 0,
+            lease_until: None,
+            takeovers: HashMap::new(),
+            pending_ports: HashMap::new(),
+            waits: Vec::new(),
+            pending_full: None,
+            gate_waiters: Default::default(),
+            wake: Default::default(),
+            heartbeats: Default::default(),
+            next_heartbeat: 1,
+            lease_granted_ms: 0,
+            lease_lapsed_handled: false,
+        }
+    }
+
+    /// Connected replicas that acknowledged at least `offset`.
+    pub fn acked_count(&self, offset: u64) -> usize {
+        self.replicas
+            .values()
+            .filter(|r| r.online && r.ack_offset >= offset)
+            .count()
+    }
+
+    /// The best acknowledged offset among connected replicas.
+    pub fn best_ack(&self) -> u64 {
+        self.replicas
+            .values()
+            .filter(|r| r.online)
+            .map(|r| r.ack_offset)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The persisted identity.
+    pub fn node_state(&self) -> crate::engine::persistence::NodeState {
+        crate::engine::persistence::NodeState {
+            replid: self.replid.clone(),
+            replid2: self.replid2.clone(),
+            second_offset: self.second_offset,
+            term: self.term,
+            master: self.master.clone(),
+            clean_offset: None,
+        }
+    }
+}
+
+impl Default for ReplState {
+    fn default() -> Self {
+        ReplState::new()
+    }
+}
+
+/// The master's answer to `PSYNC replid offset`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PsyncDecision {
+    /// Send the stream from `offset`.
+    Continue { offset: u64 },
+    /// The replica holds a tail the master never had: it must discard everything after
+    /// `offset` (where the histories part) and ask again.
+    Truncate { offset: u64 },
+    /// A snapshot and the stream from its offset.
+    Full,
+    /// The master's history does not contain the replica's position and the replica did not
+    /// allow a full sync: it must keep its data and stay detached.
+    NoHistory(String),
+}
+
+/// What the master knows about its own history.
+#[derive(Debug, Clone)]
+pub struct History<'a> {
+    pub replid: &'a str,
+    pub replid2: &'a str,
+    pub second_offset: i64,
+    pub offset: u64,
+    /// Oldest stream offset still retained (memory backlog or log segments).
+    pub retained_from: u64,
+}
+
+/// Decide how to serve a replica at (`replid`, `offset`) (PSYNC2 rules plus divergence and
+/// fencing). Pure.
+pub fn decide_psync(h: &History<'_>, replid: &str, offset: u64, allow_full: bool) -> PsyncDecision {
+    let serve = |offset: u64| {
+        if offset >= h.retained_from {
+            PsyncDecision::Continue { offset }
+        } else {
+            // In our history but no longer retained: a full sync loses nothing the replica has.
+            PsyncDecision::Full
+        }
+    };
+    if replid == h.replid {
+        if offset <= h.offset {
+            return serve(offset);
+        }
+    } else if h.second_offset >= 0 && replid == h.replid2 {
+        let shared = h.second_offset as u64;
+        if offset <= shared {
+            return serve(offset);
+        }
+        if shared >= h.retained_from {
+            return PsyncDecision::Truncate { offset: shared };
+        }
+    }
+    if allow_full {
+        return PsyncDecision::Full;
+    }
+    PsyncDecision::NoHistory(format!(
+        "master history ({} up to {}, {} up to {}) does not contain the replica's position ({replid} {offset})",
+        h.replid, h.offset, h.replid2, h.second_offset
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h() -> History<'static> {
+        History {
+            replid: "new",
+            replid2: "old",
+            second_offset: 100,
+            offset: 150,
+            retained_from: 50,
+        }
+    }
+
+    #[test]
+    fn psync_decisions() {
+        assert_eq!(
+            decide_psync(&h(), "new", 120, false),
+            PsyncDecision::Continue { offset: 120 }
+        );
+        assert_eq!(
+            decide_psync(&h(), "old", 80, false),
+            PsyncDecision::Continue { offset: 80 }
+        );
+        // The old master wrote 30 bytes the new master never got.
+        assert_eq!(
+            decide_psync(&h(), "old", 130, false),
+            PsyncDecision::Truncate { offset: 100 }
+        );
+        assert_eq!(decide_psync(&h(), "new", 20, false), PsyncDecision::Full);
+        assert!(matches!(
+            decide_psync(&h(), "other", 10, false),
+            PsyncDecision::NoHistory(_)
+        ));
+        assert_eq!(decide_psync(&h(), "other", 10, true), PsyncDecision::Full);
+        // A replica ahead of the master under the same id (the master lost data).
+        assert!(matches!(
+            decide_psync(&h(), "new", 151, false),
+            PsyncDecision::NoHistory(_)
+        ));
+    }
+}

@@ -1,0 +1,563 @@
+//! The replica side: connect to the master, handshake (listening port, term), PSYNC from our
+//! position, then apply the stream through the normal command path and append it unchanged to
+//! our own log, acknowledging what we appended. Handles full sync (load a snapshot stream and
+//! keep it as our snapshot), divergent tails (truncate our log to where the histories part and
+//! reload) and fencing (never follow a master of a lower term; never wipe our data for a master
+//! whose history lacks our position). Does I/O: the master's socket, our data directory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::{info, warn};
+
+use super::apply::{apply_one, split_commands, stream_client};
+use super::commands::save_node_state;
+use super::stream::encode_command;
+use super::Role;
+use crate::engine::client::ClientState;
+use crate::engine::persistence::{
+    self, snapshot::SnapshotFile, writer::FsyncPolicy, writer::LogWriter,
+};
+use crate::engine::server::{now_ms, Engine};
+use crate::engine::state::EngineState;
+
+/// How a link attempt ended.
+enum End {
+    /// Try again shortly.
+    Retry(String),
+    /// Stay detached until an admin command says otherwise.
+    Detach(String),
+    /// The role or master changed: this link is obsolete.
+    Obsolete,
+}
+
+/// Keep following the configured master until the link generation changes or we detach.
+pub async fn run_link(engine: Arc<Engine>, generation: u64) {
+    loop {
+        let target = {
+            let st = engine.state.lock();
+            if st.repl.link_generation != generation || st.repl.role != Role::Replica {
+                return;
+            }
+            st.repl.master.clone()
+        };
+        let Some((host, port)) = target else { return };
+        let end = link_once(&engine, generation, &host, port).await;
+        if !record_end(&engine, generation, end) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Record how a link attempt ended; false when the link task must stop.
+fn record_end(engine: &Engine, generation: u64, end: End) -> bool {
+    let mut st = engine.state.lock();
+    if st.repl.link_generation != generation {
+        return false;
+    }
+    let was_up = st.repl.link.up;
+    st.repl.link.up = false;
+    st.repl.link.sync_in_progress = false;
+    if was_up || st.repl.link.down_since_ms == 0 {
+        st.repl.link.down_since_ms = now_ms();
+    }
+    match end {
+        End::Obsolete => false,
+        End::Detach(reason) => {
+            warn!(%reason, "replication detached");
+            st.repl.link.detached = true;
+            st.repl.link.reason = reason;
+            false
+        }
+        End::Retry(reason) => {
+            if was_up {
+                info!(%reason, "replication link down");
+            }
+            st.repl.link.reason = reason;
+            true
+        }
+    }
+}
+
+async fn send(sock: &mut TcpStream, args: &[&str]) -> Result<(), End> {
+    let args: Vec<Bytes> = args.iter().map(|a| Bytes::from(a.to_string())).collect();
+    let mut out = Vec::new();
+    encode_command(&args, &mut out);
+    sock.write_all(&out)
+        .await
+        .map_err(|e| End::Retry(format!("write to master: {e}")))
+}
+
+async fn read_line(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<String, End> {
+    loop {
+        if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+            let line = buf.split_to(i + 2);
+            return Ok(String::from_utf8_lossy(&line[..i]).into_owned());
+        }
+        let read = tokio::time::timeout(Duration::from_secs(10), sock.read_buf(buf)).await;
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) => return Err(End::Retry("master closed the link".into())),
+            Err(_) => return Err(End::Retry("master did not answer".into())),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+async fn expect_ok(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<(), End> {
+    let l = read_line(sock, buf).await?;
+    if l.starts_with('+') {
+        Ok(())
+    } else {
+        Err(End::Retry(format!("master answered {l}")))
+    }
+}
+
+fn obsolete(st: &EngineState, generation: u64) -> bool {
+    st.repl.link_generation != generation || st.repl.role != Role::Replica
+}
+
+async fn link_once(engine: &Arc<Engine>, generation: u64, host: &str, port: u16) -> End {
+    match link_inner(engine, generation, host, port).await {
+        Ok(()) => End::Obsolete,
+        Err(e) => e,
+    }
+}
+
+async fn link_inner(
+    engine: &Arc<Engine>,
+    generation: u64,
+    host: &str,
+    port: u16,
+) -> Result<(), End> {
+    let mut sock = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| End::Retry("connect timed out".into()))?
+        .map_err(|e| End::Retry(format!("connect: {e}")))?;
+    let _ = sock.set_nodelay(true);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let (my_port, my_term) = {
+        let st = engine.state.lock();
+        (st.port, st.repl.term)
+    };
+    send(
+        &mut sock,
+        &["REPLCONF", "listening-port", &my_port.to_string()],
+    )
+    .await?;
+    expect_ok(&mut sock, &mut buf).await?;
+    send(&mut sock, &["REPLCONF", "capa", "psync2"]).await?;
+    expect_ok(&mut sock, &mut buf).await?;
+    send(&mut sock, &["REPLCONF", "term", &my_term.to_string()]).await?;
+    let l = read_line(&mut sock, &mut buf).await?;
+    let master_term: u64 = l
+        .strip_prefix(':')
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| End::Retry(format!("master does not report a term: {l}")))?;
+    let (replid, offset, allow_full) = {
+        let mut st = engine.state.lock();
+        if obsolete(&st, generation) {
+            return Ok(());
+        }
+        if master_term < st.repl.term {
+            return Err(End::Detach(format!(
+                "master term {master_term} is lower than ours ({})",
+                st.repl.term
+            )));
+        }
+        if master_term > st.repl.term {
+            st.repl.term = master_term;
+            save_node_state(&st);
+        }
+        st.repl.link.sync_in_progress = true;
+        let allow = st.repl.force_full_sync || st.stream.offset == 0;
+        (st.repl.replid.clone(), st.stream.offset, allow)
+    };
+    let mut psync = vec!["PSYNC".to_string(), replid.clone(), offset.to_string()];
+    if allow_full {
+        psync.push("ALLOW-FULL".into());
+    }
+    let refs: Vec<&str> = psync.iter().map(String::as_str).collect();
+    send(&mut sock, &refs).await?;
+    let l = read_line(&mut sock, &mut buf).await?;
+    let words: Vec<&str> = l.split(' ').collect();
+    let mut client = {
+        let mut st = engine.state.lock();
+        let id = st.new_client_id();
+        stream_client(id, st.stream.cur_db.unwrap_or(0))
+    };
+    let mut loading: Option<Option<SnapshotFile>> = None;
+    match words.first().copied() {
+        Some("+CONTINUE") => {
+            let new_id = words.get(1).copied().unwrap_or("").to_string();
+            let mut st = engine.state.lock();
+            if obsolete(&st, generation) {
+                return Ok(());
+            }
+            if !new_id.is_empty() && new_id != st.repl.replid {
+                // The master was promoted (or restarted): its new id continues our history.
+                st.repl.replid2 = std::mem::replace(&mut st.repl.replid, new_id);
+                st.repl.second_offset = st.stream.offset as i64;
+            }
+            st.repl.force_full_sync = false;
+            link_up(&mut st);
+            save_node_state(&st);
+            info!(offset, "partial resync with the master");
+        }
+        Some("+FULLRESYNC") => {
+            let s: u64 = words.get(2).and_then(|w| w.parse().ok()).unwrap_or(0);
+            let db: i64 = words.get(3).and_then(|w| w.parse().ok()).unwrap_or(-1);
+            let mut st = engine.state.lock();
+            if obsolete(&st, generation) {
+                return Ok(());
+            }
+            info!(offset = s, "full sync from the master");
+            loading = Some(start_full_sync(&mut st, s, db));
+            st.repl.pending_full = Some((words.get(1).copied().unwrap_or("").to_string(), s));
+        }
+        Some("+TRUNCATE") => {
+            let p: u64 = words.get(2).and_then(|w| w.parse().ok()).unwrap_or(0);
+            let mut st = engine.state.lock();
+            if obsolete(&st, generation) {
+                return Ok(());
+            }
+            if !truncate_to(engine, &mut st, p) {
+                // We cannot rebuild our data at the divergence point from our own files: a full
+                // sync from the new master (whose history holds everything up to it) instead.
+                st.repl.force_full_sync = true;
+            }
+            return Err(End::Retry("truncated a divergent tail".into()));
+        }
+        _ if l.starts_with("-NOHISTORY") => {
+            return Err(End::Detach(l.trim_start_matches('-').to_string()));
+        }
+        _ => return Err(End::Retry(format!("PSYNC refused: {l}"))),
+    }
+    receive(engine, generation, &mut sock, buf, &mut client, loading).await
+}
+
+fn link_up(st: &mut EngineState) {
+    let l = &mut st.repl.link;
+    l.up = true;
+    l.sync_in_progress = false;
+    l.reason.clear();
+    l.detached = false;
+    l.down_since_ms = 0;
+    l.last_io_ms = now_ms();
+}
+
+/// Replace our dataset and history with the master's snapshot at `s`: wipe the data and our
+/// log now (our position becomes empty, so an interrupted full sync restarts from scratch).
+fn start_full_sync(st: &mut EngineState, s: u64, db: i64) -> Option<SnapshotFile> {
+    persistence::snapshot::cancel(st);
+    for d in st.dbs.iter_mut() {
+        d.clear();
+        d.end_snapshot();
+    }
+    st.repl.replid = crate::engine::state::random_hex(40);
+    st.repl.replid2 = "0".repeat(40);
+    st.repl.second_offset = -1;
+    st.stream.reset(0);
+    if !st.persist.enabled {
+        return None;
+    }
+    if let Some(w) = st.stream.log.take() {
+        w.stop();
+    }
+    let dir = st.persist.dir.clone();
+    for (_, p) in persistence::list_segments(&dir)
+        .into_iter()
+        .chain(persistence::list_snapshots(&dir))
+    {
+        let _ = std::fs::remove_file(p);
+    }
+    save_node_state(st);
+    match SnapshotFile::create(&dir, s, (db >= 0).then_some(db as usize)) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            warn!(error = %e, "cannot keep the full sync as a snapshot");
+            None
+        }
+    }
+}
+
+/// The snapshot is loaded: our history is now the master's from `s`.
+fn finish_full_sync(
+    engine: &Engine,
+    st: &mut EngineState,
+    file: Option<SnapshotFile>,
+    replid: &str,
+    s: u64,
+    db: i64,
+) -> Result<(), End> {
+    st.stream.reset(s);
+    st.stream.cur_db = (db >= 0).then_some(db as usize);
+    st.repl.replid = replid.to_string();
+    st.repl.force_full_sync = false;
+    if st.persist.enabled {
+        if let Some(f) = file {
+            f.finish()
+                .map_err(|e| End::Retry(format!("cannot write the snapshot: {e}")))?;
+        }
+        start_writer(engine, st, s).map_err(End::Retry)?;
+        st.persist.last_snapshot_offset = Some(s);
+    }
+    link_up(st);
+    save_node_state(st);
+    info!(offset = s, "full sync done");
+    Ok(())
+}
+
+fn start_writer(engine: &Engine, st: &mut EngineState, offset: u64) -> Result<(), String> {
+    let policy = FsyncPolicy::parse(st.config.get("appendfsync").unwrap_or("everysec"));
+    let w = LogWriter::start(st.persist.dir.clone(), offset, policy, engine.gate.clone())
+        .map_err(|e| e.to_string())?;
+    st.stream.log = Some(w);
+    Ok(())
+}
+
+/// Discard our stream after `p` (a tail the new master never got): cut the log there, reload
+/// the data from our own snapshot and log, and count what was discarded. Returns false when our
+/// files cannot rebuild the state at `p` (no persistence, or only newer snapshots).
+pub fn truncate_to(engine: &Engine, st: &mut EngineState, p: u64) -> bool {
+    let offset = st.stream.offset;
+    if p >= offset {
+        return true;
+    }
+    if !st.persist.enabled {
+        return false;
+    }
+    let dir = st.persist.dir.clone();
+    let snaps = persistence::list_snapshots(&dir);
+    let usable_snapshot = snaps.iter().any(|(o, _)| *o <= p);
+    let log_from_zero = persistence::list_segments(&dir)
+        .first()
+        .is_some_and(|(f, _)| *f == 0);
+    if !usable_snapshot && !log_from_zero {
+        return false;
+    }
+    persistence::snapshot::cancel(st);
+    if let Some(w) = st.stream.log.take() {
+        w.flush_sync();
+        w.stop();
+    }
+    let tail = persistence::read_stream(&dir, p, usize::MAX).unwrap_or_default();
+    let commands = {
+        let mut b = BytesMut::from(&tail[..]);
+        // Writes, not the SELECTs that only give them their database.
+        split_commands(&mut b)
+            .map(|c| {
+                c.iter()
+                    .filter(|(a, _)| !a[0].eq_ignore_ascii_case(b"select"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    for (o, path) in snaps {
+        if o > p {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    if let Err(e) = cut_log(&dir, p) {
+        warn!(error = %e, "cannot cut the log");
+        return false;
+    }
+    for d in st.dbs.iter_mut() {
+        d.clear();
+        d.end_snapshot();
+    }
+    let now = now_ms();
+    match persistence::recovery::recover(st, &dir, now) {
+        Ok(rec) if rec.offset == p => {
+            st.stream.reset(p);
+            st.stream.cur_db = rec.cur_db;
+        }
+        Ok(rec) => {
+            warn!(
+                expected = p,
+                got = rec.offset,
+                "reload after truncation ended elsewhere"
+            );
+            return false;
+        }
+        Err(e) => {
+            warn!(error = %e, "reload after truncation failed");
+            return false;
+        }
+    }
+    if let Err(e) = start_writer(engine, st, p) {
+        warn!(error = %e, "cannot restart the log");
+        return false;
+    }
+    let bytes = offset - p;
+    st.repl.discarded_tail_bytes += bytes;
+    st.repl.discarded_tail_commands += commands as u64;
+    warn!(
+        bytes,
+        commands, "discarded a tail of writes the new master never received"
+    );
+    save_node_state(st);
+    true
+}
+
+/// Cut the log so it ends at stream offset `p` (a command boundary, possibly inside a record).
+fn cut_log(dir: &std::path::Path, p: u64) -> Result<(), String> {
+    use persistence::record;
+    for (first, path) in persistence::list_segments(dir) {
+        if first >= p {
+            std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+            continue;
+        }
+        let data = std::fs::read(&path).map_err(|e| e.to_string())?;
+        let (recs, _) = record::scan(&data, true, Some(first));
+        let Some(r) = recs.iter().find(|r| r.offset + r.len as u64 > p) else {
+            continue;
+        };
+        let mut keep = data[..r.file_pos].to_vec();
+        if r.offset < p {
+            let part = &r.payload(&data)[..(p - r.offset) as usize];
+            record::encode(r.offset, part, &mut keep);
+        }
+        persistence::write_atomic(&path, &keep).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+async fn send_ack(sock: &mut TcpStream, offset: u64, hb: u64) -> Result<(), End> {
+    send(
+        sock,
+        &["REPLCONF", "ACK", &offset.to_string(), &hb.to_string()],
+    )
+    .await
+}
+
+fn is_replconf(args: &[Bytes], sub: &[u8]) -> bool {
+    args.len() >= 2
+        && args[0].eq_ignore_ascii_case(b"replconf")
+        && args[1].eq_ignore_ascii_case(sub)
+}
+
+/// Apply the stream (and, first, a full sync's snapshot) until the link ends.
+async fn receive(
+    engine: &Arc<Engine>,
+    generation: u64,
+    sock: &mut TcpStream,
+    mut buf: BytesMut,
+    client: &mut ClientState,
+    mut loading: Option<Option<SnapshotFile>>,
+) -> Result<(), End> {
+    let mut unit: Vec<u8> = Vec::new();
+    let mut last_hb = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let timeout_secs: u64 = engine
+        .state
+        .lock()
+        .config
+        .get("repl-timeout")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let mut last_data = std::time::Instant::now();
+    loop {
+        let mut need_ack = false;
+        if !buf.is_empty() {
+            let raw = buf.clone().freeze();
+            let cmds =
+                split_commands(&mut buf).map_err(|e| End::Retry(format!("protocol: {e}")))?;
+            let mut st = engine.state.lock();
+            if obsolete(&st, generation) {
+                return Ok(());
+            }
+            let now = now_ms();
+            let mut pos = 0usize;
+            let mut snap_bytes: Vec<u8> = Vec::new();
+            for (args, len) in cmds {
+                let bytes = &raw[pos..pos + len];
+                pos += len;
+                if is_replconf(&args, b"hb") {
+                    last_hb = args
+                        .get(2)
+                        .and_then(|v| std::str::from_utf8(v).ok())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(last_hb);
+                    need_ack = true;
+                    continue;
+                }
+                if is_replconf(&args, b"getack") {
+                    need_ack = true;
+                    continue;
+                }
+                if let Some(file) = &mut loading {
+                    if is_replconf(&args, b"snapend") {
+                        let db: i64 = args
+                            .get(2)
+                            .and_then(|v| std::str::from_utf8(v).ok())
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(-1);
+                        if let Some(f) = file {
+                            f.commands(&snap_bytes)
+                                .map_err(|e| End::Retry(format!("snapshot write: {e}")))?;
+                        }
+                        snap_bytes.clear();
+                        let f = loading.take().flatten();
+                        let (replid, s) = st.repl.pending_full.take().unwrap_or_default();
+                        finish_full_sync(engine, &mut st, f, &replid, s, db)?;
+                        client.db = db.max(0) as usize;
+                        need_ack = true;
+                        continue;
+                    }
+                    apply_one(&mut st, client, args, now);
+                    snap_bytes.extend_from_slice(bytes);
+                    continue;
+                }
+                apply_one(&mut st, client, args, now);
+                unit.extend_from_slice(bytes);
+                if !client.multi.active {
+                    st.stream.append_unit(&unit);
+                    st.stream.cur_db = Some(client.db);
+                    unit.clear();
+                    need_ack = true;
+                }
+            }
+            if let Some(Some(f)) = &mut loading {
+                f.commands(&snap_bytes)
+                    .map_err(|e| End::Retry(format!("snapshot write: {e}")))?;
+            }
+            st.repl.link.last_io_ms = now;
+        }
+        if need_ack {
+            let offset = {
+                let st = engine.state.lock();
+                if obsolete(&st, generation) {
+                    // Promoted or re-pointed: no acknowledgement (and so no lease) any more.
+                    return Ok(());
+                }
+                st.stream.offset
+            };
+            send_ack(sock, offset, last_hb).await?;
+        }
+        tokio::select! {
+            r = sock.read_buf(&mut buf) => {
+                match r {
+                    Ok(0) | Err(_) => return Err(End::Retry("master closed the link".into())),
+                    Ok(_) => last_data = std::time::Instant::now(),
+                }
+            }
+            _ = tick.tick() => {
+                if last_data.elapsed() > Duration::from_secs(timeout_secs) {
+                    return Err(End::Retry("timeout: no data from the master".into()));
+                }
+                let offset = {
+                    let st = engine.state.lock();
+                    if obsolete(&st, generation) {
+                        return Ok(());
+                    }
+                    st.stream.offset
+                };
+                send_ack(sock, offset, last_hb).await?;
+            }
+        }
+    }
+}

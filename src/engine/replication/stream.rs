@@ -1,0 +1,249 @@
+//! The replication stream: every effect, encoded as Redis encodes its replication stream (RESP
+//! multibulk commands, with a SELECT whenever the database changes), counted in bytes. A byte
+//! offset of this stream is a replication offset; the same bytes go to the persistence log and
+//! to replicas, so a node's log offsets equal its master's. Pure apart from handing records to
+//! the log writer and notifying replica senders.
+//!
+//! A MULTI … EXEC batch (transactions, scripts) is one unit: one log record, sent whole, so
+//! recovery and replicas apply all of it or none of it.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::engine::persistence::writer::LogWriter;
+use crate::engine::state::WriteLog;
+
+/// Encode one command as a RESP multibulk.
+pub fn encode_command(args: &[Bytes], out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn encode_select(db: usize, out: &mut Vec<u8>) {
+    encode_command(
+        &[Bytes::from_static(b"SELECT"), Bytes::from(db.to_string())],
+        out,
+    );
+}
+
+/// The most recent stream bytes, kept in memory to serve replicas that are only slightly behind.
+/// Like Redis's backlog it exists only once replication is in use (a replica attached, or this
+/// node follows a master): a standalone cache keeps no copy of its writes in memory.
+#[derive(Debug, Default)]
+pub struct Backlog {
+    buf: VecDeque<u8>,
+    /// Stream offset of `buf[0]`.
+    start: u64,
+    cap: usize,
+    active: bool,
+}
+
+impl Backlog {
+    pub fn new(start: u64, cap: usize) -> Backlog {
+        Backlog {
+            buf: VecDeque::new(),
+            start,
+            cap,
+            active: false,
+        }
+    }
+    /// Start keeping bytes (from the current offset on).
+    pub fn activate(&mut self) {
+        self.active = true;
+    }
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+    pub fn push(&mut self, bytes: &[u8]) {
+        if !self.active {
+            self.start += bytes.len() as u64;
+            return;
+        }
+        self.buf.extend(bytes);
+        if self.buf.len() > self.cap {
+            let excess = self.buf.len() - self.cap;
+            self.buf.drain(..excess);
+            self.start += excess as u64;
+        }
+    }
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+    pub fn set_cap(&mut self, cap: usize) {
+        self.cap = cap.max(1);
+    }
+    /// Bytes `[from, from + max)` if `from` is still held.
+    pub fn read(&self, from: u64, max: usize) -> Option<Vec<u8>> {
+        let end = self.start + self.buf.len() as u64;
+        if from < self.start || from > end {
+            return None;
+        }
+        let a = (from - self.start) as usize;
+        let b = (a + max).min(self.buf.len());
+        Some(self.buf.range(a..b).copied().collect())
+    }
+    /// Forget everything and restart at `start` (after a full sync or a truncation).
+    pub fn reset(&mut self, start: u64) {
+        self.buf.clear();
+        self.start = start;
+    }
+}
+
+/// The node's stream: its offset, the database context of its last command, and where its
+/// bytes go.
+pub struct Stream {
+    /// Bytes of stream so far: `master_repl_offset`.
+    pub offset: u64,
+    /// Database of the last command in the stream (None: the next command must SELECT).
+    pub cur_db: Option<usize>,
+    batch: Option<Vec<u8>>,
+    pub backlog: Backlog,
+    /// The persistence log (None with `persistence off`).
+    pub log: Option<Arc<LogWriter>>,
+    /// While a replica applies its master's stream (or recovery replays the log), the commands
+    /// it executes must not produce effects of their own: the received bytes are appended as
+    /// they are, so the offsets stay identical.
+    pub suppress: bool,
+    /// Stream offset after each append, for replica senders.
+    pub new_data: watch::Sender<u64>,
+    /// Units (records) appended since start.
+    pub units: u64,
+}
+
+impl Stream {
+    pub fn new(offset: u64, backlog_cap: usize) -> Stream {
+        Stream {
+            offset,
+            cur_db: None,
+            batch: None,
+            backlog: Backlog::new(offset, backlog_cap),
+            log: None,
+            suppress: false,
+            new_data: watch::channel(offset).0,
+            units: 0,
+        }
+    }
+
+    /// Append one complete unit of stream bytes (already encoded).
+    pub fn append_unit(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if let Some(log) = &self.log {
+            log.append(self.offset, bytes);
+        }
+        self.backlog.push(bytes);
+        self.offset += bytes.len() as u64;
+        self.units += 1;
+        self.new_data.send_replace(self.offset);
+    }
+
+    /// Restart the stream at `offset` (full sync, truncation, recovery).
+    pub fn reset(&mut self, offset: u64) {
+        self.offset = offset;
+        self.cur_db = None;
+        self.batch = None;
+        self.backlog.reset(offset);
+        self.new_data.send_replace(offset);
+    }
+
+    fn encode_effect(&mut self, db: usize, args: &[Bytes], out: &mut Vec<u8>) {
+        if self.cur_db != Some(db) {
+            encode_select(db, out);
+            self.cur_db = Some(db);
+        }
+        encode_command(args, out);
+    }
+}
+
+impl WriteLog for Stream {
+    fn append(&mut self, db: usize, args: &[Bytes]) {
+        if self.suppress {
+            return;
+        }
+        let name = args.first().map(|a| a.as_ref()).unwrap_or(b"");
+        if name.eq_ignore_ascii_case(b"MULTI") {
+            let mut buf = Vec::new();
+            self.encode_effect(db, args, &mut buf);
+            self.batch = Some(buf);
+            return;
+        }
+        if let Some(mut buf) = self.batch.take() {
+            self.encode_effect(db, args, &mut buf);
+            if name.eq_ignore_ascii_case(b"EXEC") {
+                self.append_unit(&buf);
+            } else {
+                self.batch = Some(buf);
+            }
+            return;
+        }
+        let mut buf = Vec::new();
+        self.encode_effect(db, args, &mut buf);
+        self.append_unit(&buf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::from(s.to_string())
+    }
+
+    #[test]
+    fn offsets_count_resp_bytes_with_select() {
+        let mut s = Stream::new(0, 1 << 20);
+        s.backlog.activate();
+        s.append(0, &[b("SET"), b("k"), b("v")]);
+        let first = s.offset;
+        // SELECT 0 (23 bytes) + SET k v (27 bytes)
+        assert_eq!(first, 23 + 27);
+        s.append(0, &[b("DEL"), b("k")]);
+        assert_eq!(s.offset, first + 20);
+        s.append(1, &[b("DEL"), b("k")]);
+        assert_eq!(s.offset, first + 20 + 23 + 20);
+        assert_eq!(s.units, 3);
+        let all = s.backlog.read(0, 1 << 20).unwrap();
+        assert!(all.starts_with(b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n"));
+    }
+
+    #[test]
+    fn a_transaction_is_one_unit() {
+        let mut s = Stream::new(100, 1 << 20);
+        s.append(0, &[b("MULTI")]);
+        s.append(0, &[b("INCR"), b("a")]);
+        assert_eq!(s.offset, 100);
+        s.append(0, &[b("EXEC")]);
+        assert_eq!(s.units, 1);
+        assert!(s.offset > 100);
+    }
+
+    #[test]
+    fn backlog_keeps_the_newest_bytes() {
+        let mut bl = Backlog::new(10, 4);
+        bl.push(b"xy");
+        assert!(bl.read(10, 1).is_none(), "inactive: keeps nothing");
+        bl = Backlog::new(10, 4);
+        bl.activate();
+        bl.push(b"abcdef");
+        assert_eq!(bl.start(), 12);
+        assert_eq!(bl.read(12, 10).unwrap(), b"cdef");
+        assert_eq!(bl.read(14, 1).unwrap(), b"e");
+        assert!(bl.read(11, 1).is_none());
+        assert_eq!(bl.read(16, 5).unwrap(), b"");
+    }
+}

@@ -1,0 +1,522 @@
+//! Persistence over TCP: restart recovery, kill -9 under load with `appendfsync always` (every
+//! acknowledged write survives), torn tails cut at every byte, corruption refused, check-log.
+
+mod repl_support;
+mod support;
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use repl_support::{free_port, EngineProcess};
+use support::{start_engine, temp_dir};
+
+fn persistent(dir: &std::path::Path, fsync: &'static str) -> Vec<(&'static str, String)> {
+    vec![
+        ("persistence", "on".to_string()),
+        ("dir", dir.display().to_string()),
+        ("appendfsync", fsync.to_string()),
+    ]
+}
+
+async fn start_in(
+    dir: &std::path::Path,
+    fsync: &'static str,
+) -> redispair::engine::server::ServerHandle {
+    let s = persistent(dir, fsync);
+    let refs: Vec<(&str, &str)> = s.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    start_engine(&refs).await
+}
+
+#[tokio::test]
+async fn restart_recovers_writes_transactions_and_databases() {
+    let dir = temp_dir("restart");
+    let h = start_in(&dir, "everysec").await;
+    let mut c = support::redis_conn(&h).await;
+    for i in 0..100 {
+        let _: () = c.set(format!("k{i}"), i).await.unwrap();
+    }
+    let _: () = c.del("k7").await.unwrap();
+    let _: i64 = c.incr("counter", 5).await.unwrap();
+    let _: () = redis::pipe()
+        .atomic()
+        .incr("counter", 1)
+        .set("in-tx", "yes")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SELECT")
+        .arg(3)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let _: () = c.set("db3", "three").await.unwrap();
+    let offset_before = {
+        let st = h.engine.state.lock();
+        st.stream.offset
+    };
+    h.stop().await;
+
+    let h = start_in(&dir, "everysec").await;
+    let mut c = support::redis_conn(&h).await;
+    assert_eq!(h.engine.state.lock().stream.offset, offset_before);
+    let v: Option<i64> = c.get("k99").await.unwrap();
+    assert_eq!(v, Some(99));
+    let v: Option<i64> = c.get("k7").await.unwrap();
+    assert_eq!(v, None);
+    let v: i64 = c.get("counter").await.unwrap();
+    assert_eq!(v, 6);
+    let v: String = c.get("in-tx").await.unwrap();
+    assert_eq!(v, "yes");
+    let n: i64 = redis::cmd("DBSIZE").query_async(&mut c).await.unwrap();
+    assert_eq!(n, 101);
+    let _: () = redis::cmd("SELECT")
+        .arg(3)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let v: String = c.get("db3").await.unwrap();
+    assert_eq!(v, "three");
+    // The stream continues in the right database after a restart.
+    let _: () = c.set("db3b", "x").await.unwrap();
+    h.stop().await;
+    let h = start_in(&dir, "everysec").await;
+    let mut c = support::redis_conn(&h).await;
+    let _: () = redis::cmd("SELECT")
+        .arg(3)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let v: String = c.get("db3b").await.unwrap();
+    assert_eq!(v, "x");
+    h.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Several writers append numbered elements as fast as they can while the engine is killed with
+/// SIGKILL; after a restart every element whose RPUSH/INCR was answered must be there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_under_load_keeps_every_acknowledged_write() {
+    let dir = temp_dir("kill9");
+    for round in 0..3u64 {
+        let port = free_port();
+        let mut p = EngineProcess::start(port, &dir, &[("appendfsync", "always")]).await;
+        let acked = std::sync::Arc::new(parking_lot::Mutex::new(vec![0i64; 4]));
+        let mut writers = Vec::new();
+        for w in 0..4usize {
+            let mut c = p.conn().await;
+            let acked = acked.clone();
+            writers.push(tokio::spawn(async move {
+                let key = format!("counter:{w}");
+                loop {
+                    match redis::cmd("INCR")
+                        .arg(&key)
+                        .query_async::<i64>(&mut c)
+                        .await
+                    {
+                        Ok(n) => acked.lock()[w] = n,
+                        Err(_) => return,
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300 + 200 * round)).await;
+        p.kill9();
+        for w in writers {
+            let _ = w.await;
+        }
+        let acked = acked.lock().clone();
+        assert!(
+            acked.iter().all(|n| *n > 0),
+            "writers made progress: {acked:?}"
+        );
+        let p = EngineProcess::start(port, &dir, &[("appendfsync", "always")]).await;
+        let mut c = p.conn().await;
+        for (w, n) in acked.iter().enumerate() {
+            let got: i64 = c.get(format!("counter:{w}")).await.unwrap();
+            assert!(
+                got >= *n,
+                "round {round}: writer {w} was acknowledged {n} but recovered {got}"
+            );
+            // At most the writes in flight at the kill are ahead of the acknowledgements.
+            assert!(got <= *n + 1, "round {round}: writer {w}: {got} > {n} + 1");
+        }
+        drop(p);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn last_segment(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut segs: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("seg-"))
+        .filter(|p| std::fs::metadata(p).unwrap().len() > 0)
+        .collect();
+    segs.sort();
+    segs.pop().expect("a non-empty segment")
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// Cut the log inside its last record at every byte: the engine starts, keeps every earlier
+/// write, drops the torn one, and accepts new writes that survive the next restart.
+#[tokio::test]
+async fn torn_last_record_at_every_byte_recovers() {
+    let dir = temp_dir("torn-src");
+    let h = start_in(&dir, "always").await;
+    let mut c = support::redis_conn(&h).await;
+    for i in 0..5 {
+        let _: () = c.set(format!("k{i}"), format!("v{i}")).await.unwrap();
+    }
+    let _: () = c.set("last", "the-last-write").await.unwrap();
+    h.stop().await;
+    let seg = last_segment(&dir);
+    let full = std::fs::read(&seg).unwrap();
+    // The last record: header (16 bytes) + RESP of SET last the-last-write.
+    let last_len = 16 + "*3\r\n$3\r\nSET\r\n$4\r\nlast\r\n$14\r\nthe-last-write\r\n".len();
+    let start = full.len() - last_len;
+    let work = temp_dir("torn-work");
+    for cut in start..full.len() {
+        copy_dir(&dir, &work);
+        let seg_copy = work.join(seg.file_name().unwrap());
+        std::fs::write(&seg_copy, &full[..cut]).unwrap();
+        let h = start_in(&work, "always").await;
+        let mut c = support::redis_conn(&h).await;
+        let v: Option<String> = c.get("k4").await.unwrap();
+        assert_eq!(v.as_deref(), Some("v4"), "cut at {cut}");
+        let v: Option<String> = c.get("last").await.unwrap();
+        assert_eq!(v, None, "cut at {cut}");
+        let _: () = c.set("after", cut).await.unwrap();
+        h.stop().await;
+        let h = start_in(&work, "always").await;
+        let mut c = support::redis_conn(&h).await;
+        let v: Option<usize> = c.get("after").await.unwrap();
+        assert_eq!(v, Some(cut), "write after recovery from cut {cut}");
+        h.stop().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// Damage before the tail stops the start naming the file and position; check-log reports it
+/// and `--truncate` repairs the directory.
+#[tokio::test]
+async fn corruption_refuses_to_start_and_check_log_repairs() {
+    let dir = temp_dir("corrupt");
+    let h = start_in(&dir, "always").await;
+    let mut c = support::redis_conn(&h).await;
+    for i in 0..10 {
+        let _: () = c.set(format!("k{i}"), "value").await.unwrap();
+    }
+    h.stop().await;
+    let seg = last_segment(&dir);
+    let mut data = std::fs::read(&seg).unwrap();
+    // Flip a byte inside the payload of the third record.
+    let pos = data.len() / 2;
+    data[pos] ^= 0x55;
+    std::fs::write(&seg, &data).unwrap();
+
+    let mut cfg = redispair::engine::config::Config::default();
+    cfg.set_startup("port", "0").unwrap();
+    cfg.set_startup("persistence", "on").unwrap();
+    cfg.set_startup("dir", dir.to_str().unwrap()).unwrap();
+    let err = match redispair::engine::server::start(cfg).await {
+        Ok(_) => panic!("an engine must not start on a corrupt log"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(seg.file_name().unwrap().to_str().unwrap()),
+        "{err}"
+    );
+    assert!(err.contains("at byte"), "{err}");
+
+    let bin = env!("CARGO_BIN_EXE_redispair-engine");
+    let out = std::process::Command::new(bin)
+        .args(["check-log", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("CORRUPT at byte"), "{report}");
+    let out = std::process::Command::new(bin)
+        .args(["check-log", dir.to_str().unwrap(), "--truncate"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let h = start_in(&dir, "always").await;
+    let mut c = support::redis_conn(&h).await;
+    let v: Option<String> = c.get("k0").await.unwrap();
+    assert_eq!(v.as_deref(), Some("value"));
+    let v: Option<String> = c.get("k9").await.unwrap();
+    assert_eq!(v, None, "what followed the damage is gone");
+    h.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn string_dataset(c: &mut redis::aio::MultiplexedConnection) -> Vec<(String, String)> {
+    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(c).await.unwrap();
+    keys.sort();
+    let mut out = Vec::new();
+    for k in keys {
+        let v: String = c.get(&k).await.unwrap();
+        out.push((k, v));
+    }
+    out
+}
+
+fn files(dir: &std::path::Path, prefix: &str) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A background snapshot taken while writers modify the keys it is walking is exactly the
+/// dataset at its offset: loading the snapshot alone gives the same data as replaying the log up
+/// to that offset; snapshot + tail gives the final data; older segments are dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_snapshot_under_writes_is_the_dataset_at_its_offset() {
+    let dir = temp_dir("snap");
+    let settings = [
+        ("persistence", "on"),
+        ("dir", dir.to_str().unwrap()),
+        ("appendfsync", "no"),
+    ];
+    let h = start_engine(&settings).await;
+    let mut c = support::redis_conn(&h).await;
+    for chunk in 0..20 {
+        let mut p = redis::pipe();
+        for i in chunk * 1000..(chunk + 1) * 1000 {
+            p.set(format!("k{i}"), format!("initial{i}")).ignore();
+        }
+        let _: () = p.query_async(&mut c).await.unwrap();
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..2u64 {
+        let mut c = support::redis_conn(&h).await;
+        let stop = stop.clone();
+        writers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let k = format!("k{}", (n * 7919 + w * 13) % 25_000);
+                if n % 5 == 0 {
+                    let _: () = c.del(&k).await.unwrap();
+                } else {
+                    let _: () = c.set(&k, format!("w{w}-{n}")).await.unwrap();
+                }
+                n += 1;
+            }
+        }));
+    }
+    // Let the writers run a little, snapshot, and keep writing until it is done.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let r: String = redis::cmd("BGSAVE").query_async(&mut c).await.unwrap();
+    assert_eq!(r, "Background saving started");
+    support::wait_for(Duration::from_secs(30), "snapshot", || {
+        let engine = h.engine.clone();
+        async move {
+            let st = engine.state.lock();
+            st.persist.snapshots_done == 1 && !st.persist.snapshot_in_progress
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let info: String = redis::cmd("INFO")
+        .arg("persistence")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(info.contains("rdb_bgsave_in_progress:0"), "{info}");
+    assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
+    let lastsave: i64 = redis::cmd("LASTSAVE").query_async(&mut c).await.unwrap();
+    assert!(lastsave > 0);
+    let final_data = string_dataset(&mut c).await;
+    h.stop().await;
+
+    let snaps = files(&dir, "snap-");
+    assert_eq!(snaps.len(), 1);
+    let snap_name = snaps[0].file_name().unwrap().to_str().unwrap().to_string();
+    let s_offset: u64 = snap_name[5..25].parse().unwrap();
+    let seg_first = |p: &std::path::PathBuf| -> u64 {
+        p.file_name().unwrap().to_str().unwrap()[4..24]
+            .parse()
+            .unwrap()
+    };
+
+    // The snapshot alone, and the log replayed up to its offset, hold the same dataset.
+    let only_snap = temp_dir("snap-only");
+    std::fs::copy(&snaps[0], only_snap.join(&snap_name)).unwrap();
+    let log_prefix = temp_dir("snap-log");
+    for s in files(&dir, "seg-") {
+        if seg_first(&s) < s_offset {
+            std::fs::copy(&s, log_prefix.join(s.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut at_s = Vec::new();
+    for d in [&only_snap, &log_prefix] {
+        let h = start_engine(&[("persistence", "on"), ("dir", d.to_str().unwrap())]).await;
+        assert_eq!(h.engine.state.lock().stream.offset, s_offset);
+        let mut c = support::redis_conn(&h).await;
+        at_s.push(string_dataset(&mut c).await);
+        h.stop().await;
+    }
+    assert_eq!(at_s[0].len(), at_s[1].len());
+    assert!(
+        at_s[0] == at_s[1],
+        "snapshot differs from the log replayed to its offset"
+    );
+    assert_ne!(at_s[0], final_data, "writes continued during the snapshot");
+
+    // Snapshot + tail = the final dataset; with no retention, a new snapshot drops the
+    // segments before it.
+    let h = start_engine(&settings).await;
+    let mut c = support::redis_conn(&h).await;
+    assert_eq!(string_dataset(&mut c).await, final_data);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("repl-backlog-size")
+        .arg("0")
+        .arg("repl-backlog-ttl")
+        .arg("0")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let _: () = c.set("after", "restart").await.unwrap();
+    let r: String = redis::cmd("SAVE").query_async(&mut c).await.unwrap();
+    assert_eq!(r, "OK");
+    let snaps = files(&dir, "snap-");
+    assert_eq!(snaps.len(), 1, "older snapshots are deleted");
+    let s_offset: u64 = snaps[0].file_name().unwrap().to_str().unwrap()[5..25]
+        .parse()
+        .unwrap();
+    assert_eq!(s_offset, h.engine.state.lock().stream.offset);
+    // Only the newest segment (where writes continue) may start before the snapshot.
+    let segs = files(&dir, "seg-");
+    for s in &segs[..segs.len() - 1] {
+        assert!(
+            seg_first(s) >= s_offset,
+            "segment {s:?} should have been dropped"
+        );
+    }
+    assert!(segs.len() <= 2, "{segs:?}");
+    h.stop().await;
+    let h = start_engine(&settings).await;
+    let mut c = support::redis_conn(&h).await;
+    let v: String = c.get("after").await.unwrap();
+    assert_eq!(v, "restart");
+    h.stop().await;
+    for d in [&dir, &only_snap, &log_prefix] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+async fn digest(c: &mut redis::aio::MultiplexedConnection) -> String {
+    redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query_async(c)
+        .await
+        .unwrap()
+}
+
+async fn q(c: &mut redis::aio::MultiplexedConnection, args: &[&str]) {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    let _: redis::Value = cmd.query_async(c).await.unwrap();
+}
+
+/// Every type, with expiry, survives DEBUG RELOAD, a snapshot and restarts (DEBUG DIGEST).
+#[tokio::test]
+async fn every_type_survives_reload_snapshot_and_restart() {
+    let dir = temp_dir("types");
+    let h = start_in(&dir, "everysec").await;
+    let mut c = support::redis_conn(&h).await;
+    for i in 0..300 {
+        let n = i.to_string();
+        q(&mut c, &["RPUSH", "list", &n, "x"]).await;
+        q(&mut c, &["HSET", "hash", &format!("f{}", i % 50), &n]).await;
+        q(&mut c, &["SADD", "set", &format!("{}", i % 90)]).await;
+        q(
+            &mut c,
+            &[
+                "ZADD",
+                "zset",
+                &format!("{}.25", i),
+                &format!("m{}", i % 60),
+            ],
+        )
+        .await;
+        q(&mut c, &["SET", &format!("s{i}"), &n, "EX", "10000"]).await;
+    }
+    q(
+        &mut c,
+        &[
+            "ZADD", "zset", "inf", "top", "-inf", "bottom", "0.1", "tenth",
+        ],
+    )
+    .await;
+    q(&mut c, &["SELECT", "2"]).await;
+    q(&mut c, &["SET", "other-db", "2"]).await;
+    q(&mut c, &["SELECT", "0"]).await;
+    let before = digest(&mut c).await;
+    assert_eq!(
+        redis::cmd("DEBUG")
+            .arg("RELOAD")
+            .query_async::<String>(&mut c)
+            .await
+            .unwrap(),
+        "OK"
+    );
+    assert_eq!(digest(&mut c).await, before, "after DEBUG RELOAD");
+    h.stop().await;
+    let h = start_in(&dir, "everysec").await;
+    let mut c = support::redis_conn(&h).await;
+    assert_eq!(
+        digest(&mut c).await,
+        before,
+        "after a restart from snapshot + log"
+    );
+    q(&mut c, &["LPOP", "list"]).await;
+    q(&mut c, &["SREM", "set", "3"]).await;
+    let after = digest(&mut c).await;
+    let r: String = redis::cmd("BGREWRITEAOF")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(r, "Background append only file rewriting started");
+    support::wait_for(Duration::from_secs(20), "compaction", || {
+        let engine = h.engine.clone();
+        async move {
+            let st = engine.state.lock();
+            st.persist.snapshots_done >= 1 && !st.persist.snapshot_in_progress
+        }
+    })
+    .await;
+    h.stop().await;
+    let h = start_in(&dir, "everysec").await;
+    let mut c = support::redis_conn(&h).await;
+    assert_eq!(digest(&mut c).await, after, "after compaction and restart");
+    h.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,469 @@
+//! Replication over TCP between real engines on loopback: full and partial sync, cut links
+//! (through a proxy the test controls), replica restarts, failover with the old master
+//! rejoining (divergent tail discarded), fencing (a master restarted empty is refused),
+//! read-only replicas, ROLE, INFO, WAIT.
+
+mod repl_support;
+mod support;
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::AsyncCommands;
+use redispair::engine::server::ServerHandle;
+use repl_support::{dump_dataset, free_port, info_field, EngineProcess, Proxy};
+use support::{start_engine, temp_dir, wait_for};
+
+async fn field(c: &mut MultiplexedConnection, f: &str) -> String {
+    info_field(c, "replication", f).await.unwrap_or_default()
+}
+
+async fn digest(c: &mut MultiplexedConnection) -> String {
+    redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query_async(c)
+        .await
+        .unwrap()
+}
+
+/// Both datasets are the same: DEBUG DIGEST and a full comparison of every key.
+async fn assert_same(m: &mut MultiplexedConnection, r: &mut MultiplexedConnection) {
+    assert_eq!(dump_dataset(m).await, dump_dataset(r).await);
+    assert_eq!(digest(m).await, digest(r).await);
+}
+
+async fn replicaof(c: &mut MultiplexedConnection, port: u16) {
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(port)
+        .query_async(c)
+        .await
+        .unwrap();
+}
+
+/// Wait until the replica's link is up and its offset equals the master's.
+async fn wait_in_sync(m: &mut MultiplexedConnection, r: &mut MultiplexedConnection) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mo = field(m, "master_repl_offset").await;
+        let ro = field(r, "master_repl_offset").await;
+        let up = field(r, "master_link_status").await;
+        if up == "up" && mo == ro && !mo.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica not in sync: master {mo}, replica {ro}, link {up} ({})",
+            field(r, "link_down_reason").await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every type, expiry, a transaction and another database.
+async fn write_mix(c: &mut MultiplexedConnection, prefix: &str, n: usize) {
+    for i in 0..n {
+        let _: () = c.set(format!("{prefix}:s{i}"), i).await.unwrap();
+        if i % 5 == 0 {
+            let _: () = redis::cmd("RPUSH")
+                .arg(format!("{prefix}:list"))
+                .arg(i)
+                .arg(format!("x{i}"))
+                .query_async(c)
+                .await
+                .unwrap();
+            let _: () = redis::cmd("HSET")
+                .arg(format!("{prefix}:hash"))
+                .arg(format!("f{}", i % 40))
+                .arg(i)
+                .query_async(c)
+                .await
+                .unwrap();
+            let _: () = redis::cmd("SADD")
+                .arg(format!("{prefix}:set"))
+                .arg(i % 70)
+                .query_async(c)
+                .await
+                .unwrap();
+            let _: () = redis::cmd("ZADD")
+                .arg(format!("{prefix}:zset"))
+                .arg(i as f64 / 3.0)
+                .arg(format!("m{}", i % 50))
+                .query_async(c)
+                .await
+                .unwrap();
+            let _: () = redis::cmd("EXPIRE")
+                .arg(format!("{prefix}:s{i}"))
+                .arg(10_000)
+                .query_async(c)
+                .await
+                .unwrap();
+        }
+        if i % 7 == 0 {
+            let _: Option<String> = redis::cmd("LPOP")
+                .arg(format!("{prefix}:list"))
+                .query_async(c)
+                .await
+                .unwrap();
+            let _: Vec<String> = redis::cmd("SPOP")
+                .arg(format!("{prefix}:set"))
+                .arg(1)
+                .query_async(c)
+                .await
+                .unwrap();
+            let _: f64 = redis::cmd("INCRBYFLOAT")
+                .arg(format!("{prefix}:float"))
+                .arg("0.1")
+                .query_async(c)
+                .await
+                .unwrap();
+        }
+        if i % 10 == 0 {
+            let _: i64 = c.incr(format!("{prefix}:counter"), 1).await.unwrap();
+        }
+        if i % 17 == 0 {
+            let _: () = c.del(format!("{prefix}:s{}", i / 2)).await.unwrap();
+        }
+    }
+    let _: () = redis::pipe()
+        .atomic()
+        .incr(format!("{prefix}:tx"), 1)
+        .set(format!("{prefix}:tx2"), "x")
+        .query_async(c)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SELECT").arg(5).query_async(c).await.unwrap();
+    let _: () = c.set(format!("{prefix}:db5"), "five").await.unwrap();
+    let _: () = redis::cmd("SELECT").arg(0).query_async(c).await.unwrap();
+}
+
+fn port_of(h: &ServerHandle) -> u16 {
+    h.addr().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_follows_master_and_datasets_match() {
+    let m = start_engine(&[]).await;
+    let r = start_engine(&[]).await;
+    let mut mc = support::redis_conn(&m).await;
+    let mut rc = support::redis_conn(&r).await;
+    write_mix(&mut mc, "before", 300).await;
+    replicaof(&mut rc, port_of(&m)).await;
+    wait_in_sync(&mut mc, &mut rc).await;
+    assert_same(&mut mc, &mut rc).await;
+    write_mix(&mut mc, "after", 300).await;
+    wait_in_sync(&mut mc, &mut rc).await;
+    assert_same(&mut mc, &mut rc).await;
+
+    // Replicas are read-only.
+    let e: redis::RedisResult<()> = rc.set("x", 1).await;
+    let e = format!("{:?}", e.unwrap_err());
+    assert!(e.contains("READONLY") || e.contains("ReadOnly"), "{e}");
+    assert_eq!(field(&mut rc, "role").await, "slave");
+    assert_eq!(field(&mut rc, "slave_read_only").await, "1");
+    assert_eq!(field(&mut mc, "connected_slaves").await, "1");
+    let slave0 = field(&mut mc, "slave0").await;
+    assert!(slave0.contains("state=online"), "{slave0}");
+    assert!(
+        slave0.contains(&format!("port={}", port_of(&r))),
+        "{slave0}"
+    );
+    assert_eq!(field(&mut mc, "sync_full").await, "1");
+    assert_eq!(
+        field(&mut mc, "master_replid").await,
+        field(&mut rc, "master_replid").await
+    );
+    let role: redis::Value = redis::cmd("ROLE").query_async(&mut rc).await.unwrap();
+    let s = format!("{role:?}");
+    assert!(s.contains("slave") && s.contains("connected"), "{s}");
+    let role: redis::Value = redis::cmd("ROLE").query_async(&mut mc).await.unwrap();
+    assert!(format!("{role:?}").contains("master"));
+
+    // WAIT counts the replica once it acknowledged the write.
+    let _: () = mc.set("waited", 1).await.unwrap();
+    let n: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(5000)
+        .query_async(&mut mc)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let n: i64 = redis::cmd("WAIT")
+        .arg(2)
+        .arg(100)
+        .query_async(&mut mc)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+
+    // Expiry is decided by the master: the replica applies its DEL.
+    let _: () = redis::cmd("SET")
+        .arg("short")
+        .arg("v")
+        .arg("PX")
+        .arg(50)
+        .query_async(&mut mc)
+        .await
+        .unwrap();
+    wait_in_sync(&mut mc, &mut rc).await;
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    let _: Option<String> = mc.get("short").await.unwrap();
+    wait_in_sync(&mut mc, &mut rc).await;
+    assert!(r.engine.state.lock().dbs[0].peek(b"short").is_none());
+
+    // REPLICAOF NO ONE makes it a writable master keeping the old id as replid2.
+    let old_id = field(&mut mc, "master_replid").await;
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query_async(&mut rc)
+        .await
+        .unwrap();
+    assert_eq!(field(&mut rc, "role").await, "master");
+    assert_eq!(field(&mut rc, "master_replid2").await, old_id);
+    let _: () = rc.set("x", 1).await.unwrap();
+    m.stop().await;
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_link_resumes_by_partial_resync() {
+    let m = start_engine(&[]).await;
+    let r = start_engine(&[]).await;
+    let proxy = Proxy::start(port_of(&m)).await;
+    let mut mc = support::redis_conn(&m).await;
+    let mut rc = support::redis_conn(&r).await;
+    write_mix(&mut mc, "a", 200).await;
+    replicaof(&mut rc, proxy.port).await;
+    wait_in_sync(&mut mc, &mut rc).await;
+    for round in 0..3 {
+        proxy.cut();
+        wait_for(Duration::from_secs(10), "link down", || {
+            let mut rc = rc.clone();
+            async move { field(&mut rc, "master_link_status").await == "down" }
+        })
+        .await;
+        write_mix(&mut mc, &format!("cut{round}"), 100).await;
+        proxy.restore();
+        wait_in_sync(&mut mc, &mut rc).await;
+        assert_same(&mut mc, &mut rc).await;
+    }
+    assert_eq!(field(&mut mc, "sync_full").await, "1");
+    let ok: u64 = field(&mut mc, "sync_partial_ok").await.parse().unwrap();
+    assert!(ok >= 3, "sync_partial_ok {ok}");
+    m.stop().await;
+    r.stop().await;
+}
+
+/// The replica restarts (SIGKILL) and resumes from its persisted position by partial resync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_restart_resumes_by_partial_resync() {
+    let mdir = temp_dir("rr-master");
+    let rdir = temp_dir("rr-replica");
+    let mp = EngineProcess::start(free_port(), &mdir, &[]).await;
+    let rport = free_port();
+    let mut rp = EngineProcess::start(rport, &rdir, &[]).await;
+    let mut mc = mp.conn().await;
+    let mut rc = rp.conn().await;
+    write_mix(&mut mc, "a", 200).await;
+    replicaof(&mut rc, mp.port).await;
+    wait_in_sync(&mut mc, &mut rc).await;
+    rp.kill9();
+    write_mix(&mut mc, "b", 200).await;
+    let rp = EngineProcess::start(rport, &rdir, &[]).await;
+    let mut rc = rp.conn().await;
+    wait_in_sync(&mut mc, &mut rc).await;
+    assert_same(&mut mc, &mut rc).await;
+    assert_eq!(field(&mut mc, "sync_full").await, "1");
+    let ok: u64 = field(&mut mc, "sync_partial_ok").await.parse().unwrap();
+    assert!(ok >= 1);
+    drop(rp);
+    drop(mp);
+    let _ = std::fs::remove_dir_all(&mdir);
+    let _ = std::fs::remove_dir_all(&rdir);
+}
+
+/// Failover in async mode: the replica is promoted while the old master, cut off, keeps writing
+/// a tail; the old master rejoins the new one, discards exactly that tail, and continues by
+/// partial resync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_master_rejoins_discarding_its_divergent_tail() {
+    let mdir = temp_dir("fo-master");
+    let rdir = temp_dir("fo-replica");
+    let on = |d: &std::path::Path| d.to_str().unwrap().to_string();
+    let (md, rd) = (on(&mdir), on(&rdir));
+    let m = start_engine(&[("persistence", "on"), ("dir", &md)]).await;
+    let r = start_engine(&[("persistence", "on"), ("dir", &rd)]).await;
+    let proxy = Proxy::start(port_of(&m)).await;
+    let mut mc = support::redis_conn(&m).await;
+    let mut rc = support::redis_conn(&r).await;
+    write_mix(&mut mc, "a", 200).await;
+    replicaof(&mut rc, proxy.port).await;
+    wait_in_sync(&mut mc, &mut rc).await;
+    proxy.cut();
+    wait_for(Duration::from_secs(10), "link down", || {
+        let mut rc = rc.clone();
+        async move { field(&mut rc, "master_link_status").await == "down" }
+    })
+    .await;
+    // The tail the new master will never get: 7 commands.
+    for i in 0..7 {
+        let _: () = mc.set(format!("tail{i}"), i).await.unwrap();
+    }
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query_async(&mut rc)
+        .await
+        .unwrap();
+    write_mix(&mut rc, "new", 50).await;
+    // The old master follows the new one.
+    replicaof(&mut mc, port_of(&r)).await;
+    wait_in_sync(&mut rc, &mut mc).await;
+    assert_same(&mut mc, &mut rc).await;
+    let v: Option<String> = mc.get("tail0").await.unwrap();
+    assert_eq!(v, None, "the divergent tail is gone");
+    assert_eq!(field(&mut mc, "discarded_tail_commands").await, "7");
+    let bytes: u64 = field(&mut mc, "discarded_tail_bytes")
+        .await
+        .parse()
+        .unwrap();
+    assert!(bytes > 7 * 20, "{bytes}");
+    assert_eq!(field(&mut rc, "sync_full").await, "0");
+    let ok: u64 = field(&mut rc, "sync_partial_ok").await.parse().unwrap();
+    assert!(ok >= 1);
+    // And it survives a restart of the old master (its log was cut too).
+    m.stop().await;
+    let m = start_engine(&[("persistence", "on"), ("dir", &md)]).await;
+    let mut mc = support::redis_conn(&m).await;
+    wait_in_sync(&mut rc, &mut mc).await;
+    assert_same(&mut mc, &mut rc).await;
+    assert_eq!(field(&mut rc, "sync_full").await, "0");
+    m.stop().await;
+    r.stop().await;
+    let _ = std::fs::remove_dir_all(&mdir);
+    let _ = std::fs::remove_dir_all(&rdir);
+}
+
+/// A master restarted on an empty directory has a history without the replica's position: the
+/// replica keeps every key, stays detached and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_refuses_a_master_restarted_empty() {
+    let mdir = temp_dir("empty-master");
+    let rdir = temp_dir("empty-replica");
+    let mport = free_port();
+    let mut mp = EngineProcess::start(mport, &mdir, &[]).await;
+    let rp = EngineProcess::start(free_port(), &rdir, &[]).await;
+    let mut mc = mp.conn().await;
+    let mut rc = rp.conn().await;
+    write_mix(&mut mc, "a", 100).await;
+    replicaof(&mut rc, mport).await;
+    wait_in_sync(&mut mc, &mut rc).await;
+    let before = dump_dataset(&mut rc).await;
+    mp.kill9();
+    std::fs::remove_dir_all(&mdir).unwrap();
+    std::fs::create_dir_all(&mdir).unwrap();
+    let mp = EngineProcess::start(mport, &mdir, &[]).await;
+    let mut mc = mp.conn().await;
+    let _: () = mc.set("fresh", 1).await.unwrap();
+    wait_for(Duration::from_secs(10), "refusal", || {
+        let mut rc = rc.clone();
+        async move {
+            field(&mut rc, "link_down_reason")
+                .await
+                .contains("does not contain")
+        }
+    })
+    .await;
+    assert_eq!(field(&mut rc, "master_link_status").await, "down");
+    assert_eq!(dump_dataset(&mut rc).await, before);
+    drop(mp);
+    drop(rp);
+    let _ = std::fs::remove_dir_all(&mdir);
+    let _ = std::fs::remove_dir_all(&rdir);
+}
+
+/// A replica attaches (full sync by a fork-less snapshot) while redis-benchmark and a Rust
+/// writer load the master, loses its link once mid-load, and ends with the master's dataset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_attached_under_load_matches_master() {
+    let m = start_engine(&[]).await;
+    let r = start_engine(&[]).await;
+    let proxy = Proxy::start(port_of(&m)).await;
+    let mut mc = support::redis_conn(&m).await;
+    let mut rc = support::redis_conn(&r).await;
+    for chunk in 0..4 {
+        let mut p = redis::pipe();
+        for i in chunk * 2000..(chunk + 1) * 2000 {
+            p.set(format!("pre:{i}"), i).ignore();
+        }
+        let _: () = p.query_async(&mut mc).await.unwrap();
+    }
+    let bench = tokio::process::Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &port_of(&m).to_string(),
+            "-t",
+            "set,incr",
+            "-n",
+            "20000",
+            "-r",
+            "8000",
+        ])
+        .args(["-c", "4", "-P", "4", "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let mut c = support::redis_conn(&m).await;
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let k = format!("pre:{}", (n * 7919) % 8_000);
+                match n % 4 {
+                    0 => {
+                        let _: () = c.del(&k).await.unwrap();
+                    }
+                    1 => {
+                        let _: () = redis::pipe()
+                            .atomic()
+                            .set(&k, n)
+                            .incr("w:tx", 1)
+                            .query_async(&mut c)
+                            .await
+                            .unwrap();
+                    }
+                    _ => {
+                        let _: () = c.set(&k, n).await.unwrap();
+                    }
+                }
+                n += 1;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    replicaof(&mut rc, proxy.port).await;
+    wait_for(Duration::from_secs(30), "link up", || {
+        let mut rc = rc.clone();
+        async move { field(&mut rc, "master_link_status").await == "up" }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    proxy.restore();
+    if let Ok(mut b) = bench {
+        let _ = b.wait().await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.unwrap();
+    wait_in_sync(&mut mc, &mut rc).await;
+    assert_same(&mut mc, &mut rc).await;
+    assert_eq!(field(&mut mc, "sync_full").await, "1");
+    let ok: u64 = field(&mut mc, "sync_partial_ok").await.parse().unwrap();
+    assert!(ok >= 1);
+    m.stop().await;
+    r.stop().await;
+}

@@ -1,0 +1,466 @@
+//! Semi-sync, fencing and the admin commands over TCP: a master killed under semi-sync load
+//! loses no acknowledged write; with `semi-sync-degrade operator` writes wait for the replica or
+//! the operator's authorisation; `auto` degrades and recovers; a lapsed write lease refuses
+//! writes and disconnects clients; PROMOTE/DEMOTE/STATE and terms.
+
+mod repl_support;
+mod support;
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::AsyncCommands;
+use redispair::engine::server::ServerHandle;
+use repl_support::{free_port, info_field, EngineProcess, Proxy};
+use support::{start_engine, temp_dir, wait_for};
+
+const ADMIN: [(&str, &str); 2] = [("admin-user", "op"), ("admin-password", "secret")];
+
+async fn field(c: &mut MultiplexedConnection, f: &str) -> String {
+    info_field(c, "replication", f).await.unwrap_or_default()
+}
+
+async fn admin_conn(port: u16) -> MultiplexedConnection {
+    redis::Client::open(format!("redis://op:secret@127.0.0.1:{port}/"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn replicaof(c: &mut MultiplexedConnection, port: u16) {
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(port)
+        .query_async(c)
+        .await
+        .unwrap();
+}
+
+async fn wait_link(r: &mut MultiplexedConnection, status: &str) {
+    wait_for(Duration::from_secs(20), &format!("link {status}"), || {
+        let mut r = r.clone();
+        let status = status.to_string();
+        async move { field(&mut r, "master_link_status").await == status }
+    })
+    .await;
+}
+
+fn port_of(h: &ServerHandle) -> u16 {
+    h.addr().port()
+}
+
+/// Writers INCR counters on a semi-sync master; it is killed with SIGKILL; the replica holds at
+/// least every value a writer saw acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_master_under_semi_sync_replica_holds_every_acknowledged_write() {
+    let mdir = temp_dir("ss-master");
+    let rdir = temp_dir("ss-replica");
+    let semi = [
+        ("replication-mode", "semi-sync"),
+        ("semi-sync-degrade", "operator"),
+    ];
+    let mut mp = EngineProcess::start(free_port(), &mdir, &semi).await;
+    let rp = EngineProcess::start(free_port(), &rdir, &[]).await;
+    let mut rc = rp.conn().await;
+    replicaof(&mut rc, mp.port).await;
+    wait_link(&mut rc, "up").await;
+    let acked = std::sync::Arc::new(parking_lot::Mutex::new(vec![0i64; 4]));
+    let mut writers = Vec::new();
+    for w in 0..4usize {
+        let mut c = mp.conn().await;
+        let acked = acked.clone();
+        writers.push(tokio::spawn(async move {
+            let key = format!("counter:{w}");
+            while let Ok(n) = redis::cmd("INCR")
+                .arg(&key)
+                .query_async::<i64>(&mut c)
+                .await
+            {
+                acked.lock()[w] = n;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    mp.kill9();
+    for w in writers {
+        let _ = w.await;
+    }
+    wait_link(&mut rc, "down").await;
+    let acked = acked.lock().clone();
+    assert!(
+        acked.iter().all(|n| *n > 10),
+        "writers made progress: {acked:?}"
+    );
+    for (w, n) in acked.iter().enumerate() {
+        let got: i64 = rc.get(format!("counter:{w}")).await.unwrap();
+        assert!(
+            got >= *n,
+            "writer {w} was acknowledged {n} but the replica has {got}"
+        );
+    }
+    drop(rp);
+    let _ = std::fs::remove_dir_all(&mdir);
+    let _ = std::fs::remove_dir_all(&rdir);
+}
+
+/// With `operator`, a master cut off from its replica acknowledges nothing until the operator
+/// authorises degrading in the current term; the replica catching up restores semi-sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_mode_writes_wait_until_degrade_is_authorised() {
+    let m = start_engine(&[
+        ADMIN[0],
+        ADMIN[1],
+        ("replication-mode", "semi-sync"),
+        ("semi-sync-degrade", "operator"),
+        ("semi-sync-timeout", "100"),
+    ])
+    .await;
+    let r = start_engine(&[]).await;
+    let proxy = Proxy::start(port_of(&m)).await;
+    let mut mc = support::redis_conn(&m).await;
+    let mut rc = support::redis_conn(&r).await;
+    replicaof(&mut rc, proxy.port).await;
+    wait_link(&mut rc, "up").await;
+    let _: () = mc.set("before", 1).await.unwrap();
+    proxy.cut();
+    wait_link(&mut rc, "down").await;
+    // A raw client: no client-side timeout, so we see exactly when the reply comes.
+    let mut wc = support::RawClient::connect(&m).await;
+    wc.cmd(&["SET", "during", "1"]).await;
+    async fn no_reply_within(c: &mut support::RawClient, ms: u64) {
+        use tokio::io::AsyncReadExt;
+        let mut b = [0u8; 64];
+        let r = tokio::time::timeout(Duration::from_millis(ms), c.stream.read(&mut b)).await;
+        assert!(
+            r.is_err(),
+            "a write was acknowledged without the replica: {r:?}"
+        );
+    }
+    no_reply_within(&mut wc, 500).await;
+    assert_eq!(field(&mut mc, "semi_sync_degraded").await, "0");
+    let mut admin = admin_conn(port_of(&m)).await;
+    let e: redis::RedisResult<()> = redis::cmd("REDISPAIR")
+        .arg("AUTHORIZE-DEGRADE")
+        .arg(7)
+        .query_async(&mut admin)
+        .await;
+    assert!(e.is_err(), "authorisation for another term is refused");
+    no_reply_within(&mut wc, 200).await;
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("AUTHORIZE-DEGRADE")
+        .arg(0)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    wc.expect(b"+OK\r\n").await;
+    assert_eq!(field(&mut mc, "semi_sync_degraded").await, "1");
+    let _: () = mc.set("degraded-write", 1).await.unwrap();
+    proxy.restore();
+    wait_for(Duration::from_secs(20), "back to semi-sync", || {
+        let mut mc = mc.clone();
+        async move { field(&mut mc, "semi_sync_degraded").await == "0" }
+    })
+    .await;
+    let v: Option<i64> = rc.get("degraded-write").await.unwrap();
+    assert_eq!(v, Some(1));
+    // A non-admin client may not run the admin commands.
+    let e: redis::RedisResult<()> = redis::cmd("REDISPAIR")
+        .arg("STATE")
+        .query_async(&mut mc)
+        .await;
+    let e = format!("{:?}", e.unwrap_err());
+    assert!(
+        e.contains("NOPERM") || e.contains("NoPerm") || e.contains("permission"),
+        "{e}"
+    );
+    m.stop().await;
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_mode_degrades_after_the_timeout_and_recovers() {
+    let m = start_engine(&[
+        ("replication-mode", "semi-sync"),
+        ("semi-sync-degrade", "auto"),
+        ("semi-sync-timeout", "300"),
+    ])
+    .await;
+    let r = start_engine(&[]).await;
+    let proxy = Proxy::start(port_of(&m)).await;
+    let mut mc = support::redis_conn(&m).await;
+    let mut rc = support::redis_conn(&r).await;
+    replicaof(&mut rc, proxy.port).await;
+    wait_link(&mut rc, "up").await;
+    let started = std::time::Instant::now();
+    let _: () = mc.set("in-sync", 1).await.unwrap();
+    assert!(started.elapsed() < Duration::from_millis(300));
+    proxy.cut();
+    wait_link(&mut rc, "down").await;
+    let started = std::time::Instant::now();
+    let _: () = mc.set("waits", 1).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(field(&mut mc, "semi_sync_degraded").await, "1");
+    let started = std::time::Instant::now();
+    let _: () = mc.set("degraded", 1).await.unwrap();
+    assert!(started.elapsed() < Duration::from_millis(250));
+    proxy.restore();
+    wait_for(Duration::from_secs(20), "back to semi-sync", || {
+        let mut mc = mc.clone();
+        async move { field(&mut mc, "semi_sync_degraded").await == "0" }
+    })
+    .await;
+    let _: () = mc.set("after", 1).await.unwrap();
+    let v: Option<i64> = rc.get("after").await.unwrap();
+    assert_eq!(
+        v,
+        Some(1),
+        "semi-sync: acknowledged means the replica has it"
+    );
+    m.stop().await;
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lapsed_write_lease_refuses_writes_and_disconnects_clients() {
+    let m = start_engine(&[ADMIN[0], ADMIN[1], ("write-lease-ms", "400")]).await;
+    let mut mc = support::redis_conn(&m).await;
+    let e: redis::RedisResult<()> = mc.set("k", 1).await;
+    assert!(
+        format!("{:?}", e.unwrap_err()).contains("lease"),
+        "no lease yet"
+    );
+    let mut admin = admin_conn(port_of(&m)).await;
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("LEASE")
+        .arg(400)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let mut raw = support::RawClient::connect(&m).await;
+    raw.cmd(&["SET", "k", "1"]).await;
+    raw.expect(b"+OK\r\n").await;
+    // Without renewal the client is disconnected and writes are refused within the lease.
+    raw.expect_closed().await;
+    let mut c2 = support::redis_conn(&m).await;
+    let e: redis::RedisResult<()> = c2.set("k", 2).await;
+    let e = format!("{:?}", e.unwrap_err());
+    assert!(e.contains("READONLY") || e.contains("ReadOnly"), "{e}");
+    let v: i64 = c2.get("k").await.unwrap();
+    assert_eq!(v, 1, "reads still work");
+
+    // A replica's acknowledgements of heartbeats keep the lease fresh.
+    let r = start_engine(&[]).await;
+    let mut rc = support::redis_conn(&r).await;
+    replicaof(&mut rc, port_of(&m)).await;
+    wait_link(&mut rc, "up").await;
+    wait_for(
+        Duration::from_secs(5),
+        "lease renewed by the replica",
+        || {
+            let mut c = c2.clone();
+            async move { c.set::<_, _, ()>("k", 3).await.is_ok() }
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut c3 = support::redis_conn(&m).await;
+    let _: () = c3.set("k", 4).await.unwrap();
+    let st: redis::Value = redis::cmd("REDISPAIR")
+        .arg("STATE")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert!(format!("{st:?}").contains("lease_remaining_ms"));
+    m.stop().await;
+    r.stop().await;
+}
+
+/// PROMOTE and DEMOTE with terms: the promoted replica takes writes, the old master follows it
+/// by partial resync, and a node never follows a master of a lower term.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_demote_and_terms() {
+    let mdir = temp_dir("pd-a");
+    let rdir = temp_dir("pd-b");
+    let (md, rd) = (
+        mdir.to_str().unwrap().to_string(),
+        rdir.to_str().unwrap().to_string(),
+    );
+    let a = start_engine(&[ADMIN[0], ADMIN[1], ("persistence", "on"), ("dir", &md)]).await;
+    let b = start_engine(&[ADMIN[0], ADMIN[1], ("persistence", "on"), ("dir", &rd)]).await;
+    let mut aa = admin_conn(port_of(&a)).await;
+    let mut ba = admin_conn(port_of(&b)).await;
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("PROMOTE")
+        .arg(1)
+        .query_async(&mut aa)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("DEMOTE")
+        .arg("127.0.0.1")
+        .arg(port_of(&a))
+        .arg(1)
+        .query_async(&mut ba)
+        .await
+        .unwrap();
+    let mut ac = support::redis_conn(&a).await;
+    let mut bc = support::redis_conn(&b).await;
+    for i in 0..100 {
+        let _: () = ac.set(format!("k{i}"), i).await.unwrap();
+    }
+    wait_link(&mut bc, "up").await;
+    // Switchover: promote B in term 2, demote A under it.
+    wait_for(Duration::from_secs(10), "b caught up", || {
+        let (mut ac, mut bc) = (ac.clone(), bc.clone());
+        async move {
+            field(&mut ac, "master_repl_offset").await == field(&mut bc, "master_repl_offset").await
+        }
+    })
+    .await;
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("PROMOTE")
+        .arg(2)
+        .query_async(&mut ba)
+        .await
+        .unwrap();
+    // Repeating it is harmless; an older term is refused.
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("PROMOTE")
+        .arg(2)
+        .query_async(&mut ba)
+        .await
+        .unwrap();
+    let e: redis::RedisResult<()> = redis::cmd("REDISPAIR")
+        .arg("PROMOTE")
+        .arg(1)
+        .query_async(&mut ba)
+        .await;
+    assert!(e.is_err());
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("DEMOTE")
+        .arg("127.0.0.1")
+        .arg(port_of(&b))
+        .arg(2)
+        .query_async(&mut aa)
+        .await
+        .unwrap();
+    let mut bc = support::redis_conn(&b).await;
+    let _: () = bc.set("on-b", 1).await.unwrap();
+    let mut ac = support::redis_conn(&a).await;
+    wait_link(&mut ac, "up").await;
+    wait_for(Duration::from_secs(10), "a follows b", || {
+        let mut ac = ac.clone();
+        async move { ac.get::<_, Option<i64>>("on-b").await.ok().flatten() == Some(1) }
+    })
+    .await;
+    assert_eq!(
+        field(&mut bc, "sync_full").await,
+        "0",
+        "the old master rejoined by partial resync"
+    );
+    assert_eq!(field(&mut ac, "term").await, "2");
+    let st: Vec<redis::Value> = redis::cmd("REDISPAIR")
+        .arg("STATE")
+        .query_async(&mut aa)
+        .await
+        .unwrap();
+    let text = format!("{st:?}");
+    assert!(
+        text.contains("replica") && text.contains("link_status"),
+        "{text}"
+    );
+
+    // A node of a higher term refuses to follow a master of a lower term.
+    let c = start_engine(&[ADMIN[0], ADMIN[1]]).await;
+    let mut ca = admin_conn(port_of(&c)).await;
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("DEMOTE")
+        .arg("127.0.0.1")
+        .arg(port_of(&a))
+        .arg(5)
+        .query_async(&mut ca)
+        .await
+        .unwrap();
+    let cc = support::redis_conn(&c).await;
+    wait_for(Duration::from_secs(10), "term refusal", || {
+        let mut cc = cc.clone();
+        async move {
+            field(&mut cc, "link_down_reason")
+                .await
+                .contains("lower than ours")
+        }
+    })
+    .await;
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
+    let _ = std::fs::remove_dir_all(&mdir);
+    let _ = std::fs::remove_dir_all(&rdir);
+}
+
+/// A master cut off from its replica holds a semi-sync write; the operator promotes the replica
+/// and demotes the old master: the waiting client is disconnected, never acknowledged, and the
+/// write it sent is discarded as a divergent tail when the old master rejoins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demotion_disconnects_waiting_clients_without_acknowledging() {
+    let mdir = temp_dir("dm-a");
+    let rdir = temp_dir("dm-b");
+    let (md, rd) = (
+        mdir.to_str().unwrap().to_string(),
+        rdir.to_str().unwrap().to_string(),
+    );
+    let m = start_engine(&[
+        ADMIN[0],
+        ADMIN[1],
+        ("persistence", "on"),
+        ("dir", &md),
+        ("replication-mode", "semi-sync"),
+        ("semi-sync-degrade", "operator"),
+    ])
+    .await;
+    let r = start_engine(&[ADMIN[0], ADMIN[1], ("persistence", "on"), ("dir", &rd)]).await;
+    let proxy = Proxy::start(port_of(&m)).await;
+    let mut rc = support::redis_conn(&r).await;
+    replicaof(&mut rc, proxy.port).await;
+    wait_link(&mut rc, "up").await;
+    let mut mc = support::redis_conn(&m).await;
+    let _: () = mc.set("acked", 1).await.unwrap();
+    proxy.cut();
+    wait_link(&mut rc, "down").await;
+    let mut waiting = support::RawClient::connect(&m).await;
+    waiting.cmd(&["SET", "never-acked", "1"]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut ra = admin_conn(port_of(&r)).await;
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("PROMOTE")
+        .arg(1)
+        .query_async(&mut ra)
+        .await
+        .unwrap();
+    let mut ma = admin_conn(port_of(&m)).await;
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("DEMOTE")
+        .arg("127.0.0.1")
+        .arg(port_of(&r))
+        .arg(1)
+        .query_async(&mut ma)
+        .await
+        .unwrap();
+    waiting.expect_closed().await;
+    let mut mc = support::redis_conn(&m).await;
+    wait_link(&mut mc, "up").await;
+    assert_eq!(field(&mut mc, "discarded_tail_commands").await, "1");
+    let v: Option<i64> = mc.get("never-acked").await.unwrap();
+    assert_eq!(v, None);
+    let v: Option<i64> = mc.get("acked").await.unwrap();
+    assert_eq!(v, Some(1));
+    m.stop().await;
+    r.stop().await;
+    let _ = std::fs::remove_dir_all(&mdir);
+    let _ = std::fs::remove_dir_all(&rdir);
+}

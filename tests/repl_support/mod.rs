@@ -1,0 +1,229 @@
+//! Support for persistence and replication tests: engines as real processes (so they can be
+//! killed with SIGKILL), a TCP proxy the test can cut, and dataset comparison. Does I/O:
+//! processes, sockets, files.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+/// A free loopback port (bound and released; good enough on a test machine).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An engine running as a child process.
+pub struct EngineProcess {
+    pub child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl EngineProcess {
+    /// Start `redispair-engine` on `port` with `dir` and extra `--name value` settings, and wait
+    /// until it answers PING.
+    pub async fn start(port: u16, dir: &Path, extra: &[(&str, &str)]) -> EngineProcess {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_redispair-engine"));
+        cmd.arg("--port")
+            .arg(port.to_string())
+            .arg("--dir")
+            .arg(dir)
+            .arg("--persistence")
+            .arg("on")
+            .arg("--loglevel")
+            .arg("warning")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in extra {
+            cmd.arg(format!("--{k}")).arg(v);
+        }
+        let child = cmd.spawn().expect("spawn engine");
+        let p = EngineProcess {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        };
+        p.wait_ready().await;
+        p
+    }
+
+    pub async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(mut c) = self.try_conn().await {
+                let r: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut c).await;
+                if r.is_ok() {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "engine on {} did not start",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn try_conn(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))?
+            .get_multiplexed_async_connection()
+            .await
+    }
+
+    pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        self.try_conn().await.expect("connect")
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for EngineProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP proxy on loopback forwarding to `target`; `cut()` drops every connection and refuses
+/// new ones until `restore()`.
+pub struct Proxy {
+    pub port: u16,
+    open: Arc<AtomicBool>,
+    cut_gen: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Proxy {
+    pub async fn start(target: u16) -> Proxy {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let open = Arc::new(AtomicBool::new(true));
+        let cut_gen = Arc::new(tokio::sync::watch::channel(0u64).0);
+        let (o, g) = (open.clone(), cut_gen.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = l.accept().await else {
+                    return;
+                };
+                if !o.load(Ordering::SeqCst) {
+                    let _ = inbound.shutdown().await;
+                    continue;
+                }
+                let mut rx = g.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", target)).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = rx.changed() => {}
+                    }
+                });
+            }
+        });
+        Proxy {
+            port,
+            open,
+            cut_gen,
+        }
+    }
+    pub fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        self.cut_gen.send_modify(|g| *g += 1);
+    }
+    pub fn restore(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Every key of every database with its type, TTL presence and content, in a canonical order:
+/// two engines with equal dumps hold the same dataset.
+pub async fn dump_dataset(c: &mut redis::aio::MultiplexedConnection) -> Vec<String> {
+    let mut out = Vec::new();
+    for db in 0..16 {
+        let _: () = redis::cmd("SELECT").arg(db).query_async(c).await.unwrap();
+        let mut keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query_async(c).await.unwrap();
+        keys.sort();
+        for k in keys {
+            let t: String = redis::cmd("TYPE").arg(&k).query_async(c).await.unwrap();
+            let content = match t.as_str() {
+                "string" => {
+                    let v: Option<Vec<u8>> =
+                        redis::cmd("GET").arg(&k).query_async(c).await.unwrap();
+                    format!("{v:?}")
+                }
+                "list" => {
+                    let v: Vec<Vec<u8>> = redis::cmd("LRANGE")
+                        .arg(&k)
+                        .arg(0)
+                        .arg(-1)
+                        .query_async(c)
+                        .await
+                        .unwrap();
+                    format!("{v:?}")
+                }
+                "hash" => {
+                    let mut v: Vec<(Vec<u8>, Vec<u8>)> =
+                        redis::cmd("HGETALL").arg(&k).query_async(c).await.unwrap();
+                    v.sort();
+                    format!("{v:?}")
+                }
+                "set" => {
+                    let mut v: Vec<Vec<u8>> =
+                        redis::cmd("SMEMBERS").arg(&k).query_async(c).await.unwrap();
+                    v.sort();
+                    format!("{v:?}")
+                }
+                "zset" => {
+                    let v: Vec<(Vec<u8>, String)> = redis::cmd("ZRANGE")
+                        .arg(&k)
+                        .arg(0)
+                        .arg(-1)
+                        .arg("WITHSCORES")
+                        .query_async(c)
+                        .await
+                        .unwrap();
+                    format!("{v:?}")
+                }
+                "none" => continue,
+                other => other.to_string(),
+            };
+            let ttl: i64 = redis::cmd("PEXPIRETIME")
+                .arg(&k)
+                .query_async(c)
+                .await
+                .unwrap_or(-3);
+            out.push(format!(
+                "{db} {} {t} {ttl} {content}",
+                String::from_utf8_lossy(&k)
+            ));
+        }
+    }
+    let _: () = redis::cmd("SELECT").arg(0).query_async(c).await.unwrap();
+    out
+}
+
+/// One field of INFO.
+pub async fn info_field(
+    c: &mut redis::aio::MultiplexedConnection,
+    section: &str,
+    field: &str,
+) -> Option<String> {
+    let info: String = redis::cmd("INFO").arg(section).query_async(c).await.ok()?;
+    info.lines().find_map(|l| {
+        l.strip_prefix(&format!("{field}:"))
+            .map(|v| v.trim().to_string())
+    })
+}
