@@ -6,9 +6,7 @@
 //! the old master rejoins as a replica in the new term. Prints the failover seconds (a figure;
 //! the assertion is a generous deadline). Does I/O: processes, sockets, the Kubernetes API.
 //!
-//! The engine binary is `REDISPAIR_ENGINE_BIN` when set, else this crate's own; an engine
-//! without the `REDISPAIR` admin commands (before the replication work lands) skips the test
-//! with a message.
+//! The engine binary is `REDISPAIR_ENGINE_BIN` when set, else this crate's own.
 
 mod operator_support;
 
@@ -144,38 +142,12 @@ fn start_operator(client: &Client, ns: &str) -> tokio::task::JoinHandle<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn master_killed_fails_over_without_losing_acknowledged_writes() {
-    // Capability check: the engine must have the admin commands the operator drives.
-    let probe_dir = tempdir("probe");
-    let mut probe = Command::new(engine_bin())
-        .args(["--bind", "127.0.0.4", "--port", "6379", "--dir"])
-        .arg(&probe_dir)
-        .args(["--admin-user", "a", "--admin-password", "b"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("engine starts");
-    // Poll by hand: the engine may also refuse the admin flags and exit.
-    let deadline = Instant::now() + T;
-    let supported = loop {
-        if probe.try_wait().ok().flatten().is_some() {
-            break false;
-        }
-        if let Some(mut c) = conn("127.0.0.4", Some(("a", "b"))).await {
-            let r: redis::RedisResult<redis::Value> = redis::cmd("REDISPAIR")
-                .arg("STATE")
-                .query_async(&mut c)
-                .await;
-            break r.is_ok();
-        }
-        assert!(Instant::now() < deadline, "the probe engine never answered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let _ = probe.kill();
-    let _ = probe.wait();
-    if !supported {
-        eprintln!("SKIP: {} has no REDISPAIR admin commands", engine_bin());
-        return;
-    }
+    // The engine must have the admin commands the operator drives (and the address free).
+    assert!(
+        engine_supported("127.0.0.4").await,
+        "{} did not answer REDISPAIR STATE",
+        engine_bin()
+    );
 
     let client = client().await;
     install_crd(&client).await;
@@ -411,10 +383,11 @@ async fn engine_supported(ip: &'static str) -> bool {
 /// still holding the old master's data, is demoted into a replica of the new term.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn master_pod_deleted_fails_over_at_once_and_the_new_pod_rejoins() {
-    if !engine_supported("127.0.0.7").await {
-        eprintln!("SKIP: {} has no REDISPAIR admin commands", engine_bin());
-        return;
-    }
+    assert!(
+        engine_supported("127.0.0.7").await,
+        "{} did not answer REDISPAIR STATE",
+        engine_bin()
+    );
     let (ip_a, ip_b) = ("127.0.0.5", "127.0.0.6");
     let client = client().await;
     install_crd(&client).await;
