@@ -6,9 +6,7 @@
 //! the old master rejoins as a replica in the new term. Prints the failover seconds (a figure;
 //! the assertion is a generous deadline). Does I/O: processes, sockets, the Kubernetes API.
 //!
-//! The engine binary is `REDISPAIR_ENGINE_BIN` when set, else this crate's own; an engine
-//! without the `REDISPAIR` admin commands (before the replication work lands) skips the test
-//! with a message.
+//! The engine binary is `REDISPAIR_ENGINE_BIN` when set, else this crate's own.
 
 mod operator_support;
 
@@ -144,38 +142,12 @@ fn start_operator(client: &Client, ns: &str) -> tokio::task::JoinHandle<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn master_killed_fails_over_without_losing_acknowledged_writes() {
-    // Capability check: the engine must have the admin commands the operator drives.
-    let probe_dir = tempdir("probe");
-    let mut probe = Command::new(engine_bin())
-        .args(["--bind", "127.0.0.4", "--port", "6379", "--dir"])
-        .arg(&probe_dir)
-        .args(["--admin-user", "a", "--admin-password", "b"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("engine starts");
-    // Poll by hand: the engine may also refuse the admin flags and exit.
-    let deadline = Instant::now() + T;
-    let supported = loop {
-        if probe.try_wait().ok().flatten().is_some() {
-            break false;
-        }
-        if let Some(mut c) = conn("127.0.0.4", Some(("a", "b"))).await {
-            let r: redis::RedisResult<redis::Value> = redis::cmd("REDISPAIR")
-                .arg("STATE")
-                .query_async(&mut c)
-                .await;
-            break r.is_ok();
-        }
-        assert!(Instant::now() < deadline, "the probe engine never answered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let _ = probe.kill();
-    let _ = probe.wait();
-    if !supported {
-        eprintln!("SKIP: {} has no REDISPAIR admin commands", engine_bin());
-        return;
-    }
+    // The engine must have the admin commands the operator drives (and the address free).
+    assert!(
+        engine_supported("127.0.0.4").await,
+        "{} did not answer REDISPAIR STATE",
+        engine_bin()
+    );
 
     let client = client().await;
     install_crd(&client).await;
@@ -373,4 +345,142 @@ fn tempdir(tag: &str) -> std::path::PathBuf {
     ));
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// Whether the engine binary has the admin commands (started on `ip`).
+async fn engine_supported(ip: &'static str) -> bool {
+    let dir = tempdir("probe");
+    let mut probe = Command::new(engine_bin())
+        .args(["--bind", ip, "--port", "6379", "--dir"])
+        .arg(&dir)
+        .args(["--admin-user", "a", "--admin-password", "b"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("engine starts");
+    let deadline = Instant::now() + T;
+    let supported = loop {
+        if probe.try_wait().ok().flatten().is_some() {
+            break false;
+        }
+        if let Some(mut c) = conn(ip, Some(("a", "b"))).await {
+            let r: redis::RedisResult<redis::Value> = redis::cmd("REDISPAIR")
+                .arg("STATE")
+                .query_async(&mut c)
+                .await;
+            break r.is_ok();
+        }
+        assert!(Instant::now() < deadline, "the probe engine never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let _ = probe.kill();
+    let _ = probe.wait();
+    supported
+}
+
+/// Deleting the master pod (what `kubectl delete pod` does; no kubelet here, so the pod goes
+/// at once) fails over without waiting for any detection window; the recreated pod's engine,
+/// still holding the old master's data, is demoted into a replica of the new term.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_pod_deleted_fails_over_at_once_and_the_new_pod_rejoins() {
+    assert!(
+        engine_supported("127.0.0.7").await,
+        "{} did not answer REDISPAIR STATE",
+        engine_bin()
+    );
+    let (ip_a, ip_b) = ("127.0.0.5", "127.0.0.6");
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = temp_namespace(&client, "rp-poddel").await;
+    let operator = start_operator(&client, &ns);
+    let pairs: Api<RedisPair> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let pair: RedisPair = serde_yaml::from_str(PAIR).unwrap();
+    pairs.create(&PostParams::default(), &pair).await.unwrap();
+    for p in ["cache-a", "cache-b"] {
+        wait_for(p, T, || async { pods.get_opt(p).await.ok()? }).await;
+    }
+    let password = wait_for("cache-password", T, || async {
+        secrets.get_opt("cache-password").await.ok()?
+    })
+    .await;
+    let admin = wait_for("cache-admin", T, || async {
+        secrets.get_opt("cache-admin").await.ok()?
+    })
+    .await;
+    let admin_pw = String::from_utf8(admin.data.clone().unwrap()["password"].0.clone()).unwrap();
+    let pair = pairs.get("cache").await.unwrap();
+    let v = validate(&pair, Some(&password), Some(&admin), None).unwrap();
+    let args: Vec<String> = build_engine_args(&v)
+        .into_iter()
+        .map(|a| a.replace("$(REDISPAIR_ADMIN_PASSWORD)", &admin_pw))
+        .collect();
+    let _a = start_engine(&args, ip_a, &tempdir("pa"));
+    let _b = start_engine(&args, ip_b, &tempdir("pb"));
+    set_pod_status(&pods, "cache-a", ip_a, true).await;
+    set_pod_status(&pods, "cache-b", ip_b, true).await;
+    wait_for("phase Ready", T, || async {
+        let s = pairs.get("cache").await.ok()?.status?;
+        (s.phase.as_deref() == Some("Ready") && s.current_master.as_deref() == Some("cache-a"))
+            .then_some(())
+    })
+    .await;
+    // Some writes that must survive.
+    let mut ca = conn(ip_a, None).await.unwrap();
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query_async(&mut ca)
+            .await
+            .unwrap();
+    }
+
+    let uid_before = pods.get("cache-a").await.unwrap().metadata.uid;
+    let deleted_at = Instant::now();
+    pods.delete("cache-a", &Default::default()).await.unwrap();
+    wait_for(
+        "the read-write Service on cache-b",
+        Duration::from_secs(20),
+        || async {
+            (selected(&services, "cache").await.as_deref() == Some("cache-b")).then_some(())
+        },
+    )
+    .await;
+    println!(
+        "figure: master pod deleted → Service on the new master: {:.2} s",
+        deleted_at.elapsed().as_secs_f64()
+    );
+    let mut cb = conn(ip_b, None).await.unwrap();
+    let n: i64 = redis::cmd("DBSIZE").query_async(&mut cb).await.unwrap();
+    assert_eq!(n, 100, "every acknowledged write is on the new master");
+
+    // The operator recreates cache-a; "the kubelet" starts it on the same address, where the
+    // old engine still runs with its data: it is demoted into a replica of term 2.
+    let recreated = wait_for("cache-a recreated", T, || async {
+        let p = pods.get_opt("cache-a").await.ok()??;
+        (p.metadata.uid != uid_before).then_some(p)
+    })
+    .await;
+    assert_eq!(
+        recreated.metadata.labels.unwrap()["redispair.io/role"],
+        "replica"
+    );
+    set_pod_status(&pods, "cache-a", ip_a, true).await;
+    let status = wait_for("cache-a replicating in term 2", T, || async {
+        let s = pairs.get("cache").await.ok()?.status?;
+        let replicating = s
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Replicating" && c.status == "True");
+        (replicating && s.phase.as_deref() == Some("Ready")).then_some(s)
+    })
+    .await;
+    assert_eq!(status.term, 2);
+    assert_eq!(status.current_master.as_deref(), Some("cache-b"));
+    assert!(status.last_failover.unwrap().reason.contains("cache-a"));
+    operator.abort();
+    delete_namespace(&client, &ns).await;
 }

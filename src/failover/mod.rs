@@ -222,9 +222,12 @@ pub fn failure_reason(
         return Some(format!("node of pod {} is NotReady", m.pod));
     }
     if let Some(r) = &m.report {
-        if r.role == Role::Master && r.term < record.term {
-            // A master with an older term than ours restarted without its data (or is a stale
-            // copy): it must not stay master.
+        let is_target = record.target_master.as_deref() == Some(m.pod.as_str());
+        if is_target && r.role == Role::Master && r.term < record.term {
+            // The decided master reports an older term than ours: it restarted without its
+            // data (or is a stale copy) and must not stay master. (The other member reporting
+            // an old term is only waiting to be demoted: that is no failure, and must not
+            // authorise a degrade.)
             return Some(format!(
                 "pod {} reports term {} below the pair's term {}",
                 m.pod, r.term, record.term

@@ -58,6 +58,9 @@ pub async fn run_engine_actions(
                 Action::Promote { pod, term } => {
                     if let Some(mut c) = connect(pod).await? {
                         c.promote(*term).await?;
+                        // Writable as soon as the Service selects it: the new master's lease
+                        // is granted at once (only the old master's is left to lapse).
+                        c.grant_lease(super::build::pod::WRITE_LEASE_MS).await?;
                     }
                 }
                 Action::Demote { pod, master, term } => {
@@ -152,4 +155,12 @@ pub async fn resync_replicas(
         c.demote_full_sync(master_ip, *term).await?;
     }
     Ok(())
+}
+
+/// Grant the decided master its write lease now, in the pass that made it master, so it is
+/// writable as soon as the Service selects it (the prober renews it from then on, and only
+/// while no failover is recorded).
+pub async fn grant_master_lease(ip: &str, admin_password: &str) -> Result<(), EngineError> {
+    let mut c = EngineClient::connect(ip, admin_password, PROBE_TIMEOUT).await?;
+    c.grant_lease(super::build::pod::WRITE_LEASE_MS).await
 }

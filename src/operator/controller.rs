@@ -17,13 +17,12 @@ use kube::runtime::{watcher, Controller, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
-use super::act::{replace_pods, resync_replicas, run_engine_actions};
+use super::act::{grant_master_lease, replace_pods, resync_replicas, run_engine_actions};
 use super::apply::apply_pair;
 use super::build::secret::generate_password;
 use super::build::{build_pair_resources, GeneratedPasswords};
 use super::decide::{
     observation_of, pod_ip, pods_to_replace, policy_of, record_of, replicas_to_resync, routing_of,
-    write_record,
 };
 use super::error::ReconcileError;
 use super::metrics::Metrics;
@@ -146,13 +145,21 @@ async fn reconcile_pair(
     let obs = observation_of(pair, &names, &observed);
     let d = failover::decide(&policy_of(&pair.spec), &record, &obs, now);
 
+    // The status this pass leads to (pure). It carries the new record.
+    let status = build_status(
+        previous.as_ref(),
+        &names,
+        pair.spec.replication.mode,
+        pair.meta().generation,
+        &d,
+        &obs,
+        &observed,
+        now,
+    );
     // Intent before action: the new record is in status before anything it implies is done,
     // so a restarted operator resumes from it.
     if d.record != record {
-        let mut s = previous.clone().unwrap_or_default();
-        write_record(&mut s, &d.record);
-        s.phase = Some(d.phase.as_str().to_string());
-        patch_status(&api, &name, &s)
+        patch_status(&api, &name, &status)
             .await
             .map_err(ReconcileError::Status)?;
     }
@@ -221,7 +228,24 @@ async fn reconcile_pair(
         Some(pw) => {
             let r = run_engine_actions(&ctx.client, pair, &d.actions, &ips, pw).await;
             let s = resync_replicas(&resyncs, &ips, pw).await;
-            r.and(s)
+            // The master is serving in this term and no failover is recorded: it may write.
+            let serving = d.record.failover.is_none()
+                && d.record.target_master.as_ref().is_some_and(|m| {
+                    obs.members.iter().any(|x| {
+                        &x.pod == m
+                            && x.report.as_ref().is_some_and(|r| {
+                                r.role == failover::Role::Master && r.term == d.record.term
+                            })
+                    })
+                });
+            let l = match (
+                serving,
+                d.record.target_master.as_ref().and_then(|m| ips.get(m)),
+            ) {
+                (true, Some(ip)) => grant_master_lease(ip, pw).await,
+                _ => Ok(()),
+            };
+            r.and(s).and(l)
         }
         None => Ok(()),
     };
@@ -231,16 +255,6 @@ async fn reconcile_pair(
     }
 
     // status (client)
-    let status = build_status(
-        previous.as_ref(),
-        &names,
-        pair.spec.replication.mode,
-        pair.meta().generation,
-        &d,
-        &obs,
-        &observed,
-        now,
-    );
     let old_phase = previous.as_ref().and_then(|s| s.phase.clone());
     if old_phase.as_deref() != Some(d.phase.as_str()) {
         publish(
@@ -256,7 +270,7 @@ async fn reconcile_pair(
         )
         .await;
     }
-    if previous.as_ref() != Some(&status) {
+    if previous.as_ref() != Some(&status) && d.record == record {
         patch_status(&api, &name, &status)
             .await
             .map_err(ReconcileError::Status)?;

@@ -1,5 +1,5 @@
-//! Builder of the PodDisruptionBudget: at most one engine pod voluntarily evicted at a time,
-//! so a node drain never takes both. Pure.
+//! Builder of the PodDisruptionBudget: at least one engine pod stays up, so a node drain never
+//! takes both. Pure.
 
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -17,7 +17,9 @@ pub fn build_pdb(v: &ValidatedPair) -> PodDisruptionBudget {
             ..Default::default()
         },
         spec: Some(PodDisruptionBudgetSpec {
-            max_unavailable: Some(IntOrString::Int(1)),
+            // minAvailable, not maxUnavailable: the disruption controller can only compute
+            // maxUnavailable for owners with a scale subresource, and a RedisPair has none.
+            min_available: Some(IntOrString::Int(1)),
             selector: Some(LabelSelector {
                 match_labels: Some(
                     [(
@@ -43,7 +45,7 @@ mod tests {
     fn pdb_allows_one_disruption_of_the_pair() {
         let p = build_pdb(&contract_validated());
         let spec = p.spec.unwrap();
-        assert_eq!(spec.max_unavailable, Some(IntOrString::Int(1)));
+        assert_eq!(spec.min_available, Some(IntOrString::Int(1)));
         assert_eq!(
             spec.selector.unwrap().match_labels.unwrap()["redispair.io/pair"],
             "cache"
