@@ -174,11 +174,19 @@ async fn link_inner(
         }
         st.repl.link.sync_in_progress = true;
         let allow = st.repl.force_full_sync || st.stream.offset == 0;
-        (st.repl.replid.clone(), st.stream.offset, allow)
+        (
+            st.repl.replid.clone(),
+            st.stream.offset,
+            (allow, st.repl.allow_truncate),
+        )
     };
+    let (allow_full, allow_truncate) = allow_full;
     let mut psync = vec!["PSYNC".to_string(), replid.clone(), offset.to_string()];
     if allow_full {
         psync.push("ALLOW-FULL".into());
+    }
+    if allow_truncate {
+        psync.push("ALLOW-TRUNCATE".into());
     }
     let refs: Vec<&str> = psync.iter().map(String::as_str).collect();
     send(&mut sock, &refs).await?;
@@ -203,6 +211,7 @@ async fn link_inner(
                 st.repl.second_offset = st.stream.offset as i64;
             }
             st.repl.force_full_sync = false;
+            st.repl.allow_truncate = false;
             link_up(&mut st);
             save_node_state(&st);
             info!(offset, "partial resync with the master");
@@ -228,6 +237,7 @@ async fn link_inner(
                 // We cannot rebuild our data at the divergence point from our own files: a full
                 // sync from the new master (whose history holds everything up to it) instead.
                 st.repl.force_full_sync = true;
+                st.repl.allow_truncate = false;
             }
             return Err(End::Retry("truncated a divergent tail".into()));
         }
@@ -297,6 +307,7 @@ fn finish_full_sync(
     st.stream.cur_db = (db >= 0).then_some(db as usize);
     st.repl.replid = replid.to_string();
     st.repl.force_full_sync = false;
+    st.repl.allow_truncate = false;
     if st.persist.enabled {
         if let Some(f) = file {
             f.finish()

@@ -229,7 +229,7 @@ fn open_data(engine: &Arc<Engine>) -> Result<(), ServerError> {
     }
     if let Some((host, port)) = st.repl.master.clone() {
         // A replica resumes following its master (by partial resync from its position).
-        crate::engine::replication::commands::become_replica(&mut st, host, port, false);
+        crate::engine::replication::commands::become_replica(&mut st, host, port, false, false);
     }
     st.persist.recovered = Some(rec.clone());
     if let Some(s) = rec.snapshot {
