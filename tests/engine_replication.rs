@@ -467,3 +467,59 @@ async fn replica_attached_under_load_matches_master() {
     m.stop().await;
     r.stop().await;
 }
+
+/// The master restarts, cleanly (SIGTERM: same replication id) and after a crash (SIGKILL with
+/// `appendfsync always`: a new id continuing the old one): the replica continues by partial
+/// resync both times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_restart_replica_continues_by_partial_resync() {
+    let mdir = temp_dir("mr-master");
+    let rdir = temp_dir("mr-replica");
+    let mport = free_port();
+    let always = [("appendfsync", "always")];
+    let mut mp = EngineProcess::start(mport, &mdir, &always).await;
+    let rp = EngineProcess::start(free_port(), &rdir, &[]).await;
+    let mut mc = mp.conn().await;
+    let mut rc = rp.conn().await;
+    write_mix(&mut mc, "a", 100).await;
+    replicaof(&mut rc, mport).await;
+    wait_in_sync(&mut mc, &mut rc).await;
+    let id = field(&mut mc, "master_replid").await;
+    for (round, clean) in [(0, true), (1, false)] {
+        if clean {
+            let pid = mp.child.id().to_string();
+            std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap();
+            let _ = mp.child.wait();
+        } else {
+            mp.kill9();
+        }
+        mp = EngineProcess::start(mport, &mdir, &always).await;
+        let mut mc = mp.conn().await;
+        if clean {
+            assert_eq!(
+                field(&mut mc, "master_replid").await,
+                id,
+                "a clean restart keeps the id"
+            );
+        } else {
+            assert_ne!(field(&mut mc, "master_replid").await, id);
+            assert_eq!(field(&mut mc, "master_replid2").await, id);
+        }
+        write_mix(&mut mc, &format!("r{round}"), 50).await;
+        wait_in_sync(&mut mc, &mut rc).await;
+        assert_same(&mut mc, &mut rc).await;
+        assert_eq!(field(&mut mc, "sync_full").await, "0", "round {round}");
+        assert_eq!(
+            field(&mut mc, "sync_partial_ok").await,
+            "1",
+            "round {round}"
+        );
+    }
+    drop(mp);
+    drop(rp);
+    let _ = std::fs::remove_dir_all(&mdir);
+    let _ = std::fs::remove_dir_all(&rdir);
+}
