@@ -195,6 +195,16 @@ async fn replica_follows_master_and_datasets_match() {
         .await
         .unwrap();
     assert_eq!(n, 1);
+    // Timed out with fewer replicas than asked: the count at the deadline, which includes the
+    // acknowledgement of a write made just before.
+    let _: () = mc.set("waited", 2).await.unwrap();
+    let n: i64 = redis::cmd("WAIT")
+        .arg(2)
+        .arg(300)
+        .query_async(&mut mc)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
 
     // Expiry is decided by the master: the replica applies its DEL.
     let _: () = redis::cmd("SET")

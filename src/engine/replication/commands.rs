@@ -363,7 +363,11 @@ fn wait(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         client: ctx.client.id,
         offset: target,
         replicas: num,
+        deadline_ms: deadline,
     });
     ctx.state.repl.wake.notify_one();
-    ctx.block_on(Vec::new(), deadline, Reply::Int(count))
+    // The replication task answers at the deadline with the count at that moment; the
+    // connection's own timeout (later) is only a fallback.
+    let fallback = if deadline == 0 { 0 } else { deadline + 1000 };
+    ctx.block_on(Vec::new(), fallback, Reply::Int(count))
 }

@@ -113,6 +113,8 @@ pub struct WaitRequest {
     pub client: u64,
     pub offset: u64,
     pub replicas: i64,
+    /// When WAIT answers with however many replicas acknowledged (ms since epoch; 0: never).
+    pub deadline_ms: i64,
 }
 
 /// A PSYNC decision, carried out by the connection that asked for it (it becomes a replica

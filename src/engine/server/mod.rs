@@ -278,6 +278,7 @@ async fn replication_task(engine: Arc<Engine>) {
             let generation = r.link_generation;
             crate::engine::replication::semisync::tick(&engine, &mut st, now_ms());
             crate::engine::replication::lease::tick(&mut st);
+            crate::engine::replication::master::expire_waits(&mut st, now_ms());
             want.then_some(generation)
         };
         if let Some(generation) = spawn {
