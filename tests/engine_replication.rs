@@ -533,3 +533,22 @@ async fn master_restart_replica_continues_by_partial_resync() {
     let _ = std::fs::remove_dir_all(&mdir);
     let _ = std::fs::remove_dir_all(&rdir);
 }
+
+/// A master with a password: the replica authenticates with masterauth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_authenticates_with_masterauth() {
+    let m = start_engine(&[("requirepass", "pw")]).await;
+    let r = start_engine(&[("masterauth", "pw")]).await;
+    let mut mc = redis::Client::open(format!("redis://:pw@{}/", m.addr()))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut rc = support::redis_conn(&r).await;
+    write_mix(&mut mc, "auth", 30).await;
+    replicaof(&mut rc, port_of(&m)).await;
+    wait_in_sync(&mut mc, &mut rc).await;
+    assert_same(&mut mc, &mut rc).await;
+    m.stop().await;
+    r.stop().await;
+}

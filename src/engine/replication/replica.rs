@@ -139,10 +139,23 @@ async fn link_inner(
         .map_err(|e| End::Retry(format!("connect: {e}")))?;
     let _ = sock.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(64 * 1024);
-    let (my_port, my_term) = {
+    let (my_port, my_term, auth) = {
         let st = engine.state.lock();
-        (st.port, st.repl.term)
+        let pass = st.config.get("masterauth").unwrap_or("").to_string();
+        let user = st.config.get("masteruser").unwrap_or("").to_string();
+        (st.port, st.repl.term, (user, pass))
     };
+    match auth {
+        (_, pass) if pass.is_empty() => {}
+        (user, pass) if user.is_empty() => {
+            send(&mut sock, &["AUTH", &pass]).await?;
+            expect_ok(&mut sock, &mut buf).await?;
+        }
+        (user, pass) => {
+            send(&mut sock, &["AUTH", &user, &pass]).await?;
+            expect_ok(&mut sock, &mut buf).await?;
+        }
+    }
     send(
         &mut sock,
         &["REPLCONF", "listening-port", &my_port.to_string()],
