@@ -14,4 +14,5 @@ check() { # dir, forbidden-regex, why
 check src/failover '(^|[^a-z_])(kube|k8s_openapi|tokio|redis)::' 'kube, k8s_openapi, tokio or redis'
 check src/engine '(^|[^a-z_])(kube|k8s_openapi)::' 'kube or k8s_openapi'
 check src/api '(^|[^a-z_])(tokio|redis)::|kube::(Client|Api)' 'a client or tokio'
+check src/operator '(crate|redispair)::engine' 'the engine (it talks to engines over RESP only)'
 exit $fail

@@ -23,6 +23,15 @@ diff -u crds/redispair.yaml "${TMPDIR:-/tmp}/redispair-crd.yaml" \
 log "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
+# The operator's integration tests (tests/operator_*.rs) need a real kube-apiserver: start the
+# project's local control plane (idempotent; fast when it already runs) unless KUBECONFIG
+# points at a cluster already.
+if [ -z "${KUBECONFIG:-}" ]; then
+  log "local control plane for the operator tests"
+  KUBECONFIG_LINE=$(hack/cluster/up.sh --control-plane | tail -n1)
+  export "${KUBECONFIG_LINE?}"
+fi
+
 log "cargo test"
 cargo test --locked --all-targets --no-fail-fast -- --test-threads=2
 

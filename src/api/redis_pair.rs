@@ -395,6 +395,8 @@ pub struct ReplicationStatus {
 pub enum FailoverStep {
     /// The old master is taken out of the read-write Service and fenced.
     Fencing,
+    /// Planned switchover: writes paused on the master until the replica caught up.
+    Pausing,
     /// The replica is promoted with the new term.
     Promoting,
     /// The read-write Service selector is moved to the new master.

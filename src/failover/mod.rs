@@ -289,21 +289,36 @@ pub fn decide(policy: &Policy, record: &Record, obs: &Observation, now_ms: u64) 
                 _ => Some(m),
             })
             .map(|m| m.pod.clone());
-        match candidate {
-            Some(pod) => {
-                d.record.target_master = Some(pod.clone());
-                d.actions.push(event(
-                    "MasterElected",
-                    format!("{pod} is the initial master"),
-                    false,
-                ));
+        if let Some(pod) = candidate {
+            {
+                // The first master is promoted like any other, into a term above every term
+                // an engine reports: from then on, a master that restarts with an empty data
+                // directory reports a lower term and counts as failed (the Dragonfly
+                // wipe-the-replica case), which a term-0 master could not be told apart from.
+                let reported = obs
+                    .members
+                    .iter()
+                    .filter_map(|m| m.report.as_ref().map(|r| r.term))
+                    .max()
+                    .unwrap_or(0);
+                let term = record.term.max(reported) + 1;
+                d.record.failover = Some(Progress {
+                    step: Step::Promoting,
+                    from: String::new(),
+                    to: pod.clone(),
+                    term,
+                    reason: "initial election".to_string(),
+                    planned: true,
+                    started_ms: now_ms,
+                });
+                d.actions.push(Action::Promote {
+                    pod: pod.clone(),
+                    term,
+                });
                 d.again_now = true;
             }
-            None => d.phase = Phase::Creating,
         }
-        if d.record.target_master.is_some() {
-            d.phase = Phase::Creating;
-        }
+        d.phase = Phase::Creating;
         return d;
     };
     let master = member(obs, &master_pod);
@@ -505,7 +520,13 @@ fn advance_failover(
     obs: &Observation,
     now_ms: u64,
 ) {
-    d.phase = Phase::FailingOver;
+    // An initial election (no previous master) goes through the same steps.
+    let initial = p.from.is_empty();
+    d.phase = if initial {
+        Phase::Creating
+    } else {
+        Phase::FailingOver
+    };
     d.again_now = true;
     let to = member(obs, &p.to);
     let to_report = to.and_then(|m| m.report.as_ref());
@@ -582,7 +603,16 @@ fn advance_failover(
             }
         }
         Step::Switching => {
-            if obs.service_selects.as_deref() == Some(p.to.as_str()) {
+            if obs.service_selects.as_deref() == Some(p.to.as_str()) && initial {
+                d.record.failover = None;
+                d.phase = Phase::Ready;
+                d.again_now = false;
+                d.actions.push(event(
+                    "MasterElected",
+                    format!("{} is the initial master with term {}", p.to, p.term),
+                    false,
+                ));
+            } else if obs.service_selects.as_deref() == Some(p.to.as_str()) {
                 d.record.failover = None;
                 d.phase = Phase::Ready;
                 d.again_now = false;

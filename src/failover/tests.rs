@@ -316,7 +316,7 @@ fn master_process_killed_fails_over_without_losing_writes() {
     s.run(1_000);
     assert_eq!(s.master(), B);
     assert_eq!(s.service.as_deref(), Some(B));
-    assert_eq!(s.record.term, 1);
+    assert_eq!(s.record.term, 2);
     assert!(s.events.contains(&"FailoverCompleted"));
     s.assert_no_acknowledged_write_lost();
     // The old master comes back and rejoins as a replica of the new one.
@@ -424,7 +424,7 @@ fn replica_down_authorises_degrade_and_blocks_failover_until_caught_up() {
     s.kill(B);
     s.pods.insert(B.into(), PodHealth::NotReady);
     s.run(500);
-    assert_eq!(s.record.degrade_authorized_term, Some(0));
+    assert_eq!(s.record.degrade_authorized_term, Some(1));
     assert!(s.events.contains(&"DegradeAuthorized"));
     let acked_while_degraded = s.acknowledged.len();
     s.run(500);
@@ -472,7 +472,7 @@ fn degrade_is_cleared_when_the_replica_catches_up() {
     s.kill(B);
     s.pods.insert(B.into(), PodHealth::NotReady);
     s.run(500);
-    assert_eq!(s.record.degrade_authorized_term, Some(0));
+    assert_eq!(s.record.degrade_authorized_term, Some(1));
     let e = s.engines.get_mut(B).unwrap();
     e.alive = true;
     e.reachable = true;
@@ -506,19 +506,36 @@ fn both_down_then_master_back_first() {
     s.run(500);
     assert_eq!(s.master(), A);
     assert_eq!(s.service.as_deref(), Some(A));
-    assert_eq!(s.record.term, 0);
+    assert_eq!(s.record.term, 1);
+}
+
+#[test]
+fn initial_master_restarted_empty_is_replaced_by_the_replica() {
+    // The first master is promoted into term 1, so even before any failover an engine that
+    // comes back with an empty directory (term 0) is told apart and the replica takes over.
+    let mut s = Sim::new(Mode::SemiSync);
+    assert_eq!(s.record.term, 1);
+    s.run(500);
+    let e = s.engines.get_mut(A).unwrap();
+    *e = SimEngine::new(Role::Master);
+    e.wiped = true;
+    s.run(1_000);
+    assert_eq!(s.master(), B);
+    assert_eq!(s.record.term, 2);
+    s.assert_no_acknowledged_write_lost();
+    assert_eq!(s.engines[A].log, s.engines[B].log);
 }
 
 #[test]
 fn master_restarted_empty_is_replaced_by_the_replica() {
     let mut s = Sim::new(Mode::SemiSync);
     s.run(500);
-    // Promote once so the pair has a term above 0 (a restarted empty engine reports term 0).
+    // Promote once more (a restarted empty engine reports term 0, below any elected term).
     s.switchover = true;
     s.run(500);
     assert_eq!(s.master(), B);
     let term = s.record.term;
-    assert_eq!(term, 1);
+    assert_eq!(term, 2);
     s.run(300);
     // B restarts with an empty directory: master, term 0, no data.
     let e = s.engines.get_mut(B).unwrap();
@@ -565,7 +582,7 @@ fn flapping_master_is_not_promoted_back() {
         assert_eq!(s.engines[&m].role, Role::Replica);
         s.assert_no_acknowledged_write_lost();
     }
-    assert_eq!(s.record.term, 4);
+    assert_eq!(s.record.term, 5);
 }
 
 #[test]
@@ -584,7 +601,7 @@ fn operator_restart_in_every_step_resumes() {
         s.run(1_000);
         assert_eq!(s.master(), B, "restart after {stop_after_passes} passes");
         assert_eq!(s.service.as_deref(), Some(B));
-        assert_eq!(s.record.term, 1, "one promotion, one term");
+        assert_eq!(s.record.term, 2, "the initial term and one promotion");
         assert!(s.record.failover.is_none());
         s.assert_no_acknowledged_write_lost();
     }
@@ -616,7 +633,7 @@ fn replica_still_in_first_sync_is_not_promoted() {
     let mut s = Sim::new(Mode::SemiSync);
     s.switchover = true;
     s.run(500);
-    assert_eq!(s.record.term, 1);
+    assert_eq!(s.record.term, 2);
     // A is replaced by a fresh pod that has not finished its first sync (term 0).
     let obs = {
         let mut o = s.observe();

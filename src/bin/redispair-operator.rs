@@ -1,0 +1,166 @@
+//! redispair-operator: runs the RedisPair controller (leader election, /healthz /readyz
+//! /metrics), and `redispair-operator probe`, the engine pods' readiness probe (the binary
+//! ships in the same image as the engine). Does I/O: everything, through the library.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{ArgAction, Parser, Subcommand};
+use prometheus_client::registry::Registry;
+use redispair::api::constants::ADMIN_USER;
+use redispair::operator::build::pod::ENV_ADMIN_PASSWORD;
+use redispair::operator::controller::{run, RunConfig};
+use redispair::operator::http::{serve, HttpState};
+use redispair::operator::leader::LeaderElection;
+use redispair::operator::metrics::Metrics;
+
+#[derive(Parser, Debug)]
+#[command(version, about = "The RedisPair operator")]
+struct Cli {
+    /// Namespace to watch; all namespaces when unset.
+    #[arg(long, env = "REDISPAIR_WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Engine image for pairs that name none (normally the operator's own image).
+    #[arg(long, env = "REDISPAIR_ENGINE_IMAGE")]
+    engine_image: Option<String>,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "REDISPAIR_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log_level: String,
+    /// Take a coordination Lease before acting, so several replicas can run.
+    #[arg(long, env = "REDISPAIR_LEADER_ELECTION", default_value_t = true, action = ArgAction::Set)]
+    leader_election: bool,
+    /// Namespace of the leader-election Lease (the operator's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// This instance's identity in the Lease and in Events.
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Readiness probe of an engine pod: the local engine answers PING as the admin user.
+    Probe {
+        #[arg(long, default_value_t = 6379)]
+        port: u16,
+    },
+}
+
+fn resp(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
+/// PING the engine on loopback (after AUTH as the admin user when a password is set); exit 0
+/// when it answers PONG. A loading engine answers -LOADING and is not ready.
+fn probe(port: u16) -> anyhow::Result<()> {
+    let timeout = Duration::from_millis(900);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    let password = std::env::var(ENV_ADMIN_PASSWORD).unwrap_or_default();
+    let mut req = Vec::new();
+    let expect = if password.is_empty() {
+        "+PONG\r\n"
+    } else {
+        req.extend(resp(&["AUTH", ADMIN_USER, &password]));
+        "+OK\r\n+PONG\r\n"
+    };
+    req.extend(resp(&["PING"]));
+    s.write_all(&req)?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while got.len() < expect.len() {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        if got.starts_with(b"-") {
+            break;
+        }
+    }
+    let got = String::from_utf8_lossy(&got);
+    anyhow::ensure!(got == expect, "engine answered {got:?}");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Probe { port }) = cli.command {
+        return probe(port);
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log_level))
+        .init();
+    let identity = cli.identity.clone().unwrap_or_else(|| {
+        std::env::var("HOSTNAME")
+            .unwrap_or_else(|_| format!("redispair-operator-{}", std::process::id()))
+    });
+    let mut registry = Registry::default();
+    let metrics = Arc::new(Metrics::register(&mut registry));
+    let http = Arc::new(HttpState {
+        registry,
+        ready: false.into(),
+    });
+    let server = tokio::spawn(serve(cli.metrics_addr, http.clone()));
+
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API")?;
+    // Fail early with a hint when the CRD is missing (controller-rs does the same).
+    let pairs: kube::Api<redispair::api::RedisPair> = kube::Api::all(client.clone());
+    pairs
+        .list(&kube::api::ListParams::default().limit(1))
+        .await
+        .context(
+            "listing RedisPairs; is the CRD installed? (kubectl apply -f crds/redispair.yaml)",
+        )?;
+    http.ready.store(true, Ordering::Relaxed);
+
+    let config = RunConfig {
+        namespace: cli.namespace.clone(),
+        default_image: cli.engine_image.clone(),
+        instance: identity.clone(),
+        metrics,
+    };
+    if cli.leader_election {
+        let election = LeaderElection::new(
+            client.clone(),
+            &cli.lease_namespace,
+            "redispair-operator",
+            &identity,
+        );
+        tracing::info!(%identity, "waiting for the leader Lease");
+        election.acquire().await;
+        tracing::info!(%identity, "leading");
+        tokio::select! {
+            _ = run(client, config) => {}
+            lost = election.hold() => {
+                // Stop at once: a follower must never act. The Deployment restarts us.
+                anyhow::bail!("{lost}");
+            }
+            r = server => { r??; }
+        }
+    } else {
+        tokio::select! {
+            _ = run(client, config) => {}
+            r = server => { r??; }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,387 @@
+//! The controller: wires the reconcile pipeline into a kube-runtime Controller that watches
+//! RedisPairs, their pods, Services and claims, the Nodes their pods run on, and the per-pair
+//! probers' triggers. Does I/O: Kubernetes API (watches, writes, Events), engines (through
+//! `act` and `prober`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Service};
+use kube::api::Api;
+use kube::runtime::controller::{Action as ControllerAction, Config as ControllerConfig};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{watcher, Controller, WatchStreamExt};
+use kube::{Client, Resource, ResourceExt};
+use tracing::{info, warn};
+
+use super::act::{replace_pods, resync_replicas, run_engine_actions};
+use super::apply::apply_pair;
+use super::build::secret::generate_password;
+use super::build::{build_pair_resources, GeneratedPasswords};
+use super::decide::{
+    observation_of, pod_ip, pods_to_replace, policy_of, record_of, replicas_to_resync, routing_of,
+    write_record,
+};
+use super::error::ReconcileError;
+use super::metrics::Metrics;
+use super::observe::observe;
+use super::prober::{now_ms, Probers};
+use super::status::{build_invalid_status, build_status, patch_status, CONDITION_READY};
+use super::validate::{validate, Names};
+use crate::api::constants::{LABEL_MANAGED_BY, LABEL_PAIR, MANAGED_BY};
+use crate::api::RedisPair;
+use crate::failover::{self, Phase};
+
+/// A pass that has nothing left to do still runs this often (a safety net: the watches and
+/// the prober trigger every pass that matters).
+pub const RESYNC: Duration = Duration::from_secs(60);
+/// The next pass of a failover in progress.
+pub const AGAIN_NOW: Duration = Duration::from_millis(100);
+
+/// What every reconcile pass shares.
+pub struct Context {
+    pub client: Client,
+    /// One recorder for the whole operator: it folds repeated Events into a series instead
+    /// of creating a new Event per pass.
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub probers: Probers,
+    /// Engine image when the spec names none (the operator's own image).
+    pub default_image: Option<String>,
+}
+
+async fn publish(ctx: &Context, pair: &RedisPair, reason: &str, note: String, warning: bool) {
+    let ev = Event {
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: reason.to_string(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".to_string(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &pair.object_ref(&())).await {
+        warn!(%e, reason, "could not publish an Event");
+    }
+}
+
+fn pair_key(pair: &RedisPair) -> String {
+    format!(
+        "{}/{}",
+        pair.namespace().unwrap_or_default(),
+        pair.name_any()
+    )
+}
+
+/// One pass of the pipeline for one pair.
+#[tracing::instrument(skip_all, fields(pair = %pair_key(&pair)))]
+pub async fn reconcile(
+    pair: Arc<RedisPair>,
+    ctx: Arc<Context>,
+) -> Result<ControllerAction, ReconcileError> {
+    ctx.metrics.reconciles.inc();
+    match reconcile_pair(&pair, &ctx).await {
+        Ok(a) => Ok(a),
+        Err(e) => {
+            publish(&ctx, &pair, e.category(), e.to_string(), true).await;
+            Err(e)
+        }
+    }
+}
+
+async fn reconcile_pair(
+    pair: &RedisPair,
+    ctx: &Context,
+) -> Result<ControllerAction, ReconcileError> {
+    let ns = pair.namespace().unwrap_or_default();
+    let name = pair.name_any();
+    let names = Names::new(pair);
+    let api: Api<RedisPair> = Api::namespaced(ctx.client.clone(), &ns);
+    let previous = pair.status.clone();
+    let now = now_ms();
+
+    // observe (client)
+    let mut observed = observe(&ctx.client, &ns, &names)
+        .await
+        .map_err(ReconcileError::Observe)?;
+
+    // validate (no client): an invalid spec is a condition and an Event, not a crash.
+    let v = match validate(
+        pair,
+        observed.password_secret.as_ref(),
+        observed.admin_secret.as_ref(),
+        ctx.default_image.as_deref(),
+    ) {
+        Ok(v) => v,
+        Err(e) => {
+            let message = e.to_string();
+            let already = previous.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == CONDITION_READY && c.message == message)
+            });
+            if !already {
+                publish(ctx, pair, e.category(), message.clone(), true).await;
+            }
+            ctx.metrics.error(e.category());
+            ctx.metrics.set_phase(&pair_key(pair), Some("Failed"));
+            let status =
+                build_invalid_status(previous.as_ref(), pair.meta().generation, message, now);
+            patch_status(&api, &name, &status)
+                .await
+                .map_err(ReconcileError::Status)?;
+            return Ok(ControllerAction::await_change());
+        }
+    };
+    ctx.probers.ensure(pair, v.admin_password.clone());
+    observed.probes = ctx.probers.results(pair);
+
+    // decide (no client)
+    let record = record_of(previous.as_ref());
+    let obs = observation_of(pair, &names, &observed);
+    let d = failover::decide(&policy_of(&pair.spec), &record, &obs, now);
+
+    // Intent before action: the new record is in status before anything it implies is done,
+    // so a restarted operator resumes from it.
+    if d.record != record {
+        let mut s = previous.clone().unwrap_or_default();
+        write_record(&mut s, &d.record);
+        s.phase = Some(d.phase.as_str().to_string());
+        patch_status(&api, &name, &s)
+            .await
+            .map_err(ReconcileError::Status)?;
+    }
+
+    // build (no client) and apply (client). The read-write Service's selector carries the
+    // routing decision, so fencing (selector → nothing) happens before any engine action.
+    let routing = routing_of(&d, &obs);
+    let passwords = {
+        let mut rng = rand::thread_rng();
+        GeneratedPasswords {
+            password: generate_password(&mut rng),
+            admin_password: generate_password(&mut rng),
+        }
+    };
+    let resources = build_pair_resources(&v, &routing, &passwords);
+    apply_pair(&ctx.client, &ns, &resources, &observed).await?;
+
+    // Replace pods that cannot come back by themselves (lost node, evicted); the next pass
+    // recreates them, and the failover machine demotes the newcomer into a replica.
+    let replacements = pods_to_replace(&d.record, &observed);
+    for r in &replacements {
+        publish(ctx, pair, "ReplacingPod", r.reason.clone(), true).await;
+    }
+    replace_pods(&ctx.client, &ns, &replacements, |p| names.pvc(p))
+        .await
+        .map_err(|source| ReconcileError::Apply {
+            kind: "Pod",
+            name: replacements
+                .iter()
+                .map(|r| r.pod.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            source,
+        })?;
+
+    for a in &d.actions {
+        if let failover::Action::Event {
+            reason,
+            message,
+            warning,
+        } = a
+        {
+            info!(reason, %message, "event");
+            publish(ctx, pair, reason, message.clone(), *warning).await;
+        }
+    }
+
+    // engine actions (RESP)
+    let ips: BTreeMap<String, String> = observed
+        .pods
+        .iter()
+        .filter_map(|(n, p)| Some((n.clone(), pod_ip(p)?)))
+        .collect();
+    let resyncs = replicas_to_resync(&d.record, &observed);
+    for (pod, master, term) in &resyncs {
+        publish(
+            ctx,
+            pair,
+            "FullSyncOrdered",
+            format!("{pod} refused {master}'s history; it discards its unacknowledged data and full-syncs in term {term}"),
+            true,
+        )
+        .await;
+    }
+    let engine_result = match &v.admin_password {
+        Some(pw) => {
+            let r = run_engine_actions(&ctx.client, pair, &d.actions, &ips, pw).await;
+            let s = resync_replicas(&resyncs, &ips, pw).await;
+            r.and(s)
+        }
+        None => Ok(()),
+    };
+    if let Some((from, to, _, ms)) = &d.completed {
+        ctx.metrics.failover_completed(*ms);
+        info!(%from, %to, ms, "failover completed");
+    }
+
+    // status (client)
+    let status = build_status(
+        previous.as_ref(),
+        &names,
+        pair.spec.replication.mode,
+        pair.meta().generation,
+        &d,
+        &obs,
+        &observed,
+        now,
+    );
+    let old_phase = previous.as_ref().and_then(|s| s.phase.clone());
+    if old_phase.as_deref() != Some(d.phase.as_str()) {
+        publish(
+            ctx,
+            pair,
+            "PhaseChanged",
+            format!(
+                "phase {} → {}",
+                old_phase.as_deref().unwrap_or("none"),
+                d.phase.as_str()
+            ),
+            matches!(d.phase, Phase::Failed | Phase::Degraded),
+        )
+        .await;
+    }
+    if previous.as_ref() != Some(&status) {
+        patch_status(&api, &name, &status)
+            .await
+            .map_err(ReconcileError::Status)?;
+    }
+    ctx.metrics
+        .set_phase(&pair_key(pair), Some(d.phase.as_str()));
+    engine_result.map_err(ReconcileError::Engine)?;
+
+    Ok(if d.again_now {
+        ControllerAction::requeue(AGAIN_NOW)
+    } else if v.admin_password.is_none() || d.phase == Phase::Creating {
+        // Waiting for the generated Secret to be readable, or the engines to start.
+        ControllerAction::requeue(Duration::from_secs(1))
+    } else {
+        ControllerAction::requeue(RESYNC)
+    })
+}
+
+/// Requeue by error kind (see [`ReconcileError::requeue_after`]).
+pub fn error_policy(
+    _pair: Arc<RedisPair>,
+    error: &ReconcileError,
+    ctx: Arc<Context>,
+) -> ControllerAction {
+    ctx.metrics.error(error.category());
+    warn!(%error, category = error.category(), "reconcile failed");
+    match error.requeue_after() {
+        Some(d) => ControllerAction::requeue(d),
+        None => ControllerAction::await_change(),
+    }
+}
+
+/// Settings of [`run`].
+pub struct RunConfig {
+    /// Namespace to watch (None: all).
+    pub namespace: Option<String>,
+    pub default_image: Option<String>,
+    pub instance: String,
+    pub metrics: Arc<Metrics>,
+}
+
+fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Run the controller until a shutdown signal.
+pub async fn run(client: Client, cfg: RunConfig) {
+    let ns = cfg.namespace.as_deref();
+    let managed = format!("{LABEL_MANAGED_BY}={MANAGED_BY}");
+    let pairs: Api<RedisPair> = api_for(&client, ns);
+    let pods: Api<Pod> = api_for(&client, ns);
+
+    // Our own view of the engine pods: the prober reads their IPs, the node mapper finds
+    // which pairs run on a node.
+    let (pod_store, pod_writer) = reflector::store();
+    let pod_reflector = reflector::reflector(
+        pod_writer,
+        watcher(pods.clone(), watcher::Config::default().labels(&managed)),
+    )
+    .default_backoff()
+    .touched_objects()
+    .for_each(|_| futures::future::ready(()));
+    tokio::spawn(pod_reflector);
+
+    let (trigger_tx, trigger_rx) = futures::channel::mpsc::unbounded();
+    let controller = Controller::new(pairs, watcher::Config::default().any_semantic());
+    let probers = Probers::new(trigger_tx, pod_store.clone(), controller.store());
+    let nodes_pods = pod_store.clone();
+    // A node turning NotReady (or any node change) triggers exactly the pairs with a pod on
+    // it: no waiting for the node controller to evict pods.
+    let node_mapper = move |node: Node| {
+        let node_name = node.name_any();
+        nodes_pods
+            .state()
+            .into_iter()
+            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(&node_name))
+            .filter_map(|p| {
+                let pair = p.labels().get(LABEL_PAIR)?.clone();
+                Some(ObjectRef::<RedisPair>::new(&pair).within(&p.namespace()?))
+            })
+            .collect::<Vec<_>>()
+    };
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: MANAGED_BY.to_string(),
+                instance: Some(cfg.instance.clone()),
+            },
+        ),
+        client: client.clone(),
+        metrics: cfg.metrics.clone(),
+        probers,
+        default_image: cfg.default_image.clone(),
+    });
+    controller
+        .owns(pods, watcher::Config::default().labels(&managed))
+        .owns(
+            api_for::<Service>(&client, ns),
+            watcher::Config::default().labels(&managed),
+        )
+        .owns(
+            api_for::<PersistentVolumeClaim>(&client, ns),
+            watcher::Config::default().labels(&managed),
+        )
+        .watches(
+            Api::<Node>::all(client.clone()),
+            watcher::Config::default(),
+            node_mapper,
+        )
+        .reconcile_on(trigger_rx)
+        .with_config(ControllerConfig::default().concurrency(8))
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|r| {
+            if let Err(e) = r {
+                tracing::debug!(%e, "controller");
+            }
+            futures::future::ready(())
+        })
+        .await;
+}

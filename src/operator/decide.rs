@@ -1,0 +1,560 @@
+//! The decide step's glue: translates what was observed and the status record into the pure
+//! failover machine's inputs ([`crate::failover`]), and its decision back into Service routing
+//! and status fields. Pure.
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+
+use super::build::service::selected_pod;
+use super::build::Routing;
+use super::observe::Observed;
+use super::validate::Names;
+use crate::api::constants::{ANNOTATION_FENCED, ANNOTATION_SWITCHOVER};
+use crate::api::{
+    FailoverProgress, FailoverStep, RedisPair, RedisPairSpec, RedisPairStatus, ReplicationMode,
+};
+use crate::failover::{
+    Action, Decision, EngineReport, Member, Mode, Observation, PodHealth, Policy, Progress, Record,
+    Step,
+};
+
+pub fn policy_of(spec: &RedisPairSpec) -> Policy {
+    Policy {
+        enabled: spec.failover.enabled,
+        detection_ms: spec.failover.detection_seconds.max(1) as u64 * 1000,
+        allow_data_loss: spec.failover.allow_data_loss,
+        mode: match spec.replication.mode {
+            ReplicationMode::Async => Mode::Async,
+            ReplicationMode::SemiSync => Mode::SemiSync,
+            ReplicationMode::Sync => Mode::Sync,
+        },
+    }
+}
+
+/// RFC 3339 → ms since the epoch (0 when unparsable: the duration is then only wrong in the
+/// report, never in a safety decision).
+pub fn parse_time_ms(t: &str) -> u64 {
+    t.parse::<jiff::Timestamp>()
+        .map(|ts| ts.as_millisecond().max(0) as u64)
+        .unwrap_or(0)
+}
+
+pub fn format_time_ms(ms: u64) -> String {
+    jiff::Timestamp::from_millisecond(ms as i64)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_string()
+}
+
+fn step_to_api(s: Step) -> FailoverStep {
+    match s {
+        Step::Fencing => FailoverStep::Fencing,
+        Step::Pausing => FailoverStep::Pausing,
+        Step::Promoting => FailoverStep::Promoting,
+        Step::Switching => FailoverStep::Switching,
+    }
+}
+
+fn step_from_api(s: FailoverStep) -> Step {
+    match s {
+        FailoverStep::Fencing => Step::Fencing,
+        FailoverStep::Pausing => Step::Pausing,
+        FailoverStep::Promoting => Step::Promoting,
+        FailoverStep::Switching => Step::Switching,
+    }
+}
+
+/// The record the machine persisted, read back from status.
+pub fn record_of(status: Option<&RedisPairStatus>) -> Record {
+    let Some(s) = status else {
+        return Record::default();
+    };
+    Record {
+        term: s.term,
+        target_master: s.target_master.clone(),
+        degrade_authorized_term: s.degrade_authorized_term,
+        failover: s.failover.as_ref().map(|f| Progress {
+            step: step_from_api(f.step),
+            from: f.from.clone(),
+            to: f.to.clone(),
+            term: f.term,
+            reason: f.reason.clone(),
+            planned: f.planned,
+            started_ms: parse_time_ms(&f.started_at),
+        }),
+    }
+}
+
+/// Write the record into a status (the other fields are left as they are).
+pub fn write_record(status: &mut RedisPairStatus, r: &Record) {
+    status.term = r.term;
+    status.target_master = r.target_master.clone();
+    status.degrade_authorized_term = r.degrade_authorized_term;
+    status.failover = r.failover.as_ref().map(|p| FailoverProgress {
+        step: step_to_api(p.step),
+        from: p.from.clone(),
+        to: p.to.clone(),
+        term: p.term,
+        reason: p.reason.clone(),
+        started_at: format_time_ms(p.started_ms),
+        planned: p.planned,
+    });
+}
+
+/// How Kubernetes sees a pod.
+pub fn pod_health(pod: Option<&Pod>) -> PodHealth {
+    let Some(pod) = pod else {
+        return PodHealth::Missing;
+    };
+    if pod.metadata.deletion_timestamp.is_some() {
+        return PodHealth::Terminating;
+    }
+    let Some(status) = pod.status.as_ref() else {
+        return PodHealth::NotReady;
+    };
+    if status.phase.as_deref() == Some("Failed") {
+        return PodHealth::Failed;
+    }
+    let crash_looping = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .filter_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.as_deref())
+        .any(|r| r == "CrashLoopBackOff");
+    if crash_looping {
+        return PodHealth::Failed;
+    }
+    let ready = status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    if ready {
+        PodHealth::Ready
+    } else {
+        PodHealth::NotReady
+    }
+}
+
+pub fn pod_ip(pod: &Pod) -> Option<String> {
+    pod.status
+        .as_ref()?
+        .pod_ip
+        .clone()
+        .filter(|ip| !ip.is_empty())
+}
+
+/// Build the machine's observation.
+pub fn observation_of(pair: &RedisPair, names: &Names, o: &Observed) -> Observation {
+    let members = names
+        .pods
+        .iter()
+        .map(|name| {
+            let pod = o.pods.get(name);
+            let probe = o.probes.get(name);
+            // A probe result is only trusted for the pod's current IP (a replaced pod is a
+            // different engine).
+            let probe = probe.filter(|p| pod.and_then(pod_ip).as_deref() == Some(p.ip.as_str()));
+            let report = probe.and_then(|p| p.info.as_ref()).map(|i| EngineReport {
+                role: i.role,
+                term: i.term,
+                offset: i.offset,
+                link_up: i.link_up,
+                degraded: i.degraded,
+                following: i.master_host.as_ref().and_then(|host| {
+                    o.pods
+                        .iter()
+                        .find(|(_, p)| pod_ip(p).as_deref() == Some(host.as_str()))
+                        .map(|(n, _)| n.clone())
+                        .or_else(|| Some(host.clone()))
+                }),
+            });
+            Member {
+                pod: name.clone(),
+                pod_health: pod_health(pod),
+                node_ready: pod
+                    .and_then(|p| p.spec.as_ref()?.node_name.as_ref())
+                    .and_then(|n| o.nodes_ready.get(n).copied()),
+                report,
+                probe_failing_since_ms: probe.and_then(|p| p.failing_since_ms),
+                fenced: pod.is_some_and(|p| p.annotations().contains_key(ANNOTATION_FENCED)),
+            }
+        })
+        .collect();
+    Observation {
+        members,
+        service_selects: o.read_write_service.as_ref().and_then(selected_pod),
+        switchover_requested: pair.annotations().contains_key(ANNOTATION_SWITCHOVER),
+    }
+}
+
+/// Who the Services select after this decision: the read-write Service follows the last
+/// `SelectMaster` action, or stays as it is; the read-only Service selects the other pod only
+/// while it reports itself a replica (a fenced old master must not serve reads).
+pub fn routing_of(d: &Decision, obs: &Observation) -> Routing {
+    let read_write = d
+        .actions
+        .iter()
+        .rev()
+        .find_map(|a| match a {
+            Action::SelectMaster(p) => Some(p.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| obs.service_selects.clone());
+    let target = d.record.target_master.clone();
+    let read_only = obs
+        .members
+        .iter()
+        .filter(|m| Some(&m.pod) != target.as_ref() && target.is_some())
+        .find(|m| {
+            m.report
+                .as_ref()
+                .is_some_and(|r| r.role == crate::failover::Role::Replica)
+        })
+        .map(|m| m.pod.clone());
+    Routing {
+        read_write,
+        read_only,
+        target_master: target,
+    }
+}
+
+/// A replica to resync from scratch: `(pod, master pod, term)`.
+///
+/// The engine refuses to follow a master whose history lacks its position, and waits for an
+/// explicit order. The operator gives it only when the master is known good: it is the
+/// decided master, reports itself master in the pair's term (≥ 1, so an engine that came back
+/// empty, at term 0, never qualifies: that one is failed over instead), and no failover is in
+/// progress. Such a master holds every acknowledged write (it was promoted only when it did),
+/// so whatever the replica holds beyond it was never acknowledged and may be discarded.
+pub fn replicas_to_resync(record: &Record, o: &Observed) -> Vec<(String, String, i64)> {
+    let Some(master) = record.target_master.as_ref() else {
+        return Vec::new();
+    };
+    if record.failover.is_some() || record.term < 1 {
+        return Vec::new();
+    }
+    let master_ok = o
+        .probes
+        .get(master)
+        .and_then(|p| p.info.as_ref())
+        .is_some_and(|i| i.role == crate::failover::Role::Master && i.term == record.term);
+    if !master_ok {
+        return Vec::new();
+    }
+    o.probes
+        .iter()
+        .filter(|(pod, _)| *pod != master)
+        .filter(|(_, p)| {
+            p.info.as_ref().is_some_and(|i| {
+                i.role == crate::failover::Role::Replica && !i.link_up && i.detached_no_history
+            })
+        })
+        .map(|(pod, _)| (pod.clone(), master.clone(), record.term))
+        .collect()
+}
+
+/// A pod to delete so that `apply` recreates it elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replacement {
+    pub pod: String,
+    /// Also delete its claim: the volume is on the lost node (local storage cannot follow the
+    /// pod), and a replica's data is always recoverable from its master by a full sync.
+    pub delete_claim: bool,
+    pub reason: String,
+}
+
+/// Pods that will never come back by themselves: on a NotReady node (a pod there stays
+/// Running, then Terminating forever, since no kubelet confirms it) or evicted (phase Failed).
+/// Only a pod that is not the decided master, and never during a failover: the master is
+/// replaced only after a failover has moved the role away from it.
+pub fn pods_to_replace(record: &Record, o: &Observed) -> Vec<Replacement> {
+    if record.failover.is_some() {
+        return Vec::new();
+    }
+    o.pods
+        .iter()
+        .filter(|(name, _)| record.target_master.as_deref() != Some(name.as_str()))
+        .filter_map(|(name, pod)| {
+            let node = pod.spec.as_ref().and_then(|s| s.node_name.as_ref());
+            let node_lost = node.is_some_and(|n| o.nodes_ready.get(n) == Some(&false));
+            let evicted = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed");
+            if node_lost {
+                Some(Replacement {
+                    pod: name.clone(),
+                    delete_claim: true,
+                    reason: format!(
+                        "node {} is NotReady; {name} is replaced on another node and syncs from the master",
+                        node.map(String::as_str).unwrap_or_default()
+                    ),
+                })
+            } else if evicted {
+                Some(Replacement {
+                    pod: name.clone(),
+                    delete_claim: false,
+                    reason: format!("{name} failed; it is recreated"),
+                })
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operator::engine_client::EngineInfo;
+    use crate::operator::observe::ProbeResult;
+    use crate::operator::validate::tests::contract_pair;
+    use k8s_openapi::api::core::v1::{PodCondition, PodSpec, PodStatus};
+
+    fn pod(name: &str, ip: &str, ready: bool, node: &str) -> Pod {
+        Pod {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                node_name: Some(node.into()),
+                ..Default::default()
+            }),
+            status: Some(PodStatus {
+                pod_ip: Some(ip.into()),
+                phase: Some("Running".into()),
+                conditions: Some(vec![PodCondition {
+                    type_: "Ready".into(),
+                    status: if ready { "True" } else { "False" }.into(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn info(role: crate::failover::Role, host: Option<&str>) -> EngineInfo {
+        EngineInfo {
+            role,
+            term: 1,
+            offset: 10,
+            link_up: host.is_some(),
+            master_host: host.map(str::to_string),
+            degraded: false,
+            replica_ack_offset: None,
+            replica_lag_seconds: None,
+            detached_no_history: false,
+        }
+    }
+
+    #[test]
+    fn detached_replica_is_resynced_only_from_a_master_of_the_current_term() {
+        use crate::failover::Role;
+        let mut o = Observed::default();
+        let mut replica = info(Role::Replica, Some("10.0.0.2"));
+        replica.link_up = false;
+        replica.detached_no_history = true;
+        let mut master = info(Role::Master, None);
+        master.term = 2;
+        o.probes.insert(
+            "cache-a".into(),
+            ProbeResult {
+                ip: "10.0.0.1".into(),
+                info: Some(replica),
+                failing_since_ms: None,
+            },
+        );
+        o.probes.insert(
+            "cache-b".into(),
+            ProbeResult {
+                ip: "10.0.0.2".into(),
+                info: Some(master.clone()),
+                failing_since_ms: None,
+            },
+        );
+        let mut record = Record {
+            term: 2,
+            target_master: Some("cache-b".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            replicas_to_resync(&record, &o),
+            vec![("cache-a".to_string(), "cache-b".to_string(), 2)]
+        );
+        // A master that came back empty reports a lower term: never resync from it.
+        master.term = 0;
+        o.probes.get_mut("cache-b").unwrap().info = Some(master);
+        assert!(replicas_to_resync(&record, &o).is_empty());
+        // Never in term 0.
+        record.term = 0;
+        assert!(replicas_to_resync(&record, &o).is_empty());
+    }
+
+    #[test]
+    fn observation_maps_pods_nodes_probes_and_the_followed_master() {
+        use crate::failover::Role;
+        let pair = contract_pair();
+        let names = Names::new(&pair);
+        let mut o = Observed::default();
+        o.pods
+            .insert("cache-a".into(), pod("cache-a", "10.0.0.1", true, "n1"));
+        o.pods
+            .insert("cache-b".into(), pod("cache-b", "10.0.0.2", false, "n2"));
+        o.nodes_ready.insert("n1".into(), true);
+        o.nodes_ready.insert("n2".into(), false);
+        o.probes.insert(
+            "cache-b".into(),
+            ProbeResult {
+                ip: "10.0.0.2".into(),
+                info: Some(info(Role::Replica, Some("10.0.0.1"))),
+                failing_since_ms: None,
+            },
+        );
+        // A stale probe of an old IP is ignored.
+        o.probes.insert(
+            "cache-a".into(),
+            ProbeResult {
+                ip: "10.0.0.9".into(),
+                info: Some(info(Role::Master, None)),
+                failing_since_ms: None,
+            },
+        );
+        let obs = observation_of(&pair, &names, &o);
+        let a = &obs.members[0];
+        assert_eq!(
+            (a.pod_health, a.node_ready, a.report.is_none()),
+            (PodHealth::Ready, Some(true), true)
+        );
+        let b = &obs.members[1];
+        assert_eq!(b.pod_health, PodHealth::NotReady);
+        assert_eq!(b.node_ready, Some(false));
+        assert_eq!(
+            b.report.as_ref().unwrap().following.as_deref(),
+            Some("cache-a")
+        );
+        assert_eq!(obs.service_selects, None);
+        assert!(!obs.switchover_requested);
+    }
+
+    #[test]
+    fn lost_replica_is_replaced_with_its_claim_but_never_the_master() {
+        let mut o = Observed::default();
+        o.pods
+            .insert("cache-a".into(), pod("cache-a", "10.0.0.1", true, "n1"));
+        o.pods
+            .insert("cache-b".into(), pod("cache-b", "10.0.0.2", true, "n2"));
+        o.nodes_ready.insert("n1".into(), false);
+        o.nodes_ready.insert("n2".into(), true);
+        let mut record = Record {
+            term: 2,
+            target_master: Some("cache-a".into()),
+            ..Default::default()
+        };
+        // The master's node is lost: the failover machine handles it first.
+        assert!(pods_to_replace(&record, &o).is_empty());
+        record.target_master = Some("cache-b".into());
+        let r = pods_to_replace(&record, &o);
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].pod.as_str(), r[0].delete_claim), ("cache-a", true));
+        // Not during a failover.
+        record.failover = Some(Progress {
+            step: Step::Switching,
+            from: "cache-a".into(),
+            to: "cache-b".into(),
+            term: 3,
+            reason: String::new(),
+            planned: false,
+            started_ms: 0,
+        });
+        assert!(pods_to_replace(&record, &o).is_empty());
+        // An evicted pod is recreated with its claim.
+        record.failover = None;
+        o.nodes_ready.insert("n1".into(), true);
+        o.pods
+            .get_mut("cache-a")
+            .unwrap()
+            .status
+            .as_mut()
+            .unwrap()
+            .phase = Some("Failed".into());
+        let r = pods_to_replace(&record, &o);
+        assert_eq!((r[0].pod.as_str(), r[0].delete_claim), ("cache-a", false));
+    }
+
+    #[test]
+    fn record_round_trips_through_status() {
+        let r = Record {
+            term: 3,
+            target_master: Some("cache-b".into()),
+            degrade_authorized_term: Some(2),
+            failover: Some(Progress {
+                step: Step::Promoting,
+                from: "cache-a".into(),
+                to: "cache-b".into(),
+                term: 4,
+                reason: "pod cache-a is gone".into(),
+                planned: false,
+                started_ms: 1_700_000_000_123,
+            }),
+        };
+        let mut s = RedisPairStatus::default();
+        write_record(&mut s, &r);
+        assert_eq!(
+            s.failover.as_ref().unwrap().started_at,
+            "2023-11-14T22:13:20.123Z"
+        );
+        assert_eq!(record_of(Some(&s)), r);
+        assert_eq!(record_of(None), Record::default());
+    }
+
+    #[test]
+    fn terminating_and_missing_pods() {
+        let mut p = pod("cache-a", "1", true, "n");
+        assert_eq!(pod_health(Some(&p)), PodHealth::Ready);
+        p.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            jiff::Timestamp::UNIX_EPOCH,
+        ));
+        assert_eq!(pod_health(Some(&p)), PodHealth::Terminating);
+        assert_eq!(pod_health(None), PodHealth::Missing);
+    }
+
+    #[test]
+    fn routing_follows_the_last_select_action() {
+        let d = Decision {
+            record: Record {
+                target_master: Some("cache-a".into()),
+                ..Default::default()
+            },
+            actions: vec![
+                Action::SelectMaster(Some("cache-a".into())),
+                Action::SelectMaster(None),
+            ],
+            phase: crate::failover::Phase::FailingOver,
+            again_now: true,
+            completed: None,
+        };
+        let obs = Observation {
+            members: vec![],
+            service_selects: Some("cache-a".into()),
+            switchover_requested: false,
+        };
+        assert_eq!(routing_of(&d, &obs).read_write, None);
+        let d2 = Decision {
+            actions: vec![],
+            ..d
+        };
+        assert_eq!(routing_of(&d2, &obs).read_write.as_deref(), Some("cache-a"));
+    }
+
+    #[test]
+    fn policy_from_the_contract_spec() {
+        let p = policy_of(&contract_pair().spec);
+        assert_eq!(
+            p,
+            Policy {
+                enabled: true,
+                detection_ms: 2000,
+                allow_data_loss: false,
+                mode: Mode::SemiSync
+            }
+        );
+    }
+}

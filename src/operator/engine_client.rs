@@ -1,0 +1,281 @@
+//! The operator's side of the engine protocol, in one small module: probing an engine (INFO
+//! replication with Redis's field names plus `term`) and the admin commands (`REDISPAIR
+//! PROMOTE/DEMOTE/LEASE/AUTHORIZE-DEGRADE`). Parsing is pure; [`EngineClient`] does I/O (RESP
+//! over TCP with the `redis` crate, admin user, short timeouts).
+//!
+//! Only standard INFO fields and `term` are read, not the shape of `REDISPAIR STATE`, so the
+//! engine can evolve its admin report freely.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
+
+use crate::api::constants::{ADMIN_USER, ENGINE_PORT};
+use crate::failover::Role;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("engine {addr}: {source}")]
+    Redis {
+        addr: String,
+        #[source]
+        source: redis::RedisError,
+    },
+    #[error("engine {addr}: INFO replication has no {field}")]
+    MissingField { addr: String, field: &'static str },
+}
+
+impl EngineError {
+    pub fn category(&self) -> &'static str {
+        match self {
+            EngineError::Redis { .. } => "EngineUnreachable",
+            EngineError::MissingField { .. } => "EngineProtocol",
+        }
+    }
+}
+
+/// What the operator reads from INFO replication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineInfo {
+    pub role: Role,
+    pub term: i64,
+    /// master_repl_offset (a replica reports the offset it applied there too).
+    pub offset: i64,
+    /// Replica: master_link_status:up.
+    pub link_up: bool,
+    /// Replica: the master it follows.
+    pub master_host: Option<String>,
+    /// Master: semi-sync degraded to async (the replica may lack acknowledged writes).
+    pub degraded: bool,
+    /// Master: offset acknowledged by its replica (slave0), if one is connected.
+    pub replica_ack_offset: Option<i64>,
+    /// Master: seconds since the replica last acknowledged.
+    pub replica_lag_seconds: Option<i64>,
+    /// Replica: it refused to follow its master because the master's history does not hold
+    /// its position (it stays detached until told to full-sync).
+    pub detached_no_history: bool,
+}
+
+/// Parse the text of `INFO replication`.
+pub fn parse_info_replication(addr: &str, text: &str) -> Result<EngineInfo, EngineError> {
+    let fields: HashMap<&str, &str> = text
+        .lines()
+        .filter_map(|l| l.trim_end().split_once(':'))
+        .collect();
+    let missing = |field| EngineError::MissingField {
+        addr: addr.to_string(),
+        field,
+    };
+    let int = |k: &str| fields.get(k).and_then(|v| v.trim().parse::<i64>().ok());
+    let role = match fields.get("role").copied() {
+        Some("master") => Role::Master,
+        Some("slave") | Some("replica") => Role::Replica,
+        _ => return Err(missing("role")),
+    };
+    let offset = int("master_repl_offset")
+        .or_else(|| int("slave_repl_offset"))
+        .ok_or_else(|| missing("master_repl_offset"))?;
+    // `slave0:ip=..,port=..,state=online,offset=N,lag=S`
+    let slave0: HashMap<&str, &str> = fields
+        .get("slave0")
+        .map(|v| v.split(',').filter_map(|kv| kv.split_once('=')).collect())
+        .unwrap_or_default();
+    Ok(EngineInfo {
+        role,
+        // An engine without terms (a plain Redis) is at term 0.
+        term: int("term").unwrap_or(0),
+        offset,
+        link_up: fields.get("master_link_status").copied() == Some("up"),
+        master_host: fields
+            .get("master_host")
+            .map(|h| h.to_string())
+            .filter(|h| !h.is_empty()),
+        degraded: int("semi_sync_degraded") == Some(1),
+        replica_ack_offset: slave0.get("offset").and_then(|v| v.parse().ok()),
+        replica_lag_seconds: slave0.get("lag").and_then(|v| v.parse().ok()),
+        detached_no_history: fields
+            .get("link_down_reason")
+            .is_some_and(|r| r.starts_with("NOHISTORY")),
+    })
+}
+
+/// A connection to one engine as its admin user.
+pub struct EngineClient {
+    addr: String,
+    conn: MultiplexedConnection,
+}
+
+impl EngineClient {
+    /// Connect to `host` on the engine port, authenticating as the admin user.
+    pub async fn connect(
+        host: &str,
+        admin_password: &str,
+        timeout: Duration,
+    ) -> Result<EngineClient, EngineError> {
+        let addr = format!("{host}:{ENGINE_PORT}");
+        let err = |source| EngineError::Redis {
+            addr: addr.clone(),
+            source,
+        };
+        let info = ConnectionAddr::Tcp(host.to_string(), ENGINE_PORT as u16)
+            .into_connection_info()
+            .map_err(err)?
+            .set_redis_settings(
+                RedisConnectionInfo::default()
+                    .set_username(ADMIN_USER)
+                    .set_password(admin_password)
+                    .set_skip_set_lib_name(),
+            );
+        let client = redis::Client::open(info).map_err(err)?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout));
+        let conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(err)?;
+        Ok(EngineClient { addr, conn })
+    }
+
+    fn err(&self, source: redis::RedisError) -> EngineError {
+        EngineError::Redis {
+            addr: self.addr.clone(),
+            source,
+        }
+    }
+
+    pub async fn info(&mut self) -> Result<EngineInfo, EngineError> {
+        let text: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut self.conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        parse_info_replication(&self.addr, &text)
+    }
+
+    async fn admin(&mut self, args: &[String]) -> Result<(), EngineError> {
+        let mut cmd = redis::cmd("REDISPAIR");
+        for a in args {
+            cmd.arg(a);
+        }
+        let _: redis::Value = cmd
+            .query_async(&mut self.conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Become master with `term` (idempotent at the same term).
+    pub async fn promote(&mut self, term: i64) -> Result<(), EngineError> {
+        self.admin(&["PROMOTE".into(), term.to_string()]).await
+    }
+
+    /// Follow the master at `host` in `term`; the engine cuts its normal clients.
+    pub async fn demote(&mut self, host: &str, term: i64) -> Result<(), EngineError> {
+        self.admin(&[
+            "DEMOTE".into(),
+            host.to_string(),
+            ENGINE_PORT.to_string(),
+            term.to_string(),
+        ])
+        .await
+    }
+
+    /// Follow the master at `host` in `term`, discarding our data for a full sync.
+    pub async fn demote_full_sync(&mut self, host: &str, term: i64) -> Result<(), EngineError> {
+        self.admin(&[
+            "DEMOTE".into(),
+            host.to_string(),
+            ENGINE_PORT.to_string(),
+            term.to_string(),
+            "FORCE-FULL-SYNC".into(),
+        ])
+        .await
+    }
+
+    /// Renew the master's write lease.
+    pub async fn grant_lease(&mut self, ms: u64) -> Result<(), EngineError> {
+        self.admin(&["LEASE".into(), ms.to_string()]).await
+    }
+
+    /// Let the master stop waiting for its replica in `term`.
+    pub async fn authorize_degrade(&mut self, term: i64) -> Result<(), EngineError> {
+        self.admin(&["AUTHORIZE-DEGRADE".into(), term.to_string()])
+            .await
+    }
+
+    /// Pause writes on a master for a planned switchover (CLIENT PAUSE WRITE).
+    pub async fn pause_writes(&mut self, ms: u64) -> Result<(), EngineError> {
+        let _: redis::Value = redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(ms)
+            .arg("WRITE")
+            .query_async(&mut self.conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Cut every normal client (fencing a master that is still reachable).
+    pub async fn kill_normal_clients(&mut self) -> Result<(), EngineError> {
+        let _: redis::Value = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .arg("SKIPME")
+            .arg("yes")
+            .query_async(&mut self.conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_master_with_its_replica() {
+        let text = "# Replication\r\nrole:master\r\nconnected_slaves:1\r\nslave0:ip=10.0.0.2,port=6379,state=online,offset=120,lag=0\r\nmaster_replid:abc\r\nmaster_repl_offset:130\r\nterm:4\r\nsemi_sync_degraded:0\r\n";
+        let i = parse_info_replication("a", text).unwrap();
+        assert_eq!(i.role, Role::Master);
+        assert_eq!((i.term, i.offset), (4, 130));
+        assert_eq!(i.replica_ack_offset, Some(120));
+        assert_eq!(i.replica_lag_seconds, Some(0));
+        assert!(!i.degraded && !i.link_up);
+    }
+
+    #[test]
+    fn parses_a_replica() {
+        let text = "role:slave\r\nmaster_host:10.0.0.1\r\nmaster_port:6379\r\nmaster_link_status:up\r\nslave_repl_offset:77\r\nconnected_slaves:0\r\nmaster_repl_offset:77\r\nterm:2\r\n";
+        let i = parse_info_replication("b", text).unwrap();
+        assert_eq!(i.role, Role::Replica);
+        assert!(i.link_up && !i.detached_no_history);
+        assert_eq!(i.master_host.as_deref(), Some("10.0.0.1"));
+        let detached = parse_info_replication(
+            "b",
+            "role:slave\nmaster_link_status:down\nslave_repl_offset:5\nlink_down_reason:NOHISTORY master history (x up to 9) does not contain the replica's position (y 5)\n",
+        )
+        .unwrap();
+        assert!(detached.detached_no_history);
+        assert_eq!((i.term, i.offset), (2, 77));
+    }
+
+    #[test]
+    fn degraded_master_and_missing_fields() {
+        let i = parse_info_replication(
+            "a",
+            "role:master\nmaster_repl_offset:5\nsemi_sync_degraded:1\n",
+        )
+        .unwrap();
+        assert!(i.degraded);
+        assert_eq!(i.term, 0);
+        assert!(matches!(
+            parse_info_replication("a", "master_repl_offset:5\n"),
+            Err(EngineError::MissingField { field: "role", .. })
+        ));
+    }
+}

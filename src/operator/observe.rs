@@ -1,0 +1,78 @@
+//! The observe step: reads the pair's pods, their nodes, the read-write Service and the
+//! Secrets from the API server, and takes the engines' latest reports from the prober's cache.
+//! Does I/O: Kubernetes API reads.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Node, Pod, Secret, Service};
+use kube::api::Api;
+use kube::Client;
+
+use super::engine_client::EngineInfo;
+use super::validate::Names;
+
+/// The latest probe of one engine, kept by the prober.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProbeResult {
+    /// The pod IP that was probed.
+    pub ip: String,
+    /// The engine's answer; None when the last probe failed.
+    pub info: Option<EngineInfo>,
+    /// Since when (ms since the epoch) probes have failed without interruption.
+    pub failing_since_ms: Option<u64>,
+}
+
+/// Everything the pipeline knows about a pair at the start of a pass.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// The pair's two pods by name (absent: no such pod).
+    pub pods: BTreeMap<String, Pod>,
+    /// Readiness of the nodes the pods run on, by node name.
+    pub nodes_ready: BTreeMap<String, bool>,
+    pub read_write_service: Option<Service>,
+    pub password_secret: Option<Secret>,
+    pub admin_secret: Option<Secret>,
+    /// The prober's latest result per pod.
+    pub probes: BTreeMap<String, ProbeResult>,
+}
+
+/// Whether a Node's Ready condition is True.
+pub fn node_is_ready(node: &Node) -> bool {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        .is_some_and(|c| c.status == "True")
+}
+
+/// Read the objects of a pair. The probe results are filled in by the caller.
+pub async fn observe(
+    client: &Client,
+    namespace: &str,
+    names: &Names,
+) -> Result<Observed, kube::Error> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let nodes: Api<Node> = Api::all(client.clone());
+    let mut o = Observed::default();
+    for name in &names.pods {
+        if let Some(p) = pods.get_opt(name).await? {
+            o.pods.insert(name.clone(), p);
+        }
+    }
+    for p in o.pods.values() {
+        if let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.clone()) {
+            // A node that no longer exists is as good as NotReady.
+            let ready = nodes
+                .get_opt(&node)
+                .await?
+                .is_some_and(|n| node_is_ready(&n));
+            o.nodes_ready.insert(node, ready);
+        }
+    }
+    o.read_write_service = services.get_opt(&names.read_write).await?;
+    o.password_secret = secrets.get_opt(&names.password_secret).await?;
+    o.admin_secret = secrets.get_opt(&names.admin_secret).await?;
+    Ok(o)
+}

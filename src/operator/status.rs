@@ -1,0 +1,401 @@
+//! The status step: computes the RedisPair status from the decision and what was observed
+//! (pure: [`build_status`]), and writes it with server-side apply under the operator's one
+//! field manager (I/O: [`patch_status`]).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{Api, Patch, PatchParams};
+
+use super::decide::{format_time_ms, write_record};
+use super::observe::Observed;
+use super::validate::Names;
+use crate::api::constants::FIELD_MANAGER;
+use crate::api::{
+    LastFailover, RedisPair, RedisPairStatus, ReplicationMode, ReplicationStatus, ServiceNames,
+};
+use crate::failover::{Decision, Observation, Phase, Role};
+
+pub const CONDITION_READY: &str = "Ready";
+pub const CONDITION_REPLICATING: &str = "Replicating";
+pub const CONDITION_FAILING_OVER: &str = "FailingOver";
+pub const CONDITION_DEGRADED: &str = "Degraded";
+
+/// A standard condition; its transition time is kept while its status does not change.
+pub fn condition(
+    previous: &[Condition],
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now_ms: u64,
+) -> Condition {
+    let status = if status { "True" } else { "False" }.to_string();
+    let last_transition_time = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| {
+            Time(jiff::Timestamp::from_millisecond(now_ms as i64).unwrap_or_default())
+        });
+    Condition {
+        type_: type_.to_string(),
+        status,
+        reason: reason.to_string(),
+        message,
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+/// The status after a pass.
+#[allow(clippy::too_many_arguments)]
+pub fn build_status(
+    previous: Option<&RedisPairStatus>,
+    names: &Names,
+    mode: ReplicationMode,
+    generation: Option<i64>,
+    d: &Decision,
+    obs: &Observation,
+    observed: &Observed,
+    now_ms: u64,
+) -> RedisPairStatus {
+    let prev_conditions = previous.map(|p| p.conditions.as_slice()).unwrap_or(&[]);
+    let mut s = RedisPairStatus {
+        phase: Some(d.phase.as_str().to_string()),
+        observed_generation: generation,
+        last_failover: previous.and_then(|p| p.last_failover.clone()),
+        services: Some(ServiceNames {
+            read_write: names.read_write.clone(),
+            read_only: names.read_only.clone(),
+            headless: names.headless.clone(),
+        }),
+        ..Default::default()
+    };
+    write_record(&mut s, &d.record);
+    let report = |pod: &str| {
+        obs.members
+            .iter()
+            .find(|m| m.pod == pod)
+            .and_then(|m| m.report.as_ref())
+    };
+    // Observation: the target master counts as current only once it reports itself master
+    // in the pair's term (CNPG's target/current split).
+    s.current_master =
+        d.record.target_master.clone().filter(|t| {
+            report(t).is_some_and(|r| r.role == Role::Master && r.term == d.record.term)
+        });
+    let replica = d
+        .record
+        .target_master
+        .as_ref()
+        .and_then(|t| names.pods.iter().find(|p| *p != t))
+        .cloned();
+    let replica_report = replica.as_deref().and_then(report);
+    let replicating = replica_report.is_some_and(|r| r.role == Role::Replica && r.link_up);
+    s.replica = replica.clone();
+    let master_report = s.current_master.as_deref().and_then(report);
+    let master_probe = s
+        .current_master
+        .as_ref()
+        .and_then(|m| observed.probes.get(m))
+        .and_then(|p| p.info.as_ref());
+    let degraded_now = d.record.degrade_authorized_term == Some(d.record.term)
+        || master_report.is_some_and(|r| r.degraded);
+    if let Some(m) = master_report {
+        let replica_offset = master_probe
+            .and_then(|i| i.replica_ack_offset)
+            .or(replica_report.map(|r| r.offset))
+            .unwrap_or(0);
+        s.replication = Some(ReplicationStatus {
+            mode: mode.as_str().to_string(),
+            lag_bytes: (m.offset - replica_offset).max(0),
+            lag_seconds: master_probe
+                .and_then(|i| i.replica_lag_seconds)
+                .unwrap_or(0),
+            in_sync: replicating && !degraded_now && mode != ReplicationMode::Async,
+            master_offset: m.offset,
+            replica_offset,
+        });
+    } else {
+        s.replication = Some(ReplicationStatus {
+            mode: mode.as_str().to_string(),
+            ..Default::default()
+        });
+    }
+    if let Some((from, to, reason, ms)) = &d.completed {
+        s.last_failover = Some(LastFailover {
+            time: format_time_ms(now_ms),
+            from: from.clone(),
+            to: to.clone(),
+            reason: reason.clone(),
+            duration_seconds: *ms as f64 / 1000.0,
+        });
+    }
+    let phase = d.phase;
+    // The initial election runs the promotion steps too; it is not a failover.
+    let failing_over = d.record.failover.as_ref().filter(|f| !f.from.is_empty());
+    s.conditions = vec![
+        condition(
+            prev_conditions,
+            CONDITION_READY,
+            phase == Phase::Ready,
+            phase.as_str(),
+            match &s.current_master {
+                Some(m) => format!("{m} is master in term {}", d.record.term),
+                None => "no master serving yet".to_string(),
+            },
+            generation,
+            now_ms,
+        ),
+        condition(
+            prev_conditions,
+            CONDITION_REPLICATING,
+            replicating,
+            if replicating { "LinkUp" } else { "LinkDown" },
+            match &replica {
+                Some(r) if replicating => format!("{r} replicates from the master"),
+                Some(r) => format!("{r} is not replicating"),
+                None => "no replica".to_string(),
+            },
+            generation,
+            now_ms,
+        ),
+        condition(
+            prev_conditions,
+            CONDITION_FAILING_OVER,
+            failing_over.is_some(),
+            if failing_over.is_some() {
+                "FailoverInProgress"
+            } else {
+                "Stable"
+            },
+            failing_over
+                .map(|f| {
+                    format!(
+                        "{:?}: {} → {} (term {}): {}",
+                        f.step, f.from, f.to, f.term, f.reason
+                    )
+                })
+                .unwrap_or_default(),
+            generation,
+            now_ms,
+        ),
+        condition(
+            prev_conditions,
+            CONDITION_DEGRADED,
+            degraded_now || phase == Phase::Degraded,
+            if d.record.degrade_authorized_term == Some(d.record.term) {
+                "DegradeAuthorized"
+            } else if degraded_now || phase == Phase::Degraded {
+                "ReplicaUnavailable"
+            } else {
+                "InSync"
+            },
+            if degraded_now {
+                "the replica may lack acknowledged writes; automatic failover waits until it caught up".to_string()
+            } else {
+                String::new()
+            },
+            generation,
+            now_ms,
+        ),
+    ];
+    s
+}
+
+/// A status for a spec that failed validation: the record is kept, Ready is False with the
+/// validation message.
+pub fn build_invalid_status(
+    previous: Option<&RedisPairStatus>,
+    generation: Option<i64>,
+    message: String,
+    now_ms: u64,
+) -> RedisPairStatus {
+    let mut s = previous.cloned().unwrap_or_default();
+    let prev = s.conditions.clone();
+    s.phase = Some(Phase::Failed.as_str().to_string());
+    s.observed_generation = generation;
+    s.conditions.retain(|c| c.type_ != CONDITION_READY);
+    s.conditions.insert(
+        0,
+        condition(
+            &prev,
+            CONDITION_READY,
+            false,
+            "InvalidSpec",
+            message,
+            generation,
+            now_ms,
+        ),
+    );
+    s
+}
+
+/// Write the whole status (server-side apply, forced: the operator owns every status field).
+pub async fn patch_status(
+    api: &Api<RedisPair>,
+    name: &str,
+    status: &RedisPairStatus,
+) -> Result<(), kube::Error> {
+    let patch = serde_json::json!({
+        "apiVersion": "redispair.io/v1alpha1",
+        "kind": "RedisPair",
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::failover::{EngineReport, Member, PodHealth, Record};
+    use crate::operator::validate::tests::contract_pair;
+
+    fn member(pod: &str, role: Role, link_up: bool) -> Member {
+        Member {
+            pod: pod.into(),
+            pod_health: PodHealth::Ready,
+            node_ready: Some(true),
+            report: Some(EngineReport {
+                role,
+                term: 1,
+                offset: if role == Role::Master { 100 } else { 90 },
+                link_up,
+                degraded: false,
+                following: None,
+            }),
+            probe_failing_since_ms: None,
+            fenced: false,
+        }
+    }
+
+    fn decision(phase: Phase) -> Decision {
+        Decision {
+            record: Record {
+                term: 1,
+                target_master: Some("cache-a".into()),
+                degrade_authorized_term: None,
+                failover: None,
+            },
+            actions: vec![],
+            phase,
+            again_now: false,
+            completed: Some((
+                "cache-b".into(),
+                "cache-a".into(),
+                "pod cache-b is gone".into(),
+                1500,
+            )),
+        }
+    }
+
+    #[test]
+    fn ready_pair_status() {
+        let names = Names::new(&contract_pair());
+        let obs = Observation {
+            members: vec![
+                member("cache-a", Role::Master, false),
+                member("cache-b", Role::Replica, true),
+            ],
+            service_selects: Some("cache-a".into()),
+            switchover_requested: false,
+        };
+        let s = build_status(
+            None,
+            &names,
+            ReplicationMode::SemiSync,
+            Some(3),
+            &decision(Phase::Ready),
+            &obs,
+            &Observed::default(),
+            1_700_000_000_000,
+        );
+        assert_eq!(s.phase.as_deref(), Some("Ready"));
+        assert_eq!(s.current_master.as_deref(), Some("cache-a"));
+        assert_eq!(s.replica.as_deref(), Some("cache-b"));
+        assert_eq!(s.observed_generation, Some(3));
+        let r = s.replication.as_ref().unwrap();
+        assert_eq!((r.lag_bytes, r.in_sync), (10, true));
+        let c = |t: &str| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == t)
+                .unwrap()
+                .status
+                .clone()
+        };
+        assert_eq!(c("Ready"), "True");
+        assert_eq!(c("Replicating"), "True");
+        assert_eq!(c("FailingOver"), "False");
+        assert_eq!(c("Degraded"), "False");
+        let lf = s.last_failover.as_ref().unwrap();
+        assert_eq!(
+            (lf.from.as_str(), lf.to.as_str(), lf.duration_seconds),
+            ("cache-b", "cache-a", 1.5)
+        );
+        assert_eq!(s.services.as_ref().unwrap().read_only, "cache-ro");
+        // The transition time is kept while a condition does not change.
+        let later = build_status(
+            Some(&s),
+            &names,
+            ReplicationMode::SemiSync,
+            Some(3),
+            &decision(Phase::Ready),
+            &obs,
+            &Observed::default(),
+            1_700_000_900_000,
+        );
+        assert_eq!(
+            later.conditions[0].last_transition_time,
+            s.conditions[0].last_transition_time
+        );
+    }
+
+    #[test]
+    fn master_not_yet_promoted_is_not_current() {
+        let names = Names::new(&contract_pair());
+        let mut d = decision(Phase::FailingOver);
+        d.record.term = 2;
+        let obs = Observation {
+            members: vec![member("cache-a", Role::Master, false)],
+            service_selects: None,
+            switchover_requested: false,
+        };
+        let s = build_status(
+            None,
+            &names,
+            ReplicationMode::Async,
+            None,
+            &d,
+            &obs,
+            &Observed::default(),
+            0,
+        );
+        assert_eq!(s.current_master, None);
+        assert_eq!(s.target_master.as_deref(), Some("cache-a"));
+        let ready = &s.conditions[0];
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "FailingOver")
+        );
+    }
+
+    #[test]
+    fn invalid_spec_keeps_the_record() {
+        let prev = RedisPairStatus {
+            term: 5,
+            ..Default::default()
+        };
+        let s = build_invalid_status(Some(&prev), Some(2), "bad".into(), 0);
+        assert_eq!(s.term, 5);
+        assert_eq!(s.phase.as_deref(), Some("Failed"));
+        assert_eq!(s.conditions[0].reason, "InvalidSpec");
+        assert_eq!(s.conditions[0].message, "bad");
+    }
+}

@@ -1,0 +1,305 @@
+//! The validate step: turns a RedisPair and the objects it refers to into a [`ValidatedPair`]
+//! that the builders can use without further checks. Pure.
+//!
+//! Decisions (documented in docs/failover.md): a named password Secret that does not exist is
+//! created by the operator (the contract manifest relies on it); one that exists but lacks the
+//! key is a validation error (we never overwrite a user's Secret). Validation errors become a
+//! `Ready=False` condition and a Warning Event, never a crash.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::{Resource, ResourceExt};
+
+use crate::api::constants::DEFAULT_IMAGE;
+use crate::api::{RedisPair, RedisPairSpec};
+
+/// Settings the operator passes itself; `extraConfig` may not override them.
+pub const MANAGED_SETTINGS: &[&str] = &[
+    "port",
+    "bind",
+    "dir",
+    "requirepass",
+    "admin-user",
+    "admin-password",
+    "replication-mode",
+    "semi-sync-degrade",
+    "write-lease-ms",
+    "replicaof",
+    "slaveof",
+    "maxmemory",
+    "maxmemory-policy",
+    "appendfsync",
+];
+
+/// The longest pair name: `<name>-headless` must stay a valid 63-character Service name.
+pub const MAX_NAME_LEN: usize = 50;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ValidateError {
+    #[error("the RedisPair has no namespace")]
+    NoNamespace,
+    #[error("name {0:?} is longer than {MAX_NAME_LEN} characters")]
+    NameTooLong(String),
+    #[error("Secret {secret} exists but has no key {key:?}")]
+    PasswordKeyMissing { secret: String, key: String },
+    #[error("Secret {secret} key {key:?} is empty")]
+    PasswordEmpty { secret: String, key: String },
+    #[error("engine.extraConfig line {0:?} must be `name value`")]
+    BadExtraConfig(String),
+    #[error("engine.extraConfig may not set {0:?}: the operator manages it")]
+    ManagedSetting(String),
+}
+
+impl ValidateError {
+    /// Label for metrics and the Event reason.
+    pub fn category(&self) -> &'static str {
+        "InvalidSpec"
+    }
+}
+
+/// Names of every object of a pair, derived in one place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub pair: String,
+    pub pods: [String; 2],
+    pub read_write: String,
+    pub read_only: String,
+    pub headless: String,
+    pub pdb: String,
+    pub admin_secret: String,
+    pub password_secret: String,
+    pub password_key: String,
+}
+
+impl Names {
+    pub fn new(pair: &RedisPair) -> Names {
+        let name = pair.name_any();
+        let (password_secret, password_key) = match &pair.spec.auth.password_secret {
+            Some(r) => (r.name.clone(), r.key.clone()),
+            None => (format!("{name}-password"), "password".to_string()),
+        };
+        Names {
+            pods: [format!("{name}-a"), format!("{name}-b")],
+            read_write: name.clone(),
+            read_only: format!("{name}-ro"),
+            headless: format!("{name}-headless"),
+            pdb: name.clone(),
+            admin_secret: format!("{name}-admin"),
+            password_secret,
+            password_key,
+            pair: name,
+        }
+    }
+
+    /// The claim holding a pod's data directory.
+    pub fn pvc(&self, pod: &str) -> String {
+        format!("data-{pod}")
+    }
+}
+
+/// A RedisPair whose spec and references were checked.
+#[derive(Debug, Clone)]
+pub struct ValidatedPair {
+    pub names: Names,
+    pub namespace: String,
+    pub spec: RedisPairSpec,
+    pub image: String,
+    /// Owner reference put on every object the operator creates for the pair.
+    pub owner: OwnerReference,
+    /// The password Secret does not exist: the operator creates it.
+    pub create_password_secret: bool,
+    /// The admin Secret does not exist: the operator creates it.
+    pub create_admin_secret: bool,
+    /// `extraConfig` as (name, value) pairs.
+    pub extra_config: Vec<(String, String)>,
+    /// The admin password when the admin Secret exists (the prober needs it).
+    pub admin_password: Option<String>,
+}
+
+fn secret_value(secret: &Secret, key: &str) -> Option<String> {
+    if let Some(v) = secret.data.as_ref().and_then(|d| d.get(key)) {
+        return Some(String::from_utf8_lossy(&v.0).into_owned());
+    }
+    secret
+        .string_data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .cloned()
+}
+
+/// Check a pair against the Secrets it refers to (None: the Secret does not exist).
+pub fn validate(
+    pair: &RedisPair,
+    password_secret: Option<&Secret>,
+    admin_secret: Option<&Secret>,
+    default_image: Option<&str>,
+) -> Result<ValidatedPair, ValidateError> {
+    let namespace = pair.namespace().ok_or(ValidateError::NoNamespace)?;
+    let names = Names::new(pair);
+    if names.pair.len() > MAX_NAME_LEN {
+        return Err(ValidateError::NameTooLong(names.pair));
+    }
+    if let Some(s) = password_secret {
+        match secret_value(s, &names.password_key) {
+            None => {
+                return Err(ValidateError::PasswordKeyMissing {
+                    secret: names.password_secret.clone(),
+                    key: names.password_key.clone(),
+                })
+            }
+            Some(v) if v.is_empty() => {
+                return Err(ValidateError::PasswordEmpty {
+                    secret: names.password_secret.clone(),
+                    key: names.password_key.clone(),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    let mut extra_config = Vec::new();
+    for line in &pair.spec.engine.extra_config {
+        let line = line.trim();
+        let Some((name, value)) = line.split_once(char::is_whitespace) else {
+            return Err(ValidateError::BadExtraConfig(line.to_string()));
+        };
+        let name = name.to_ascii_lowercase();
+        if MANAGED_SETTINGS.contains(&name.as_str()) {
+            return Err(ValidateError::ManagedSetting(name));
+        }
+        extra_config.push((name, value.trim().to_string()));
+    }
+    let owner = pair
+        .controller_owner_ref(&())
+        .expect("a RedisPair read from the API server has a name and uid");
+    Ok(ValidatedPair {
+        image: pair
+            .spec
+            .image
+            .clone()
+            .or_else(|| default_image.map(str::to_string))
+            .unwrap_or_else(|| DEFAULT_IMAGE.to_string()),
+        spec: pair.spec.clone(),
+        create_password_secret: password_secret.is_none(),
+        create_admin_secret: admin_secret.is_none(),
+        admin_password: admin_secret.and_then(|s| secret_value(s, "password")),
+        extra_config,
+        owner,
+        namespace,
+        names,
+    })
+}
+
+/// Labels every object of the pair carries.
+pub fn pair_labels(v: &ValidatedPair) -> BTreeMap<String, String> {
+    use crate::api::constants::*;
+    BTreeMap::from([
+        (LABEL_PAIR.to_string(), v.names.pair.clone()),
+        (LABEL_MANAGED_BY.to_string(), MANAGED_BY.to_string()),
+    ])
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+
+    /// The contract manifest, as read back from the API server (namespace and uid set).
+    pub(crate) fn contract_pair() -> RedisPair {
+        let mut p: RedisPair = serde_yaml::from_str(
+            r#"
+apiVersion: redispair.io/v1alpha1
+kind: RedisPair
+metadata:
+  name: cache
+  namespace: shop
+  uid: 1b7a6a0e-0000-0000-0000-000000000001
+  generation: 3
+spec:
+  replication:
+    mode: semi-sync
+  storage:
+    size: 1Gi
+  auth:
+    passwordSecret:
+      name: cache-password
+  failover:
+    detectionSeconds: 2
+"#,
+        )
+        .unwrap();
+        p.metadata.generation = Some(3);
+        p
+    }
+
+    pub(crate) fn contract_validated() -> ValidatedPair {
+        validate(&contract_pair(), None, None, Some("localhost/rp:test")).unwrap()
+    }
+
+    fn secret(key: &str, value: &str) -> Secret {
+        Secret {
+            data: Some(BTreeMap::from([(
+                key.to_string(),
+                ByteString(value.as_bytes().to_vec()),
+            )])),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn contract_manifest_validates_and_names_everything() {
+        let v = contract_validated();
+        assert_eq!(v.names.pods, ["cache-a".to_string(), "cache-b".to_string()]);
+        assert_eq!(v.names.read_write, "cache");
+        assert_eq!(v.names.read_only, "cache-ro");
+        assert_eq!(v.names.password_secret, "cache-password");
+        assert_eq!(v.names.password_key, "password");
+        assert!(v.create_password_secret && v.create_admin_secret);
+        assert_eq!(v.image, "localhost/rp:test");
+        assert_eq!(v.owner.kind, "RedisPair");
+        assert_eq!(v.owner.controller, Some(true));
+    }
+
+    #[test]
+    fn existing_secret_without_the_key_is_rejected() {
+        let err = validate(&contract_pair(), Some(&secret("pw", "x")), None, None).unwrap_err();
+        assert_eq!(
+            err,
+            ValidateError::PasswordKeyMissing {
+                secret: "cache-password".into(),
+                key: "password".into()
+            }
+        );
+        let ok = validate(&contract_pair(), Some(&secret("password", "x")), None, None).unwrap();
+        assert!(!ok.create_password_secret);
+    }
+
+    #[test]
+    fn extra_config_cannot_override_managed_settings() {
+        let mut p = contract_pair();
+        p.spec.engine.extra_config = vec!["hz 20".into(), "requirepass x".into()];
+        assert_eq!(
+            validate(&p, None, None, None).unwrap_err(),
+            ValidateError::ManagedSetting("requirepass".into())
+        );
+        p.spec.engine.extra_config = vec!["hz 20".into(), "lonely".into()];
+        assert!(matches!(
+            validate(&p, None, None, None).unwrap_err(),
+            ValidateError::BadExtraConfig(_)
+        ));
+        p.spec.engine.extra_config = vec!["hz   20".into()];
+        let v = validate(&p, None, None, None).unwrap();
+        assert_eq!(v.extra_config, vec![("hz".to_string(), "20".to_string())]);
+    }
+
+    #[test]
+    fn long_names_are_rejected() {
+        let mut p = contract_pair();
+        p.metadata.name = Some("x".repeat(51));
+        assert!(matches!(
+            validate(&p, None, None, None).unwrap_err(),
+            ValidateError::NameTooLong(_)
+        ));
+    }
+}

@@ -1,0 +1,307 @@
+//! Integration tests of the reconcile pipeline on a real kube-apiserver + etcd with the
+//! controller-manager (garbage collector) and no kubelets: pods stay Pending, so these tests
+//! check objects, status, printer columns, Events and deletion, not failover (the pure
+//! simulation and the e2e suite cover that). The operator runs in-process, watching only the
+//! test's namespace. Does I/O: the Kubernetes API.
+
+mod operator_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret, Service};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::ByteString;
+use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
+use kube::Client;
+use operator_support::*;
+use prometheus_client::registry::Registry;
+use redispair::api::RedisPair;
+use redispair::operator::controller::{run, RunConfig};
+use redispair::operator::metrics::Metrics;
+
+const CONTRACT: &str = r#"
+apiVersion: redispair.io/v1alpha1
+kind: RedisPair
+metadata:
+  name: cache
+spec:
+  replication:
+    mode: semi-sync
+  storage:
+    size: 1Gi
+  auth:
+    passwordSecret:
+      name: cache-password   # key "password"; created by the operator when it does not exist
+  failover:
+    detectionSeconds: 2
+  # Not part of the contract: keeps the pods Pending even when the shared local cluster has
+  # nodes, so no kubelet plays a part in this test.
+  pod:
+    nodeSelector:
+      redispair.io/test-no-such-node: "true"
+"#;
+
+const T: Duration = Duration::from_secs(30);
+
+fn start_operator(client: &Client, ns: &str) -> tokio::task::JoinHandle<()> {
+    let mut registry = Registry::default();
+    let metrics = Arc::new(Metrics::register(&mut registry));
+    tokio::spawn(run(
+        client.clone(),
+        RunConfig {
+            namespace: Some(ns.to_string()),
+            default_image: Some("localhost/redispair/redispair:test".into()),
+            instance: "operator-test".into(),
+            metrics,
+        },
+    ))
+}
+
+async fn get<K>(api: &Api<K>, name: &str) -> Option<K>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.get_opt(name).await.ok().flatten()
+}
+
+/// The printer columns as the API server renders them for `kubectl get rp`.
+async fn table_row(client: &Client, ns: &str, name: &str) -> Option<Vec<(String, String)>> {
+    let req = http::Request::get(format!(
+        "/apis/redispair.io/v1alpha1/namespaces/{ns}/redispairs/{name}"
+    ))
+    .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+    .body(Vec::new())
+    .unwrap();
+    let table: serde_json::Value = client.request(req).await.ok()?;
+    let cols: Vec<String> = table["columnDefinitions"]
+        .as_array()?
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let cells = table["rows"][0]["cells"].as_array()?;
+    Some(
+        cols.into_iter()
+            .zip(cells.iter().map(|c| match c {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            }))
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn contract_manifest_yields_its_objects_status_events_and_is_cleaned_up() {
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = temp_namespace(&client, "rp-reconcile").await;
+    let operator = start_operator(&client, &ns);
+    let pairs: Api<RedisPair> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
+
+    let pair: RedisPair = serde_yaml::from_str(CONTRACT).unwrap();
+    pairs.create(&PostParams::default(), &pair).await.unwrap();
+
+    // Two pods with required anti-affinity, labelled for the pair, owned by it.
+    for name in ["cache-a", "cache-b"] {
+        let pod = wait_for(&format!("pod {name}"), T, || get(&pods, name)).await;
+        let labels = pod.metadata.labels.clone().unwrap();
+        assert_eq!(labels["redispair.io/pair"], "cache");
+        assert_eq!(labels["redispair.io/pod"], name);
+        assert_eq!(
+            pod.metadata.owner_references.as_ref().unwrap()[0].kind,
+            "RedisPair"
+        );
+        let spec = pod.spec.unwrap();
+        let anti = spec.affinity.unwrap().pod_anti_affinity.unwrap();
+        let req = anti
+            .required_during_scheduling_ignored_during_execution
+            .unwrap();
+        assert_eq!(req[0].topology_key, "kubernetes.io/hostname");
+        let c = &spec.containers[0];
+        assert_eq!(
+            c.image.as_deref(),
+            Some("localhost/redispair/redispair:test")
+        );
+        assert!(c
+            .args
+            .as_ref()
+            .unwrap()
+            .join(" ")
+            .contains("--semi-sync-degrade operator"));
+        assert_eq!(
+            c.security_context
+                .as_ref()
+                .unwrap()
+                .read_only_root_filesystem,
+            Some(true)
+        );
+        let claim = format!("data-{name}");
+        wait_for(&format!("claim {claim}"), T, || get(&pvcs, &claim)).await;
+    }
+
+    // Services: `cache` selects one pod by name (none until a master serves), `cache-ro` the
+    // replica, plus the headless one.
+    let rw = wait_for("Service cache", T, || get(&services, "cache")).await;
+    let sel = rw.spec.as_ref().unwrap().selector.clone().unwrap();
+    assert_eq!(sel["redispair.io/pair"], "cache");
+    assert!(sel.contains_key("redispair.io/pod"));
+    assert_eq!(
+        rw.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port,
+        6379
+    );
+    let ro = wait_for("Service cache-ro", T, || get(&services, "cache-ro")).await;
+    assert!(ro
+        .spec
+        .unwrap()
+        .selector
+        .unwrap()
+        .contains_key("redispair.io/pod"));
+    let headless = wait_for("Service cache-headless", T, || {
+        get(&services, "cache-headless")
+    })
+    .await;
+    assert_eq!(headless.spec.unwrap().cluster_ip.as_deref(), Some("None"));
+    wait_for("PDB cache", T, || get(&pdbs, "cache")).await;
+
+    // The named password Secret did not exist: the operator created it, and its own admin one.
+    let pw = wait_for("Secret cache-password", T, || {
+        get(&secrets, "cache-password")
+    })
+    .await;
+    assert_eq!(pw.data.unwrap()["password"].0.len(), 32);
+    wait_for("Secret cache-admin", T, || get(&secrets, "cache-admin")).await;
+
+    // Status and printer columns.
+    let status = wait_for("status", T, || async {
+        get(&pairs, "cache")
+            .await?
+            .status
+            .filter(|s| s.phase.is_some())
+    })
+    .await;
+    assert_eq!(status.phase.as_deref(), Some("Creating"));
+    assert_eq!(status.observed_generation, Some(1));
+    let types: Vec<_> = status.conditions.iter().map(|c| c.type_.as_str()).collect();
+    assert_eq!(types, ["Ready", "Replicating", "FailingOver", "Degraded"]);
+    assert_eq!(status.services.as_ref().unwrap().read_write, "cache");
+    let row = wait_for("printer columns", T, || table_row(&client, &ns, "cache")).await;
+    let names: Vec<_> = row.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Name", "Master", "Replica", "Phase", "Mode", "Lag", "Age"]
+    );
+    let cell = |c: &str| row.iter().find(|(n, _)| n == c).unwrap().1.clone();
+    assert_eq!(
+        (cell("Phase").as_str(), cell("Mode").as_str()),
+        ("Creating", "semi-sync")
+    );
+
+    // Events for the transition.
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    wait_for("a PhaseChanged Event", T, || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("PhaseChanged")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("cache")
+            })
+            .then_some(())
+    })
+    .await;
+
+    // Deleting the pair removes everything it owns (owner references + the garbage collector).
+    pairs
+        .delete("cache", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(
+        "every owned object to be gone",
+        Duration::from_secs(60),
+        || async {
+            let left = [
+                get(&pods, "cache-a").await.is_some(),
+                get(&pods, "cache-b").await.is_some(),
+                get(&services, "cache").await.is_some(),
+                get(&services, "cache-ro").await.is_some(),
+                get(&services, "cache-headless").await.is_some(),
+                get(&secrets, "cache-password").await.is_some(),
+                get(&secrets, "cache-admin").await.is_some(),
+                get(&pdbs, "cache").await.is_some(),
+                get(&pvcs, "data-cache-a").await.is_some(),
+                get(&pvcs, "data-cache-b").await.is_some(),
+            ];
+            (!left.contains(&true)).then_some(())
+        },
+    )
+    .await;
+    operator.abort();
+    delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test]
+async fn a_user_secret_without_the_key_is_a_condition_and_an_event_not_a_crash() {
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = temp_namespace(&client, "rp-invalid").await;
+    let operator = start_operator(&client, &ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    secrets
+        .create(
+            &PostParams::default(),
+            &Secret {
+                metadata: ObjectMeta {
+                    name: Some("user-secret".into()),
+                    ..Default::default()
+                },
+                data: Some([("other".to_string(), ByteString(b"x".to_vec()))].into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let pairs: Api<RedisPair> = Api::namespaced(client.clone(), &ns);
+    let pair: RedisPair = serde_yaml::from_str(
+        "apiVersion: redispair.io/v1alpha1\nkind: RedisPair\nmetadata:\n  name: bad\nspec:\n  auth:\n    passwordSecret:\n      name: user-secret\n",
+    )
+    .unwrap();
+    pairs.create(&PostParams::default(), &pair).await.unwrap();
+    let status = wait_for("the InvalidSpec condition", T, || async {
+        let s = get(&pairs, "bad").await?.status?;
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.reason == "InvalidSpec")
+            .then_some(s)
+    })
+    .await;
+    assert_eq!(status.phase.as_deref(), Some("Failed"));
+    let ready = &status.conditions[0];
+    assert!(ready.message.contains("user-secret"), "{}", ready.message);
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    wait_for("an InvalidSpec Event", T, || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("InvalidSpec") && e.type_.as_deref() == Some("Warning")
+            })
+            .then_some(())
+    })
+    .await;
+    // Nothing was created for an invalid pair, and the user's Secret is untouched.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    assert!(get(&pods, "bad-a").await.is_none());
+    let s = get(&secrets, "user-secret").await.unwrap();
+    assert!(s.data.unwrap().contains_key("other"));
+    // The operator is still running.
+    assert!(!operator.is_finished());
+    operator.abort();
+    delete_namespace(&client, &ns).await;
+}

@@ -1,0 +1,131 @@
+//! Support for the operator's integration tests on a real kube-apiserver: find or start the
+//! project's local control plane (`hack/cluster/up.sh --control-plane`, or $KUBECONFIG),
+//! install the CRD, make throwaway namespaces, and wait on conditions with deadlines (no
+//! sleeps as synchronisation). Does I/O: processes, the Kubernetes API.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+static KUBECONFIG: OnceLock<PathBuf> = OnceLock::new();
+
+/// The kubeconfig of a running cluster: $KUBECONFIG when set, else the one printed on the last
+/// line of `hack/cluster/up.sh --control-plane` (which starts the control plane if needed).
+pub fn kubeconfig() -> PathBuf {
+    KUBECONFIG
+        .get_or_init(|| {
+            if let Some(p) = std::env::var_os("KUBECONFIG").filter(|p| !p.is_empty()) {
+                return PathBuf::from(p);
+            }
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            let out = std::process::Command::new(root.join("hack/cluster/up.sh"))
+                .arg("--control-plane")
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .expect("running hack/cluster/up.sh --control-plane");
+            assert!(
+                out.status.success(),
+                "hack/cluster/up.sh --control-plane failed"
+            );
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let last = stdout.lines().last().unwrap_or_default();
+            PathBuf::from(
+                last.strip_prefix("KUBECONFIG=")
+                    .unwrap_or_else(|| panic!("up.sh's last line is not KUBECONFIG=...: {last}")),
+            )
+        })
+        .clone()
+}
+
+pub async fn client() -> Client {
+    let kc = Kubeconfig::read_from(kubeconfig()).expect("reading the kubeconfig");
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig");
+    Client::try_from(config).expect("client")
+}
+
+/// Poll `check` until it returns Some, or panic with `what` after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Apply crds/redispair.yaml and wait until the API serves it.
+pub async fn install_crd(client: &Client) {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/crds/redispair.yaml"))
+        .expect("crds/redispair.yaml");
+    let crd: CustomResourceDefinition = serde_yaml::from_str(&text).expect("CRD parses");
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut body = serde_json::to_value(&crd).unwrap();
+    body["apiVersion"] = "apiextensions.k8s.io/v1".into();
+    body["kind"] = "CustomResourceDefinition".into();
+    api.patch(
+        "redispairs.redispair.io",
+        &PatchParams::apply("redispair-tests").force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .expect("CRD applies");
+    wait_for("the CRD to be established", Duration::from_secs(30), || {
+        let api = api.clone();
+        async move {
+            let c = api.get("redispairs.redispair.io").await.ok()?;
+            c.status?
+                .conditions?
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+                .then_some(())
+        }
+    })
+    .await;
+}
+
+/// A fresh namespace with a unique name.
+pub async fn temp_namespace(client: &Client, prefix: &str) -> String {
+    let name = format!(
+        "{prefix}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            % 100_000_000
+    );
+    let api: Api<Namespace> = Api::all(client.clone());
+    api.create(
+        &PostParams::default(),
+        &Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("namespace");
+    name
+}
+
+pub async fn delete_namespace(client: &Client, name: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let _ = api.delete(name, &DeleteParams::default()).await;
+}
