@@ -552,3 +552,29 @@ async fn replica_authenticates_with_masterauth() {
     m.stop().await;
     r.stop().await;
 }
+
+/// Without masterauth, a replica authenticates as the admin user the pair shares.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_authenticates_as_the_shared_admin_user() {
+    let admin = [("admin-user", "op"), ("admin-password", "secret")];
+    let m = start_engine(&[("requirepass", "pw"), admin[0], admin[1]]).await;
+    let r = start_engine(&[("requirepass", "pw"), admin[0], admin[1]]).await;
+    let conn = |h: &ServerHandle| {
+        let url = format!("redis://:pw@{}/", h.addr());
+        async move {
+            redis::Client::open(url)
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap()
+        }
+    };
+    let mut mc = conn(&m).await;
+    let mut rc = conn(&r).await;
+    write_mix(&mut mc, "auth", 30).await;
+    replicaof(&mut rc, port_of(&m)).await;
+    wait_in_sync(&mut mc, &mut rc).await;
+    assert_same(&mut mc, &mut rc).await;
+    m.stop().await;
+    r.stop().await;
+}

@@ -141,8 +141,19 @@ async fn link_inner(
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let (my_port, my_term, auth) = {
         let st = engine.state.lock();
-        let pass = st.config.get("masterauth").unwrap_or("").to_string();
-        let user = st.config.get("masteruser").unwrap_or("").to_string();
+        let mut pass = st.config.get("masterauth").unwrap_or("").to_string();
+        let mut user = st.config.get("masteruser").unwrap_or("").to_string();
+        if pass.is_empty() {
+            // The two engines of a pair share the admin credentials: without masterauth, the
+            // link authenticates as the admin user when there is one.
+            let s = &st.config.settings;
+            if let Some(admin) = &s.admin_user {
+                if !s.admin_password.is_empty() {
+                    user = String::from_utf8_lossy(admin).into_owned();
+                    pass = String::from_utf8_lossy(&s.admin_password).into_owned();
+                }
+            }
+        }
         (st.port, st.repl.term, (user, pass))
     };
     match auth {
