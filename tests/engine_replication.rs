@@ -195,6 +195,16 @@ async fn replica_follows_master_and_datasets_match() {
         .await
         .unwrap();
     assert_eq!(n, 1);
+    // Timed out with fewer replicas than asked: the count at the deadline, which includes the
+    // acknowledgement of a write made just before.
+    let _: () = mc.set("waited", 2).await.unwrap();
+    let n: i64 = redis::cmd("WAIT")
+        .arg(2)
+        .arg(300)
+        .query_async(&mut mc)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
 
     // Expiry is decided by the master: the replica applies its DEL.
     let _: () = redis::cmd("SET")
@@ -464,6 +474,107 @@ async fn replica_attached_under_load_matches_master() {
     assert_eq!(field(&mut mc, "sync_full").await, "1");
     let ok: u64 = field(&mut mc, "sync_partial_ok").await.parse().unwrap();
     assert!(ok >= 1);
+    m.stop().await;
+    r.stop().await;
+}
+
+/// The master restarts, cleanly (SIGTERM: same replication id) and after a crash (SIGKILL with
+/// `appendfsync always`: a new id continuing the old one): the replica continues by partial
+/// resync both times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_restart_replica_continues_by_partial_resync() {
+    let mdir = temp_dir("mr-master");
+    let rdir = temp_dir("mr-replica");
+    let mport = free_port();
+    let always = [("appendfsync", "always")];
+    let mut mp = EngineProcess::start(mport, &mdir, &always).await;
+    let rp = EngineProcess::start(free_port(), &rdir, &[]).await;
+    let mut mc = mp.conn().await;
+    let mut rc = rp.conn().await;
+    write_mix(&mut mc, "a", 100).await;
+    replicaof(&mut rc, mport).await;
+    wait_in_sync(&mut mc, &mut rc).await;
+    let id = field(&mut mc, "master_replid").await;
+    for (round, clean) in [(0, true), (1, false)] {
+        if clean {
+            let pid = mp.child.id().to_string();
+            std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap();
+            let _ = mp.child.wait();
+        } else {
+            mp.kill9();
+        }
+        mp = EngineProcess::start(mport, &mdir, &always).await;
+        let mut mc = mp.conn().await;
+        if clean {
+            assert_eq!(
+                field(&mut mc, "master_replid").await,
+                id,
+                "a clean restart keeps the id"
+            );
+        } else {
+            assert_ne!(field(&mut mc, "master_replid").await, id);
+            assert_eq!(field(&mut mc, "master_replid2").await, id);
+        }
+        write_mix(&mut mc, &format!("r{round}"), 50).await;
+        wait_in_sync(&mut mc, &mut rc).await;
+        assert_same(&mut mc, &mut rc).await;
+        assert_eq!(field(&mut mc, "sync_full").await, "0", "round {round}");
+        assert_eq!(
+            field(&mut mc, "sync_partial_ok").await,
+            "1",
+            "round {round}"
+        );
+    }
+    drop(mp);
+    drop(rp);
+    let _ = std::fs::remove_dir_all(&mdir);
+    let _ = std::fs::remove_dir_all(&rdir);
+}
+
+/// A master with a password: the replica authenticates with masterauth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_authenticates_with_masterauth() {
+    let m = start_engine(&[("requirepass", "pw")]).await;
+    let r = start_engine(&[("masterauth", "pw")]).await;
+    let mut mc = redis::Client::open(format!("redis://:pw@{}/", m.addr()))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut rc = support::redis_conn(&r).await;
+    write_mix(&mut mc, "auth", 30).await;
+    replicaof(&mut rc, port_of(&m)).await;
+    wait_in_sync(&mut mc, &mut rc).await;
+    assert_same(&mut mc, &mut rc).await;
+    m.stop().await;
+    r.stop().await;
+}
+
+/// Without masterauth, a replica authenticates as the admin user the pair shares.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_authenticates_as_the_shared_admin_user() {
+    let admin = [("admin-user", "op"), ("admin-password", "secret")];
+    let m = start_engine(&[("requirepass", "pw"), admin[0], admin[1]]).await;
+    let r = start_engine(&[("requirepass", "pw"), admin[0], admin[1]]).await;
+    let conn = |h: &ServerHandle| {
+        let url = format!("redis://:pw@{}/", h.addr());
+        async move {
+            redis::Client::open(url)
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap()
+        }
+    };
+    let mut mc = conn(&m).await;
+    let mut rc = conn(&r).await;
+    write_mix(&mut mc, "auth", 30).await;
+    replicaof(&mut rc, port_of(&m)).await;
+    wait_in_sync(&mut mc, &mut rc).await;
+    assert_same(&mut mc, &mut rc).await;
     m.stop().await;
     r.stop().await;
 }

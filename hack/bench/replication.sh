@@ -11,7 +11,13 @@ C=${2:-50}
 MPORT=${MPORT:-7101}
 RPORT=${RPORT:-7102}
 WORK=$(mktemp -d)
-trap 'kill $MPID $RPID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+MPID= RPID=
+cleanup() {
+  kill $MPID $RPID 2>/dev/null || true
+  wait $MPID $RPID 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 
 cargo build --release --bin redispair-engine >/dev/null
 BIN=target/release/redispair-engine
@@ -46,7 +52,8 @@ run() {
   sample_lag "$WORK/lag-$mode" &
   local sp=$!
   local rps
-  rps=$(redis-benchmark -p "$MPORT" -t set -n "$N" -c "$C" -r 100000 -q | awk '/SET/ { print $2 }')
+  rps=$(redis-benchmark -p "$MPORT" -t set -n "$N" -c "$C" -r 100000 -q |
+    tr '\r' '\n' | awk '/requests per second/ { print $2 }' | tail -1)
   touch "$WORK/lag-$mode.stop"
   wait $sp
   echo "$rps"

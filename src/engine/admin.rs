@@ -130,7 +130,7 @@ fn demote(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let same =
         st.repl.role == Role::Replica && st.repl.master.as_ref() == Some(&(host.clone(), port));
     if !same || force || st.repl.link.detached {
-        become_replica(st, host, port, force);
+        become_replica(st, host, port, force, true);
         tracing::info!(term, "demoted to replica");
     } else {
         save_node_state(st);

@@ -404,6 +404,18 @@ pub static DEFS: &[Def] = &[
         "Seconds write log is kept for partial resync.",
     ),
     def(
+        "masterauth",
+        Kind::Str,
+        "",
+        "Password a replica gives its master (AUTH); empty: none.",
+    ),
+    def(
+        "masteruser",
+        Kind::Str,
+        "",
+        "User a replica authenticates as with masterauth (empty: the default user).",
+    ),
+    def(
         "repl-timeout",
         Kind::Int {
             min: 1,

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::{decide_psync, History, PsyncDecision, Role, Takeover};
+use super::{decide_psync, Allow, History, PsyncDecision, Role, Takeover};
 use crate::engine::cmd::flags::*;
 use crate::engine::cmd::{CommandSpec, Ctx};
 use crate::engine::protocol::reply::Reply;
@@ -62,9 +62,16 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("wait", 3, NOSCRIPT, (0, 0, 0), "generic", wait),
 ];
 
-/// Become a replica of `host:port` (REPLICAOF, REDISPAIR DEMOTE). `allow_full`: the first sync
-/// may replace the dataset even if the master's history does not contain ours.
-pub fn become_replica(state: &mut EngineState, host: String, port: u16, allow_full: bool) {
+/// Become a replica of `host:port`. `allow_full`: the first sync may replace the dataset even if
+/// the master's history does not contain ours. `explicit` (REPLICAOF, REDISPAIR DEMOTE, not a
+/// restart): the first sync may discard a tail the master does not have.
+pub fn become_replica(
+    state: &mut EngineState,
+    host: String,
+    port: u16,
+    allow_full: bool,
+    explicit: bool,
+) {
     let r = &mut state.repl;
     r.role = Role::Replica;
     r.master = Some((host, port));
@@ -74,6 +81,7 @@ pub fn become_replica(state: &mut EngineState, host: String, port: u16, allow_fu
         ..Default::default()
     };
     r.force_full_sync = allow_full;
+    r.allow_truncate = explicit;
     r.link_generation += 1;
     r.replicas.clear();
     r.semi = Default::default();
@@ -144,7 +152,7 @@ fn replicaof(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
     // An explicit REPLICAOF may replace the dataset on its first sync, as in Redis; later
     // reconnections never do unless the master's history contains our position.
-    become_replica(ctx.state, host, port, true);
+    become_replica(ctx.state, host, port, true, true);
     Reply::Ok
 }
 
@@ -261,7 +269,7 @@ pub fn retained_from(state: &EngineState) -> u64 {
     }
 }
 
-fn psync_request(ctx: &mut Ctx<'_>, replid: &str, offset: Option<u64>, allow_full: bool) -> Reply {
+fn psync_request(ctx: &mut Ctx<'_>, replid: &str, offset: Option<u64>, allow: Allow) -> Reply {
     if ctx.state.repl.role != Role::Master {
         return Reply::err_static("NOMASTERLINK Can't SYNC while not connected with my master");
     }
@@ -274,8 +282,8 @@ fn psync_request(ctx: &mut Ctx<'_>, replid: &str, offset: Option<u64>, allow_ful
         retained_from: retained_from(st),
     };
     let decision = match offset {
-        Some(o) => decide_psync(&h, replid, o, allow_full),
-        None if allow_full => PsyncDecision::Full,
+        Some(o) => decide_psync(&h, replid, o, allow),
+        None if allow.full => PsyncDecision::Full,
         None => PsyncDecision::NoHistory("no position given".into()),
     };
     // From now on keep recent bytes in memory: the replica continues from them (after a full
@@ -301,12 +309,25 @@ fn psync(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         .and_then(|o| o.parse::<i64>().ok())
         .filter(|o| *o >= 0)
         .map(|o| o as u64);
-    let allow_full = a[3..].iter().any(|x| x.eq_ignore_ascii_case(b"allow-full"));
-    psync_request(ctx, &replid, offset, allow_full)
+    let allow = Allow {
+        full: a[3..].iter().any(|x| x.eq_ignore_ascii_case(b"allow-full")),
+        truncate: a[3..]
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(b"allow-truncate")),
+    };
+    psync_request(ctx, &replid, offset, allow)
 }
 
 fn sync(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
-    psync_request(ctx, "?", None, true)
+    psync_request(
+        ctx,
+        "?",
+        None,
+        Allow {
+            full: true,
+            truncate: false,
+        },
+    )
 }
 
 fn wait(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
@@ -342,7 +363,11 @@ fn wait(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         client: ctx.client.id,
         offset: target,
         replicas: num,
+        deadline_ms: deadline,
     });
     ctx.state.repl.wake.notify_one();
-    ctx.block_on(Vec::new(), deadline, Reply::Int(count))
+    // The replication task answers at the deadline with the count at that moment; the
+    // connection's own timeout (later) is only a fallback.
+    let fallback = if deadline == 0 { 0 } else { deadline + 1000 };
+    ctx.block_on(Vec::new(), fallback, Reply::Int(count))
 }

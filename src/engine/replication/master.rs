@@ -336,3 +336,24 @@ pub fn refresh_acks(engine: &Engine, st: &mut EngineState) {
         }
     }
 }
+
+/// Answer the WAITs whose timeout has passed with the number of replicas that acknowledged.
+pub fn expire_waits(st: &mut EngineState, now_ms: i64) {
+    if st.repl.waits.is_empty() {
+        return;
+    }
+    let waits = std::mem::take(&mut st.repl.waits);
+    for w in waits {
+        if !st.blocking.clients.contains_key(&w.client) {
+            continue;
+        }
+        if w.deadline_ms != 0 && now_ms >= w.deadline_ms {
+            let n = st.repl.acked_count(w.offset) as i64;
+            if let Some(b) = st.blocking.unblock(w.client) {
+                let _ = b.reply.send(Reply::Int(n));
+            }
+        } else {
+            st.repl.waits.push(w);
+        }
+    }
+}

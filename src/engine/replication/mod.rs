@@ -71,8 +71,10 @@ pub struct ReplState {
     pub link: Link,
     /// Incremented whenever the replica link must restart (REPLICAOF, DEMOTE, PROMOTE).
     pub link_generation: u64,
-    /// Force the next sync to be a full one (admin FORCE-FULL-SYNC).
+    /// The next sync may replace the dataset (REPLICAOF, admin FORCE-FULL-SYNC).
     pub force_full_sync: bool,
+    /// The next sync may discard a divergent tail (explicit REPLICAOF / DEMOTE).
+    pub allow_truncate: bool,
     pub replicas: HashMap<u64, ReplicaInfo>,
     pub sync_full: u64,
     pub sync_partial_ok: u64,
@@ -111,6 +113,8 @@ pub struct WaitRequest {
     pub client: u64,
     pub offset: u64,
     pub replicas: i64,
+    /// When WAIT answers with however many replicas acknowledged (ms since epoch; 0: never).
+    pub deadline_ms: i64,
 }
 
 /// A PSYNC decision, carried out by the connection that asked for it (it becomes a replica
@@ -134,6 +138,7 @@ impl ReplState {
             link: Link::default(),
             link_generation: 0,
             force_full_sync: false,
+            allow_truncate: false,
             replicas: HashMap::new(),
             sync_full: 0,
             sync_partial_ok: 0,
@@ -219,9 +224,21 @@ pub struct History<'a> {
     pub retained_from: u64,
 }
 
+/// What the replica allows the master to make it do, besides continuing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Allow {
+    /// Replace its dataset by a full sync.
+    pub full: bool,
+    /// Discard a tail of its history the master does not have. Only after an explicit
+    /// REPLICAOF / DEMOTE: a replica that merely reconnects to a master that lost writes (a
+    /// crash with `appendfsync everysec`) must keep them and stay detached, so the operator can
+    /// promote it instead.
+    pub truncate: bool,
+}
+
 /// Decide how to serve a replica at (`replid`, `offset`) (PSYNC2 rules plus divergence and
 /// fencing). Pure.
-pub fn decide_psync(h: &History<'_>, replid: &str, offset: u64, allow_full: bool) -> PsyncDecision {
+pub fn decide_psync(h: &History<'_>, replid: &str, offset: u64, allow: Allow) -> PsyncDecision {
     let serve = |offset: u64| {
         if offset >= h.retained_from {
             PsyncDecision::Continue { offset }
@@ -239,11 +256,11 @@ pub fn decide_psync(h: &History<'_>, replid: &str, offset: u64, allow_full: bool
         if offset <= shared {
             return serve(offset);
         }
-        if shared >= h.retained_from {
+        if allow.truncate && shared >= h.retained_from {
             return PsyncDecision::Truncate { offset: shared };
         }
     }
-    if allow_full {
+    if allow.full {
         return PsyncDecision::Full;
     }
     PsyncDecision::NoHistory(format!(
@@ -268,28 +285,31 @@ mod tests {
 
     #[test]
     fn psync_decisions() {
+        let none = Allow::default();
+        let demoted = Allow {
+            full: false,
+            truncate: true,
+        };
+        let full = Allow {
+            full: true,
+            truncate: false,
+        };
+        let d = |replid: &str, offset: u64, allow: Allow| decide_psync(&h(), replid, offset, allow);
+        assert_eq!(d("new", 120, none), PsyncDecision::Continue { offset: 120 });
+        assert_eq!(d("old", 80, none), PsyncDecision::Continue { offset: 80 });
+        // The old master, demoted, wrote 30 bytes the new master never got.
         assert_eq!(
-            decide_psync(&h(), "new", 120, false),
-            PsyncDecision::Continue { offset: 120 }
-        );
-        assert_eq!(
-            decide_psync(&h(), "old", 80, false),
-            PsyncDecision::Continue { offset: 80 }
-        );
-        // The old master wrote 30 bytes the new master never got.
-        assert_eq!(
-            decide_psync(&h(), "old", 130, false),
+            d("old", 130, demoted),
             PsyncDecision::Truncate { offset: 100 }
         );
-        assert_eq!(decide_psync(&h(), "new", 20, false), PsyncDecision::Full);
+        // The same position on a mere reconnection: the master lost data; keep it, detach.
+        assert!(matches!(d("old", 130, none), PsyncDecision::NoHistory(_)));
+        assert_eq!(d("new", 20, none), PsyncDecision::Full);
+        assert!(matches!(d("other", 10, none), PsyncDecision::NoHistory(_)));
+        assert_eq!(d("other", 10, full), PsyncDecision::Full);
+        // A replica ahead of the master under the same id.
         assert!(matches!(
-            decide_psync(&h(), "other", 10, false),
-            PsyncDecision::NoHistory(_)
-        ));
-        assert_eq!(decide_psync(&h(), "other", 10, true), PsyncDecision::Full);
-        // A replica ahead of the master under the same id (the master lost data).
-        assert!(matches!(
-            decide_psync(&h(), "new", 151, false),
+            d("new", 151, demoted),
             PsyncDecision::NoHistory(_)
         ));
     }

@@ -139,10 +139,34 @@ async fn link_inner(
         .map_err(|e| End::Retry(format!("connect: {e}")))?;
     let _ = sock.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(64 * 1024);
-    let (my_port, my_term) = {
+    let (my_port, my_term, auth) = {
         let st = engine.state.lock();
-        (st.port, st.repl.term)
+        let mut pass = st.config.get("masterauth").unwrap_or("").to_string();
+        let mut user = st.config.get("masteruser").unwrap_or("").to_string();
+        if pass.is_empty() {
+            // The two engines of a pair share the admin credentials: without masterauth, the
+            // link authenticates as the admin user when there is one.
+            let s = &st.config.settings;
+            if let Some(admin) = &s.admin_user {
+                if !s.admin_password.is_empty() {
+                    user = String::from_utf8_lossy(admin).into_owned();
+                    pass = String::from_utf8_lossy(&s.admin_password).into_owned();
+                }
+            }
+        }
+        (st.port, st.repl.term, (user, pass))
     };
+    match auth {
+        (_, pass) if pass.is_empty() => {}
+        (user, pass) if user.is_empty() => {
+            send(&mut sock, &["AUTH", &pass]).await?;
+            expect_ok(&mut sock, &mut buf).await?;
+        }
+        (user, pass) => {
+            send(&mut sock, &["AUTH", &user, &pass]).await?;
+            expect_ok(&mut sock, &mut buf).await?;
+        }
+    }
     send(
         &mut sock,
         &["REPLCONF", "listening-port", &my_port.to_string()],
@@ -174,11 +198,19 @@ async fn link_inner(
         }
         st.repl.link.sync_in_progress = true;
         let allow = st.repl.force_full_sync || st.stream.offset == 0;
-        (st.repl.replid.clone(), st.stream.offset, allow)
+        (
+            st.repl.replid.clone(),
+            st.stream.offset,
+            (allow, st.repl.allow_truncate),
+        )
     };
+    let (allow_full, allow_truncate) = allow_full;
     let mut psync = vec!["PSYNC".to_string(), replid.clone(), offset.to_string()];
     if allow_full {
         psync.push("ALLOW-FULL".into());
+    }
+    if allow_truncate {
+        psync.push("ALLOW-TRUNCATE".into());
     }
     let refs: Vec<&str> = psync.iter().map(String::as_str).collect();
     send(&mut sock, &refs).await?;
@@ -203,6 +235,7 @@ async fn link_inner(
                 st.repl.second_offset = st.stream.offset as i64;
             }
             st.repl.force_full_sync = false;
+            st.repl.allow_truncate = false;
             link_up(&mut st);
             save_node_state(&st);
             info!(offset, "partial resync with the master");
@@ -228,6 +261,7 @@ async fn link_inner(
                 // We cannot rebuild our data at the divergence point from our own files: a full
                 // sync from the new master (whose history holds everything up to it) instead.
                 st.repl.force_full_sync = true;
+                st.repl.allow_truncate = false;
             }
             return Err(End::Retry("truncated a divergent tail".into()));
         }
@@ -297,6 +331,7 @@ fn finish_full_sync(
     st.stream.cur_db = (db >= 0).then_some(db as usize);
     st.repl.replid = replid.to_string();
     st.repl.force_full_sync = false;
+    st.repl.allow_truncate = false;
     if st.persist.enabled {
         if let Some(f) = file {
             f.finish()

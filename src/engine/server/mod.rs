@@ -229,7 +229,7 @@ fn open_data(engine: &Arc<Engine>) -> Result<(), ServerError> {
     }
     if let Some((host, port)) = st.repl.master.clone() {
         // A replica resumes following its master (by partial resync from its position).
-        crate::engine::replication::commands::become_replica(&mut st, host, port, false);
+        crate::engine::replication::commands::become_replica(&mut st, host, port, false, false);
     }
     st.persist.recovered = Some(rec.clone());
     if let Some(s) = rec.snapshot {
@@ -278,6 +278,7 @@ async fn replication_task(engine: Arc<Engine>) {
             let generation = r.link_generation;
             crate::engine::replication::semisync::tick(&engine, &mut st, now_ms());
             crate::engine::replication::lease::tick(&mut st);
+            crate::engine::replication::master::expire_waits(&mut st, now_ms());
             want.then_some(generation)
         };
         if let Some(generation) = spawn {
