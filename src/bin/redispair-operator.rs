@@ -123,7 +123,11 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("connecting to the Kubernetes API")?;
     // Fail early with a hint when the CRD is missing (controller-rs does the same).
-    let pairs: kube::Api<redispair::api::RedisPair> = kube::Api::all(client.clone());
+    // In the watched namespace only: a namespaced install has no cluster-wide list permission.
+    let pairs: kube::Api<redispair::api::RedisPair> = match &cli.namespace {
+        Some(ns) => kube::Api::namespaced(client.clone(), ns),
+        None => kube::Api::all(client.clone()),
+    };
     pairs
         .list(&kube::api::ListParams::default().limit(1))
         .await
