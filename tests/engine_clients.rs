@@ -31,7 +31,13 @@ async fn redis_crate_basic_commands() {
 async fn redis_crate_resp3_connection() {
     let h = start_engine(&[]).await;
     let client = redis::Client::open(format!("redis://{}/?protocol=resp3", h.addr())).unwrap();
-    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let mut con = client
+        .get_multiplexed_async_connection_with_config(
+            &redis::AsyncConnectionConfig::new()
+                .set_response_timeout(Some(std::time::Duration::from_secs(30))),
+        )
+        .await
+        .unwrap();
     let _: () = con.set("k3", "v").await.unwrap();
     let v: String = con.get("k3").await.unwrap();
     assert_eq!(v, "v");

@@ -90,7 +90,13 @@ impl RedisServer {
     }
     async fn conn(&self) -> MultiplexedConnection {
         let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap();
-        client.get_multiplexed_async_connection().await.unwrap()
+        client
+            .get_multiplexed_async_connection_with_config(
+                &redis::AsyncConnectionConfig::new()
+                    .set_response_timeout(Some(std::time::Duration::from_secs(30))),
+            )
+            .await
+            .unwrap()
     }
 }
 

@@ -541,7 +541,10 @@ async fn replica_authenticates_with_masterauth() {
     let r = start_engine(&[("masterauth", "pw")]).await;
     let mut mc = redis::Client::open(format!("redis://:pw@{}/", m.addr()))
         .unwrap()
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(
+            &redis::AsyncConnectionConfig::new()
+                .set_response_timeout(Some(std::time::Duration::from_secs(30))),
+        )
         .await
         .unwrap();
     let mut rc = support::redis_conn(&r).await;
@@ -564,7 +567,10 @@ async fn replica_authenticates_as_the_shared_admin_user() {
         async move {
             redis::Client::open(url)
                 .unwrap()
-                .get_multiplexed_async_connection()
+                .get_multiplexed_async_connection_with_config(
+                    &redis::AsyncConnectionConfig::new()
+                        .set_response_timeout(Some(std::time::Duration::from_secs(30))),
+                )
                 .await
                 .unwrap()
         }

@@ -23,7 +23,10 @@ async fn field(c: &mut MultiplexedConnection, f: &str) -> String {
 async fn admin_conn(port: u16) -> MultiplexedConnection {
     redis::Client::open(format!("redis://op:secret@127.0.0.1:{port}/"))
         .unwrap()
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(
+            &redis::AsyncConnectionConfig::new()
+                .set_response_timeout(Some(std::time::Duration::from_secs(30))),
+        )
         .await
         .unwrap()
 }

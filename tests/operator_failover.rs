@@ -275,7 +275,10 @@ async fn master_killed_fails_over_without_losing_acknowledged_writes() {
     );
     let status = wait_for("status after failover", T, || async {
         let s = pairs.get("cache").await.ok()?.status?;
-        (s.current_master.as_deref() == Some("cache-b") && s.failover.is_none()).then_some(s)
+        (s.current_master.as_deref() == Some("cache-b")
+            && s.failover.is_none()
+            && s.last_failover.is_some())
+        .then_some(s)
     })
     .await;
     assert_eq!(

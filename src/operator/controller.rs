@@ -28,7 +28,9 @@ use super::error::ReconcileError;
 use super::metrics::Metrics;
 use super::observe::observe;
 use super::prober::{now_ms, Probers};
-use super::status::{build_invalid_status, build_status, patch_status, CONDITION_READY};
+use super::status::{
+    build_invalid_status, build_status, newest_status, patch_status, CONDITION_READY,
+};
 use super::validate::{validate, Names};
 use crate::api::constants::{LABEL_MANAGED_BY, LABEL_PAIR, MANAGED_BY};
 use crate::api::RedisPair;
@@ -50,6 +52,25 @@ pub struct Context {
     pub probers: Probers,
     /// Engine image when the spec names none (the operator's own image).
     pub default_image: Option<String>,
+    /// The last status this operator wrote per pair (namespace/name), with its resource
+    /// version: see `status::newest_status`.
+    pub written_status:
+        std::sync::Mutex<std::collections::HashMap<String, (u64, crate::api::RedisPairStatus)>>,
+}
+
+impl Context {
+    fn remember_status(&self, key: String, written: &RedisPair) {
+        let rv = written
+            .metadata
+            .resource_version
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok());
+        if let (Some(rv), Some(status)) = (rv, written.status.clone()) {
+            if let Ok(mut m) = self.written_status.lock() {
+                m.insert(key, (rv, status));
+            }
+        }
+    }
 }
 
 async fn publish(ctx: &Context, pair: &RedisPair, reason: &str, note: String, warning: bool) {
@@ -101,7 +122,19 @@ async fn reconcile_pair(
     let name = pair.name_any();
     let names = Names::new(pair);
     let api: Api<RedisPair> = Api::namespaced(ctx.client.clone(), &ns);
-    let previous = pair.status.clone();
+    let key = format!("{ns}/{name}");
+    let previous = {
+        let written = ctx
+            .written_status
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned());
+        newest_status(
+            pair.status.as_ref(),
+            pair.metadata.resource_version.as_deref(),
+            written.as_ref(),
+        )
+    };
     let now = now_ms();
 
     // observe (client)
@@ -159,9 +192,10 @@ async fn reconcile_pair(
     // Intent before action: the new record is in status before anything it implies is done,
     // so a restarted operator resumes from it.
     if d.record != record {
-        patch_status(&api, &name, &status)
+        let written = patch_status(&api, &name, &status)
             .await
             .map_err(ReconcileError::Status)?;
+        ctx.remember_status(key.clone(), &written);
     }
 
     // build (no client) and apply (client). The read-write Service's selector carries the
@@ -271,9 +305,10 @@ async fn reconcile_pair(
         .await;
     }
     if previous.as_ref() != Some(&status) && d.record == record {
-        patch_status(&api, &name, &status)
+        let written = patch_status(&api, &name, &status)
             .await
             .map_err(ReconcileError::Status)?;
+        ctx.remember_status(key.clone(), &written);
     }
     ctx.metrics
         .set_phase(&pair_key(pair), Some(d.phase.as_str()));
@@ -371,6 +406,7 @@ pub async fn run(client: Client, cfg: RunConfig) {
         metrics: cfg.metrics.clone(),
         probers,
         default_image: cfg.default_image.clone(),
+        written_status: Default::default(),
     });
     controller
         .owns(pods, watcher::Config::default().labels(&managed))

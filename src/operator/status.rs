@@ -236,7 +236,7 @@ pub async fn patch_status(
     api: &Api<RedisPair>,
     name: &str,
     status: &RedisPairStatus,
-) -> Result<(), kube::Error> {
+) -> Result<RedisPair, kube::Error> {
     let patch = serde_json::json!({
         "apiVersion": "redispair.io/v1alpha1",
         "kind": "RedisPair",
@@ -247,8 +247,52 @@ pub async fn patch_status(
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&patch),
     )
-    .await?;
-    Ok(())
+    .await
+}
+
+/// The status a pass must start from: the watch cache's copy, unless the operator itself wrote a
+/// newer one that the cache has not delivered yet. Passes follow each other within
+/// milliseconds during a failover, faster than watch events arrive; starting from a stale copy
+/// would decide again from an older failover record and drop fields written since (the last
+/// failover). Resource versions are compared as the integers etcd makes them.
+pub fn newest_status(
+    cached: Option<&RedisPairStatus>,
+    cached_version: Option<&str>,
+    written: Option<&(u64, RedisPairStatus)>,
+) -> Option<RedisPairStatus> {
+    let cached_rv = cached_version.and_then(|v| v.parse::<u64>().ok());
+    match (written, cached_rv) {
+        (Some((rv, s)), Some(c)) if *rv > c => Some(s.clone()),
+        (Some((_, s)), None) => Some(s.clone()),
+        _ => cached.cloned(),
+    }
+}
+
+#[cfg(test)]
+mod newest_status_tests {
+    use super::*;
+
+    #[test]
+    fn own_newer_write_wins_over_a_stale_cache() {
+        let cached = RedisPairStatus {
+            term: 1,
+            ..Default::default()
+        };
+        let written = RedisPairStatus {
+            term: 2,
+            ..Default::default()
+        };
+        let w = (20, written.clone());
+        assert_eq!(
+            newest_status(Some(&cached), Some("10"), Some(&w)),
+            Some(written)
+        );
+        assert_eq!(
+            newest_status(Some(&cached), Some("30"), Some(&w)),
+            Some(cached.clone())
+        );
+        assert_eq!(newest_status(Some(&cached), Some("10"), None), Some(cached));
+    }
 }
 
 #[cfg(test)]

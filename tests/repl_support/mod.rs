@@ -76,7 +76,10 @@ impl EngineProcess {
 
     pub async fn try_conn(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
         redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))?
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(
+                &redis::AsyncConnectionConfig::new()
+                    .set_response_timeout(Some(std::time::Duration::from_secs(30))),
+            )
             .await
     }
 

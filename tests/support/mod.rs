@@ -22,10 +22,18 @@ pub async fn start_engine(settings: &[(&str, &str)]) -> ServerHandle {
     server::start(cfg).await.expect("engine starts")
 }
 
-/// A `redis` crate async connection to the engine.
+/// A `redis` crate async connection to the engine. The crate's default 500 ms response
+/// timeout is raised to 30 s: a loaded CI machine can take longer than 500 ms to schedule a
+/// reply, and a timeout there is a flaky test, not an engine failure.
 pub async fn redis_conn(h: &ServerHandle) -> redis::aio::MultiplexedConnection {
     let client = redis::Client::open(format!("redis://{}/", h.addr())).unwrap();
-    client.get_multiplexed_async_connection().await.unwrap()
+    client
+        .get_multiplexed_async_connection_with_config(
+            &redis::AsyncConnectionConfig::new()
+                .set_response_timeout(Some(std::time::Duration::from_secs(30))),
+        )
+        .await
+        .unwrap()
 }
 
 /// A raw TCP client that sends bytes and reads replies (mini-redis style tests).
