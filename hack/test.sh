@@ -43,6 +43,10 @@ cargo test --locked --all-targets --no-fail-fast -- --test-threads=2
 # tear down and check nothing is left. Needs root (namespaces, bridges, cgroups).
 if [ "${REDISPAIR_SKIP_CLUSTER:-0}" != 1 ]; then
   log "local cluster selftest"
+  # From a clean slate: a cluster left running (a developer's, or the control plane started
+  # above) may carry state that is not the script's to vouch for, e.g. images removed by the
+  # kubelet's image garbage collection under disk pressure.
+  bash hack/cluster/down.sh
   bash hack/cluster/selftest.sh
 fi
 
