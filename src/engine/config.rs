@@ -555,9 +555,16 @@ fn find_def(name: &str) -> Option<&'static Def> {
 }
 
 /// Parse a memory size like Redis's `memtoull`: `1gb`, `100mb`, `5k`, plain bytes.
+///
+/// Kubernetes binary quantities (`Ki`, `Mi`, `Gi`, `Ti`) are accepted too, because the operator
+/// passes `spec.engine.maxmemory` (a Quantity such as `160Mi`) straight through.
 pub fn parse_memory(s: &str) -> Option<u64> {
     let lower = s.to_ascii_lowercase();
     let (num, mul) = [
+        ("ti", 1u64 << 40),
+        ("gi", 1 << 30),
+        ("mi", 1 << 20),
+        ("ki", 1 << 10),
         ("gb", 1u64 << 30),
         ("g", 1_000_000_000),
         ("mb", 1 << 20),
@@ -882,6 +889,17 @@ mod tests {
             c.set_many(&[("nope".into(), "1".into())]),
             Err(ConfigError::Unknown(_))
         ));
+    }
+
+    #[test]
+    fn memory_values_with_redis_and_kubernetes_suffixes() {
+        assert_eq!(parse_memory("160Mi"), Some(160 << 20));
+        assert_eq!(parse_memory("2Gi"), Some(2 << 30));
+        assert_eq!(parse_memory("512ki"), Some(512 << 10));
+        assert_eq!(parse_memory("100mb"), Some(100 << 20));
+        assert_eq!(parse_memory("5k"), Some(5000));
+        assert_eq!(parse_memory("1.5Gi"), None);
+        assert_eq!(parse_memory("Mi"), None);
     }
 
     #[test]
