@@ -26,22 +26,6 @@ async fn wait_blocked(conn: &mut redis::aio::MultiplexedConnection, n: usize) {
     .await;
 }
 
-/// Read and discard replies until the bytes received end with `marker` (used to skip HELLO's
-/// map; the client's own buffer must be empty).
-pub async fn skip_until(c: &mut RawClient, marker: &[u8]) {
-    use tokio::io::AsyncReadExt;
-    let mut seen = Vec::new();
-    while !seen.ends_with(marker) {
-        let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(10), c.stream.read(&mut chunk))
-            .await
-            .expect("reply in time")
-            .expect("read");
-        assert!(n > 0, "connection closed");
-        seen.extend_from_slice(&chunk[..n]);
-    }
-}
-
 #[tokio::test]
 async fn list_commands_through_the_redis_crate() {
     let h = start_engine(&[]).await;
@@ -113,7 +97,7 @@ async fn pop_nil_shapes_in_resp2_and_resp3() {
     c.expect(b"*-1\r\n").await;
     c.cmd(&["HELLO", "3"]).await;
     c.cmd(&["PING"]).await;
-    skip_until(&mut c, b"+PONG\r\n").await;
+    c.skip_until(b"+PONG\r\n").await;
     for args in [
         &["LPOP", "none"][..],
         &["LPOP", "none", "2"],

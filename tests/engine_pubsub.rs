@@ -8,21 +8,6 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use support::{redis_conn, start_engine, wait_for, RawClient};
 
-/// Read and discard bytes until what arrived ends with `marker` (skips HELLO's map).
-async fn skip_until(c: &mut RawClient, marker: &[u8]) {
-    use tokio::io::AsyncReadExt;
-    let mut seen = Vec::new();
-    while !seen.ends_with(marker) {
-        let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(10), c.stream.read(&mut chunk))
-            .await
-            .expect("reply in time")
-            .expect("read");
-        assert!(n > 0, "connection closed");
-        seen.extend_from_slice(&chunk[..n]);
-    }
-}
-
 /// Wait until `channel` has `n` subscribers.
 async fn wait_subscribers(conn: &mut redis::aio::MultiplexedConnection, channel: &str, n: i64) {
     wait_for(Duration::from_secs(10), "subscribers", || {
@@ -136,7 +121,7 @@ async fn resp3_push_frames_and_commands_while_subscribed() {
     let mut c = RawClient::connect(&h).await;
     c.cmd(&["HELLO", "3"]).await;
     c.cmd(&["PING"]).await;
-    skip_until(&mut c, b"+PONG\r\n").await;
+    c.skip_until(b"+PONG\r\n").await;
     c.cmd(&["UNSUBSCRIBE"]).await;
     c.expect(b">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n").await;
     c.cmd(&["SUBSCRIBE", "a"]).await;
@@ -313,7 +298,7 @@ async fn resp3_pushes_reach_a_client_blocked_in_blpop() {
     let mut c = RawClient::connect(&h).await;
     c.cmd(&["HELLO", "3"]).await;
     c.cmd(&["PING"]).await;
-    skip_until(&mut c, b"+PONG\r\n").await;
+    c.skip_until(b"+PONG\r\n").await;
     c.cmd(&["SUBSCRIBE", "ch"]).await;
     c.expect(b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n")
         .await;

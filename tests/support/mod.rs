@@ -93,6 +93,21 @@ impl RawClient {
         );
     }
 
+    /// Read and discard bytes until what arrived ends with `marker` (skips HELLO's map; the
+    /// client's own buffer must be empty).
+    pub async fn skip_until(&mut self, marker: &[u8]) {
+        let mut seen = Vec::new();
+        while !seen.ends_with(marker) {
+            let mut chunk = [0u8; 4096];
+            let n = tokio::time::timeout(Duration::from_secs(10), self.stream.read(&mut chunk))
+                .await
+                .expect("reply in time")
+                .expect("read");
+            assert!(n > 0, "connection closed");
+            seen.extend_from_slice(&chunk[..n]);
+        }
+    }
+
     /// Wait until the server closes the connection.
     pub async fn expect_closed(&mut self) {
         let mut chunk = [0u8; 1024];
