@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end checks of what a user installs, on a real cluster (the local one by default):
 #
-#   sudo hack/e2e-packaging.sh [--plugin PATH]
+#   sudo hack/e2e-packaging.sh [--plugin PATH] [--installed WATCH_NS]
 #
 # Always (no operator needed):
 #  - every object `helm template` renders is accepted by the API server (server-side dry run),
@@ -13,6 +13,11 @@
 # When the checkout has the operator (src/bin/redispair-operator.rs), also:
 #  - helm install with the image built by hack/images/build-image.sh, every example Ready,
 #    helm upgrade, helm uninstall.
+# --installed WATCH_NS: the caller (hack/e2e.sh) has brought the cluster up ($KUBECONFIG) and
+# installed the chart already (release redispair-operator in $REDISPAIR_OPERATOR_NAMESPACE,
+# default redispair-system, watching WATCH_NS): no up.sh, no install of its own; every example
+# Ready in WATCH_NS and helm upgrade are checked on that install, which is left in place (the
+# caller checks helm uninstall).
 # Output: one `ok`/`FAIL` line per check, then `N passed, N failed`; exit 1 on any failure.
 # Uses namespace redispair-pkg-e2e (deleted at the end); the CRD is installed only if missing.
 set -uo pipefail
@@ -22,9 +27,12 @@ cd "$REPO_ROOT"
 source hack/cluster/lib.sh
 NS=redispair-pkg-e2e
 PLUGIN=${PLUGIN:-}
+INSTALLED_NS=
+OPERATOR_NS=${REDISPAIR_OPERATOR_NAMESPACE:-redispair-system}
 while (( $# )); do
   case $1 in
     --plugin) PLUGIN=$2; shift 2 ;;
+    --installed) INSTALLED_NS=$2; shift 2 ;;
     *) die "unknown argument: $1" ;;
   esac
 done
@@ -43,8 +51,13 @@ expect_fail() {
   else bad "$name: no '$text' in: $out"; fi
 }
 
-kubeconfig_line=$(hack/cluster/up.sh --nodes 3 | tail -n1)
-export "${kubeconfig_line?}"
+if [[ -n $INSTALLED_NS ]]; then
+  [[ -n ${KUBECONFIG:-} ]] || die "--installed needs KUBECONFIG (the caller's cluster)"
+  [[ $INSTALLED_NS != "$NS" ]] || die "--installed: $NS is this script's own unwatched namespace"
+else
+  kubeconfig_line=$(hack/cluster/up.sh --nodes 3 | tail -n1)
+  export "${kubeconfig_line?}"
+fi
 hack/cluster/build.sh helm >&2
 export PATH=$K8S_BIN:$HELM_BIN:$PATH
 if [[ -z $PLUGIN ]]; then
@@ -209,14 +222,31 @@ expect_fail "plugin: unreachable API server, in words" "cannot reach the Kuberne
   bash -c "KUBECONFIG=/dev/null $PLUGIN --kubeconfig <(sed 's#server: .*#server: https://127.0.0.1:1#' \"$KUBECONFIG\") status cache"
 
 # --- helm install / upgrade / uninstall with the operator ---------------------------------
-if [[ -f src/bin/redispair-operator.rs ]]; then
+# example_pair E: the RedisPair's name in examples/E.yaml (the first `  name:` after its kind).
+example_pair() { awk '/^kind: RedisPair/{found=1} found && /^  name:/{print $2; exit}' "examples/$1.yaml"; }
+if [[ -n $INSTALLED_NS ]]; then
+  # The caller's install: every example Ready in the watched namespace, the upgrade, and the
+  # examples removed again (the namespace stays: the chart's Role lives there).
+  kubectl delete namespace "$NS" --wait=true >/dev/null
+  for e in minimal persistent semi-sync zone-spread custom; do
+    name=$(example_pair "$e")
+    kubectl -n "$INSTALLED_NS" apply -f "examples/$e.yaml" >/dev/null
+    check "example $e: pair $name Ready" kubectl -n "$INSTALLED_NS" wait "rp/$name" --for=jsonpath='{.status.phase}'=Ready --timeout=300s
+  done
+  check "helm upgrade (2 operator replicas)" helm upgrade redispair-operator charts/redispair-operator \
+    -n "$OPERATOR_NS" --reuse-values --set replicas=2 --wait --timeout 3m
+  check "pairs still Ready after the upgrade" kubectl -n "$INSTALLED_NS" wait rp --all --for=jsonpath='{.status.phase}'=Ready --timeout=120s
+  for e in minimal persistent semi-sync zone-spread custom; do
+    kubectl -n "$INSTALLED_NS" delete -f "examples/$e.yaml" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1
+  done
+elif [[ -f src/bin/redispair-operator.rs ]]; then
   kubectl delete namespace "$NS" --wait=true >/dev/null
   # Namespaced install: on a shared cluster it leaves other tests' pairs alone, and it checks
   # the per-namespace RBAC.
   REDISPAIR_DEMO_NAMESPACE=$NS check "helm install + minimal example Ready (hack/demo.sh --debug)" \
     hack/demo.sh --debug --set "watchNamespaces={$NS}"
   for e in persistent semi-sync zone-spread custom; do
-    name=$(awk '/^kind: RedisPair/{found=1} found && /^  name:/{print $2; exit}' "examples/$e.yaml")
+    name=$(example_pair "$e")
     kubectl -n "$NS" apply -f "examples/$e.yaml" >/dev/null
     check "example $e: pair $name Ready" kubectl -n "$NS" wait "rp/$name" --for=jsonpath='{.status.phase}'=Ready --timeout=300s
   done

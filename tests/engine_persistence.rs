@@ -520,3 +520,54 @@ async fn every_type_survives_reload_snapshot_and_restart() {
     h.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Compaction starts by itself once the log has grown by `auto-aof-rewrite-min-size` since the
+/// last snapshot (CONFIG SET applies at once); the data survives a restart from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_growth_triggers_compaction_at_the_configured_size() {
+    let dir = temp_dir("auto-compaction");
+    let settings = [("persistence", "on"), ("dir", dir.to_str().unwrap())];
+    let h = start_engine(&settings).await;
+    let mut c = support::redis_conn(&h).await;
+    let value = "v".repeat(1000);
+    let mut pipe = redis::pipe();
+    for i in 0..200 {
+        pipe.set(format!("k{i}"), &value).ignore();
+    }
+    let () = pipe.query_async(&mut c).await.unwrap();
+    assert!(
+        files(&dir, "snap-").is_empty(),
+        "200 KB is under the default 64mb"
+    );
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("auto-aof-rewrite-min-size")
+        .arg("100kb")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("persistence")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        if info.contains("rdb_saves:1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no automatic snapshot after 200 KB of log with a 100kb threshold: {info}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(files(&dir, "snap-").len(), 1);
+    h.stop().await;
+    let h = start_engine(&settings).await;
+    let mut c = support::redis_conn(&h).await;
+    let n: u64 = redis::cmd("DBSIZE").query_async(&mut c).await.unwrap();
+    assert_eq!(n, 200);
+    h.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

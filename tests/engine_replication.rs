@@ -1,6 +1,6 @@
 //! Replication over TCP between real engines on loopback: full and partial sync, cut links
 //! (through a proxy the test controls), replica restarts, failover with the old master
-//! rejoining (divergent tail discarded), fencing (a master restarted empty is refused),
+//! rejoining (divergent tail discarded, also after the old master crashed), fencing (a master restarted empty is refused),
 //! read-only replicas, ROLE, INFO, WAIT.
 
 mod repl_support;
@@ -58,6 +58,16 @@ async fn wait_in_sync(m: &mut MultiplexedConnection, r: &mut MultiplexedConnecti
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Cut the replica's link at the proxy and wait until the replica reports it down.
+async fn cut_and_wait_link_down(proxy: &Proxy, rc: &MultiplexedConnection) {
+    proxy.cut();
+    wait_for(Duration::from_secs(10), "link down", || {
+        let mut rc = rc.clone();
+        async move { field(&mut rc, "master_link_status").await == "down" }
+    })
+    .await;
 }
 
 /// Every type, expiry, a transaction and another database.
@@ -310,12 +320,7 @@ async fn old_master_rejoins_discarding_its_divergent_tail() {
     write_mix(&mut mc, "a", 200).await;
     replicaof(&mut rc, proxy.port).await;
     wait_in_sync(&mut mc, &mut rc).await;
-    proxy.cut();
-    wait_for(Duration::from_secs(10), "link down", || {
-        let mut rc = rc.clone();
-        async move { field(&mut rc, "master_link_status").await == "down" }
-    })
-    .await;
+    cut_and_wait_link_down(&proxy, &rc).await;
     // The tail the new master will never get: 7 commands.
     for i in 0..7 {
         let _: () = mc.set(format!("tail{i}"), i).await.unwrap();
@@ -351,6 +356,63 @@ async fn old_master_rejoins_discarding_its_divergent_tail() {
     assert_eq!(field(&mut rc, "sync_full").await, "0");
     m.stop().await;
     r.stop().await;
+    let _ = std::fs::remove_dir_all(&mdir);
+    let _ = std::fs::remove_dir_all(&rdir);
+}
+
+/// Failover after a crash: the master is cut off, writes a tail its replica never gets, and is
+/// killed; the replica is promoted and takes writes; the old master restarts from its own
+/// directory (a fresh replication id, the old one valid up to where it crashed) and is pointed
+/// at the new master. It tells the new master the id it had before (PSYNC ... PREV), so it
+/// continues by partial resync after discarding exactly its tail, instead of a full sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashed_old_master_rejoins_by_partial_resync_discarding_its_tail() {
+    let mdir = temp_dir("cfo-master");
+    let rdir = temp_dir("cfo-replica");
+    let mport = free_port();
+    let always = [("appendfsync", "always")];
+    let mut mp = EngineProcess::start(mport, &mdir, &always).await;
+    let rp = EngineProcess::start(free_port(), &rdir, &[]).await;
+    let proxy = Proxy::start(mport).await;
+    let mut mc = mp.conn().await;
+    let mut rc = rp.conn().await;
+    write_mix(&mut mc, "a", 100).await;
+    replicaof(&mut rc, proxy.port).await;
+    wait_in_sync(&mut mc, &mut rc).await;
+    let old_id = field(&mut mc, "master_replid").await;
+    cut_and_wait_link_down(&proxy, &rc).await;
+    // The tail the new master never gets (fsynced before each reply: it survives the kill).
+    for i in 0..5 {
+        let _: () = mc.set(format!("tail{i}"), i).await.unwrap();
+    }
+    mp.kill9();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query_async(&mut rc)
+        .await
+        .unwrap();
+    write_mix(&mut rc, "new", 30).await;
+
+    let mp = EngineProcess::start(mport, &mdir, &always).await;
+    let mut mc = mp.conn().await;
+    assert_ne!(
+        field(&mut mc, "master_replid").await,
+        old_id,
+        "crashed: a fresh id"
+    );
+    assert_eq!(field(&mut mc, "master_replid2").await, old_id);
+    replicaof(&mut mc, rp.port).await;
+    wait_in_sync(&mut rc, &mut mc).await;
+    assert_same(&mut mc, &mut rc).await;
+    let v: Option<String> = mc.get("tail0").await.unwrap();
+    assert_eq!(v, None, "the divergent tail is gone");
+    assert_eq!(field(&mut mc, "discarded_tail_commands").await, "5");
+    assert_eq!(field(&mut rc, "sync_full").await, "0", "no full sync");
+    let ok: u64 = field(&mut rc, "sync_partial_ok").await.parse().unwrap();
+    assert!(ok >= 1);
+    drop(mp);
+    drop(rp);
     let _ = std::fs::remove_dir_all(&mdir);
     let _ = std::fs::remove_dir_all(&rdir);
 }
@@ -583,4 +645,165 @@ async fn replica_authenticates_as_the_shared_admin_user() {
     assert_same(&mut mc, &mut rc).await;
     m.stop().await;
     r.stop().await;
+}
+
+/// A forwarder whose master→replica direction passes at most `budget` bytes until `open()`:
+/// it holds a full sync in the middle of the snapshot, deterministically.
+struct Valve {
+    port: u16,
+    budget: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Valve {
+    async fn start(target: u16, budget: u64) -> Valve {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let budget = std::sync::Arc::new(tokio::sync::watch::channel(budget).0);
+        let b = budget.clone();
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = l.accept().await {
+                let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await
+                else {
+                    return;
+                };
+                let (mut ir, mut iw) = inbound.into_split();
+                let (mut or, mut ow) = outbound.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut ir, &mut ow).await;
+                });
+                let mut rx = b.subscribe();
+                tokio::spawn(async move {
+                    let mut sent = 0u64;
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let allowed = *rx.borrow_and_update();
+                        if sent >= allowed {
+                            if rx.changed().await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                        let want = buf.len().min((allowed - sent) as usize);
+                        let n = match or.read(&mut buf[..want]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        if iw.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                        sent += n as u64;
+                    }
+                });
+            }
+        });
+        Valve { port, budget }
+    }
+    fn open(&self) {
+        self.budget.send_replace(u64::MAX);
+    }
+    /// Stop forwarding master→replica without closing anything: a silent master.
+    fn freeze(&self) {
+        self.budget.send_replace(0);
+    }
+}
+
+/// While a replica loads its master's snapshot, clients get -LOADING (INFO says loading:1), so
+/// a read through the read-only Service never sees half a dataset; INFO, ROLE and the admin
+/// commands still answer. When the snapshot is complete, everything is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_answers_loading_until_its_full_sync_is_complete() {
+    let mdir = temp_dir("loading-master");
+    let rdir = temp_dir("loading-replica");
+    let mp = EngineProcess::start(free_port(), &mdir, &[]).await;
+    let rp = EngineProcess::start(free_port(), &rdir, &[]).await;
+    let mut mc = mp.conn().await;
+    let mut rc = rp.conn().await;
+    let value = "x".repeat(100);
+    let mut pipe = redis::pipe();
+    for i in 0..5000 {
+        pipe.set(format!("key:{i}"), &value).ignore();
+    }
+    let () = pipe.query_async(&mut mc).await.unwrap();
+    let _: () = rc.set("stale", "replica's own data").await.unwrap();
+    // ~600 KB of snapshot; let 100 KB through.
+    let valve = Valve::start(mp.port, 100 * 1024).await;
+    replicaof(&mut rc, valve.port).await;
+    wait_for(Duration::from_secs(20), "the replica loading", || {
+        let mut rc = rc.clone();
+        async move {
+            info_field(&mut rc, "persistence", "loading")
+                .await
+                .as_deref()
+                == Some("1")
+        }
+    })
+    .await;
+    for cmd in [
+        redis::cmd("GET").arg("key:1").clone(),
+        redis::cmd("PING"),
+        redis::cmd("DBSIZE"),
+    ] {
+        let err = cmd
+            .query_async::<redis::Value>(&mut rc)
+            .await
+            .expect_err("a loading replica must not serve data");
+        assert_eq!(err.code(), Some("LOADING"), "{err}");
+    }
+    assert_eq!(field(&mut rc, "role").await, "slave");
+    valve.open();
+    wait_in_sync(&mut mc, &mut rc).await;
+    assert_eq!(
+        info_field(&mut rc, "persistence", "loading")
+            .await
+            .as_deref(),
+        Some("0")
+    );
+    let n: u64 = redis::cmd("DBSIZE").query_async(&mut rc).await.unwrap();
+    assert_eq!(n, 5000);
+    let v: Option<String> = rc.get("stale").await.unwrap();
+    assert_eq!(
+        v, None,
+        "the replica's own data was replaced by the master's"
+    );
+    drop(mp);
+    drop(rp);
+    let _ = std::fs::remove_dir_all(&mdir);
+    let _ = std::fs::remove_dir_all(&rdir);
+}
+
+/// A master that goes silent without closing the connection (a partition) is reported down by
+/// the replica once `repl-timeout` passes without a byte; the operator waits for this report
+/// before failing over a master its probes cannot reach. When bytes flow again the replica
+/// reconnects and continues by partial resync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_master_is_reported_down_after_repl_timeout() {
+    let mdir = temp_dir("silent-master");
+    let rdir = temp_dir("silent-replica");
+    let mp = EngineProcess::start(free_port(), &mdir, &[]).await;
+    let rp = EngineProcess::start(free_port(), &rdir, &[("repl-timeout", "1")]).await;
+    let mut mc = mp.conn().await;
+    let mut rc = rp.conn().await;
+    let valve = Valve::start(mp.port, u64::MAX).await;
+    let _: () = mc.set("before", 1).await.unwrap();
+    replicaof(&mut rc, valve.port).await;
+    wait_in_sync(&mut mc, &mut rc).await;
+    valve.freeze();
+    wait_for(Duration::from_secs(20), "the link reported down", || {
+        let mut rc = rc.clone();
+        async move {
+            field(&mut rc, "master_link_status").await == "down"
+                && field(&mut rc, "link_down_reason").await.contains("timeout")
+        }
+    })
+    .await;
+    valve.open();
+    let _: () = mc.set("after", 2).await.unwrap();
+    wait_in_sync(&mut mc, &mut rc).await;
+    let v: i64 = rc.get("after").await.unwrap();
+    assert_eq!(v, 2);
+    drop(mp);
+    drop(rp);
+    let _ = std::fs::remove_dir_all(&mdir);
+    let _ = std::fs::remove_dir_all(&rdir);
 }

@@ -53,6 +53,34 @@ fn port_of(h: &ServerHandle) -> u16 {
     h.addr().port()
 }
 
+/// Counting writers on `mp`: writer `w` INCRs `counter:w` until its connection fails and
+/// records the last value acknowledged to it.
+async fn start_incr_writers(
+    mp: &EngineProcess,
+    n: usize,
+) -> (
+    std::sync::Arc<parking_lot::Mutex<Vec<i64>>>,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
+    let acked = std::sync::Arc::new(parking_lot::Mutex::new(vec![0i64; n]));
+    let mut writers = Vec::new();
+    for w in 0..n {
+        let mut c = mp.conn().await;
+        let acked = acked.clone();
+        writers.push(tokio::spawn(async move {
+            let key = format!("counter:{w}");
+            while let Ok(n) = redis::cmd("INCR")
+                .arg(&key)
+                .query_async::<i64>(&mut c)
+                .await
+            {
+                acked.lock()[w] = n;
+            }
+        }));
+    }
+    (acked, writers)
+}
+
 /// Writers INCR counters on a semi-sync master; it is killed with SIGKILL; the replica holds at
 /// least every value a writer saw acknowledged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,22 +96,7 @@ async fn kill9_master_under_semi_sync_replica_holds_every_acknowledged_write() {
     let mut rc = rp.conn().await;
     replicaof(&mut rc, mp.port).await;
     wait_link(&mut rc, "up").await;
-    let acked = std::sync::Arc::new(parking_lot::Mutex::new(vec![0i64; 4]));
-    let mut writers = Vec::new();
-    for w in 0..4usize {
-        let mut c = mp.conn().await;
-        let acked = acked.clone();
-        writers.push(tokio::spawn(async move {
-            let key = format!("counter:{w}");
-            while let Ok(n) = redis::cmd("INCR")
-                .arg(&key)
-                .query_async::<i64>(&mut c)
-                .await
-            {
-                acked.lock()[w] = n;
-            }
-        }));
-    }
+    let (acked, writers) = start_incr_writers(&mp, 4).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     mp.kill9();
     for w in writers {
@@ -103,6 +116,71 @@ async fn kill9_master_under_semi_sync_replica_holds_every_acknowledged_write() {
         );
     }
     drop(rp);
+    let _ = std::fs::remove_dir_all(&mdir);
+    let _ = std::fs::remove_dir_all(&rdir);
+}
+
+/// A master killed with SIGKILL under semi-sync load and restarted from its own directory
+/// (what the kubelet does within the operator's detection window) comes back with everything
+/// its replica acknowledged: the master sends only bytes it has already written to its log, so
+/// the replica's position is in the restarted master's history, it continues by partial resync
+/// and nothing acknowledged is missing on the master. Were the replica ahead, it could not
+/// follow, and a full resync from the master would discard acknowledged writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_restarted_after_kill9_holds_everything_its_replica_acknowledged() {
+    let mdir = temp_dir("rs-master");
+    let rdir = temp_dir("rs-replica");
+    let semi = [
+        ("replication-mode", "semi-sync"),
+        ("semi-sync-degrade", "operator"),
+        // A slow disk: records wait 20 ms in the writer's queue, so a master that streamed
+        // queued records would have the replica acknowledge writes it then loses.
+        ("log-write-delay-us", "20000"),
+    ];
+    let port = free_port();
+    let mut mp = EngineProcess::start(port, &mdir, &semi).await;
+    let rp = EngineProcess::start(free_port(), &rdir, &[]).await;
+    let mut rc = rp.conn().await;
+    replicaof(&mut rc, mp.port).await;
+    wait_link(&mut rc, "up").await;
+    let (acked, writers) = start_incr_writers(&mp, 4).await;
+    wait_for(Duration::from_secs(20), "writes acknowledged", || {
+        let acked = acked.clone();
+        async move { acked.lock().iter().all(|n| *n > 50) }
+    })
+    .await;
+    mp.kill9();
+    for w in writers {
+        let _ = w.await;
+    }
+    wait_link(&mut rc, "down").await;
+    let replica_offset: u64 = field(&mut rc, "master_repl_offset").await.parse().unwrap();
+    let acked = acked.lock().clone();
+
+    let mp = EngineProcess::start(port, &mdir, &semi).await;
+    let mut mc = mp.conn().await;
+    let master_offset: u64 = field(&mut mc, "master_repl_offset").await.parse().unwrap();
+    assert!(
+        master_offset >= replica_offset,
+        "the restarted master's history ends at {master_offset}, its replica had {replica_offset}"
+    );
+    for (w, n) in acked.iter().enumerate() {
+        let got: i64 = mc.get(format!("counter:{w}")).await.unwrap();
+        assert!(
+            got >= *n,
+            "writer {w} was acknowledged {n} but the restarted master has {got}"
+        );
+    }
+    // The replica, retrying the same address, continues by partial resync.
+    wait_link(&mut rc, "up").await;
+    let stats = |f: &'static str| {
+        let mut mc = mc.clone();
+        async move { info_field(&mut mc, "stats", f).await.unwrap_or_default() }
+    };
+    assert_eq!(stats("sync_full").await, "0", "no full resync");
+    assert_eq!(stats("sync_partial_ok").await, "1");
+    drop(rp);
+    drop(mp);
     let _ = std::fs::remove_dir_all(&mdir);
     let _ = std::fs::remove_dir_all(&rdir);
 }
@@ -229,7 +307,7 @@ async fn auto_mode_degrades_after_the_timeout_and_recovers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lapsed_write_lease_refuses_writes_and_disconnects_clients() {
+async fn lapsed_write_lease_refuses_writes_and_reads_and_disconnects_clients() {
     let m = start_engine(&[ADMIN[0], ADMIN[1], ("write-lease-ms", "400")]).await;
     let mut mc = support::redis_conn(&m).await;
     let e: redis::RedisResult<()> = mc.set("k", 1).await;
@@ -253,11 +331,29 @@ async fn lapsed_write_lease_refuses_writes_and_disconnects_clients() {
     let e: redis::RedisResult<()> = c2.set("k", 2).await;
     let e = format!("{:?}", e.unwrap_err());
     assert!(e.contains("READONLY") || e.contains("ReadOnly"), "{e}");
-    let v: i64 = c2.get("k").await.unwrap();
-    assert_eq!(v, 1, "reads still work");
+    // Reads are refused too: this master may have been replaced, and the value it holds may be
+    // older than writes a promoted replica acknowledged since.
+    let e: redis::RedisResult<i64> = c2.get("k").await;
+    let e = format!("{:?}", e.unwrap_err());
+    assert!(e.contains("MasterDown"), "a stale read was served: {e}");
+    let e: redis::RedisResult<Vec<Option<i64>>> = redis::cmd("MGET")
+        .arg("k")
+        .arg("other")
+        .query_async(&mut c2)
+        .await;
+    assert!(format!("{:?}", e.unwrap_err()).contains("MasterDown"));
+    let pong: String = redis::cmd("PING").query_async(&mut c2).await.unwrap();
+    assert_eq!(pong, "PONG", "connection commands still work");
+    // The operator's admin user still sees the data (it inspects, e.g. DEBUG DIGEST).
+    let v: i64 = redis::cmd("GET")
+        .arg("k")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(v, 1);
 
     // A replica's acknowledgements of heartbeats keep the lease fresh.
-    let r = start_engine(&[]).await;
+    let r = start_engine(&[("write-lease-ms", "400")]).await;
     let mut rc = support::redis_conn(&r).await;
     replicaof(&mut rc, port_of(&m)).await;
     wait_link(&mut rc, "up").await;
@@ -273,6 +369,12 @@ async fn lapsed_write_lease_refuses_writes_and_disconnects_clients() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     let mut c3 = support::redis_conn(&m).await;
     let _: () = c3.set("k", 4).await.unwrap();
+    let v: i64 = c3.get("k").await.unwrap();
+    assert_eq!(v, 4, "reads are served while the lease is fresh");
+    // A replica configured with a lease serves reads whatever its lease (it never had one):
+    // the lease fences masters only.
+    let v: i64 = rc.get("k").await.unwrap();
+    assert!(v >= 3);
     let st: redis::Value = redis::cmd("REDISPAIR")
         .arg("STATE")
         .query_async(&mut admin)
@@ -361,6 +463,18 @@ async fn promote_demote_and_terms() {
         async move { ac.get::<_, Option<i64>>("on-b").await.ok().flatten() == Some(1) }
     })
     .await;
+    // The operator repeats DEMOTE until it sees the replica follow: a repeat keeps the
+    // replica's own clients connected (only the demotion itself cuts them).
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("DEMOTE")
+        .arg("127.0.0.1")
+        .arg(port_of(&b))
+        .arg(2)
+        .query_async(&mut aa)
+        .await
+        .unwrap();
+    let v: Option<i64> = ac.get("on-b").await.unwrap();
+    assert_eq!(v, Some(1), "a repeated DEMOTE cut the replica's client");
     assert_eq!(
         field(&mut bc, "sync_full").await,
         "0",

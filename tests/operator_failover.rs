@@ -76,8 +76,8 @@ fn start_engine(args: &[String], ip: &'static str, dir: &std::path::Path) -> Eng
         let value = match flag.as_str() {
             "--bind" => ip.to_string(),
             "--dir" => dir.display().to_string(),
-            // The replica's handshake does not authenticate yet (reported to the engine
-            // work): with a client password set, replication answers NOAUTH.
+            // The test's writers connect without a password (the replica link authenticates
+            // as the admin user either way).
             "--requirepass" => continue,
             _ => value,
         };
@@ -142,59 +142,12 @@ fn start_operator(client: &Client, ns: &str) -> tokio::task::JoinHandle<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn master_killed_fails_over_without_losing_acknowledged_writes() {
-    // The engine must have the admin commands the operator drives (and the address free).
-    assert!(
-        engine_supported("127.0.0.4").await,
-        "{} did not answer REDISPAIR STATE",
-        engine_bin()
-    );
-
-    let client = client().await;
-    install_crd(&client).await;
-    let ns = temp_namespace(&client, "rp-failover").await;
-    let operator = start_operator(&client, &ns);
-    let pairs: Api<RedisPair> = Api::namespaced(client.clone(), &ns);
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let pair: RedisPair = serde_yaml::from_str(PAIR).unwrap();
-    pairs.create(&PostParams::default(), &pair).await.unwrap();
-
-    for p in ["cache-a", "cache-b"] {
-        wait_for(p, T, || async { pods.get_opt(p).await.ok()? }).await;
-    }
-    let password = wait_for("cache-password", T, || async {
-        secrets.get_opt("cache-password").await.ok()?
-    })
-    .await;
-    let admin = wait_for("cache-admin", T, || async {
-        secrets.get_opt("cache-admin").await.ok()?
-    })
-    .await;
-    let admin_pw = String::from_utf8(admin.data.clone().unwrap()["password"].0.clone()).unwrap();
-    let pair = pairs.get("cache").await.unwrap();
-    let v = validate(&pair, Some(&password), Some(&admin), None).unwrap();
-    let args: Vec<String> = build_engine_args(&v)
-        .into_iter()
-        .map(|a| {
-            a.replace("$(REDISPAIR_ADMIN_PASSWORD)", &admin_pw)
-                .replace("$(REDISPAIR_PASSWORD)", "unused")
-        })
-        .collect();
-
-    let dir_a = tempdir("a");
-    let dir_b = tempdir("b");
-    let mut a = Some(start_engine(&args, "127.0.0.2", &dir_a));
-    let _b = start_engine(&args, "127.0.0.3", &dir_b);
-    set_pod_status(&pods, "cache-a", "127.0.0.2", true).await;
-    set_pod_status(&pods, "cache-b", "127.0.0.3", true).await;
+    let (ip_a, ip_b) = ("127.0.0.2", "127.0.0.3");
+    let mut h = harness("rp-failover", PAIR, ip_a, ip_b, "127.0.0.4").await;
+    let (pairs, services) = (h.pairs.clone(), h.services.clone());
 
     // Initial election: cache-a (tie broken by name), cache-b its replica, Services follow.
-    let status = wait_for("phase Ready", T, || async {
-        let s = pairs.get("cache").await.ok()?.status?;
-        (s.phase.as_deref() == Some("Ready")).then_some(s)
-    })
-    .await;
+    let status = pairs.get("cache").await.unwrap().status.unwrap();
     assert_eq!(status.current_master.as_deref(), Some("cache-a"));
     assert_eq!(status.replica.as_deref(), Some("cache-b"));
     assert_eq!(
@@ -208,48 +161,11 @@ async fn master_killed_fails_over_without_losing_acknowledged_writes() {
 
     // A counting writer through "the Service" (the pod it selects; no kube-proxy here).
     let acked = Arc::new(AtomicI64::new(0));
-    let writer = {
-        let acked = acked.clone();
-        let services = services.clone();
-        tokio::spawn(async move {
-            let mut c = None;
-            let mut target = String::new();
-            loop {
-                let pod = selected(&services, "cache").await.unwrap_or_default();
-                let ip = match pod.as_str() {
-                    "cache-a" => "127.0.0.2",
-                    "cache-b" => "127.0.0.3",
-                    _ => {
-                        // Selects nothing: mid-failover. Pace the retries (not a sync point).
-                        c = None;
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                };
-                if target != ip || c.is_none() {
-                    target = ip.to_string();
-                    c = conn(ip, None).await;
-                }
-                let Some(cn) = c.as_mut() else {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                };
-                match redis::cmd("INCR")
-                    .arg("counter")
-                    .query_async::<i64>(cn)
-                    .await
-                {
-                    Ok(n) => {
-                        acked.fetch_max(n, Ordering::SeqCst);
-                    }
-                    Err(_) => {
-                        c = None;
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                }
-            }
-        })
-    };
+    let writer = counting_writer(
+        services.clone(),
+        [("cache-a", ip_a), ("cache-b", ip_b)],
+        acked.clone(),
+    );
     wait_for("writes acknowledged", T, || async {
         (acked.load(Ordering::SeqCst) >= 200).then_some(())
     })
@@ -258,7 +174,7 @@ async fn master_killed_fails_over_without_losing_acknowledged_writes() {
     // kill -9 the master; nothing tells Kubernetes (its pod stays Ready): the operator's own
     // probes and the replica's link must detect it.
     let killed_at = Instant::now();
-    drop(a.take());
+    drop(h.engines.remove(0));
     let acked_at_kill = acked.load(Ordering::SeqCst);
     wait_for(
         "the read-write Service on cache-b",
@@ -298,7 +214,7 @@ async fn master_killed_fails_over_without_losing_acknowledged_writes() {
     })
     .await;
     writer.abort();
-    let mut cb = conn("127.0.0.3", None).await.unwrap();
+    let mut cb = conn(ip_b, None).await.unwrap();
     let n: i64 = redis::cmd("GET")
         .arg("counter")
         .query_async(&mut cb)
@@ -311,7 +227,7 @@ async fn master_killed_fails_over_without_losing_acknowledged_writes() {
     );
 
     // The old master comes back on its data: it is demoted into a replica of the new term.
-    let _a2 = start_engine(&args, "127.0.0.2", &dir_a);
+    let _a2 = start_engine(&h.args, ip_a, &h.dirs[0]);
     wait_for(
         "the old master rejoins as a replica",
         Duration::from_secs(30),
@@ -328,13 +244,12 @@ async fn master_killed_fails_over_without_losing_acknowledged_writes() {
         },
     )
     .await;
-    let mut ca = conn("127.0.0.2", Some(("redispair-admin", &admin_pw)))
+    let mut ca = conn(ip_a, Some(("redispair-admin", &h.admin_pw)))
         .await
         .unwrap();
     let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut ca).await.unwrap();
     assert_eq!(role[0], redis::Value::BulkString(b"slave".to_vec()));
-    operator.abort();
-    delete_namespace(&client, &ns).await;
+    h.teardown().await;
 }
 
 fn tempdir(tag: &str) -> std::path::PathBuf {
@@ -386,50 +301,9 @@ async fn engine_supported(ip: &'static str) -> bool {
 /// still holding the old master's data, is demoted into a replica of the new term.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn master_pod_deleted_fails_over_at_once_and_the_new_pod_rejoins() {
-    assert!(
-        engine_supported("127.0.0.7").await,
-        "{} did not answer REDISPAIR STATE",
-        engine_bin()
-    );
     let (ip_a, ip_b) = ("127.0.0.5", "127.0.0.6");
-    let client = client().await;
-    install_crd(&client).await;
-    let ns = temp_namespace(&client, "rp-poddel").await;
-    let operator = start_operator(&client, &ns);
-    let pairs: Api<RedisPair> = Api::namespaced(client.clone(), &ns);
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let pair: RedisPair = serde_yaml::from_str(PAIR).unwrap();
-    pairs.create(&PostParams::default(), &pair).await.unwrap();
-    for p in ["cache-a", "cache-b"] {
-        wait_for(p, T, || async { pods.get_opt(p).await.ok()? }).await;
-    }
-    let password = wait_for("cache-password", T, || async {
-        secrets.get_opt("cache-password").await.ok()?
-    })
-    .await;
-    let admin = wait_for("cache-admin", T, || async {
-        secrets.get_opt("cache-admin").await.ok()?
-    })
-    .await;
-    let admin_pw = String::from_utf8(admin.data.clone().unwrap()["password"].0.clone()).unwrap();
-    let pair = pairs.get("cache").await.unwrap();
-    let v = validate(&pair, Some(&password), Some(&admin), None).unwrap();
-    let args: Vec<String> = build_engine_args(&v)
-        .into_iter()
-        .map(|a| a.replace("$(REDISPAIR_ADMIN_PASSWORD)", &admin_pw))
-        .collect();
-    let _a = start_engine(&args, ip_a, &tempdir("pa"));
-    let _b = start_engine(&args, ip_b, &tempdir("pb"));
-    set_pod_status(&pods, "cache-a", ip_a, true).await;
-    set_pod_status(&pods, "cache-b", ip_b, true).await;
-    wait_for("phase Ready", T, || async {
-        let s = pairs.get("cache").await.ok()?.status?;
-        (s.phase.as_deref() == Some("Ready") && s.current_master.as_deref() == Some("cache-a"))
-            .then_some(())
-    })
-    .await;
+    let h = harness("rp-poddel", PAIR, ip_a, ip_b, "127.0.0.7").await;
+    let (pairs, pods, services) = (h.pairs.clone(), h.pods.clone(), h.services.clone());
     // Some writes that must survive.
     let mut ca = conn(ip_a, None).await.unwrap();
     for i in 0..100 {
@@ -484,6 +358,565 @@ async fn master_pod_deleted_fails_over_at_once_and_the_new_pod_rejoins() {
     assert_eq!(status.term, 2);
     assert_eq!(status.current_master.as_deref(), Some("cache-b"));
     assert!(status.last_failover.unwrap().reason.contains("cache-a"));
-    operator.abort();
-    delete_namespace(&client, &ns).await;
+    h.teardown().await;
+}
+
+/// A pair whose engines run on `ip_a` / `ip_b`, set up to phase Ready with cache-a master.
+struct Harness {
+    client: Client,
+    ns: String,
+    operator: tokio::task::JoinHandle<()>,
+    pairs: Api<RedisPair>,
+    pods: Api<Pod>,
+    services: Api<Service>,
+    admin_pw: String,
+    engines: Vec<Engine>,
+    /// The engines' command line and data directories (cache-a, cache-b), to restart them.
+    args: Vec<String>,
+    dirs: [std::path::PathBuf; 2],
+}
+
+/// `probe_ip`: a free loopback address on which the engine binary is first checked to have
+/// the admin commands the operator drives.
+async fn harness(
+    prefix: &str,
+    manifest: &str,
+    ip_a: &'static str,
+    ip_b: &'static str,
+    probe_ip: &'static str,
+) -> Harness {
+    assert!(
+        engine_supported(probe_ip).await,
+        "{} did not answer REDISPAIR STATE",
+        engine_bin()
+    );
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = temp_namespace(&client, prefix).await;
+    let operator = start_operator(&client, &ns);
+    let pairs: Api<RedisPair> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let pair: RedisPair = serde_yaml::from_str(manifest).unwrap();
+    pairs.create(&PostParams::default(), &pair).await.unwrap();
+    for p in ["cache-a", "cache-b"] {
+        wait_for(p, T, || async { pods.get_opt(p).await.ok()? }).await;
+    }
+    let password = wait_for("cache-password", T, || async {
+        secrets.get_opt("cache-password").await.ok()?
+    })
+    .await;
+    let admin = wait_for("cache-admin", T, || async {
+        secrets.get_opt("cache-admin").await.ok()?
+    })
+    .await;
+    let admin_pw = String::from_utf8(admin.data.clone().unwrap()["password"].0.clone()).unwrap();
+    let pair = pairs.get("cache").await.unwrap();
+    let v = validate(&pair, Some(&password), Some(&admin), None).unwrap();
+    let args: Vec<String> = build_engine_args(&v)
+        .into_iter()
+        .map(|a| a.replace("$(REDISPAIR_ADMIN_PASSWORD)", &admin_pw))
+        .collect();
+    let dirs = [
+        tempdir(&format!("{prefix}-a")),
+        tempdir(&format!("{prefix}-b")),
+    ];
+    let engines = vec![
+        start_engine(&args, ip_a, &dirs[0]),
+        start_engine(&args, ip_b, &dirs[1]),
+    ];
+    set_pod_status(&pods, "cache-a", ip_a, true).await;
+    set_pod_status(&pods, "cache-b", ip_b, true).await;
+    wait_for("phase Ready with cache-a master", T, || async {
+        let s = pairs.get("cache").await.ok()?.status?;
+        (s.phase.as_deref() == Some("Ready") && s.current_master.as_deref() == Some("cache-a"))
+            .then_some(())
+    })
+    .await;
+    Harness {
+        client,
+        ns,
+        operator,
+        pairs,
+        pods,
+        services,
+        admin_pw,
+        engines,
+        args,
+        dirs,
+    }
+}
+
+impl Harness {
+    /// The (reason, type) of every Event in the test namespace.
+    async fn event_reasons(&self) -> Vec<(String, String)> {
+        use k8s_openapi::api::core::v1::Event;
+        let events: Api<Event> = Api::namespaced(self.client.clone(), &self.ns);
+        events
+            .list(&Default::default())
+            .await
+            .map(|l| {
+                l.items
+                    .into_iter()
+                    .filter_map(|e| Some((e.reason?, e.type_.unwrap_or_default())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Stop the engines and the operator, delete the namespace.
+    async fn teardown(self) {
+        drop(self.engines);
+        self.operator.abort();
+        delete_namespace(&self.client, &self.ns).await;
+    }
+}
+
+/// A writer that INCRs `counter` through whichever pod the read-write Service selects and
+/// keeps the highest value acknowledged.
+fn counting_writer(
+    services: Api<Service>,
+    ips: [(&'static str, &'static str); 2],
+    acked: Arc<AtomicI64>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut c = None;
+        let mut target = String::new();
+        loop {
+            let pod = selected(&services, "cache").await.unwrap_or_default();
+            let Some(ip) = ips.iter().find(|(p, _)| *p == pod).map(|(_, ip)| *ip) else {
+                // Selects nothing: mid-failover. Pace the retries (not a sync point).
+                c = None;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            if target != ip || c.is_none() {
+                target = ip.to_string();
+                c = conn(ip, None).await;
+            }
+            let Some(cn) = c.as_mut() else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            match redis::cmd("INCR")
+                .arg("counter")
+                .query_async::<i64>(cn)
+                .await
+            {
+                Ok(n) => {
+                    acked.fetch_max(n, Ordering::SeqCst);
+                }
+                Err(_) => {
+                    c = None;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    })
+}
+
+async fn role_of(ip: &str, admin_pw: &str) -> (String, String) {
+    let mut c = conn(ip, Some(("redispair-admin", admin_pw))).await.unwrap();
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut c).await.unwrap();
+    let text = |v: &redis::Value| match v {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        other => format!("{other:?}"),
+    };
+    (text(&role[0]), role.get(1).map(text).unwrap_or_default())
+}
+
+const ASYNC_PAIR: &str = r#"
+apiVersion: redispair.io/v1alpha1
+kind: RedisPair
+metadata:
+  name: cache
+spec:
+  replication:
+    mode: async
+  storage:
+    size: 1Gi
+  auth:
+    passwordSecret:
+      name: cache-password
+  failover:
+    detectionSeconds: 2
+  pod:
+    nodeSelector:
+      redispair.io/test-no-such-node: "true"
+"#;
+
+const KUBELET_FINALIZER: &str = "redispair.io/test-kubelet";
+
+/// `kubectl delete pod` of the master, played through: the pod turns Terminating (a finalizer
+/// stands in for the kubelet, which would keep it until its containers stopped) while its
+/// engine keeps running, and the test runs the pod's preStop hook as the kubelet would. In
+/// async mode, where a failover may lose the last writes, the hand-over loses none: the
+/// operator pauses the master, waits for the replica to apply the paused offset, promotes it,
+/// switches the Service and demotes the old engine, which is what the hook waits for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminating_master_hands_over_without_losing_writes_in_async_mode() {
+    let (ip_a, ip_b) = ("127.0.0.8", "127.0.0.9");
+    let h = harness("rp-handover", ASYNC_PAIR, ip_a, ip_b, "127.0.0.10").await;
+    let acked = Arc::new(AtomicI64::new(0));
+    let writer = counting_writer(
+        h.services.clone(),
+        [("cache-a", ip_a), ("cache-b", ip_b)],
+        acked.clone(),
+    );
+    wait_for("writes acknowledged", T, || async {
+        (acked.load(Ordering::SeqCst) >= 200).then_some(())
+    })
+    .await;
+
+    // The kubelet's part: hold the pod while its container runs, then delete it.
+    let hold = serde_json::json!({"metadata": {"finalizers": [KUBELET_FINALIZER]}});
+    h.pods
+        .patch("cache-a", &PatchParams::default(), &Patch::Merge(&hold))
+        .await
+        .unwrap();
+    h.pods.delete("cache-a", &Default::default()).await.unwrap();
+    let deleted_at = Instant::now();
+    // The preStop hook, exactly as the pod runs it (but pointed at this engine's address).
+    let hook = {
+        let admin_pw = h.admin_pw.clone();
+        tokio::task::spawn_blocking(move || {
+            Command::new(engine_bin())
+                .args(["wait-handover", "--host", ip_a, "--port", "6379"])
+                .args(["--timeout", "20"])
+                .env("REDISPAIR_ADMIN_PASSWORD", admin_pw)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("hook runs")
+        })
+    };
+    let hook_status = tokio::time::timeout(Duration::from_secs(40), hook)
+        .await
+        .expect("the hook returns within its own bound")
+        .unwrap();
+    assert!(hook_status.success());
+    // When the hook returns, SIGTERM would follow: the engine must already be a replica of
+    // the new master.
+    let (role, master) = role_of(ip_a, &h.admin_pw).await;
+    assert_eq!((role.as_str(), master.as_str()), ("slave", ip_b));
+    println!(
+        "figure: master pod deleted → old engine demoted (hand-over): {:.2} s",
+        deleted_at.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        selected(&h.services, "cache").await.as_deref(),
+        Some("cache-b")
+    );
+    let status = wait_for("status after the hand-over", T, || async {
+        let s = h.pairs.get("cache").await.ok()?.status?;
+        (s.current_master.as_deref() == Some("cache-b") && s.failover.is_none()).then_some(s)
+    })
+    .await;
+    assert_eq!(status.term, 2);
+    let lf = status.last_failover.unwrap();
+    assert_eq!((lf.from.as_str(), lf.to.as_str()), ("cache-a", "cache-b"));
+    assert!(lf.reason.contains("terminating"), "{}", lf.reason);
+
+    // Writes go on at the new master, and none acknowledged by the old one was lost.
+    let acked_at_switch = acked.load(Ordering::SeqCst);
+    wait_for("writes on the new master", T, || async {
+        (acked.load(Ordering::SeqCst) > acked_at_switch + 50).then_some(())
+    })
+    .await;
+    writer.abort();
+    let mut cb = conn(ip_b, None).await.unwrap();
+    let n: i64 = redis::cmd("GET")
+        .arg("counter")
+        .query_async(&mut cb)
+        .await
+        .unwrap();
+    let max_acked = acked.load(Ordering::SeqCst);
+    assert!(
+        n >= max_acked,
+        "acknowledged {max_acked}, new master holds {n}"
+    );
+
+    // The kubelet finishes: the pod goes; the operator recreates it as the replica.
+    let release = serde_json::json!({"metadata": {"finalizers": null}});
+    h.pods
+        .patch("cache-a", &PatchParams::default(), &Patch::Merge(&release))
+        .await
+        .unwrap();
+    let recreated = wait_for("cache-a recreated", T, || async {
+        let p = h.pods.get_opt("cache-a").await.ok()??;
+        p.metadata.deletion_timestamp.is_none().then_some(p)
+    })
+    .await;
+    assert_eq!(
+        recreated.metadata.labels.unwrap()["redispair.io/role"],
+        "replica"
+    );
+    h.teardown().await;
+}
+
+/// `kubectl redispair failover cache --force` on a healthy pair: the operator fences the old
+/// master, promotes the replica, records the request id (handled once), clears the
+/// annotation and emits an Event; a second request while the replica is down is refused
+/// with a Warning Event and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forced_failover_is_carried_out_once_and_refused_without_a_replica() {
+    let (ip_a, ip_b) = ("127.0.0.11", "127.0.0.12");
+    let mut h = harness("rp-force", PAIR, ip_a, ip_b, "127.0.0.13").await;
+    let mut ca = conn(ip_a, None).await.unwrap();
+    for i in 0..50 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query_async(&mut ca)
+            .await
+            .unwrap();
+    }
+    let force = |id: &str| serde_json::json!({"metadata": {"annotations": {"redispair.io/force-failover": id}}});
+    h.pairs
+        .patch(
+            "cache",
+            &PatchParams::default(),
+            &Patch::Merge(&force("req-1")),
+        )
+        .await
+        .unwrap();
+    let status = wait_for("forced failover done", T, || async {
+        let s = h.pairs.get("cache").await.ok()?.status?;
+        (s.current_master.as_deref() == Some("cache-b")
+            && s.failover.is_none()
+            && s.force_failover_handled.as_deref() == Some("req-1"))
+        .then_some(s)
+    })
+    .await;
+    assert_eq!(status.term, 2);
+    assert_eq!(
+        selected(&h.services, "cache").await.as_deref(),
+        Some("cache-b")
+    );
+    let mut cb = conn(ip_b, None).await.unwrap();
+    let n: i64 = redis::cmd("DBSIZE").query_async(&mut cb).await.unwrap();
+    assert_eq!(
+        n, 50,
+        "semi-sync: every acknowledged write is on the new master"
+    );
+    wait_for("annotation cleared", T, || async {
+        let p = h.pairs.get("cache").await.ok()?;
+        (!p.metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("redispair.io/force-failover"))
+        .then_some(())
+    })
+    .await;
+    // The old master rejoins as a replica of the new one (it was reachable).
+    wait_for("cache-a demoted", T, || async {
+        let (role, master) = role_of(ip_a, &h.admin_pw).await;
+        (role == "slave" && master == ip_b).then_some(())
+    })
+    .await;
+    wait_for("ForcedFailoverStarted event", T, || async {
+        h.event_reasons()
+            .await
+            .iter()
+            .any(|(r, _)| r == "ForcedFailoverStarted")
+            .then_some(())
+    })
+    .await;
+
+    // The replica (cache-a) goes down: a new forced request is refused and consumed.
+    h.engines.remove(0);
+    // Judged failed (probes failing for the detection window): the degrade is authorised.
+    wait_for("replica judged failed", T, || async {
+        let s = h.pairs.get("cache").await.ok()?.status?;
+        (s.degrade_authorized_term == Some(2)).then_some(())
+    })
+    .await;
+    h.pairs
+        .patch(
+            "cache",
+            &PatchParams::default(),
+            &Patch::Merge(&force("req-2")),
+        )
+        .await
+        .unwrap();
+    let status = wait_for("request req-2 handled", T, || async {
+        let s = h.pairs.get("cache").await.ok()?.status?;
+        (s.force_failover_handled.as_deref() == Some("req-2")).then_some(s)
+    })
+    .await;
+    assert_eq!(status.target_master.as_deref(), Some("cache-b"));
+    assert_eq!(status.term, 2);
+    wait_for("ForcedFailoverRefused warning", T, || async {
+        h.event_reasons()
+            .await
+            .iter()
+            .any(|(r, t)| r == "ForcedFailoverRefused" && t == "Warning")
+            .then_some(())
+    })
+    .await;
+    h.teardown().await;
+}
+
+/// Issue #5: editing `spec.image` rolls the pair, CloudNativePG's way. The replica pod is
+/// replaced first (the test, as the kubelet, restarts its engine on its data directory), then
+/// a planned switchover moves the master role to it, then the old master (now the replica) is
+/// replaced the same way. One pod at a time, a counting writer loses no acknowledged write,
+/// and at the end both pods carry the new spec hash and the pair is Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spec_change_rolls_replica_first_then_switchover_then_old_master() {
+    let (ip_a, ip_b) = ("127.0.0.14", "127.0.0.15");
+    let mut h = harness("rp-rollout", PAIR, ip_a, ip_b, "127.0.0.16").await;
+    let hash_of = |p: &Pod| {
+        p.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("redispair.io/spec-hash").cloned())
+    };
+    let old_hash = hash_of(&h.pods.get("cache-a").await.unwrap()).expect("pods are stamped");
+    assert_eq!(
+        hash_of(&h.pods.get("cache-b").await.unwrap()).as_deref(),
+        Some(old_hash.as_str())
+    );
+    let uid = |p: &Pod| p.metadata.uid.clone().unwrap_or_default();
+    let uid_a = uid(&h.pods.get("cache-a").await.unwrap());
+    let uid_b = uid(&h.pods.get("cache-b").await.unwrap());
+
+    let acked = Arc::new(AtomicI64::new(0));
+    let writer = counting_writer(
+        h.services.clone(),
+        [("cache-a", ip_a), ("cache-b", ip_b)],
+        acked.clone(),
+    );
+    wait_for("writes acknowledged", T, || async {
+        (acked.load(Ordering::SeqCst) >= 200).then_some(())
+    })
+    .await;
+
+    // The user edits the image.
+    let edit = serde_json::json!({"spec": {"image": "localhost/redispair:rolled"}});
+    h.pairs
+        .patch("cache", &PatchParams::default(), &Patch::Merge(&edit))
+        .await
+        .unwrap();
+
+    // 1. The replica goes first; the master's pod is untouched meanwhile.
+    let rolling = wait_for("rollout recorded on the replica", T, || async {
+        let s = h.pairs.get("cache").await.ok()?.status?;
+        s.rollout.filter(|r| r.pod == "cache-b")
+    })
+    .await;
+    assert_eq!(rolling.step, redispair::api::RolloutStep::ReplacingReplica);
+    let new_b = wait_for("cache-b recreated", T, || async {
+        let p = h.pods.get_opt("cache-b").await.ok()??;
+        (uid(&p) != uid_b).then_some(p)
+    })
+    .await;
+    assert_eq!(uid(&h.pods.get("cache-a").await.unwrap()), uid_a);
+    let new_hash = hash_of(&new_b).unwrap();
+    assert_ne!(new_hash, old_hash);
+    assert_eq!(
+        new_b.spec.as_ref().unwrap().containers[0].image.as_deref(),
+        Some("localhost/redispair:rolled")
+    );
+    // The kubelet: the old container stops, the new one starts on the same data.
+    drop(h.engines.remove(1));
+    h.engines
+        .push(start_engine(&h.args, ip_b, &h.dirs[1].clone()));
+    set_pod_status(&h.pods, "cache-b", ip_b, true).await;
+
+    // 2. Switchover to the replaced replica, then 3. the old master is replaced.
+    wait_for(
+        "the read-write Service on cache-b",
+        Duration::from_secs(60),
+        || async {
+            (selected(&h.services, "cache").await.as_deref() == Some("cache-b")).then_some(())
+        },
+    )
+    .await;
+    let new_a = wait_for("cache-a recreated", Duration::from_secs(60), || async {
+        let p = h.pods.get_opt("cache-a").await.ok()??;
+        (uid(&p) != uid_a).then_some(p)
+    })
+    .await;
+    assert_eq!(hash_of(&new_a).as_deref(), Some(new_hash.as_str()));
+    // Replaced only once the role moved away: the Service never pointed at a deleted pod.
+    assert_eq!(
+        selected(&h.services, "cache").await.as_deref(),
+        Some("cache-b")
+    );
+    drop(h.engines.remove(0));
+    h.engines
+        .insert(0, start_engine(&h.args, ip_a, &h.dirs[0].clone()));
+    set_pod_status(&h.pods, "cache-a", ip_a, true).await;
+
+    let status = wait_for(
+        "rollout finished, pair Ready",
+        Duration::from_secs(60),
+        || async {
+            let s = h.pairs.get("cache").await.ok()?.status?;
+            let replicating = s
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Replicating" && c.status == "True");
+            (s.rollout.is_none()
+                && s.phase.as_deref() == Some("Ready")
+                && replicating
+                && s.replica.as_deref() == Some("cache-a"))
+            .then_some(s)
+        },
+    )
+    .await;
+    assert_eq!(status.current_master.as_deref(), Some("cache-b"));
+    assert_eq!(status.term, 2, "one switchover");
+    let progressing = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .unwrap();
+    assert_eq!(
+        (progressing.status.as_str(), progressing.reason.as_str()),
+        ("False", "UpToDate")
+    );
+    for p in ["cache-a", "cache-b"] {
+        assert_eq!(
+            hash_of(&h.pods.get(p).await.unwrap()).as_deref(),
+            Some(new_hash.as_str()),
+            "{p}"
+        );
+    }
+
+    // Writes go on at the new master, and none acknowledged was lost.
+    let acked_now = acked.load(Ordering::SeqCst);
+    wait_for("writes after the rollout", T, || async {
+        (acked.load(Ordering::SeqCst) > acked_now + 50).then_some(())
+    })
+    .await;
+    writer.abort();
+    let mut cb = conn(ip_b, None).await.unwrap();
+    let n: i64 = redis::cmd("GET")
+        .arg("counter")
+        .query_async(&mut cb)
+        .await
+        .unwrap();
+    let max_acked = acked.load(Ordering::SeqCst);
+    assert!(
+        n >= max_acked,
+        "acknowledged {max_acked}, new master holds {n}"
+    );
+
+    wait_for("rollout Events", T, || async {
+        let reasons = h.event_reasons().await;
+        [
+            "RolloutStarted",
+            "PodReplaced",
+            "SwitchoverCompleted",
+            "RolloutFinished",
+        ]
+        .iter()
+        .all(|r| reasons.iter().any(|(x, _)| x == r))
+        .then_some(())
+    })
+    .await;
+    h.teardown().await;
 }

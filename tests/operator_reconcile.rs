@@ -189,7 +189,16 @@ async fn contract_manifest_yields_its_objects_status_events_and_is_cleaned_up() 
     assert_eq!(status.phase.as_deref(), Some("Creating"));
     assert_eq!(status.observed_generation, Some(1));
     let types: Vec<_> = status.conditions.iter().map(|c| c.type_.as_str()).collect();
-    assert_eq!(types, ["Ready", "Replicating", "FailingOver", "Degraded"]);
+    assert_eq!(
+        types,
+        [
+            "Ready",
+            "Replicating",
+            "FailingOver",
+            "Degraded",
+            "Progressing"
+        ]
+    );
     assert_eq!(status.services.as_ref().unwrap().read_write, "cache");
     let row = wait_for("printer columns", T, || table_row(&client, &ns, "cache")).await;
     let names: Vec<_> = row.iter().map(|(c, _)| c.as_str()).collect();

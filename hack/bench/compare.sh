@@ -7,6 +7,8 @@
 #
 #   hack/bench/compare.sh                # full run (-n 1000000; several minutes)
 #   N=200000 hack/bench/compare.sh       # quicker
+#   ROUNDS=3 hack/bench/compare.sh       # each test 3 times in alternation, medians reported
+#   ENGINE_ARGS="--worker-threads 1" hack/bench/compare.sh     # extra engine flags
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -15,6 +17,7 @@ CLIENTS=${CLIENTS:-50}
 TESTS=${TESTS:-set,get,incr,lpush,lpop,sadd,hset,zadd,mset}
 KEYS=${KEYS:-1000000}
 PIPELINES=${PIPELINES:-"1 16"}
+ROUNDS=${ROUNDS:-1}
 
 hack/install-test-deps.sh >/dev/null
 echo "building the engine (release)..." >&2
@@ -42,14 +45,15 @@ redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --databa
   --dir "$work/redis" --daemonize no --loglevel warning >/dev/null 2>&1 &
 RPID=$!; pids+=("$RPID")
 EPORT=$(free_port)
+# shellcheck disable=SC2086 # ENGINE_ARGS is a list of flags
 "$ENGINE" --port "$EPORT" --bind 127.0.0.1 --persistence off --databases 1 \
-  --dir "$work/engine" --loglevel warning >/dev/null 2>&1 &
+  --dir "$work/engine" --loglevel warning ${ENGINE_ARGS:-} >/dev/null 2>&1 &
 EPID=$!; pids+=("$EPID")
 wait_ping "$RPORT"
 wait_ping "$EPORT"
 
 echo "machine: $(nproc) cores, $(uname -r); redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')"
-echo "requests per test: $N, clients: $CLIENTS"
+echo "requests per test: $N, clients: $CLIENTS, rounds: $ROUNDS (medians)"
 printf '%-8s %3s %14s %14s %8s %10s %10s\n' test P redis_ops/s engine_ops/s ratio redis_p99 engine_p99
 
 bench() { # port test pipeline -> "rps p99"
@@ -61,14 +65,23 @@ hdr, data = rows[0], rows[1]
 print(data[hdr.index("rps")], data[hdr.index("p99_latency_ms")])'
 }
 
+median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+
 IFS=, read -ra tests <<<"$TESTS"
 for p in $PIPELINES; do
   for t in "${tests[@]}"; do
-    redis-cli -p "$RPORT" flushall >/dev/null; redis-cli -p "$EPORT" flushall >/dev/null
-    read -r r_rps r_p99 < <(bench "$RPORT" "$t" "$p")
-    read -r e_rps e_p99 < <(bench "$EPORT" "$t" "$p")
+    # Alternate the two servers ROUNDS times so a change in the machine's load hits both.
+    r_rpss=() r_p99s=() e_rpss=() e_p99s=()
+    for _ in $(seq "$ROUNDS"); do
+      redis-cli -p "$RPORT" flushall >/dev/null; redis-cli -p "$EPORT" flushall >/dev/null
+      read -r r_rps r_p99 < <(bench "$RPORT" "$t" "$p")
+      read -r e_rps e_p99 < <(bench "$EPORT" "$t" "$p")
+      r_rpss+=("$r_rps") r_p99s+=("$r_p99") e_rpss+=("$e_rps") e_p99s+=("$e_p99")
+    done
+    r_rps=$(median "${r_rpss[@]}") r_p99=$(median "${r_p99s[@]}")
+    e_rps=$(median "${e_rpss[@]}") e_p99=$(median "${e_p99s[@]}")
     ratio=$(python3 -c "print(f'{float($e_rps)/float($r_rps):.2f}')")
-    printf '%-8s %3s %14s %14s %8s %10s %10s\n' "$t" "$p" "$r_rps" "$e_rps" "$ratio" "$r_p99" "$e_p99"
+    printf '%-8s %3s %14.0f %14.0f %8s %10.3f %10.3f\n' "$t" "$p" "$r_rps" "$e_rps" "$ratio" "$r_p99" "$e_p99"
     echo "ratio engine/redis-server ops/s = $ratio ($t, P$p)" >>"$work/ratios"
   done
 done

@@ -8,15 +8,29 @@
 #                                          veth to our bridge) goes down: no apiserver, no
 #                                          other node, no host can reach it or be reached
 #   hack/cluster/fault.sh heal NODE        bring a partitioned node's link back
+#   hack/cluster/fault.sh restore NODE     bring a killed node back (runs up.sh, which starts
+#                                          whatever of the cluster is not running)
+#   hack/cluster/fault.sh kill-container NODE ID
+#                                          SIGKILL the init process of container ID (the
+#                                          containerd ID in a pod's status, with or without
+#                                          its containerd:// prefix) on NODE: the process dies,
+#                                          the pod stays, the kubelet restarts the container
+#   hack/cluster/fault.sh freeze-container NODE ID
+#                                          SIGSTOP that process: a hung engine (alive, its
+#                                          sockets open, answering nothing)
+#   hack/cluster/fault.sh thaw-container NODE ID
+#                                          SIGCONT it: the hung engine resumes where it was
 #
-# NODE is node1..nodeN (or just the number).
+# NODE is node1..nodeN (or just the number). tests/e2e calls this script as its fault hook
+# (E2E_FAULT); hack/kind/fault.sh offers the same verbs for kind.
 set -euo pipefail
 # shellcheck source=hack/cluster/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 
-usage() { sed -n '2,13p' "$0" >&2; exit 2; }
-(( $# == 2 )) || usage
+usage() { sed -n '2,25p' "$0" >&2; exit 2; }
+(( $# == 2 || $# == 3 )) || usage
+[[ $1 == *-container ]] || (( $# == 2 )) || usage
 action=$1
 i=${2#node}
 [[ $i =~ ^[0-9]+$ && -d $(node_dir "$i") ]] || die "no such node: $2"
@@ -48,6 +62,31 @@ case $action in
     fi
     update_service_route
     log "node$i healed: link $veth up"
+    ;;
+  restore)
+    # up.sh is idempotent: it starts only what is not running, and marks the node up again
+    # in the Service route. Its stdout (the KUBECONFIG line) is not ours to print.
+    nodes=$(known_nodes | sort -n | tail -n1)
+    "$(dirname "${BASH_SOURCE[0]}")/up.sh" --nodes "$nodes" >/dev/null
+    log "node$i restored"
+    ;;
+  kill-container)
+    (( $# == 3 )) || usage
+    id=${3#containerd://}
+    [[ $id =~ ^[0-9a-f]{64}$ ]] || die "not a containerd container ID: $3"
+    # The node's own containerd knows the container's init process (for an engine pod: the
+    # engine itself). A SIGKILL through it is the same as kill -9 of that PID on the host.
+    timeout 10 ctr --address "$RUN_DIR/node$i/containerd.sock" -n k8s.io task kill -s SIGKILL "$id"
+    log "node$i: container ${id:0:12} killed (SIGKILL)"
+    ;;
+  freeze-container|thaw-container)
+    (( $# == 3 )) || usage
+    id=${3#containerd://}
+    [[ $id =~ ^[0-9a-f]{64}$ ]] || die "not a containerd container ID: $3"
+    sig=SIGSTOP
+    [[ $action == thaw-container ]] && sig=SIGCONT
+    timeout 10 ctr --address "$RUN_DIR/node$i/containerd.sock" -n k8s.io task kill -s "$sig" "$id"
+    log "node$i: container ${id:0:12} sent $sig"
     ;;
   *) usage ;;
 esac

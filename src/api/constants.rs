@@ -18,6 +18,9 @@ pub const ROLE_REPLICA: &str = "replica";
 pub const ANNOTATION_SWITCHOVER: &str = "redispair.io/switchover";
 /// Annotation on a pod: the operator must treat it as fenced (never master, out of Services).
 pub const ANNOTATION_FENCED: &str = "redispair.io/fenced";
+/// Annotation on an engine pod: the hash of the spec it was built from. A pod whose hash
+/// differs from the current one is rolled (replica first, switchover, old master).
+pub const ANNOTATION_SPEC_HASH: &str = "redispair.io/spec-hash";
 
 pub const ENGINE_PORT: i32 = 6379;
 pub const ENGINE_CONTAINER: &str = "engine";

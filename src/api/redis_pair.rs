@@ -336,7 +336,7 @@ pub struct PodOverrides {
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct RedisPairStatus {
-    /// Pending, Creating, Ready, FailingOver, Degraded or Failed.
+    /// Pending, Creating, Ready, Upgrading, FailingOver, Degraded or Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
     /// The pod the operator decided should be master (intent, written before acting).
@@ -367,8 +367,36 @@ pub struct RedisPairStatus {
     pub failover: Option<FailoverProgress>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failover: Option<LastFailover>,
+    /// The last `redispair.io/force-failover` request id the operator handled (carried out or
+    /// refused); a request is acted on once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_failover_handled: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub services: Option<ServiceNames>,
+    /// A rollout of a changed pod spec in progress (replica first, switchover, old master),
+    /// recorded before each step so a restarted operator resumes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutProgress>,
+}
+
+/// The steps of a rollout. Each is recorded before it is performed.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RolloutStep {
+    /// The replica pod was deleted to be recreated from the current spec; waiting until it is
+    /// back, linked and in sync.
+    ReplacingReplica,
+    /// The master runs an outdated spec: a planned switchover moves the role away from it.
+    Switchover,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutProgress {
+    pub step: RolloutStep,
+    /// The pod the step is about.
+    pub pod: String,
+    /// RFC 3339 time the rollout started.
+    pub started_at: String,
 }
 
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
@@ -417,6 +445,10 @@ pub struct FailoverProgress {
     /// Planned switchover (no data loss, old master demoted) rather than failover.
     #[serde(default)]
     pub planned: bool,
+    /// Async failover: RFC 3339 time from which the promoted master may accept writes (the old
+    /// master's write lease has certainly lapsed by then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writable_after: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]

@@ -131,11 +131,15 @@ fn demote(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         st.repl.role == Role::Replica && st.repl.master.as_ref() == Some(&(host.clone(), port));
     if !same || force || st.repl.link.detached {
         become_replica(st, host, port, force, true);
+        // Clients of a master that was just demoted (or of a replica re-pointed) reconnect
+        // through the Service to the master.
+        lease::disconnect_normal_clients(st);
         tracing::info!(term, "demoted to replica");
     } else {
+        // The operator repeats DEMOTE until it sees the replica follow: a repeat must not cut
+        // the replica's own (read-only) clients again and again.
         save_node_state(st);
     }
-    lease::disconnect_normal_clients(st);
     Reply::Ok
 }
 

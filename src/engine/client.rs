@@ -89,6 +89,10 @@ pub struct ClientState {
     /// Set by QUIT: close after the reply.
     pub close_after_reply: bool,
     pub push: Option<PushSender>,
+    /// Whether a sender of `push` was ever handed out (SUBSCRIBE family, MONITOR). Until then
+    /// nothing can arrive on the push channel, so the connection does not poll it: that poll
+    /// was a tenth of the per-request cost of a plain pipelined client.
+    pub push_handed_out: bool,
     pub handle: Arc<ClientHandle>,
     pub addr: String,
     pub laddr: String,
@@ -121,6 +125,7 @@ impl ClientState {
             no_touch: false,
             close_after_reply: false,
             push: None,
+            push_handed_out: false,
             handle: ClientHandle::new(),
             addr,
             laddr,

@@ -250,6 +250,21 @@ pub static DEFS: &[Def] = &[
         "everysec",
         "When the write log is fsynced.",
     ),
+    def(
+        "log-write-delay-us",
+        Kind::Int {
+            min: 0,
+            max: 1_000_000,
+        },
+        "0",
+        "Testing only (like Redis's rdb-key-save-delay): the log writer waits this long before each write.",
+    ),
+    def(
+        "auto-aof-rewrite-min-size",
+        Kind::Memory,
+        "67108864",
+        "Log growth since the last snapshot that starts an automatic compaction (0: never).",
+    ),
     fixed(
         "persistence",
         Kind::Enum(&["on", "off"]),
@@ -494,7 +509,7 @@ pub static DEFS: &[Def] = &[
         "worker-threads",
         Kind::Int { min: 0, max: 64 },
         "0",
-        "Network threads (0 = number of cores).",
+        "Network threads (0 = one per core, less one core for the log writer and snapshots).",
     ),
 ];
 
@@ -505,6 +520,8 @@ pub struct Settings {
     pub admin_user: Option<Vec<u8>>,
     pub admin_password: Vec<u8>,
     pub maxmemory: u64,
+    /// Log bytes since the last snapshot that start a compaction (0 = only on request).
+    pub auto_compaction_bytes: u64,
     pub maxmemory_policy: String,
     pub maxmemory_samples: usize,
     pub maxclients: usize,
@@ -760,6 +777,7 @@ impl Config {
             admin_user: nonempty(&self.values["admin-user"]),
             admin_password: self.values["admin-password"].clone().into_bytes(),
             maxmemory: self.int("maxmemory") as u64,
+            auto_compaction_bytes: self.int("auto-aof-rewrite-min-size") as u64,
             maxmemory_policy: self.values["maxmemory-policy"].clone(),
             maxmemory_samples: self.int("maxmemory-samples") as usize,
             maxclients: self.int("maxclients") as usize,

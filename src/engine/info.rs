@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use crate::engine::cmd::server::REDIS_VERSION;
 use crate::engine::cmd::Ctx;
+use crate::engine::state::CommandStats;
 
 const DEFAULT_SECTIONS: &[&str] = &[
     "server",
@@ -87,7 +88,7 @@ pub fn render(ctx: &mut Ctx<'_>, requested: &[String]) -> String {
 fn server(ctx: &mut Ctx<'_>) -> String {
     let uptime = (ctx.now_ms - ctx.state.start_ms).max(0) / 1000;
     format!(
-        "redis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nredispair_version:{}\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:redispair-engine\r\nconfig_file:{}\r\nio_threads_active:0\r\n",
+        "redis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nredispair_version:{}\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:quanta (TSC when stable, else clock_gettime)\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:redispair-engine\r\nconfig_file:{}\r\nio_threads_active:0\r\n",
         env!("CARGO_PKG_VERSION"),
         std::env::consts::OS,
         std::env::consts::ARCH,
@@ -384,10 +385,21 @@ fn errorstats(ctx: &mut Ctx<'_>) -> String {
         .collect()
 }
 
-fn commandstats(ctx: &mut Ctx<'_>) -> String {
-    let mut names: Vec<_> = ctx.state.stats.commands.iter().collect();
+/// Every command's statistics, sorted by name.
+fn commands_by_name<'a>(ctx: &'a Ctx<'_>) -> Vec<(&'static str, &'a CommandStats)> {
+    let mut names: Vec<_> = ctx
+        .state
+        .stats
+        .commands
+        .iter()
+        .map(|(k, s)| (k.0, s))
+        .collect();
     names.sort_by_key(|(k, _)| *k);
     names
+}
+
+fn commandstats(ctx: &mut Ctx<'_>) -> String {
+    commands_by_name(ctx)
         .into_iter()
         .map(|(k, s)| {
             format!(
@@ -405,9 +417,7 @@ fn commandstats(ctx: &mut Ctx<'_>) -> String {
 /// Per-command latency percentiles. The engine keeps total time and calls per command, not a
 /// histogram, so every percentile reports the mean (a flat but well-formed distribution).
 fn latencystats(ctx: &mut Ctx<'_>) -> String {
-    let mut names: Vec<_> = ctx.state.stats.commands.iter().collect();
-    names.sort_by_key(|(k, _)| *k);
-    names
+    commands_by_name(ctx)
         .into_iter()
         .filter(|(_, s)| s.calls > 0)
         .map(|(k, s)| {

@@ -759,6 +759,7 @@ fn reply_to_lua(lua: &Lua, r: &Reply, resp: u8) -> mlua::Result<Value> {
         }
         Reply::Int(i) => Value::Number(*i as f64),
         Reply::Bulk(b) | Reply::Verbatim(b) => Value::String(lua.create_string(b)?),
+        Reply::SmallBulk(b) => Value::String(lua.create_string(b.as_slice())?),
         Reply::Nil | Reply::NilArray => {
             if resp >= 3 {
                 Value::Nil

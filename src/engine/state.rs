@@ -50,8 +50,29 @@ pub struct Stats {
     pub rejected_calls: u64,
     pub pubsub_messages: u64,
     /// Per command: (calls, microseconds, rejected, failed).
-    pub commands: HashMap<&'static str, CommandStats, ahash::RandomState>,
+    pub commands: HashMap<CommandName, CommandStats, ahash::RandomState>,
     pub errors: HashMap<String, u64>,
+}
+
+/// A command's name as the key of its statistics: the `&'static str` of its table entry,
+/// hashed and compared by address. Every command bumps its entry, and hashing the name's
+/// bytes each time showed in profiles; each entry has its own string, so the address names it.
+#[derive(Debug, Clone, Copy)]
+pub struct CommandName(pub &'static str);
+
+impl PartialEq for CommandName {
+    fn eq(&self, other: &Self) -> bool {
+        // By address only, to agree with `Hash` (names are unique in the command table).
+        std::ptr::eq(self.0, other.0)
+    }
+}
+
+impl Eq for CommandName {}
+
+impl std::hash::Hash for CommandName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_usize(self.0.as_ptr() as usize);
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -281,6 +302,15 @@ impl EngineState {
         match &mut self.pending_effects {
             Some(batch) => batch.push((db, args)),
             None => self.append_effect(db, &args),
+        }
+    }
+
+    /// `propagate` for an effect the caller still owns (a command's own arguments): copied only
+    /// when a batch must keep it, not on every write.
+    pub fn propagate_slice(&mut self, db: usize, args: &[Bytes]) {
+        match &mut self.pending_effects {
+            Some(batch) => batch.push((db, args.to_vec())),
+            None => self.append_effect(db, args),
         }
     }
 

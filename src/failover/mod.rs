@@ -16,8 +16,11 @@
 //! [`Record`]), then carried out. Each step of a failover is idempotent and re-checked on the
 //! next pass, so an operator restarted at any point resumes where it stopped.
 
+mod rollout;
 #[cfg(test)]
 mod tests;
+
+pub use rollout::{Rollout, RolloutStep};
 
 /// The replication mode of the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +39,20 @@ pub struct Policy {
     pub detection_ms: u64,
     pub allow_data_loss: bool,
     pub mode: Mode,
+    /// The write lease the engines run with (`--write-lease-ms`): how long a master may go on
+    /// accepting writes after the last grant it received.
+    pub write_lease_ms: u64,
 }
+
+/// How long the first election waits for a member whose engine has not answered yet (its
+/// probes failing since at least this long), before electing among the members that answered.
+pub const INITIAL_ELECTION_WAIT_MS: u64 = 15_000;
+
+/// Added to the write lease before an async promotion becomes writable: covers the rate
+/// difference between the operator's clock and the old master's monotonic clock (quartz
+/// drifts by well under 0.1 %: under 3 ms of a 3 s lease) and the scheduling delay between the
+/// master's lease check and its write, with two orders of magnitude to spare.
+pub const LEASE_MARGIN_MS: u64 = 500;
 
 /// The state of a pod as Kubernetes reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +103,16 @@ pub struct Member {
     pub probe_failing_since_ms: Option<u64>,
     /// A user fenced this pod (`kubectl redispair fence`): never master, out of Services.
     pub fenced: bool,
+    /// Master paused for a planned switchover: its offset read right after the pause took
+    /// effect (so it covers every write it accepted), while that pause is still in force.
+    /// None: not paused by this operator recently.
+    pub paused_offset: Option<i64>,
+    /// When (ms, the operator's clock) the operator last granted this engine a write lease,
+    /// or is granting one right now; None when this operator process never did.
+    pub lease_granted_ms: Option<u64>,
+    /// The pod exists and was built from an older spec than the current one (its spec hash
+    /// differs): the rollout replaces it.
+    pub outdated: bool,
 }
 
 /// The whole pair as observed now.
@@ -97,6 +123,8 @@ pub struct Observation {
     pub service_selects: Option<String>,
     /// A planned switchover was requested and not yet carried out.
     pub switchover_requested: bool,
+    /// `kubectl redispair failover --force`: the request id in the annotation, if any.
+    pub force_failover_requested: Option<String>,
 }
 
 /// A step of a failover or switchover, recorded before it is carried out.
@@ -121,6 +149,10 @@ pub struct Progress {
     pub reason: String,
     pub planned: bool,
     pub started_ms: u64,
+    /// Async failover: the promoted master becomes writable (lease granted, Service switched)
+    /// only from this time, when the old master's lease has certainly lapsed. Recorded when
+    /// the promotion is first observed.
+    pub writable_after_ms: Option<u64>,
 }
 
 /// What the machine persists in the RedisPair status.
@@ -132,6 +164,11 @@ pub struct Record {
     /// A degrade to async was authorised for this term.
     pub degrade_authorized_term: Option<i64>,
     pub failover: Option<Progress>,
+    /// The last forced-failover request id handled (carried out or refused): a request is
+    /// acted on once, even if its annotation stays.
+    pub force_failover_handled: Option<String>,
+    /// A rollout of a changed pod spec in progress (see [`rollout`]).
+    pub rollout: Option<Rollout>,
 }
 
 impl Record {
@@ -147,8 +184,11 @@ pub enum Action {
     SelectMaster(Option<String>),
     /// Best-effort fencing of an old master: demote it, cut its clients (its lease lapses).
     Fence { pod: String },
-    /// Promote with a new term.
+    /// Promote with a new term. The engine stops acknowledging its old master at once (so it
+    /// renews that master's lease no more) but accepts no write before [`Action::GrantLease`].
     Promote { pod: String, term: i64 },
+    /// Grant the (new) master its write lease: from here on it accepts writes.
+    GrantLease { pod: String },
     /// Make `pod` a replica of `master` at `term` (partial resync when possible).
     Demote {
         pod: String,
@@ -161,6 +201,11 @@ pub enum Action {
     AuthorizeDegrade { pod: String, term: i64 },
     /// The switchover request was handled (clear the annotation).
     ClearSwitchoverRequest,
+    /// The forced-failover request was handled (clear the annotation).
+    ClearForceFailoverRequest,
+    /// Rollout: delete this (replica) pod, built from an outdated spec; the next pass recreates
+    /// it from the current spec on its claim. Never the decided master.
+    ReplacePod { pod: String },
     /// A Kubernetes Event.
     Event {
         reason: &'static str,
@@ -177,6 +222,8 @@ pub enum Phase {
     Degraded,
     FailingOver,
     Failed,
+    /// A rollout of a changed pod spec is in progress (and nothing worse is going on).
+    Upgrading,
 }
 
 impl Phase {
@@ -187,6 +234,7 @@ impl Phase {
             Phase::Degraded => "Degraded",
             Phase::FailingOver => "FailingOver",
             Phase::Failed => "Failed",
+            Phase::Upgrading => "Upgrading",
         }
     }
 }
@@ -260,8 +308,16 @@ fn event(reason: &'static str, message: String, warning: bool) -> Action {
     }
 }
 
-/// Decide the next step for the pair.
+/// Decide the next step for the pair: roles first (election, failover, switchover, degrade),
+/// then, only when that leaves the pair healthy, the rollout of a changed pod spec.
 pub fn decide(policy: &Policy, record: &Record, obs: &Observation, now_ms: u64) -> Decision {
+    let mut d = decide_roles(policy, record, obs, now_ms);
+    rollout::advance(&mut d, obs, now_ms);
+    d
+}
+
+/// The roles part of [`decide`].
+fn decide_roles(policy: &Policy, record: &Record, obs: &Observation, now_ms: u64) -> Decision {
     let mut d = Decision {
         record: record.clone(),
         actions: Vec::new(),
@@ -273,6 +329,16 @@ pub fn decide(policy: &Policy, record: &Record, obs: &Observation, now_ms: u64) 
         advance_failover(&mut d, policy, p, obs, now_ms);
         return d;
     }
+    // A forced-failover request not handled yet (`kubectl redispair failover --force`). It is
+    // handled exactly once: its id goes into the record, whatever the outcome.
+    let force_request = obs
+        .force_failover_requested
+        .clone()
+        .filter(|id| record.force_failover_handled.as_deref() != Some(id.as_str()));
+    if let Some(id) = &force_request {
+        d.record.force_failover_handled = Some(id.clone());
+        d.actions.push(Action::ClearForceFailoverRequest);
+    }
     // First pass: choose the initial master (the first member that reports master with the
     // highest term, else the first member).
     let Some(master_pod) = record.target_master.clone() else {
@@ -283,10 +349,21 @@ pub fn decide(policy: &Policy, record: &Record, obs: &Observation, now_ms: u64) 
                 .as_ref()
                 .map(|r| (r.role == Role::Master, r.term, r.offset))
         };
+        // Wait until every member has answered, or has failed its probes for the election
+        // wait: electing from partial reports would pick whichever engine answered first, and
+        // on a pair re-created over retained volumes that could be an empty engine, which the
+        // one holding the data would then follow (and be wiped by). A member that never comes
+        // up (a replica Pending on a one-node cluster) delays the first election by the wait.
+        let awaited = obs.members.iter().any(|m| {
+            !m.fenced
+                && m.report.is_none()
+                && m.probe_failing_since_ms
+                    .is_none_or(|since| now_ms.saturating_sub(since) < INITIAL_ELECTION_WAIT_MS)
+        });
         let candidate = obs
             .members
             .iter()
-            .filter(|m| !m.fenced && m.report.is_some())
+            .filter(|m| !awaited && !m.fenced && m.report.is_some())
             .fold(None::<&Member>, |best, m| match best {
                 Some(b) if rank(m) <= rank(b) => Some(b),
                 _ => Some(m),
@@ -313,6 +390,7 @@ pub fn decide(policy: &Policy, record: &Record, obs: &Observation, now_ms: u64) 
                     reason: "initial election".to_string(),
                     planned: true,
                     started_ms: now_ms,
+                    writable_after_ms: None,
                 });
                 d.actions.push(Action::Promote {
                     pod: pod.clone(),
@@ -320,6 +398,13 @@ pub fn decide(policy: &Policy, record: &Record, obs: &Observation, now_ms: u64) 
                 });
                 d.again_now = true;
             }
+        }
+        if let Some(id) = &force_request {
+            d.actions.push(event(
+                "ForcedFailoverRefused",
+                format!("forced failover {id} refused: no master has been elected yet"),
+                true,
+            ));
         }
         d.phase = Phase::Creating;
         return d;
@@ -345,6 +430,98 @@ pub fn decide(policy: &Policy, record: &Record, obs: &Observation, now_ms: u64) 
                 .as_ref()
                 .is_some_and(|rep| rep.role == Role::Replica && rep.term >= record.term)
     });
+
+    // Forced failover: the user accepts losing what the replica lacks, so neither a healthy
+    // master, a disabled failover nor an authorised degrade stops it. What still holds: the
+    // replica must be there to promote (reachable, pod not going away), and the old master is
+    // fenced first, as in any failover, with the intent recorded before.
+    if let Some(id) = &force_request {
+        let usable = replica.filter(|r| {
+            !r.fenced
+                && r.report.is_some()
+                && matches!(r.pod_health, PodHealth::Ready | PodHealth::NotReady)
+                && r.node_ready != Some(false)
+        });
+        match usable {
+            Some(r) => {
+                let reason = format!("forced failover requested ({id})");
+                start_failover(&mut d, record, &master_pod, &r.pod, reason, now_ms);
+                d.actions.insert(
+                    0,
+                    event(
+                        "ForcedFailoverStarted",
+                        format!(
+                            "forced failover {id}: fencing {master_pod} and promoting {} with term {}; writes the replica lacks are lost",
+                            r.pod,
+                            record.term + 1
+                        ),
+                        true,
+                    ),
+                );
+                return d;
+            }
+            None => d.actions.push(event(
+                "ForcedFailoverRefused",
+                format!(
+                    "forced failover {id} refused: the replica is {}",
+                    match replica {
+                        None => "gone".to_string(),
+                        Some(r) if r.fenced => "fenced".to_string(),
+                        Some(r) if r.report.is_none() => "not reachable".to_string(),
+                        Some(r) => format!("not usable ({:?})", r.pod_health),
+                    }
+                ),
+                true,
+            )),
+        }
+    }
+
+    // Graceful hand-over: the master's pod is being deleted but its engine still answers, and
+    // the replica is replicating in the current term with no degrade authorised. Hand over like
+    // a planned switchover (pause, wait for the replica to apply the paused offset, promote,
+    // switch, demote the old master), which loses no acknowledged write even in async mode; the
+    // pod's preStop hook holds the engine up until it is a replica. Otherwise (unreachable
+    // master, unusable replica) the Terminating master is failed over as before.
+    if let (Some(m), Some(r)) = (master, replica) {
+        let master_serving = m.report.as_ref().is_some_and(|rep| {
+            rep.role == Role::Master && rep.term == record.term && !rep.degraded
+        });
+        let replica_linked = r.report.as_ref().is_some_and(|rep| rep.link_up);
+        if m.pod_health == PodHealth::Terminating
+            && !m.fenced
+            && m.node_ready != Some(false)
+            && master_serving
+            && replica_usable
+            && replica_linked
+            && !record.degraded_in_current_term()
+        {
+            let term = record.term + 1;
+            d.record.failover = Some(Progress {
+                step: Step::Pausing,
+                from: master_pod.clone(),
+                to: r.pod.clone(),
+                term,
+                reason: format!("pod {master_pod} is terminating: hand-over"),
+                planned: true,
+                started_ms: now_ms,
+                writable_after_ms: None,
+            });
+            d.phase = Phase::FailingOver;
+            d.actions.push(event(
+                "HandoverStarted",
+                format!(
+                    "pod {master_pod} is terminating: handing the master role over to {} (term {term})",
+                    r.pod
+                ),
+                false,
+            ));
+            d.actions.push(Action::PauseWrites {
+                pod: master_pod.clone(),
+            });
+            d.again_now = true;
+            return d;
+        }
+    }
 
     if let Some(reason) = master_failure {
         d.phase = Phase::Failed;
@@ -376,28 +553,16 @@ pub fn decide(policy: &Policy, record: &Record, obs: &Observation, now_ms: u64) 
             ));
             return d;
         }
-        let term = record.term + 1;
-        d.record.failover = Some(Progress {
-            step: Step::Fencing,
-            from: master_pod.clone(),
-            to: r.pod.clone(),
-            term,
-            reason: reason.clone(),
-            planned: false,
-            started_ms: now_ms,
-        });
-        d.phase = Phase::FailingOver;
         d.actions.push(event(
             "FailoverStarted",
             format!(
-                "master {master_pod} failed ({reason}); promoting {} with term {term}",
-                r.pod
+                "master {master_pod} failed ({reason}); promoting {} with term {}",
+                r.pod,
+                record.term + 1
             ),
             true,
         ));
-        d.actions.push(Action::SelectMaster(None));
-        d.actions.push(Action::Fence { pod: master_pod });
-        d.again_now = true;
+        start_failover(&mut d, record, &master_pod, &r.pod, reason, now_ms);
         return d;
     }
 
@@ -483,27 +648,14 @@ pub fn decide(policy: &Policy, record: &Record, obs: &Observation, now_ms: u64) 
     if obs.switchover_requested {
         let r = replica.expect("checked above");
         if replicating && !record.degraded_in_current_term() && !master_degraded {
-            let term = record.term + 1;
-            d.record.failover = Some(Progress {
-                step: Step::Pausing,
-                from: master_pod.clone(),
-                to: r.pod.clone(),
-                term,
-                reason: "switchover requested".to_string(),
-                planned: true,
-                started_ms: now_ms,
-            });
-            d.phase = Phase::FailingOver;
-            d.actions.push(event(
-                "SwitchoverStarted",
-                format!("switching master from {master_pod} to {}", r.pod),
-                false,
-            ));
-            d.actions.push(Action::PauseWrites {
-                pod: master_pod.clone(),
-            });
+            start_switchover(
+                &mut d,
+                &master_pod,
+                &r.pod,
+                "switchover requested".to_string(),
+                now_ms,
+            );
             d.actions.push(Action::ClearSwitchoverRequest);
-            d.again_now = true;
         } else {
             d.actions.push(event(
                 "SwitchoverWaiting",
@@ -514,6 +666,65 @@ pub fn decide(policy: &Policy, record: &Record, obs: &Observation, now_ms: u64) 
     }
     d
 }
+
+/// Record a planned switchover from the master `from` to its replica `to` (term + 1) and take
+/// its first step: pause writes on the master (see `advance_failover`, Pausing). The caller has
+/// checked that the replica replicates in the current term with no degrade.
+fn start_switchover(d: &mut Decision, from: &str, to: &str, reason: String, now_ms: u64) {
+    let term = d.record.term + 1;
+    d.record.failover = Some(Progress {
+        step: Step::Pausing,
+        from: from.to_string(),
+        to: to.to_string(),
+        term,
+        reason,
+        planned: true,
+        started_ms: now_ms,
+        writable_after_ms: None,
+    });
+    d.phase = Phase::FailingOver;
+    d.actions.push(event(
+        "SwitchoverStarted",
+        format!("switching master from {from} to {to}"),
+        false,
+    ));
+    d.actions.push(Action::PauseWrites {
+        pod: from.to_string(),
+    });
+    d.again_now = true;
+}
+
+/// Record an unplanned failover from `from` to `to` (term + 1) and take its first step: the
+/// read-write Service selects nothing and the old master is fenced.
+fn start_failover(
+    d: &mut Decision,
+    record: &Record,
+    from: &str,
+    to: &str,
+    reason: String,
+    now_ms: u64,
+) {
+    d.record.failover = Some(Progress {
+        step: Step::Fencing,
+        from: from.to_string(),
+        to: to.to_string(),
+        term: record.term + 1,
+        reason,
+        planned: false,
+        started_ms: now_ms,
+        writable_after_ms: None,
+    });
+    d.phase = Phase::FailingOver;
+    d.actions.push(Action::SelectMaster(None));
+    d.actions.push(Action::Fence {
+        pod: from.to_string(),
+    });
+    d.again_now = true;
+}
+
+/// How long a planned switchover may keep writes paused waiting for the replica before it is
+/// given up (a hand-over then continues as a failover: the pod is going away regardless).
+pub const PAUSE_TIMEOUT_MS: u64 = 10_000;
 
 /// Carry a recorded failover one step further.
 fn advance_failover(
@@ -535,27 +746,75 @@ fn advance_failover(
     let to_report = to.and_then(|m| m.report.as_ref());
     match p.step {
         Step::Pausing => {
-            // Wait until the replica applied everything the paused master wrote.
-            let from_offset = member(obs, &p.from)
-                .and_then(|m| m.report.as_ref())
-                .map(|r| r.offset);
-            let caught_up = match (from_offset, to_report) {
+            // Wait until the replica applied everything the paused master accepted. The
+            // master's offset must be one read *after* the pause took effect (a probe from
+            // before it may miss the last writes, which async mode acknowledged already).
+            let from = member(obs, &p.from);
+            let from_gone = from.is_none_or(|m| m.report.is_none());
+            let paused_offset = from.and_then(|m| m.paused_offset);
+            let caught_up = match (paused_offset, to_report) {
                 (Some(f), Some(t)) => t.offset >= f,
-                // The old master vanished mid-switchover: semi-sync still guarantees the
-                // replica has every acknowledged write; fall through to a failover.
-                (None, Some(_)) => true,
                 _ => false,
             };
+            let timed_out = now_ms.saturating_sub(p.started_ms) >= PAUSE_TIMEOUT_MS;
+            let terminating = from.is_some_and(|m| m.pod_health == PodHealth::Terminating);
             if caught_up {
+                // Straight to the promotion, in this pass, while the pause observed above is
+                // still in force (the operator keeps renewing it until the promotion).
                 let mut next = p.clone();
-                next.step = Step::Fencing;
+                next.step = Step::Promoting;
                 d.record.failover = Some(next);
                 d.actions.push(Action::SelectMaster(None));
+                d.actions.push(Action::PauseWrites {
+                    pod: p.from.clone(),
+                });
+                d.actions.push(Action::Promote {
+                    pod: p.to.clone(),
+                    term: p.term,
+                });
+            } else if (from_gone && to_report.is_some()) || (timed_out && terminating) {
+                // The old master vanished mid-switchover, or its pod is going away and the
+                // replica did not catch up in time: continue as a failover (semi-sync: the
+                // replica still holds every acknowledged write; async: the lease wait applies).
+                let mut next = p.clone();
+                next.step = Step::Fencing;
+                next.planned = false;
+                next.reason = format!("{} (continued as a failover)", p.reason);
+                d.record.failover = Some(next);
+                d.actions.push(event(
+                    "SwitchoverBecameFailover",
+                    format!(
+                        "{} {}; failing over to {}",
+                        p.from,
+                        if from_gone {
+                            "is no longer reachable"
+                        } else {
+                            "is terminating and the replica did not catch up"
+                        },
+                        p.to
+                    ),
+                    true,
+                ));
+                d.actions.push(Action::SelectMaster(None));
+            } else if timed_out {
+                // A planned switchover never waits forever with writes paused: give up; the
+                // pause lapses by itself and the master serves again.
+                d.record.failover = None;
+                d.phase = Phase::Ready;
+                d.again_now = false;
+                d.actions.push(event(
+                    "SwitchoverAborted",
+                    format!(
+                        "{} did not catch up with {} within {} ms; switchover given up",
+                        p.to, p.from, PAUSE_TIMEOUT_MS
+                    ),
+                    true,
+                ));
+                d.actions.push(Action::SelectMaster(Some(p.from.clone())));
             } else {
                 d.actions.push(Action::PauseWrites {
                     pod: p.from.clone(),
                 });
-                d.again_now = false;
             }
         }
         Step::Fencing => {
@@ -563,7 +822,11 @@ fn advance_failover(
             next.step = Step::Promoting;
             d.record.failover = Some(next);
             d.actions.push(Action::SelectMaster(None));
-            if !p.planned {
+            if p.planned {
+                d.actions.push(Action::PauseWrites {
+                    pod: p.from.clone(),
+                });
+            } else {
                 d.actions.push(Action::Fence {
                     pod: p.from.clone(),
                 });
@@ -576,13 +839,32 @@ fn advance_failover(
         Step::Promoting => {
             let promoted = to_report.is_some_and(|r| r.role == Role::Master && r.term >= p.term);
             if promoted {
-                let mut next = p.clone();
+                if policy.mode == Mode::Async && !p.planned && !initial {
+                    if let Some(until) = lease_wait(d, policy, &p, obs, now_ms) {
+                        d.actions.push(Action::SelectMaster(None));
+                        if p.writable_after_ms.is_none() {
+                            d.actions.push(event(
+                                "LeaseWait",
+                                format!(
+                                    "{} is promoted; it accepts writes in {} ms, once {}'s write lease has certainly lapsed",
+                                    p.to,
+                                    until.saturating_sub(now_ms),
+                                    p.from
+                                ),
+                                false,
+                            ));
+                        }
+                        return;
+                    }
+                }
+                let mut next = d.record.failover.clone().unwrap_or(p.clone());
                 next.step = Step::Switching;
                 d.record.failover = Some(next);
                 d.record.term = p.term;
                 d.record.target_master = Some(p.to.clone());
                 // A new term: any earlier degrade authorisation is void.
                 d.record.degrade_authorized_term = None;
+                d.actions.push(Action::GrantLease { pod: p.to.clone() });
                 d.actions.push(Action::SelectMaster(Some(p.to.clone())));
             } else if to.is_some_and(|m| {
                 failure_reason(m, None, policy, &d.record, now_ms).is_some() && m.report.is_none()
@@ -597,8 +879,13 @@ fn advance_failover(
                 ));
             } else {
                 // Not promoted yet (or the operator restarted right after recording this
-                // step): repeat both idempotent actions.
+                // step): repeat the idempotent actions.
                 d.actions.push(Action::SelectMaster(None));
+                if p.planned && !initial {
+                    d.actions.push(Action::PauseWrites {
+                        pod: p.from.clone(),
+                    });
+                }
                 d.actions.push(Action::Promote {
                     pod: p.to.clone(),
                     term: p.term,
@@ -616,6 +903,13 @@ fn advance_failover(
                     false,
                 ));
             } else if obs.service_selects.as_deref() == Some(p.to.as_str()) {
+                if p.planned {
+                    // Paused writes wait, they are not refused: keep the old master paused
+                    // until the demotion below turns them into READONLY errors.
+                    d.actions.push(Action::PauseWrites {
+                        pod: p.from.clone(),
+                    });
+                }
                 d.record.failover = None;
                 d.phase = Phase::Ready;
                 d.again_now = false;
@@ -639,8 +933,52 @@ fn advance_failover(
                     });
                 }
             } else {
+                // The new master's lease is granted again on every pass until the Service
+                // selects it (the prober renews it only once no failover is recorded).
+                d.actions.push(Action::GrantLease { pod: p.to.clone() });
+                if p.planned && !initial {
+                    d.actions.push(Action::PauseWrites {
+                        pod: p.from.clone(),
+                    });
+                }
                 d.actions.push(Action::SelectMaster(Some(p.to.clone())));
             }
         }
     }
+}
+
+/// Async failover: the promoted engine may accept writes only once the old master's write
+/// lease has certainly lapsed. Returns the time to wait for (None: it has lapsed).
+///
+/// The old master's lease was last extended by one of two grantors. The replica extends it by
+/// acknowledging heartbeats, and stops at PROMOTE (its replication link is cut there), so its
+/// last grant came before the promotion was observed: `now` at the first pass that sees the
+/// promotion bounds it. The operator extends it with `REDISPAIR LEASE`; it stops once a
+/// failover is recorded, and the observation carries its last grant (or one in flight) per
+/// engine. The master measures each lease from a moment no later than the grantor's (the
+/// heartbeat it sent; its handling of LEASE), so on the operator's clock the lease ends by
+/// `last grant + lease`, up to the two clocks' rate difference, which the margin covers.
+fn lease_wait(
+    d: &mut Decision,
+    policy: &Policy,
+    p: &Progress,
+    obs: &Observation,
+    now_ms: u64,
+) -> Option<u64> {
+    let lease = policy.write_lease_ms + LEASE_MARGIN_MS;
+    let operator_grant = member(obs, &p.from)
+        .and_then(|m| m.lease_granted_ms)
+        .unwrap_or(0);
+    // A grant seen later than the recorded wait was computed moves the wait later, never
+    // earlier.
+    let recorded = p
+        .writable_after_ms
+        .unwrap_or(now_ms.max(operator_grant) + lease);
+    let until = recorded.max(operator_grant.saturating_add(lease));
+    if p.writable_after_ms != Some(until) {
+        let mut next = p.clone();
+        next.writable_after_ms = Some(until);
+        d.record.failover = Some(next);
+    }
+    (now_ms < until).then_some(until)
 }

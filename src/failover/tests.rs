@@ -2,12 +2,13 @@
 //! read-write Service, clients writing through it) driven with a simulated clock, plus a few
 //! table cases. The central property: in semi-sync mode no acknowledged write is ever lost.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 
 const A: &str = "cache-a";
 const B: &str = "cache-b";
+const LEASE: u64 = 3_000;
 
 #[derive(Clone, Debug)]
 struct SimEngine {
@@ -24,6 +25,10 @@ struct SimEngine {
     paused: bool,
     /// Restarted with an empty data directory.
     wiped: bool,
+    /// Only the operator cannot reach it (its peer still can).
+    cut_from_operator: bool,
+    /// Its write lease ends at this (simulated) time.
+    lease_until: u64,
 }
 
 impl SimEngine {
@@ -38,6 +43,8 @@ impl SimEngine {
             degrade_term: None,
             paused: false,
             wiped: false,
+            cut_from_operator: false,
+            lease_until: 0,
         }
     }
 }
@@ -53,10 +60,21 @@ struct Sim {
     probe_failing_since: BTreeMap<String, u64>,
     service: Option<String>,
     switchover: bool,
+    force: Option<String>,
+    /// The operator's last lease grant per engine (attempted, reachable or not).
+    last_grant: BTreeMap<String, u64>,
+    /// (write, engine, time) of every acknowledged write.
+    acked_by: Vec<(u64, String, u64)>,
     next_write: u64,
     acknowledged: Vec<u64>,
     events: Vec<&'static str>,
     completed: Vec<(String, String, u64)>,
+    /// Pods built from an outdated spec.
+    outdated: BTreeSet<String>,
+    /// Pods deleted by the rollout: when their replacement is Ready again.
+    recreated_at: BTreeMap<String, u64>,
+    /// Pods the rollout deleted, in order.
+    replaced: Vec<String>,
 }
 
 impl Sim {
@@ -68,6 +86,7 @@ impl Sim {
                 detection_ms: 2_000,
                 allow_data_loss: false,
                 mode,
+                write_lease_ms: LEASE,
             },
             record: Record::default(),
             engines: BTreeMap::new(),
@@ -76,10 +95,16 @@ impl Sim {
             probe_failing_since: BTreeMap::new(),
             service: None,
             switchover: false,
+            force: None,
+            last_grant: BTreeMap::new(),
+            acked_by: Vec::new(),
             next_write: 1,
             acknowledged: Vec::new(),
             events: Vec::new(),
             completed: Vec::new(),
+            outdated: BTreeSet::new(),
+            recreated_at: BTreeMap::new(),
+            replaced: Vec::new(),
         };
         for pod in [A, B] {
             s.engines.insert(pod.into(), SimEngine::new(Role::Master));
@@ -98,14 +123,15 @@ impl Sim {
         let mut members = Vec::new();
         for (pod, e) in &self.engines {
             let health = self.pods[pod];
-            let report = (e.reachable && health != PodHealth::Missing).then(|| EngineReport {
-                role: e.role,
-                term: e.term,
-                offset: e.log.len() as i64,
-                link_up: e.role == Role::Replica && self.link_up(pod),
-                degraded: e.degrade_term == Some(e.term),
-                following: e.following.clone(),
-            });
+            let report = (e.reachable && !e.cut_from_operator && health != PodHealth::Missing)
+                .then(|| EngineReport {
+                    role: e.role,
+                    term: e.term,
+                    offset: e.log.len() as i64,
+                    link_up: e.role == Role::Replica && self.link_up(pod),
+                    degraded: e.degrade_term == Some(e.term),
+                    following: e.following.clone(),
+                });
             if report.is_none() {
                 self.probe_failing_since
                     .entry(pod.clone())
@@ -120,12 +146,18 @@ impl Sim {
                 report,
                 probe_failing_since_ms: self.probe_failing_since.get(pod).copied(),
                 fenced: false,
+                // The engine is paused by the operator: its offset now covers every write.
+                paused_offset: (e.paused && e.reachable && !e.cut_from_operator)
+                    .then_some(e.log.len() as i64),
+                lease_granted_ms: self.last_grant.get(pod).copied(),
+                outdated: self.outdated.contains(pod),
             });
         }
         Observation {
             members,
             service_selects: self.service.clone(),
             switchover_requested: self.switchover,
+            force_failover_requested: self.force.clone(),
         }
     }
 
@@ -152,10 +184,12 @@ impl Sim {
                 Action::SelectMaster(p) => self.service = p,
                 Action::Fence { pod } => {
                     let e = self.engines.get_mut(&pod).unwrap();
-                    if e.reachable {
+                    if e.reachable && !e.cut_from_operator {
                         e.paused = true;
                     }
                 }
+                Action::GrantLease { pod } => self.grant(&pod),
+                Action::ClearForceFailoverRequest => self.force = None,
                 Action::Promote { pod, term } => {
                     let e = self.engines.get_mut(&pod).unwrap();
                     if e.reachable && e.term <= term {
@@ -179,7 +213,12 @@ impl Sim {
                         e.log = m_log;
                     }
                 }
-                Action::PauseWrites { pod } => self.engines.get_mut(&pod).unwrap().paused = true,
+                Action::PauseWrites { pod } => {
+                    let e = self.engines.get_mut(&pod).unwrap();
+                    if e.reachable && !e.cut_from_operator {
+                        e.paused = true;
+                    }
+                }
                 Action::AuthorizeDegrade { pod, term } => {
                     let e = self.engines.get_mut(&pod).unwrap();
                     if e.reachable && e.term == term {
@@ -188,7 +227,33 @@ impl Sim {
                 }
                 Action::ClearSwitchoverRequest => self.switchover = false,
                 Action::Event { reason, .. } => self.events.push(reason),
+                Action::ReplacePod { pod } => {
+                    // Never the master, never with the other pod down.
+                    assert_ne!(self.record.target_master.as_deref(), Some(pod.as_str()));
+                    let other = if pod == A { B } else { A };
+                    assert_eq!(self.pods[other], PodHealth::Ready);
+                    assert_eq!(self.engines[other].role, Role::Master);
+                    if self.pods[&pod] != PodHealth::Missing {
+                        self.replaced.push(pod.clone());
+                        self.pods.insert(pod.clone(), PodHealth::Missing);
+                        let e = self.engines.get_mut(&pod).unwrap();
+                        e.alive = false;
+                        e.reachable = false;
+                        self.recreated_at.insert(pod, self.now + 500);
+                    }
+                }
             }
+        }
+    }
+
+    /// The operator grants a lease (recorded even when the engine is out of reach: the
+    /// request may still arrive).
+    fn grant(&mut self, pod: &str) {
+        self.last_grant.insert(pod.to_string(), self.now);
+        let now = self.now;
+        let e = self.engines.get_mut(pod).unwrap();
+        if e.reachable && !e.cut_from_operator && e.role == Role::Master {
+            e.lease_until = e.lease_until.max(now + LEASE);
         }
     }
 
@@ -202,6 +267,15 @@ impl Sim {
             self.completed.push((from, to, ms));
         }
         self.apply(d.actions);
+        // The prober renews the decided master's lease while no failover is recorded.
+        if self.record.failover.is_none() {
+            if let Some(m) = self.record.target_master.clone() {
+                let e = &self.engines[&m];
+                if e.role == Role::Master && e.term == self.record.term {
+                    self.grant(&m);
+                }
+            }
+        }
         d.again_now
     }
 
@@ -213,16 +287,39 @@ impl Sim {
         }
     }
 
+    /// The apply step and the kubelet: a deleted pod is recreated from the current spec and its
+    /// engine starts on its old data (a replica of the master it followed: partial resync).
+    fn kubelet(&mut self) {
+        let due: Vec<String> = self
+            .recreated_at
+            .iter()
+            .filter(|(_, at)| **at <= self.now)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for pod in due {
+            self.recreated_at.remove(&pod);
+            self.pods.insert(pod.clone(), PodHealth::Ready);
+            self.outdated.remove(&pod);
+            let e = self.engines.get_mut(&pod).unwrap();
+            e.alive = true;
+            e.reachable = true;
+        }
+    }
+
     /// Replicas catch up with their master while the link is up; the master's degrade ends
     /// when its replica caught up.
     fn replicate(&mut self) {
+        self.kubelet();
         let pods: Vec<String> = self.engines.keys().cloned().collect();
         for pod in pods {
             if self.link_up(&pod) {
                 let m = self.engines[&pod].following.clone().unwrap();
                 let log = self.engines[&m].log.clone();
                 self.engines.get_mut(&pod).unwrap().log = log;
+                let now = self.now;
                 let master = self.engines.get_mut(&m).unwrap();
+                // The replica's acknowledgement of a heartbeat extends the master's lease.
+                master.lease_until = master.lease_until.max(now + LEASE);
                 if master.degrade_term.is_some() {
                     master.degrade_term = None;
                 }
@@ -236,8 +333,20 @@ impl Sim {
         let Some(target) = self.service.clone() else {
             return;
         };
+        self.write_to(&target);
+    }
+
+    /// A client writes straight to `target` (a connection opened earlier, or a client on the
+    /// engine's side of a partition).
+    fn write_to(&mut self, target: &str) {
+        let target = target.to_string();
         let e = &self.engines[&target];
-        if !e.alive || !e.reachable_to_peer() || e.role != Role::Master || e.paused {
+        if !e.alive
+            || !e.reachable_to_peer()
+            || e.role != Role::Master
+            || e.paused
+            || self.now >= e.lease_until
+        {
             return;
         }
         let w = self.next_write;
@@ -264,6 +373,7 @@ impl Sim {
         };
         if acked {
             self.acknowledged.push(w);
+            self.acked_by.push((w, target.clone(), self.now));
         }
     }
 
@@ -625,7 +735,325 @@ fn async_mode_fails_over_and_may_lose_the_tail() {
     s.kill(A);
     s.pods.insert(A.into(), PodHealth::Missing);
     s.run(500);
+    // Promoted, but not writable before the old master's lease has certainly lapsed.
+    assert_eq!(s.engines[B].role, Role::Master);
+    assert_eq!(s.master(), A);
+    assert_eq!(s.service, None);
+    assert!(s.events.contains(&"LeaseWait"));
+    s.run(LEASE + LEASE_MARGIN_MS);
     assert_eq!(s.master(), B);
+    assert_eq!(s.service.as_deref(), Some(B));
+}
+
+/// The old master's engine is alive and its replica still acknowledges it (renewing its
+/// lease), but the operator lost it (its node is NotReady, the operator cannot reach it). A
+/// client on its side keeps writing straight to it. In async mode the promoted replica must
+/// not accept a write before the old master has stopped accepting them: never two writable
+/// masters.
+#[test]
+fn async_failover_waits_for_the_old_masters_lease() {
+    let mut s = Sim::new(Mode::Async);
+    s.run(500);
+    s.engines.get_mut(A).unwrap().cut_from_operator = true;
+    s.nodes_ready.insert(A.into(), false);
+    let end = s.now + 10_000;
+    while s.now < end {
+        s.write_to(A);
+        s.run(10);
+    }
+    assert_eq!(s.master(), B);
+    let last_on_a = s
+        .acked_by
+        .iter()
+        .filter(|(_, e, _)| e == A)
+        .map(|(_, _, t)| *t)
+        .max()
+        .unwrap();
+    let first_on_b = s
+        .acked_by
+        .iter()
+        .filter(|(_, e, _)| e == B)
+        .map(|(_, _, t)| *t)
+        .min()
+        .expect("the new master accepted writes");
+    assert!(
+        last_on_a < first_on_b,
+        "old master acknowledged at {last_on_a}, new master already at {first_on_b}"
+    );
+}
+
+#[test]
+fn async_lease_wait_is_recorded_extended_by_late_grants_and_absent_in_semi_sync() {
+    let policy = Policy {
+        enabled: true,
+        detection_ms: 2_000,
+        allow_data_loss: false,
+        mode: Mode::Async,
+        write_lease_ms: LEASE,
+    };
+    let progress = Progress {
+        step: Step::Promoting,
+        from: A.into(),
+        to: B.into(),
+        term: 2,
+        reason: "pod cache-a is gone".into(),
+        planned: false,
+        started_ms: 10_000,
+        writable_after_ms: None,
+    };
+    let record = Record {
+        term: 1,
+        target_master: Some(A.into()),
+        failover: Some(progress),
+        ..Default::default()
+    };
+    let mut obs = table_obs();
+    obs.members[1].report.as_mut().unwrap().role = Role::Master;
+    obs.members[1].report.as_mut().unwrap().term = 2;
+    obs.members[0].report = None;
+    let d = decide(&policy, &record, &obs, 10_100);
+    let until = 10_100 + LEASE + LEASE_MARGIN_MS;
+    assert_eq!(
+        d.record.failover.as_ref().unwrap().writable_after_ms,
+        Some(until)
+    );
+    assert_eq!(d.record.failover.as_ref().unwrap().step, Step::Promoting);
+    assert!(!d
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::GrantLease { .. })));
+    // Still waiting just before; a grant the operator made late moves the wait later.
+    let d2 = decide(&policy, &d.record, &obs, until - 1);
+    assert_eq!(d2.record.failover.as_ref().unwrap().step, Step::Promoting);
+    obs.members[0].lease_granted_ms = Some(11_000);
+    let d3 = decide(&policy, &d.record, &obs, until);
+    assert_eq!(
+        d3.record.failover.as_ref().unwrap().writable_after_ms,
+        Some(11_000 + LEASE + LEASE_MARGIN_MS)
+    );
+    obs.members[0].lease_granted_ms = None;
+    let d4 = decide(&policy, &d.record, &obs, until);
+    assert_eq!(d4.record.failover.as_ref().unwrap().step, Step::Switching);
+    assert!(d4.actions.contains(&Action::GrantLease { pod: B.into() }));
+    // Semi-sync: the acknowledgement argument holds, no wait.
+    let semi = Policy {
+        mode: Mode::SemiSync,
+        ..policy
+    };
+    let d5 = decide(&semi, &record, &obs, 10_100);
+    assert_eq!(d5.record.failover.as_ref().unwrap().step, Step::Switching);
+    assert_eq!(d5.record.failover.as_ref().unwrap().writable_after_ms, None);
+}
+
+/// A two-member observation: A master and B its replica, both in term 1, Ready and linked.
+fn table_obs() -> Observation {
+    let member = |pod: &str, role: Role| Member {
+        pod: pod.into(),
+        pod_health: PodHealth::Ready,
+        node_ready: Some(true),
+        report: Some(EngineReport {
+            role,
+            term: 1,
+            offset: 100,
+            link_up: role == Role::Replica,
+            degraded: false,
+            following: (role == Role::Replica).then(|| A.to_string()),
+        }),
+        probe_failing_since_ms: None,
+        fenced: false,
+        paused_offset: None,
+        lease_granted_ms: None,
+        outdated: false,
+    };
+    Observation {
+        members: vec![member(A, Role::Master), member(B, Role::Replica)],
+        service_selects: Some(A.into()),
+        switchover_requested: false,
+        force_failover_requested: None,
+    }
+}
+
+fn table_record() -> Record {
+    Record {
+        term: 1,
+        target_master: Some(A.into()),
+        ..Default::default()
+    }
+}
+
+fn has_event(d: &Decision, reason: &str) -> bool {
+    d.actions
+        .iter()
+        .any(|a| matches!(a, Action::Event { reason: r, .. } if *r == reason))
+}
+
+#[test]
+fn terminating_master_hands_over_without_losing_writes() {
+    for mode in [Mode::SemiSync, Mode::Async, Mode::Sync] {
+        let mut s = Sim::new(mode);
+        s.run(500);
+        // `kubectl delete pod`: the pod is Terminating, its engine keeps running (preStop).
+        s.pods.insert(A.into(), PodHealth::Terminating);
+        s.run(1_000);
+        assert_eq!(s.master(), B, "{mode:?}");
+        assert_eq!(s.service.as_deref(), Some(B));
+        assert!(s.events.contains(&"HandoverStarted"));
+        assert!(s.events.contains(&"SwitchoverCompleted"));
+        assert!(!s.events.contains(&"FailoverStarted"));
+        // What the preStop hook waits for: the old engine is a replica of the new master.
+        assert_eq!(s.engines[A].role, Role::Replica);
+        assert_eq!(s.engines[A].following.as_deref(), Some(B));
+        s.assert_no_acknowledged_write_lost();
+        // Even in async mode: every acknowledged write is on the new master.
+        assert!(s.acknowledged.len() > 50);
+    }
+}
+
+#[test]
+fn terminating_master_that_cannot_hand_over_is_failed_over() {
+    // Unreachable: failover at once.
+    let mut s = Sim::new(Mode::SemiSync);
+    s.run(300);
+    s.pods.insert(A.into(), PodHealth::Terminating);
+    s.kill(A);
+    s.run(500);
+    assert_eq!(s.master(), B);
+    assert!(s.events.contains(&"FailoverStarted"));
+    assert!(!s.events.contains(&"HandoverStarted"));
+    s.assert_no_acknowledged_write_lost();
+    // Replica not linked / degraded: no hand-over either (table).
+    let mut obs = table_obs();
+    obs.members[0].pod_health = PodHealth::Terminating;
+    obs.members[1].report.as_mut().unwrap().link_up = false;
+    let policy = s.policy;
+    let d = decide(&policy, &table_record(), &obs, 0);
+    assert!(has_event(&d, "FailoverStarted"));
+    let mut obs = table_obs();
+    obs.members[0].pod_health = PodHealth::Terminating;
+    let degraded = Record {
+        degrade_authorized_term: Some(1),
+        ..table_record()
+    };
+    let d = decide(&policy, &degraded, &obs, 0);
+    assert!(has_event(&d, "FailoverBlocked"));
+    // Healthy pair, master Terminating: hand-over.
+    let d = decide(&policy, &table_record(), &obs, 0);
+    assert!(has_event(&d, "HandoverStarted"));
+    assert_eq!(d.record.failover.as_ref().unwrap().step, Step::Pausing);
+    assert!(d.record.failover.as_ref().unwrap().planned);
+}
+
+#[test]
+fn pausing_trusts_only_the_offset_read_after_the_pause() {
+    let policy = Sim::new(Mode::Async).policy;
+    let mut record = table_record();
+    record.failover = Some(Progress {
+        step: Step::Pausing,
+        from: A.into(),
+        to: B.into(),
+        term: 2,
+        reason: "switchover requested".into(),
+        planned: true,
+        started_ms: 0,
+        writable_after_ms: None,
+    });
+    let mut obs = table_obs();
+    // The probe (stale) says the replica caught up; no offset after the pause yet: wait.
+    let d = decide(&policy, &record, &obs, 100);
+    assert_eq!(d.record.failover.as_ref().unwrap().step, Step::Pausing);
+    assert!(d.actions.contains(&Action::PauseWrites { pod: A.into() }));
+    // The master accepted more before the pause took effect: still wait.
+    obs.members[0].paused_offset = Some(120);
+    let d = decide(&policy, &record, &obs, 200);
+    assert_eq!(d.record.failover.as_ref().unwrap().step, Step::Pausing);
+    // Caught up: promote in the same pass, keeping the master paused.
+    obs.members[1].report.as_mut().unwrap().offset = 120;
+    let d = decide(&policy, &record, &obs, 300);
+    assert_eq!(d.record.failover.as_ref().unwrap().step, Step::Promoting);
+    assert!(d.actions.contains(&Action::PauseWrites { pod: A.into() }));
+    assert!(d.actions.contains(&Action::Promote {
+        pod: B.into(),
+        term: 2
+    }));
+    // Never caught up: a switchover is given up, a hand-over becomes a failover.
+    obs.members[1].report.as_mut().unwrap().offset = 110;
+    let d = decide(&policy, &record, &obs, PAUSE_TIMEOUT_MS);
+    assert!(d.record.failover.is_none());
+    assert!(has_event(&d, "SwitchoverAborted"));
+    obs.members[0].pod_health = PodHealth::Terminating;
+    let d = decide(&policy, &record, &obs, PAUSE_TIMEOUT_MS);
+    let f = d.record.failover.as_ref().unwrap();
+    assert_eq!((f.step, f.planned), (Step::Fencing, false));
+}
+
+#[test]
+fn forced_failover_overrides_the_rules_once() {
+    // A healthy master, a degrade authorised, failover disabled: forced anyway.
+    let mut s = Sim::new(Mode::SemiSync);
+    s.policy.enabled = false;
+    s.run(300);
+    s.record.degrade_authorized_term = Some(s.record.term);
+    s.force = Some("req-1".into());
+    s.run(500);
+    assert_eq!(s.master(), B);
+    assert_eq!(s.record.term, 2);
+    assert_eq!(s.record.force_failover_handled.as_deref(), Some("req-1"));
+    assert!(s.events.contains(&"ForcedFailoverStarted"));
+    assert!(s.force.is_none(), "annotation cleared");
+    assert_eq!(s.engines[A].role, Role::Replica, "old master demoted");
+    // The same request id again (annotation re-applied): not repeated.
+    s.force = Some("req-1".into());
+    s.run(500);
+    assert_eq!(s.master(), B);
+    assert_eq!(s.record.term, 2);
+}
+
+#[test]
+fn forced_failover_fences_first_and_is_refused_without_a_usable_replica() {
+    let policy = Sim::new(Mode::SemiSync).policy;
+    let mut obs = table_obs();
+    obs.force_failover_requested = Some("req-2".into());
+    let d = decide(&policy, &table_record(), &obs, 0);
+    let f = d.record.failover.as_ref().unwrap();
+    assert_eq!(
+        (f.step, f.planned, f.to.as_str()),
+        (Step::Fencing, false, B)
+    );
+    assert_eq!(d.record.force_failover_handled.as_deref(), Some("req-2"));
+    // Intent before action: the record carries the failover; the actions fence the old master
+    // and select nothing before anything is promoted.
+    assert!(d.actions.contains(&Action::Fence { pod: A.into() }));
+    assert!(d.actions.contains(&Action::SelectMaster(None)));
+    assert!(!d
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Promote { .. })));
+    // Already handled: nothing happens.
+    let d2 = decide(&policy, &d.record.clone().tap_clear(), &obs, 10);
+    assert!(d2.record.failover.is_none());
+    // Unreachable replica: refused, consumed, the master stays.
+    obs.members[1].report = None;
+    let d = decide(&policy, &table_record(), &obs, 0);
+    assert!(d.record.failover.is_none());
+    assert!(has_event(&d, "ForcedFailoverRefused"));
+    assert_eq!(d.record.force_failover_handled.as_deref(), Some("req-2"));
+    assert!(d.actions.contains(&Action::ClearForceFailoverRequest));
+    // Gone replica: refused too.
+    obs.members.truncate(1);
+    let d = decide(&policy, &table_record(), &obs, 0);
+    assert!(has_event(&d, "ForcedFailoverRefused"));
+}
+
+trait ClearFailover {
+    fn tap_clear(self) -> Self;
+}
+
+impl ClearFailover for Record {
+    /// The record after the failover finished (its handled request id kept).
+    fn tap_clear(mut self) -> Record {
+        self.failover = None;
+        self
+    }
 }
 
 #[test]
@@ -659,4 +1087,380 @@ fn replica_still_in_first_sync_is_not_promoted() {
             ..
         }
     )));
+}
+
+// --- Rollout of a changed pod spec ------------------------------------------------------------
+
+fn actions_replace(d: &Decision) -> Vec<&str> {
+    d.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::ReplacePod { pod } => Some(pod.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn rollout_replaces_the_replica_then_switches_over_then_replaces_the_old_master() {
+    for mode in [Mode::SemiSync, Mode::Async, Mode::Sync] {
+        let mut s = Sim::new(mode);
+        s.run(1_000);
+        // The user edits spec.image: both pods are outdated.
+        s.outdated = BTreeSet::from([A.to_string(), B.to_string()]);
+        s.run(20_000);
+        assert_eq!(
+            s.replaced,
+            [B, A],
+            "{mode:?}: replica first, then the old master"
+        );
+        assert!(s.outdated.is_empty(), "{mode:?}");
+        assert_eq!(s.master(), B, "{mode:?}: switched over once");
+        assert_eq!(s.record.term, 2, "{mode:?}");
+        assert_eq!(s.record.rollout, None, "{mode:?}");
+        let order: Vec<&str> = s
+            .events
+            .iter()
+            .copied()
+            .filter(|e| {
+                [
+                    "RolloutStarted",
+                    "RolloutReplacingPod",
+                    "PodReplaced",
+                    "SwitchoverStarted",
+                    "SwitchoverCompleted",
+                    "RolloutFinished",
+                ]
+                .contains(e)
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "RolloutStarted",
+                "RolloutReplacingPod",
+                "PodReplaced",
+                "SwitchoverStarted",
+                "SwitchoverCompleted",
+                "RolloutReplacingPod",
+                "PodReplaced",
+                "RolloutFinished",
+            ],
+            "{mode:?}"
+        );
+        s.assert_no_acknowledged_write_lost();
+        // The pair is Ready again and writes go on.
+        let before = s.acknowledged.len();
+        s.run(1_000);
+        assert!(s.acknowledged.len() > before, "{mode:?}");
+        let obs = s.observe();
+        let d = decide(&s.policy, &s.record, &obs, s.now);
+        assert_eq!(d.phase, Phase::Ready, "{mode:?}");
+    }
+}
+
+#[test]
+fn rollout_of_an_outdated_master_alone_starts_with_the_switchover() {
+    let mut obs = table_obs();
+    obs.members[0].outdated = true;
+    let d = decide(&Policy::table(), &table_record(), &obs, 5_000);
+    assert!(has_event(&d, "RolloutStarted"));
+    assert_eq!(
+        d.record.rollout,
+        Some(Rollout {
+            step: RolloutStep::Switchover,
+            pod: A.into(),
+            started_ms: 5_000
+        })
+    );
+    let f = d.record.failover.as_ref().unwrap();
+    assert_eq!(
+        (f.step, f.from.as_str(), f.to.as_str()),
+        (Step::Pausing, A, B)
+    );
+    assert!(d.actions.contains(&Action::PauseWrites { pod: A.into() }));
+    assert!(actions_replace(&d).is_empty());
+    // An up-to-date pair does nothing.
+    let d = decide(&Policy::table(), &table_record(), &table_obs(), 5_000);
+    assert_eq!((d.record.rollout, d.phase), (None, Phase::Ready));
+}
+
+#[test]
+fn rollout_does_not_start_on_a_pair_that_is_not_healthy() {
+    let outdated = || {
+        let mut obs = table_obs();
+        obs.members[0].outdated = true;
+        obs.members[1].outdated = true;
+        obs
+    };
+    // Healthy: the replica goes first.
+    let d = decide(&Policy::table(), &table_record(), &outdated(), 5_000);
+    assert_eq!(actions_replace(&d), [B]);
+    assert_eq!(d.phase, Phase::Upgrading);
+    assert_eq!(
+        d.record.rollout.as_ref().map(|r| (r.step, r.pod.as_str())),
+        Some((RolloutStep::ReplacingReplica, B))
+    );
+    let blocked: Vec<(&str, Observation, Record)> = vec![
+        (
+            "master degraded",
+            {
+                let mut o = outdated();
+                o.members[0].report.as_mut().unwrap().degraded = true;
+                o
+            },
+            Record {
+                degrade_authorized_term: Some(1),
+                ..table_record()
+            },
+        ),
+        (
+            "replica link down",
+            {
+                let mut o = outdated();
+                o.members[1].report.as_mut().unwrap().link_up = false;
+                o
+            },
+            table_record(),
+        ),
+        (
+            "replica in an older term",
+            {
+                let mut o = outdated();
+                o.members[1].report.as_mut().unwrap().term = 0;
+                o
+            },
+            table_record(),
+        ),
+        (
+            "replica not ready",
+            {
+                let mut o = outdated();
+                o.members[1].pod_health = PodHealth::NotReady;
+                o
+            },
+            table_record(),
+        ),
+        (
+            "master gone",
+            {
+                let mut o = outdated();
+                o.members[0].pod_health = PodHealth::Missing;
+                o.members[0].report = None;
+                o
+            },
+            table_record(),
+        ),
+        (
+            "failover in progress",
+            outdated(),
+            Record {
+                failover: Some(Progress {
+                    step: Step::Promoting,
+                    from: A.into(),
+                    to: B.into(),
+                    term: 2,
+                    reason: "x".into(),
+                    planned: false,
+                    started_ms: 4_000,
+                    writable_after_ms: None,
+                }),
+                ..table_record()
+            },
+        ),
+        (
+            "a pod fenced",
+            {
+                let mut o = outdated();
+                o.members[1].fenced = true;
+                o
+            },
+            table_record(),
+        ),
+    ];
+    for (case, obs, record) in blocked {
+        let d = decide(&Policy::table(), &record, &obs, 5_000);
+        assert!(actions_replace(&d).is_empty(), "{case}");
+        assert!(!has_event(&d, "RolloutStarted"), "{case}");
+        assert_eq!(d.record.rollout, None, "{case}");
+    }
+    // A switchover the user requested goes first; the rollout waits for it.
+    let mut o = outdated();
+    o.switchover_requested = true;
+    let d = decide(&Policy::table(), &table_record(), &o, 5_000);
+    assert!(has_event(&d, "SwitchoverStarted"));
+    assert_eq!(d.record.rollout, None);
+}
+
+#[test]
+fn rollout_resumes_every_step_after_an_operator_restart() {
+    let policy = Policy::table();
+    let rollout = |step, pod: &str| Rollout {
+        step,
+        pod: pod.into(),
+        started_ms: 1_000,
+    };
+    let mut obs = table_obs();
+    obs.members[0].outdated = true;
+    obs.members[1].outdated = true;
+    // Recorded, then the operator stopped before deleting the replica: delete it now.
+    let record = Record {
+        rollout: Some(rollout(RolloutStep::ReplacingReplica, B)),
+        ..table_record()
+    };
+    let d = decide(&policy, &record, &obs, 5_000);
+    assert_eq!(actions_replace(&d), [B]);
+    assert_eq!(d.record.rollout, record.rollout);
+    assert_eq!(d.phase, Phase::Upgrading);
+
+    // The replica is gone: the machine authorises the degrade (semi-sync) and the rollout
+    // waits, deleting nothing else.
+    let mut gone = obs.clone();
+    gone.members[1].pod_health = PodHealth::Missing;
+    gone.members[1].report = None;
+    gone.members[1].outdated = false;
+    let d = decide(&policy, &record, &gone, 5_000);
+    assert!(actions_replace(&d).is_empty());
+    assert!(d.actions.contains(&Action::AuthorizeDegrade {
+        pod: A.into(),
+        term: 1
+    }));
+    assert_eq!(d.phase, Phase::Upgrading);
+    assert_eq!(d.record.rollout, record.rollout);
+
+    // Back but not caught up yet (the master still degraded): wait.
+    let mut back = obs.clone();
+    back.members[1].outdated = false;
+    back.members[0].report.as_mut().unwrap().degraded = true;
+    let degraded = Record {
+        degrade_authorized_term: Some(1),
+        ..record.clone()
+    };
+    let d = decide(&policy, &degraded, &back, 5_000);
+    assert!(actions_replace(&d).is_empty());
+    assert!(!has_event(&d, "PodReplaced"));
+    assert_eq!(d.record.rollout, record.rollout);
+
+    // In sync again: the old master is switched away from.
+    back.members[0].report.as_mut().unwrap().degraded = false;
+    let d = decide(&policy, &record, &back, 5_000);
+    assert!(has_event(&d, "PodReplaced"));
+    assert_eq!(
+        d.record.rollout,
+        Some(rollout(RolloutStep::Switchover, A)),
+        "started time is kept"
+    );
+    assert_eq!(d.record.failover.as_ref().unwrap().step, Step::Pausing);
+
+    // Restarted after the switchover completed: B is master, A (outdated) its replica.
+    let mut after = table_obs();
+    after.members[0].report = Some(EngineReport {
+        role: Role::Replica,
+        term: 2,
+        offset: 100,
+        link_up: true,
+        degraded: false,
+        following: Some(B.into()),
+    });
+    after.members[1].report = Some(EngineReport {
+        role: Role::Master,
+        term: 2,
+        offset: 100,
+        link_up: false,
+        degraded: false,
+        following: None,
+    });
+    after.members[0].outdated = true;
+    after.service_selects = Some(B.into());
+    let switched = Record {
+        term: 2,
+        target_master: Some(B.into()),
+        rollout: Some(rollout(RolloutStep::Switchover, A)),
+        ..Default::default()
+    };
+    let d = decide(&policy, &switched, &after, 5_000);
+    assert_eq!(actions_replace(&d), [A]);
+    assert_eq!(
+        d.record.rollout,
+        Some(rollout(RolloutStep::ReplacingReplica, A))
+    );
+
+    // A replaced and in sync: finished.
+    after.members[0].outdated = false;
+    let d = decide(&policy, &d.record, &after, 5_000);
+    assert!(has_event(&d, "PodReplaced"));
+    assert!(has_event(&d, "RolloutFinished"));
+    assert_eq!((d.record.rollout.clone(), d.phase), (None, Phase::Ready));
+
+    // A failover made the pod being replaced master: switch away from it first.
+    let odd = Record {
+        rollout: Some(rollout(RolloutStep::ReplacingReplica, A)),
+        ..table_record()
+    };
+    let d = decide(&policy, &odd, &obs, 5_000);
+    assert!(actions_replace(&d).is_empty());
+    assert_eq!(d.record.rollout, Some(rollout(RolloutStep::Switchover, A)));
+}
+
+impl Policy {
+    fn table() -> Policy {
+        Policy {
+            enabled: true,
+            detection_ms: 2_000,
+            allow_data_loss: false,
+            mode: Mode::SemiSync,
+            write_lease_ms: LEASE,
+        }
+    }
+}
+
+/// The first election waits for both engines' reports: electing the first that answers could
+/// make an empty engine master over one holding data (a pair re-created over retained volumes).
+#[test]
+fn initial_election_waits_for_every_member_then_ranks_by_data() {
+    let mut obs = table_obs();
+    obs.service_selects = None;
+    for m in &mut obs.members {
+        let r = m.report.as_mut().unwrap();
+        r.role = Role::Master;
+        r.link_up = false;
+        r.following = None;
+    }
+    // B (empty) answered; A (term 3, with data) has not been probed yet, or only just failed.
+    obs.members[1].report.as_mut().unwrap().term = 0;
+    obs.members[1].report.as_mut().unwrap().offset = 0;
+    let with_data = obs.members[0].report.take().map(|mut r| {
+        r.term = 3;
+        r
+    });
+    let policy = Policy {
+        enabled: true,
+        detection_ms: 2_000,
+        allow_data_loss: false,
+        mode: Mode::SemiSync,
+        write_lease_ms: LEASE,
+    };
+    let record = Record::default();
+    let d = decide(&policy, &record, &obs, 10_000);
+    assert!(d.record.failover.is_none(), "elected before A answered");
+    assert_eq!(d.phase, Phase::Creating);
+    obs.members[0].probe_failing_since_ms = Some(9_000);
+    let d = decide(&policy, &record, &obs, 10_000);
+    assert!(
+        d.record.failover.is_none(),
+        "elected while A only just failed"
+    );
+
+    // A answers: it holds the higher term and is elected, into a term above it.
+    obs.members[0].report = with_data;
+    obs.members[0].probe_failing_since_ms = None;
+    let d = decide(&policy, &record, &obs, 10_000);
+    let p = d.record.failover.expect("elected");
+    assert_eq!((p.to.as_str(), p.term), (A, 4));
+
+    // A never comes up: after the wait, B is elected alone.
+    obs.members[0].report = None;
+    obs.members[0].probe_failing_since_ms = Some(9_000);
+    let d = decide(&policy, &record, &obs, 9_000 + INITIAL_ELECTION_WAIT_MS);
+    assert_eq!(d.record.failover.expect("elected").to, B);
 }

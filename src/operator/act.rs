@@ -12,24 +12,50 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::DeleteParams;
 
 use super::decide::Replacement;
-use super::engine_client::{EngineClient, EngineError};
-use super::prober::PROBE_TIMEOUT;
-use crate::api::constants::ANNOTATION_SWITCHOVER;
+use super::engine_client::{EngineClient, EngineError, EngineInfo};
+use super::prober::{now_ms, LeaseLedger, PROBE_TIMEOUT};
+use crate::api::constants::{ANNOTATION_FORCE_FAILOVER, ANNOTATION_SWITCHOVER};
 use crate::api::RedisPair;
 use crate::failover::Action;
 
 /// How long a planned switchover pauses writes on the old master (renewed each pass).
 pub const SWITCHOVER_PAUSE_MS: u64 = 2_000;
+/// A paused offset is trusted while at least this much of its pause is left, so that the
+/// promotion decided from it lands while the pause still holds.
+pub const PAUSE_TRUSTED_MS: u64 = 1_000;
+
+/// A pause this operator issued: the offset the engine reported right after it took effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PausedOffset {
+    pub pod: String,
+    pub ip: String,
+    pub offset: i64,
+    /// Taken just before the pause was sent (the pause runs from a later moment).
+    pub at_ms: u64,
+}
+
+/// Where the engine actions report what the next pass needs to know.
+#[derive(Debug, Default)]
+pub struct ActionEffects {
+    pub paused: Vec<PausedOffset>,
+    /// Engines read back right after an action changed their role (pod, probed IP, answer):
+    /// the next pass sees a promotion at once instead of after the prober's next round.
+    pub probed: Vec<(String, String, EngineInfo)>,
+}
 
 /// Run the engine actions of a decision. `ips` maps pod names to addresses. Fencing is best
 /// effort (the old master may be unreachable: its lease lapses and its replica stopped
 /// acknowledging, which is the real fence); everything else reports its error.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_engine_actions(
     client: &Client,
     pair: &RedisPair,
+    pair_key: &str,
     actions: &[Action],
     ips: &BTreeMap<String, String>,
     admin_password: &str,
+    leases: &LeaseLedger,
+    effects: &mut ActionEffects,
 ) -> Result<(), EngineError> {
     let connect = |pod: &str| {
         let ip = ips.get(pod).cloned();
@@ -47,20 +73,46 @@ pub async fn run_engine_actions(
         let result: Result<(), EngineError> = async {
             match a {
                 Action::Fence { pod } => {
-                    if let Ok(Some(mut c)) = connect(pod).await {
-                        // Clients of the old master reconnect through the Service, which
-                        // selects nothing until the new master is promoted.
+                    // Best effort and not waited for: an old master that failed is usually
+                    // unreachable, and waiting out a connect timeout here delayed every
+                    // failover after a lost or partitioned node by that much. Safety does not
+                    // rest on it (semi-sync: the old master cannot acknowledge; async: the
+                    // promotion waits for its lease to lapse).
+                    let ip = ips.get(pod).cloned();
+                    let (pod, password) = (pod.clone(), admin_password.to_string());
+                    tokio::spawn(async move {
+                        let Some(ip) = ip else { return };
+                        let Ok(mut c) = EngineClient::connect(&ip, &password, PROBE_TIMEOUT).await
+                        else {
+                            tracing::info!(%pod, "fencing: old master unreachable");
+                            return;
+                        };
+                        // Writes wait from here until its lease lapses (the pause outlasts
+                        // it), then fail; clients are cut and reconnect through the Service,
+                        // which selects nothing until the new master is promoted.
+                        let hold =
+                            super::build::pod::WRITE_LEASE_MS + crate::failover::LEASE_MARGIN_MS;
+                        if let Err(e) = c.pause_writes(hold).await {
+                            tracing::info!(%pod, %e, "fencing: could not pause writes");
+                        }
                         if let Err(e) = c.kill_normal_clients().await {
                             tracing::info!(%pod, %e, "fencing: could not cut clients");
                         }
-                    }
+                    });
                 }
                 Action::Promote { pod, term } => {
-                    if let Some(mut c) = connect(pod).await? {
+                    if let (Some(mut c), Some(ip)) = (connect(pod).await?, ips.get(pod)) {
                         c.promote(*term).await?;
-                        // Writable as soon as the Service selects it: the new master's lease
-                        // is granted at once (only the old master's is left to lapse).
-                        c.grant_lease(super::build::pod::WRITE_LEASE_MS).await?;
+                        // Read back on the same connection, so after the promotion.
+                        match c.info().await {
+                            Ok(info) => effects.probed.push((pod.clone(), ip.clone(), info)),
+                            Err(e) => tracing::debug!(%pod, %e, "reading back a promotion"),
+                        }
+                    }
+                }
+                Action::GrantLease { pod } => {
+                    if let Some(mut c) = connect(pod).await? {
+                        leases.grant(pair_key, pod, &mut c, false).await?;
                     }
                 }
                 Action::Demote { pod, master, term } => {
@@ -69,8 +121,18 @@ pub async fn run_engine_actions(
                     }
                 }
                 Action::PauseWrites { pod } => {
-                    if let Some(mut c) = connect(pod).await? {
+                    if let (Some(mut c), Some(ip)) = (connect(pod).await?, ips.get(pod)) {
+                        let at_ms = now_ms();
                         c.pause_writes(SWITCHOVER_PAUSE_MS).await?;
+                        // Read on the same connection, so after the pause took effect: every
+                        // write the master accepted is below this offset.
+                        let offset = c.info().await?.offset;
+                        effects.paused.push(PausedOffset {
+                            pod: pod.clone(),
+                            ip: ip.clone(),
+                            offset,
+                            at_ms,
+                        });
                     }
                 }
                 Action::AuthorizeDegrade { pod, term } => {
@@ -78,21 +140,27 @@ pub async fn run_engine_actions(
                         c.authorize_degrade(*term).await?;
                     }
                 }
-                Action::ClearSwitchoverRequest => {
+                Action::ClearSwitchoverRequest | Action::ClearForceFailoverRequest => {
                     let api: Api<RedisPair> = Api::namespaced(
                         client.clone(),
                         pair.metadata.namespace.as_deref().unwrap_or_default(),
                     );
-                    let patch = serde_json::json!({"metadata": {"annotations": {ANNOTATION_SWITCHOVER: null}}});
+                    let key = if matches!(a, Action::ClearSwitchoverRequest) {
+                        ANNOTATION_SWITCHOVER
+                    } else {
+                        ANNOTATION_FORCE_FAILOVER
+                    };
+                    let patch = serde_json::json!({"metadata": {"annotations": {key: null}}});
                     let name = pair.metadata.name.clone().unwrap_or_default();
                     if let Err(e) = api
                         .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                         .await
                     {
-                        tracing::warn!(%e, "could not clear the switchover annotation");
+                        tracing::warn!(%e, key, "could not clear a request annotation");
                     }
                 }
-                Action::SelectMaster(_) | Action::Event { .. } => {}
+                // Pod deletions are the controller's (it knows the pod's uid).
+                Action::SelectMaster(_) | Action::Event { .. } | Action::ReplacePod { .. } => {}
             }
             Ok(())
         }
@@ -140,6 +208,33 @@ pub async fn replace_pods(
     Ok(())
 }
 
+/// Rollout: delete a replica pod built from an outdated spec, so the apply step recreates it
+/// from the current one on the same claim. A graceful deletion (unlike [`replace_pods`]): the
+/// engine gets SIGTERM and flushes its log, so the new pod resumes from its data by partial
+/// resync. The uid precondition makes a decision taken on an older observation harmless: it
+/// can only delete the pod it saw, never its replacement.
+pub async fn delete_pod_for_rollout(
+    client: &Client,
+    ns: &str,
+    pod: &str,
+    uid: &str,
+) -> Result<(), kube::Error> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let params = DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            uid: Some(uid.to_string()),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    match pods.delete(pod, &params).await {
+        Ok(_) => Ok(()),
+        // Gone already, or already replaced (uid mismatch): nothing to do.
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Order detached replicas to full-sync from the master (see
 /// [`super::decide::replicas_to_resync`] for when this is safe).
 pub async fn resync_replicas(
@@ -160,7 +255,13 @@ pub async fn resync_replicas(
 /// Grant the decided master its write lease now, in the pass that made it master, so it is
 /// writable as soon as the Service selects it (the prober renews it from then on, and only
 /// while no failover is recorded).
-pub async fn grant_master_lease(ip: &str, admin_password: &str) -> Result<(), EngineError> {
+pub async fn grant_master_lease(
+    leases: &LeaseLedger,
+    pair_key: &str,
+    pod: &str,
+    ip: &str,
+    admin_password: &str,
+) -> Result<(), EngineError> {
     let mut c = EngineClient::connect(ip, admin_password, PROBE_TIMEOUT).await?;
-    c.grant_lease(super::build::pod::WRITE_LEASE_MS).await
+    leases.grant(pair_key, pod, &mut c, true).await.map(|_| ())
 }

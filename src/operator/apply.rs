@@ -1,6 +1,14 @@
 //! The apply step: writes the built objects with server-side apply under the operator's one
 //! field manager. Pods are the exception: their spec is immutable, so an existing pod only
-//! gets its labels merged, and a missing one is created. Does I/O: Kubernetes API writes.
+//! gets its labels merged (and, once, its spec hash: see [`existing_pod_patch`]), and a
+//! missing one is created; rolling a changed spec out is the rollout's job (deleting the pod,
+//! one at a time). A body identical to one applied in the last seconds is not sent again
+//! ([`AppliedBodies`]). Does I/O: Kubernetes API writes.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -9,12 +17,76 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::build::pod::spec_hash_of;
 use super::build::PairResources;
 use super::error::ReconcileError;
 use super::observe::Observed;
-use crate::api::constants::FIELD_MANAGER;
+use crate::api::constants::{ANNOTATION_SPEC_HASH, FIELD_MANAGER};
 
-async fn apply_one<K>(client: &Client, ns: &str, obj: &K) -> Result<(), ReconcileError>
+/// The merge patch an existing pod needs (None: nothing). Labels follow the built pod (the
+/// role label moves at every switchover). The spec hash is written only to a pod that has
+/// none: such a pod was made by an operator that did not stamp pods, and is *adopted* as up to
+/// date instead of being rolled, so that upgrading the operator does not restart every pair.
+/// A pod that carries a different hash keeps it: that difference is what the rollout acts on.
+pub fn existing_pod_patch(existing: &Pod, built: &Pod) -> Option<serde_json::Value> {
+    let mut metadata = serde_json::Map::new();
+    if existing.metadata.labels != built.metadata.labels {
+        metadata.insert("labels".into(), serde_json::json!(built.metadata.labels));
+    }
+    if spec_hash_of(existing).is_none() {
+        if let Some(h) = spec_hash_of(built) {
+            metadata.insert(
+                "annotations".into(),
+                serde_json::json!({ ANNOTATION_SPEC_HASH: h }),
+            );
+        }
+    }
+    (!metadata.is_empty()).then(|| serde_json::json!({ "metadata": metadata }))
+}
+
+/// How long an applied body is trusted to still be in place: within this time an identical
+/// body is not sent again. After it, the next pass applies it anyway, which repairs an
+/// object someone else changed or deleted.
+const APPLIED_TTL: Duration = Duration::from_secs(15);
+
+/// The bodies this operator applied lately, by object (kind/namespace/name → hash, when).
+/// Every pass builds and applies the whole pair; during a failover each pass's API
+/// round-trips (six server-side applies, most of them unchanged) delayed the engine action
+/// that follows them, so an unchanged body is skipped. The read-write Service's selector,
+/// which carries the routing decision, changes its body and is always sent.
+#[derive(Default)]
+pub struct AppliedBodies(Mutex<HashMap<String, (u64, Instant)>>);
+
+impl AppliedBodies {
+    fn fresh(&self, key: &str, hash: u64, now: Instant) -> bool {
+        self.0.lock().ok().is_some_and(|m| {
+            m.get(key)
+                .is_some_and(|(h, at)| *h == hash && now.duration_since(*at) < APPLIED_TTL)
+        })
+    }
+    fn record(&self, key: String, hash: u64, now: Instant) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(key, (hash, now));
+        }
+    }
+    /// An object this operator deleted (a lost pod's claim): the next pass must create it
+    /// again, whatever was applied before.
+    pub fn forget_object(&self, kind: &str, ns: &str, name: &str) {
+        self.forget(&format!("{kind}/{ns}/{name}"));
+    }
+    fn forget(&self, key: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(key);
+        }
+    }
+}
+
+async fn apply_one<K>(
+    client: &Client,
+    ns: &str,
+    obj: &K,
+    applied: &AppliedBodies,
+) -> Result<(), ReconcileError>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
@@ -28,18 +100,37 @@ where
     let mut body = serde_json::to_value(obj).expect("k8s objects serialize");
     body["apiVersion"] = K::api_version(&()).into();
     body["kind"] = K::kind(&()).into();
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .map_err(|source| ReconcileError::Apply {
-        kind: kind_name::<K>(),
-        name,
-        source,
-    })?;
-    Ok(())
+    let key = format!("{}/{ns}/{name}", K::kind(&()));
+    let hash = {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        body.to_string().hash(&mut h);
+        h.finish()
+    };
+    let now = Instant::now();
+    if applied.fresh(&key, hash, now) {
+        return Ok(());
+    }
+    match api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+    {
+        Ok(_) => {
+            applied.record(key, hash, now);
+            Ok(())
+        }
+        Err(source) => {
+            applied.forget(&key);
+            Err(ReconcileError::Apply {
+                kind: kind_name::<K>(),
+                name,
+                source,
+            })
+        }
+    }
 }
 
 fn kind_name<K: Resource<DynamicType = ()>>() -> &'static str {
@@ -61,6 +152,7 @@ pub async fn apply_pair(
     ns: &str,
     resources: &PairResources,
     observed: &Observed,
+    applied: &AppliedBodies,
 ) -> Result<(), ReconcileError> {
     let PairResources {
         secrets,
@@ -86,7 +178,7 @@ pub async fn apply_pair(
         }
     }
     for c in pvcs {
-        apply_one::<PersistentVolumeClaim>(client, ns, c).await?;
+        apply_one::<PersistentVolumeClaim>(client, ns, c, applied).await?;
     }
     let pod_api: Api<Pod> = Api::namespaced(client.clone(), ns);
     for p in pods {
@@ -103,19 +195,70 @@ pub async fn apply_pair(
                 Err(kube::Error::Api(e)) if e.code == 409 => {}
                 Err(e) => return Err(err(e)),
             },
-            Some(existing) if existing.metadata.labels != p.metadata.labels => {
-                let patch = serde_json::json!({"metadata": {"labels": p.metadata.labels}});
-                pod_api
-                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                    .map_err(err)?;
+            Some(existing) => {
+                if let Some(patch) = existing_pod_patch(existing, p) {
+                    pod_api
+                        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                        .map_err(err)?;
+                }
             }
-            Some(_) => {}
         }
     }
     for s in services {
-        apply_one::<Service>(client, ns, s).await?;
+        apply_one::<Service>(client, ns, s, applied).await?;
     }
-    apply_one::<PodDisruptionBudget>(client, ns, pdb).await?;
+    apply_one::<PodDisruptionBudget>(client, ns, pdb, applied).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_applied_body_is_trusted_for_a_while_and_only_if_identical() {
+        let applied = AppliedBodies::default();
+        let t0 = Instant::now();
+        assert!(!applied.fresh("Service/ns/cache", 1, t0));
+        applied.record("Service/ns/cache".into(), 1, t0);
+        assert!(applied.fresh("Service/ns/cache", 1, t0 + Duration::from_secs(1)));
+        // A changed body (a new selector) is sent.
+        assert!(!applied.fresh("Service/ns/cache", 2, t0 + Duration::from_secs(1)));
+        // After the TTL the same body is sent again (repairs outside changes).
+        assert!(!applied.fresh("Service/ns/cache", 1, t0 + APPLIED_TTL));
+        applied.forget("Service/ns/cache");
+        assert!(!applied.fresh("Service/ns/cache", 1, t0));
+    }
+    use crate::operator::build::pod::build_pod;
+    use crate::operator::validate::tests::contract_validated;
+
+    #[test]
+    fn a_pod_without_a_hash_is_adopted_and_a_stale_hash_is_left_for_the_rollout() {
+        let v = contract_validated();
+        let built = build_pod(&v, "cache-a", Some("master"));
+        // Up to date: nothing to write.
+        assert_eq!(existing_pod_patch(&built, &built), None);
+        // Made by an older operator (no hash): stamped with the current one, not rolled.
+        let mut old = built.clone();
+        old.metadata.annotations = None;
+        let patch = existing_pod_patch(&old, &built).unwrap();
+        assert_eq!(
+            patch["metadata"]["annotations"][ANNOTATION_SPEC_HASH],
+            serde_json::json!(spec_hash_of(&built).unwrap())
+        );
+        assert!(patch["metadata"].get("labels").is_none());
+        // A different hash stays: the rollout replaces that pod. Only the role label moves.
+        let mut stale = built.clone();
+        stale
+            .metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(ANNOTATION_SPEC_HASH.into(), "0000".into());
+        let replica = build_pod(&v, "cache-a", Some("replica"));
+        let patch = existing_pod_patch(&stale, &replica).unwrap();
+        assert!(patch["metadata"].get("annotations").is_none());
+        assert_eq!(patch["metadata"]["labels"]["redispair.io/role"], "replica");
+    }
 }

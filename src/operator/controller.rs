@@ -3,7 +3,6 @@
 //! probers' triggers. Does I/O: Kubernetes API (watches, writes, Events), engines (through
 //! `act` and `prober`).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,12 +16,17 @@ use kube::runtime::{watcher, Controller, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
-use super::act::{grant_master_lease, replace_pods, resync_replicas, run_engine_actions};
+use super::act::{
+    delete_pod_for_rollout, grant_master_lease, replace_pods, resync_replicas, run_engine_actions,
+    ActionEffects, PausedOffset, PAUSE_TRUSTED_MS, SWITCHOVER_PAUSE_MS,
+};
 use super::apply::apply_pair;
+use super::build::pod::pod_spec_hash;
 use super::build::secret::generate_password;
 use super::build::{build_pair_resources, GeneratedPasswords};
 use super::decide::{
-    observation_of, pod_ip, pods_to_replace, policy_of, record_of, replicas_to_resync, routing_of,
+    observation_of, pod_ips, pods_to_replace, policy_of, record_of, replicas_to_resync, routing_of,
+    split_lease_before_routing,
 };
 use super::error::ReconcileError;
 use super::metrics::Metrics;
@@ -56,6 +60,11 @@ pub struct Context {
     /// version: see `status::newest_status`.
     pub written_status:
         std::sync::Mutex<std::collections::HashMap<String, (u64, crate::api::RedisPairStatus)>>,
+    /// Pauses this operator issued for planned switchovers, per pair (see
+    /// `act::PausedOffset`): in memory only; after a restart the pause is issued again.
+    pub paused: std::sync::Mutex<std::collections::HashMap<String, Vec<PausedOffset>>>,
+    /// Bodies applied lately (see `apply::AppliedBodies`).
+    pub applied: super::apply::AppliedBodies,
 }
 
 impl Context {
@@ -135,8 +144,6 @@ async fn reconcile_pair(
             written.as_ref(),
         )
     };
-    let now = now_ms();
-
     // observe (client)
     let mut observed = observe(&ctx.client, &ns, &names)
         .await
@@ -163,7 +170,7 @@ async fn reconcile_pair(
             ctx.metrics.error(e.category());
             ctx.metrics.set_phase(&pair_key(pair), Some("Failed"));
             let status =
-                build_invalid_status(previous.as_ref(), pair.meta().generation, message, now);
+                build_invalid_status(previous.as_ref(), pair.meta().generation, message, now_ms());
             patch_status(&api, &name, &status)
                 .await
                 .map_err(ReconcileError::Status)?;
@@ -172,10 +179,28 @@ async fn reconcile_pair(
     };
     ctx.probers.ensure(pair, v.admin_password.clone());
     observed.probes = ctx.probers.results(pair);
+    // Taken after the probe results were read: an engine state they show (a promotion, which
+    // ends the replica's lease grants to the old master) happened before `now`.
+    let now = now_ms();
+    for p in &names.pods {
+        if let Some(ms) = ctx.probers.leases.granted_ms(&key, p, now) {
+            observed.lease_grants.insert(p.clone(), ms);
+        }
+    }
+    if let Ok(paused) = ctx.paused.lock() {
+        for p in paused.get(&key).into_iter().flatten() {
+            // Trusted only while enough of the pause is left for a promotion decided now.
+            if now < p.at_ms + SWITCHOVER_PAUSE_MS - PAUSE_TRUSTED_MS {
+                observed
+                    .paused_offsets
+                    .insert(p.pod.clone(), (p.ip.clone(), p.offset));
+            }
+        }
+    }
 
     // decide (no client)
     let record = record_of(previous.as_ref());
-    let obs = observation_of(pair, &names, &observed);
+    let obs = observation_of(pair, &names, &observed, &pod_spec_hash(&v));
     let d = failover::decide(&policy_of(&pair.spec), &record, &obs, now);
 
     // The status this pass leads to (pure). It carries the new record.
@@ -191,6 +216,12 @@ async fn reconcile_pair(
     );
     // Intent before action: the new record is in status before anything it implies is done,
     // so a restarted operator resumes from it.
+    // The prober stops renewing the master's lease before a failover is recorded (an async
+    // promotion waits for that lease from its last grant), and resumes once none is.
+    ctx.probers.leases.hold(
+        &key,
+        d.record.failover.is_some() || record.failover.is_some(),
+    );
     if d.record != record {
         let written = patch_status(&api, &name, &status)
             .await
@@ -209,13 +240,41 @@ async fn reconcile_pair(
         }
     };
     let resources = build_pair_resources(&v, &routing, &passwords);
-    apply_pair(&ctx.client, &ns, &resources, &observed).await?;
+    // The new master gets its write lease before the Service names it: the other way round,
+    // the first clients routed to it would be refused (READONLY / MASTERDOWN: a promoted
+    // engine accepts nothing until its first grant) until the engine actions below ran.
+    let (lease_first, later_actions) = split_lease_before_routing(&d.actions, &routing);
+    let ips = pod_ips(&observed);
+    if let (false, Some(pw)) = (lease_first.is_empty(), v.admin_password.as_ref()) {
+        let mut effects = ActionEffects::default();
+        if let Err(e) = run_engine_actions(
+            &ctx.client,
+            pair,
+            &key,
+            &lease_first,
+            &ips,
+            pw,
+            &ctx.probers.leases,
+            &mut effects,
+        )
+        .await
+        {
+            // Not fatal for this pass: the Service switch below still goes ahead (the grant
+            // is repeated in every pass until the Service names the new master).
+            warn!(%e, "granting the new master its lease before routing to it");
+        }
+    }
+    apply_pair(&ctx.client, &ns, &resources, &observed, &ctx.applied).await?;
 
     // Replace pods that cannot come back by themselves (lost node, evicted); the next pass
     // recreates them, and the failover machine demotes the newcomer into a replica.
     let replacements = pods_to_replace(&d.record, &observed);
     for r in &replacements {
         publish(ctx, pair, "ReplacingPod", r.reason.clone(), true).await;
+    }
+    for r in replacements.iter().filter(|r| r.delete_claim) {
+        ctx.applied
+            .forget_object("PersistentVolumeClaim", &ns, &names.pvc(&r.pod));
     }
     replace_pods(&ctx.client, &ns, &replacements, |p| names.pvc(p))
         .await
@@ -228,6 +287,24 @@ async fn reconcile_pair(
                 .join(","),
             source,
         })?;
+
+    // Rollout: delete the outdated replica pod (the decision was recorded above); the next
+    // pass recreates it from the current spec.
+    for a in &d.actions {
+        if let failover::Action::ReplacePod { pod } = a {
+            let Some(uid) = observed.pods.get(pod).and_then(|p| p.metadata.uid.clone()) else {
+                continue;
+            };
+            info!(%pod, "rollout: deleting the pod to recreate it from the current spec");
+            delete_pod_for_rollout(&ctx.client, &ns, pod, &uid)
+                .await
+                .map_err(|source| ReconcileError::Apply {
+                    kind: "Pod",
+                    name: pod.clone(),
+                    source,
+                })?;
+        }
+    }
 
     for a in &d.actions {
         if let failover::Action::Event {
@@ -242,11 +319,6 @@ async fn reconcile_pair(
     }
 
     // engine actions (RESP)
-    let ips: BTreeMap<String, String> = observed
-        .pods
-        .iter()
-        .filter_map(|(n, p)| Some((n.clone(), pod_ip(p)?)))
-        .collect();
     let resyncs = replicas_to_resync(&d.record, &observed);
     for (pod, master, term) in &resyncs {
         publish(
@@ -260,7 +332,31 @@ async fn reconcile_pair(
     }
     let engine_result = match &v.admin_password {
         Some(pw) => {
-            let r = run_engine_actions(&ctx.client, pair, &d.actions, &ips, pw).await;
+            let mut effects = ActionEffects::default();
+            let r = run_engine_actions(
+                &ctx.client,
+                pair,
+                &key,
+                &later_actions,
+                &ips,
+                pw,
+                &ctx.probers.leases,
+                &mut effects,
+            )
+            .await;
+            if let Ok(mut paused) = ctx.paused.lock() {
+                let entry = paused.entry(key.clone()).or_default();
+                if d.record.failover.is_none() {
+                    entry.clear();
+                }
+                for p in effects.paused {
+                    entry.retain(|x| x.pod != p.pod);
+                    entry.push(p);
+                }
+            }
+            for (pod, ip, info) in effects.probed {
+                ctx.probers.record(pair, &pod, &ip, info);
+            }
             let s = resync_replicas(&resyncs, &ips, pw).await;
             // The master is serving in this term and no failover is recorded: it may write.
             let serving = d.record.failover.is_none()
@@ -272,11 +368,11 @@ async fn reconcile_pair(
                             })
                     })
                 });
-            let l = match (
-                serving,
-                d.record.target_master.as_ref().and_then(|m| ips.get(m)),
-            ) {
-                (true, Some(ip)) => grant_master_lease(ip, pw).await,
+            let l = match (serving, d.record.target_master.as_ref()) {
+                (true, Some(m)) => match ips.get(m) {
+                    Some(ip) => grant_master_lease(&ctx.probers.leases, &key, m, ip, pw).await,
+                    None => Ok(()),
+                },
                 _ => Ok(()),
             };
             r.and(s).and(l)
@@ -316,8 +412,10 @@ async fn reconcile_pair(
 
     Ok(if d.again_now {
         ControllerAction::requeue(AGAIN_NOW)
-    } else if v.admin_password.is_none() || d.phase == Phase::Creating {
-        // Waiting for the generated Secret to be readable, or the engines to start.
+    } else if v.admin_password.is_none() || matches!(d.phase, Phase::Creating | Phase::Upgrading) {
+        // Waiting for the generated Secret to be readable, the engines to start, or a
+        // replaced pod to come back in sync (the pod watch and the prober trigger most passes;
+        // this is the floor).
         ControllerAction::requeue(Duration::from_secs(1))
     } else {
         ControllerAction::requeue(RESYNC)
@@ -407,6 +505,8 @@ pub async fn run(client: Client, cfg: RunConfig) {
         probers,
         default_image: cfg.default_image.clone(),
         written_status: Default::default(),
+        paused: Default::default(),
+        applied: Default::default(),
     });
     controller
         .owns(pods, watcher::Config::default().labels(&managed))

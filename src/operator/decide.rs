@@ -2,20 +2,24 @@
 //! failover machine's inputs ([`crate::failover`]), and its decision back into Service routing
 //! and status fields. Pure.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 
+use super::build::pod::spec_hash_of;
 use super::build::service::selected_pod;
 use super::build::Routing;
 use super::observe::Observed;
 use super::validate::Names;
-use crate::api::constants::{ANNOTATION_FENCED, ANNOTATION_SWITCHOVER};
+use crate::api::constants::{ANNOTATION_FENCED, ANNOTATION_FORCE_FAILOVER, ANNOTATION_SWITCHOVER};
 use crate::api::{
     FailoverProgress, FailoverStep, RedisPair, RedisPairSpec, RedisPairStatus, ReplicationMode,
+    RolloutProgress,
 };
 use crate::failover::{
     Action, Decision, EngineReport, Member, Mode, Observation, PodHealth, Policy, Progress, Record,
-    Step,
+    Rollout, RolloutStep, Step,
 };
 
 pub fn policy_of(spec: &RedisPairSpec) -> Policy {
@@ -23,6 +27,7 @@ pub fn policy_of(spec: &RedisPairSpec) -> Policy {
         enabled: spec.failover.enabled,
         detection_ms: spec.failover.detection_seconds.max(1) as u64 * 1000,
         allow_data_loss: spec.failover.allow_data_loss,
+        write_lease_ms: super::build::pod::WRITE_LEASE_MS,
         mode: match spec.replication.mode {
             ReplicationMode::Async => Mode::Async,
             ReplicationMode::SemiSync => Mode::SemiSync,
@@ -80,6 +85,22 @@ pub fn record_of(status: Option<&RedisPairStatus>) -> Record {
             reason: f.reason.clone(),
             planned: f.planned,
             started_ms: parse_time_ms(&f.started_at),
+            // Unparsable would be 0 (no wait): fall back to "not computed yet", which makes
+            // the machine compute a fresh (later) time instead.
+            writable_after_ms: f
+                .writable_after
+                .as_deref()
+                .map(parse_time_ms)
+                .filter(|ms| *ms > 0),
+        }),
+        force_failover_handled: s.force_failover_handled.clone(),
+        rollout: s.rollout.as_ref().map(|r| Rollout {
+            step: match r.step {
+                crate::api::RolloutStep::ReplacingReplica => RolloutStep::ReplacingReplica,
+                crate::api::RolloutStep::Switchover => RolloutStep::Switchover,
+            },
+            pod: r.pod.clone(),
+            started_ms: parse_time_ms(&r.started_at),
         }),
     }
 }
@@ -97,6 +118,16 @@ pub fn write_record(status: &mut RedisPairStatus, r: &Record) {
         reason: p.reason.clone(),
         started_at: format_time_ms(p.started_ms),
         planned: p.planned,
+        writable_after: p.writable_after_ms.map(format_time_ms),
+    });
+    status.force_failover_handled = r.force_failover_handled.clone();
+    status.rollout = r.rollout.as_ref().map(|r| RolloutProgress {
+        step: match r.step {
+            RolloutStep::ReplacingReplica => crate::api::RolloutStep::ReplacingReplica,
+            RolloutStep::Switchover => crate::api::RolloutStep::Switchover,
+        },
+        pod: r.pod.clone(),
+        started_at: format_time_ms(r.started_ms),
     });
 }
 
@@ -143,8 +174,36 @@ pub fn pod_ip(pod: &Pod) -> Option<String> {
         .filter(|ip| !ip.is_empty())
 }
 
-/// Build the machine's observation.
-pub fn observation_of(pair: &RedisPair, names: &Names, o: &Observed) -> Observation {
+/// Every pod's address, by pod name (pods without one yet are left out).
+pub fn pod_ips(o: &Observed) -> BTreeMap<String, String> {
+    o.pods
+        .iter()
+        .filter_map(|(n, p)| Some((n.clone(), pod_ip(p)?)))
+        .collect()
+}
+
+/// Split a decision's actions into the lease grants that must reach the engine before the
+/// read-write Service names it (the grant to the pod `routing` selects) and everything else,
+/// in order. A promoted engine accepts nothing until its first grant, so routing clients to it
+/// first would have them refused for a pass.
+pub fn split_lease_before_routing(
+    actions: &[Action],
+    routing: &Routing,
+) -> (Vec<Action>, Vec<Action>) {
+    actions.iter().cloned().partition(
+        |a| matches!(a, Action::GrantLease { pod } if routing.read_write.as_ref() == Some(pod)),
+    )
+}
+
+/// Build the machine's observation. `spec_hash` is the hash of the pod spec built now
+/// ([`super::build::pod::pod_spec_hash`]): a pod carrying another one is outdated. A pod with
+/// no hash is not: the apply step of this pass adopts it (see `apply::existing_pod_patch`).
+pub fn observation_of(
+    pair: &RedisPair,
+    names: &Names,
+    o: &Observed,
+    spec_hash: &str,
+) -> Observation {
     let members = names
         .pods
         .iter()
@@ -177,6 +236,14 @@ pub fn observation_of(pair: &RedisPair, names: &Names, o: &Observed) -> Observat
                 report,
                 probe_failing_since_ms: probe.and_then(|p| p.failing_since_ms),
                 fenced: pod.is_some_and(|p| p.annotations().contains_key(ANNOTATION_FENCED)),
+                // Only for the engine at the pod's current IP, like the probe.
+                paused_offset: o
+                    .paused_offsets
+                    .get(name)
+                    .filter(|(ip, _)| pod.and_then(pod_ip).as_deref() == Some(ip.as_str()))
+                    .map(|(_, offset)| *offset),
+                lease_granted_ms: o.lease_grants.get(name).copied(),
+                outdated: pod.and_then(spec_hash_of).is_some_and(|h| h != spec_hash),
             }
         })
         .collect();
@@ -184,6 +251,11 @@ pub fn observation_of(pair: &RedisPair, names: &Names, o: &Observed) -> Observat
         members,
         service_selects: o.read_write_service.as_ref().and_then(selected_pod),
         switchover_requested: pair.annotations().contains_key(ANNOTATION_SWITCHOVER),
+        force_failover_requested: pair
+            .annotations()
+            .get(ANNOTATION_FORCE_FAILOVER)
+            .filter(|id| !id.is_empty())
+            .cloned(),
     }
 }
 
@@ -346,6 +418,51 @@ mod tests {
     }
 
     #[test]
+    fn the_lease_grant_to_the_pod_being_routed_to_goes_first_and_nothing_else_does() {
+        let routing = Routing {
+            read_write: Some("cache-b".into()),
+            read_only: None,
+            target_master: Some("cache-b".into()),
+        };
+        let actions = vec![
+            Action::GrantLease {
+                pod: "cache-a".into(),
+            },
+            Action::GrantLease {
+                pod: "cache-b".into(),
+            },
+            Action::SelectMaster(Some("cache-b".into())),
+            Action::Demote {
+                pod: "cache-a".into(),
+                master: "cache-b".into(),
+                term: 2,
+            },
+        ];
+        let (first, later) = split_lease_before_routing(&actions, &routing);
+        assert_eq!(
+            first,
+            vec![Action::GrantLease {
+                pod: "cache-b".into()
+            }]
+        );
+        assert_eq!(later.len(), 3);
+        assert_eq!(
+            later[0],
+            Action::GrantLease {
+                pod: "cache-a".into()
+            }
+        );
+        // Routing to nothing (fencing): nothing goes before the Service write.
+        let fencing = Routing {
+            read_write: None,
+            ..routing
+        };
+        let (first, later) = split_lease_before_routing(&actions, &fencing);
+        assert!(first.is_empty());
+        assert_eq!(later, actions);
+    }
+
+    #[test]
     fn detached_replica_is_resynced_only_from_a_master_of_the_current_term() {
         use crate::failover::Role;
         let mut o = Observed::default();
@@ -417,7 +534,7 @@ mod tests {
                 failing_since_ms: None,
             },
         );
-        let obs = observation_of(&pair, &names, &o);
+        let obs = observation_of(&pair, &names, &o, "h1");
         let a = &obs.members[0];
         assert_eq!(
             (a.pod_health, a.node_ready, a.report.is_none()),
@@ -463,6 +580,7 @@ mod tests {
             reason: String::new(),
             planned: false,
             started_ms: 0,
+            writable_after_ms: None,
         });
         assert!(pods_to_replace(&record, &o).is_empty());
         // An evicted pod is recreated with its claim.
@@ -493,6 +611,13 @@ mod tests {
                 reason: "pod cache-a is gone".into(),
                 planned: false,
                 started_ms: 1_700_000_000_123,
+                writable_after_ms: Some(1_700_000_003_623),
+            }),
+            force_failover_handled: Some("2026-01-01T00:00:00Z".into()),
+            rollout: Some(Rollout {
+                step: RolloutStep::Switchover,
+                pod: "cache-b".into(),
+                started_ms: 1_700_000_000_000,
             }),
         };
         let mut s = RedisPairStatus::default();
@@ -535,6 +660,7 @@ mod tests {
             members: vec![],
             service_selects: Some("cache-a".into()),
             switchover_requested: false,
+            force_failover_requested: None,
         };
         assert_eq!(routing_of(&d, &obs).read_write, None);
         let d2 = Decision {
@@ -553,7 +679,8 @@ mod tests {
                 enabled: true,
                 detection_ms: 2000,
                 allow_data_loss: false,
-                mode: Mode::SemiSync
+                mode: Mode::SemiSync,
+                write_lease_ms: 3000,
             }
         );
     }

@@ -34,6 +34,13 @@ pub struct Observed {
     pub admin_secret: Option<Secret>,
     /// The prober's latest result per pod.
     pub probes: BTreeMap<String, ProbeResult>,
+    /// Engines this operator paused for a planned switchover whose pause is still in force:
+    /// pod → (IP, offset read right after the pause took effect). Kept in memory by the
+    /// controller; after a restart the pause is simply issued again.
+    pub paused_offsets: BTreeMap<String, (String, i64)>,
+    /// When (ms) this operator last granted each engine a write lease, or is granting one
+    /// right now (pod → ms). Kept in memory by the prober and the controller.
+    pub lease_grants: BTreeMap<String, u64>,
 }
 
 /// Whether a Node's Ready condition is True.

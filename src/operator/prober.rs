@@ -40,6 +40,76 @@ pub fn now_ms() -> u64 {
 
 type Results = Arc<Mutex<BTreeMap<String, ProbeResult>>>;
 
+#[derive(Debug, Default, Clone, Copy)]
+struct GrantTimes {
+    /// The last grant's reply arrived (or its request failed) at this time.
+    last_ms: Option<u64>,
+    /// A grant request is on its way since this time.
+    in_flight_since: Option<u64>,
+}
+
+/// Every write lease this operator grants, by pair and pod, and which pairs must not be
+/// granted any (a failover is recorded or being recorded). The async failover waits for the
+/// old master's lease from the last grant recorded here, so every grant goes through
+/// [`LeaseLedger::grant`], and the prober's renewal cannot slip in once the controller held
+/// the pair, even when the prober's cached status is older than the failover record.
+#[derive(Clone, Default)]
+pub struct LeaseLedger {
+    inner: Arc<Mutex<LedgerState>>,
+}
+
+#[derive(Default)]
+struct LedgerState {
+    grants: HashMap<(String, String), GrantTimes>,
+    held: std::collections::HashSet<String>,
+}
+
+impl LeaseLedger {
+    /// Stop (or resume) renewals of the pair's master lease by the prober. Set before the
+    /// failover record is written.
+    pub fn hold(&self, pair: &str, held: bool) {
+        let mut s = self.inner.lock();
+        if held {
+            s.held.insert(pair.to_string());
+        } else {
+            s.held.remove(pair);
+        }
+    }
+
+    /// When the operator last granted `pod` a lease; a grant in flight counts as now.
+    pub fn granted_ms(&self, pair: &str, pod: &str, now_ms: u64) -> Option<u64> {
+        let s = self.inner.lock();
+        let g = s.grants.get(&(pair.to_string(), pod.to_string()))?;
+        g.in_flight_since.map(|_| now_ms).or(g.last_ms)
+    }
+
+    /// Grant a lease through `c`, recording it. `renewal`: the prober's routine renewal,
+    /// skipped (Ok(false)) while the pair is held.
+    pub async fn grant(
+        &self,
+        pair: &str,
+        pod: &str,
+        c: &mut EngineClient,
+        renewal: bool,
+    ) -> Result<bool, super::engine_client::EngineError> {
+        let key = (pair.to_string(), pod.to_string());
+        {
+            let mut s = self.inner.lock();
+            if renewal && s.held.contains(pair) {
+                return Ok(false);
+            }
+            s.grants.entry(key.clone()).or_default().in_flight_since = Some(now_ms());
+        }
+        let r = c.grant_lease(WRITE_LEASE_MS).await;
+        // Recorded whatever the outcome: a request that timed out may still have been handled.
+        let mut s = self.inner.lock();
+        let g = s.grants.entry(key).or_default();
+        g.in_flight_since = None;
+        g.last_ms = Some(now_ms());
+        r.map(|_| true)
+    }
+}
+
 struct Handle {
     admin_password: watch::Sender<Option<String>>,
     results: Results,
@@ -50,6 +120,7 @@ struct Handle {
 #[derive(Clone)]
 pub struct Probers {
     inner: Arc<Mutex<HashMap<ObjectRef<RedisPair>, Handle>>>,
+    pub leases: LeaseLedger,
     trigger: UnboundedSender<ObjectRef<RedisPair>>,
     pods: Store<Pod>,
     pairs: Store<RedisPair>,
@@ -63,6 +134,7 @@ impl Probers {
     ) -> Probers {
         Probers {
             inner: Arc::default(),
+            leases: LeaseLedger::default(),
             trigger,
             pods,
             pairs,
@@ -91,6 +163,7 @@ impl Probers {
             self.trigger.clone(),
             self.pods.clone(),
             self.pairs.clone(),
+            self.leases.clone(),
         ));
         inner.insert(
             key,
@@ -109,6 +182,22 @@ impl Probers {
             .get(&ObjectRef::from_obj(pair))
             .map(|h| h.results.lock().clone())
             .unwrap_or_default()
+    }
+
+    /// Take an engine's answer read outside the prober (right after a promotion), as if the
+    /// prober had just probed it at `ip`. A prober round in flight may overwrite it with an
+    /// older answer; that only delays the pass that acts on it until the next round.
+    pub fn record(&self, pair: &RedisPair, pod: &str, ip: &str, info: EngineInfo) {
+        if let Some(h) = self.inner.lock().get(&ObjectRef::from_obj(pair)) {
+            h.results.lock().insert(
+                pod.to_string(),
+                ProbeResult {
+                    ip: ip.to_string(),
+                    info: Some(info),
+                    failing_since_ms: None,
+                },
+            );
+        }
     }
 
     pub fn count(&self) -> usize {
@@ -160,8 +249,10 @@ async fn probe_loop(
     trigger: UnboundedSender<ObjectRef<RedisPair>>,
     pods: Store<Pod>,
     pairs: Store<RedisPair>,
+    leases: LeaseLedger,
 ) {
     let ns = key.namespace.clone().unwrap_or_default();
+    let pair_key = format!("{ns}/{}", key.name);
     let mut conns: BTreeMap<String, Option<(String, EngineClient)>> =
         names.pods.iter().map(|p| (p.clone(), None)).collect();
     let mut tick = tokio::time::interval(PROBE_INTERVAL);
@@ -184,31 +275,43 @@ async fn probe_loop(
         let detection_ms = pair.spec.failover.detection_seconds.max(1) as u64 * 1000;
         let status = pair.status.clone().unwrap_or_default();
         let mut changed = false;
+        // The round's start: a probe that fails was sent at or after it, so counting the
+        // failure from here (not from when the timeout fired) detects a dead engine up to one
+        // probe timeout sooner. Detection is availability, never safety.
         let now = now_ms();
-        for name in &names.pods {
+        // Both engines at once: a dead one's connect timeout must not delay the probe of the
+        // other, whose report (the replica's link down) the failover decision also needs.
+        let probes = conns.iter_mut().map(|(name, conn)| {
             let ip = pods
                 .get(&ObjectRef::new(name).within(&ns))
                 .and_then(|p| pod_ip(&p));
-            let conn = conns.get_mut(name).expect("one slot per pod");
-            let info = match &ip {
-                Some(ip) => probe_once(conn, ip, &password).await,
-                None => None,
-            };
-            // Renew the write lease of the master the operator decided on, only while no
-            // failover is recorded: once one is, the old master's lease is left to lapse.
-            if let (Some(i), Some((_, c))) = (&info, conn.as_mut()) {
-                if i.role == Role::Master
-                    && status.failover.is_none()
-                    && status.target_master.as_deref() == Some(name.as_str())
-                    && i.term == status.term
-                {
-                    if let Err(e) = c.grant_lease(WRITE_LEASE_MS).await {
-                        tracing::warn!(pod = %name, %e, "lease renewal failed");
+            let (status, pair_key, password, leases) = (&status, &pair_key, &password, &leases);
+            async move {
+                let info = match &ip {
+                    Some(ip) => probe_once(conn, ip, password).await,
+                    None => None,
+                };
+                // Renew the write lease of the master the operator decided on, only while no
+                // failover is recorded: once one is, the old master's lease is left to lapse.
+                if let (Some(i), Some((_, c))) = (&info, conn.as_mut()) {
+                    if i.role == Role::Master
+                        && status.failover.is_none()
+                        && status.target_master.as_deref() == Some(name.as_str())
+                        && i.term == status.term
+                    {
+                        if let Err(e) = leases.grant(pair_key, name, c, true).await {
+                            tracing::warn!(pod = %name, %e, "lease renewal failed");
+                        }
                     }
                 }
+                (name.clone(), ip, info)
             }
+        });
+        let outcomes = futures::future::join_all(probes).await;
+        let checked = now_ms();
+        for (name, ip, info) in outcomes {
             let mut res = results.lock();
-            let prev = res.get(name).cloned().unwrap_or_default();
+            let prev = res.get(&name).cloned().unwrap_or_default();
             let next = ProbeResult {
                 ip: ip.clone().unwrap_or_default(),
                 failing_since_ms: match &info {
@@ -223,7 +326,7 @@ async fn probe_loop(
             // The detection window just passed: the machine may now judge the engine failed.
             let window_passed = next
                 .failing_since_ms
-                .is_some_and(|s| now.saturating_sub(s) >= detection_ms);
+                .is_some_and(|s| checked.saturating_sub(s) >= detection_ms);
             let reported = window_reported.entry(name.clone()).or_default();
             if window_passed && !*reported {
                 changed = true;

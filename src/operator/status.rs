@@ -12,12 +12,14 @@ use crate::api::constants::FIELD_MANAGER;
 use crate::api::{
     LastFailover, RedisPair, RedisPairStatus, ReplicationMode, ReplicationStatus, ServiceNames,
 };
-use crate::failover::{Decision, Observation, Phase, Role};
+use crate::failover::{Decision, Observation, Phase, Role, RolloutStep};
 
 pub const CONDITION_READY: &str = "Ready";
 pub const CONDITION_REPLICATING: &str = "Replicating";
 pub const CONDITION_FAILING_OVER: &str = "FailingOver";
 pub const CONDITION_DEGRADED: &str = "Degraded";
+/// True while a rollout of a changed pod spec is in progress.
+pub const CONDITION_PROGRESSING: &str = "Progressing";
 
 /// A standard condition; its transition time is kept while its status does not change.
 pub fn condition(
@@ -199,8 +201,65 @@ pub fn build_status(
             generation,
             now_ms,
         ),
+        rollout_condition(prev_conditions, d, obs, generation, now_ms),
     ];
     s
+}
+
+/// `Progressing`: True while a rollout is recorded; False and why otherwise (up to date, or
+/// an outdated pod waiting for the pair to be healthy).
+fn rollout_condition(
+    previous: &[Condition],
+    d: &Decision,
+    obs: &Observation,
+    generation: Option<i64>,
+    now_ms: u64,
+) -> Condition {
+    let outdated: Vec<&str> = obs
+        .members
+        .iter()
+        .filter(|m| m.outdated)
+        .map(|m| m.pod.as_str())
+        .collect();
+    let (status, reason, message) = match &d.record.rollout {
+        Some(r) => (
+            true,
+            "RollingOut",
+            match r.step {
+                RolloutStep::ReplacingReplica => {
+                    format!("replacing replica {} with the current pod spec", r.pod)
+                }
+                RolloutStep::Switchover => {
+                    format!(
+                        "switching the master role away from {} before replacing it",
+                        r.pod
+                    )
+                }
+            },
+        ),
+        None if !outdated.is_empty() => (
+            false,
+            "RolloutWaiting",
+            format!(
+                "{} run(s) an outdated pod spec; the rollout starts once the pair is Ready",
+                outdated.join(" and ")
+            ),
+        ),
+        None => (
+            false,
+            "UpToDate",
+            "both pods run the current pod spec".to_string(),
+        ),
+    };
+    condition(
+        previous,
+        CONDITION_PROGRESSING,
+        status,
+        reason,
+        message,
+        generation,
+        now_ms,
+    )
 }
 
 /// A status for a spec that failed validation: the record is kept, Ready is False with the
@@ -316,6 +375,9 @@ mod tests {
             }),
             probe_failing_since_ms: None,
             fenced: false,
+            paused_offset: None,
+            lease_granted_ms: None,
+            outdated: false,
         }
     }
 
@@ -326,6 +388,8 @@ mod tests {
                 target_master: Some("cache-a".into()),
                 degrade_authorized_term: None,
                 failover: None,
+                force_failover_handled: None,
+                rollout: None,
             },
             actions: vec![],
             phase,
@@ -340,6 +404,46 @@ mod tests {
     }
 
     #[test]
+    fn progressing_condition_follows_the_rollout() {
+        let mut obs = Observation {
+            members: vec![
+                member("cache-a", Role::Master, false),
+                member("cache-b", Role::Replica, true),
+            ],
+            service_selects: Some("cache-a".into()),
+            switchover_requested: false,
+            force_failover_requested: None,
+        };
+        let mut d = decision(Phase::Ready);
+        let c = rollout_condition(&[], &d, &obs, Some(1), 0);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "UpToDate")
+        );
+        obs.members[1].outdated = true;
+        let c = rollout_condition(&[], &d, &obs, Some(1), 0);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "RolloutWaiting")
+        );
+        assert!(c.message.contains("cache-b"), "{}", c.message);
+        d.record.rollout = Some(crate::failover::Rollout {
+            step: RolloutStep::ReplacingReplica,
+            pod: "cache-b".into(),
+            started_ms: 0,
+        });
+        let c = rollout_condition(&[], &d, &obs, Some(1), 0);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("True", "RollingOut")
+        );
+        assert_eq!(
+            c.message,
+            "replacing replica cache-b with the current pod spec"
+        );
+    }
+
+    #[test]
     fn ready_pair_status() {
         let names = Names::new(&contract_pair());
         let obs = Observation {
@@ -349,6 +453,7 @@ mod tests {
             ],
             service_selects: Some("cache-a".into()),
             switchover_requested: false,
+            force_failover_requested: None,
         };
         let s = build_status(
             None,
@@ -410,6 +515,7 @@ mod tests {
             members: vec![member("cache-a", Role::Master, false)],
             service_selects: None,
             switchover_requested: false,
+            force_failover_requested: None,
         };
         let s = build_status(
             None,

@@ -26,6 +26,7 @@ pub const MANAGED_SETTINGS: &[&str] = &[
     "replication-mode",
     "semi-sync-degrade",
     "write-lease-ms",
+    "repl-timeout",
     "replicaof",
     "slaveof",
     "maxmemory",

@@ -235,6 +235,7 @@ mod tests {
             reason: "master gone".into(),
             started_at: "2026-11-22T01:59:59Z".into(),
             planned: false,
+            writable_after: None,
         });
         let err = switchover(&p, now()).unwrap_err().to_string();
         assert!(

@@ -149,7 +149,7 @@ fn hget(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         Err(e) => e,
         Ok(h) => h
             .and_then(|h| h.get(&a[2]))
-            .map_or(Reply::Nil, |v| Reply::Bulk(v.to_bytes())),
+            .map_or(Reply::Nil, |v| Reply::bulk_copy(v)),
     }
 }
 
@@ -161,7 +161,7 @@ fn hmget(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
                 .iter()
                 .map(|f| {
                     h.and_then(|h| h.get(f))
-                        .map_or(Reply::Nil, |v| Reply::Bulk(v.to_bytes()))
+                        .map_or(Reply::Nil, |v| Reply::bulk_copy(v))
                 })
                 .collect(),
         ),
@@ -215,7 +215,7 @@ fn hkeys(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     match read_hash(ctx, &a[1]) {
         Err(e) => e,
         Ok(h) => Reply::Array(h.map_or_else(Vec::new, |h| {
-            h.map.keys().map(|k| Reply::Bulk(k.to_bytes())).collect()
+            h.map.keys().map(|k| Reply::bulk_copy(k)).collect()
         })),
     }
 }
@@ -224,7 +224,7 @@ fn hvals(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     match read_hash(ctx, &a[1]) {
         Err(e) => e,
         Ok(h) => Reply::Array(h.map_or_else(Vec::new, |h| {
-            h.map.values().map(|v| Reply::Bulk(v.to_bytes())).collect()
+            h.map.values().map(|v| Reply::bulk_copy(v)).collect()
         })),
     }
 }
@@ -235,7 +235,7 @@ fn hgetall(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         Ok(h) => Reply::Map(h.map_or_else(Vec::new, |h| {
             h.map
                 .iter()
-                .map(|(k, v)| (Reply::Bulk(k.to_bytes()), Reply::Bulk(v.to_bytes())))
+                .map(|(k, v)| (Reply::bulk_copy(k), Reply::bulk_copy(v)))
                 .collect()
         })),
     }
@@ -367,7 +367,7 @@ fn hrandfield(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
                 let i = rng.gen_range(0..h.len().max(1));
                 h.map
                     .get_index(i)
-                    .map_or(Reply::Nil, |(k, _)| Reply::Bulk(k.to_bytes()))
+                    .map_or(Reply::Nil, |(k, _)| Reply::bulk_copy(k))
             }
         };
     };
@@ -380,14 +380,11 @@ fn hrandfield(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
             continue;
         };
         if with_values && proto >= 3 {
-            out.push(Reply::Array(vec![
-                Reply::Bulk(k.to_bytes()),
-                Reply::Bulk(v.to_bytes()),
-            ]));
+            out.push(Reply::Array(vec![Reply::bulk_copy(k), Reply::bulk_copy(v)]));
         } else {
-            out.push(Reply::Bulk(k.to_bytes()));
+            out.push(Reply::bulk_copy(k));
             if with_values {
-                out.push(Reply::Bulk(v.to_bytes()));
+                out.push(Reply::bulk_copy(v));
             }
         }
     }

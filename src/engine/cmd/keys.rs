@@ -270,7 +270,7 @@ fn keys(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
             (e.expire_at == 0 || e.expire_at > now)
                 && (all || crate::engine::glob::glob_match(pattern, k, false))
         })
-        .map(|(k, _)| Reply::Bulk(k.to_bytes()))
+        .map(|(k, _)| Reply::bulk_copy(k))
         .collect();
     Reply::Array(out)
 }
@@ -473,7 +473,7 @@ fn scan(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
     Reply::Array(vec![
         Reply::Bulk(Bytes::from(next.to_string())),
-        Reply::Array(found.iter().map(|k| Reply::Bulk(k.to_bytes())).collect()),
+        Reply::Array(found.iter().map(|k| Reply::bulk_copy(k)).collect()),
     ])
 }
 
@@ -491,12 +491,12 @@ fn randomkey(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
         };
         let k = k.clone();
         if db.get_untouched(&k, now).is_some() {
-            return Reply::Bulk(k.to_bytes());
+            return Reply::bulk_copy(&k);
         }
     }
     let db = ctx.db();
     match db.random_index().and_then(|i| db.get_index(i)) {
-        Some((k, _)) => Reply::Bulk(k.to_bytes()),
+        Some((k, _)) => Reply::bulk_copy(k),
         None => Reply::Nil,
     }
 }

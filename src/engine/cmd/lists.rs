@@ -333,12 +333,9 @@ fn lrange(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         Ok(None) => Reply::Array(Vec::new()),
         Ok(Some(l)) => match l.range(start, stop) {
             None => Reply::Array(Vec::new()),
-            Some((s, e)) => Reply::Array(
-                l.items
-                    .range(s..=e)
-                    .map(|v| Reply::Bulk(v.to_bytes()))
-                    .collect(),
-            ),
+            Some((s, e)) => {
+                Reply::Array(l.items.range(s..=e).map(|v| Reply::bulk_copy(v)).collect())
+            }
         },
     }
 }
@@ -354,7 +351,7 @@ fn lindex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     match l.position(index) {
-        Some(p) => Reply::Bulk(l.items[p].to_bytes()),
+        Some(p) => Reply::bulk_copy(&l.items[p]),
         None => Reply::Nil,
     }
 }

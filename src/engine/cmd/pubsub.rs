@@ -153,6 +153,7 @@ fn subscribe_generic(ctx: &mut Ctx<'_>, a: &[Bytes], kind: Kind) -> Reply {
     for name in &a[1..] {
         if client_set(ctx, kind).insert(name.clone()) {
             if let Some(tx) = ctx.client.push.clone() {
+                ctx.client.push_handed_out = true;
                 let id = ctx.client.id;
                 registry(ctx, kind)
                     .entry(name.clone())

@@ -880,6 +880,7 @@ fn remove_subscriber(
 /// lines in Redis's format, through its push channel.
 fn monitor(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
     if let Some(push) = ctx.client.push.clone() {
+        ctx.client.push_handed_out = true;
         ctx.state.monitors.insert(ctx.client.id, push);
     }
     Reply::Ok

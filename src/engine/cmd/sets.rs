@@ -109,7 +109,7 @@ fn max_intset(ctx: &Ctx<'_>) -> usize {
 }
 
 fn bulk(m: &CompactBytes) -> Reply {
-    Reply::Bulk(m.to_bytes())
+    Reply::bulk_copy(m)
 }
 
 fn sadd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
@@ -211,7 +211,7 @@ fn spop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         }
         ctx.modified(&key);
         ctx.propagate_as(vec![Bytes::from_static(b"SREM"), key, m.to_bytes()]);
-        return Reply::Bulk(m.to_bytes());
+        return Reply::bulk_copy(&m);
     };
     if count == 0 {
         return Reply::Set(Vec::new());

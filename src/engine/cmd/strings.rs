@@ -115,11 +115,17 @@ pub fn read_string(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Bytes>, Reply
 }
 
 fn get(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    match read_string(ctx, &a[1]) {
-        Ok(Some(v)) => Reply::Bulk(v),
-        Ok(None) => Reply::Nil,
-        Err(e) => e,
-    }
+    // Like read_string, but the value is copied straight into the reply (no Bytes in between).
+    let now = ctx.now_ms;
+    let reply = match ctx.db().get(&a[1], now) {
+        None => Reply::Nil,
+        Some(e) => match &e.value {
+            Value::Str(s) => Reply::bulk_copy(s),
+            _ => wrongtype(),
+        },
+    };
+    count_lookup(ctx, !matches!(reply, Reply::Nil));
+    reply
 }
 
 /// The expiry unit of an `EX | PX | EXAT | PXAT` option.
@@ -569,7 +575,7 @@ pub fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> Reply {
     let Some(new) = current.checked_add(delta) else {
         return Reply::err_static(args::ERR_OVERFLOW);
     };
-    let mut buf = [0u8; 20];
+    let mut buf = itoa::Buffer::new();
     let text = crate::engine::protocol::reply::fmt_i64(new, &mut buf);
     ctx.db().set_keep_ttl(key, Value::str(text));
     ctx.modified(key);
@@ -606,7 +612,7 @@ fn mget(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
             Some(e) => {
                 hits += 1;
                 match &e.value {
-                    Value::Str(s) => Reply::Bulk(s.to_bytes()),
+                    Value::Str(s) => Reply::bulk_copy(s),
                     _ => Reply::Nil,
                 }
             }

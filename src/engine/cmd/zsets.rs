@@ -346,7 +346,7 @@ fn drop_if_empty(ctx: &mut Ctx<'_>, key: &[u8]) {
 }
 
 fn bulk(m: &CompactBytes) -> Reply {
-    Reply::Bulk(m.to_bytes())
+    Reply::bulk_copy(m)
 }
 
 /// Members with scores: RESP3 `[[m, s], ...]` when `nested`, else `[m, s, ...]`.

@@ -59,10 +59,15 @@ pub struct LogWriter {
     cond: Condvar,
     /// Offset written to the segment file (readable by replica senders).
     pub written: AtomicU64,
+    /// `written`, for replica senders waiting for it to move (they send only written bytes).
+    pub written_tx: tokio::sync::watch::Sender<u64>,
     /// Offset known to be on stable storage.
     pub durable: AtomicU64,
     pub failed: AtomicBool,
     pub fsyncs: AtomicU64,
+    /// `log-write-delay-us` (testing only): a slow disk, to widen the window between queueing
+    /// a record and writing it.
+    write_delay_us: AtomicU64,
     force_sync: AtomicBool,
     gate: Arc<ReplyGate>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -100,9 +105,11 @@ impl LogWriter {
             }),
             cond: Condvar::new(),
             written: AtomicU64::new(offset),
+            written_tx: tokio::sync::watch::channel(offset).0,
             durable: AtomicU64::new(offset),
             failed: AtomicBool::new(false),
             fsyncs: AtomicU64::new(0),
+            write_delay_us: AtomicU64::new(0),
             force_sync: AtomicBool::new(false),
             gate,
             thread: Mutex::new(None),
@@ -130,6 +137,10 @@ impl LogWriter {
         q.end = offset + payload.len() as u64;
         drop(q);
         self.cond.notify_one();
+    }
+
+    pub fn set_write_delay_us(&self, us: u64) {
+        self.write_delay_us.store(us, Ordering::Relaxed);
     }
 
     pub fn set_policy(&self, policy: FsyncPolicy) {
@@ -187,6 +198,10 @@ impl LogWriter {
                 (buf, q.buf_first, q.end, q.policy, split, q.stop)
             };
             if !buf.is_empty() {
+                let delay = self.write_delay_us.load(Ordering::Relaxed);
+                if delay > 0 {
+                    std::thread::sleep(Duration::from_micros(delay));
+                }
                 // Records before the rotation point go to the current segment, the rest to a new
                 // one named by the offset of its first record.
                 let (head, tail, tail_first) = match split {
@@ -231,6 +246,9 @@ impl LogWriter {
                     seg_size += part.len() as u64;
                 }
                 self.written.store(end, Ordering::Release);
+                if self.written_tx.receiver_count() > 0 {
+                    self.written_tx.send_replace(end);
+                }
                 unsynced = true;
             }
             let force = self.force_sync.swap(false, Ordering::AcqRel);

@@ -18,6 +18,10 @@ pub enum Reply {
     Error(Bytes),
     Int(i64),
     Bulk(Bytes),
+    /// A bulk string short enough to travel inside the reply itself: a value read out of the
+    /// dataset (GET, HGET, LPOP ...) is copied here instead of into a new heap allocation that
+    /// would be freed right after encoding. Same bytes on the wire as `Bulk`.
+    SmallBulk(SmallBulk),
     /// A missing value: RESP2 `$-1`, RESP3 `_`.
     Nil,
     /// A missing aggregate: RESP2 `*-1`, RESP3 `_`.
@@ -41,7 +45,53 @@ pub enum Reply {
     NoReply,
 }
 
+/// Longest bulk string [`Reply::SmallBulk`] holds (it keeps `Reply` at its size).
+pub const SMALL_BULK_CAP: usize = 30;
+
+/// The bytes of a [`Reply::SmallBulk`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmallBulk {
+    len: u8,
+    buf: [u8; SMALL_BULK_CAP],
+}
+
+impl SmallBulk {
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+}
+
+impl std::fmt::Debug for SmallBulk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", Bytes::copy_from_slice(self.as_slice()))
+    }
+}
+
 impl Reply {
+    /// A bulk string copied from `s` (a value that lives on in the dataset): short ones inside
+    /// the reply, longer ones in one allocation.
+    pub fn bulk_copy(s: &[u8]) -> Reply {
+        if s.len() <= SMALL_BULK_CAP {
+            let mut buf = [0u8; SMALL_BULK_CAP];
+            buf[..s.len()].copy_from_slice(s);
+            Reply::SmallBulk(SmallBulk {
+                len: s.len() as u8,
+                buf,
+            })
+        } else {
+            Reply::Bulk(Bytes::copy_from_slice(s))
+        }
+    }
+
+    /// The bytes of a bulk string reply (`Bulk`, `SmallBulk`, `Verbatim`), else None.
+    pub fn bulk_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Reply::Bulk(b) | Reply::Verbatim(b) => Some(b),
+            Reply::SmallBulk(b) => Some(b.as_slice()),
+            _ => None,
+        }
+    }
+
     pub fn error(msg: impl Into<String>) -> Reply {
         Reply::Error(Bytes::from(msg.into()))
     }
@@ -73,28 +123,14 @@ fn put_line(out: &mut BytesMut, prefix: u8, n: i64) {
     out.put_slice(b"\r\n");
 }
 
-fn itoa_buf() -> [u8; 20] {
-    [0u8; 20]
+fn itoa_buf() -> itoa::Buffer {
+    itoa::Buffer::new()
 }
 
-/// Format an i64 into `buf` without allocating; returns the digits.
-pub fn fmt_i64(n: i64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    let neg = n < 0;
-    let mut v = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    if neg {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    &buf[i..]
+/// Format an i64 into `buf` without allocating; returns the digits. Every reply header and
+/// every stream record goes through here, so it uses `itoa` (two digits per step).
+pub fn fmt_i64(n: i64, buf: &mut itoa::Buffer) -> &[u8] {
+    buf.format(n).as_bytes()
 }
 
 fn put_bulk(out: &mut BytesMut, b: &[u8]) {
@@ -121,6 +157,7 @@ fn encode(r: &Reply, proto: u8, out: &mut BytesMut) {
         }
         Reply::Int(n) => put_line(out, b':', *n),
         Reply::Bulk(b) => put_bulk(out, b),
+        Reply::SmallBulk(b) => put_bulk(out, b.as_slice()),
         Reply::Nil => {
             if proto >= 3 {
                 out.put_slice(b"_\r\n")
@@ -272,6 +309,34 @@ pub fn format_float_human(d: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_bulk_encodes_like_bulk() {
+        for len in [
+            0,
+            1,
+            SMALL_BULK_CAP - 1,
+            SMALL_BULK_CAP,
+            SMALL_BULK_CAP + 1,
+            1000,
+        ] {
+            let v: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let small = Reply::bulk_copy(&v);
+            assert_eq!(
+                matches!(small, Reply::SmallBulk(_)),
+                len <= SMALL_BULK_CAP,
+                "{len}"
+            );
+            assert_eq!(small.bulk_bytes(), Some(&v[..]));
+            for proto in [2, 3] {
+                let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+                encode(&small, proto, &mut a);
+                encode(&Reply::Bulk(Bytes::from(v.clone())), proto, &mut b);
+                assert_eq!(a, b);
+            }
+        }
+        assert!(std::mem::size_of::<Reply>() <= 40);
+    }
 
     fn enc(r: Reply, proto: u8) -> Vec<u8> {
         let mut b = BytesMut::new();

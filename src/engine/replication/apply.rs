@@ -54,18 +54,21 @@ pub fn apply_one(
     // A replica does not expire keys on its own, but its master's commands act on the dataset
     // as the master saw it: a key the master already considers expired is deleted here too
     // (Redis lets the master client delete expired keys on a replica in the same way).
-    let expiring: Vec<bool> = state.dbs.iter().map(|d| d.expire_deletes).collect();
+    // `expire_deletes` is the same in every database (the node's role sets it for all), so
+    // one saved flag restores it: no allocation per applied command (recovery applies
+    // millions of them).
+    let was_expiring = state.dbs.first().is_none_or(|d| d.expire_deletes);
     for d in state.dbs.iter_mut() {
         d.expire_deletes = true;
     }
-    match cmd::process(state, client, args.clone(), now_ms) {
+    match cmd::process(state, client, args, now_ms) {
         Outcome::Reply(_) => {}
         Outcome::Blocked { .. } => {
             // Never happens for effects (blocking commands are propagated as their result);
             // forget the registration rather than leave a phantom waiter.
             state.blocking.unblock(client.id);
         }
-        Outcome::Paused { .. } => {
+        Outcome::Paused { args, .. } => {
             // Clients are paused, but the stream must go on: run it directly.
             if let Ok((spec, parent)) = cmd::resolve(&args) {
                 let mut ctx = cmd::Ctx::new(state, client, now_ms);
@@ -73,8 +76,8 @@ pub fn apply_one(
             }
         }
     }
-    for (d, e) in state.dbs.iter_mut().zip(expiring) {
-        d.expire_deletes = e;
+    for d in state.dbs.iter_mut() {
+        d.expire_deletes = was_expiring;
     }
     // Expiry during the command was the master's decision, already in the stream.
     for d in state.dbs.iter_mut() {

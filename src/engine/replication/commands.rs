@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::{decide_psync, Allow, History, PsyncDecision, Role, Takeover};
+use super::{decide_psync, Allow, History, PrevPosition, PsyncDecision, Role, Takeover};
 use crate::engine::cmd::flags::*;
 use crate::engine::cmd::{CommandSpec, Ctx};
 use crate::engine::protocol::reply::Reply;
@@ -112,6 +112,9 @@ pub fn become_master(state: &mut EngineState) {
     }
     r.role = Role::Master;
     r.master = None;
+    // A master serves what it has (a promotion mid-full-sync is refused by the operator, but
+    // REPLICAOF NO ONE by hand must not leave the node answering -LOADING forever).
+    state.persist.loading = false;
     r.link = Default::default();
     r.link_generation += 1;
     r.replid2 = std::mem::replace(&mut r.replid, crate::engine::state::random_hex(40));
@@ -269,7 +272,13 @@ pub fn retained_from(state: &EngineState) -> u64 {
     }
 }
 
-fn psync_request(ctx: &mut Ctx<'_>, replid: &str, offset: Option<u64>, allow: Allow) -> Reply {
+fn psync_request(
+    ctx: &mut Ctx<'_>,
+    replid: &str,
+    offset: Option<u64>,
+    prev: Option<PrevPosition<'_>>,
+    allow: Allow,
+) -> Reply {
     if ctx.state.repl.role != Role::Master {
         return Reply::err_static("NOMASTERLINK Can't SYNC while not connected with my master");
     }
@@ -282,7 +291,7 @@ fn psync_request(ctx: &mut Ctx<'_>, replid: &str, offset: Option<u64>, allow: Al
         retained_from: retained_from(st),
     };
     let decision = match offset {
-        Some(o) => decide_psync(&h, replid, o, allow),
+        Some(o) => decide_psync(&h, replid, o, prev, allow),
         None if allow.full => PsyncDecision::Full,
         None => PsyncDecision::NoHistory("no position given".into()),
     };
@@ -315,13 +324,27 @@ fn psync(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
             .iter()
             .any(|x| x.eq_ignore_ascii_case(b"allow-truncate")),
     };
-    psync_request(ctx, &replid, offset, allow)
+    // `PREV <replid> <end>`: the replica's history before its current id (ours: see
+    // `PrevPosition`); stock Redis replicas do not send it.
+    let prev_args = a[3..]
+        .iter()
+        .position(|x| x.eq_ignore_ascii_case(b"prev"))
+        .and_then(|i| {
+            let id = std::str::from_utf8(a.get(3 + i + 1)?).ok()?;
+            let end = std::str::from_utf8(a.get(3 + i + 2)?).ok()?.parse().ok()?;
+            Some((id.to_string(), end))
+        });
+    let prev = prev_args
+        .as_ref()
+        .map(|(replid, end)| PrevPosition { replid, end: *end });
+    psync_request(ctx, &replid, offset, prev, allow)
 }
 
 fn sync(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
     psync_request(
         ctx,
         "?",
+        None,
         None,
         Allow {
             full: true,

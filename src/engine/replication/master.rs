@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::apply::split_commands;
 use super::stream::encode_command;
 use super::{PsyncDecision, ReplicaInfo, Takeover};
 use crate::engine::persistence::snapshot;
+use crate::engine::persistence::writer::LogWriter;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::server::{now_ms, Engine};
 use crate::engine::state::EngineState;
@@ -113,8 +115,14 @@ async fn full_sync(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     info!(%peer, offset, "full sync");
+    // Serialising happens on a thread of its own at low priority (like BGSAVE's), one step
+    // at a time under the lock; this task only writes the chunks to the socket. `stop`, read
+    // and written under the state lock, ends the thread before the capture is ended here, so
+    // it never steps a capture that no longer exists.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let end_capture = |engine: &Engine| {
         let mut st = engine.state.lock();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
         for d in st.dbs.iter_mut() {
             d.end_snapshot();
         }
@@ -129,15 +137,44 @@ async fn full_sync(
         end_capture(engine);
         return None;
     }
+    let (tx, mut chunks) = tokio::sync::mpsc::channel::<snapshot::Step>(4);
+    let serialiser = {
+        let engine = engine.clone();
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("full-sync".into())
+            .spawn(move || {
+                snapshot::lower_thread_priority();
+                loop {
+                    let s = {
+                        let mut st = engine.state.lock();
+                        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                            return;
+                        }
+                        let s = snapshot::step(&mut st, snapshot::KEYS_PER_STEP);
+                        parking_lot::MutexGuard::unlock_fair(st);
+                        s
+                    };
+                    let last = !matches!(s, snapshot::Step::Chunk { done: false, .. });
+                    if tx.blocking_send(s).is_err() || last {
+                        return;
+                    }
+                }
+            })
+    };
+    if let Err(e) = serialiser {
+        tracing::error!(error = %e, "cannot start the full-sync thread");
+        end_capture(engine);
+        return None;
+    }
     loop {
-        let s = snapshot::step(&mut engine.state.lock(), 256);
-        match s {
-            snapshot::Step::Aborted | snapshot::Step::Cancelled => {
+        match chunks.recv().await {
+            None | Some(snapshot::Step::Aborted) | Some(snapshot::Step::Cancelled) => {
                 // FLUSHALL/SWAPDB during the transfer: the replica starts again.
                 end_capture(engine);
                 return None;
             }
-            snapshot::Step::Chunk { payload, done } => {
+            Some(snapshot::Step::Chunk { payload, done }) => {
                 if sock.write_all(&payload).await.is_err() {
                     end_capture(engine);
                     return None;
@@ -147,7 +184,6 @@ async fn full_sync(
                 }
             }
         }
-        tokio::task::yield_now().await;
     }
     engine.state.lock().persist.snapshot_in_progress = false;
     let mut end = Vec::new();
@@ -181,6 +217,7 @@ async fn stream_loop(
     kill: &crate::engine::client::ClientHandle,
 ) -> &'static str {
     let mut new_data = engine.state.lock().stream.new_data.subscribe();
+    let mut written_rx: Option<(Arc<LogWriter>, watch::Receiver<u64>)> = None;
     let mut tick = tokio::time::interval(HEARTBEAT);
     loop {
         // Send everything available; a chunk may end inside a command, so heartbeats go out only
@@ -188,9 +225,36 @@ async fn stream_loop(
         loop {
             let next = {
                 let st = engine.state.lock();
-                if *pos >= st.stream.offset {
+                // With persistence on, only bytes this node has already written to its own log
+                // go to the replica. Otherwise the replica could acknowledge, and so make
+                // acknowledged, a write that a crash of this process loses (still queued for
+                // the log writer): a master restarted within the detection window would come
+                // back without it while its replica holds it, and could no longer serve the
+                // replica's position. Written bytes survive a killed process (the kernel has
+                // them); a lost node is failed over. The log writer writes as soon as it is
+                // woken, so this costs a thread hand-off, not an fsync.
+                let log = st.stream.log.as_ref().filter(|_| st.persist.enabled);
+                match log {
+                    Some(l) if written_rx.as_ref().is_none_or(|(w, _)| !Arc::ptr_eq(w, l)) => {
+                        written_rx = Some((l.clone(), l.written_tx.subscribe()));
+                    }
+                    Some(_) => {}
+                    None => written_rx = None,
+                }
+                let limit = match log {
+                    Some(l) => st
+                        .stream
+                        .offset
+                        .min(l.written.load(std::sync::atomic::Ordering::Acquire)),
+                    None => st.stream.offset,
+                };
+                if *pos >= limit {
                     Next::CaughtUp
-                } else if let Some(b) = st.stream.backlog.read(*pos, CHUNK) {
+                } else if let Some(b) = st
+                    .stream
+                    .backlog
+                    .read(*pos, CHUNK.min((limit - *pos) as usize))
+                {
                     Next::Bytes(b)
                 } else if let Some(w) = st.stream.log.as_ref().filter(|_| st.persist.enabled) {
                     Next::Disk {
@@ -229,6 +293,11 @@ async fn stream_loop(
         }
         tokio::select! {
             _ = new_data.changed() => {}
+            r = written_moved(&mut written_rx) => {
+                if r.is_err() {
+                    written_rx = None; // that log was replaced; the next pass subscribes anew
+                }
+            }
             _ = tick.tick() => {
                 let hb = {
                     let mut st = engine.state.lock();
@@ -273,6 +342,16 @@ async fn stream_loop(
             }
             _ = kill.kill.notified() => return "killed",
         }
+    }
+}
+
+/// Resolves when the log writer has written more (never, without a log).
+async fn written_moved(
+    rx: &mut Option<(Arc<LogWriter>, watch::Receiver<u64>)>,
+) -> Result<(), watch::error::RecvError> {
+    match rx {
+        Some((_, r)) => r.changed().await,
+        None => std::future::pending().await,
     }
 }
 

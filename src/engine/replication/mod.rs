@@ -236,9 +236,59 @@ pub struct Allow {
     pub truncate: bool,
 }
 
-/// Decide how to serve a replica at (`replid`, `offset`) (PSYNC2 rules plus divergence and
-/// fencing). Pure.
-pub fn decide_psync(h: &History<'_>, replid: &str, offset: u64, allow: Allow) -> PsyncDecision {
+/// Where a replica's history came from before its current id: its data up to `end` is the
+/// history named `replid` (its `replid2` / `second_offset`). A master that crashed and
+/// restarted takes a fresh id (it may have lost a tail a replica received), so after a
+/// failover the new master knows only this older id of it; without it, the rejoining old
+/// master could only be re-synced in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrevPosition<'a> {
+    pub replid: &'a str,
+    pub end: u64,
+}
+
+/// Decide how to serve a replica at (`replid`, `offset`), which came from `prev` before (PSYNC2
+/// rules plus divergence, the replica's own previous id, and fencing). Pure.
+pub fn decide_psync(
+    h: &History<'_>,
+    replid: &str,
+    offset: u64,
+    prev: Option<PrevPosition<'_>>,
+    allow: Allow,
+) -> PsyncDecision {
+    if let Some(d) = in_history(h, replid, offset, allow) {
+        return d;
+    }
+    if let Some(p) = prev {
+        // The replica's data up to `at` is `p.replid`'s history; past it (when `offset` is
+        // beyond `p.end`) it is the replica's own, which no one else has: continuing from
+        // `at` then means discarding that part, which needs the replica's consent.
+        let at = offset.min(p.end);
+        let own_tail = at < offset;
+        match in_history(h, p.replid, at, allow) {
+            Some(PsyncDecision::Continue { offset: o }) if !own_tail => {
+                return PsyncDecision::Continue { offset: o }
+            }
+            Some(PsyncDecision::Continue { offset: o }) if allow.truncate => {
+                return PsyncDecision::Truncate { offset: o }
+            }
+            Some(d @ PsyncDecision::Truncate { .. }) => return d,
+            Some(PsyncDecision::Full) if !own_tail || allow.truncate => return PsyncDecision::Full,
+            _ => {}
+        }
+    }
+    if allow.full {
+        return PsyncDecision::Full;
+    }
+    PsyncDecision::NoHistory(format!(
+        "master history ({} up to {}, {} up to {}) does not contain the replica's position ({replid} {offset})",
+        h.replid, h.offset, h.replid2, h.second_offset
+    ))
+}
+
+/// The decision for a replica at (`replid`, `offset`) when that position is in this master's
+/// history (or diverges from it at a known point and may be cut there); None when it is not.
+fn in_history(h: &History<'_>, replid: &str, offset: u64, allow: Allow) -> Option<PsyncDecision> {
     let serve = |offset: u64| {
         if offset >= h.retained_from {
             PsyncDecision::Continue { offset }
@@ -249,24 +299,18 @@ pub fn decide_psync(h: &History<'_>, replid: &str, offset: u64, allow: Allow) ->
     };
     if replid == h.replid {
         if offset <= h.offset {
-            return serve(offset);
+            return Some(serve(offset));
         }
     } else if h.second_offset >= 0 && replid == h.replid2 {
         let shared = h.second_offset as u64;
         if offset <= shared {
-            return serve(offset);
+            return Some(serve(offset));
         }
         if allow.truncate && shared >= h.retained_from {
-            return PsyncDecision::Truncate { offset: shared };
+            return Some(PsyncDecision::Truncate { offset: shared });
         }
     }
-    if allow.full {
-        return PsyncDecision::Full;
-    }
-    PsyncDecision::NoHistory(format!(
-        "master history ({} up to {}, {} up to {}) does not contain the replica's position ({replid} {offset})",
-        h.replid, h.offset, h.replid2, h.second_offset
-    ))
+    None
 }
 
 #[cfg(test)]
@@ -294,7 +338,9 @@ mod tests {
             full: true,
             truncate: false,
         };
-        let d = |replid: &str, offset: u64, allow: Allow| decide_psync(&h(), replid, offset, allow);
+        let d = |replid: &str, offset: u64, allow: Allow| {
+            decide_psync(&h(), replid, offset, None, allow)
+        };
         assert_eq!(d("new", 120, none), PsyncDecision::Continue { offset: 120 });
         assert_eq!(d("old", 80, none), PsyncDecision::Continue { offset: 80 });
         // The old master, demoted, wrote 30 bytes the new master never got.
@@ -310,6 +356,48 @@ mod tests {
         // A replica ahead of the master under the same id.
         assert!(matches!(
             d("new", 151, demoted),
+            PsyncDecision::NoHistory(_)
+        ));
+    }
+
+    /// A crashed-and-restarted old master rejoins under its fresh id "own", which the new
+    /// master never saw; its data up to `end` is the shared history "old".
+    #[test]
+    fn psync_from_the_replicas_previous_id() {
+        let none = Allow::default();
+        let demoted = Allow {
+            full: false,
+            truncate: true,
+        };
+        let d = |offset: u64, end: u64, allow: Allow| {
+            let prev = PrevPosition { replid: "old", end };
+            decide_psync(&h(), "own", offset, Some(prev), allow)
+        };
+        // Restarted, wrote nothing of its own, behind the fork point: continue.
+        assert_eq!(d(90, 90, none), PsyncDecision::Continue { offset: 90 });
+        // Restarted at 120, 20 bytes past the new master's fork point (100): cut back to it,
+        // only when demoted explicitly.
+        assert_eq!(
+            d(120, 120, demoted),
+            PsyncDecision::Truncate { offset: 100 }
+        );
+        assert!(matches!(d(120, 120, none), PsyncDecision::NoHistory(_)));
+        // Wrote under its own id after the restart (90 shared, then its own up to 95): that
+        // tail is cut, with consent only.
+        assert_eq!(d(95, 90, demoted), PsyncDecision::Truncate { offset: 90 });
+        assert!(matches!(d(95, 90, none), PsyncDecision::NoHistory(_)));
+        // After the cut it asks again at the shared point and continues.
+        assert_eq!(d(90, 120, demoted), PsyncDecision::Continue { offset: 90 });
+        // Shared, but no longer retained: a full sync, when nothing of its own is lost.
+        assert_eq!(d(20, 20, none), PsyncDecision::Full);
+        assert!(matches!(d(25, 20, none), PsyncDecision::NoHistory(_)));
+        // A previous id the master does not know either.
+        let other = PrevPosition {
+            replid: "other",
+            end: 10,
+        };
+        assert!(matches!(
+            decide_psync(&h(), "own", 10, Some(other), demoted),
             PsyncDecision::NoHistory(_)
         ));
     }

@@ -181,7 +181,7 @@ async fn link_inner(
         .strip_prefix(':')
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| End::Retry(format!("master does not report a term: {l}")))?;
-    let (replid, offset, allow_full) = {
+    let (replid, offset, prev, allow_full) = {
         let mut st = engine.state.lock();
         if obsolete(&st, generation) {
             return Ok(());
@@ -198,14 +198,22 @@ async fn link_inner(
         }
         st.repl.link.sync_in_progress = true;
         let allow = st.repl.force_full_sync || st.stream.offset == 0;
+        // Our history before the current id, for a master that knows only that one (we
+        // restarted after a crash, or were promoted, and it was not following us).
+        let prev = (st.repl.second_offset >= 0)
+            .then(|| (st.repl.replid2.clone(), st.repl.second_offset as u64));
         (
             st.repl.replid.clone(),
             st.stream.offset,
+            prev,
             (allow, st.repl.allow_truncate),
         )
     };
     let (allow_full, allow_truncate) = allow_full;
     let mut psync = vec!["PSYNC".to_string(), replid.clone(), offset.to_string()];
+    if let Some((id, end)) = prev {
+        psync.extend(["PREV".to_string(), id, end.to_string()]);
+    }
     if allow_full {
         psync.push("ALLOW-FULL".into());
     }
@@ -287,6 +295,10 @@ fn link_up(st: &mut EngineState) {
 /// log now (our position becomes empty, so an interrupted full sync restarts from scratch).
 fn start_full_sync(st: &mut EngineState, s: u64, db: i64) -> Option<SnapshotFile> {
     persistence::snapshot::cancel(st);
+    // From the wipe until the snapshot is complete clients get -LOADING (INFO says loading:1).
+    // An interrupted sync leaves it set: the partial dataset is never served; the next full
+    // sync, or a promotion, ends it.
+    st.persist.loading = true;
     for d in st.dbs.iter_mut() {
         d.clear();
         d.end_snapshot();
@@ -330,6 +342,7 @@ fn finish_full_sync(
     st.stream.reset(s);
     st.stream.cur_db = (db >= 0).then_some(db as usize);
     st.repl.replid = replid.to_string();
+    st.persist.loading = false;
     st.repl.force_full_sync = false;
     st.repl.allow_truncate = false;
     if st.persist.enabled {
@@ -580,10 +593,14 @@ async fn receive(
                     Ok(_) => last_data = std::time::Instant::now(),
                 }
             }
+            // The link is declared down exactly `repl-timeout` after the last byte (the master
+            // sends a heartbeat every 100 ms): the operator sets it to the pair's detection
+            // window and waits for this report before failing over a silent master, so a
+            // once-a-second check here would add up to a second to every such failover.
+            _ = tokio::time::sleep_until((last_data + Duration::from_secs(timeout_secs)).into()) => {
+                return Err(End::Retry("timeout: no data from the master".into()));
+            }
             _ = tick.tick() => {
-                if last_data.elapsed() > Duration::from_secs(timeout_secs) {
-                    return Err(End::Retry("timeout: no data from the master".into()));
-                }
                 let offset = {
                     let st = engine.state.lock();
                     if obsolete(&st, generation) {

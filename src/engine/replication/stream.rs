@@ -14,16 +14,41 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::engine::persistence::writer::LogWriter;
+use crate::engine::protocol::reply::fmt_i64;
 use crate::engine::state::WriteLog;
 
-/// Encode one command as a RESP multibulk.
+/// Encode one command as a RESP multibulk. Every write passes through here, so it reserves the
+/// exact size once and formats lengths without allocating (this was half of a SET's cost when
+/// it used `format!`).
 pub fn encode_command(args: &[Bytes], out: &mut Vec<u8>) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    // 1 prefix byte + up to 20 digits + CRLF per header; the payloads and their CRLFs.
+    let payload: usize = args.iter().map(|a| a.len() + 2).sum();
+    out.reserve(23 * (args.len() + 1) + payload);
+    let mut digits = itoa::Buffer::new();
+    out.push(b'*');
+    out.extend_from_slice(fmt_i64(args.len() as i64, &mut digits));
+    out.extend_from_slice(b"\r\n");
     for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.push(b'$');
+        out.extend_from_slice(fmt_i64(a.len() as i64, &mut digits));
+        out.extend_from_slice(b"\r\n");
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// The number of bytes [`encode_command`] would produce, without producing them.
+pub fn encoded_len(args: &[Bytes]) -> usize {
+    fn digits(n: usize) -> usize {
+        n.checked_ilog10().map_or(1, |d| d as usize + 1)
+    }
+    // "*N\r\n", then "$len\r\n" + payload + "\r\n" per argument.
+    let header = 1 + digits(args.len()) + 2;
+    header
+        + args
+            .iter()
+            .map(|a| 1 + digits(a.len()) + 2 + a.len() + 2)
+            .sum::<usize>()
 }
 
 fn encode_select(db: usize, out: &mut Vec<u8>) {
@@ -60,6 +85,11 @@ impl Backlog {
     }
     pub fn is_active(&self) -> bool {
         self.active
+    }
+    /// Bytes that were counted but not kept (inactive backlog): its start moves past them.
+    pub fn push_len(&mut self, len: usize) {
+        debug_assert!(!self.active);
+        self.start += len as u64;
     }
     pub fn push(&mut self, bytes: &[u8]) {
         if !self.active {
@@ -110,6 +140,8 @@ pub struct Stream {
     /// Database of the last command in the stream (None: the next command must SELECT).
     pub cur_db: Option<usize>,
     batch: Option<Vec<u8>>,
+    /// Reused encoding buffer for single-command units.
+    scratch: Vec<u8>,
     pub backlog: Backlog,
     /// The persistence log (None with `persistence off`).
     pub log: Option<Arc<LogWriter>>,
@@ -129,6 +161,7 @@ impl Stream {
             offset,
             cur_db: None,
             batch: None,
+            scratch: Vec::new(),
             backlog: Backlog::new(offset, backlog_cap),
             log: None,
             suppress: false,
@@ -148,7 +181,12 @@ impl Stream {
         self.backlog.push(bytes);
         self.offset += bytes.len() as u64;
         self.units += 1;
-        self.new_data.send_replace(self.offset);
+        // Only replica senders listen, and each reads `offset` under the state lock after
+        // subscribing (under the lock too), so with no listener there is nobody to wake and
+        // the notification (a mutex per waiter list) is skipped.
+        if self.new_data.receiver_count() > 0 {
+            self.new_data.send_replace(self.offset);
+        }
     }
 
     /// Restart the stream at `offset` (full sync, truncation, recovery).
@@ -190,9 +228,33 @@ impl WriteLog for Stream {
             }
             return;
         }
-        let mut buf = Vec::new();
+        // Nobody reads these bytes: no persistence log, no backlog (no replica ever attached
+        // and this node follows nobody), no MULTI batch open. Only the offset must move exactly
+        // as if they had been encoded, so count them instead of writing them (a standalone
+        // cache pays nothing per write for replication it does not use, as with Redis).
+        if self.log.is_none() && !self.backlog.is_active() {
+            let mut len = encoded_len(args);
+            if self.cur_db != Some(db) {
+                len += encoded_len(&[Bytes::from_static(b"SELECT"), Bytes::from(db.to_string())]);
+                self.cur_db = Some(db);
+            }
+            self.backlog.push_len(len);
+            self.offset += len as u64;
+            self.units += 1;
+            if self.new_data.receiver_count() > 0 {
+                self.new_data.send_replace(self.offset);
+            }
+            return;
+        }
+        // One scratch buffer reused for every single-command unit: no allocation per write.
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
         self.encode_effect(db, args, &mut buf);
         self.append_unit(&buf);
+        // A huge value must not stay pinned in memory by the scratch buffer.
+        if buf.capacity() <= 64 * 1024 {
+            self.scratch = buf;
+        }
     }
 }
 
@@ -202,6 +264,59 @@ mod tests {
 
     fn b(s: &str) -> Bytes {
         Bytes::from(s.to_string())
+    }
+
+    #[test]
+    fn encoded_len_matches_the_encoding() {
+        let cases: Vec<Vec<Bytes>> = vec![
+            vec![b("PING")],
+            vec![b("SET"), b("key"), Bytes::from(vec![b'x'; 1234])],
+            vec![b("DEL"), Bytes::new()],
+            (0..12).map(|i| b(&"v".repeat(i * 37))).collect(),
+        ];
+        for args in cases {
+            let mut out = Vec::new();
+            encode_command(&args, &mut out);
+            assert_eq!(encoded_len(&args), out.len());
+        }
+    }
+
+    /// A write counted without encoding moves the offset exactly as an encoded one: a node
+    /// that starts keeping its stream later (a replica attaches) agrees on positions.
+    #[test]
+    fn counted_and_encoded_writes_move_the_offset_alike() {
+        let writes: Vec<(usize, Vec<Bytes>)> = vec![
+            (0, vec![b("SET"), b("a"), b("1")]),
+            (3, vec![b("SET"), b("b"), b("22")]),
+            (3, vec![b("MSET"), b("c"), b("3"), b("d"), b("4")]),
+            (11, vec![b("DEL"), b("a")]),
+        ];
+        let mut counted = Stream::new(100, 1 << 20);
+        let mut kept = Stream::new(100, 1 << 20);
+        kept.backlog.activate();
+        for (db, args) in &writes {
+            counted.append(*db, args);
+            kept.append(*db, args);
+            assert_eq!(counted.offset, kept.offset);
+        }
+        assert_eq!(counted.backlog.start(), counted.offset);
+        assert_eq!(kept.backlog.len() as u64, kept.offset - 100);
+    }
+
+    #[test]
+    fn encode_command_is_resp_multibulk() {
+        let mut out = Vec::new();
+        encode_command(
+            &[b("SET"), b("key"), Bytes::from(vec![b'x'; 1234])],
+            &mut out,
+        );
+        let mut want = b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$1234\r\n".to_vec();
+        want.extend_from_slice(&[b'x'; 1234]);
+        want.extend_from_slice(b"\r\n");
+        assert_eq!(out, want);
+        // Appends to what is there (batches reuse one buffer).
+        encode_command(&[b("EXEC")], &mut out);
+        assert!(out.ends_with(b"*1\r\n$4\r\nEXEC\r\n"));
     }
 
     #[test]

@@ -165,7 +165,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
             biased;
             _ = handle.kill.notified() => break 'conn Close::Killed,
             _ = idle => break 'conn Close::Idle,
-            Some(msg) = push_rx.recv() => {
+            Some(msg) = push_rx.recv(), if client.push_handed_out => {
                 msg.encode(client.proto, &mut out);
                 while let Ok(m) = push_rx.try_recv() {
                     m.encode(client.proto, &mut out);
@@ -263,16 +263,22 @@ async fn run_batch(
         let mut st = engine.state.lock();
         let offset_before = st.stream.offset;
         let now = now_ms();
-        // The name of the last command (for CLIENT LIST): a cheap reference-counted handle,
-        // lower-cased once per batch in ClientInfo::refresh rather than once per command.
-        let mut last_cmd = Bytes::new();
+        // The name of the last command (for CLIENT LIST), copied into a stack buffer (a
+        // reference-counted clone costs two atomic operations per command) and lower-cased
+        // once per batch in ClientInfo::refresh rather than once per command. CLIENT LIST shows
+        // at most 64 bytes of it.
+        let mut last_cmd = [0u8; 64];
+        let mut last_cmd_len = 0;
         while let Some(args) = pending.pop_front() {
-            last_cmd = args[0].clone();
+            last_cmd_len = args[0].len().min(last_cmd.len());
+            last_cmd[..last_cmd_len].copy_from_slice(&args[0][..last_cmd_len]);
             let outcome = cmd::process(&mut st, client, args, now);
             // Messages the command itself published to this client (PUBLISH to a channel it
             // is subscribed to in RESP3) go out before its reply, as in Redis.
-            while let Ok(m) = push_rx.try_recv() {
-                m.encode(client.proto, out);
+            if client.push_handed_out {
+                while let Ok(m) = push_rx.try_recv() {
+                    m.encode(client.proto, out);
+                }
             }
             match outcome {
                 Outcome::Reply(r) => write_reply(client, &r, out),
@@ -300,10 +306,10 @@ async fn run_batch(
         // CLIENT LIST shows blocked clients with the `b` flag, as Redis does.
         let is_blocked = blocked.is_some();
         match st.clients.get_mut(&client.id) {
-            Some(info) => info.refresh(client, now, &last_cmd, is_blocked),
+            Some(info) => info.refresh(client, now, &last_cmd[..last_cmd_len], is_blocked),
             None => {
                 let mut info = ClientInfo::from_state(client, now, "");
-                info.refresh(client, now, &last_cmd, is_blocked);
+                info.refresh(client, now, &last_cmd[..last_cmd_len], is_blocked);
                 st.clients.insert(client.id, info);
             }
         }

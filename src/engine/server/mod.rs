@@ -291,11 +291,9 @@ async fn replication_task(engine: Arc<Engine>) {
     }
 }
 
-/// Log bytes since the last snapshot that trigger an automatic compaction.
-const AUTO_SNAPSHOT_BYTES: u64 = 64 << 20;
-
 /// Starts snapshots: asked for by BGSAVE / BGREWRITEAOF, or automatically when the log has grown
-/// by [`AUTO_SNAPSHOT_BYTES`] since the last one (compaction).
+/// by `auto-aof-rewrite-min-size` (Redis's name for the same trigger; default 64mb) since the
+/// last one (compaction, after which older segments are dropped).
 async fn persistence_task(engine: Arc<Engine>) {
     let wake = engine.state.lock().persist.wake.clone();
     loop {
@@ -307,7 +305,11 @@ async fn persistence_task(engine: Arc<Engine>) {
             let mut st = engine.state.lock();
             let p = &st.persist;
             let grown = st.stream.offset - p.last_snapshot_offset.unwrap_or(0);
-            let want = p.snapshot_requested || grown >= AUTO_SNAPSHOT_BYTES;
+            let want = compaction_due(
+                p.snapshot_requested,
+                grown,
+                st.config.settings.auto_compaction_bytes,
+            );
             if p.enabled && want && !p.snapshot_in_progress {
                 st.persist.snapshot_requested = false;
                 st.persist.snapshot_in_progress = true;
@@ -322,12 +324,24 @@ async fn persistence_task(engine: Arc<Engine>) {
     }
 }
 
+/// Whether a snapshot should start: asked for, or the log grew by the threshold (0: never by
+/// itself).
+fn compaction_due(requested: bool, grown: u64, threshold: u64) -> bool {
+    requested || (threshold > 0 && grown >= threshold)
+}
+
 /// Keep the log writer and the reply gate in line with CONFIG SET appendfsync.
 fn sync_persistence_settings(engine: &Engine, st: &EngineState) {
     if let Some(w) = &st.stream.log {
         let policy = FsyncPolicy::parse(st.config.get("appendfsync").unwrap_or("everysec"));
         w.set_policy(policy);
         engine.gate.set_need_durable(policy == FsyncPolicy::Always);
+        w.set_write_delay_us(
+            st.config
+                .get("log-write-delay-us")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        );
     }
 }
 
@@ -373,5 +387,18 @@ async fn periodic_tasks(engine: Arc<Engine>) {
         }
         st.propagate_expired();
         sync_persistence_settings(&engine, &st);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compaction_due;
+
+    #[test]
+    fn compaction_starts_on_request_or_at_the_threshold_never_at_zero() {
+        assert!(compaction_due(true, 0, 0));
+        assert!(!compaction_due(false, u64::MAX, 0));
+        assert!(!compaction_due(false, 99, 100));
+        assert!(compaction_due(false, 100, 100));
     }
 }

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    ExecAction, PersistentVolumeClaimVolumeSource, Pod, PodAffinityTerm, PodAntiAffinity,
-    PodSecurityContext, PodSpec, Probe, SeccompProfile, SecretKeySelector, SecurityContext,
-    TCPSocketAction, Volume, VolumeMount, WeightedPodAffinityTerm,
+    ExecAction, Lifecycle, LifecycleHandler, PersistentVolumeClaimVolumeSource, Pod,
+    PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, Probe, SeccompProfile,
+    SecretKeySelector, SecurityContext, TCPSocketAction, Volume, VolumeMount,
+    WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -27,6 +28,13 @@ pub const WRITE_LEASE_MS: u64 = 3_000;
 pub const ENGINE_UID: i64 = 65532;
 pub const ENV_PASSWORD: &str = "REDISPAIR_PASSWORD";
 pub const ENV_ADMIN_PASSWORD: &str = "REDISPAIR_ADMIN_PASSWORD";
+/// How long the preStop hook keeps a deleted master serving while the operator hands its role
+/// over. A hand-over takes a few operator passes (well under a second when the replica is in
+/// sync); the switchover gives up on a replica that has not caught up after 10 s and fails over.
+pub const HANDOVER_TIMEOUT_SECONDS: i64 = 20;
+/// The pod's grace period: the hand-over wait, then SIGTERM and a clean shutdown (the engine
+/// flushes its log) with 10 s to spare before SIGKILL.
+pub const TERMINATION_GRACE_SECONDS: i64 = HANDOVER_TIMEOUT_SECONDS + 10;
 
 /// The engine's command-line arguments. Secrets are passed as `$(VAR)` references that the
 /// kubelet expands from the container's environment, so they never appear in the pod spec.
@@ -50,6 +58,15 @@ pub fn build_engine_args(v: &ValidatedPair) -> Vec<String> {
     // sees both sides, may authorise that (and records it first).
     flag("semi-sync-degrade", "operator".to_string());
     flag("write-lease-ms", WRITE_LEASE_MS.to_string());
+    // A master cut off by a partition goes silent without closing the replica's link, and the
+    // operator fails over on failed probes only when the replica reports its link down too.
+    // With the engine's default (60 s) a partition would wait for the node controller's grace
+    // period instead; the replica must give up on a silent master within the detection window.
+    // (Heartbeats go every 100 ms, so this is many missed heartbeats, not one slow one.)
+    flag(
+        "repl-timeout",
+        v.spec.failover.detection_seconds.to_string(),
+    );
     if let Some(m) = &v.spec.engine.maxmemory {
         flag("maxmemory", m.0.clone());
     }
@@ -151,9 +168,107 @@ fn build_probes() -> (Probe, Probe) {
     (liveness, readiness)
 }
 
-/// One engine pod. `role` is the label for humans (`kubectl get -L redispair.io/role`);
-/// routing never reads it.
+/// The preStop hook: the engine binary waits (bounded) until the operator has handed the
+/// master role over, so a deleted master is switched over, not failed over. A replica returns
+/// at once.
+fn build_lifecycle() -> Lifecycle {
+    Lifecycle {
+        pre_stop: Some(LifecycleHandler {
+            exec: Some(ExecAction {
+                command: Some(vec![
+                    ENGINE_BINARY.to_string(),
+                    "wait-handover".to_string(),
+                    "--port".to_string(),
+                    ENGINE_PORT.to_string(),
+                    "--timeout".to_string(),
+                    HANDOVER_TIMEOUT_SECONDS.to_string(),
+                ]),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// One engine pod, stamped with the hash of its spec ([`pod_spec_hash`]). `role` is the label
+/// for humans (`kubectl get -L redispair.io/role`); routing never reads it.
 pub fn build_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod {
+    let mut p = build_unstamped_pod(v, pod, role);
+    p.metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(ANNOTATION_SPEC_HASH.to_string(), pod_spec_hash(v));
+    p
+}
+
+/// The pod name the spec hash is computed with: the hash must not depend on which of the two
+/// pods it is (hostname, claim name), only on what the spec makes of a pod.
+const HASH_POD_NAME: &str = "pod";
+
+/// The hash of what [`build_pod`] makes of the spec, minus the per-pod identity: it is built
+/// for a placeholder pod name and without labels (the pod and role labels differ per pod and
+/// change at every switchover; user labels are merged into running pods in place). Covers the
+/// image, resources, engine flags, probes, volumes, scheduling overrides and pod annotations:
+/// anything that only takes effect in a new pod. Stable across operator restarts and map
+/// orderings (keys are sorted before hashing; SHA-1 is fixed, unlike std's hasher). An operator
+/// version that builds pods differently changes it too, and rolls its pairs one pod at a time.
+pub fn pod_spec_hash(v: &ValidatedPair) -> String {
+    let p = build_unstamped_pod(v, HASH_POD_NAME, None);
+    let subject = serde_json::json!({
+        "annotations": p.metadata.annotations,
+        "spec": p.spec,
+    });
+    let mut canonical = String::new();
+    write_canonical_json(&subject, &mut canonical);
+    let digest = sha1_smol::Sha1::from(canonical.as_bytes())
+        .digest()
+        .to_string();
+    digest[..16].to_string()
+}
+
+/// JSON with object keys sorted at every level (serde_json keeps insertion order when its
+/// `preserve_order` feature is on somewhere in the dependency tree).
+fn write_canonical_json(value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical_json(&map[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical_json(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The spec hash a pod carries (None: made by an operator that did not stamp pods).
+pub fn spec_hash_of(pod: &Pod) -> Option<&str> {
+    pod.metadata
+        .annotations
+        .as_ref()?
+        .get(ANNOTATION_SPEC_HASH)
+        .map(String::as_str)
+}
+
+fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod {
     let mut labels = v.spec.pod.labels.clone();
     labels.extend(pair_labels(v));
     labels.insert(LABEL_POD.to_string(), pod.to_string());
@@ -200,6 +315,7 @@ pub fn build_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod {
         resources: v.spec.resources.clone(),
         liveness_probe: Some(liveness),
         readiness_probe: Some(readiness),
+        lifecycle: Some(build_lifecycle()),
         security_context: Some(SecurityContext {
             run_as_non_root: Some(true),
             run_as_user: Some(ENGINE_UID),
@@ -251,7 +367,7 @@ pub fn build_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod {
             // The operator replaces a failed pod itself (it must choose which one is master),
             // so the kubelet only restarts the container in place.
             restart_policy: Some("Always".to_string()),
-            termination_grace_period_seconds: Some(10),
+            termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
             enable_service_links: Some(false),
             automount_service_account_token: Some(false),
             containers: vec![container],
@@ -275,6 +391,62 @@ mod tests {
 
     fn container(p: &Pod) -> &Container {
         &p.spec.as_ref().unwrap().containers[0]
+    }
+
+    #[test]
+    fn spec_hash_is_stamped_and_the_same_for_both_pods_and_roles() {
+        let v = contract_validated();
+        let a = build_pod(&v, "cache-a", Some("master"));
+        let b = build_pod(&v, "cache-b", Some("replica"));
+        let h = pod_spec_hash(&v);
+        assert_eq!(h.len(), 16);
+        assert_eq!(spec_hash_of(&a), Some(h.as_str()));
+        assert_eq!(spec_hash_of(&b), Some(h.as_str()));
+        // Stable: the same spec hashes the same, whatever the order user maps were filled in.
+        let mut v1 = contract_validated();
+        let mut v2 = contract_validated();
+        for (k, val) in [("zone", "a"), ("disk", "ssd")] {
+            v1.spec.pod.node_selector.insert(k.into(), val.into());
+        }
+        for (k, val) in [("disk", "ssd"), ("zone", "a")] {
+            v2.spec.pod.node_selector.insert(k.into(), val.into());
+        }
+        assert_eq!(pod_spec_hash(&v1), pod_spec_hash(&v2));
+        assert_ne!(pod_spec_hash(&v1), h);
+        // User labels are merged in place: no roll.
+        let mut v3 = contract_validated();
+        v3.spec.pod.labels.insert("team".into(), "x".into());
+        assert_eq!(pod_spec_hash(&v3), h);
+    }
+
+    #[test]
+    fn spec_hash_changes_with_image_resources_and_engine_config() {
+        use k8s_openapi::api::core::v1::ResourceRequirements;
+        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+        let base = pod_spec_hash(&contract_validated());
+        let mut v = contract_validated();
+        v.image = "localhost/rp:v2".into();
+        assert_ne!(pod_spec_hash(&v), base, "image");
+        let mut v = contract_validated();
+        v.spec.resources = Some(ResourceRequirements {
+            limits: Some(BTreeMap::from([("memory".into(), Quantity("2Gi".into()))])),
+            ..Default::default()
+        });
+        assert_ne!(pod_spec_hash(&v), base, "resources");
+        let mut v = contract_validated();
+        v.extra_config.push(("hz".into(), "50".into()));
+        assert_ne!(pod_spec_hash(&v), base, "engine config");
+        let mut v = contract_validated();
+        v.spec.pod.annotations.insert("a".into(), "b".into());
+        assert_ne!(pod_spec_hash(&v), base, "pod annotations");
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let a = serde_json::json!({"b": {"y": 1, "x": [ {"q": 1, "p": 2} ]}, "a": null});
+        let mut out = String::new();
+        write_canonical_json(&a, &mut out);
+        assert_eq!(out, r#"{"a":null,"b":{"x":[{"p":2,"q":1}],"y":1}}"#);
     }
 
     #[test]
@@ -371,6 +543,7 @@ mod tests {
         let mut v = contract_validated();
         v.extra_config = vec![("hz".into(), "20".into())];
         v.spec.engine.maxmemory_policy = Some(crate::api::EvictionPolicy::AllkeysLru);
+        v.spec.failover.detection_seconds = 5;
         let args = build_engine_args(&v).join(" ");
         for want in [
             "--dir /data",
@@ -380,6 +553,8 @@ mod tests {
             "--replication-mode semi-sync",
             "--semi-sync-degrade operator",
             "--write-lease-ms 3000",
+            // The replica calls a silent master's link down within the detection window.
+            "--repl-timeout 5",
             "--maxmemory-policy allkeys-lru",
             "--hz 20",
         ] {
@@ -417,5 +592,41 @@ mod tests {
         let cmd = r.exec.as_ref().unwrap().command.as_ref().unwrap();
         assert_eq!(cmd[..2], [OPERATOR_BINARY.to_string(), "probe".to_string()]);
         assert_eq!(r.period_seconds, Some(1));
+    }
+
+    #[test]
+    fn pre_stop_waits_for_the_hand_over_within_the_grace_period() {
+        let p = build_pod(&contract_validated(), "cache-a", None);
+        let c = container(&p);
+        let cmd = c
+            .lifecycle
+            .as_ref()
+            .unwrap()
+            .pre_stop
+            .as_ref()
+            .unwrap()
+            .exec
+            .as_ref()
+            .unwrap()
+            .command
+            .clone()
+            .unwrap();
+        assert_eq!(
+            cmd[..2],
+            [ENGINE_BINARY.to_string(), "wait-handover".into()]
+        );
+        let timeout: i64 = cmd[cmd.iter().position(|a| a == "--timeout").unwrap() + 1]
+            .parse()
+            .unwrap();
+        let grace = p
+            .spec
+            .as_ref()
+            .unwrap()
+            .termination_grace_period_seconds
+            .unwrap();
+        assert!(
+            grace >= timeout + 5,
+            "grace {grace} s, hand-over {timeout} s"
+        );
     }
 }

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Inject real faults into a kind cluster's nodes: the same verbs as hack/cluster/fault.sh, so
+# the e2e suite (tests/e2e, fault hook E2E_FAULT) runs unchanged on either provider.
+#
+#   hack/kind/fault.sh kill NODE        the node is lost: `docker kill` (SIGKILL) of the node's
+#                                       container, with its kubelet, containerd and every pod
+#   hack/kind/fault.sh restore NODE     bring a killed node back: `docker start`
+#   hack/kind/fault.sh partition NODE   the node keeps running, cut off: `docker network
+#                                       disconnect` from the kind network (its address is
+#                                       recorded so heal gives the same one back)
+#   hack/kind/fault.sh heal NODE        `docker network connect` with the recorded address
+#   hack/kind/fault.sh kill-container NODE ID
+#                                       SIGKILL the init process of container ID through the
+#                                       node's containerd (`ctr task kill`); the pod stays
+#   hack/kind/fault.sh freeze-container NODE ID / thaw-container NODE ID
+#                                       SIGSTOP / SIGCONT that process (a hung engine)
+#   hack/kind/fault.sh route            make ClusterIPs reachable from this host (Linux):
+#                                       `ip route replace <service CIDR> via <control-plane IP>`
+#
+# NODE is a Kubernetes node name, which kind also uses as the node's container name. Faults
+# are meant for workers: the control-plane node carries the host's Service route and the API.
+# UNTESTED on the project's machines (no Docker there); see docs/testing.md.
+set -euo pipefail
+CLUSTER=${KIND_CLUSTER_NAME:-redispair}
+NETWORK=${KIND_EXPERIMENTAL_DOCKER_NETWORK:-kind}
+STATE=${KIND_FAULT_STATE:-${TMPDIR:-/tmp}/redispair-kind-fault-$CLUSTER}
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+usage() { sed -n '2,22p' "$0" >&2; exit 2; }
+
+# node_is_ours NODE: a container of this kind cluster (kind labels them with the cluster name).
+node_is_ours() {
+  [[ $(docker inspect -f '{{ index .Config.Labels "io.x-k8s.kind.cluster" }}' "$1" 2>/dev/null) == "$CLUSTER" ]]
+}
+
+# service_cidr: the apiserver's --service-cluster-ip-range (kind's default is 10.96.0.0/16;
+# read it rather than assume, a kind config may change it). IPv4 part only.
+service_cidr() {
+  docker exec "$CLUSTER-control-plane" cat /etc/kubernetes/manifests/kube-apiserver.yaml |
+    sed -n 's/.*--service-cluster-ip-range=\([^, ]*\).*/\1/p' | head -n1
+}
+
+(( $# >= 1 )) || usage
+action=$1
+case $action in
+  route)
+    (( $# == 1 )) || usage
+    cidr=$(service_cidr)
+    [[ -n $cidr ]] || die "cannot read the service CIDR from $CLUSTER-control-plane"
+    cp_ip=$(docker inspect -f "{{ (index .NetworkSettings.Networks \"$NETWORK\").IPAddress }}" "$CLUSTER-control-plane")
+    [[ -n $cp_ip ]] || die "no address of $CLUSTER-control-plane on network $NETWORK"
+    # kube-proxy on the control-plane node translates ClusterIPs, and masquerades traffic from
+    # outside the pod range (this host), so replies come back the same way. The control plane
+    # is never a fault target, so the route survives every fault the suite injects.
+    ip route replace "$cidr" via "$cp_ip"
+    log "route: $cidr via $cp_ip ($CLUSTER-control-plane)"
+    exit 0
+    ;;
+esac
+
+(( $# == 2 || $# == 3 )) || usage
+[[ $action == *-container ]] || (( $# == 2 )) || usage
+node=$2
+node_is_ours "$node" || die "no node $node in kind cluster $CLUSTER"
+[[ $node != "$CLUSTER-control-plane" ]] || die "refusing to fault the control plane"
+mkdir -p "$STATE"
+
+case $action in
+  kill)
+    docker kill "$node" >/dev/null
+    log "$node killed (docker kill)"
+    ;;
+  restore)
+    docker start "$node" >/dev/null
+    log "$node started again"
+    ;;
+  partition)
+    net=$(docker inspect -f "{{ json (index .NetworkSettings.Networks \"$NETWORK\") }}" "$node")
+    ip4=$(sed -n 's/.*"IPAddress":"\([^"]*\)".*/\1/p' <<<"$net")
+    ip6=$(sed -n 's/.*"GlobalIPv6Address":"\([^"]*\)".*/\1/p' <<<"$net")
+    [[ -n $ip4 ]] || die "$node has no address on network $NETWORK"
+    printf '%s %s\n' "$ip4" "$ip6" >"$STATE/$node.addr"
+    docker network disconnect "$NETWORK" "$node"
+    log "$node partitioned: disconnected from $NETWORK (was $ip4)"
+    ;;
+  heal)
+    [[ -s $STATE/$node.addr ]] || die "no recorded address for $node: was it partitioned by this script?"
+    read -r ip4 ip6 <"$STATE/$node.addr"
+    # The same address: the kubelet registered the node with it (--node-ip), and other nodes'
+    # routes to its pod range point at it.
+    args=(--ip "$ip4")
+    [[ -n ${ip6:-} ]] && args+=(--ip6 "$ip6")
+    docker network connect "${args[@]}" "$NETWORK" "$node"
+    rm -f "$STATE/$node.addr"
+    log "$node healed: reconnected to $NETWORK as $ip4"
+    ;;
+  kill-container)
+    id=${3#containerd://}
+    [[ $id =~ ^[0-9a-f]{64}$ ]] || die "not a containerd container ID: $3"
+    docker exec "$node" ctr -n k8s.io task kill -s SIGKILL "$id"
+    log "$node: container ${id:0:12} killed (SIGKILL)"
+    ;;
+  freeze-container|thaw-container)
+    id=${3#containerd://}
+    [[ $id =~ ^[0-9a-f]{64}$ ]] || die "not a containerd container ID: $3"
+    sig=SIGSTOP
+    [[ $action == thaw-container ]] && sig=SIGCONT
+    docker exec "$node" ctr -n k8s.io task kill -s "$sig" "$id"
+    log "$node: container ${id:0:12} sent $sig"
+    ;;
+  *) usage ;;
+esac

@@ -1,0 +1,76 @@
+//! End-to-end suite: the operator as a user installs it (Helm chart), on a real multi-node
+//! cluster, through a provider-agnostic interface (a kubeconfig and a fault hook from the
+//! environment, see `env`). Failover cases of issue #5: master pod deleted, engine process
+//! killed, engine hung (SIGSTOP, resumed after the failover), master node killed, master node
+//! partitioned, each under a counting writer going through the read-write Service's ClusterIP;
+//! a planned switchover under the same writer; and the replica's engine killed or hung (no
+//! failover: the semi-sync master waits, or degrades on the operator's word, and the replica
+//! catches up); and the master's engine killed together with the operator. Does I/O: the
+//! Kubernetes API, Redis over TCP, the fault hook's processes.
+//!
+//! Every test is ignored by default (`cargo test --all-targets` has no cluster): run it with
+//! `hack/e2e.sh --provider local|kind`, which brings the cluster up, installs the operator
+//! and runs `cargo test --test e2e -- --ignored --test-threads=1` with the hooks set.
+
+mod cluster;
+mod env;
+mod failover;
+mod writer;
+
+use failover::{
+    run_failover_case, run_operator_crash_case, run_replica_down_case, Fault, ReplicaFault,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: hack/e2e.sh"]
+async fn master_pod_deleted() {
+    run_failover_case("e2e-delete-pod", Fault::DeleteMasterPod).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: hack/e2e.sh"]
+async fn master_engine_process_killed() {
+    run_failover_case("e2e-kill-process", Fault::KillMasterProcess).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: hack/e2e.sh"]
+async fn master_engine_and_operator_killed() {
+    run_operator_crash_case("e2e-kill-operator").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: hack/e2e.sh"]
+async fn master_engine_hung() {
+    run_failover_case("e2e-hung", Fault::FreezeMasterProcess).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: hack/e2e.sh"]
+async fn replica_engine_killed() {
+    run_replica_down_case("e2e-replica-kill", ReplicaFault::Kill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: hack/e2e.sh"]
+async fn replica_engine_hung() {
+    run_replica_down_case("e2e-replica-hung", ReplicaFault::Hang).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: hack/e2e.sh"]
+async fn master_node_killed() {
+    run_failover_case("e2e-kill-node", Fault::KillMasterNode).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: hack/e2e.sh"]
+async fn master_node_partitioned() {
+    run_failover_case("e2e-partition", Fault::PartitionMasterNode).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: hack/e2e.sh"]
+async fn planned_switchover() {
+    run_failover_case("e2e-switchover", Fault::PlannedSwitchover).await;
+}
