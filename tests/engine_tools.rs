@@ -7,6 +7,8 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+
 /// The engine binary on a free loopback port, killed on drop unless it already exited.
 struct Engine {
     child: Child,
@@ -15,11 +17,7 @@ struct Engine {
 
 impl Engine {
     fn start(extra: &[&str]) -> Engine {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = support::free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_redispair-engine"))
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             // A pure cache: these tests must not share (or leave) a data directory.

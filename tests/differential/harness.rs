@@ -331,17 +331,9 @@ mod tempdir {
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl RedisServer {
     pub async fn start() -> RedisServer {
-        let port = free_port();
+        let port = crate::support::free_port();
         let dir =
             std::env::temp_dir().join(format!("redispair-diff-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -369,8 +361,13 @@ impl RedisServer {
             .spawn()
             .expect("redis-server is installed (hack/install-test-deps.sh)");
         let addr = format!("127.0.0.1:{port}");
+        let mut child = child;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
+            // A child that exited did not bind: whatever answers on the port is not ours.
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("redis-server on {addr} exited at start: {status}");
+            }
             if let Ok(s) = TcpStream::connect(&addr).await {
                 drop(s);
                 break;

@@ -12,14 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-/// A free loopback port (bound and released; good enough on a test machine).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::support::free_port;
 
 /// An engine running as a child process.
 pub struct EngineProcess {
@@ -47,7 +40,7 @@ impl EngineProcess {
             cmd.arg(format!("--{k}")).arg(v);
         }
         let child = cmd.spawn().expect("spawn engine");
-        let p = EngineProcess {
+        let mut p = EngineProcess {
             child,
             port,
             dir: dir.to_path_buf(),
@@ -56,9 +49,13 @@ impl EngineProcess {
         p
     }
 
-    pub async fn wait_ready(&self) {
+    pub async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            // A child that exited did not bind: whatever answers on the port is not ours.
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("engine on {} exited at start: {status}", self.port);
+            }
             if let Ok(mut c) = self.try_conn().await {
                 let r: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut c).await;
                 if r.is_ok() {

@@ -9,6 +9,38 @@ use redispair::engine::server::{self, ServerHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// A loopback port for a server a test starts as a child process (redis-server, the engine
+/// binary), which must be told its port before it binds.
+///
+/// Why not "bind port 0, read the port, release it": that port lies in the kernel's ephemeral
+/// range, and until the child binds it any `bind(0)` in this process (in-process engines, test
+/// proxies) or any outgoing connection may be handed the same port. The child then fails to
+/// bind and the test talks to somebody else's server (a differential run once connected to
+/// another test's engine, which then went away: "connection refused"). Ports here come from
+/// below the ephemeral range and the NodePort range (20000..30000), which the kernel never
+/// hands out by itself; a process-wide counter keeps them unique among this binary's parallel
+/// tests, and a trial bind skips ports another process holds.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20000;
+    const SPAN: u32 = 10000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    // Start each test binary at its own offset, so binaries run side by side rarely meet.
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {FIRST}..{}", FIRST + SPAN);
+}
+
 /// Start an engine on 127.0.0.1 with an ephemeral port and the given extra settings. Tests run
 /// a pure cache unless they pass `persistence on` (with their own `dir`).
 pub async fn start_engine(settings: &[(&str, &str)]) -> ServerHandle {
