@@ -807,3 +807,77 @@ async fn silent_master_is_reported_down_after_repl_timeout() {
     let _ = std::fs::remove_dir_all(&mdir);
     let _ = std::fs::remove_dir_all(&rdir);
 }
+
+/// A replica that goes away in the middle of its full sync leaves nothing behind on the master:
+/// the full-sync thread (which writes the snapshot to the socket itself) ends the capture when
+/// the socket fails, so the next BGSAVE and the next replica's full sync run. A capture left
+/// open would hold every later full sync waiting for it forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_gone_mid_full_sync_leaves_the_master_able_to_sync_again() {
+    use tokio::io::AsyncWriteExt;
+    let mdir = temp_dir("gone-mid-sync-master");
+    let rdir = temp_dir("gone-mid-sync-replica");
+    let mp = EngineProcess::start(free_port(), &mdir, &[]).await;
+    let rp = EngineProcess::start(free_port(), &rdir, &[]).await;
+    let mut mc = mp.conn().await;
+    let mut rc = rp.conn().await;
+    // ~20 MB of snapshot: more than the loopback socket buffers hold, so the master's thread
+    // is still in the middle of it while the reader below reads nothing.
+    let value = "v".repeat(10_000);
+    for batch in 0..10 {
+        let mut pipe = redis::pipe();
+        for i in 0..200 {
+            pipe.set(format!("key:{batch}:{i}"), &value).ignore();
+        }
+        let () = pipe.query_async(&mut mc).await.unwrap();
+    }
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(16 * 1024).unwrap();
+    let mut reader = socket
+        .connect(format!("127.0.0.1:{}", mp.port).parse().unwrap())
+        .await
+        .unwrap();
+    // ALLOW-FULL: our replicas say they accept a full sync (one that would wipe their data).
+    reader
+        .write_all(b"PSYNC ? -1 ALLOW-FULL\r\n")
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(20), "the full sync to start", || {
+        let mut mc = mc.clone();
+        async move {
+            info_field(&mut mc, "persistence", "rdb_bgsave_in_progress")
+                .await
+                .as_deref()
+                == Some("1")
+        }
+    })
+    .await;
+    assert_eq!(field(&mut mc, "sync_full").await, "1");
+    // Closing with unread data resets the connection: the master's next write fails.
+    drop(reader);
+    wait_for(
+        Duration::from_secs(30),
+        "the abandoned capture to end",
+        || {
+            let mut mc = mc.clone();
+            async move {
+                info_field(&mut mc, "persistence", "rdb_bgsave_in_progress")
+                    .await
+                    .as_deref()
+                    == Some("0")
+            }
+        },
+    )
+    .await;
+    let reply: String = redis::cmd("BGSAVE").query_async(&mut mc).await.unwrap();
+    assert!(reply.contains("started"), "{reply}");
+    replicaof(&mut rc, mp.port).await;
+    wait_in_sync(&mut mc, &mut rc).await;
+    assert_same(&mut mc, &mut rc).await;
+    let n: u64 = redis::cmd("DBSIZE").query_async(&mut rc).await.unwrap();
+    assert_eq!(n, 2_000);
+    drop(mp);
+    drop(rp);
+    let _ = std::fs::remove_dir_all(&mdir);
+    let _ = std::fs::remove_dir_all(&rdir);
+}

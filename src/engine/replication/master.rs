@@ -4,6 +4,7 @@
 //! the write lease and answer WAIT). Does I/O: the replica's socket, reads log segments.
 
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -115,77 +116,71 @@ async fn full_sync(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     info!(%peer, offset, "full sync");
-    // Serialising happens on a thread of its own at low priority (like BGSAVE's), one step
-    // at a time under the lock; this task only writes the chunks to the socket. `stop`, read
-    // and written under the state lock, ends the thread before the capture is ended here, so
-    // it never steps a capture that no longer exists.
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let end_capture = |engine: &Engine| {
-        let mut st = engine.state.lock();
-        stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        for d in st.dbs.iter_mut() {
-            d.end_snapshot();
-        }
-        st.persist.snapshot_in_progress = false;
-    };
     let dbn = db.map(|d| d as i64).unwrap_or(-1);
     if sock
         .write_all(format!("+FULLRESYNC {replid} {offset} {dbn}\r\n").as_bytes())
         .await
         .is_err()
     {
-        end_capture(engine);
+        end_full_sync_capture(engine);
         return None;
     }
-    let (tx, mut chunks) = tokio::sync::mpsc::channel::<snapshot::Step>(4);
+    // Serialising *and writing* happen on a thread of its own in the background
+    // (snapshot::lower_thread_priority), one step at a time under the lock. The write is
+    // there and not on this task because copying ~100 MB into a socket is CPU work (on
+    // loopback the receiving side's TCP work too, charged to the sender): on the network
+    // thread it delays every client's reply; on the background thread it uses only time the
+    // server leaves. The thread writes through its own duplicate of the socket's descriptor,
+    // so the descriptor stays valid even if this task is dropped mid-sync, and it alone ends
+    // the capture (a guard, so also if it panics): never twice, never not at all.
+    let fd = match sock.as_fd().try_clone_to_owned() {
+        Ok(fd) => fd,
+        Err(e) => {
+            warn!(%peer, error = %e, "cannot duplicate the replica's socket for the full sync");
+            end_full_sync_capture(engine);
+            return None;
+        }
+    };
+    let timeout_ms = engine
+        .state
+        .lock()
+        .config
+        .get("repl-timeout")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(60)
+        .saturating_mul(1000);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<FullSyncEnd>();
     let serialiser = {
         let engine = engine.clone();
-        let stop = stop.clone();
         std::thread::Builder::new()
             .name("full-sync".into())
             .spawn(move || {
+                let capture = CaptureGuard(&engine);
                 snapshot::lower_thread_priority();
-                loop {
-                    let s = {
-                        let mut st = engine.state.lock();
-                        if stop.load(std::sync::atomic::Ordering::SeqCst) {
-                            return;
-                        }
-                        let s = snapshot::step(&mut st, snapshot::KEYS_PER_STEP);
-                        parking_lot::MutexGuard::unlock_fair(st);
-                        s
-                    };
-                    let last = !matches!(s, snapshot::Step::Chunk { done: false, .. });
-                    if tx.blocking_send(s).is_err() || last {
-                        return;
-                    }
-                }
+                let end = send_snapshot(&engine, &fd, timeout_ms, || done_tx.is_closed());
+                drop(capture);
+                let _ = done_tx.send(end);
             })
     };
     if let Err(e) = serialiser {
         tracing::error!(error = %e, "cannot start the full-sync thread");
-        end_capture(engine);
+        end_full_sync_capture(engine);
         return None;
     }
-    loop {
-        match chunks.recv().await {
-            None | Some(snapshot::Step::Aborted) | Some(snapshot::Step::Cancelled) => {
-                // FLUSHALL/SWAPDB during the transfer: the replica starts again.
-                end_capture(engine);
-                return None;
-            }
-            Some(snapshot::Step::Chunk { payload, done }) => {
-                if sock.write_all(&payload).await.is_err() {
-                    end_capture(engine);
-                    return None;
-                }
-                if done {
-                    break;
-                }
-            }
+    match done_rx.await {
+        Ok(FullSyncEnd::Sent) => {}
+        Ok(FullSyncEnd::Restart) => {
+            // FLUSHALL/SWAPDB (or a replaced dataset) during the transfer: the replica starts
+            // again.
+            info!(%peer, "full sync abandoned: the dataset changed wholesale");
+            return None;
         }
+        Ok(FullSyncEnd::Socket(e)) => {
+            info!(%peer, error = %e, "full sync abandoned: the replica's socket failed");
+            return None;
+        }
+        Ok(FullSyncEnd::Dropped) | Err(_) => return None,
     }
-    engine.state.lock().persist.snapshot_in_progress = false;
     let mut end = Vec::new();
     encode_command(
         &[
@@ -197,6 +192,96 @@ async fn full_sync(
     );
     sock.write_all(&end).await.ok()?;
     Some(offset)
+}
+
+/// How the full-sync thread's work ended.
+enum FullSyncEnd {
+    /// The whole snapshot is in the socket.
+    Sent,
+    /// FLUSHALL/SWAPDB or a replaced dataset made the capture obsolete.
+    Restart,
+    /// The replica's socket failed or took nothing for `repl-timeout`.
+    Socket(std::io::Error),
+    /// The task serving the replica is gone.
+    Dropped,
+}
+
+/// Ends the capture a full sync holds when the thread that serialises it ends, however it
+/// ends. Only that thread ends it: while `snapshot_in_progress` is set nobody else can begin a
+/// capture, so ending it cannot touch a later BGSAVE's.
+struct CaptureGuard<'a>(&'a Engine);
+
+impl Drop for CaptureGuard<'_> {
+    fn drop(&mut self) {
+        end_full_sync_capture(self.0);
+    }
+}
+
+fn end_full_sync_capture(engine: &Engine) {
+    let mut st = engine.state.lock();
+    for d in st.dbs.iter_mut() {
+        d.end_snapshot();
+    }
+    st.persist.snapshot_in_progress = false;
+}
+
+/// Serialise the capture step by step and write each chunk to the replica's socket.
+fn send_snapshot(
+    engine: &Engine,
+    fd: &OwnedFd,
+    timeout_ms: u64,
+    dropped: impl Fn() -> bool,
+) -> FullSyncEnd {
+    loop {
+        if dropped() {
+            return FullSyncEnd::Dropped;
+        }
+        match snapshot::step_fair(&engine.state, snapshot::KEYS_PER_STEP) {
+            snapshot::Step::Aborted | snapshot::Step::Cancelled => return FullSyncEnd::Restart,
+            snapshot::Step::Chunk { payload, done } => {
+                if let Err(e) = send_all(fd, &payload, timeout_ms) {
+                    return FullSyncEnd::Socket(e);
+                }
+                if done {
+                    return FullSyncEnd::Sent;
+                }
+            }
+        }
+    }
+}
+
+/// Write all of `buf` to the socket `fd`, which is non-blocking (tokio owns the original
+/// descriptor, and the flag belongs to the shared open file): wait for room with poll().
+/// Fails when the replica takes nothing for `timeout_ms`.
+fn send_all(fd: &OwnedFd, mut buf: &[u8], timeout_ms: u64) -> std::io::Result<()> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    use rustix::io::Errno;
+    use rustix::net::{send, SendFlags};
+    let timeout = Timespec {
+        tv_sec: (timeout_ms / 1000) as i64,
+        tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64,
+    };
+    while !buf.is_empty() {
+        match send(fd, buf, SendFlags::NOSIGNAL) {
+            Ok(n) => buf = &buf[n..],
+            Err(Errno::AGAIN) => {
+                let mut fds = [PollFd::new(fd, PollFlags::OUT)];
+                match poll(&mut fds, Some(&timeout)) {
+                    Ok(0) => {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the replica took nothing for repl-timeout",
+                        ))
+                    }
+                    Ok(_) | Err(Errno::INTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 enum Next {
