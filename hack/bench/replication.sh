@@ -15,4 +15,4 @@ hack/install-test-deps.sh >/dev/null
 echo "building the engine (release)..." >&2
 cargo build --release --locked --bin redispair-engine >&2
 exec python3 hack/bench/replication.py --engine "${CARGO_TARGET_DIR:-target}/release/redispair-engine" \
-  --n "${N:-200000}" --keys "${KEYS:-1000000}" --rate "${RATE:-50000}" "$@"
+  --n "${N:-200000}" --keys "${KEYS:-1000000}" --rate "${RATE:-50000}" --engine-args "${ENGINE_ARGS:-}" "$@"

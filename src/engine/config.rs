@@ -431,6 +431,12 @@ pub static DEFS: &[Def] = &[
         "User a replica authenticates as with masterauth (empty: the default user).",
     ),
     def(
+        "repl-fullsync-max-rate",
+        Kind::Memory,
+        "33554432",
+        "Most bytes per second a full sync sends its replica (0: no limit); read when a full sync starts.",
+    ),
+    def(
         "repl-timeout",
         Kind::Int {
             min: 1,

@@ -273,52 +273,20 @@ pub fn save_inline(state: &mut EngineState, now_ms: i64) -> Result<u64, PersistE
 /// Keys serialised per database per step: small, so a step holds the lock only briefly.
 pub const KEYS_PER_STEP: usize = 256;
 
-/// Nice value of the threads that serialise snapshots (BGSAVE, compaction, full syncs) where
-/// the kernel refuses `SCHED_IDLE`.
+/// Nice value of the threads that serialise snapshots (BGSAVE, compaction, full syncs).
+/// Serving clients comes first: on a busy machine a snapshot thread at the same priority took
+/// a full share of a core from the threads answering clients, and their p99 grew several
+/// times over. At nice 10 the kernel gives it about a tenth of a contended core (it still
+/// progresses under full load, so the copy-before-write state it holds stays bounded), and all
+/// of an idle one.
 const SNAPSHOT_NICE: i32 = 10;
 
-/// Put the calling thread (a snapshot or full-sync serialiser) in the background: serving
-/// clients comes first.
-///
-/// Why `SCHED_IDLE` and not only a high nice value: at nice 10 the kernel still lets the
-/// serialiser finish its time slice (about 1.5 ms on two cores) before a client thread that
-/// just woke up gets the core, and that wait is the p99 of every client during a full sync.
-/// A `SCHED_IDLE` thread is preempted at once by any normal thread that wakes, so it only uses
-/// time the server leaves. It still progresses when the server is saturated (the kernel gives
-/// idle-policy threads a small weight, not zero), so the copy-before-write state it holds
-/// stays bounded. Best effort: where the policy is refused it falls back to nice 10, and a
-/// failure of that only costs latency, so it is logged and ignored.
+/// Lower the calling thread's scheduling priority to [`SNAPSHOT_NICE`]. Best effort: a
+/// failure (a sandbox refusing setpriority) only costs latency, so it is logged and ignored.
 pub fn lower_thread_priority() {
-    if set_idle_policy() {
-        return;
-    }
     let tid = rustix::thread::gettid();
     if let Err(e) = rustix::process::setpriority_process(Some(tid), SNAPSHOT_NICE) {
         tracing::debug!(error = %e, "cannot lower the snapshot thread's priority");
-    }
-}
-
-/// `sched_setscheduler(0, SCHED_IDLE)` for the calling thread (pid 0 is the caller; on Linux
-/// the policy is per thread). rustix has no binding for it, hence libc.
-#[allow(unsafe_code)]
-fn set_idle_policy() -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `param` is a valid, initialised sched_param that outlives the call; the call
-        // reads it and changes only the calling thread's scheduling policy.
-        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
-        if rc != 0 {
-            tracing::debug!(
-                error = %std::io::Error::last_os_error(),
-                "SCHED_IDLE refused for the snapshot thread"
-            );
-        }
-        rc == 0
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        false
     }
 }
 

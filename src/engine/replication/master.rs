@@ -125,12 +125,11 @@ async fn full_sync(
         end_full_sync_capture(engine);
         return None;
     }
-    // Serialising *and writing* happen on a thread of its own in the background
-    // (snapshot::lower_thread_priority), one step at a time under the lock. The write is
-    // there and not on this task because copying ~100 MB into a socket is CPU work (on
-    // loopback the receiving side's TCP work too, charged to the sender): on the network
-    // thread it delays every client's reply; on the background thread it uses only time the
-    // server leaves. The thread writes through its own duplicate of the socket's descriptor,
+    // Serialising *and writing* happen on a thread of its own at low priority
+    // (snapshot::lower_thread_priority), one step at a time under the lock, paced to
+    // `repl-fullsync-max-rate`. The write is there and not on this task because copying the
+    // dataset into a socket is CPU work (on loopback the receiving side's TCP work too,
+    // charged to the sender): on the network thread it delays every client's reply. The thread writes through its own duplicate of the socket's descriptor,
     // so the descriptor stays valid even if this task is dropped mid-sync, and it alone ends
     // the capture (a guard, so also if it panics): never twice, never not at all.
     let fd = match sock.as_fd().try_clone_to_owned() {
@@ -141,14 +140,19 @@ async fn full_sync(
             return None;
         }
     };
-    let timeout_ms = engine
-        .state
-        .lock()
-        .config
-        .get("repl-timeout")
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(60)
-        .saturating_mul(1000);
+    let (timeout_ms, max_rate) = {
+        let st = engine.state.lock();
+        let setting = |name: &str, default: u64| {
+            st.config
+                .get(name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(default)
+        };
+        (
+            setting("repl-timeout", 60).saturating_mul(1000),
+            setting("repl-fullsync-max-rate", 0),
+        )
+    };
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<FullSyncEnd>();
     let serialiser = {
         let engine = engine.clone();
@@ -157,7 +161,7 @@ async fn full_sync(
             .spawn(move || {
                 let capture = CaptureGuard(&engine);
                 snapshot::lower_thread_priority();
-                let end = send_snapshot(&engine, &fd, timeout_ms, || done_tx.is_closed());
+                let end = send_snapshot(&engine, &fd, timeout_ms, max_rate, || done_tx.is_closed());
                 drop(capture);
                 let _ = done_tx.send(end);
             })
@@ -225,16 +229,39 @@ fn end_full_sync_capture(engine: &Engine) {
     st.persist.snapshot_in_progress = false;
 }
 
-/// Serialise the capture step by step and write each chunk to the replica's socket.
+/// Serialise the capture step by step and write each chunk to the replica's socket, at most
+/// `max_rate` bytes per second (0: no limit).
+///
+/// Why a rate limit when the thread already runs at nice 10: measured on two cores
+/// (docs/benchmarks.md), walking the dataset and pushing it through a socket as fast as it
+/// goes (~60 MB/s there) raised the master's client p99 3–10×, at nice 10 and even in the
+/// scheduler's idle class (the walk evicts the caches the network thread works from; on
+/// loopback the kernel's receive work lands on the same cores), while the same sync paced to
+/// 32 MB/s cost 1.0–2.1×. Priority decides who gets a busy core, not what the work does to the
+/// caches; only doing less of it per second helps. The default, 32 MB/s, seeds a replica with
+/// 1 GB in about 30 s and takes a quarter of a gigabit link; `pg_basebackup --max-rate` (what
+/// CloudNativePG uses to seed a replica) is the same idea. Set it to 0 where the master has
+/// cores to spare and a fast seed matters more.
 fn send_snapshot(
     engine: &Engine,
     fd: &OwnedFd,
     timeout_ms: u64,
+    max_rate: u64,
     dropped: impl Fn() -> bool,
 ) -> FullSyncEnd {
+    let started = Instant::now();
+    let mut sent: u64 = 0;
     loop {
         if dropped() {
             return FullSyncEnd::Dropped;
+        }
+        if max_rate > 0 {
+            // The schedule: byte `sent` goes out no earlier than started + sent / rate. A sync
+            // that fell behind it (a slow replica) sends without pausing until it is back on it.
+            let due = Duration::from_secs_f64(sent as f64 / max_rate as f64);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
         }
         match snapshot::step_fair(&engine.state, snapshot::KEYS_PER_STEP) {
             snapshot::Step::Aborted | snapshot::Step::Cancelled => return FullSyncEnd::Restart,
@@ -242,6 +269,7 @@ fn send_snapshot(
                 if let Err(e) = send_all(fd, &payload, timeout_ms) {
                     return FullSyncEnd::Socket(e);
                 }
+                sent += payload.len() as u64;
                 if done {
                     return FullSyncEnd::Sent;
                 }
