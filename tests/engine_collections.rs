@@ -8,10 +8,10 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use redispair::engine::client::ClientState;
 use redispair::engine::cmd::{process, Outcome};
 use redispair::engine::config::Config;
+use redispair::engine::protocol::arg::Arg;
 use redispair::engine::state::{EngineState, WriteLog};
 use support::{redis_conn, start_engine, wait_for, RawClient};
 
@@ -327,7 +327,7 @@ async fn bzpopmin_serves_longest_waiter_first_and_times_out() {
 struct Recorder(Arc<Mutex<Vec<Vec<String>>>>);
 
 impl WriteLog for Recorder {
-    fn append(&mut self, _db: usize, args: &[Bytes]) {
+    fn append(&mut self, _db: usize, args: &[Arg]) {
         self.0.lock().unwrap().push(
             args.iter()
                 .map(|a| String::from_utf8_lossy(a).into_owned())
@@ -337,7 +337,7 @@ impl WriteLog for Recorder {
 }
 
 fn run(state: &mut EngineState, client: &mut ClientState, args: &[&str]) {
-    let args = args.iter().map(|a| Bytes::from(a.to_string())).collect();
+    let args = args.iter().map(|a| Arg::from(a.to_string())).collect();
     match process(state, client, args, 1_000_000) {
         Outcome::Reply(_) => {}
         _ => panic!("unexpected outcome"),

@@ -2,12 +2,13 @@
 //! stuck, a valid stream split at arbitrary points parses to the same requests as in one piece,
 //! and declared lengths (huge bulks, huge multibulk counts) never make it reserve memory. Pure.
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use proptest::prelude::*;
+use redispair::engine::protocol::arg::Arg;
 use redispair::engine::protocol::parse::{parse_request, ParseLimits, Parsed, ProtocolError};
 
 /// Parse everything in `buf`: the requests, and the error if one stopped parsing.
-fn parse_all(buf: &mut BytesMut, limits: ParseLimits) -> (Vec<Vec<Bytes>>, Option<ProtocolError>) {
+fn parse_all(buf: &mut BytesMut, limits: ParseLimits) -> (Vec<Vec<Arg>>, Option<ProtocolError>) {
     let mut out = Vec::new();
     loop {
         let before = buf.len();
@@ -31,7 +32,7 @@ fn parse_all(buf: &mut BytesMut, limits: ParseLimits) -> (Vec<Vec<Bytes>>, Optio
 }
 
 /// Feed `chunks` one after another, parsing after each, as a connection does.
-fn parse_split(chunks: &[&[u8]], limits: ParseLimits) -> (Vec<Vec<Bytes>>, Option<ProtocolError>) {
+fn parse_split(chunks: &[&[u8]], limits: ParseLimits) -> (Vec<Vec<Arg>>, Option<ProtocolError>) {
     let mut buf = BytesMut::new();
     let mut all = Vec::new();
     for c in chunks {
@@ -121,7 +122,7 @@ proptest! {
         let mut buf = BytesMut::from(&encode(&r)[..]);
         let (got, err) = parse_all(&mut buf, ParseLimits::default());
         prop_assert!(err.is_none());
-        let want: Vec<Vec<Bytes>> = vec![r.into_iter().map(Bytes::from).collect()];
+        let want: Vec<Vec<Arg>> = vec![r.into_iter().map(Arg::from).collect()];
         prop_assert_eq!(got, want);
     }
 

@@ -6,8 +6,8 @@ mod support;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use parking_lot::Mutex;
+use redispair::engine::protocol::arg::Arg;
 use redispair::engine::state::WriteLog;
 use support::{redis_conn, start_engine, RawClient};
 
@@ -16,7 +16,7 @@ use support::{redis_conn, start_engine, RawClient};
 struct RecordingLog(Arc<Mutex<Vec<Vec<String>>>>);
 
 impl WriteLog for RecordingLog {
-    fn append(&mut self, _db: usize, args: &[Bytes]) {
+    fn append(&mut self, _db: usize, args: &[Arg]) {
         self.0.lock().push(
             args.iter()
                 .map(|a| String::from_utf8_lossy(a).into_owned())

@@ -16,6 +16,10 @@ Sections (each prints its figures; ratios are what to read, both sides measured 
             cores the master is measured on): the master's own cost of serving a full sync
   restart   time from start to serving all KEYS keys: after a clean SHUTDOWN (snapshot) and
             after kill -9 (snapshot + log tail); redis-server's RDB load as the reference
+
+--pin gives the master being measured core 0 to itself and puts everything else (replicas,
+sinks, redis-benchmark) on core 1, both servers alike: in a pair the replica runs on another
+node, so its loading should not take the master's core. Needs at least 2 cores.
 """
 
 import argparse
@@ -97,10 +101,15 @@ def info(client, section):
     return client.info(section)
 
 
+# CPU placement (--pin): the measured master's command prefix, and everything else's.
+MASTER_CPU = []
+OTHER_CPU = []
+
+
 def bench(port, test, n, pipeline, clients=50, keyspace=100000, size=3):
     """redis-benchmark one test -> (ops/s, p99 ms)."""
     out = subprocess.run(
-        ["redis-benchmark", "-p", str(port), "-t", test, "-n", str(n), "-c", str(clients),
+        [*OTHER_CPU, "redis-benchmark", "-p", str(port), "-t", test, "-n", str(n), "-c", str(clients),
          "-P", str(pipeline), "-r", str(keyspace), "-d", str(size), "--csv"],
         check=True, capture_output=True, text=True).stdout.strip().splitlines()
     header = [h.strip('"') for h in out[0].split(",")]
@@ -130,7 +139,7 @@ def attach(replica, master):
 
 
 def load_keys(port, keys, size):
-    subprocess.run(["redis-benchmark", "-p", str(port), "-t", "set", "-n", str(keys * 2), "-r", str(keys),
+    subprocess.run([*OTHER_CPU, "redis-benchmark", "-p", str(port), "-t", "set", "-n", str(keys * 2), "-r", str(keys),
                     "-d", str(size), "-P", "64", "-c", "20", "-q"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -246,6 +255,7 @@ def p99_under(args, work, label, background):
     for kind in ("engine", "redis-server"):
         name = f"{label.replace(' ', '')}-{kind}"
         m = engine(args.engine, work, name) if kind == "engine" else redis_server(work, name)
+        m.argv = [*MASTER_CPU, *m.argv]
         m.start()
         load_keys(m.port, args.keys, args.size)
         # Warm-up (discarded): right after loading, the first run also measures the
@@ -307,7 +317,7 @@ def section_fullsync(args, work):
             # time this machine's cores would idle away, not time from the master being
             # measured (both servers alike). At nice 19 it still cost the master's clients a
             # time slice of waiting whenever it held a core they woke up for.
-            r.argv = [*IDLE, *r.argv]
+            r.argv = [*OTHER_CPU, *IDLE, *r.argv]
             r.start()
             r.client.execute_command("REPLICAOF", "127.0.0.1", m.port)
             end = time.monotonic() + 120
@@ -348,7 +358,7 @@ def section_fullsync_sink(args, work):
             else:
                 # redis-cli --rdb: SYNC, the RDB read into a file and nothing loaded.
                 argv = ["redis-cli", "-p", str(m.port), "--rdb", os.path.join(work, "sink.rdb")]
-            r = subprocess.run([*IDLE, *argv], stdout=subprocess.DEVNULL,
+            r = subprocess.run([*OTHER_CPU, *IDLE, *argv], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, timeout=120, check=False)
             if r.returncode == 0:
                 count[0] += 1
@@ -414,9 +424,16 @@ def main():
     ap.add_argument("--rate", type=int, default=50000)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--engine-args", default="", help="settings added to every engine started")
+    ap.add_argument("--pin", action="store_true",
+                    help="master on core 0, replicas, sinks and redis-benchmark on core 1")
     ap.add_argument("sections", nargs="*", default=list(SECTIONS))
     args = ap.parse_args()
     ENGINE_ARGS.extend(args.engine_args.split())
+    if args.pin:
+        if (os.cpu_count() or 1) < 2:
+            sys.exit("--pin needs at least 2 cores")
+        MASTER_CPU.extend(["taskset", "-c", "0"])
+        OTHER_CPU.extend(["taskset", "-c", "1"])
     print(f"machine: {os.cpu_count()} cores; redis-server {subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout.split()[2]}")
     work = tempfile.mkdtemp(prefix="redispair-bench-")
     try:

@@ -6,10 +6,9 @@
 
 use std::time::Instant;
 
-use bytes::Bytes;
-
 use crate::engine::cmd::flags::*;
 use crate::engine::cmd::{CommandSpec, Ctx};
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::replication::commands::{become_master, become_replica, save_node_state};
 use crate::engine::replication::{lease, semisync, Role};
@@ -77,7 +76,7 @@ fn bad_int() -> Reply {
 
 /// PROMOTE <term>: become master in a new, higher term. The replica link stops at once, so no
 /// acknowledgement (and no lease grant) is given to the old master from here on.
-fn promote(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn promote(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let Some(term) = parse_u64(&a[2]) else {
         return bad_int();
     };
@@ -103,7 +102,7 @@ fn promote(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 
 /// DEMOTE <host> <port> <term> [FORCE-FULL-SYNC]: follow the given master; every normal client
 /// is disconnected so it reconnects through the Service to the master.
-fn demote(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn demote(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let host = String::from_utf8_lossy(&a[2]).into_owned();
     let Some(port) = std::str::from_utf8(&a[3])
         .ok()
@@ -145,7 +144,7 @@ fn demote(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 
 /// LEASE <ms>: accept writes for `ms` from now (measured when the request is handled, which is
 /// no later than when the reply is sent; the operator measures from when it receives the reply).
-fn grant_lease(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn grant_lease(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let Some(ms) = parse_u64(&a[2]) else {
         return bad_int();
     };
@@ -159,7 +158,7 @@ fn grant_lease(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 
 /// AUTHORIZE-DEGRADE <term>: the operator decided the replica failed; semi-sync may degrade to
 /// async in this term (only).
-fn authorize_degrade(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn authorize_degrade(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let Some(term) = parse_u64(&a[2]) else {
         return bad_int();
     };
@@ -179,7 +178,7 @@ fn authorize_degrade(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 }
 
 /// STATE: everything the operator decides on, in one reply.
-fn state(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn state(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     let st = &*ctx.state;
     let r = &st.repl;
     let s = |v: &str| Reply::bulk_str(v);

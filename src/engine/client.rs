@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::{mpsc, Notify};
 
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::storage::CompactBytes;
 
@@ -26,7 +27,7 @@ pub enum ReplyMode {
 #[derive(Debug, Default)]
 pub struct MultiState {
     pub active: bool,
-    pub queued: Vec<Vec<Bytes>>,
+    pub queued: Vec<Vec<Arg>>,
     /// A queued command failed to queue (unknown, wrong arity...): EXEC answers EXECABORT.
     pub aborted: bool,
 }

@@ -6,8 +6,7 @@
 //! `Entry.access` is the LRU clock (seconds) or, under an LFU policy, Redis's packed
 //! (decay-minutes, log-counter) pair; lookups in `storage::db` keep it current.
 
-use bytes::Bytes;
-
+use crate::engine::protocol::arg::Arg;
 use crate::engine::state::EngineState;
 use crate::engine::storage::db::{lfu_decayed, lru_clock, AccessPolicy};
 use crate::engine::storage::{CompactBytes, Db};
@@ -248,7 +247,10 @@ fn evict(state: &mut EngineState, db: usize, key: &CompactBytes) {
     state.stats.evicted_keys += 1;
     state.watches.touch(db, key);
     state.dirty += 1;
-    state.propagate(db, vec![Bytes::from_static(b"DEL"), key.to_bytes()]);
+    state.propagate(
+        db,
+        vec![Arg::from_static(b"DEL"), Arg::copy_from_slice(key)],
+    );
 }
 
 #[cfg(test)]
@@ -261,12 +263,12 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     /// Effects appended to the write log, with their database.
-    type Effects = Arc<Mutex<Vec<(usize, Vec<Bytes>)>>>;
+    type Effects = Arc<Mutex<Vec<(usize, Vec<Arg>)>>>;
 
     /// A write log that records effects for inspection.
     struct Recorder(Effects);
     impl WriteLog for Recorder {
-        fn append(&mut self, db: usize, args: &[Bytes]) {
+        fn append(&mut self, db: usize, args: &[Arg]) {
             self.0.lock().unwrap().push((db, args.to_vec()));
         }
     }
@@ -334,10 +336,7 @@ mod tests {
         let effects = log.lock().unwrap().clone();
         assert_eq!(
             effects,
-            vec![(
-                0,
-                vec![Bytes::from_static(b"DEL"), Bytes::from_static(b"key0")]
-            )]
+            vec![(0, vec![Arg::from_static(b"DEL"), Arg::from_static(b"key0")])]
         );
         assert_eq!(total_keys(&state), 19);
     }

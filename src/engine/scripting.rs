@@ -23,6 +23,7 @@ use indexmap::IndexMap;
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value, Variadic};
 
 use crate::engine::cmd::{self, flags, Ctx};
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::{format_double, format_g, Reply};
 
 /// Chunk name of the engine's own Lua code: frames from it are skipped when an error is located.
@@ -820,7 +821,7 @@ fn reply_to_lua(lua: &Lua, r: &Reply, resp: u8) -> mlua::Result<Value> {
 
 /// Run one command for `redis.call` / `redis.pcall` through the normal command path, with
 /// Redis's script-specific refusals.
-fn script_command(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Reply {
+fn script_command(ctx: &mut Ctx<'_>, args: &[Arg], read_only: bool) -> Reply {
     let (spec, parent) = match cmd::resolve(args) {
         Ok(x) => x,
         Err(_) => {
@@ -855,12 +856,12 @@ fn script_command(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Reply {
 }
 
 /// Convert `redis.call` arguments to command arguments; None when one is not a string/number.
-fn command_args(args: &[Value]) -> Option<Vec<Bytes>> {
+fn command_args(args: &[Value]) -> Option<Vec<Arg>> {
     args.iter()
         .map(|v| match v {
-            Value::String(s) => Some(Bytes::from(s.as_bytes().to_vec())),
-            Value::Number(n) => Some(Bytes::from(format_call_number(*n))),
-            Value::Integer(i) => Some(Bytes::from(format_call_number(*i as f64))),
+            Value::String(s) => Some(Arg::copy_from_slice(&s.as_bytes())),
+            Value::Number(n) => Some(Arg::from(format_call_number(*n))),
+            Value::Integer(i) => Some(Arg::from(format_call_number(*i as f64))),
             _ => None,
         })
         .collect()
@@ -873,7 +874,7 @@ pub enum Program<'a> {
 }
 
 /// Compile and cache a script body; returns its sha1. Error texts as SCRIPT LOAD / EVAL give them.
-pub fn load_script(ctx: &mut Ctx<'_>, body: &Bytes) -> Result<String, Reply> {
+pub fn load_script(ctx: &mut Ctx<'_>, body: &[u8]) -> Result<String, Reply> {
     let sha = sha1_hex(body);
     if ctx.state.scripting.scripts.contains_key(&sha) {
         return Ok(sha);
@@ -897,7 +898,7 @@ pub fn load_script(ctx: &mut Ctx<'_>, body: &Bytes) -> Result<String, Reply> {
     ctx.state
         .scripting
         .scripts
-        .insert(sha.clone(), body.clone());
+        .insert(sha.clone(), Bytes::copy_from_slice(body));
     Ok(sha)
 }
 
@@ -926,8 +927,8 @@ fn compile(vm: &Lua, body: &[u8], name: &str, env: &str) -> Result<Function, Str
 pub fn run(
     ctx: &mut Ctx<'_>,
     program: Program<'_>,
-    keys: &[Bytes],
-    argv: &[Bytes],
+    keys: &[Arg],
+    argv: &[Arg],
     read_only: bool,
 ) -> Reply {
     let vm = match ctx.state.scripting.vm() {
@@ -976,14 +977,14 @@ fn run_in_vm(
     vm: &Lua,
     ctx: &mut Ctx<'_>,
     program: Program<'_>,
-    keys: &[Bytes],
-    argv: &[Bytes],
+    keys: &[Arg],
+    argv: &[Arg],
     read_only: bool,
 ) -> mlua::Result<RunOutcome> {
     let internal = internal(vm)?;
     internal.raw_set("resp", 2)?;
     arm_deadline(vm, ctx.state.config.settings.busy_reply_threshold_ms)?;
-    let strings = |items: &[Bytes]| -> mlua::Result<Table> {
+    let strings = |items: &[Arg]| -> mlua::Result<Table> {
         let t = vm.create_table_with_capacity(items.len(), 0)?;
         for (i, item) in items.iter().enumerate() {
             t.raw_set(i + 1, vm.create_string(item)?)?;
@@ -1091,7 +1092,7 @@ fn run_in_vm(
 /// the library. Error texts as Redis 7.0.
 pub fn load_library(
     scripting: &mut Scripting,
-    code: &Bytes,
+    code: &[u8],
     replace: bool,
     busy_threshold_ms: u64,
 ) -> Result<String, Reply> {
@@ -1141,7 +1142,7 @@ pub fn load_library(
         name.clone(),
         Library {
             name: name.clone(),
-            code: code.clone(),
+            code: Bytes::copy_from_slice(code),
             functions: metas,
         },
     );

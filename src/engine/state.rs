@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 use crate::engine::client::{ClientInfo, PushSender};
 use crate::engine::config::Config;
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::storage::{CompactBytes, Db};
 
@@ -22,7 +23,7 @@ use crate::engine::storage::{CompactBytes, Db};
 /// effect; MULTI … EXEC batches arrive as MULTI, the effects, EXEC. `db` is the database the effect
 /// applies to; effects are deterministic (see `docs/architecture.md`).
 pub trait WriteLog: Send {
-    fn append(&mut self, db: usize, args: &[Bytes]);
+    fn append(&mut self, db: usize, args: &[Arg]);
 }
 
 /// The write log of an engine with persistence and replication off.
@@ -30,7 +31,7 @@ pub trait WriteLog: Send {
 pub struct NoWriteLog;
 
 impl WriteLog for NoWriteLog {
-    fn append(&mut self, _db: usize, _args: &[Bytes]) {}
+    fn append(&mut self, _db: usize, _args: &[Arg]) {}
 }
 
 /// Counters reported by INFO stats.
@@ -89,7 +90,7 @@ pub struct BlockedClient {
     pub db: usize,
     pub keys: Vec<CompactBytes>,
     /// The command to run again when a key is ready (it decides whether it can be served).
-    pub args: Vec<Bytes>,
+    pub args: Vec<Arg>,
     pub proto: u8,
     pub reply: oneshot::Sender<Reply>,
 }
@@ -235,7 +236,7 @@ pub struct EngineState {
     /// Persistence status (INFO persistence, snapshots).
     pub persist: crate::engine::persistence::PersistInfo,
     /// Effects collected while a transaction or script runs, appended atomically at its end.
-    pub pending_effects: Option<Vec<(usize, Vec<Bytes>)>>,
+    pub pending_effects: Option<Vec<(usize, Vec<Arg>)>>,
     /// Replicas reject writes from normal clients (set by replication).
     pub read_only: bool,
     pub run_id: String,
@@ -298,7 +299,7 @@ impl EngineState {
     }
 
     /// Record an effect: straight to the write log, or into the open transaction/script batch.
-    pub fn propagate(&mut self, db: usize, args: Vec<Bytes>) {
+    pub fn propagate(&mut self, db: usize, args: Vec<Arg>) {
         match &mut self.pending_effects {
             Some(batch) => batch.push((db, args)),
             None => self.append_effect(db, &args),
@@ -307,14 +308,14 @@ impl EngineState {
 
     /// `propagate` for an effect the caller still owns (a command's own arguments): copied only
     /// when a batch must keep it, not on every write.
-    pub fn propagate_slice(&mut self, db: usize, args: &[Bytes]) {
+    pub fn propagate_slice(&mut self, db: usize, args: &[Arg]) {
         match &mut self.pending_effects {
             Some(batch) => batch.push((db, args.to_vec())),
             None => self.append_effect(db, args),
         }
     }
 
-    fn append_effect(&mut self, db: usize, args: &[Bytes]) {
+    fn append_effect(&mut self, db: usize, args: &[Arg]) {
         if !self.stream.suppress {
             self.write_log.append(db, args);
         }
@@ -338,11 +339,11 @@ impl EngineState {
         };
         if batch.len() > 1 {
             let db = batch[0].0;
-            self.append_effect(db, &[Bytes::from_static(b"MULTI")]);
+            self.append_effect(db, &[Arg::from_static(b"MULTI")]);
             for (db, args) in &batch {
                 self.append_effect(*db, args);
             }
-            self.append_effect(db, &[Bytes::from_static(b"EXEC")]);
+            self.append_effect(db, &[Arg::from_static(b"EXEC")]);
         } else {
             for (db, args) in &batch {
                 self.append_effect(*db, args);
@@ -361,7 +362,7 @@ impl EngineState {
             for k in keys {
                 self.watches.touch(db, &k);
                 self.dirty += 1;
-                self.propagate(db, vec![Bytes::from_static(b"DEL"), k.to_bytes()]);
+                self.propagate(db, vec![Arg::from_static(b"DEL"), Arg::copy_from_slice(&k)]);
             }
         }
     }

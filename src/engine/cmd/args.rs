@@ -1,7 +1,5 @@
 //! Argument parsing shared by all commands, with Redis's exact rules and error texts. Pure.
 
-use bytes::Bytes;
-
 use crate::engine::protocol::reply::Reply;
 
 pub const ERR_SYNTAX: &str = "ERR syntax error";
@@ -107,7 +105,7 @@ pub fn is(arg: &[u8], keyword: &str) -> bool {
 }
 
 /// An owned copy of an argument as a lossy UTF-8 string (for error messages).
-pub fn lossy(arg: &Bytes) -> String {
+pub fn lossy(arg: &[u8]) -> String {
     String::from_utf8_lossy(arg).into_owned()
 }
 

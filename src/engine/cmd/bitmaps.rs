@@ -7,6 +7,7 @@ use bytes::Bytes;
 use super::args::{int_arg, is, parse_i64_strict, syntax_error, wrongtype};
 use super::flags::*;
 use super::{CommandSpec, Ctx};
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::storage::{CompactBytes, Value};
 
@@ -63,7 +64,7 @@ fn read_string(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Bytes>, Reply> {
     super::strings::read_string(ctx, key)
 }
 
-fn setbit(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn setbit(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let offset = match bit_offset(ctx, &a[2]) {
         Ok(o) => o,
         Err(e) => return e,
@@ -115,7 +116,7 @@ fn setbit(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Int(old as i64)
 }
 
-fn getbit(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn getbit(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let offset = match bit_offset(ctx, &a[2]) {
         Ok(o) => o,
         Err(e) => return e,
@@ -177,7 +178,7 @@ fn count_bits(s: &[u8], from: u64, to: u64) -> u64 {
     count
 }
 
-fn bitcount(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn bitcount(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     // Redis 7.0 looks the key up before it parses the range: a missing key counts 0 and a
     // wrong type errors whatever the other arguments are.
     let s = match read_string(ctx, &a[1]) {
@@ -233,7 +234,7 @@ fn bitcount(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn bitpos(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn bitpos(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let want = match int_arg(&a[2]) {
         Ok(v @ (0 | 1)) => v == 1,
         Ok(_) => return Reply::err_static("ERR The bit argument must be 1 or 0."),
@@ -319,7 +320,7 @@ enum BitOp {
     Not,
 }
 
-fn bitop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn bitop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let op = if is(&a[1], "and") {
         BitOp::And
     } else if is(&a[1], "or") {
@@ -524,7 +525,7 @@ fn signed_overflow(value: i64, incr: i64, bits: u32, ow: Overflow) -> Option<Opt
     }
 }
 
-fn parse_fields(ctx: &Ctx<'_>, a: &[Bytes]) -> Result<Vec<Field>, Reply> {
+fn parse_fields(ctx: &Ctx<'_>, a: &[Arg]) -> Result<Vec<Field>, Reply> {
     let mut fields = Vec::new();
     let mut overflow = Overflow::Wrap;
     let mut j = 2;
@@ -605,7 +606,7 @@ fn apply_field(s: &mut [u8], f: &Field) -> Reply {
     }
 }
 
-fn bitfield_generic(ctx: &mut Ctx<'_>, a: &[Bytes], read_only_command: bool) -> Reply {
+fn bitfield_generic(ctx: &mut Ctx<'_>, a: &[Arg], read_only_command: bool) -> Reply {
     let fields = match parse_fields(ctx, a) {
         Ok(f) => f,
         Err(e) => return e,
@@ -664,11 +665,11 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, a: &[Bytes], read_only_command: bool) -> 
     Reply::Array(replies)
 }
 
-fn bitfield(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn bitfield(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     bitfield_generic(ctx, a, false)
 }
 
-fn bitfield_ro(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn bitfield_ro(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     bitfield_generic(ctx, a, true)
 }
 

@@ -8,6 +8,7 @@ use super::args::{self, int_arg, is, syntax_error, wrongtype};
 use super::flags::*;
 use super::{CommandSpec, Ctx};
 use crate::engine::glob::glob_match;
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::{format_float_human, Reply};
 use crate::engine::storage::hash::HashValue;
 use crate::engine::storage::Value;
@@ -100,7 +101,7 @@ fn limits(ctx: &Ctx<'_>) -> (usize, usize) {
     (s.hash_max_listpack_entries, s.hash_max_listpack_value)
 }
 
-fn hset_generic(ctx: &mut Ctx<'_>, a: &[Bytes], name: &str) -> Result<i64, Reply> {
+fn hset_generic(ctx: &mut Ctx<'_>, a: &[Arg], name: &str) -> Result<i64, Reply> {
     if a.len() % 2 != 0 {
         return Err(Reply::error(format!(
             "ERR wrong number of arguments for '{name}' command"
@@ -118,15 +119,15 @@ fn hset_generic(ctx: &mut Ctx<'_>, a: &[Bytes], name: &str) -> Result<i64, Reply
     Ok(added)
 }
 
-fn hset(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn hset(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     hset_generic(ctx, a, "hset").map_or_else(|e| e, Reply::Int)
 }
 
-fn hmset(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn hmset(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     hset_generic(ctx, a, "hmset").map_or_else(|e| e, |_| Reply::Ok)
 }
 
-fn hsetnx(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn hsetnx(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let (max_entries, max_value) = limits(ctx);
     match read_hash(ctx, &a[1]) {
         Err(e) => return e,
@@ -144,7 +145,7 @@ fn hsetnx(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Int(1)
 }
 
-fn hget(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn hget(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_hash(ctx, &a[1]) {
         Err(e) => e,
         Ok(h) => h
@@ -153,7 +154,7 @@ fn hget(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn hmget(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn hmget(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_hash(ctx, &a[1]) {
         Err(e) => e,
         Ok(h) => Reply::Array(
@@ -168,7 +169,7 @@ fn hmget(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn hdel(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn hdel(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let h = match write_hash(ctx, &a[1], false) {
         Err(e) => return e,
         Ok(None) => return Reply::Int(0),
@@ -190,28 +191,28 @@ fn hdel(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Int(removed)
 }
 
-fn hlen(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn hlen(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_hash(ctx, &a[1]) {
         Err(e) => e,
         Ok(h) => Reply::Int(h.map_or(0, |h| h.len() as i64)),
     }
 }
 
-fn hstrlen(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn hstrlen(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_hash(ctx, &a[1]) {
         Err(e) => e,
         Ok(h) => Reply::Int(h.and_then(|h| h.get(&a[2])).map_or(0, |v| v.len() as i64)),
     }
 }
 
-fn hexists(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn hexists(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_hash(ctx, &a[1]) {
         Err(e) => e,
         Ok(h) => Reply::Int(h.and_then(|h| h.get(&a[2])).is_some() as i64),
     }
 }
 
-fn hkeys(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn hkeys(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_hash(ctx, &a[1]) {
         Err(e) => e,
         Ok(h) => Reply::Array(h.map_or_else(Vec::new, |h| {
@@ -220,7 +221,7 @@ fn hkeys(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn hvals(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn hvals(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_hash(ctx, &a[1]) {
         Err(e) => e,
         Ok(h) => Reply::Array(h.map_or_else(Vec::new, |h| {
@@ -229,7 +230,7 @@ fn hvals(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn hgetall(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn hgetall(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_hash(ctx, &a[1]) {
         Err(e) => e,
         Ok(h) => Reply::Map(h.map_or_else(Vec::new, |h| {
@@ -241,7 +242,7 @@ fn hgetall(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn hincrby(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn hincrby(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let delta = match int_arg(&a[3]) {
         Ok(d) => d,
         Err(e) => return e,
@@ -267,7 +268,7 @@ fn hincrby(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Int(new)
 }
 
-fn hincrbyfloat(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn hincrbyfloat(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let delta = match args::float_arg(&a[3]) {
         Ok(d) if d.is_infinite() => return Reply::err_static("ERR value is NaN or Infinity"),
         Ok(d) => d,
@@ -295,10 +296,10 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     ctx.modified(&a[1]);
     // Replicas get the result, not the addition: float rounding must not differ between them.
     ctx.propagate_as(vec![
-        Bytes::from_static(b"HSET"),
+        Arg::from_static(b"HSET"),
         a[1].clone(),
         a[2].clone(),
-        text.clone(),
+        Arg::from(text.clone()),
     ]);
     Reply::Bulk(text)
 }
@@ -340,7 +341,7 @@ pub fn random_positions(len: usize, count: i64, rng: &mut impl Rng) -> Vec<usize
     picked
 }
 
-fn hrandfield(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn hrandfield(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let mut with_values = false;
     let mut count = None;
     if a.len() >= 3 {
@@ -409,13 +410,13 @@ pub fn parse_cursor(arg: &[u8]) -> Result<u64, Reply> {
 
 /// MATCH / COUNT options of HSCAN, SSCAN and ZSCAN.
 pub struct ScanOptions {
-    pub pattern: Option<Bytes>,
+    pub pattern: Option<Arg>,
     pub count: usize,
 }
 
 impl ScanOptions {
     /// Parse the options starting at `a[from]`.
-    pub fn parse(a: &[Bytes], from: usize) -> Result<ScanOptions, Reply> {
+    pub fn parse(a: &[Arg], from: usize) -> Result<ScanOptions, Reply> {
         let mut opts = ScanOptions {
             pattern: None,
             count: 10,
@@ -455,7 +456,7 @@ pub fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
     ])
 }
 
-fn hscan(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn hscan(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let cursor = match parse_cursor(&a[2]) {
         Ok(c) => c,
         Err(e) => return e,

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use super::args::{is, wrongtype};
 use super::flags::*;
 use super::{CommandSpec, Ctx};
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::storage::hyperloglog as hll;
 use crate::engine::storage::{CompactBytes, Value};
@@ -93,7 +94,7 @@ fn store(ctx: &mut Ctx<'_>, key: &[u8], s: Vec<u8>) {
     ctx.modified(key);
 }
 
-fn pfadd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn pfadd(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let key = &a[1];
     let now = ctx.now_ms;
     let max = sparse_max_bytes(ctx);
@@ -129,7 +130,7 @@ fn pfadd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Int(1)
 }
 
-fn pfcount(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn pfcount(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if a.len() > 2 {
         let mut max = vec![0u8; hll::REGISTERS];
         for key in &a[1..] {
@@ -166,7 +167,7 @@ fn pfcount(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Int(card as i64)
 }
 
-fn pfmerge(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn pfmerge(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let mut max = vec![0u8; hll::REGISTERS];
     let mut use_dense = false;
     // The destination is one of the sources, as in Redis.
@@ -204,7 +205,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 
 /// PFDEBUG GETREG|DECODE|ENCODING|TODENSE key: Redis's introspection, used by its test suite.
 /// GETREG and TODENSE convert a sparse HLL to dense, which is a change that propagates.
-fn pfdebug(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn pfdebug(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let sub = &a[1];
     let key = &a[2];
     let mut s = match read_hll(ctx, key, Lookup::Write) {
@@ -246,7 +247,7 @@ fn pfdebug(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     ))
 }
 
-fn pfselftest(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn pfselftest(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     match hll::self_test() {
         Ok(()) => Reply::Ok,
         Err(e) => Reply::error(format!("ERR {e}")),

@@ -7,6 +7,7 @@ use super::args::{int_arg, is, not_int, syntax_error, ERR_DB_RANGE, ERR_NO_SUCH_
 use super::flags::*;
 use super::{CommandSpec, Ctx};
 use crate::engine::config::Settings;
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::storage::db::{lfu_decayed, lfu_pack, lru_clock, AccessPolicy};
 use crate::engine::storage::value::string_encoding;
@@ -113,7 +114,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-fn del(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn del(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let now = ctx.now_ms;
     let mut n = 0;
     for k in &a[1..] {
@@ -127,13 +128,13 @@ fn del(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Int(n)
 }
 
-fn exists(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn exists(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let now = ctx.now_ms;
     let db = ctx.db();
     Reply::Int(a[1..].iter().filter(|k| db.contains(k, now)).count() as i64)
 }
 
-fn type_cmd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn type_cmd(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let now = ctx.now_ms;
     let t = match ctx.db().get_untouched(&a[1], now) {
         Some(e) => e.value.value_type().name(),
@@ -152,7 +153,7 @@ pub struct ExpireFlags {
 }
 
 /// Parse the options after the time argument (Redis checks them before the time itself).
-pub fn parse_expire_flags(a: &[Bytes]) -> Result<ExpireFlags, Reply> {
+pub fn parse_expire_flags(a: &[Arg]) -> Result<ExpireFlags, Reply> {
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for o in &a[3..] {
         if is(o, "nx") {
@@ -184,7 +185,7 @@ pub fn parse_expire_flags(a: &[Bytes]) -> Result<ExpireFlags, Reply> {
 }
 
 /// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT. `at_ms` is the absolute deadline.
-pub fn expire_generic(ctx: &mut Ctx<'_>, a: &[Bytes], f: ExpireFlags, at_ms: i64) -> Reply {
+pub fn expire_generic(ctx: &mut Ctx<'_>, a: &[Arg], f: ExpireFlags, at_ms: i64) -> Reply {
     let ExpireFlags { nx, xx, gt, lt } = f;
     let key = &a[1];
     let now = ctx.now_ms;
@@ -204,22 +205,22 @@ pub fn expire_generic(ctx: &mut Ctx<'_>, a: &[Bytes], f: ExpireFlags, at_ms: i64
         // A deadline in the past deletes the key, and that is what gets propagated.
         ctx.db().remove(key);
         ctx.modified(key);
-        ctx.propagate_as(vec![Bytes::from_static(b"DEL"), key.clone()]);
+        ctx.propagate_as(vec![Arg::from_static(b"DEL"), key.clone()]);
         return Reply::Int(1);
     }
     ctx.db().set_expire(key, at_ms);
     ctx.modified(key);
     ctx.propagate_as(vec![
-        Bytes::from_static(b"PEXPIREAT"),
+        Arg::from_static(b"PEXPIREAT"),
         key.clone(),
-        Bytes::from(at_ms.to_string()),
+        Arg::from(at_ms.to_string()),
     ]);
     Reply::Int(1)
 }
 
 fn expire_arg(
     ctx: &Ctx<'_>,
-    a: &[Bytes],
+    a: &[Arg],
     unit_ms: i64,
     absolute: bool,
     cmd: &str,
@@ -237,7 +238,7 @@ fn expire_arg(
 /// Shared body of the EXPIRE family: options first, then the time, then the change.
 pub fn expire_command(
     ctx: &mut Ctx<'_>,
-    a: &[Bytes],
+    a: &[Arg],
     unit_ms: i64,
     absolute: bool,
     cmd: &str,
@@ -252,14 +253,14 @@ pub fn expire_command(
     }
 }
 
-fn expire(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn expire(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     expire_command(ctx, a, 1000, false, "expire")
 }
-fn pexpire(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn pexpire(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     expire_command(ctx, a, 1, false, "pexpire")
 }
 
-fn keys(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn keys(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let now = ctx.now_ms;
     let pattern = &a[1];
     let all = pattern.as_ref() == b"*";
@@ -285,15 +286,15 @@ pub fn ttl_ms(ctx: &mut Ctx<'_>, key: &[u8]) -> i64 {
     }
 }
 
-fn ttl(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn ttl(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let t = ttl_ms(ctx, &a[1]);
     Reply::Int(if t < 0 { t } else { (t + 500) / 1000 })
 }
-fn pttl(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn pttl(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     Reply::Int(ttl_ms(ctx, &a[1]))
 }
 
-fn persist(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn persist(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let now = ctx.now_ms;
     if ctx.db().get(&a[1], now).is_none() {
         return Reply::Int(0);
@@ -326,7 +327,7 @@ pub fn db_index(ctx: &Ctx<'_>, arg: &[u8]) -> Result<usize, Reply> {
     Ok(n as usize)
 }
 
-fn select(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn select(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match db_index(ctx, &a[1]) {
         Ok(i) => {
             ctx.client.db = i;
@@ -336,11 +337,11 @@ fn select(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn dbsize(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn dbsize(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Int(ctx.db().len() as i64)
 }
 
-fn flush_option(a: &[Bytes]) -> Result<(), Reply> {
+fn flush_option(a: &[Arg]) -> Result<(), Reply> {
     match a.len() {
         1 => Ok(()),
         2 if is(&a[1], "async") || is(&a[1], "sync") => Ok(()),
@@ -348,7 +349,7 @@ fn flush_option(a: &[Bytes]) -> Result<(), Reply> {
     }
 }
 
-fn flushdb(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn flushdb(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if let Err(e) = flush_option(a) {
         return e;
     }
@@ -359,7 +360,7 @@ fn flushdb(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Ok
 }
 
-fn flushall(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn flushall(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if let Err(e) = flush_option(a) {
         return e;
     }
@@ -398,18 +399,14 @@ pub fn parse_cursor(arg: &[u8]) -> Result<u64, Reply> {
 
 /// The MATCH, COUNT and TYPE options shared by the SCAN family.
 pub struct ScanOptions {
-    pub pattern: Option<Bytes>,
+    pub pattern: Option<Arg>,
     pub count: usize,
     /// `Some(None)`: a TYPE Redis does not know, which matches nothing.
     pub type_filter: Option<Option<ValueType>>,
 }
 
 /// Parse SCAN options starting at `a[from]`; `allow_type` only for SCAN itself.
-pub fn parse_scan_options(
-    a: &[Bytes],
-    from: usize,
-    allow_type: bool,
-) -> Result<ScanOptions, Reply> {
+pub fn parse_scan_options(a: &[Arg], from: usize, allow_type: bool) -> Result<ScanOptions, Reply> {
     let mut opts = ScanOptions {
         pattern: None,
         count: 10,
@@ -437,7 +434,7 @@ pub fn parse_scan_options(
     Ok(opts)
 }
 
-fn scan(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn scan(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let cursor = match parse_cursor(&a[1]) {
         Ok(c) => c,
         Err(e) => return e,
@@ -477,7 +474,7 @@ fn scan(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     ])
 }
 
-fn randomkey(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn randomkey(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     let now = ctx.now_ms;
     // Expired keys found on the way are deleted; with a keyspace of only volatile keys Redis
     // gives up after 100 tries and returns an expired key rather than loop forever.
@@ -502,7 +499,7 @@ fn randomkey(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
 }
 
 /// RENAME and RENAMENX: move the entry (value and TTL) to the new name.
-fn rename_generic(ctx: &mut Ctx<'_>, a: &[Bytes], nx: bool) -> Reply {
+fn rename_generic(ctx: &mut Ctx<'_>, a: &[Arg], nx: bool) -> Reply {
     let (src, dst) = (&a[1], &a[2]);
     let now = ctx.now_ms;
     if ctx.db().get_untouched(src, now).is_none() {
@@ -539,14 +536,14 @@ fn signal_if_blockable(ctx: &mut Ctx<'_>, key: &[u8]) {
     }
 }
 
-fn rename(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn rename(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     rename_generic(ctx, a, false)
 }
-fn renamenx(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn renamenx(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     rename_generic(ctx, a, true)
 }
 
-fn move_cmd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn move_cmd(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let key = &a[1];
     let target = match db_index(ctx, &a[2]) {
         Ok(t) => t,
@@ -579,7 +576,7 @@ fn move_cmd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Int(1)
 }
 
-fn copy(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn copy(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let (src, dst) = (&a[1], &a[2]);
     let src_db = ctx.client.db;
     let mut dst_db = src_db;
@@ -625,10 +622,10 @@ fn copy(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Int(1)
 }
 
-fn expireat(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn expireat(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     expire_command(ctx, a, 1000, true, "expireat")
 }
-fn pexpireat(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn pexpireat(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     expire_command(ctx, a, 1, true, "pexpireat")
 }
 
@@ -642,16 +639,16 @@ fn expire_time_ms(ctx: &mut Ctx<'_>, key: &[u8]) -> i64 {
     }
 }
 
-fn expiretime(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn expiretime(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let t = expire_time_ms(ctx, &a[1]);
     // Rounded to the nearest second, as Redis's ttlGenericCommand does.
     Reply::Int(if t < 0 { t } else { (t + 500) / 1000 })
 }
-fn pexpiretime(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn pexpiretime(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     Reply::Int(expire_time_ms(ctx, &a[1]))
 }
 
-fn touch(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn touch(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let now = ctx.now_ms;
     let db = ctx.db();
     Reply::Int(a[1..].iter().filter(|k| db.get(k, now).is_some()).count() as i64)
@@ -675,7 +672,7 @@ const OBJECT_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-fn object_help(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn object_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Array(
         OBJECT_HELP
             .iter()
@@ -743,7 +740,7 @@ fn with_entry(
     }
 }
 
-fn object_encoding(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn object_encoding(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     with_entry(ctx, &a[2], |settings, _, e| {
         Reply::Bulk(Bytes::from_static(
             encoding_name(settings, &e.value).as_bytes(),
@@ -751,7 +748,7 @@ fn object_encoding(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     })
 }
 
-fn object_refcount(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn object_refcount(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     with_entry(ctx, &a[2], |_, _, e| {
         // Redis shares the integers 0..9999 as immortal objects (refcount INT_MAX).
         let shared = matches!(&e.value, Value::Str(s)
@@ -760,7 +757,7 @@ fn object_refcount(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     })
 }
 
-fn object_idletime(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn object_idletime(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let now = ctx.now_ms;
     with_entry(ctx, &a[2], |_, policy, e| {
         match policy {
@@ -770,7 +767,7 @@ fn object_idletime(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     })
 }
 
-fn object_freq(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn object_freq(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let now = ctx.now_ms;
     with_entry(ctx, &a[2], |_, policy, e| {
         match policy {
@@ -782,7 +779,7 @@ fn object_freq(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     })
 }
 
-fn swapdb(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn swapdb(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let n = ctx.state.dbs.len();
     let Ok(x) = int32_arg(&a[1]) else {
         return Reply::err_static("ERR invalid first DB index");
@@ -830,7 +827,7 @@ fn swapdb(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Ok
 }
 
-fn dump(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn dump(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let now = ctx.now_ms;
     match ctx.db().get(&a[1], now) {
         Some(e) => Reply::Bulk(Bytes::from(rdb::dump_payload(&e.value))),
@@ -838,7 +835,7 @@ fn dump(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn restore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn restore(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let key = &a[1];
     let (mut replace, mut absttl) = (false, false);
     let mut idle: Option<i64> = None;
@@ -901,7 +898,7 @@ fn restore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         // Already expired: the key is not created; a replaced key is simply deleted.
         if deleted {
             ctx.modified(key);
-            ctx.propagate_as(vec![Bytes::from_static(b"DEL"), key.clone()]);
+            ctx.propagate_as(vec![Arg::from_static(b"DEL"), key.clone()]);
         }
         return Reply::Ok;
     }
@@ -932,8 +929,8 @@ fn restore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         // A relative TTL is propagated as absolute so a replica expires the key at the same
         // instant (Redis 7.0 rewrites RESTORE the same way).
         let mut args = a.to_vec();
-        args[2] = Bytes::from(at_ms.to_string());
-        args.push(Bytes::from_static(b"ABSTTL"));
+        args[2] = Arg::from(at_ms.to_string());
+        args.push(Arg::from_static(b"ABSTTL"));
         ctx.propagate_as(args);
     }
     Reply::Ok
@@ -949,11 +946,11 @@ mod tests {
     use crate::engine::state::{BlockedClient, EngineState, WriteLog};
     use crate::engine::storage::list::ListValue;
 
-    type Effects = Arc<Mutex<Vec<Vec<Bytes>>>>;
+    type Effects = Arc<Mutex<Vec<Vec<Arg>>>>;
 
     struct Recorder(Effects);
     impl WriteLog for Recorder {
-        fn append(&mut self, _db: usize, args: &[Bytes]) {
+        fn append(&mut self, _db: usize, args: &[Arg]) {
             self.0.lock().unwrap().push(args.to_vec());
         }
     }
@@ -968,7 +965,7 @@ mod tests {
     }
 
     fn run(state: &mut EngineState, client: &mut ClientState, args: &[&[u8]]) -> Reply {
-        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+        let args: Vec<Arg> = args.iter().map(|a| Arg::copy_from_slice(a)).collect();
         let (spec, parent) = super::super::resolve(&args).expect("known command");
         let mut ctx = Ctx::new(state, client, NOW);
         super::super::call(&mut ctx, spec, parent, &args)
@@ -1024,7 +1021,7 @@ mod tests {
             BlockedClient {
                 db: 0,
                 keys: vec![CompactBytes::from("queue")],
-                args: vec![Bytes::from_static(b"BLPOP")],
+                args: vec![Arg::from_static(b"BLPOP")],
                 proto: 2,
                 reply: tx,
             },
@@ -1055,7 +1052,7 @@ mod tests {
             BlockedClient {
                 db: 0,
                 keys: vec![CompactBytes::from("dst")],
-                args: vec![Bytes::from_static(b"BLPOP")],
+                args: vec![Arg::from_static(b"BLPOP")],
                 proto: 2,
                 reply: tx,
             },

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use super::args::{self, int_arg, is, parse_i64_strict, syntax_error, wrongtype};
 use super::flags::*;
 use super::{CommandSpec, Ctx};
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::storage::list::{End, ListValue};
 use crate::engine::storage::{CompactBytes, Value};
@@ -106,7 +107,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 /// Keys of `LMPOP numkeys key...` / `BLMPOP timeout numkeys key...` (numkeys at `at`).
-fn mpop_keys(a: &[Bytes], at: usize) -> Vec<usize> {
+fn mpop_keys(a: &[Arg], at: usize) -> Vec<usize> {
     let n = a
         .get(at)
         .and_then(|n| parse_i64_strict(n))
@@ -115,11 +116,11 @@ fn mpop_keys(a: &[Bytes], at: usize) -> Vec<usize> {
     (at + 1..a.len()).take(n).collect()
 }
 
-fn lmpop_keys(a: &[Bytes]) -> Vec<usize> {
+fn lmpop_keys(a: &[Arg]) -> Vec<usize> {
     mpop_keys(a, 1)
 }
 
-fn blmpop_keys(a: &[Bytes]) -> Vec<usize> {
+fn blmpop_keys(a: &[Arg]) -> Vec<usize> {
     mpop_keys(a, 2)
 }
 
@@ -159,15 +160,15 @@ fn parse_end(arg: &[u8]) -> Option<End> {
     }
 }
 
-fn end_word(end: End) -> Bytes {
-    Bytes::from_static(match end {
+fn end_word(end: End) -> Arg {
+    Arg::from_static(match end {
         End::Left => b"LEFT",
         End::Right => b"RIGHT",
     })
 }
 
-fn pop_word(end: End) -> Bytes {
-    Bytes::from_static(match end {
+fn pop_word(end: End) -> Arg {
+    Arg::from_static(match end {
         End::Left => b"LPOP",
         End::Right => b"RPOP",
     })
@@ -239,13 +240,13 @@ fn push_elements(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     end: End,
-    items: &[Bytes],
+    items: &[impl AsRef<[u8]>],
     only_existing: bool,
 ) -> Result<usize, Reply> {
     let len = match lookup_list(ctx, key)? {
         Some(l) => {
             for v in items {
-                l.push(end, v);
+                l.push(end, v.as_ref());
             }
             l.len()
         }
@@ -253,7 +254,7 @@ fn push_elements(
         None => {
             let mut l = ListValue::default();
             for v in items {
-                l.push(end, v);
+                l.push(end, v.as_ref());
             }
             let len = l.len();
             ctx.db().set(key, Value::List(Box::new(l)));
@@ -265,27 +266,27 @@ fn push_elements(
     Ok(len)
 }
 
-fn push_cmd(ctx: &mut Ctx<'_>, a: &[Bytes], end: End, only_existing: bool) -> Reply {
+fn push_cmd(ctx: &mut Ctx<'_>, a: &[Arg], end: End, only_existing: bool) -> Reply {
     match push_elements(ctx, &a[1], end, &a[2..], only_existing) {
         Ok(n) => Reply::Int(n as i64),
         Err(e) => e,
     }
 }
 
-fn lpush(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn lpush(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     push_cmd(ctx, a, End::Left, false)
 }
-fn rpush(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn rpush(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     push_cmd(ctx, a, End::Right, false)
 }
-fn lpushx(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn lpushx(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     push_cmd(ctx, a, End::Left, true)
 }
-fn rpushx(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn rpushx(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     push_cmd(ctx, a, End::Right, true)
 }
 
-fn pop_cmd(ctx: &mut Ctx<'_>, a: &[Bytes], end: End) -> Reply {
+fn pop_cmd(ctx: &mut Ctx<'_>, a: &[Arg], end: End) -> Reply {
     if a.len() > 3 {
         return Reply::error(format!(
             "ERR wrong number of arguments for '{}' command",
@@ -308,14 +309,14 @@ fn pop_cmd(ctx: &mut Ctx<'_>, a: &[Bytes], end: End) -> Reply {
     }
 }
 
-fn lpop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn lpop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     pop_cmd(ctx, a, End::Left)
 }
-fn rpop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn rpop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     pop_cmd(ctx, a, End::Right)
 }
 
-fn llen(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn llen(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_list(ctx, &a[1]) {
         Ok(Some(l)) => Reply::Int(l.len() as i64),
         Ok(None) => Reply::Int(0),
@@ -323,7 +324,7 @@ fn llen(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn lrange(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn lrange(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let (start, stop) = match (int_arg(&a[2]), int_arg(&a[3])) {
         (Ok(s), Ok(e)) => (s, e),
         (Err(e), _) | (_, Err(e)) => return e,
@@ -340,7 +341,7 @@ fn lrange(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn lindex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn lindex(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let l = match read_list(ctx, &a[1]) {
         Err(e) => return e,
         Ok(None) => return Reply::Nil,
@@ -356,7 +357,7 @@ fn lindex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn lset(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn lset(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let l = match lookup_list(ctx, &a[1]) {
         Err(e) => return e,
         Ok(None) => return Reply::err_static(args::ERR_NO_SUCH_KEY),
@@ -376,7 +377,7 @@ fn lset(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn linsert(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn linsert(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let after = if is(&a[2], "after") {
         true
     } else if is(&a[2], "before") {
@@ -397,7 +398,7 @@ fn linsert(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Int(len)
 }
 
-fn lrem(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn lrem(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let count = match int_arg(&a[2]) {
         Ok(c) => c,
         Err(e) => return e,
@@ -417,7 +418,7 @@ fn lrem(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Int(removed as i64)
 }
 
-fn ltrim(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn ltrim(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let (start, stop) = match (int_arg(&a[2]), int_arg(&a[3])) {
         (Ok(s), Ok(e)) => (s, e),
         (Err(e), _) | (_, Err(e)) => return e,
@@ -446,7 +447,7 @@ fn ltrim(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Ok
 }
 
-fn lpos(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn lpos(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let (mut rank, mut count, mut maxlen) = (1i64, None, 0usize);
     let mut i = 3;
     while i < a.len() {
@@ -513,7 +514,7 @@ fn move_element(
     Ok(Some(v))
 }
 
-fn lmove(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn lmove(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let (Some(from), Some(to)) = (parse_end(&a[3]), parse_end(&a[4])) else {
         return syntax_error();
     };
@@ -524,7 +525,7 @@ fn lmove(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn rpoplpush(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn rpoplpush(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match move_element(ctx, &a[1], &a[2], End::Right, End::Left) {
         Ok(Some(v)) => Reply::Bulk(v),
         Ok(None) => Reply::Nil,
@@ -534,12 +535,12 @@ fn rpoplpush(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 
 /// Parsed `numkeys key... LEFT|RIGHT [COUNT n]` of LMPOP/BLMPOP.
 struct MpopArgs<'a> {
-    keys: &'a [Bytes],
+    keys: &'a [Arg],
     end: End,
     count: usize,
 }
 
-fn parse_mpop(a: &[Bytes], numkeys_at: usize) -> Result<MpopArgs<'_>, Reply> {
+fn parse_mpop(a: &[Arg], numkeys_at: usize) -> Result<MpopArgs<'_>, Reply> {
     let numkeys = bounded_int(
         &a[numkeys_at],
         1,
@@ -573,7 +574,7 @@ fn parse_mpop(a: &[Bytes], numkeys_at: usize) -> Result<MpopArgs<'_>, Reply> {
 /// (propagated as LPOP/RPOP key count), Ok(None) if all are missing.
 fn mpop_first(
     ctx: &mut Ctx<'_>,
-    keys: &[Bytes],
+    keys: &[Arg],
     end: End,
     count: usize,
 ) -> Result<Option<Reply>, Reply> {
@@ -584,17 +585,17 @@ fn mpop_first(
         ctx.propagate_as(vec![
             pop_word(end),
             key.clone(),
-            Bytes::from(items.len().to_string()),
+            Arg::from(items.len().to_string()),
         ]);
         return Ok(Some(Reply::Array(vec![
-            Reply::Bulk(key.clone()),
+            Reply::bulk_copy(key),
             Reply::Array(items.into_iter().map(Reply::Bulk).collect()),
         ])));
     }
     Ok(None)
 }
 
-fn lmpop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn lmpop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let m = match parse_mpop(a, 1) {
         Ok(m) => m,
         Err(e) => return e,
@@ -606,12 +607,12 @@ fn lmpop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn keys_of(keys: &[Bytes]) -> Vec<CompactBytes> {
+fn keys_of(keys: &[Arg]) -> Vec<CompactBytes> {
     keys.iter().map(|k| CompactBytes::new(k)).collect()
 }
 
 /// BLPOP / BRPOP: `[key, element]` from the first non-empty key, else block.
-fn blocking_pop(ctx: &mut Ctx<'_>, a: &[Bytes], end: End) -> Reply {
+fn blocking_pop(ctx: &mut Ctx<'_>, a: &[Arg], end: End) -> Reply {
     let deadline = match parse_timeout(&a[a.len() - 1], ctx.now_ms) {
         Ok(d) => d,
         Err(e) => return e,
@@ -626,7 +627,7 @@ fn blocking_pop(ctx: &mut Ctx<'_>, a: &[Bytes], end: End) -> Reply {
             },
         };
         ctx.propagate_as(vec![pop_word(end), key.clone()]);
-        return Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(v)]);
+        return Reply::Array(vec![Reply::bulk_copy(key), Reply::Bulk(v)]);
     }
     if !ctx.may_block {
         return Reply::NilArray;
@@ -634,17 +635,17 @@ fn blocking_pop(ctx: &mut Ctx<'_>, a: &[Bytes], end: End) -> Reply {
     ctx.block_on(keys_of(keys), deadline, Reply::NilArray)
 }
 
-fn blpop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn blpop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     blocking_pop(ctx, a, End::Left)
 }
-fn brpop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn brpop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     blocking_pop(ctx, a, End::Right)
 }
 
 /// BLMOVE / BRPOPLPUSH: move one element, else block on `src`. Served moves propagate as
 /// LMOVE. Inside MULTI an empty source answers a nil bulk at once; a timeout answers a nil
 /// array (both as Redis 7.0).
-fn blocking_move(ctx: &mut Ctx<'_>, a: &[Bytes], from: End, to: End, timeout: &[u8]) -> Reply {
+fn blocking_move(ctx: &mut Ctx<'_>, a: &[Arg], from: End, to: End, timeout: &[u8]) -> Reply {
     let deadline = match parse_timeout(timeout, ctx.now_ms) {
         Ok(d) => d,
         Err(e) => return e,
@@ -654,7 +655,7 @@ fn blocking_move(ctx: &mut Ctx<'_>, a: &[Bytes], from: End, to: End, timeout: &[
         Err(e) => e,
         Ok(Some(v)) => {
             ctx.propagate_as(vec![
-                Bytes::from_static(b"LMOVE"),
+                Arg::from_static(b"LMOVE"),
                 src.clone(),
                 dst.clone(),
                 end_word(from),
@@ -671,18 +672,18 @@ fn blocking_move(ctx: &mut Ctx<'_>, a: &[Bytes], from: End, to: End, timeout: &[
     }
 }
 
-fn blmove(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn blmove(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let (Some(from), Some(to)) = (parse_end(&a[3]), parse_end(&a[4])) else {
         return syntax_error();
     };
     blocking_move(ctx, a, from, to, &a[5])
 }
 
-fn brpoplpush(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn brpoplpush(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     blocking_move(ctx, a, End::Right, End::Left, &a[3])
 }
 
-fn blmpop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn blmpop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let m = match parse_mpop(a, 2) {
         Ok(m) => m,
         Err(e) => return e,
@@ -714,7 +715,7 @@ mod tests {
     struct Recorder(Arc<Mutex<Vec<String>>>);
 
     impl WriteLog for Recorder {
-        fn append(&mut self, _db: usize, args: &[Bytes]) {
+        fn append(&mut self, _db: usize, args: &[Arg]) {
             let line: Vec<String> = args
                 .iter()
                 .map(|a| String::from_utf8_lossy(a).into_owned())
@@ -723,9 +724,9 @@ mod tests {
         }
     }
 
-    fn args(line: &str) -> Vec<Bytes> {
+    fn args(line: &str) -> Vec<Arg> {
         line.split(' ')
-            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .map(|w| Arg::copy_from_slice(w.as_bytes()))
             .collect()
     }
 
@@ -771,7 +772,7 @@ mod tests {
         assert_eq!(
             rx2.try_recv().unwrap(),
             Reply::Array(vec![
-                Reply::Bulk(Bytes::from_static(b"dst")),
+                Reply::bulk_copy(b"dst"),
                 Reply::Bulk(Bytes::from_static(b"a"))
             ])
         );

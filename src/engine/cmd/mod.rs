@@ -29,6 +29,7 @@ use std::sync::LazyLock;
 use bytes::Bytes;
 
 use crate::engine::client::{ClientState, MultiState};
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::state::{BlockedClient, EngineState, SlowLogEntry};
 use crate::engine::storage::{CompactBytes, Db};
@@ -77,9 +78,9 @@ pub mod flags {
     ];
 }
 
-pub type CommandFn = fn(&mut Ctx<'_>, &[Bytes]) -> Reply;
+pub type CommandFn = fn(&mut Ctx<'_>, &[Arg]) -> Reply;
 /// Returns the positions of key arguments for commands whose keys are not a simple range.
-pub type KeysFn = fn(&[Bytes]) -> Vec<usize>;
+pub type KeysFn = fn(&[Arg]) -> Vec<usize>;
 
 /// One entry of the command table.
 pub struct CommandSpec {
@@ -133,7 +134,7 @@ impl CommandSpec {
         self.flags & flag != 0
     }
     /// Positions of the key arguments in `args`.
-    pub fn key_positions(&self, args: &[Bytes]) -> Vec<usize> {
+    pub fn key_positions(&self, args: &[Arg]) -> Vec<usize> {
         if let Some(f) = self.keys {
             return f(args);
         }
@@ -255,7 +256,7 @@ pub struct Ctx<'a> {
     pub may_block: bool,
     pub block: Option<BlockRequest>,
     /// Replacement effects to propagate instead of the received command.
-    pub rewrites: Option<Vec<Vec<Bytes>>>,
+    pub rewrites: Option<Vec<Vec<Arg>>>,
     /// Running inside a script (redis.call).
     pub in_script: bool,
 }
@@ -303,7 +304,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Propagate `args` instead of the received command (may be called several times).
-    pub fn propagate_as(&mut self, args: Vec<Bytes>) {
+    pub fn propagate_as(&mut self, args: Vec<Arg>) {
         self.rewrites.get_or_insert_with(Vec::new).push(args);
     }
 
@@ -340,7 +341,7 @@ fn full_name(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
     }
 }
 
-fn unknown_command(args: &[Bytes]) -> Reply {
+fn unknown_command(args: &[Arg]) -> Reply {
     let name = String::from_utf8_lossy(&args[0]);
     let name: String = name.chars().take(128).collect();
     let mut rest = String::new();
@@ -360,7 +361,7 @@ fn unknown_command(args: &[Bytes]) -> Reply {
 /// Resolve the spec for a request: the command, or its subcommand for container commands.
 /// Returns (spec, parent) or the error reply Redis gives.
 pub fn resolve(
-    args: &[Bytes],
+    args: &[Arg],
 ) -> Result<(&'static CommandSpec, Option<&'static CommandSpec>), Reply> {
     let Some(spec) = lookup(&args[0]) else {
         return Err(unknown_command(args));
@@ -406,7 +407,7 @@ pub enum Outcome {
     Reply(Reply),
     /// Clients are paused (CLIENT PAUSE): try `args` again at `until_ms` or after UNPAUSE.
     Paused {
-        args: Vec<Bytes>,
+        args: Vec<Arg>,
         until_ms: i64,
     },
     /// The client must wait; the connection awaits `rx` or the deadline.
@@ -421,7 +422,7 @@ pub enum Outcome {
 pub fn process(
     state: &mut EngineState,
     client: &mut ClientState,
-    args: Vec<Bytes>,
+    args: Vec<Arg>,
     now_ms: i64,
 ) -> Outcome {
     let (spec, parent) = match resolve(&args) {
@@ -617,7 +618,7 @@ pub fn call(
     ctx: &mut Ctx<'_>,
     spec: &'static CommandSpec,
     parent: Option<&'static CommandSpec>,
-    args: &[Bytes],
+    args: &[Arg],
 ) -> Reply {
     let dirty_before = ctx.state.dirty;
     // Every command is timed (INFO commandstats, SLOWLOG). `quanta` reads the CPU's TSC where
@@ -662,7 +663,7 @@ pub fn call(
     reply
 }
 
-fn record_slowlog(ctx: &mut Ctx<'_>, args: &[Bytes], elapsed_us: u64) {
+fn record_slowlog(ctx: &mut Ctx<'_>, args: &[Arg], elapsed_us: u64) {
     let max = ctx.state.config.settings.slowlog_max_len;
     if max == 0 {
         return;
@@ -679,7 +680,7 @@ fn record_slowlog(ctx: &mut Ctx<'_>, args: &[Bytes], elapsed_us: u64) {
                 v.extend_from_slice(format!("... ({} more bytes)", a.len() - 128).as_bytes());
                 Bytes::from(v)
             } else {
-                a.clone()
+                a.to_bytes()
             }
         })
         .collect();

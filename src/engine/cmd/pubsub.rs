@@ -14,6 +14,7 @@ use super::flags::*;
 use super::{CommandSpec, Ctx};
 use crate::engine::client::PushSender;
 use crate::engine::glob::glob_match;
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 
 const SUB: u32 = PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBE_CONTEXT;
@@ -147,10 +148,11 @@ fn frame(word: &'static [u8], name: Option<Bytes>, count: i64) -> Reply {
     ])
 }
 
-fn subscribe_generic(ctx: &mut Ctx<'_>, a: &[Bytes], kind: Kind) -> Reply {
+fn subscribe_generic(ctx: &mut Ctx<'_>, a: &[Arg], kind: Kind) -> Reply {
     let mut out = BytesMut::new();
     let proto = ctx.client.proto;
     for name in &a[1..] {
+        let name = name.to_bytes();
         if client_set(ctx, kind).insert(name.clone()) {
             if let Some(tx) = ctx.client.push.clone() {
                 ctx.client.push_handed_out = true;
@@ -168,7 +170,7 @@ fn subscribe_generic(ctx: &mut Ctx<'_>, a: &[Bytes], kind: Kind) -> Reply {
 }
 
 /// Remove the client's subscription to `name`; true if it had one.
-fn drop_subscription(ctx: &mut Ctx<'_>, kind: Kind, name: &Bytes) -> bool {
+fn drop_subscription(ctx: &mut Ctx<'_>, kind: Kind, name: &[u8]) -> bool {
     if !client_set(ctx, kind).remove(name) {
         return false;
     }
@@ -183,9 +185,9 @@ fn drop_subscription(ctx: &mut Ctx<'_>, kind: Kind, name: &Bytes) -> bool {
     true
 }
 
-fn unsubscribe_generic(ctx: &mut Ctx<'_>, a: &[Bytes], kind: Kind) -> Reply {
+fn unsubscribe_generic(ctx: &mut Ctx<'_>, a: &[Arg], kind: Kind) -> Reply {
     let names: Vec<Bytes> = if a.len() > 1 {
-        a[1..].to_vec()
+        a[1..].iter().map(Arg::to_bytes).collect()
     } else {
         client_set(ctx, kind).iter().cloned().collect()
     };
@@ -204,22 +206,22 @@ fn unsubscribe_generic(ctx: &mut Ctx<'_>, a: &[Bytes], kind: Kind) -> Reply {
     Reply::Raw(out.freeze())
 }
 
-fn subscribe(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn subscribe(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     subscribe_generic(ctx, a, Kind::Channel)
 }
-fn unsubscribe(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn unsubscribe(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     unsubscribe_generic(ctx, a, Kind::Channel)
 }
-fn psubscribe(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn psubscribe(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     subscribe_generic(ctx, a, Kind::Pattern)
 }
-fn punsubscribe(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn punsubscribe(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     unsubscribe_generic(ctx, a, Kind::Pattern)
 }
-fn ssubscribe(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn ssubscribe(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     subscribe_generic(ctx, a, Kind::Shard)
 }
-fn sunsubscribe(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn sunsubscribe(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     unsubscribe_generic(ctx, a, Kind::Shard)
 }
 
@@ -263,15 +265,15 @@ fn deliver(ctx: &mut Ctx<'_>, channel: &Bytes, message: &Bytes, shard: bool) -> 
     receivers
 }
 
-fn publish(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    Reply::Int(deliver(ctx, &a[1], &a[2], false))
+fn publish(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    Reply::Int(deliver(ctx, &a[1].to_bytes(), &a[2].to_bytes(), false))
 }
 
-fn spublish(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    Reply::Int(deliver(ctx, &a[1], &a[2], true))
+fn spublish(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    Reply::Int(deliver(ctx, &a[1].to_bytes(), &a[2].to_bytes(), true))
 }
 
-fn active_names(reg: &Registry, pattern: Option<&Bytes>) -> Reply {
+fn active_names(reg: &Registry, pattern: Option<&Arg>) -> Reply {
     Reply::Array(
         reg.keys()
             .filter(|c| pattern.is_none_or(|p| glob_match(p, c, false)))
@@ -280,16 +282,16 @@ fn active_names(reg: &Registry, pattern: Option<&Bytes>) -> Reply {
     )
 }
 
-fn subscriber_counts(reg: &Registry, names: &[Bytes]) -> Reply {
+fn subscriber_counts(reg: &Registry, names: &[Arg]) -> Reply {
     let mut out = Vec::with_capacity(names.len() * 2);
     for n in names {
-        out.push(Reply::Bulk(n.clone()));
-        out.push(Reply::Int(reg.get(n).map_or(0, |s| s.len()) as i64));
+        out.push(Reply::Bulk(n.to_bytes()));
+        out.push(Reply::Int(reg.get(&n[..]).map_or(0, |s| s.len()) as i64));
     }
     Reply::Array(out)
 }
 
-fn pubsub_channels(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn pubsub_channels(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if a.len() > 3 {
         return Reply::err_static(
             "ERR unknown subcommand or wrong number of arguments for 'channels'. Try PUBSUB HELP.",
@@ -298,7 +300,7 @@ fn pubsub_channels(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     active_names(&ctx.state.pubsub.channels, a.get(2))
 }
 
-fn pubsub_shardchannels(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn pubsub_shardchannels(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if a.len() > 3 {
         return Reply::err_static(
             "ERR unknown subcommand or wrong number of arguments for 'shardchannels'. Try PUBSUB HELP.",
@@ -307,19 +309,19 @@ fn pubsub_shardchannels(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     active_names(&ctx.state.pubsub.shard_channels, a.get(2))
 }
 
-fn pubsub_numsub(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn pubsub_numsub(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     subscriber_counts(&ctx.state.pubsub.channels, &a[2..])
 }
 
-fn pubsub_shardnumsub(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn pubsub_shardnumsub(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     subscriber_counts(&ctx.state.pubsub.shard_channels, &a[2..])
 }
 
-fn pubsub_numpat(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn pubsub_numpat(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Int(ctx.state.pubsub.patterns.len() as i64)
 }
 
-fn pubsub_help(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn pubsub_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     let lines = [
         "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "CHANNELS [<pattern>]",

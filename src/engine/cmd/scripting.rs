@@ -12,6 +12,7 @@ use super::args::{int_arg, is, lossy};
 use super::flags::*;
 use super::{CommandSpec, Ctx};
 use crate::engine::glob::glob_match;
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::scripting::{self, Program};
 
@@ -130,12 +131,12 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 /// Container commands never run themselves (`resolve` picks the subcommand).
-fn container(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn container(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::err_static("ERR unknown subcommand")
 }
 
 /// Key positions of `CMD script numkeys key... arg...`.
-fn numkeys_at_2(args: &[Bytes]) -> Vec<usize> {
+fn numkeys_at_2(args: &[Arg]) -> Vec<usize> {
     let n = args
         .get(2)
         .and_then(|a| super::args::parse_i64_strict(a))
@@ -146,10 +147,7 @@ fn numkeys_at_2(args: &[Bytes]) -> Vec<usize> {
 
 /// Split `numkeys key... arg...` starting at a[2]; Redis's errors for bad counts (a count that is
 /// not a number is worded differently by EVAL and FCALL).
-fn split_keys<'a>(
-    a: &'a [Bytes],
-    bad_count: &'static str,
-) -> Result<(&'a [Bytes], &'a [Bytes]), Reply> {
+fn split_keys<'a>(a: &'a [Arg], bad_count: &'static str) -> Result<(&'a [Arg], &'a [Arg]), Reply> {
     let n = int_arg(&a[2]).map_err(|_| Reply::err_static(bad_count))?;
     if n < 0 {
         return Err(Reply::err_static("ERR Number of keys can't be negative"));
@@ -167,8 +165,8 @@ fn split_keys<'a>(
 fn run_batched(
     ctx: &mut Ctx<'_>,
     program: Program<'_>,
-    keys: &[Bytes],
-    argv: &[Bytes],
+    keys: &[Arg],
+    argv: &[Arg],
     read_only: bool,
 ) -> Reply {
     let opened = ctx.state.begin_effects_batch();
@@ -228,7 +226,7 @@ fn script_read_only(ro: bool, shebang: Option<bool>) -> Result<bool, Reply> {
     }
 }
 
-fn eval_generic(ctx: &mut Ctx<'_>, a: &[Bytes], ro: bool) -> Reply {
+fn eval_generic(ctx: &mut Ctx<'_>, a: &[Arg], ro: bool) -> Reply {
     let (keys, argv) = match split_keys(a, super::args::ERR_NOT_INT) {
         Ok(x) => x,
         Err(e) => return e,
@@ -244,7 +242,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, a: &[Bytes], ro: bool) -> Reply {
     run_batched(ctx, Program::Script(&sha), keys, argv, read_only)
 }
 
-fn evalsha_generic(ctx: &mut Ctx<'_>, a: &[Bytes], ro: bool) -> Reply {
+fn evalsha_generic(ctx: &mut Ctx<'_>, a: &[Arg], ro: bool) -> Reply {
     let sha = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
     let Some(body) = ctx.state.scripting.scripts.get(&sha).cloned() else {
         return Reply::err_static("NOSCRIPT No matching script. Please use EVAL.");
@@ -260,20 +258,20 @@ fn evalsha_generic(ctx: &mut Ctx<'_>, a: &[Bytes], ro: bool) -> Reply {
     run_batched(ctx, Program::Script(&sha), keys, argv, read_only)
 }
 
-fn eval(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn eval(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     eval_generic(ctx, a, false)
 }
-fn eval_ro(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn eval_ro(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     eval_generic(ctx, a, true)
 }
-fn evalsha(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn evalsha(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     evalsha_generic(ctx, a, false)
 }
-fn evalsha_ro(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn evalsha_ro(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     evalsha_generic(ctx, a, true)
 }
 
-fn fcall_generic(ctx: &mut Ctx<'_>, a: &[Bytes], ro: bool) -> Reply {
+fn fcall_generic(ctx: &mut Ctx<'_>, a: &[Arg], ro: bool) -> Reply {
     let name = String::from_utf8_lossy(&a[1]).into_owned();
     let no_writes = {
         let s = &ctx.state.scripting;
@@ -299,14 +297,14 @@ fn fcall_generic(ctx: &mut Ctx<'_>, a: &[Bytes], ro: bool) -> Reply {
     run_batched(ctx, Program::Function(&name), keys, argv, ro || no_writes)
 }
 
-fn fcall(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn fcall(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     fcall_generic(ctx, a, false)
 }
-fn fcall_ro(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn fcall_ro(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     fcall_generic(ctx, a, true)
 }
 
-fn script_load(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn script_load(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if let Err(e) = parse_shebang(&a[2]) {
         return e;
     }
@@ -316,7 +314,7 @@ fn script_load(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn script_exists(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn script_exists(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let scripts = &ctx.state.scripting.scripts;
     Reply::Array(
         a[2..]
@@ -330,7 +328,7 @@ fn script_exists(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 }
 
 /// `[ASYNC|SYNC]` of SCRIPT FLUSH / FUNCTION FLUSH; both flush at once here.
-fn flush_mode_ok(a: &[Bytes]) -> bool {
+fn flush_mode_ok(a: &[Arg]) -> bool {
     match a.len() {
         2 => true,
         3 => is(&a[2], "async") || is(&a[2], "sync"),
@@ -338,7 +336,7 @@ fn flush_mode_ok(a: &[Bytes]) -> bool {
     }
 }
 
-fn script_flush(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn script_flush(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if !flush_mode_ok(a) {
         return Reply::err_static("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
     }
@@ -346,12 +344,12 @@ fn script_flush(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Ok
 }
 
-fn script_kill(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn script_kill(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     // Scripts run under the state lock to completion; none is ever observed running.
     Reply::err_static("NOTBUSY No scripts in execution right now.")
 }
 
-fn function_kill(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn function_kill(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::err_static("NOTBUSY No scripts in execution right now.")
 }
 
@@ -361,7 +359,7 @@ fn functions_changed(ctx: &mut Ctx<'_>) {
     ctx.state.dirty_since_save += 1;
 }
 
-fn function_load(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn function_load(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let (replace, code) = match a.len() {
         3 => (false, &a[2]),
         4 if is(&a[2], "replace") => (true, &a[3]),
@@ -380,7 +378,7 @@ fn function_load(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn function_delete(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn function_delete(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let name = String::from_utf8_lossy(&a[2]).into_owned();
     if !ctx.state.scripting.delete_library(&name) {
         return Reply::err_static("ERR Library not found");
@@ -389,7 +387,7 @@ fn function_delete(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Ok
 }
 
-fn function_flush(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn function_flush(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if !flush_mode_ok(a) {
         return Reply::err_static("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
     }
@@ -402,9 +400,9 @@ fn bulk(s: &str) -> Reply {
     Reply::bulk_str(s)
 }
 
-fn function_list(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn function_list(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let mut with_code = false;
-    let mut pattern: Option<&Bytes> = None;
+    let mut pattern: Option<&Arg> = None;
     let mut i = 2;
     while i < a.len() {
         if is(&a[i], "withcode") {
@@ -470,7 +468,7 @@ fn function_list(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Array(out)
 }
 
-fn function_stats(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn function_stats(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     let s = &ctx.state.scripting;
     Reply::Map(vec![
         (bulk("running_script"), Reply::Nil),

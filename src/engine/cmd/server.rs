@@ -7,6 +7,7 @@ use super::args::{int_arg, is, lossy, syntax_error};
 use super::flags::*;
 use super::{CommandSpec, Ctx};
 use crate::engine::client::{ClientInfo, ReplyMode, User};
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::storage::Value;
 
@@ -468,15 +469,15 @@ const LATENCY_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 /// Container commands never run themselves: `cmd::resolve` dispatches to a subcommand.
-fn container(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn container(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::err_static("ERR unknown subcommand")
 }
 
-fn ok(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn ok(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Ok
 }
 
-fn ping(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn ping(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if a.len() > 2 {
         return Reply::err_static("ERR wrong number of arguments for 'ping' command");
     }
@@ -484,25 +485,25 @@ fn ping(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         // RESP2 subscribers get PING's reply in pub/sub message shape.
         return Reply::Array(vec![
             Reply::bulk(Bytes::from_static(b"pong")),
-            Reply::Bulk(a.get(1).cloned().unwrap_or_default()),
+            a.get(1).map_or(Reply::Bulk(Bytes::new()), Reply::bulk_arg),
         ]);
     }
     match a.get(1) {
-        Some(m) => Reply::Bulk(m.clone()),
+        Some(m) => Reply::bulk_arg(m),
         None => Reply::status("PONG"),
     }
 }
 
-fn echo(_ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
-    Reply::Bulk(a[1].clone())
+fn echo(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    Reply::bulk_arg(&a[1])
 }
 
-fn quit(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn quit(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     ctx.client.close_after_reply = true;
     Reply::Ok
 }
 
-fn time(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn time(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -531,7 +532,7 @@ pub fn check_credentials(ctx: &Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Opt
 
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
-fn auth(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn auth(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if a.len() > 3 {
         return syntax_error();
     }
@@ -552,7 +553,7 @@ fn auth(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn hello(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn hello(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let mut proto = ctx.client.proto;
     let mut i = 1;
     if a.len() >= 2 {
@@ -578,7 +579,7 @@ fn hello(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
             if let Err(e) = validate_client_name(&a[i + 1]) {
                 return e;
             }
-            new_name = Some(a[i + 1].clone());
+            new_name = Some(a[i + 1].to_bytes());
             i += 2;
         } else {
             return Reply::error(format!(
@@ -624,30 +625,30 @@ fn validate_client_name(name: &[u8]) -> Result<(), Reply> {
     Ok(())
 }
 
-fn client_id(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn client_id(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Int(ctx.client.id as i64)
 }
 
-fn client_setname(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn client_setname(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if let Err(e) = validate_client_name(&a[2]) {
         return e;
     }
     ctx.client.name = if a[2].is_empty() {
         None
     } else {
-        Some(a[2].clone())
+        Some(a[2].to_bytes())
     };
     Reply::Ok
 }
 
-fn client_getname(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn client_getname(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     match &ctx.client.name {
         Some(n) => Reply::Bulk(n.clone()),
         None => Reply::Nil,
     }
 }
 
-fn client_setinfo(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn client_setinfo(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let value = &a[3];
     if value.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
         return Reply::error(format!(
@@ -658,7 +659,7 @@ fn client_setinfo(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     let v = if value.is_empty() {
         None
     } else {
-        Some(value.clone())
+        Some(value.to_bytes())
     };
     if is(&a[2], "lib-name") {
         ctx.client.lib_name = v;
@@ -670,7 +671,7 @@ fn client_setinfo(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Ok
 }
 
-fn client_reply(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn client_reply(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if is(&a[2], "on") {
         ctx.client.reply_mode = ReplyMode::On;
         Reply::Ok
@@ -685,7 +686,7 @@ fn client_reply(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn config_get(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn config_get(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let patterns: Vec<&[u8]> = a[2..].iter().map(|p| &p[..]).collect();
     let pairs = ctx.state.config.get_matching(&patterns);
     Reply::Map(
@@ -696,7 +697,7 @@ fn config_get(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     )
 }
 
-fn config_set(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn config_set(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if (a.len() - 2) % 2 != 0 {
         return Reply::err_static("ERR wrong number of arguments for 'config|set' command");
     }
@@ -710,7 +711,7 @@ fn config_set(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn command(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn command(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Array(super::all_commands().map(command_info).collect())
 }
 
@@ -754,11 +755,11 @@ pub fn command_info(c: &CommandSpec) -> Reply {
     ])
 }
 
-fn command_count(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn command_count(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Int(super::all_commands().count() as i64)
 }
 
-fn command_docs(_ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn command_docs(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let wanted: Vec<(&'static CommandSpec, Option<&'static CommandSpec>)> = if a.len() > 2 {
         a[2..].iter().filter_map(|n| lookup_full_name(n)).collect()
     } else {
@@ -806,7 +807,7 @@ fn command_doc(c: &'static CommandSpec, full_name: &str) -> Reply {
     Reply::Map(fields)
 }
 
-fn info(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn info(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let sections: Vec<String> = a[1..]
         .iter()
         .map(|s| lossy(s).to_ascii_lowercase())
@@ -827,12 +828,12 @@ fn help_reply(command: &str, lines: &[&str]) -> Reply {
     Reply::Array(out)
 }
 
-fn empty_array(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn empty_array(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Array(vec![])
 }
 
 /// RESET: the connection goes back to its state right after connecting (Redis `resetCommand`).
-fn reset(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn reset(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     let id = ctx.client.id;
     let c = &mut *ctx.client;
     c.multi = Default::default();
@@ -878,7 +879,7 @@ fn remove_subscriber(
 
 /// MONITOR: from now on the client receives every command the server executes, as status
 /// lines in Redis's format, through its push channel.
-fn monitor(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn monitor(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     if let Some(push) = ctx.client.push.clone() {
         ctx.client.push_handed_out = true;
         ctx.state.monitors.insert(ctx.client.id, push);
@@ -888,7 +889,7 @@ fn monitor(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
 
 /// Push one executed command to every MONITOR client:
 /// `+1339518083.107412 [0 127.0.0.1:60866] "set" "k" "v"` (`[0 lua]` inside scripts).
-pub fn feed_monitors(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+pub fn feed_monitors(ctx: &mut Ctx<'_>, args: &[Arg]) {
     use std::fmt::Write;
     let now_us = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -932,7 +933,7 @@ pub fn feed_monitors(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         .retain(|_, tx| tx.send(msg.clone()).is_ok());
 }
 
-fn lastsave(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn lastsave(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Int(ctx.state.lastsave_secs)
 }
 
@@ -977,7 +978,7 @@ enum ClientType {
     PubSub,
 }
 
-fn parse_client_type(arg: &Bytes) -> Result<ClientType, Reply> {
+fn parse_client_type(arg: &[u8]) -> Result<ClientType, Reply> {
     let t = arg.to_ascii_lowercase();
     Ok(match t.as_slice() {
         b"normal" => ClientType::Normal,
@@ -1003,7 +1004,7 @@ fn client_type_of(c: &ClientInfo) -> ClientType {
     }
 }
 
-fn client_list(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn client_list(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let mut kind = None;
     let mut ids: Option<Vec<u64>> = None;
     if a.len() == 4 && is(&a[2], "type") {
@@ -1038,7 +1039,7 @@ fn client_list(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Verbatim(Bytes::from(out))
 }
 
-fn client_info(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn client_info(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     let mut line = ClientInfo::from_state(ctx.client, ctx.now_ms, "client|info").format(ctx.now_ms);
     line.push('\n');
     Reply::Verbatim(Bytes::from(line))
@@ -1047,7 +1048,7 @@ fn client_info(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
 /// CLIENT KILL addr:port (old form: OK or an error) or CLIENT KILL <filter value>... (new form:
 /// the number of clients killed). Killing goes through each client's handle: the connection
 /// closes after the reply it is writing.
-fn client_kill(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn client_kill(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if a.len() == 3 {
         let addr = &a[2][..];
         let target = ctx
@@ -1137,7 +1138,7 @@ fn on_off(arg: &[u8]) -> Option<bool> {
     }
 }
 
-fn client_no_evict(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn client_no_evict(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match on_off(&a[2]) {
         Some(v) => {
             ctx.client.no_evict = v;
@@ -1147,7 +1148,7 @@ fn client_no_evict(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn client_no_touch(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn client_no_touch(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match on_off(&a[2]) {
         Some(v) => {
             ctx.client.no_touch = v;
@@ -1160,7 +1161,7 @@ fn client_no_touch(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 /// CLIENT PAUSE timeout [WRITE|ALL]: `cmd::process` answers paused commands with
 /// `Outcome::Paused` and their connection waits. A new pause never shortens a longer one nor
 /// weakens ALL to WRITE (as Redis).
-fn client_pause(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn client_pause(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let timeout = match super::args::parse_i64_strict(&a[2]) {
         Some(t) => t,
         None => return Reply::err_static("ERR timeout is not an integer or out of range"),
@@ -1191,7 +1192,7 @@ fn client_pause(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Ok
 }
 
-fn client_unpause(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn client_unpause(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     ctx.state.pause = Default::default();
     // The connections wake their paused clients when they see this flag after their batch.
     ctx.state.unpause_requested = true;
@@ -1200,7 +1201,7 @@ fn client_unpause(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
 
 /// Client-side caching is not supported: TRACKING OFF is accepted (it is the state every client
 /// is in), TRACKING ON is refused with an explicit error.
-fn client_tracking(_ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn client_tracking(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match on_off(&a[2]) {
         Some(false) => Reply::Ok,
         Some(true) => Reply::err_static("ERR client tracking is not supported by this server"),
@@ -1208,11 +1209,11 @@ fn client_tracking(_ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn client_getredir(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn client_getredir(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Int(-1)
 }
 
-fn client_help(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn client_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     help_reply(
         "CLIENT",
         &[
@@ -1254,7 +1255,7 @@ fn client_help(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
 // ---------------------------------------------------------------------------------------------
 // CONFIG
 
-fn config_resetstat(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn config_resetstat(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     ctx.state.stats = Default::default();
     Reply::Ok
 }
@@ -1262,7 +1263,7 @@ fn config_resetstat(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
 /// CONFIG REWRITE: write the current settings back into the file the server was started with.
 /// This is the one command that does file I/O under the lock; Redis does the same (it is rare and
 /// the file is small).
-fn config_rewrite(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn config_rewrite(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     let Some(path) = ctx.state.config.file.clone() else {
         return Reply::err_static("ERR The server is running without a config file");
     };
@@ -1277,7 +1278,7 @@ fn config_rewrite(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
     }
 }
 
-fn config_help(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn config_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     help_reply(
         "CONFIG",
         &[
@@ -1307,7 +1308,7 @@ fn lookup_full_name(name: &[u8]) -> Option<(&'static CommandSpec, Option<&'stati
     }
 }
 
-fn command_info_cmd(_ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn command_info_cmd(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if a.len() == 2 {
         return Reply::Array(super::all_commands().map(command_info).collect());
     }
@@ -1331,7 +1332,7 @@ fn command_info_cmd(_ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 
 /// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]: every command and
 /// subcommand by full name.
-fn command_list(_ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn command_list(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     enum Filter {
         None,
         Module,
@@ -1346,7 +1347,7 @@ fn command_list(_ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
             } else if is(&a[3], "aclcat") {
                 Filter::AclCat(lossy(&a[4]).to_ascii_lowercase())
             } else if is(&a[3], "pattern") {
-                Filter::Pattern(a[4].clone())
+                Filter::Pattern(a[4].to_bytes())
             } else {
                 return syntax_error();
             }
@@ -1430,7 +1431,7 @@ fn acl_categories(spec: &CommandSpec, top: &CommandSpec) -> Vec<String> {
 
 /// Resolve `COMMAND GETKEYS cmd args...` to the command's key positions, with Redis's errors.
 fn getkeys_positions(
-    a: &[Bytes],
+    a: &[Arg],
 ) -> Result<(Vec<usize>, &'static CommandSpec, &'static CommandSpec), Reply> {
     let target = &a[2..];
     let Some(top) = super::lookup(&target[0]) else {
@@ -1459,12 +1460,12 @@ fn getkeys_positions(
     Ok((keys, spec, top))
 }
 
-fn command_getkeys(_ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn command_getkeys(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match getkeys_positions(a) {
         Ok((keys, _, _)) => Reply::Array(
             keys.into_iter()
-                .filter_map(|i| a.get(i + 2).cloned())
-                .map(Reply::Bulk)
+                .filter_map(|i| a.get(i + 2))
+                .map(Reply::bulk_arg)
                 .collect(),
         ),
         Err(e) => e,
@@ -1473,7 +1474,7 @@ fn command_getkeys(_ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 
 /// Like GETKEYS with per-key flags. The table has no key specs, so flags are derived from the
 /// command's flags: RW/update for writes, RO/access for reads.
-fn command_getkeysandflags(_ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn command_getkeysandflags(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match getkeys_positions(a) {
         Ok((keys, spec, top)) => {
             let write = spec.has(WRITE) || top.has(WRITE);
@@ -1484,10 +1485,10 @@ fn command_getkeysandflags(_ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
             };
             Reply::Array(
                 keys.into_iter()
-                    .filter_map(|i| a.get(i + 2).cloned())
+                    .filter_map(|i| a.get(i + 2))
                     .map(|k| {
                         Reply::Array(vec![
-                            Reply::Bulk(k),
+                            Reply::bulk_arg(k),
                             Reply::Set(
                                 flags
                                     .iter()
@@ -1503,7 +1504,7 @@ fn command_getkeysandflags(_ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn command_help(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn command_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     help_reply(
         "COMMAND",
         &[
@@ -1528,7 +1529,7 @@ fn command_help(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
 // ---------------------------------------------------------------------------------------------
 // DEBUG
 
-fn debug(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn debug(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let sub = &a[1];
     if is(sub, "help") {
         return help_reply(
@@ -1713,7 +1714,7 @@ pub fn value_digest(v: &Value) -> [u8; 20] {
 // ---------------------------------------------------------------------------------------------
 // MEMORY
 
-fn memory_usage(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn memory_usage(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     // SAMPLES is accepted for compatibility: the estimate walks the whole value.
     let mut i = 3;
     while i < a.len() {
@@ -1739,7 +1740,7 @@ fn memory_usage(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn memory_stats(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn memory_stats(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     let used = crate::engine::memory::used_memory() as i64;
     let peak = crate::engine::memory::peak_memory() as i64;
     let keys: usize = ctx.state.dbs.iter().map(|d| d.len()).sum();
@@ -1795,7 +1796,7 @@ fn memory_stats(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
     Reply::Map(fields)
 }
 
-fn memory_doctor(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn memory_doctor(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     let keys: usize = ctx.state.dbs.iter().map(|d| d.len()).sum();
     let text = if keys == 0 {
         "This instance is empty or uses very little memory: there is nothing to diagnose."
@@ -1805,14 +1806,14 @@ fn memory_doctor(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
     Reply::Verbatim(Bytes::from_static(text.as_bytes()))
 }
 
-fn memory_malloc_stats(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn memory_malloc_stats(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Verbatim(Bytes::from(format!(
         "Stats not supported for the current allocator (libc with counting); used_memory={}\n",
         crate::engine::memory::used_memory()
     )))
 }
 
-fn memory_help(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn memory_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     help_reply(
         "MEMORY",
         &[
@@ -1833,7 +1834,7 @@ fn memory_help(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
 // ---------------------------------------------------------------------------------------------
 // SLOWLOG and LATENCY
 
-fn slowlog_get(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn slowlog_get(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if a.len() > 3 {
         return Reply::error(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",
@@ -1871,16 +1872,16 @@ fn slowlog_get(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     )
 }
 
-fn slowlog_len(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn slowlog_len(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Int(ctx.state.slowlog.len() as i64)
 }
 
-fn slowlog_reset(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn slowlog_reset(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     ctx.state.slowlog.clear();
     Reply::Ok
 }
 
-fn slowlog_help(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn slowlog_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     help_reply(
         "SLOWLOG",
         &[
@@ -1899,28 +1900,28 @@ fn slowlog_help(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
 
 /// The engine records no latency events (latency monitoring is off, as in a default Redis), so
 /// LATEST and HISTORY are empty and RESET resets nothing.
-fn latency_reset(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn latency_reset(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Int(0)
 }
 
-fn latency_graph(_ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn latency_graph(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     Reply::error(format!(
         "ERR No samples available for event '{}'",
         lossy(&a[2])
     ))
 }
 
-fn latency_histogram(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn latency_histogram(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Map(vec![])
 }
 
-fn latency_doctor(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn latency_doctor(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Verbatim(Bytes::from_static(
         b"Latency monitoring is disabled in this instance: no latency events are recorded.\n",
     ))
 }
 
-fn latency_help(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn latency_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     help_reply(
         "LATENCY",
         &[
@@ -1946,7 +1947,7 @@ fn latency_help(_ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. Graceful: the flag is seen by every connection
 /// after its current batch (replies already computed are written), the accept loop stops and
 /// the process exits 0. On success the caller gets no reply, like Redis.
-fn shutdown(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn shutdown(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let (mut save, mut nosave, mut abort) = (false, false, false);
     for arg in &a[1..] {
         if is(arg, "save") {

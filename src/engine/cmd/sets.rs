@@ -1,13 +1,13 @@
 //! Set commands (SADD, SPOP, SMOVE, SINTER/SUNION/SDIFF and their STORE variants, SSCAN ...).
 //! Pure (on the locked state).
 
-use bytes::Bytes;
 use rand::Rng;
 
 use super::args::{self, is, syntax_error, wrongtype};
 use super::flags::*;
 use super::hashes::{parse_cursor, random_count, random_positions, scan_reply, ScanOptions};
 use super::{CommandSpec, Ctx};
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::storage::set::SetValue;
 use crate::engine::storage::{CompactBytes, Value};
@@ -62,7 +62,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 /// Key positions of `CMD numkeys key...` (SINTERCARD, ZINTERCARD, ZUNION ...).
-pub fn numkeys_positions(a: &[Bytes]) -> Vec<usize> {
+pub fn numkeys_positions(a: &[Arg]) -> Vec<usize> {
     let n = args::parse_i64_strict(a.get(1).map_or(&b""[..], |b| b)).unwrap_or(0);
     if n <= 0 {
         return Vec::new();
@@ -112,7 +112,7 @@ fn bulk(m: &CompactBytes) -> Reply {
     Reply::bulk_copy(m)
 }
 
-fn sadd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn sadd(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let limit = max_intset(ctx);
     let s = match write_set(ctx, &a[1], true) {
         Ok(Some(s)) => s,
@@ -126,7 +126,7 @@ fn sadd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Int(added as i64)
 }
 
-fn srem(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn srem(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let s = match write_set(ctx, &a[1], false) {
         Ok(Some(s)) => s,
         Ok(None) => return Reply::Int(0),
@@ -142,21 +142,21 @@ fn srem(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Int(removed as i64)
 }
 
-fn scard(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn scard(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_set(ctx, &a[1]) {
         Ok(s) => Reply::Int(s.map_or(0, |s| s.len() as i64)),
         Err(e) => e,
     }
 }
 
-fn sismember(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn sismember(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_set(ctx, &a[1]) {
         Ok(s) => Reply::Int(s.is_some_and(|s| s.contains(&a[2])) as i64),
         Err(e) => e,
     }
 }
 
-fn smismember(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn smismember(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_set(ctx, &a[1]) {
         Ok(s) => Reply::Array(
             a[2..]
@@ -168,14 +168,14 @@ fn smismember(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn smembers(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn smembers(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_set(ctx, &a[1]) {
         Ok(s) => Reply::Set(s.map_or_else(Vec::new, |s| s.ordered().iter().map(bulk).collect())),
         Err(e) => e,
     }
 }
 
-fn spop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn spop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if a.len() > 3 {
         return syntax_error();
     }
@@ -210,7 +210,11 @@ fn spop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
             ctx.db().remove(&key);
         }
         ctx.modified(&key);
-        ctx.propagate_as(vec![Bytes::from_static(b"SREM"), key, m.to_bytes()]);
+        ctx.propagate_as(vec![
+            Arg::from_static(b"SREM"),
+            key,
+            Arg::copy_from_slice(&m),
+        ]);
         return Reply::bulk_copy(&m);
     };
     if count == 0 {
@@ -220,7 +224,7 @@ fn spop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         let all = s.ordered();
         ctx.db().remove(&key);
         ctx.modified(&key);
-        ctx.propagate_as(vec![Bytes::from_static(b"DEL"), key]);
+        ctx.propagate_as(vec![Arg::from_static(b"DEL"), key]);
         return Reply::Set(all.iter().map(bulk).collect());
     }
     let positions = random_positions(s.len(), count as i64, &mut rng);
@@ -234,14 +238,14 @@ fn spop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     ctx.modified(&key);
     // One SREM per batch of members, like Redis: replicas remove exactly what was popped.
     for chunk in popped.chunks(1024) {
-        let mut p = vec![Bytes::from_static(b"SREM"), key.clone()];
-        p.extend(chunk.iter().map(|m| m.to_bytes()));
+        let mut p = vec![Arg::from_static(b"SREM"), key.clone()];
+        p.extend(chunk.iter().map(|m| Arg::copy_from_slice(m)));
         ctx.propagate_as(p);
     }
     Reply::Set(popped.iter().map(bulk).collect())
 }
 
-fn srandmember(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn srandmember(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if a.len() > 3 {
         return syntax_error();
     }
@@ -277,7 +281,7 @@ fn srandmember(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn smove(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn smove(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let (src, dst, member) = (&a[1], &a[2], &a[3]);
     // Redis answers 0 for a missing source before looking at the destination's type.
     let src_has = match read_set(ctx, src) {
@@ -319,7 +323,7 @@ enum SetOp {
 }
 
 /// Compute a set operation over `keys`; WRONGTYPE if any key holds another type.
-fn set_op(ctx: &mut Ctx<'_>, keys: &[Bytes], op: SetOp) -> Result<SetValue, Reply> {
+fn set_op(ctx: &mut Ctx<'_>, keys: &[Arg], op: SetOp) -> Result<SetValue, Reply> {
     let limit = max_intset(ctx);
     // First pass: type checks and lazy expiry (needs the database mutably). Second pass:
     // borrow every input at once, without copying them.
@@ -376,14 +380,14 @@ fn set_op(ctx: &mut Ctx<'_>, keys: &[Bytes], op: SetOp) -> Result<SetValue, Repl
     Ok(out)
 }
 
-fn set_op_reply(ctx: &mut Ctx<'_>, keys: &[Bytes], op: SetOp) -> Reply {
+fn set_op_reply(ctx: &mut Ctx<'_>, keys: &[Arg], op: SetOp) -> Reply {
     match set_op(ctx, keys, op) {
         Ok(s) => Reply::Set(s.ordered().iter().map(bulk).collect()),
         Err(e) => e,
     }
 }
 
-fn set_op_store(ctx: &mut Ctx<'_>, a: &[Bytes], op: SetOp) -> Reply {
+fn set_op_store(ctx: &mut Ctx<'_>, a: &[Arg], op: SetOp) -> Reply {
     let dst = &a[1];
     let result = match set_op(ctx, &a[2..], op) {
         Ok(s) => s,
@@ -401,27 +405,27 @@ fn set_op_store(ctx: &mut Ctx<'_>, a: &[Bytes], op: SetOp) -> Reply {
     Reply::Int(card)
 }
 
-fn sinter(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn sinter(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     set_op_reply(ctx, &a[1..], SetOp::Inter)
 }
-fn sunion(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn sunion(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     set_op_reply(ctx, &a[1..], SetOp::Union)
 }
-fn sdiff(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn sdiff(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     set_op_reply(ctx, &a[1..], SetOp::Diff)
 }
-fn sinterstore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn sinterstore(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     set_op_store(ctx, a, SetOp::Inter)
 }
-fn sunionstore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn sunionstore(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     set_op_store(ctx, a, SetOp::Union)
 }
-fn sdiffstore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn sdiffstore(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     set_op_store(ctx, a, SetOp::Diff)
 }
 
 /// Parse `numkeys` of SINTERCARD/ZINTERCARD & co.: Ok(n) with `n` keys present in `a`.
-pub fn parse_numkeys(a: &[Bytes], first_key: usize) -> Result<usize, Reply> {
+pub fn parse_numkeys(a: &[Arg], first_key: usize) -> Result<usize, Reply> {
     let n = match args::parse_i64_strict(&a[first_key - 1]) {
         Some(n) if n > 0 => n as usize,
         _ => return Err(Reply::err_static("ERR numkeys should be greater than 0")),
@@ -435,7 +439,7 @@ pub fn parse_numkeys(a: &[Bytes], first_key: usize) -> Result<usize, Reply> {
 }
 
 /// Parse the `LIMIT n` option of SINTERCARD / ZINTERCARD (0 = no limit).
-pub fn parse_card_limit(rest: &[Bytes]) -> Result<usize, Reply> {
+pub fn parse_card_limit(rest: &[Arg]) -> Result<usize, Reply> {
     let mut limit = 0usize;
     let mut i = 0;
     while i < rest.len() {
@@ -452,7 +456,7 @@ pub fn parse_card_limit(rest: &[Bytes]) -> Result<usize, Reply> {
     Ok(limit)
 }
 
-fn sintercard(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn sintercard(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let n = match parse_numkeys(a, 2) {
         Ok(n) => n,
         Err(e) => return e,
@@ -468,7 +472,7 @@ fn sintercard(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn sscan(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn sscan(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let cursor = match parse_cursor(&a[2]) {
         Ok(c) => c,
         Err(e) => return e,

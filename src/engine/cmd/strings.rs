@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::args::{self, int_arg, is, syntax_error, wrongtype};
 use super::flags::*;
 use super::{CommandSpec, Ctx};
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::storage::{CompactBytes, Value};
 
@@ -114,7 +115,7 @@ pub fn read_string(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Bytes>, Reply
     r
 }
 
-fn get(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn get(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     // Like read_string, but the value is copied straight into the reply (no Bytes in between).
     let now = ctx.now_ms;
     let reply = match ctx.db().get(&a[1], now) {
@@ -158,7 +159,7 @@ enum OptionsFor {
 }
 
 fn parse_string_options(
-    a: &[Bytes],
+    a: &[Arg],
     from: usize,
     cmd: OptionsFor,
 ) -> Result<StringOptions<'_>, Reply> {
@@ -225,7 +226,7 @@ fn expiry_at(cmd: &str, unit: ExpiryUnit, value: &[u8], now_ms: i64) -> Result<i
     Ok(at)
 }
 
-fn set(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn set(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let o = match parse_string_options(a, 3, OptionsFor::Set) {
         Ok(o) => o,
         Err(e) => return e,
@@ -245,8 +246,8 @@ fn set(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 #[allow(clippy::too_many_arguments)]
 fn set_generic(
     ctx: &mut Ctx<'_>,
-    key: &Bytes,
-    value: &Bytes,
+    key: &Arg,
+    value: &Arg,
     nx: bool,
     xx: bool,
     get_old: bool,
@@ -279,11 +280,11 @@ fn set_generic(
         ctx.db().set_expire(key, at);
         // Replicas and the log get an absolute time, so replay gives the same deadline.
         ctx.propagate_as(vec![
-            Bytes::from_static(b"SET"),
+            Arg::from_static(b"SET"),
             key.clone(),
             value.clone(),
-            Bytes::from_static(b"PXAT"),
-            Bytes::from(at.to_string()),
+            Arg::from_static(b"PXAT"),
+            Arg::from(at.to_string()),
         ]);
     }
     ctx.modified(key);
@@ -293,7 +294,7 @@ fn set_generic(
     }
 }
 
-fn setnx(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn setnx(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let now = ctx.now_ms;
     if ctx.db().contains(&a[1], now) {
         return Reply::Int(0);
@@ -303,21 +304,21 @@ fn setnx(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Int(1)
 }
 
-fn setex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn setex(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match expiry_at("setex", ExpiryUnit::Ex, &a[2], ctx.now_ms) {
         Ok(at) => set_generic(ctx, &a[1], &a[3], false, false, false, false, Some(at)),
         Err(e) => e,
     }
 }
 
-fn psetex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn psetex(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match expiry_at("psetex", ExpiryUnit::Px, &a[2], ctx.now_ms) {
         Ok(at) => set_generic(ctx, &a[1], &a[3], false, false, false, false, Some(at)),
         Err(e) => e,
     }
 }
 
-fn getset(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn getset(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let old = match read_string(ctx, &a[1]) {
         Ok(v) => v,
         Err(e) => return e,
@@ -325,17 +326,17 @@ fn getset(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     ctx.db().set(&a[1], Value::str(&a[2]));
     ctx.modified(&a[1]);
     // Redis 7 propagates GETSET as the SET it amounts to.
-    ctx.propagate_as(vec![Bytes::from_static(b"SET"), a[1].clone(), a[2].clone()]);
+    ctx.propagate_as(vec![Arg::from_static(b"SET"), a[1].clone(), a[2].clone()]);
     old.map(Reply::Bulk).unwrap_or(Reply::Nil)
 }
 
-fn getdel(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn getdel(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_string(ctx, &a[1]) {
         Ok(Some(v)) => {
             ctx.db().remove(&a[1]);
             ctx.modified(&a[1]);
             // Redis 7 propagates GETDEL as the DEL it amounts to.
-            ctx.propagate_as(vec![Bytes::from_static(b"DEL"), a[1].clone()]);
+            ctx.propagate_as(vec![Arg::from_static(b"DEL"), a[1].clone()]);
             Reply::Bulk(v)
         }
         Ok(None) => Reply::Nil,
@@ -343,7 +344,7 @@ fn getdel(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn getex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn getex(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let o = match parse_string_options(a, 2, OptionsFor::GetEx) {
         Ok(o) => o,
         Err(e) => return e,
@@ -364,18 +365,18 @@ fn getex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
         if absolute && at <= now {
             // An absolute time already in the past deletes the key, and replicas see a DEL.
             ctx.db().remove(key);
-            ctx.propagate_as(vec![Bytes::from_static(b"DEL"), key.clone()]);
+            ctx.propagate_as(vec![Arg::from_static(b"DEL"), key.clone()]);
         } else {
             ctx.db().set_expire(key, at);
             ctx.propagate_as(vec![
-                Bytes::from_static(b"PEXPIREAT"),
+                Arg::from_static(b"PEXPIREAT"),
                 key.clone(),
-                Bytes::from(at.to_string()),
+                Arg::from(at.to_string()),
             ]);
         }
         ctx.modified(key);
     } else if o.persist && ctx.db().persist(key) {
-        ctx.propagate_as(vec![Bytes::from_static(b"PERSIST"), key.clone()]);
+        ctx.propagate_as(vec![Arg::from_static(b"PERSIST"), key.clone()]);
         ctx.modified(key);
     }
     Reply::Bulk(value)
@@ -393,7 +394,7 @@ fn check_string_length(ctx: &Ctx<'_>, offset: i64, append: usize) -> Result<(), 
     }
 }
 
-fn append(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn append(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let key = &a[1];
     let current_len = match get_string_len(ctx, key) {
         Ok(v) => v,
@@ -443,7 +444,7 @@ fn string_vec<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Option<&'c mut Vec<u8>> {
     }
 }
 
-fn strlen(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn strlen(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let now = ctx.now_ms;
     let hit = ctx.db().contains(&a[1], now);
     count_lookup(ctx, hit);
@@ -478,7 +479,7 @@ pub fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     Some((start as usize, end as usize))
 }
 
-fn getrange(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn getrange(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let start = match int_arg(&a[2]) {
         Ok(v) => v,
         Err(e) => return e,
@@ -502,7 +503,7 @@ fn getrange(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn setrange(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn setrange(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let key = &a[1];
     let value = &a[3];
     let offset = match int_arg(&a[2]) {
@@ -540,7 +541,7 @@ fn setrange(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Int(len)
 }
 
-fn msetnx(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn msetnx(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if a.len() % 2 == 0 {
         return Reply::err_static("ERR wrong number of arguments for 'msetnx' command");
     }
@@ -582,19 +583,19 @@ pub fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> Reply {
     Reply::Int(new)
 }
 
-fn incr(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn incr(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     incr_by(ctx, &a[1], 1)
 }
-fn decr(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn decr(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     incr_by(ctx, &a[1], -1)
 }
-fn incrby(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn incrby(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match int_arg(&a[2]) {
         Ok(d) => incr_by(ctx, &a[1], d),
         Err(e) => e,
     }
 }
-fn decrby(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn decrby(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match int_arg(&a[2]) {
         Ok(d) if d == i64::MIN => Reply::err_static("ERR decrement would overflow"),
         Ok(d) => incr_by(ctx, &a[1], -d),
@@ -602,7 +603,7 @@ fn decrby(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn mget(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn mget(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let now = ctx.now_ms;
     let db = ctx.db();
     let mut hits = 0;
@@ -624,7 +625,7 @@ fn mget(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Array(out)
 }
 
-fn mset(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn mset(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if a.len() % 2 == 0 {
         return Reply::err_static("ERR wrong number of arguments for 'mset' command");
     }
@@ -652,7 +653,7 @@ fn add_floats(current: &[u8], incr: &[u8]) -> Result<String, Reply> {
     }
 }
 
-fn incrbyfloat(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn incrbyfloat(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let key = &a[1];
     let current = match get_string(ctx, key) {
         Ok(v) => v.unwrap_or_else(|| Bytes::from_static(b"0")),
@@ -667,17 +668,17 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     ctx.modified(key);
     // The replica must store exactly our text, not redo a float addition.
     ctx.propagate_as(vec![
-        Bytes::from_static(b"SET"),
+        Arg::from_static(b"SET"),
         key.clone(),
-        result.clone(),
-        Bytes::from_static(b"KEEPTTL"),
+        Arg::from(result.clone()),
+        Arg::from_static(b"KEEPTTL"),
     ]);
     Reply::Bulk(result)
 }
 
 /// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]: the longest common subsequence,
 /// by Redis's dynamic programming table and its backward walk (so ties resolve the same way).
-fn lcs(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn lcs(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let mut strings = Vec::with_capacity(2);
     for key in &a[1..3] {
         match read_string(ctx, key) {

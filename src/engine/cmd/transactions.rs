@@ -4,11 +4,10 @@
 //! aborted so EXEC answers EXECABORT); EXEC runs the queue through the same `call` path as normal
 //! commands, with blocking disabled, and its effects reach the write log as one MULTI/EXEC batch.
 
-use bytes::Bytes;
-
 use super::flags::*;
 use super::{CommandSpec, Ctx};
 use crate::engine::client::{ClientState, MultiState};
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::state::EngineState;
 use crate::engine::storage::CompactBytes;
@@ -56,7 +55,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-fn multi(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn multi(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     if ctx.client.multi.active {
         return Reply::err_static("ERR MULTI calls can not be nested");
     }
@@ -89,7 +88,7 @@ pub fn abort_exec(state: &mut EngineState, client: &mut ClientState, err: &Reply
     ))
 }
 
-fn exec(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn exec(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     if !ctx.client.multi.active {
         return Reply::err_static("ERR EXEC without MULTI");
     }
@@ -120,7 +119,7 @@ fn watched_key_expired(ctx: &Ctx<'_>) -> bool {
     })
 }
 
-fn discard(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn discard(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     if !ctx.client.multi.active {
         return Reply::err_static("ERR DISCARD without MULTI");
     }
@@ -134,7 +133,7 @@ pub fn discard_transaction(ctx: &mut Ctx<'_>) {
     unwatch_all(ctx);
 }
 
-fn watch(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn watch(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if ctx.client.multi.active {
         return Reply::err_static("ERR WATCH inside MULTI is not allowed");
     }
@@ -162,7 +161,7 @@ fn watch(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Ok
 }
 
-fn unwatch(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn unwatch(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     unwatch_all(ctx);
     Reply::Ok
 }

@@ -10,6 +10,7 @@ use super::flags::*;
 use super::hashes::{parse_cursor, random_count, random_positions, scan_reply, ScanOptions};
 use super::sets::numkeys_positions;
 use super::{CommandSpec, Ctx};
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::{format_double, Reply};
 use crate::engine::storage::zset::ZSetValue;
 use crate::engine::storage::{CompactBytes, Value};
@@ -244,7 +245,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 /// Keys of `ZUNIONSTORE dst numkeys key...`.
-fn store_keys(a: &[Bytes]) -> Vec<usize> {
+fn store_keys(a: &[Arg]) -> Vec<usize> {
     let mut keys = vec![1];
     if a.len() > 2 {
         keys.extend(numkeys_positions(&a[1..]).into_iter().map(|i| i + 1));
@@ -253,7 +254,7 @@ fn store_keys(a: &[Bytes]) -> Vec<usize> {
 }
 
 /// Keys of `BZMPOP timeout numkeys key...`.
-fn bzmpop_keys(a: &[Bytes]) -> Vec<usize> {
+fn bzmpop_keys(a: &[Arg]) -> Vec<usize> {
     if a.len() < 2 {
         return Vec::new();
     }
@@ -435,12 +436,12 @@ enum LexBound {
     Excl(Bytes),
 }
 
-fn parse_lex_bound(arg: &Bytes) -> Option<LexBound> {
+fn parse_lex_bound(arg: &[u8]) -> Option<LexBound> {
     match arg.first() {
         Some(b'-') if arg.len() == 1 => Some(LexBound::NegInf),
         Some(b'+') if arg.len() == 1 => Some(LexBound::PosInf),
-        Some(b'[') => Some(LexBound::Incl(arg.slice(1..))),
-        Some(b'(') => Some(LexBound::Excl(arg.slice(1..))),
+        Some(b'[') => Some(LexBound::Incl(Bytes::copy_from_slice(&arg[1..]))),
+        Some(b'(') => Some(LexBound::Excl(Bytes::copy_from_slice(&arg[1..]))),
         _ => None,
     }
 }
@@ -450,7 +451,7 @@ struct LexRange {
     max: LexBound,
 }
 
-fn parse_lex_range(min: &Bytes, max: &Bytes) -> Result<LexRange, Reply> {
+fn parse_lex_range(min: &[u8], max: &[u8]) -> Result<LexRange, Reply> {
     let err = || Reply::err_static("ERR min or max not valid string range item");
     Ok(LexRange {
         min: parse_lex_bound(min).ok_or_else(err)?,
@@ -516,8 +517,8 @@ fn select_range(
     z: &ZSetValue,
     kind: RangeType,
     reverse: bool,
-    min: &Bytes,
-    max: &Bytes,
+    min: &[u8],
+    max: &[u8],
     offset: i64,
     limit: i64,
 ) -> Result<Vec<(CompactBytes, f64)>, Reply> {
@@ -562,8 +563,8 @@ fn select_range(
 /// `zrangeGenericCommand`: ZRANGE and every fixed-form variant, optionally storing.
 fn zrange_generic(
     ctx: &mut Ctx<'_>,
-    a: &[Bytes],
-    store: Option<&Bytes>,
+    a: &[Arg],
+    store: Option<&Arg>,
     key_index: usize,
     mut kind: RangeType,
     mut direction: Direction,
@@ -665,26 +666,26 @@ fn store_result(ctx: &mut Ctx<'_>, dst: &[u8], items: &[(CompactBytes, f64)]) ->
     Reply::Int(items.len() as i64)
 }
 
-fn zrange(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zrange(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     zrange_generic(ctx, a, None, 1, RangeType::Auto, Direction::Auto)
 }
-fn zrangestore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zrangestore(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let dst = a[1].clone();
     zrange_generic(ctx, a, Some(&dst), 2, RangeType::Auto, Direction::Auto)
 }
-fn zrevrange(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zrevrange(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     zrange_generic(ctx, a, None, 1, RangeType::Rank, Direction::Reverse)
 }
-fn zrangebyscore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zrangebyscore(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     zrange_generic(ctx, a, None, 1, RangeType::Score, Direction::Forward)
 }
-fn zrevrangebyscore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zrevrangebyscore(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     zrange_generic(ctx, a, None, 1, RangeType::Score, Direction::Reverse)
 }
-fn zrangebylex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zrangebylex(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     zrange_generic(ctx, a, None, 1, RangeType::Lex, Direction::Forward)
 }
-fn zrevrangebylex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zrevrangebylex(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     zrange_generic(ctx, a, None, 1, RangeType::Lex, Direction::Reverse)
 }
 
@@ -700,7 +701,7 @@ struct ZaddFlags {
     incr: bool,
 }
 
-fn zadd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zadd(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let mut f = ZaddFlags {
         nx: false,
         xx: false,
@@ -754,7 +755,7 @@ fn zadd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     zadd_generic(ctx, &a[1], &pairs, &f)
 }
 
-fn zadd_generic(ctx: &mut Ctx<'_>, key: &Bytes, pairs: &[(f64, &Bytes)], f: &ZaddFlags) -> Reply {
+fn zadd_generic(ctx: &mut Ctx<'_>, key: &[u8], pairs: &[(f64, &Arg)], f: &ZaddFlags) -> Reply {
     let lim = limits(ctx);
     let exists = match read_zset(ctx, key) {
         Err(e) => return e,
@@ -828,7 +829,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, key: &Bytes, pairs: &[(f64, &Bytes)], f: &Zad
     }
 }
 
-fn zincrby(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zincrby(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let Some(delta) = score_arg(&a[2]) else {
         return args::not_float();
     };
@@ -843,7 +844,7 @@ fn zincrby(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     zadd_generic(ctx, &a[1], &[(delta, &a[3])], &f)
 }
 
-fn zrem(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zrem(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let z = match write_zset(ctx, &a[1], false) {
         Err(e) => return e,
         Ok(None) => return Reply::Int(0),
@@ -857,14 +858,14 @@ fn zrem(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Int(removed as i64)
 }
 
-fn zcard(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zcard(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_zset(ctx, &a[1]) {
         Err(e) => e,
         Ok(z) => Reply::Int(z.map_or(0, |z| z.len() as i64)),
     }
 }
 
-fn zcount(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zcount(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let range = match parse_score_range(&a[2], &a[3]) {
         Ok(r) => r,
         Err(e) => return e,
@@ -879,7 +880,7 @@ fn zcount(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn zlexcount(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zlexcount(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let range = match parse_lex_range(&a[2], &a[3]) {
         Ok(r) => r,
         Err(e) => return e,
@@ -894,7 +895,7 @@ fn zlexcount(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn zscore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zscore(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_zset(ctx, &a[1]) {
         Err(e) => e,
         Ok(z) => z
@@ -903,7 +904,7 @@ fn zscore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn zmscore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zmscore(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_zset(ctx, &a[1]) {
         Err(e) => e,
         Ok(z) => Reply::Array(
@@ -915,7 +916,7 @@ fn zmscore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     }
 }
 
-fn rank_generic(ctx: &mut Ctx<'_>, a: &[Bytes], reverse: bool) -> Reply {
+fn rank_generic(ctx: &mut Ctx<'_>, a: &[Arg], reverse: bool) -> Reply {
     match read_zset(ctx, &a[1]) {
         Err(e) => e,
         Ok(None) => Reply::Nil,
@@ -927,10 +928,10 @@ fn rank_generic(ctx: &mut Ctx<'_>, a: &[Bytes], reverse: bool) -> Reply {
     }
 }
 
-fn zrank(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zrank(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     rank_generic(ctx, a, false)
 }
-fn zrevrank(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zrevrank(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     rank_generic(ctx, a, true)
 }
 
@@ -954,7 +955,7 @@ impl ParsedRange {
     }
 }
 
-fn zremrange_generic(ctx: &mut Ctx<'_>, a: &[Bytes], kind: RangeType) -> Reply {
+fn zremrange_generic(ctx: &mut Ctx<'_>, a: &[Arg], kind: RangeType) -> Reply {
     // Parse first: a bad range is an error even for a missing key.
     let range = match kind {
         RangeType::Score => match parse_score_range(&a[2], &a[3]) {
@@ -989,13 +990,13 @@ fn zremrange_generic(ctx: &mut Ctx<'_>, a: &[Bytes], kind: RangeType) -> Reply {
     Reply::Int(victims.len() as i64)
 }
 
-fn zremrangebyrank(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zremrangebyrank(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     zremrange_generic(ctx, a, RangeType::Rank)
 }
-fn zremrangebyscore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zremrangebyscore(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     zremrange_generic(ctx, a, RangeType::Score)
 }
-fn zremrangebylex(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zremrangebylex(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     zremrange_generic(ctx, a, RangeType::Lex)
 }
 
@@ -1026,7 +1027,7 @@ fn pop_members(ctx: &mut Ctx<'_>, key: &[u8], max: bool, count: usize) -> Vec<(C
 }
 
 /// The first of `keys` holding a sorted set; WRONGTYPE if one before it holds another type.
-fn first_nonempty(ctx: &mut Ctx<'_>, keys: &[Bytes]) -> Result<Option<Bytes>, Reply> {
+fn first_nonempty(ctx: &mut Ctx<'_>, keys: &[Arg]) -> Result<Option<Arg>, Reply> {
     for k in keys {
         if read_zset(ctx, k)?.is_some() {
             return Ok(Some(k.clone()));
@@ -1035,7 +1036,7 @@ fn first_nonempty(ctx: &mut Ctx<'_>, keys: &[Bytes]) -> Result<Option<Bytes>, Re
     Ok(None)
 }
 
-fn zpop_generic(ctx: &mut Ctx<'_>, a: &[Bytes], max: bool) -> Reply {
+fn zpop_generic(ctx: &mut Ctx<'_>, a: &[Arg], max: bool) -> Reply {
     if a.len() > 3 {
         return syntax_error();
     }
@@ -1057,10 +1058,10 @@ fn zpop_generic(ctx: &mut Ctx<'_>, a: &[Bytes], max: bool) -> Reply {
     pairs_reply(&items, nested)
 }
 
-fn zpopmin(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zpopmin(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     zpop_generic(ctx, a, false)
 }
-fn zpopmax(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zpopmax(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     zpop_generic(ctx, a, true)
 }
 
@@ -1103,11 +1104,11 @@ fn score_arg(arg: &[u8]) -> Option<f64> {
     Some(v)
 }
 
-fn pop_command_name(max: bool) -> Bytes {
-    Bytes::from_static(if max { b"ZPOPMAX" } else { b"ZPOPMIN" })
+fn pop_command_name(max: bool) -> Arg {
+    Arg::from_static(if max { b"ZPOPMAX" } else { b"ZPOPMIN" })
 }
 
-fn bzpop_generic(ctx: &mut Ctx<'_>, a: &[Bytes], max: bool) -> Reply {
+fn bzpop_generic(ctx: &mut Ctx<'_>, a: &[Arg], max: bool) -> Reply {
     let keys = &a[1..a.len() - 1];
     let deadline = match parse_timeout(&a[a.len() - 1], ctx.now_ms) {
         Ok(d) => d,
@@ -1118,7 +1119,7 @@ fn bzpop_generic(ctx: &mut Ctx<'_>, a: &[Bytes], max: bool) -> Reply {
         Ok(Some(key)) => {
             let items = pop_members(ctx, &key, max, 1);
             ctx.propagate_as(vec![pop_command_name(max), key.clone()]);
-            let mut out = vec![Reply::Bulk(key)];
+            let mut out = vec![Reply::bulk_arg(&key)];
             for (m, s) in items {
                 out.push(bulk(&m));
                 out.push(Reply::Double(s));
@@ -1134,17 +1135,17 @@ fn bzpop_generic(ctx: &mut Ctx<'_>, a: &[Bytes], max: bool) -> Reply {
     }
 }
 
-fn bzpopmin(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn bzpopmin(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     bzpop_generic(ctx, a, false)
 }
-fn bzpopmax(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn bzpopmax(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     bzpop_generic(ctx, a, true)
 }
 
 /// ZMPOP / BZMPOP with `numkeys` at `a[numkeys_index]`.
 fn zmpop_generic(
     ctx: &mut Ctx<'_>,
-    a: &[Bytes],
+    a: &[Arg],
     numkeys_index: usize,
     deadline: Option<i64>,
 ) -> Reply {
@@ -1185,9 +1186,9 @@ fn zmpop_generic(
             ctx.propagate_as(vec![
                 pop_command_name(max),
                 key.clone(),
-                Bytes::from(items.len().to_string()),
+                Arg::from(items.len().to_string()),
             ]);
-            Reply::Array(vec![Reply::Bulk(key), pairs_reply(&items, true)])
+            Reply::Array(vec![Reply::bulk_arg(&key), pairs_reply(&items, true)])
         }
         Ok(None) => match deadline {
             Some(d) if ctx.may_block => ctx.block_on(
@@ -1200,11 +1201,11 @@ fn zmpop_generic(
     }
 }
 
-fn zmpop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zmpop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     zmpop_generic(ctx, a, 1, None)
 }
 
-fn bzmpop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn bzmpop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match parse_timeout(&a[1], ctx.now_ms) {
         Ok(d) => zmpop_generic(ctx, a, 2, Some(d)),
         Err(e) => e,
@@ -1214,7 +1215,7 @@ fn bzmpop(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
 // ---------------------------------------------------------------------------------------------
 // ZRANDMEMBER, ZSCAN
 
-fn zrandmember(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zrandmember(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let mut with_scores = false;
     let mut count = None;
     if a.len() >= 3 {
@@ -1262,7 +1263,7 @@ fn zrandmember(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     members_reply(&items, with_scores, proto)
 }
 
-fn zscan(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zscan(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let cursor = match parse_cursor(&a[2]) {
         Ok(c) => c,
         Err(e) => return e,
@@ -1373,9 +1374,9 @@ fn aggregate(op: Aggregate, acc: f64, v: f64) -> f64 {
 /// variants; `card_only` for ZINTERCARD.
 fn zsetop_generic(
     ctx: &mut Ctx<'_>,
-    a: &[Bytes],
+    a: &[Arg],
     numkeys_index: usize,
-    dst: Option<&Bytes>,
+    dst: Option<&Arg>,
     op: SetOp,
     card_only: bool,
     name: &str,
@@ -1527,27 +1528,27 @@ fn zsetop_generic(
     }
 }
 
-fn zunion(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zunion(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     zsetop_generic(ctx, a, 1, None, SetOp::Union, false, "zunion")
 }
-fn zinter(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zinter(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     zsetop_generic(ctx, a, 1, None, SetOp::Inter, false, "zinter")
 }
-fn zdiff(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zdiff(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     zsetop_generic(ctx, a, 1, None, SetOp::Diff, false, "zdiff")
 }
-fn zintercard(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zintercard(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     zsetop_generic(ctx, a, 1, None, SetOp::Inter, true, "zintercard")
 }
-fn zunionstore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zunionstore(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let dst = a[1].clone();
     zsetop_generic(ctx, a, 2, Some(&dst), SetOp::Union, false, "zunionstore")
 }
-fn zinterstore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zinterstore(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let dst = a[1].clone();
     zsetop_generic(ctx, a, 2, Some(&dst), SetOp::Inter, false, "zinterstore")
 }
-fn zdiffstore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn zdiffstore(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let dst = a[1].clone();
     zsetop_generic(ctx, a, 2, Some(&dst), SetOp::Diff, false, "zdiffstore")
 }

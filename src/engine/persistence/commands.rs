@@ -1,10 +1,9 @@
 //! SAVE, BGSAVE, BGREWRITEAOF (LASTSAVE is with the server commands). Pure (on the locked
 //! state; BGSAVE hands the work to the persistence task).
 
-use bytes::Bytes;
-
 use crate::engine::cmd::flags::*;
 use crate::engine::cmd::{CommandSpec, Ctx};
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -31,7 +30,7 @@ fn off() -> Reply {
     Reply::err_static("ERR persistence is off (start the engine with --persistence on)")
 }
 
-fn save(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn save(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     if !ctx.state.persist.enabled {
         return off();
     }
@@ -52,7 +51,7 @@ fn request(ctx: &mut Ctx<'_>) {
     ctx.state.persist.wake.notify_one();
 }
 
-fn bgsave(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn bgsave(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let schedule = match a.len() {
         1 => false,
         2 if a[1].eq_ignore_ascii_case(b"schedule") => true,
@@ -72,7 +71,7 @@ fn bgsave(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::status("Background saving started")
 }
 
-fn bgrewriteaof(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn bgrewriteaof(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     if !ctx.state.persist.enabled {
         return off();
     }

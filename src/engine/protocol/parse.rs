@@ -6,8 +6,10 @@
 //! never allocates according to a length the peer *declared*: only bytes that actually arrived are
 //! stored, so a client announcing a 512 MB bulk cannot make us reserve 512 MB.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use thiserror::Error;
+
+use super::arg::{Arg, INLINE};
 
 /// The longest inline request line Redis accepts (PROTO_INLINE_MAX_SIZE).
 pub const INLINE_MAX: usize = 64 * 1024;
@@ -57,8 +59,9 @@ impl Default for ParseLimits {
     }
 }
 
-/// One parsed request: its arguments, each a zero-copy slice of the received bytes.
-pub type Args = Vec<Bytes>;
+/// One parsed request: its arguments, short ones copied inline, long ones zero-copy slices of
+/// the received bytes (see [`Arg`]).
+pub type Args = Vec<Arg>;
 
 /// Outcome of trying to take one request off the front of the buffer.
 #[derive(Debug, PartialEq, Eq)]
@@ -199,14 +202,21 @@ fn parse_multibulk(buf: &mut BytesMut, limits: ParseLimits) -> Result<Parsed, Pr
         }
         pos = end + 2;
     }
-    let frame = buf.split_to(pos).freeze();
     let spans = if spans.is_empty() {
         &small[..count as usize]
     } else {
         &spans[..]
     };
     let mut args = Vec::with_capacity(spans.len());
-    args.extend(spans.iter().map(|&(s, e)| frame.slice(s..e)));
+    if spans.iter().all(|&(s, e)| e - s <= INLINE) {
+        // Every argument is copied inline: the frame is not needed past this point, so it is
+        // consumed without the reference count a shared frame would cost.
+        args.extend(spans.iter().map(|&(s, e)| Arg::copy_from_slice(&buf[s..e])));
+        buf.advance(pos);
+    } else {
+        let frame = buf.split_to(pos).freeze();
+        args.extend(spans.iter().map(|&(s, e)| Arg::from_frame(&frame, s, e)));
+    }
     Ok(Parsed::Request(args))
 }
 
@@ -226,7 +236,7 @@ fn parse_inline(buf: &mut BytesMut) -> Result<Parsed, ProtocolError> {
         end -= 1;
     }
     let args = split_args(&line[..end]).ok_or(ProtocolError::UnbalancedQuotes)?;
-    Ok(Parsed::Request(args.into_iter().map(Bytes::from).collect()))
+    Ok(Parsed::Request(args.into_iter().map(Arg::from).collect()))
 }
 
 fn hex_val(c: u8) -> Option<u8> {

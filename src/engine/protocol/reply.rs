@@ -7,6 +7,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::arg::Arg;
+
 /// A reply to a client.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
@@ -80,6 +82,15 @@ impl Reply {
             })
         } else {
             Reply::Bulk(Bytes::copy_from_slice(s))
+        }
+    }
+
+    /// A bulk string of a request argument (ECHO, PING, names read back): a long argument's
+    /// shared bytes are reused, a short one is copied into the reply.
+    pub fn bulk_arg(a: &Arg) -> Reply {
+        match a {
+            Arg::Shared(b) => Reply::Bulk(b.clone()),
+            Arg::Inline { .. } => Reply::bulk_copy(a),
         }
     }
 

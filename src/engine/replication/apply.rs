@@ -6,6 +6,7 @@ use bytes::BytesMut;
 
 use crate::engine::client::ClientState;
 use crate::engine::cmd::{self, Outcome};
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::parse::{parse_request, ParseLimits, Parsed};
 use crate::engine::state::EngineState;
 
@@ -18,7 +19,7 @@ pub fn stream_client(id: u64, db: usize) -> ClientState {
 
 /// Split `buf` into the commands it holds; the bytes of an incomplete last command stay in
 /// `buf`. Returns each command with its encoded length.
-pub fn split_commands(buf: &mut BytesMut) -> Result<Vec<(Vec<bytes::Bytes>, usize)>, String> {
+pub fn split_commands(buf: &mut BytesMut) -> Result<Vec<(Vec<Arg>, usize)>, String> {
     let limits = ParseLimits {
         max_bulk_len: i64::MAX,
         authenticated: true,
@@ -43,12 +44,7 @@ pub fn split_commands(buf: &mut BytesMut) -> Result<Vec<(Vec<bytes::Bytes>, usiz
 
 /// Execute one command of a stream. Errors replies are counted, not fatal: the master executed
 /// the same command with the same result.
-pub fn apply_one(
-    state: &mut EngineState,
-    client: &mut ClientState,
-    args: Vec<bytes::Bytes>,
-    now_ms: i64,
-) {
+pub fn apply_one(state: &mut EngineState, client: &mut ClientState, args: Vec<Arg>, now_ms: i64) {
     let was = state.stream.suppress;
     state.stream.suppress = true;
     // A replica does not expire keys on its own, but its master's commands act on the dataset

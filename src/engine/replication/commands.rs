@@ -2,11 +2,10 @@
 //! locked state; the network side lives in `master` and `replica`, started by the replication
 //! task when these commands change the role).
 
-use bytes::Bytes;
-
 use super::{decide_psync, Allow, History, PrevPosition, PsyncDecision, Role, Takeover};
 use crate::engine::cmd::flags::*;
 use crate::engine::cmd::{CommandSpec, Ctx};
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::state::EngineState;
 
@@ -136,7 +135,7 @@ pub fn save_node_state(state: &EngineState) {
     }
 }
 
-fn replicaof(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn replicaof(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if a[1].eq_ignore_ascii_case(b"no") && a[2].eq_ignore_ascii_case(b"one") {
         become_master(ctx.state);
         return Reply::Ok;
@@ -159,7 +158,7 @@ fn replicaof(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     Reply::Ok
 }
 
-fn role(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn role(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     let st = &*ctx.state;
     match st.repl.role {
         Role::Master => {
@@ -208,7 +207,7 @@ fn role(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
     }
 }
 
-fn replconf(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn replconf(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if a.len() % 2 == 0 {
         return Reply::err_static("ERR syntax error");
     }
@@ -311,7 +310,7 @@ fn psync_request(
     Reply::NoReply
 }
 
-fn psync(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn psync(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let replid = String::from_utf8_lossy(&a[1]).into_owned();
     let offset = std::str::from_utf8(&a[2])
         .ok()
@@ -340,7 +339,7 @@ fn psync(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
     psync_request(ctx, &replid, offset, prev, allow)
 }
 
-fn sync(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
+fn sync(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     psync_request(
         ctx,
         "?",
@@ -353,7 +352,7 @@ fn sync(ctx: &mut Ctx<'_>, _a: &[Bytes]) -> Reply {
     )
 }
 
-fn wait(ctx: &mut Ctx<'_>, a: &[Bytes]) -> Reply {
+fn wait(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if ctx.state.repl.role == Role::Replica {
         return Reply::err_static("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
     }

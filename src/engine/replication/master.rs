@@ -19,6 +19,7 @@ use super::stream::encode_command;
 use super::{PsyncDecision, ReplicaInfo, Takeover};
 use crate::engine::persistence::snapshot;
 use crate::engine::persistence::writer::LogWriter;
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::server::{now_ms, Engine};
 use crate::engine::state::EngineState;
@@ -469,7 +470,7 @@ async fn written_moved(
 }
 
 /// `REPLCONF ACK <offset> [<heartbeat>]` from a replica.
-fn handle_ack(engine: &Engine, st: &mut EngineState, id: u64, args: &[Bytes]) {
+fn handle_ack(engine: &Engine, st: &mut EngineState, id: u64, args: &[Arg]) {
     if args.len() < 3
         || !args[0].eq_ignore_ascii_case(b"replconf")
         || !args[1].eq_ignore_ascii_case(b"ack")

@@ -21,6 +21,7 @@ use crate::engine::client::ClientState;
 use crate::engine::persistence::{
     self, snapshot::SnapshotFile, writer::FsyncPolicy, writer::LogWriter,
 };
+use crate::engine::protocol::arg::Arg;
 use crate::engine::server::{now_ms, Engine};
 use crate::engine::state::EngineState;
 
@@ -482,7 +483,7 @@ async fn send_ack(sock: &mut TcpStream, offset: u64, hb: u64) -> Result<(), End>
     .await
 }
 
-fn is_replconf(args: &[Bytes], sub: &[u8]) -> bool {
+fn is_replconf(args: &[Arg], sub: &[u8]) -> bool {
     args.len() >= 2
         && args[0].eq_ignore_ascii_case(b"replconf")
         && args[1].eq_ignore_ascii_case(sub)

@@ -14,21 +14,23 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::engine::persistence::writer::LogWriter;
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::fmt_i64;
 use crate::engine::state::WriteLog;
 
 /// Encode one command as a RESP multibulk. Every write passes through here, so it reserves the
 /// exact size once and formats lengths without allocating (this was half of a SET's cost when
 /// it used `format!`).
-pub fn encode_command(args: &[Bytes], out: &mut Vec<u8>) {
+pub fn encode_command<A: AsRef<[u8]>>(args: &[A], out: &mut Vec<u8>) {
     // 1 prefix byte + up to 20 digits + CRLF per header; the payloads and their CRLFs.
-    let payload: usize = args.iter().map(|a| a.len() + 2).sum();
+    let payload: usize = args.iter().map(|a| a.as_ref().len() + 2).sum();
     out.reserve(23 * (args.len() + 1) + payload);
     let mut digits = itoa::Buffer::new();
     out.push(b'*');
     out.extend_from_slice(fmt_i64(args.len() as i64, &mut digits));
     out.extend_from_slice(b"\r\n");
     for a in args {
+        let a = a.as_ref();
         out.push(b'$');
         out.extend_from_slice(fmt_i64(a.len() as i64, &mut digits));
         out.extend_from_slice(b"\r\n");
@@ -38,7 +40,7 @@ pub fn encode_command(args: &[Bytes], out: &mut Vec<u8>) {
 }
 
 /// The number of bytes [`encode_command`] would produce, without producing them.
-pub fn encoded_len(args: &[Bytes]) -> usize {
+pub fn encoded_len<A: AsRef<[u8]>>(args: &[A]) -> usize {
     fn digits(n: usize) -> usize {
         n.checked_ilog10().map_or(1, |d| d as usize + 1)
     }
@@ -47,7 +49,7 @@ pub fn encoded_len(args: &[Bytes]) -> usize {
     header
         + args
             .iter()
-            .map(|a| 1 + digits(a.len()) + 2 + a.len() + 2)
+            .map(|a| 1 + digits(a.as_ref().len()) + 2 + a.as_ref().len() + 2)
             .sum::<usize>()
 }
 
@@ -198,7 +200,7 @@ impl Stream {
         self.new_data.send_replace(offset);
     }
 
-    fn encode_effect(&mut self, db: usize, args: &[Bytes], out: &mut Vec<u8>) {
+    fn encode_effect(&mut self, db: usize, args: &[Arg], out: &mut Vec<u8>) {
         if self.cur_db != Some(db) {
             encode_select(db, out);
             self.cur_db = Some(db);
@@ -208,7 +210,7 @@ impl Stream {
 }
 
 impl WriteLog for Stream {
-    fn append(&mut self, db: usize, args: &[Bytes]) {
+    fn append(&mut self, db: usize, args: &[Arg]) {
         if self.suppress {
             return;
         }
@@ -262,16 +264,16 @@ impl WriteLog for Stream {
 mod tests {
     use super::*;
 
-    fn b(s: &str) -> Bytes {
-        Bytes::from(s.to_string())
+    fn b(s: &str) -> Arg {
+        Arg::from(s.to_string())
     }
 
     #[test]
     fn encoded_len_matches_the_encoding() {
-        let cases: Vec<Vec<Bytes>> = vec![
+        let cases: Vec<Vec<Arg>> = vec![
             vec![b("PING")],
-            vec![b("SET"), b("key"), Bytes::from(vec![b'x'; 1234])],
-            vec![b("DEL"), Bytes::new()],
+            vec![b("SET"), b("key"), Arg::from(vec![b'x'; 1234])],
+            vec![b("DEL"), Arg::from_static(b"")],
             (0..12).map(|i| b(&"v".repeat(i * 37))).collect(),
         ];
         for args in cases {
@@ -285,7 +287,7 @@ mod tests {
     /// that starts keeping its stream later (a replica attaches) agrees on positions.
     #[test]
     fn counted_and_encoded_writes_move_the_offset_alike() {
-        let writes: Vec<(usize, Vec<Bytes>)> = vec![
+        let writes: Vec<(usize, Vec<Arg>)> = vec![
             (0, vec![b("SET"), b("a"), b("1")]),
             (3, vec![b("SET"), b("b"), b("22")]),
             (3, vec![b("MSET"), b("c"), b("3"), b("d"), b("4")]),
@@ -306,10 +308,7 @@ mod tests {
     #[test]
     fn encode_command_is_resp_multibulk() {
         let mut out = Vec::new();
-        encode_command(
-            &[b("SET"), b("key"), Bytes::from(vec![b'x'; 1234])],
-            &mut out,
-        );
+        encode_command(&[b("SET"), b("key"), Arg::from(vec![b'x'; 1234])], &mut out);
         let mut want = b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$1234\r\n".to_vec();
         want.extend_from_slice(&[b'x'; 1234]);
         want.extend_from_slice(b"\r\n");

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -16,6 +16,7 @@ use tracing::debug;
 use super::{now_ms, Engine};
 use crate::engine::client::{ClientInfo, ClientState, ReplyMode};
 use crate::engine::cmd::{self, Outcome};
+use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::parse::{parse_request, ParseLimits, Parsed, ProtocolError};
 use crate::engine::protocol::reply::Reply;
 
@@ -63,7 +64,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
     let handle = client.handle.clone();
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
-    let mut pending: VecDeque<Vec<Bytes>> = VecDeque::new();
+    let mut pending: VecDeque<Vec<Arg>> = VecDeque::new();
     let mut settings = ConnSettings::from_state(&engine.state.lock(), &client);
 
     let close = 'conn: loop {
@@ -248,7 +249,7 @@ impl ConnSettings {
 async fn run_batch(
     engine: &Arc<Engine>,
     client: &mut ClientState,
-    pending: &mut VecDeque<Vec<Bytes>>,
+    pending: &mut VecDeque<Vec<Arg>>,
     out: &mut BytesMut,
     stream: &mut TcpStream,
     inbuf: &mut BytesMut,
