@@ -3,7 +3,7 @@
 mod support;
 
 use redis::AsyncCommands;
-use support::{redis_conn, start_engine};
+use support::{redis_conn, redis_conn_to, start_engine};
 
 #[tokio::test]
 async fn redis_crate_basic_commands() {
@@ -30,12 +30,7 @@ async fn redis_crate_basic_commands() {
 #[tokio::test]
 async fn redis_crate_resp3_connection() {
     let h = start_engine(&[]).await;
-    let client = redis::Client::open(format!("redis://{}/?protocol=resp3", h.addr())).unwrap();
-    let mut con = client
-        .get_multiplexed_async_connection_with_config(
-            &redis::AsyncConnectionConfig::new()
-                .set_response_timeout(Some(std::time::Duration::from_secs(30))),
-        )
+    let mut con = redis_conn_to(&format!("redis://{}/?protocol=resp3", h.addr()))
         .await
         .unwrap();
     let _: () = con.set("k3", "v").await.unwrap();

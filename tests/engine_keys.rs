@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::Value;
-use support::{redis_conn, start_engine, wait_for};
+use support::{redis_conn, redis_conn_to, start_engine, wait_for};
 
 /// Run one command and return the raw reply (errors as `Err` text).
 async fn q(c: &mut MultiplexedConnection, args: &[&[u8]]) -> Result<Value, String> {
@@ -85,12 +85,7 @@ impl RedisServer {
         RedisServer { child, port }
     }
     async fn conn(&self) -> MultiplexedConnection {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap();
-        client
-            .get_multiplexed_async_connection_with_config(
-                &redis::AsyncConnectionConfig::new()
-                    .set_response_timeout(Some(std::time::Duration::from_secs(30))),
-            )
+        redis_conn_to(&format!("redis://127.0.0.1:{}/", self.port))
             .await
             .unwrap()
     }

@@ -11,8 +11,11 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 use redispair::engine::server::ServerHandle;
-use repl_support::{dump_dataset, free_port, info_field, EngineProcess, Proxy};
-use support::{start_engine, temp_dir, wait_for};
+use repl_support::{
+    dump_dataset, info_field, port_of, replicaof, replicaof_no_one, start_pair, start_process_pair,
+    stop_and_remove_dirs, EngineProcess, Proxy,
+};
+use support::{redis_conn_to, start_engine, temp_dir, wait_for};
 
 async fn field(c: &mut MultiplexedConnection, f: &str) -> String {
     info_field(c, "replication", f).await.unwrap_or_default()
@@ -30,15 +33,6 @@ async fn digest(c: &mut MultiplexedConnection) -> String {
 async fn assert_same(m: &mut MultiplexedConnection, r: &mut MultiplexedConnection) {
     assert_eq!(dump_dataset(m).await, dump_dataset(r).await);
     assert_eq!(digest(m).await, digest(r).await);
-}
-
-async fn replicaof(c: &mut MultiplexedConnection, port: u16) {
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("127.0.0.1")
-        .arg(port)
-        .query_async(c)
-        .await
-        .unwrap();
 }
 
 /// Wait until the replica's link is up and its offset equals the master's.
@@ -60,12 +54,41 @@ async fn wait_in_sync(m: &mut MultiplexedConnection, r: &mut MultiplexedConnecti
     }
 }
 
+/// `write_mix` (`prefix`, `n`) on the master, then attach the replica to `master_port` (the
+/// master's, or a proxy's in front of it) and wait until it is in sync.
+async fn write_mix_then_attach(
+    mc: &mut MultiplexedConnection,
+    rc: &mut MultiplexedConnection,
+    master_port: u16,
+    prefix: &str,
+    n: usize,
+) {
+    write_mix(mc, prefix, n).await;
+    replicaof(rc, master_port).await;
+    wait_in_sync(mc, rc).await;
+}
+
 /// Cut the replica's link at the proxy and wait until the replica reports it down.
 async fn cut_and_wait_link_down(proxy: &Proxy, rc: &MultiplexedConnection) {
     proxy.cut();
     wait_for(Duration::from_secs(10), "link down", || {
         let mut rc = rc.clone();
         async move { field(&mut rc, "master_link_status").await == "down" }
+    })
+    .await;
+}
+
+/// Wait (`what`, up to `timeout`) until INFO persistence on `c` says `field:value`.
+async fn wait_persistence_field(
+    c: &MultiplexedConnection,
+    field: &str,
+    value: &str,
+    timeout: Duration,
+    what: &str,
+) {
+    wait_for(timeout, what, || {
+        let mut c = c.clone();
+        async move { info_field(&mut c, "persistence", field).await.as_deref() == Some(value) }
     })
     .await;
 }
@@ -147,19 +170,20 @@ async fn write_mix(c: &mut MultiplexedConnection, prefix: &str, n: usize) {
     let _: () = redis::cmd("SELECT").arg(0).query_async(c).await.unwrap();
 }
 
-fn port_of(h: &ServerHandle) -> u16 {
-    h.addr().port()
+/// WAIT `replicas` `timeout_ms`: how many replicas acknowledged the writes so far.
+async fn wait_replicas(c: &mut MultiplexedConnection, replicas: i64, timeout_ms: u64) -> i64 {
+    redis::cmd("WAIT")
+        .arg(replicas)
+        .arg(timeout_ms)
+        .query_async(c)
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replica_follows_master_and_datasets_match() {
-    let m = start_engine(&[]).await;
-    let r = start_engine(&[]).await;
-    let mut mc = support::redis_conn(&m).await;
-    let mut rc = support::redis_conn(&r).await;
-    write_mix(&mut mc, "before", 300).await;
-    replicaof(&mut rc, port_of(&m)).await;
-    wait_in_sync(&mut mc, &mut rc).await;
+    let (m, r, mut mc, mut rc) = start_pair(&[], &[]).await;
+    write_mix_then_attach(&mut mc, &mut rc, port_of(&m), "before", 300).await;
     assert_same(&mut mc, &mut rc).await;
     write_mix(&mut mc, "after", 300).await;
     wait_in_sync(&mut mc, &mut rc).await;
@@ -191,30 +215,12 @@ async fn replica_follows_master_and_datasets_match() {
 
     // WAIT counts the replica once it acknowledged the write.
     let _: () = mc.set("waited", 1).await.unwrap();
-    let n: i64 = redis::cmd("WAIT")
-        .arg(1)
-        .arg(5000)
-        .query_async(&mut mc)
-        .await
-        .unwrap();
-    assert_eq!(n, 1);
-    let n: i64 = redis::cmd("WAIT")
-        .arg(2)
-        .arg(100)
-        .query_async(&mut mc)
-        .await
-        .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(wait_replicas(&mut mc, 1, 5000).await, 1);
+    assert_eq!(wait_replicas(&mut mc, 2, 100).await, 1);
     // Timed out with fewer replicas than asked: the count at the deadline, which includes the
     // acknowledgement of a write made just before.
     let _: () = mc.set("waited", 2).await.unwrap();
-    let n: i64 = redis::cmd("WAIT")
-        .arg(2)
-        .arg(300)
-        .query_async(&mut mc)
-        .await
-        .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(wait_replicas(&mut mc, 2, 300).await, 1);
 
     // Expiry is decided by the master: the replica applies its DEL.
     let _: () = redis::cmd("SET")
@@ -233,12 +239,7 @@ async fn replica_follows_master_and_datasets_match() {
 
     // REPLICAOF NO ONE makes it a writable master keeping the old id as replid2.
     let old_id = field(&mut mc, "master_replid").await;
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("NO")
-        .arg("ONE")
-        .query_async(&mut rc)
-        .await
-        .unwrap();
+    replicaof_no_one(&mut rc).await;
     assert_eq!(field(&mut rc, "role").await, "master");
     assert_eq!(field(&mut rc, "master_replid2").await, old_id);
     let _: () = rc.set("x", 1).await.unwrap();
@@ -248,14 +249,9 @@ async fn replica_follows_master_and_datasets_match() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cut_link_resumes_by_partial_resync() {
-    let m = start_engine(&[]).await;
-    let r = start_engine(&[]).await;
+    let (m, r, mut mc, mut rc) = start_pair(&[], &[]).await;
     let proxy = Proxy::start(port_of(&m)).await;
-    let mut mc = support::redis_conn(&m).await;
-    let mut rc = support::redis_conn(&r).await;
-    write_mix(&mut mc, "a", 200).await;
-    replicaof(&mut rc, proxy.port).await;
-    wait_in_sync(&mut mc, &mut rc).await;
+    write_mix_then_attach(&mut mc, &mut rc, proxy.port, "a", 200).await;
     for round in 0..3 {
         proxy.cut();
         wait_for(Duration::from_secs(10), "link down", || {
@@ -278,29 +274,18 @@ async fn cut_link_resumes_by_partial_resync() {
 /// The replica restarts (SIGKILL) and resumes from its persisted position by partial resync.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replica_restart_resumes_by_partial_resync() {
-    let mdir = temp_dir("rr-master");
-    let rdir = temp_dir("rr-replica");
-    let mp = EngineProcess::start(free_port(), &mdir, &[]).await;
-    let rport = free_port();
-    let mut rp = EngineProcess::start(rport, &rdir, &[]).await;
-    let mut mc = mp.conn().await;
-    let mut rc = rp.conn().await;
-    write_mix(&mut mc, "a", 200).await;
-    replicaof(&mut rc, mp.port).await;
-    wait_in_sync(&mut mc, &mut rc).await;
+    let (mp, mut rp, mut mc, mut rc) = start_process_pair("rr", &[], &[]).await;
+    write_mix_then_attach(&mut mc, &mut rc, mp.port, "a", 200).await;
     rp.kill9();
     write_mix(&mut mc, "b", 200).await;
-    let rp = EngineProcess::start(rport, &rdir, &[]).await;
+    let rp = EngineProcess::start(rp.port, &rp.dir, &[]).await;
     let mut rc = rp.conn().await;
     wait_in_sync(&mut mc, &mut rc).await;
     assert_same(&mut mc, &mut rc).await;
     assert_eq!(field(&mut mc, "sync_full").await, "1");
     let ok: u64 = field(&mut mc, "sync_partial_ok").await.parse().unwrap();
     assert!(ok >= 1);
-    drop(rp);
-    drop(mp);
-    let _ = std::fs::remove_dir_all(&mdir);
-    let _ = std::fs::remove_dir_all(&rdir);
+    stop_and_remove_dirs([rp, mp]);
 }
 
 /// Failover in async mode: the replica is promoted while the old master, cut off, keeps writing
@@ -310,27 +295,20 @@ async fn replica_restart_resumes_by_partial_resync() {
 async fn old_master_rejoins_discarding_its_divergent_tail() {
     let mdir = temp_dir("fo-master");
     let rdir = temp_dir("fo-replica");
-    let on = |d: &std::path::Path| d.to_str().unwrap().to_string();
-    let (md, rd) = (on(&mdir), on(&rdir));
-    let m = start_engine(&[("persistence", "on"), ("dir", &md)]).await;
-    let r = start_engine(&[("persistence", "on"), ("dir", &rd)]).await;
+    let (md, rd) = (mdir.to_str().unwrap(), rdir.to_str().unwrap());
+    let (m, r, mut mc, mut rc) = start_pair(
+        &[("persistence", "on"), ("dir", md)],
+        &[("persistence", "on"), ("dir", rd)],
+    )
+    .await;
     let proxy = Proxy::start(port_of(&m)).await;
-    let mut mc = support::redis_conn(&m).await;
-    let mut rc = support::redis_conn(&r).await;
-    write_mix(&mut mc, "a", 200).await;
-    replicaof(&mut rc, proxy.port).await;
-    wait_in_sync(&mut mc, &mut rc).await;
+    write_mix_then_attach(&mut mc, &mut rc, proxy.port, "a", 200).await;
     cut_and_wait_link_down(&proxy, &rc).await;
     // The tail the new master will never get: 7 commands.
     for i in 0..7 {
         let _: () = mc.set(format!("tail{i}"), i).await.unwrap();
     }
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("NO")
-        .arg("ONE")
-        .query_async(&mut rc)
-        .await
-        .unwrap();
+    replicaof_no_one(&mut rc).await;
     write_mix(&mut rc, "new", 50).await;
     // The old master follows the new one.
     replicaof(&mut mc, port_of(&r)).await;
@@ -349,7 +327,7 @@ async fn old_master_rejoins_discarding_its_divergent_tail() {
     assert!(ok >= 1);
     // And it survives a restart of the old master (its log was cut too).
     m.stop().await;
-    let m = start_engine(&[("persistence", "on"), ("dir", &md)]).await;
+    let m = start_engine(&[("persistence", "on"), ("dir", md)]).await;
     let mut mc = support::redis_conn(&m).await;
     wait_in_sync(&mut rc, &mut mc).await;
     assert_same(&mut mc, &mut rc).await;
@@ -367,18 +345,10 @@ async fn old_master_rejoins_discarding_its_divergent_tail() {
 /// continues by partial resync after discarding exactly its tail, instead of a full sync.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashed_old_master_rejoins_by_partial_resync_discarding_its_tail() {
-    let mdir = temp_dir("cfo-master");
-    let rdir = temp_dir("cfo-replica");
-    let mport = free_port();
     let always = [("appendfsync", "always")];
-    let mut mp = EngineProcess::start(mport, &mdir, &always).await;
-    let rp = EngineProcess::start(free_port(), &rdir, &[]).await;
-    let proxy = Proxy::start(mport).await;
-    let mut mc = mp.conn().await;
-    let mut rc = rp.conn().await;
-    write_mix(&mut mc, "a", 100).await;
-    replicaof(&mut rc, proxy.port).await;
-    wait_in_sync(&mut mc, &mut rc).await;
+    let (mut mp, rp, mut mc, mut rc) = start_process_pair("cfo", &always, &[]).await;
+    let proxy = Proxy::start(mp.port).await;
+    write_mix_then_attach(&mut mc, &mut rc, proxy.port, "a", 100).await;
     let old_id = field(&mut mc, "master_replid").await;
     cut_and_wait_link_down(&proxy, &rc).await;
     // The tail the new master never gets (fsynced before each reply: it survives the kill).
@@ -386,15 +356,10 @@ async fn crashed_old_master_rejoins_by_partial_resync_discarding_its_tail() {
         let _: () = mc.set(format!("tail{i}"), i).await.unwrap();
     }
     mp.kill9();
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("NO")
-        .arg("ONE")
-        .query_async(&mut rc)
-        .await
-        .unwrap();
+    replicaof_no_one(&mut rc).await;
     write_mix(&mut rc, "new", 30).await;
 
-    let mp = EngineProcess::start(mport, &mdir, &always).await;
+    let mp = EngineProcess::start(mp.port, &mp.dir, &always).await;
     let mut mc = mp.conn().await;
     assert_ne!(
         field(&mut mc, "master_replid").await,
@@ -411,31 +376,20 @@ async fn crashed_old_master_rejoins_by_partial_resync_discarding_its_tail() {
     assert_eq!(field(&mut rc, "sync_full").await, "0", "no full sync");
     let ok: u64 = field(&mut rc, "sync_partial_ok").await.parse().unwrap();
     assert!(ok >= 1);
-    drop(mp);
-    drop(rp);
-    let _ = std::fs::remove_dir_all(&mdir);
-    let _ = std::fs::remove_dir_all(&rdir);
+    stop_and_remove_dirs([mp, rp]);
 }
 
 /// A master restarted on an empty directory has a history without the replica's position: the
 /// replica keeps every key, stays detached and says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replica_refuses_a_master_restarted_empty() {
-    let mdir = temp_dir("empty-master");
-    let rdir = temp_dir("empty-replica");
-    let mport = free_port();
-    let mut mp = EngineProcess::start(mport, &mdir, &[]).await;
-    let rp = EngineProcess::start(free_port(), &rdir, &[]).await;
-    let mut mc = mp.conn().await;
-    let mut rc = rp.conn().await;
-    write_mix(&mut mc, "a", 100).await;
-    replicaof(&mut rc, mport).await;
-    wait_in_sync(&mut mc, &mut rc).await;
+    let (mut mp, rp, mut mc, mut rc) = start_process_pair("empty", &[], &[]).await;
+    write_mix_then_attach(&mut mc, &mut rc, mp.port, "a", 100).await;
     let before = dump_dataset(&mut rc).await;
     mp.kill9();
-    std::fs::remove_dir_all(&mdir).unwrap();
-    std::fs::create_dir_all(&mdir).unwrap();
-    let mp = EngineProcess::start(mport, &mdir, &[]).await;
+    std::fs::remove_dir_all(&mp.dir).unwrap();
+    std::fs::create_dir_all(&mp.dir).unwrap();
+    let mp = EngineProcess::start(mp.port, &mp.dir, &[]).await;
     let mut mc = mp.conn().await;
     let _: () = mc.set("fresh", 1).await.unwrap();
     wait_for(Duration::from_secs(10), "refusal", || {
@@ -449,21 +403,15 @@ async fn replica_refuses_a_master_restarted_empty() {
     .await;
     assert_eq!(field(&mut rc, "master_link_status").await, "down");
     assert_eq!(dump_dataset(&mut rc).await, before);
-    drop(mp);
-    drop(rp);
-    let _ = std::fs::remove_dir_all(&mdir);
-    let _ = std::fs::remove_dir_all(&rdir);
+    stop_and_remove_dirs([mp, rp]);
 }
 
 /// A replica attaches (full sync by a fork-less snapshot) while redis-benchmark and a Rust
 /// writer load the master, loses its link once mid-load, and ends with the master's dataset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replica_attached_under_load_matches_master() {
-    let m = start_engine(&[]).await;
-    let r = start_engine(&[]).await;
+    let (m, r, mut mc, mut rc) = start_pair(&[], &[]).await;
     let proxy = Proxy::start(port_of(&m)).await;
-    let mut mc = support::redis_conn(&m).await;
-    let mut rc = support::redis_conn(&r).await;
     for chunk in 0..4 {
         let mut p = redis::pipe();
         for i in chunk * 2000..(chunk + 1) * 2000 {
@@ -545,17 +493,10 @@ async fn replica_attached_under_load_matches_master() {
 /// resync both times.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn master_restart_replica_continues_by_partial_resync() {
-    let mdir = temp_dir("mr-master");
-    let rdir = temp_dir("mr-replica");
-    let mport = free_port();
     let always = [("appendfsync", "always")];
-    let mut mp = EngineProcess::start(mport, &mdir, &always).await;
-    let rp = EngineProcess::start(free_port(), &rdir, &[]).await;
-    let mut mc = mp.conn().await;
-    let mut rc = rp.conn().await;
-    write_mix(&mut mc, "a", 100).await;
-    replicaof(&mut rc, mport).await;
-    wait_in_sync(&mut mc, &mut rc).await;
+    let (mut mp, rp, mut mc, mut rc) = start_process_pair("mr", &always, &[]).await;
+    let (mport, mdir) = (mp.port, mp.dir.clone());
+    write_mix_then_attach(&mut mc, &mut rc, mport, "a", 100).await;
     let id = field(&mut mc, "master_replid").await;
     for (round, clean) in [(0, true), (1, false)] {
         if clean {
@@ -590,10 +531,7 @@ async fn master_restart_replica_continues_by_partial_resync() {
             "round {round}"
         );
     }
-    drop(mp);
-    drop(rp);
-    let _ = std::fs::remove_dir_all(&mdir);
-    let _ = std::fs::remove_dir_all(&rdir);
+    stop_and_remove_dirs([mp, rp]);
 }
 
 /// A master with a password: the replica authenticates with masterauth.
@@ -601,18 +539,11 @@ async fn master_restart_replica_continues_by_partial_resync() {
 async fn replica_authenticates_with_masterauth() {
     let m = start_engine(&[("requirepass", "pw")]).await;
     let r = start_engine(&[("masterauth", "pw")]).await;
-    let mut mc = redis::Client::open(format!("redis://:pw@{}/", m.addr()))
-        .unwrap()
-        .get_multiplexed_async_connection_with_config(
-            &redis::AsyncConnectionConfig::new()
-                .set_response_timeout(Some(std::time::Duration::from_secs(30))),
-        )
+    let mut mc = redis_conn_to(&format!("redis://:pw@{}/", m.addr()))
         .await
         .unwrap();
     let mut rc = support::redis_conn(&r).await;
-    write_mix(&mut mc, "auth", 30).await;
-    replicaof(&mut rc, port_of(&m)).await;
-    wait_in_sync(&mut mc, &mut rc).await;
+    write_mix_then_attach(&mut mc, &mut rc, port_of(&m), "auth", 30).await;
     assert_same(&mut mc, &mut rc).await;
     m.stop().await;
     r.stop().await;
@@ -626,22 +557,11 @@ async fn replica_authenticates_as_the_shared_admin_user() {
     let r = start_engine(&[("requirepass", "pw"), admin[0], admin[1]]).await;
     let conn = |h: &ServerHandle| {
         let url = format!("redis://:pw@{}/", h.addr());
-        async move {
-            redis::Client::open(url)
-                .unwrap()
-                .get_multiplexed_async_connection_with_config(
-                    &redis::AsyncConnectionConfig::new()
-                        .set_response_timeout(Some(std::time::Duration::from_secs(30))),
-                )
-                .await
-                .unwrap()
-        }
+        async move { redis_conn_to(&url).await.unwrap() }
     };
     let mut mc = conn(&m).await;
     let mut rc = conn(&r).await;
-    write_mix(&mut mc, "auth", 30).await;
-    replicaof(&mut rc, port_of(&m)).await;
-    wait_in_sync(&mut mc, &mut rc).await;
+    write_mix_then_attach(&mut mc, &mut rc, port_of(&m), "auth", 30).await;
     assert_same(&mut mc, &mut rc).await;
     m.stop().await;
     r.stop().await;
@@ -713,12 +633,7 @@ impl Valve {
 /// commands still answer. When the snapshot is complete, everything is served again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replica_answers_loading_until_its_full_sync_is_complete() {
-    let mdir = temp_dir("loading-master");
-    let rdir = temp_dir("loading-replica");
-    let mp = EngineProcess::start(free_port(), &mdir, &[]).await;
-    let rp = EngineProcess::start(free_port(), &rdir, &[]).await;
-    let mut mc = mp.conn().await;
-    let mut rc = rp.conn().await;
+    let (mp, rp, mut mc, mut rc) = start_process_pair("loading", &[], &[]).await;
     let value = "x".repeat(100);
     let mut pipe = redis::pipe();
     for i in 0..5000 {
@@ -729,15 +644,13 @@ async fn replica_answers_loading_until_its_full_sync_is_complete() {
     // ~600 KB of snapshot; let 100 KB through.
     let valve = Valve::start(mp.port, 100 * 1024).await;
     replicaof(&mut rc, valve.port).await;
-    wait_for(Duration::from_secs(20), "the replica loading", || {
-        let mut rc = rc.clone();
-        async move {
-            info_field(&mut rc, "persistence", "loading")
-                .await
-                .as_deref()
-                == Some("1")
-        }
-    })
+    wait_persistence_field(
+        &rc,
+        "loading",
+        "1",
+        Duration::from_secs(20),
+        "the replica loading",
+    )
     .await;
     for cmd in [
         redis::cmd("GET").arg("key:1").clone(),
@@ -766,10 +679,7 @@ async fn replica_answers_loading_until_its_full_sync_is_complete() {
         v, None,
         "the replica's own data was replaced by the master's"
     );
-    drop(mp);
-    drop(rp);
-    let _ = std::fs::remove_dir_all(&mdir);
-    let _ = std::fs::remove_dir_all(&rdir);
+    stop_and_remove_dirs([mp, rp]);
 }
 
 /// A master that goes silent without closing the connection (a partition) is reported down by
@@ -778,12 +688,8 @@ async fn replica_answers_loading_until_its_full_sync_is_complete() {
 /// reconnects and continues by partial resync.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_master_is_reported_down_after_repl_timeout() {
-    let mdir = temp_dir("silent-master");
-    let rdir = temp_dir("silent-replica");
-    let mp = EngineProcess::start(free_port(), &mdir, &[]).await;
-    let rp = EngineProcess::start(free_port(), &rdir, &[("repl-timeout", "1")]).await;
-    let mut mc = mp.conn().await;
-    let mut rc = rp.conn().await;
+    let (mp, rp, mut mc, mut rc) =
+        start_process_pair("silent", &[], &[("repl-timeout", "1")]).await;
     let valve = Valve::start(mp.port, u64::MAX).await;
     let _: () = mc.set("before", 1).await.unwrap();
     replicaof(&mut rc, valve.port).await;
@@ -802,10 +708,7 @@ async fn silent_master_is_reported_down_after_repl_timeout() {
     wait_in_sync(&mut mc, &mut rc).await;
     let v: i64 = rc.get("after").await.unwrap();
     assert_eq!(v, 2);
-    drop(mp);
-    drop(rp);
-    let _ = std::fs::remove_dir_all(&mdir);
-    let _ = std::fs::remove_dir_all(&rdir);
+    stop_and_remove_dirs([mp, rp]);
 }
 
 /// A replica that goes away in the middle of its full sync leaves nothing behind on the master:
@@ -815,12 +718,7 @@ async fn silent_master_is_reported_down_after_repl_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replica_gone_mid_full_sync_leaves_the_master_able_to_sync_again() {
     use tokio::io::AsyncWriteExt;
-    let mdir = temp_dir("gone-mid-sync-master");
-    let rdir = temp_dir("gone-mid-sync-replica");
-    let mp = EngineProcess::start(free_port(), &mdir, &[]).await;
-    let rp = EngineProcess::start(free_port(), &rdir, &[]).await;
-    let mut mc = mp.conn().await;
-    let mut rc = rp.conn().await;
+    let (mp, rp, mut mc, mut rc) = start_process_pair("gone-mid-sync", &[], &[]).await;
     // ~20 MB of snapshot: more than the loopback socket buffers hold, so the master's thread
     // is still in the middle of it while the reader below reads nothing.
     let value = "v".repeat(10_000);
@@ -842,31 +740,23 @@ async fn replica_gone_mid_full_sync_leaves_the_master_able_to_sync_again() {
         .write_all(b"PSYNC ? -1 ALLOW-FULL\r\n")
         .await
         .unwrap();
-    wait_for(Duration::from_secs(20), "the full sync to start", || {
-        let mut mc = mc.clone();
-        async move {
-            info_field(&mut mc, "persistence", "rdb_bgsave_in_progress")
-                .await
-                .as_deref()
-                == Some("1")
-        }
-    })
+    wait_persistence_field(
+        &mc,
+        "rdb_bgsave_in_progress",
+        "1",
+        Duration::from_secs(20),
+        "the full sync to start",
+    )
     .await;
     assert_eq!(field(&mut mc, "sync_full").await, "1");
     // Closing with unread data resets the connection: the master's next write fails.
     drop(reader);
-    wait_for(
+    wait_persistence_field(
+        &mc,
+        "rdb_bgsave_in_progress",
+        "0",
         Duration::from_secs(30),
         "the abandoned capture to end",
-        || {
-            let mut mc = mc.clone();
-            async move {
-                info_field(&mut mc, "persistence", "rdb_bgsave_in_progress")
-                    .await
-                    .as_deref()
-                    == Some("0")
-            }
-        },
     )
     .await;
     let reply: String = redis::cmd("BGSAVE").query_async(&mut mc).await.unwrap();
@@ -876,8 +766,5 @@ async fn replica_gone_mid_full_sync_leaves_the_master_able_to_sync_again() {
     assert_same(&mut mc, &mut rc).await;
     let n: u64 = redis::cmd("DBSIZE").query_async(&mut rc).await.unwrap();
     assert_eq!(n, 2_000);
-    drop(mp);
-    drop(rp);
-    let _ = std::fs::remove_dir_all(&mdir);
-    let _ = std::fs::remove_dir_all(&rdir);
+    stop_and_remove_dirs([mp, rp]);
 }

@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
-use redispair::engine::server::ServerHandle;
-use repl_support::{free_port, info_field, EngineProcess, Proxy};
-use support::{start_engine, temp_dir, wait_for};
+use repl_support::{
+    info_field, port_of, replicaof, start_pair, start_process_pair, stop_and_remove_dirs,
+    EngineProcess, Proxy,
+};
+use support::{redis_conn_to, start_engine, temp_dir, wait_for};
 
 const ADMIN: [(&str, &str); 2] = [("admin-user", "op"), ("admin-password", "secret")];
 
@@ -20,22 +22,30 @@ async fn field(c: &mut MultiplexedConnection, f: &str) -> String {
     info_field(c, "replication", f).await.unwrap_or_default()
 }
 
+/// A connection as the admin user of `ADMIN`.
 async fn admin_conn(port: u16) -> MultiplexedConnection {
-    redis::Client::open(format!("redis://op:secret@127.0.0.1:{port}/"))
-        .unwrap()
-        .get_multiplexed_async_connection_with_config(
-            &redis::AsyncConnectionConfig::new()
-                .set_response_timeout(Some(std::time::Duration::from_secs(30))),
-        )
+    redis_conn_to(&format!("redis://op:secret@127.0.0.1:{port}/"))
         .await
         .unwrap()
 }
 
-async fn replicaof(c: &mut MultiplexedConnection, port: u16) {
-    let _: () = redis::cmd("REPLICAOF")
+/// REDISPAIR PROMOTE `term`.
+async fn promote(admin: &mut MultiplexedConnection, term: u64) -> redis::RedisResult<()> {
+    redis::cmd("REDISPAIR")
+        .arg("PROMOTE")
+        .arg(term)
+        .query_async(admin)
+        .await
+}
+
+/// REDISPAIR DEMOTE 127.0.0.1 `master_port` `term`.
+async fn demote(admin: &mut MultiplexedConnection, master_port: u16, term: u64) {
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("DEMOTE")
         .arg("127.0.0.1")
-        .arg(port)
-        .query_async(c)
+        .arg(master_port)
+        .arg(term)
+        .query_async(admin)
         .await
         .unwrap();
 }
@@ -47,10 +57,6 @@ async fn wait_link(r: &mut MultiplexedConnection, status: &str) {
         async move { field(&mut r, "master_link_status").await == status }
     })
     .await;
-}
-
-fn port_of(h: &ServerHandle) -> u16 {
-    h.addr().port()
 }
 
 /// Counting writers on `mp`: writer `w` INCRs `counter:w` until its connection fails and
@@ -85,15 +91,11 @@ async fn start_incr_writers(
 /// least every value a writer saw acknowledged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_master_under_semi_sync_replica_holds_every_acknowledged_write() {
-    let mdir = temp_dir("ss-master");
-    let rdir = temp_dir("ss-replica");
     let semi = [
         ("replication-mode", "semi-sync"),
         ("semi-sync-degrade", "operator"),
     ];
-    let mut mp = EngineProcess::start(free_port(), &mdir, &semi).await;
-    let rp = EngineProcess::start(free_port(), &rdir, &[]).await;
-    let mut rc = rp.conn().await;
+    let (mut mp, rp, _, mut rc) = start_process_pair("ss", &semi, &[]).await;
     replicaof(&mut rc, mp.port).await;
     wait_link(&mut rc, "up").await;
     let (acked, writers) = start_incr_writers(&mp, 4).await;
@@ -115,9 +117,7 @@ async fn kill9_master_under_semi_sync_replica_holds_every_acknowledged_write() {
             "writer {w} was acknowledged {n} but the replica has {got}"
         );
     }
-    drop(rp);
-    let _ = std::fs::remove_dir_all(&mdir);
-    let _ = std::fs::remove_dir_all(&rdir);
+    stop_and_remove_dirs([rp, mp]);
 }
 
 /// A master killed with SIGKILL under semi-sync load and restarted from its own directory
@@ -128,8 +128,6 @@ async fn kill9_master_under_semi_sync_replica_holds_every_acknowledged_write() {
 /// follow, and a full resync from the master would discard acknowledged writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn master_restarted_after_kill9_holds_everything_its_replica_acknowledged() {
-    let mdir = temp_dir("rs-master");
-    let rdir = temp_dir("rs-replica");
     let semi = [
         ("replication-mode", "semi-sync"),
         ("semi-sync-degrade", "operator"),
@@ -137,10 +135,7 @@ async fn master_restarted_after_kill9_holds_everything_its_replica_acknowledged(
         // queued records would have the replica acknowledge writes it then loses.
         ("log-write-delay-us", "20000"),
     ];
-    let port = free_port();
-    let mut mp = EngineProcess::start(port, &mdir, &semi).await;
-    let rp = EngineProcess::start(free_port(), &rdir, &[]).await;
-    let mut rc = rp.conn().await;
+    let (mut mp, rp, _, mut rc) = start_process_pair("rs", &semi, &[]).await;
     replicaof(&mut rc, mp.port).await;
     wait_link(&mut rc, "up").await;
     let (acked, writers) = start_incr_writers(&mp, 4).await;
@@ -157,7 +152,7 @@ async fn master_restarted_after_kill9_holds_everything_its_replica_acknowledged(
     let replica_offset: u64 = field(&mut rc, "master_repl_offset").await.parse().unwrap();
     let acked = acked.lock().clone();
 
-    let mp = EngineProcess::start(port, &mdir, &semi).await;
+    let mp = EngineProcess::start(mp.port, &mp.dir, &semi).await;
     let mut mc = mp.conn().await;
     let master_offset: u64 = field(&mut mc, "master_repl_offset").await.parse().unwrap();
     assert!(
@@ -179,28 +174,25 @@ async fn master_restarted_after_kill9_holds_everything_its_replica_acknowledged(
     };
     assert_eq!(stats("sync_full").await, "0", "no full resync");
     assert_eq!(stats("sync_partial_ok").await, "1");
-    drop(rp);
-    drop(mp);
-    let _ = std::fs::remove_dir_all(&mdir);
-    let _ = std::fs::remove_dir_all(&rdir);
+    stop_and_remove_dirs([rp, mp]);
 }
 
 /// With `operator`, a master cut off from its replica acknowledges nothing until the operator
 /// authorises degrading in the current term; the replica catching up restores semi-sync.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_mode_writes_wait_until_degrade_is_authorised() {
-    let m = start_engine(&[
-        ADMIN[0],
-        ADMIN[1],
-        ("replication-mode", "semi-sync"),
-        ("semi-sync-degrade", "operator"),
-        ("semi-sync-timeout", "100"),
-    ])
+    let (m, r, mut mc, mut rc) = start_pair(
+        &[
+            ADMIN[0],
+            ADMIN[1],
+            ("replication-mode", "semi-sync"),
+            ("semi-sync-degrade", "operator"),
+            ("semi-sync-timeout", "100"),
+        ],
+        &[],
+    )
     .await;
-    let r = start_engine(&[]).await;
     let proxy = Proxy::start(port_of(&m)).await;
-    let mut mc = support::redis_conn(&m).await;
-    let mut rc = support::redis_conn(&r).await;
     replicaof(&mut rc, proxy.port).await;
     wait_link(&mut rc, "up").await;
     let _: () = mc.set("before", 1).await.unwrap();
@@ -261,16 +253,16 @@ async fn operator_mode_writes_wait_until_degrade_is_authorised() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_mode_degrades_after_the_timeout_and_recovers() {
-    let m = start_engine(&[
-        ("replication-mode", "semi-sync"),
-        ("semi-sync-degrade", "auto"),
-        ("semi-sync-timeout", "300"),
-    ])
+    let (m, r, mut mc, mut rc) = start_pair(
+        &[
+            ("replication-mode", "semi-sync"),
+            ("semi-sync-degrade", "auto"),
+            ("semi-sync-timeout", "300"),
+        ],
+        &[],
+    )
     .await;
-    let r = start_engine(&[]).await;
     let proxy = Proxy::start(port_of(&m)).await;
-    let mut mc = support::redis_conn(&m).await;
-    let mut rc = support::redis_conn(&r).await;
     replicaof(&mut rc, proxy.port).await;
     wait_link(&mut rc, "up").await;
     let started = std::time::Instant::now();
@@ -391,28 +383,13 @@ async fn lapsed_write_lease_refuses_writes_and_reads_and_disconnects_clients() {
 async fn promote_demote_and_terms() {
     let mdir = temp_dir("pd-a");
     let rdir = temp_dir("pd-b");
-    let (md, rd) = (
-        mdir.to_str().unwrap().to_string(),
-        rdir.to_str().unwrap().to_string(),
-    );
-    let a = start_engine(&[ADMIN[0], ADMIN[1], ("persistence", "on"), ("dir", &md)]).await;
-    let b = start_engine(&[ADMIN[0], ADMIN[1], ("persistence", "on"), ("dir", &rd)]).await;
+    let (md, rd) = (mdir.to_str().unwrap(), rdir.to_str().unwrap());
+    let a = start_engine(&[ADMIN[0], ADMIN[1], ("persistence", "on"), ("dir", md)]).await;
+    let b = start_engine(&[ADMIN[0], ADMIN[1], ("persistence", "on"), ("dir", rd)]).await;
     let mut aa = admin_conn(port_of(&a)).await;
     let mut ba = admin_conn(port_of(&b)).await;
-    let _: () = redis::cmd("REDISPAIR")
-        .arg("PROMOTE")
-        .arg(1)
-        .query_async(&mut aa)
-        .await
-        .unwrap();
-    let _: () = redis::cmd("REDISPAIR")
-        .arg("DEMOTE")
-        .arg("127.0.0.1")
-        .arg(port_of(&a))
-        .arg(1)
-        .query_async(&mut ba)
-        .await
-        .unwrap();
+    promote(&mut aa, 1).await.unwrap();
+    demote(&mut ba, port_of(&a), 1).await;
     let mut ac = support::redis_conn(&a).await;
     let mut bc = support::redis_conn(&b).await;
     for i in 0..100 {
@@ -427,33 +404,11 @@ async fn promote_demote_and_terms() {
         }
     })
     .await;
-    let _: () = redis::cmd("REDISPAIR")
-        .arg("PROMOTE")
-        .arg(2)
-        .query_async(&mut ba)
-        .await
-        .unwrap();
+    promote(&mut ba, 2).await.unwrap();
     // Repeating it is harmless; an older term is refused.
-    let _: () = redis::cmd("REDISPAIR")
-        .arg("PROMOTE")
-        .arg(2)
-        .query_async(&mut ba)
-        .await
-        .unwrap();
-    let e: redis::RedisResult<()> = redis::cmd("REDISPAIR")
-        .arg("PROMOTE")
-        .arg(1)
-        .query_async(&mut ba)
-        .await;
-    assert!(e.is_err());
-    let _: () = redis::cmd("REDISPAIR")
-        .arg("DEMOTE")
-        .arg("127.0.0.1")
-        .arg(port_of(&b))
-        .arg(2)
-        .query_async(&mut aa)
-        .await
-        .unwrap();
+    promote(&mut ba, 2).await.unwrap();
+    assert!(promote(&mut ba, 1).await.is_err());
+    demote(&mut aa, port_of(&b), 2).await;
     let mut bc = support::redis_conn(&b).await;
     let _: () = bc.set("on-b", 1).await.unwrap();
     let mut ac = support::redis_conn(&a).await;
@@ -465,14 +420,7 @@ async fn promote_demote_and_terms() {
     .await;
     // The operator repeats DEMOTE until it sees the replica follow: a repeat keeps the
     // replica's own clients connected (only the demotion itself cuts them).
-    let _: () = redis::cmd("REDISPAIR")
-        .arg("DEMOTE")
-        .arg("127.0.0.1")
-        .arg(port_of(&b))
-        .arg(2)
-        .query_async(&mut aa)
-        .await
-        .unwrap();
+    demote(&mut aa, port_of(&b), 2).await;
     let v: Option<i64> = ac.get("on-b").await.unwrap();
     assert_eq!(v, Some(1), "a repeated DEMOTE cut the replica's client");
     assert_eq!(
@@ -495,14 +443,7 @@ async fn promote_demote_and_terms() {
     // A node of a higher term refuses to follow a master of a lower term.
     let c = start_engine(&[ADMIN[0], ADMIN[1]]).await;
     let mut ca = admin_conn(port_of(&c)).await;
-    let _: () = redis::cmd("REDISPAIR")
-        .arg("DEMOTE")
-        .arg("127.0.0.1")
-        .arg(port_of(&a))
-        .arg(5)
-        .query_async(&mut ca)
-        .await
-        .unwrap();
+    demote(&mut ca, port_of(&a), 5).await;
     let cc = support::redis_conn(&c).await;
     wait_for(Duration::from_secs(10), "term refusal", || {
         let mut cc = cc.clone();
@@ -527,25 +468,22 @@ async fn promote_demote_and_terms() {
 async fn demotion_disconnects_waiting_clients_without_acknowledging() {
     let mdir = temp_dir("dm-a");
     let rdir = temp_dir("dm-b");
-    let (md, rd) = (
-        mdir.to_str().unwrap().to_string(),
-        rdir.to_str().unwrap().to_string(),
-    );
-    let m = start_engine(&[
-        ADMIN[0],
-        ADMIN[1],
-        ("persistence", "on"),
-        ("dir", &md),
-        ("replication-mode", "semi-sync"),
-        ("semi-sync-degrade", "operator"),
-    ])
+    let (md, rd) = (mdir.to_str().unwrap(), rdir.to_str().unwrap());
+    let (m, r, mut mc, mut rc) = start_pair(
+        &[
+            ADMIN[0],
+            ADMIN[1],
+            ("persistence", "on"),
+            ("dir", md),
+            ("replication-mode", "semi-sync"),
+            ("semi-sync-degrade", "operator"),
+        ],
+        &[ADMIN[0], ADMIN[1], ("persistence", "on"), ("dir", rd)],
+    )
     .await;
-    let r = start_engine(&[ADMIN[0], ADMIN[1], ("persistence", "on"), ("dir", &rd)]).await;
     let proxy = Proxy::start(port_of(&m)).await;
-    let mut rc = support::redis_conn(&r).await;
     replicaof(&mut rc, proxy.port).await;
     wait_link(&mut rc, "up").await;
-    let mut mc = support::redis_conn(&m).await;
     let _: () = mc.set("acked", 1).await.unwrap();
     proxy.cut();
     wait_link(&mut rc, "down").await;
@@ -553,21 +491,9 @@ async fn demotion_disconnects_waiting_clients_without_acknowledging() {
     waiting.cmd(&["SET", "never-acked", "1"]).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut ra = admin_conn(port_of(&r)).await;
-    let _: () = redis::cmd("REDISPAIR")
-        .arg("PROMOTE")
-        .arg(1)
-        .query_async(&mut ra)
-        .await
-        .unwrap();
+    promote(&mut ra, 1).await.unwrap();
     let mut ma = admin_conn(port_of(&m)).await;
-    let _: () = redis::cmd("REDISPAIR")
-        .arg("DEMOTE")
-        .arg("127.0.0.1")
-        .arg(port_of(&r))
-        .arg(1)
-        .query_async(&mut ma)
-        .await
-        .unwrap();
+    demote(&mut ma, port_of(&r), 1).await;
     waiting.expect_closed().await;
     let mut mc = support::redis_conn(&m).await;
     wait_link(&mut mc, "up").await;

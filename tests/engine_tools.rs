@@ -63,6 +63,22 @@ impl Engine {
         child.wait_with_output().unwrap()
     }
 
+    /// Wait until the process exits, at most `timeout` after `what` (SHUTDOWN, SIGTERM), and
+    /// return its exit status.
+    fn wait_exit(&mut self, timeout: Duration, what: &str) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "engine still running after {what}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Whether the engine has `name` (families land at different times).
     fn has_command(&self, name: &str) -> bool {
         let out = self.cli_stdout(&["COMMAND", "INFO", name]);
@@ -329,17 +345,7 @@ fn shutdown_exits_the_process_with_status_zero() {
     // redis-cli treats the closed connection after SHUTDOWN as success.
     let out = e.cli(&["SHUTDOWN", "NOSAVE"]);
     assert!(out.status.success(), "{out:?}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = e.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "engine still running after SHUTDOWN"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = e.wait_exit(Duration::from_secs(10), "SHUTDOWN");
     assert!(status.success(), "exit status {status:?}");
 }
 
@@ -352,16 +358,6 @@ fn sigterm_exits_the_process_with_status_zero() {
         .status()
         .unwrap()
         .success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = e.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "engine still running after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = e.wait_exit(Duration::from_secs(10), "SIGTERM");
     assert!(status.success(), "exit status {status:?}");
 }

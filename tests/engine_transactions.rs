@@ -202,14 +202,7 @@ async fn redis_crate_atomic_pipeline_and_watch_retry() {
 
     // The optimistic-locking loop clients write: WATCH, read, MULTI, write, EXEC (nil → retry).
     let mut other = redis_conn(&h).await;
-    let client = redis::Client::open(format!("redis://{}/", h.addr())).unwrap();
-    let mut tx_conn = client
-        .get_multiplexed_async_connection_with_config(
-            &redis::AsyncConnectionConfig::new()
-                .set_response_timeout(Some(std::time::Duration::from_secs(30))),
-        )
-        .await
-        .unwrap();
+    let mut tx_conn = redis_conn(&h).await;
     let mut attempts = 0;
     loop {
         attempts += 1;

@@ -6,7 +6,6 @@
 
 mod operator_support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret, Service};
@@ -16,48 +15,12 @@ use k8s_openapi::ByteString;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::Client;
 use operator_support::*;
-use prometheus_client::registry::Registry;
 use redispair::api::RedisPair;
-use redispair::operator::controller::{run, RunConfig};
-use redispair::operator::metrics::Metrics;
-
-const CONTRACT: &str = r#"
-apiVersion: redispair.io/v1alpha1
-kind: RedisPair
-metadata:
-  name: cache
-spec:
-  replication:
-    mode: semi-sync
-  storage:
-    size: 1Gi
-  auth:
-    passwordSecret:
-      name: cache-password   # key "password"; created by the operator when it does not exist
-  failover:
-    detectionSeconds: 2
-  # Not part of the contract: keeps the pods Pending even when the shared local cluster has
-  # nodes, so no kubelet plays a part in this test.
-  pod:
-    nodeSelector:
-      redispair.io/test-no-such-node: "true"
-"#;
 
 const T: Duration = Duration::from_secs(30);
 
-fn start_operator(client: &Client, ns: &str) -> tokio::task::JoinHandle<()> {
-    let mut registry = Registry::default();
-    let metrics = Arc::new(Metrics::register(&mut registry));
-    tokio::spawn(run(
-        client.clone(),
-        RunConfig {
-            namespace: Some(ns.to_string()),
-            default_image: Some("localhost/redispair/redispair:test".into()),
-            instance: "operator-test".into(),
-            metrics,
-        },
-    ))
-}
+/// The image the operator gives pods without one (they stay Pending: it never runs).
+const TEST_IMAGE: &str = "localhost/redispair/redispair:test";
 
 async fn get<K>(api: &Api<K>, name: &str) -> Option<K>
 where
@@ -94,10 +57,8 @@ async fn table_row(client: &Client, ns: &str, name: &str) -> Option<Vec<(String,
 
 #[tokio::test]
 async fn contract_manifest_yields_its_objects_status_events_and_is_cleaned_up() {
-    let client = client().await;
-    install_crd(&client).await;
-    let ns = temp_namespace(&client, "rp-reconcile").await;
-    let operator = start_operator(&client, &ns);
+    let (client, ns, operator) =
+        operator_in_fresh_namespace("rp-reconcile", Some(TEST_IMAGE), "operator-test").await;
     let pairs: Api<RedisPair> = Api::namespaced(client.clone(), &ns);
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let services: Api<Service> = Api::namespaced(client.clone(), &ns);
@@ -105,7 +66,7 @@ async fn contract_manifest_yields_its_objects_status_events_and_is_cleaned_up() 
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
 
-    let pair: RedisPair = serde_yaml::from_str(CONTRACT).unwrap();
+    let pair: RedisPair = serde_yaml::from_str(&contract_manifest("semi-sync")).unwrap();
     pairs.create(&PostParams::default(), &pair).await.unwrap();
 
     // Two pods with required anti-affinity, labelled for the pair, owned by it.
@@ -257,10 +218,8 @@ async fn contract_manifest_yields_its_objects_status_events_and_is_cleaned_up() 
 
 #[tokio::test]
 async fn a_user_secret_without_the_key_is_a_condition_and_an_event_not_a_crash() {
-    let client = client().await;
-    install_crd(&client).await;
-    let ns = temp_namespace(&client, "rp-invalid").await;
-    let operator = start_operator(&client, &ns);
+    let (client, ns, operator) =
+        operator_in_fresh_namespace("rp-invalid", Some(TEST_IMAGE), "operator-test").await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     secrets
         .create(

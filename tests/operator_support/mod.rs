@@ -1,12 +1,13 @@
 //! Support for the operator's integration tests on a real kube-apiserver: find or start the
 //! project's local control plane (`hack/cluster/up.sh --control-plane`, or $KUBECONFIG),
-//! install the CRD, make throwaway namespaces, and wait on conditions with deadlines (no
-//! sleeps as synchronisation). Does I/O: processes, the Kubernetes API.
+//! install the CRD, make throwaway namespaces, run the operator in-process, give the contract
+//! manifest, and wait on conditions with deadlines (no sleeps as synchronisation). Does I/O:
+//! processes, the Kubernetes API.
 #![allow(dead_code)]
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -14,6 +15,37 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
+use prometheus_client::registry::Registry;
+use redispair::operator::controller::{run, RunConfig};
+use redispair::operator::metrics::Metrics;
+
+/// The issue's contract manifest (pair `cache`, its password in Secret `cache-password`, a
+/// 2 s detection window) in replication mode `mode` (`semi-sync` in the contract), plus a
+/// node selector no node matches: its pods stay Pending even when the shared local cluster has
+/// nodes, so no kubelet plays a part in a test.
+pub fn contract_manifest(mode: &str) -> String {
+    format!(
+        r#"
+apiVersion: redispair.io/v1alpha1
+kind: RedisPair
+metadata:
+  name: cache
+spec:
+  replication:
+    mode: {mode}
+  storage:
+    size: 1Gi
+  auth:
+    passwordSecret:
+      name: cache-password   # key "password"; created by the operator when it does not exist
+  failover:
+    detectionSeconds: 2
+  pod:
+    nodeSelector:
+      redispair.io/test-no-such-node: "true"
+"#
+    )
+}
 
 static KUBECONFIG: OnceLock<PathBuf> = OnceLock::new();
 
@@ -128,4 +160,38 @@ pub async fn temp_namespace(client: &Client, prefix: &str) -> String {
 pub async fn delete_namespace(client: &Client, name: &str) {
     let api: Api<Namespace> = Api::all(client.clone());
     let _ = api.delete(name, &DeleteParams::default()).await;
+}
+
+/// Run the operator in this process, watching only `ns`, with its own metrics registry.
+pub fn start_operator(
+    client: &Client,
+    ns: &str,
+    default_image: Option<&str>,
+    instance: &str,
+) -> tokio::task::JoinHandle<()> {
+    let mut registry = Registry::default();
+    let metrics = Arc::new(Metrics::register(&mut registry));
+    tokio::spawn(run(
+        client.clone(),
+        RunConfig {
+            namespace: Some(ns.to_string()),
+            default_image: default_image.map(str::to_string),
+            instance: instance.to_string(),
+            metrics,
+        },
+    ))
+}
+
+/// A client, the CRD installed, a fresh namespace `{prefix}-…` and the operator running on it
+/// (`start_operator`): `(client, namespace, operator)`.
+pub async fn operator_in_fresh_namespace(
+    prefix: &str,
+    default_image: Option<&str>,
+    instance: &str,
+) -> (Client, String, tokio::task::JoinHandle<()>) {
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = temp_namespace(&client, prefix).await;
+    let operator = start_operator(&client, &ns, default_image, instance);
+    (client, ns, operator)
 }

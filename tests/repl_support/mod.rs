@@ -1,5 +1,6 @@
 //! Support for persistence and replication tests: engines as real processes (so they can be
-//! killed with SIGKILL), a TCP proxy the test can cut, and dataset comparison. Does I/O:
+//! killed with SIGKILL), a master and a replica started together (in process or as
+//! processes), REPLICAOF, a TCP proxy the test can cut, and dataset comparison. Does I/O:
 //! processes, sockets, files.
 #![allow(dead_code)]
 
@@ -9,10 +10,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use redis::aio::MultiplexedConnection;
+use redispair::engine::server::ServerHandle;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 pub use crate::support::free_port;
+use crate::support::{redis_conn, redis_conn_to, start_engine, temp_dir};
+
+/// `--name value` settings of an engine.
+pub type Settings<'a> = &'a [(&'a str, &'a str)];
+
+/// Two engines, one to become the master and one its replica, and a connection to each:
+/// `(master, replica, master's connection, replica's connection)`.
+pub type Pair<E> = (E, E, MultiplexedConnection, MultiplexedConnection);
 
 /// An engine running as a child process.
 pub struct EngineProcess {
@@ -71,16 +82,11 @@ impl EngineProcess {
         }
     }
 
-    pub async fn try_conn(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))?
-            .get_multiplexed_async_connection_with_config(
-                &redis::AsyncConnectionConfig::new()
-                    .set_response_timeout(Some(std::time::Duration::from_secs(30))),
-            )
-            .await
+    pub async fn try_conn(&self) -> redis::RedisResult<MultiplexedConnection> {
+        redis_conn_to(&format!("redis://127.0.0.1:{}/", self.port)).await
     }
 
-    pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
+    pub async fn conn(&self) -> MultiplexedConnection {
         self.try_conn().await.expect("connect")
     }
 
@@ -95,6 +101,71 @@ impl Drop for EngineProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Start two engines in this process with their own settings (on top of
+/// `support::start_engine`'s: a pure cache unless they say `persistence on`), one to become the
+/// master and one its replica (not replicating yet), and connect to each: `(m, r, mc, rc)`.
+pub async fn start_pair(master: Settings<'_>, replica: Settings<'_>) -> Pair<ServerHandle> {
+    let m = start_engine(master).await;
+    let r = start_engine(replica).await;
+    let mc = redis_conn(&m).await;
+    let rc = redis_conn(&r).await;
+    (m, r, mc, rc)
+}
+
+/// Start two engines as processes (they can be killed with SIGKILL and restarted on their
+/// port and directory), each on a free port in a fresh directory `{tag}-master` /
+/// `{tag}-replica` (`tag` unique among the tests of one binary) with its own extra settings,
+/// one to become the master and one its replica (not replicating yet), and connect to each:
+/// `(mp, rp, mc, rc)`.
+pub async fn start_process_pair(
+    tag: &str,
+    master: Settings<'_>,
+    replica: Settings<'_>,
+) -> Pair<EngineProcess> {
+    let mdir = temp_dir(&format!("{tag}-master"));
+    let rdir = temp_dir(&format!("{tag}-replica"));
+    let mp = EngineProcess::start(free_port(), &mdir, master).await;
+    let rp = EngineProcess::start(free_port(), &rdir, replica).await;
+    let mc = mp.conn().await;
+    let rc = rp.conn().await;
+    (mp, rp, mc, rc)
+}
+
+/// Stop the engines (SIGKILL), in the order given, then remove their directories: the end of
+/// a test that passed (one that failed leaves the directories to look at).
+pub fn stop_and_remove_dirs<const N: usize>(engines: [EngineProcess; N]) {
+    let dirs: Vec<PathBuf> = engines.iter().map(|e| e.dir.clone()).collect();
+    drop(engines);
+    for d in dirs {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// The port an in-process engine listens on.
+pub fn port_of(h: &ServerHandle) -> u16 {
+    h.addr().port()
+}
+
+/// REPLICAOF 127.0.0.1 `port`.
+pub async fn replicaof(c: &mut MultiplexedConnection, port: u16) {
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(port)
+        .query_async(c)
+        .await
+        .unwrap();
+}
+
+/// REPLICAOF NO ONE: the replica becomes a master.
+pub async fn replicaof_no_one(c: &mut MultiplexedConnection) {
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query_async(c)
+        .await
+        .unwrap();
 }
 
 /// A TCP proxy on loopback forwarding to `target`; `cut()` drops every connection and refuses
@@ -150,7 +221,7 @@ impl Proxy {
 
 /// Every key of every database with its type, TTL presence and content, in a canonical order:
 /// two engines with equal dumps hold the same dataset.
-pub async fn dump_dataset(c: &mut redis::aio::MultiplexedConnection) -> Vec<String> {
+pub async fn dump_dataset(c: &mut MultiplexedConnection) -> Vec<String> {
     let mut out = Vec::new();
     for db in 0..16 {
         let _: () = redis::cmd("SELECT").arg(db).query_async(c).await.unwrap();
@@ -217,7 +288,7 @@ pub async fn dump_dataset(c: &mut redis::aio::MultiplexedConnection) -> Vec<Stri
 
 /// One field of INFO.
 pub async fn info_field(
-    c: &mut redis::aio::MultiplexedConnection,
+    c: &mut MultiplexedConnection,
     section: &str,
     field: &str,
 ) -> Option<String> {

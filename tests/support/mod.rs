@@ -1,5 +1,6 @@
-//! Test support: start a real engine on loopback (in-process, ephemeral port), talk raw RESP to
-//! it, and wait on conditions with a deadline instead of sleeping. Does I/O: sockets.
+//! Test support: start a real engine on loopback (in-process, ephemeral port), connect to it
+//! with the `redis` crate or talk raw RESP to it, and wait on conditions with a deadline
+//! instead of sleeping. Does I/O: sockets.
 #![allow(dead_code)]
 
 use std::time::{Duration, Instant};
@@ -58,14 +59,20 @@ pub async fn start_engine(settings: &[(&str, &str)]) -> ServerHandle {
 /// timeout is raised to 30 s: a loaded CI machine can take longer than 500 ms to schedule a
 /// reply, and a timeout there is a flaky test, not an engine failure.
 pub async fn redis_conn(h: &ServerHandle) -> redis::aio::MultiplexedConnection {
-    let client = redis::Client::open(format!("redis://{}/", h.addr())).unwrap();
-    client
+    redis_conn_to(&format!("redis://{}/", h.addr()))
+        .await
+        .unwrap()
+}
+
+/// A `redis` crate async connection to `url` (a password, a user or `?protocol=resp3` in it),
+/// with the same 30 s response timeout as `redis_conn`.
+pub async fn redis_conn_to(url: &str) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    redis::Client::open(url)?
         .get_multiplexed_async_connection_with_config(
             &redis::AsyncConnectionConfig::new()
                 .set_response_timeout(Some(std::time::Duration::from_secs(30))),
         )
         .await
-        .unwrap()
 }
 
 /// A raw TCP client that sends bytes and reads replies (mini-redis style tests).
