@@ -119,7 +119,14 @@ async fn kill9_under_load_keeps_every_acknowledged_write() {
                 }
             }));
         }
-        tokio::time::sleep(Duration::from_millis(300 + 200 * round)).await;
+        // Kill at a different point each round: once every writer has had this many
+        // writes acknowledged (a condition, so a slow machine still kills under load).
+        let kill_after = 200 + 400 * round as i64;
+        support::wait_for(Duration::from_secs(60), "acknowledged writes", || {
+            let acked = acked.clone();
+            async move { acked.lock().iter().all(|n| *n >= kill_after) }
+        })
+        .await;
         p.kill9();
         for w in writers {
             let _ = w.await;
@@ -307,10 +314,13 @@ async fn background_snapshot_under_writes_is_the_dataset_at_its_offset() {
         let _: () = p.query_async(&mut c).await.unwrap();
     }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Writes answered so far, by all writers: the test waits on it instead of on the clock.
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut writers = Vec::new();
     for w in 0..2u64 {
         let mut c = support::redis_conn(&h).await;
         let stop = stop.clone();
+        let written = written.clone();
         writers.push(tokio::spawn(async move {
             let mut n = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -321,11 +331,24 @@ async fn background_snapshot_under_writes_is_the_dataset_at_its_offset() {
                     let _: () = c.set(&k, format!("w{w}-{n}")).await.unwrap();
                 }
                 n += 1;
+                written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }));
     }
+    let writes_past = |at_least: u64| {
+        let written = written.clone();
+        move || {
+            let written = written.clone();
+            async move { written.load(std::sync::atomic::Ordering::Relaxed) >= at_least }
+        }
+    };
     // Let the writers run a little, snapshot, and keep writing until it is done.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    support::wait_for(
+        Duration::from_secs(30),
+        "writes before BGSAVE",
+        writes_past(500),
+    )
+    .await;
     let r: String = redis::cmd("BGSAVE").query_async(&mut c).await.unwrap();
     assert_eq!(r, "Background saving started");
     support::wait_for(Duration::from_secs(30), "snapshot", || {
@@ -336,7 +359,13 @@ async fn background_snapshot_under_writes_is_the_dataset_at_its_offset() {
         }
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let after_snapshot = written.load(std::sync::atomic::Ordering::Relaxed) + 500;
+    support::wait_for(
+        Duration::from_secs(30),
+        "writes after the snapshot",
+        writes_past(after_snapshot),
+    )
+    .await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for w in writers {
         w.await.unwrap();

@@ -232,6 +232,8 @@ async fn replica_follows_master_and_datasets_match() {
         .await
         .unwrap();
     wait_in_sync(&mut mc, &mut rc).await;
+    // The 50 ms TTL must run out on the clock (what is tested is what happens then), so this
+    // is time passing, not a wait for an event; the GET then expires the key on the master.
     tokio::time::sleep(Duration::from_millis(80)).await;
     let _: Option<String> = mc.get("short").await.unwrap();
     wait_in_sync(&mut mc, &mut rc).await;
@@ -435,9 +437,13 @@ async fn replica_attached_under_load_matches_master() {
         .stderr(std::process::Stdio::null())
         .spawn();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The writer's answered commands: each step below waits for more of them, so every phase
+    // (before the attach, while linked, while cut) really runs under writes.
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let writer = {
         let mut c = support::redis_conn(&m).await;
         let stop = stop.clone();
+        let written = written.clone();
         tokio::spawn(async move {
             let mut n = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -460,19 +466,28 @@ async fn replica_attached_under_load_matches_master() {
                     }
                 }
                 n += 1;
+                written.store(n, std::sync::atomic::Ordering::Relaxed);
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let more_writes = |count: u64| {
+        let target = written.load(std::sync::atomic::Ordering::Relaxed) + count;
+        let written = written.clone();
+        wait_for(Duration::from_secs(30), "more writes", move || {
+            let written = written.clone();
+            async move { written.load(std::sync::atomic::Ordering::Relaxed) >= target }
+        })
+    };
+    more_writes(200).await;
     replicaof(&mut rc, proxy.port).await;
     wait_for(Duration::from_secs(30), "link up", || {
         let mut rc = rc.clone();
         async move { field(&mut rc, "master_link_status").await == "up" }
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    more_writes(300).await;
     proxy.cut();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    more_writes(300).await;
     proxy.restore();
     if let Ok(mut b) = bench {
         let _ = b.wait().await;

@@ -99,7 +99,11 @@ async fn kill9_master_under_semi_sync_replica_holds_every_acknowledged_write() {
     replicaof(&mut rc, mp.port).await;
     wait_link(&mut rc, "up").await;
     let (acked, writers) = start_incr_writers(&mp, 4).await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    wait_for(Duration::from_secs(20), "writes acknowledged", || {
+        let acked = acked.clone();
+        async move { acked.lock().iter().all(|n| *n > 50) }
+    })
+    .await;
     mp.kill9();
     for w in writers {
         let _ = w.await;
@@ -358,6 +362,9 @@ async fn lapsed_write_lease_refuses_writes_and_reads_and_disconnects_clients() {
         },
     )
     .await;
+    // Two lease periods pass with no admin renewal: the master still takes writes only
+    // because the replica's acknowledgements renew its lease (the time passing is what is
+    // tested here, not a wait for an event).
     tokio::time::sleep(Duration::from_millis(800)).await;
     let mut c3 = support::redis_conn(&m).await;
     let _: () = c3.set("k", 4).await.unwrap();
@@ -487,12 +494,30 @@ async fn demotion_disconnects_waiting_clients_without_acknowledging() {
     let _: () = mc.set("acked", 1).await.unwrap();
     proxy.cut();
     wait_link(&mut rc, "down").await;
+    let mut ma = admin_conn(port_of(&m)).await;
+    let offset = |c: &MultiplexedConnection| {
+        let mut c = c.clone();
+        async move {
+            let v = field(&mut c, "master_repl_offset").await;
+            v.parse::<u64>().unwrap_or(0)
+        }
+    };
+    let before = offset(&ma).await;
     let mut waiting = support::RawClient::connect(&m).await;
     waiting.cmd(&["SET", "never-acked", "1"]).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The SET is in the master's log (its offset moved) but can never be acknowledged: that
+    // is the divergent tail the demotion must discard.
+    wait_for(
+        Duration::from_secs(10),
+        "the SET in the master's log",
+        || {
+            let ma = ma.clone();
+            async move { offset(&ma).await > before }
+        },
+    )
+    .await;
     let mut ra = admin_conn(port_of(&r)).await;
     promote(&mut ra, 1).await.unwrap();
-    let mut ma = admin_conn(port_of(&m)).await;
     demote(&mut ma, port_of(&r), 1).await;
     waiting.expect_closed().await;
     let mut mc = support::redis_conn(&m).await;
