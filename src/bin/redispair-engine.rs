@@ -37,8 +37,12 @@ fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > 0)
         .unwrap_or_else(|| default_worker_threads(std::thread::available_parallelism().ok()));
+    // The log writer is woken once per event-loop turn (when a network thread runs out of
+    // ready connections), not once per write: see persistence::writer.
+    redispair::engine::persistence::writer::defer_wakeups();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
+        .on_thread_park(redispair::engine::persistence::writer::wake_pending_writers)
         .enable_all()
         .build()?;
     runtime.block_on(async move {
