@@ -16,9 +16,22 @@ struct Engine {
 }
 
 impl Engine {
+    /// Start the engine binary and wait until *it* answers on its port: a connection alone
+    /// could reach another process that took the port after `free_port` checked it (the CI
+    /// once sent SIGTERM to an engine still starting up, before its handler existed). If the
+    /// port was taken, the engine exits at start, and another port is tried.
     fn start(extra: &[&str]) -> Engine {
+        for _ in 0..3 {
+            if let Some(e) = Engine::try_start(extra) {
+                return e;
+            }
+        }
+        panic!("the engine exited at start on three ports");
+    }
+
+    fn try_start(extra: &[&str]) -> Option<Engine> {
         let port = support::free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_redispair-engine"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_redispair-engine"))
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             // A pure cache: these tests must not share (or leave) a data directory.
             .args(["--persistence", "off"])
@@ -28,12 +41,27 @@ impl Engine {
             .stderr(Stdio::null())
             .spawn()
             .expect("engine binary starts");
+        let own_pid = format!("process_id:{}", child.id());
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "engine did not listen on {port}");
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return None;
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                let info = Command::new("redis-cli")
+                    .args(["-p", &port.to_string(), "INFO", "server"])
+                    .output()
+                    .expect("redis-cli runs");
+                if String::from_utf8_lossy(&info.stdout)
+                    .lines()
+                    .any(|l| l.trim_end() == own_pid)
+                {
+                    return Some(Engine { child, port });
+                }
+            }
+            assert!(Instant::now() < deadline, "engine did not answer on {port}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Engine { child, port }
     }
 
     fn cli(&self, args: &[&str]) -> Output {
