@@ -76,10 +76,19 @@ impl RedisServer {
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server is installed");
-        let addr = format!("127.0.0.1:{port}");
-        wait_for(Duration::from_secs(20), "redis-server to listen", || {
-            let addr = addr.clone();
-            async move { tokio::net::TcpStream::connect(addr).await.is_ok() }
+        // Ready when *this* redis-server answers (another listener could hold the port).
+        let url = format!("redis://127.0.0.1:{port}/");
+        let own_pid = format!("process_id:{}", child.id());
+        wait_for(Duration::from_secs(20), "redis-server to answer", || {
+            let (url, own_pid) = (url.clone(), own_pid.clone());
+            async move {
+                let Ok(mut c) = redis_conn_to(&url).await else {
+                    return false;
+                };
+                let info: redis::RedisResult<String> =
+                    redis::cmd("INFO").arg("server").query_async(&mut c).await;
+                info.is_ok_and(|i| i.lines().any(|l| l.trim_end() == own_pid))
+            }
         })
         .await;
         RedisServer { child, port }

@@ -368,9 +368,12 @@ impl RedisServer {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("redis-server on {addr} exited at start: {status}");
             }
+            // Ready when *this* redis-server answers: another listener that took the port
+            // after it was checked would accept the connection too.
             if let Ok(s) = TcpStream::connect(&addr).await {
-                drop(s);
-                break;
+                if answers_with_pid(s, child.id()).await {
+                    break;
+                }
             }
             assert!(Instant::now() < deadline, "redis-server did not start");
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -381,6 +384,30 @@ impl RedisServer {
             _dir: tempdir::Dir(dir),
         }
     }
+}
+
+/// Whether the server behind `s` reports `pid` as its `process_id` (INFO server).
+async fn answers_with_pid(mut s: TcpStream, pid: u32) -> bool {
+    if s.write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let want = format!("process_id:{pid}\r\n");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The section is well under 4 KB; stop at its end (the last field) or on any error.
+    while !got.windows(want.len()).any(|w| w == want.as_bytes()) {
+        match tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => return false,
+        }
+        if got.len() > 64 * 1024 {
+            return false;
+        }
+    }
+    true
 }
 
 impl Drop for RedisServer {

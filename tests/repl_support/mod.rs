@@ -67,9 +67,13 @@ impl EngineProcess {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("engine on {} exited at start: {status}", self.port);
             }
+            // Ready when *this* process answers: a server that took the port meanwhile
+            // would answer PING too.
             if let Ok(mut c) = self.try_conn().await {
-                let r: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut c).await;
-                if r.is_ok() {
+                let r: redis::RedisResult<String> =
+                    redis::cmd("INFO").arg("server").query_async(&mut c).await;
+                let own_pid = format!("process_id:{}", self.child.id());
+                if r.is_ok_and(|info| info.lines().any(|l| l.trim_end() == own_pid)) {
                     return;
                 }
             }
