@@ -335,20 +335,8 @@ async fn background_snapshot_under_writes_is_the_dataset_at_its_offset() {
             }
         }));
     }
-    let writes_past = |at_least: u64| {
-        let written = written.clone();
-        move || {
-            let written = written.clone();
-            async move { written.load(std::sync::atomic::Ordering::Relaxed) >= at_least }
-        }
-    };
     // Let the writers run a little, snapshot, and keep writing until it is done.
-    support::wait_for(
-        Duration::from_secs(30),
-        "writes before BGSAVE",
-        writes_past(500),
-    )
-    .await;
+    support::wait_for_more(&written, 500, "writes before BGSAVE").await;
     let r: String = redis::cmd("BGSAVE").query_async(&mut c).await.unwrap();
     assert_eq!(r, "Background saving started");
     support::wait_for(Duration::from_secs(30), "snapshot", || {
@@ -359,13 +347,7 @@ async fn background_snapshot_under_writes_is_the_dataset_at_its_offset() {
         }
     })
     .await;
-    let after_snapshot = written.load(std::sync::atomic::Ordering::Relaxed) + 500;
-    support::wait_for(
-        Duration::from_secs(30),
-        "writes after the snapshot",
-        writes_past(after_snapshot),
-    )
-    .await;
+    support::wait_for_more(&written, 500, "writes after the snapshot").await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for w in writers {
         w.await.unwrap();

@@ -470,24 +470,16 @@ async fn replica_attached_under_load_matches_master() {
             }
         })
     };
-    let more_writes = |count: u64| {
-        let target = written.load(std::sync::atomic::Ordering::Relaxed) + count;
-        let written = written.clone();
-        wait_for(Duration::from_secs(30), "more writes", move || {
-            let written = written.clone();
-            async move { written.load(std::sync::atomic::Ordering::Relaxed) >= target }
-        })
-    };
-    more_writes(200).await;
+    support::wait_for_more(&written, 200, "writes before the attach").await;
     replicaof(&mut rc, proxy.port).await;
     wait_for(Duration::from_secs(30), "link up", || {
         let mut rc = rc.clone();
         async move { field(&mut rc, "master_link_status").await == "up" }
     })
     .await;
-    more_writes(300).await;
+    support::wait_for_more(&written, 300, "writes while linked").await;
     proxy.cut();
-    more_writes(300).await;
+    support::wait_for_more(&written, 300, "writes while cut").await;
     proxy.restore();
     if let Ok(mut b) = bench {
         let _ = b.wait().await;

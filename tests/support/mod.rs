@@ -3,6 +3,8 @@
 //! instead of sleeping. Does I/O: sockets.
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redispair::engine::config::Config;
@@ -177,6 +179,17 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Wait until `count` (a writer's answered writes) has grown by `more` from its value now, so
+/// a test phase runs under load by a count of writes rather than by the clock.
+pub async fn wait_for_more(count: &Arc<AtomicU64>, more: u64, what: &str) {
+    let target = count.load(Ordering::Relaxed) + more;
+    wait_for(Duration::from_secs(30), what, || {
+        let count = count.clone();
+        async move { count.load(Ordering::Relaxed) >= target }
+    })
+    .await;
 }
 
 /// A fresh, empty directory under the system temp dir, unique to this process and `name`.

@@ -148,12 +148,6 @@ impl From<Arg> for Bytes {
     }
 }
 
-impl From<&Arg> for Bytes {
-    fn from(a: &Arg) -> Bytes {
-        a.to_bytes()
-    }
-}
-
 impl From<Vec<u8>> for Arg {
     fn from(v: Vec<u8>) -> Arg {
         if v.len() <= INLINE {
@@ -167,18 +161,6 @@ impl From<Vec<u8>> for Arg {
 impl From<String> for Arg {
     fn from(s: String) -> Arg {
         Arg::from(s.into_bytes())
-    }
-}
-
-impl From<&'static str> for Arg {
-    fn from(s: &'static str) -> Arg {
-        Arg::from_static(s.as_bytes())
-    }
-}
-
-impl From<&'static [u8]> for Arg {
-    fn from(s: &'static [u8]) -> Arg {
-        Arg::from_static(s)
     }
 }
 
