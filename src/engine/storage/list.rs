@@ -139,11 +139,14 @@ impl ListValue {
     pub fn positions(&self, item: &[u8], rank: i64, count: usize, maxlen: usize) -> Vec<usize> {
         let len = self.items.len();
         // Redis negates a negative rank in a C long: i64::MIN stays negative there, so every
-        // match counts as reached and the first one from the tail is returned.
-        let mut skip = if rank == i64::MIN {
-            0
+        // match counts as reached, scanning from the tail. Its COUNT test (`matches - rank + 1
+        // >= count`) then overflows to a negative number and never stops the scan: every match
+        // is returned whatever COUNT says (without COUNT the first one still ends it). The
+        // differential tests compare with that redis-server, so the engine does the same.
+        let (mut skip, count) = if rank == i64::MIN {
+            (0, 0)
         } else {
-            rank.unsigned_abs() - 1
+            (rank.unsigned_abs() - 1, count)
         };
         let mut out = Vec::new();
         let scan = if maxlen == 0 { len } else { maxlen.min(len) };
@@ -220,6 +223,7 @@ mod tests {
         assert_eq!(l.positions(b"a", 2, 1, 0), [2]);
         assert_eq!(l.positions(b"a", -1, 2, 0), [4, 2]);
         assert_eq!(l.positions(b"a", 1, 0, 2), [0]);
-        assert_eq!(l.positions(b"a", i64::MIN, 1, 0), [4]);
+        assert_eq!(l.positions(b"a", i64::MIN, 1, 0), [4, 2, 0]);
+        assert_eq!(l.positions(b"a", i64::MIN, 2, 2), [4]);
     }
 }
