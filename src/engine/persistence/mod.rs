@@ -15,6 +15,7 @@ pub mod commands;
 pub mod record;
 pub mod recovery;
 pub mod snapshot;
+pub mod writeback;
 pub mod writer;
 
 use std::io::Write;

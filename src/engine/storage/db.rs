@@ -36,6 +36,9 @@ use super::compact::CompactBytes;
 use super::hash::FastState;
 use super::value::Value;
 
+/// How many entries ahead a snapshot walk prefetches (see [`super::prefetch`]).
+const SNAPSHOT_PREFETCH_AHEAD: usize = 8;
+
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub value: Value,
@@ -209,6 +212,16 @@ impl Db {
         let mut n = 0;
         while snap.cursor > 0 && n < max {
             snap.cursor -= 1;
+            // The walk goes down the index; start loading the bytes of an entry a few
+            // positions further down now, so its cache misses overlap this one's work.
+            if let Some((k, e)) = snap
+                .cursor
+                .checked_sub(SNAPSHOT_PREFETCH_AHEAD)
+                .and_then(|i| self.map.get_index(i))
+            {
+                super::prefetch::read_soon(k.as_slice().as_ptr());
+                super::prefetch::read_soon(e.value.first_heap_byte());
+            }
             if let Some((k, e)) = self.map.get_index_mut(snap.cursor) {
                 if e.epoch < snap.epoch {
                     super::serialise::serialise_entry(k, e, &mut snap.out);

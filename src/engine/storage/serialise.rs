@@ -1,8 +1,6 @@
 //! Serialising an entry as the commands that recreate it (SET, RPUSH, HSET, SADD, ZADD, then
 //! PEXPIREAT): the encoding of snapshots and full syncs. Pure.
 
-use bytes::Bytes;
-
 use super::{CompactBytes, Entry, Value};
 use crate::engine::replication::stream::encode_command;
 
@@ -11,59 +9,59 @@ const CHUNK: usize = 128;
 
 /// Append the commands recreating `key` to `out`.
 pub fn serialise_entry(key: &CompactBytes, e: &Entry, out: &mut Vec<u8>) {
-    let k = key.to_bytes();
-    let b = |c: &CompactBytes| c.to_bytes();
+    // Arguments are borrowed slices of the entry: this runs for every key of every snapshot
+    // and full sync, mostly under the state lock, so it copies each byte once, into `out`.
+    let k = key.as_slice();
     match &e.value {
-        Value::Str(s) => encode_command(&[Bytes::from_static(b"SET"), k.clone(), b(s)], out),
+        Value::Str(s) => encode_command(&[b"SET".as_slice(), k, s.as_slice()], out),
         Value::List(l) => {
-            let items: Vec<&CompactBytes> = l.items.iter().collect();
+            let items: Vec<&[u8]> = l.items.iter().map(|i| i.as_slice()).collect();
             for chunk in items.chunks(CHUNK) {
-                let mut args = vec![Bytes::from_static(b"RPUSH"), k.clone()];
-                args.extend(chunk.iter().map(|i| b(i)));
-                encode_command(&args, out);
+                encode_with_key(b"RPUSH", k, chunk, out);
             }
         }
         Value::Hash(h) => {
-            let pairs: Vec<_> = h.map.iter().collect();
-            for chunk in pairs.chunks(CHUNK) {
-                let mut args = vec![Bytes::from_static(b"HSET"), k.clone()];
-                for (f, v) in chunk {
-                    args.push(b(f));
-                    args.push(b(v));
-                }
-                encode_command(&args, out);
+            let flat: Vec<&[u8]> = h
+                .map
+                .iter()
+                .flat_map(|(f, v)| [f.as_slice(), v.as_slice()])
+                .collect();
+            for chunk in flat.chunks(2 * CHUNK) {
+                encode_with_key(b"HSET", k, chunk, out);
             }
         }
         Value::Set(s) => {
-            let members: Vec<_> = s.members.iter().collect();
+            let members: Vec<&[u8]> = s.members.iter().map(|m| m.as_slice()).collect();
             for chunk in members.chunks(CHUNK) {
-                let mut args = vec![Bytes::from_static(b"SADD"), k.clone()];
-                args.extend(chunk.iter().map(|m| b(m)));
-                encode_command(&args, out);
+                encode_with_key(b"SADD", k, chunk, out);
             }
         }
         Value::ZSet(z) => {
             let pairs: Vec<_> = z.iter().collect();
             for chunk in pairs.chunks(CHUNK) {
-                let mut args = vec![Bytes::from_static(b"ZADD"), k.clone()];
-                for (m, score) in chunk {
-                    args.push(Bytes::from(format_score(*score)));
-                    args.push(b(m));
+                let scores: Vec<String> = chunk.iter().map(|(_, sc)| format_score(*sc)).collect();
+                let mut args: Vec<&[u8]> = Vec::with_capacity(2 + 2 * chunk.len());
+                args.extend([b"ZADD".as_slice(), k]);
+                for ((m, _), score) in chunk.iter().zip(&scores) {
+                    args.push(score.as_bytes());
+                    args.push(m.as_slice());
                 }
                 encode_command(&args, out);
             }
         }
     }
     if e.expire_at != 0 {
-        encode_command(
-            &[
-                Bytes::from_static(b"PEXPIREAT"),
-                k,
-                Bytes::from(e.expire_at.to_string()),
-            ],
-            out,
-        );
+        let at = e.expire_at.to_string();
+        encode_command(&[b"PEXPIREAT".as_slice(), k, at.as_bytes()], out);
     }
+}
+
+/// `name key rest...` as one command.
+fn encode_with_key(name: &'static [u8], key: &[u8], rest: &[&[u8]], out: &mut Vec<u8>) {
+    let mut args: Vec<&[u8]> = Vec::with_capacity(2 + rest.len());
+    args.extend([name, key]);
+    args.extend_from_slice(rest);
+    encode_command(&args, out);
 }
 
 /// A score as text that parses back to exactly the same double.

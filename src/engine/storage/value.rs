@@ -49,6 +49,18 @@ impl ValueType {
 }
 
 impl Value {
+    /// Where reading this value starts: a string's bytes, or the box of a collection (for
+    /// prefetching; see [`super::prefetch`]).
+    pub fn first_heap_byte(&self) -> *const u8 {
+        match self {
+            Value::Str(s) => s.as_slice().as_ptr(),
+            Value::List(b) => (&**b as *const ListValue).cast(),
+            Value::Hash(b) => (&**b as *const HashValue).cast(),
+            Value::Set(b) => (&**b as *const SetValue).cast(),
+            Value::ZSet(b) => (&**b as *const ZSetValue).cast(),
+        }
+    }
+
     pub fn value_type(&self) -> ValueType {
         match self {
             Value::Str(_) => ValueType::String,
