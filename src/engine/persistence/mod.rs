@@ -236,14 +236,22 @@ impl NodeState {
     }
 }
 
+/// A fresh directory for one unit test of this module's file handling (the caller removes it).
+#[cfg(test)]
+pub(crate) fn scratch_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rp-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn node_state_round_trip() {
-        let dir = std::env::temp_dir().join(format!("rp-ns-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir("ns");
         let s = NodeState {
             replid: "a".repeat(40),
             replid2: "b".repeat(40),

@@ -486,6 +486,7 @@ fn background(engine: &crate::engine::server::Engine) {
         } else {
             tracing::info!(offset, "snapshot written");
         }
+        // The guard is dropped at the end of the `let`: the files go after the lock is free.
         let retention = finished(&mut engine.state.lock(), offset, r.is_ok(), now_ms());
         retention.apply();
         return;
@@ -541,8 +542,7 @@ mod tests {
 
     #[test]
     fn a_finished_snapshot_deletes_older_ones_only_when_its_retention_is_applied() {
-        let dir = std::env::temp_dir().join(format!("rp-retention-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = super::super::scratch_dir("retention");
         for offset in [10, 20, 30] {
             std::fs::write(super::super::snapshot_path(&dir, offset), b"x").unwrap();
         }

@@ -61,8 +61,7 @@ mod tests {
 
     #[test]
     fn ranges_of_a_written_file_are_accepted_and_the_data_is_intact() {
-        let dir = std::env::temp_dir().join(format!("rp-writeback-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::engine::persistence::scratch_dir("writeback");
         let path = dir.join("f");
         let mut f = File::create(&path).unwrap();
         let chunk = vec![7u8; 64 << 10];
