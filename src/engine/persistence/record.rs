@@ -22,12 +22,19 @@ pub fn crc32c(parts: &[&[u8]]) -> u32 {
         .fold(0u32, |crc, part| crc32c::crc32c_append(crc, part))
 }
 
+/// The header of the record holding `payload` at `offset`: what goes before the payload.
+pub fn header(offset: u64, payload: &[u8]) -> [u8; HEADER_LEN] {
+    let off = offset.to_le_bytes();
+    let mut h = [0u8; HEADER_LEN];
+    h[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    h[4..8].copy_from_slice(&crc32c(&[&off, payload]).to_le_bytes());
+    h[8..16].copy_from_slice(&off);
+    h
+}
+
 /// Append one encoded record to `out`.
 pub fn encode(offset: u64, payload: &[u8], out: &mut Vec<u8>) {
-    let off = offset.to_le_bytes();
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32c(&[&off, payload]).to_le_bytes());
-    out.extend_from_slice(&off);
+    out.extend_from_slice(&header(offset, payload));
     out.extend_from_slice(payload);
 }
 

@@ -29,7 +29,6 @@ pub struct SnapshotFile {
     path: PathBuf,
     file: std::io::BufWriter<std::fs::File>,
     seq: u64,
-    buf: Vec<u8>,
     pub bytes: u64,
     /// Writeback has been started for the file up to here ...
     writeback_started: u64,
@@ -57,7 +56,6 @@ impl SnapshotFile {
             path,
             file: std::io::BufWriter::with_capacity(1 << 20, f),
             seq: 0,
-            buf: Vec::new(),
             bytes: 0,
             writeback_started: 0,
             writeback_done: 0,
@@ -68,11 +66,14 @@ impl SnapshotFile {
     }
 
     fn record(&mut self, payload: &[u8]) -> Result<(), PersistError> {
-        self.buf.clear();
-        record::encode(self.seq, payload, &mut self.buf);
+        // Header and payload go to the buffered file as they are: a snapshot writes its whole
+        // dataset through here, so an encoded copy of each record first would be one more
+        // copy of every byte on the cores that serve clients.
+        let header = record::header(self.seq, payload);
         self.seq += 1;
-        self.bytes += self.buf.len() as u64;
-        self.file.write_all(&self.buf).map_err(io_err(&self.tmp))?;
+        self.bytes += (header.len() + payload.len()) as u64;
+        self.file.write_all(&header).map_err(io_err(&self.tmp))?;
+        self.file.write_all(payload).map_err(io_err(&self.tmp))?;
         if self.bytes - self.writeback_started >= WRITEBACK_CHUNK {
             self.write_back()?;
         }
@@ -202,21 +203,23 @@ pub fn begin(state: &mut EngineState, now_ms: i64) -> (u64, Option<usize>) {
 
 /// The outcome of one snapshot step.
 pub enum Step {
-    /// Commands to write; `done` when the snapshot is complete (capture has ended).
-    Chunk { payload: Vec<u8>, done: bool },
+    /// Commands were appended to the caller's buffer; `done` when the snapshot is complete
+    /// (capture has ended).
+    Chunk { done: bool },
     /// FLUSHDB/FLUSHALL/SWAPDB happened during the snapshot: start again.
     Aborted,
     /// The dataset was replaced (full sync, truncation): the snapshot is obsolete; stop.
     Cancelled,
 }
 
-/// Serialise up to `max_keys` more entries per database and collect what copy-before-write
-/// captured meanwhile. Called under the state lock, a step at a time.
-pub fn step(state: &mut EngineState, max_keys: usize) -> Step {
+/// Serialise up to `max_keys` more entries per database, and what copy-before-write captured
+/// meanwhile, appending the commands to `out`. Called under the state lock, a step at a time.
+/// `out` is the caller's, cleared and reused from step to step: a fresh buffer per step meant
+/// an allocation, its growth and one more copy of every byte, all under the lock.
+pub fn step(state: &mut EngineState, max_keys: usize, out: &mut Vec<u8>) -> Step {
     if state.persist.epoch != state.persist.capture_epoch {
         return Step::Cancelled;
     }
-    let mut payload = Vec::new();
     let mut done = true;
     for (i, db) in state.dbs.iter_mut().enumerate() {
         if db.snap.as_ref().is_some_and(|s| s.aborted) {
@@ -225,13 +228,19 @@ pub fn step(state: &mut EngineState, max_keys: usize) -> Step {
             }
             return Step::Aborted;
         }
-        let walked = db.snapshot_walk(max_keys);
-        done &= walked;
+        if db.snap.is_none() {
+            continue;
+        }
+        let before = out.len();
+        select_command(i, out);
+        let after_select = out.len();
+        done &= db.snapshot_walk(max_keys, out);
         if let Some(snap) = &mut db.snap {
-            if !snap.out.is_empty() {
-                select_command(i, &mut payload);
-                payload.append(&mut snap.out);
-            }
+            out.extend_from_slice(&snap.out);
+            snap.out.clear();
+        }
+        if out.len() == after_select {
+            out.truncate(before);
         }
     }
     if done {
@@ -239,7 +248,7 @@ pub fn step(state: &mut EngineState, max_keys: usize) -> Step {
             db.end_snapshot();
         }
     }
-    Step::Chunk { payload, done }
+    Step::Chunk { done }
 }
 
 /// Record a finished snapshot (under the state lock). Returns the retention to apply once the
@@ -316,10 +325,12 @@ pub fn save_inline(state: &mut EngineState, now_ms: i64) -> Result<u64, PersistE
     loop {
         let (offset, db) = begin(state, now_ms);
         let mut file = SnapshotFile::create(&dir, offset, db)?;
+        let mut payload = Vec::new();
         loop {
-            match step(state, usize::MAX) {
+            payload.clear();
+            match step(state, usize::MAX, &mut payload) {
                 Step::Aborted | Step::Cancelled => break,
-                Step::Chunk { payload, done } => {
+                Step::Chunk { done } => {
                     if let Err(e) = file.commands(&payload) {
                         for db in state.dbs.iter_mut() {
                             db.end_snapshot();
@@ -360,16 +371,20 @@ pub fn lower_thread_priority() {
 
 /// One step under the state lock, released *fairly*: a client thread waiting for the lock
 /// gets it before this thread can take it again for the next step.
-pub fn step_fair(state: &parking_lot::Mutex<EngineState>, max_keys: usize) -> Step {
+pub fn step_fair(
+    state: &parking_lot::Mutex<EngineState>,
+    max_keys: usize,
+    out: &mut Vec<u8>,
+) -> Step {
     let mut st = state.lock();
-    let s = step(&mut st, max_keys);
+    let s = step(&mut st, max_keys, out);
     parking_lot::MutexGuard::unlock_fair(st);
     s
 }
 
 /// Paces a background snapshot while clients are being served: after each step the thread
-/// sleeps for twice as long as it held the state lock (at least [`MIN_PAUSE`]), so it works at
-/// most about a third of the time; on a server nobody is using it does not pause at all.
+/// sleeps for twice as long as it worked on that step (at least [`MIN_PAUSE`]), so it takes at
+/// most about a third of a core; on a server nobody is using it does not pause at all.
 ///
 /// Why sleep and not just yield: measured on two busy cores (redis-benchmark SET at P1, 1M
 /// keys, snapshots back to back), a thread that only yields stays runnable, and the scheduler
@@ -377,42 +392,55 @@ pub fn step_fair(state: &parking_lot::Mutex<EngineState>, max_keys: usize) -> St
 /// its turn comes, often holding the lock, while the network thread waits: SET p99 went from
 /// 0.9 to 5.5 ms at nice 10, and the same in the idle class. Sleeping between short steps
 /// keeps every run of the thread far below a slice; p99 during snapshots fell to ~1.9 ms.
-/// A snapshot of 1M keys then takes ~1.5 s under load instead of ~1 s.
+///
+/// "Worked" is everything from taking the lock to the pause: the walk under the lock and
+/// writing its output to the file after it. The file write (checksum, copies into the page
+/// cache) is CPU taken from the same two cores, so it counts against the same budget.
 #[derive(Debug, Default)]
 pub struct StepPacer {
     commands_seen: u64,
-    pause: std::time::Duration,
+    clients_active: bool,
+    work_started: Option<std::time::Instant>,
 }
 
 /// The shortest pause between steps while clients are active.
 pub const MIN_PAUSE: std::time::Duration = std::time::Duration::from_micros(200);
 
 impl StepPacer {
-    /// One step under the state lock (released fairly, like [`step_fair`]); measures how long
-    /// the lock was held and whether commands ran since the previous step.
-    pub fn step(&mut self, state: &parking_lot::Mutex<EngineState>, max_keys: usize) -> Step {
+    /// One step under the state lock (released fairly, like [`step_fair`]); notes when the
+    /// work began and whether commands ran since the previous step.
+    pub fn step(
+        &mut self,
+        state: &parking_lot::Mutex<EngineState>,
+        max_keys: usize,
+        out: &mut Vec<u8>,
+    ) -> Step {
         let mut st = state.lock();
-        let started = std::time::Instant::now();
-        let s = step(&mut st, max_keys);
-        let held = started.elapsed();
+        self.work_started = Some(std::time::Instant::now());
+        let s = step(&mut st, max_keys, out);
         let commands = st.stats.total_commands_processed;
         parking_lot::MutexGuard::unlock_fair(st);
-        let clients_active = commands != self.commands_seen;
+        self.clients_active = commands != self.commands_seen;
         self.commands_seen = commands;
-        self.pause = if clients_active {
-            (held * 2).max(MIN_PAUSE)
-        } else {
-            std::time::Duration::ZERO
-        };
         s
+    }
+
+    /// How long to pause now: twice the work since the step began while clients are active,
+    /// nothing otherwise.
+    pub fn pause_length(&self) -> std::time::Duration {
+        match self.work_started {
+            Some(started) if self.clients_active => (started.elapsed() * 2).max(MIN_PAUSE),
+            _ => std::time::Duration::ZERO,
+        }
     }
 
     /// Pause before the next step: sleep while clients are active, else only yield.
     pub fn pause(&self) {
-        if self.pause.is_zero() {
+        let pause = self.pause_length();
+        if pause.is_zero() {
             std::thread::yield_now();
         } else {
-            std::thread::sleep(self.pause);
+            std::thread::sleep(pause);
         }
     }
 }
@@ -450,9 +478,10 @@ fn background(engine: &crate::engine::server::Engine) {
             }
         };
         let mut pacer = StepPacer::default();
+        let mut payload = Vec::new();
         loop {
-            let s = pacer.step(&engine.state, KEYS_PER_STEP);
-            match s {
+            payload.clear();
+            match pacer.step(&engine.state, KEYS_PER_STEP, &mut payload) {
                 Step::Aborted => {
                     file.abandon();
                     continue 'restart;
@@ -462,7 +491,7 @@ fn background(engine: &crate::engine::server::Engine) {
                     engine.state.lock().persist.snapshot_in_progress = false;
                     return;
                 }
-                Step::Chunk { payload, done } => {
+                Step::Chunk { done } => {
                     if let Err(e) = file.commands(&payload) {
                         tracing::error!(error = %e, "snapshot failed");
                         file.abandon();
@@ -531,13 +560,18 @@ mod tests {
     fn the_pacer_pauses_only_after_steps_during_which_commands_ran() {
         let state = parking_lot::Mutex::new(EngineState::new(Config::default(), 0));
         let mut pacer = StepPacer::default();
-        pacer.step(&state, KEYS_PER_STEP);
-        assert!(pacer.pause.is_zero(), "nobody is using the server");
+        let mut out = Vec::new();
+        assert!(pacer.pause_length().is_zero(), "no step yet");
+        pacer.step(&state, KEYS_PER_STEP, &mut out);
+        assert!(pacer.pause_length().is_zero(), "nobody is using the server");
         state.lock().stats.total_commands_processed += 3;
-        pacer.step(&state, KEYS_PER_STEP);
-        assert!(pacer.pause >= MIN_PAUSE, "commands ran since the last step");
-        pacer.step(&state, KEYS_PER_STEP);
-        assert!(pacer.pause.is_zero(), "none since");
+        pacer.step(&state, KEYS_PER_STEP, &mut out);
+        assert!(
+            pacer.pause_length() >= MIN_PAUSE,
+            "commands ran since the last step"
+        );
+        pacer.step(&state, KEYS_PER_STEP, &mut out);
+        assert!(pacer.pause_length().is_zero(), "none since");
     }
 
     #[test]

@@ -252,7 +252,9 @@ fn send_snapshot(
 ) -> FullSyncEnd {
     let started = Instant::now();
     let mut sent: u64 = 0;
+    let mut payload = Vec::new();
     loop {
+        payload.clear();
         if dropped() {
             return FullSyncEnd::Dropped;
         }
@@ -264,9 +266,9 @@ fn send_snapshot(
                 std::thread::sleep(wait);
             }
         }
-        match snapshot::step_fair(&engine.state, snapshot::KEYS_PER_STEP) {
+        match snapshot::step_fair(&engine.state, snapshot::KEYS_PER_STEP, &mut payload) {
             snapshot::Step::Aborted | snapshot::Step::Cancelled => return FullSyncEnd::Restart,
-            snapshot::Step::Chunk { payload, done } => {
+            snapshot::Step::Chunk { done } => {
                 if let Err(e) = send_all(fd, &payload, timeout_ms) {
                     return FullSyncEnd::Socket(e);
                 }

@@ -202,9 +202,10 @@ impl Db {
         self.snap = None;
     }
 
-    /// Serialise up to `max` not-yet-written entries into the capture buffer. Returns true when
-    /// the walk is complete.
-    pub fn snapshot_walk(&mut self, max: usize) -> bool {
+    /// Serialise up to `max` not-yet-written entries into `out` (the caller's buffer, reused
+    /// from step to step: no allocation under the lock). Returns true when the walk is
+    /// complete. What copy-before-write captured meanwhile stays in the capture's own buffer.
+    pub fn snapshot_walk(&mut self, max: usize, out: &mut Vec<u8>) -> bool {
         let Some(snap) = &mut self.snap else {
             return true;
         };
@@ -224,7 +225,7 @@ impl Db {
             }
             if let Some((k, e)) = self.map.get_index_mut(snap.cursor) {
                 if e.epoch < snap.epoch {
-                    super::serialise::serialise_entry(k, e, &mut snap.out);
+                    super::serialise::serialise_entry(k, e, out);
                     e.epoch = snap.epoch;
                     n += 1;
                 }
@@ -298,13 +299,24 @@ impl Db {
 
     /// Look up a key for reading, expiring it first if its time has passed. Counts as an access
     /// for LRU/LFU.
+    ///
+    /// A read needs no copy-before-write: it changes nothing a snapshot records (the access
+    /// stamp is not part of it), so a GET during a snapshot costs what it costs without one.
     pub fn get(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
-        self.get_mut(key, now).map(|e| &*e)
+        let i = self.live_index(key, now)?;
+        Some(self.touch(i, now))
     }
 
     /// Look up a key for modification, expiring it first if its time has passed. Counts as an
     /// access for LRU/LFU.
     pub fn get_mut(&mut self, key: &[u8], now: i64) -> Option<&mut Entry> {
+        let i = self.live_index(key, now)?;
+        self.cow_index(i);
+        Some(self.touch(i, now))
+    }
+
+    /// The index of `key` if it exists and has not expired at `now` (expiring it if due).
+    fn live_index(&mut self, key: &[u8], now: i64) -> Option<usize> {
         self.last_now_ms = now;
         // One hash and probe on the hot path; the expired case (rare) takes the slow road.
         let i = self.map.get_index_of(key)?;
@@ -312,11 +324,15 @@ impl Db {
             self.expire_if_needed(key, now);
             return None;
         }
-        self.cow_index(i);
+        Some(i)
+    }
+
+    /// Count an access to the entry at `i` (LRU/LFU) and return it.
+    fn touch(&mut self, i: usize, now: i64) -> &mut Entry {
         let policy = self.access_policy;
-        let (_, e) = self.map.get_index_mut(i)?;
+        let e = &mut self.map[i];
         e.access = policy.touched(e.access, now);
-        Some(e)
+        e
     }
 
     /// Look up a key, expiring it if needed, without counting an access (OBJECT, TYPE-less
@@ -684,7 +700,7 @@ mod snapshot_tests {
                 // Mutations between walk steps: overwrite, delete, expire, persist, create.
                 for _ in 0..rng.gen_range(0..30) {
                     let k = format!("k{}", rng.gen_range(0..700));
-                    match rng.gen_range(0..6) {
+                    match rng.gen_range(0..7) {
                         0 => db.set(k.as_bytes(), Value::str(b"new")),
                         1 => {
                             db.remove(k.as_bytes());
@@ -700,12 +716,17 @@ mod snapshot_tests {
                                 e.value = Value::str(b"mutated");
                             }
                         }
+                        5 => {
+                            // A read: no copy-before-write, and the snapshot still holds
+                            // what the key was at the start.
+                            let _ = db.get(k.as_bytes(), 0);
+                        }
                         _ => {
                             db.expire_cycle(10, 3);
                         }
                     }
                 }
-                let done = db.snapshot_walk(rng.gen_range(1..40));
+                let done = db.snapshot_walk(rng.gen_range(1..40), &mut out);
                 out.append(&mut db.snap.as_mut().unwrap().out);
                 if done {
                     break;
