@@ -350,7 +350,15 @@ pub fn save_inline(state: &mut EngineState, now_ms: i64) -> Result<u64, PersistE
 }
 
 /// Keys serialised per database per step: small, so a step holds the lock only briefly.
-pub const KEYS_PER_STEP: usize = 256;
+///
+/// Why 32 and not more: measured on two busy cores (1M keys of 64 bytes, redis-benchmark at
+/// P1, snapshots back to back), the p99 of clients during snapshots was 1.8-2.1 ms with 256
+/// keys a step (~60 us under the lock), 1.3-1.5 ms with 64 and 0.9-1.6 ms with 32: a client
+/// that finds the lock taken waits for the whole step, and a step short enough for the
+/// lock's brief spinning to cover spares it a sleep and a wake-up. The price is a slower
+/// snapshot under load (the pacer's minimum pause comes once a step): ~8 s for 1M keys
+/// instead of ~2 s. On an idle server the pacer does not pause and the speed is the same.
+pub const KEYS_PER_STEP: usize = 32;
 
 /// Nice value of the threads that serialise snapshots (BGSAVE, compaction, full syncs).
 /// Serving clients comes first: on a busy machine a snapshot thread at the same priority took
