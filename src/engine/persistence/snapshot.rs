@@ -203,7 +203,7 @@ pub fn begin(state: &mut EngineState, now_ms: i64) -> (u64, Option<usize>) {
 
 /// The outcome of one snapshot step.
 pub enum Step {
-    /// Commands were appended to the caller's buffer; `done` when the snapshot is complete
+    /// The step's commands are in the caller's buffer; `done` when the snapshot is complete
     /// (capture has ended).
     Chunk { done: bool },
     /// FLUSHDB/FLUSHALL/SWAPDB happened during the snapshot: start again.
@@ -213,10 +213,11 @@ pub enum Step {
 }
 
 /// Serialise up to `max_keys` more entries per database, and what copy-before-write captured
-/// meanwhile, appending the commands to `out`. Called under the state lock, a step at a time.
-/// `out` is the caller's, cleared and reused from step to step: a fresh buffer per step meant
-/// an allocation, its growth and one more copy of every byte, all under the lock.
+/// meanwhile: `out` is replaced by the step's commands. Called under the state lock, a step at
+/// a time. `out` is the caller's, reused from step to step: a fresh buffer per step meant an
+/// allocation, its growth and one more copy of every byte, all under the lock.
 pub fn step(state: &mut EngineState, max_keys: usize, out: &mut Vec<u8>) -> Step {
+    out.clear();
     if state.persist.epoch != state.persist.capture_epoch {
         return Step::Cancelled;
     }
@@ -327,7 +328,6 @@ pub fn save_inline(state: &mut EngineState, now_ms: i64) -> Result<u64, PersistE
         let mut file = SnapshotFile::create(&dir, offset, db)?;
         let mut payload = Vec::new();
         loop {
-            payload.clear();
             match step(state, usize::MAX, &mut payload) {
                 Step::Aborted | Step::Cancelled => break,
                 Step::Chunk { done } => {
@@ -488,7 +488,6 @@ fn background(engine: &crate::engine::server::Engine) {
         let mut pacer = StepPacer::default();
         let mut payload = Vec::new();
         loop {
-            payload.clear();
             match pacer.step(&engine.state, KEYS_PER_STEP, &mut payload) {
                 Step::Aborted => {
                     file.abandon();

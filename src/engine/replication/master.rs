@@ -254,7 +254,6 @@ fn send_snapshot(
     let mut sent: u64 = 0;
     let mut payload = Vec::new();
     loop {
-        payload.clear();
         if dropped() {
             return FullSyncEnd::Dropped;
         }

@@ -303,6 +303,7 @@ impl Db {
     /// A read needs no copy-before-write: it changes nothing a snapshot records (the access
     /// stamp is not part of it), so a GET during a snapshot costs what it costs without one.
     pub fn get(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
+        self.last_now_ms = now;
         let i = self.live_index(key, now)?;
         Some(self.touch(i, now))
     }
@@ -310,6 +311,7 @@ impl Db {
     /// Look up a key for modification, expiring it first if its time has passed. Counts as an
     /// access for LRU/LFU.
     pub fn get_mut(&mut self, key: &[u8], now: i64) -> Option<&mut Entry> {
+        self.last_now_ms = now;
         let i = self.live_index(key, now)?;
         self.cow_index(i);
         Some(self.touch(i, now))
@@ -317,7 +319,6 @@ impl Db {
 
     /// The index of `key` if it exists and has not expired at `now` (expiring it if due).
     fn live_index(&mut self, key: &[u8], now: i64) -> Option<usize> {
-        self.last_now_ms = now;
         // One hash and probe on the hot path; the expired case (rare) takes the slow road.
         let i = self.map.get_index_of(key)?;
         if Self::is_expired(&self.map[i], now) {
@@ -338,12 +339,8 @@ impl Db {
     /// Look up a key, expiring it if needed, without counting an access (OBJECT, TYPE-less
     /// inspection: Redis's LOOKUP_NOTOUCH).
     pub fn get_untouched(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
-        let i = self.map.get_index_of(key)?;
-        if Self::is_expired(&self.map[i], now) {
-            self.expire_if_needed(key, now);
-            return None;
-        }
-        self.map.get_index(i).map(|(_, e)| e)
+        let i = self.live_index(key, now)?;
+        Some(&self.map[i])
     }
 
     /// Look up without expiring or touching anything (DEBUG, OBJECT, SCAN filters).
