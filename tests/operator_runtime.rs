@@ -12,8 +12,9 @@ use kube::api::Api;
 use operator_support::*;
 use prometheus_client::registry::Registry;
 use redispair::operator::http::{router, HttpState};
-use redispair::operator::leader::LeaderElection;
+use redispair::operator::leader::{LeaderElection, LEASE_DURATION, POLL};
 use redispair::operator::metrics::Metrics;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
@@ -35,6 +36,115 @@ async fn only_one_candidate_holds_the_lease() {
     let spec = lease.spec.unwrap();
     assert_eq!(spec.holder_identity.as_deref(), Some("a"));
     assert_eq!(spec.lease_transitions, Some(1));
+    delete_namespace(&client, &ns).await;
+}
+
+/// The Lease's holder, "" when released.
+async fn holder(client: &kube::Client, ns: &str) -> Option<String> {
+    let lease = Api::<Lease>::namespaced(client.clone(), ns)
+        .get_opt("redispair-operator")
+        .await
+        .ok()??;
+    Some(lease.spec?.holder_identity.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_candidate_takes_over_only_once_the_holder_stopped_renewing() {
+    let client = client().await;
+    let ns = temp_namespace(&client, "rp-takeover").await;
+    let a = LeaderElection::new(client.clone(), &ns, "redispair-operator", "a");
+    let b = LeaderElection::new(client.clone(), &ns, "redispair-operator", "b");
+    assert!(a.try_acquire().await.unwrap());
+    // While a renews (every POLL, as `hold` does), b never gets in, however long it tries:
+    // expiry is counted from b's own observations of a's renewals.
+    for _ in 0..(2 * LEASE_DURATION.as_millis() / POLL.as_millis()) {
+        assert!(a.try_acquire().await.unwrap(), "a renews");
+        assert!(
+            !b.try_acquire().await.unwrap(),
+            "b must not take a renewed lease"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+    // a stops renewing (its process died): b takes over once it has seen the same record for
+    // the Lease's duration.
+    let took = wait_for("b to take the expired lease", LEASE_DURATION * 5, || {
+        let b = &b;
+        async move { b.try_acquire().await.unwrap().then_some(()) }
+    })
+    .await;
+    let () = took;
+    assert_eq!(holder(&client, &ns).await.as_deref(), Some("b"));
+    assert!(
+        !a.try_acquire().await.unwrap(),
+        "a, back, is a candidate now"
+    );
+    delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test]
+async fn a_released_lease_is_taken_at_once() {
+    let client = client().await;
+    let ns = temp_namespace(&client, "rp-release").await;
+    let a = LeaderElection::new(client.clone(), &ns, "redispair-operator", "a");
+    let b = LeaderElection::new(client.clone(), &ns, "redispair-operator", "b");
+    assert!(a.try_acquire().await.unwrap());
+    assert!(!b.try_acquire().await.unwrap());
+    a.release().await;
+    assert_eq!(holder(&client, &ns).await.as_deref(), Some(""));
+    // No waiting for the duration: the first look after the release takes it.
+    assert!(
+        b.try_acquire().await.unwrap(),
+        "b takes a released lease at once"
+    );
+    delete_namespace(&client, &ns).await;
+}
+
+/// The operator binary with leader election: it leads, and on SIGTERM it releases the Lease
+/// (its successor does not wait for expiry).
+#[tokio::test]
+async fn the_operator_releases_its_lease_on_sigterm() {
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = temp_namespace(&client, "rp-sigterm").await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_redispair-operator"))
+        .args([
+            "--namespace",
+            &ns,
+            "--lease-namespace",
+            &ns,
+            "--identity",
+            "op-1",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--leader-election",
+            "true",
+        ])
+        .env("KUBECONFIG", kubeconfig())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting redispair-operator");
+    wait_for("the operator to lead", Duration::from_secs(30), || {
+        let client = client.clone();
+        let ns = ns.clone();
+        async move { (holder(&client, &ns).await.as_deref() == Some("op-1")).then_some(()) }
+    })
+    .await;
+    let pid = child.id().expect("running") as i32;
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the operator exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        holder(&client, &ns).await.as_deref(),
+        Some(""),
+        "the Lease is released on shutdown"
+    );
     delete_namespace(&client, &ns).await;
 }
 

@@ -98,6 +98,17 @@ pid_alive() {
 
 need_root() { [[ $(id -u) == 0 ]] || die "must run as root (namespaces, bridges, cgroups)"; }
 
+# wait_for_apt: another apt-get or dpkg (a parallel job, unattended upgrades) holds the package
+# locks; apt-get update fails at once on its lists lock (DPkg::Lock::Timeout covers only dpkg's),
+# so wait until none runs, for at most 10 minutes.
+wait_for_apt() {
+  local deadline=$((SECONDS + 600))
+  while pgrep -x 'apt-get|apt|dpkg|unattended-upgr' >/dev/null; do
+    (( SECONDS < deadline )) || { echo "another apt-get/dpkg has held the package locks for 10 min" >&2; return 1; }
+    sleep 2
+  done
+}
+
 # apt_install PKG...: install Debian packages that are missing (apt-get update once first).
 apt_install() {
   local missing=() p
@@ -106,8 +117,9 @@ apt_install() {
   done
   (( ${#missing[@]} == 0 )) && return 0
   log "installing Debian packages: ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  wait_for_apt
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
 # update_service_route: the host reaches ClusterIPs through the nodes' kube-proxy rules. Route

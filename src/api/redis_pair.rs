@@ -362,6 +362,11 @@ pub struct RedisPairStatus {
     /// the replica has not caught up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub degrade_authorized_term: Option<i64>,
+    /// The last term in which the pair was seen Ready (master Ready and serving, replica
+    /// linked). Before the first time, a master pod not Ready yet but answering as master is
+    /// starting, not failed, and the phase is Creating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_term: Option<i64>,
     /// A failover in progress, recorded before each step so a restarted operator resumes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<FailoverProgress>,

@@ -136,35 +136,55 @@ async fn main() -> anyhow::Result<()> {
         )?;
     http.ready.store(true, Ordering::Relaxed);
 
+    // Without election this instance leads from the start. With it, the controller runs at
+    // once as a standby (watches and probers warm, nothing written) and leads once the Lease
+    // is held: a standby's takeover is on the failover path when the leader's node dies with
+    // a master (see operator::leader).
+    let (lead_tx, leading) = tokio::sync::watch::channel(!cli.leader_election);
     let config = RunConfig {
         namespace: cli.namespace.clone(),
         default_image: cli.engine_image.clone(),
         instance: identity.clone(),
         metrics,
+        leading,
     };
-    if cli.leader_election {
-        let election = LeaderElection::new(
-            client.clone(),
-            &cli.lease_namespace,
-            "redispair-operator",
-            &identity,
-        );
-        tracing::info!(%identity, "waiting for the leader Lease");
-        election.acquire().await;
-        tracing::info!(%identity, "leading");
+    let controller = run(client.clone(), config);
+    tokio::pin!(controller);
+    let mut server = server;
+    if !cli.leader_election {
         tokio::select! {
-            _ = run(client, config) => {}
-            lost = election.hold() => {
-                // Stop at once: a follower must never act. The Deployment restarts us.
-                anyhow::bail!("{lost}");
-            }
-            r = server => { r??; }
+            _ = &mut controller => {}
+            r = &mut server => { r??; }
         }
-    } else {
-        tokio::select! {
-            _ = run(client, config) => {}
-            r = server => { r??; }
+        return Ok(());
+    }
+    let election = LeaderElection::new(
+        client.clone(),
+        &cli.lease_namespace,
+        "redispair-operator",
+        &identity,
+    );
+    tracing::info!(%identity, "standby: waiting for the leader Lease");
+    let held_since = tokio::select! {
+        t = election.acquire() => t,
+        // Shut down (SIGTERM) while a standby: nothing to release.
+        _ = &mut controller => return Ok(()),
+        r = &mut server => { r??; return Ok(()); }
+    };
+    lead_tx.send_replace(true);
+    tracing::info!(%identity, "leading");
+    tokio::select! {
+        _ = &mut controller => {
+            // Shut down: the controller has stopped acting; hand the Lease over now rather
+            // than make the standby wait for it to expire.
+            election.release().await;
         }
+        lost = election.hold(held_since) => {
+            // Stop at once: a follower must never act. The Deployment restarts us as a
+            // standby.
+            anyhow::bail!("{lost}");
+        }
+        r = &mut server => { r??; }
     }
     Ok(())
 }

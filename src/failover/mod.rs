@@ -169,11 +169,24 @@ pub struct Record {
     pub force_failover_handled: Option<String>,
     /// A rollout of a changed pod spec in progress (see [`rollout`]).
     pub rollout: Option<Rollout>,
+    /// The last term in which the whole pair was seen Ready: the master's pod Ready and
+    /// serving as master of the term, the replica Ready and linked to it. Until it equals
+    /// `term`, a master pod that is merely not Ready (the kubelet has not run its readiness
+    /// probe since the promotion, or the restarted engine is still loading) but answers the
+    /// operator as the master of the term is starting, not failed: the startup flap (phase
+    /// Failed and `FailoverImpossible` before the first master was ever Ready) came from
+    /// treating it as failed. None: the pair was never Ready (its phase stays Creating).
+    pub ready_term: Option<i64>,
 }
 
 impl Record {
     fn degraded_in_current_term(&self) -> bool {
         self.degrade_authorized_term == Some(self.term)
+    }
+
+    /// The pair has been Ready at least once in the current term.
+    pub fn ready_in_term(&self) -> bool {
+        self.ready_term == Some(self.term)
     }
 }
 
@@ -259,10 +272,22 @@ pub fn failure_reason(
     record: &Record,
     now_ms: u64,
 ) -> Option<String> {
+    let is_target = record.target_master.as_deref() == Some(m.pod.as_str());
     match m.pod_health {
         PodHealth::Missing => return Some(format!("pod {} is gone", m.pod)),
         PodHealth::Terminating => return Some(format!("pod {} is terminating", m.pod)),
         PodHealth::Failed => return Some(format!("pod {} failed", m.pod)),
+        // A master that has not been Ready yet in this term but answers as its master is
+        // starting: its pod turns Ready at the kubelet's next readiness probe. Once it has been
+        // Ready, not Ready means what it says (killed and restarting, hung, loading): fail
+        // over, as before. The replica's not Ready always counts (a syncing replica cannot
+        // acknowledge, which is what the degrade decision is about).
+        PodHealth::NotReady
+            if is_target
+                && !record.ready_in_term()
+                && m.report.as_ref().is_some_and(|r| {
+                    r.role == Role::Master && r.term >= record.term && record.term >= 1
+                }) => {}
         PodHealth::NotReady => return Some(format!("pod {} is not ready", m.pod)),
         PodHealth::Ready => {}
     }
@@ -270,7 +295,6 @@ pub fn failure_reason(
         return Some(format!("node of pod {} is NotReady", m.pod));
     }
     if let Some(r) = &m.report {
-        let is_target = record.target_master.as_deref() == Some(m.pod.as_str());
         if is_target && r.role == Role::Master && r.term < record.term {
             // The decided master reports an older term than ours: it restarted without its
             // data (or is a stale copy) and must not stay master. (The other member reporting
@@ -316,8 +340,34 @@ pub fn decide(policy: &Policy, record: &Record, obs: &Observation, now_ms: u64) 
     d
 }
 
-/// The roles part of [`decide`].
+/// The roles part of [`decide`], and what the pair's readiness says of the phase.
 fn decide_roles(policy: &Policy, record: &Record, obs: &Observation, now_ms: u64) -> Decision {
+    let mut d = decide_roles_now(policy, record, obs, now_ms);
+    let pair_ready = d.phase == Phase::Ready
+        && d.record.failover.is_none()
+        && d.record.target_master.as_deref().is_some_and(|m| {
+            obs.members.iter().all(|x| {
+                x.pod_health == PodHealth::Ready
+                    && x.report.as_ref().is_some_and(|r| {
+                        r.term == d.record.term
+                            && if x.pod == m {
+                                r.role == Role::Master
+                            } else {
+                                r.role == Role::Replica && r.link_up
+                            }
+                    })
+            })
+        });
+    if pair_ready {
+        d.record.ready_term = Some(d.record.term);
+    } else if d.record.ready_term.is_none() && d.phase == Phase::Degraded {
+        // A new pair whose replica is still in its first sync is being created, not degraded.
+        d.phase = Phase::Creating;
+    }
+    d
+}
+
+fn decide_roles_now(policy: &Policy, record: &Record, obs: &Observation, now_ms: u64) -> Decision {
     let mut d = Decision {
         record: record.clone(),
         actions: Vec::new(),
@@ -531,6 +581,17 @@ fn decide_roles(policy: &Policy, record: &Record, obs: &Observation, now_ms: u64
                 format!("master failed ({reason}) and failover is disabled"),
                 true,
             ));
+            return d;
+        }
+        // A replica the operator has not heard from yet (an operator that just started or took
+        // over leadership, or one failed probe) is not known to be unusable: wait for its
+        // report, which the prober delivers within one interval (or, if its probes keep
+        // failing, the detection window decides). Declaring the pair Failed here made a new
+        // leader's first pass flap to Failed with `FailoverImpossible`.
+        let replica_unknown =
+            replica.is_some_and(|r| r.report.is_none() && replica_failure.is_none() && !r.fenced);
+        if replica_unknown {
+            d.phase = Phase::FailingOver;
             return d;
         }
         let Some(r) = replica.filter(|_| replica_usable) else {

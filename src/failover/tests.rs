@@ -877,6 +877,7 @@ fn table_record() -> Record {
     Record {
         term: 1,
         target_master: Some(A.into()),
+        ready_term: Some(1),
         ..Default::default()
     }
 }
@@ -1463,4 +1464,82 @@ fn initial_election_waits_for_every_member_then_ranks_by_data() {
     obs.members[0].probe_failing_since_ms = Some(9_000);
     let d = decide(&policy, &record, &obs, 9_000 + INITIAL_ELECTION_WAIT_MS);
     assert_eq!(d.record.failover.expect("elected").to, B);
+}
+
+#[test]
+fn a_new_pair_is_creating_not_failed_until_its_master_was_ready() {
+    let policy = Policy::table();
+    // Right after the initial election: A is master of term 1, its pod not Ready yet (the
+    // kubelet has not run the readiness probe), B still in its first sync (term 0).
+    let record = Record {
+        ready_term: None,
+        ..table_record()
+    };
+    let mut obs = table_obs();
+    obs.members[0].pod_health = PodHealth::NotReady;
+    obs.members[1].pod_health = PodHealth::NotReady;
+    obs.members[1].report.as_mut().unwrap().term = 0;
+    obs.members[1].report.as_mut().unwrap().link_up = false;
+    let d = decide(&policy, &record, &obs, 5_000);
+    assert!(!has_event(&d, "FailoverImpossible"), "{:?}", d.actions);
+    assert!(!has_event(&d, "FailoverStarted"));
+    assert_eq!(d.phase, Phase::Creating);
+    assert_eq!(d.record.ready_term, None);
+    assert_eq!(d.record.failover, None);
+
+    // Both pods Ready, the replica linked in term 1: Ready, and the record remembers it.
+    let d = decide(&policy, &record, &table_obs(), 6_000);
+    assert_eq!(d.phase, Phase::Ready);
+    assert_eq!(d.record.ready_term, Some(1));
+
+    // From then on, a master pod that turns not Ready is a failed master (killed and
+    // restarting, hung): failover at once, as before.
+    let ready = d.record.clone();
+    let mut obs = table_obs();
+    obs.members[0].pod_health = PodHealth::NotReady;
+    let d = decide(&policy, &ready, &obs, 7_000);
+    assert!(has_event(&d, "FailoverStarted"), "{:?}", d.actions);
+
+    // Before it was ever Ready, a master that does not answer is failed too: the relief is
+    // only for one that answers as the master of the term.
+    let mut obs = table_obs();
+    obs.members[0].pod_health = PodHealth::NotReady;
+    obs.members[0].report = None;
+    obs.members[0].probe_failing_since_ms = Some(1_000);
+    let d = decide(&policy, &record, &obs, 7_000);
+    assert!(has_event(&d, "FailoverStarted"), "{:?}", d.actions);
+}
+
+#[test]
+fn a_replica_not_probed_yet_is_waited_for_not_declared_unusable() {
+    // An operator that just took over (its predecessor died with the master's node) sees the
+    // master's pod not Ready (the node controller marked it) before its own prober has
+    // answered for the replica. The replica holds every acknowledged write: wait for its
+    // report instead of going Failed with FailoverImpossible.
+    let policy = Policy::table();
+    let mut obs = table_obs();
+    obs.members[0].pod_health = PodHealth::NotReady;
+    obs.members[0].node_ready = Some(false);
+    obs.members[0].report = None;
+    obs.members[1].report = None;
+    let d = decide(&policy, &table_record(), &obs, 5_000);
+    assert!(!has_event(&d, "FailoverImpossible"), "{:?}", d.actions);
+    assert_eq!(d.phase, Phase::FailingOver);
+    assert_eq!(d.record.failover, None);
+    assert!(d.actions.is_empty(), "{:?}", d.actions);
+
+    // Its report arrives (link down, as in any node loss): it is promoted.
+    let mut reported = obs.clone();
+    reported.members[1] = table_obs().members[1].clone();
+    reported.members[1].report.as_mut().unwrap().link_up = false;
+    let d = decide(&policy, &table_record(), &reported, 5_300);
+    assert!(has_event(&d, "FailoverStarted"), "{:?}", d.actions);
+    assert_eq!(d.record.failover.as_ref().unwrap().to, B);
+
+    // A replica whose probes keep failing past the window is unusable, as before.
+    let mut silent = obs.clone();
+    silent.members[1].probe_failing_since_ms = Some(1_000);
+    let d = decide(&policy, &table_record(), &silent, 5_000);
+    assert!(has_event(&d, "FailoverImpossible"), "{:?}", d.actions);
+    assert_eq!(d.phase, Phase::Failed);
 }

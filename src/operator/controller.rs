@@ -65,6 +65,11 @@ pub struct Context {
     pub paused: std::sync::Mutex<std::collections::HashMap<String, Vec<PausedOffset>>>,
     /// Bodies applied lately (see `apply::AppliedBodies`).
     pub applied: super::apply::AppliedBodies,
+    /// True while this operator holds the leader Lease (always, without leader election). A
+    /// standby runs the watches and the probers, so that the failure it takes over for is
+    /// already measured (probes failing since...), but writes nothing: each pass stops after
+    /// observing.
+    pub leading: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Context {
@@ -117,7 +122,9 @@ pub async fn reconcile(
     match reconcile_pair(&pair, &ctx).await {
         Ok(a) => Ok(a),
         Err(e) => {
-            publish(&ctx, &pair, e.category(), e.to_string(), true).await;
+            if *ctx.leading.borrow() {
+                publish(&ctx, &pair, e.category(), e.to_string(), true).await;
+            }
             Err(e)
         }
     }
@@ -157,6 +164,7 @@ async fn reconcile_pair(
         ctx.default_image.as_deref(),
     ) {
         Ok(v) => v,
+        Err(_) if !*ctx.leading.borrow() => return Ok(ControllerAction::requeue(RESYNC)),
         Err(e) => {
             let message = e.to_string();
             let already = previous.as_ref().is_some_and(|s| {
@@ -178,6 +186,11 @@ async fn reconcile_pair(
         }
     };
     ctx.probers.ensure(pair, v.admin_password.clone());
+    if !*ctx.leading.borrow() {
+        // A standby stops here: its prober is running (warm for a takeover), and nothing is
+        // written. Becoming leader reconciles every pair at once (`run`).
+        return Ok(ControllerAction::requeue(RESYNC));
+    }
     observed.probes = ctx.probers.results(pair);
     // Taken after the probe results were read: an engine state they show (a promotion, which
     // ends the replica's lease grants to the old master) happened before `now`.
@@ -443,6 +456,8 @@ pub struct RunConfig {
     pub default_image: Option<String>,
     pub instance: String,
     pub metrics: Arc<Metrics>,
+    /// Leadership (see [`Context::leading`]); `watch::channel(true).1` without election.
+    pub leading: tokio::sync::watch::Receiver<bool>,
 }
 
 fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -477,6 +492,23 @@ pub async fn run(client: Client, cfg: RunConfig) {
     let (trigger_tx, trigger_rx) = futures::channel::mpsc::unbounded();
     let controller = Controller::new(pairs, watcher::Config::default().any_semantic());
     let probers = Probers::new(trigger_tx, pod_store.clone(), controller.store());
+    // Becoming leader: grant leases from now on, and reconcile every pair at once (a pair
+    // whose master failed while this operator was a standby is failed over in this pass,
+    // its probes' history already counted).
+    probers.leases.set_standby(!*cfg.leading.borrow());
+    let became_leader = futures::stream::unfold(
+        (cfg.leading.clone(), probers.leases.clone()),
+        |(mut rx, leases)| async move {
+            loop {
+                rx.changed().await.ok()?;
+                let leading = *rx.borrow_and_update();
+                leases.set_standby(!leading);
+                if leading {
+                    return Some(((), (rx, leases)));
+                }
+            }
+        },
+    );
     let nodes_pods = pod_store.clone();
     // A node turning NotReady (or any node change) triggers exactly the pairs with a pod on
     // it: no waiting for the node controller to evict pods.
@@ -507,6 +539,7 @@ pub async fn run(client: Client, cfg: RunConfig) {
         written_status: Default::default(),
         paused: Default::default(),
         applied: Default::default(),
+        leading: cfg.leading.clone(),
     });
     controller
         .owns(pods, watcher::Config::default().labels(&managed))
@@ -524,6 +557,7 @@ pub async fn run(client: Client, cfg: RunConfig) {
             node_mapper,
         )
         .reconcile_on(trigger_rx)
+        .reconcile_all_on(became_leader)
         .with_config(ControllerConfig::default().concurrency(8))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)

@@ -77,6 +77,7 @@ pub fn record_of(status: Option<&RedisPairStatus>) -> Record {
         term: s.term,
         target_master: s.target_master.clone(),
         degrade_authorized_term: s.degrade_authorized_term,
+        ready_term: s.ready_term,
         failover: s.failover.as_ref().map(|f| Progress {
             step: step_from_api(f.step),
             from: f.from.clone(),
@@ -110,6 +111,7 @@ pub fn write_record(status: &mut RedisPairStatus, r: &Record) {
     status.term = r.term;
     status.target_master = r.target_master.clone();
     status.degrade_authorized_term = r.degrade_authorized_term;
+    status.ready_term = r.ready_term;
     status.failover = r.failover.as_ref().map(|p| FailoverProgress {
         step: step_to_api(p.step),
         from: p.from.clone(),
@@ -603,6 +605,7 @@ mod tests {
             term: 3,
             target_master: Some("cache-b".into()),
             degrade_authorized_term: Some(2),
+            ready_term: Some(3),
             failover: Some(Progress {
                 step: Step::Promoting,
                 from: "cache-a".into(),

@@ -62,6 +62,9 @@ pub struct LeaseLedger {
 struct LedgerState {
     grants: HashMap<(String, String), GrantTimes>,
     held: std::collections::HashSet<String>,
+    /// This operator is a standby (leader election on, Lease not held): it probes, so its
+    /// view is warm when it takes over, but it grants nothing.
+    standby: bool,
 }
 
 impl LeaseLedger {
@@ -74,6 +77,11 @@ impl LeaseLedger {
         } else {
             s.held.remove(pair);
         }
+    }
+
+    /// A standby grants no lease (see `LedgerState::standby`).
+    pub fn set_standby(&self, standby: bool) {
+        self.inner.lock().standby = standby;
     }
 
     /// When the operator last granted `pod` a lease; a grant in flight counts as now.
@@ -95,7 +103,7 @@ impl LeaseLedger {
         let key = (pair.to_string(), pod.to_string());
         {
             let mut s = self.inner.lock();
-            if renewal && s.held.contains(pair) {
+            if s.standby || (renewal && s.held.contains(pair)) {
                 return Ok(false);
             }
             s.grants.entry(key.clone()).or_default().in_flight_since = Some(now_ms());

@@ -387,6 +387,7 @@ mod tests {
                 term: 1,
                 target_master: Some("cache-a".into()),
                 degrade_authorized_term: None,
+                ready_term: Some(1),
                 failover: None,
                 force_failover_handled: None,
                 rollout: None,

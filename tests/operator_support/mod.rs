@@ -178,6 +178,7 @@ pub fn start_operator(
             default_image: default_image.map(str::to_string),
             instance: instance.to_string(),
             metrics,
+            leading: tokio::sync::watch::channel(true).1,
         },
     ))
 }
