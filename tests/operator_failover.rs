@@ -837,3 +837,61 @@ async fn spec_change_rolls_replica_first_then_switchover_then_old_master() {
     .await;
     h.teardown().await;
 }
+
+/// A failover never waits on an unrelated object the API refuses. Here a ResourceQuota (one
+/// pod) refuses the recreation of the deleted master's pod in every pass; the promotion of the
+/// replica and the Service switch must go ahead all the same, and the refusal is reported as
+/// an Event. Before, the pod create's error returned from the pass before the promotion, and
+/// the pair stayed without a master for as long as the quota held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_pod_create_does_not_hold_up_the_failover() {
+    use k8s_openapi::api::core::v1::ResourceQuota;
+    let (ip_a, ip_b) = ("127.0.0.20", "127.0.0.21");
+    let h = harness("rp-quota", "semi-sync", ip_a, ip_b, "127.0.0.22").await;
+    let (pods, services) = (h.pods.clone(), h.services.clone());
+    set_keys(ip_a, 50).await;
+    let quotas: Api<ResourceQuota> = Api::namespaced(h.client.clone(), &h.ns);
+    let quota: ResourceQuota = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "one-pod"},
+        "spec": {"hard": {"pods": "2"}},
+    }))
+    .unwrap();
+    quotas.create(&PostParams::default(), &quota).await.unwrap();
+    // Admission enforces a quota once the quota controller has counted what exists.
+    wait_for("the quota counted", T, || async {
+        let q = quotas.get("one-pod").await.ok()?;
+        q.status?.used?.contains_key("pods").then_some(())
+    })
+    .await;
+    // Two pods exist: lower the limit to one, so the deleted pod cannot be recreated.
+    quotas
+        .patch(
+            "one-pod",
+            &PatchParams::default(),
+            &Patch::Merge(&serde_json::json!({"spec": {"hard": {"pods": "1"}}})),
+        )
+        .await
+        .unwrap();
+    wait_for("the quota lowered", T, || async {
+        let q = quotas.get("one-pod").await.ok()?;
+        let hard = q.status?.hard?;
+        (hard.get("pods").map(|q| q.0.as_str()) == Some("1")).then_some(())
+    })
+    .await;
+    pods.delete("cache-a", &Default::default()).await.unwrap();
+    wait_rw_service_on(&services, "cache-b", Duration::from_secs(20)).await;
+    let mut cb = conn(ip_b, None).await.unwrap();
+    let n: i64 = redis::cmd("DBSIZE").query_async(&mut cb).await.unwrap();
+    assert_eq!(n, 50, "every acknowledged write is on the new master");
+    // The refusal is reported (an Event of the apply category), and nothing recreated cache-a.
+    wait_for("an Event about the refused pod", T, || async {
+        h.event_reasons()
+            .await
+            .iter()
+            .any(|(reason, kind)| reason.contains("Apply") && kind == "Warning")
+            .then_some(())
+    })
+    .await;
+    assert!(pods.get_opt("cache-a").await.unwrap().is_none());
+    h.teardown().await;
+}

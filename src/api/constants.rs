@@ -17,7 +17,17 @@ pub const ROLE_REPLICA: &str = "replica";
 /// Annotation written by `kubectl redispair switchover` (value: a request id).
 pub const ANNOTATION_SWITCHOVER: &str = "redispair.io/switchover";
 /// Annotation on a pod: the operator must treat it as fenced (never master, out of Services).
+/// Its value is read by [`is_fenced`].
 pub const ANNOTATION_FENCED: &str = "redispair.io/fenced";
+
+/// Whether a pod's annotations fence it: the annotation is present with any value but
+/// `"false"` (any case) or the empty string. The one reading shared by the operator and the
+/// plugin (they used to disagree on `"false"`).
+pub fn is_fenced(annotations: &std::collections::BTreeMap<String, String>) -> bool {
+    annotations
+        .get(ANNOTATION_FENCED)
+        .is_some_and(|v| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("false"))
+}
 /// Annotation on an engine pod: the hash of the spec it was built from. A pod whose hash
 /// differs from the current one is rolled (replica first, switchover, old master).
 pub const ANNOTATION_SPEC_HASH: &str = "redispair.io/spec-hash";

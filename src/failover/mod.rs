@@ -575,6 +575,14 @@ fn decide_roles_now(policy: &Policy, record: &Record, obs: &Observation, now_ms:
 
     if let Some(reason) = master_failure {
         d.phase = Phase::Failed;
+        // A master a user fenced is out of the read-write Service and takes no writes even
+        // when no failover can follow (`kubectl redispair fence` says: "until then writes
+        // stop"): nothing selected, writes paused and clients cut on every pass, and its
+        // write lease no longer renewed (the operator renews no lease for a fenced pod).
+        if let Some(m) = master.filter(|m| m.fenced) {
+            d.actions.push(Action::SelectMaster(None));
+            d.actions.push(Action::Fence { pod: m.pod.clone() });
+        }
         if !policy.enabled {
             d.actions.push(event(
                 "FailoverDisabled",

@@ -1543,3 +1543,32 @@ fn a_replica_not_probed_yet_is_waited_for_not_declared_unusable() {
     assert!(has_event(&d, "FailoverImpossible"), "{:?}", d.actions);
     assert_eq!(d.phase, Phase::Failed);
 }
+
+#[test]
+fn a_fenced_master_takes_no_writes_even_when_no_failover_can_follow() {
+    let policy = Policy::table();
+    let mut obs = table_obs();
+    obs.members[0].fenced = true;
+    // A usable replica: the ordinary failover (the fenced master is never master again).
+    let d = decide(&policy, &table_record(), &obs, 5_000);
+    assert!(has_event(&d, "FailoverStarted"), "{:?}", d.actions);
+    // The replica is down: no failover possible, but the fenced master still leaves the
+    // Service and is paused, on every pass.
+    obs.members[1].pod_health = PodHealth::Missing;
+    obs.members[1].report = None;
+    for now in [5_000, 6_000] {
+        let d = decide(&policy, &table_record(), &obs, now);
+        assert!(has_event(&d, "FailoverImpossible"), "{:?}", d.actions);
+        assert!(d.actions.contains(&Action::SelectMaster(None)));
+        assert!(d.actions.contains(&Action::Fence { pod: A.into() }));
+        assert!(!d.actions.contains(&Action::SelectMaster(Some(A.into()))));
+    }
+    // Failover disabled: the same.
+    let disabled = Policy {
+        enabled: false,
+        ..policy
+    };
+    let d = decide(&disabled, &table_record(), &obs, 7_000);
+    assert!(d.actions.contains(&Action::SelectMaster(None)));
+    assert!(d.actions.contains(&Action::Fence { pod: A.into() }));
+}

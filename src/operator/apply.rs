@@ -144,16 +144,28 @@ fn kind_name<K: Resource<DynamicType = ()>>() -> &'static str {
     }
 }
 
+/// What [`apply_pair`] could not write. The Services carry the routing decision (during a
+/// failover the read-write one selects nothing before the promotion: that is the fence), so
+/// their failure stops the pass before any engine action. Anything else failing (a claim
+/// resize refused, a pod create refused by a quota or a webhook, the PDB) must not hold up a
+/// failover: the caller goes on with the engine actions and reports these at the end.
+#[derive(Debug, Default)]
+pub struct ApplyErrors {
+    pub routing: Option<ReconcileError>,
+    pub others: Vec<ReconcileError>,
+}
+
 /// Apply every object of the pair, in an order that lets each exist when the next needs it:
 /// Secrets (pods read them at start), claims, pods, then Services and the PDB. The read-write
-/// Service carries the routing decision, so it is applied after the pods it may select.
+/// Service carries the routing decision, so it is applied after the pods it may select. One
+/// object failing does not stop the others (see [`ApplyErrors`]).
 pub async fn apply_pair(
     client: &Client,
     ns: &str,
     resources: &PairResources,
     observed: &Observed,
     applied: &AppliedBodies,
-) -> Result<(), ReconcileError> {
+) -> ApplyErrors {
     let PairResources {
         secrets,
         services,
@@ -161,6 +173,7 @@ pub async fn apply_pair(
         pvcs,
         pods,
     } = resources;
+    let mut errors = ApplyErrors::default();
     for s in secrets {
         // Only Secrets that did not exist are built; create, never overwrite (a concurrent
         // creation by the user wins).
@@ -168,17 +181,17 @@ pub async fn apply_pair(
         match api.create(&PostParams::default(), s).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 409 => {}
-            Err(source) => {
-                return Err(ReconcileError::Apply {
-                    kind: "Secret",
-                    name: s.metadata.name.clone().unwrap_or_default(),
-                    source,
-                })
-            }
+            Err(source) => errors.others.push(ReconcileError::Apply {
+                kind: "Secret",
+                name: s.metadata.name.clone().unwrap_or_default(),
+                source,
+            }),
         }
     }
     for c in pvcs {
-        apply_one::<PersistentVolumeClaim>(client, ns, c, applied).await?;
+        if let Err(e) = apply_one::<PersistentVolumeClaim>(client, ns, c, applied).await {
+            errors.others.push(e);
+        }
     }
     let pod_api: Api<Pod> = Api::namespaced(client.clone(), ns);
     for p in pods {
@@ -188,28 +201,40 @@ pub async fn apply_pair(
             name: name.clone(),
             source,
         };
-        match observed.pods.get(&name) {
+        let result = match observed.pods.get(&name) {
             None => match pod_api.create(&PostParams::default(), p).await {
-                Ok(_) => {}
+                Ok(_) => Ok(()),
                 // Still terminating, or created by a concurrent pass: the next pass sees it.
-                Err(kube::Error::Api(e)) if e.code == 409 => {}
-                Err(e) => return Err(err(e)),
+                Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+                Err(e) => Err(err(e)),
             },
-            Some(existing) => {
-                if let Some(patch) = existing_pod_patch(existing, p) {
-                    pod_api
-                        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                        .await
-                        .map_err(err)?;
-                }
-            }
+            Some(existing) => match existing_pod_patch(existing, p) {
+                Some(patch) => pod_api
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map(|_| ())
+                    .map_err(err),
+                None => Ok(()),
+            },
+        };
+        if let Err(e) = result {
+            errors.others.push(e);
         }
     }
     for s in services {
-        apply_one::<Service>(client, ns, s, applied).await?;
+        if let Err(e) = apply_one::<Service>(client, ns, s, applied).await {
+            // The first routing failure is the one reported; the other Service is still tried.
+            if errors.routing.is_none() {
+                errors.routing = Some(e);
+            } else {
+                errors.others.push(e);
+            }
+        }
     }
-    apply_one::<PodDisruptionBudget>(client, ns, pdb, applied).await?;
-    Ok(())
+    if let Err(e) = apply_one::<PodDisruptionBudget>(client, ns, pdb, applied).await {
+        errors.others.push(e);
+    }
+    errors
 }
 
 #[cfg(test)]

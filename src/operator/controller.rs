@@ -277,7 +277,14 @@ async fn reconcile_pair(
             warn!(%e, "granting the new master its lease before routing to it");
         }
     }
-    apply_pair(&ctx.client, &ns, &resources, &observed, &ctx.applied).await?;
+    // A failed routing write (the fence of a failover) stops the pass before any engine
+    // action; any other object that could not be written is reported at the end of the pass,
+    // after the engine actions, so that a failover never waits on it.
+    let apply_errors = apply_pair(&ctx.client, &ns, &resources, &observed, &ctx.applied).await;
+    if let Some(e) = apply_errors.routing {
+        return Err(e);
+    }
+    let mut deferred: Vec<ReconcileError> = apply_errors.others;
 
     // Replace pods that cannot come back by themselves (lost node, evicted); the next pass
     // recreates them, and the failover machine demotes the newcomer into a replica.
@@ -289,9 +296,8 @@ async fn reconcile_pair(
         ctx.applied
             .forget_object("PersistentVolumeClaim", &ns, &names.pvc(&r.pod));
     }
-    replace_pods(&ctx.client, &ns, &replacements, |p| names.pvc(p))
-        .await
-        .map_err(|source| ReconcileError::Apply {
+    if let Err(source) = replace_pods(&ctx.client, &ns, &replacements, |p| names.pvc(p)).await {
+        deferred.push(ReconcileError::Apply {
             kind: "Pod",
             name: replacements
                 .iter()
@@ -299,7 +305,8 @@ async fn reconcile_pair(
                 .collect::<Vec<_>>()
                 .join(","),
             source,
-        })?;
+        });
+    }
 
     // Rollout: delete the outdated replica pod (the decision was recorded above); the next
     // pass recreates it from the current spec.
@@ -309,13 +316,13 @@ async fn reconcile_pair(
                 continue;
             };
             info!(%pod, "rollout: deleting the pod to recreate it from the current spec");
-            delete_pod_for_rollout(&ctx.client, &ns, pod, &uid)
-                .await
-                .map_err(|source| ReconcileError::Apply {
+            if let Err(source) = delete_pod_for_rollout(&ctx.client, &ns, pod, &uid).await {
+                deferred.push(ReconcileError::Apply {
                     kind: "Pod",
                     name: pod.clone(),
                     source,
-                })?;
+                });
+            }
         }
     }
 
@@ -376,6 +383,7 @@ async fn reconcile_pair(
                 && d.record.target_master.as_ref().is_some_and(|m| {
                     obs.members.iter().any(|x| {
                         &x.pod == m
+                            && !x.fenced
                             && x.report.as_ref().is_some_and(|r| {
                                 r.role == failover::Role::Master && r.term == d.record.term
                             })
@@ -422,6 +430,21 @@ async fn reconcile_pair(
     ctx.metrics
         .set_phase(&pair_key(pair), Some(d.phase.as_str()));
     engine_result.map_err(ReconcileError::Engine)?;
+    // Objects that could not be written: reported now (Event, metrics), once the failover
+    // steps of this pass are done. Not through the error policy: its back-off (2 s) would slow
+    // a failover in progress, which advances a step per pass.
+    for e in &deferred {
+        warn!(%e, category = e.category(), "could not apply");
+        ctx.metrics.error(e.category());
+        publish(ctx, pair, e.category(), e.to_string(), true).await;
+    }
+    let retry = deferred
+        .iter()
+        .filter_map(ReconcileError::requeue_after)
+        .min();
+    if let (Some(retry), false) = (retry, d.again_now) {
+        return Ok(ControllerAction::requeue(retry));
+    }
 
     Ok(if d.again_now {
         ControllerAction::requeue(AGAIN_NOW)

@@ -12,7 +12,7 @@ use super::build::service::selected_pod;
 use super::build::Routing;
 use super::observe::Observed;
 use super::validate::Names;
-use crate::api::constants::{ANNOTATION_FENCED, ANNOTATION_FORCE_FAILOVER, ANNOTATION_SWITCHOVER};
+use crate::api::constants::{is_fenced, ANNOTATION_FORCE_FAILOVER, ANNOTATION_SWITCHOVER};
 use crate::api::{
     FailoverProgress, FailoverStep, RedisPair, RedisPairSpec, RedisPairStatus, ReplicationMode,
     RolloutProgress,
@@ -237,7 +237,7 @@ pub fn observation_of(
                     .and_then(|n| o.nodes_ready.get(n).copied()),
                 report,
                 probe_failing_since_ms: probe.and_then(|p| p.failing_since_ms),
-                fenced: pod.is_some_and(|p| p.annotations().contains_key(ANNOTATION_FENCED)),
+                fenced: pod.is_some_and(|p| is_fenced(p.annotations())),
                 // Only for the engine at the pod's current IP, like the probe.
                 paused_offset: o
                     .paused_offsets
@@ -278,7 +278,8 @@ pub fn routing_of(d: &Decision, obs: &Observation) -> Routing {
     let read_only = obs
         .members
         .iter()
-        .filter(|m| Some(&m.pod) != target.as_ref() && target.is_some())
+        // A fenced pod serves no reads either.
+        .filter(|m| Some(&m.pod) != target.as_ref() && target.is_some() && !m.fenced)
         .find(|m| {
             m.report
                 .as_ref()
@@ -671,6 +672,63 @@ mod tests {
             ..d
         };
         assert_eq!(routing_of(&d2, &obs).read_write.as_deref(), Some("cache-a"));
+    }
+
+    #[test]
+    fn a_fenced_replica_serves_no_reads() {
+        use crate::failover::{EngineReport, Member, PodHealth, Role};
+        let d = Decision {
+            record: Record {
+                target_master: Some("cache-a".into()),
+                ..Default::default()
+            },
+            actions: vec![],
+            phase: crate::failover::Phase::Ready,
+            again_now: false,
+            completed: None,
+        };
+        let member = |pod: &str, role, fenced| Member {
+            pod: pod.into(),
+            pod_health: PodHealth::Ready,
+            node_ready: Some(true),
+            report: Some(EngineReport {
+                role,
+                term: 1,
+                offset: 0,
+                link_up: true,
+                degraded: false,
+                following: None,
+            }),
+            probe_failing_since_ms: None,
+            fenced,
+            paused_offset: None,
+            lease_granted_ms: None,
+            outdated: false,
+        };
+        let mut obs = Observation {
+            members: vec![
+                member("cache-a", Role::Master, false),
+                member("cache-b", Role::Replica, false),
+            ],
+            service_selects: Some("cache-a".into()),
+            switchover_requested: false,
+            force_failover_requested: None,
+        };
+        assert_eq!(routing_of(&d, &obs).read_only.as_deref(), Some("cache-b"));
+        obs.members[1].fenced = true;
+        assert_eq!(routing_of(&d, &obs).read_only, None);
+    }
+
+    #[test]
+    fn the_fenced_annotation_means_the_same_to_everyone() {
+        use crate::api::constants::{is_fenced, ANNOTATION_FENCED};
+        let with = |v: &str| [(ANNOTATION_FENCED.to_string(), v.to_string())].into();
+        assert!(is_fenced(&with("true")));
+        assert!(is_fenced(&with("yes, by alice")));
+        assert!(!is_fenced(&with("false")));
+        assert!(!is_fenced(&with("False")));
+        assert!(!is_fenced(&with("")));
+        assert!(!is_fenced(&Default::default()));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures::channel::mpsc::UnboundedSender;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::ResourceExt;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
@@ -23,6 +24,7 @@ use super::decide::pod_ip;
 use super::engine_client::{EngineClient, EngineInfo};
 use super::observe::ProbeResult;
 use super::validate::Names;
+use crate::api::constants::is_fenced;
 use crate::api::RedisPair;
 use crate::failover::Role;
 
@@ -290,9 +292,10 @@ async fn probe_loop(
         // Both engines at once: a dead one's connect timeout must not delay the probe of the
         // other, whose report (the replica's link down) the failover decision also needs.
         let probes = conns.iter_mut().map(|(name, conn)| {
-            let ip = pods
-                .get(&ObjectRef::new(name).within(&ns))
-                .and_then(|p| pod_ip(&p));
+            let pod = pods.get(&ObjectRef::new(name).within(&ns));
+            let ip = pod.as_ref().and_then(|p| pod_ip(p));
+            // No lease for a pod a user fenced.
+            let fenced = pod.is_some_and(|p| is_fenced(p.annotations()));
             let (status, pair_key, password, leases) = (&status, &pair_key, &password, &leases);
             async move {
                 let info = match &ip {
@@ -301,7 +304,7 @@ async fn probe_loop(
                 };
                 // Renew the write lease of the master the operator decided on, only while no
                 // failover is recorded: once one is, the old master's lease is left to lapse.
-                if let (Some(i), Some((_, c))) = (&info, conn.as_mut()) {
+                if let (Some(i), Some((_, c)), false) = (&info, conn.as_mut(), fenced) {
                     if i.role == Role::Master
                         && status.failover.is_none()
                         && status.target_master.as_deref() == Some(name.as_str())

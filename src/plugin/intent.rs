@@ -153,8 +153,7 @@ pub fn fence(
         .metadata
         .annotations
         .as_ref()
-        .and_then(|a| a.get(ANNOTATION_FENCED))
-        .is_some_and(|v| v != "false");
+        .is_some_and(crate::api::constants::is_fenced);
     let status = pair.status.clone().unwrap_or_default();
     let is_master = status.current_master.as_deref() == Some(pod_name.as_str());
     if fenced {

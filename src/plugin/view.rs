@@ -6,7 +6,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
 use crate::api::constants::{
-    ANNOTATION_FENCED, ANNOTATION_FORCE_FAILOVER, ANNOTATION_SWITCHOVER, LABEL_ROLE,
+    is_fenced, ANNOTATION_FORCE_FAILOVER, ANNOTATION_SWITCHOVER, LABEL_ROLE,
 };
 use crate::api::RedisPair;
 
@@ -336,9 +336,7 @@ fn build_instance(
         node_ready,
         pod_phase,
         ready,
-        fenced: annotations
-            .get(ANNOTATION_FENCED)
-            .is_some_and(|v| v != "false"),
+        fenced: is_fenced(&annotations),
         restarts,
         offset,
         age_seconds: pod
@@ -467,6 +465,7 @@ fn warnings(view: &StatusView) -> Vec<String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::api::constants::ANNOTATION_FENCED;
 
     pub(crate) fn fixture_input() -> StatusInput {
         let pair: RedisPair = serde_yaml::from_str(include_str!("testdata/pair.yaml")).unwrap();
