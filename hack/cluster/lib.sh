@@ -31,6 +31,10 @@ RUN_DIR=${REDISPAIR_CLUSTER_RUN_DIR:-/run/redispair-cluster}
 LOCAL_PATH_DIR=/var/lib/redispair-local-path
 
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+# The oldest Go that builds every pinned version above: the `go` line of k8s.io/kubernetes
+# v1.36.3's go.mod and of helm v3.22.0's is 1.26.0 (CoreDNS and local-path ask for less).
+# build.sh also compares each module's own line with $GO before building it.
+GO_MIN_VERSION=1.26.0
 
 # --- network ----------------------------------------------------------------------------
 # One host bridge of ours. The control plane binds 10.213.0.1 (the apiserver refuses a
@@ -67,8 +71,12 @@ PAUSE_IMAGE=localhost/redispair/pause:3.10
 TESTBOX_IMAGE=localhost/redispair/testbox:dev
 
 # --- helpers ----------------------------------------------------------------------------
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+# log, die, stage, timed (hack/lib/log.sh); need_go, need_commands, run_as_root
+# (hack/lib/prereqs.sh).
+# shellcheck source=hack/lib/log.sh
+source "$REPO_ROOT/hack/lib/log.sh"
+# shellcheck source=hack/lib/prereqs.sh
+source "$REPO_ROOT/hack/lib/prereqs.sh"
 
 # now_ms: wall clock in milliseconds, for the timings the scripts print.
 now_ms() { date +%s%3N; }
@@ -136,6 +144,15 @@ update_service_route() {
   else
     ip route del "$SERVICE_CIDR" 2>/dev/null || true
   fi
+}
+
+# cluster_binaries_cached: every binary build.sh makes is in the cache, so no Go is needed.
+cluster_binaries_cached() {
+  local f
+  for f in "$K8S_BIN"/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kube-proxy,kubectl} \
+           "$HELM_BIN/helm" "$COREDNS_BIN/coredns" "$LOCAL_PATH_BIN/local-path-provisioner"; do
+    [[ -x $f ]] || return 1
+  done
 }
 
 kc() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
