@@ -104,7 +104,7 @@ pid_alive() {
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$STATE"
 }
 
-need_root() { [[ $(id -u) == 0 ]] || die "must run as root (namespaces, bridges, cgroups)"; }
+need_root() { [[ $(id -u) == 0 ]] || die "${0##*/} must run as root (network namespaces, bridges, cgroups): run it as root or through sudo"; }
 
 # wait_for_apt: another apt-get or dpkg (a parallel job, unattended upgrades) holds the package
 # locks; apt-get update fails at once on its lists lock (DPkg::Lock::Timeout covers only dpkg's),
@@ -124,10 +124,12 @@ apt_install() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   (( ${#missing[@]} == 0 )) && return 0
+  local t=$SECONDS
   log "installing Debian packages: ${missing[*]}"
   wait_for_apt
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >&2
+  log "Debian packages installed in $(fmt_seconds $(( SECONDS - t )))"
 }
 
 # update_service_route: the host reaches ClusterIPs through the nodes' kube-proxy rules. Route
