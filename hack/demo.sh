@@ -72,7 +72,7 @@ if cluster_binaries_cached; then
   stage "local cluster (hack/cluster/up.sh --nodes 3)"
 else
   stage "local cluster (hack/cluster/up.sh --nodes 3)" \
-    "first run: ~9 min on 2 cores to build Kubernetes (~5 min), CoreDNS, local-path-provisioner and helm (~1 min each); cached after"
+    "first run: ~8 min on 2 cores to build Kubernetes (~5 min), CoreDNS, local-path-provisioner and helm (~1 min each); cached after"
 fi
 kubeconfig_line=$(hack/cluster/up.sh --nodes 3 | tail -n1)
 export "${kubeconfig_line?}"

@@ -48,7 +48,7 @@ diff -u crds/redispair.yaml "${TMPDIR:-/tmp}/redispair-crd.yaml" \
 if [[ -x $HELM_BIN/helm ]]; then
   stage "lint: Helm chart (CRD copy, lint, template, schema rejects bad values)"
 else
-  stage "lint: Helm chart (CRD copy, lint, template, schema rejects bad values)" "first run: ~1 min to build helm, cached after"
+  stage "lint: Helm chart (CRD copy, lint, template, schema rejects bad values)" "first run: ~1.5 min to build helm, cached after"
 fi
 hack/check-chart.sh
 

@@ -5,8 +5,9 @@
 #
 # Results are cached under ~/.cache/redispair/<component>/<version>/bin, keyed by version:
 # a second run finds every binary and does nothing. up.sh calls this when something is missing.
-# Cold, on 2 shared cores: Kubernetes ~5 min (274 s measured), CoreDNS, local-path-provisioner
-# and helm ~1 min each; each step says what it builds before it starts and how long it took.
+# Cold, on 2 shared cores (docs/testing.md, "Measured"): Kubernetes ~5 min (263-274 s), CoreDNS
+# and local-path-provisioner ~1 min each, helm ~1.5 min; each step says what it builds before it
+# starts and how long it took after.
 set -euo pipefail
 # shellcheck source=hack/cluster/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -100,7 +101,7 @@ build_k8s() {
 build_helm() {
   if have_all "$HELM_BIN" helm; then log "helm $HELM_VERSION: cached in $HELM_BIN"; return; fi
   go_for "helm.sh/helm/v3@$HELM_VERSION"
-  timed "building helm $HELM_VERSION" "first run: ~1 min, cached after in $HELM_BIN" \
+  timed "building helm $HELM_VERSION" "first run: ~1.5 min, cached after in $HELM_BIN" \
     in_dir /tmp go_env GOBIN="$HELM_BIN" "$GO" install -trimpath \
     -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
