@@ -17,8 +17,9 @@ version_ge() {
 run_as_root() {
   local script=$1; shift
   [[ $(id -u) == 0 ]] && return 0
+  local name=${script#"${REPO_ROOT:-}"/}
   command -v sudo >/dev/null 2>&1 \
-    || die "$script needs root (network namespaces, bridges, cgroups, apt-get) and there is no sudo: run it as root"
+    || die "$name needs root (network namespaces, bridges, cgroups, apt-get) and there is no sudo: run it as root (su -c '$name')"
   local keep=() v
   for v in $(compgen -e); do
     case $v in
@@ -28,7 +29,7 @@ run_as_root() {
   # rustup's proxies (~/.cargo/bin/cargo) find their toolchain through RUSTUP_HOME.
   [[ -z ${RUSTUP_HOME:-} && -d $HOME/.rustup ]] && keep+=("RUSTUP_HOME=$HOME/.rustup")
   [[ -z ${CARGO_TARGET_DIR:-} ]] && keep+=("CARGO_TARGET_DIR=$(getent passwd root | cut -d: -f6)/.cache/redispair/cargo-target")
-  log "$script needs root (network namespaces, bridges, cgroups, apt-get): re-running it through sudo"
+  log "$name needs root (network namespaces, bridges, cgroups, apt-get): re-running it through sudo"
   exec sudo env PATH="$PATH" "${keep[@]}" bash "$script" "$@"
 }
 
@@ -46,7 +47,7 @@ need_commands() {
 # saying what to install. The cluster's Kubernetes and helm are built from source with it.
 need_go() {
   local min=$1 have
-  [[ -x ${GO:-} ]] || die "Go $min or newer is needed to build the local cluster's Kubernetes and helm, and none was found (looked on PATH and at /usr/local/go/bin/go; GO=/path/to/go sets it): install Go $min+ from https://go.dev/dl (unpack to /usr/local/go)"
+  [[ -x ${GO:-} ]] || die "Go $min or newer is needed to build the local cluster's Kubernetes and helm, and there is none at $GO (looked on PATH, then /usr/local/go/bin/go; GO=/path/to/go sets it): install Go $min+ from https://go.dev/dl (unpack to /usr/local/go)"
   have=$("$GO" env GOVERSION 2>/dev/null) || die "$GO does not run ('$GO env GOVERSION' failed)"
   version_ge "$have" "$min" \
     || die "Go $min or newer is needed (the go.mod of k8s.io/kubernetes $K8S_VERSION and helm $HELM_VERSION say so); $GO is $have: install Go $min+ from https://go.dev/dl, or point GO=/path/to/go at one"
