@@ -31,8 +31,9 @@ RUN_DIR=${REDISPAIR_CLUSTER_RUN_DIR:-/run/redispair-cluster}
 LOCAL_PATH_DIR=/var/lib/redispair-local-path
 
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
-# The oldest Go that builds every pinned version above: the `go` line of k8s.io/kubernetes
-# v1.36.3's go.mod and of helm v3.22.0's is 1.26.0 (CoreDNS and local-path ask for less).
+# The oldest Go that builds every pinned version above: the `go` line of the go.mod of
+# k8s.io/kubernetes v1.36.3, CoreDNS v1.15.0 and helm v3.22.0 is 1.26.0 (local-path-provisioner
+# v0.0.30: 1.23.0).
 # build.sh also compares each module's own line with $GO before building it.
 GO_MIN_VERSION=1.26.0
 

@@ -50,5 +50,5 @@ need_go() {
   [[ -x ${GO:-} ]] || die "Go $min or newer is needed to build the local cluster's Kubernetes and helm, and there is none at $GO (looked on PATH, then /usr/local/go/bin/go; GO=/path/to/go sets it): install Go $min+ from https://go.dev/dl (unpack to /usr/local/go)"
   have=$("$GO" env GOVERSION 2>/dev/null) || die "$GO does not run ('$GO env GOVERSION' failed)"
   version_ge "$have" "$min" \
-    || die "Go $min or newer is needed (the go.mod of k8s.io/kubernetes $K8S_VERSION and helm $HELM_VERSION say so); $GO is $have: install Go $min+ from https://go.dev/dl, or point GO=/path/to/go at one"
+    || die "Go $min or newer is needed (the go.mod of k8s.io/kubernetes $K8S_VERSION, CoreDNS $COREDNS_VERSION and helm $HELM_VERSION say so); $GO is $have: install Go $min+ from https://go.dev/dl, or point GO=/path/to/go at one"
 }
