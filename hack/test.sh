@@ -64,7 +64,7 @@ else
   if [[ -n ${KUBECONFIG:-} ]]; then
     log "KUBECONFIG names the local cluster ($KUBECONFIG): the tests start their own control plane instead"
   fi
-  if cluster_binaries_cached; then
+  if [[ -x $K8S_BIN/kube-apiserver ]]; then
     stage "control plane for the operator tests (hack/cluster/up.sh --control-plane)"
   else
     stage "control plane for the operator tests (hack/cluster/up.sh --control-plane)" \
@@ -74,7 +74,7 @@ else
   # interrupted run left): its operator, watching every namespace, would reconcile the tests'
   # pairs too, and its state is not this run's to vouch for.
   if [[ -d $STATE ]] || ip link show "$BRIDGE" >/dev/null 2>&1; then
-    log "a local cluster is up (hack/demo.sh's or an earlier run's): stopping it (hack/cluster/down.sh), since the operator tests need a control plane with no operator installed. Afterwards, hack/demo.sh brings the demo back."
+    log "a local cluster is up or left behind (hack/demo.sh's or an earlier run's): stopping it (hack/cluster/down.sh), since the operator tests need a control plane with no operator installed. Afterwards, hack/demo.sh brings the demo back."
     bash hack/cluster/down.sh
   fi
   KUBECONFIG_LINE=$(hack/cluster/up.sh --control-plane | tail -n1)
