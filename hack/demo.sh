@@ -52,6 +52,7 @@ while (( $# )); do
 done
 run_as_root "$REPO_ROOT/hack/demo.sh" "${args[@]}"
 if (( DOWN )); then exec hack/cluster/down.sh; fi
+stages_report_on_failure
 
 # --- prerequisites: each missing piece is one message, before anything long starts ------------
 stage "prerequisites"

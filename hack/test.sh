@@ -20,6 +20,7 @@ cd "$REPO_ROOT"
 source hack/cluster/lib.sh
 run_as_root "$REPO_ROOT/hack/test.sh" "$@"
 SKIP_CLUSTER=${REDISPAIR_SKIP_CLUSTER:-0}
+stages_report_on_failure
 
 stage "prerequisites and test tools (hack/install-test-deps.sh)"
 need_commands cargo

@@ -5,6 +5,7 @@
 #   stage "local cluster" "first run: ~8 min, cached after"   # ends the previous stage
 #   timed "building helm" "first run: ~1 min" CMD...           # one command, with a heartbeat
 #   stages_summary                                             # ends the last stage, prints all
+#   stages_report_on_failure                                   # a failing exit prints them too
 #
 # Everything goes to stderr: several scripts keep stdout for one machine-read line.
 
@@ -45,6 +46,15 @@ stages_summary() {
   printf '\ntime per stage:\n' >&2
   printf '  %s\n' "${STAGE_LINES[@]}" >&2
   printf '  %9s  total\n' "$(fmt_seconds $(( SECONDS - STAGES_T0 )))" >&2
+}
+
+# stages_report_on_failure: from here on, a failing exit says in which stage it failed and prints
+# the stages so far (a successful run calls stages_summary itself).
+stages_report_on_failure() { trap 'stages_exit_report $?' EXIT; }
+stages_exit_report() {
+  (( $1 == 0 )) && return 0
+  [[ -n $STAGE_NAME ]] && log "failed in stage \"$STAGE_NAME\" (exit $1)"
+  stages_summary
 }
 
 # timed WHAT HINT CMD...: say WHAT (and HINT, when not empty) before CMD, "still WHAT: N s"
