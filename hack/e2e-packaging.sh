@@ -22,7 +22,7 @@
 # Uses namespace redispair-pkg-e2e (deleted at the end); the CRD is installed only if missing.
 set -uo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$REPO_ROOT"
+cd "$REPO_ROOT" || exit 1
 # shellcheck source=hack/cluster/lib.sh
 source hack/cluster/lib.sh
 NS=redispair-pkg-e2e
@@ -96,7 +96,7 @@ for want in "get redispairs.redispair.io -A" "watch redispairs.redispair.io -A" 
   # shellcheck disable=SC2086
   can $want || { rbac_ok=0; rbac_missing+=" [$want]"; }
 done
-(( rbac_ok )) && ok "RBAC: the operator may do what it does" || bad "RBAC: missing$rbac_missing"
+if (( rbac_ok )); then ok "RBAC: the operator may do what it does"; else bad "RBAC: missing$rbac_missing"; fi
 rbac_ok=1 rbac_extra=
 for deny in "delete secrets -n default" "get configmaps -n default" "patch nodes" "create leases.coordination.k8s.io -n default" \
             "update pods -n default" "delete redispairs.redispair.io -n default" "create pods --subresource=exec -n default" "update redispairs.redispair.io --subresource=status -n default" \
@@ -104,7 +104,7 @@ for deny in "delete secrets -n default" "get configmaps -n default" "patch nodes
   # shellcheck disable=SC2086
   can $deny && { rbac_ok=0; rbac_extra+=" [$deny]"; }
 done
-(( rbac_ok )) && ok "RBAC: and nothing more (least privilege)" || bad "RBAC: more than needed:$rbac_extra"
+if (( rbac_ok )); then ok "RBAC: and nothing more (least privilege)"; else bad "RBAC: more than needed:$rbac_extra"; fi
 kubectl delete -n "$NS" -f "$NS-rbac.yaml" --wait=false >/dev/null 2>&1
 rm -f "$NS-rbac.yaml"
 
@@ -172,7 +172,8 @@ if grep -q "Phase          Ready" <<<"$status_text" && grep -qE "cache-a +master
 else
   bad "plugin: status text: $status_text"
 fi
-echo "$status_text" | sed 's/^/     | /'
+mapfile -t status_lines <<<"$status_text"
+printf '     | %s\n' "${status_lines[@]}"
 status_json=$(rp status cache -o json 2>&1)
 if python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["currentMaster"]=="cache-a" and d["instances"][0]["node"], d' <<<"$status_json" 2>/dev/null; then
   ok "plugin: status -o json parses and names the master's node"

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Installs the tools the tests use, idempotently: Debian's redis-server and redis-tools (the
-# reference server for differential tests, redis-cli and redis-benchmark for smoke tests) and
-# the redis-py client.
+# reference server for differential tests, redis-cli and redis-benchmark for smoke tests), tmux,
+# ShellCheck (the lint of hack/), and redis-py in the project's own virtualenv
+# (~/.cache/redispair/python, hack/lib/python.sh; callers put its bin/ first on PATH). Needs
+# root for apt-get, only when a Debian package is missing.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=hack/lib/python.sh
+source hack/lib/python.sh
 
 # wait_for_apt: another apt-get or dpkg (a parallel job, unattended upgrades) holds the package
 # locks; apt-get update fails at once on its lists lock (DPkg::Lock::Timeout covers only dpkg's),
@@ -20,15 +25,25 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 # tmux gives interactive redis-cli a terminal in tests/engine_tools.rs.
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+# Debian's python3 makes virtualenvs only with python3-venv (it carries ensurepip).
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+  need_apt+=(python3-venv)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "installing ${need_apt[*]}"
+  [ "$(id -u)" = 0 ] || { echo "install-test-deps: ${need_apt[*]} missing; apt-get needs root" >&2; exit 1; }
+  echo "installing ${need_apt[*]}" >&2
   wait_for_apt
   apt-get -o DPkg::Lock::Timeout=600 update -qq
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need_apt[@]}" >/dev/null
 fi
 # Debian starts a redis-server service on install where an init system exists; tests start
 # their own on ephemeral ports, so a running one does no harm.
-if ! python3 -c 'import redis' >/dev/null 2>&1; then
-  echo "installing redis-py"
-  python3 -m pip install -q 'redis>=5' >/dev/null
+
+py=$REDISPAIR_PYTHON_VENV/bin/python3
+if ! "$py" -c 'import redis, sys; sys.exit(int(redis.__version__.split(".")[0]) < 5)' >/dev/null 2>&1; then
+  echo "installing redis-py into $REDISPAIR_PYTHON_VENV (a virtualenv of this project)" >&2
+  python3 -m venv "$REDISPAIR_PYTHON_VENV"
+  "$py" -m pip install -q --disable-pip-version-check 'redis>=5' >/dev/null
 fi

@@ -1,63 +1,108 @@
 #!/usr/bin/env bash
-# Runs every test of the project on a fresh machine: installs what the tests need (Debian's
-# redis-server/redis-tools as the reference and for client smoke tests, Python's redis client),
-# then lint (fmt, clippy, module-boundary check) and the whole cargo test suite.
+# Runs every test of the project on a fresh machine (the command CI runs):
+#
+#   bash hack/test.sh                  (as root; as a user it re-runs itself through sudo)
+#   REDISPAIR_SKIP_CLUSTER=1 bash hack/test.sh   (without the 3-node cluster stages)
+#
+# Installs what the tests need (hack/install-test-deps.sh: Debian's redis-server, redis-tools,
+# tmux, shellcheck; redis-py in a virtualenv), then lint (fmt, shellcheck, module boundaries,
+# generated CRD, Helm chart, clippy), the whole cargo test suite (the operator tests against a
+# control plane of their own), the local cluster's selftest and the end-to-end suite. Each
+# stage says what it does before it starts and how long it took; a summary ends the run.
+#
+# The operator tests need a control plane with no operator installed (an installed operator,
+# such as hack/demo.sh's, would reconcile their pairs too): a local cluster already up is
+# stopped first, with a message. `hack/demo.sh` brings the demo back afterwards.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO_ROOT"
+# shellcheck source=hack/cluster/lib.sh
+source hack/cluster/lib.sh
+run_as_root "$REPO_ROOT/hack/test.sh" "$@"
+SKIP_CLUSTER=${REDISPAIR_SKIP_CLUSTER:-0}
+stages_report_on_failure
 
-log() { printf '\n==> %s\n' "$*"; }
-
+stage "prerequisites and test tools (hack/install-test-deps.sh)"
+need_commands cargo
+# Kubernetes (for the operator tests' control plane and the cluster stages) and helm (for the
+# chart checks) are built from source with Go on the first run and cached after.
+cluster_binaries_cached || need_go "$GO_MIN_VERSION"
 hack/install-test-deps.sh
+# shellcheck source=hack/lib/python.sh
+source hack/lib/python.sh
+export PATH=$REDISPAIR_PYTHON_VENV/bin:$PATH   # python3 with redis-py, for tests/engine_tools.rs
 
-log "cargo fmt --check"
+stage "lint: cargo fmt --check"
 cargo fmt --all -- --check
 
-log "module boundaries"
+stage "lint: shellcheck (hack/lint-shell.sh)"
+hack/lint-shell.sh
+
+stage "lint: module boundaries"
 hack/check-boundaries.sh
 
-log "generated CRD is up to date"
+stage "lint: generated CRD is up to date"
 cargo run --quiet --locked --bin crdgen > "${TMPDIR:-/tmp}/redispair-crd.yaml"
 diff -u crds/redispair.yaml "${TMPDIR:-/tmp}/redispair-crd.yaml" \
-  || { echo "crds/redispair.yaml is stale: run 'cargo run --bin crdgen > crds/redispair.yaml'" >&2; exit 1; }
+  || die "crds/redispair.yaml is stale: run 'cargo run --bin crdgen > crds/redispair.yaml'"
 
-log "Helm chart: CRD copy, lint, template, schema rejects bad values"
+if [[ -x $HELM_BIN/helm ]]; then
+  stage "lint: Helm chart (CRD copy, lint, template, schema rejects bad values)"
+else
+  stage "lint: Helm chart (CRD copy, lint, template, schema rejects bad values)" "first run: ~1.5 min to build helm, cached after"
+fi
 hack/check-chart.sh
 
-log "cargo clippy"
+stage "lint: cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
-# The operator's integration tests (tests/operator_*.rs) need a real kube-apiserver: start the
-# project's local control plane (idempotent; fast when it already runs) unless KUBECONFIG
-# points at a cluster already.
-if [ -z "${KUBECONFIG:-}" ]; then
-  log "local control plane for the operator tests"
+# The operator's integration tests (tests/operator_*.rs) need a real kube-apiserver with no
+# operator of ours on it: the project's local control plane, started here. A KUBECONFIG the
+# caller set for another cluster is used as it is (that cluster must run no RedisPair operator).
+if [[ -n ${KUBECONFIG:-} && $KUBECONFIG != "$KUBECONFIG_PATH" ]]; then
+  stage "control plane for the operator tests: the caller's KUBECONFIG ($KUBECONFIG)"
+else
+  if [[ -n ${KUBECONFIG:-} ]]; then
+    log "KUBECONFIG names the local cluster ($KUBECONFIG): the tests start their own control plane instead"
+  fi
+  if [[ -x $K8S_BIN/kube-apiserver ]]; then
+    stage "control plane for the operator tests (hack/cluster/up.sh --control-plane)"
+  else
+    stage "control plane for the operator tests (hack/cluster/up.sh --control-plane)" \
+      "first run: ~5 min to build Kubernetes, cached after"
+  fi
+  # A cluster already up was not started by this run (hack/demo.sh's, a developer's, or one an
+  # interrupted run left): its operator, watching every namespace, would reconcile the tests'
+  # pairs too, and its state is not this run's to vouch for.
+  if [[ -d $STATE ]] || ip link show "$BRIDGE" >/dev/null 2>&1; then
+    log "a local cluster is up or left behind (hack/demo.sh's or an earlier run's): stopping it (hack/cluster/down.sh), since the operator tests need a control plane with no operator installed. Afterwards, hack/demo.sh brings the demo back."
+    bash hack/cluster/down.sh
+  fi
   KUBECONFIG_LINE=$(hack/cluster/up.sh --control-plane | tail -n1)
   export "${KUBECONFIG_LINE?}"
 fi
 
-log "cargo test"
+stage "cargo test"
 cargo test --locked --all-targets --no-fail-fast -- --test-threads=2
 
-# The real multi-node Kubernetes the operator's end-to-end tests run on (issue 3): build (cached
-# under ~/.cache/redispair), bring up 3 nodes, prove scheduling, Services, storage and faults,
-# tear down and check nothing is left. Needs root (namespaces, bridges, cgroups).
-if [ "${REDISPAIR_SKIP_CLUSTER:-0}" != 1 ]; then
-  log "local cluster selftest"
-  # From a clean slate: a cluster left running (a developer's, or the control plane started
-  # above) may carry state that is not the script's to vouch for, e.g. images removed by the
-  # kubelet's image garbage collection under disk pressure.
+# The real multi-node Kubernetes the operator's end-to-end tests run on (issue 3): bring up 3
+# nodes, prove scheduling, Services, storage and faults, tear down and check nothing is left.
+# REDISPAIR_SKIP_CLUSTER=1 skips this stage and the next (the control plane above still runs:
+# the operator tests need it).
+if [[ $SKIP_CLUSTER != 1 ]]; then
+  stage "local cluster selftest (hack/cluster/selftest.sh)"
+  # From a clean slate: the control plane started above carries the operator tests' objects.
   bash hack/cluster/down.sh
   bash hack/cluster/selftest.sh
-fi
 
-# End to end on the same local cluster (issues 3 and 5): the operator installed with its Helm
-# chart; what a user installs (chart objects and examples against the real API server,
-# kubectl-redispair against real objects, every example Ready, helm upgrade); then the failover
-# suite tests/e2e (master pod deleted, engine process killed, master node killed, master node
-# partitioned, each under a counting writer: no acknowledged write lost); helm uninstall.
-# Leaves the cluster down as the selftest does.
-if [ "${REDISPAIR_SKIP_CLUSTER:-0}" != 1 ]; then
-  log "end to end: packaging and failover (hack/e2e.sh --provider local)"
+  # End to end on the same local cluster (issues 3 and 5): the operator installed with its Helm
+  # chart; what a user installs (hack/e2e-packaging.sh); then the failover suite tests/e2e
+  # under counting writers (no acknowledged write lost); helm uninstall. Leaves the cluster
+  # down as the selftest does.
+  stage "end to end: packaging and failover (hack/e2e.sh --provider local)"
   bash hack/e2e.sh --provider local
   bash hack/cluster/down.sh
+else
+  log "REDISPAIR_SKIP_CLUSTER=1: the cluster selftest and the end-to-end suite are skipped"
 fi
+stages_summary

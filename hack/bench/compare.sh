@@ -20,6 +20,9 @@ PIPELINES=${PIPELINES:-"1 16"}
 ROUNDS=${ROUNDS:-1}
 
 hack/install-test-deps.sh >/dev/null
+# shellcheck source=hack/lib/python.sh
+source hack/lib/python.sh   # the same python3 as the tests (only its standard library is used here)
+export PATH=$REDISPAIR_PYTHON_VENV/bin:$PATH
 echo "building the engine (release)..." >&2
 cargo build --release --bin redispair-engine >&2
 ENGINE=${CARGO_TARGET_DIR:-target}/release/redispair-engine

@@ -12,7 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 hack/install-test-deps.sh >/dev/null
+# shellcheck source=hack/lib/python.sh
+source hack/lib/python.sh   # the virtualenv with redis-py that install-test-deps.sh made
 echo "building the engine (release)..." >&2
 cargo build --release --locked --bin redispair-engine >&2
-exec python3 hack/bench/replication.py --engine "${CARGO_TARGET_DIR:-target}/release/redispair-engine" \
+exec "$REDISPAIR_PYTHON_VENV/bin/python3" hack/bench/replication.py --engine "${CARGO_TARGET_DIR:-target}/release/redispair-engine" \
   --n "${N:-200000}" --keys "${KEYS:-1000000}" --rate "${RATE:-50000}" --engine-args "${ENGINE_ARGS:-}" "$@"

@@ -31,6 +31,11 @@ RUN_DIR=${REDISPAIR_CLUSTER_RUN_DIR:-/run/redispair-cluster}
 LOCAL_PATH_DIR=/var/lib/redispair-local-path
 
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+# The oldest Go that builds every pinned version above: the `go` line of the go.mod of
+# k8s.io/kubernetes v1.36.3, CoreDNS v1.15.0 and helm v3.22.0 is 1.26.0 (local-path-provisioner
+# v0.0.30: 1.23.0).
+# build.sh also compares each module's own line with $GO before building it.
+GO_MIN_VERSION=1.26.0
 
 # --- network ----------------------------------------------------------------------------
 # One host bridge of ours. The control plane binds 10.213.0.1 (the apiserver refuses a
@@ -67,8 +72,12 @@ PAUSE_IMAGE=localhost/redispair/pause:3.10
 TESTBOX_IMAGE=localhost/redispair/testbox:dev
 
 # --- helpers ----------------------------------------------------------------------------
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+# log, die, stage, timed (hack/lib/log.sh); need_go, need_commands, run_as_root
+# (hack/lib/prereqs.sh).
+# shellcheck source=hack/lib/log.sh
+source "$REPO_ROOT/hack/lib/log.sh"
+# shellcheck source=hack/lib/prereqs.sh
+source "$REPO_ROOT/hack/lib/prereqs.sh"
 
 # now_ms: wall clock in milliseconds, for the timings the scripts print.
 now_ms() { date +%s%3N; }
@@ -96,7 +105,7 @@ pid_alive() {
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$STATE"
 }
 
-need_root() { [[ $(id -u) == 0 ]] || die "must run as root (namespaces, bridges, cgroups)"; }
+need_root() { [[ $(id -u) == 0 ]] || die "${0##*/} must run as root (network namespaces, bridges, cgroups): run it as root or through sudo"; }
 
 # wait_for_apt: another apt-get or dpkg (a parallel job, unattended upgrades) holds the package
 # locks; apt-get update fails at once on its lists lock (DPkg::Lock::Timeout covers only dpkg's),
@@ -116,10 +125,12 @@ apt_install() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   (( ${#missing[@]} == 0 )) && return 0
+  local t=$SECONDS
   log "installing Debian packages: ${missing[*]}"
   wait_for_apt
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >&2
+  log "Debian packages installed in $(fmt_seconds $(( SECONDS - t )))"
 }
 
 # update_service_route: the host reaches ClusterIPs through the nodes' kube-proxy rules. Route
@@ -136,6 +147,15 @@ update_service_route() {
   else
     ip route del "$SERVICE_CIDR" 2>/dev/null || true
   fi
+}
+
+# cluster_binaries_cached: every binary build.sh makes is in the cache, so no Go is needed.
+cluster_binaries_cached() {
+  local f
+  for f in "$K8S_BIN"/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kube-proxy,kubectl} \
+           "$HELM_BIN/helm" "$COREDNS_BIN/coredns" "$LOCAL_PATH_BIN/local-path-provisioner"; do
+    [[ -x $f ]] || return 1
+  done
 }
 
 kc() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }

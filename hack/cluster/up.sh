@@ -629,20 +629,26 @@ main() {
   kubeconfig "$KUBECONFIG_PATH" admin
   kubeconfig "$STATE/controller-manager.kubeconfig" controller-manager
   kubeconfig "$STATE/scheduler.kubeconfig" scheduler
+  local t=$SECONDS
+  log "starting the control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)"
   start_control_plane
+  log "control plane serving after $(fmt_seconds $(( SECONDS - t )))"
   if [[ $MODE == nodes ]]; then
+    t=$SECONDS
+    log "starting $NODES nodes (holder, containerd, kubelet, kube-proxy each), CoreDNS and local-path-provisioner"
     host_mountpoints
     local i
     for ((i = 1; i <= NODES; i++)); do start_node "$i"; done
     node_routes "$NODES"
     start_addons
+    log "waiting for $NODES nodes to be Ready (deadline 120 s each)"
     for ((i = 1; i <= NODES; i++)); do
       wait_for 120 "node$i Ready" node_ready "$(node_name "$i")"
     done
-    log "$NODES nodes Ready $(( $(now_ms) - T_START )) ms after up.sh started"
+    log "$NODES nodes Ready $(fmt_seconds $(( SECONDS - t ))) after they were started"
   fi
   wait_control_plane_working
-  log "cluster up in $(( $(now_ms) - T_START )) ms (state: $STATE, kubectl: $K8S_BIN/kubectl)"
+  log "cluster up in $(( $(now_ms) - T_START )) ms, builds included (state: $STATE, kubectl: $K8S_BIN/kubectl)"
   echo "KUBECONFIG=$KUBECONFIG_PATH"
 }
 
