@@ -125,6 +125,11 @@ pub struct Observation {
     pub switchover_requested: bool,
     /// `kubectl redispair failover --force`: the request id in the annotation, if any.
     pub force_failover_requested: Option<String>,
+    /// When the operator process deciding now started (same clock as `now_ms`). A failover
+    /// recorded by an earlier process carries times of that process's clock, which this one
+    /// cannot compare with its own; but every grant that process made came before this one
+    /// started, which bounds the old master's lease (see `lease_wait`).
+    pub operator_started_ms: u64,
 }
 
 /// A step of a failover or switchover, recorded before it is carried out.
@@ -1043,7 +1048,14 @@ fn lease_wait(
     let recorded = p
         .writable_after_ms
         .unwrap_or(now_ms.max(operator_grant) + lease);
-    let until = recorded.max(operator_grant.saturating_add(lease));
+    // An operator that restarted cannot trust a wait recorded on its predecessor's clock (a
+    // different process, perhaps another node), but all of its predecessor's grants, and the
+    // replica's, which ended at a promotion that was recorded before this process started,
+    // came before `operator_started_ms`: waiting a lease from there is always enough.
+    let restarted_floor = obs.operator_started_ms.saturating_add(lease);
+    let until = recorded
+        .max(operator_grant.saturating_add(lease))
+        .max(restarted_floor);
     if p.writable_after_ms != Some(until) {
         let mut next = p.clone();
         next.writable_after_ms = Some(until);

@@ -158,6 +158,7 @@ impl Sim {
             service_selects: self.service.clone(),
             switchover_requested: self.switchover,
             force_failover_requested: self.force.clone(),
+            operator_started_ms: 0,
         }
     }
 
@@ -843,6 +844,21 @@ fn async_lease_wait_is_recorded_extended_by_late_grants_and_absent_in_semi_sync(
     let d5 = decide(&semi, &record, &obs, 10_100);
     assert_eq!(d5.record.failover.as_ref().unwrap().step, Step::Switching);
     assert_eq!(d5.record.failover.as_ref().unwrap().writable_after_ms, None);
+
+    // A restarted operator: the wait its predecessor recorded is on another process's clock
+    // and, read on this one's, already over. This process started at 50_000: every grant
+    // its predecessor (or the replica, before the recorded promotion) made came before, so
+    // the old lease has lapsed by 50_000 + lease + margin, and not necessarily before.
+    let mut restarted = obs.clone();
+    restarted.operator_started_ms = 50_000;
+    let d6 = decide(&policy, &d.record, &restarted, 50_100);
+    assert_eq!(d6.record.failover.as_ref().unwrap().step, Step::Promoting);
+    assert_eq!(
+        d6.record.failover.as_ref().unwrap().writable_after_ms,
+        Some(50_000 + LEASE + LEASE_MARGIN_MS)
+    );
+    let d7 = decide(&policy, &d6.record, &restarted, 50_000 + LEASE + LEASE_MARGIN_MS);
+    assert_eq!(d7.record.failover.as_ref().unwrap().step, Step::Switching);
 }
 
 /// A two-member observation: A master and B its replica, both in term 1, Ready and linked.
@@ -870,6 +886,7 @@ fn table_obs() -> Observation {
         service_selects: Some(A.into()),
         switchover_requested: false,
         force_failover_requested: None,
+        operator_started_ms: 0,
     }
 }
 

@@ -70,6 +70,8 @@ pub struct Context {
     /// already measured (probes failing since...), but writes nothing: each pass stops after
     /// observing.
     pub leading: tokio::sync::watch::Receiver<bool>,
+    /// When this controller started, on the operator's clock (`prober::now_ms`).
+    pub started_ms: u64,
 }
 
 impl Context {
@@ -195,6 +197,7 @@ async fn reconcile_pair(
     // Taken after the probe results were read: an engine state they show (a promotion, which
     // ends the replica's lease grants to the old master) happened before `now`.
     let now = now_ms();
+    observed.operator_started_ms = ctx.started_ms;
     for p in &names.pods {
         if let Some(ms) = ctx.probers.leases.granted_ms(&key, p, now) {
             observed.lease_grants.insert(p.clone(), ms);
@@ -495,6 +498,8 @@ where
 
 /// Run the controller until a shutdown signal.
 pub async fn run(client: Client, cfg: RunConfig) {
+    // A lease wait after a restart counts from here (see `Observation::operator_started_ms`).
+    let started_ms = now_ms();
     let ns = cfg.namespace.as_deref();
     let managed = format!("{LABEL_MANAGED_BY}={MANAGED_BY}");
     let pairs: Api<RedisPair> = api_for(&client, ns);
@@ -563,6 +568,7 @@ pub async fn run(client: Client, cfg: RunConfig) {
         paused: Default::default(),
         applied: Default::default(),
         leading: cfg.leading.clone(),
+        started_ms,
     });
     controller
         .owns(pods, watcher::Config::default().labels(&managed))

@@ -258,6 +258,7 @@ pub fn observation_of(
             .get(ANNOTATION_FORCE_FAILOVER)
             .filter(|id| !id.is_empty())
             .cloned(),
+        operator_started_ms: o.operator_started_ms,
     }
 }
 
@@ -665,6 +666,7 @@ mod tests {
             service_selects: Some("cache-a".into()),
             switchover_requested: false,
             force_failover_requested: None,
+            operator_started_ms: 0,
         };
         assert_eq!(routing_of(&d, &obs).read_write, None);
         let d2 = Decision {
@@ -713,6 +715,7 @@ mod tests {
             service_selects: Some("cache-a".into()),
             switchover_requested: false,
             force_failover_requested: None,
+            operator_started_ms: 0,
         };
         assert_eq!(routing_of(&d, &obs).read_only.as_deref(), Some("cache-b"));
         obs.members[1].fenced = true;

@@ -41,6 +41,9 @@ pub struct Observed {
     /// When (ms) this operator last granted each engine a write lease, or is granting one
     /// right now (pod → ms). Kept in memory by the prober and the controller.
     pub lease_grants: BTreeMap<String, u64>,
+    /// When this operator process started, on its clock (`prober::now_ms`): every lease grant
+    /// a previous process made came before it.
+    pub operator_started_ms: u64,
 }
 
 /// Whether a Node's Ready condition is True.

@@ -35,9 +35,25 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// A reconcile is triggered at least this often (status freshness: lag, offsets).
 pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
 
-/// Milliseconds since the epoch (the operator's clock; only durations are derived from it).
+/// The operator's clock, in milliseconds: monotonic (`Instant`), offset so that it reads the
+/// wall clock's time at the process's first call (status shows these as timestamps). Only
+/// durations within one process are derived from it: a wall-clock step (NTP, a VM resumed)
+/// cannot shorten a detection window or the async lease wait. Across processes nothing is
+/// compared: a restarted operator bounds its predecessor's lease grants by its own start
+/// (`Context::started_ms`, see `failover::lease_wait`).
 pub fn now_ms() -> u64 {
-    jiff::Timestamp::now().as_millisecond().max(0) as u64
+    let (at, wall) = clock();
+    wall + at.elapsed().as_millis() as u64
+}
+
+fn clock() -> (std::time::Instant, u64) {
+    static CLOCK: std::sync::OnceLock<(std::time::Instant, u64)> = std::sync::OnceLock::new();
+    *CLOCK.get_or_init(|| {
+        (
+            std::time::Instant::now(),
+            jiff::Timestamp::now().as_millisecond().max(0) as u64,
+        )
+    })
 }
 
 type Results = Arc<Mutex<BTreeMap<String, ProbeResult>>>;

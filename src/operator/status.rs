@@ -414,6 +414,7 @@ mod tests {
             service_selects: Some("cache-a".into()),
             switchover_requested: false,
             force_failover_requested: None,
+            operator_started_ms: 0,
         };
         let mut d = decision(Phase::Ready);
         let c = rollout_condition(&[], &d, &obs, Some(1), 0);
@@ -455,6 +456,7 @@ mod tests {
             service_selects: Some("cache-a".into()),
             switchover_requested: false,
             force_failover_requested: None,
+            operator_started_ms: 0,
         };
         let s = build_status(
             None,
@@ -517,6 +519,7 @@ mod tests {
             service_selects: None,
             switchover_requested: false,
             force_failover_requested: None,
+            operator_started_ms: 0,
         };
         let s = build_status(
             None,
