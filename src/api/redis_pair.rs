@@ -101,6 +101,21 @@ pub struct StorageSpec {
     /// replaced starts empty and syncs from its peer).
     #[serde(default)]
     pub ephemeral: bool,
+
+    /// What happens to the claim of a replica lost with its node. `DeleteClaim` (default):
+    /// local volumes cannot follow the pod, so the claim is deleted and the recreated pod
+    /// full-syncs from the master. `KeepClaim`: network-attached storage, the recreated pod
+    /// mounts the same volume on another node and resumes by partial resync.
+    #[serde(default)]
+    pub on_node_loss: NodeLossPolicy,
+}
+
+/// See [`StorageSpec::on_node_loss`].
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum NodeLossPolicy {
+    #[default]
+    DeleteClaim,
+    KeepClaim,
 }
 
 fn default_storage_size() -> Quantity {
@@ -113,6 +128,7 @@ impl Default for StorageSpec {
             size: default_storage_size(),
             storage_class_name: None,
             ephemeral: false,
+            on_node_loss: NodeLossPolicy::DeleteClaim,
         }
     }
 }
@@ -382,6 +398,9 @@ pub struct RedisPairStatus {
     /// recorded before each step so a restarted operator resumes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutProgress>,
+    /// A destructive repair in progress (a lost replica replaced, a detached one full-synced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repair: Option<RepairProgress>,
 }
 
 /// The steps of a rollout. Each is recorded before it is performed.
@@ -402,6 +421,37 @@ pub struct RolloutProgress {
     pub pod: String,
     /// RFC 3339 time the rollout started.
     pub started_at: String,
+}
+
+/// A destructive repair, recorded before the operator carries it out (so a restarted operator
+/// resumes it instead of deciding again).
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RepairProgress {
+    pub action: RepairAction,
+    /// The pod repaired.
+    pub pod: String,
+    /// The pod object the decision was about (a deletion's precondition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_uid: Option<String>,
+    /// FullSync: the master the replica syncs from, and its term.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<String>,
+    #[serde(default)]
+    pub term: i64,
+    pub reason: String,
+    /// RFC 3339 time the repair was decided.
+    pub started_at: String,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RepairAction {
+    /// The pod is force-deleted (lost node or evicted) and recreated; its claim kept.
+    ReplacePod,
+    /// The pod is force-deleted with its claim (local storage on a lost node).
+    ReplacePodAndClaim,
+    /// The replica discards its data and full-syncs from the master.
+    FullSync,
 }
 
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]

@@ -16,10 +16,12 @@
 //! [`Record`]), then carried out. Each step of a failover is idempotent and re-checked on the
 //! next pass, so an operator restarted at any point resumes where it stopped.
 
+mod repair;
 mod rollout;
 #[cfg(test)]
 mod tests;
 
+pub use repair::{Repair, RepairKind};
 pub use rollout::{Rollout, RolloutStep};
 
 /// The replication mode of the pair.
@@ -42,6 +44,9 @@ pub struct Policy {
     /// The write lease the engines run with (`--write-lease-ms`): how long a master may go on
     /// accepting writes after the last grant it received.
     pub write_lease_ms: u64,
+    /// A member lost with its node is recreated elsewhere with a new claim (local volumes
+    /// cannot follow it); false keeps the claim (network-attached storage).
+    pub delete_claim_on_node_loss: bool,
 }
 
 /// How long the first election waits for a member whose engine has not answered yet (its
@@ -88,6 +93,9 @@ pub struct EngineReport {
     pub degraded: bool,
     /// Replica: the master it follows (pod name), when known.
     pub following: Option<String>,
+    /// Replica: detached because its master's history lacks its position (`NOHISTORY`); it
+    /// keeps its data until ordered to full-sync.
+    pub detached_no_history: bool,
 }
 
 /// Everything observed about one member of the pair.
@@ -113,6 +121,10 @@ pub struct Member {
     /// The pod exists and was built from an older spec than the current one (its spec hash
     /// differs): the rollout replaces it.
     pub outdated: bool,
+    /// The pod object's uid (None: no pod).
+    pub uid: Option<String>,
+    /// The pod was evicted or otherwise ended (phase Failed): it never comes back by itself.
+    pub evicted: bool,
 }
 
 /// The whole pair as observed now.
@@ -174,6 +186,8 @@ pub struct Record {
     pub force_failover_handled: Option<String>,
     /// A rollout of a changed pod spec in progress (see [`rollout`]).
     pub rollout: Option<Rollout>,
+    /// A destructive repair in progress (see [`repair`]).
+    pub repair: Option<Repair>,
     /// The last term in which the whole pair was seen Ready: the master's pod Ready and
     /// serving as master of the term, the replica Ready and linked to it. Until it equals
     /// `term`, a master pod that is merely not Ready (the kubelet has not run its readiness
@@ -224,6 +238,19 @@ pub enum Action {
     /// Rollout: delete this (replica) pod, built from an outdated spec; the next pass recreates
     /// it from the current spec on its claim. Never the decided master.
     ReplacePod { pod: String },
+    /// Repair: force-delete a pod lost with its node or evicted (only the object `uid` when
+    /// known), and its claim when `delete_claim`. Never the decided master.
+    DeleteLostPod {
+        pod: String,
+        uid: Option<String>,
+        delete_claim: bool,
+    },
+    /// Repair: order the replica `pod` to discard its data and full-sync from `master`.
+    OrderFullSync {
+        pod: String,
+        master: String,
+        term: i64,
+    },
     /// A Kubernetes Event.
     Event {
         reason: &'static str,
@@ -338,9 +365,11 @@ fn event(reason: &'static str, message: String, warning: bool) -> Action {
 }
 
 /// Decide the next step for the pair: roles first (election, failover, switchover, degrade),
-/// then, only when that leaves the pair healthy, the rollout of a changed pod spec.
+/// then the destructive repairs (a lost replica, a detached one), then, only when that leaves
+/// the pair healthy, the rollout of a changed pod spec.
 pub fn decide(policy: &Policy, record: &Record, obs: &Observation, now_ms: u64) -> Decision {
     let mut d = decide_roles(policy, record, obs, now_ms);
+    repair::advance(&mut d, policy, obs, now_ms);
     rollout::advance(&mut d, obs, now_ms);
     d
 }

@@ -29,6 +29,8 @@ struct SimEngine {
     cut_from_operator: bool,
     /// Its write lease ends at this (simulated) time.
     lease_until: u64,
+    /// Detached: its master's history lacks its position (NOHISTORY).
+    no_history: bool,
 }
 
 impl SimEngine {
@@ -45,6 +47,7 @@ impl SimEngine {
             wiped: false,
             cut_from_operator: false,
             lease_until: 0,
+            no_history: false,
         }
     }
 }
@@ -75,6 +78,10 @@ struct Sim {
     recreated_at: BTreeMap<String, u64>,
     /// Pods the rollout deleted, in order.
     replaced: Vec<String>,
+    /// Pods the repairs force-deleted (pod, with its claim), in order.
+    deleted_lost: Vec<(String, bool)>,
+    /// Replicas ordered to full-sync, in order.
+    full_syncs: Vec<String>,
 }
 
 impl Sim {
@@ -87,6 +94,7 @@ impl Sim {
                 allow_data_loss: false,
                 mode,
                 write_lease_ms: LEASE,
+                delete_claim_on_node_loss: true,
             },
             record: Record::default(),
             engines: BTreeMap::new(),
@@ -105,6 +113,8 @@ impl Sim {
             outdated: BTreeSet::new(),
             recreated_at: BTreeMap::new(),
             replaced: Vec::new(),
+            deleted_lost: Vec::new(),
+            full_syncs: Vec::new(),
         };
         for pod in [A, B] {
             s.engines.insert(pod.into(), SimEngine::new(Role::Master));
@@ -131,6 +141,7 @@ impl Sim {
                     link_up: e.role == Role::Replica && self.link_up(pod),
                     degraded: e.degrade_term == Some(e.term),
                     following: e.following.clone(),
+                    detached_no_history: e.no_history,
                 });
             if report.is_none() {
                 self.probe_failing_since
@@ -151,6 +162,8 @@ impl Sim {
                     .then_some(e.log.len() as i64),
                 lease_granted_ms: self.last_grant.get(pod).copied(),
                 outdated: self.outdated.contains(pod),
+                uid: None,
+                evicted: false,
             });
         }
         Observation {
@@ -169,6 +182,7 @@ impl Sim {
             Some(m) => {
                 let master = &self.engines[m];
                 e.alive
+                    && !e.no_history
                     && master.alive
                     && master.role == Role::Master
                     && master.term == e.term
@@ -228,6 +242,43 @@ impl Sim {
                 }
                 Action::ClearSwitchoverRequest => self.switchover = false,
                 Action::Event { reason, .. } => self.events.push(reason),
+                Action::DeleteLostPod {
+                    pod, delete_claim, ..
+                } => {
+                    // Never the master.
+                    assert_ne!(self.record.target_master.as_deref(), Some(pod.as_str()));
+                    self.deleted_lost.push((pod.clone(), delete_claim));
+                    if self.pods[&pod] != PodHealth::Missing {
+                        self.pods.insert(pod.clone(), PodHealth::Missing);
+                        // Rescheduled onto a healthy node.
+                        self.nodes_ready.insert(pod.clone(), true);
+                        let e = self.engines.get_mut(&pod).unwrap();
+                        e.alive = false;
+                        e.reachable = false;
+                        if delete_claim {
+                            // A new, empty volume: the engine starts from nothing.
+                            e.log.clear();
+                            e.term = 0;
+                            e.role = Role::Master;
+                            e.following = None;
+                            e.wiped = true;
+                        }
+                        self.recreated_at.insert(pod, self.now + 500);
+                    }
+                }
+                Action::OrderFullSync { pod, master, term } => {
+                    assert_ne!(self.record.target_master.as_deref(), Some(pod.as_str()));
+                    self.full_syncs.push(pod.clone());
+                    let m_log = self.engines[&master].log.clone();
+                    let e = self.engines.get_mut(&pod).unwrap();
+                    if e.reachable {
+                        e.role = Role::Replica;
+                        e.term = term;
+                        e.following = Some(master);
+                        e.log = m_log;
+                        e.no_history = false;
+                    }
+                }
                 Action::ReplacePod { pod } => {
                     // Never the master, never with the other pod down.
                     assert_ne!(self.record.target_master.as_deref(), Some(pod.as_str()));
@@ -791,6 +842,7 @@ fn async_lease_wait_is_recorded_extended_by_late_grants_and_absent_in_semi_sync(
         allow_data_loss: false,
         mode: Mode::Async,
         write_lease_ms: LEASE,
+        delete_claim_on_node_loss: true,
     };
     let progress = Progress {
         step: Step::Promoting,
@@ -857,7 +909,12 @@ fn async_lease_wait_is_recorded_extended_by_late_grants_and_absent_in_semi_sync(
         d6.record.failover.as_ref().unwrap().writable_after_ms,
         Some(50_000 + LEASE + LEASE_MARGIN_MS)
     );
-    let d7 = decide(&policy, &d6.record, &restarted, 50_000 + LEASE + LEASE_MARGIN_MS);
+    let d7 = decide(
+        &policy,
+        &d6.record,
+        &restarted,
+        50_000 + LEASE + LEASE_MARGIN_MS,
+    );
     assert_eq!(d7.record.failover.as_ref().unwrap().step, Step::Switching);
 }
 
@@ -874,12 +931,15 @@ fn table_obs() -> Observation {
             link_up: role == Role::Replica,
             degraded: false,
             following: (role == Role::Replica).then(|| A.to_string()),
+            detached_no_history: false,
         }),
         probe_failing_since_ms: None,
         fenced: false,
         paused_offset: None,
         lease_granted_ms: None,
         outdated: false,
+        uid: None,
+        evicted: false,
     };
     Observation {
         members: vec![member(A, Role::Master), member(B, Role::Replica)],
@@ -1379,6 +1439,7 @@ fn rollout_resumes_every_step_after_an_operator_restart() {
         link_up: true,
         degraded: false,
         following: Some(B.into()),
+        detached_no_history: false,
     });
     after.members[1].report = Some(EngineReport {
         role: Role::Master,
@@ -1387,6 +1448,7 @@ fn rollout_resumes_every_step_after_an_operator_restart() {
         link_up: false,
         degraded: false,
         following: None,
+        detached_no_history: false,
     });
     after.members[0].outdated = true;
     after.service_selects = Some(B.into());
@@ -1428,6 +1490,7 @@ impl Policy {
             allow_data_loss: false,
             mode: Mode::SemiSync,
             write_lease_ms: LEASE,
+            delete_claim_on_node_loss: true,
         }
     }
 }
@@ -1457,6 +1520,7 @@ fn initial_election_waits_for_every_member_then_ranks_by_data() {
         allow_data_loss: false,
         mode: Mode::SemiSync,
         write_lease_ms: LEASE,
+        delete_claim_on_node_loss: true,
     };
     let record = Record::default();
     let d = decide(&policy, &record, &obs, 10_000);
@@ -1588,4 +1652,155 @@ fn a_fenced_master_takes_no_writes_even_when_no_failover_can_follow() {
     let d = decide(&disabled, &table_record(), &obs, 7_000);
     assert!(d.actions.contains(&Action::SelectMaster(None)));
     assert!(d.actions.contains(&Action::Fence { pod: A.into() }));
+}
+
+#[test]
+fn a_replica_lost_with_its_node_is_replaced_recorded_first_never_the_master() {
+    for delete_claim in [true, false] {
+        let mut s = Sim::new(Mode::SemiSync);
+        s.policy.delete_claim_on_node_loss = delete_claim;
+        s.run(300);
+        // The replica's node dies.
+        s.nodes_ready.insert(B.into(), false);
+        s.kill(B);
+        s.run(200);
+        // Recorded before the action, then carried out.
+        assert_eq!(s.deleted_lost.first(), Some(&(B.to_string(), delete_claim)));
+        assert!(s.events.contains(&"ReplacingPod"));
+        s.run(3_000);
+        // Recreated, back as the replica of the term, and the record cleared.
+        assert_eq!(s.master(), A);
+        assert_eq!(s.engines[B].role, Role::Replica);
+        assert!(s.link_up(B), "{:?}", s.engines[B]);
+        assert!(s.events.contains(&"LostPodReplaced"));
+        assert_eq!(s.record.repair, None);
+        s.assert_no_acknowledged_write_lost();
+    }
+}
+
+#[test]
+fn the_masters_lost_node_is_a_failover_first_then_a_replacement() {
+    let mut s = Sim::new(Mode::SemiSync);
+    s.run(300);
+    s.nodes_ready.insert(A.into(), false);
+    s.kill(A);
+    s.run(3_000);
+    assert_eq!(s.master(), B);
+    // Only after the failover moved the role away is the old master's pod replaced.
+    assert_eq!(s.deleted_lost.first().map(|(p, _)| p.as_str()), Some(A));
+    assert_eq!(s.engines[A].role, Role::Replica);
+    assert!(s.link_up(A));
+    s.assert_no_acknowledged_write_lost();
+}
+
+#[test]
+fn a_repair_is_resumed_after_an_operator_restart_and_voided_when_its_reason_is() {
+    let policy = Policy::table();
+    let repair = Repair {
+        pod: B.into(),
+        uid: Some("uid-b".into()),
+        kind: RepairKind::ReplacePod { delete_claim: true },
+        reason: "node lost".into(),
+        started_ms: 1_000,
+    };
+    let record = Record {
+        repair: Some(repair.clone()),
+        ..table_record()
+    };
+    // The operator restarted after recording it: the deletion is repeated, for that pod object.
+    let mut obs = table_obs();
+    obs.members[1].uid = Some("uid-b".into());
+    obs.members[1].node_ready = Some(false);
+    let d = decide(&policy, &record, &obs, 5_000);
+    assert!(d.actions.contains(&Action::DeleteLostPod {
+        pod: B.into(),
+        uid: Some("uid-b".into()),
+        delete_claim: true
+    }));
+    assert_eq!(d.record.repair, Some(repair.clone()));
+    // A new pod object under the name: done.
+    obs.members[1].uid = Some("uid-b2".into());
+    obs.members[1].node_ready = Some(true);
+    let d = decide(&policy, &record, &obs, 6_000);
+    assert_eq!(d.record.repair, None);
+    assert!(!d
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::DeleteLostPod { .. })));
+
+    // A full sync ordered from cache-a in term 1 is void once a failover started.
+    let full = Record {
+        repair: Some(Repair {
+            kind: RepairKind::FullSync {
+                master: A.into(),
+                term: 1,
+            },
+            ..repair
+        }),
+        failover: Some(Progress {
+            step: Step::Fencing,
+            from: A.into(),
+            to: B.into(),
+            term: 2,
+            reason: String::new(),
+            planned: false,
+            started_ms: 0,
+            writable_after_ms: None,
+        }),
+        ..table_record()
+    };
+    let d = decide(&policy, &full, &table_obs(), 7_000);
+    assert_eq!(d.record.repair, None);
+    assert!(!d
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::OrderFullSync { .. })));
+}
+
+#[test]
+fn a_detached_replica_is_resynced_only_from_a_master_of_the_current_term() {
+    let policy = Policy::table();
+    let mut obs = table_obs();
+    {
+        let r = obs.members[1].report.as_mut().unwrap();
+        r.link_up = false;
+        r.detached_no_history = true;
+    }
+    let d = decide(&policy, &table_record(), &obs, 5_000);
+    assert!(d.actions.contains(&Action::OrderFullSync {
+        pod: B.into(),
+        master: A.into(),
+        term: 1
+    }));
+    assert!(matches!(
+        d.record.repair.as_ref().map(|r| &r.kind),
+        Some(RepairKind::FullSync { .. })
+    ));
+    assert!(has_event(&d, "FullSyncOrdered"));
+    // A master that came back empty reports a lower term: no full sync from it (it is failed
+    // over instead).
+    let mut empty = obs.clone();
+    empty.members[0].report.as_mut().unwrap().term = 0;
+    let d = decide(&policy, &table_record(), &empty, 5_000);
+    assert!(!d
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::OrderFullSync { .. })));
+    // Never in term 0.
+    let term0 = Record {
+        term: 0,
+        ..table_record()
+    };
+    let mut obs0 = obs.clone();
+    obs0.members[0].report.as_mut().unwrap().term = 0;
+    let d = decide(&policy, &term0, &obs0, 5_000);
+    assert!(!d
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::OrderFullSync { .. })));
+    // Once the replica is linked again in the term, the record is cleared.
+    let ordered = decide(&policy, &table_record(), &obs, 5_000).record;
+    let done = decide(&policy, &ordered, &table_obs(), 6_000);
+    assert_eq!(done.record.repair, None);
+    assert!(has_event(&done, "FullSyncDone"));
 }

@@ -11,7 +11,6 @@ use kube::Client;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::DeleteParams;
 
-use super::decide::Replacement;
 use super::engine_client::{EngineClient, EngineError, EngineInfo};
 use super::prober::{now_ms, LeaseLedger, PROBE_TIMEOUT};
 use crate::api::constants::{ANNOTATION_FORCE_FAILOVER, ANNOTATION_SWITCHOVER};
@@ -135,6 +134,12 @@ pub async fn run_engine_actions(
                         });
                     }
                 }
+                Action::OrderFullSync { pod, master, term } => {
+                    // Recorded first (`Record::repair`); repeated until the replica is linked.
+                    if let (Some(mut c), Some(host)) = (connect(pod).await?, ips.get(master)) {
+                        c.demote_full_sync(host, *term).await?;
+                    }
+                }
                 Action::AuthorizeDegrade { pod, term } => {
                     if let Some(mut c) = connect(pod).await? {
                         c.authorize_degrade(*term).await?;
@@ -160,7 +165,10 @@ pub async fn run_engine_actions(
                     }
                 }
                 // Pod deletions are the controller's (it knows the pod's uid).
-                Action::SelectMaster(_) | Action::Event { .. } | Action::ReplacePod { .. } => {}
+                Action::SelectMaster(_)
+                | Action::Event { .. }
+                | Action::ReplacePod { .. }
+                | Action::DeleteLostPod { .. } => {}
             }
             Ok(())
         }
@@ -173,36 +181,39 @@ pub async fn run_engine_actions(
     first_error.map_or(Ok(()), Err)
 }
 
-/// Delete pods that cannot come back (and, for a lost node, their claims) so the apply step
-/// recreates them on a healthy node. Force deletion (grace 0) is safe here: the pod is not the
-/// master, and its engine cannot acknowledge anything (it is a replica, or a fenced old
-/// master whose replica was promoted in a higher term).
-pub async fn replace_pods(
+/// Delete a pod that cannot come back (and, for a lost node on local storage, its claim) so
+/// the apply step recreates it on a healthy node. Recorded first (`Record::repair`) and
+/// repeated until done: the uid precondition makes a repeat harmless to the replacement.
+/// Force deletion (grace 0) is safe here: the pod is not the master, and its engine cannot
+/// acknowledge anything (it is a replica, or a fenced old master whose replica was promoted in
+/// a higher term).
+pub async fn delete_lost_pod(
     client: &Client,
     ns: &str,
-    replacements: &[Replacement],
-    claim_of: impl Fn(&str) -> String,
+    pod: &str,
+    uid: Option<&str>,
+    claim: Option<&str>,
 ) -> Result<(), kube::Error> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
-    for r in replacements {
-        match pods
-            .delete(&r.pod, &DeleteParams::default().grace_period(0))
-            .await
-        {
+    let mut params = DeleteParams::default().grace_period(0);
+    if let Some(uid) = uid {
+        params.preconditions = Some(kube::api::Preconditions {
+            uid: Some(uid.to_string()),
+            resource_version: None,
+        });
+    }
+    match pods.delete(pod, &params).await {
+        Ok(_) => {}
+        // Gone already, or another pod object by now (the replacement): nothing to do.
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(claim) = claim {
+        match claims.delete(claim, &DeleteParams::default()).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => {}
             Err(e) => return Err(e),
-        }
-        if r.delete_claim {
-            match claims
-                .delete(&claim_of(&r.pod), &DeleteParams::default())
-                .await
-            {
-                Ok(_) => {}
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
-                Err(e) => return Err(e),
-            }
         }
     }
     Ok(())
@@ -233,23 +244,6 @@ pub async fn delete_pod_for_rollout(
         Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-/// Order detached replicas to full-sync from the master (see
-/// [`super::decide::replicas_to_resync`] for when this is safe).
-pub async fn resync_replicas(
-    resyncs: &[(String, String, i64)],
-    ips: &BTreeMap<String, String>,
-    admin_password: &str,
-) -> Result<(), EngineError> {
-    for (pod, master, term) in resyncs {
-        let (Some(ip), Some(master_ip)) = (ips.get(pod), ips.get(master)) else {
-            continue;
-        };
-        let mut c = EngineClient::connect(ip, admin_password, PROBE_TIMEOUT).await?;
-        c.demote_full_sync(master_ip, *term).await?;
-    }
-    Ok(())
 }
 
 /// Grant the decided master its write lease now, in the pass that made it master, so it is

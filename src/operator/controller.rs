@@ -17,16 +17,15 @@ use kube::{Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
 use super::act::{
-    delete_pod_for_rollout, grant_master_lease, replace_pods, resync_replicas, run_engine_actions,
-    ActionEffects, PausedOffset, PAUSE_TRUSTED_MS, SWITCHOVER_PAUSE_MS,
+    delete_lost_pod, delete_pod_for_rollout, grant_master_lease, run_engine_actions, ActionEffects,
+    PausedOffset, PAUSE_TRUSTED_MS, SWITCHOVER_PAUSE_MS,
 };
 use super::apply::apply_pair;
 use super::build::pod::pod_spec_hash;
 use super::build::secret::generate_password;
 use super::build::{build_pair_resources, GeneratedPasswords};
 use super::decide::{
-    observation_of, pod_ips, pods_to_replace, policy_of, record_of, replicas_to_resync, routing_of,
-    split_lease_before_routing,
+    observation_of, pod_ips, policy_of, record_of, routing_of, split_lease_before_routing,
 };
 use super::error::ReconcileError;
 use super::metrics::Metrics;
@@ -289,26 +288,30 @@ async fn reconcile_pair(
     }
     let mut deferred: Vec<ReconcileError> = apply_errors.others;
 
-    // Replace pods that cannot come back by themselves (lost node, evicted); the next pass
-    // recreates them, and the failover machine demotes the newcomer into a replica.
-    let replacements = pods_to_replace(&d.record, &observed);
-    for r in &replacements {
-        publish(ctx, pair, "ReplacingPod", r.reason.clone(), true).await;
-    }
-    for r in replacements.iter().filter(|r| r.delete_claim) {
-        ctx.applied
-            .forget_object("PersistentVolumeClaim", &ns, &names.pvc(&r.pod));
-    }
-    if let Err(source) = replace_pods(&ctx.client, &ns, &replacements, |p| names.pvc(p)).await {
-        deferred.push(ReconcileError::Apply {
-            kind: "Pod",
-            name: replacements
-                .iter()
-                .map(|r| r.pod.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-            source,
-        });
+    // Repairs (decided and recorded by the machine, `Record::repair`): a pod lost with its
+    // node or evicted is force-deleted (with its claim on local storage); the next pass
+    // recreates it, and the machine demotes the newcomer into a replica.
+    for a in &d.actions {
+        if let failover::Action::DeleteLostPod {
+            pod,
+            uid,
+            delete_claim,
+        } = a
+        {
+            let claim = delete_claim.then(|| names.pvc(pod));
+            if let Some(c) = &claim {
+                ctx.applied.forget_object("PersistentVolumeClaim", &ns, c);
+            }
+            if let Err(source) =
+                delete_lost_pod(&ctx.client, &ns, pod, uid.as_deref(), claim.as_deref()).await
+            {
+                deferred.push(ReconcileError::Apply {
+                    kind: "Pod",
+                    name: pod.clone(),
+                    source,
+                });
+            }
+        }
     }
 
     // Rollout: delete the outdated replica pod (the decision was recorded above); the next
@@ -342,17 +345,6 @@ async fn reconcile_pair(
     }
 
     // engine actions (RESP)
-    let resyncs = replicas_to_resync(&d.record, &observed);
-    for (pod, master, term) in &resyncs {
-        publish(
-            ctx,
-            pair,
-            "FullSyncOrdered",
-            format!("{pod} refused {master}'s history; it discards its unacknowledged data and full-syncs in term {term}"),
-            true,
-        )
-        .await;
-    }
     let engine_result = match &v.admin_password {
         Some(pw) => {
             let mut effects = ActionEffects::default();
@@ -380,7 +372,6 @@ async fn reconcile_pair(
             for (pod, ip, info) in effects.probed {
                 ctx.probers.record(pair, &pod, &ip, info);
             }
-            let s = resync_replicas(&resyncs, &ips, pw).await;
             // The master is serving in this term and no failover is recorded: it may write.
             let serving = d.record.failover.is_none()
                 && d.record.target_master.as_ref().is_some_and(|m| {
@@ -399,7 +390,7 @@ async fn reconcile_pair(
                 },
                 _ => Ok(()),
             };
-            r.and(s).and(l)
+            r.and(l)
         }
         None => Ok(()),
     };

@@ -14,12 +14,12 @@ use super::observe::Observed;
 use super::validate::Names;
 use crate::api::constants::{is_fenced, ANNOTATION_FORCE_FAILOVER, ANNOTATION_SWITCHOVER};
 use crate::api::{
-    FailoverProgress, FailoverStep, RedisPair, RedisPairSpec, RedisPairStatus, ReplicationMode,
-    RolloutProgress,
+    FailoverProgress, FailoverStep, NodeLossPolicy, RedisPair, RedisPairSpec, RedisPairStatus,
+    RepairAction, RepairProgress, ReplicationMode, RolloutProgress,
 };
 use crate::failover::{
     Action, Decision, EngineReport, Member, Mode, Observation, PodHealth, Policy, Progress, Record,
-    Rollout, RolloutStep, Step,
+    Repair, RepairKind, Rollout, RolloutStep, Step,
 };
 
 pub fn policy_of(spec: &RedisPairSpec) -> Policy {
@@ -28,6 +28,7 @@ pub fn policy_of(spec: &RedisPairSpec) -> Policy {
         detection_ms: spec.failover.detection_seconds.max(1) as u64 * 1000,
         allow_data_loss: spec.failover.allow_data_loss,
         write_lease_ms: super::build::pod::WRITE_LEASE_MS,
+        delete_claim_on_node_loss: spec.storage.on_node_loss == NodeLossPolicy::DeleteClaim,
         mode: match spec.replication.mode {
             ReplicationMode::Async => Mode::Async,
             ReplicationMode::SemiSync => Mode::SemiSync,
@@ -95,6 +96,7 @@ pub fn record_of(status: Option<&RedisPairStatus>) -> Record {
                 .filter(|ms| *ms > 0),
         }),
         force_failover_handled: s.force_failover_handled.clone(),
+        repair: s.repair.as_ref().map(repair_from_api),
         rollout: s.rollout.as_ref().map(|r| Rollout {
             step: match r.step {
                 crate::api::RolloutStep::ReplacingReplica => RolloutStep::ReplacingReplica,
@@ -103,6 +105,48 @@ pub fn record_of(status: Option<&RedisPairStatus>) -> Record {
             pod: r.pod.clone(),
             started_ms: parse_time_ms(&r.started_at),
         }),
+    }
+}
+
+fn repair_from_api(r: &RepairProgress) -> Repair {
+    Repair {
+        pod: r.pod.clone(),
+        uid: r.pod_uid.clone(),
+        kind: match r.action {
+            RepairAction::ReplacePod => RepairKind::ReplacePod {
+                delete_claim: false,
+            },
+            RepairAction::ReplacePodAndClaim => RepairKind::ReplacePod { delete_claim: true },
+            RepairAction::FullSync => RepairKind::FullSync {
+                master: r.master.clone().unwrap_or_default(),
+                term: r.term,
+            },
+        },
+        reason: r.reason.clone(),
+        started_ms: parse_time_ms(&r.started_at),
+    }
+}
+
+fn repair_to_api(r: &Repair) -> RepairProgress {
+    let (action, master, term) = match &r.kind {
+        RepairKind::ReplacePod {
+            delete_claim: false,
+        } => (RepairAction::ReplacePod, None, 0),
+        RepairKind::ReplacePod { delete_claim: true } => {
+            (RepairAction::ReplacePodAndClaim, None, 0)
+        }
+        RepairKind::FullSync { master, term } => {
+            (RepairAction::FullSync, Some(master.clone()), *term)
+        }
+    };
+    RepairProgress {
+        action,
+        pod: r.pod.clone(),
+        pod_uid: r.uid.clone(),
+        master,
+        term,
+        reason: r.reason.clone(),
+        started_at: format_time_ms(r.started_ms),
     }
 }
 
@@ -123,6 +167,7 @@ pub fn write_record(status: &mut RedisPairStatus, r: &Record) {
         writable_after: p.writable_after_ms.map(format_time_ms),
     });
     status.force_failover_handled = r.force_failover_handled.clone();
+    status.repair = r.repair.as_ref().map(repair_to_api);
     status.rollout = r.rollout.as_ref().map(|r| RolloutProgress {
         step: match r.step {
             RolloutStep::ReplacingReplica => crate::api::RolloutStep::ReplacingReplica,
@@ -221,6 +266,7 @@ pub fn observation_of(
                 offset: i.offset,
                 link_up: i.link_up,
                 degraded: i.degraded,
+                detached_no_history: i.detached_no_history,
                 following: i.master_host.as_ref().and_then(|host| {
                     o.pods
                         .iter()
@@ -246,6 +292,10 @@ pub fn observation_of(
                     .map(|(_, offset)| *offset),
                 lease_granted_ms: o.lease_grants.get(name).copied(),
                 outdated: pod.and_then(spec_hash_of).is_some_and(|h| h != spec_hash),
+                uid: pod.and_then(|p| p.metadata.uid.clone()),
+                evicted: pod
+                    .and_then(|p| p.status.as_ref()?.phase.as_deref())
+                    .is_some_and(|phase| phase == "Failed"),
             }
         })
         .collect();
@@ -292,88 +342,6 @@ pub fn routing_of(d: &Decision, obs: &Observation) -> Routing {
         read_only,
         target_master: target,
     }
-}
-
-/// A replica to resync from scratch: `(pod, master pod, term)`.
-///
-/// The engine refuses to follow a master whose history lacks its position, and waits for an
-/// explicit order. The operator gives it only when the master is known good: it is the
-/// decided master, reports itself master in the pair's term (≥ 1, so an engine that came back
-/// empty, at term 0, never qualifies: that one is failed over instead), and no failover is in
-/// progress. Such a master holds every acknowledged write (it was promoted only when it did),
-/// so whatever the replica holds beyond it was never acknowledged and may be discarded.
-pub fn replicas_to_resync(record: &Record, o: &Observed) -> Vec<(String, String, i64)> {
-    let Some(master) = record.target_master.as_ref() else {
-        return Vec::new();
-    };
-    if record.failover.is_some() || record.term < 1 {
-        return Vec::new();
-    }
-    let master_ok = o
-        .probes
-        .get(master)
-        .and_then(|p| p.info.as_ref())
-        .is_some_and(|i| i.role == crate::failover::Role::Master && i.term == record.term);
-    if !master_ok {
-        return Vec::new();
-    }
-    o.probes
-        .iter()
-        .filter(|(pod, _)| *pod != master)
-        .filter(|(_, p)| {
-            p.info.as_ref().is_some_and(|i| {
-                i.role == crate::failover::Role::Replica && !i.link_up && i.detached_no_history
-            })
-        })
-        .map(|(pod, _)| (pod.clone(), master.clone(), record.term))
-        .collect()
-}
-
-/// A pod to delete so that `apply` recreates it elsewhere.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Replacement {
-    pub pod: String,
-    /// Also delete its claim: the volume is on the lost node (local storage cannot follow the
-    /// pod), and a replica's data is always recoverable from its master by a full sync.
-    pub delete_claim: bool,
-    pub reason: String,
-}
-
-/// Pods that will never come back by themselves: on a NotReady node (a pod there stays
-/// Running, then Terminating forever, since no kubelet confirms it) or evicted (phase Failed).
-/// Only a pod that is not the decided master, and never during a failover: the master is
-/// replaced only after a failover has moved the role away from it.
-pub fn pods_to_replace(record: &Record, o: &Observed) -> Vec<Replacement> {
-    if record.failover.is_some() {
-        return Vec::new();
-    }
-    o.pods
-        .iter()
-        .filter(|(name, _)| record.target_master.as_deref() != Some(name.as_str()))
-        .filter_map(|(name, pod)| {
-            let node = pod.spec.as_ref().and_then(|s| s.node_name.as_ref());
-            let node_lost = node.is_some_and(|n| o.nodes_ready.get(n) == Some(&false));
-            let evicted = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed");
-            if node_lost {
-                Some(Replacement {
-                    pod: name.clone(),
-                    delete_claim: true,
-                    reason: format!(
-                        "node {} is NotReady; {name} is replaced on another node and syncs from the master",
-                        node.map(String::as_str).unwrap_or_default()
-                    ),
-                })
-            } else if evicted {
-                Some(Replacement {
-                    pod: name.clone(),
-                    delete_claim: false,
-                    reason: format!("{name} failed; it is recreated"),
-                })
-            } else {
-                None
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -467,49 +435,6 @@ mod tests {
     }
 
     #[test]
-    fn detached_replica_is_resynced_only_from_a_master_of_the_current_term() {
-        use crate::failover::Role;
-        let mut o = Observed::default();
-        let mut replica = info(Role::Replica, Some("10.0.0.2"));
-        replica.link_up = false;
-        replica.detached_no_history = true;
-        let mut master = info(Role::Master, None);
-        master.term = 2;
-        o.probes.insert(
-            "cache-a".into(),
-            ProbeResult {
-                ip: "10.0.0.1".into(),
-                info: Some(replica),
-                failing_since_ms: None,
-            },
-        );
-        o.probes.insert(
-            "cache-b".into(),
-            ProbeResult {
-                ip: "10.0.0.2".into(),
-                info: Some(master.clone()),
-                failing_since_ms: None,
-            },
-        );
-        let mut record = Record {
-            term: 2,
-            target_master: Some("cache-b".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            replicas_to_resync(&record, &o),
-            vec![("cache-a".to_string(), "cache-b".to_string(), 2)]
-        );
-        // A master that came back empty reports a lower term: never resync from it.
-        master.term = 0;
-        o.probes.get_mut("cache-b").unwrap().info = Some(master);
-        assert!(replicas_to_resync(&record, &o).is_empty());
-        // Never in term 0.
-        record.term = 0;
-        assert!(replicas_to_resync(&record, &o).is_empty());
-    }
-
-    #[test]
     fn observation_maps_pods_nodes_probes_and_the_followed_master() {
         use crate::failover::Role;
         let pair = contract_pair();
@@ -556,52 +481,6 @@ mod tests {
     }
 
     #[test]
-    fn lost_replica_is_replaced_with_its_claim_but_never_the_master() {
-        let mut o = Observed::default();
-        o.pods
-            .insert("cache-a".into(), pod("cache-a", "10.0.0.1", true, "n1"));
-        o.pods
-            .insert("cache-b".into(), pod("cache-b", "10.0.0.2", true, "n2"));
-        o.nodes_ready.insert("n1".into(), false);
-        o.nodes_ready.insert("n2".into(), true);
-        let mut record = Record {
-            term: 2,
-            target_master: Some("cache-a".into()),
-            ..Default::default()
-        };
-        // The master's node is lost: the failover machine handles it first.
-        assert!(pods_to_replace(&record, &o).is_empty());
-        record.target_master = Some("cache-b".into());
-        let r = pods_to_replace(&record, &o);
-        assert_eq!(r.len(), 1);
-        assert_eq!((r[0].pod.as_str(), r[0].delete_claim), ("cache-a", true));
-        // Not during a failover.
-        record.failover = Some(Progress {
-            step: Step::Switching,
-            from: "cache-a".into(),
-            to: "cache-b".into(),
-            term: 3,
-            reason: String::new(),
-            planned: false,
-            started_ms: 0,
-            writable_after_ms: None,
-        });
-        assert!(pods_to_replace(&record, &o).is_empty());
-        // An evicted pod is recreated with its claim.
-        record.failover = None;
-        o.nodes_ready.insert("n1".into(), true);
-        o.pods
-            .get_mut("cache-a")
-            .unwrap()
-            .status
-            .as_mut()
-            .unwrap()
-            .phase = Some("Failed".into());
-        let r = pods_to_replace(&record, &o);
-        assert_eq!((r[0].pod.as_str(), r[0].delete_claim), ("cache-a", false));
-    }
-
-    #[test]
     fn record_round_trips_through_status() {
         let r = Record {
             term: 3,
@@ -622,6 +501,16 @@ mod tests {
             rollout: Some(Rollout {
                 step: RolloutStep::Switchover,
                 pod: "cache-b".into(),
+                started_ms: 1_700_000_000_000,
+            }),
+            repair: Some(Repair {
+                pod: "cache-a".into(),
+                uid: Some("u-1".into()),
+                kind: RepairKind::FullSync {
+                    master: "cache-b".into(),
+                    term: 3,
+                },
+                reason: "cache-a refused cache-b's history".into(),
                 started_ms: 1_700_000_000_000,
             }),
         };
@@ -700,12 +589,15 @@ mod tests {
                 link_up: true,
                 degraded: false,
                 following: None,
+                detached_no_history: false,
             }),
             probe_failing_since_ms: None,
             fenced,
             paused_offset: None,
             lease_granted_ms: None,
             outdated: false,
+            uid: None,
+            evicted: false,
         };
         let mut obs = Observation {
             members: vec![
@@ -745,6 +637,7 @@ mod tests {
                 allow_data_loss: false,
                 mode: Mode::SemiSync,
                 write_lease_ms: 3000,
+                delete_claim_on_node_loss: true,
             }
         );
     }

@@ -372,12 +372,15 @@ mod tests {
                 link_up,
                 degraded: false,
                 following: None,
+                detached_no_history: false,
             }),
             probe_failing_since_ms: None,
             fenced: false,
             paused_offset: None,
             lease_granted_ms: None,
             outdated: false,
+            uid: None,
+            evicted: false,
         }
     }
 
@@ -388,6 +391,7 @@ mod tests {
                 target_master: Some("cache-a".into()),
                 degrade_authorized_term: None,
                 ready_term: Some(1),
+                repair: None,
                 failover: None,
                 force_failover_handled: None,
                 rollout: None,

@@ -1,0 +1,189 @@
+//! The destructive repairs: replacing a member whose node is lost (or that was evicted), with
+//! or without its claim, and ordering a detached replica to discard its data and full-sync.
+//! Pure, like the rest of the machine: it reads the roles decision of this pass, the
+//! observation and the record, and adds to them.
+//!
+//! These used to be decided in the operator outside the machine and carried out in the same
+//! pass without a record. They destroy data (a claim, a replica's dataset), so they follow the
+//! machine's rules:
+//! - **Never the master, never during a failover.** Only a member that is not the decided
+//!   master, and only while no failover or switchover is recorded: a lost master is failed over
+//!   first, after which it is an ordinary lost replica.
+//! - **Intent before action.** The repair is written to the record (`Record::repair`) in the
+//!   pass that decides it, before the operator acts; a restarted operator finds it and repeats
+//!   the (idempotent) action until the repair is done, then clears it. One repair at a time.
+//! - **A full sync only from a master known good**: the decided master, reporting itself
+//!   master in the pair's term ≥ 1 (an engine that came back empty reports term 0 and is failed
+//!   over instead). Such a master was promoted only when it held every acknowledged write, so
+//!   whatever the replica holds beyond it was never acknowledged.
+//! - **The claim is deleted only when the storage cannot follow the pod** (local volumes, the
+//!   default): `Policy::delete_claim_on_node_loss`, from `spec.storage.onNodeLoss`. On
+//!   network-attached storage the user keeps the claim, and the recreated pod resumes from its
+//!   data by partial resync.
+
+use super::{event, member, Action, Decision, Observation, PodHealth, Policy, Role};
+
+/// What a repair does to its pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepairKind {
+    /// Force-delete the pod (its node will never confirm a graceful deletion) so the apply
+    /// step recreates it elsewhere; with `delete_claim`, its claim too (a local volume cannot
+    /// follow it; the new pod full-syncs from the master).
+    ReplacePod { delete_claim: bool },
+    /// The replica refused the master's history (`NOHISTORY`): order it to discard its data
+    /// and full-sync from `master` in `term`.
+    FullSync { master: String, term: i64 },
+}
+
+/// A destructive repair, recorded before it is carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repair {
+    pub pod: String,
+    /// The pod object the decision was about: a deletion carries it as a precondition, so a
+    /// repeated action can never delete the replacement.
+    pub uid: Option<String>,
+    pub kind: RepairKind,
+    pub reason: String,
+    pub started_ms: u64,
+}
+
+/// The decided master serves as master of `term` (≥ 1).
+fn master_known_good(obs: &Observation, master: &str, term: i64) -> bool {
+    term >= 1
+        && member(obs, master)
+            .and_then(|m| m.report.as_ref())
+            .is_some_and(|r| r.role == Role::Master && r.term == term)
+}
+
+/// The action that carries out `r` (repeated on every pass until the repair is done).
+fn action_of(r: &Repair) -> Action {
+    match &r.kind {
+        RepairKind::ReplacePod { delete_claim } => Action::DeleteLostPod {
+            pod: r.pod.clone(),
+            uid: r.uid.clone(),
+            delete_claim: *delete_claim,
+        },
+        RepairKind::FullSync { master, term } => Action::OrderFullSync {
+            pod: r.pod.clone(),
+            master: master.clone(),
+            term: *term,
+        },
+    }
+}
+
+/// Carry a recorded repair further, or decide one (see the module comment). Runs after the
+/// roles decision of the same pass, on its result.
+pub(super) fn advance(d: &mut Decision, policy: &Policy, obs: &Observation, now_ms: u64) {
+    let Some(master) = d.record.target_master.clone() else {
+        return;
+    };
+    if let Some(r) = d.record.repair.clone() {
+        let m = member(obs, &r.pod);
+        let done = match &r.kind {
+            // Gone, or a different pod object under the same name (recreated).
+            RepairKind::ReplacePod { .. } => m.is_none_or(|m| {
+                m.pod_health == PodHealth::Missing || (r.uid.is_some() && m.uid != r.uid)
+            }),
+            RepairKind::FullSync { term, .. } => m
+                .and_then(|m| m.report.as_ref())
+                .is_some_and(|rep| rep.role == Role::Replica && rep.link_up && rep.term >= *term),
+        };
+        // A full sync is ordered only from the master it was decided for, in its term, while
+        // it is known good and nothing else is going on; anything else voids it (a new pass
+        // decides again from what it sees then).
+        let void = match &r.kind {
+            RepairKind::ReplacePod { .. } => r.pod == master,
+            RepairKind::FullSync { master: from, term } => {
+                d.record.failover.is_some()
+                    || *from != master
+                    || *term != d.record.term
+                    || !master_known_good(obs, &master, *term)
+            }
+        };
+        if done || void {
+            d.record.repair = None;
+            if done {
+                d.actions.push(event(
+                    match r.kind {
+                        RepairKind::ReplacePod { .. } => "LostPodReplaced",
+                        RepairKind::FullSync { .. } => "FullSyncDone",
+                    },
+                    match r.kind {
+                        RepairKind::ReplacePod { .. } => format!("{} was recreated", r.pod),
+                        RepairKind::FullSync { .. } => {
+                            format!("{} replicates from {master} again", r.pod)
+                        }
+                    },
+                    false,
+                ));
+            }
+        } else {
+            d.actions.push(action_of(&r));
+        }
+        return;
+    }
+    if d.record.failover.is_some() {
+        return;
+    }
+    let others = || obs.members.iter().filter(|m| m.pod != master);
+    // A member on a lost node (its pod stays Running, then Terminating forever: no kubelet
+    // confirms anything) or evicted (phase Failed) never comes back by itself.
+    let lost = others()
+        .find(|m| m.pod_health != PodHealth::Missing && (m.node_ready == Some(false) || m.evicted));
+    if let Some(m) = lost {
+        let node_lost = m.node_ready == Some(false);
+        let delete_claim = node_lost && policy.delete_claim_on_node_loss;
+        let reason = if node_lost {
+            format!(
+                "the node of {} is NotReady: the pod is replaced on another node{}",
+                m.pod,
+                if delete_claim {
+                    " with a new claim, and full-syncs from the master"
+                } else {
+                    ", keeping its claim (storage.onNodeLoss: KeepClaim)"
+                }
+            )
+        } else {
+            format!("{} was evicted; it is recreated", m.pod)
+        };
+        let r = Repair {
+            pod: m.pod.clone(),
+            uid: m.uid.clone(),
+            kind: RepairKind::ReplacePod { delete_claim },
+            reason: reason.clone(),
+            started_ms: now_ms,
+        };
+        d.actions.push(event("ReplacingPod", reason, true));
+        d.actions.push(action_of(&r));
+        d.record.repair = Some(r);
+        return;
+    }
+    if !master_known_good(obs, &master, d.record.term) {
+        return;
+    }
+    let detached = others().find(|m| {
+        m.report
+            .as_ref()
+            .is_some_and(|rep| rep.role == Role::Replica && !rep.link_up && rep.detached_no_history)
+    });
+    if let Some(m) = detached {
+        let term = d.record.term;
+        let reason = format!(
+            "{} refused {master}'s history; it discards its unacknowledged data and full-syncs in term {term}",
+            m.pod
+        );
+        let r = Repair {
+            pod: m.pod.clone(),
+            uid: m.uid.clone(),
+            kind: RepairKind::FullSync {
+                master: master.clone(),
+                term,
+            },
+            reason: reason.clone(),
+            started_ms: now_ms,
+        };
+        d.actions.push(event("FullSyncOrdered", reason, true));
+        d.actions.push(action_of(&r));
+        d.record.repair = Some(r);
+    }
+}
