@@ -127,6 +127,25 @@ pub struct Member {
     pub evicted: bool,
 }
 
+impl EngineReport {
+    /// It reports itself the master of `term`.
+    pub fn is_master_of(&self, term: i64) -> bool {
+        self.role == Role::Master && self.term == term
+    }
+}
+
+impl Record {
+    /// The decided master, when the observation shows it reporting itself master of the
+    /// pair's term: the one definition of "the master is serving" (status's `currentMaster`,
+    /// lease renewal, hand-over, full-sync orders all use it).
+    pub fn serving_master<'a>(&self, obs: &'a Observation) -> Option<&'a Member> {
+        let target = self.target_master.as_deref()?;
+        obs.members.iter().find(|m| {
+            m.pod == target && m.report.as_ref().is_some_and(|r| r.is_master_of(self.term))
+        })
+    }
+}
+
 /// The whole pair as observed now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observation {
@@ -567,9 +586,8 @@ fn decide_roles_now(policy: &Policy, record: &Record, obs: &Observation, now_ms:
     // pod's preStop hook holds the engine up until it is a replica. Otherwise (unreachable
     // master, unusable replica) the Terminating master is failed over as before.
     if let (Some(m), Some(r)) = (master, replica) {
-        let master_serving = m.report.as_ref().is_some_and(|rep| {
-            rep.role == Role::Master && rep.term == record.term && !rep.degraded
-        });
+        let master_serving = record.serving_master(obs).is_some()
+            && m.report.as_ref().is_some_and(|rep| !rep.degraded);
         let replica_linked = r.report.as_ref().is_some_and(|rep| rep.link_up);
         if m.pod_health == PodHealth::Terminating
             && !m.fenced

@@ -47,12 +47,12 @@ pub struct Repair {
     pub started_ms: u64,
 }
 
-/// The decided master serves as master of `term` (≥ 1).
+/// The decided master `master` serves as master of `term` (≥ 1).
 fn master_known_good(obs: &Observation, master: &str, term: i64) -> bool {
     term >= 1
         && member(obs, master)
             .and_then(|m| m.report.as_ref())
-            .is_some_and(|r| r.role == Role::Master && r.term == term)
+            .is_some_and(|r| r.is_master_of(term))
 }
 
 /// The action that carries out `r` (repeated on every pass until the repair is done).

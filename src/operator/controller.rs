@@ -374,15 +374,7 @@ async fn reconcile_pair(
             }
             // The master is serving in this term and no failover is recorded: it may write.
             let serving = d.record.failover.is_none()
-                && d.record.target_master.as_ref().is_some_and(|m| {
-                    obs.members.iter().any(|x| {
-                        &x.pod == m
-                            && !x.fenced
-                            && x.report.as_ref().is_some_and(|r| {
-                                r.role == failover::Role::Master && r.term == d.record.term
-                            })
-                    })
-                });
+                && d.record.serving_master(&obs).is_some_and(|m| !m.fenced);
             let l = match (serving, d.record.target_master.as_ref()) {
                 (true, Some(m)) => match ips.get(m) {
                     Some(ip) => grant_master_lease(&ctx.probers.leases, &key, m, ip, pw).await,

@@ -82,10 +82,7 @@ pub fn build_status(
     };
     // Observation: the target master counts as current only once it reports itself master
     // in the pair's term (CNPG's target/current split).
-    s.current_master =
-        d.record.target_master.clone().filter(|t| {
-            report(t).is_some_and(|r| r.role == Role::Master && r.term == d.record.term)
-        });
+    s.current_master = d.record.serving_master(obs).map(|m| m.pod.clone());
     let replica = d
         .record
         .target_master
