@@ -96,6 +96,9 @@ pub struct EngineReport {
     /// Replica: detached because its master's history lacks its position (`NOHISTORY`); it
     /// keeps its data until ordered to full-sync.
     pub detached_no_history: bool,
+    /// Its log cannot be written (a full or failing disk): it refuses writes (MISCONF) until
+    /// the disk takes them again.
+    pub cannot_persist: bool,
 }
 
 /// Everything observed about one member of the pair.
@@ -346,6 +349,16 @@ pub fn failure_reason(
         return Some(format!("node of pod {} is NotReady", m.pod));
     }
     if let Some(r) = &m.report {
+        // A master that cannot persist refuses every write (MISCONF): it is a failed master,
+        // and failing it over loses nothing (what it refused was never acknowledged; semi-sync:
+        // the replica holds what it did acknowledge). A replica that cannot persist cannot
+        // acknowledge: the degrade decision treats it as failed.
+        if r.cannot_persist {
+            return Some(format!(
+                "pod {} cannot write its log (aof_last_write_status:err; disk full?)",
+                m.pod
+            ));
+        }
         if is_target && r.role == Role::Master && r.term < record.term {
             // The decided master reports an older term than ours: it restarted without its
             // data (or is a stale copy) and must not stay master. (The other member reporting

@@ -142,6 +142,7 @@ impl Sim {
                     degraded: e.degrade_term == Some(e.term),
                     following: e.following.clone(),
                     detached_no_history: e.no_history,
+                    cannot_persist: false,
                 });
             if report.is_none() {
                 self.probe_failing_since
@@ -932,6 +933,7 @@ fn table_obs() -> Observation {
             degraded: false,
             following: (role == Role::Replica).then(|| A.to_string()),
             detached_no_history: false,
+            cannot_persist: false,
         }),
         probe_failing_since_ms: None,
         fenced: false,
@@ -1440,6 +1442,7 @@ fn rollout_resumes_every_step_after_an_operator_restart() {
         degraded: false,
         following: Some(B.into()),
         detached_no_history: false,
+        cannot_persist: false,
     });
     after.members[1].report = Some(EngineReport {
         role: Role::Master,
@@ -1449,6 +1452,7 @@ fn rollout_resumes_every_step_after_an_operator_restart() {
         degraded: false,
         following: None,
         detached_no_history: false,
+        cannot_persist: false,
     });
     after.members[0].outdated = true;
     after.service_selects = Some(B.into());
@@ -1803,4 +1807,19 @@ fn a_detached_replica_is_resynced_only_from_a_master_of_the_current_term() {
     let done = decide(&policy, &ordered, &table_obs(), 6_000);
     assert_eq!(done.record.repair, None);
     assert!(has_event(&done, "FullSyncDone"));
+}
+
+#[test]
+fn a_master_that_cannot_persist_is_failed_over_and_a_replica_that_cannot_is_degraded_around() {
+    let policy = Policy::table();
+    let mut obs = table_obs();
+    obs.members[0].report.as_mut().unwrap().cannot_persist = true;
+    let d = decide(&policy, &table_record(), &obs, 5_000);
+    assert!(has_event(&d, "FailoverStarted"), "{:?}", d.actions);
+    assert_eq!(d.record.failover.as_ref().unwrap().to, B);
+    let mut obs = table_obs();
+    obs.members[1].report.as_mut().unwrap().cannot_persist = true;
+    let d = decide(&policy, &table_record(), &obs, 5_000);
+    assert!(has_event(&d, "DegradeAuthorized"), "{:?}", d.actions);
+    assert_eq!(d.record.failover, None);
 }

@@ -267,6 +267,7 @@ pub fn observation_of(
                 link_up: i.link_up,
                 degraded: i.degraded,
                 detached_no_history: i.detached_no_history,
+                cannot_persist: i.cannot_persist,
                 following: i.master_host.as_ref().and_then(|host| {
                     o.pods
                         .iter()
@@ -386,6 +387,7 @@ mod tests {
             replica_ack_offset: None,
             replica_lag_seconds: None,
             detached_no_history: false,
+            cannot_persist: false,
         }
     }
 
@@ -590,6 +592,7 @@ mod tests {
                 degraded: false,
                 following: None,
                 detached_no_history: false,
+                cannot_persist: false,
             }),
             probe_failing_since_ms: None,
             fenced,

@@ -56,9 +56,13 @@ pub struct EngineInfo {
     /// Replica: it refused to follow its master because the master's history does not hold
     /// its position (it stays detached until told to full-sync).
     pub detached_no_history: bool,
+    /// Its log cannot be written (`aof_last_write_status:err`: a full or failing disk): it
+    /// refuses writes with MISCONF, so as a master it is failed over, as a replica it cannot
+    /// acknowledge. An engine that does not report the field is taken to persist.
+    pub cannot_persist: bool,
 }
 
-/// Parse the text of `INFO replication`.
+/// Parse the text of `INFO replication persistence` (the persistence section is optional).
 pub fn parse_info_replication(addr: &str, text: &str) -> Result<EngineInfo, EngineError> {
     let fields: HashMap<&str, &str> = text
         .lines()
@@ -98,6 +102,9 @@ pub fn parse_info_replication(addr: &str, text: &str) -> Result<EngineInfo, Engi
         detached_no_history: fields
             .get("link_down_reason")
             .is_some_and(|r| r.starts_with("NOHISTORY")),
+        cannot_persist: fields
+            .get("aof_last_write_status")
+            .is_some_and(|s| s.trim() == "err"),
     })
 }
 
@@ -149,6 +156,7 @@ impl EngineClient {
     pub async fn info(&mut self) -> Result<EngineInfo, EngineError> {
         let text: String = redis::cmd("INFO")
             .arg("replication")
+            .arg("persistence")
             .query_async(&mut self.conn)
             .await
             .map_err(|e| self.err(e))?;
@@ -273,6 +281,14 @@ mod tests {
         .unwrap();
         assert!(i.degraded);
         assert_eq!(i.term, 0);
+        // No persistence section: taken to persist.
+        assert!(!i.cannot_persist);
+        let full = parse_info_replication(
+            "a",
+            "# Replication\r\nrole:master\r\nmaster_repl_offset:5\r\n\r\n# Persistence\r\naof_enabled:1\r\naof_last_write_status:err\r\n",
+        )
+        .unwrap();
+        assert!(full.cannot_persist);
         assert!(matches!(
             parse_info_replication("a", "master_repl_offset:5\n"),
             Err(EngineError::MissingField { field: "role", .. })

@@ -370,6 +370,7 @@ mod tests {
                 degraded: false,
                 following: None,
                 detached_no_history: false,
+                cannot_persist: false,
             }),
             probe_failing_since_ms: None,
             fenced: false,
