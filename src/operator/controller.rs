@@ -131,15 +131,61 @@ pub async fn reconcile(
     }
 }
 
+/// One pass, as a pipeline that visits each stage once:
+///
+/// ```text
+/// observe (API + probes) → validate (pure) → decide (pure: failover machine, status, routing,
+/// objects) → record (the decision's intent, in status, before anything it implies) → apply
+/// (objects; routing first) → act (pod deletions, Events, engine actions) → status
+/// ```
+///
+/// Only `observe`, `record`, `apply`, `act` and `status` do I/O. A standby (leader election
+/// on, Lease not held) stops after `observe`.
 async fn reconcile_pair(
     pair: &RedisPair,
     ctx: &Context,
 ) -> Result<ControllerAction, ReconcileError> {
+    let seen = observe_pass(pair, ctx).await?;
+    let v = match validate(
+        pair,
+        seen.observed.password_secret.as_ref(),
+        seen.observed.admin_secret.as_ref(),
+        ctx.default_image.as_deref(),
+    ) {
+        Ok(v) => v,
+        Err(_) if !*ctx.leading.borrow() => return Ok(ControllerAction::requeue(RESYNC)),
+        Err(e) => return invalid_pass(pair, ctx, &seen, e).await,
+    };
+    ctx.probers.ensure(pair, v.admin_password.clone());
+    if !*ctx.leading.borrow() {
+        // A standby stops here: its prober is running (warm for a takeover), and nothing is
+        // written. Becoming leader reconciles every pair at once (`run`).
+        return Ok(ControllerAction::requeue(RESYNC));
+    }
+    let seen = observe_engines(pair, ctx, seen);
+    let plan = decide_pass(pair, &v, &seen);
+    record_pass(ctx, &seen, &plan).await?;
+    let applied = apply_pass(pair, ctx, &v, &seen, &plan).await?;
+    let acted = act_pass(pair, ctx, &v, &seen, &plan).await;
+    status_pass(pair, ctx, &v, &seen, &plan, applied, acted).await
+}
+
+/// What `observe` read: the pair's objects and, for the leader, the engines' state.
+struct Seen {
+    names: Names,
+    key: String,
+    /// The newest status this operator knows (see `status::newest_status`).
+    previous: Option<crate::api::RedisPairStatus>,
+    observed: super::observe::Observed,
+    /// The operator's clock, read after the probe results (see `observe_engines`).
+    now: u64,
+}
+
+/// observe (client): the pair's objects, and the newest status known.
+async fn observe_pass(pair: &RedisPair, ctx: &Context) -> Result<Seen, ReconcileError> {
     let ns = pair.namespace().unwrap_or_default();
-    let name = pair.name_any();
     let names = Names::new(pair);
-    let api: Api<RedisPair> = Api::namespaced(ctx.client.clone(), &ns);
-    let key = format!("{ns}/{name}");
+    let key = format!("{ns}/{}", pair.name_any());
     let previous = {
         let written = ctx
             .written_status
@@ -152,58 +198,34 @@ async fn reconcile_pair(
             written.as_ref(),
         )
     };
-    // observe (client)
-    let mut observed = observe(&ctx.client, &ns, &names)
+    let observed = observe(&ctx.client, &ns, &names)
         .await
         .map_err(ReconcileError::Observe)?;
+    Ok(Seen {
+        names,
+        key,
+        previous,
+        observed,
+        now: now_ms(),
+    })
+}
 
-    // validate (no client): an invalid spec is a condition and an Event, not a crash.
-    let v = match validate(
-        pair,
-        observed.password_secret.as_ref(),
-        observed.admin_secret.as_ref(),
-        ctx.default_image.as_deref(),
-    ) {
-        Ok(v) => v,
-        Err(_) if !*ctx.leading.borrow() => return Ok(ControllerAction::requeue(RESYNC)),
-        Err(e) => {
-            let message = e.to_string();
-            let already = previous.as_ref().is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == CONDITION_READY && c.message == message)
-            });
-            if !already {
-                publish(ctx, pair, e.category(), message.clone(), true).await;
-            }
-            ctx.metrics.error(e.category());
-            ctx.metrics.set_phase(&pair_key(pair), Some("Failed"));
-            let status =
-                build_invalid_status(previous.as_ref(), pair.meta().generation, message, now_ms());
-            patch_status(&api, &name, &status)
-                .await
-                .map_err(ReconcileError::Status)?;
-            return Ok(ControllerAction::await_change());
-        }
-    };
-    ctx.probers.ensure(pair, v.admin_password.clone());
-    if !*ctx.leading.borrow() {
-        // A standby stops here: its prober is running (warm for a takeover), and nothing is
-        // written. Becoming leader reconciles every pair at once (`run`).
-        return Ok(ControllerAction::requeue(RESYNC));
-    }
+/// observe, the engines' half (no I/O here: the prober and the lease ledger did it): the
+/// latest probe results, lease grants and switchover pauses.
+fn observe_engines(pair: &RedisPair, ctx: &Context, mut seen: Seen) -> Seen {
+    let observed = &mut seen.observed;
     observed.probes = ctx.probers.results(pair);
     // Taken after the probe results were read: an engine state they show (a promotion, which
     // ends the replica's lease grants to the old master) happened before `now`.
     let now = now_ms();
     observed.operator_started_ms = ctx.started_ms;
-    for p in &names.pods {
-        if let Some(ms) = ctx.probers.leases.granted_ms(&key, p, now) {
+    for p in &seen.names.pods {
+        if let Some(ms) = ctx.probers.leases.granted_ms(&seen.key, p, now) {
             observed.lease_grants.insert(p.clone(), ms);
         }
     }
     if let Ok(paused) = ctx.paused.lock() {
-        for p in paused.get(&key).into_iter().flatten() {
+        for p in paused.get(&seen.key).into_iter().flatten() {
             // Trusted only while enough of the pause is left for a promotion decided now.
             if now < p.at_ms + SWITCHOVER_PAUSE_MS - PAUSE_TRUSTED_MS {
                 observed
@@ -212,40 +234,76 @@ async fn reconcile_pair(
             }
         }
     }
+    seen.now = now;
+    seen
+}
 
-    // decide (no client)
-    let record = record_of(previous.as_ref());
-    let obs = observation_of(pair, &names, &observed, &pod_spec_hash(&v));
-    let d = failover::decide(&policy_of(&pair.spec), &record, &obs, now);
+/// An invalid spec is a condition and an Event, not a crash.
+async fn invalid_pass(
+    pair: &RedisPair,
+    ctx: &Context,
+    seen: &Seen,
+    e: super::validate::ValidateError,
+) -> Result<ControllerAction, ReconcileError> {
+    let message = e.to_string();
+    let already = seen.previous.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == CONDITION_READY && c.message == message)
+    });
+    if !already {
+        publish(ctx, pair, e.category(), message.clone(), true).await;
+    }
+    ctx.metrics.error(e.category());
+    ctx.metrics.set_phase(&pair_key(pair), Some("Failed"));
+    let status = build_invalid_status(
+        seen.previous.as_ref(),
+        pair.meta().generation,
+        message,
+        seen.now,
+    );
+    patch_status(&pair_api(ctx, pair), &pair.name_any(), &status)
+        .await
+        .map_err(ReconcileError::Status)?;
+    Ok(ControllerAction::await_change())
+}
 
-    // The status this pass leads to (pure). It carries the new record.
+fn pair_api(ctx: &Context, pair: &RedisPair) -> Api<RedisPair> {
+    Api::namespaced(ctx.client.clone(), &pair.namespace().unwrap_or_default())
+}
+
+/// What `decide` produced: everything the later stages carry out. Pure data.
+struct Plan {
+    /// The record as it was (to tell whether the decision changed it).
+    record: failover::Record,
+    obs: failover::Observation,
+    d: failover::Decision,
+    /// The status this pass leads to; it carries the new record.
+    status: crate::api::RedisPairStatus,
+    resources: super::build::PairResources,
+    /// The lease grant that must reach the new master before the Service names it.
+    lease_first: Vec<failover::Action>,
+    /// Every other action, in order.
+    later_actions: Vec<failover::Action>,
+}
+
+/// decide (pure): the failover machine, the status it leads to, the routing and the objects.
+fn decide_pass(pair: &RedisPair, v: &super::validate::ValidatedPair, seen: &Seen) -> Plan {
+    let record = record_of(seen.previous.as_ref());
+    let obs = observation_of(pair, &seen.names, &seen.observed, &pod_spec_hash(v));
+    let d = failover::decide(&policy_of(&pair.spec), &record, &obs, seen.now);
     let status = build_status(
-        previous.as_ref(),
-        &names,
+        seen.previous.as_ref(),
+        &seen.names,
         pair.spec.replication.mode,
         pair.meta().generation,
         &d,
         &obs,
-        &observed,
-        now,
+        &seen.observed,
+        seen.now,
     );
-    // Intent before action: the new record is in status before anything it implies is done,
-    // so a restarted operator resumes from it.
-    // The prober stops renewing the master's lease before a failover is recorded (an async
-    // promotion waits for that lease from its last grant), and resumes once none is.
-    ctx.probers.leases.hold(
-        &key,
-        d.record.failover.is_some() || record.failover.is_some(),
-    );
-    if d.record != record {
-        let written = patch_status(&api, &name, &status)
-            .await
-            .map_err(ReconcileError::Status)?;
-        ctx.remember_status(key.clone(), &written);
-    }
-
-    // build (no client) and apply (client). The read-write Service's selector carries the
-    // routing decision, so fencing (selector → nothing) happens before any engine action.
+    // build: the read-write Service's selector carries the routing decision, so fencing
+    // (selector → nothing) is applied before any engine action.
     let routing = routing_of(&d, &obs);
     let passwords = {
         let mut rng = rand::thread_rng();
@@ -254,19 +312,61 @@ async fn reconcile_pair(
             admin_password: generate_password(&mut rng),
         }
     };
-    let resources = build_pair_resources(&v, &routing, &passwords);
+    let resources = build_pair_resources(v, &routing, &passwords);
     // The new master gets its write lease before the Service names it: the other way round,
     // the first clients routed to it would be refused (READONLY / MASTERDOWN: a promoted
-    // engine accepts nothing until its first grant) until the engine actions below ran.
+    // engine accepts nothing until its first grant) until the engine actions ran.
     let (lease_first, later_actions) = split_lease_before_routing(&d.actions, &routing);
-    let ips = pod_ips(&observed);
-    if let (false, Some(pw)) = (lease_first.is_empty(), v.admin_password.as_ref()) {
+    Plan {
+        record,
+        obs,
+        d,
+        status,
+        resources,
+        lease_first,
+        later_actions,
+    }
+}
+
+/// record (client): intent before action. The new record is in status before anything it
+/// implies is done, so a restarted operator resumes from it. The prober stops renewing the
+/// master's lease before a failover is recorded (an async promotion waits for that lease from
+/// its last grant), and resumes once none is.
+async fn record_pass(ctx: &Context, seen: &Seen, plan: &Plan) -> Result<(), ReconcileError> {
+    ctx.probers.leases.hold(
+        &seen.key,
+        plan.d.record.failover.is_some() || plan.record.failover.is_some(),
+    );
+    if plan.d.record != plan.record {
+        let (ns, name) = seen.key.split_once('/').unwrap_or_default();
+        let api: Api<RedisPair> = Api::namespaced(ctx.client.clone(), ns);
+        let written = patch_status(&api, name, &plan.status)
+            .await
+            .map_err(ReconcileError::Status)?;
+        ctx.remember_status(seen.key.clone(), &written);
+    }
+    Ok(())
+}
+
+/// apply (client): the new master's lease grant (if routing names it now), then every object.
+/// A failed routing write (the fence of a failover) stops the pass before any engine action;
+/// any other object that could not be written is returned, to be reported after the engine
+/// actions, so that a failover never waits on it.
+async fn apply_pass(
+    pair: &RedisPair,
+    ctx: &Context,
+    v: &super::validate::ValidatedPair,
+    seen: &Seen,
+    plan: &Plan,
+) -> Result<Vec<ReconcileError>, ReconcileError> {
+    let ips = pod_ips(&seen.observed);
+    if let (false, Some(pw)) = (plan.lease_first.is_empty(), v.admin_password.as_ref()) {
         let mut effects = ActionEffects::default();
         if let Err(e) = run_engine_actions(
             &ctx.client,
             pair,
-            &key,
-            &lease_first,
+            &seen.key,
+            &plan.lease_first,
             &ips,
             pw,
             &ctx.probers.leases,
@@ -274,125 +374,167 @@ async fn reconcile_pair(
         )
         .await
         {
-            // Not fatal for this pass: the Service switch below still goes ahead (the grant
-            // is repeated in every pass until the Service names the new master).
+            // Not fatal for this pass: the Service switch still goes ahead (the grant is
+            // repeated in every pass until the Service names the new master).
             warn!(%e, "granting the new master its lease before routing to it");
         }
     }
-    // A failed routing write (the fence of a failover) stops the pass before any engine
-    // action; any other object that could not be written is reported at the end of the pass,
-    // after the engine actions, so that a failover never waits on it.
-    let apply_errors = apply_pair(&ctx.client, &ns, &resources, &observed, &ctx.applied).await;
-    if let Some(e) = apply_errors.routing {
-        return Err(e);
+    let ns = pair.namespace().unwrap_or_default();
+    let errors = apply_pair(
+        &ctx.client,
+        &ns,
+        &plan.resources,
+        &seen.observed,
+        &ctx.applied,
+    )
+    .await;
+    match errors.routing {
+        Some(e) => Err(e),
+        None => Ok(errors.others),
     }
-    let mut deferred: Vec<ReconcileError> = apply_errors.others;
+}
 
-    // Repairs (decided and recorded by the machine, `Record::repair`): a pod lost with its
-    // node or evicted is force-deleted (with its claim on local storage); the next pass
-    // recreates it, and the machine demotes the newcomer into a replica.
+/// What `act` did that `status` reports.
+struct Acted {
+    /// Objects that could not be deleted (reported with the apply errors).
+    api_errors: Vec<ReconcileError>,
+    engine: Result<(), super::engine_client::EngineError>,
+}
+
+/// act (client, engines): pod deletions the machine recorded (repairs, rollout), Events, then
+/// the engine actions and the serving master's lease.
+async fn act_pass(
+    pair: &RedisPair,
+    ctx: &Context,
+    v: &super::validate::ValidatedPair,
+    seen: &Seen,
+    plan: &Plan,
+) -> Acted {
+    let ns = pair.namespace().unwrap_or_default();
+    let d = &plan.d;
+    let mut api_errors = Vec::new();
     for a in &d.actions {
-        if let failover::Action::DeleteLostPod {
-            pod,
-            uid,
-            delete_claim,
-        } = a
-        {
-            let claim = delete_claim.then(|| names.pvc(pod));
-            if let Some(c) = &claim {
-                ctx.applied.forget_object("PersistentVolumeClaim", &ns, c);
-            }
-            if let Err(source) =
-                delete_lost_pod(&ctx.client, &ns, pod, uid.as_deref(), claim.as_deref()).await
-            {
-                deferred.push(ReconcileError::Apply {
-                    kind: "Pod",
-                    name: pod.clone(),
-                    source,
-                });
-            }
-        }
-    }
-
-    // Rollout: delete the outdated replica pod (the decision was recorded above); the next
-    // pass recreates it from the current spec.
-    for a in &d.actions {
-        if let failover::Action::ReplacePod { pod } = a {
-            let Some(uid) = observed.pods.get(pod).and_then(|p| p.metadata.uid.clone()) else {
-                continue;
-            };
-            info!(%pod, "rollout: deleting the pod to recreate it from the current spec");
-            if let Err(source) = delete_pod_for_rollout(&ctx.client, &ns, pod, &uid).await {
-                deferred.push(ReconcileError::Apply {
-                    kind: "Pod",
-                    name: pod.clone(),
-                    source,
-                });
-            }
-        }
-    }
-
-    for a in &d.actions {
-        if let failover::Action::Event {
-            reason,
-            message,
-            warning,
-        } = a
-        {
-            info!(reason, %message, "event");
-            publish(ctx, pair, reason, message.clone(), *warning).await;
-        }
-    }
-
-    // engine actions (RESP)
-    let engine_result = match &v.admin_password {
-        Some(pw) => {
-            let mut effects = ActionEffects::default();
-            let r = run_engine_actions(
-                &ctx.client,
-                pair,
-                &key,
-                &later_actions,
-                &ips,
-                pw,
-                &ctx.probers.leases,
-                &mut effects,
-            )
-            .await;
-            if let Ok(mut paused) = ctx.paused.lock() {
-                let entry = paused.entry(key.clone()).or_default();
-                if d.record.failover.is_none() {
-                    entry.clear();
+        match a {
+            // Repairs (`Record::repair`): a pod lost with its node or evicted is force-deleted
+            // (with its claim on local storage); the next pass recreates it, and the machine
+            // demotes the newcomer into a replica.
+            failover::Action::DeleteLostPod {
+                pod,
+                uid,
+                delete_claim,
+            } => {
+                let claim = delete_claim.then(|| seen.names.pvc(pod));
+                if let Some(c) = &claim {
+                    ctx.applied.forget_object("PersistentVolumeClaim", &ns, c);
                 }
-                for p in effects.paused {
-                    entry.retain(|x| x.pod != p.pod);
-                    entry.push(p);
+                if let Err(source) =
+                    delete_lost_pod(&ctx.client, &ns, pod, uid.as_deref(), claim.as_deref()).await
+                {
+                    api_errors.push(ReconcileError::Apply {
+                        kind: "Pod",
+                        name: pod.clone(),
+                        source,
+                    });
                 }
             }
-            for (pod, ip, info) in effects.probed {
-                ctx.probers.record(pair, &pod, &ip, info);
+            // Rollout: delete the outdated replica pod; the next pass recreates it from the
+            // current spec.
+            failover::Action::ReplacePod { pod } => {
+                let Some(uid) = seen
+                    .observed
+                    .pods
+                    .get(pod)
+                    .and_then(|p| p.metadata.uid.clone())
+                else {
+                    continue;
+                };
+                info!(%pod, "rollout: deleting the pod to recreate it from the current spec");
+                if let Err(source) = delete_pod_for_rollout(&ctx.client, &ns, pod, &uid).await {
+                    api_errors.push(ReconcileError::Apply {
+                        kind: "Pod",
+                        name: pod.clone(),
+                        source,
+                    });
+                }
             }
-            // The master is serving in this term and no failover is recorded: it may write.
-            let serving = d.record.failover.is_none()
-                && d.record.serving_master(&obs).is_some_and(|m| !m.fenced);
-            let l = match (serving, d.record.target_master.as_ref()) {
-                (true, Some(m)) => match ips.get(m) {
-                    Some(ip) => grant_master_lease(&ctx.probers.leases, &key, m, ip, pw).await,
-                    None => Ok(()),
-                },
-                _ => Ok(()),
-            };
-            r.and(l)
+            failover::Action::Event {
+                reason,
+                message,
+                warning,
+            } => {
+                info!(reason, %message, "event");
+                publish(ctx, pair, reason, message.clone(), *warning).await;
+            }
+            _ => {}
         }
-        None => Ok(()),
+    }
+    let Some(pw) = &v.admin_password else {
+        return Acted {
+            api_errors,
+            engine: Ok(()),
+        };
     };
+    let ips = pod_ips(&seen.observed);
+    let mut effects = ActionEffects::default();
+    let r = run_engine_actions(
+        &ctx.client,
+        pair,
+        &seen.key,
+        &plan.later_actions,
+        &ips,
+        pw,
+        &ctx.probers.leases,
+        &mut effects,
+    )
+    .await;
+    if let Ok(mut paused) = ctx.paused.lock() {
+        let entry = paused.entry(seen.key.clone()).or_default();
+        if d.record.failover.is_none() {
+            entry.clear();
+        }
+        for p in effects.paused {
+            entry.retain(|x| x.pod != p.pod);
+            entry.push(p);
+        }
+    }
+    for (pod, ip, info) in effects.probed {
+        ctx.probers.record(pair, &pod, &ip, info);
+    }
+    // The master is serving in this term and no failover is recorded: it may write.
+    let serving = d.record.failover.is_none()
+        && d.record
+            .serving_master(&plan.obs)
+            .is_some_and(|m| !m.fenced);
+    let l = match (serving, d.record.target_master.as_ref()) {
+        (true, Some(m)) => match ips.get(m) {
+            Some(ip) => grant_master_lease(&ctx.probers.leases, &seen.key, m, ip, pw).await,
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    };
+    Acted {
+        api_errors,
+        engine: r.and(l),
+    }
+}
+
+/// status (client): metrics, the phase change Event, the status write (when the record did
+/// not already carry it), then what could not be done, and when to come back.
+async fn status_pass(
+    pair: &RedisPair,
+    ctx: &Context,
+    v: &super::validate::ValidatedPair,
+    seen: &Seen,
+    plan: &Plan,
+    apply_errors: Vec<ReconcileError>,
+    acted: Acted,
+) -> Result<ControllerAction, ReconcileError> {
+    let d = &plan.d;
     if let Some((from, to, _, ms)) = &d.completed {
         ctx.metrics.failover_completed(*ms);
         info!(%from, %to, ms, "failover completed");
     }
-
-    // status (client)
-    let old_phase = previous.as_ref().and_then(|s| s.phase.clone());
+    let old_phase = seen.previous.as_ref().and_then(|s| s.phase.clone());
     if old_phase.as_deref() != Some(d.phase.as_str()) {
         publish(
             ctx,
@@ -407,18 +549,19 @@ async fn reconcile_pair(
         )
         .await;
     }
-    if previous.as_ref() != Some(&status) && d.record == record {
-        let written = patch_status(&api, &name, &status)
+    if seen.previous.as_ref() != Some(&plan.status) && d.record == plan.record {
+        let written = patch_status(&pair_api(ctx, pair), &pair.name_any(), &plan.status)
             .await
             .map_err(ReconcileError::Status)?;
-        ctx.remember_status(key.clone(), &written);
+        ctx.remember_status(seen.key.clone(), &written);
     }
     ctx.metrics
         .set_phase(&pair_key(pair), Some(d.phase.as_str()));
-    engine_result.map_err(ReconcileError::Engine)?;
+    acted.engine.map_err(ReconcileError::Engine)?;
     // Objects that could not be written: reported now (Event, metrics), once the failover
     // steps of this pass are done. Not through the error policy: its back-off (2 s) would slow
     // a failover in progress, which advances a step per pass.
+    let deferred: Vec<ReconcileError> = apply_errors.into_iter().chain(acted.api_errors).collect();
     for e in &deferred {
         warn!(%e, category = e.category(), "could not apply");
         ctx.metrics.error(e.category());
@@ -431,7 +574,6 @@ async fn reconcile_pair(
     if let (Some(retry), false) = (retry, d.again_now) {
         return Ok(ControllerAction::requeue(retry));
     }
-
     Ok(if d.again_now {
         ControllerAction::requeue(AGAIN_NOW)
     } else if v.admin_password.is_none() || matches!(d.phase, Phase::Creating | Phase::Upgrading) {
