@@ -582,3 +582,91 @@ async fn log_growth_triggers_compaction_at_the_configured_size() {
     h.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Sleep until the wall clock is past `deadline_ms` (Unix ms) by a margin. This sleep *is* the
+/// time under test: a TTL running out while the engine is down.
+async fn sleep_past(deadline_ms: i64) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let wait = (deadline_ms - now_ms).max(0) as u64 + 200;
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+}
+
+/// A key whose TTL runs out while the engine is down is gone after the restart (as with
+/// redis-server), and a key whose TTL was removed before the kill keeps its whole history:
+/// replaying the log never expires keys by the local clock halfway through (the PEXPIREAT,
+/// already past at replay, used to delete the key and the next INCR recreated it without TTL).
+/// After loading, the engine expires the key normally and logs the expiry as a DEL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ttl_that_ran_out_while_down_expires_the_key_after_restart() {
+    let dir = temp_dir("ttl-down");
+    let port = free_port();
+    let mut p = EngineProcess::start(port, &dir, &[("appendfsync", "always")]).await;
+    let mut c = p.conn().await;
+    for key in ["k", "p"] {
+        let _: i64 = c.incr(key, 1).await.unwrap();
+        let _: bool = c.pexpire(key, 400).await.unwrap();
+        let n: i64 = c.incr(key, 1).await.unwrap();
+        assert_eq!(n, 2);
+    }
+    // `p` loses its TTL: it must come back as 2, without TTL.
+    let _: bool = c.persist("p").await.unwrap();
+    let deadline: i64 = redis::cmd("PEXPIRETIME")
+        .arg("k")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(deadline > 0);
+    p.kill9();
+    sleep_past(deadline).await;
+
+    let mut p = EngineProcess::start(port, &dir, &[("appendfsync", "always")]).await;
+    let mut c = p.conn().await;
+    let k: Option<String> = c.get("k").await.unwrap();
+    assert_eq!(k, None, "k expired while the engine was down");
+    let ttl: i64 = c.ttl("k").await.unwrap();
+    assert_eq!(ttl, -2);
+    let v: Option<String> = c.get("p").await.unwrap();
+    assert_eq!(v.as_deref(), Some("2"), "p's history replayed in full");
+    let ttl: i64 = c.ttl("p").await.unwrap();
+    assert_eq!(ttl, -1);
+    let expired: u64 = repl_support::info_field(&mut c, "stats", "expired_keys")
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        expired, 1,
+        "the expiry happened after loading, on this node"
+    );
+
+    // The expiry was logged as a DEL: a further restart still has no `k`, and the log
+    // holds the DEL after the PEXPIREAT.
+    support::wait_for(Duration::from_secs(10), "the log durable", || {
+        let mut c = c.clone();
+        async move {
+            let off = repl_support::info_field(&mut c, "persistence", "log_offset").await;
+            let durable =
+                repl_support::info_field(&mut c, "persistence", "log_durable_offset").await;
+            off.is_some() && off == durable
+        }
+    })
+    .await;
+    p.kill9();
+    let log = std::fs::read(last_segment(&dir)).unwrap();
+    let needle = b"*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n";
+    assert!(
+        log.windows(needle.len()).any(|w| w == needle),
+        "the expiry of k was logged as DEL"
+    );
+    let p = EngineProcess::start(port, &dir, &[("appendfsync", "always")]).await;
+    let mut c = p.conn().await;
+    let k: Option<String> = c.get("k").await.unwrap();
+    assert_eq!(k, None);
+    let v: Option<String> = c.get("p").await.unwrap();
+    assert_eq!(v.as_deref(), Some("2"));
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
