@@ -225,11 +225,13 @@ fn persistence(ctx: &mut Ctx<'_>) -> String {
         let base = p.last_snapshot_offset.unwrap_or(0);
         let _ = write!(
             out,
-            "aof_current_size:{}\r\naof_base_size:0\r\naof_pending_rewrite:0\r\naof_buffer_length:{}\r\naof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\nlog_offset:{}\r\nlog_written_offset:{written}\r\nlog_durable_offset:{durable}\r\nlog_fsyncs:{}\r\nlog_segments:{}\r\nsnapshot_offset:{}\r\n",
+            "aof_current_size:{}\r\naof_base_size:0\r\naof_pending_rewrite:0\r\naof_buffer_length:{}\r\naof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\nlog_offset:{}\r\nlog_written_offset:{written}\r\nlog_durable_offset:{durable}\r\nlog_fsyncs:{}\r\nlog_write_errors:{}\r\nlog_write_error:{}\r\nlog_segments:{}\r\nsnapshot_offset:{}\r\n",
             st.stream.offset - base,
             st.stream.offset - written,
             st.stream.offset,
             w.fsyncs.load(std::sync::atomic::Ordering::Relaxed),
+            w.write_errors.load(std::sync::atomic::Ordering::Relaxed),
+            w.write_error().unwrap_or_default(),
             crate::engine::persistence::list_segments(&p.dir).len(),
             p.last_snapshot_offset.map(|o| o as i64).unwrap_or(-1),
         );

@@ -260,6 +260,9 @@ async fn run_batch(
     let mut paused_until = None;
     // The stream offset this batch wrote up to: its replies wait for the reply gate.
     let mut wrote_up_to = None;
+    // Where in `out` the replies of the commands that wrote are: if the gate can never release
+    // them (the log cannot be written), they become MISCONF errors.
+    let mut write_replies: Vec<std::ops::Range<usize>> = Vec::new();
     {
         let mut st = engine.state.lock();
         let offset_before = st.stream.offset;
@@ -273,6 +276,7 @@ async fn run_batch(
         while let Some(args) = pending.pop_front() {
             last_cmd_len = args[0].len().min(last_cmd.len());
             last_cmd[..last_cmd_len].copy_from_slice(&args[0][..last_cmd_len]);
+            let offset_at_command = st.stream.offset;
             let outcome = cmd::process(&mut st, client, args, now);
             // Messages the command itself published to this client (PUBLISH to a channel it
             // is subscribed to in RESP3) go out before its reply, as in Redis.
@@ -282,7 +286,13 @@ async fn run_batch(
                 }
             }
             match outcome {
-                Outcome::Reply(r) => write_reply(client, &r, out),
+                Outcome::Reply(r) => {
+                    let at = out.len();
+                    write_reply(client, &r, out);
+                    if st.stream.offset != offset_at_command && out.len() > at {
+                        write_replies.push(at..out.len());
+                    }
+                }
                 Outcome::Blocked {
                     rx,
                     deadline_ms,
@@ -331,7 +341,9 @@ async fn run_batch(
         }
     }
     if let Some(offset) = wrote_up_to {
-        wait_released(engine, client, offset).await?;
+        if wait_released(engine, client, offset).await? == Released::Never {
+            refuse_write_replies(engine, client, out, &write_replies);
+        }
     }
     if let Some(until) = paused_until {
         if !out.is_empty() {
@@ -405,19 +417,29 @@ async fn run_batch(
     Ok(())
 }
 
+#[derive(Debug, PartialEq, Eq)]
+enum Released {
+    Yes,
+    /// The write log cannot be written past an earlier offset (a full disk).
+    Never,
+}
+
 /// Hold the replies of a batch that wrote up to `offset` until the reply gate releases it
 /// (fsync under `appendfsync always`, the replica's acknowledgement under semi-sync).
 async fn wait_released(
     engine: &Arc<Engine>,
     client: &ClientState,
     offset: u64,
-) -> Result<(), Close> {
+) -> Result<Released, Close> {
     if engine.gate.released() >= offset {
-        return Ok(());
+        return Ok(Released::Yes);
     }
     engine.state.lock().repl.gate_waiters.insert(client.id);
     let r = tokio::select! {
-        _ = engine.gate.wait(offset) => Ok(()),
+        r = engine.gate.wait(offset) => Ok(match r {
+            Ok(()) => Released::Yes,
+            Err(_) => Released::Never,
+        }),
         _ = client.handle.kill.notified() => Err(Close::Killed),
     };
     engine.state.lock().repl.gate_waiters.remove(&client.id);
@@ -427,6 +449,34 @@ async fn wait_released(
         return Err(Close::Killed);
     }
     r
+}
+
+/// The log could not be written, so the writes of this batch are not acknowledged: each reply
+/// of a command that wrote becomes the MISCONF error (the change is in memory and stays queued
+/// for the log, but the client must not take it as durable). Replies to reads stand.
+fn refuse_write_replies(
+    engine: &Arc<Engine>,
+    client: &ClientState,
+    out: &mut BytesMut,
+    write_replies: &[std::ops::Range<usize>],
+) {
+    let err = {
+        let st = engine.state.lock();
+        cmd::disk_error_reply(&st)
+    }
+    // The writer may have recovered meanwhile; the write was still not acknowledged in time.
+    .unwrap_or_else(|| {
+        Reply::err_static("MISCONF Errors writing to the AOF file: the write log failed")
+    });
+    let mut rebuilt = BytesMut::with_capacity(out.len());
+    let mut from = 0;
+    for r in write_replies {
+        rebuilt.extend_from_slice(&out[from..r.start]);
+        err.encode(client.proto, &mut rebuilt);
+        from = r.end;
+    }
+    rebuilt.extend_from_slice(&out[from..]);
+    *out = rebuilt;
 }
 
 fn unblock(engine: &Arc<Engine>, id: u64) {
