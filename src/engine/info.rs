@@ -3,9 +3,9 @@
 
 use std::fmt::Write;
 
-use crate::engine::cmd::server::REDIS_VERSION;
 use crate::engine::cmd::Ctx;
 use crate::engine::state::CommandStats;
+use crate::engine::REDIS_VERSION;
 
 const DEFAULT_SECTIONS: &[&str] = &[
     "server",

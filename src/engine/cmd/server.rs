@@ -11,8 +11,6 @@ use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::storage::Value;
 
-pub const REDIS_VERSION: &str = "7.2.0";
-
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "ping",
@@ -607,7 +605,10 @@ fn hello(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     };
     Reply::Map(vec![
         (Reply::bulk_str("server"), Reply::bulk_str("redis")),
-        (Reply::bulk_str("version"), Reply::bulk_str(REDIS_VERSION)),
+        (
+            Reply::bulk_str("version"),
+            Reply::bulk_str(crate::engine::REDIS_VERSION),
+        ),
         (Reply::bulk_str("proto"), Reply::Int(proto as i64)),
         (Reply::bulk_str("id"), Reply::Int(ctx.client.id as i64)),
         (Reply::bulk_str("mode"), Reply::bulk_str("standalone")),
