@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use crate::engine::client::ClientState;
 use crate::engine::cmd::{self, Outcome};
 use crate::engine::protocol::arg::Arg;
-use crate::engine::protocol::parse::{parse_request, ParseLimits, Parsed};
+use crate::engine::protocol::parse::{ParseLimits, Parsed, RequestParser};
 use crate::engine::state::EngineState;
 use crate::engine::storage::Expiry;
 
@@ -21,6 +21,15 @@ pub fn stream_client(id: u64, db: usize) -> ClientState {
 /// Split `buf` into the commands it holds; the bytes of an incomplete last command stay in
 /// `buf`. Returns each command with its encoded length.
 pub fn split_commands(buf: &mut BytesMut) -> Result<Vec<(Vec<Arg>, usize)>, String> {
+    split_commands_with(&mut RequestParser::default(), buf)
+}
+
+/// [`split_commands`] for a buffer that grows between calls (a replication link): `parser`
+/// resumes an incomplete last command where it stopped instead of scanning it again.
+pub fn split_commands_with(
+    parser: &mut RequestParser,
+    buf: &mut BytesMut,
+) -> Result<Vec<(Vec<Arg>, usize)>, String> {
     let limits = ParseLimits {
         max_bulk_len: i64::MAX,
         authenticated: true,
@@ -28,7 +37,7 @@ pub fn split_commands(buf: &mut BytesMut) -> Result<Vec<(Vec<Arg>, usize)>, Stri
     let mut out = Vec::new();
     loop {
         let before = buf.len();
-        match parse_request(buf, limits) {
+        match parser.parse(buf, limits) {
             Ok(Parsed::Request(args)) => {
                 let used = before - buf.len();
                 if !args.is_empty() {

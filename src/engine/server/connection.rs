@@ -17,7 +17,7 @@ use super::{now_ms, Engine};
 use crate::engine::client::{ClientInfo, ClientState, ReplyMode};
 use crate::engine::cmd::{self, Outcome};
 use crate::engine::protocol::arg::Arg;
-use crate::engine::protocol::parse::{parse_request, ParseLimits, Parsed, ProtocolError};
+use crate::engine::protocol::parse::{ParseLimits, Parsed, ProtocolError, RequestParser};
 use crate::engine::protocol::reply::Reply;
 
 /// Why the connection ends.
@@ -63,6 +63,10 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
     debug!(id = client.id, peer = %peer, "client connected");
     let handle = client.handle.clone();
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    // Keeps its place in an incomplete request between reads (`inbuf` only grows at its end
+    // and loses whole requests at its front), so a large request is scanned once, not once per
+    // read.
+    let mut parser = RequestParser::default();
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut pending: VecDeque<Vec<Arg>> = VecDeque::new();
     let mut settings = ConnSettings::from_state(&engine.state.lock(), &client);
@@ -99,7 +103,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
         // 2. Parse everything received so far.
         let mut protocol_error = None;
         loop {
-            match parse_request(&mut inbuf, settings.parse) {
+            match parser.parse(&mut inbuf, settings.parse) {
                 Ok(Parsed::Request(args)) => {
                     if !args.is_empty() {
                         pending.push_back(args);
