@@ -6,7 +6,7 @@ use bytes::Bytes;
 use super::args::{int_arg, is, lossy, syntax_error};
 use super::flags::*;
 use super::{CommandSpec, Ctx};
-use crate::engine::client::{ClientInfo, ReplyMode, User};
+use crate::engine::client::{ClientInfo, Pushed, ReplyMode, User};
 use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::storage::Value;
@@ -928,10 +928,21 @@ pub fn feed_monitors(ctx: &mut Ctx<'_>, args: &[Arg]) {
         line.push('"');
     }
     let msg = Reply::Status(Bytes::from(line));
-    // A monitor whose connection is gone is dropped here (its cleanup also removes it).
-    ctx.state
-        .monitors
-        .retain(|_, tx| tx.send(msg.clone()).is_ok());
+    // MONITOR clients are of the `normal` class for client-output-buffer-limit (as in Redis).
+    // A monitor whose connection is gone, or that broke the limit and is being disconnected,
+    // is dropped here (its cleanup also removes it).
+    let st = &mut *ctx.state;
+    let limit = st.config.settings.output_limits.normal;
+    let now = ctx.now_ms;
+    st.monitors
+        .retain(|_, tx| match tx.push(msg.clone(), limit, now) {
+            Pushed::Queued => true,
+            Pushed::LimitReached => {
+                st.stats.client_output_buffer_limit_disconnections += 1;
+                false
+            }
+            Pushed::Gone => false,
+        });
 }
 
 fn lastsave(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::{now_ms, Engine};
-use crate::engine::client::{ClientInfo, ClientState, ReplyMode};
+use crate::engine::client::{push_size, ClientInfo, ClientState, ReplyMode};
 use crate::engine::cmd::{self, Outcome};
 use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::parse::{ParseLimits, Parsed, ProtocolError, RequestParser};
@@ -48,7 +48,10 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
             None
         } else {
             let mut c = ClientState::new(id, peer.to_string(), laddr, now_ms(), needs_auth);
-            c.push = Some(push_tx);
+            c.push = Some(crate::engine::client::PushSender::new(
+                push_tx,
+                c.handle.clone(),
+            ));
             st.clients
                 .insert(id, ClientInfo::from_state(&c, now_ms(), ""));
             Some(c)
@@ -171,11 +174,22 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
             _ = handle.kill.notified() => break 'conn Close::Killed,
             _ = idle => break 'conn Close::Idle,
             Some(msg) = push_rx.recv(), if client.push_handed_out => {
+                // What is taken off the channel stays counted in the output buffer until it is
+                // written: a subscriber that does not read holds it here, in `out`.
+                let mut taken = push_size(&msg);
                 msg.encode(client.proto, &mut out);
                 while let Ok(m) = push_rx.try_recv() {
+                    taken += push_size(&m);
                     m.encode(client.proto, &mut out);
                 }
-                if stream.write_all(&out).await.is_err() {
+                // A client disconnected for its output buffer limit never reads: the kill
+                // must not wait for the write.
+                let written = tokio::select! {
+                    r = stream.write_all(&out) => r.is_ok(),
+                    _ = handle.kill.notified() => break 'conn Close::Killed,
+                };
+                handle.output_written(taken);
+                if !written {
                     break 'conn Close::Peer;
                 }
                 out.clear();
@@ -286,6 +300,7 @@ async fn run_batch(
             // is subscribed to in RESP3) go out before its reply, as in Redis.
             if client.push_handed_out {
                 while let Ok(m) = push_rx.try_recv() {
+                    client.handle.output_written(push_size(&m));
                     m.encode(client.proto, out);
                 }
             }
@@ -382,6 +397,7 @@ async fn run_batch(
                 _ = &mut sleep => break None,
                 // A RESP3 client may be subscribed while it waits: pushes still flow.
                 Some(m) = push_rx.recv() => {
+                    client.handle.output_written(push_size(&m));
                     let mut pushed = BytesMut::new();
                     m.encode(client.proto, &mut pushed);
                     stream.write_all(&pushed).await.map_err(|_| {
