@@ -322,6 +322,26 @@ async fn bzpopmin_serves_longest_waiter_first_and_times_out() {
     h.stop().await;
 }
 
+/// A timeout under 1 ms is rounded up to 1 ms, as redis-server 7.0.15 and the list commands do:
+/// `BZPOPMIN z 0.0001` times out at once instead of blocking forever (it was truncated to 0,
+/// which means "no timeout"). A negative value that rounds to 0 still means forever, as in Redis.
+#[tokio::test]
+async fn sorted_set_blocking_timeouts_under_a_millisecond_round_up() {
+    let h = start_engine(&[]).await;
+    let mut c = RawClient::connect(&h).await;
+    for cmd in [
+        &["BZPOPMIN", "z", "0.0001"][..],
+        &["BZPOPMAX", "z", "0.0001"],
+        &["BZMPOP", "0.0001", "1", "z", "MIN"],
+        &["BLPOP", "l", "0.0001"],
+    ] {
+        // `expect` fails after 10 s: a command that blocks forever fails the test.
+        c.cmd(cmd).await;
+        c.expect(b"*-1\r\n").await;
+    }
+    h.stop().await;
+}
+
 /// Records every effect the engine propagates.
 #[derive(Clone, Default)]
 struct Recorder(Arc<Mutex<Vec<Vec<String>>>>);

@@ -5,14 +5,33 @@
 use bytes::BytesMut;
 use proptest::prelude::*;
 use redispair::engine::protocol::arg::Arg;
-use redispair::engine::protocol::parse::{parse_request, ParseLimits, Parsed, ProtocolError};
+use redispair::engine::protocol::parse::{
+    parse_request, ParseLimits, Parsed, ProtocolError, RequestParser,
+};
 
-/// Parse everything in `buf`: the requests, and the error if one stopped parsing.
+/// Parse everything in `buf` with the parser without memory (`parse_request`): the requests,
+/// and the error if one stopped parsing.
 fn parse_all(buf: &mut BytesMut, limits: ParseLimits) -> (Vec<Vec<Arg>>, Option<ProtocolError>) {
+    parse_all_by(|b| parse_request(b, limits), buf)
+}
+
+/// `parse_all` with a parser that keeps its place in an incomplete request between calls.
+fn parse_all_with(
+    parser: &mut RequestParser,
+    buf: &mut BytesMut,
+    limits: ParseLimits,
+) -> (Vec<Vec<Arg>>, Option<ProtocolError>) {
+    parse_all_by(|b| parser.parse(b, limits), buf)
+}
+
+fn parse_all_by(
+    mut parse: impl FnMut(&mut BytesMut) -> Result<Parsed, ProtocolError>,
+    buf: &mut BytesMut,
+) -> (Vec<Vec<Arg>>, Option<ProtocolError>) {
     let mut out = Vec::new();
     loop {
         let before = buf.len();
-        match parse_request(buf, limits) {
+        match parse(buf) {
             Ok(Parsed::Request(args)) => {
                 // Progress: a request always consumes bytes (no infinite loop on any input).
                 assert!(buf.len() < before, "request parsed without consuming input");
@@ -31,13 +50,15 @@ fn parse_all(buf: &mut BytesMut, limits: ParseLimits) -> (Vec<Vec<Arg>>, Option<
     }
 }
 
-/// Feed `chunks` one after another, parsing after each, as a connection does.
+/// Feed `chunks` one after another, parsing after each with one resuming parser, as a
+/// connection does.
 fn parse_split(chunks: &[&[u8]], limits: ParseLimits) -> (Vec<Vec<Arg>>, Option<ProtocolError>) {
     let mut buf = BytesMut::new();
+    let mut parser = RequestParser::default();
     let mut all = Vec::new();
     for c in chunks {
         buf.extend_from_slice(c);
-        let (reqs, err) = parse_all(&mut buf, limits);
+        let (reqs, err) = parse_all_with(&mut parser, &mut buf, limits);
         all.extend(reqs);
         if err.is_some() {
             return (all, err);

@@ -582,3 +582,263 @@ async fn log_growth_triggers_compaction_at_the_configured_size() {
     h.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Sleep until the wall clock is past `deadline_ms` (Unix ms) by a margin. This sleep *is* the
+/// time under test: a TTL running out while the engine is down.
+async fn sleep_past(deadline_ms: i64) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let wait = (deadline_ms - now_ms).max(0) as u64 + 200;
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+}
+
+/// A key whose TTL runs out while the engine is down is gone after the restart (as with
+/// redis-server), and a key whose TTL was removed before the kill keeps its whole history:
+/// replaying the log never expires keys by the local clock halfway through (the PEXPIREAT,
+/// already past at replay, used to delete the key and the next INCR recreated it without TTL).
+/// After loading, the engine expires the key normally and logs the expiry as a DEL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ttl_that_ran_out_while_down_expires_the_key_after_restart() {
+    let dir = temp_dir("ttl-down");
+    let port = free_port();
+    let mut p = EngineProcess::start(port, &dir, &[("appendfsync", "always")]).await;
+    let mut c = p.conn().await;
+    for key in ["k", "p"] {
+        let _: i64 = c.incr(key, 1).await.unwrap();
+        let _: bool = c.pexpire(key, 400).await.unwrap();
+        let n: i64 = c.incr(key, 1).await.unwrap();
+        assert_eq!(n, 2);
+    }
+    // `p` loses its TTL: it must come back as 2, without TTL.
+    let _: bool = c.persist("p").await.unwrap();
+    let deadline: i64 = redis::cmd("PEXPIRETIME")
+        .arg("k")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(deadline > 0);
+    p.kill9();
+    sleep_past(deadline).await;
+
+    let mut p = EngineProcess::start(port, &dir, &[("appendfsync", "always")]).await;
+    let mut c = p.conn().await;
+    let k: Option<String> = c.get("k").await.unwrap();
+    assert_eq!(k, None, "k expired while the engine was down");
+    let ttl: i64 = c.ttl("k").await.unwrap();
+    assert_eq!(ttl, -2);
+    let v: Option<String> = c.get("p").await.unwrap();
+    assert_eq!(v.as_deref(), Some("2"), "p's history replayed in full");
+    let ttl: i64 = c.ttl("p").await.unwrap();
+    assert_eq!(ttl, -1);
+    let expired: u64 = repl_support::info_field(&mut c, "stats", "expired_keys")
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        expired, 1,
+        "the expiry happened after loading, on this node"
+    );
+
+    // The expiry was logged as a DEL: a further restart still has no `k`, and the log
+    // holds the DEL after the PEXPIREAT.
+    support::wait_for(Duration::from_secs(10), "the log durable", || {
+        let mut c = c.clone();
+        async move {
+            let off = repl_support::info_field(&mut c, "persistence", "log_offset").await;
+            let durable =
+                repl_support::info_field(&mut c, "persistence", "log_durable_offset").await;
+            off.is_some() && off == durable
+        }
+    })
+    .await;
+    p.kill9();
+    let log = std::fs::read(last_segment(&dir)).unwrap();
+    let needle = b"*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n";
+    assert!(
+        log.windows(needle.len()).any(|w| w == needle),
+        "the expiry of k was logged as DEL"
+    );
+    let p = EngineProcess::start(port, &dir, &[("appendfsync", "always")]).await;
+    let mut c = p.conn().await;
+    let k: Option<String> = c.get("k").await.unwrap();
+    assert_eq!(k, None);
+    let v: Option<String> = c.get("p").await.unwrap();
+    assert_eq!(v.as_deref(), Some("2"));
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A tmpfs of `size` mounted on a fresh directory, unmounted on drop. None (after saying why,
+/// loudly) when mounting is not possible, e.g. not running as root.
+struct SmallDisk {
+    dir: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(tag: &str, size: &str) -> Option<SmallDisk> {
+        let dir = temp_dir(tag);
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(SmallDisk { dir }),
+            Ok(o) => {
+                eprintln!(
+                    "SKIPPED: cannot mount a {size} tmpfs on {} (root needed): {}",
+                    dir.display(),
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A full disk (a real 3 MB tmpfs) under each `appendfsync` policy: once the log writer fails,
+/// write commands get `-MISCONF Errors writing to the AOF file: No space left on device` (the
+/// first refused write never hangs, and no write is acknowledged after one was refused), reads
+/// and PING still work, INFO says `aof_last_write_status:err`; when space is freed the engine
+/// accepts writes again by itself, the replica receives everything, and a restart recovers
+/// every acknowledged write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_refuses_writes_with_misconf_and_recovers_by_itself() {
+    for fsync in ["everysec", "always"] {
+        let Some(disk) = SmallDisk::mount(&format!("full-disk-{fsync}"), "3m") else {
+            return;
+        };
+        let dir = disk.dir.clone();
+        // The filler leaves about 1 MB for the log; deleting it frees the disk.
+        let filler = dir.join("filler");
+        std::fs::write(&filler, vec![7u8; 2 << 20]).unwrap();
+        let m = start_in(&dir, fsync).await;
+        let mut mc = support::redis_conn(&m).await;
+        let r = start_engine(&[]).await;
+        let mut rc = support::redis_conn(&r).await;
+        repl_support::replicaof(&mut rc, repl_support::port_of(&m)).await;
+
+        let value = vec![b'v'; 100_000];
+        let mut acked = Vec::new();
+        let mut refused = None;
+        for i in 0..200 {
+            // A write that hangs fails the test (the deadline detects it, it does not pace).
+            let r: redis::RedisResult<()> =
+                tokio::time::timeout(Duration::from_secs(20), mc.set(format!("k{i}"), &value[..]))
+                    .await
+                    .unwrap_or_else(|_| panic!("{fsync}: SET k{i} hangs on a full disk"));
+            match r {
+                Ok(()) => {
+                    assert!(
+                        refused.is_none(),
+                        "{fsync}: k{i} acknowledged after a refused write"
+                    );
+                    acked.push(i);
+                }
+                Err(e) => {
+                    assert_eq!(e.code(), Some("MISCONF"), "{fsync}: {e}");
+                    assert!(
+                        e.to_string()
+                            .contains("Errors writing to the AOF file: No space left on device"),
+                        "{fsync}: {e}"
+                    );
+                    refused.get_or_insert(i);
+                }
+            }
+            if refused.is_some_and(|f| i >= f + 3) {
+                break;
+            }
+        }
+        let refused = refused.unwrap_or_else(|| panic!("{fsync}: no write was refused"));
+        assert!(!acked.is_empty(), "{fsync}: the disk held some writes");
+        let status = repl_support::info_field(&mut mc, "persistence", "aof_last_write_status")
+            .await
+            .unwrap();
+        assert_eq!(status, "err", "{fsync}");
+        let pong: String = redis::cmd("PING").query_async(&mut mc).await.unwrap();
+        assert_eq!(pong, "PONG");
+        let got: Vec<u8> = mc.get("k0").await.unwrap();
+        assert_eq!(got.len(), value.len(), "{fsync}: reads work");
+        // A transaction with a write is refused when it is queued.
+        let queued: redis::RedisResult<()> = redis::pipe()
+            .atomic()
+            .set("tx", 1)
+            .query_async(&mut mc)
+            .await;
+        assert!(queued.is_err(), "{fsync}: a write in MULTI is refused");
+
+        // Free the disk: the engine writes again by itself.
+        std::fs::remove_file(&filler).unwrap();
+        support::wait_for(Duration::from_secs(20), "writes accepted again", || {
+            let mut mc = mc.clone();
+            async move {
+                repl_support::info_field(&mut mc, "persistence", "aof_last_write_status")
+                    .await
+                    .as_deref()
+                    == Some("ok")
+            }
+        })
+        .await;
+        let _: () = mc.set("after", "yes").await.unwrap();
+        // The replica gets everything, the held-up writes and the new one.
+        support::wait_for(Duration::from_secs(20), "the replica in sync", || {
+            let (mut mc, mut rc) = (mc.clone(), rc.clone());
+            async move {
+                let mo =
+                    repl_support::info_field(&mut mc, "replication", "master_repl_offset").await;
+                let ro =
+                    repl_support::info_field(&mut rc, "replication", "master_repl_offset").await;
+                mo.is_some() && mo == ro
+            }
+        })
+        .await;
+        let after: Option<String> = rc.get("after").await.unwrap();
+        assert_eq!(after.as_deref(), Some("yes"), "{fsync}");
+        for i in &acked {
+            let got: Option<Vec<u8>> = rc.get(format!("k{i}")).await.unwrap();
+            assert_eq!(
+                got.map(|v| v.len()),
+                Some(value.len()),
+                "{fsync}: replica k{i}"
+            );
+        }
+        r.stop().await;
+        m.stop().await;
+
+        // Every acknowledged write is in the log.
+        let m = start_in(&dir, fsync).await;
+        let mut mc = support::redis_conn(&m).await;
+        for i in &acked {
+            let got: Option<Vec<u8>> = mc.get(format!("k{i}")).await.unwrap();
+            assert_eq!(
+                got.map(|v| v.len()),
+                Some(value.len()),
+                "{fsync}: k{i} after restart"
+            );
+        }
+        let after: Option<String> = mc.get("after").await.unwrap();
+        assert_eq!(after.as_deref(), Some("yes"));
+        eprintln!(
+            "{fsync}: {} writes acknowledged, k{refused} refused first",
+            acked.len()
+        );
+        m.stop().await;
+        drop(disk);
+    }
+}

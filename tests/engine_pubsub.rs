@@ -334,3 +334,162 @@ async fn resp3_pushes_reach_a_client_blocked_in_blpop() {
     c.expect(b"*2\r\n$1\r\nk\r\n$1\r\nv\r\n").await;
     h.stop().await;
 }
+
+/// An engine as a child process (so its RSS is its own), killed on drop.
+struct Child(std::process::Child, u16);
+
+impl Child {
+    async fn start(extra: &[&str]) -> Child {
+        let port = support::free_port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_redispair-engine"))
+            .args(["--port", &port.to_string(), "--persistence", "off"])
+            .args(["--loglevel", "warning"])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn engine");
+        let c = Child(child, port);
+        wait_for(Duration::from_secs(30), "engine up", || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
+        c
+    }
+
+    async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        support::redis_conn_to(&format!("redis://127.0.0.1:{}/", self.1))
+            .await
+            .unwrap()
+    }
+
+    fn rss_kb(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn stat(c: &mut redis::aio::MultiplexedConnection, field: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(c)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or("0")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A subscriber that connects and subscribes, then never reads.
+async fn silent_subscriber(port: u16, channel: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let cmd = format!(
+        "*2\r\n$9\r\nSUBSCRIBE\r\n${}\r\n{channel}\r\n",
+        channel.len()
+    );
+    s.write_all(cmd.as_bytes()).await.unwrap();
+    s
+}
+
+/// client-output-buffer-limit is enforced for pub/sub (the default `pubsub 32mb 8mb 60`): a
+/// subscriber that never reads is disconnected once what waits for it reaches the hard limit,
+/// counted in INFO `client_output_buffer_limit_disconnections`, and the engine's memory stays
+/// bounded (it grew without limit: every message was queued for the subscriber forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_never_reads_is_disconnected_at_the_hard_limit() {
+    let e = Child::start(&[]).await;
+    let mut c = e.conn().await;
+    let _silent = silent_subscriber(e.1, "news").await;
+    wait_subscribers(&mut c, "news", 1).await;
+    let rss_before = e.rss_kb();
+    let message = vec![b'm'; 100_000];
+    let mut published = 0;
+    // 2000 messages of 100 kB are 200 MB: six times the hard limit plus any socket buffer.
+    while stat(&mut c, "client_output_buffer_limit_disconnections").await == 0 {
+        assert!(
+            published < 2000,
+            "never disconnected after {published} messages"
+        );
+        for _ in 0..10 {
+            let _: i64 = redis::cmd("PUBLISH")
+                .arg("news")
+                .arg(&message[..])
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            published += 1;
+        }
+    }
+    wait_subscribers(&mut c, "news", 0).await;
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(!clients.contains("sub=1"), "{clients}");
+    let grown_mb = e.rss_kb().saturating_sub(rss_before) / 1024;
+    assert!(
+        grown_mb < 100,
+        "RSS grew by {grown_mb} MB for a 32 MB limit ({published} messages)"
+    );
+}
+
+/// The soft limit disconnects a subscriber that stays over it for longer than its seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_over_the_soft_limit_for_its_seconds_is_disconnected() {
+    let e = Child::start(&["--client-output-buffer-limit", "pubsub 0 1mb 2"]).await;
+    let mut c = e.conn().await;
+    let _silent = silent_subscriber(e.1, "news").await;
+    wait_subscribers(&mut c, "news", 1).await;
+    let message = vec![b'm'; 100_000];
+    let publish = |mut c: redis::aio::MultiplexedConnection| {
+        let message = message.clone();
+        async move {
+            let _: i64 = redis::cmd("PUBLISH")
+                .arg("news")
+                .arg(&message[..])
+                .query_async(&mut c)
+                .await
+                .unwrap();
+        }
+    };
+    // Over the soft limit (past what the socket buffers take).
+    let started = std::time::Instant::now();
+    for _ in 0..200 {
+        publish(c.clone()).await;
+    }
+    let disconnections = stat(&mut c, "client_output_buffer_limit_disconnections").await;
+    // Not for long enough yet, if this machine was quick enough to tell (no timing assumption:
+    // the engine cannot have seen more time pass than this test did).
+    if started.elapsed() < Duration::from_secs(2) {
+        assert_eq!(disconnections, 0);
+    }
+    // This sleep is the time under test: the soft limit's two seconds.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    publish(c.clone()).await;
+    assert_eq!(
+        stat(&mut c, "client_output_buffer_limit_disconnections").await,
+        1
+    );
+    wait_subscribers(&mut c, "news", 0).await;
+}

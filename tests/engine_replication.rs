@@ -273,6 +273,48 @@ async fn cut_link_resumes_by_partial_resync() {
     r.stop().await;
 }
 
+/// A replica that receives its master's stream late (its link was cut) applies it as the master
+/// did, whatever its own clock says: a PEXPIREAT already past when it arrives does not delete
+/// the key (keys expire on a replica only by the master's DEL, as in Redis, where nothing is
+/// expired on the master's stream), so `INCR; PEXPIRE; INCR; PERSIST` ends with the master's
+/// value and no TTL instead of a key recreated from 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_stream_with_a_past_deadline_does_not_expire_keys_on_the_replica() {
+    let (m, r, mut mc, mut rc) = start_pair(&[], &[]).await;
+    let proxy = Proxy::start(port_of(&m)).await;
+    write_mix_then_attach(&mut mc, &mut rc, proxy.port, "a", 20).await;
+    cut_and_wait_link_down(&proxy, &rc).await;
+    let _: i64 = mc.incr("p", 1).await.unwrap();
+    let _: bool = mc.pexpire("p", 300).await.unwrap();
+    let _: i64 = mc.incr("p", 1).await.unwrap();
+    let _: bool = mc.persist("p").await.unwrap();
+    let deadline: i64 = redis::cmd("TIME")
+        .query_async::<(String, String)>(&mut mc)
+        .await
+        .map(|(s, us)| s.parse::<i64>().unwrap() * 1000 + us.parse::<i64>().unwrap() / 1000)
+        .unwrap()
+        + 300;
+    // This sleep is the time under test: the deadline passes before the replica gets the
+    // stream.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    tokio::time::sleep(Duration::from_millis(
+        (deadline - now_ms).max(0) as u64 + 200,
+    ))
+    .await;
+    proxy.restore();
+    wait_in_sync(&mut mc, &mut rc).await;
+    let v: Option<String> = rc.get("p").await.unwrap();
+    assert_eq!(v.as_deref(), Some("2"));
+    let ttl: i64 = rc.ttl("p").await.unwrap();
+    assert_eq!(ttl, -1);
+    assert_same(&mut mc, &mut rc).await;
+    m.stop().await;
+    r.stop().await;
+}
+
 /// The replica restarts (SIGKILL) and resumes from its persisted position by partial resync.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replica_restart_resumes_by_partial_resync() {

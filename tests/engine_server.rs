@@ -747,3 +747,40 @@ async fn client_pause_write_holds_exec_of_writes() {
     c.expect(b"*1\r\n+OK\r\n").await;
     h.stop().await;
 }
+
+/// One Redis version everywhere, the reference server's: INFO's `redis_version`, HELLO's
+/// `version` and Lua's `redis.REDIS_VERSION` / `REDIS_VERSION_NUM` agree, and are 7.0.15 (the
+/// behaviour the engine matches; clients pick features by it).
+#[tokio::test]
+async fn hello_info_and_lua_report_the_same_redis_version() {
+    let h = start_engine(&[]).await;
+    let mut con = redis_conn(&h).await;
+    let info: String = q(&mut con, &["INFO", "server"]).await.unwrap();
+    let info_version = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .expect("redis_version in INFO")
+        .trim()
+        .to_string();
+    let hello: Vec<Value> = q(&mut con, &["HELLO", "2"]).await.unwrap();
+    let hello_version = hello
+        .chunks(2)
+        .find_map(|kv| match kv {
+            [Value::BulkString(k), v] if k.as_slice() == b"version" => {
+                Some(redis::from_redis_value::<String>(v.clone()).unwrap())
+            }
+            _ => None,
+        })
+        .expect("version in HELLO");
+    let lua_version: String = q(&mut con, &["EVAL", "return redis.REDIS_VERSION", "0"])
+        .await
+        .unwrap();
+    let lua_num: i64 = q(&mut con, &["EVAL", "return redis.REDIS_VERSION_NUM", "0"])
+        .await
+        .unwrap();
+    assert_eq!(hello_version, info_version);
+    assert_eq!(lua_version, info_version);
+    assert_eq!(info_version, "7.0.15");
+    assert_eq!(lua_num, 0x0007_000f);
+    h.stop().await;
+}

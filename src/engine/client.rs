@@ -2,12 +2,13 @@
 //! client keeps in the shared state for CLIENT LIST / KILL / INFO. Pure.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, Notify};
 
+use crate::engine::config::ClassLimit;
 use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::storage::CompactBytes;
@@ -47,6 +48,11 @@ pub enum User {
 pub struct ClientHandle {
     pub killed: AtomicBool,
     pub kill: Notify,
+    /// Bytes pushed to the client (pub/sub messages, MONITOR lines) that its connection has
+    /// not written to the socket yet: its output buffer, bounded by client-output-buffer-limit.
+    output_pending: AtomicU64,
+    /// When the output buffer went over the soft limit (ms; 0 = it is under it).
+    soft_limit_since_ms: AtomicI64,
 }
 
 impl ClientHandle {
@@ -54,7 +60,39 @@ impl ClientHandle {
         Arc::new(ClientHandle {
             killed: AtomicBool::new(false),
             kill: Notify::new(),
+            output_pending: AtomicU64::new(0),
+            soft_limit_since_ms: AtomicI64::new(0),
         })
+    }
+
+    /// Bytes waiting in the client's output buffer (CLIENT LIST `omem`).
+    pub fn output_pending(&self) -> u64 {
+        self.output_pending.load(Ordering::Relaxed)
+    }
+
+    /// The connection wrote `bytes` (as counted by [`push_size`]) of pushed messages.
+    pub fn output_written(&self, bytes: u64) {
+        self.output_pending.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Whether an output buffer of `used` bytes breaks `limit` at `now_ms` (Redis's
+    /// `checkClientOutputBufferLimits`): at or over the hard limit, or at or over the soft
+    /// limit continuously for longer than its seconds. Under the soft limit the clock resets.
+    fn over_limit(&self, used: u64, limit: ClassLimit, now_ms: i64) -> bool {
+        if limit.hard > 0 && used >= limit.hard {
+            return true;
+        }
+        if limit.soft > 0 && used >= limit.soft {
+            let since = self.soft_limit_since_ms.load(Ordering::Relaxed);
+            if since == 0 {
+                self.soft_limit_since_ms
+                    .store(now_ms.max(1), Ordering::Relaxed);
+                return false;
+            }
+            return now_ms - since > (limit.soft_secs as i64).saturating_mul(1000);
+        }
+        self.soft_limit_since_ms.store(0, Ordering::Relaxed);
+        false
     }
     /// Ask the connection to close (after finishing the reply it is writing).
     pub fn kill(&self) {
@@ -66,8 +104,80 @@ impl ClientHandle {
     }
 }
 
-/// A message pushed to a client outside request/response (pub/sub).
-pub type PushSender = mpsc::UnboundedSender<Reply>;
+/// Sends messages to a client outside request/response (pub/sub, MONITOR), counting them in
+/// its output buffer. The channel itself is unbounded: the bound is the client's class limit,
+/// checked at every push, which disconnects the client (as Redis does) rather than block the
+/// publisher or drop messages silently.
+#[derive(Debug, Clone)]
+pub struct PushSender {
+    tx: mpsc::UnboundedSender<Reply>,
+    handle: Arc<ClientHandle>,
+}
+
+/// What became of a pushed message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    Queued,
+    /// The client's output buffer broke its limit: the client is being disconnected (count it
+    /// in `client_output_buffer_limit_disconnections`) and the message was not queued.
+    LimitReached,
+    /// The client is gone or closing: nothing was queued.
+    Gone,
+}
+
+impl PushSender {
+    pub fn new(tx: mpsc::UnboundedSender<Reply>, handle: Arc<ClientHandle>) -> PushSender {
+        PushSender { tx, handle }
+    }
+
+    /// Queue `msg` for the client under `limit` (its class's client-output-buffer-limit).
+    pub fn push(&self, msg: Reply, limit: ClassLimit, now_ms: i64) -> Pushed {
+        if self.handle.is_killed() {
+            return Pushed::Gone;
+        }
+        let size = push_size(&msg);
+        let used = self
+            .handle
+            .output_pending
+            .fetch_add(size, Ordering::Relaxed)
+            + size;
+        if self.handle.over_limit(used, limit, now_ms) {
+            self.handle.output_written(size);
+            tracing::warn!(
+                pending = used,
+                "client scheduled to be closed for overcoming of output buffer limits"
+            );
+            self.handle.kill();
+            return Pushed::LimitReached;
+        }
+        if self.tx.send(msg).is_err() {
+            self.handle.output_written(size);
+            return Pushed::Gone;
+        }
+        Pushed::Queued
+    }
+}
+
+/// The size a pushed message counts for in the output buffer: its payload plus a little per
+/// element (close to its RESP encoding; the same function counts it in and out).
+pub fn push_size(r: &Reply) -> u64 {
+    match r {
+        Reply::Bulk(b) | Reply::Status(b) | Reply::Error(b) | Reply::Verbatim(b) => {
+            b.len() as u64 + 16
+        }
+        Reply::Raw(b) => b.len() as u64,
+        Reply::Push(items) | Reply::Array(items) | Reply::Set(items) => {
+            16 + items.iter().map(push_size).sum::<u64>()
+        }
+        Reply::Map(pairs) => {
+            16 + pairs
+                .iter()
+                .map(|(k, v)| push_size(k) + push_size(v))
+                .sum::<u64>()
+        }
+        _ => 16,
+    }
+}
 
 /// State owned by one connection.
 #[derive(Debug)]
@@ -280,7 +390,7 @@ impl ClientInfo {
                 .unwrap_or_default()
         };
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=2048 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem={} tot-mem=2048 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -292,6 +402,7 @@ impl ClientInfo {
             self.sub,
             self.psub,
             self.multi,
+            self.handle.output_pending(),
             if self.last_cmd.is_empty() { "NULL" } else { &self.last_cmd },
             self.user,
             self.proto,

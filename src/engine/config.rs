@@ -485,7 +485,7 @@ pub static DEFS: &[Def] = &[
         "client-output-buffer-limit",
         Kind::Multi,
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-        "Output buffer limits.",
+        "Output buffer limits per client class: `<class> <hard> <soft> <soft seconds>`, class normal, replica (slave) or pubsub; a client whose waiting output reaches the hard limit, or stays at or over the soft limit for longer than the seconds, is disconnected (0 = no limit).",
     ),
     def(
         "io-threads",
@@ -546,6 +546,7 @@ pub struct Settings {
     pub lfu_log_factor: u32,
     pub lfu_decay_time: u32,
     pub busy_reply_threshold_ms: u64,
+    pub output_limits: OutputLimits,
 }
 
 #[derive(Debug, Clone)]
@@ -602,7 +603,80 @@ pub fn parse_memory(s: &str) -> Option<u64> {
     num.parse::<u64>().ok()?.checked_mul(mul)
 }
 
-fn normalise(def: &Def, value: &str) -> Result<String, String> {
+/// The limits of one client class in `client-output-buffer-limit` (bytes, bytes, seconds; 0 =
+/// no limit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClassLimit {
+    /// Disconnect as soon as this much waits for the client.
+    pub hard: u64,
+    /// Disconnect when at least this much has waited for longer than `soft_secs`.
+    pub soft: u64,
+    pub soft_secs: u64,
+}
+
+/// `client-output-buffer-limit`, per client class (Redis's `normal`, `replica`, `pubsub`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputLimits {
+    pub normal: ClassLimit,
+    pub replica: ClassLimit,
+    pub pubsub: ClassLimit,
+}
+
+impl OutputLimits {
+    /// Parse the canonical text (`normal H S T slave H S T pubsub H S T`), or any subset of
+    /// classes applied over `self`, with Redis's error texts.
+    pub fn apply(mut self, text: &str) -> Result<OutputLimits, String> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        if words.is_empty() || words.len() % 4 != 0 {
+            return Err("Wrong number of arguments in buffer limit configuration.".into());
+        }
+        for w in words.chunks(4) {
+            let class = match w[0].to_ascii_lowercase().as_str() {
+                "normal" => &mut self.normal,
+                "replica" | "slave" => &mut self.replica,
+                "pubsub" => &mut self.pubsub,
+                _ => {
+                    return Err(
+                        "Invalid client class specified in buffer limit configuration.".into(),
+                    )
+                }
+            };
+            let (Some(hard), Some(soft), Ok(soft_secs)) =
+                (parse_memory(w[1]), parse_memory(w[2]), w[3].parse::<u64>())
+            else {
+                return Err(
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                        .into(),
+                );
+            };
+            *class = ClassLimit {
+                hard,
+                soft,
+                soft_secs,
+            };
+        }
+        Ok(self)
+    }
+
+    /// The canonical text, as CONFIG GET shows it (Redis 7.0 still names the class `slave`).
+    pub fn text(&self) -> String {
+        let f = |c: &ClassLimit| format!("{} {} {}", c.hard, c.soft, c.soft_secs);
+        format!(
+            "normal {} slave {} pubsub {}",
+            f(&self.normal),
+            f(&self.replica),
+            f(&self.pubsub)
+        )
+    }
+}
+
+/// The canonical text of `value` for setting `def`. `current` is the setting's value now:
+/// `client-output-buffer-limit` changes only the classes it names, as in Redis.
+fn normalise(def: &Def, value: &str, current: &str) -> Result<String, String> {
+    if def.name == "client-output-buffer-limit" {
+        let now = OutputLimits::default().apply(current)?;
+        return now.apply(value).map(|l| l.text());
+    }
     match def.kind {
         Kind::Bool => match value.to_ascii_lowercase().as_str() {
             "yes" | "true" | "1" => Ok("yes".into()),
@@ -674,7 +748,8 @@ impl Config {
             if !def.mutable {
                 return Err(ConfigError::Immutable(name.clone()));
             }
-            let v = normalise(def, value).map_err(|reason| ConfigError::Invalid {
+            let current = staged.get(def.name).cloned().unwrap_or_default();
+            let v = normalise(def, value, &current).map_err(|reason| ConfigError::Invalid {
                 name: name.clone(),
                 reason,
             })?;
@@ -688,7 +763,8 @@ impl Config {
     /// Set at start-up (from the command line or the file): immutable settings allowed.
     pub fn set_startup(&mut self, name: &str, value: &str) -> Result<(), String> {
         let def = find_def(name).ok_or_else(|| format!("unknown option '{name}'"))?;
-        let v = normalise(def, value)?;
+        let current = self.values.get(def.name).cloned().unwrap_or_default();
+        let v = normalise(def, value, &current)?;
         self.values.insert(def.name, v);
         self.refresh();
         Ok(())
@@ -802,6 +878,9 @@ impl Config {
             lfu_log_factor: self.int("lfu-log-factor") as u32,
             lfu_decay_time: self.int("lfu-decay-time") as u32,
             busy_reply_threshold_ms: self.int("busy-reply-threshold") as u64,
+            output_limits: OutputLimits::default()
+                .apply(&self.values["client-output-buffer-limit"])
+                .unwrap_or_default(),
         };
     }
 }
@@ -881,6 +960,54 @@ pub fn from_matches(m: &clap::ArgMatches) -> Result<Config, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_buffer_limits_change_only_the_classes_named_with_redis_errors() {
+        let mut c = Config::default();
+        let limits = c.settings.output_limits;
+        assert_eq!(
+            limits.pubsub,
+            ClassLimit {
+                hard: 32 << 20,
+                soft: 8 << 20,
+                soft_secs: 60
+            }
+        );
+        assert_eq!(limits.replica.hard, 256 << 20);
+        assert_eq!(limits.normal, ClassLimit::default());
+        c.set_many(&[(
+            "client-output-buffer-limit".into(),
+            "pubsub 1mb 2 3 replica 0 0 0".into(),
+        )])
+        .unwrap();
+        assert_eq!(
+            c.get("client-output-buffer-limit"),
+            Some("normal 0 0 0 slave 0 0 0 pubsub 1048576 2 3")
+        );
+        assert_eq!(c.settings.output_limits.pubsub.hard, 1 << 20);
+        for (bad, reason) in [
+            (
+                "foo 1 2 3",
+                "Invalid client class specified in buffer limit configuration.",
+            ),
+            (
+                "pubsub 1mb 2",
+                "Wrong number of arguments in buffer limit configuration.",
+            ),
+            (
+                "pubsub x 2 3",
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
+            ),
+        ] {
+            assert_eq!(
+                c.set_many(&[("client-output-buffer-limit".into(), bad.into())]),
+                Err(ConfigError::Invalid {
+                    name: "client-output-buffer-limit".into(),
+                    reason: reason.into()
+                })
+            );
+        }
+    }
 
     #[test]
     fn defaults_and_get_glob() {

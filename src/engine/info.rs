@@ -3,9 +3,9 @@
 
 use std::fmt::Write;
 
-use crate::engine::cmd::server::REDIS_VERSION;
 use crate::engine::cmd::Ctx;
 use crate::engine::state::CommandStats;
+use crate::engine::REDIS_VERSION;
 
 const DEFAULT_SECTIONS: &[&str] = &[
     "server",
@@ -225,11 +225,13 @@ fn persistence(ctx: &mut Ctx<'_>) -> String {
         let base = p.last_snapshot_offset.unwrap_or(0);
         let _ = write!(
             out,
-            "aof_current_size:{}\r\naof_base_size:0\r\naof_pending_rewrite:0\r\naof_buffer_length:{}\r\naof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\nlog_offset:{}\r\nlog_written_offset:{written}\r\nlog_durable_offset:{durable}\r\nlog_fsyncs:{}\r\nlog_segments:{}\r\nsnapshot_offset:{}\r\n",
+            "aof_current_size:{}\r\naof_base_size:0\r\naof_pending_rewrite:0\r\naof_buffer_length:{}\r\naof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\nlog_offset:{}\r\nlog_written_offset:{written}\r\nlog_durable_offset:{durable}\r\nlog_fsyncs:{}\r\nlog_write_errors:{}\r\nlog_write_error:{}\r\nlog_segments:{}\r\nsnapshot_offset:{}\r\n",
             st.stream.offset - base,
             st.stream.offset - written,
             st.stream.offset,
             w.fsyncs.load(std::sync::atomic::Ordering::Relaxed),
+            w.write_errors.load(std::sync::atomic::Ordering::Relaxed),
+            w.write_error().unwrap_or_default(),
             crate::engine::persistence::list_segments(&p.dir).len(),
             p.last_snapshot_offset.map(|o| o as i64).unwrap_or(-1),
         );
@@ -241,7 +243,7 @@ fn stats(ctx: &mut Ctx<'_>) -> String {
     let s = &ctx.state.stats;
     let uptime = ((ctx.now_ms - ctx.state.start_ms).max(1000) / 1000) as u64;
     format!(
-        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\ntotal_error_replies:{}\r\nunexpected_error_replies:{}\r\ntotal_blocking_keys:{}\r\ninstantaneous_input_kbps:0.00\r\ninstantaneous_output_kbps:0.00\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:0\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\npubsubshard_channels:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\n",
+        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\ntotal_error_replies:{}\r\nunexpected_error_replies:{}\r\ntotal_blocking_keys:{}\r\ninstantaneous_input_kbps:0.00\r\ninstantaneous_output_kbps:0.00\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:0\r\nevicted_clients:0\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\npubsubshard_channels:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\n",
         s.total_connections_received,
         s.total_commands_processed,
         s.total_commands_processed / uptime,
@@ -260,6 +262,7 @@ fn stats(ctx: &mut Ctx<'_>) -> String {
         s.total_error_replies,
         s.unexpected_error_replies,
         ctx.state.blocking.by_key.len(),
+        s.client_output_buffer_limit_disconnections,
         s.total_commands_processed,
         s.total_commands_processed,
     )

@@ -21,3 +21,25 @@ pub mod scripting;
 pub mod server;
 pub mod state;
 pub mod storage;
+
+/// The Redis version the engine reports everywhere (INFO `redis_version`, HELLO `version`, Lua
+/// `redis.REDIS_VERSION`): the reference server whose behaviour it matches, Debian's
+/// redis-server 7.0.15. Clients choose features by it, so it must not claim a newer Redis.
+pub const REDIS_VERSION: &str = "7.0.15";
+/// [`REDIS_VERSION`] as Redis encodes it for Lua (`0x00MMmmpp`).
+pub const REDIS_VERSION_NUM: i64 = 0x0007_000f;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_number_matches_the_version_string() {
+        let parts: Vec<i64> = super::REDIS_VERSION
+            .split('.')
+            .map(|p| p.parse().unwrap())
+            .collect();
+        assert_eq!(
+            super::REDIS_VERSION_NUM,
+            (parts[0] << 16) | (parts[1] << 8) | parts[2]
+        );
+    }
+}

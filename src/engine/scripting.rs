@@ -28,9 +28,6 @@ use crate::engine::protocol::reply::{format_double, format_g, Reply};
 
 /// Chunk name of the engine's own Lua code: frames from it are skipped when an error is located.
 const INTERNAL_CHUNK: &str = "=redis_internal";
-/// Version reported by `redis.REDIS_VERSION` (the reference server's).
-const REDIS_VERSION: &str = "7.0.15";
-const REDIS_VERSION_NUM: i64 = 0x0007_000f;
 /// Nesting at which a script's reply is cut with "reached lua stack limit".
 const MAX_REPLY_DEPTH: usize = 200;
 
@@ -274,8 +271,8 @@ fn new_vm() -> mlua::Result<Lua> {
         LuaOptions::default(),
     )?;
     let internal = lua.create_table()?;
-    internal.raw_set("version", REDIS_VERSION)?;
-    internal.raw_set("version_num", REDIS_VERSION_NUM)?;
+    internal.raw_set("version", crate::engine::REDIS_VERSION)?;
+    internal.raw_set("version_num", crate::engine::REDIS_VERSION_NUM)?;
     internal.raw_set(
         "error_reply",
         lua.create_function(|lua, v: Value| {

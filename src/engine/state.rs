@@ -38,6 +38,8 @@ impl WriteLog for NoWriteLog {
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
     pub total_connections_received: u64,
+    /// Clients disconnected for breaking client-output-buffer-limit (INFO, as Redis 7.2).
+    pub client_output_buffer_limit_disconnections: u64,
     pub total_commands_processed: u64,
     pub rejected_connections: u64,
     pub expired_keys: u64,

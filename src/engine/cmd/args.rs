@@ -109,9 +109,61 @@ pub fn lossy(arg: &[u8]) -> String {
     String::from_utf8_lossy(arg).into_owned()
 }
 
+/// Blocking timeout in seconds (a float), as Redis 7.0 parses it for every blocking command
+/// (lists, sorted sets, streams): the absolute deadline in ms, or 0 to wait forever. The
+/// milliseconds are rounded *up*, so a timeout under 1 ms (`0.0001`) waits 1 ms rather than
+/// becoming 0, "forever" (a negative value that rounds up to 0 does mean forever, as in Redis).
+/// Values whose milliseconds do not fit a signed 64-bit integer (inf, 1e400) come out negative
+/// in Redis's conversion, hence "timeout is negative" for them too.
+pub fn blocking_deadline(arg: &[u8], now_ms: i64) -> Result<i64, Reply> {
+    let secs = parse_f64(arg)
+        .ok_or_else(|| Reply::err_static("ERR timeout is not a float or out of range"))?;
+    let ms = (secs * 1000.0).ceil();
+    // 2^63 ms: the first value that does not fit Redis's `long long` (NaN fails too).
+    if !(0.0..9_223_372_036_854_775_808.0).contains(&ms) {
+        return Err(Reply::err_static("ERR timeout is negative"));
+    }
+    let ms = ms as i64;
+    Ok(if ms == 0 {
+        0
+    } else {
+        now_ms.saturating_add(ms)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_parse_like_redis() {
+        assert_eq!(blocking_deadline(b"0", 5), Ok(0));
+        assert_eq!(
+            blocking_deadline(b"0.0001", 5),
+            Ok(6),
+            "rounded up, not 0 (forever)"
+        );
+        assert_eq!(
+            blocking_deadline(b"-0.0001", 5),
+            Ok(0),
+            "rounds up to 0: forever"
+        );
+        assert_eq!(blocking_deadline(b"1.5", 5), Ok(1_505));
+        for bad in [&b"-1"[..], b"inf", b"1e400", b"-inf"] {
+            assert_eq!(
+                blocking_deadline(bad, 5),
+                Err(Reply::err_static("ERR timeout is negative"))
+            );
+        }
+        for bad in [&b"x"[..], b"", b" 1", b"nan"] {
+            assert_eq!(
+                blocking_deadline(bad, 5),
+                Err(Reply::err_static(
+                    "ERR timeout is not a float or out of range"
+                ))
+            );
+        }
+    }
 
     #[test]
     fn strict_integers() {

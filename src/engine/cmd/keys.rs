@@ -201,8 +201,10 @@ pub fn expire_generic(ctx: &mut Ctx<'_>, a: &[Arg], f: ExpireFlags, at_ms: i64) 
     {
         return Reply::Int(0);
     }
-    if at_ms <= now {
-        // A deadline in the past deletes the key, and that is what gets propagated.
+    if ctx.db().is_due(at_ms, now) {
+        // A deadline in the past deletes the key, and that is what gets propagated. Not while
+        // a stream is applied: there the key keeps the deadline until the stream's DEL (the
+        // master wrote a PEXPIREAT, so at the time it was in the future).
         ctx.db().remove(key);
         ctx.modified(key);
         ctx.propagate_as(vec![Arg::from_static(b"DEL"), key.clone()]);
@@ -894,8 +896,9 @@ fn restore(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     } else {
         ttl
     };
-    if at_ms != 0 && at_ms <= now {
-        // Already expired: the key is not created; a replaced key is simply deleted.
+    if ctx.db().is_due(at_ms, now) {
+        // Already expired: the key is not created; a replaced key is simply deleted. (Applying
+        // a stream, the key is created as its writer created it: see `Expiry::Suspend`.)
         if deleted {
             ctx.modified(key);
             ctx.propagate_as(vec![Arg::from_static(b"DEL"), key.clone()]);

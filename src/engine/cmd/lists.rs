@@ -185,25 +185,6 @@ fn bounded_int(arg: &[u8], min: i64, msg: Option<&'static str>) -> Result<i64, R
     Ok(v)
 }
 
-/// Blocking timeout in seconds (a float), as Redis 7.0 parses it: the absolute deadline in ms,
-/// or 0 to wait forever. Values whose milliseconds do not fit a signed 64-bit integer (inf,
-/// 1e400) come out negative in Redis's conversion, hence "timeout is negative" for them too.
-fn parse_timeout(arg: &[u8], now_ms: i64) -> Result<i64, Reply> {
-    let secs = args::parse_f64(arg)
-        .ok_or_else(|| Reply::err_static("ERR timeout is not a float or out of range"))?;
-    let ms = (secs * 1000.0).ceil();
-    // 2^63 ms: the first value that does not fit Redis's `long long` (NaN fails too).
-    if !(0.0..9_223_372_036_854_775_808.0).contains(&ms) {
-        return Err(Reply::err_static("ERR timeout is negative"));
-    }
-    let ms = ms as i64;
-    Ok(if ms == 0 {
-        0
-    } else {
-        now_ms.saturating_add(ms)
-    })
-}
-
 /// Pop up to `count` elements from the list at `key`, deleting the key when it becomes
 /// empty: Ok(None) if the key is missing, WRONGTYPE for other types. One lookup, as this is
 /// the LPOP/RPOP hot path.
@@ -613,7 +594,7 @@ fn keys_of(keys: &[Arg]) -> Vec<CompactBytes> {
 
 /// BLPOP / BRPOP: `[key, element]` from the first non-empty key, else block.
 fn blocking_pop(ctx: &mut Ctx<'_>, a: &[Arg], end: End) -> Reply {
-    let deadline = match parse_timeout(&a[a.len() - 1], ctx.now_ms) {
+    let deadline = match args::blocking_deadline(&a[a.len() - 1], ctx.now_ms) {
         Ok(d) => d,
         Err(e) => return e,
     };
@@ -646,7 +627,7 @@ fn brpop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
 /// LMOVE. Inside MULTI an empty source answers a nil bulk at once; a timeout answers a nil
 /// array (both as Redis 7.0).
 fn blocking_move(ctx: &mut Ctx<'_>, a: &[Arg], from: End, to: End, timeout: &[u8]) -> Reply {
-    let deadline = match parse_timeout(timeout, ctx.now_ms) {
+    let deadline = match args::blocking_deadline(timeout, ctx.now_ms) {
         Ok(d) => d,
         Err(e) => return e,
     };
@@ -688,7 +669,7 @@ fn blmpop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         Ok(m) => m,
         Err(e) => return e,
     };
-    let deadline = match parse_timeout(&a[1], ctx.now_ms) {
+    let deadline = match args::blocking_deadline(&a[1], ctx.now_ms) {
         Ok(d) => d,
         Err(e) => return e,
     };
@@ -798,26 +779,5 @@ mod tests {
             *log.0.lock().unwrap(),
             ["RPUSH l a b c", "RPOP l", "LPOP l 2"]
         );
-    }
-
-    #[test]
-    fn timeouts_parse_like_redis() {
-        assert_eq!(parse_timeout(b"0", 5), Ok(0));
-        assert_eq!(parse_timeout(b"0.0001", 5), Ok(6));
-        assert_eq!(parse_timeout(b"1.5", 5), Ok(1_505));
-        for bad in [&b"-1"[..], b"inf", b"1e400", b"-inf"] {
-            assert_eq!(
-                parse_timeout(bad, 5),
-                Err(Reply::err_static("ERR timeout is negative"))
-            );
-        }
-        for bad in [&b"x"[..], b"", b" 1", b"nan"] {
-            assert_eq!(
-                parse_timeout(bad, 5),
-                Err(Reply::err_static(
-                    "ERR timeout is not a float or out of range"
-                ))
-            );
-        }
     }
 }

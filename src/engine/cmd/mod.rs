@@ -479,6 +479,34 @@ pub fn process(
             full_name(spec, parent)
         )));
     }
+    // The write log cannot be written (a full disk): write commands are refused with MISCONF,
+    // also when MULTI would queue them (EXEC then answers EXECABORT) and EXEC with queued
+    // writes, as Redis refuses them (`writeCommandsDeniedByDiskError`). Reads and PING go on
+    // (Redis refuses PING too; here PING is the readiness probe, see docs/compatibility.md).
+    // The master's stream on a replica is not refused: it is the master's history, queued for
+    // the log until the disk takes it.
+    if !client.is_replication {
+        if let Some(e) = disk_error_reply(state) {
+            let exec_writes = spec.name == "exec"
+                && client.multi.active
+                && client
+                    .multi
+                    .queued
+                    .iter()
+                    .any(|args| resolve(args).is_ok_and(|(s, p)| is_write(s, p.unwrap_or(s))));
+            if exec_writes {
+                state.stats.rejected_calls += 1;
+                return Outcome::Reply(transactions::abort_exec(state, client, &e));
+            }
+            if is_write(spec, top) && !top.has(flags::NOT_QUEUED) {
+                if client.multi.active {
+                    client.multi.aborted = true;
+                }
+                state.stats.rejected_calls += 1;
+                return Outcome::Reply(e);
+            }
+        }
+    }
     if client.multi.active && !top.has(flags::NOT_QUEUED) {
         if top.has(flags::NO_MULTI) {
             client.multi.aborted = true;
@@ -555,8 +583,21 @@ fn paused_until(
     Some(p.until_ms)
 }
 
+fn is_write(spec: &CommandSpec, top: &CommandSpec) -> bool {
+    spec.has(flags::WRITE) || top.has(flags::WRITE)
+}
+
+/// `-MISCONF Errors writing to the AOF file: <OS error>` while the write log cannot be written
+/// (Redis's text, so clients and tools recognise it), else None.
+pub fn disk_error_reply(state: &EngineState) -> Option<Reply> {
+    let text = state.stream.log.as_ref()?.write_error()?;
+    Some(Reply::error(format!(
+        "MISCONF Errors writing to the AOF file: {text}"
+    )))
+}
+
 /// Checks that apply to commands about to run (also for each command inside EXEC): memory
-/// limit, read-only replica, write lease.
+/// limit, full disk, read-only replica, write lease.
 pub fn precheck(
     state: &mut EngineState,
     client: &ClientState,
@@ -597,6 +638,13 @@ pub fn precheck(
         return Some(Reply::err_static(
             "OOM command not allowed when used memory > 'maxmemory'.",
         ));
+    }
+    // Inside EXEC and scripts too (the top-level check is in `process`, before queueing).
+    if is_write && !client.is_replication {
+        if let Some(e) = disk_error_reply(state) {
+            state.stats.rejected_calls += 1;
+            return Some(e);
+        }
     }
     None
 }

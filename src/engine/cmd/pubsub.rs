@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::flags::*;
 use super::{CommandSpec, Ctx};
-use crate::engine::client::PushSender;
+use crate::engine::client::{PushSender, Pushed};
 use crate::engine::glob::glob_match;
 use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
@@ -229,7 +229,17 @@ fn sunsubscribe(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
 /// a shard channel); the number of deliveries.
 fn deliver(ctx: &mut Ctx<'_>, channel: &Bytes, message: &Bytes, shard: bool) -> i64 {
     let pubsub = &ctx.state.pubsub;
+    // Every subscriber's output buffer is bounded by the pubsub class limit: one that does not
+    // read is disconnected when it breaks the limit, instead of growing the engine for ever.
+    let limit = ctx.state.config.settings.output_limits.pubsub;
+    let now = ctx.now_ms;
     let mut receivers = 0;
+    let mut disconnected = 0;
+    let mut count = |r: Pushed| {
+        if r == Pushed::LimitReached {
+            disconnected += 1;
+        }
+    };
     let (subs, word): (&Registry, &'static [u8]) = if shard {
         (&pubsub.shard_channels, b"smessage")
     } else {
@@ -237,11 +247,12 @@ fn deliver(ctx: &mut Ctx<'_>, channel: &Bytes, message: &Bytes, shard: bool) -> 
     };
     if let Some(clients) = subs.get(channel) {
         for tx in clients.values() {
-            let _ = tx.send(Reply::Push(vec![
+            let msg = Reply::Push(vec![
                 Reply::Bulk(Bytes::from_static(word)),
                 Reply::Bulk(channel.clone()),
                 Reply::Bulk(message.clone()),
-            ]));
+            ]);
+            count(tx.push(msg, limit, now));
             receivers += 1;
         }
     }
@@ -251,17 +262,19 @@ fn deliver(ctx: &mut Ctx<'_>, channel: &Bytes, message: &Bytes, shard: bool) -> 
                 continue;
             }
             for tx in clients.values() {
-                let _ = tx.send(Reply::Push(vec![
+                let msg = Reply::Push(vec![
                     Reply::Bulk(Bytes::from_static(b"pmessage")),
                     Reply::Bulk(pattern.clone()),
                     Reply::Bulk(channel.clone()),
                     Reply::Bulk(message.clone()),
-                ]));
+                ]);
+                count(tx.push(msg, limit, now));
                 receivers += 1;
             }
         }
     }
     ctx.state.stats.pubsub_messages += 1;
+    ctx.state.stats.client_output_buffer_limit_disconnections += disconnected;
     receivers
 }
 

@@ -6,12 +6,10 @@ use bytes::Bytes;
 use super::args::{int_arg, is, lossy, syntax_error};
 use super::flags::*;
 use super::{CommandSpec, Ctx};
-use crate::engine::client::{ClientInfo, ReplyMode, User};
+use crate::engine::client::{ClientInfo, Pushed, ReplyMode, User};
 use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::storage::Value;
-
-pub const REDIS_VERSION: &str = "7.2.0";
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
@@ -607,7 +605,10 @@ fn hello(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     };
     Reply::Map(vec![
         (Reply::bulk_str("server"), Reply::bulk_str("redis")),
-        (Reply::bulk_str("version"), Reply::bulk_str(REDIS_VERSION)),
+        (
+            Reply::bulk_str("version"),
+            Reply::bulk_str(crate::engine::REDIS_VERSION),
+        ),
         (Reply::bulk_str("proto"), Reply::Int(proto as i64)),
         (Reply::bulk_str("id"), Reply::Int(ctx.client.id as i64)),
         (Reply::bulk_str("mode"), Reply::bulk_str("standalone")),
@@ -927,10 +928,21 @@ pub fn feed_monitors(ctx: &mut Ctx<'_>, args: &[Arg]) {
         line.push('"');
     }
     let msg = Reply::Status(Bytes::from(line));
-    // A monitor whose connection is gone is dropped here (its cleanup also removes it).
-    ctx.state
-        .monitors
-        .retain(|_, tx| tx.send(msg.clone()).is_ok());
+    // MONITOR clients are of the `normal` class for client-output-buffer-limit (as in Redis).
+    // A monitor whose connection is gone, or that broke the limit and is being disconnected,
+    // is dropped here (its cleanup also removes it).
+    let st = &mut *ctx.state;
+    let limit = st.config.settings.output_limits.normal;
+    let now = ctx.now_ms;
+    st.monitors
+        .retain(|_, tx| match tx.push(msg.clone(), limit, now) {
+            Pushed::Queued => true,
+            Pushed::LimitReached => {
+                st.stats.client_output_buffer_limit_disconnections += 1;
+                false
+            }
+            Pushed::Gone => false,
+        });
 }
 
 fn lastsave(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {

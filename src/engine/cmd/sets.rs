@@ -336,7 +336,7 @@ fn set_op(ctx: &mut Ctx<'_>, keys: &[Arg], op: SetOp) -> Result<SetValue, Reply>
         .iter()
         .map(|k| match db.peek(k) {
             // A replica keeps expired keys until the master's DEL: they still read as missing.
-            Some(e) if e.expire_at != 0 && e.expire_at <= now => None,
+            Some(e) if db.is_due(e.expire_at, now) => None,
             Some(e) => match &e.value {
                 Value::Set(s) => Some(&**s),
                 _ => None,

@@ -1065,23 +1065,6 @@ fn zpopmax(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     zpop_generic(ctx, a, true)
 }
 
-/// A blocking timeout in seconds (float) as an absolute deadline in ms; 0 = forever. Follows
-/// Redis's arithmetic: the value is truncated to whole ms first (so "-0.0001" is 0), and a value
-/// too large for a 64-bit integer converts to a negative one on x86 ("timeout is negative").
-fn parse_timeout(arg: &[u8], now_ms: i64) -> Result<i64, Reply> {
-    let secs = args::parse_f64(arg)
-        .ok_or_else(|| Reply::err_static("ERR timeout is not a float or out of range"))?;
-    let ms = (secs * 1000.0).trunc();
-    if !(ms > -9.2e18 && ms < 9.2e18) || ms < 0.0 {
-        return Err(Reply::err_static("ERR timeout is negative"));
-    }
-    let ms = ms as i64;
-    if ms > 0 && ms > i64::MAX - now_ms {
-        return Err(Reply::err_static("ERR timeout is out of range"));
-    }
-    Ok(if ms > 0 { now_ms + ms } else { 0 })
-}
-
 /// A score or weight argument as Redis's `getDoubleFromObject` reads it: like any float, but a
 /// value that overflows to infinity or underflows to zero ("1e400", "1e-400") is rejected,
 /// while the literal "inf" is accepted.
@@ -1110,7 +1093,7 @@ fn pop_command_name(max: bool) -> Arg {
 
 fn bzpop_generic(ctx: &mut Ctx<'_>, a: &[Arg], max: bool) -> Reply {
     let keys = &a[1..a.len() - 1];
-    let deadline = match parse_timeout(&a[a.len() - 1], ctx.now_ms) {
+    let deadline = match args::blocking_deadline(&a[a.len() - 1], ctx.now_ms) {
         Ok(d) => d,
         Err(e) => return e,
     };
@@ -1206,7 +1189,7 @@ fn zmpop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
 }
 
 fn bzmpop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
-    match parse_timeout(&a[1], ctx.now_ms) {
+    match args::blocking_deadline(&a[1], ctx.now_ms) {
         Ok(d) => zmpop_generic(ctx, a, 2, Some(d)),
         Err(e) => e,
     }

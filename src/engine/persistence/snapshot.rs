@@ -108,13 +108,23 @@ impl SnapshotFile {
     }
 
     pub fn finish(mut self) -> Result<PathBuf, PersistError> {
+        let r = self.finish_inner();
+        if r.is_err() {
+            // A snapshot that failed on a full disk must not keep the space it took: the log
+            // needs it (writes are refused until the log can be written).
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        r.map(|()| self.path)
+    }
+
+    fn finish_inner(&mut self) -> Result<(), PersistError> {
         self.record(b"END")?;
         self.file.flush().map_err(io_err(&self.tmp))?;
         let f = self.file.get_ref();
         f.sync_all().map_err(io_err(&self.tmp))?;
         std::fs::rename(&self.tmp, &self.path).map_err(io_err(&self.path))?;
         super::sync_dir(self.path.parent().unwrap_or(Path::new(".")));
-        Ok(self.path)
+        Ok(())
     }
 
     pub fn abandon(self) {

@@ -15,6 +15,14 @@
 //! parks still writes in bounded batches, and so do `appendfsync always` and an attached
 //! replica (replies or a replica wait on the write). Without the opt-in (tests that run
 //! engines inside their own runtime) every append wakes the writer, as before.
+//!
+//! A write or fsync that fails (a full disk: ENOSPC, or any I/O error) does not stop the thread.
+//! The refused batch is kept (a partly written record is cut off the file) and written again
+//! every [`RETRY_INTERVAL`], before anything queued after it; meanwhile [`LogWriter::write_error`]
+//! is Some, and the engine refuses write commands with `-MISCONF` as Redis does, and the reply
+//! gate fails the replies waiting for offsets the log cannot reach (they would never be
+//! released). The first attempt that succeeds clears the error: writes are accepted again, and
+//! replica senders, which send only written bytes, go on from where they stopped.
 
 use std::fs::File;
 use std::io::Write;
@@ -73,7 +81,13 @@ pub struct LogWriter {
     pub written_tx: tokio::sync::watch::Sender<u64>,
     /// Offset known to be on stable storage.
     pub durable: AtomicU64,
+    /// The last write or fsync failed and has not succeeded since (see
+    /// [`LogWriter::write_error`]).
     pub failed: AtomicBool,
+    /// The OS's text of the last failure, while `failed`.
+    error: Mutex<Option<String>>,
+    /// Failed writes and fsyncs since start (INFO `log_write_errors`).
+    pub write_errors: AtomicU64,
     pub fsyncs: AtomicU64,
     /// `log-write-delay-us` (testing only): a slow disk, to widen the window between queueing
     /// a record and writing it.
@@ -151,6 +165,8 @@ impl LogWriter {
             written_tx: tokio::sync::watch::channel(offset).0,
             durable: AtomicU64::new(offset),
             failed: AtomicBool::new(false),
+            error: Mutex::new(None),
+            write_errors: AtomicU64::new(0),
             fsyncs: AtomicU64::new(0),
             write_delay_us: AtomicU64::new(0),
             force_sync: AtomicBool::new(false),
@@ -245,73 +261,64 @@ impl LogWriter {
         self.q.lock().end
     }
 
-    fn run(&self, dir: PathBuf, mut file: File) {
-        let mut seg_size: u64 = 0;
+    /// The writer thread. It never exits on an I/O error: a batch the disk refused is kept
+    /// and written again every [`RETRY_INTERVAL`] until it fits (see [`LogWriter::write_error`]
+    /// for what the engine does meanwhile). It exits only when stopped.
+    fn run(&self, dir: PathBuf, file: File) {
+        let mut seg = Segment {
+            dir,
+            file,
+            size: 0,
+            dirty_tail: false,
+        };
         let mut last_sync = Instant::now();
         let mut unsynced = false;
+        // A batch the disk refused: written again before anything queued after it, so records
+        // reach the file in stream order.
+        let mut retry: Option<Batch> = None;
+        let mut next_attempt = Instant::now();
         loop {
-            let (buf, buf_first, end, policy, split, stop) = {
+            let (batch, policy, stop) = {
                 let mut q = self.q.lock();
-                if q.buf.is_empty() && !q.stop && !self.force_sync.load(Ordering::Acquire) {
+                if self.failed.load(Ordering::Acquire) {
+                    // Failing: wait for the next attempt (appends wake the condvar, so wait
+                    // for the deadline itself). A stop makes one last attempt at once.
+                    while !q.stop && Instant::now() < next_attempt {
+                        self.cond.wait_until(&mut q, next_attempt);
+                    }
+                } else if q.buf.is_empty() && !q.stop && !self.force_sync.load(Ordering::Acquire) {
                     self.cond.wait_for(&mut q, Duration::from_millis(200));
                 }
-                let buf = std::mem::take(&mut q.buf);
-                let split = q.split.take();
-                (buf, q.buf_first, q.end, q.policy, split, q.stop)
+                let batch = match retry.take() {
+                    Some(b) => b,
+                    None => Batch {
+                        buf: std::mem::take(&mut q.buf),
+                        first: q.buf_first,
+                        end: q.end,
+                        split: q.split.take(),
+                    },
+                };
+                (batch, q.policy, q.stop)
             };
-            if !buf.is_empty() {
+            let mut error = None;
+            if !batch.buf.is_empty() {
                 let delay = self.write_delay_us.load(Ordering::Relaxed);
                 if delay > 0 {
                     std::thread::sleep(Duration::from_micros(delay));
                 }
-                // Records before the rotation point go to the current segment, the rest to a new
-                // one named by the offset of its first record.
-                let (head, tail, tail_first) = match split {
-                    Some(at) => {
-                        let mut first = [0u8; 8];
-                        first.copy_from_slice(&buf[at + 8..at + 16]);
-                        (&buf[..at], &buf[at..], u64::from_le_bytes(first))
-                    }
-                    None if seg_size >= SEGMENT_BYTES => (&buf[..0], &buf[..], buf_first),
-                    None => (&buf[..], &buf[..0], 0),
-                };
-                for (part, new_segment) in [(head, false), (tail, true)] {
-                    if new_segment && (split.is_some() || !part.is_empty()) {
-                        let _ = file.sync_data();
-                        let path = segment_path(&dir, tail_first);
-                        match std::fs::OpenOptions::new()
-                            .create(true)
-                            .write(true)
-                            .truncate(true)
-                            .open(&path)
-                        {
-                            Ok(f) => {
-                                file = f;
-                                seg_size = 0;
-                                super::sync_dir(&dir);
-                            }
-                            Err(e) => {
-                                error!(path = %path.display(), error = %e, "cannot start a log segment")
-                            }
+                match seg.write_batch(&batch) {
+                    Ok(()) => {
+                        self.written.store(batch.end, Ordering::Release);
+                        if self.written_tx.receiver_count() > 0 {
+                            self.written_tx.send_replace(batch.end);
                         }
+                        unsynced = true;
                     }
-                    if part.is_empty() {
-                        continue;
+                    Err((rest, e)) => {
+                        retry = Some(rest);
+                        error = Some(e);
                     }
-                    if let Err(e) = file.write_all(part) {
-                        // The log is the durability promise: stop acknowledging (the gate is
-                        // never released again) rather than pretend.
-                        error!(error = %e, "write log failed; writes will not be acknowledged");
-                        self.failed.store(true, Ordering::Release);
-                        return;
-                    }
-                    seg_size += part.len() as u64;
                 }
-                self.written.store(end, Ordering::Release);
-                if self.written_tx.receiver_count() > 0 {
-                    self.written_tx.send_replace(end);
-                }
-                unsynced = true;
             }
             let force = self.force_sync.swap(false, Ordering::AcqRel);
             let due = match policy {
@@ -319,15 +326,27 @@ impl LogWriter {
                 FsyncPolicy::EverySec => unsynced && last_sync.elapsed() >= Duration::from_secs(1),
                 FsyncPolicy::No => false,
             };
-            if (due || force || stop) && unsynced {
-                if let Err(e) = file.sync_data() {
-                    error!(error = %e, "fsync of the write log failed");
-                    self.failed.store(true, Ordering::Release);
-                    return;
+            if error.is_none() && (due || force || stop) && unsynced {
+                match seg.file.sync_data() {
+                    Ok(()) => {
+                        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+                        last_sync = Instant::now();
+                        unsynced = false;
+                    }
+                    // Kept unsynced: the fsync is tried again with the next attempt. (Linux may
+                    // have dropped the dirty pages a failed fsync covered, so a later fsync that
+                    // succeeds does not prove they reached the disk; Redis exits under
+                    // `always` here. We refuse writes meanwhile and count on the retry: a full
+                    // disk, the case met in practice, fails the write, not the fsync.)
+                    Err(e) => error = Some(e),
                 }
-                self.fsyncs.fetch_add(1, Ordering::Relaxed);
-                last_sync = Instant::now();
-                unsynced = false;
+            }
+            match error {
+                Some(e) => {
+                    self.note_failure(&e);
+                    next_attempt = Instant::now() + RETRY_INTERVAL;
+                }
+                None => self.note_success(),
             }
             if !unsynced {
                 let written = self.written.load(Ordering::Acquire);
@@ -335,10 +354,175 @@ impl LogWriter {
                     self.gate.set_durable(written);
                 }
             }
-            if stop && self.q.lock().buf.is_empty() {
+            if stop && (self.q.lock().buf.is_empty() || retry.is_some()) {
+                if retry.is_some() {
+                    error!("write log stopped with records the disk refused: they are lost");
+                }
                 return;
             }
         }
+    }
+
+    /// A write or fsync failed: refuse writes (the engine checks [`LogWriter::write_error`]),
+    /// fail the replies waiting for offsets the log cannot reach, and say so once.
+    fn note_failure(&self, e: &std::io::Error) {
+        self.write_errors.fetch_add(1, Ordering::Relaxed);
+        let text = os_error_text(e);
+        *self.error.lock() = Some(text.clone());
+        if !self.failed.swap(true, Ordering::AcqRel) {
+            error!(error = %text, "error writing to the write log: write commands are refused until it can be written again (retried every second)");
+        }
+        self.gate
+            .set_log_failed_at(Some(self.written.load(Ordering::Acquire)));
+    }
+
+    /// A pass with no error: if the log was failing, it works again.
+    fn note_success(&self) {
+        if self.failed.swap(false, Ordering::AcqRel) {
+            *self.error.lock() = None;
+            self.gate.set_log_failed_at(None);
+            warn!("write log error looks solved: write commands are accepted again");
+        }
+    }
+
+    /// The OS's text of the error that makes the log unwritable (`No space left on device`),
+    /// or None when it works. While Some, write commands are refused with `-MISCONF`.
+    pub fn write_error(&self) -> Option<String> {
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.error.lock().clone()
+    }
+}
+
+/// How long the writer waits before writing a refused batch again (Redis retries from its
+/// once-a-second cron).
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// `No space left on device` for an OS error (strerror, as Redis prints it), without the
+/// ` (os error 28)` Rust appends; other errors as they display.
+pub fn os_error_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match e.raw_os_error() {
+        Some(code) => text
+            .strip_suffix(&format!(" (os error {code})"))
+            .map(str::to_string)
+            .unwrap_or(text),
+        None => text,
+    }
+}
+
+/// Records taken from the queue to be written together.
+#[derive(Debug)]
+struct Batch {
+    /// Whole encoded records.
+    buf: Vec<u8>,
+    /// Stream offset of the first record.
+    first: u64,
+    /// Stream offset after the last record.
+    end: u64,
+    /// Position in `buf` where a new segment starts (a snapshot's offset).
+    split: Option<usize>,
+}
+
+/// The segment being appended to.
+struct Segment {
+    dir: PathBuf,
+    file: File,
+    /// Bytes of whole records in the file: where the next record goes.
+    size: u64,
+    /// A failed write may have left part of a record after `size`.
+    dirty_tail: bool,
+}
+
+impl Segment {
+    /// Write `b` (rotating first to a new segment where it says, or when this one is full).
+    /// On an error, returns what is still to be written, as a batch of whole records, and
+    /// the error.
+    fn write_batch(&mut self, b: &Batch) -> Result<(), (Batch, std::io::Error)> {
+        // Records before the rotation point go to the current segment, the rest to a new one
+        // named by the offset of its first record.
+        let split = match b.split {
+            Some(at) => Some(at),
+            None if self.size >= SEGMENT_BYTES => Some(0),
+            None => None,
+        };
+        let at = split.unwrap_or(b.buf.len());
+        let (head, tail) = b.buf.split_at(at);
+        if !head.is_empty() {
+            if let Err(e) = self.append(head) {
+                return Err((
+                    Batch {
+                        buf: b.buf.clone(),
+                        first: b.first,
+                        end: b.end,
+                        split: b.split,
+                    },
+                    e,
+                ));
+            }
+        }
+        let Some(at) = split else {
+            return Ok(());
+        };
+        // From here on, what is left to write is the tail, starting a new segment.
+        let tail_first = if at == 0 {
+            b.first
+        } else {
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&b.buf[at + 8..at + 16]);
+            u64::from_le_bytes(first)
+        };
+        let rest = |e| {
+            (
+                Batch {
+                    buf: tail.to_vec(),
+                    first: tail_first,
+                    end: b.end,
+                    split: Some(0),
+                },
+                e,
+            )
+        };
+        let _ = self.file.sync_data();
+        let path = segment_path(&self.dir, tail_first);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(rest)?;
+        self.file = file;
+        self.size = 0;
+        self.dirty_tail = false;
+        super::sync_dir(&self.dir);
+        if !tail.is_empty() {
+            self.append(tail).map_err(|e| {
+                let (mut r, e) = rest(e);
+                // The new segment exists now: the retry appends to it.
+                r.split = None;
+                (r, e)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Append whole records. A failed write can leave part of them in the file: it is cut off
+    /// before the next attempt, so the file only ever grows by whole records (a crash while
+    /// failing leaves at most a torn last record, which recovery cuts anyway).
+    fn append(&mut self, part: &[u8]) -> std::io::Result<()> {
+        if self.dirty_tail {
+            use std::io::Seek;
+            self.file.set_len(self.size)?;
+            self.file.seek(std::io::SeekFrom::Start(self.size))?;
+            self.dirty_tail = false;
+        }
+        if let Err(e) = self.file.write_all(part) {
+            self.dirty_tail = true;
+            return Err(e);
+        }
+        self.size += part.len() as u64;
+        Ok(())
     }
 }
 

@@ -7,8 +7,9 @@ use bytes::BytesMut;
 use crate::engine::client::ClientState;
 use crate::engine::cmd::{self, Outcome};
 use crate::engine::protocol::arg::Arg;
-use crate::engine::protocol::parse::{parse_request, ParseLimits, Parsed};
+use crate::engine::protocol::parse::{ParseLimits, Parsed, RequestParser};
 use crate::engine::state::EngineState;
+use crate::engine::storage::Expiry;
 
 /// The client that applies a stream: authenticated, flagged as replication.
 pub fn stream_client(id: u64, db: usize) -> ClientState {
@@ -20,6 +21,15 @@ pub fn stream_client(id: u64, db: usize) -> ClientState {
 /// Split `buf` into the commands it holds; the bytes of an incomplete last command stay in
 /// `buf`. Returns each command with its encoded length.
 pub fn split_commands(buf: &mut BytesMut) -> Result<Vec<(Vec<Arg>, usize)>, String> {
+    split_commands_with(&mut RequestParser::default(), buf)
+}
+
+/// [`split_commands`] for a buffer that grows between calls (a replication link): `parser`
+/// resumes an incomplete last command where it stopped instead of scanning it again.
+pub fn split_commands_with(
+    parser: &mut RequestParser,
+    buf: &mut BytesMut,
+) -> Result<Vec<(Vec<Arg>, usize)>, String> {
     let limits = ParseLimits {
         max_bulk_len: i64::MAX,
         authenticated: true,
@@ -27,7 +37,7 @@ pub fn split_commands(buf: &mut BytesMut) -> Result<Vec<(Vec<Arg>, usize)>, Stri
     let mut out = Vec::new();
     loop {
         let before = buf.len();
-        match parse_request(buf, limits) {
+        match parser.parse(buf, limits) {
             Ok(Parsed::Request(args)) => {
                 let used = before - buf.len();
                 if !args.is_empty() {
@@ -45,17 +55,17 @@ pub fn split_commands(buf: &mut BytesMut) -> Result<Vec<(Vec<Arg>, usize)>, Stri
 /// Execute one command of a stream. Errors replies are counted, not fatal: the master executed
 /// the same command with the same result.
 pub fn apply_one(state: &mut EngineState, client: &mut ClientState, args: Vec<Arg>, now_ms: i64) {
-    let was = state.stream.suppress;
+    let was_suppressed = state.stream.suppress;
     state.stream.suppress = true;
-    // A replica does not expire keys on its own, but its master's commands act on the dataset
-    // as the master saw it: a key the master already considers expired is deleted here too
-    // (Redis lets the master client delete expired keys on a replica in the same way).
-    // `expire_deletes` is the same in every database (the node's role sets it for all), so
-    // one saved flag restores it: no allocation per applied command (recovery applies
-    // millions of them).
-    let was_expiring = state.dbs.first().is_none_or(|d| d.expire_deletes);
+    // Nothing expires by this node's clock while a stream is applied (`Expiry::Suspend`): the
+    // node that wrote it already decided every expiry and wrote it as a DEL, in order, and a
+    // replayed or late stream meets deadlines its writer had not reached yet (Redis: no expiry
+    // while loading or on the master's stream). The mode is the same in every database (the
+    // node's role sets it for all), so one saved value restores it: no allocation per applied
+    // command (recovery applies millions of them).
+    let was = state.dbs.first().map_or(Expiry::Delete, |d| d.expiry);
     for d in state.dbs.iter_mut() {
-        d.expire_deletes = true;
+        d.expiry = Expiry::Suspend;
     }
     match cmd::process(state, client, args, now_ms) {
         Outcome::Reply(_) => {}
@@ -73,13 +83,9 @@ pub fn apply_one(state: &mut EngineState, client: &mut ClientState, args: Vec<Ar
         }
     }
     for d in state.dbs.iter_mut() {
-        d.expire_deletes = was_expiring;
+        d.expiry = was;
     }
-    // Expiry during the command was the master's decision, already in the stream.
-    for d in state.dbs.iter_mut() {
-        d.expired_pending.clear();
-    }
-    state.stream.suppress = was;
+    state.stream.suppress = was_suppressed;
 }
 
 /// Apply every command in `payload` (whole commands only). Returns how many were applied.

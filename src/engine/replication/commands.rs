@@ -88,7 +88,7 @@ pub fn become_replica(
     state.stream.backlog.activate();
     state.read_only = state.config.get("replica-read-only") != Some("no");
     for db in state.dbs.iter_mut() {
-        db.expire_deletes = false;
+        db.expiry = crate::engine::storage::Expiry::Hide;
     }
     // Clients waiting for their writes to be acknowledged never will be: those writes may be
     // discarded as a divergent tail. Disconnect them rather than answer.
@@ -121,7 +121,7 @@ pub fn become_master(state: &mut EngineState) {
     r.semi = Default::default();
     state.read_only = false;
     for db in state.dbs.iter_mut() {
-        db.expire_deletes = true;
+        db.expiry = crate::engine::storage::Expiry::Delete;
     }
     save_node_state(state);
     state.repl.wake.notify_one();

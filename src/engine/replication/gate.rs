@@ -18,9 +18,19 @@ pub struct ReplyGate {
     acked: AtomicU64,
     /// Replies wait for `acked` (semi-sync or sync, not degraded).
     need_ack: AtomicBool,
+    /// While the log writer cannot write (a full disk): the offset it had written up to, else
+    /// `u64::MAX`. Nothing beyond it can be released until the log works again (neither an
+    /// fsync nor a replica, which is sent only written bytes, gets past it), so waiters for
+    /// such offsets are failed at once instead of left hanging.
+    log_failed_at: AtomicU64,
     /// Bumped on every change; waiters re-evaluate.
     tick: watch::Sender<u64>,
 }
+
+/// A wait that cannot end with a release: the log cannot be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the write log cannot be written")]
+pub struct LogFailed;
 
 impl Default for ReplyGate {
     fn default() -> Self {
@@ -29,6 +39,7 @@ impl Default for ReplyGate {
             need_durable: AtomicBool::new(false),
             acked: AtomicU64::new(0),
             need_ack: AtomicBool::new(false),
+            log_failed_at: AtomicU64::new(u64::MAX),
             tick: watch::channel(0).0,
         }
     }
@@ -86,15 +97,26 @@ impl ReplyGate {
         self.need_ack.load(Ordering::Acquire)
     }
 
-    /// Wait until `offset` is released.
-    pub async fn wait(&self, offset: u64) {
+    /// The log writer failed having written up to `written` (Some), or works again (None).
+    pub fn set_log_failed_at(&self, written: Option<u64>) {
+        self.log_failed_at
+            .store(written.unwrap_or(u64::MAX), Ordering::Release);
+        self.bump();
+    }
+
+    /// Wait until `offset` is released, or fail when the log cannot be written past an offset
+    /// below it (the reply must then not be an acknowledgement).
+    pub async fn wait(&self, offset: u64) -> Result<(), LogFailed> {
         let mut rx = self.tick.subscribe();
         loop {
             if self.released() >= offset {
-                return;
+                return Ok(());
+            }
+            if offset > self.log_failed_at.load(Ordering::Acquire) {
+                return Err(LogFailed);
             }
             if rx.changed().await.is_err() {
-                return;
+                return Ok(());
             }
         }
     }
@@ -118,7 +140,7 @@ mod tests {
         assert!(tasks.iter().all(|t| !t.is_finished()));
         g.set_acked(30);
         for t in tasks {
-            t.await.unwrap();
+            t.await.unwrap().unwrap();
         }
         g.set_need_durable(true);
         assert_eq!(g.released(), 0);
@@ -127,5 +149,35 @@ mod tests {
         g.set_need_ack(false);
         g.set_need_durable(false);
         assert_eq!(g.released(), u64::MAX);
+    }
+
+    #[tokio::test]
+    async fn a_log_failure_fails_the_waiters_it_strands() {
+        let g = Arc::new(ReplyGate::default());
+        g.set_need_durable(true);
+        g.set_durable(10);
+        let waiter = {
+            let g = g.clone();
+            tokio::spawn(async move { g.wait(30).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        // The log wrote up to 20 and cannot go on: offset 30 will not be released.
+        g.set_log_failed_at(Some(20));
+        assert_eq!(waiter.await.unwrap(), Err(LogFailed));
+        // An offset the log did write is still released by its fsync.
+        let waiter = {
+            let g = g.clone();
+            tokio::spawn(async move { g.wait(20).await })
+        };
+        g.set_durable(20);
+        assert_eq!(waiter.await.unwrap(), Ok(()));
+        g.set_log_failed_at(None);
+        let waiter = {
+            let g = g.clone();
+            tokio::spawn(async move { g.wait(30).await })
+        };
+        g.set_durable(30);
+        assert_eq!(waiter.await.unwrap(), Ok(()));
     }
 }

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{info, warn};
 
-use super::apply::{apply_one, split_commands, stream_client};
+use super::apply::{apply_one, split_commands, split_commands_with, stream_client};
 use super::commands::save_node_state;
 use super::stream::encode_command;
 use super::Role;
@@ -22,6 +22,7 @@ use crate::engine::persistence::{
     self, snapshot::SnapshotFile, writer::FsyncPolicy, writer::LogWriter,
 };
 use crate::engine::protocol::arg::Arg;
+use crate::engine::protocol::parse::RequestParser;
 use crate::engine::server::{now_ms, Engine};
 use crate::engine::state::EngineState;
 
@@ -499,6 +500,9 @@ async fn receive(
     mut loading: Option<Option<SnapshotFile>>,
 ) -> Result<(), End> {
     let mut unit: Vec<u8> = Vec::new();
+    // `buf` only grows at its end and loses whole commands at its front: the parser may keep
+    // its place in an incomplete command (a large one arrives in many reads).
+    let mut parser = RequestParser::default();
     let mut last_hb = 0u64;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let timeout_secs: u64 = engine
@@ -513,8 +517,8 @@ async fn receive(
         let mut need_ack = false;
         if !buf.is_empty() {
             let raw = buf.clone().freeze();
-            let cmds =
-                split_commands(&mut buf).map_err(|e| End::Retry(format!("protocol: {e}")))?;
+            let cmds = split_commands_with(&mut parser, &mut buf)
+                .map_err(|e| End::Retry(format!("protocol: {e}")))?;
             let mut st = engine.state.lock();
             if obsolete(&st, generation) {
                 return Ok(());

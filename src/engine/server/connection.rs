@@ -14,10 +14,10 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::{now_ms, Engine};
-use crate::engine::client::{ClientInfo, ClientState, ReplyMode};
+use crate::engine::client::{push_size, ClientInfo, ClientState, ReplyMode};
 use crate::engine::cmd::{self, Outcome};
 use crate::engine::protocol::arg::Arg;
-use crate::engine::protocol::parse::{parse_request, ParseLimits, Parsed, ProtocolError};
+use crate::engine::protocol::parse::{ParseLimits, Parsed, ProtocolError, RequestParser};
 use crate::engine::protocol::reply::Reply;
 
 /// Why the connection ends.
@@ -48,7 +48,10 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
             None
         } else {
             let mut c = ClientState::new(id, peer.to_string(), laddr, now_ms(), needs_auth);
-            c.push = Some(push_tx);
+            c.push = Some(crate::engine::client::PushSender::new(
+                push_tx,
+                c.handle.clone(),
+            ));
             st.clients
                 .insert(id, ClientInfo::from_state(&c, now_ms(), ""));
             Some(c)
@@ -63,6 +66,10 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
     debug!(id = client.id, peer = %peer, "client connected");
     let handle = client.handle.clone();
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    // Keeps its place in an incomplete request between reads (`inbuf` only grows at its end
+    // and loses whole requests at its front), so a large request is scanned once, not once per
+    // read.
+    let mut parser = RequestParser::default();
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut pending: VecDeque<Vec<Arg>> = VecDeque::new();
     let mut settings = ConnSettings::from_state(&engine.state.lock(), &client);
@@ -99,7 +106,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
         // 2. Parse everything received so far.
         let mut protocol_error = None;
         loop {
-            match parse_request(&mut inbuf, settings.parse) {
+            match parser.parse(&mut inbuf, settings.parse) {
                 Ok(Parsed::Request(args)) => {
                     if !args.is_empty() {
                         pending.push_back(args);
@@ -167,11 +174,22 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
             _ = handle.kill.notified() => break 'conn Close::Killed,
             _ = idle => break 'conn Close::Idle,
             Some(msg) = push_rx.recv(), if client.push_handed_out => {
+                // What is taken off the channel stays counted in the output buffer until it is
+                // written: a subscriber that does not read holds it here, in `out`.
+                let mut taken = push_size(&msg);
                 msg.encode(client.proto, &mut out);
                 while let Ok(m) = push_rx.try_recv() {
+                    taken += push_size(&m);
                     m.encode(client.proto, &mut out);
                 }
-                if stream.write_all(&out).await.is_err() {
+                // A client disconnected for its output buffer limit never reads: the kill
+                // must not wait for the write.
+                let written = tokio::select! {
+                    r = stream.write_all(&out) => r.is_ok(),
+                    _ = handle.kill.notified() => break 'conn Close::Killed,
+                };
+                handle.output_written(taken);
+                if !written {
                     break 'conn Close::Peer;
                 }
                 out.clear();
@@ -260,6 +278,9 @@ async fn run_batch(
     let mut paused_until = None;
     // The stream offset this batch wrote up to: its replies wait for the reply gate.
     let mut wrote_up_to = None;
+    // Where in `out` the replies of the commands that wrote are: if the gate can never release
+    // them (the log cannot be written), they become MISCONF errors.
+    let mut write_replies: Vec<std::ops::Range<usize>> = Vec::new();
     {
         let mut st = engine.state.lock();
         let offset_before = st.stream.offset;
@@ -273,16 +294,24 @@ async fn run_batch(
         while let Some(args) = pending.pop_front() {
             last_cmd_len = args[0].len().min(last_cmd.len());
             last_cmd[..last_cmd_len].copy_from_slice(&args[0][..last_cmd_len]);
+            let offset_at_command = st.stream.offset;
             let outcome = cmd::process(&mut st, client, args, now);
             // Messages the command itself published to this client (PUBLISH to a channel it
             // is subscribed to in RESP3) go out before its reply, as in Redis.
             if client.push_handed_out {
                 while let Ok(m) = push_rx.try_recv() {
+                    client.handle.output_written(push_size(&m));
                     m.encode(client.proto, out);
                 }
             }
             match outcome {
-                Outcome::Reply(r) => write_reply(client, &r, out),
+                Outcome::Reply(r) => {
+                    let at = out.len();
+                    write_reply(client, &r, out);
+                    if st.stream.offset != offset_at_command && out.len() > at {
+                        write_replies.push(at..out.len());
+                    }
+                }
                 Outcome::Blocked {
                     rx,
                     deadline_ms,
@@ -331,7 +360,9 @@ async fn run_batch(
         }
     }
     if let Some(offset) = wrote_up_to {
-        wait_released(engine, client, offset).await?;
+        if wait_released(engine, client, offset).await? == Released::Never {
+            refuse_write_replies(engine, client, out, &write_replies);
+        }
     }
     if let Some(until) = paused_until {
         if !out.is_empty() {
@@ -366,6 +397,7 @@ async fn run_batch(
                 _ = &mut sleep => break None,
                 // A RESP3 client may be subscribed while it waits: pushes still flow.
                 Some(m) = push_rx.recv() => {
+                    client.handle.output_written(push_size(&m));
                     let mut pushed = BytesMut::new();
                     m.encode(client.proto, &mut pushed);
                     stream.write_all(&pushed).await.map_err(|_| {
@@ -405,19 +437,29 @@ async fn run_batch(
     Ok(())
 }
 
+#[derive(Debug, PartialEq, Eq)]
+enum Released {
+    Yes,
+    /// The write log cannot be written past an earlier offset (a full disk).
+    Never,
+}
+
 /// Hold the replies of a batch that wrote up to `offset` until the reply gate releases it
 /// (fsync under `appendfsync always`, the replica's acknowledgement under semi-sync).
 async fn wait_released(
     engine: &Arc<Engine>,
     client: &ClientState,
     offset: u64,
-) -> Result<(), Close> {
+) -> Result<Released, Close> {
     if engine.gate.released() >= offset {
-        return Ok(());
+        return Ok(Released::Yes);
     }
     engine.state.lock().repl.gate_waiters.insert(client.id);
     let r = tokio::select! {
-        _ = engine.gate.wait(offset) => Ok(()),
+        r = engine.gate.wait(offset) => Ok(match r {
+            Ok(()) => Released::Yes,
+            Err(_) => Released::Never,
+        }),
         _ = client.handle.kill.notified() => Err(Close::Killed),
     };
     engine.state.lock().repl.gate_waiters.remove(&client.id);
@@ -427,6 +469,34 @@ async fn wait_released(
         return Err(Close::Killed);
     }
     r
+}
+
+/// The log could not be written, so the writes of this batch are not acknowledged: each reply
+/// of a command that wrote becomes the MISCONF error (the change is in memory and stays queued
+/// for the log, but the client must not take it as durable). Replies to reads stand.
+fn refuse_write_replies(
+    engine: &Arc<Engine>,
+    client: &ClientState,
+    out: &mut BytesMut,
+    write_replies: &[std::ops::Range<usize>],
+) {
+    let err = {
+        let st = engine.state.lock();
+        cmd::disk_error_reply(&st)
+    }
+    // The writer may have recovered meanwhile; the write was still not acknowledged in time.
+    .unwrap_or_else(|| {
+        Reply::err_static("MISCONF Errors writing to the AOF file: the write log failed")
+    });
+    let mut rebuilt = BytesMut::with_capacity(out.len());
+    let mut from = 0;
+    for r in write_replies {
+        rebuilt.extend_from_slice(&out[from..r.start]);
+        err.encode(client.proto, &mut rebuilt);
+        from = r.end;
+    }
+    rebuilt.extend_from_slice(&out[from..]);
+    *out = rebuilt;
 }
 
 fn unblock(engine: &Arc<Engine>, id: u64) {

@@ -10,7 +10,9 @@
 //! Expired keys are removed lazily on access and actively by [`Db::expire_cycle`], which walks an
 //! ordered index of deadlines (so it never samples at random and never misses one). Every removal
 //! caused by expiry is queued in `expired_pending` so the caller can propagate a DEL to the write
-//! log and replicas: expiry is decided on the master only, replicas apply the DEL.
+//! log and replicas: expiry is decided on the master only, replicas apply the DEL. How a
+//! database treats deadlines is its [`Expiry`] mode: a master deletes, a replica hides, and
+//! anything applying a stream (recovery, a snapshot, the master's stream) suspends them.
 //!
 //! Fork-less snapshots (versioned incremental serialisation): a snapshot has an epoch E and
 //! starts at a stream offset S. While it is active, every entry whose `epoch` is below E has not
@@ -159,15 +161,35 @@ pub struct SnapshotCapture {
     pub aborted: bool,
 }
 
+/// How a database treats keys whose deadline has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Expiry {
+    /// A master: an expired key is deleted when met (lazily, or by the active cycle) and the
+    /// deletion queued in `expired_pending`, to be propagated as DEL.
+    #[default]
+    Delete,
+    /// A replica: an expired key reads as missing but stays until the master's DEL removes it,
+    /// so both sides hold the same keys.
+    Hide,
+    /// Applying a stream (log recovery, a snapshot, a master's stream on its replica): deadlines
+    /// are not looked at, every key lives until the stream deletes it. The node that wrote the
+    /// stream already decided every expiry, in order, and wrote it as a DEL; judging deadlines
+    /// again by this node's clock, later, decides differently: `INCR k; PEXPIREAT k <t>; INCR
+    /// k` replayed after `t` deleted `k` at the PEXPIREAT and the next INCR recreated it as 1
+    /// without a TTL. Redis does the same: nothing expires while loading or on the master's
+    /// stream. Keys whose deadline passed meanwhile expire normally once the stream has been
+    /// applied (on a master, as a propagated DEL).
+    Suspend,
+}
+
 #[derive(Debug, Default)]
 pub struct Db {
     map: IndexMap<CompactBytes, Entry, FastState>,
     deadlines: BTreeSet<(i64, CompactBytes)>,
     /// Keys removed by expiry and not yet propagated.
     pub expired_pending: Vec<CompactBytes>,
-    /// When false (a replica), expired keys read as missing but are not deleted: the master's
-    /// DEL will remove them, so both sides stay identical.
-    pub expire_deletes: bool,
+    /// How deadlines that passed are treated (see [`Expiry`]).
+    pub expiry: Expiry,
     /// Epoch given to new entries (the epoch of the newest snapshot).
     epoch: u32,
     /// The active snapshot, if any.
@@ -180,10 +202,7 @@ pub struct Db {
 
 impl Db {
     pub fn new() -> Db {
-        Db {
-            expire_deletes: true,
-            ..Default::default()
-        }
+        Db::default()
     }
 
     /// Start capturing a snapshot with epoch `epoch` (greater than every earlier one).
@@ -277,8 +296,15 @@ impl Db {
         self.deadlines.len()
     }
 
-    fn is_expired(e: &Entry, now: i64) -> bool {
-        e.expire_at != 0 && e.expire_at <= now
+    fn is_expired(&self, e: &Entry, now: i64) -> bool {
+        self.is_due(e.expire_at, now)
+    }
+
+    /// Whether a deadline `at_ms` (0: none) counts as passed at `now`: never while a stream is
+    /// applied ([`Expiry::Suspend`]). Commands that look at deadlines themselves (EXPIRE with a
+    /// time in the past, RESTORE, multi-key reads through `peek`) ask this, not the clock.
+    pub fn is_due(&self, at_ms: i64, now: i64) -> bool {
+        at_ms != 0 && at_ms <= now && self.expiry != Expiry::Suspend
     }
 
     /// Remove `key` if it has expired at `now`. Returns true if the key is (logically) gone.
@@ -286,10 +312,10 @@ impl Db {
         let Some(e) = self.map.get(key) else {
             return true;
         };
-        if !Self::is_expired(e, now) {
+        if !self.is_expired(e, now) {
             return false;
         }
-        if self.expire_deletes {
+        if self.expiry == Expiry::Delete {
             if let Some((k, _)) = self.remove_entry(key) {
                 self.expired_pending.push(k);
             }
@@ -321,7 +347,7 @@ impl Db {
     fn live_index(&mut self, key: &[u8], now: i64) -> Option<usize> {
         // One hash and probe on the hot path; the expired case (rare) takes the slow road.
         let i = self.map.get_index_of(key)?;
-        if Self::is_expired(&self.map[i], now) {
+        if self.is_expired(&self.map[i], now) {
             self.expire_if_needed(key, now);
             return None;
         }
@@ -453,7 +479,7 @@ impl Db {
     /// Remove up to `max` keys whose deadline has passed; returns how many were removed. Used by
     /// the periodic active-expiry task, bounded so one cycle never stalls clients.
     pub fn expire_cycle(&mut self, now: i64, max: usize) -> usize {
-        if !self.expire_deletes {
+        if self.expiry != Expiry::Delete {
             return 0;
         }
         let mut n = 0;
@@ -578,12 +604,27 @@ mod tests {
     #[test]
     fn replica_does_not_delete_expired() {
         let mut db = Db::new();
-        db.expire_deletes = false;
+        db.expiry = Expiry::Hide;
         db.set(b"a", Value::str(b"1"));
         db.set_expire(b"a", 10);
         assert!(db.get(b"a", 20).is_none());
         assert_eq!(db.len(), 1);
         assert_eq!(db.expire_cycle(20, 10), 0);
+    }
+
+    #[test]
+    fn suspended_expiry_keeps_keys_past_their_deadline_until_resumed() {
+        let mut db = Db::new();
+        db.expiry = Expiry::Suspend;
+        db.set(b"a", Value::str(b"1"));
+        db.set_expire(b"a", 10);
+        assert!(db.get(b"a", 20).is_some(), "a stream sees the key as live");
+        assert!(!db.is_due(10, 20));
+        assert_eq!(db.expire_cycle(20, 10), 0);
+        assert!(db.expired_pending.is_empty());
+        db.expiry = Expiry::Delete;
+        assert!(db.get(b"a", 20).is_none());
+        assert_eq!(db.expired_pending.len(), 1);
     }
 
     #[test]

@@ -13,5 +13,5 @@ pub mod value;
 pub mod zset;
 
 pub use compact::CompactBytes;
-pub use db::{Db, Entry};
+pub use db::{Db, Entry, Expiry};
 pub use value::{Value, ValueType};
