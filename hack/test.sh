@@ -56,6 +56,11 @@ hack/check-chart.sh
 stage "lint: cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
+# The fuzz targets (fuzz/, a crate of its own) must keep compiling against the engine's API:
+# they broke once unnoticed. Checked on the stable toolchain.
+stage "lint: fuzz targets compile (fuzz/)"
+cargo check --manifest-path fuzz/Cargo.toml --bins
+
 # The operator's integration tests (tests/operator_*.rs) need a real kube-apiserver with no
 # operator of ours on it: the project's local control plane, started here. A KUBECONFIG the
 # caller set for another cluster is used as it is (that cluster must run no RedisPair operator).
