@@ -28,7 +28,7 @@ use super::decide::{
     observation_of, pod_ips, policy_of, record_of, routing_of, split_lease_before_routing,
 };
 use super::error::ReconcileError;
-use super::metrics::Metrics;
+use super::metrics::{Metrics, PairSnapshot};
 use super::observe::observe;
 use super::prober::{now_ms, Probers};
 use super::status::{
@@ -120,7 +120,12 @@ pub async fn reconcile(
     ctx: Arc<Context>,
 ) -> Result<ControllerAction, ReconcileError> {
     ctx.metrics.reconciles.inc();
-    match reconcile_pair(&pair, &ctx).await {
+    let started = std::time::Instant::now();
+    let result = reconcile_pair(&pair, &ctx).await;
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
+    match result {
         Ok(a) => Ok(a),
         Err(e) => {
             if *ctx.leading.borrow() {
@@ -532,6 +537,7 @@ async fn status_pass(
     let d = &plan.d;
     if let Some((from, to, _, ms)) = &d.completed {
         ctx.metrics.failover_completed(*ms);
+        ctx.metrics.pair_failover_completed(&seen.key, *ms);
         info!(%from, %to, ms, "failover completed");
     }
     let old_phase = seen.previous.as_ref().and_then(|s| s.phase.clone());
@@ -557,6 +563,16 @@ async fn status_pass(
     }
     ctx.metrics
         .set_phase(&pair_key(pair), Some(d.phase.as_str()));
+    ctx.metrics.set_pair(
+        &seen.key,
+        PairSnapshot {
+            phase: d.phase.as_str().to_string(),
+            term: plan.status.term,
+            lag_bytes: plan.status.replication.as_ref().map_or(0, |r| r.lag_bytes),
+            master: plan.status.current_master.clone(),
+            replica: plan.status.replica.clone(),
+        },
+    );
     acted.engine.map_err(ReconcileError::Engine)?;
     // Objects that could not be written: reported now (Event, metrics), once the failover
     // steps of this pass are done. Not through the error policy: its back-off (2 s) would slow
@@ -644,7 +660,12 @@ pub async fn run(client: Client, cfg: RunConfig) {
 
     let (trigger_tx, trigger_rx) = futures::channel::mpsc::unbounded();
     let controller = Controller::new(pairs, watcher::Config::default().any_semantic());
-    let probers = Probers::new(trigger_tx, pod_store.clone(), controller.store());
+    let probers = Probers::new(
+        trigger_tx,
+        pod_store.clone(),
+        controller.store(),
+        cfg.metrics.clone(),
+    );
     // Becoming leader: grant leases from now on, and reconcile every pair at once (a pair
     // whose master failed while this operator was a standby is failed over in this pass,
     // its probes' history already counted).

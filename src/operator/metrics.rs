@@ -1,5 +1,7 @@
-//! Prometheus metrics of the operator (prometheus-client): reconciles, errors by category,
-//! failovers, failover duration, pairs by phase. Pure bookkeeping; serving them is in `http`.
+//! Prometheus metrics of the operator (prometheus-client): reconciles and their duration,
+//! errors by category, failovers, failover duration, pairs by phase, and per pair its phase,
+//! term, members' roles, replication lag, failovers and the last failover's duration (series
+//! removed when the pair is deleted). Pure bookkeeping; serving them is in `http`.
 
 use std::collections::HashMap;
 
@@ -21,8 +23,58 @@ pub struct PhaseLabels {
     pub phase: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PairLabels {
+    pub namespace: String,
+    pub pair: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PairPhaseLabels {
+    pub namespace: String,
+    pub pair: String,
+    pub phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MemberLabels {
+    pub namespace: String,
+    pub pair: String,
+    pub pod: String,
+    pub role: String,
+}
+
+/// What the per-pair series show of one pair after a pass.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct PairSnapshot {
+    pub phase: String,
+    pub term: i64,
+    pub lag_bytes: i64,
+    pub master: Option<String>,
+    pub replica: Option<String>,
+}
+
+/// Every phase a pair can show (one series each, 1 for the current one, like kube-state-metrics).
+const PHASES: [&str; 6] = [
+    "Creating",
+    "Ready",
+    "Degraded",
+    "FailingOver",
+    "Failed",
+    "Upgrading",
+];
+
 pub struct Metrics {
     pub reconciles: Counter,
+    pub reconcile_duration: Histogram,
+    pub pair_phase: Family<PairPhaseLabels, Gauge>,
+    pub pair_term: Family<PairLabels, Gauge>,
+    pub pair_lag_bytes: Family<PairLabels, Gauge>,
+    pub pair_member_role: Family<MemberLabels, Gauge>,
+    pub pair_failovers: Family<PairLabels, Counter>,
+    pub pair_last_failover_seconds: Family<PairLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// The last snapshot per pair (namespace/name): which label sets to remove.
+    snapshots: Mutex<HashMap<String, PairSnapshot>>,
     pub errors: Family<CategoryLabels, Counter>,
     pub failovers: Counter,
     pub failover_duration: Histogram,
@@ -36,6 +88,16 @@ impl Metrics {
     pub fn register(registry: &mut Registry) -> Metrics {
         let m = Metrics {
             reconciles: Counter::default(),
+            reconcile_duration: Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            pair_phase: Family::default(),
+            pair_term: Family::default(),
+            pair_lag_bytes: Family::default(),
+            pair_member_role: Family::default(),
+            pair_failovers: Family::default(),
+            pair_last_failover_seconds: Family::default(),
+            snapshots: Mutex::default(),
             errors: Family::default(),
             failovers: Counter::default(),
             failover_duration: Histogram::new([
@@ -65,7 +127,136 @@ impl Metrics {
             m.failover_duration.clone(),
         );
         registry.register("redispair_pairs", "Pairs by phase", m.pairs.clone());
+        registry.register(
+            "redispair_reconcile_duration_seconds",
+            "Seconds one reconcile pass took",
+            m.reconcile_duration.clone(),
+        );
+        registry.register(
+            "redispair_pair_phase",
+            "1 for the pair's current phase, 0 for the others",
+            m.pair_phase.clone(),
+        );
+        registry.register(
+            "redispair_pair_term",
+            "The pair's term (grows at every failover or switchover)",
+            m.pair_term.clone(),
+        );
+        registry.register(
+            "redispair_pair_replication_lag_bytes",
+            "Bytes of the master's stream the replica has not acknowledged",
+            m.pair_lag_bytes.clone(),
+        );
+        registry.register(
+            "redispair_pair_member_role",
+            "1 for each member's current role (master, replica)",
+            m.pair_member_role.clone(),
+        );
+        registry.register(
+            "redispair_pair_failovers",
+            "Failovers and switchovers completed for the pair",
+            m.pair_failovers.clone(),
+        );
+        registry.register(
+            "redispair_pair_last_failover_duration_seconds",
+            "Seconds the pair's last failover or switchover took",
+            m.pair_last_failover_seconds.clone(),
+        );
         m
+    }
+
+    /// The per-pair series after a pass of `key` (namespace/name).
+    pub fn set_pair(&self, key: &str, snap: PairSnapshot) {
+        let (namespace, pair) = split_key(key);
+        let labels = PairLabels {
+            namespace: namespace.clone(),
+            pair: pair.clone(),
+        };
+        let mut snapshots = self.snapshots.lock();
+        let old = snapshots.insert(key.to_string(), snap.clone());
+        // Members whose role changed lose their old series.
+        if let Some(old) = &old {
+            for (pod, role) in [(&old.master, "master"), (&old.replica, "replica")] {
+                if let Some(pod) = pod {
+                    self.pair_member_role.remove(&MemberLabels {
+                        namespace: namespace.clone(),
+                        pair: pair.clone(),
+                        pod: pod.clone(),
+                        role: role.into(),
+                    });
+                }
+            }
+        }
+        for phase in PHASES {
+            self.pair_phase
+                .get_or_create(&PairPhaseLabels {
+                    namespace: namespace.clone(),
+                    pair: pair.clone(),
+                    phase: phase.into(),
+                })
+                .set(i64::from(phase == snap.phase));
+        }
+        self.pair_term.get_or_create(&labels).set(snap.term);
+        self.pair_lag_bytes
+            .get_or_create(&labels)
+            .set(snap.lag_bytes);
+        for (pod, role) in [(&snap.master, "master"), (&snap.replica, "replica")] {
+            if let Some(pod) = pod {
+                self.pair_member_role
+                    .get_or_create(&MemberLabels {
+                        namespace: namespace.clone(),
+                        pair: pair.clone(),
+                        pod: pod.clone(),
+                        role: role.into(),
+                    })
+                    .set(1);
+            }
+        }
+        // The counter exists from the first pass (0), so rate() works from there.
+        let _ = self.pair_failovers.get_or_create(&labels);
+    }
+
+    /// A failover or switchover of `key` completed in `duration_ms`.
+    pub fn pair_failover_completed(&self, key: &str, duration_ms: u64) {
+        let (namespace, pair) = split_key(key);
+        let labels = PairLabels { namespace, pair };
+        self.pair_failovers.get_or_create(&labels).inc();
+        self.pair_last_failover_seconds
+            .get_or_create(&labels)
+            .set(duration_ms as f64 / 1000.0);
+    }
+
+    /// The pair `key` was deleted: every series of it goes.
+    pub fn forget_pair(&self, key: &str) {
+        self.set_phase(key, None);
+        let (namespace, pair) = split_key(key);
+        let labels = PairLabels {
+            namespace: namespace.clone(),
+            pair: pair.clone(),
+        };
+        if let Some(old) = self.snapshots.lock().remove(key) {
+            for (pod, role) in [(&old.master, "master"), (&old.replica, "replica")] {
+                if let Some(pod) = pod {
+                    self.pair_member_role.remove(&MemberLabels {
+                        namespace: namespace.clone(),
+                        pair: pair.clone(),
+                        pod: pod.clone(),
+                        role: role.into(),
+                    });
+                }
+            }
+        }
+        for phase in PHASES {
+            self.pair_phase.remove(&PairPhaseLabels {
+                namespace: namespace.clone(),
+                pair: pair.clone(),
+                phase: phase.into(),
+            });
+        }
+        self.pair_term.remove(&labels);
+        self.pair_lag_bytes.remove(&labels);
+        self.pair_failovers.remove(&labels);
+        self.pair_last_failover_seconds.remove(&labels);
     }
 
     pub fn error(&self, category: &str) {
@@ -104,6 +295,11 @@ impl Metrics {
     }
 }
 
+fn split_key(key: &str) -> (String, String) {
+    let (ns, name) = key.split_once('/').unwrap_or(("", key));
+    (ns.to_string(), name.to_string())
+}
+
 /// The metrics in Prometheus text format.
 pub fn encode(registry: &Registry) -> String {
     let mut out = String::new();
@@ -137,5 +333,61 @@ mod tests {
         assert!(text.contains("redispair_reconciles_total 1"));
         m.set_phase("ns/b", None);
         assert!(encode(&r).contains("redispair_pairs{phase=\"Ready\"} 1"));
+    }
+
+    #[test]
+    fn per_pair_series_follow_the_pair_and_go_with_it() {
+        let mut r = Registry::default();
+        let m = Metrics::register(&mut r);
+        m.set_phase("ns/cache", Some("Ready"));
+        m.set_pair(
+            "ns/cache",
+            PairSnapshot {
+                phase: "Ready".into(),
+                term: 1,
+                lag_bytes: 0,
+                master: Some("cache-a".into()),
+                replica: Some("cache-b".into()),
+            },
+        );
+        let text = encode(&r);
+        assert!(
+            text.contains(r#"redispair_pair_phase{namespace="ns",pair="cache",phase="Ready"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"redispair_pair_phase{namespace="ns",pair="cache",phase="Failed"} 0"#)
+        );
+        assert!(text.contains(r#"redispair_pair_term{namespace="ns",pair="cache"} 1"#));
+        assert!(text.contains(r#"redispair_pair_member_role{namespace="ns",pair="cache",pod="cache-a",role="master"} 1"#));
+        assert!(text.contains(r#"redispair_pair_failovers_total{namespace="ns",pair="cache"} 0"#));
+        // A failover moves the roles and the term; the old role series are gone.
+        m.pair_failover_completed("ns/cache", 1200);
+        m.set_pair(
+            "ns/cache",
+            PairSnapshot {
+                phase: "Ready".into(),
+                term: 2,
+                lag_bytes: 10,
+                master: Some("cache-b".into()),
+                replica: Some("cache-a".into()),
+            },
+        );
+        let text = encode(&r);
+        assert!(text.contains(r#"redispair_pair_member_role{namespace="ns",pair="cache",pod="cache-b",role="master"} 1"#), "{text}");
+        assert!(!text.contains(r#"pod="cache-a",role="master""#), "{text}");
+        assert!(text.contains(r#"redispair_pair_term{namespace="ns",pair="cache"} 2"#));
+        assert!(text.contains(r#"redispair_pair_failovers_total{namespace="ns",pair="cache"} 1"#));
+        assert!(text.contains(
+            r#"redispair_pair_last_failover_duration_seconds{namespace="ns",pair="cache"} 1.2"#
+        ));
+        // Deleted: nothing of it is left.
+        m.forget_pair("ns/cache");
+        let text = encode(&r);
+        assert!(!text.contains(r#"pair="cache""#), "{text}");
+        assert!(
+            text.contains("redispair_pairs{phase=\"Ready\"} 0"),
+            "{text}"
+        );
     }
 }

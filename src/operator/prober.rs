@@ -150,6 +150,8 @@ pub struct Probers {
     trigger: UnboundedSender<ObjectRef<RedisPair>>,
     pods: Store<Pod>,
     pairs: Store<RedisPair>,
+    /// The pair's series are removed when its prober sees it deleted.
+    metrics: Arc<super::metrics::Metrics>,
 }
 
 impl Probers {
@@ -157,6 +159,7 @@ impl Probers {
         trigger: UnboundedSender<ObjectRef<RedisPair>>,
         pods: Store<Pod>,
         pairs: Store<RedisPair>,
+        metrics: Arc<super::metrics::Metrics>,
     ) -> Probers {
         Probers {
             inner: Arc::default(),
@@ -164,6 +167,7 @@ impl Probers {
             trigger,
             pods,
             pairs,
+            metrics,
         }
     }
 
@@ -190,6 +194,7 @@ impl Probers {
             self.pods.clone(),
             self.pairs.clone(),
             self.leases.clone(),
+            self.metrics.clone(),
         ));
         inner.insert(
             key,
@@ -276,6 +281,7 @@ async fn probe_loop(
     pods: Store<Pod>,
     pairs: Store<RedisPair>,
     leases: LeaseLedger,
+    metrics: Arc<super::metrics::Metrics>,
 ) {
     let ns = key.namespace.clone().unwrap_or_default();
     let pair_key = format!("{ns}/{}", key.name);
@@ -293,6 +299,8 @@ async fn probe_loop(
                 continue; // store not filled yet after a restart
             }
             tracing::info!(pair = %key, "pair deleted; prober stops");
+            // Its series go with it (`redispair_pairs` counted it in its last phase).
+            metrics.forget_pair(&pair_key);
             return;
         };
         let Some(password) = admin_password.borrow().clone() else {
