@@ -817,3 +817,66 @@ async fn replica_gone_mid_full_sync_leaves_the_master_able_to_sync_again() {
     assert_eq!(n, 2_000);
     stop_and_remove_dirs([mp, rp]);
 }
+
+/// SORT ... STORE reaches the replica as its effect (DEL + RPUSH), so the replica stores
+/// exactly the master's list whatever its own iteration order of the source set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sort_store_replicates_its_result() {
+    let (m, r, mut mc, mut rc) = start_pair(&[], &[]).await;
+    replicaof(&mut rc, port_of(&m)).await;
+    wait_in_sync(&mut mc, &mut rc).await;
+    for i in 0..50 {
+        let _: () = redis::cmd("SADD")
+            .arg("src")
+            .arg(format!("m{i}"))
+            .arg(i)
+            .query_async(&mut mc)
+            .await
+            .unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(format!("w_m{i}"))
+            .arg(100 - i)
+            .query_async(&mut mc)
+            .await
+            .unwrap();
+    }
+    for args in [
+        &["SORT", "src", "BY", "nosort", "STORE", "d1"][..],
+        &[
+            "SORT", "src", "ALPHA", "DESC", "LIMIT", "3", "20", "STORE", "d2",
+        ],
+        &[
+            "SORT", "src", "BY", "w_*", "GET", "#", "GET", "w_*", "STORE", "d3",
+        ],
+        &["SORT", "nothing", "STORE", "d3"],
+    ] {
+        let n: i64 = redis::cmd(args[0])
+            .arg(&args[1..])
+            .query_async(&mut mc)
+            .await
+            .unwrap();
+        assert!(n >= 0);
+    }
+    let d1: Vec<String> = redis::cmd("LRANGE")
+        .arg("d1")
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut mc)
+        .await
+        .unwrap();
+    let mut sorted = d1.clone();
+    sorted.sort();
+    assert_eq!(d1, sorted, "a set stored unsorted is sorted by its bytes");
+    wait_in_sync(&mut mc, &mut rc).await;
+    assert_same(&mut mc, &mut rc).await;
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg("d3")
+        .query_async(&mut rc)
+        .await
+        .unwrap();
+    assert_eq!(
+        exists, 0,
+        "an empty result deletes the destination on the replica too"
+    );
+    drop((m, r));
+}

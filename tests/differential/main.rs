@@ -14,6 +14,7 @@ mod lists;
 mod scripting;
 mod server;
 mod sets;
+mod sort;
 mod strings;
 mod transactions;
 mod zsets;
@@ -55,6 +56,10 @@ async fn lists() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sets() {
     family("sets", sets::GENERATORS).await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sort() {
+    family("sort", sort::GENERATORS).await;
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zsets() {

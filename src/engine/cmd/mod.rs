@@ -19,6 +19,7 @@ pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -157,7 +158,7 @@ impl CommandSpec {
 }
 
 /// All command families.
-fn families() -> [&'static [CommandSpec]; 15] {
+fn families() -> [&'static [CommandSpec]; 16] {
     [
         strings::COMMANDS,
         keys::COMMANDS,
@@ -168,6 +169,7 @@ fn families() -> [&'static [CommandSpec]; 15] {
         sets::COMMANDS,
         zsets::COMMANDS,
         transactions::COMMANDS,
+        sort::COMMANDS,
         pubsub::COMMANDS,
         scripting::COMMANDS,
         server::COMMANDS,
