@@ -337,7 +337,7 @@ impl Torture<'_> {
                 before.get(&name) != Some(&e.count.unwrap_or(1))
             })
             .collect();
-        out.sort_by_key(|e| event_time(e));
+        out.sort_by_key(event_time);
         out
     }
 
@@ -659,17 +659,15 @@ where
     }
 }
 
+/// When an Event last happened, as the API gives it (RFC 3339), for sorting and printing.
 fn event_time(e: &Event) -> String {
-    let t = serde_json::to_value(&e.last_timestamp)
-        .ok()
-        .or_else(|| serde_json::to_value(&e.event_time).ok());
-    match t {
-        Some(serde_json::Value::String(s)) => s,
-        _ => serde_json::to_value(&e.event_time)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
-    }
+    let text = |v: serde_json::Result<serde_json::Value>| {
+        v.ok().and_then(|v| v.as_str().map(str::to_string))
+    };
+    text(serde_json::to_value(&e.last_timestamp))
+        .or_else(|| text(serde_json::to_value(&e.event_time)))
+        .or_else(|| text(serde_json::to_value(&e.metadata.creation_timestamp)))
+        .unwrap_or_default()
 }
 
 fn print_events(events: &[Event]) {
