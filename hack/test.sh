@@ -54,7 +54,8 @@ fi
 # chart; what a user installs (chart objects and examples against the real API server,
 # kubectl-redispair against real objects, every example Ready, helm upgrade); then the failover
 # suite tests/e2e (master pod deleted, engine process killed, master node killed, master node
-# partitioned, each under a counting writer: no acknowledged write lost); helm uninstall.
+# partitioned, each under a writer of unique keys: every acknowledged one read back); helm
+# uninstall.
 # Leaves the cluster down as the selftest does.
 if [ "${REDISPAIR_SKIP_CLUSTER:-0}" != 1 ]; then
   log "end to end: packaging and failover (hack/e2e.sh --provider local)"
