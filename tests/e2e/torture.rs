@@ -202,7 +202,14 @@ pub async fn run_torture() {
         }
     );
     let lost_total = t.print_summary(late.len());
-    pair.delete().await;
+    if lost_total == 0 || mode == ReplicationMode::Async {
+        pair.delete().await;
+    } else {
+        println!(
+            "torture: pair {}/{} kept for inspection (the next run replaces it)",
+            pair.namespace, pair.name
+        );
+    }
     if mode != ReplicationMode::Async {
         assert_eq!(
             lost_total,
@@ -574,10 +581,83 @@ impl Torture<'_> {
             );
             print_events(&self.new_events(&events_before).await);
         }
+        if !new_lost.is_empty() {
+            println!(
+                "torture: round {n}: acknowledged writes lost: the Events of the round, where the lost keys are, the operator's log"
+            );
+            print_events(&self.new_events(&events_before).await);
+            self.print_where_keys_are(&new_lost[..new_lost.len().min(3)])
+                .await;
+            self.print_operator_log(80).await;
+        }
         RoundResult {
             kind,
             gaps,
             lost: new_lost,
+        }
+    }
+
+    /// For each pod of the pair, reached at its own address: its role and term, and which of
+    /// `keys` it holds (evidence for a round that lost writes).
+    async fn print_where_keys_are(&self, keys: &[String]) {
+        for pod in self.pair.pod_names() {
+            let Some(ip) = self.pair.pod_ip(&pod).await else {
+                println!("torture:   {pod}: no pod IP");
+                continue;
+            };
+            let report = async {
+                let mut c = crate::writer::connect(&ip, 6379, &self.pair.password).await?;
+                let info: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query_async(&mut c)
+                    .await?;
+                let field = |k: &str| {
+                    info.lines()
+                        .find_map(|l| l.strip_prefix(k))
+                        .unwrap_or("?")
+                        .trim()
+                        .to_string()
+                };
+                let mut held = vec![];
+                for k in keys {
+                    let n: i64 = redis::cmd("EXISTS").arg(k).query_async(&mut c).await?;
+                    held.push(format!("{k}={n}"));
+                }
+                let size: i64 = redis::cmd("DBSIZE").query_async(&mut c).await?;
+                redis::RedisResult::Ok(format!(
+                    "role {} term {} offset {} dbsize {size}; {}",
+                    field("role:"),
+                    field("term:"),
+                    field("master_repl_offset:"),
+                    held.join(" ")
+                ))
+            };
+            match report.await {
+                Ok(r) => println!("torture:   {pod} ({ip}): {r}"),
+                Err(e) => println!("torture:   {pod} ({ip}): {e}"),
+            }
+        }
+    }
+
+    /// The last `lines` lines of the active operator's log.
+    async fn print_operator_log(&self, lines: i64) {
+        let Some(op) = operator_leader_pod(self.client, self.env).await else {
+            return;
+        };
+        let name = op.metadata.name.clone().unwrap_or_default();
+        let pods: Api<k8s_openapi::api::core::v1::Pod> =
+            Api::namespaced(self.client.clone(), &self.env.operator_namespace);
+        let lp = kube::api::LogParams {
+            tail_lines: Some(lines),
+            ..Default::default()
+        };
+        match pods.logs(&name, &lp).await {
+            Ok(log) => {
+                for l in log.lines() {
+                    println!("torture:   operator {name}: {l}");
+                }
+            }
+            Err(e) => println!("torture:   operator {name}: no log: {e}"),
         }
     }
 
