@@ -418,7 +418,12 @@ impl Torture<'_> {
                 self.hook().run(&[undo_verb, &victim_node]).await;
                 undo.disarm();
                 notes.push(format!(
-                    "{undo_verb}d {:.1} s after the fault",
+                    "{} {:.1} s after the fault",
+                    if kind == Kind::NodeKilled {
+                        "restored"
+                    } else {
+                        "healed"
+                    },
                     injected.elapsed().as_secs_f64()
                 ));
             }
