@@ -593,7 +593,7 @@ impl Torture<'_> {
             print_events(&self.new_events(&events_before).await);
             self.print_where_keys_are(&new_lost[..new_lost.len().min(3)])
                 .await;
-            self.print_operator_log(80).await;
+            self.print_operator_log(300).await;
         }
         RoundResult {
             kind,
@@ -658,8 +658,13 @@ impl Torture<'_> {
         };
         match pods.logs(&name, &lp).await {
             Ok(log) => {
-                for l in log.lines() {
-                    println!("torture:   operator {name}: {l}");
+                // The pair's lines only, without the terminal colours.
+                for l in log
+                    .lines()
+                    .map(strip_ansi)
+                    .filter(|l| l.contains(&self.pair.name))
+                {
+                    println!("torture:   operator: {l}");
                 }
             }
             Err(e) => println!("torture:   operator {name}: no log: {e}"),
@@ -707,6 +712,24 @@ impl Torture<'_> {
         );
         lost
     }
+}
+
+/// `line` without ANSI escape sequences (`ESC [ ... letter`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Nearest-rank percentile of sorted durations.
@@ -785,6 +808,14 @@ mod tests {
         assert_eq!(percentile(&gaps, 50), Duration::from_millis(5));
         assert_eq!(percentile(&gaps, 99), Duration::from_millis(100));
         assert_eq!(percentile(&[], 99), Duration::ZERO);
+    }
+
+    #[test]
+    fn strip_ansi_keeps_the_text() {
+        assert_eq!(
+            strip_ansi("\u{1b}[2m2026\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m x"),
+            "2026  INFO x"
+        );
     }
 
     #[test]
