@@ -60,5 +60,10 @@ fi
 if [ "${REDISPAIR_SKIP_CLUSTER:-0}" != 1 ]; then
   log "end to end: packaging and failover (hack/e2e.sh --provider local)"
   bash hack/e2e.sh --provider local
+  # Torture, the short runs (issue 14): one pair per mode through rounds of faults on whichever
+  # pod is master, under four writers of unique keys; fails on any acknowledged write lost in
+  # semi-sync or sync. About 3.5 min on a warm machine (docs/testing.md, "Torture").
+  log "torture: 10 rounds semi-sync, 3 sync, 3 async (hack/torture.sh)"
+  bash hack/torture.sh --rounds 10 --mode semi-sync --rounds 3 --mode sync --rounds 3 --mode async
   bash hack/cluster/down.sh
 fi
