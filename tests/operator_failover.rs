@@ -1,18 +1,19 @@
 //! The operator driving two real engines through a failover, on a real kube-apiserver with no
 //! kubelet: the test plays the kubelet's part (it runs the engines as processes on 127.0.0.2
 //! and 127.0.0.3 and writes the pods' status), the operator runs in-process. Checks: the
-//! initial election and Service routing, then `kill -9` of the master with a counting writer:
-//! the read-write Service moves to the replica, no acknowledged write is lost (semi-sync), and
-//! the old master rejoins as a replica in the new term. Prints the failover seconds (a figure;
+//! initial election and Service routing, then `kill -9` of the master under a writer of unique
+//! keys: the read-write Service moves to the replica, every acknowledged key is read back from
+//! the new master (semi-sync: none lost; `tests/acked_writes`), and the old master rejoins as a
+//! replica in the new term. Prints the failover seconds (a figure;
 //! the assertion is a generous deadline). Does I/O: processes, sockets, the Kubernetes API.
 //!
 //! The engine binary is `REDISPAIR_ENGINE_BIN` when set, else this crate's own.
 
+mod acked_writes;
 mod operator_support;
 
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
@@ -143,14 +144,14 @@ async fn master_killed_fails_over_without_losing_acknowledged_writes() {
     })
     .await;
 
-    // A counting writer through "the Service" (the pod it selects; no kube-proxy here).
-    let (writer, acked) = counting_writer_under_way(&services, ip_a, ip_b).await;
+    // A writer of unique keys through "the Service" (the pod it selects; no kube-proxy here).
+    let (writer, acked) = writer_under_way(&services, ip_a, ip_b).await;
 
     // kill -9 the master; nothing tells Kubernetes (its pod stays Ready): the operator's own
     // probes and the replica's link must detect it.
     let killed_at = Instant::now();
     drop(h.engines.remove(0));
-    let acked_at_kill = acked.load(Ordering::SeqCst);
+    let acked_at_kill = acked_count(&acked);
     wait_rw_service_on(&services, "cache-b", Duration::from_secs(20)).await;
     let failover = killed_at.elapsed();
     println!(
@@ -411,16 +412,21 @@ impl Harness {
     }
 }
 
-/// A writer that INCRs `counter` through whichever pod the read-write Service selects and
-/// keeps the highest value acknowledged.
-fn counting_writer(
+/// The writer's acknowledged writes: the sequence numbers of its keys (`acked_writes::key`
+/// with prefix "" and writer 0).
+type Acked = Arc<Mutex<Vec<u64>>>;
+
+/// A writer of unique keys (`w0:<seq>` = seq, see `tests/acked_writes`) through whichever pod
+/// the read-write Service selects, recording every acknowledged one.
+fn unique_key_writer(
     services: Api<Service>,
     ips: [(&'static str, &'static str); 2],
-    acked: Arc<AtomicI64>,
+    acked: Acked,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut c = None;
         let mut target = String::new();
+        let mut seq = 0u64;
         loop {
             let pod = selected(&services, "cache").await.unwrap_or_default();
             let Some(ip) = ips.iter().find(|(p, _)| *p == pod).map(|(_, ip)| *ip) else {
@@ -437,14 +443,16 @@ fn counting_writer(
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             };
-            match redis::cmd("INCR")
-                .arg("counter")
-                .query_async::<i64>(cn)
+            // A new number for every attempt: a write whose outcome is unknown (timeout, cut
+            // connection) may or may not land, and is never counted.
+            seq += 1;
+            match redis::cmd("SET")
+                .arg(acked_writes::key("", 0, seq))
+                .arg(seq)
+                .query_async::<()>(cn)
                 .await
             {
-                Ok(n) => {
-                    acked.fetch_max(n, Ordering::SeqCst);
-                }
+                Ok(()) => acked.lock().unwrap().push(seq),
                 Err(_) => {
                     c = None;
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -454,52 +462,59 @@ fn counting_writer(
     })
 }
 
-/// `counting_writer` on cache-a at `ip_a` and cache-b at `ip_b`, once it has had 200 writes
-/// acknowledged: the writer and the highest value acknowledged to it.
-async fn counting_writer_under_way(
+fn acked_count(acked: &Acked) -> usize {
+    acked.lock().unwrap().len()
+}
+
+/// `unique_key_writer` on cache-a at `ip_a` and cache-b at `ip_b`, once it has had 200 writes
+/// acknowledged: the writer and its record of acknowledged writes.
+async fn writer_under_way(
     services: &Api<Service>,
     ip_a: &'static str,
     ip_b: &'static str,
-) -> (tokio::task::JoinHandle<()>, Arc<AtomicI64>) {
-    let acked = Arc::new(AtomicI64::new(0));
-    let writer = counting_writer(
+) -> (tokio::task::JoinHandle<()>, Acked) {
+    let acked = Acked::default();
+    let writer = unique_key_writer(
         services.clone(),
         [("cache-a", ip_a), ("cache-b", ip_b)],
         acked.clone(),
     );
     wait_for("writes acknowledged", T, || async {
-        (acked.load(Ordering::SeqCst) >= 200).then_some(())
+        (acked_count(&acked) >= 200).then_some(())
     })
     .await;
     (writer, acked)
 }
 
-/// Wait (`what`) until the writer has had more than 50 writes acknowledged past `since`, stop
-/// it, and check that the new master, on `new_master_ip`, holds the highest value acknowledged:
-/// no acknowledged write was lost.
+/// Wait (`what`) until the writer has had more than 50 writes acknowledged past the first
+/// `since`, stop it, and read every acknowledged key back from the new master on
+/// `new_master_ip`: each must be there with its value (no acknowledged write lost).
 async fn stop_writer_and_assert_no_acknowledged_write_lost(
     writer: tokio::task::JoinHandle<()>,
-    acked: &AtomicI64,
-    since: i64,
+    acked: &Acked,
+    since: usize,
     what: &str,
     new_master_ip: &str,
 ) {
     wait_for(what, T, || async {
-        (acked.load(Ordering::SeqCst) > since + 50).then_some(())
+        (acked_count(acked) > since + 50).then_some(())
     })
     .await;
     writer.abort();
+    let _ = writer.await;
+    let keys: Vec<(String, u64)> = acked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|&seq| (acked_writes::key("", 0, seq), seq))
+        .collect();
     let mut cb = conn(new_master_ip, None).await.unwrap();
-    let n: i64 = redis::cmd("GET")
-        .arg("counter")
-        .query_async(&mut cb)
+    acked_writes::drop_one_if_asked(&mut cb, &keys)
         .await
         .unwrap();
-    let max_acked = acked.load(Ordering::SeqCst);
-    assert!(
-        n >= max_acked,
-        "acknowledged {max_acked}, new master holds {n}"
-    );
+    let lost = acked_writes::find_lost(&mut cb, &keys).await.unwrap();
+    println!("{}", lost.summary());
+    assert!(lost.lost.is_empty(), "{}", lost.summary());
 }
 
 /// Whether the status has condition `type_` with status True.
@@ -542,7 +557,7 @@ const KUBELET_FINALIZER: &str = "redispair.io/test-kubelet";
 async fn terminating_master_hands_over_without_losing_writes_in_async_mode() {
     let (ip_a, ip_b) = ("127.0.0.8", "127.0.0.9");
     let h = harness("rp-handover", "async", ip_a, ip_b, "127.0.0.10").await;
-    let (writer, acked) = counting_writer_under_way(&h.services, ip_a, ip_b).await;
+    let (writer, acked) = writer_under_way(&h.services, ip_a, ip_b).await;
 
     // The kubelet's part: hold the pod while its container runs, then delete it.
     let hold = serde_json::json!({"metadata": {"finalizers": [KUBELET_FINALIZER]}});
@@ -594,7 +609,7 @@ async fn terminating_master_hands_over_without_losing_writes_in_async_mode() {
     assert!(lf.reason.contains("terminating"), "{}", lf.reason);
 
     // Writes go on at the new master, and none acknowledged by the old one was lost.
-    let acked_at_switch = acked.load(Ordering::SeqCst);
+    let acked_at_switch = acked_count(&acked);
     stop_writer_and_assert_no_acknowledged_write_lost(
         writer,
         &acked,
@@ -705,8 +720,8 @@ async fn forced_failover_is_carried_out_once_and_refused_without_a_replica() {
 /// Issue #5: editing `spec.image` rolls the pair, CloudNativePG's way. The replica pod is
 /// replaced first (the test, as the kubelet, restarts its engine on its data directory), then
 /// a planned switchover moves the master role to it, then the old master (now the replica) is
-/// replaced the same way. One pod at a time, a counting writer loses no acknowledged write,
-/// and at the end both pods carry the new spec hash and the pair is Ready.
+/// replaced the same way. One pod at a time, a writer of unique keys loses no acknowledged
+/// write, and at the end both pods carry the new spec hash and the pair is Ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spec_change_rolls_replica_first_then_switchover_then_old_master() {
     let (ip_a, ip_b) = ("127.0.0.14", "127.0.0.15");
@@ -726,7 +741,7 @@ async fn spec_change_rolls_replica_first_then_switchover_then_old_master() {
     let uid_a = uid(&h.pods.get("cache-a").await.unwrap());
     let uid_b = uid(&h.pods.get("cache-b").await.unwrap());
 
-    let (writer, acked) = counting_writer_under_way(&h.services, ip_a, ip_b).await;
+    let (writer, acked) = writer_under_way(&h.services, ip_a, ip_b).await;
 
     // The user edits the image.
     let edit = serde_json::json!({"spec": {"image": "localhost/redispair:rolled"}});
@@ -812,7 +827,7 @@ async fn spec_change_rolls_replica_first_then_switchover_then_old_master() {
     }
 
     // Writes go on at the new master, and none acknowledged was lost.
-    let acked_now = acked.load(Ordering::SeqCst);
+    let acked_now = acked_count(&acked);
     stop_writer_and_assert_no_acknowledged_write_lost(
         writer,
         &acked,

@@ -13,7 +13,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, ResourceExt};
-use redispair::api::{RedisPair, RedisPairStatus};
+use redispair::api::{RedisPair, RedisPairStatus, ReplicationMode};
 use serde::Deserialize;
 
 use crate::env::E2eEnv;
@@ -99,6 +99,16 @@ impl PairUnderTest {
     /// Apply `examples/semi-sync.yaml` (the contract manifest: semi-sync, password Secret,
     /// detection 2 s) renamed to `name`, in the operator's watched namespace.
     pub async fn create(client: &Client, env: &E2eEnv, name: &str) -> PairUnderTest {
+        PairUnderTest::create_with_mode(client, env, name, None).await
+    }
+
+    /// `create`, with `spec.replication.mode` set to `mode` when given.
+    pub async fn create_with_mode(
+        client: &Client,
+        env: &E2eEnv,
+        name: &str,
+        mode: Option<ReplicationMode>,
+    ) -> PairUnderTest {
         let ns = env.namespace.as_str();
         let text = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -120,6 +130,9 @@ impl PairUnderTest {
         secret.metadata.name = Some(secret_name.clone());
         pair.metadata.name = Some(name.to_string());
         pair.spec.auth.password_secret.as_mut().unwrap().name = secret_name;
+        if let Some(mode) = mode {
+            pair.spec.replication.mode = mode;
+        }
         if let Some(image) = &env.image {
             pair.spec.image = Some(image.clone());
             // Clusters without a registry: the image was imported into the nodes.

@@ -2,19 +2,24 @@
 //! cluster, through a provider-agnostic interface (a kubeconfig and a fault hook from the
 //! environment, see `env`). Failover cases of issue #5: master pod deleted, engine process
 //! killed, engine hung (SIGSTOP, resumed after the failover), master node killed, master node
-//! partitioned, each under a counting writer going through the read-write Service's ClusterIP;
-//! a planned switchover under the same writer; and the replica's engine killed or hung (no
-//! failover: the semi-sync master waits, or degrades on the operator's word, and the replica
-//! catches up); and the master's engine killed together with the operator. Does I/O: the
+//! partitioned, each under a writer of unique keys going through the read-write Service's
+//! ClusterIP (every acknowledged key read back at the end); a planned switchover under the
+//! same writer; and the replica's engine killed or hung (no failover: the semi-sync master
+//! waits, or degrades on the operator's word, and the replica catches up); and the master's
+//! engine killed together with the operator. `torture` (issue 14, `hack/torture.sh`): one
+//! pair through rounds of faults on whichever pod is master, under four writers. Does I/O: the
 //! Kubernetes API, Redis over TCP, the fault hook's processes.
 //!
 //! Every test is ignored by default (`cargo test --all-targets` has no cluster): run it with
 //! `hack/e2e.sh --provider local|kind`, which brings the cluster up, installs the operator
 //! and runs `cargo test --test e2e -- --ignored --test-threads=1` with the hooks set.
 
+#[path = "../acked_writes/mod.rs"]
+mod acked_writes;
 mod cluster;
 mod env;
 mod failover;
+mod torture;
 mod writer;
 
 use failover::{
@@ -73,4 +78,12 @@ async fn master_node_partitioned() {
 #[ignore = "needs a cluster: hack/e2e.sh"]
 async fn planned_switchover() {
     run_failover_case("e2e-switchover", Fault::PlannedSwitchover).await;
+}
+
+/// Issue 14: rounds of faults on one pair under four writers (`tests/e2e/torture.rs`). Does
+/// nothing unless `E2E_TORTURE_ROUNDS` is set: `hack/torture.sh --rounds N --mode M` runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: hack/torture.sh"]
+async fn torture() {
+    torture::run_torture().await;
 }

@@ -1,12 +1,12 @@
-//! The counting writer: one task doing `INCR` through the read-write Service's ClusterIP, the
-//! way an application would (reconnect on any error, nothing else), recording every
-//! acknowledged value with its time and the connection it came on. Does I/O: Redis over TCP.
+//! The writer of unique keys: one task doing `SET e2e:w<writer>:<seq> <seq>` through the
+//! read-write Service's ClusterIP, the way an application would (reconnect on any error,
+//! nothing else), recording every acknowledged write with its time and the connection it came
+//! on. Does I/O: Redis over TCP.
 //!
-//! Why INCR proves "no acknowledged write lost": one writer, one write at a time, so the
-//! values it is acknowledged must strictly increase. If a failover lost acknowledged
-//! increments, the new master would hand out a value already acknowledged, and the sequence
-//! would go back. A write applied but never acknowledged (cut connection, a discarded tail)
-//! only leaves a gap, which is allowed.
+//! Every write has its own key, so each acknowledged one is checked on its own at the end
+//! (`acked_writes::find_lost`): a write applied but never acknowledged (cut connection, a
+//! discarded tail) may or may not be there, an acknowledged one must be. The acknowledgement
+//! times give the gaps the cases report (the longest time between two acknowledged writes).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,12 +14,26 @@ use std::time::{Duration, Instant};
 
 use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
 
-pub const COUNTER_KEY: &str = "e2e:counter";
+use crate::acked_writes;
 
-/// One acknowledged INCR.
+/// Every key this run's writers write starts with `e2e:<run>:`, `<run>` the time the run
+/// started (ms): a pod that kept an older run's data cannot pass for holding this run's keys.
+pub fn key_prefix() -> &'static str {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        format!("e2e:{ms}:")
+    })
+}
+
+/// One acknowledged write.
 #[derive(Clone, Copy, Debug)]
 pub struct Ack {
-    pub value: i64,
+    /// The write's number: its key is `acked_writes::key(key_prefix(), writer, seq)`.
+    pub seq: u64,
     pub at: Instant,
     /// The term the server reported when the connection was opened (`INFO replication`):
     /// tells the old master's acknowledgements from the new one's, whatever the timing.
@@ -34,6 +48,7 @@ struct Log {
 }
 
 pub struct Writer {
+    id: usize,
     log: Arc<Mutex<Log>>,
     stop: Arc<AtomicBool>,
     attempts: Arc<AtomicU64>,
@@ -63,19 +78,37 @@ pub async fn connect(
 }
 
 impl Writer {
+    /// Writer 0, a write every 3 ms or so: a steady few hundred writes a second, enough to
+    /// catch a lost write at any moment of a failover without taking a core of this machine.
     pub fn start(addr: String, port: u16, password: String) -> Writer {
+        Writer::start_numbered(0, Duration::from_millis(3), addr, port, password)
+    }
+
+    /// Writer `id` (its keys are its own), pausing `pace` after each acknowledged write.
+    pub fn start_numbered(
+        id: usize,
+        pace: Duration,
+        addr: String,
+        port: u16,
+        password: String,
+    ) -> Writer {
         let log = Arc::new(Mutex::new(Log::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let attempts = Arc::new(AtomicU64::new(0));
         let task = tokio::spawn(write_loop(
-            addr,
-            port,
-            password,
+            WriteLoop {
+                id,
+                pace,
+                addr,
+                port,
+                password,
+            },
             log.clone(),
             stop.clone(),
             attempts.clone(),
         ));
         Writer {
+            id,
             log,
             stop,
             attempts,
@@ -89,6 +122,7 @@ impl Writer {
         self.task.await.expect("writer task");
         let log = std::mem::take(&mut *self.log.lock().unwrap());
         WriterReport {
+            id: self.id,
             acks: log.acks,
             errors: log.errors,
             last_error: log.last_error,
@@ -113,6 +147,27 @@ impl Writer {
         longest
     }
 
+    /// Every time between two consecutive acknowledged writes where the later one came in
+    /// `(since, until]` (the earlier one may come before `since`: the gap a fault opened
+    /// starts at the last write acknowledged before it).
+    pub fn gaps_between(&self, since: Instant, until: Instant) -> Vec<Duration> {
+        let log = self.log.lock().unwrap();
+        log.acks
+            .windows(2)
+            .filter(|w| w[1].at > since && w[1].at <= until)
+            .map(|w| w[1].at.duration_since(w[0].at))
+            .collect()
+    }
+
+    /// The keys of every write acknowledged so far, with the value each must hold.
+    pub fn acked_keys(&self) -> Vec<(String, u64)> {
+        let log = self.log.lock().unwrap();
+        log.acks
+            .iter()
+            .map(|a| (acked_writes::key(key_prefix(), self.id, a.seq), a.seq))
+            .collect()
+    }
+
     pub fn last_ack(&self) -> Option<Ack> {
         self.log.lock().unwrap().acks.last().copied()
     }
@@ -128,6 +183,7 @@ impl Writer {
 }
 
 pub struct WriterReport {
+    pub id: usize,
     pub acks: Vec<Ack>,
     pub errors: u64,
     pub last_error: String,
@@ -135,28 +191,38 @@ pub struct WriterReport {
 }
 
 impl WriterReport {
-    pub fn max_acked(&self) -> i64 {
-        self.acks.iter().map(|a| a.value).max().unwrap_or(0)
-    }
-
-    /// The first acknowledged value that is not above every value acknowledged before it (a
-    /// lost acknowledged write shows as such a step back), with its predecessor.
-    pub fn first_step_back(&self) -> Option<(i64, i64)> {
+    /// The keys of every acknowledged write, with the value each must hold.
+    pub fn acked_keys(&self) -> Vec<(String, u64)> {
         self.acks
-            .windows(2)
-            .find(|w| w[1].value <= w[0].value)
-            .map(|w| (w[0].value, w[1].value))
+            .iter()
+            .map(|a| (acked_writes::key(key_prefix(), self.id, a.seq), a.seq))
+            .collect()
     }
 }
 
-async fn write_loop(
+/// What one writer task writes, where, and how fast.
+struct WriteLoop {
+    id: usize,
+    pace: Duration,
     addr: String,
     port: u16,
     password: String,
+}
+
+async fn write_loop(
+    w: WriteLoop,
     log: Arc<Mutex<Log>>,
     stop: Arc<AtomicBool>,
     attempts: Arc<AtomicU64>,
 ) {
+    let WriteLoop {
+        id,
+        pace,
+        addr,
+        port,
+        password,
+    } = w;
+    let mut seq = 0u64;
     let mut conn: Option<(redis::aio::MultiplexedConnection, i64)> = None;
     let fail = |e: String| {
         let mut l = log.lock().unwrap();
@@ -178,24 +244,27 @@ async fn write_loop(
             },
         };
         attempts.fetch_add(1, Ordering::SeqCst);
-        match redis::cmd("INCR")
-            .arg(COUNTER_KEY)
-            .query_async::<i64>(c)
+        // A new number for every attempt: a write whose outcome is unknown (timeout, cut
+        // connection) may or may not land, and its key is never checked.
+        seq += 1;
+        match redis::cmd("SET")
+            .arg(acked_writes::key(key_prefix(), id, seq))
+            .arg(seq)
+            .query_async::<()>(c)
             .await
         {
-            Ok(value) => {
+            Ok(()) => {
                 let ack = Ack {
-                    value,
+                    seq,
                     at: Instant::now(),
                     server_term: *term,
                 };
                 log.lock().unwrap().acks.push(ack);
-                // A steady few hundred writes a second: enough to catch a lost write at any
-                // moment of a failover without the writer taking a core of this machine.
-                tokio::time::sleep(Duration::from_millis(3)).await;
+                // Pacing of the writes (the load), not a synchronisation point.
+                tokio::time::sleep(pace).await;
             }
             Err(e) => {
-                fail(format!("INCR: {e}"));
+                fail(format!("SET: {e}"));
                 conn = None;
             }
         }
