@@ -104,6 +104,8 @@ async fn main() -> anyhow::Result<()> {
     if let Some(Command::Probe { port }) = cli.command {
         return probe(port);
     }
+    // Registered first: a SIGTERM from here on starts the shutdown deadline (`stop_deadline`).
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log_level))
         .init();
@@ -156,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
             _ = &mut controller => {}
             r = &mut server => { r??; }
         }
-        return Ok(());
+        std::process::exit(0);
     }
     let election = LeaderElection::new(
         client.clone(),
@@ -168,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
     let held_since = tokio::select! {
         t = election.acquire() => t,
         // Shut down (SIGTERM) while a standby: nothing to release.
-        _ = &mut controller => return Ok(()),
+        _ = &mut controller => std::process::exit(0),
         r = &mut server => { r??; return Ok(()); }
     };
     lead_tx.send_replace(true);
@@ -185,6 +187,34 @@ async fn main() -> anyhow::Result<()> {
             anyhow::bail!("{lost}");
         }
         r = &mut server => { r??; }
+        _ = stop_deadline(&mut term) => {
+            // The controller did not finish its graceful stop in time (a reconcile stuck on
+            // an unreachable API): exit without releasing. The Lease then expires as if the
+            // process had died, so no successor can act while a pass of ours might.
+            tracing::warn!(
+                "the controller did not stop within {SHUTDOWN_GRACE:?} of SIGTERM; exiting without releasing the Lease"
+            );
+        }
     }
-    Ok(())
+    tracing::info!("stopped");
+    // Exit now: nothing of ours is left to finish, and dropping the runtime would wait for
+    // any blocking task still in its pool.
+    std::process::exit(0)
+}
+
+/// How long a leader waits for its controller to stop after SIGTERM before it exits anyway
+/// (well within the pod's termination grace period).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Resolves [`SHUTDOWN_GRACE`] after SIGTERM (the controller starts its graceful stop on the
+/// same signal). `term` was registered when the process started, so a signal that arrived
+/// before this is waited on still counts.
+async fn stop_deadline(term: &mut Option<tokio::signal::unix::Signal>) {
+    match term {
+        Some(t) => {
+            t.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+    tokio::time::sleep(SHUTDOWN_GRACE).await;
 }
