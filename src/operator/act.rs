@@ -1,7 +1,8 @@
 //! Carries out the failover machine's engine actions (promote, demote, fence, pause, degrade
 //! authorisation) after the decision was recorded in status. Every action is idempotent, so a
-//! restarted operator repeats it safely. Does I/O: RESP to the engines, API writes for the
-//! switchover annotation.
+//! restarted operator repeats it safely. Also puts a rotated password into the running
+//! engines. Does I/O: RESP to the engines, API writes for the switchover and password
+//! annotations.
 
 use std::collections::BTreeMap;
 
@@ -11,10 +12,13 @@ use kube::Client;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::DeleteParams;
 
-use super::decide::Replacement;
+use super::decide::{PasswordUpdate, Replacement};
 use super::engine_client::{EngineClient, EngineError, EngineInfo};
+use super::error::ReconcileError;
 use super::prober::{now_ms, LeaseLedger, PROBE_TIMEOUT};
-use crate::api::constants::{ANNOTATION_FORCE_FAILOVER, ANNOTATION_SWITCHOVER};
+use crate::api::constants::{
+    ANNOTATION_FORCE_FAILOVER, ANNOTATION_PASSWORD_APPLIED, ANNOTATION_SWITCHOVER,
+};
 use crate::api::RedisPair;
 use crate::failover::Action;
 
@@ -171,6 +175,38 @@ pub async fn run_engine_actions(
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// Put the pair's current password into one running engine (`CONFIG SET requirepass`, as the
+/// admin user), then record its version on the pod. In this order: a crash in between only
+/// means the same value is sent again. The replication link is not affected: the replica
+/// authenticates to its master as the admin user, never with the client password.
+pub async fn apply_password(
+    client: &Client,
+    ns: &str,
+    update: &PasswordUpdate,
+    admin_password: &str,
+    password: &str,
+) -> Result<(), ReconcileError> {
+    let mut engine = EngineClient::connect(&update.ip, admin_password, PROBE_TIMEOUT)
+        .await
+        .map_err(ReconcileError::Engine)?;
+    engine
+        .set_requirepass(password)
+        .await
+        .map_err(ReconcileError::Engine)?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let patch = serde_json::json!({
+        "metadata": { "annotations": { ANNOTATION_PASSWORD_APPLIED: update.applied } }
+    });
+    pods.patch(&update.pod, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|source| ReconcileError::Apply {
+            kind: "Pod",
+            name: update.pod.clone(),
+            source,
+        })?;
+    Ok(())
 }
 
 /// Delete pods that cannot come back (and, for a lost node, their claims) so the apply step
