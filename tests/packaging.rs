@@ -362,3 +362,19 @@ fn architecture_doc_lists_the_operator_rbac() {
         "extra rows in the doc's table"
     );
 }
+
+#[test]
+fn chart_network_policy_selects_the_engines_by_the_operators_labels_and_port() {
+    use redispair::api::constants::{ENGINE_PORT, LABEL_MANAGED_BY, LABEL_PAIR, MANAGED_BY};
+    let np = read("charts/redispair-operator/templates/networkpolicy.yaml");
+    assert!(np.contains(&format!("{LABEL_MANAGED_BY}: {MANAGED_BY}")));
+    assert!(np.contains(&format!("key: {LABEL_PAIR}")));
+    assert!(np.contains(&format!("port: {ENGINE_PORT}")));
+    assert!(np.contains("{{- if .Values.networkPolicy.enabled }}"));
+    let values = yaml("charts/redispair-operator/values.yaml");
+    assert_eq!(values["networkPolicy"]["enabled"].as_bool(), Some(false));
+    assert_eq!(
+        values["networkPolicy"]["clientLabels"]["redispair.io/client"].as_str(),
+        Some("true")
+    );
+}
