@@ -793,7 +793,7 @@ impl Config {
 
     /// The setting is filled from a file (see [`SECRET_FILES`]): CONFIG REWRITE leaves it out,
     /// so the secret is not copied into the config file.
-    fn from_secret_file(&self, name: &str) -> bool {
+    fn is_read_from_secret_file(&self, name: &str) -> bool {
         SECRET_FILES
             .iter()
             .any(|(file, target)| *target == name && !self.values[file].is_empty())
@@ -816,7 +816,7 @@ impl Config {
         for line in original.lines() {
             let name = line.split_whitespace().next().unwrap_or("");
             match find_def(name) {
-                Some(d) if self.from_secret_file(d.name) => {
+                Some(d) if self.is_read_from_secret_file(d.name) => {
                     written.insert(d.name);
                 }
                 Some(d) if !line.trim_start().starts_with('#') => {
@@ -833,7 +833,7 @@ impl Config {
         for d in DEFS {
             if !written.contains(d.name)
                 && self.values[d.name] != d.default
-                && !self.from_secret_file(d.name)
+                && !self.is_read_from_secret_file(d.name)
             {
                 out.push_str(&format!("{} {}\n", d.name, quote(&self.values[d.name])));
             }
