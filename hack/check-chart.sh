@@ -40,6 +40,8 @@ render() {
 render default
 render namespaced --set 'watchNamespaces={team-a}'
 render monitored --set metrics.serviceMonitor.enabled=true --set replicas=2
+render netpol --set networkPolicy.enabled=true --set 'watchNamespaces={team-a}'
+render netpol-listed --set networkPolicy.enabled=true --set 'networkPolicy.namespaces={team-a,team-b}'
 grep -q 'kind: ClusterRole$' "$out/default.yaml" || { echo "default: no ClusterRole" >&2; fail=1; }
 [[ $(grep -c '^kind: Role$' "$out/namespaced.yaml") == 2 ]] \
   || { echo "namespaced: expected a Role in the watched namespace plus the leader-election Role" >&2; fail=1; }
@@ -50,6 +52,11 @@ if grep -A3 'kind: ClusterRole$' "$out/namespaced.yaml" | grep -q 'name: redispa
   echo "namespaced: the pair rules must not be a ClusterRole" >&2; fail=1
 fi
 grep -q 'kind: ServiceMonitor' "$out/monitored.yaml" || { echo "monitored: no ServiceMonitor" >&2; fail=1; }
+grep -q 'kind: NetworkPolicy' "$out/default.yaml" && { echo "default: a NetworkPolicy without networkPolicy.enabled" >&2; fail=1; }
+grep -A3 'kind: NetworkPolicy' "$out/netpol.yaml" | grep -q 'namespace: team-a' \
+  || { echo "netpol: no NetworkPolicy in the watched namespace" >&2; fail=1; }
+[[ $(grep -c '^kind: NetworkPolicy' "$out/netpol-listed.yaml") == 2 ]] \
+  || { echo "netpol-listed: expected a NetworkPolicy per listed namespace" >&2; fail=1; }
 
 # reject NAME EXPECTED ARGS...: helm template must fail and say EXPECTED.
 reject() {
@@ -72,5 +79,7 @@ reject typo "imageTag" --set imageTag=v1
 reject quantity "/resources/limits/memory" --set resources.limits.memory=lots
 reject privileged-port "/metrics/port" --set metrics.port=80
 reject no-election "leaderElection.enabled" --set replicas=2 --set leaderElection.enabled=false
+reject netpol-where "networkPolicy.namespaces" --set networkPolicy.enabled=true
+reject netpol-typo "clientLabel" --set networkPolicy.clientLabel=x
 
 exit $fail

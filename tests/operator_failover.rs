@@ -21,7 +21,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::Client;
 use operator_support::*;
 use redispair::api::{RedisPair, RedisPairStatus};
-use redispair::operator::build::pod::build_engine_args;
+use redispair::operator::build::pod::{build_engine_args, ADMIN_PASSWORD_FILE};
 use redispair::operator::validate::validate;
 
 const T: Duration = Duration::from_secs(30);
@@ -43,7 +43,7 @@ impl Drop for Engine {
 }
 
 /// Start an engine with the pod's own command line, except the address and data directory
-/// (and `requirepass`, see below).
+/// (and `requirepass-file`, see below; the admin password file is the harness's copy).
 fn start_engine(args: &[String], ip: &'static str, dir: &std::path::Path) -> Engine {
     let mut out = Vec::new();
     let mut it = args.iter();
@@ -54,7 +54,7 @@ fn start_engine(args: &[String], ip: &'static str, dir: &std::path::Path) -> Eng
             "--dir" => dir.display().to_string(),
             // The test's writers connect without a password (the replica link authenticates
             // as the admin user either way).
-            "--requirepass" => continue,
+            "--requirepass-file" => continue,
             _ => value,
         };
         out.push(flag.clone());
@@ -310,6 +310,8 @@ struct Harness {
     pods: Api<Pod>,
     services: Api<Service>,
     admin_pw: String,
+    /// The admin Secret's value in a file, where the pod has it mounted.
+    admin_file: std::path::PathBuf,
     engines: Vec<Engine>,
     /// The engines' command line and data directories (cache-a, cache-b), to restart them.
     args: Vec<String>,
@@ -353,9 +355,15 @@ async fn harness(
     let admin_pw = String::from_utf8(admin.data.clone().unwrap()["password"].0.clone()).unwrap();
     let pair = pairs.get("cache").await.unwrap();
     let v = validate(&pair, Some(&password), Some(&admin), None).unwrap();
+    // The mounted admin Secret: the same value in a file of the test's own.
+    let admin_file = tempdir(&format!("{prefix}-secrets")).join("admin-password");
+    std::fs::write(&admin_file, &admin_pw).unwrap();
     let args: Vec<String> = build_engine_args(&v)
         .into_iter()
-        .map(|a| a.replace("$(REDISPAIR_ADMIN_PASSWORD)", &admin_pw))
+        .map(|a| match a.as_str() {
+            ADMIN_PASSWORD_FILE => admin_file.display().to_string(),
+            _ => a,
+        })
         .collect();
     let dirs = [
         tempdir(&format!("{prefix}-a")),
@@ -381,6 +389,7 @@ async fn harness(
         pods,
         services,
         admin_pw,
+        admin_file,
         engines,
         args,
         dirs,
@@ -569,12 +578,12 @@ async fn terminating_master_hands_over_without_losing_writes_in_async_mode() {
     let deleted_at = Instant::now();
     // The preStop hook, exactly as the pod runs it (but pointed at this engine's address).
     let hook = {
-        let admin_pw = h.admin_pw.clone();
+        let admin_file = h.admin_file.clone();
         tokio::task::spawn_blocking(move || {
             Command::new(engine_bin())
                 .args(["wait-handover", "--host", ip_a, "--port", "6379"])
-                .args(["--timeout", "20"])
-                .env("REDISPAIR_ADMIN_PASSWORD", admin_pw)
+                .args(["--timeout", "20", "--password-file"])
+                .arg(admin_file)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
@@ -908,5 +917,66 @@ async fn a_refused_pod_create_does_not_hold_up_the_failover() {
     })
     .await;
     assert!(pods.get_opt("cache-a").await.unwrap().is_none());
+    h.teardown().await;
+}
+
+/// A changed password Secret is rotated into both running engines by the operator (CONFIG SET
+/// requirepass as the admin user), without a restart and without breaking replication, and
+/// its version is recorded on the pods. The Secret watch triggers the pass: the pair is Ready
+/// and otherwise quiet (next periodic pass in 60 s, beyond this test's deadline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_password_secret_is_rotated_into_both_engines_in_place() {
+    use k8s_openapi::ByteString;
+    let (ip_a, ip_b) = ("127.0.0.23", "127.0.0.24");
+    let h = harness("rp-rotate", "semi-sync", ip_a, ip_b, "127.0.0.25").await;
+    let secrets: Api<Secret> = Api::namespaced(h.client.clone(), &h.ns);
+    let applied = |p: &Pod| {
+        p.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("redispair.io/password-applied").cloned())
+            .unwrap_or_default()
+    };
+    let before = applied(&h.pods.get("cache-a").await.unwrap());
+    assert!(before.ends_with("/0"), "{before}");
+    let mut s = secrets.get("cache-password").await.unwrap();
+    s.data = Some([("password".to_string(), ByteString(b"rotated-pw\n".to_vec()))].into());
+    s.metadata.managed_fields = None;
+    secrets
+        .replace("cache-password", &PostParams::default(), &s)
+        .await
+        .unwrap();
+    // Both engines take the new password (the trailing newline is not part of it)...
+    for ip in [ip_a, ip_b] {
+        wait_for(&format!("requirepass on {ip}"), T, || async {
+            let mut c = conn(ip, Some(("redispair-admin", &h.admin_pw))).await?;
+            let v: Vec<String> = redis::cmd("CONFIG")
+                .arg("GET")
+                .arg("requirepass")
+                .query_async(&mut c)
+                .await
+                .ok()?;
+            (v.get(1).map(String::as_str) == Some("rotated-pw")).then_some(())
+        })
+        .await;
+    }
+    // ...a client authenticates with it, and the pods record the new version.
+    assert!(conn(ip_a, Some(("default", "rotated-pw"))).await.is_some());
+    for p in ["cache-a", "cache-b"] {
+        let now = wait_for(&format!("{p}'s new password version"), T, || async {
+            let a = applied(&h.pods.get(p).await.ok()?);
+            (a != before && !a.is_empty()).then_some(a)
+        })
+        .await;
+        assert!(now.ends_with("/0") && !now.contains("rotated-pw"), "{now}");
+    }
+    // Replication was not disturbed: the replica is still linked to the master.
+    let (role, master) = role_of(ip_b, &h.admin_pw).await;
+    assert_eq!((role.as_str(), master.as_str()), ("slave", ip_a));
+    assert!(h
+        .event_reasons()
+        .await
+        .iter()
+        .any(|(r, _)| r == "PasswordApplied"));
     h.teardown().await;
 }

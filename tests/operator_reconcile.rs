@@ -273,3 +273,84 @@ async fn a_user_secret_without_the_key_is_a_condition_and_an_event_not_a_crash()
     operator.abort();
     delete_namespace(&client, &ns).await;
 }
+
+#[tokio::test]
+async fn fixing_a_bad_secret_reconciles_at_once_and_pods_carry_no_password() {
+    let (client, ns, operator) =
+        operator_in_fresh_namespace("rp-secret-fix", Some(TEST_IMAGE), "operator-test").await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let secret = |key: &str, value: &str| Secret {
+        metadata: ObjectMeta {
+            name: Some("fixable".into()),
+            ..Default::default()
+        },
+        data: Some([(key.to_string(), ByteString(value.as_bytes().to_vec()))].into()),
+        ..Default::default()
+    };
+    secrets
+        .create(&PostParams::default(), &secret("wrong-key", "x"))
+        .await
+        .unwrap();
+    let pairs: Api<RedisPair> = Api::namespaced(client.clone(), &ns);
+    let pair: RedisPair = serde_yaml::from_str(
+        "apiVersion: redispair.io/v1alpha1\nkind: RedisPair\nmetadata:\n  name: fix\nspec:\n  storage:\n    ephemeral: true\n  auth:\n    passwordSecret:\n      name: fixable\n",
+    )
+    .unwrap();
+    pairs.create(&PostParams::default(), &pair).await.unwrap();
+    wait_for("the InvalidSpec condition", T, || async {
+        let s = get(&pairs, "fix").await?.status?;
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.reason == "InvalidSpec")
+            .then_some(())
+    })
+    .await;
+    // An invalid pair waits for a change (no periodic pass): only the Secret watch can bring
+    // the fix in. Replacing the Secret with the right key is reconciled at once.
+    let password = "fixed-password-value";
+    secrets
+        .replace(
+            "fixable",
+            &PostParams::default(),
+            &secret("password", password),
+        )
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let pod = wait_for("pod fix-a after the fix", T, || get(&pods, "fix-a")).await;
+    let status = wait_for("InvalidSpec to clear", T, || async {
+        let s = get(&pairs, "fix").await?.status?;
+        (!s.conditions.iter().any(|c| c.reason == "InvalidSpec")).then_some(s)
+    })
+    .await;
+    assert_ne!(status.phase.as_deref(), Some("Failed"));
+
+    // The pod spec holds no password (values or references), only the mounted files.
+    let admin = get(&secrets, "fix-admin").await.unwrap().data.unwrap()["password"].clone();
+    let admin = String::from_utf8(admin.0).unwrap();
+    let spec_text = serde_json::to_string(pod.spec.as_ref().unwrap()).unwrap();
+    assert!(!spec_text.contains(password), "{spec_text}");
+    assert!(!spec_text.contains(&admin), "{spec_text}");
+    let spec = pod.spec.unwrap();
+    let c = &spec.containers[0];
+    assert!(c.env.as_ref().is_none_or(|e| e.is_empty()), "{:?}", c.env);
+    let args = c.args.as_ref().unwrap().join(" ");
+    assert!(args.contains("--requirepass-file /var/run/redispair/secrets/password"));
+    assert!(!args.contains("$("), "{args}");
+    let vol = spec
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find(|v| v.name == "secrets")
+        .unwrap();
+    let sources = vol.projected.unwrap().sources.unwrap();
+    assert_eq!(sources[0].secret.as_ref().unwrap().name, "fixable");
+    assert_eq!(sources[1].secret.as_ref().unwrap().name, "fix-admin");
+    // New pods record the version of the password they start with.
+    let applied = pod.metadata.annotations.unwrap()["redispair.io/password-applied"].clone();
+    assert!(applied.ends_with("/0"), "{applied}");
+    assert!(!applied.contains(password));
+    assert!(!operator.is_finished());
+    operator.abort();
+    delete_namespace(&client, &ns).await;
+}

@@ -175,3 +175,206 @@ fn chart_crd_is_the_generated_crd() {
         "cp crds/redispair.yaml charts/redispair-operator/crds/"
     );
 }
+
+/// Every Kubernetes API call the operator makes, as RBAC rules: (define in the chart's
+/// `_helpers.tpl`, apiGroup, resource, verbs). The chart must grant exactly these (least
+/// privilege: nothing the code does not use) and docs/architecture.md must list them. When the
+/// code starts or stops making a call, change this list, the chart and the docs together.
+const OPERATOR_RULES: &[(&str, &str, &str, &[&str])] = &[
+    // Controller watch (list, watch), the startup check (list), request annotations (patch).
+    (
+        "pairRules",
+        "redispair.io",
+        "redispairs",
+        &["list", "watch", "patch"],
+    ),
+    // Status by server-side apply.
+    ("pairRules", "redispair.io", "redispairs/status", &["patch"]),
+    // blockOwnerDeletion on owner references (OwnerReferencesPermissionEnforcement).
+    (
+        "pairRules",
+        "redispair.io",
+        "redispairs/finalizers",
+        &["update"],
+    ),
+    // observe (get), reflector and owns (list, watch), apply (create, merge patch), act
+    // (password annotation patch, replacement and rollout deletes).
+    (
+        "pairRules",
+        "",
+        "pods",
+        &["get", "list", "watch", "create", "patch", "delete"],
+    ),
+    // observe (get), owns (list, watch), server-side apply (create, patch: an apply that
+    // creates the object is authorised as create too).
+    (
+        "pairRules",
+        "",
+        "services",
+        &["get", "list", "watch", "create", "patch"],
+    ),
+    // owns (list, watch), server-side apply (create, patch), a lost node's claim (delete).
+    (
+        "pairRules",
+        "",
+        "persistentvolumeclaims",
+        &["list", "watch", "create", "patch", "delete"],
+    ),
+    // observe (get), the metadata watch (list, watch), generated Secrets (create).
+    (
+        "pairRules",
+        "",
+        "secrets",
+        &["get", "list", "watch", "create"],
+    ),
+    // server-side apply (create, patch).
+    (
+        "pairRules",
+        "policy",
+        "poddisruptionbudgets",
+        &["create", "patch"],
+    ),
+    // kube-runtime's Recorder: events.k8s.io/v1, created then patched as a series.
+    ("pairRules", "events.k8s.io", "events", &["create", "patch"]),
+    // observe (get), the node watch (list, watch).
+    ("nodeRules", "", "nodes", &["get", "list", "watch"]),
+    // operator::leader: get_opt, create, replace.
+    (
+        "leaderRules",
+        "coordination.k8s.io",
+        "leases",
+        &["get", "create", "update"],
+    ),
+];
+
+/// The rules of `{{- define "redispair-operator.NAME" -}}` in the chart's `_helpers.tpl`:
+/// (apiGroup, resource, sorted verbs), one entry per group and resource.
+fn chart_rules(define: &str) -> Vec<(String, String, Vec<String>)> {
+    let helpers = read("charts/redispair-operator/templates/_helpers.tpl");
+    let start = format!("{{{{- define \"redispair-operator.{define}\" -}}}}");
+    let body = helpers
+        .split_once(&start)
+        .unwrap_or_else(|| panic!("no define {define} in _helpers.tpl"))
+        .1;
+    let body = body.split("{{- end }}").next().unwrap();
+    let rules: Vec<serde_yaml::Value> = serde_yaml::from_str(body).unwrap();
+    let mut out = Vec::new();
+    for r in rules {
+        let strings = |k: &str| -> Vec<String> {
+            r[k].as_sequence()
+                .unwrap_or_else(|| panic!("{define}: rule without {k}"))
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect()
+        };
+        let mut verbs = strings("verbs");
+        verbs.sort();
+        for g in strings("apiGroups") {
+            for res in strings("resources") {
+                out.push((g.clone(), res, verbs.clone()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn expected_rules(define: &str) -> Vec<(String, String, Vec<String>)> {
+    let mut out: Vec<_> = OPERATOR_RULES
+        .iter()
+        .filter(|(d, ..)| *d == define)
+        .map(|(_, g, r, v)| {
+            let mut v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+            v.sort();
+            (g.to_string(), r.to_string(), v)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn chart_rbac_grants_exactly_the_calls_the_operator_makes() {
+    for define in ["pairRules", "nodeRules", "leaderRules"] {
+        assert_eq!(
+            chart_rules(define),
+            expected_rules(define),
+            "charts/redispair-operator/templates/_helpers.tpl {define} differs from OPERATOR_RULES"
+        );
+    }
+    // The templates grant rules only through those defines (no rule written inline).
+    let rbac = read("charts/redispair-operator/templates/rbac.yaml");
+    assert!(
+        !rbac.contains("verbs:"),
+        "a rule written inline in rbac.yaml"
+    );
+    for define in ["pairRules", "nodeRules", "leaderRules"] {
+        assert!(
+            rbac.contains(&format!("include \"redispair-operator.{define}\"")),
+            "rbac.yaml does not use {define}"
+        );
+    }
+    // The read-write verbs nobody needs stay out (wildcards included).
+    for (_, _, verbs) in ["pairRules", "nodeRules", "leaderRules"]
+        .iter()
+        .flat_map(|d| chart_rules(d))
+    {
+        assert!(!verbs.iter().any(|v| v == "*" || v == "deletecollection"));
+    }
+}
+
+#[test]
+fn architecture_doc_lists_the_operator_rbac() {
+    let doc = read("docs/architecture.md");
+    let section = doc
+        .split_once("### What the operator needs")
+        .expect("docs/architecture.md: no 'What the operator needs' section")
+        .1;
+    let rows: Vec<Vec<String>> = section
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect();
+    for (_, group, resource, verbs) in OPERATOR_RULES {
+        let group = if group.is_empty() { "core" } else { group };
+        let row = rows
+            .iter()
+            .find(|r| r[0] == group && r[1] == format!("`{resource}`"))
+            .unwrap_or_else(|| {
+                panic!("docs/architecture.md: no row `| {group} | `{resource}` | verbs | why |`")
+            });
+        assert_eq!(row[2], verbs.join(", "), "{group} {resource}");
+        assert!(
+            row.len() >= 4 && !row[3].is_empty(),
+            "{resource}: no reason given"
+        );
+    }
+    assert_eq!(
+        rows.len(),
+        OPERATOR_RULES.len(),
+        "extra rows in the doc's table"
+    );
+}
+
+#[test]
+fn chart_network_policy_selects_the_engines_by_the_operators_labels_and_port() {
+    use redispair::api::constants::{ENGINE_PORT, LABEL_MANAGED_BY, LABEL_PAIR, MANAGED_BY};
+    let np = read("charts/redispair-operator/templates/networkpolicy.yaml");
+    assert!(np.contains(&format!("{LABEL_MANAGED_BY}: {MANAGED_BY}")));
+    assert!(np.contains(&format!("key: {LABEL_PAIR}")));
+    assert!(np.contains(&format!("port: {ENGINE_PORT}")));
+    assert!(np.contains("{{- if .Values.networkPolicy.enabled }}"));
+    let values = yaml("charts/redispair-operator/values.yaml");
+    assert_eq!(values["networkPolicy"]["enabled"].as_bool(), Some(false));
+    assert_eq!(
+        values["networkPolicy"]["clientLabels"]["redispair.io/client"].as_str(),
+        Some("true")
+    );
+}

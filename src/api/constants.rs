@@ -31,6 +31,12 @@ pub fn is_fenced(annotations: &std::collections::BTreeMap<String, String>) -> bo
 /// Annotation on an engine pod: the hash of the spec it was built from. A pod whose hash
 /// differs from the current one is rolled (replica first, switchover, old master).
 pub const ANNOTATION_SPEC_HASH: &str = "redispair.io/spec-hash";
+/// Annotation on an engine pod: which version of the pair's password its engine runs with,
+/// as `<mark>/<restarts>` (a salted hash of the password, and the engine container's restart
+/// count when it was applied). Written at creation and after every `CONFIG SET requirepass`
+/// the operator sends; a different mark (the Secret changed) or restart count (the engine
+/// re-read a file the kubelet may not have refreshed yet) makes the operator send it again.
+pub const ANNOTATION_PASSWORD_APPLIED: &str = "redispair.io/password-applied";
 
 pub const ENGINE_PORT: i32 = 6379;
 pub const ENGINE_CONTAINER: &str = "engine";

@@ -81,7 +81,8 @@ fn check_log(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Environment variable holding the admin password (the pod sets it from the admin Secret).
+/// Environment variable holding the admin password, when no `--password-file` is given (pods
+/// made by operators before passwords moved into files set it from the admin Secret).
 const ENV_ADMIN_PASSWORD: &str = "REDISPAIR_ADMIN_PASSWORD";
 /// A master with no replica connected for this long has nobody to hand over to (the operator
 /// fails it over instead, or there is no pair left): stop waiting.
@@ -173,7 +174,8 @@ fn local_info(
     }
 }
 
-/// `wait-handover [--host IP] [--port P] [--timeout SECONDS] [--user USER]`: the engine pod's preStop
+/// `wait-handover [--host IP] [--port P] [--timeout SECONDS] [--user USER] [--password-file F]`:
+/// the engine pod's preStop
 /// hook. Kubernetes runs it when the pod is deleted, before SIGTERM; while it runs the engine
 /// keeps serving, so the operator can hand the master role over (pause, let the replica catch
 /// up, promote it, demote this engine). It returns as soon as the local engine is not master,
@@ -187,6 +189,7 @@ fn wait_handover(args: &[String]) -> anyhow::Result<()> {
     let mut port: u16 = 6379;
     let mut timeout = Duration::from_secs(20);
     let mut user = "redispair-admin".to_string();
+    let mut password_file: Option<String> = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it
@@ -197,12 +200,18 @@ fn wait_handover(args: &[String]) -> anyhow::Result<()> {
             "--port" => port = value.parse()?,
             "--timeout" => timeout = Duration::from_secs_f64(value.parse()?),
             "--user" => user = value.clone(),
+            "--password-file" => password_file = Some(value.clone()),
             _ => anyhow::bail!(
-                "usage: redispair-engine wait-handover [--host IP] [--port P] [--timeout SECONDS] [--user USER]"
+                "usage: redispair-engine wait-handover [--host IP] [--port P] [--timeout SECONDS] [--user USER] [--password-file FILE]"
             ),
         }
     }
-    let password = std::env::var(ENV_ADMIN_PASSWORD).unwrap_or_default();
+    // The admin password from its file (the mounted admin Secret), never from the command
+    // line; the environment only for pods of older operators.
+    let password = match &password_file {
+        Some(f) => config::secret_from_file_text(&std::fs::read_to_string(f)?).to_string(),
+        None => std::env::var(ENV_ADMIN_PASSWORD).unwrap_or_default(),
+    };
     let start = Instant::now();
     let deadline = start + timeout;
     let mut no_replica_since: Option<Instant> = None;

@@ -52,6 +52,10 @@ enum Command {
     Probe {
         #[arg(long, default_value_t = 6379)]
         port: u16,
+        /// File holding the admin password (the mounted admin Secret). Without it, the
+        /// REDISPAIR_ADMIN_PASSWORD environment variable (pods of older operators).
+        #[arg(long)]
+        password_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -65,13 +69,24 @@ fn resp(args: &[&str]) -> Vec<u8> {
 
 /// PING the engine on loopback (after AUTH as the admin user when a password is set); exit 0
 /// when it answers PONG. A loading engine answers -LOADING and is not ready.
-fn probe(port: u16) -> anyhow::Result<()> {
+fn probe(port: u16, password_file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let timeout = Duration::from_millis(900);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
-    let password = std::env::var(ENV_ADMIN_PASSWORD).unwrap_or_default();
+    let password = match password_file {
+        // One trailing newline is not part of the password (as the engine reads its files).
+        Some(f) => {
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            text.strip_suffix("\r\n")
+                .or_else(|| text.strip_suffix('\n'))
+                .unwrap_or(&text)
+                .to_string()
+        }
+        None => std::env::var(ENV_ADMIN_PASSWORD).unwrap_or_default(),
+    };
     let mut req = Vec::new();
     let expect = if password.is_empty() {
         "+PONG\r\n"
@@ -101,8 +116,12 @@ fn probe(port: u16) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::Probe { port }) = cli.command {
-        return probe(port);
+    if let Some(Command::Probe {
+        port,
+        password_file,
+    }) = cli.command
+    {
+        return probe(port, password_file.as_deref());
     }
     // Registered first: a SIGTERM from here on starts the shutdown deadline (`stop_deadline`).
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();

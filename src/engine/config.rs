@@ -151,6 +151,24 @@ pub static DEFS: &[Def] = &[
         "",
         "Password of the admin user.",
     ),
+    fixed(
+        "requirepass-file",
+        Kind::Str,
+        "",
+        "File holding requirepass (read at start-up; one trailing newline is ignored).",
+    ),
+    fixed(
+        "admin-password-file",
+        Kind::Str,
+        "",
+        "File holding admin-password (read at start-up; one trailing newline is ignored).",
+    ),
+    fixed(
+        "masterauth-file",
+        Kind::Str,
+        "",
+        "File holding masterauth (read at start-up; one trailing newline is ignored).",
+    ),
     def(
         "maxmemory",
         Kind::Memory,
@@ -519,6 +537,24 @@ pub static DEFS: &[Def] = &[
     ),
 ];
 
+/// Start-up settings that name a file holding another setting's value, so that a secret never
+/// has to appear on the command line (`/proc/PID/cmdline`) or in the environment: (file
+/// setting, the setting it fills). The file wins over the setting given directly; CONFIG SET
+/// can still change the setting later (that is how a password is rotated without a restart).
+pub const SECRET_FILES: &[(&str, &str)] = &[
+    ("requirepass-file", "requirepass"),
+    ("admin-password-file", "admin-password"),
+    ("masterauth-file", "masterauth"),
+];
+
+/// The secret in a file's text: one trailing newline (`\n` or `\r\n`) is not part of it, since
+/// `echo pw > file` and most editors add one. Anything else is kept byte for byte.
+pub fn secret_from_file_text(text: &str) -> &str {
+    text.strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(text)
+}
+
 /// Typed copies of the settings read on the request path.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
@@ -812,6 +848,33 @@ impl Config {
         self.apply_text(&text)
     }
 
+    /// Fill the settings of [`SECRET_FILES`] from their files (does I/O). Called once at
+    /// start-up, after the config file and the flags.
+    pub fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        for (file_setting, target) in SECRET_FILES {
+            let path = self.values[file_setting].clone();
+            if path.is_empty() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read {
+                path: format!("{path} ({file_setting})"),
+                reason: e.to_string(),
+            })?;
+            self.values
+                .insert(target, secret_from_file_text(&text).to_string());
+        }
+        self.refresh();
+        Ok(())
+    }
+
+    /// The setting is filled from a file (see [`SECRET_FILES`]): CONFIG REWRITE leaves it out,
+    /// so the secret is not copied into the config file.
+    fn is_read_from_secret_file(&self, name: &str) -> bool {
+        SECRET_FILES
+            .iter()
+            .any(|(file, target)| *target == name && !self.values[file].is_empty())
+    }
+
     /// CONFIG REWRITE: the config file text with every setting at its current value. Lines of
     /// known settings are rewritten in place (the first occurrence; later duplicates dropped),
     /// comments and unknown lines are kept, and settings that differ from their default and
@@ -829,6 +892,9 @@ impl Config {
         for line in original.lines() {
             let name = line.split_whitespace().next().unwrap_or("");
             match find_def(name) {
+                Some(d) if self.is_read_from_secret_file(d.name) => {
+                    written.insert(d.name);
+                }
                 Some(d) if !line.trim_start().starts_with('#') => {
                     if written.insert(d.name) {
                         out.push_str(&format!("{} {}\n", d.name, quote(&self.values[d.name])));
@@ -841,7 +907,10 @@ impl Config {
             }
         }
         for d in DEFS {
-            if !written.contains(d.name) && self.values[d.name] != d.default {
+            if !written.contains(d.name)
+                && self.values[d.name] != d.default
+                && !self.is_read_from_secret_file(d.name)
+            {
                 out.push_str(&format!("{} {}\n", d.name, quote(&self.values[d.name])));
             }
         }
@@ -954,6 +1023,7 @@ pub fn from_matches(m: &clap::ArgMatches) -> Result<Config, String> {
                 .map_err(|e| format!("--{}: {}", d.name, e))?;
         }
     }
+    cfg.read_secret_files().map_err(|e| e.to_string())?;
     Ok(cfg)
 }
 
@@ -1061,6 +1131,56 @@ mod tests {
         assert_eq!(c.get("port"), Some("7000"));
         assert_eq!(c.settings.maxmemory, 2 << 30);
         assert!(c.apply_text("bogus 1\n").is_err());
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_stay_out_of_rewrites() {
+        let dir = std::env::temp_dir().join(format!("rp-secret-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pw = dir.join("pw");
+        let admin = dir.join("admin");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        std::fs::write(&admin, "adm in\r\n").unwrap();
+        let m = command_line()
+            .try_get_matches_from([
+                "e",
+                "--requirepass",
+                "ignored",
+                "--requirepass-file",
+                pw.to_str().unwrap(),
+                "--admin-user",
+                "op",
+                "--admin-password-file",
+                admin.to_str().unwrap(),
+            ])
+            .unwrap();
+        let c = from_matches(&m).unwrap();
+        assert_eq!(c.settings.requirepass.as_deref(), Some(&b"s3cret"[..]));
+        assert_eq!(c.settings.admin_password, b"adm in");
+        let text = c.rewrite_text("requirepass old\nport 6379\n");
+        assert!(
+            !text.contains("s3cret") && !text.contains("adm in"),
+            "{text}"
+        );
+        assert!(!text.contains("requirepass old"), "{text}");
+        assert!(text.contains("requirepass-file"), "{text}");
+        // Rotation at run time is CONFIG SET of the setting; the file setting is start-up only.
+        let mut c = c;
+        c.set_many(&[("requirepass".into(), "new".into())]).unwrap();
+        assert_eq!(c.settings.requirepass.as_deref(), Some(&b"new"[..]));
+        assert!(matches!(
+            c.set_many(&[("requirepass-file".into(), "/x".into())]),
+            Err(ConfigError::Immutable(_))
+        ));
+        // A missing file stops the start with its path.
+        let m = command_line()
+            .try_get_matches_from(["e", "--masterauth-file", "/nonexistent/rp"])
+            .unwrap();
+        let err = from_matches(&m).unwrap_err();
+        assert!(err.contains("/nonexistent/rp (masterauth-file)"), "{err}");
+        assert_eq!(secret_from_file_text("a\n\n"), "a\n");
+        assert_eq!(secret_from_file_text("a"), "a");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Carries out the failover machine's engine actions (promote, demote, fence, pause, degrade
 //! authorisation) after the decision was recorded in status. Every action is idempotent, so a
-//! restarted operator repeats it safely. Does I/O: RESP to the engines, API writes for the
-//! switchover annotation.
+//! restarted operator repeats it safely. Also puts a rotated password into the running
+//! engines. Does I/O: RESP to the engines, API writes for the switchover and password
+//! annotations.
 
 use std::collections::BTreeMap;
 
@@ -11,9 +12,13 @@ use kube::Client;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::DeleteParams;
 
+use super::decide::PasswordUpdate;
 use super::engine_client::{EngineClient, EngineError, EngineInfo};
+use super::error::ReconcileError;
 use super::prober::{now_ms, LeaseLedger, PROBE_TIMEOUT};
-use crate::api::constants::{ANNOTATION_FORCE_FAILOVER, ANNOTATION_SWITCHOVER};
+use crate::api::constants::{
+    ANNOTATION_FORCE_FAILOVER, ANNOTATION_PASSWORD_APPLIED, ANNOTATION_SWITCHOVER,
+};
 use crate::api::RedisPair;
 use crate::failover::Action;
 
@@ -181,6 +186,38 @@ pub async fn run_engine_actions(
     first_error.map_or(Ok(()), Err)
 }
 
+/// Put the pair's current password into one running engine (`CONFIG SET requirepass`, as the
+/// admin user), then record its version on the pod. In this order: a crash in between only
+/// means the same value is sent again. The replication link is not affected: the replica
+/// authenticates to its master as the admin user, never with the client password.
+pub async fn apply_password(
+    client: &Client,
+    ns: &str,
+    update: &PasswordUpdate,
+    admin_password: &str,
+    password: &str,
+) -> Result<(), ReconcileError> {
+    let mut engine = EngineClient::connect(&update.ip, admin_password, PROBE_TIMEOUT)
+        .await
+        .map_err(ReconcileError::Engine)?;
+    engine
+        .set_requirepass(password)
+        .await
+        .map_err(ReconcileError::Engine)?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let patch = serde_json::json!({
+        "metadata": { "annotations": { ANNOTATION_PASSWORD_APPLIED: update.applied } }
+    });
+    pods.patch(&update.pod, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|source| ReconcileError::Apply {
+            kind: "Pod",
+            name: update.pod.clone(),
+            source,
+        })?;
+    Ok(())
+}
+
 /// Delete a pod that cannot come back (and, for a lost node on local storage, its claim) so
 /// the apply step recreates it on a healthy node. Recorded first (`Record::repair`) and
 /// repeated until done: the uid precondition makes a repeat harmless to the replacement.
@@ -220,7 +257,7 @@ pub async fn delete_lost_pod(
 }
 
 /// Rollout: delete a replica pod built from an outdated spec, so the apply step recreates it
-/// from the current one on the same claim. A graceful deletion (unlike [`replace_pods`]): the
+/// from the current one on the same claim. A graceful deletion (unlike [`delete_lost_pod`]): the
 /// engine gets SIGTERM and flushes its log, so the new pod resumes from its data by partial
 /// resync. The uid precondition makes a decision taken on an older observation harmless: it
 /// can only delete the pod it saw, never its replacement.

@@ -1,14 +1,14 @@
 //! The controller: wires the reconcile pipeline into a kube-runtime Controller that watches
-//! RedisPairs, their pods, Services and claims, the Nodes their pods run on, and the per-pair
-//! probers' triggers. Does I/O: Kubernetes API (watches, writes, Events), engines (through
+//! RedisPairs, their pods, Services and claims, the Nodes their pods run on, the Secrets they
+//! name, and the per-pair probers' triggers. Does I/O: Kubernetes API (watches, writes, Events), engines (through
 //! `act` and `prober`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Service};
-use kube::api::Api;
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Secret, Service};
+use kube::api::{Api, PartialObjectMeta};
 use kube::runtime::controller::{Action as ControllerAction, Config as ControllerConfig};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
@@ -17,15 +17,16 @@ use kube::{Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
 use super::act::{
-    delete_lost_pod, delete_pod_for_rollout, grant_master_lease, run_engine_actions, ActionEffects,
-    PausedOffset, PAUSE_TRUSTED_MS, SWITCHOVER_PAUSE_MS,
+    apply_password, delete_lost_pod, delete_pod_for_rollout, grant_master_lease,
+    run_engine_actions, ActionEffects, PausedOffset, PAUSE_TRUSTED_MS, SWITCHOVER_PAUSE_MS,
 };
 use super::apply::apply_pair;
 use super::build::pod::pod_spec_hash;
-use super::build::secret::generate_password;
+use super::build::secret::{generate_password, password_mark};
 use super::build::{build_pair_resources, GeneratedPasswords};
 use super::decide::{
-    observation_of, pod_ips, policy_of, record_of, routing_of, split_lease_before_routing,
+    observation_of, passwords_to_apply, pod_ips, policy_of, record_of, routing_of,
+    split_lease_before_routing,
 };
 use super::error::ReconcileError;
 use super::metrics::{Metrics, PairSnapshot};
@@ -517,6 +518,25 @@ async fn act_pass(
         },
         _ => Ok(()),
     };
+    // Password rotation: the password Secret changed (its watch triggered this pass), or an
+    // engine restarted since it was last told. Not during a failover, whose passes must stay
+    // short: the first pass after it does it.
+    if let (None, Some(password)) = (d.record.failover.as_ref(), v.password.as_ref()) {
+        let mark = password_mark(v, password);
+        for update in passwords_to_apply(&seen.observed, &mark) {
+            match apply_password(&ctx.client, &ns, &update, pw, password).await {
+                Ok(()) => {
+                    info!(pod = %update.pod, version = %mark, "password applied");
+                    let note = format!(
+                        "{}: the password of Secret {} (version {mark}) is in force",
+                        update.pod, seen.names.password_secret
+                    );
+                    publish(ctx, pair, "PasswordApplied", note, false).await;
+                }
+                Err(e) => api_errors.push(e),
+            }
+        }
+    }
     Acted {
         api_errors,
         engine: r.and(l),
@@ -637,6 +657,24 @@ where
     }
 }
 
+/// The pairs (among `pairs`) that name the Secret `namespace/name`: as their password Secret
+/// (spec.auth.passwordSecret or `<pair>-password`) or their admin Secret (`<pair>-admin`).
+pub fn pairs_naming_secret(
+    pairs: &[Arc<RedisPair>],
+    namespace: Option<&str>,
+    name: &str,
+) -> Vec<ObjectRef<RedisPair>> {
+    pairs
+        .iter()
+        .filter(|p| p.namespace().as_deref() == namespace)
+        .filter(|p| {
+            let n = Names::new(p);
+            n.password_secret == name || n.admin_secret == name
+        })
+        .map(|p| ObjectRef::from_obj(p.as_ref()))
+        .collect()
+}
+
 /// Run the controller until a shutdown signal.
 pub async fn run(client: Client, cfg: RunConfig) {
     // A lease wait after a restart counts from here (see `Observation::operator_started_ms`).
@@ -698,6 +736,15 @@ pub async fn run(client: Client, cfg: RunConfig) {
             })
             .collect::<Vec<_>>()
     };
+    // A Secret a pair names changed, appeared or went away: that pair is reconciled at once
+    // (a fixed Secret clears InvalidSpec, a changed password is rotated into the engines).
+    // A user's password Secret carries no label of ours, so every Secret of the watched
+    // namespace(s) is watched, metadata only: their data never reaches the operator this
+    // way (the pass reads the two Secrets it needs).
+    let pair_store = controller.store();
+    let secret_mapper = move |s: PartialObjectMeta<Secret>| {
+        pairs_naming_secret(&pair_store.state(), s.namespace().as_deref(), &s.name_any())
+    };
     let ctx = Arc::new(Context {
         recorder: Recorder::new(
             client.clone(),
@@ -731,6 +778,11 @@ pub async fn run(client: Client, cfg: RunConfig) {
             watcher::Config::default(),
             node_mapper,
         )
+        .watches(
+            api_for::<PartialObjectMeta<Secret>>(&client, ns),
+            watcher::Config::default(),
+            secret_mapper,
+        )
         .reconcile_on(trigger_rx)
         .reconcile_all_on(became_leader)
         .with_config(ControllerConfig::default().concurrency(8))
@@ -743,4 +795,50 @@ pub async fn run(client: Client, cfg: RunConfig) {
             futures::future::ready(())
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operator::validate::tests::contract_pair;
+
+    #[test]
+    fn a_secret_triggers_exactly_the_pairs_that_name_it() {
+        let cache = contract_pair(); // shop/cache, passwordSecret cache-password
+        let mut other = contract_pair();
+        other.metadata.name = Some("sessions".into());
+        other.spec.auth.password_secret = None; // sessions-password
+        let mut elsewhere = contract_pair();
+        elsewhere.metadata.namespace = Some("other".into());
+        let pairs: Vec<Arc<RedisPair>> = [cache, other, elsewhere]
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        let names = |refs: Vec<ObjectRef<RedisPair>>| {
+            refs.into_iter()
+                .map(|r| format!("{}/{}", r.namespace.unwrap_or_default(), r.name))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(pairs_naming_secret(&pairs, Some("shop"), "cache-password")),
+            ["shop/cache"]
+        );
+        assert_eq!(
+            names(pairs_naming_secret(&pairs, Some("shop"), "cache-admin")),
+            ["shop/cache"]
+        );
+        assert_eq!(
+            names(pairs_naming_secret(
+                &pairs,
+                Some("shop"),
+                "sessions-password"
+            )),
+            ["shop/sessions"]
+        );
+        assert_eq!(
+            names(pairs_naming_secret(&pairs, Some("other"), "cache-password")),
+            ["other/cache"]
+        );
+        assert!(pairs_naming_secret(&pairs, Some("shop"), "unrelated").is_empty());
+    }
 }

@@ -12,7 +12,10 @@ use super::build::service::selected_pod;
 use super::build::Routing;
 use super::observe::Observed;
 use super::validate::Names;
-use crate::api::constants::{is_fenced, ANNOTATION_FORCE_FAILOVER, ANNOTATION_SWITCHOVER};
+use crate::api::constants::{
+    is_fenced, ANNOTATION_FORCE_FAILOVER, ANNOTATION_PASSWORD_APPLIED, ANNOTATION_SWITCHOVER,
+    ENGINE_CONTAINER,
+};
 use crate::api::{
     FailoverProgress, FailoverStep, NodeLossPolicy, RedisPair, RedisPairSpec, RedisPairStatus,
     RepairAction, RepairProgress, ReplicationMode, RolloutProgress,
@@ -345,6 +348,50 @@ pub fn routing_of(d: &Decision, obs: &Observation) -> Routing {
     }
 }
 
+/// One engine that must be told the current password (`CONFIG SET requirepass`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordUpdate {
+    pub pod: String,
+    pub ip: String,
+    /// The annotation to record once the engine took it (see
+    /// [`crate::api::constants::ANNOTATION_PASSWORD_APPLIED`]).
+    pub applied: String,
+}
+
+/// The engine container's restart count (0 before it first ran).
+fn engine_restarts(pod: &Pod) -> i32 {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.name == ENGINE_CONTAINER))
+        .map_or(0, |c| c.restart_count)
+}
+
+/// Engines whose recorded password version is not `mark` (the Secret changed since), or was
+/// recorded before the engine's last restart (a restarted engine read the mounted file, which
+/// the kubelet refreshes only some time after the Secret changed). Only engines the prober
+/// reaches as the admin user, and only pods that are not being deleted: the others are
+/// updated once they answer (the prober triggers a pass then).
+pub fn passwords_to_apply(o: &Observed, mark: &str) -> Vec<PasswordUpdate> {
+    o.pods
+        .iter()
+        .filter(|(_, pod)| pod.metadata.deletion_timestamp.is_none())
+        .filter(|(name, _)| o.probes.get(*name).is_some_and(|p| p.info.is_some()))
+        .filter_map(|(name, pod)| {
+            let applied = super::build::secret::password_applied_value(mark, engine_restarts(pod));
+            let recorded = pod.annotations().get(ANNOTATION_PASSWORD_APPLIED);
+            if recorded == Some(&applied) {
+                return None;
+            }
+            Some(PasswordUpdate {
+                pod: name.clone(),
+                ip: pod_ip(pod)?,
+                applied,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,6 +436,75 @@ mod tests {
             detached_no_history: false,
             cannot_persist: false,
         }
+    }
+
+    #[test]
+    fn a_changed_password_or_a_restarted_engine_is_updated_once_reachable() {
+        use k8s_openapi::api::core::v1::ContainerStatus;
+        let mut o = Observed::default();
+        for (name, ip) in [("cache-a", "10.0.0.1"), ("cache-b", "10.0.0.2")] {
+            let mut p = pod(name, ip, true, "n1");
+            p.metadata.annotations = Some(BTreeMap::from([(
+                ANNOTATION_PASSWORD_APPLIED.to_string(),
+                "m1/0".to_string(),
+            )]));
+            o.pods.insert(name.into(), p);
+            o.probes.insert(
+                name.into(),
+                ProbeResult {
+                    ip: ip.into(),
+                    info: Some(info(crate::failover::Role::Master, None)),
+                    failing_since_ms: None,
+                },
+            );
+        }
+        // In force everywhere: nothing to send.
+        assert!(passwords_to_apply(&o, "m1").is_empty());
+        // The Secret changed: both engines, with the new version to record.
+        let all = passwords_to_apply(&o, "m2");
+        assert_eq!(
+            all,
+            vec![
+                PasswordUpdate {
+                    pod: "cache-a".into(),
+                    ip: "10.0.0.1".into(),
+                    applied: "m2/0".into()
+                },
+                PasswordUpdate {
+                    pod: "cache-b".into(),
+                    ip: "10.0.0.2".into(),
+                    applied: "m2/0".into()
+                },
+            ]
+        );
+        // An engine that restarted since is told again (its file may have been stale).
+        o.pods
+            .get_mut("cache-b")
+            .unwrap()
+            .status
+            .as_mut()
+            .unwrap()
+            .container_statuses = Some(vec![ContainerStatus {
+            name: "engine".into(),
+            restart_count: 1,
+            ..Default::default()
+        }]);
+        let again = passwords_to_apply(&o, "m1");
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            (again[0].pod.as_str(), again[0].applied.as_str()),
+            ("cache-b", "m1/1")
+        );
+        // Unreachable or terminating engines wait.
+        o.probes.get_mut("cache-a").unwrap().info = None;
+        o.pods
+            .get_mut("cache-b")
+            .unwrap()
+            .metadata
+            .deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            Default::default(),
+        ));
+        assert!(passwords_to_apply(&o, "m3").is_empty());
     }
 
     #[test]

@@ -226,6 +226,19 @@ impl EngineClient {
         Ok(())
     }
 
+    /// Set the default user's password (rotation: clients authenticated before keep their
+    /// connections, new ones need the new password).
+    pub async fn set_requirepass(&mut self, password: &str) -> Result<(), EngineError> {
+        let _: redis::Value = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("requirepass")
+            .arg(password)
+            .query_async(&mut self.conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Cut every normal client (fencing a master that is still reachable).
     pub async fn kill_normal_clients(&mut self) -> Result<(), EngineError> {
         let _: redis::Value = redis::cmd("CLIENT")

@@ -21,8 +21,11 @@ pub const MANAGED_SETTINGS: &[&str] = &[
     "bind",
     "dir",
     "requirepass",
+    "requirepass-file",
     "admin-user",
     "admin-password",
+    "admin-password-file",
+    "masterauth-file",
     "replication-mode",
     "semi-sync-degrade",
     "write-lease-ms",
@@ -117,17 +120,29 @@ pub struct ValidatedPair {
     pub extra_config: Vec<(String, String)>,
     /// The admin password when the admin Secret exists (the prober needs it).
     pub admin_password: Option<String>,
+    /// The client password when the password Secret exists (rotated into running engines).
+    pub password: Option<String>,
 }
 
+/// A password as the engine reads it from the mounted Secret file: one trailing newline
+/// (`\n` or `\r\n`, as `kubectl create secret --from-file` of an edited file leaves) is not
+/// part of it. The operator must send exactly what the engine would read, or a rotation and a
+/// restart would disagree.
 fn secret_value(secret: &Secret, key: &str) -> Option<String> {
-    if let Some(v) = secret.data.as_ref().and_then(|d| d.get(key)) {
-        return Some(String::from_utf8_lossy(&v.0).into_owned());
-    }
-    secret
-        .string_data
-        .as_ref()
-        .and_then(|d| d.get(key))
-        .cloned()
+    let raw = match secret.data.as_ref().and_then(|d| d.get(key)) {
+        Some(v) => String::from_utf8_lossy(&v.0).into_owned(),
+        None => secret
+            .string_data
+            .as_ref()
+            .and_then(|d| d.get(key))?
+            .clone(),
+    };
+    Some(
+        raw.strip_suffix("\r\n")
+            .or_else(|| raw.strip_suffix('\n'))
+            .unwrap_or(&raw)
+            .to_string(),
+    )
 }
 
 /// Check a pair against the Secrets it refers to (None: the Secret does not exist).
@@ -185,6 +200,7 @@ pub fn validate(
         create_password_secret: password_secret.is_none(),
         create_admin_secret: admin_secret.is_none(),
         admin_password: admin_secret.and_then(|s| secret_value(s, "password")),
+        password: password_secret.and_then(|s| secret_value(s, &names.password_key)),
         extra_config,
         owner,
         namespace,
@@ -274,6 +290,25 @@ spec:
         );
         let ok = validate(&contract_pair(), Some(&secret("password", "x")), None, None).unwrap();
         assert!(!ok.create_password_secret);
+        assert_eq!(ok.password.as_deref(), Some("x"));
+        // Read as the engine reads the mounted file: one trailing newline is not part of it,
+        // and a value that is only a newline is empty.
+        let ok = validate(
+            &contract_pair(),
+            Some(&secret("password", "x\n")),
+            None,
+            None,
+        );
+        assert_eq!(ok.unwrap().password.as_deref(), Some("x"));
+        assert!(matches!(
+            validate(
+                &contract_pair(),
+                Some(&secret("password", "\n")),
+                None,
+                None
+            ),
+            Err(ValidateError::PasswordEmpty { .. })
+        ));
     }
 
     #[test]

@@ -40,36 +40,66 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
 
+{{/*
+RBAC rules: exactly the API calls the operator makes (docs/architecture.md lists each with its
+reason; tests/packaging.rs fails when these rules and that list drift apart). Plain YAML in
+each define, so the test can read them.
+*/}}
+
 {{/* Rules on the namespaced objects of the pairs (a ClusterRole, or a Role per watched namespace). */}}
 {{- define "redispair-operator.pairRules" -}}
-# The RedisPairs themselves: read, request annotations removed once served (patch), status
-# written (server-side apply), and the finalizers subresource (owner references with
-# blockOwnerDeletion need it where OwnerReferencesPermissionEnforcement is on).
+# The RedisPairs: watched (list, watch), request annotations removed once served (patch).
+# finalizers/update is no call of ours: owner references with blockOwnerDeletion need it
+# where the OwnerReferencesPermissionEnforcement admission plugin is on.
 - apiGroups: [redispair.io]
   resources: [redispairs]
-  verbs: [get, list, watch, patch]
+  verbs: [list, watch, patch]
 - apiGroups: [redispair.io]
   resources: [redispairs/status]
-  verbs: [get, patch]
+  verbs: [patch]
 - apiGroups: [redispair.io]
   resources: [redispairs/finalizers]
   verbs: [update]
-# The engine pods are managed directly (no StatefulSet): the operator creates them, replaces
-# a lost one and deletes its claim when the data is gone. Everything is written with
-# server-side apply (patch); nothing needs update.
+# Engine pods are managed directly (no StatefulSet): read per pass (get), watched, created,
+# labels and the password annotation merged (patch), a lost or outdated one deleted.
 - apiGroups: [""]
-  resources: [pods, services, persistentvolumeclaims]
+  resources: [pods]
   verbs: [get, list, watch, create, patch, delete]
-# The password Secret: created when missing, never deleted by hand (garbage collection
-# removes it with the pair through its owner reference).
+# Services: the read-write one read per pass (get), all watched, written by server-side apply
+# (patch; an apply that creates the object is authorised as create too). Never deleted by
+# hand: garbage collection does it.
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, list, watch, create, patch]
+# Claims: watched, written by server-side apply (create, patch), a lost node's claim deleted.
+- apiGroups: [""]
+  resources: [persistentvolumeclaims]
+  verbs: [list, watch, create, patch, delete]
+# Secrets: the pair's two read per pass (get), created when missing, never modified; every
+# Secret watched by metadata only (list, watch), so a change reconciles the pair that names it.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch, create, patch]
+  verbs: [get, list, watch, create]
+# The PodDisruptionBudget: server-side apply only (create, patch).
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
-  verbs: [get, list, watch, create, patch, delete]
-# Every transition is an Event.
-- apiGroups: ["", events.k8s.io]
+  verbs: [create, patch]
+# Every transition is an Event (events.k8s.io/v1: created, then patched as a series).
+- apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+{{- end }}
+
+{{/* Nodes are cluster-scoped: read per pass (get) and watched (a NotReady node triggers its pairs). */}}
+{{- define "redispair-operator.nodeRules" -}}
+- apiGroups: [""]
+  resources: [nodes]
+  verbs: [get, list, watch]
+{{- end }}
+
+{{/* Leader election, in the operator's namespace: the Lease read, created, renewed (update with the resourceVersion). */}}
+{{- define "redispair-operator.leaderRules" -}}
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, create, update]
 {{- end }}

@@ -687,9 +687,21 @@ fn client_reply(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     }
 }
 
+/// Settings only the admin user may read or change when there is one: the admin's own
+/// credentials. A client knowing the default user's password must not learn (CONFIG GET
+/// admin-password) or replace the operator's, which would let it promote, demote or fence.
+const ADMIN_ONLY_SETTINGS: &[&str] = &["admin-user", "admin-password", "admin-password-file"];
+
+fn admin_only_for(ctx: &Ctx<'_>, name: &str) -> bool {
+    ctx.state.config.settings.admin_user.is_some()
+        && ctx.client.user != User::Admin
+        && ADMIN_ONLY_SETTINGS.contains(&name.to_ascii_lowercase().as_str())
+}
+
 fn config_get(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let patterns: Vec<&[u8]> = a[2..].iter().map(|p| &p[..]).collect();
-    let pairs = ctx.state.config.get_matching(&patterns);
+    let mut pairs = ctx.state.config.get_matching(&patterns);
+    pairs.retain(|(name, _)| !admin_only_for(ctx, name));
     Reply::Map(
         pairs
             .into_iter()
@@ -706,6 +718,9 @@ fn config_set(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         .chunks(2)
         .map(|p| (lossy(&p[0]), lossy(&p[1])))
         .collect();
+    if let Some((name, _)) = pairs.iter().find(|(n, _)| admin_only_for(ctx, n)) {
+        return Reply::error(format!("NOPERM only the admin user may set '{name}'"));
+    }
     match ctx.state.config.set_many(&pairs) {
         Ok(()) => Reply::Ok,
         Err(e) => Reply::error(format!("ERR {e}")),

@@ -55,6 +55,27 @@ pub fn build_pair_resources(
     if v.create_admin_secret {
         secrets.push(secret::build_admin_secret(v, &passwords.admin_password));
     }
+    // A pod created now reads the password Secret as it is now: it starts with this version
+    // of the password (restart count 0). Stamped outside `build_pod`, so that the spec hash
+    // does not depend on the password.
+    let password = match v.create_password_secret {
+        true => Some(passwords.password.as_str()),
+        false => v.password.as_deref(),
+    };
+    let applied =
+        password.map(|pw| secret::password_applied_value(&secret::password_mark(v, pw), 0));
+    let stamp = |mut pod: k8s_openapi::api::core::v1::Pod| {
+        if let Some(a) = &applied {
+            pod.metadata
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert(
+                    crate::api::constants::ANNOTATION_PASSWORD_APPLIED.to_string(),
+                    a.clone(),
+                );
+        }
+        pod
+    };
     PairResources {
         secrets,
         services: vec![
@@ -76,7 +97,7 @@ pub fn build_pair_resources(
             .names
             .pods
             .iter()
-            .map(|p| pod::build_pod(v, p, role_of(routing, p)))
+            .map(|p| stamp(pod::build_pod(v, p, role_of(routing, p))))
             .collect(),
     }
 }
@@ -137,6 +158,34 @@ mod tests {
         let role =
             |i: usize| pods[i].metadata.labels.as_ref().unwrap()["redispair.io/role"].clone();
         assert_eq!((role(0).as_str(), role(1).as_str()), ("master", "replica"));
+        // New pods record the password they start with: here the generated one.
+        let applied =
+            &pods[0].metadata.annotations.as_ref().unwrap()["redispair.io/password-applied"];
+        assert_eq!(
+            applied,
+            &secret::password_applied_value(&secret::password_mark(&v, "p"), 0)
+        );
+    }
+
+    #[test]
+    fn pods_record_the_existing_password_and_the_spec_hash_ignores_it() {
+        let mut v = contract_validated();
+        v.create_password_secret = false;
+        v.password = Some("user-pw".into());
+        let pw = GeneratedPasswords {
+            password: "unused".into(),
+            admin_password: "q".into(),
+        };
+        let r = build_pair_resources(&v, &Routing::default(), &pw);
+        let a = r.pods[1].metadata.annotations.as_ref().unwrap();
+        assert_eq!(
+            a["redispair.io/password-applied"],
+            secret::password_applied_value(&secret::password_mark(&v, "user-pw"), 0)
+        );
+        // A rotation is done in place: it never rolls the pods.
+        let mut rotated = v.clone();
+        rotated.password = Some("new-pw".into());
+        assert_eq!(pod::pod_spec_hash(&v), pod::pod_spec_hash(&rotated));
     }
 
     #[test]

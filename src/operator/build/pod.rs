@@ -1,6 +1,7 @@
 //! Builder of one engine pod: the engine command line (admin user, `semi-sync-degrade
-//! operator`, write lease, data dir), required anti-affinity against its peer, probes, and a
-//! non-root, read-only-root security context. Pure.
+//! operator`, write lease, data dir), the password files (the pair's Secrets mounted
+//! read-only; no secret on the command line or in the environment), required anti-affinity
+//! against its peer, probes, and a non-root, read-only-root security context. Pure.
 //!
 //! Pods are managed directly (no StatefulSet, like CloudNativePG): the operator decides which
 //! pod is master, and can recreate exactly the pod that is gone.
@@ -8,10 +9,10 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    ExecAction, Lifecycle, LifecycleHandler, PersistentVolumeClaimVolumeSource, Pod,
-    PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, Probe, SeccompProfile,
-    SecretKeySelector, SecurityContext, TCPSocketAction, Volume, VolumeMount,
+    Affinity, Capabilities, Container, ContainerPort, EmptyDirVolumeSource, ExecAction, KeyToPath,
+    Lifecycle, LifecycleHandler, PersistentVolumeClaimVolumeSource, Pod, PodAffinityTerm,
+    PodAntiAffinity, PodSecurityContext, PodSpec, Probe, ProjectedVolumeSource, SeccompProfile,
+    SecretProjection, SecurityContext, TCPSocketAction, Volume, VolumeMount, VolumeProjection,
     WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -26,7 +27,19 @@ use crate::operator::validate::{pair_labels, ValidatedPair};
 pub const WRITE_LEASE_MS: u64 = 3_000;
 /// Non-root user of the image.
 pub const ENGINE_UID: i64 = 65532;
-pub const ENV_PASSWORD: &str = "REDISPAIR_PASSWORD";
+/// Where the pair's Secrets are mounted in the engine container (read-only, see
+/// [`build_secrets_volume`]).
+pub const SECRETS_DIR: &str = "/var/run/redispair/secrets";
+/// The client password (the password Secret's key), read by `--requirepass-file`.
+pub const PASSWORD_FILE: &str = "/var/run/redispair/secrets/password";
+/// The admin password (the admin Secret), read by the engine, the readiness probe and the
+/// preStop hook.
+pub const ADMIN_PASSWORD_FILE: &str = "/var/run/redispair/secrets/admin-password";
+/// Mode of the password files: owner and group read (the kubelet gives them the pod's
+/// fsGroup, the engine's group), nobody else.
+pub const SECRET_FILE_MODE: i32 = 0o440;
+/// The environment variable pods of older operators carried the admin password in; the
+/// readiness probe still reads it when it is given no `--password-file`.
 pub const ENV_ADMIN_PASSWORD: &str = "REDISPAIR_ADMIN_PASSWORD";
 /// How long the preStop hook keeps a deleted master serving while the operator hands its role
 /// over. A hand-over takes a few operator passes (well under a second when the replica is in
@@ -36,8 +49,10 @@ pub const HANDOVER_TIMEOUT_SECONDS: i64 = 20;
 /// flushes its log) with 10 s to spare before SIGKILL.
 pub const TERMINATION_GRACE_SECONDS: i64 = HANDOVER_TIMEOUT_SECONDS + 10;
 
-/// The engine's command-line arguments. Secrets are passed as `$(VAR)` references that the
-/// kubelet expands from the container's environment, so they never appear in the pod spec.
+/// The engine's command-line arguments. Secrets are passed as paths of files in the mounted
+/// Secrets volume: not as values (the command line is readable in `/proc/PID/cmdline` by
+/// anyone on the node, and in `crictl inspect`), nor as `$(VAR)` references to Secret-backed
+/// environment variables (the environment shows in `crictl inspect` and `/proc/PID/environ`).
 pub fn build_engine_args(v: &ValidatedPair) -> Vec<String> {
     let mut args: Vec<String> = Vec::new();
     let mut flag = |name: &str, value: String| {
@@ -47,9 +62,9 @@ pub fn build_engine_args(v: &ValidatedPair) -> Vec<String> {
     flag("port", ENGINE_PORT.to_string());
     flag("bind", "0.0.0.0".to_string());
     flag("dir", DATA_DIR.to_string());
-    flag("requirepass", format!("$({ENV_PASSWORD})"));
+    flag("requirepass-file", PASSWORD_FILE.to_string());
     flag("admin-user", ADMIN_USER.to_string());
-    flag("admin-password", format!("$({ENV_ADMIN_PASSWORD})"));
+    flag("admin-password-file", ADMIN_PASSWORD_FILE.to_string());
     flag(
         "replication-mode",
         v.spec.replication.mode.as_str().to_string(),
@@ -87,16 +102,32 @@ pub fn build_engine_args(v: &ValidatedPair) -> Vec<String> {
     args
 }
 
-fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
-    EnvVar {
-        name: name.to_string(),
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: secret.to_string(),
+/// The pair's two Secrets as one read-only volume: the password Secret's key as `password`,
+/// the admin Secret's `password` as `admin-password`, mode 0440 (group: the pod's fsGroup).
+/// A projected volume, not `subPath` mounts: the kubelet refreshes its files when a Secret
+/// changes, so an engine restarted after a rotation reads the new password (the running
+/// engine gets it at once from the operator, by CONFIG SET).
+pub fn build_secrets_volume(v: &ValidatedPair) -> Volume {
+    let source = |secret: &str, key: &str, path: &str| VolumeProjection {
+        secret: Some(SecretProjection {
+            name: secret.to_string(),
+            items: Some(vec![KeyToPath {
                 key: key.to_string(),
-                optional: Some(false),
-            }),
-            ..Default::default()
+                path: path.to_string(),
+                mode: None,
+            }]),
+            optional: Some(false),
+        }),
+        ..Default::default()
+    };
+    Volume {
+        name: "secrets".to_string(),
+        projected: Some(ProjectedVolumeSource {
+            default_mode: Some(SECRET_FILE_MODE),
+            sources: Some(vec![
+                source(&v.names.password_secret, &v.names.password_key, "password"),
+                source(&v.names.admin_secret, "password", "admin-password"),
+            ]),
         }),
         ..Default::default()
     }
@@ -158,6 +189,8 @@ fn build_probes() -> (Probe, Probe) {
                 "probe".to_string(),
                 "--port".to_string(),
                 ENGINE_PORT.to_string(),
+                "--password-file".to_string(),
+                ADMIN_PASSWORD_FILE.to_string(),
             ]),
         }),
         period_seconds: Some(1),
@@ -182,6 +215,8 @@ fn build_lifecycle() -> Lifecycle {
                     ENGINE_PORT.to_string(),
                     "--timeout".to_string(),
                     HANDOVER_TIMEOUT_SECONDS.to_string(),
+                    "--password-file".to_string(),
+                    ADMIN_PASSWORD_FILE.to_string(),
                 ]),
             }),
             ..Default::default()
@@ -298,14 +333,6 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
         image_pull_policy: v.spec.image_pull_policy.clone(),
         command: Some(vec![ENGINE_BINARY.to_string()]),
         args: Some(build_engine_args(v)),
-        env: Some(vec![
-            secret_env(
-                ENV_PASSWORD,
-                &v.names.password_secret,
-                &v.names.password_key,
-            ),
-            secret_env(ENV_ADMIN_PASSWORD, &v.names.admin_secret, "password"),
-        ]),
         ports: Some(vec![ContainerPort {
             name: Some("redis".to_string()),
             container_port: ENGINE_PORT,
@@ -327,11 +354,19 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
             }),
             ..Default::default()
         }),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "data".to_string(),
-            mount_path: DATA_DIR.to_string(),
-            ..Default::default()
-        }]),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "data".to_string(),
+                mount_path: DATA_DIR.to_string(),
+                ..Default::default()
+            },
+            VolumeMount {
+                name: "secrets".to_string(),
+                mount_path: SECRETS_DIR.to_string(),
+                read_only: Some(true),
+                ..Default::default()
+            },
+        ]),
         ..Default::default()
     };
     Pod {
@@ -371,7 +406,7 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
             enable_service_links: Some(false),
             automount_service_account_token: Some(false),
             containers: vec![container],
-            volumes: Some(vec![data_volume]),
+            volumes: Some(vec![data_volume, build_secrets_volume(v)]),
             ..Default::default()
         }),
         ..Default::default()
@@ -539,7 +574,7 @@ mod tests {
     }
 
     #[test]
-    fn engine_flags_carry_admin_user_degrade_policy_lease_and_secrets_by_reference() {
+    fn engine_flags_carry_admin_user_degrade_policy_lease_and_password_files() {
         let mut v = contract_validated();
         v.extra_config = vec![("hz".into(), "20".into())];
         v.spec.engine.maxmemory_policy = Some(crate::api::EvictionPolicy::AllkeysLru);
@@ -548,8 +583,8 @@ mod tests {
         for want in [
             "--dir /data",
             "--admin-user redispair-admin",
-            "--admin-password $(REDISPAIR_ADMIN_PASSWORD)",
-            "--requirepass $(REDISPAIR_PASSWORD)",
+            "--admin-password-file /var/run/redispair/secrets/admin-password",
+            "--requirepass-file /var/run/redispair/secrets/password",
             "--replication-mode semi-sync",
             "--semi-sync-degrade operator",
             "--write-lease-ms 3000",
@@ -560,27 +595,114 @@ mod tests {
         ] {
             assert!(args.contains(want), "{want} missing from {args}");
         }
+    }
+
+    /// Nothing secret reaches the command line (`/proc/PID/cmdline`) or the environment
+    /// (`crictl inspect`): not the values, not `$(VAR)` references to Secret-backed variables.
+    #[test]
+    fn no_secret_in_args_or_env_of_any_command() {
+        let mut v = contract_validated();
+        v.password = Some("client-pw".into());
+        v.admin_password = Some("admin-pw".into());
         let p = build_pod(&v, "cache-a", None);
-        let env = container(&p).env.as_ref().unwrap();
-        let pw = env[0]
-            .value_from
-            .as_ref()
-            .unwrap()
-            .secret_key_ref
-            .as_ref()
-            .unwrap();
-        assert_eq!(
-            (pw.name.as_str(), pw.key.as_str()),
-            ("cache-password", "password")
+        let c = container(&p);
+        assert!(c.env.as_ref().is_none_or(|e| e.is_empty()), "{:?}", c.env);
+        assert!(c.env_from.is_none());
+        let mut words: Vec<String> = c.command.clone().unwrap();
+        words.extend(c.args.clone().unwrap());
+        words.extend(
+            c.readiness_probe
+                .as_ref()
+                .unwrap()
+                .exec
+                .as_ref()
+                .unwrap()
+                .command
+                .clone()
+                .unwrap(),
         );
-        let admin = env[1]
-            .value_from
+        let pre_stop = c.lifecycle.as_ref().unwrap().pre_stop.as_ref().unwrap();
+        words.extend(pre_stop.exec.as_ref().unwrap().command.clone().unwrap());
+        for w in &words {
+            assert!(!w.contains("$("), "variable reference {w}");
+            assert!(!w.contains("client-pw") && !w.contains("admin-pw"), "{w}");
+        }
+        for flag in ["--requirepass", "--admin-password", "--masterauth"] {
+            assert!(!words.contains(&flag.to_string()), "{flag} given directly");
+        }
+        // The probe and the hook read the admin password from its file.
+        let after = |cmd: &[String], flag: &str| {
+            cmd[cmd.iter().position(|a| a == flag).unwrap() + 1].clone()
+        };
+        let probe = c.readiness_probe.as_ref().unwrap().exec.as_ref().unwrap();
+        assert_eq!(
+            after(probe.command.as_ref().unwrap(), "--password-file"),
+            ADMIN_PASSWORD_FILE
+        );
+        let hook = pre_stop.exec.as_ref().unwrap().command.as_ref().unwrap();
+        assert_eq!(after(hook, "--password-file"), ADMIN_PASSWORD_FILE);
+    }
+
+    #[test]
+    fn secrets_are_mounted_read_only_with_mode_0440_for_the_fs_group() {
+        let p = build_pod(&contract_validated(), "cache-a", None);
+        let spec = p.spec.as_ref().unwrap();
+        let c = container(&p);
+        let mount = c
+            .volume_mounts
             .as_ref()
             .unwrap()
-            .secret_key_ref
-            .as_ref()
+            .iter()
+            .find(|m| m.name == "secrets")
             .unwrap();
-        assert_eq!(admin.name, "cache-admin");
+        assert_eq!(mount.mount_path, SECRETS_DIR);
+        assert_eq!(mount.read_only, Some(true));
+        assert!(
+            mount.sub_path.is_none(),
+            "subPath mounts are never refreshed"
+        );
+        assert!(
+            PASSWORD_FILE.starts_with(SECRETS_DIR) && ADMIN_PASSWORD_FILE.starts_with(SECRETS_DIR)
+        );
+        let vol = spec
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == "secrets")
+            .unwrap();
+        let projected = vol.projected.as_ref().unwrap();
+        assert_eq!(projected.default_mode, Some(0o440));
+        let items: Vec<(String, String, String)> = projected
+            .sources
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let s = s.secret.as_ref().unwrap();
+                let i = &s.items.as_ref().unwrap()[0];
+                (s.name.clone(), i.key.clone(), i.path.clone())
+            })
+            .collect();
+        assert_eq!(
+            items,
+            [
+                (
+                    "cache-password".into(),
+                    "password".into(),
+                    "password".into()
+                ),
+                (
+                    "cache-admin".into(),
+                    "password".into(),
+                    "admin-password".into()
+                ),
+            ]
+        );
+        // Group-readable needs the engine's group on the files.
+        let sc = spec.security_context.as_ref().unwrap();
+        assert_eq!(sc.fs_group, Some(ENGINE_UID));
+        assert_eq!(sc.run_as_group, Some(ENGINE_UID));
     }
 
     #[test]

@@ -39,6 +39,23 @@ pub fn build_admin_secret(v: &ValidatedPair, password: &str) -> Secret {
     build_secret(v, &v.names.admin_secret, "password", password)
 }
 
+/// The version of a password recorded on the pods (see
+/// [`crate::api::constants::ANNOTATION_PASSWORD_APPLIED`]): SHA-1 over the pair's uid and the
+/// password, 16 hex digits. Salted with the uid so that the annotation, readable by anyone who
+/// can read pods, does not serve as an unsalted hash of a user-chosen password.
+pub fn password_mark(v: &ValidatedPair, password: &str) -> String {
+    let mut h = sha1_smol::Sha1::new();
+    h.update(v.owner.uid.as_bytes());
+    h.update(&[0]);
+    h.update(password.as_bytes());
+    h.digest().to_string()[..16].to_string()
+}
+
+/// The annotation's value: the password version and the engine container's restart count.
+pub fn password_applied_value(mark: &str, restarts: i32) -> String {
+    format!("{mark}/{restarts}")
+}
+
 /// A random password: 32 alphanumeric characters from the given generator.
 pub fn generate_password(rng: &mut impl rand::Rng) -> String {
     use rand::distributions::Alphanumeric;
@@ -64,6 +81,20 @@ mod tests {
         );
         let a = build_admin_secret(&v, "x");
         assert_eq!(a.metadata.name.as_deref(), Some("cache-admin"));
+    }
+
+    #[test]
+    fn password_mark_is_salted_with_the_pair_and_hides_the_password() {
+        let v = contract_validated();
+        let m = password_mark(&v, "hunter2");
+        assert_eq!(m.len(), 16);
+        assert_eq!(m, password_mark(&v, "hunter2"));
+        assert_ne!(m, password_mark(&v, "hunter3"));
+        let mut other = contract_validated();
+        other.owner.uid = "another-pair".into();
+        assert_ne!(m, password_mark(&other, "hunter2"));
+        assert!(!m.contains("hunter2"));
+        assert_eq!(password_applied_value(&m, 2), format!("{m}/2"));
     }
 
     #[test]
