@@ -25,7 +25,7 @@ use super::build::pod::pod_spec_hash;
 use super::build::secret::{generate_password, password_mark};
 use super::build::{build_pair_resources, GeneratedPasswords};
 use super::decide::{
-    observation_of, passwords_to_apply, pod_ips, policy_of, record_of, routing_of,
+    action_ips, observation_of, passwords_to_apply, policy_of, record_of, routing_of,
     split_lease_before_routing,
 };
 use super::error::ReconcileError;
@@ -365,7 +365,7 @@ async fn apply_pass(
     seen: &Seen,
     plan: &Plan,
 ) -> Result<Vec<ReconcileError>, ReconcileError> {
-    let ips = pod_ips(&seen.observed);
+    let ips = action_ips(&seen.observed);
     if let (false, Some(pw)) = (plan.lease_first.is_empty(), v.admin_password.as_ref()) {
         let mut effects = ActionEffects::default();
         if let Err(e) = run_engine_actions(
@@ -480,7 +480,7 @@ async fn act_pass(
             engine: Ok(()),
         };
     };
-    let ips = pod_ips(&seen.observed);
+    let ips = action_ips(&seen.observed);
     let mut effects = ActionEffects::default();
     let r = run_engine_actions(
         &ctx.client,

@@ -232,6 +232,22 @@ pub fn pod_ips(o: &Observed) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Where to reach each engine for the actions of a pass: the pod's IP, or, for a pod whose
+/// object is gone or has no IP (force-deleted: its engine may run on for seconds until the
+/// kubelet stops it, preStop hook included), the address the prober last reached it at. Only
+/// fencing can target such a member (promotions and demotions need its report, which needs the
+/// pod); fencing a stale address is harmless: another pair's engine refuses our admin
+/// password, and this pair's new incarnation of the pod is a replica.
+pub fn action_ips(o: &Observed) -> BTreeMap<String, String> {
+    let mut ips = pod_ips(o);
+    for (pod, probe) in &o.probes {
+        if !probe.ip.is_empty() && !ips.contains_key(pod) {
+            ips.insert(pod.clone(), probe.ip.clone());
+        }
+    }
+    ips
+}
+
 /// Split a decision's actions into the lease grants that must reach the engine before the
 /// read-write Service names it (the grant to the pod `routing` selects) and everything else,
 /// in order. A promoted engine accepts nothing until its first grant, so routing clients to it
@@ -731,6 +747,35 @@ mod tests {
         assert_eq!(routing_of(&d, &obs).read_only.as_deref(), Some("cache-b"));
         obs.members[1].fenced = true;
         assert_eq!(routing_of(&d, &obs).read_only, None);
+    }
+
+    #[test]
+    fn a_force_deleted_pod_is_fenced_at_its_last_known_address() {
+        let mut o = Observed::default();
+        o.pods
+            .insert("cache-b".into(), pod("cache-b", "10.0.0.2", true, "n2"));
+        // cache-a's pod object is gone; the prober last reached its engine at 10.0.0.1.
+        o.probes.insert(
+            "cache-a".into(),
+            ProbeResult {
+                ip: "10.0.0.1".into(),
+                info: None,
+                failing_since_ms: None,
+            },
+        );
+        // A stale probe address never overrides a pod's current one.
+        o.probes.insert(
+            "cache-b".into(),
+            ProbeResult {
+                ip: "10.0.0.9".into(),
+                info: None,
+                failing_since_ms: None,
+            },
+        );
+        let ips = action_ips(&o);
+        assert_eq!(ips.get("cache-a").map(String::as_str), Some("10.0.0.1"));
+        assert_eq!(ips.get("cache-b").map(String::as_str), Some("10.0.0.2"));
+        assert!(!pod_ips(&o).contains_key("cache-a"));
     }
 
     #[test]

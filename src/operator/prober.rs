@@ -348,7 +348,9 @@ async fn probe_loop(
             let mut res = results.lock();
             let prev = res.get(&name).cloned().unwrap_or_default();
             let next = ProbeResult {
-                ip: ip.clone().unwrap_or_default(),
+                // A pod without an address (deleted, not scheduled yet) keeps the last one it
+                // was reached at: fencing a force-deleted master needs it (`action_ips`).
+                ip: ip.clone().unwrap_or_else(|| prev.ip.clone()),
                 failing_since_ms: match &info {
                     Some(_) => None,
                     None => prev.failing_since_ms.or(Some(now)),
