@@ -842,3 +842,71 @@ async fn full_disk_refuses_writes_with_misconf_and_recovers_by_itself() {
         drop(disk);
     }
 }
+
+/// Two engines on one data directory (a force-deleted pod's engine still running while its
+/// replacement starts on the same claim): the second waits for the first to exit before it
+/// reads anything, so it recovers every write the first made, including those made after the
+/// second was started. Without the directory lock it would load the directory at once and
+/// miss them (and both would append to the same segments).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_engine_on_the_same_directory_waits_for_the_first() {
+    let dir = temp_dir("dirlock");
+    let mut first = EngineProcess::start(free_port(), &dir, &[("appendfsync", "always")]).await;
+    let mut c = first.conn().await;
+    for i in 0..100 {
+        let _: () = c.set(format!("before{i}"), i).await.unwrap();
+    }
+    let port = free_port();
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_redispair-engine"))
+        .args(["--port", &port.to_string(), "--dir"])
+        .arg(&dir)
+        .args(["--persistence", "on", "--appendfsync", "always"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The second engine is up (its port accepts) and so past the point where it would have
+    // loaded the directory, had it not waited for the lock.
+    support::wait_for(
+        Duration::from_secs(30),
+        "the second engine listening",
+        || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        },
+    )
+    .await;
+    for i in 0..100 {
+        let _: () = c.set(format!("after{i}"), i).await.unwrap();
+    }
+    // The first engine exits (SIGTERM, as the kubelet does once the preStop hook returns).
+    let pid = rustix::process::Pid::from_raw(first.child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    first.child.wait().unwrap();
+    let url = format!("redis://127.0.0.1:{port}");
+    support::wait_for(Duration::from_secs(30), "the second engine serving", || {
+        let url = url.clone();
+        async move {
+            match support::redis_conn_to(&url).await {
+                Ok(mut conn) => redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok(),
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
+    let mut s = support::redis_conn_to(&url).await.unwrap();
+    let n: i64 = redis::cmd("DBSIZE").query_async(&mut s).await.unwrap();
+    assert_eq!(
+        n, 200,
+        "every write of the first engine, also those after the second started"
+    );
+    let v: i64 = s.get("after99").await.unwrap();
+    assert_eq!(v, 99);
+    let _ = second.kill();
+    let _ = second.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -290,4 +290,33 @@ pub struct PersistInfo {
     pub snapshot_requested: bool,
     pub wake: std::sync::Arc<tokio::sync::Notify>,
     pub recovered: Option<recovery::Recovered>,
+    /// The exclusive lock on the data directory, held for the process's life (see
+    /// [`try_lock_dir`]).
+    pub dir_lock: Option<std::sync::Arc<std::fs::File>>,
+}
+
+/// The data directory's lock file.
+pub const DIR_LOCK: &str = "redispair.lock";
+
+/// Take the exclusive lock on `dir` (a `flock` on `dir/redispair.lock`, created if needed).
+/// Ok(None): another process holds it.
+///
+/// Two engines on one data directory would interleave their writes to the same log segments.
+/// On Kubernetes that happens without this lock: a force-deleted pod's engine runs on until the
+/// kubelet stops it (its preStop hook can hold it for 20 s), while the replacement pod, same
+/// name and same claim (a local volume keeps it on the same node), already starts. The newcomer
+/// waits here until the old process is gone; the kernel drops the lock when it exits, however
+/// it exits.
+pub fn try_lock_dir(dir: &Path) -> std::io::Result<Option<std::fs::File>> {
+    std::fs::create_dir_all(dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(DIR_LOCK))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(file)),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }

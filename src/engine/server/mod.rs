@@ -30,6 +30,8 @@ pub enum ServerError {
     BadAddress(String),
     #[error("cannot start from the data directory: {0}")]
     Recovery(#[from] crate::engine::persistence::PersistError),
+    #[error("cannot lock the data directory {0}: {1}")]
+    DirLock(String, std::io::Error),
 }
 
 /// Milliseconds since the Unix epoch (the engine's only clock for data: expiry is absolute).
@@ -119,6 +121,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     }
     let engine = Engine::new(config);
     engine.state.lock().port = addrs.first().map(|a| a.port()).unwrap_or(port);
+    lock_data_dir(&engine).await?;
     open_data(&engine)?;
     {
         let mut st = engine.state.lock();
@@ -179,6 +182,41 @@ fn backlog_cap(st: &EngineState, persistent: bool) -> usize {
         size.min(16 << 20)
     } else {
         size
+    }
+}
+
+/// Wait until this process holds the data directory's lock (see
+/// `persistence::try_lock_dir`): another engine still running on the same directory (a
+/// force-deleted pod's, until the kubelet stops it) must be gone before this one reads or
+/// writes anything there. Nothing is served meanwhile; the wait is logged.
+async fn lock_data_dir(engine: &Arc<Engine>) -> Result<(), ServerError> {
+    let dir = {
+        let st = engine.state.lock();
+        if st.config.get("persistence") != Some("on") {
+            return Ok(());
+        }
+        std::path::PathBuf::from(st.config.get("dir").unwrap_or("."))
+    };
+    let started = std::time::Instant::now();
+    let mut logged = false;
+    loop {
+        match persistence::try_lock_dir(&dir) {
+            Ok(Some(file)) => {
+                if logged {
+                    info!(dir = %dir.display(), waited_ms = started.elapsed().as_millis() as u64, "data directory lock taken");
+                }
+                engine.state.lock().persist.dir_lock = Some(Arc::new(file));
+                return Ok(());
+            }
+            Ok(None) => {
+                if !logged {
+                    warn!(dir = %dir.display(), "another process holds the data directory; waiting for it to exit");
+                    logged = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(ServerError::DirLock(dir.display().to_string(), e)),
+        }
     }
 }
 
