@@ -11,8 +11,8 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 use repl_support::{
-    info_field, port_of, replicaof, start_pair, start_process_pair, stop_and_remove_dirs,
-    EngineProcess, Proxy,
+    info_field, port_of, replicaof, replicaof_no_one, start_pair, start_process_pair,
+    stop_and_remove_dirs, EngineProcess, Proxy,
 };
 use support::{redis_conn_to, start_engine, temp_dir, wait_for};
 
@@ -531,4 +531,78 @@ async fn demotion_disconnects_waiting_clients_without_acknowledging() {
     r.stop().await;
     let _ = std::fs::remove_dir_all(&mdir);
     let _ = std::fs::remove_dir_all(&rdir);
+}
+
+/// The STATE field `name` (the admin command's reply is a flat list of names and values).
+async fn state_field(admin: &mut MultiplexedConnection, name: &str) -> String {
+    let v: Vec<redis::Value> = redis::cmd("REDISPAIR")
+        .arg("STATE")
+        .query_async(admin)
+        .await
+        .unwrap();
+    let text = |v: &redis::Value| match v {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        redis::Value::SimpleString(s) => s.clone(),
+        redis::Value::Int(i) => i.to_string(),
+        other => format!("{other:?}"),
+    };
+    v.chunks(2)
+        .find(|kv| text(&kv[0]) == name)
+        .map(|kv| text(&kv[1]))
+        .unwrap_or_default()
+}
+
+/// An authorisation that arrives while the replica is connected and in sync (an operator pass
+/// acting on an older observation) is not kept: a latent one would let the master degrade by
+/// itself at a later failover, when the promoted replica stops acknowledging, and acknowledge
+/// writes the new master never gets. Once the replica really is gone, an authorisation counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_degrade_authorised_while_the_replica_is_in_sync_is_not_kept() {
+    let (m, r, mut mc, mut rc) = start_pair(
+        &[
+            ADMIN[0],
+            ADMIN[1],
+            ("replication-mode", "semi-sync"),
+            ("semi-sync-degrade", "operator"),
+        ],
+        &[],
+    )
+    .await;
+    replicaof(&mut rc, port_of(&m)).await;
+    wait_link(&mut rc, "up").await;
+    let _: () = mc.set("acked", 1).await.unwrap();
+    let mut admin = admin_conn(port_of(&m)).await;
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("AUTHORIZE-DEGRADE")
+        .arg(0)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        state_field(&mut admin, "degrade_authorized_term").await,
+        "-1",
+        "nothing to authorise while the replica is in sync"
+    );
+    // The replica goes away (promoted: it drops its link): now the authorisation is kept and
+    // used at the next write.
+    replicaof_no_one(&mut rc).await;
+    wait_for(Duration::from_secs(20), "the replica disconnected", || {
+        let mut mc = mc.clone();
+        async move { field(&mut mc, "connected_slaves").await == "0" }
+    })
+    .await;
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("AUTHORIZE-DEGRADE")
+        .arg(0)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        state_field(&mut admin, "degrade_authorized_term").await,
+        "0"
+    );
+    let _: () = mc.set("degraded-write", 1).await.unwrap();
+    assert_eq!(field(&mut mc, "semi_sync_degraded").await, "1");
+    m.stop().await;
+    r.stop().await;
 }

@@ -169,6 +169,19 @@ fn authorize_degrade(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
             st.repl.term
         ));
     }
+    // Nothing to authorise while the replica is connected and has acknowledged everything:
+    // the operator's decision was taken on an older observation (its passes re-send the
+    // authorisation while they see the replica failed). Keeping it would leave a latent
+    // authorisation the operator believes is gone once it sees the master back in semi-sync:
+    // a later failover (the replica promoted, so no longer acknowledging) would then let this
+    // master degrade by itself and acknowledge writes the new master never gets. A replica
+    // that really failed is not connected, or falls behind with the next write, and the
+    // operator's next pass authorises again.
+    let in_sync =
+        st.repl.replicas.values().any(|r| r.online) && st.repl.best_ack() >= st.stream.offset;
+    if in_sync && !st.repl.semi.degraded {
+        return Reply::Ok;
+    }
     st.repl.semi.authorized_term = Some(term);
     if semisync::mode(st) == semisync::Mode::SemiSync && st.repl.best_ack() < st.stream.offset {
         semisync::degrade(st, ctx.now_ms, "authorised by the operator");
