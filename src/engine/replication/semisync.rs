@@ -89,6 +89,14 @@ pub fn tick(engine: &Engine, st: &mut EngineState, now_ms: i64) {
         }
     } else {
         st.repl.semi.lagging_since_ms = 0;
+        // Connected and caught up without ever having degraded (the replica was gone while
+        // nothing was written): an authorisation given meanwhile must not outlive that, or
+        // it would be latent once the operator, seeing the master in semi-sync, allows
+        // failover again (see `admin::authorize_degrade`).
+        if connected && st.repl.semi.authorized_term.is_some() {
+            info!("replica connected and in sync: degrade authorisation withdrawn");
+            st.repl.semi.authorized_term = None;
+        }
     }
     engine.gate.set_need_ack(!st.repl.semi.degraded);
 }
