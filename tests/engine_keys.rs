@@ -708,3 +708,34 @@ async fn object_subcommands() {
     assert_eq!(int(qs(&mut e, &["EXISTS", "f"]).await), 0);
     h.stop().await;
 }
+
+/// EXPIREAT / PEXPIREAT with a time of 0 or below deletes the key at once, as any deadline in
+/// the past does (a deadline of 0 once meant "no TTL" and left the key alive for good; the
+/// differential test found it, seed 1672436686000).
+#[tokio::test]
+async fn a_deadline_of_zero_or_below_deletes_the_key() {
+    let s = start_engine(&[]).await;
+    let mut c = redis_conn(&s).await;
+    for (cmd, at) in [("EXPIREAT", "0"), ("PEXPIREAT", "-5"), ("EXPIREAT", "1")] {
+        let _: () = redis::cmd("SET")
+            .arg("k")
+            .arg("v")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let n: i64 = redis::cmd(cmd)
+            .arg("k")
+            .arg(at)
+            .arg("LT")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "{cmd} {at}");
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg("k")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(exists, 0, "{cmd} {at} deletes the key");
+    }
+}

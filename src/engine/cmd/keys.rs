@@ -201,6 +201,9 @@ pub fn expire_generic(ctx: &mut Ctx<'_>, a: &[Arg], f: ExpireFlags, at_ms: i64) 
     {
         return Reply::Int(0);
     }
+    // A deadline of 0 or below is in the past too (EXPIREAT k 0 deletes k); an entry's
+    // `expire_at` of 0 means "no TTL", so such a deadline is kept as 1.
+    let at_ms = at_ms.max(1);
     if ctx.db().is_due(at_ms, now) {
         // A deadline in the past deletes the key, and that is what gets propagated. Not while
         // a stream is applied: there the key keeps the deadline until the stream's DEL (the
