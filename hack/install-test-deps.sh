@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the tools the tests use, idempotently: Debian's redis-server and redis-tools (the
 # reference server for differential tests, redis-cli and redis-benchmark for smoke tests), tmux,
-# ShellCheck (the lint of hack/), and redis-py in the project's own virtualenv
+# ShellCheck (the lint of hack/), tclsh (Redis's own test suite, hack/redis-suite.sh), and redis-py in the project's own virtualenv
 # (~/.cache/redispair/python, hack/lib/python.sh; callers put its bin/ first on PATH). Needs
 # root for apt-get, only when a Debian package is missing.
 set -euo pipefail
@@ -26,6 +26,10 @@ command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 # tmux gives interactive redis-cli a terminal in tests/engine_tools.rs.
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
+# Redis's test suite (hack/redis-suite.sh) needs tclsh 8.5 or newer under a versioned name, as
+# its runtest looks for it; Debian's tcl brings tclsh8.6.
+command -v tclsh8.6 >/dev/null 2>&1 || command -v tclsh8.7 >/dev/null 2>&1 \
+  || command -v tclsh8.5 >/dev/null 2>&1 || need_apt+=(tcl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 # Debian's python3 makes virtualenvs only with python3-venv (it carries ensurepip).
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
