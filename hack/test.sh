@@ -5,9 +5,11 @@
 #   REDISPAIR_SKIP_CLUSTER=1 bash hack/test.sh   (without the 3-node cluster stages)
 #
 # Installs what the tests need (hack/install-test-deps.sh: Debian's redis-server, redis-tools,
-# tmux, shellcheck; redis-py in a virtualenv), then lint (fmt, shellcheck, module boundaries,
+# tmux, shellcheck, tcl; redis-py in a virtualenv), then lint (fmt, shellcheck, module boundaries,
 # generated CRD, Helm chart, clippy), the whole cargo test suite (the operator tests against a
-# control plane of their own), the local cluster's selftest and the end-to-end suite. Each
+# control plane of their own), Redis's own test suite against the release engine
+# (hack/redis-suite.sh, at least hack/redis-suite.floor tests passing), the local cluster's
+# selftest and the end-to-end suite. Each
 # stage says what it does before it starts and how long it took; a summary ends the run.
 #
 # The operator tests need a control plane with no operator installed (an installed operator,
@@ -89,6 +91,14 @@ fi
 
 stage "cargo test"
 cargo test --locked --all-targets --no-fail-fast -- --test-threads=2
+
+# Redis 7.0.15's own Tcl suite in external mode against the release engine (issue 13): fails when
+# fewer tests pass than the floor committed in hack/redis-suite.floor (docs/compatibility.md has
+# the figures and the failing groups). The release build is this stage's: nothing else in CI
+# builds one.
+stage "Redis's own test suite against the engine (hack/redis-suite.sh)" \
+  "release build of the engine first: ~9 min cold, ~5 min when only the crate changed; the suite ~6 min"
+bash hack/redis-suite.sh --floor "$(grep -v '^#' hack/redis-suite.floor)"
 
 # The real multi-node Kubernetes the operator's end-to-end tests run on (issue 3): bring up 3
 # nodes, prove scheduling, Services, storage and faults, tear down and check nothing is left.
