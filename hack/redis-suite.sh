@@ -70,11 +70,16 @@ out=${out:-${TMPDIR:-/tmp}/redispair-redis-suite/$server}
 # unit/pause, unit/pubsub and unit/tracking take 0-2 s on redis-server; on the engine a test of
 # each waits forever for a reply or a message that never comes (measured 2026-12-06: 127 s, 121 s
 # and 62 s, most of it waiting for the no-progress timeout; docs/compatibility.md names them).
+HANG_UNITS=(unit/pause unit/pubsub unit/tracking)
+HANG_TIMEOUT=30
+
+# unit_timeout UNIT: the time limit of UNIT, in seconds.
 unit_timeout() {
-  case $1 in
-    unit/pause|unit/pubsub|unit/tracking) echo 30 ;;
-    *) echo "$UNIT_TIMEOUT" ;;
-  esac
+  local u
+  for u in "${HANG_UNITS[@]}"; do
+    [[ $1 == "$u" ]] && { echo "$HANG_TIMEOUT"; return; }
+  done
+  echo "$UNIT_TIMEOUT"
 }
 
 T_ALL=$SECONDS
@@ -229,7 +234,8 @@ parse_unit() {
     }' "$logf"
 }
 
-stage "redis-suite: ${#units[@]} units against $server, each on a fresh server (limit ${UNIT_TIMEOUT} s a unit)"
+stage "redis-suite: ${#units[@]} units against $server, each on a fresh server" \
+  "limit ${UNIT_TIMEOUT} s a unit; ${HANG_TIMEOUT} s for ${HANG_UNITS[*]}, which hang on the engine"
 : >"$out/failures.txt"
 : >"$out/summary.txt"
 total_ok=0 total_err=0 total_skip=0
@@ -258,11 +264,19 @@ for unit in "${units[@]}"; do
   RUN_PID=$!
   wait "$RUN_PID" || rc=$?
   RUN_PID=
+  # A server that exited during the unit (a crash, or a test's SHUTDOWN) explains the failures
+  # after it: said on the unit's line and in failures.txt (the tests it failed count already).
+  died=
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    died="the $server exited during the unit (log: logs/$name.server.log)"
+    echo "$unit: ($died)" >>"$out/failures.txt"
+  fi
   stop_server
   read -r ok err skip note < <(parse_unit "$unit" "$logf" "$rc" "$limit")
   total_ok=$((total_ok + ok)) total_err=$((total_err + err)) total_skip=$((total_skip + skip))
   line="$unit: $ok passed, $err failed, $skip skipped ($((SECONDS - t0)) s)"
   [[ $note != - ]] && line+=" [$note]"
+  [[ -n $died ]] && line+=" [$died]"
   echo "$line" | tee -a "$out/summary.txt"
 done
 stage_end
