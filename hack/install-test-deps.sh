@@ -9,16 +9,8 @@ cd "$(dirname "$0")/.."
 # shellcheck source=hack/lib/python.sh
 source hack/lib/python.sh
 
-# wait_for_apt: another apt-get or dpkg (a parallel job, unattended upgrades) holds the package
-# locks; apt-get update fails at once on its lists lock (DPkg::Lock::Timeout covers only dpkg's),
-# so wait until none runs, for at most 10 minutes.
-wait_for_apt() {
-  local deadline=$((SECONDS + 600))
-  while pgrep -x 'apt-get|apt|dpkg|unattended-upgr' >/dev/null; do
-    (( SECONDS < deadline )) || { echo "another apt-get/dpkg has held the package locks for 10 min" >&2; return 1; }
-    sleep 2
-  done
-}
+# shellcheck source=hack/lib/prereqs.sh
+source hack/lib/prereqs.sh
 
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)

@@ -107,16 +107,6 @@ pid_alive() {
 
 need_root() { [[ $(id -u) == 0 ]] || die "${0##*/} must run as root (network namespaces, bridges, cgroups): run it as root or through sudo"; }
 
-# wait_for_apt: another apt-get or dpkg (a parallel job, unattended upgrades) holds the package
-# locks; apt-get update fails at once on its lists lock (DPkg::Lock::Timeout covers only dpkg's),
-# so wait until none runs, for at most 10 minutes.
-wait_for_apt() {
-  local deadline=$((SECONDS + 600))
-  while pgrep -x 'apt-get|apt|dpkg|unattended-upgr' >/dev/null; do
-    (( SECONDS < deadline )) || { echo "another apt-get/dpkg has held the package locks for 10 min" >&2; return 1; }
-    sleep 2
-  done
-}
 
 # apt_install PKG...: install Debian packages that are missing (apt-get update once first).
 apt_install() {

@@ -52,3 +52,14 @@ need_go() {
   version_ge "$have" "$min" \
     || die "Go $min or newer is needed (the go.mod of k8s.io/kubernetes $K8S_VERSION, CoreDNS $COREDNS_VERSION and helm $HELM_VERSION say so); $GO is $have: install Go $min+ from https://go.dev/dl, or point GO=/path/to/go at one"
 }
+
+# wait_for_apt: another apt-get or dpkg (a parallel job, unattended upgrades) holds the package
+# locks; apt-get update fails at once on its lists lock (DPkg::Lock::Timeout covers only dpkg's),
+# so wait until none runs, for at most 10 minutes.
+wait_for_apt() {
+  local deadline=$((SECONDS + 600))
+  while pgrep -x 'apt-get|apt|dpkg|unattended-upgr' >/dev/null; do
+    (( SECONDS < deadline )) || { echo "another apt-get/dpkg has held the package locks for 10 min" >&2; return 1; }
+    sleep 2
+  done
+}
