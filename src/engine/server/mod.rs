@@ -86,6 +86,12 @@ impl ServerHandle {
     pub async fn stop(self) {
         self.engine.request_shutdown();
         let _ = self.task.await;
+        // The server has stopped writing: give the data directory up, so another engine in
+        // this process (a test's restart) can take it. A process that exits releases it anyway.
+        let lock = self.engine.state.lock().persist.dir_lock.take();
+        if let Some(file) = lock {
+            let _ = rustix::fs::flock(&*file, rustix::fs::FlockOperation::Unlock);
+        }
     }
 }
 
