@@ -140,7 +140,7 @@ impl ScriptLibraries {
         if values.is_empty() {
             return Ok((data, Vec::new()));
         }
-        let packed: mlua::String = self
+        let packed: mlua::LuaString = self
             .function("cmsgpack", "pack")
             .and_then(|f| f.call(values))
             .map_err(|e| e.to_string())?;
@@ -180,7 +180,7 @@ impl ScriptLibraries {
             .map_err(|e| e.to_string())?;
         let encoded = self
             .function("cjson", "encode")
-            .and_then(|f| f.call::<mlua::String>(&value))
+            .and_then(|f| f.call::<mlua::LuaString>(&value))
             .map(|s| s.as_bytes().to_vec())
             .map_err(|e| e.to_string());
         Ok((LuaData::from_lua(&value), encoded))
