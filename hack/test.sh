@@ -7,8 +7,9 @@
 # Installs what the tests need (hack/install-test-deps.sh: Debian's redis-server, redis-tools,
 # tmux, shellcheck; redis-py in a virtualenv), then lint (fmt, shellcheck, module boundaries,
 # generated CRD, Helm chart, clippy), the whole cargo test suite (the operator tests against a
-# control plane of their own), the local cluster's selftest and the end-to-end suite. Each
-# stage says what it does before it starts and how long it took; a summary ends the run.
+# control plane of their own), 30 s of fuzzing per decoder of client input (hack/fuzz.sh), the
+# local cluster's selftest and the end-to-end suite. Each stage says what it does before it
+# starts and how long it took; a summary ends the run.
 #
 # The operator tests need a control plane with no operator installed (an installed operator,
 # such as hack/demo.sh's, would reconcile their pairs too): a local cluster already up is
@@ -57,9 +58,10 @@ stage "lint: cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
 # The fuzz targets (fuzz/, a crate of its own) must keep compiling against the engine's API:
-# they broke once unnoticed. Checked on the stable toolchain.
+# they broke once unnoticed. Checked on the stable toolchain, both harnesses (libFuzzer's and
+# AFL++'s).
 stage "lint: fuzz targets compile (fuzz/)"
-cargo check --manifest-path fuzz/Cargo.toml --bins
+cargo check --manifest-path fuzz/Cargo.toml --bins --all-features
 
 # The operator's integration tests (tests/operator_*.rs) need a real kube-apiserver with no
 # operator of ours on it: the project's local control plane, started here. A KUBECONFIG the
@@ -89,6 +91,13 @@ fi
 
 stage "cargo test"
 cargo test --locked --all-targets --no-fail-fast -- --test-threads=2
+
+# The decoders of client input (RESP requests, RESTORE payloads, HyperLogLog strings, cmsgpack,
+# cjson) under AFL++ from their committed seeds, for a bounded time each: a panic fails the run
+# (the crashing input is kept under fuzz/artifacts/). Longer runs: docs/testing.md, "Fuzzing".
+FUZZ_SECONDS=${REDISPAIR_FUZZ_SECONDS:-30}
+stage "fuzzing: ${FUZZ_SECONDS} s per target (hack/fuzz.sh)" "first run: ~15 min to build the instrumented harness, ~4 min after"
+hack/fuzz.sh --seconds "$FUZZ_SECONDS"
 
 # The real multi-node Kubernetes the operator's end-to-end tests run on (issue 3): bring up 3
 # nodes, prove scheduling, Services, storage and faults, tear down and check nothing is left.
