@@ -55,7 +55,7 @@ fi
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/afl
 HARNESS=$TARGET_DIR/release/afl_harness
-timed "building the AFL++ harness (fuzz/, cargo afl build)" "first run: ~15 min on 2 cores, ~4 min after an engine change" \
+timed "building the AFL++ harness (fuzz/, cargo afl build)" "first run: ~20 min on 2 cores, ~2 min after an engine change" \
   env CARGO_TARGET_DIR="$TARGET_DIR" cargo afl build --quiet --release \
     --manifest-path fuzz/Cargo.toml --no-default-features --features afl --bin afl_harness
 

@@ -7,7 +7,7 @@
 # Installs what the tests need (hack/install-test-deps.sh: Debian's redis-server, redis-tools,
 # tmux, shellcheck; redis-py in a virtualenv), then lint (fmt, shellcheck, module boundaries,
 # generated CRD, Helm chart, clippy), the whole cargo test suite (the operator tests against a
-# control plane of their own), 30 s of fuzzing per decoder of client input (hack/fuzz.sh), the
+# control plane of their own), 25 s of fuzzing per decoder of client input (hack/fuzz.sh), the
 # local cluster's selftest and the end-to-end suite. Each stage says what it does before it
 # starts and how long it took; a summary ends the run.
 #
@@ -95,8 +95,8 @@ cargo test --locked --all-targets --no-fail-fast -- --test-threads=2
 # The decoders of client input (RESP requests, RESTORE payloads, HyperLogLog strings, cmsgpack,
 # cjson) under AFL++ from their committed seeds, for a bounded time each: a panic fails the run
 # (the crashing input is kept under fuzz/artifacts/). Longer runs: docs/testing.md, "Fuzzing".
-FUZZ_SECONDS=${REDISPAIR_FUZZ_SECONDS:-30}
-stage "fuzzing: ${FUZZ_SECONDS} s per target (hack/fuzz.sh)" "first run: ~15 min to build the instrumented harness, ~4 min after"
+FUZZ_SECONDS=${REDISPAIR_FUZZ_SECONDS:-25}
+stage "fuzzing: ${FUZZ_SECONDS} s per target (hack/fuzz.sh)" "first run: ~20 min to build the instrumented harness; ~2 min after an engine change"
 hack/fuzz.sh --seconds "$FUZZ_SECONDS"
 
 # The real multi-node Kubernetes the operator's end-to-end tests run on (issue 3): bring up 3
