@@ -9,8 +9,11 @@ pub mod hyperloglog;
 pub mod parse_request;
 pub mod restore;
 
+/// A target: runs one input, panics when a property fails.
+pub type FuzzOne = fn(&[u8]);
+
 /// Every target by name (the names of fuzz/corpus/<name> and of the libFuzzer binaries).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, FuzzOne)] = &[
     ("parse_request", parse_request::fuzz_one),
     ("restore", restore::fuzz_one),
     ("hyperloglog", hyperloglog::fuzz_one),
@@ -19,6 +22,6 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
 ];
 
 /// The target called `name`.
-pub fn target(name: &str) -> Option<fn(&[u8])> {
+pub fn target(name: &str) -> Option<FuzzOne> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
