@@ -11,6 +11,8 @@ pub mod client;
 pub mod cmd;
 pub mod config;
 pub mod eviction;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod glob;
 pub mod info;
 pub mod memory;

@@ -265,7 +265,9 @@ fn internal(vm: &Lua) -> mlua::Result<Table> {
     vm.named_registry_value("redis_internal")
 }
 
-fn new_vm() -> mlua::Result<Lua> {
+/// The interpreter scripts run in: Redis's libraries (`cjson`, `cmsgpack`, `bit`, `redis`) and
+/// sandbox. Also built by `engine::fuzzing`, which feeds the libraries untrusted bytes.
+pub(crate) fn new_vm() -> mlua::Result<Lua> {
     let lua = Lua::new_with(
         StdLib::TABLE | StdLib::STRING | StdLib::MATH,
         LuaOptions::default(),

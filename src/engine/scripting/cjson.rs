@@ -472,9 +472,13 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// The value of exactly four hex digits (`from_str_radix` alone would also take a sign).
 fn hex4(b: Option<&[u8]>) -> Option<u32> {
-    let s = std::str::from_utf8(b?).ok()?;
-    u32::from_str_radix(s, 16).ok()
+    let b = b?;
+    if b.len() != 4 || !b.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u32::from_str_radix(std::str::from_utf8(b).ok()?, 16).ok()
 }
 
 fn expected_msg(what: &str, found: &str, at: usize) -> Failure {
@@ -482,4 +486,27 @@ fn expected_msg(what: &str, found: &str, at: usize) -> Failure {
         "Expected {what} but found {found} at character {}",
         at + 1
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::fuzzing::{LuaData, ScriptLibraries};
+
+    #[test]
+    fn unicode_escapes_take_exactly_four_hex_digits() {
+        let libs = ScriptLibraries::new().unwrap();
+        let decoded = |text: &str| libs.json_decode_encode(text.as_bytes()).map(|(v, _)| v);
+        assert_eq!(decoded(r#""\u0041\u00e9""#), Ok(LuaData::Str("Aé".into())));
+        // lua-cjson reads four hex digits, so a sign is no digit (Rust's from_str_radix takes
+        // one): redis-server 7.0 answers "invalid unicode escape code".
+        for text in [
+            r#""\u+041""#,
+            r#""\u-041""#,
+            r#""\u+dbff\udc00""#,
+            r#""\ud800\u+c00""#,
+        ] {
+            let err = decoded(text).unwrap_err();
+            assert!(err.contains("invalid unicode escape code"), "{text}: {err}");
+        }
+    }
 }

@@ -393,11 +393,16 @@ pub fn count(s: &[u8]) -> Result<u64, Corrupt> {
         let mut pos = HEADER_LEN;
         while pos < s.len() {
             let op = decode(&s[pos..]).ok_or(Corrupt)?;
+            index += op.span();
+            // Past the last register the string is corrupt whatever follows; stopping here
+            // also keeps the 32-bit histogram from overflowing on a long forged string.
+            if index > REGISTERS {
+                return Err(Corrupt);
+            }
             match op {
                 Op::Zero(n) | Op::XZero(n) => histogram[0] += n as u32,
                 Op::Val(v, n) => histogram[v as usize] += n as u32,
             }
-            index += op.span();
             pos += op.len_bytes();
         }
         if index != REGISTERS {
@@ -574,5 +579,18 @@ mod tests {
         assert_eq!(converted[HEADER_LEN..], dense[HEADER_LEN..]);
         let estimate = count(&dense).unwrap();
         assert!((1900..2100).contains(&estimate), "{estimate}");
+    }
+
+    #[test]
+    fn counting_a_sparse_string_of_too_many_registers_fails_without_overflow() {
+        // 2^18 XZERO opcodes of 16384 registers each: 2^32 zero registers, which a 32-bit
+        // histogram slot cannot hold (a client can SET such a 512 KiB string).
+        let mut s = new_sparse();
+        s.truncate(HEADER_LEN);
+        for _ in 0..1 << 18 {
+            push_xzero(&mut s, REGISTERS);
+        }
+        assert!(is_valid(&s));
+        assert_eq!(count(&s), Err(Corrupt));
     }
 }
