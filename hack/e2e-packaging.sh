@@ -88,10 +88,10 @@ sa=system:serviceaccount:$NS:$rbac_release-redispair-operator
 # Subresources need --subresource: `kubectl auth can-i VERB RES/X` means the object named X.
 can() { [[ $(kubectl auth can-i --as="$sa" "$@" 2>/dev/null) == yes ]]; }
 rbac_ok=1 rbac_missing=
-for want in "get redispairs.redispair.io -A" "watch redispairs.redispair.io -A" "patch redispairs.redispair.io --subresource=status -n default" \
+for want in "list redispairs.redispair.io -A" "watch redispairs.redispair.io -A" "patch redispairs.redispair.io --subresource=status -n default" \
             "update redispairs.redispair.io --subresource=finalizers -n default" "create pods -n default" "delete pods -n default" \
             "patch services -n default" "delete persistentvolumeclaims -n default" "create secrets -n default" \
-            "create poddisruptionbudgets.policy -n default" "create events -n default" "create events.events.k8s.io -n default" \
+            "create poddisruptionbudgets.policy -n default" "create events.events.k8s.io -n default" \
             "watch nodes" "update leases.coordination.k8s.io -n $NS"; do
   # shellcheck disable=SC2086
   can $want || { rbac_ok=0; rbac_missing+=" [$want]"; }
@@ -100,7 +100,7 @@ if (( rbac_ok )); then ok "RBAC: the operator may do what it does"; else bad "RB
 rbac_ok=1 rbac_extra=
 for deny in "delete secrets -n default" "get configmaps -n default" "patch nodes" "create leases.coordination.k8s.io -n default" \
             "update pods -n default" "delete redispairs.redispair.io -n default" "create pods --subresource=exec -n default" "update redispairs.redispair.io --subresource=status -n default" \
-            "create customresourcedefinitions.apiextensions.k8s.io"; do
+            "create customresourcedefinitions.apiextensions.k8s.io" "create events -n default"; do
   # shellcheck disable=SC2086
   can $deny && { rbac_ok=0; rbac_extra+=" [$deny]"; }
 done
