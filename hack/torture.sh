@@ -11,9 +11,11 @@
 # (spec.replication.mode from --mode, password Secret, failover.detectionSeconds 2), four
 # writers through the read-write Service, one fault per round on whichever pod is master, in
 # rotation: pod force-deleted, engine SIGKILL, engine SIGSTOP (resumed after the failover),
-# node killed (restored after), node partitioned (healed after), the operator killed as soon
-# as the failover record appears, back to back (the new master killed while the old one
-# rejoins). Each round starts once the pair is Ready with its replica in sync.
+# node killed (restored after), node partitioned (healed after), the operator killed when the
+# failover record reaches a step (Fencing, Promoting, Switching in turn), the apiserver
+# restarted during a failover, the master's data volume full (freed after), back to back (the
+# new master killed while the old one rejoins). Each round starts once the pair is Ready with
+# its replica in sync.
 #
 # Prints per round and per fault kind the gaps between acknowledged writes (p50/p99/max) and
 # the acknowledged writes lost, the pair's Events for rounds with a gap over 5 s, and per run

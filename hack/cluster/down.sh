@@ -61,6 +61,10 @@ for r in "${GUARD_ROUTES[@]}"; do ip route del unreachable "$r" 2>/dev/null || t
 if [[ -f $STATE/created-dirs ]]; then
   while read -r d; do rmdir "$d" 2>/dev/null || true; done <"$STATE/created-dirs"
 fi
+# The nodes' volume filesystems (up.sh), once no process of a node holds them.
+for d in "$STATE"/nodes/node*/local-path; do
+  if mountpoint -q "$d"; then umount "$d" || umount -l "$d"; fi
+done
 if [[ -n ${REDISPAIR_KEEP_LOGS:-} && -d $STATE/logs ]]; then
   mkdir -p "$REDISPAIR_KEEP_LOGS"
   cp -a "$STATE/logs/." "$REDISPAIR_KEEP_LOGS/"

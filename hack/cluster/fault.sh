@@ -20,6 +20,13 @@
 #                                          sockets open, answering nothing)
 #   hack/cluster/fault.sh thaw-container NODE ID
 #                                          SIGCONT it: the hung engine resumes where it was
+#   hack/cluster/fault.sh fill-volume NODE  fill the node's volume filesystem (every local-path
+#                                          PV on it; up.sh gives each node a tmpfs of its own):
+#                                          writes there fail with ENOSPC from then on
+#   hack/cluster/fault.sh free-volume NODE  remove what fill-volume wrote
+#   hack/cluster/fault.sh restart-apiserver
+#                                          SIGKILL the kube-apiserver and start it again (up.sh);
+#                                          returns once it answers /readyz
 #
 # NODE is node1..nodeN (or just the number). tests/e2e calls this script as its fault hook
 # (E2E_FAULT); hack/kind/fault.sh offers the same verbs for kind.
@@ -28,7 +35,32 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 
-usage() { sed -n '2,25p' "$0" >&2; exit 2; }
+usage() { sed -n '2,33p' "$0" >&2; exit 2; }
+(( $# >= 1 )) || usage
+
+# up.sh is idempotent: it starts only what is not running (and marks nodes up in the Service
+# route). Its stdout (the KUBECONFIG line) is not ours to print.
+bring_up() {
+  local nodes
+  nodes=$(known_nodes | sort -n | tail -n1)
+  "$(dirname "${BASH_SOURCE[0]}")/up.sh" --nodes "$nodes" >/dev/null
+}
+
+if [[ $1 == restart-apiserver ]]; then
+  (( $# == 1 )) || usage
+  pidfile=$STATE/pids/kube-apiserver.pid
+  pid_alive "$pidfile" || die "the kube-apiserver is not running"
+  pid=$(cat "$pidfile")
+  kill -9 "$pid"
+  # Gone before up.sh looks, or it would find it alive and start nothing.
+  # shellcheck disable=SC2317  # called through wait_for
+  pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+  wait_for 10 "kube-apiserver (PID $pid) gone" pid_gone "$pid" || die "the kube-apiserver did not die"
+  log "kube-apiserver killed (SIGKILL); starting it again"
+  bring_up
+  log "kube-apiserver restarted"
+  exit 0
+fi
 (( $# == 2 || $# == 3 )) || usage
 [[ $1 == *-container ]] || (( $# == 2 )) || usage
 action=$1
@@ -64,11 +96,23 @@ case $action in
     log "node$i healed: link $veth up"
     ;;
   restore)
-    # up.sh is idempotent: it starts only what is not running, and marks the node up again
-    # in the Service route. Its stdout (the KUBECONFIG line) is not ours to print.
-    nodes=$(known_nodes | sort -n | tail -n1)
-    "$(dirname "${BASH_SOURCE[0]}")/up.sh" --nodes "$nodes" >/dev/null
+    bring_up
     log "node$i restored"
+    ;;
+  fill-volume)
+    vol=$(node_dir "$i")/local-path
+    mountpoint -q "$vol" || die "node$i's volumes are not on a filesystem of their own (up.sh mounts one)"
+    # All the free space at once, then whatever fallocate's rounding left, byte by byte
+    # (dd stops at ENOSPC, which is the point).
+    avail=$(df --output=avail -B1 "$vol" | tail -n1)
+    if (( avail > 0 )); then fallocate -l "$avail" "$vol/.redispair-fill" 2>/dev/null || true; fi
+    dd if=/dev/zero of="$vol/.redispair-fill-rest" bs=4096 2>/dev/null || true
+    log "node$i: volumes full ($(df --output=avail -B1 "$vol" | tail -n1) bytes left)"
+    ;;
+  free-volume)
+    vol=$(node_dir "$i")/local-path
+    rm -f "$vol/.redispair-fill" "$vol/.redispair-fill-rest"
+    log "node$i: volumes freed ($(df --output=avail -h "$vol" | tail -n1 | tr -d ' ') available)"
     ;;
   kill-container)
     (( $# == 3 )) || usage

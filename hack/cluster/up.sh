@@ -306,6 +306,11 @@ write_node_config() {
   d=$(node_dir "$i"); name=$(node_name "$i"); ip=$(node_ip "$i")
   mkdir -p "$d"/{kubelet,pod-logs,container-logs,netns,cni/net.d,cni/data,sysctl,local-path,containerd/root}
   mkdir -p "$RUN_DIR/node$i"/{containerd-state,runc}
+  # Before the holder bind-mounts it: the node's volumes on a filesystem of their own (lib.sh,
+  # NODE_VOLUME_SIZE). Kept across a node's kill and restore, like a disk; down.sh unmounts it.
+  if ! mountpoint -q "$d/local-path"; then
+    mount -t tmpfs -o "size=$NODE_VOLUME_SIZE,mode=0755" "redispair-node$i-volumes" "$d/local-path"
+  fi
   # Values the kubelet insists on; it reads (and may write) these files instead of the
   # host's /proc/sys entries.
   echo 1 >"$d/sysctl/overcommit_memory"; echo 10 >"$d/sysctl/panic"; echo 1 >"$d/sysctl/panic_on_oops"

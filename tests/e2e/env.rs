@@ -7,7 +7,7 @@
 //! | `E2E_NAMESPACE` | the namespace the installed operator watches (pairs go there) | `redispair-e2e` |
 //! | `E2E_OPERATOR_NAMESPACE` | the Helm release's namespace | `redispair-system` |
 //! | `E2E_IMAGE` | the image the operator was installed with (pairs run it too) | the operator's default |
-//! | `E2E_FAULT` | fault hook: `<hook> kill\|restore\|partition\|heal NODE`, `<hook> kill-container NODE ID` | required by the node and process cases |
+//! | `E2E_FAULT` | fault hook: `<hook> kill\|restore\|partition\|heal\|fill-volume\|free-volume NODE`, `<hook> kill-container\|freeze-container\|thaw-container NODE ID`, `<hook> restart-apiserver` | required by the node and process cases |
 //!
 //! The hook is what makes the suite provider-agnostic: `hack/cluster/fault.sh` for the local
 //! cluster, `hack/kind/fault.sh` for kind. NODE is the Kubernetes node name.

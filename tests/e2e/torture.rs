@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, DeleteParams};
 use kube::Client;
-use redispair::api::{RedisPairStatus, ReplicationMode};
+use redispair::api::{FailoverStep, RedisPairStatus, ReplicationMode};
 
 use crate::cluster::{self, condition_true, poll, Healthy, PairUnderTest};
 use crate::env::{E2eEnv, FaultHook};
@@ -47,21 +47,50 @@ enum Kind {
     /// The master's node partitioned (`<hook> partition`), healed once the pair failed over.
     NodePartitioned,
     /// SIGKILL of the master's engine, then SIGKILL of the active operator's container as soon
-    /// as the failover record appears in status (polled every 10 ms).
+    /// as the failover record shows the round's target step (polled every 10 ms). The target
+    /// cycles through the steps of an unplanned failover, one per occurrence of this kind:
+    /// Fencing, Promoting, Switching (Pausing is a planned switchover's only).
     OperatorKilledMidFailover,
+    /// SIGKILL of the master's engine, then, as soon as the failover record appears, the
+    /// kube-apiserver SIGKILLed and started again (`<hook> restart-apiserver`, which returns
+    /// once it is ready): the operator loses its lease and its watches mid-failover.
+    ApiserverRestarted,
+    /// The master's data volume filled (`<hook> fill-volume NODE`): its engine refuses writes
+    /// (MISCONF) and reports `aof_last_write_status:err`, a master that cannot persist, which
+    /// the operator fails over. Freed (`free-volume`) once the pair failed over.
+    VolumeFull,
     /// SIGKILL of the master's engine, then, as soon as the failover completed (the old master
     /// still rejoining), SIGKILL of the new master's engine.
     BackToBack,
 }
 
-const ROTATION: [Kind; 7] = [
+const ROTATION: [Kind; 9] = [
     Kind::PodForceDeleted,
     Kind::EngineKilled,
     Kind::EngineStopped,
     Kind::NodeKilled,
     Kind::NodePartitioned,
     Kind::OperatorKilledMidFailover,
+    Kind::ApiserverRestarted,
+    Kind::VolumeFull,
     Kind::BackToBack,
+];
+
+/// Order of the steps of one failover record (a later step means an earlier one passed).
+fn step_rank(step: &FailoverStep) -> u8 {
+    match step {
+        FailoverStep::Fencing => 0,
+        FailoverStep::Pausing => 1,
+        FailoverStep::Promoting => 2,
+        FailoverStep::Switching => 3,
+    }
+}
+
+/// The failover steps `OperatorKilledMidFailover` aims at, in turn.
+const KILL_AT_STEPS: [FailoverStep; 3] = [
+    FailoverStep::Fencing,
+    FailoverStep::Promoting,
+    FailoverStep::Switching,
 ];
 
 impl Kind {
@@ -73,6 +102,8 @@ impl Kind {
             Kind::NodeKilled => "node-killed",
             Kind::NodePartitioned => "node-partitioned",
             Kind::OperatorKilledMidFailover => "operator-killed-mid-failover",
+            Kind::ApiserverRestarted => "apiserver-restarted",
+            Kind::VolumeFull => "volume-full",
             Kind::BackToBack => "back-to-back",
         }
     }
@@ -441,25 +472,34 @@ impl Torture<'_> {
                 let (Some(op_node), Some(op_container)) = (op_node, op_container) else {
                     panic!("the operator pod has no node or container yet");
                 };
+                let target = KILL_AT_STEPS[(n - 1) / ROTATION.len() % KILL_AT_STEPS.len()];
                 let (id, node) = self.engine_of(&old).await;
                 injected = Instant::now();
                 self.hook().run(&["kill-container", &node, &id]).await;
-                // The failover record (intent) is written before any action: kill the
-                // operator as soon as it is there, so the restarted one must resume it.
+                // The failover record (intent) is written before any action and its step
+                // before each step acts: kill the operator once it shows the target step, so
+                // the restarted (or standby) one must resume from there. A step passed between
+                // two polls is reported, and the operator killed at the step then seen.
                 let step = poll_every(Duration::from_millis(10), FAILOVER, || async {
                     let s = self.pair.status().await?;
-                    s.failover.map(|f| format!("{:?}", f.step))
+                    match s.failover {
+                        Some(f) if step_rank(&f.step) >= step_rank(&target) => Some(Some(f.step)),
+                        Some(_) => None,
+                        // Finished before the target step was seen.
+                        None if s.current_master.as_deref().is_some_and(|m| m != old) => Some(None),
+                        None => None,
+                    }
                 })
                 .await;
                 match step {
-                    Some(step) => {
+                    Some(Some(step)) => {
                         let seen = injected.elapsed();
                         self.hook()
                             .run(&["kill-container", &op_node, &op_container])
                             .await;
                         let still = self.pair.status().await.and_then(|s| s.failover);
                         notes.push(format!(
-                            "failover record ({step}) seen {:.2} s after the fault; operator killed, the record then {}",
+                            "target step {target:?}; failover record at {step:?} seen {:.2} s after the fault; operator killed, the record then {}",
                             seen.as_secs_f64(),
                             match still {
                                 Some(f) => format!("at step {:?}: killed mid-failover", f.step),
@@ -467,9 +507,45 @@ impl Torture<'_> {
                             }
                         ));
                     }
+                    Some(None) => notes.push(format!(
+                        "target step {target:?}: the failover finished before it was seen; operator not killed"
+                    )),
                     None => notes.push("no failover record within the deadline".into()),
                 }
                 failed_over = self.failover_done(&old, false, RECOVERY).await;
+            }
+            Kind::ApiserverRestarted => {
+                let (id, node) = self.engine_of(&old).await;
+                injected = Instant::now();
+                self.hook().run(&["kill-container", &node, &id]).await;
+                let step = poll_every(Duration::from_millis(10), FAILOVER, || async {
+                    let s = self.pair.status().await?;
+                    s.failover.map(|f| f.step)
+                })
+                .await;
+                let seen = injected.elapsed();
+                // Returns once the new apiserver answers /readyz.
+                self.hook().run(&["restart-apiserver"]).await;
+                notes.push(format!(
+                    "apiserver killed {:.2} s after the fault (failover record {}), ready again {:.2} s after the fault",
+                    seen.as_secs_f64(),
+                    step.map(|s| format!("at {s:?}"))
+                        .unwrap_or_else(|| "not seen".into()),
+                    injected.elapsed().as_secs_f64()
+                ));
+                failed_over = self.failover_done(&old, false, RECOVERY).await;
+            }
+            Kind::VolumeFull => {
+                undo.hook_cmd = Some(self.hook().command(&["free-volume", &victim_node]));
+                injected = Instant::now();
+                self.hook().run(&["fill-volume", &victim_node]).await;
+                failed_over = self.failover_done(&old, false, FAILOVER).await;
+                self.hook().run(&["free-volume", &victim_node]).await;
+                undo.disarm();
+                notes.push(format!(
+                    "volume freed {:.1} s after the fault",
+                    injected.elapsed().as_secs_f64()
+                ));
             }
             Kind::BackToBack => {
                 let (id, node) = self.engine_of(&old).await;
@@ -512,7 +588,10 @@ impl Torture<'_> {
                     .map(|l| l.reason.as_str())
                     .unwrap_or("?"),
             ));
-        } else if kind != Kind::OperatorKilledMidFailover {
+        } else if !matches!(
+            kind,
+            Kind::OperatorKilledMidFailover | Kind::ApiserverRestarted
+        ) {
             notes.push(format!("no failover within {FAILOVER:?}"));
         }
 
