@@ -4,6 +4,7 @@
 #
 #   sudo hack/torture.sh --rounds N [--mode semi-sync|sync|async] [--provider local|kind]
 #   sudo hack/torture.sh --rounds 10 --mode semi-sync --rounds 3 --mode sync --rounds 3 --mode async
+#   sudo hack/torture.sh --kinds volume-full,back-to-back --rounds 4   (only these fault kinds)
 #
 # Each `--mode` ends a run with the latest `--rounds` (default mode: semi-sync); several runs
 # share one install. A run is `cargo test --test e2e -- --ignored --exact torture`
@@ -46,7 +47,8 @@ while (( $# )); do
       [[ ${2:-} =~ ^(semi-sync|sync|async)$ ]] || die "--mode is semi-sync, sync or async"
       runs+=("$rounds $2"); pending=0; shift 2 ;;
     --provider) PROVIDER=${2:?--provider needs local or kind}; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    --kinds) export E2E_TORTURE_KINDS=${2:?--kinds needs a comma-separated list}; shift 2 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done

@@ -32,7 +32,7 @@ LOCAL_PATH_DIR=/var/lib/redispair-local-path
 # Each node's volumes (local-path PVs) live on a tmpfs of this size of their own: a full volume
 # is a fault the torture test injects (fault.sh fill-volume), and it must fill that node's
 # volumes only, never the host's disk. tmpfs takes memory only for what is written.
-NODE_VOLUME_SIZE=${REDISPAIR_NODE_VOLUME_SIZE:-2g}
+NODE_VOLUME_SIZE=${REDISPAIR_NODE_VOLUME_SIZE:-1g}
 
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 # The oldest Go that builds every pinned version above: the `go` line of the go.mod of

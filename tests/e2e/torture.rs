@@ -13,6 +13,7 @@
 //! | --- | --- |
 //! | `E2E_TORTURE_ROUNDS` | rounds to run; unset: the test does nothing (the suite's `--ignored` run skips it) |
 //! | `E2E_TORTURE_MODE` | `spec.replication.mode`: `semi-sync` (default), `sync` or `async` |
+//! | `E2E_TORTURE_KINDS` | comma-separated fault kinds (labels as printed) to rotate through instead of all of them |
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -140,6 +141,23 @@ pub async fn run_torture() {
         "async" => ReplicationMode::Async,
         other => panic!("E2E_TORTURE_MODE is semi-sync, sync or async, not {other}"),
     };
+    let rotation: Vec<Kind> = match var("E2E_TORTURE_KINDS") {
+        None => ROTATION.to_vec(),
+        Some(list) => list
+            .split(',')
+            .map(|l| {
+                let l = l.trim();
+                ROTATION
+                    .iter()
+                    .copied()
+                    .find(|k| k.label() == l)
+                    .unwrap_or_else(|| {
+                        let all: Vec<_> = ROTATION.iter().map(|k| k.label()).collect();
+                        panic!("E2E_TORTURE_KINDS: no fault kind {l:?} (kinds: {all:?})")
+                    })
+            })
+            .collect(),
+    };
     let env = E2eEnv::from_env();
     let client = cluster::client(&env).await;
     cluster::assert_operator_image(&client, &env).await;
@@ -181,8 +199,10 @@ pub async fn run_torture() {
     t.started = Instant::now();
 
     for n in 0..rounds {
-        let kind = ROTATION[n % ROTATION.len()];
-        let r = t.round(n + 1, rounds, kind).await;
+        let kind = rotation[n % rotation.len()];
+        // The how-many-th round of this kind (0-based), for kinds that vary by occurrence.
+        let occurrence = n / rotation.len();
+        let r = t.round(n + 1, rounds, kind, occurrence).await;
         t.results.push(r);
     }
 
@@ -379,7 +399,13 @@ impl Torture<'_> {
         out
     }
 
-    async fn round(&mut self, n: usize, rounds: usize, kind: Kind) -> RoundResult {
+    async fn round(
+        &mut self,
+        n: usize,
+        rounds: usize,
+        kind: Kind,
+        occurrence: usize,
+    ) -> RoundResult {
         let before = self
             .ready_in_sync(
                 &format!("round {n}: the pair Ready, replica in sync"),
@@ -472,7 +498,7 @@ impl Torture<'_> {
                 let (Some(op_node), Some(op_container)) = (op_node, op_container) else {
                     panic!("the operator pod has no node or container yet");
                 };
-                let target = KILL_AT_STEPS[(n - 1) / ROTATION.len() % KILL_AT_STEPS.len()];
+                let target = KILL_AT_STEPS[occurrence % KILL_AT_STEPS.len()];
                 let (id, node) = self.engine_of(&old).await;
                 injected = Instant::now();
                 self.hook().run(&["kill-container", &node, &id]).await;
@@ -537,8 +563,10 @@ impl Torture<'_> {
             }
             Kind::VolumeFull => {
                 undo.hook_cmd = Some(self.hook().command(&["free-volume", &victim_node]));
-                injected = Instant::now();
                 self.hook().run(&["fill-volume", &victim_node]).await;
+                // The fault is a full volume: from when the hook says it is full (filling it
+                // takes a moment, and writes succeed meanwhile).
+                injected = Instant::now();
                 failed_over = self.failover_done(&old, false, FAILOVER).await;
                 self.hook().run(&["free-volume", &victim_node]).await;
                 undo.disarm();
