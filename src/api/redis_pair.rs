@@ -450,6 +450,9 @@ pub enum RepairAction {
     ReplacePod,
     /// The pod is force-deleted with its claim (local storage on a lost node).
     ReplacePodAndClaim,
+    /// The pod's engine is in CrashLoopBackOff: the pod is deleted (its claim kept) and
+    /// recreated at once instead of after the kubelet's back-off.
+    RestartPod,
     /// The replica discards its data and full-syncs from the master.
     FullSync,
 }

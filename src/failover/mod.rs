@@ -128,6 +128,11 @@ pub struct Member {
     pub uid: Option<String>,
     /// The pod was evicted or otherwise ended (phase Failed): it never comes back by itself.
     pub evicted: bool,
+    /// Its engine container is waiting in the kubelet's CrashLoopBackOff: it was restarted
+    /// recently and the kubelet holds the next restart back (10 s, doubling to 5 min).
+    pub crash_looping: bool,
+    /// How long ago the pod object was created (None: no pod, or unknown).
+    pub pod_age_ms: Option<u64>,
 }
 
 impl EngineReport {
@@ -261,7 +266,9 @@ pub enum Action {
     /// it from the current spec on its claim. Never the decided master.
     ReplacePod { pod: String },
     /// Repair: force-delete a pod lost with its node or evicted (only the object `uid` when
-    /// known), and its claim when `delete_claim`. Never the decided master.
+    /// known), and its claim when `delete_claim`; never the decided master then. Also a
+    /// crash-looping pod (any member; never its claim), to restart it without the kubelet's
+    /// back-off (`repair::RepairKind::RestartPod`).
     DeleteLostPod {
         pod: String,
         uid: Option<String>,

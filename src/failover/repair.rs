@@ -16,12 +16,24 @@
 //!   master in the pair's term ≥ 1 (an engine that came back empty reports term 0 and is failed
 //!   over instead). Such a master was promoted only when it held every acknowledged write, so
 //!   whatever the replica holds beyond it was never acknowledged.
+//! - **A crash-looping member is restarted at once, at most once a minute** (`RestartPod`):
+//!   the kubelet holds a container that keeps dying back 10 s, doubling to 5 min, and resets
+//!   that only after 10 min of running. When the engine that holds the only complete copy is
+//!   killed twice in a row (the new master killed while the old one still rejoins), the pair
+//!   would wait out that back-off with no master. Deleting the pod object (the claim is kept,
+//!   so the new pod comes back on the same data) starts it again at once. Not destructive, so
+//!   it may be the master; still never during a failover. The rate limit is the pod's age: a
+//!   pod created less than [`CRASH_LOOP_RESTART_MIN_AGE_MS`] ago is left to the kubelet, so an
+//!   engine that cannot start at all is not restarted in a tight loop.
 //! - **The claim is deleted only when the storage cannot follow the pod** (local volumes, the
 //!   default): `Policy::delete_claim_on_node_loss`, from `spec.storage.onNodeLoss`. On
 //!   network-attached storage the user keeps the claim, and the recreated pod resumes from its
 //!   data by partial resync.
 
 use super::{event, member, Action, Decision, Observation, PodHealth, Policy, Role};
+
+/// A crash-looping member is restarted by deleting its pod only once the pod is this old.
+pub const CRASH_LOOP_RESTART_MIN_AGE_MS: u64 = 60_000;
 
 /// What a repair does to its pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +42,9 @@ pub enum RepairKind {
     /// step recreates it elsewhere; with `delete_claim`, its claim too (a local volume cannot
     /// follow it; the new pod full-syncs from the master).
     ReplacePod { delete_claim: bool },
+    /// Delete the crash-looping pod (not its claim) so the apply step recreates it at once,
+    /// without the kubelet's back-off.
+    RestartPod,
     /// The replica refused the master's history (`NOHISTORY`): order it to discard its data
     /// and full-sync from `master` in `term`.
     FullSync { master: String, term: i64 },
@@ -63,6 +78,11 @@ fn action_of(r: &Repair) -> Action {
             uid: r.uid.clone(),
             delete_claim: *delete_claim,
         },
+        RepairKind::RestartPod => Action::DeleteLostPod {
+            pod: r.pod.clone(),
+            uid: r.uid.clone(),
+            delete_claim: false,
+        },
         RepairKind::FullSync { master, term } => Action::OrderFullSync {
             pod: r.pod.clone(),
             master: master.clone(),
@@ -81,7 +101,7 @@ pub(super) fn advance(d: &mut Decision, policy: &Policy, obs: &Observation, now_
         let m = member(obs, &r.pod);
         let done = match &r.kind {
             // Gone, or a different pod object under the same name (recreated).
-            RepairKind::ReplacePod { .. } => m.is_none_or(|m| {
+            RepairKind::ReplacePod { .. } | RepairKind::RestartPod => m.is_none_or(|m| {
                 m.pod_health == PodHealth::Missing || (r.uid.is_some() && m.uid != r.uid)
             }),
             RepairKind::FullSync { term, .. } => m
@@ -93,6 +113,10 @@ pub(super) fn advance(d: &mut Decision, policy: &Policy, obs: &Observation, now_
         // decides again from what it sees then).
         let void = match &r.kind {
             RepairKind::ReplacePod { .. } => r.pod == master,
+            // The kubelet restarted it meanwhile, or a failover began: decide again.
+            RepairKind::RestartPod => {
+                d.record.failover.is_some() || m.is_some_and(|m| m.uid == r.uid && !m.crash_looping)
+            }
             RepairKind::FullSync { master: from, term } => {
                 d.record.failover.is_some()
                     || *from != master
@@ -106,10 +130,13 @@ pub(super) fn advance(d: &mut Decision, policy: &Policy, obs: &Observation, now_
                 d.actions.push(event(
                     match r.kind {
                         RepairKind::ReplacePod { .. } => "LostPodReplaced",
+                        RepairKind::RestartPod => "PodRestarted",
                         RepairKind::FullSync { .. } => "FullSyncDone",
                     },
                     match r.kind {
-                        RepairKind::ReplacePod { .. } => format!("{} was recreated", r.pod),
+                        RepairKind::ReplacePod { .. } | RepairKind::RestartPod => {
+                            format!("{} was recreated", r.pod)
+                        }
                         RepairKind::FullSync { .. } => {
                             format!("{} replicates from {master} again", r.pod)
                         }
@@ -154,6 +181,31 @@ pub(super) fn advance(d: &mut Decision, policy: &Policy, obs: &Observation, now_
             started_ms: now_ms,
         };
         d.actions.push(event("ReplacingPod", reason, true));
+        d.actions.push(action_of(&r));
+        d.record.repair = Some(r);
+        return;
+    }
+    let looping = obs.members.iter().find(|m| {
+        m.crash_looping
+            && !m.fenced
+            && m.node_ready == Some(true)
+            && m.pod_health != PodHealth::Terminating
+            && m.pod_age_ms
+                .is_some_and(|age| age >= CRASH_LOOP_RESTART_MIN_AGE_MS)
+    });
+    if let Some(m) = looping {
+        let reason = format!(
+            "{} is in CrashLoopBackOff: it is restarted now (its pod recreated on the same claim) rather than after the kubelet's back-off",
+            m.pod
+        );
+        let r = Repair {
+            pod: m.pod.clone(),
+            uid: m.uid.clone(),
+            kind: RepairKind::RestartPod,
+            reason: reason.clone(),
+            started_ms: now_ms,
+        };
+        d.actions.push(event("RestartingPod", reason, true));
         d.actions.push(action_of(&r));
         d.record.repair = Some(r);
         return;

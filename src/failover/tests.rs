@@ -165,6 +165,8 @@ impl Sim {
                 outdated: self.outdated.contains(pod),
                 uid: None,
                 evicted: false,
+                crash_looping: false,
+                pod_age_ms: None,
             });
         }
         Observation {
@@ -942,6 +944,8 @@ fn table_obs() -> Observation {
         outdated: false,
         uid: None,
         evicted: false,
+        crash_looping: false,
+        pod_age_ms: None,
     };
     Observation {
         members: vec![member(A, Role::Master), member(B, Role::Replica)],
@@ -1822,4 +1826,97 @@ fn a_master_that_cannot_persist_is_failed_over_and_a_replica_that_cannot_is_degr
     let d = decide(&policy, &table_record(), &obs, 5_000);
     assert!(has_event(&d, "DegradeAuthorized"), "{:?}", d.actions);
     assert_eq!(d.record.failover, None);
+}
+
+#[test]
+fn a_crash_looping_member_is_restarted_at_once_but_at_most_once_a_minute() {
+    let policy = Policy::table();
+    let looping = |obs: &mut Observation, i: usize, age_ms: u64| {
+        let m = &mut obs.members[i];
+        m.pod_health = PodHealth::Failed;
+        m.crash_looping = true;
+        m.report = None;
+        m.probe_failing_since_ms = Some(1_000);
+        m.uid = Some(format!("uid-{}", m.pod));
+        m.pod_age_ms = Some(age_ms);
+    };
+
+    // The replica keeps crashing, its pod two minutes old: restarted now, its claim kept.
+    let mut obs = table_obs();
+    looping(&mut obs, 1, 120_000);
+    let d = decide(&policy, &table_record(), &obs, 5_000);
+    let restart_b = Action::DeleteLostPod {
+        pod: B.into(),
+        uid: Some(format!("uid-{B}")),
+        delete_claim: false,
+    };
+    assert!(d.actions.contains(&restart_b), "{:?}", d.actions);
+    assert!(has_event(&d, "RestartingPod"));
+    assert_eq!(
+        d.record.repair.as_ref().map(|r| r.kind.clone()),
+        Some(RepairKind::RestartPod)
+    );
+    // Repeated until a new pod object is there, then done.
+    let d2 = decide(&policy, &d.record, &obs, 5_500);
+    assert!(d2.actions.contains(&restart_b));
+    let mut recreated = obs.clone();
+    recreated.members[1].uid = Some("uid-b2".into());
+    recreated.members[1].crash_looping = false;
+    recreated.members[1].pod_age_ms = Some(0);
+    let d3 = decide(&policy, &d2.record, &recreated, 6_000);
+    assert_eq!(d3.record.repair, None);
+    assert!(has_event(&d3, "PodRestarted"));
+    // The kubelet restarted it by itself first: the repair is void, nothing deleted.
+    let mut back = obs.clone();
+    back.members[1].crash_looping = false;
+    let d4 = decide(&policy, &d2.record, &back, 6_000);
+    assert_eq!(d4.record.repair, None);
+    assert!(!d4.actions.contains(&restart_b));
+
+    // A pod created less than a minute ago is left to the kubelet's back-off: an engine that
+    // cannot start at all is not restarted in a tight loop.
+    let mut young = table_obs();
+    looping(&mut young, 1, repair::CRASH_LOOP_RESTART_MIN_AGE_MS - 1);
+    let d = decide(&policy, &table_record(), &young, 5_000);
+    assert_eq!(d.record.repair, None);
+    assert!(!d
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::DeleteLostPod { .. })));
+
+    // Back to back: the master (the only complete copy) crash-loops while the replica, still
+    // rejoining, cannot take over. No failover is possible; the master is restarted now.
+    let mut both = table_obs();
+    looping(&mut both, 0, 600_000);
+    both.members[1].pod_health = PodHealth::NotReady;
+    both.members[1].report = None;
+    both.members[1].probe_failing_since_ms = Some(1_000);
+    let d = decide(&policy, &table_record(), &both, 20_000);
+    assert!(d.record.failover.is_none());
+    assert!(
+        d.actions.contains(&Action::DeleteLostPod {
+            pod: A.into(),
+            uid: Some(format!("uid-{A}")),
+            delete_claim: false,
+        }),
+        "{:?}",
+        d.actions
+    );
+
+    // Never while a failover is recorded: a crash-looping old master waits until it is over.
+    let mut failing_over = table_record();
+    failing_over.failover = Some(Progress {
+        step: Step::Promoting,
+        from: A.into(),
+        to: B.into(),
+        term: 2,
+        reason: String::new(),
+        planned: false,
+        started_ms: 0,
+        writable_after_ms: None,
+    });
+    let mut obs = table_obs();
+    looping(&mut obs, 0, 600_000);
+    let d = decide(&policy, &failing_over, &obs, 20_000);
+    assert_eq!(d.record.repair, None);
 }

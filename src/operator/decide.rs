@@ -120,6 +120,7 @@ fn repair_from_api(r: &RepairProgress) -> Repair {
                 delete_claim: false,
             },
             RepairAction::ReplacePodAndClaim => RepairKind::ReplacePod { delete_claim: true },
+            RepairAction::RestartPod => RepairKind::RestartPod,
             RepairAction::FullSync => RepairKind::FullSync {
                 master: r.master.clone().unwrap_or_default(),
                 term: r.term,
@@ -138,6 +139,7 @@ fn repair_to_api(r: &Repair) -> RepairProgress {
         RepairKind::ReplacePod { delete_claim: true } => {
             (RepairAction::ReplacePodAndClaim, None, 0)
         }
+        RepairKind::RestartPod => (RepairAction::RestartPod, None, 0),
         RepairKind::FullSync { master, term } => {
             (RepairAction::FullSync, Some(master.clone()), *term)
         }
@@ -182,6 +184,17 @@ pub fn write_record(status: &mut RedisPairStatus, r: &Record) {
 }
 
 /// How Kubernetes sees a pod.
+/// A container of the pod waits in the kubelet's CrashLoopBackOff.
+fn crash_looping(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.as_deref())
+        .any(|r| r == "CrashLoopBackOff")
+}
+
 pub fn pod_health(pod: Option<&Pod>) -> PodHealth {
     let Some(pod) = pod else {
         return PodHealth::Missing;
@@ -195,13 +208,7 @@ pub fn pod_health(pod: Option<&Pod>) -> PodHealth {
     if status.phase.as_deref() == Some("Failed") {
         return PodHealth::Failed;
     }
-    let crash_looping = status
-        .container_statuses
-        .iter()
-        .flatten()
-        .filter_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.as_deref())
-        .any(|r| r == "CrashLoopBackOff");
-    if crash_looping {
+    if crash_looping(pod) {
         return PodHealth::Failed;
     }
     let ready = status
@@ -316,6 +323,11 @@ pub fn observation_of(
                 evicted: pod
                     .and_then(|p| p.status.as_ref()?.phase.as_deref())
                     .is_some_and(|phase| phase == "Failed"),
+                crash_looping: pod.is_some_and(crash_looping),
+                pod_age_ms: pod
+                    .and_then(|p| p.metadata.creation_timestamp.as_ref())
+                    .and_then(|t| u64::try_from(t.0.as_millisecond()).ok())
+                    .map(|created| o.wall_now_ms.saturating_sub(created)),
             }
         })
         .collect();
@@ -612,6 +624,33 @@ mod tests {
         );
         assert_eq!(obs.service_selects, None);
         assert!(!obs.switchover_requested);
+        assert!(!a.crash_looping && !b.crash_looping);
+
+        // A pod whose engine waits in CrashLoopBackOff, created 90 s before the observation.
+        let mut looping = pod("cache-a", "10.0.0.1", false, "n1");
+        looping.metadata.creation_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                jiff::Timestamp::from_millisecond(1_700_000_000_000).unwrap(),
+            ));
+        let status = looping.status.get_or_insert_with(Default::default);
+        status.container_statuses = Some(vec![k8s_openapi::api::core::v1::ContainerStatus {
+            name: "engine".into(),
+            state: Some(k8s_openapi::api::core::v1::ContainerState {
+                waiting: Some(k8s_openapi::api::core::v1::ContainerStateWaiting {
+                    reason: Some("CrashLoopBackOff".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]);
+        o.pods.insert("cache-a".into(), looping);
+        o.wall_now_ms = 1_700_000_090_000;
+        let obs = observation_of(&pair, &names, &o, "h1");
+        let a = &obs.members[0];
+        assert_eq!(a.pod_health, PodHealth::Failed);
+        assert!(a.crash_looping);
+        assert_eq!(a.pod_age_ms, Some(90_000));
     }
 
     #[test]
@@ -733,6 +772,8 @@ mod tests {
             outdated: false,
             uid: None,
             evicted: false,
+            crash_looping: false,
+            pod_age_ms: None,
         };
         let mut obs = Observation {
             members: vec![

@@ -44,6 +44,9 @@ pub struct Observed {
     /// When this operator process started, on its clock (`prober::now_ms`): every lease grant
     /// a previous process made came before it.
     pub operator_started_ms: u64,
+    /// The wall clock when the pods were read (ms since the epoch), to age them by their
+    /// `creationTimestamp` (both the cluster's wall clock: only a coarse rate limit uses it).
+    pub wall_now_ms: u64,
 }
 
 /// Whether a Node's Ready condition is True.
@@ -65,7 +68,10 @@ pub async fn observe(
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let nodes: Api<Node> = Api::all(client.clone());
-    let mut o = Observed::default();
+    let mut o = Observed {
+        wall_now_ms: u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or(0),
+        ..Observed::default()
+    };
     for name in &names.pods {
         if let Some(p) = pods.get_opt(name).await? {
             o.pods.insert(name.clone(), p);

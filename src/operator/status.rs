@@ -379,6 +379,8 @@ mod tests {
             outdated: false,
             uid: None,
             evicted: false,
+            crash_looping: false,
+            pod_age_ms: None,
         }
     }
 
