@@ -832,7 +832,7 @@ fn info(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
 }
 
 /// A HELP reply in Redis's shape: a title line, the given lines, then the HELP entry.
-fn help_reply(command: &str, lines: &[&str]) -> Reply {
+pub(crate) fn help_reply(command: &str, lines: &[&str]) -> Reply {
     let mut out = vec![Reply::Status(Bytes::from(format!(
         "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
     )))];
@@ -1636,6 +1636,7 @@ fn debug(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
                     Value::Hash(_) => "hashtable",
                     Value::Set(_) => "hashtable",
                     Value::ZSet(_) => "skiplist",
+                    Value::Stream(_) => "stream",
                 };
                 Reply::Status(Bytes::from(format!(
                     "Value at:0x0 refcount:1 encoding:{encoding} serializedlength:{} lru:0 lru_seconds_idle:0",
@@ -1735,7 +1736,45 @@ pub fn value_digest(v: &Value) -> [u8; 20] {
             }
             sha1_parts(&[b"zset", &acc])
         }
+        Value::Stream(st) => stream_digest(st),
     }
+}
+
+/// A stream's digest covers, in order, its entries, its counters and its groups (last ID, read
+/// counter, PEL with owners, consumers): what DUMP/RESTORE, replication and recovery must carry
+/// over. Delivery times, counts and seen times are left out: reading a consumer's history bumps
+/// its delivery counts on the master only (Redis propagates nothing for it either).
+fn stream_digest(st: &crate::engine::storage::stream::StreamValue) -> [u8; 20] {
+    let mut h = sha1_smol::Sha1::new();
+    h.update(b"stream");
+    let put = |h: &mut sha1_smol::Sha1, b: &[u8]| {
+        h.update(&(b.len() as u64).to_le_bytes());
+        h.update(b);
+    };
+    for (id, fv) in &st.entries {
+        put(&mut h, id.to_string().as_bytes());
+        for f in fv.iter() {
+            put(&mut h, f.as_slice());
+        }
+    }
+    let meta = format!(
+        "{} {} {} {}",
+        st.last_id, st.entries_added, st.max_deleted_id, st.first_id
+    );
+    put(&mut h, meta.as_bytes());
+    for (name, g) in &st.groups {
+        put(&mut h, name.as_slice());
+        put(&mut h, format!("{} {}", g.last_id, g.entries_read).as_bytes());
+        for (id, n) in &g.pel {
+            put(&mut h, id.to_string().as_bytes());
+            put(&mut h, n.consumer.as_slice());
+        }
+        for (cname, c) in &g.consumers {
+            put(&mut h, cname.as_slice());
+            put(&mut h, &(c.pel.len() as u64).to_le_bytes());
+        }
+    }
+    h.digest().bytes()
 }
 
 // ---------------------------------------------------------------------------------------------
