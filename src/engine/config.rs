@@ -263,6 +263,12 @@ pub static DEFS: &[Def] = &[
         "Reported for clients; persistence is controlled by `persistence`.",
     ),
     def(
+        "aof-use-rdb-preamble",
+        Kind::Bool,
+        "yes",
+        "Accepted for compatibility; snapshots are the engine's own format.",
+    ),
+    def(
         "appendfsync",
         Kind::Enum(&["always", "everysec", "no"]),
         "everysec",

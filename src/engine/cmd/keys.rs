@@ -568,7 +568,10 @@ fn move_cmd(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let Some((k, entry)) = ctx.db().remove_entry(key) else {
         return Reply::Int(0);
     };
-    let blockable = matches!(entry.value.value_type(), ValueType::List | ValueType::ZSet | ValueType::Stream);
+    let blockable = matches!(
+        entry.value.value_type(),
+        ValueType::List | ValueType::ZSet | ValueType::Stream
+    );
     ctx.state.dbs[target].insert_entry(k, entry);
     ctx.modified(key);
     ctx.modified_in(target, key);
@@ -611,7 +614,10 @@ fn copy(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if ctx.state.dbs[dst_db].get_untouched(dst, now).is_some() && !replace {
         return Reply::Int(0);
     }
-    let blockable = matches!(entry.value.value_type(), ValueType::List | ValueType::ZSet | ValueType::Stream);
+    let blockable = matches!(
+        entry.value.value_type(),
+        ValueType::List | ValueType::ZSet | ValueType::Stream
+    );
     let fresh = Entry {
         access: ctx.state.dbs[dst_db].access_policy.initial(now),
         ..entry
@@ -909,7 +915,10 @@ fn restore(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         }
         return Reply::Ok;
     }
-    let blockable = matches!(value.value_type(), ValueType::List | ValueType::ZSet | ValueType::Stream);
+    let blockable = matches!(
+        value.value_type(),
+        ValueType::List | ValueType::ZSet | ValueType::Stream
+    );
     let policy = ctx.db().access_policy;
     let access = match (policy, idle, freq) {
         (AccessPolicy::Lru, Some(secs), _) => {

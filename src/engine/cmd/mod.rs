@@ -711,13 +711,19 @@ pub fn call(
         ctx.state.propagate_slice(db, args);
     }
     let stats = &mut ctx.state.stats;
-    stats.total_commands_processed += 1;
+    if !ctx.serving_blocked {
+        stats.total_commands_processed += 1;
+    }
     let top = parent.unwrap_or(spec);
     let entry = stats
         .commands
         .entry(crate::engine::state::CommandName(top.name))
         .or_default();
-    entry.calls += 1;
+    // A parked command run again is the same call (Redis counts a blocked command once:
+    // when it is served or times out); its failure still counts.
+    if !ctx.serving_blocked {
+        entry.calls += 1;
+    }
     entry.usec += elapsed_us;
     if reply.is_error() {
         entry.failed += 1;

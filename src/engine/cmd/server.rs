@@ -832,7 +832,7 @@ fn info(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
 }
 
 /// A HELP reply in Redis's shape: a title line, the given lines, then the HELP entry.
-pub(crate) fn help_reply(command: &str, lines: &[&str]) -> Reply {
+fn help_reply(command: &str, lines: &[&str]) -> Reply {
     let mut out = vec![Reply::Status(Bytes::from(format!(
         "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
     )))];
@@ -1574,6 +1574,8 @@ fn debug(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
                 "    Stop the server for <seconds>. Decimals allowed.",
                 "JMAP",
                 "    Accepted for compatibility; does nothing.",
+                "LOADAOF",
+                "    Reload the dataset from the data directory (last snapshot and log) without saving first.",
                 "RELOAD",
                 "    Save a snapshot and reload the dataset from the data directory.",
             ],
@@ -1660,6 +1662,18 @@ fn debug(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         return match crate::engine::persistence::snapshot::debug_reload(ctx.state, ctx.now_ms) {
             Ok(()) => Reply::Ok,
             Err(e) => Reply::error(format!("ERR Error trying to load the RDB dump: {e}")),
+        };
+    }
+    if is(sub, "loadaof") && a.len() == 2 {
+        if !ctx.state.persist.enabled {
+            return Reply::err_static(
+                "ERR persistence is off (start the engine with --persistence on)",
+            );
+        }
+        ctx.propagate_nothing();
+        return match crate::engine::persistence::snapshot::debug_loadaof(ctx.state, ctx.now_ms) {
+            Ok(()) => Reply::Ok,
+            Err(e) => Reply::error(format!("ERR Error trying to load the AOF: {e}")),
         };
     }
     Reply::error(format!(
@@ -1764,7 +1778,10 @@ fn stream_digest(st: &crate::engine::storage::stream::StreamValue) -> [u8; 20] {
     put(&mut h, meta.as_bytes());
     for (name, g) in &st.groups {
         put(&mut h, name.as_slice());
-        put(&mut h, format!("{} {}", g.last_id, g.entries_read).as_bytes());
+        put(
+            &mut h,
+            format!("{} {}", g.last_id, g.entries_read).as_bytes(),
+        );
         for (id, n) in &g.pel {
             put(&mut h, id.to_string().as_bytes());
             put(&mut h, n.consumer.as_slice());

@@ -57,7 +57,14 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("xack", -4, WRITE | FAST, (1, 1, 1), "stream", xack),
     CommandSpec::new("xpending", -3, READONLY, (1, 1, 1), "stream", xpending),
     CommandSpec::new("xclaim", -6, WRITE | FAST, (1, 1, 1), "stream", xclaim),
-    CommandSpec::new("xautoclaim", -6, WRITE | FAST, (1, 1, 1), "stream", xautoclaim),
+    CommandSpec::new(
+        "xautoclaim",
+        -6,
+        WRITE | FAST,
+        (1, 1, 1),
+        "stream",
+        xautoclaim,
+    ),
     CommandSpec::new(
         "xsetid",
         -3,
@@ -276,7 +283,13 @@ fn entry_reply(id: StreamId, fv: &[CompactBytes]) -> Reply {
     ])
 }
 
-fn entries_reply(s: &StreamValue, start: StreamId, end: StreamId, rev: bool, count: usize) -> Reply {
+fn entries_reply(
+    s: &StreamValue,
+    start: StreamId,
+    end: StreamId,
+    rev: bool,
+    count: usize,
+) -> Reply {
     Reply::Array(
         s.range(start, end, rev, count)
             .into_iter()
@@ -842,7 +855,13 @@ fn serve_plain(ctx: &mut Ctx<'_>, key: &[u8], from: ReadFrom, count: i64) -> Opt
         return None;
     }
     let start = after.incr()?;
-    Some(entries_reply(s, start, StreamId::MAX, false, count as usize))
+    Some(entries_reply(
+        s,
+        start,
+        StreamId::MAX,
+        false,
+        count as usize,
+    ))
 }
 
 /// XREADGROUP on one stream: new entries (`>`) or the consumer's history (an ID), creating
@@ -894,7 +913,11 @@ fn serve_group(
             consumer.clone(),
         ]);
     }
-    let limit = if count > 0 { count as usize } else { usize::MAX };
+    let limit = if count > 0 {
+        count as usize
+    } else {
+        usize::MAX
+    };
     let reply = if let Some(after) = history {
         // The consumer's own pending entries after `after` (Redis serves history from its
         // PEL only, so each consumer sees just what was delivered to it).
@@ -908,7 +931,10 @@ fn serve_group(
             match s.entries.get(&id) {
                 Some(fv) => {
                     out.push(entry_reply(id, fv));
-                    if let Some(n) = s.groups.get_mut(&group[..]).and_then(|g| g.pel.get_mut(&id))
+                    if let Some(n) = s
+                        .groups
+                        .get_mut(&group[..])
+                        .and_then(|g| g.pel.get_mut(&id))
                     {
                         n.delivery_time = now;
                         n.delivery_count += 1;
@@ -936,7 +962,14 @@ fn serve_group(
                 let g = s.groups.get_mut(&group[..])?;
                 g.assign(*id, &consumer[..], now, Some(1));
                 let n = &g.pel[id];
-                props.push(xclaim_prop(key, group, g, *id, n.delivery_time, n.delivery_count));
+                props.push(xclaim_prop(
+                    key,
+                    group,
+                    g,
+                    *id,
+                    n.delivery_time,
+                    n.delivery_count,
+                ));
             }
         }
         if moved && noack {
@@ -1021,7 +1054,22 @@ fn xgroup_help(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if a.len() != 2 {
         return subcommand_syntax_error(a);
     }
-    super::server::help_reply("XGROUP", XGROUP_HELP)
+    help_reply("XGROUP", XGROUP_HELP)
+}
+
+/// Redis's `addReplyHelp` shape (title, lines, then HELP / "Prints this help.").
+fn help_reply(command: &str, lines: &[&str]) -> Reply {
+    let mut out = vec![Reply::Status(Bytes::from(format!(
+        "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    )))];
+    out.extend(
+        lines
+            .iter()
+            .map(|l| Reply::Status(Bytes::copy_from_slice(l.as_bytes()))),
+    );
+    out.push(Reply::status("HELP"));
+    out.push(Reply::status("    Prints this help."));
+    Reply::Array(out)
 }
 
 fn subcommand_syntax_error(a: &[Arg]) -> Reply {
@@ -1236,9 +1284,7 @@ fn xsetid(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         let more = a.len() - 1 - i;
         if is(&a[i], "entriesadded") && more > 0 {
             match ll_arg(&a[i + 1], None) {
-                Ok(n) if n < 0 => {
-                    return Reply::err_static("ERR entries_added must be positive")
-                }
+                Ok(n) if n < 0 => return Reply::err_static("ERR entries_added must be positive"),
                 Ok(n) => entries_added = n,
                 Err(e) => return e,
             }
@@ -1736,7 +1782,7 @@ fn xinfo_help(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if a.len() != 2 {
         return subcommand_syntax_error(a);
     }
-    super::server::help_reply("XINFO", XINFO_HELP)
+    help_reply("XINFO", XINFO_HELP)
 }
 
 fn xinfo_key<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<&'c mut StreamValue, Reply> {
@@ -1808,7 +1854,13 @@ fn xinfo_stream(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     };
     m.push(field(
         "entries",
-        entries_reply(s, StreamId::MIN, StreamId::MAX, false, if count == 0 { 0 } else { count as usize }),
+        entries_reply(
+            s,
+            StreamId::MIN,
+            StreamId::MAX,
+            false,
+            if count == 0 { 0 } else { count as usize },
+        ),
     ));
     let mut groups = Vec::new();
     for (name, g) in &s.groups {

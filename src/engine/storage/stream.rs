@@ -74,7 +74,10 @@ impl StreamId {
         let mut seq = [0u8; 8];
         ms.copy_from_slice(&b[..8]);
         seq.copy_from_slice(&b[8..]);
-        Some(StreamId::new(u64::from_be_bytes(ms), u64::from_be_bytes(seq)))
+        Some(StreamId::new(
+            u64::from_be_bytes(ms),
+            u64::from_be_bytes(seq),
+        ))
     }
 }
 
@@ -482,7 +485,10 @@ impl StreamValue {
             loop {
                 let stop = match trim {
                     Trim::MaxLen(max) => self.entries.len() as u64 <= max,
-                    Trim::MinId(min) => self.entries.first_key_value().is_none_or(|(k, _)| *k >= min),
+                    Trim::MinId(min) => self
+                        .entries
+                        .first_key_value()
+                        .is_none_or(|(k, _)| *k >= min),
                 };
                 if stop {
                     break;

@@ -47,7 +47,8 @@ impl Listpack {
         let n = lp_backlen_size(enc_len);
         for i in (0..n).rev() {
             let group = ((enc_len >> (7 * i)) & 0x7f) as u8;
-            self.body.push(if i == n - 1 { group } else { group | 0x80 });
+            self.body
+                .push(if i == n - 1 { group } else { group | 0x80 });
         }
     }
     fn int(&mut self, n: i64) {
@@ -275,7 +276,7 @@ pub fn decode(r: &mut Reader<'_>, t: u8) -> Result<StreamValue> {
                 }
             }
             next()?; // the entry's element count
-            // IDs grow inside a node, from the master ID on.
+                     // IDs grow inside a node, from the master ID on.
             if id < master || (id <= last_in_node && id != master) {
                 return Err(bad("stream ids out of order"));
             }
@@ -333,7 +334,10 @@ pub fn decode(r: &mut Reader<'_>, t: u8) -> Result<StreamValue> {
     if length != s.entries.len() as u64 {
         return Err(bad("stream length inconsistent with its entries"));
     }
-    if s.entries.last_key_value().is_some_and(|(k, _)| *k > s.last_id) {
+    if s.entries
+        .last_key_value()
+        .is_some_and(|(k, _)| *k > s.last_id)
+    {
         return Err(bad("stream entry beyond the last id"));
     }
     let groups = r.count()?;
