@@ -124,14 +124,35 @@ fn group_reads(rng: &mut StdRng, k: &Keys) -> Step {
     let key = k.pick(rng);
     let (g, c) = (group(rng), consumer(rng));
     let count = rng.gen_range(1..4).to_string();
-    let from = if rng.gen_bool(0.7) { ">".to_string() } else { "0".to_string() };
+    let from = if rng.gen_bool(0.7) {
+        ">".to_string()
+    } else {
+        "0".to_string()
+    };
     match rng.gen_range(0..5) {
         0 => Step::exact(&["XREADGROUP", "GROUP", &g, &c, "STREAMS", &key, &from]),
         1 => Step::exact(&[
-            "XREADGROUP", "GROUP", &g, &c, "COUNT", &count, "STREAMS", &key, &from,
+            "XREADGROUP",
+            "GROUP",
+            &g,
+            &c,
+            "COUNT",
+            &count,
+            "STREAMS",
+            &key,
+            &from,
         ]),
         2 => Step::exact(&[
-            "XREADGROUP", "GROUP", &g, &c, "COUNT", &count, "NOACK", "STREAMS", &key, ">",
+            "XREADGROUP",
+            "GROUP",
+            &g,
+            &c,
+            "COUNT",
+            &count,
+            "NOACK",
+            "STREAMS",
+            &key,
+            ">",
         ]),
         3 => Step::exact(&["XACK", &key, &g, &id(rng).replace("-*", "")]),
         _ => Step::exact(&["XPENDING", &key, &g]),

@@ -6,8 +6,9 @@
 //! when it trimmed approximately, with `MAXLEN = <length left>` / `MINID = <first ID left>`
 //! (a replica's node layout may differ, so `~` would trim differently there); XREADGROUP,
 //! XCLAIM and XAUTOCLAIM go out as one `XCLAIM ... TIME <ms> RETRYCOUNT <n> FORCE JUSTID
-//! LASTID <id>` per pending entry they created or moved, plus `XGROUP SETID` / `XGROUP
-//! CREATECONSUMER` where NOACK leaves no XCLAIM to carry them.
+//! LASTID <id>` per pending entry they created or moved, plus `XGROUP CREATECONSUMER` where
+//! NOACK leaves no XCLAIM to carry a new consumer, and `XGROUP SETID ... ENTRIESREAD` whenever
+//! XREADGROUP moved the group (Redis sends it only with NOACK; see `serve_group`).
 //!
 //! Blocking: XREAD and XREADGROUP with BLOCK park the client through `Ctx::block_on` like the
 //! list commands; XADD signals the key and `cmd::serve_blocked` runs the parked command again.
@@ -972,7 +973,11 @@ fn serve_group(
                 ));
             }
         }
-        if moved && noack {
+        // Redis propagates the group's new last ID only with NOACK (otherwise the XCLAIMs'
+        // LASTID carry it), so its replicas keep a stale entries-read counter (XCLAIM does
+        // not set it). XGROUP SETID after the XCLAIMs carries both, for every read that moved
+        // the group: a replica's XINFO GROUPS then matches the master's.
+        if moved {
             let g = s.groups.get(&group[..])?;
             props.push(setid_prop(key, group, g));
         }
