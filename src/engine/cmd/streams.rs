@@ -452,8 +452,7 @@ fn xadd(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         Ok(None) => true,
     };
     if created {
-        ctx.db()
-            .set(key, Value::Stream(Box::new(StreamValue::default())));
+        ctx.db().set(key, Value::Stream(Box::default()));
     }
     let Ok(Some(s)) = lookup(ctx, key) else {
         return Reply::Nil;
@@ -1167,8 +1166,7 @@ fn xgroup_create(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         }
     };
     if !g.exists {
-        ctx.db()
-            .set(key, Value::Stream(Box::new(StreamValue::default())));
+        ctx.db().set(key, Value::Stream(Box::default()));
         ctx.modified(key);
     }
     let Ok(Some(s)) = lookup(ctx, key) else {
@@ -1709,10 +1707,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let mut consumer_ready = false;
     let mut cursor = start;
     let mut next_id = StreamId::MIN;
-    loop {
-        let Some(g) = s.groups.get_mut(&group[..]) else {
-            break;
-        };
+    while let Some(g) = s.groups.get_mut(&group[..]) {
         let Some((&id, n)) = g.pel.range(cursor..).next() else {
             break;
         };

@@ -110,6 +110,9 @@ impl Listpack {
     }
 }
 
+/// A node's master ID, its bookkeeping and its live entries.
+type NodeEntries<'a> = (StreamId, &'a Node, Vec<(StreamId, &'a [CompactBytes])>);
+
 fn write_ms_time(out: &mut Vec<u8>, t: i64) {
     out.extend_from_slice(&t.to_le_bytes());
 }
@@ -117,7 +120,7 @@ fn write_ms_time(out: &mut Vec<u8>, t: i64) {
 /// Encode a stream (after its type byte, which the caller writes).
 pub fn encode(s: &StreamValue, out: &mut Vec<u8>) {
     // Group the live entries by node (the node bookkeeping gives the split redis-server had).
-    let mut nodes: Vec<(StreamId, &Node, Vec<(StreamId, &[CompactBytes])>)> = Vec::new();
+    let mut nodes: Vec<NodeEntries<'_>> = Vec::new();
     for (master, node) in &s.nodes {
         nodes.push((*master, node, Vec::new()));
     }
@@ -399,4 +402,118 @@ pub fn decode(r: &mut Reader<'_>, t: u8) -> Result<StreamValue> {
         }
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::storage::rdb::{dump_payload, load_value, verify_payload};
+    use crate::engine::storage::stream::{NodeLimits, StreamValue};
+    use crate::engine::storage::value::Value;
+
+    fn sample() -> StreamValue {
+        let limits = NodeLimits {
+            max_entries: 3,
+            max_bytes: 4096,
+        };
+        let mut s = StreamValue::default();
+        for i in 0..10u64 {
+            let v = (i * 1000).to_string();
+            let fields: Vec<&[u8]> = if i % 4 == 0 {
+                vec![b"other", v.as_bytes()]
+            } else {
+                vec![b"n", v.as_bytes(), b"s", b"a longer string value"]
+            };
+            s.append(StreamId::new(100 + i, i), &fields, limits)
+                .unwrap();
+        }
+        s.delete(StreamId::new(101, 1));
+        s.delete(StreamId::new(109, 9));
+        let mut g = ConsumerGroup::new(StreamId::new(104, 4), 5);
+        g.consumers.insert(
+            CompactBytes::new(b"alice"),
+            Consumer {
+                seen_time: 1_700_000_000_123,
+                pel: Default::default(),
+            },
+        );
+        g.assign(StreamId::new(102, 2), b"alice", 1_700_000_000_000, Some(3));
+        g.assign(StreamId::new(101, 1), b"alice", -5, Some(1));
+        s.groups.insert(CompactBytes::new(b"g"), g);
+        s.groups.insert(
+            CompactBytes::new(b"unknown-read"),
+            ConsumerGroup::new(StreamId::MIN, -1),
+        );
+        s
+    }
+
+    #[test]
+    fn streams_round_trip_with_groups_tombstones_and_nodes() {
+        let s = sample();
+        let payload = dump_payload(&Value::Stream(Box::new(s.clone())));
+        let body = verify_payload(&payload).unwrap();
+        assert_eq!(body[0], TYPE_STREAM_LISTPACKS_2);
+        let Ok(Value::Stream(back)) = load_value(body) else {
+            panic!("a stream comes back");
+        };
+        assert_eq!(back.entries, s.entries);
+        assert_eq!(back.groups, s.groups);
+        assert_eq!(
+            (
+                back.last_id,
+                back.first_id,
+                back.max_deleted_id,
+                back.entries_added
+            ),
+            (s.last_id, s.first_id, s.max_deleted_id, s.entries_added)
+        );
+        let masters: Vec<StreamId> = back.nodes.keys().copied().collect();
+        assert_eq!(masters, s.nodes.keys().copied().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn listpack_elements_parse_back() {
+        let mut lp = Listpack::new();
+        let ints = [
+            0i64,
+            127,
+            128,
+            -1,
+            -4096,
+            4095,
+            32767,
+            -32768,
+            (1 << 23) - 1,
+            -(1 << 23),
+            i32::MAX as i64,
+            i32::MIN as i64,
+            i64::MAX,
+            i64::MIN,
+        ];
+        for n in ints {
+            lp.int(n);
+        }
+        let long = vec![b'x'; 5000];
+        lp.string(b"short");
+        lp.string(&[b'y'; 100]);
+        lp.string(&long);
+        let blob = lp.finish();
+        let items = super::super::listpack_entries(&blob).unwrap();
+        let got: Vec<Vec<u8>> = items.iter().map(|e| e.to_bytes()).collect();
+        let mut want: Vec<Vec<u8>> = ints.iter().map(|n| n.to_string().into_bytes()).collect();
+        want.push(b"short".to_vec());
+        want.push(vec![b'y'; 100]);
+        want.push(long);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_consumer_pel_entry_missing_from_the_group_is_bad_data() {
+        let mut s = sample();
+        let g = s.groups.get_mut(&b"g"[..]).unwrap();
+        g.pel.remove(&StreamId::new(102, 2));
+        let payload = dump_payload(&Value::Stream(Box::new(s)));
+        let body = verify_payload(&payload).unwrap();
+        assert!(load_value(body).is_err());
+    }
 }
