@@ -505,6 +505,27 @@ async fn a_replica_and_a_restart_get_the_same_streams() {
         q_str(&mut c, &["DEBUG", "DIGEST"]).await
     };
     assert_eq!(digest(mc.clone()).await, digest(rc.clone()).await);
+    // A replica attached now gets the streams by a full sync (the snapshot serialisation).
+    let late = start_engine(&[]).await;
+    let mut lc = redis_conn(&late).await;
+    replicaof(&mut lc, port_of(&m)).await;
+    wait_for(Duration::from_secs(20), "late replica in sync", || {
+        let (mut mc, mut lc) = (mc.clone(), lc.clone());
+        async move {
+            let mo = info_field(&mut mc, "replication", "master_repl_offset").await;
+            let lo = info_field(&mut lc, "replication", "master_repl_offset").await;
+            let up = info_field(&mut lc, "replication", "master_link_status").await;
+            up.as_deref() == Some("up") && mo == lo
+        }
+    })
+    .await;
+    assert_same_state(
+        &want,
+        &stream_state(&mut lc).await,
+        "a fully synced replica",
+    );
+    assert_eq!(digest(mc.clone()).await, digest(lc.clone()).await);
+    late.stop().await;
     m.stop().await;
     r.stop().await;
 
