@@ -493,6 +493,17 @@ pub async fn dataset(conn: &mut Conn) -> Vec<(Vec<u8>, Frame, Frame)> {
                 ])
                 .await
             }
+            Frame::Simple(s) if s == b"stream" => Frame::Array(Some(vec![
+                conn.call(&[
+                    b"XRANGE".to_vec(),
+                    name.clone(),
+                    b"-".to_vec(),
+                    b"+".to_vec(),
+                ])
+                .await,
+                conn.call(&[b"XINFO".to_vec(), b"GROUPS".to_vec(), name.clone()])
+                    .await,
+            ])),
             other => other.clone(),
         };
         out.push((name, t, content));

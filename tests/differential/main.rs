@@ -15,6 +15,7 @@ mod scripting;
 mod server;
 mod sets;
 mod sort;
+mod streams;
 mod strings;
 mod transactions;
 mod zsets;
@@ -62,6 +63,10 @@ async fn sort() {
     family("sort", sort::GENERATORS).await;
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams() {
+    family("streams", streams::GENERATORS).await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zsets() {
     family("zsets", zsets::GENERATORS).await;
 }
@@ -89,6 +94,7 @@ async fn all_families_mixed() {
         lists::GENERATORS,
         sets::GENERATORS,
         zsets::GENERATORS,
+        streams::GENERATORS,
         transactions::GENERATORS,
         scripting::GENERATORS,
         server::GENERATORS,

@@ -272,6 +272,22 @@ pub async fn dump_dataset(c: &mut MultiplexedConnection) -> Vec<String> {
                         .unwrap();
                     format!("{v:?}")
                 }
+                "stream" => {
+                    let v: redis::Value = redis::cmd("XRANGE")
+                        .arg(&k)
+                        .arg("-")
+                        .arg("+")
+                        .query_async(c)
+                        .await
+                        .unwrap();
+                    let g: redis::Value = redis::cmd("XINFO")
+                        .arg("GROUPS")
+                        .arg(&k)
+                        .query_async(c)
+                        .await
+                        .unwrap();
+                    format!("{v:?} {g:?}")
+                }
                 "none" => continue,
                 other => other.to_string(),
             };

@@ -530,11 +530,11 @@ fn rename_generic(ctx: &mut Ctx<'_>, a: &[Arg], nx: bool) -> Reply {
     }
 }
 
-/// A key that now holds a list or sorted set may serve blocked clients.
+/// A key that now holds a list, sorted set or stream may serve blocked clients.
 fn signal_if_blockable(ctx: &mut Ctx<'_>, key: &[u8]) {
     let blockable = matches!(
         ctx.db().peek(key).map(|e| e.value.value_type()),
-        Some(ValueType::List | ValueType::ZSet)
+        Some(ValueType::List | ValueType::ZSet | ValueType::Stream)
     );
     if blockable {
         ctx.signal_ready(key);
@@ -568,7 +568,10 @@ fn move_cmd(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let Some((k, entry)) = ctx.db().remove_entry(key) else {
         return Reply::Int(0);
     };
-    let blockable = matches!(entry.value.value_type(), ValueType::List | ValueType::ZSet);
+    let blockable = matches!(
+        entry.value.value_type(),
+        ValueType::List | ValueType::ZSet | ValueType::Stream
+    );
     ctx.state.dbs[target].insert_entry(k, entry);
     ctx.modified(key);
     ctx.modified_in(target, key);
@@ -611,7 +614,10 @@ fn copy(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if ctx.state.dbs[dst_db].get_untouched(dst, now).is_some() && !replace {
         return Reply::Int(0);
     }
-    let blockable = matches!(entry.value.value_type(), ValueType::List | ValueType::ZSet);
+    let blockable = matches!(
+        entry.value.value_type(),
+        ValueType::List | ValueType::ZSet | ValueType::Stream
+    );
     let fresh = Entry {
         access: ctx.state.dbs[dst_db].access_policy.initial(now),
         ..entry
@@ -725,6 +731,7 @@ pub fn encoding_name(s: &Settings, value: &Value) -> &'static str {
                 "skiplist"
             }
         }
+        Value::Stream(_) => "stream",
     }
 }
 
@@ -908,7 +915,10 @@ fn restore(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         }
         return Reply::Ok;
     }
-    let blockable = matches!(value.value_type(), ValueType::List | ValueType::ZSet);
+    let blockable = matches!(
+        value.value_type(),
+        ValueType::List | ValueType::ZSet | ValueType::Stream
+    );
     let policy = ctx.db().access_policy;
     let access = match (policy, idle, freq) {
         (AccessPolicy::Lru, Some(secs), _) => {

@@ -20,6 +20,7 @@ pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
+pub mod streams;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -158,7 +159,7 @@ impl CommandSpec {
 }
 
 /// All command families.
-fn families() -> [&'static [CommandSpec]; 16] {
+fn families() -> [&'static [CommandSpec]; 17] {
     [
         strings::COMMANDS,
         keys::COMMANDS,
@@ -168,6 +169,7 @@ fn families() -> [&'static [CommandSpec]; 16] {
         lists::COMMANDS,
         sets::COMMANDS,
         zsets::COMMANDS,
+        streams::COMMANDS,
         transactions::COMMANDS,
         sort::COMMANDS,
         pubsub::COMMANDS,
@@ -246,6 +248,9 @@ pub struct BlockRequest {
     pub deadline_ms: i64,
     /// The reply to send on timeout.
     pub timeout_reply: Reply,
+    /// The command to run again when a key is ready, if not the received one (XREAD parks
+    /// with `$` replaced by the stream's last ID).
+    pub args: Option<Vec<Arg>>,
 }
 
 /// Everything a command may touch while it runs.
@@ -261,6 +266,8 @@ pub struct Ctx<'a> {
     pub rewrites: Option<Vec<Vec<Arg>>>,
     /// Running inside a script (redis.call).
     pub in_script: bool,
+    /// Running a parked blocking command again for a key that became ready.
+    pub serving_blocked: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -273,6 +280,7 @@ impl<'a> Ctx<'a> {
             block: None,
             rewrites: None,
             in_script: false,
+            serving_blocked: false,
         }
     }
 
@@ -326,8 +334,16 @@ impl<'a> Ctx<'a> {
             keys,
             deadline_ms,
             timeout_reply,
+            args: None,
         });
         Reply::NoReply
+    }
+
+    /// After [`Ctx::block_on`]: park `args` instead of the received command.
+    pub fn block_args(&mut self, args: Vec<Arg>) {
+        if let Some(b) = self.block.as_mut() {
+            b.args = Some(args);
+        }
     }
 }
 
@@ -525,9 +541,13 @@ pub fn process(
     if let Some(err) = precheck(state, client, spec, top) {
         return Outcome::Reply(err);
     }
+    let dirty_before = state.dirty;
     let mut ctx = Ctx::new(state, client, now_ms);
     let reply = call(&mut ctx, spec, parent, &args);
     let block = ctx.block.take();
+    if state.dirty != dirty_before {
+        streams::signal_lost_streams(state);
+    }
     serve_blocked(state, now_ms);
     match block {
         None => Outcome::Reply(reply),
@@ -538,7 +558,7 @@ pub fn process(
                 BlockedClient {
                     db: client.db,
                     keys: req.keys,
-                    args,
+                    args: req.args.unwrap_or(args),
                     proto: client.proto,
                     reply: tx,
                 },
@@ -691,13 +711,19 @@ pub fn call(
         ctx.state.propagate_slice(db, args);
     }
     let stats = &mut ctx.state.stats;
-    stats.total_commands_processed += 1;
+    if !ctx.serving_blocked {
+        stats.total_commands_processed += 1;
+    }
     let top = parent.unwrap_or(spec);
     let entry = stats
         .commands
         .entry(crate::engine::state::CommandName(top.name))
         .or_default();
-    entry.calls += 1;
+    // A parked command run again is the same call (Redis counts a blocked command once:
+    // when it is served or times out); its failure still counts.
+    if !ctx.serving_blocked {
+        entry.calls += 1;
+    }
     entry.usec += elapsed_us;
     if reply.is_error() {
         entry.failed += 1;
@@ -761,25 +787,31 @@ pub fn serve_blocked(state: &mut EngineState, now_ms: i64) {
     while !state.blocking.ready.is_empty() {
         let ready = std::mem::take(&mut state.blocking.ready);
         for (db, key) in ready {
-            while let Some(&id) = state
-                .blocking
-                .by_key
-                .get(&(db, key.clone()))
-                .and_then(|q| q.front())
-            {
-                let (args, proto) = {
-                    let b = &state.blocking.clients[&id];
-                    (b.args.clone(), b.proto)
+            // The waiters as they are now (serving one may add or remove others).
+            let waiters: Vec<u64> = match state.blocking.by_key.get(&(db, key.clone())) {
+                Some(q) => q.iter().copied().collect(),
+                None => continue,
+            };
+            for id in waiters {
+                let Some(b) = state.blocking.clients.get(&id) else {
+                    continue;
                 };
+                let (args, proto) = (b.args.clone(), b.proto);
                 let mut tmp = ClientState::internal(id, db, proto);
                 let Ok((spec, parent)) = resolve(&args) else {
                     break;
                 };
                 let mut ctx = Ctx::new(state, &mut tmp, now_ms);
+                ctx.serving_blocked = true;
                 let reply = call(&mut ctx, spec, parent, &args);
                 let still_blocked = ctx.block.is_some();
                 if still_blocked {
-                    // The key is not (or no longer) serveable: leave the rest waiting.
+                    // A list or sorted set that cannot serve its longest waiter cannot serve
+                    // the others either. Stream readers wait for different IDs: each is
+                    // tried.
+                    if streams::is_stream_read(spec) {
+                        continue;
+                    }
                     break;
                 }
                 if let Some(b) = state.blocking.unblock(id) {

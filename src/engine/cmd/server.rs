@@ -1574,6 +1574,8 @@ fn debug(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
                 "    Stop the server for <seconds>. Decimals allowed.",
                 "JMAP",
                 "    Accepted for compatibility; does nothing.",
+                "LOADAOF",
+                "    Reload the dataset from the data directory (last snapshot and log) without saving first.",
                 "RELOAD",
                 "    Save a snapshot and reload the dataset from the data directory.",
             ],
@@ -1636,6 +1638,7 @@ fn debug(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
                     Value::Hash(_) => "hashtable",
                     Value::Set(_) => "hashtable",
                     Value::ZSet(_) => "skiplist",
+                    Value::Stream(_) => "stream",
                 };
                 Reply::Status(Bytes::from(format!(
                     "Value at:0x0 refcount:1 encoding:{encoding} serializedlength:{} lru:0 lru_seconds_idle:0",
@@ -1659,6 +1662,18 @@ fn debug(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         return match crate::engine::persistence::snapshot::debug_reload(ctx.state, ctx.now_ms) {
             Ok(()) => Reply::Ok,
             Err(e) => Reply::error(format!("ERR Error trying to load the RDB dump: {e}")),
+        };
+    }
+    if is(sub, "loadaof") && a.len() == 2 {
+        if !ctx.state.persist.enabled {
+            return Reply::err_static(
+                "ERR persistence is off (start the engine with --persistence on)",
+            );
+        }
+        ctx.propagate_nothing();
+        return match crate::engine::persistence::snapshot::debug_loadaof(ctx.state, ctx.now_ms) {
+            Ok(()) => Reply::Ok,
+            Err(e) => Reply::error(format!("ERR Error trying to load the AOF: {e}")),
         };
     }
     Reply::error(format!(
@@ -1735,7 +1750,48 @@ pub fn value_digest(v: &Value) -> [u8; 20] {
             }
             sha1_parts(&[b"zset", &acc])
         }
+        Value::Stream(st) => stream_digest(st),
     }
+}
+
+/// A stream's digest covers, in order, its entries, its counters and its groups (last ID, read
+/// counter, PEL with owners, consumers): what DUMP/RESTORE, replication and recovery must carry
+/// over. Delivery times, counts and seen times are left out: reading a consumer's history bumps
+/// its delivery counts on the master only (Redis propagates nothing for it either).
+fn stream_digest(st: &crate::engine::storage::stream::StreamValue) -> [u8; 20] {
+    let mut h = sha1_smol::Sha1::new();
+    h.update(b"stream");
+    let put = |h: &mut sha1_smol::Sha1, b: &[u8]| {
+        h.update(&(b.len() as u64).to_le_bytes());
+        h.update(b);
+    };
+    for (id, fv) in &st.entries {
+        put(&mut h, id.to_string().as_bytes());
+        for f in fv.iter() {
+            put(&mut h, f.as_slice());
+        }
+    }
+    let meta = format!(
+        "{} {} {} {}",
+        st.last_id, st.entries_added, st.max_deleted_id, st.first_id
+    );
+    put(&mut h, meta.as_bytes());
+    for (name, g) in &st.groups {
+        put(&mut h, name.as_slice());
+        put(
+            &mut h,
+            format!("{} {}", g.last_id, g.entries_read).as_bytes(),
+        );
+        for (id, n) in &g.pel {
+            put(&mut h, id.to_string().as_bytes());
+            put(&mut h, n.consumer.as_slice());
+        }
+        for (cname, c) in &g.consumers {
+            put(&mut h, cname.as_slice());
+            put(&mut h, &(c.pel.len() as u64).to_le_bytes());
+        }
+    }
+    h.digest().bytes()
 }
 
 // ---------------------------------------------------------------------------------------------

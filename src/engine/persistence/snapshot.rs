@@ -568,6 +568,31 @@ pub fn debug_reload(state: &mut EngineState, now_ms: i64) -> Result<(), PersistE
     Ok(())
 }
 
+/// DEBUG LOADAOF: rebuild the dataset from the data directory as it is (the last snapshot and
+/// the log after it), without writing a snapshot first. What comes back is what a restart would
+/// recover: the effects as they were propagated, replayed (Redis reloads its AOF the same way
+/// to check that commands propagate deterministically).
+pub fn debug_loadaof(state: &mut EngineState, now_ms: i64) -> Result<(), PersistError> {
+    if let Some(w) = &state.stream.log {
+        w.flush_sync();
+    }
+    cancel(state);
+    for db in state.dbs.iter_mut() {
+        db.clear();
+        db.end_snapshot();
+    }
+    let dir = state.persist.dir.clone();
+    let offset = state.stream.offset;
+    let rec = super::recovery::recover(state, &dir, now_ms)?;
+    if rec.offset != offset {
+        return Err(PersistError::Gap(format!(
+            "reload ended at offset {} instead of {offset}",
+            rec.offset
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ pub mod prefetch;
 pub mod rdb;
 pub mod serialise;
 pub mod set;
+pub mod stream;
 pub mod value;
 pub mod zset;
 

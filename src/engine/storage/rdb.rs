@@ -3,7 +3,7 @@
 //! Redis's crc64.c) over both. Pure.
 //!
 //! Writing uses the plain, encoding-independent RDB types every Redis version loads (string,
-//! list, set, hash, zset2). Reading accepts what redis-server 7.0 writes: strings (integer and
+//! list, set, hash, zset2), and stream-listpacks-2 for streams (see `rdb/stream.rs`). Reading accepts what redis-server 7.0 writes: strings (integer and
 //! LZF-compressed forms), quicklist2 lists of listpacks, listpack hashes and sorted sets,
 //! intsets, and the plain types; plus the ziplist encodings of Redis 3.2–6.2 payloads, which
 //! redis-server 7.0 also accepts.
@@ -14,6 +14,8 @@ use super::list::ListValue;
 use super::set::SetValue;
 use super::value::Value;
 use super::zset::ZSetValue;
+
+mod stream;
 
 /// RDB version written in payloads (Redis 7.0) and the newest one accepted.
 pub const RDB_VERSION: u16 = 10;
@@ -157,6 +159,10 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
                 write_string(out, m);
                 out.extend_from_slice(&score.to_le_bytes());
             }
+        }
+        Value::Stream(st) => {
+            out.push(stream::TYPE_STREAM_LISTPACKS_2);
+            stream::encode(st, out);
         }
     }
 }
@@ -684,6 +690,9 @@ pub fn load_value(body: &[u8]) -> Result<Value> {
             }
             Value::ZSet(Box::new(z))
         }
+        stream::TYPE_STREAM_LISTPACKS
+        | stream::TYPE_STREAM_LISTPACKS_2
+        | stream::TYPE_STREAM_LISTPACKS_3 => Value::Stream(Box::new(stream::decode(&mut r, t)?)),
         _ => return Err(BadData("unsupported RDB type")),
     };
     if r.pos != body.len() {
@@ -696,6 +705,8 @@ pub fn load_value(body: &[u8]) -> Result<Value> {
         Value::Hash(h) => h.map.is_empty(),
         // Only `iter`, `len` and `insert` are part of the sorted-set API this module relies on.
         Value::ZSet(z) => z.iter().next().is_none(),
+        // A stream may be empty (XDEL of every entry, XGROUP CREATE ... MKSTREAM).
+        Value::Stream(_) => false,
     };
     if empty {
         return Err(BadData("empty collection"));
@@ -785,7 +796,7 @@ mod tests {
         /// Type bytes followed by arbitrary data exercise every decoder.
         #[test]
         fn typed_bodies_never_panic(
-            t in proptest::sample::select(vec![0u8, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 16, 17, 18]),
+            t in proptest::sample::select(vec![0u8, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 21]),
             rest in proptest::collection::vec(proptest::num::u8::ANY, 0..100),
         ) {
             let mut body = vec![t];

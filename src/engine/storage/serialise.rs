@@ -1,5 +1,5 @@
-//! Serialising an entry as the commands that recreate it (SET, RPUSH, HSET, SADD, ZADD, then
-//! PEXPIREAT): the encoding of snapshots and full syncs. Pure.
+//! Serialising an entry as the commands that recreate it (SET, RPUSH, HSET, SADD, ZADD, XADD...,
+//! then PEXPIREAT): the encoding of snapshots and full syncs. Pure.
 
 use super::{CompactBytes, Entry, Value};
 use crate::engine::replication::stream::encode_command;
@@ -49,6 +49,7 @@ pub fn serialise_entry(key: &CompactBytes, e: &Entry, out: &mut Vec<u8>) {
                 encode_command(&args, out);
             }
         }
+        Value::Stream(st) => serialise_stream(k, st, out),
     }
     if e.expire_at != 0 {
         let at = e.expire_at.to_string();
@@ -73,5 +74,97 @@ fn format_score(s: f64) -> String {
     } else {
         // Rust's shortest round-trip representation.
         format!("{s:?}")
+    }
+}
+
+/// A stream as Redis's AOF rewrite writes it: one XADD per entry (or, for an empty stream, an
+/// XADD trimmed away at once), XSETID for the counters, then per group XGROUP CREATE with its
+/// read counter, XCLAIM ... FORCE JUSTID for each pending entry (owner, delivery time and count)
+/// and XGROUP CREATECONSUMER for consumers with nothing pending.
+fn serialise_stream(k: &[u8], st: &super::stream::StreamValue, out: &mut Vec<u8>) {
+    if st.entries.is_empty() {
+        encode_command(
+            &[b"XADD".as_slice(), k, b"MAXLEN", b"0", b"0-1", b"x", b"y"],
+            out,
+        );
+    }
+    for (id, fv) in &st.entries {
+        let id = id.to_string();
+        let mut args: Vec<&[u8]> = Vec::with_capacity(3 + fv.len());
+        args.extend([b"XADD".as_slice(), k, id.as_bytes()]);
+        args.extend(fv.iter().map(|f| f.as_slice()));
+        encode_command(&args, out);
+    }
+    let (last, added, maxdel) = (
+        st.last_id.to_string(),
+        st.entries_added.to_string(),
+        st.max_deleted_id.to_string(),
+    );
+    encode_command(
+        &[
+            b"XSETID".as_slice(),
+            k,
+            last.as_bytes(),
+            b"ENTRIESADDED",
+            added.as_bytes(),
+            b"MAXDELETEDID",
+            maxdel.as_bytes(),
+        ],
+        out,
+    );
+    for (name, g) in &st.groups {
+        let (gid, read) = (g.last_id.to_string(), g.entries_read.to_string());
+        encode_command(
+            &[
+                b"XGROUP".as_slice(),
+                b"CREATE",
+                k,
+                name.as_slice(),
+                gid.as_bytes(),
+                b"ENTRIESREAD",
+                read.as_bytes(),
+            ],
+            out,
+        );
+        for (cname, c) in &g.consumers {
+            if c.pel.is_empty() {
+                encode_command(
+                    &[
+                        b"XGROUP".as_slice(),
+                        b"CREATECONSUMER",
+                        k,
+                        name.as_slice(),
+                        cname.as_slice(),
+                    ],
+                    out,
+                );
+                continue;
+            }
+            for id in &c.pel {
+                let Some(n) = g.pel.get(id) else { continue };
+                let (id, time, count) = (
+                    id.to_string(),
+                    n.delivery_time.to_string(),
+                    n.delivery_count.to_string(),
+                );
+                encode_command(
+                    &[
+                        b"XCLAIM".as_slice(),
+                        k,
+                        name.as_slice(),
+                        cname.as_slice(),
+                        b"0",
+                        id.as_bytes(),
+                        b"TIME",
+                        time.as_bytes(),
+                        b"RETRYCOUNT",
+                        count.as_bytes(),
+                        b"JUSTID",
+                        b"FORCE",
+                    ],
+                    out,
+                );
+            }
+        }
     }
 }

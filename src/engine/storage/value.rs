@@ -5,6 +5,7 @@ use super::compact::CompactBytes;
 use super::hash::HashValue;
 use super::list::ListValue;
 use super::set::SetValue;
+use super::stream::StreamValue;
 use super::zset::ZSetValue;
 
 #[derive(Debug, Clone)]
@@ -14,6 +15,7 @@ pub enum Value {
     Hash(Box<HashValue>),
     Set(Box<SetValue>),
     ZSet(Box<ZSetValue>),
+    Stream(Box<StreamValue>),
 }
 
 /// The Redis type of a value, as TYPE and SCAN TYPE name it.
@@ -24,6 +26,7 @@ pub enum ValueType {
     Hash,
     Set,
     ZSet,
+    Stream,
 }
 
 impl ValueType {
@@ -34,6 +37,7 @@ impl ValueType {
             ValueType::Hash => "hash",
             ValueType::Set => "set",
             ValueType::ZSet => "zset",
+            ValueType::Stream => "stream",
         }
     }
     pub fn from_name(name: &[u8]) -> Option<ValueType> {
@@ -43,6 +47,7 @@ impl ValueType {
             b"hash" => ValueType::Hash,
             b"set" => ValueType::Set,
             b"zset" => ValueType::ZSet,
+            b"stream" => ValueType::Stream,
             _ => return None,
         })
     }
@@ -58,6 +63,7 @@ impl Value {
             Value::Hash(b) => (&**b as *const HashValue).cast(),
             Value::Set(b) => (&**b as *const SetValue).cast(),
             Value::ZSet(b) => (&**b as *const ZSetValue).cast(),
+            Value::Stream(b) => (&**b as *const StreamValue).cast(),
         }
     }
 
@@ -68,6 +74,7 @@ impl Value {
             Value::Hash(_) => ValueType::Hash,
             Value::Set(_) => ValueType::Set,
             Value::ZSet(_) => ValueType::ZSet,
+            Value::Stream(_) => ValueType::Stream,
         }
     }
 
@@ -83,6 +90,7 @@ impl Value {
             Value::Hash(h) => h.memory_estimate(),
             Value::Set(s) => s.memory_estimate(),
             Value::ZSet(z) => z.memory_estimate(),
+            Value::Stream(s) => s.memory_estimate(),
         }
     }
 }
