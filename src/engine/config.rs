@@ -127,6 +127,12 @@ pub static DEFS: &[Def] = &[
         "./data",
         "Data directory (persistence log, snapshots, node state).",
     ),
+    def(
+        "dbfilename",
+        Kind::Str,
+        "dump.rdb",
+        "RDB file in dir: loaded at start into a fresh data directory, written by SAVE/BGSAVE with persistence off (see docs/compatibility.md).",
+    ),
     fixed(
         "databases",
         Kind::Int { min: 1, max: 1024 },

@@ -32,6 +32,8 @@ const TYPE_LIST_QUICKLIST: u8 = 14;
 const TYPE_HASH_LISTPACK: u8 = 16;
 const TYPE_ZSET_LISTPACK: u8 = 17;
 const TYPE_LIST_QUICKLIST_2: u8 = 18;
+/// Redis 7.2's small sets (RDB 11), read so a 7.2 master's full sync loads.
+const TYPE_SET_LISTPACK: u8 = 20;
 
 /// Quicklist2 node containers.
 const QUICKLIST_NODE_PLAIN: u64 = 1;
@@ -72,8 +74,14 @@ static CRC64_TABLE: std::sync::LazyLock<[u64; 256]> = std::sync::LazyLock::new(|
 
 /// Redis's `crc64(0, data)`.
 pub fn crc64(data: &[u8]) -> u64 {
+    crc64_update(0, data)
+}
+
+/// Redis's `crc64(crc, data)`: continues a checksum over more bytes (an RDB file is
+/// checksummed as it is written).
+pub fn crc64_update(crc: u64, data: &[u8]) -> u64 {
     let table = &*CRC64_TABLE;
-    data.iter().fold(0u64, |crc, &b| {
+    data.iter().fold(crc, |crc, &b| {
         table[((crc ^ b as u64) & 0xff) as usize] ^ (crc >> 8)
     })
 }
@@ -81,7 +89,7 @@ pub fn crc64(data: &[u8]) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // Writing.
 
-fn write_len(out: &mut Vec<u8>, len: u64) {
+pub fn write_len(out: &mut Vec<u8>, len: u64) {
     if len < 1 << 6 {
         out.push(len as u8);
     } else if len < 1 << 14 {
@@ -97,7 +105,7 @@ fn write_len(out: &mut Vec<u8>, len: u64) {
 }
 
 /// A string, as an integer encoding when it is a canonical 32-bit integer (as Redis does).
-fn write_string(out: &mut Vec<u8>, s: &[u8]) {
+pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     if s.len() <= 11 {
         if let Some(n) = crate::engine::cmd::args::parse_i64_strict(s) {
             if let Ok(v) = i8::try_from(n) {
@@ -296,6 +304,22 @@ impl<'a> Reader<'a> {
             }
         }
     }
+}
+
+/// An RDB string (plain, integer-encoded or LZF-compressed) at `buf[pos..]`; returns it and the
+/// position after it. For the RDB file reader, which shares this module's encodings.
+pub fn read_string_at(buf: &[u8], pos: usize) -> Result<(Vec<u8>, usize)> {
+    let mut r = Reader { buf, pos };
+    let s = r.string()?;
+    Ok((s, r.pos))
+}
+
+/// An RDB length at `buf[pos..]` (not a special string encoding); returns it and the position
+/// after it.
+pub fn read_len_at(buf: &[u8], pos: usize) -> Result<(u64, usize)> {
+    let mut r = Reader { buf, pos };
+    let n = r.len()?;
+    Ok((n, r.pos))
 }
 
 /// LZF decompression (the format of Redis's lzf_d.c): control byte < 32 is a literal run of
@@ -544,8 +568,18 @@ fn zset_insert(z: &mut ZSetValue, member: Vec<u8>, score: f64) -> Result<()> {
 /// Decode a value (type byte + RDB encoding, the payload without its footer). Empty
 /// collections and duplicate members are rejected, as Redis does.
 pub fn load_value(body: &[u8]) -> Result<Value> {
-    let mut r = Reader { buf: body, pos: 0 };
-    let t = r.byte()?;
+    let (&t, rest) = body.split_first().ok_or(BadData("truncated"))?;
+    let (value, used) = load_typed_value(t, rest)?;
+    if used != rest.len() {
+        return Err(BadData("trailing bytes"));
+    }
+    Ok(value)
+}
+
+/// Decode one value of RDB type `t` from the start of `buf`; returns it and the bytes it took.
+/// The RDB file reader uses this: in a file the key sits between the type byte and the value.
+pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
+    let mut r = Reader { buf, pos: 0 };
     let value = match t {
         TYPE_STRING => Value::Str(CompactBytes::from(r.string()?)),
         TYPE_LIST => {
@@ -609,6 +643,16 @@ pub fn load_value(body: &[u8]) -> Result<Value> {
                     .insert(CompactBytes::from(n.to_string().into_bytes()))
                 {
                     return Err(BadData("duplicate intset member"));
+                }
+            }
+            Value::Set(Box::new(s))
+        }
+        TYPE_SET_LISTPACK => {
+            let blob = r.string()?;
+            let mut s = SetValue::default();
+            for e in listpack_entries(&blob)? {
+                if !s.members.insert(CompactBytes::from(e.to_bytes())) {
+                    return Err(BadData("duplicate set member"));
                 }
             }
             Value::Set(Box::new(s))
@@ -686,9 +730,7 @@ pub fn load_value(body: &[u8]) -> Result<Value> {
         }
         _ => return Err(BadData("unsupported RDB type")),
     };
-    if r.pos != body.len() {
-        return Err(BadData("trailing bytes"));
-    }
+    let used = r.pos;
     let empty = match &value {
         Value::Str(_) => false,
         Value::List(l) => l.items.is_empty(),
@@ -700,7 +742,7 @@ pub fn load_value(body: &[u8]) -> Result<Value> {
     if empty {
         return Err(BadData("empty collection"));
     }
-    Ok(value)
+    Ok((value, used))
 }
 
 #[cfg(test)]
