@@ -460,6 +460,16 @@ pub static DEFS: &[Def] = &[
         "33554432",
         "Most bytes per second a full sync sends its replica (0: no limit); read when a full sync starts.",
     ),
+    aliased(
+        "repl-ping-replica-period",
+        "repl-ping-slave-period",
+        Kind::Int {
+            min: 1,
+            max: i64::MAX,
+        },
+        "10",
+        "Seconds between the PINGs a master puts in its stream while stock Redis replicas follow it (engine replicas get heartbeats).",
+    ),
     def(
         "repl-timeout",
         Kind::Int {

@@ -371,6 +371,8 @@ async fn link_stock_master(
                 // from the loaded data below instead.
                 f.abandon();
             }
+            // The master's libraries replace ours, as its keys do.
+            st.scripting.flush_functions();
             let now = now_ms();
             let loaded = persistence::dump::load(&mut st, &data, now, false);
             let loaded = match loaded {

@@ -24,6 +24,8 @@ const TYPE_SET: u8 = 2;
 const TYPE_ZSET: u8 = 3;
 const TYPE_HASH: u8 = 4;
 const TYPE_ZSET_2: u8 = 5;
+/// Hashes of Redis before 2.6 (RDB files only: DUMP of those versions did not exist).
+const TYPE_HASH_ZIPMAP: u8 = 9;
 const TYPE_LIST_ZIPLIST: u8 = 10;
 const TYPE_SET_INTSET: u8 = 11;
 const TYPE_ZSET_ZIPLIST: u8 = 12;
@@ -523,6 +525,40 @@ fn ziplist_entries(zl: &[u8]) -> Result<Vec<LpEntry<'_>>> {
     Ok(out)
 }
 
+/// Parse a zipmap blob (Redis < 2.6 hashes): a count byte, then per pair a length, the field,
+/// a length, a "free" byte, the value and that many unused bytes; 0xFF. A length is one byte
+/// below 254, else 254 and a little-endian u32.
+fn zipmap_pairs(zm: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let bad = || BadData("corrupt zipmap");
+    let mut r = Reader { buf: zm, pos: 1 };
+    if zm.is_empty() {
+        return Err(bad());
+    }
+    let len = |r: &mut Reader<'_>| -> Result<Option<usize>> {
+        Ok(match r.byte()? {
+            0xFF => None,
+            254 => {
+                let s = r.take(4)?;
+                Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
+            }
+            n => Some(n as usize),
+        })
+    };
+    let mut out = Vec::new();
+    while let Some(klen) = len(&mut r)? {
+        let k = r.take(klen)?.to_vec();
+        let vlen = len(&mut r)?.ok_or_else(bad)?;
+        let free = r.byte()? as usize;
+        let v = r.take(vlen)?.to_vec();
+        r.take(free)?;
+        out.push((k, v));
+    }
+    if r.pos != zm.len() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
 /// Entries of a listpack or, for the pre-7.0 types, a ziplist.
 fn packed_entries(blob: &[u8], ziplist: bool) -> Result<Vec<LpEntry<'_>>> {
     if ziplist {
@@ -672,6 +708,19 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
             }
             Value::Hash(Box::new(h))
         }
+        TYPE_HASH_ZIPMAP => {
+            let blob = r.string()?;
+            let mut h = HashValue::default();
+            for (k, v) in zipmap_pairs(&blob)? {
+                if h.map
+                    .insert(CompactBytes::from(k), CompactBytes::from(v))
+                    .is_some()
+                {
+                    return Err(BadData("duplicate hash field"));
+                }
+            }
+            Value::Hash(Box::new(h))
+        }
         TYPE_HASH_LISTPACK | TYPE_HASH_ZIPLIST => {
             let blob = r.string()?;
             let entries = packed_entries(&blob, t == TYPE_HASH_ZIPLIST)?;
@@ -748,6 +797,35 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zipmap_hash_loads() {
+        // zipmap {f: v, long: 300 x 'x'}: count, (len, key, len, free, value, free bytes)...
+        let mut zm = vec![2u8, 1, b'f', 1, 0, b'v', 4];
+        zm.extend_from_slice(b"long");
+        zm.push(254);
+        zm.extend_from_slice(&300u32.to_le_bytes());
+        zm.push(2);
+        zm.extend_from_slice(&[b'x'; 300]);
+        zm.extend_from_slice(&[0, 0, 0xFF]);
+        let mut body = vec![TYPE_HASH_ZIPMAP];
+        write_len(&mut body, zm.len() as u64);
+        body.extend_from_slice(&zm);
+        let Ok(Value::Hash(h)) = load_value(&body) else {
+            panic!("not a hash");
+        };
+        assert_eq!(h.map.len(), 2);
+        let pairs: Vec<(Vec<u8>, usize)> = h
+            .map
+            .iter()
+            .map(|(k, v)| (k.as_slice().to_vec(), v.as_slice().len()))
+            .collect();
+        assert_eq!(pairs, [(b"f".to_vec(), 1), (b"long".to_vec(), 300)]);
+        // Cut anywhere: an error, not a panic.
+        for cut in 1..body.len() {
+            assert!(load_value(&body[..cut]).is_err());
+        }
+    }
 
     #[test]
     fn crc64_matches_redis_check_value() {
