@@ -150,10 +150,14 @@ async fn stock_full_sync(
         let mut st = engine.state.lock();
         st.repl.sync_full += 1;
         let offset = st.stream.offset;
+        // As a Redis master after a full sync: the stream selects its database again before
+        // its next command, so the new replica (which starts in db 0, `repl-stream-db` -1)
+        // needs nothing from the file to follow it. One SELECT more for every other replica.
+        st.stream.cur_db = None;
         let aux = crate::engine::persistence::dump::ReplAux {
             replid: replid.to_string(),
             offset,
-            stream_db: st.stream.cur_db,
+            stream_db: None,
         };
         (
             offset,
