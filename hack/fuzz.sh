@@ -3,7 +3,7 @@
 #
 #   hack/fuzz.sh [--seconds N] [TARGET...]      (default: 60 s for each of every target)
 #
-# Targets (fuzz/src/<target>.rs): parse_request, restore, hyperloglog, cmsgpack, cjson. Each
+# Targets (fuzz/src/<target>.rs): parse_request, restore, hyperloglog, cmsgpack, cjson, rdb_file. Each
 # starts from its committed seeds (fuzz/corpus/<target>/) and runs N seconds; then one line per
 # target: inputs executed, corpus size, crashes, hangs. Exits non-zero if any target crashed,
 # keeping each crashing input under fuzz/artifacts/<target>/ and printing the command that
@@ -23,7 +23,7 @@ source hack/lib/log.sh
 # Must equal the `afl` dependency's version in fuzz/Cargo.toml (the runtime cargo-afl links in
 # is built for it).
 CARGO_AFL_VERSION=0.18.2
-ALL_TARGETS=(parse_request restore hyperloglog cmsgpack cjson)
+ALL_TARGETS=(parse_request restore hyperloglog cmsgpack cjson rdb_file)
 
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 seconds=60

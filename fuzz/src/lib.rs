@@ -7,6 +7,7 @@ pub mod cjson;
 pub mod cmsgpack;
 pub mod hyperloglog;
 pub mod parse_request;
+pub mod rdb_file;
 pub mod restore;
 
 /// A target: runs one input, panics when a property fails.
@@ -19,6 +20,7 @@ pub const TARGETS: &[(&str, FuzzOne)] = &[
     ("hyperloglog", hyperloglog::fuzz_one),
     ("cmsgpack", cmsgpack::fuzz_one),
     ("cjson", cjson::fuzz_one),
+    ("rdb_file", rdb_file::fuzz_one),
 ];
 
 /// The target called `name`.

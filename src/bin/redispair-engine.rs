@@ -1,7 +1,8 @@
 //! redispair-engine: the Redis-compatible storage engine binary. Does I/O: parses the command
 //! line, installs logging and the counting allocator, serves until SHUTDOWN or a signal.
 //! `redispair-engine check-log DIR [--truncate]` checks (and repairs) a data directory instead;
-//! `redispair-engine wait-handover` is the pod's preStop hook (see [`wait_handover`]).
+//! `redispair-engine wait-handover` is the pod's preStop hook (see [`wait_handover`]);
+//! `redispair-engine rdb-export DIR OUT` writes a stopped engine's dataset as a Redis RDB file.
 
 use redispair::engine::{config, memory::CountingAllocator, server};
 
@@ -12,6 +13,9 @@ fn main() -> anyhow::Result<()> {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("check-log") {
         return check_log(&argv[2..]);
+    }
+    if argv.get(1).map(String::as_str) == Some("rdb-export") {
+        return rdb_export(&argv[2..]);
     }
     if argv.get(1).map(String::as_str) == Some("wait-handover") {
         return wait_handover(&argv[2..]);
@@ -78,6 +82,54 @@ fn check_log(args: &[String]) -> anyhow::Result<()> {
     if !ok {
         std::process::exit(1);
     }
+    Ok(())
+}
+
+/// `rdb-export DIR OUT [--databases N]`: recover the dataset of the data directory DIR (as a
+/// start would: newest snapshot, then the log) and write it to OUT as an RDB file (version 10,
+/// which redis-server 7.0 and later load). The directory must not be in use: its lock is taken
+/// first, so a running engine's directory is refused rather than read mid-write.
+fn rdb_export(args: &[String]) -> anyhow::Result<()> {
+    use redispair::engine::persistence;
+    let usage = "usage: redispair-engine rdb-export DIR OUT [--databases N]";
+    let mut positional = Vec::new();
+    let mut databases: Option<String> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--databases" {
+            databases = Some(it.next().ok_or_else(|| anyhow::anyhow!(usage))?.clone());
+        } else {
+            positional.push(a.clone());
+        }
+    }
+    let [dir, out] = positional.as_slice() else {
+        anyhow::bail!(usage);
+    };
+    let dir = std::path::Path::new(dir);
+    if !dir.is_dir() {
+        anyhow::bail!("{}: not a directory", dir.display());
+    }
+    let Some(_lock) = persistence::try_lock_dir(dir)? else {
+        anyhow::bail!(
+            "{}: an engine is running on this directory; stop it, or ask it for SAVE with persistence off",
+            dir.display()
+        );
+    };
+    let mut cfg = config::Config::default();
+    if let Some(n) = databases {
+        cfg.set_startup("databases", &n)
+            .map_err(|e| anyhow::anyhow!(e))?;
+    }
+    let now = server::now_ms();
+    let mut state = redispair::engine::state::EngineState::new(cfg, now);
+    let rec = persistence::recovery::recover(&mut state, dir, now)?;
+    let bytes = persistence::dump::save_file(&state, std::path::Path::new(out), now)?;
+    let keys: usize = state.dbs.iter().map(|d| d.len()).sum();
+    println!(
+        "{out}: {keys} keys, {} function libraries, {bytes} bytes (data directory at offset {})",
+        state.scripting.libraries.len(),
+        rec.offset
+    );
     Ok(())
 }
 

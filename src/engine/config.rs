@@ -127,6 +127,12 @@ pub static DEFS: &[Def] = &[
         "./data",
         "Data directory (persistence log, snapshots, node state).",
     ),
+    def(
+        "dbfilename",
+        Kind::Str,
+        "dump.rdb",
+        "RDB file in dir: loaded at start into a fresh data directory, written by SAVE/BGSAVE with persistence off (see docs/compatibility.md).",
+    ),
     fixed(
         "databases",
         Kind::Int { min: 1, max: 1024 },
@@ -471,6 +477,16 @@ pub static DEFS: &[Def] = &[
         Kind::Memory,
         "33554432",
         "Most bytes per second a full sync sends its replica (0: no limit); read when a full sync starts.",
+    ),
+    aliased(
+        "repl-ping-replica-period",
+        "repl-ping-slave-period",
+        Kind::Int {
+            min: 1,
+            max: i64::MAX,
+        },
+        "10",
+        "Seconds between the PINGs a master puts in its stream while stock Redis replicas follow it (engine replicas get heartbeats).",
     ),
     def(
         "repl-timeout",

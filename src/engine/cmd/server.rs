@@ -1652,13 +1652,15 @@ fn debug(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         return Reply::Ok;
     }
     if is(sub, "reload") && a.len() == 2 {
-        if !ctx.state.persist.enabled {
-            return Reply::err_static(
-                "ERR persistence is off (start the engine with --persistence on)",
-            );
-        }
         // Reloading re-applies data already in the log: nothing to propagate.
         ctx.propagate_nothing();
+        if !ctx.state.persist.enabled {
+            // RDB mode: save `dir/dbfilename` and load it back, as redis-server does.
+            return match crate::engine::persistence::dump::debug_reload(ctx.state, ctx.now_ms) {
+                Ok(()) => Reply::Ok,
+                Err(e) => Reply::error(format!("ERR Error trying to load the RDB dump: {e}")),
+            };
+        }
         return match crate::engine::persistence::snapshot::debug_reload(ctx.state, ctx.now_ms) {
             Ok(()) => Reply::Ok,
             Err(e) => Reply::error(format!("ERR Error trying to load the RDB dump: {e}")),

@@ -32,7 +32,17 @@ fn off() -> Reply {
 
 fn save(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     if !ctx.state.persist.enabled {
-        return off();
+        if ctx.state.persist.snapshot_in_progress {
+            return Reply::err_static("ERR Background save already in progress");
+        }
+        // RDB mode: without the log, SAVE writes `dir/dbfilename` as redis-server does.
+        return match super::dump::save_now(ctx.state, ctx.now_ms) {
+            Ok(_) => Reply::Ok,
+            Err(e) => {
+                tracing::error!(error = %e, "SAVE failed");
+                Reply::error(format!("ERR {e}"))
+            }
+        };
     }
     if ctx.state.persist.snapshot_in_progress {
         return Reply::err_static("ERR Background save already in progress");
@@ -57,9 +67,7 @@ fn bgsave(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         2 if a[1].eq_ignore_ascii_case(b"schedule") => true,
         _ => return Reply::err_static("ERR syntax error"),
     };
-    if !ctx.state.persist.enabled {
-        return off();
-    }
+    // With persistence off, the persistence task writes `dir/dbfilename` (RDB mode).
     if ctx.state.persist.snapshot_in_progress || ctx.state.persist.snapshot_requested {
         if schedule {
             request(ctx);

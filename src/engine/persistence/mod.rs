@@ -12,6 +12,7 @@
 
 pub mod check;
 pub mod commands;
+pub mod dump;
 pub mod record;
 pub mod recovery;
 pub mod snapshot;
@@ -41,6 +42,11 @@ pub enum PersistError {
     Gap(String),
     #[error("cannot replay {file}: {reason}")]
     Replay { file: String, reason: String },
+    #[error("{file}: {source}")]
+    Rdb {
+        file: String,
+        source: crate::engine::storage::rdbfile::RdbFileError,
+    },
 }
 
 pub fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PersistError + '_ {

@@ -2,7 +2,9 @@
 //! locked state; the network side lives in `master` and `replica`, started by the replication
 //! task when these commands change the role).
 
-use super::{decide_psync, Allow, History, PrevPosition, PsyncDecision, Role, Takeover};
+use super::{
+    decide_psync, Allow, History, PeerProtocol, PrevPosition, PsyncDecision, Role, Takeover,
+};
 use crate::engine::cmd::flags::*;
 use crate::engine::cmd::{CommandSpec, Ctx};
 use crate::engine::protocol::arg::Arg;
@@ -232,6 +234,7 @@ fn replconf(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
                 else {
                     return Reply::err_static("ERR value is not an integer or out of range");
                 };
+                ctx.state.repl.engine_peers.insert(ctx.client.id);
                 if t > ctx.state.repl.term {
                     tracing::warn!(
                         replica_term = t,
@@ -277,7 +280,9 @@ fn psync_request(
     offset: Option<u64>,
     prev: Option<PrevPosition<'_>>,
     allow: Allow,
+    protocol: PeerProtocol,
 ) -> Reply {
+    ctx.state.repl.engine_peers.remove(&ctx.client.id);
     if ctx.state.repl.role != Role::Master {
         return Reply::err_static("NOMASTERLINK Can't SYNC while not connected with my master");
     }
@@ -303,10 +308,14 @@ fn psync_request(
         .pending_ports
         .remove(&ctx.client.id)
         .unwrap_or(0);
-    ctx.state
-        .repl
-        .takeovers
-        .insert(ctx.client.id, Takeover { decision, port });
+    ctx.state.repl.takeovers.insert(
+        ctx.client.id,
+        Takeover {
+            decision,
+            port,
+            protocol,
+        },
+    );
     Reply::NoReply
 }
 
@@ -336,9 +345,24 @@ fn psync(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let prev = prev_args
         .as_ref()
         .map(|(replid, end)| PrevPosition { replid, end: *end });
-    psync_request(ctx, &replid, offset, prev, allow)
+    // The engine's replicas say `REPLCONF term` first and may add words to PSYNC; a stock
+    // Redis replica does neither. It gets Redis's protocol: a full sync whenever its position
+    // cannot be continued (it has no term and no say in fencing; it asks for whatever we
+    // have), and its offset is the first byte it wants where ours is the bytes it has.
+    let engine_peer = ctx.state.repl.engine_peers.contains(&ctx.client.id) || a.len() > 3;
+    if !engine_peer {
+        let offset = offset.and_then(|o| o.checked_sub(1));
+        let allow = Allow {
+            full: true,
+            truncate: false,
+        };
+        return psync_request(ctx, &replid, offset, None, allow, PeerProtocol::StockPsync);
+    }
+    psync_request(ctx, &replid, offset, prev, allow, PeerProtocol::Engine)
 }
 
+/// SYNC: only stock Redis clients use it (old replicas, redis-cli --rdb/--replica, Redis's
+/// test suite reading the replication stream): the RDB payload alone, then the stream.
 fn sync(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     psync_request(
         ctx,
@@ -349,6 +373,7 @@ fn sync(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
             full: true,
             truncate: false,
         },
+        PeerProtocol::StockSync,
     )
 }
 

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 
 use super::apply::split_commands;
 use super::stream::encode_command;
-use super::{PsyncDecision, ReplicaInfo, Takeover};
+use super::{PeerProtocol, PsyncDecision, ReplicaInfo, Takeover};
 use crate::engine::persistence::snapshot;
 use crate::engine::persistence::writer::LogWriter;
 use crate::engine::protocol::arg::Arg;
@@ -40,8 +40,37 @@ pub async fn serve_replica(
     kill: Arc<crate::engine::client::ClientHandle>,
 ) {
     let replid = engine.state.lock().repl.replid.clone();
-    let full = matches!(takeover.decision, PsyncDecision::Full);
-    let mut pos = match takeover.decision {
+    let stock = takeover.protocol != PeerProtocol::Engine;
+    let decision = match takeover.decision {
+        // A stock replica asked for whatever we have: what we cannot continue is a full sync.
+        PsyncDecision::NoHistory(_) | PsyncDecision::Truncate { .. } if stock => {
+            PsyncDecision::Full
+        }
+        PsyncDecision::Continue { .. } if takeover.protocol == PeerProtocol::StockSync => {
+            PsyncDecision::Full
+        }
+        d => d,
+    };
+    let full = matches!(decision, PsyncDecision::Full);
+    let mut pos = match decision {
+        PsyncDecision::Continue { offset } if stock => {
+            engine.state.lock().repl.sync_partial_ok += 1;
+            info!(%peer, offset, "partial resync (stock Redis replica)");
+            if sock
+                .write_all(format!("+CONTINUE {replid}\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+            offset
+        }
+        PsyncDecision::Full if stock => {
+            match stock_full_sync(&engine, &mut sock, &replid, &peer, takeover.protocol).await {
+                Some(o) => o,
+                None => return,
+            }
+        }
         PsyncDecision::NoHistory(reason) => {
             engine.state.lock().repl.sync_partial_err += 1;
             warn!(%peer, %reason, "refusing a replica: no common history");
@@ -77,6 +106,11 @@ pub async fn serve_replica(
     };
     {
         let mut st = engine.state.lock();
+        if stock && st.repl.last_stock_ping_ms == 0 {
+            // The first keep-alive PING comes a period after the first stock replica, not at
+            // once (Redis's suite reads the stream and expects only the commands it ran).
+            st.repl.last_stock_ping_ms = now_ms();
+        }
         st.repl.replicas.insert(
             id,
             ReplicaInfo {
@@ -86,15 +120,59 @@ pub async fn serve_replica(
                 ack_offset: if full { 0 } else { pos },
                 last_ack_ms: now_ms(),
                 online: true,
+                stock,
             },
         );
         refresh_acks(&engine, &mut st);
     }
-    let r = stream_loop(&engine, &mut sock, id, &mut pos, &mut inbuf, &kill).await;
+    let r = stream_loop(&engine, &mut sock, id, &mut pos, &mut inbuf, &kill, stock).await;
     let mut st = engine.state.lock();
     st.repl.replicas.remove(&id);
     refresh_acks(&engine, &mut st);
     info!(%peer, reason = r, "replica disconnected");
+}
+
+/// A stock Redis replica's full sync: `+FULLRESYNC <replid> <offset>` (not for SYNC), then the
+/// dataset at that offset as an RDB payload (`$<len>` and the file, as a disk-based Redis
+/// master sends it). Returns the offset.
+///
+/// The file is encoded in one go under the lock, so it is exactly the dataset at the offset
+/// the stream continues from; clients wait meanwhile (about as long as SAVE takes). Engine
+/// replicas get the paced, copy-before-write snapshot of [`full_sync`] instead.
+async fn stock_full_sync(
+    engine: &Arc<Engine>,
+    sock: &mut TcpStream,
+    replid: &str,
+    peer: &SocketAddr,
+    protocol: PeerProtocol,
+) -> Option<u64> {
+    let (offset, data) = {
+        let mut st = engine.state.lock();
+        st.repl.sync_full += 1;
+        let offset = st.stream.offset;
+        // As a Redis master after a full sync: the stream selects its database again before
+        // its next command, so the new replica (which starts in db 0, `repl-stream-db` -1)
+        // needs nothing from the file to follow it. One SELECT more for every other replica.
+        st.stream.cur_db = None;
+        let aux = crate::engine::persistence::dump::ReplAux {
+            replid: replid.to_string(),
+            offset,
+            stream_db: None,
+        };
+        (
+            offset,
+            crate::engine::persistence::dump::encode(&st, Some(&aux), now_ms()),
+        )
+    };
+    info!(%peer, offset, bytes = data.len(), "full sync (stock Redis replica, RDB payload)");
+    let mut head = Vec::new();
+    if protocol == PeerProtocol::StockPsync {
+        head.extend_from_slice(format!("+FULLRESYNC {replid} {offset}\r\n").as_bytes());
+    }
+    head.extend_from_slice(format!("${}\r\n", data.len()).as_bytes());
+    sock.write_all(&head).await.ok()?;
+    sock.write_all(&data).await.ok()?;
+    Some(offset)
 }
 
 /// A snapshot of the dataset at offset S streamed as commands, then `REPLCONF SNAPEND <db>`.
@@ -330,6 +408,7 @@ async fn stream_loop(
     pos: &mut u64,
     inbuf: &mut BytesMut,
     kill: &crate::engine::client::ClientHandle,
+    stock: bool,
 ) -> &'static str {
     let mut new_data = engine.state.lock().stream.new_data.subscribe();
     let mut written_rx: Option<(Arc<LogWriter>, watch::Receiver<u64>)> = None;
@@ -424,6 +503,27 @@ async fn stream_loop(
                         * 1000;
                     if st.repl.replicas.get(&id).is_some_and(|r| now_ms() - r.last_ack_ms > timeout_ms) {
                         return "timeout: no acknowledgement from the replica";
+                    }
+                    if stock {
+                        // A stock replica would apply a heartbeat as a command and count its
+                        // bytes; its keep-alive is a PING in the stream, as Redis's
+                        // (repl-ping-replica-period, 10 s), counted by every replica alike.
+                        let now = now_ms();
+                        let period_ms = st
+                            .config
+                            .get("repl-ping-replica-period")
+                            .and_then(|v| v.parse::<i64>().ok())
+                            .unwrap_or(10)
+                            .saturating_mul(1000);
+                        if st.repl.role == super::Role::Master
+                            && now - st.repl.last_stock_ping_ms >= period_ms
+                        {
+                            st.repl.last_stock_ping_ms = now;
+                            let mut ping = Vec::new();
+                            encode_command(&[Bytes::from_static(b"PING")], &mut ping);
+                            st.stream.append_unit(&ping);
+                        }
+                        continue;
                     }
                     let seq = st.repl.next_heartbeat;
                     st.repl.next_heartbeat += 1;

@@ -46,6 +46,10 @@ pub struct ReplicaInfo {
     pub ack_offset: u64,
     pub last_ack_ms: i64,
     pub online: bool,
+    /// A stock Redis replica (it did not send `REPLCONF term`): served Redis's protocol, and
+    /// left out of what the pair's guarantees rest on (semi-sync acknowledgements, the write
+    /// lease, hand-over), since it takes no part in fencing. WAIT counts it, as Redis does.
+    pub stock: bool,
 }
 
 /// Semi-sync state on the master.
@@ -92,6 +96,12 @@ pub struct ReplState {
     pub pending_ports: HashMap<u64, u16>,
     /// A full sync being received: the master's (replid, snapshot offset).
     pub pending_full: Option<(String, u64)>,
+    /// Connections that sent `REPLCONF term` (the engine's own replicas, see
+    /// [`PeerProtocol`]).
+    pub engine_peers: std::collections::HashSet<u64>,
+    /// When a PING was last put in the stream for stock replicas (ms): they time the link
+    /// out without traffic, and count only stream bytes, so their keep-alive is a command.
+    pub last_stock_ping_ms: i64,
     /// Connections holding replies at the reply gate.
     pub gate_waiters: std::collections::HashSet<u64>,
     /// Clients blocked in WAIT.
@@ -124,6 +134,20 @@ pub struct Takeover {
     pub decision: PsyncDecision,
     /// The replica's listening port (REPLCONF listening-port).
     pub port: u16,
+    /// How the replica speaks (see [`PeerProtocol`]).
+    pub protocol: PeerProtocol,
+}
+
+/// Which replication protocol a replica speaks, told by its handshake: the engine's own
+/// replicas send `REPLCONF term` before PSYNC; stock Redis replicas never do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerProtocol {
+    /// The engine's fenced protocol: terms, `ALLOW-FULL`, a snapshot as commands, heartbeats.
+    Engine,
+    /// Redis's PSYNC: `+FULLRESYNC <id> <offset>` and an RDB payload, `+CONTINUE <id>`.
+    StockPsync,
+    /// Redis's old SYNC: the RDB payload alone, then the stream.
+    StockSync,
 }
 
 impl ReplState {
@@ -152,6 +176,8 @@ impl ReplState {
             pending_ports: HashMap::new(),
             waits: Vec::new(),
             pending_full: None,
+            engine_peers: Default::default(),
+            last_stock_ping_ms: 0,
             gate_waiters: Default::default(),
             wake: Default::default(),
             heartbeats: Default::default(),
@@ -173,7 +199,7 @@ impl ReplState {
     pub fn best_ack(&self) -> u64 {
         self.replicas
             .values()
-            .filter(|r| r.online)
+            .filter(|r| r.online && !r.stock)
             .map(|r| r.ack_offset)
             .max()
             .unwrap_or(0)

@@ -179,6 +179,11 @@ async fn link_inner(
     expect_ok(&mut sock, &mut buf).await?;
     send(&mut sock, &["REPLCONF", "term", &my_term.to_string()]).await?;
     let l = read_line(&mut sock, &mut buf).await?;
+    if l.starts_with("-ERR Unrecognized REPLCONF option") {
+        // A stock Redis master: it has no terms (and so takes no part in fencing) and speaks
+        // Redis's own PSYNC, with an RDB file for a full sync.
+        return link_stock_master(engine, generation, sock, buf).await;
+    }
     let master_term: u64 = l
         .strip_prefix(':')
         .and_then(|t| t.parse().ok())
@@ -280,7 +285,201 @@ async fn link_inner(
         }
         _ => return Err(End::Retry(format!("PSYNC refused: {l}"))),
     }
-    receive(engine, generation, &mut sock, buf, &mut client, loading).await
+    receive(
+        engine,
+        generation,
+        &mut sock,
+        buf,
+        &mut client,
+        loading,
+        false,
+    )
+    .await
+}
+
+/// Follow a stock Redis master (7.x), as a Redis replica does: `PSYNC <replid> <offset+1>` (or
+/// `PSYNC ? -1` with no history), then either `+CONTINUE` and the stream, or `+FULLRESYNC
+/// <replid> <offset>` and an RDB payload (`$<len>` from a disk save, or `$EOF:<mark>` ... mark
+/// from a diskless one), which replaces our dataset and our log (kept as our snapshot at the
+/// master's offset, so our offsets are the master's and a restart resumes by partial resync).
+///
+/// A full sync from a stock master is accepted whenever it offers one, as a Redis replica
+/// accepts it: such a master has no term, and `REPLICAOF` pointing at it is the operator's
+/// decision to take its data. Engine masters keep the fenced protocol (`ALLOW-FULL`).
+async fn link_stock_master(
+    engine: &Arc<Engine>,
+    generation: u64,
+    mut sock: TcpStream,
+    mut buf: BytesMut,
+) -> Result<(), End> {
+    // `eof`: we read diskless payloads; `psync2`: +CONTINUE carries the master's new id.
+    send(&mut sock, &["REPLCONF", "capa", "eof", "capa", "psync2"]).await?;
+    expect_ok(&mut sock, &mut buf).await?;
+    let (replid, offset, timeout_secs) = {
+        let mut st = engine.state.lock();
+        if obsolete(&st, generation) {
+            return Ok(());
+        }
+        st.repl.link.sync_in_progress = true;
+        let timeout: u64 = st
+            .config
+            .get("repl-timeout")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60);
+        (st.repl.replid.clone(), st.stream.offset, timeout)
+    };
+    // Redis's PSYNC names the first byte wanted: our offset + 1. With nothing yet, `? -1`
+    // asks for a full sync without pretending to a history.
+    let psync = if offset == 0 {
+        vec!["PSYNC".to_string(), "?".into(), "-1".into()]
+    } else {
+        vec!["PSYNC".to_string(), replid, (offset + 1).to_string()]
+    };
+    let refs: Vec<&str> = psync.iter().map(String::as_str).collect();
+    send(&mut sock, &refs).await?;
+    let l = read_payload_line(&mut sock, &mut buf, timeout_secs).await?;
+    let words: Vec<&str> = l.split(' ').collect();
+    match words.first().copied() {
+        Some("+CONTINUE") => {
+            let new_id = words.get(1).copied().unwrap_or("").to_string();
+            let mut st = engine.state.lock();
+            if obsolete(&st, generation) {
+                return Ok(());
+            }
+            if !new_id.is_empty() && new_id != st.repl.replid {
+                st.repl.replid2 = std::mem::replace(&mut st.repl.replid, new_id);
+                st.repl.second_offset = st.stream.offset as i64;
+            }
+            link_up(&mut st);
+            save_node_state(&st);
+            info!(offset, "partial resync with the (stock Redis) master");
+        }
+        Some("+FULLRESYNC") => {
+            let master_id = words.get(1).copied().unwrap_or("").to_string();
+            let s: u64 = words
+                .get(2)
+                .and_then(|w| w.parse().ok())
+                .ok_or_else(|| End::Retry(format!("bad FULLRESYNC: {l}")))?;
+            info!(offset = s, "full sync from the (stock Redis) master");
+            let data = read_rdb_payload(&mut sock, &mut buf, timeout_secs).await?;
+            let mut st = engine.state.lock();
+            if obsolete(&st, generation) {
+                return Ok(());
+            }
+            if let Some(f) = start_full_sync(&mut st, s, -1) {
+                // The dataset comes as an RDB file, not as commands: our snapshot is written
+                // from the loaded data below instead.
+                f.abandon();
+            }
+            // The master's libraries replace ours, as its keys do.
+            st.scripting.flush_functions();
+            let now = now_ms();
+            let loaded = persistence::dump::load(&mut st, &data, now, false);
+            let loaded = match loaded {
+                Ok(l) => l,
+                Err(e) => {
+                    // Nothing partial is served: LOADING stays until a full sync succeeds.
+                    for d in st.dbs.iter_mut() {
+                        d.clear();
+                    }
+                    return Err(End::Retry(format!("cannot load the master's RDB: {e}")));
+                }
+            };
+            // The master selects a database before its next command (it forgets the
+            // stream's database at a full sync), so none is assumed here.
+            finish_full_sync(engine, &mut st, None, &master_id, s, -1)?;
+            if st.persist.enabled {
+                persistence::snapshot::save_inline(&mut st, now)
+                    .map_err(|e| End::Retry(format!("cannot write the snapshot: {e}")))?;
+            }
+            info!(
+                offset = s,
+                keys = loaded.keys_loaded,
+                bytes = data.len(),
+                "RDB from the master loaded"
+            );
+        }
+        _ => return Err(End::Retry(format!("PSYNC refused: {l}"))),
+    }
+    let mut client = {
+        let mut st = engine.state.lock();
+        let id = st.new_client_id();
+        stream_client(id, st.stream.cur_db.unwrap_or(0))
+    };
+    receive(engine, generation, &mut sock, buf, &mut client, None, true).await
+}
+
+/// Read more from the master into `buf`, failing after `timeout_secs` of silence.
+async fn read_more(sock: &mut TcpStream, buf: &mut BytesMut, timeout_secs: u64) -> Result<(), End> {
+    match tokio::time::timeout(Duration::from_secs(timeout_secs.max(1)), sock.read_buf(buf)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => Err(End::Retry("master closed the link".into())),
+        Err(_) => Err(End::Retry("timeout: no data from the master".into())),
+        Ok(Ok(_)) => Ok(()),
+    }
+}
+
+/// A reply line, skipping the bare newlines a Redis master sends to keep the link alive while
+/// it prepares a full sync.
+async fn read_payload_line(
+    sock: &mut TcpStream,
+    buf: &mut BytesMut,
+    timeout_secs: u64,
+) -> Result<String, End> {
+    loop {
+        let skip = buf.iter().take_while(|b| **b == b'\n').count();
+        let _ = buf.split_to(skip);
+        if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+            let line = buf.split_to(i + 2);
+            return Ok(String::from_utf8_lossy(&line[..i]).into_owned());
+        }
+        read_more(sock, buf, timeout_secs).await?;
+    }
+}
+
+/// The RDB payload of a full sync: `$<len>\r\n` and that many bytes, or (diskless)
+/// `$EOF:<40-byte mark>\r\n`, the file, and the mark again. What follows stays in `buf`.
+async fn read_rdb_payload(
+    sock: &mut TcpStream,
+    buf: &mut BytesMut,
+    timeout_secs: u64,
+) -> Result<Vec<u8>, End> {
+    let line = read_payload_line(sock, buf, timeout_secs).await?;
+    let Some(spec) = line.strip_prefix('$') else {
+        return Err(End::Retry(format!("expected the RDB payload, got {line}")));
+    };
+    if let Some(mark) = spec.strip_prefix("EOF:") {
+        let mark = mark.as_bytes().to_vec();
+        if mark.len() != 40 {
+            return Err(End::Retry(format!("bad EOF mark in {line}")));
+        }
+        let mut data: Vec<u8> = Vec::new();
+        loop {
+            // Search only where the mark can newly end: the tail of what we had plus the new.
+            let from = data.len().saturating_sub(mark.len() - 1);
+            data.extend_from_slice(buf);
+            buf.clear();
+            if let Some(i) = data[from..].windows(mark.len()).position(|w| w == mark) {
+                let end = from + i;
+                // Bytes after the mark (the stream) go back to `buf`.
+                buf.extend_from_slice(&data[end + mark.len()..]);
+                data.truncate(end);
+                return Ok(data);
+            }
+            read_more(sock, buf, timeout_secs).await?;
+        }
+    }
+    let len: usize = spec
+        .parse()
+        .map_err(|_| End::Retry(format!("bad RDB payload length in {line}")))?;
+    let mut data = Vec::with_capacity(len.min(1 << 30));
+    loop {
+        let take = (len - data.len()).min(buf.len());
+        data.extend_from_slice(&buf.split_to(take));
+        if data.len() == len {
+            return Ok(data);
+        }
+        read_more(sock, buf, timeout_secs).await?;
+    }
 }
 
 fn link_up(st: &mut EngineState) {
@@ -476,12 +675,14 @@ fn cut_log(dir: &std::path::Path, p: u64) -> Result<(), String> {
     Ok(())
 }
 
-async fn send_ack(sock: &mut TcpStream, offset: u64, hb: u64) -> Result<(), End> {
-    send(
-        sock,
-        &["REPLCONF", "ACK", &offset.to_string(), &hb.to_string()],
-    )
-    .await
+/// `REPLCONF ACK <offset> [<heartbeat>]`: the heartbeat only to an engine master (a stock
+/// Redis master answers a fourth word with an error, and drops the link).
+async fn send_ack(sock: &mut TcpStream, offset: u64, hb: Option<u64>) -> Result<(), End> {
+    let offset = offset.to_string();
+    match hb {
+        Some(hb) => send(sock, &["REPLCONF", "ACK", &offset, &hb.to_string()]).await,
+        None => send(sock, &["REPLCONF", "ACK", &offset]).await,
+    }
 }
 
 fn is_replconf(args: &[Arg], sub: &[u8]) -> bool {
@@ -498,6 +699,7 @@ async fn receive(
     mut buf: BytesMut,
     client: &mut ClientState,
     mut loading: Option<Option<SnapshotFile>>,
+    stock_master: bool,
 ) -> Result<(), End> {
     let mut unit: Vec<u8> = Vec::new();
     // `buf` only grows at its end and loses whole commands at its front: the parser may keep
@@ -538,10 +740,14 @@ async fn receive(
                     need_ack = true;
                     continue;
                 }
-                if is_replconf(&args, b"getack") {
+                if is_replconf(&args, b"getack") && !stock_master {
                     need_ack = true;
                     continue;
                 }
+                // A stock Redis master counts its GETACKs (and PINGs) in its offset: they are
+                // applied (doing nothing) and kept in our stream like any command, so our
+                // offsets stay the master's.
+                need_ack |= stock_master && is_replconf(&args, b"getack");
                 if let Some(file) = &mut loading {
                     if is_replconf(&args, b"snapend") {
                         let db: i64 = args
@@ -589,7 +795,7 @@ async fn receive(
                 }
                 st.stream.offset
             };
-            send_ack(sock, offset, last_hb).await?;
+            send_ack(sock, offset, (!stock_master).then_some(last_hb)).await?;
         }
         tokio::select! {
             r = sock.read_buf(&mut buf) => {
@@ -613,7 +819,7 @@ async fn receive(
                     }
                     st.stream.offset
                 };
-                send_ack(sock, offset, last_hb).await?;
+                send_ack(sock, offset, (!stock_master).then_some(last_hb)).await?;
             }
         }
     }

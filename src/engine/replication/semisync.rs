@@ -55,7 +55,7 @@ pub fn tick(engine: &Engine, st: &mut EngineState, now_ms: i64) {
     }
     let offset = st.stream.offset;
     let acked = st.repl.best_ack();
-    let connected = st.repl.replicas.values().any(|r| r.online);
+    let connected = st.repl.replicas.values().any(|r| r.online && !r.stock);
     if st.repl.semi.degraded {
         if connected && acked >= offset {
             info!("replica caught up: back to semi-sync");

@@ -234,6 +234,8 @@ fn open_data(engine: &Arc<Engine>) -> Result<(), ServerError> {
     if !enabled {
         let cap = backlog_cap(&st, false);
         st.stream = Stream::new(0, cap);
+        // Without the log, `dir/dbfilename` is the dataset, as for redis-server.
+        import_dump_rdb(&mut st)?;
         return Ok(());
     }
     let dir = std::path::PathBuf::from(st.config.get("dir").unwrap_or("."));
@@ -284,7 +286,39 @@ fn open_data(engine: &Arc<Engine>) -> Result<(), ServerError> {
     st.stream.log = Some(writer);
     engine.gate.set_need_durable(policy == FsyncPolicy::Always);
     st.repl.node_state().save(&dir)?;
+    // A fresh data directory (nothing recovered) of a node that follows no master imports
+    // `dir/dbfilename` when there is one, then snapshots it at once: from then on the log is
+    // the dataset, and the RDB file is not read again. A node with a log never reads it: the
+    // log is newer than any file put beside it.
+    if rec.snapshot.is_none() && rec.records == 0 && st.repl.master.is_none() {
+        let loaded = import_dump_rdb(&mut st)?;
+        if loaded.is_some_and(|l| l.keys_loaded > 0 || l.functions > 0) {
+            persistence::snapshot::save_inline(&mut st, now)?;
+        }
+    }
     Ok(())
+}
+
+/// Load `dir/dbfilename` if it exists (start-up: the databases are empty).
+fn import_dump_rdb(st: &mut EngineState) -> Result<Option<persistence::dump::Loaded>, ServerError> {
+    let path = persistence::dump::rdb_path(st);
+    st.persist.loading = true;
+    let r = persistence::dump::load_file(st, &path, now_ms());
+    st.persist.loading = false;
+    match r {
+        Ok(Some(l)) => {
+            info!(
+                file = %path.display(),
+                keys = l.keys_loaded,
+                expired_skipped = l.expired_skipped,
+                functions = l.functions,
+                "RDB file loaded"
+            );
+            Ok(Some(l))
+        }
+        Ok(None) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Flush the log and record a clean shutdown (the node keeps its replication id).
@@ -354,7 +388,30 @@ async fn persistence_task(engine: Arc<Engine>) {
                 grown,
                 st.config.settings.auto_compaction_bytes,
             );
-            if p.enabled && want && !p.snapshot_in_progress {
+            if !p.enabled && p.snapshot_requested && !p.snapshot_in_progress {
+                // RDB mode (persistence off): BGSAVE writes `dir/dbfilename`. The dataset is
+                // encoded under the lock (no copy-before-write for RDB files: see
+                // docs/compatibility.md) and written and fsynced outside it.
+                st.persist.snapshot_requested = false;
+                st.persist.snapshot_in_progress = true;
+                let now = now_ms();
+                st.persist.snapshot_started_ms = now;
+                let dirty = st.dirty_since_save;
+                let path = persistence::dump::rdb_path(&st);
+                let data = persistence::dump::encode(&st, None, now);
+                drop(st);
+                let engine = engine.clone();
+                tokio::task::spawn_blocking(move || {
+                    let r = persistence::dump::write_file(&path, &data);
+                    if let Err(e) = &r {
+                        tracing::error!(error = %e, "background RDB save failed");
+                    } else {
+                        info!(file = %path.display(), bytes = data.len(), "RDB file saved");
+                    }
+                    persistence::dump::saved(&mut engine.state.lock(), r.is_ok(), dirty, now_ms());
+                });
+                false
+            } else if p.enabled && want && !p.snapshot_in_progress {
                 st.persist.snapshot_requested = false;
                 st.persist.snapshot_in_progress = true;
                 true

@@ -7,6 +7,7 @@ pub mod hyperloglog;
 pub mod list;
 pub mod prefetch;
 pub mod rdb;
+pub mod rdbfile;
 pub mod serialise;
 pub mod set;
 pub mod stream;

@@ -26,6 +26,8 @@ const TYPE_SET: u8 = 2;
 const TYPE_ZSET: u8 = 3;
 const TYPE_HASH: u8 = 4;
 const TYPE_ZSET_2: u8 = 5;
+/// Hashes of Redis before 2.6 (RDB files only: DUMP of those versions did not exist).
+const TYPE_HASH_ZIPMAP: u8 = 9;
 const TYPE_LIST_ZIPLIST: u8 = 10;
 const TYPE_SET_INTSET: u8 = 11;
 const TYPE_ZSET_ZIPLIST: u8 = 12;
@@ -34,6 +36,8 @@ const TYPE_LIST_QUICKLIST: u8 = 14;
 const TYPE_HASH_LISTPACK: u8 = 16;
 const TYPE_ZSET_LISTPACK: u8 = 17;
 const TYPE_LIST_QUICKLIST_2: u8 = 18;
+/// Redis 7.2's small sets (RDB 11), read so a 7.2 master's full sync loads.
+const TYPE_SET_LISTPACK: u8 = 20;
 
 /// Quicklist2 node containers.
 const QUICKLIST_NODE_PLAIN: u64 = 1;
@@ -74,8 +78,14 @@ static CRC64_TABLE: std::sync::LazyLock<[u64; 256]> = std::sync::LazyLock::new(|
 
 /// Redis's `crc64(0, data)`.
 pub fn crc64(data: &[u8]) -> u64 {
+    crc64_update(0, data)
+}
+
+/// Redis's `crc64(crc, data)`: continues a checksum over more bytes (an RDB file is
+/// checksummed as it is written).
+pub fn crc64_update(crc: u64, data: &[u8]) -> u64 {
     let table = &*CRC64_TABLE;
-    data.iter().fold(0u64, |crc, &b| {
+    data.iter().fold(crc, |crc, &b| {
         table[((crc ^ b as u64) & 0xff) as usize] ^ (crc >> 8)
     })
 }
@@ -83,7 +93,7 @@ pub fn crc64(data: &[u8]) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // Writing.
 
-fn write_len(out: &mut Vec<u8>, len: u64) {
+pub fn write_len(out: &mut Vec<u8>, len: u64) {
     if len < 1 << 6 {
         out.push(len as u8);
     } else if len < 1 << 14 {
@@ -99,7 +109,7 @@ fn write_len(out: &mut Vec<u8>, len: u64) {
 }
 
 /// A string, as an integer encoding when it is a canonical 32-bit integer (as Redis does).
-fn write_string(out: &mut Vec<u8>, s: &[u8]) {
+pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     if s.len() <= 11 {
         if let Some(n) = crate::engine::cmd::args::parse_i64_strict(s) {
             if let Ok(v) = i8::try_from(n) {
@@ -304,6 +314,22 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// An RDB string (plain, integer-encoded or LZF-compressed) at `buf[pos..]`; returns it and the
+/// position after it. For the RDB file reader, which shares this module's encodings.
+pub fn read_string_at(buf: &[u8], pos: usize) -> Result<(Vec<u8>, usize)> {
+    let mut r = Reader { buf, pos };
+    let s = r.string()?;
+    Ok((s, r.pos))
+}
+
+/// An RDB length at `buf[pos..]` (not a special string encoding); returns it and the position
+/// after it.
+pub fn read_len_at(buf: &[u8], pos: usize) -> Result<(u64, usize)> {
+    let mut r = Reader { buf, pos };
+    let n = r.len()?;
+    Ok((n, r.pos))
+}
+
 /// LZF decompression (the format of Redis's lzf_d.c): control byte < 32 is a literal run of
 /// ctrl+1 bytes; otherwise a back-reference of length (ctrl >> 5) + 2 (7 means one extra length
 /// byte follows) at distance ((ctrl & 0x1f) << 8 | next) + 1.
@@ -505,6 +531,40 @@ fn ziplist_entries(zl: &[u8]) -> Result<Vec<LpEntry<'_>>> {
     Ok(out)
 }
 
+/// Parse a zipmap blob (Redis < 2.6 hashes): a count byte, then per pair a length, the field,
+/// a length, a "free" byte, the value and that many unused bytes; 0xFF. A length is one byte
+/// below 254, else 254 and a little-endian u32.
+fn zipmap_pairs(zm: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let bad = || BadData("corrupt zipmap");
+    let mut r = Reader { buf: zm, pos: 1 };
+    if zm.is_empty() {
+        return Err(bad());
+    }
+    let len = |r: &mut Reader<'_>| -> Result<Option<usize>> {
+        Ok(match r.byte()? {
+            0xFF => None,
+            254 => {
+                let s = r.take(4)?;
+                Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
+            }
+            n => Some(n as usize),
+        })
+    };
+    let mut out = Vec::new();
+    while let Some(klen) = len(&mut r)? {
+        let k = r.take(klen)?.to_vec();
+        let vlen = len(&mut r)?.ok_or_else(bad)?;
+        let free = r.byte()? as usize;
+        let v = r.take(vlen)?.to_vec();
+        r.take(free)?;
+        out.push((k, v));
+    }
+    if r.pos != zm.len() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
 /// Entries of a listpack or, for the pre-7.0 types, a ziplist.
 fn packed_entries(blob: &[u8], ziplist: bool) -> Result<Vec<LpEntry<'_>>> {
     if ziplist {
@@ -550,8 +610,18 @@ fn zset_insert(z: &mut ZSetValue, member: Vec<u8>, score: f64) -> Result<()> {
 /// Decode a value (type byte + RDB encoding, the payload without its footer). Empty
 /// collections and duplicate members are rejected, as Redis does.
 pub fn load_value(body: &[u8]) -> Result<Value> {
-    let mut r = Reader { buf: body, pos: 0 };
-    let t = r.byte()?;
+    let (&t, rest) = body.split_first().ok_or(BadData("truncated"))?;
+    let (value, used) = load_typed_value(t, rest)?;
+    if used != rest.len() {
+        return Err(BadData("trailing bytes"));
+    }
+    Ok(value)
+}
+
+/// Decode one value of RDB type `t` from the start of `buf`; returns it and the bytes it took.
+/// The RDB file reader uses this: in a file the key sits between the type byte and the value.
+pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
+    let mut r = Reader { buf, pos: 0 };
     let value = match t {
         TYPE_STRING => Value::Str(CompactBytes::from(r.string()?)),
         TYPE_LIST => {
@@ -619,12 +689,35 @@ pub fn load_value(body: &[u8]) -> Result<Value> {
             }
             Value::Set(Box::new(s))
         }
+        TYPE_SET_LISTPACK => {
+            let blob = r.string()?;
+            let mut s = SetValue::default();
+            for e in listpack_entries(&blob)? {
+                if !s.members.insert(CompactBytes::from(e.to_bytes())) {
+                    return Err(BadData("duplicate set member"));
+                }
+            }
+            Value::Set(Box::new(s))
+        }
         TYPE_HASH => {
             let n = r.count()?;
             let mut h = HashValue::default();
             for _ in 0..n {
                 let k = r.string()?;
                 let v = r.string()?;
+                if h.map
+                    .insert(CompactBytes::from(k), CompactBytes::from(v))
+                    .is_some()
+                {
+                    return Err(BadData("duplicate hash field"));
+                }
+            }
+            Value::Hash(Box::new(h))
+        }
+        TYPE_HASH_ZIPMAP => {
+            let blob = r.string()?;
+            let mut h = HashValue::default();
+            for (k, v) in zipmap_pairs(&blob)? {
                 if h.map
                     .insert(CompactBytes::from(k), CompactBytes::from(v))
                     .is_some()
@@ -695,9 +788,7 @@ pub fn load_value(body: &[u8]) -> Result<Value> {
         | stream::TYPE_STREAM_LISTPACKS_3 => Value::Stream(Box::new(stream::decode(&mut r, t)?)),
         _ => return Err(BadData("unsupported RDB type")),
     };
-    if r.pos != body.len() {
-        return Err(BadData("trailing bytes"));
-    }
+    let used = r.pos;
     let empty = match &value {
         Value::Str(_) => false,
         Value::List(l) => l.items.is_empty(),
@@ -711,12 +802,41 @@ pub fn load_value(body: &[u8]) -> Result<Value> {
     if empty {
         return Err(BadData("empty collection"));
     }
-    Ok(value)
+    Ok((value, used))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zipmap_hash_loads() {
+        // zipmap {f: v, long: 300 x 'x'}: count, (len, key, len, free, value, free bytes)...
+        let mut zm = vec![2u8, 1, b'f', 1, 0, b'v', 4];
+        zm.extend_from_slice(b"long");
+        zm.push(254);
+        zm.extend_from_slice(&300u32.to_le_bytes());
+        zm.push(2);
+        zm.extend_from_slice(&[b'x'; 300]);
+        zm.extend_from_slice(&[0, 0, 0xFF]);
+        let mut body = vec![TYPE_HASH_ZIPMAP];
+        write_len(&mut body, zm.len() as u64);
+        body.extend_from_slice(&zm);
+        let Ok(Value::Hash(h)) = load_value(&body) else {
+            panic!("not a hash");
+        };
+        assert_eq!(h.map.len(), 2);
+        let pairs: Vec<(Vec<u8>, usize)> = h
+            .map
+            .iter()
+            .map(|(k, v)| (k.as_slice().to_vec(), v.as_slice().len()))
+            .collect();
+        assert_eq!(pairs, [(b"f".to_vec(), 1), (b"long".to_vec(), 300)]);
+        // Cut anywhere: an error, not a panic.
+        for cut in 1..body.len() {
+            assert!(load_value(&body[..cut]).is_err());
+        }
+    }
 
     #[test]
     fn crc64_matches_redis_check_value() {

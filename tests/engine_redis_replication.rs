@@ -1,0 +1,221 @@
+//! Replication between the engine and stock redis-server (Debian's 7.0.15) in both directions,
+//! over loopback: the engine follows a Redis master (full sync from an RDB payload, disk-based
+//! and diskless, then the stream; partial resync after a dropped link), and a Redis replica
+//! follows the engine (SYNC/PSYNC answered with an RDB payload, then the stream; partial resync
+//! after a dropped link). Writes run throughout; both sides are compared key by key at the end,
+//! TTLs included. Does I/O: processes, loopback sockets, temporary directories.
+
+mod rdb_support;
+mod support;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdb_support::{dataset, fill, RedisServer};
+use redis::Value;
+use support::{redis_conn_to, start_engine, temp_dir, wait_for, wait_for_more};
+
+/// One field of INFO.
+async fn info_field(url: &str, section: &str, name: &str) -> String {
+    let mut c = redis_conn_to(url).await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg(section)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.trim_end().strip_prefix(name)?.strip_prefix(':'))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Writes to `url` until stopped (strings, counters, lists, TTLs, a second database),
+/// counting the answered ones.
+fn start_writer(url: String) -> (Arc<AtomicBool>, Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let (s, n) = (stop.clone(), count.clone());
+    let task = tokio::spawn(async move {
+        let mut c = redis_conn_to(&url).await.unwrap();
+        let mut i = 0u64;
+        while !s.load(Ordering::Relaxed) {
+            let k = format!("w:{}", i % 500);
+            let mut pipe = redis::pipe();
+            pipe.cmd("SET").arg(&k).arg(i).ignore();
+            pipe.cmd("INCR").arg("w:counter").ignore();
+            pipe.cmd("RPUSH").arg("w:list").arg(i).ignore();
+            pipe.cmd("EXPIRE").arg(&k).arg(100_000 + i % 7).ignore();
+            pipe.cmd("SELECT").arg(2).ignore();
+            pipe.cmd("HSET").arg("w:h2").arg(i % 100).arg(i).ignore();
+            pipe.cmd("SELECT").arg(0).ignore();
+            let r: redis::RedisResult<()> = pipe.query_async(&mut c).await;
+            r.unwrap();
+            n.fetch_add(1, Ordering::Relaxed);
+            i += 1;
+        }
+    });
+    (stop, count, task)
+}
+
+/// Wait until the replica at `replica_url` has applied everything the master at `master_url`
+/// has written (the master no longer writes).
+async fn wait_caught_up(master_url: &str, replica_url: &str) {
+    // A Redis master's PINGs may move its offset on meanwhile: at least the target will do.
+    let target: u64 = info_field(master_url, "replication", "master_repl_offset")
+        .await
+        .parse()
+        .unwrap();
+    wait_for(Duration::from_secs(60), "the replica to catch up", || {
+        let r = replica_url.to_string();
+        async move {
+            info_field(&r, "replication", "master_link_status").await == "up"
+                && info_field(&r, "replication", "slave_repl_offset")
+                    .await
+                    .parse::<u64>()
+                    .is_ok_and(|o| o >= target)
+        }
+    })
+    .await;
+}
+
+/// Whether the function library of `fill` is loaded (FCALL of a function that may write is
+/// refused on a read-only replica).
+async fn has_library(url: &str) -> bool {
+    format!("{:?}", cmd(url, &["FUNCTION", "LIST"]).await).contains("rdblib")
+}
+
+async fn cmd(url: &str, args: &[&str]) -> Value {
+    let mut c = redis_conn_to(url).await.unwrap();
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query_async(&mut c).await.unwrap()
+}
+
+async fn engine_follows_a_redis_master(diskless: &str) {
+    let rdir = temp_dir(&format!("follow-redis-r-{diskless}"));
+    let redis = RedisServer::start(
+        &rdir,
+        &[
+            "--repl-diskless-sync",
+            diskless,
+            "--repl-diskless-sync-delay",
+            "0",
+            "--list-max-listpack-size",
+            "4",
+        ],
+    )
+    .await;
+    let murl = redis.url();
+    fill(&murl).await;
+    let edir = temp_dir(&format!("follow-redis-e-{diskless}"));
+    let h = start_engine(&[("dir", edir.to_str().unwrap()), ("persistence", "on")]).await;
+    let eurl = format!("redis://{}/", h.addr());
+    let (stop, count, writer) = start_writer(murl.clone());
+    wait_for_more(&count, 50, "writes before the sync").await;
+    let port = redis.port.to_string();
+    cmd(&eurl, &["REPLICAOF", "127.0.0.1", &port]).await;
+    wait_for(
+        Duration::from_secs(60),
+        "the engine's link to come up",
+        || {
+            let eurl = eurl.clone();
+            async move { info_field(&eurl, "replication", "master_link_status").await == "up" }
+        },
+    )
+    .await;
+    wait_for_more(&count, 200, "writes after the sync").await;
+    // Drop the link from the master's side: the engine comes back by partial resync.
+    let full_before = info_field(&murl, "stats", "sync_full").await;
+    cmd(&murl, &["CLIENT", "KILL", "TYPE", "replica"]).await;
+    wait_for_more(&count, 200, "writes across the dropped link").await;
+    wait_for(Duration::from_secs(60), "a partial resync", || {
+        let murl = murl.clone();
+        async move { info_field(&murl, "stats", "sync_partial_ok").await != "0" }
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    wait_caught_up(&murl, &eurl).await;
+    assert_eq!(info_field(&murl, "stats", "sync_full").await, full_before);
+    assert_eq!(info_field(&murl, "stats", "sync_full").await, "1");
+    let expected = dataset(&murl).await;
+    assert!(expected.len() > 500);
+    assert_eq!(dataset(&eurl).await, expected);
+    assert!(has_library(&eurl).await);
+    h.stop().await;
+    drop(redis);
+    std::fs::remove_dir_all(&rdir).unwrap();
+    std::fs::remove_dir_all(&edir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_follows_a_redis_master_disk_based_sync() {
+    engine_follows_a_redis_master("no").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_follows_a_redis_master_diskless_sync() {
+    engine_follows_a_redis_master("yes").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_replica_follows_the_engine() {
+    let edir = temp_dir("redis-follows-e");
+    let h = start_engine(&[("dir", edir.to_str().unwrap()), ("persistence", "on")]).await;
+    let eurl = format!("redis://{}/", h.addr());
+    fill(&eurl).await;
+    let (stop, count, writer) = start_writer(eurl.clone());
+    wait_for_more(&count, 50, "writes before the sync").await;
+    let rdir = temp_dir("redis-follows-r");
+    let port = h.addr().port().to_string();
+    let redis = RedisServer::start(&rdir, &["--replicaof", "127.0.0.1", &port]).await;
+    let rurl = redis.url();
+    wait_for(Duration::from_secs(60), "the Redis replica's link", || {
+        let rurl = rurl.clone();
+        async move { info_field(&rurl, "replication", "master_link_status").await == "up" }
+    })
+    .await;
+    wait_for_more(&count, 200, "writes after the sync").await;
+    cmd(&rurl, &["CLIENT", "KILL", "TYPE", "master"]).await;
+    wait_for_more(&count, 200, "writes across the dropped link").await;
+    wait_for(Duration::from_secs(60), "a partial resync", || {
+        let eurl = eurl.clone();
+        async move { info_field(&eurl, "stats", "sync_partial_ok").await != "0" }
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    wait_caught_up(&eurl, &rurl).await;
+    assert_eq!(info_field(&eurl, "stats", "sync_full").await, "1");
+    let expected = dataset(&eurl).await;
+    assert!(expected.len() > 500);
+    assert_eq!(dataset(&rurl).await, expected);
+    assert!(has_library(&rurl).await);
+
+    // SYNC (redis-cli --rdb): the RDB payload alone, a file redis-check-rdb accepts.
+    let out = rdir.join("sync.rdb");
+    let cli = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port, "--rdb"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let check = Command::new("redis-check-rdb").arg(&out).output().unwrap();
+    assert!(
+        check.status.success() && String::from_utf8_lossy(&check.stdout).contains("RDB looks OK"),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    h.stop().await;
+    drop(redis);
+    std::fs::remove_dir_all(&rdir).unwrap();
+    std::fs::remove_dir_all(&edir).unwrap();
+}
