@@ -391,6 +391,61 @@ pub(crate) fn scratch_dir(tag: &str) -> PathBuf {
 mod tests {
     use super::*;
 
+    /// Segments `seg-0` (records at 0, 3, 7) and `seg-9` (9, 14): read_records returns whole
+    /// records, never past the limit, continues with its cursor across the segment boundary,
+    /// and finds a position again without one.
+    #[test]
+    fn read_records_walks_the_segments_in_order() {
+        let dir = scratch_dir("readrec");
+        let mut a = Vec::new();
+        record::encode(0, b"abc", &mut a);
+        record::encode(3, b"defg", &mut a);
+        record::encode(7, b"hi", &mut a);
+        std::fs::write(segment_path(&dir, 0), &a).unwrap();
+        let mut b = Vec::new();
+        record::encode(9, b"jklmn", &mut b);
+        record::encode(14, b"o", &mut b);
+        std::fs::write(segment_path(&dir, 9), &b).unwrap();
+        let mut cur = None;
+        // max of one byte still returns one whole record.
+        let (recs, end) = read_records(&dir, &mut cur, 0, 100, 1).unwrap().unwrap();
+        assert_eq!((recs.len(), end), (HEADER + 3, 3));
+        // The limit cuts at a record boundary: 3..7 fits under 8, 7..9 does not.
+        let (recs, end) = read_records(&dir, &mut cur, 3, 8, 1 << 20)
+            .unwrap()
+            .unwrap();
+        assert_eq!((recs.len(), end), (HEADER + 4, 7));
+        let (_, end) = read_records(&dir, &mut cur, 7, 100, 1 << 20)
+            .unwrap()
+            .unwrap();
+        assert_eq!(end, 9);
+        // The end of seg-0: the cursor hops to seg-9.
+        let (recs, end) = read_records(&dir, &mut cur, 9, 100, 1 << 20)
+            .unwrap()
+            .unwrap();
+        assert_eq!(end, 15);
+        assert_eq!(&recs[..], &b[..]);
+        // Without a cursor, from the middle.
+        let mut fresh = None;
+        let (_, end) = read_records(&dir, &mut fresh, 14, 100, 1 << 20)
+            .unwrap()
+            .unwrap();
+        assert_eq!(end, 15);
+        // Inside a record: an error; nothing yet at the end; before the segments: None.
+        assert!(read_records(&dir, &mut None, 4, 100, 1 << 20).is_err());
+        let (recs, end) = read_records(&dir, &mut None, 15, 100, 1 << 20)
+            .unwrap()
+            .unwrap();
+        assert_eq!((recs.len(), end), (0, 15));
+        std::fs::remove_file(segment_path(&dir, 0)).unwrap();
+        assert!(read_records(&dir, &mut None, 3, 100, 1 << 20)
+            .unwrap()
+            .is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    const HEADER: usize = record::HEADER_LEN;
+
     #[test]
     fn node_state_round_trip() {
         let dir = scratch_dir("ns");

@@ -647,3 +647,51 @@ impl Drop for LogWriter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The time index covers exactly what was asked, in order, ending at the limit; an entry
+    /// that spans the limit keeps the rest for the next take; records appended before the
+    /// index started are labelled with its start.
+    #[test]
+    fn the_time_index_covers_every_record_once() {
+        let dir = crate::engine::persistence::scratch_dir("times");
+        let w = LogWriter::start(
+            dir.clone(),
+            0,
+            FsyncPolicy::No,
+            Arc::new(ReplyGate::default()),
+        )
+        .unwrap();
+        w.append(0, b"before");
+        let t0 = wall_ms();
+        w.track_times();
+        let mut off = 6;
+        for i in 0..200u64 {
+            let p = format!("record-{i}");
+            w.append(off, p.as_bytes());
+            off += p.len() as u64;
+        }
+        let t1 = wall_ms();
+        let first = w.take_times(0, 50);
+        assert_eq!(
+            first[0],
+            (6, first[0].1),
+            "the part before tracking ends at 6"
+        );
+        assert!(first[0].1 >= t0 && first[0].1 <= t1);
+        assert_eq!(first.last().unwrap().0, 50);
+        let rest = w.take_times(50, off);
+        assert_eq!(rest.last().unwrap().0, off);
+        for pair in first.windows(2).chain(rest.windows(2)) {
+            assert!(pair[0].0 < pair[1].0 && pair[0].1 <= pair[1].1, "{pair:?}");
+        }
+        assert!(rest.iter().all(|(_, ms)| *ms >= t0 && *ms <= t1));
+        // Taken: the index holds nothing more before `off`.
+        assert_eq!(w.time_after(off), None);
+        w.stop();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
