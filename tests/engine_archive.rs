@@ -456,3 +456,132 @@ async fn the_archive_continues_across_a_failover_with_no_gap() {
     stop_and_remove_dirs([m, r]);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// With `archive-retention 1s`: once a second backup is more than a second old, the next
+/// backup's retention deletes the first one and every chunk that ends before the second's
+/// offset; a restore of what is left still gives the engine's dataset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_what_the_window_no_longer_needs() {
+    let root = temp_dir("archive-retention");
+    let arch = root.join("archive");
+    let url = file_url(&arch);
+    let mut settings = archive_settings(&url);
+    settings.push(("archive-retention", "1s".into()));
+    let e = start(&root.join("data"), &settings).await;
+    let mut c = e.conn().await;
+    let mut admin = admin_conn(e.port).await;
+    write_batch(&mut c, "a", 100).await;
+    backup(&mut admin, "old").await;
+    write_batch(&mut c, "b", 100).await;
+    let now = offset(&mut c).await;
+    wait_archived(&mut c, now).await;
+    let before = wal_objects(&arch).len();
+    backup(&mut admin, "new").await;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(arch.join("base/new/manifest.json")).unwrap())
+            .unwrap();
+    let new_offset = manifest["start_offset"].as_u64().unwrap();
+    let new_time = manifest["start_time_ms"].as_i64().unwrap();
+    // Retention runs after each backup. Once `new` started more than a second ago it is the
+    // base of a restore to the window's first moment, and `old` is needed by none: the next
+    // backup's retention deletes it (not this one's: a restore to a second ago needs `old`).
+    assert!(arch.join("base/old/manifest.json").exists());
+    write_batch(&mut c, "c", 20).await;
+    wait_for(Duration::from_secs(5), "the window to pass", || async {
+        now_ms() > new_time + 1_000
+    })
+    .await;
+    backup(&mut admin, "third").await;
+    wait_for(
+        Duration::from_secs(30),
+        "retention to delete the old backup",
+        || {
+            let old = arch.join("base/old");
+            async move { !old.join("manifest.json").exists() && !old.join("snapshot.rdp").exists() }
+        },
+    )
+    .await;
+    let left = wal_objects(&arch);
+    assert!(
+        left.len() < before,
+        "{before} chunks before, {} after",
+        left.len()
+    );
+    for p in &left {
+        let name = p.file_name().unwrap().to_str().unwrap();
+        let end: u64 = name.split('-').nth(1).unwrap().parse().unwrap();
+        assert!(
+            end > new_offset,
+            "{name} ends before the kept backup at {new_offset}"
+        );
+    }
+    write_batch(&mut c, "d", 20).await;
+    let end = mark(&mut c).await;
+    wait_archived(&mut c, end.offset).await;
+    let (d, o) = restore_and_read(&url, "retention-restore", &[]).await;
+    assert_eq!((d, o), (end.digest, end.offset));
+    stop_and_remove_dirs([e]);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The store refuses uploads (the archive's directory replaced by a file): writes go on,
+/// INFO says `failing` with the error, and once the store works again the archive catches up
+/// by itself with nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_store_never_blocks_writes_and_archiving_catches_up() {
+    let root = temp_dir("archive-failing");
+    let arch = root.join("archive");
+    let url = file_url(&arch);
+    let e = start(&root.join("data"), &archive_settings(&url)).await;
+    let mut c = e.conn().await;
+    let mut admin = admin_conn(e.port).await;
+    write_batch(&mut c, "a", 30).await;
+    backup(&mut admin, "b1").await;
+    let now = offset(&mut c).await;
+    wait_archived(&mut c, now).await;
+    // Break the store: `wal` becomes a plain file, so no chunk can be created under it.
+    let wal = arch.join("wal");
+    let saved = root.join("wal-saved");
+    std::fs::rename(&wal, &saved).unwrap();
+    std::fs::write(&wal, b"not a directory").unwrap();
+    write_batch(&mut c, "b", 100).await;
+    wait_for(
+        Duration::from_secs(30),
+        "the archiver to report failing",
+        || {
+            let mut c = c.clone();
+            async move {
+                info_field(&mut c, "persistence", "archive_status")
+                    .await
+                    .as_deref()
+                    == Some("failing")
+            }
+        },
+    )
+    .await;
+    let err = info_field(&mut c, "persistence", "archive_last_error")
+        .await
+        .unwrap();
+    assert!(!err.is_empty());
+    // Writes are still answered while it fails.
+    write_batch(&mut c, "c", 20).await;
+    // Repair the store: the archive resumes where it stopped and catches up.
+    std::fs::remove_file(&wal).unwrap();
+    std::fs::rename(&saved, &wal).unwrap();
+    let end = mark(&mut c).await;
+    wait_archived(&mut c, end.offset).await;
+    wait_for(Duration::from_secs(10), "the status to clear", || {
+        let mut c = c.clone();
+        async move {
+            info_field(&mut c, "persistence", "archive_status")
+                .await
+                .as_deref()
+                == Some("ok")
+        }
+    })
+    .await;
+    let (d, o) = restore_and_read(&url, "failing-restore", &[]).await;
+    assert_eq!((d, o), (end.digest, end.offset));
+    stop_and_remove_dirs([e]);
+    let _ = std::fs::remove_dir_all(&root);
+}
