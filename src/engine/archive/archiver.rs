@@ -218,7 +218,8 @@ async fn archive_wal(
     if *resumed_for != Some((o.term, o.fork)) {
         *pending = None;
         *cursor = None;
-        let start = resume(archive, status, o, limit).await?;
+        let written = writer.written.load(Ordering::Acquire);
+        let start = resume(archive, status, o, limit, written).await?;
         status.archived.store(start, Ordering::Release);
         status.known.store(true, Ordering::Release);
         *resumed_for = Some((o.term, o.fork));
@@ -289,6 +290,7 @@ async fn resume(
     status: &ArchiveStatus,
     o: &Observed,
     limit: u64,
+    written: u64,
 ) -> Result<u64, ArchiveError> {
     let objects = archive.list_wal().await?;
     let oldest_local = persistence::oldest_offset(&o.dir).unwrap_or(limit);
@@ -298,11 +300,11 @@ async fn resume(
         .unwrap_or_default();
     let start = match layout::resume_point(&chain, o.term, o.fork) {
         None => oldest_local,
-        Some(p) if p > limit => {
-            // Our own term's chunks beyond our own log: this is not our archive (another
+        Some(p) if p > written => {
+            // Chunks we share reach beyond our own log: this is not our archive (another
             // pair's, or a restored copy pointed at its source). Refuse rather than fork it.
             return Err(ArchiveError::Target(format!(
-                "the archive holds offsets up to {p} in term {} but this node's log ends at {limit}: is archive-url another pair's archive?",
+                "the archive holds offsets up to {p} in term {} but this node's log ends at {written}: is archive-url another pair's archive?",
                 o.term
             )));
         }
