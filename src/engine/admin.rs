@@ -47,6 +47,22 @@ const SUBCOMMANDS: &[CommandSpec] = &[
         authorize_degrade,
     ),
     CommandSpec::new(
+        "backup",
+        3,
+        ADMIN_USER | STALE | NOSCRIPT,
+        (0, 0, 0),
+        "server",
+        backup,
+    ),
+    CommandSpec::new(
+        "backup-status",
+        3,
+        ADMIN_USER | STALE | NOSCRIPT | FAST | LOADING,
+        (0, 0, 0),
+        "server",
+        backup_status,
+    ),
+    CommandSpec::new(
         "state",
         2,
         ADMIN_USER | STALE | NOSCRIPT | FAST | LOADING,
@@ -258,6 +274,58 @@ fn state(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
         ),
         ("sync_full", i(r.sync_full as i64)),
         ("sync_partial_ok", i(r.sync_partial_ok as i64)),
+        (
+            "archived_offset",
+            i(st.archive
+                .as_ref()
+                .map(|a| a.archived.load(std::sync::atomic::Ordering::Relaxed) as i64)
+                .unwrap_or(-1)),
+        ),
+    ];
+    Reply::Map(pairs.into_iter().map(|(k, v)| (s(k), v)).collect())
+}
+
+/// BACKUP <id>: take a base backup into the archive (a snapshot, uploaded with its manifest).
+/// Idempotent: asking again for a backup in progress or done changes nothing; a failed one is
+/// tried again. Progress: BACKUP-STATUS <id>.
+fn backup(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    let id = String::from_utf8_lossy(&a[2]).into_owned();
+    if !crate::engine::archive::layout::valid_backup_id(&id) {
+        return Reply::err_static(
+            "ERR a backup id is 1-128 letters, digits, '.', '_' or '-' (not starting with '.')",
+        );
+    }
+    if !crate::engine::archive::archiver::request_backup(ctx.state, &id) {
+        return Reply::err_static("ERR archiving is off (archive-url is not set)");
+    }
+    Reply::Ok
+}
+
+/// BACKUP-STATUS <id>: phase, offsets, times, size and error of a backup this engine was asked
+/// for (a map; nil if it was not).
+fn backup_status(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    let id = String::from_utf8_lossy(&a[2]).into_owned();
+    let Some(status) = ctx.state.archive.as_ref() else {
+        return Reply::err_static("ERR archiving is off (archive-url is not set)");
+    };
+    let backups = status.backups.lock();
+    let Some(b) = backups.get(&id) else {
+        return Reply::Nil;
+    };
+    let s = |v: &str| Reply::bulk_str(v);
+    let m = b.manifest.clone();
+    let num = |f: fn(&crate::engine::archive::layout::BackupManifest) -> i64| {
+        Reply::Int(m.as_ref().map(f).unwrap_or(-1))
+    };
+    let pairs: Vec<(&str, Reply)> = vec![
+        ("phase", s(b.phase.as_str())),
+        ("requested_ms", Reply::Int(b.requested_ms)),
+        ("start_offset", num(|m| m.start_offset as i64)),
+        ("end_offset", num(|m| m.end_offset as i64)),
+        ("start_time_ms", num(|m| m.start_time_ms)),
+        ("end_time_ms", num(|m| m.end_time_ms)),
+        ("size", num(|m| m.size as i64)),
+        ("error", s(b.error.as_deref().unwrap_or(""))),
     ];
     Reply::Map(pairs.into_iter().map(|(k, v)| (s(k), v)).collect())
 }

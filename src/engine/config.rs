@@ -296,6 +296,33 @@ pub static DEFS: &[Def] = &[
         "Log growth since the last snapshot that starts an automatic compaction (0: never).",
     ),
     fixed(
+        "archive-url",
+        Kind::Str,
+        "",
+        "Archive the write log and base backups to this object store (file:///path, s3://bucket/prefix, gs://..., az://...; credentials from the environment). Empty: off.",
+    ),
+    def(
+        "archive-timeout",
+        Kind::Int {
+            min: 10,
+            max: 86_400_000,
+        },
+        "5000",
+        "Milliseconds the oldest record not yet archived may wait before a chunk is uploaded anyway.",
+    ),
+    def(
+        "archive-chunk-size",
+        Kind::Memory,
+        "16777216",
+        "Bytes of write log per archived chunk.",
+    ),
+    def(
+        "archive-retention",
+        Kind::Str,
+        "",
+        "Keep what a restore to any moment of this window needs (7d, 12h, 30m...); older backups and chunks are deleted. Empty: keep everything.",
+    ),
+    fixed(
         "persistence",
         Kind::Enum(&["on", "off"]),
         "on",

@@ -236,6 +236,10 @@ fn persistence(ctx: &mut Ctx<'_>) -> String {
             p.last_snapshot_offset.map(|o| o as i64).unwrap_or(-1),
         );
     }
+    match &st.archive {
+        Some(a) => out.push_str(&a.info(ctx.now_ms)),
+        None => out.push_str("archive_enabled:0\r\n"),
+    }
     out
 }
 

@@ -7,6 +7,7 @@
 //! batch at once. See docs/architecture.md.
 
 pub mod admin;
+pub mod archive;
 pub mod client;
 pub mod cmd;
 pub mod config;

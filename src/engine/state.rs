@@ -237,6 +237,8 @@ pub struct EngineState {
     pub repl: crate::engine::replication::ReplState,
     /// Persistence status (INFO persistence, snapshots).
     pub persist: crate::engine::persistence::PersistInfo,
+    /// The archiver's status, when `archive-url` is set (see `archive::archiver`).
+    pub archive: Option<std::sync::Arc<crate::engine::archive::ArchiveStatus>>,
     /// Effects collected while a transaction or script runs, appended atomically at its end.
     pub pending_effects: Option<Vec<(usize, Vec<Arg>)>>,
     /// Replicas reject writes from normal clients (set by replication).
@@ -281,6 +283,7 @@ impl EngineState {
             write_log: Box::new(NoWriteLog),
             repl: Default::default(),
             persist: Default::default(),
+            archive: None,
             pending_effects: None,
             read_only: false,
             run_id: random_hex(40),

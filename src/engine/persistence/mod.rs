@@ -137,13 +137,155 @@ pub fn read_stream(dir: &Path, from: u64, max: usize) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Where the archiver's last read of the segments ended, so the next one continues there
+/// without scanning the segment from its start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentCursor {
+    seg_first: u64,
+    file_pos: u64,
+    offset: u64,
+}
+
+/// Whole records of the stream from `from` (a record boundary) up to `limit`, about `max`
+/// bytes of them (at least one record when there is one), exactly as they are in the segment
+/// files: `(records, offset after them)`. Ok(None): `from` is not in the retained segments.
+/// `cursor` remembers where the read ended (the archiver reads the log in order).
+pub fn read_records(
+    dir: &Path,
+    cursor: &mut Option<SegmentCursor>,
+    from: u64,
+    limit: u64,
+    max: usize,
+) -> Result<Option<(Vec<u8>, u64)>, PersistError> {
+    use std::io::{Read, Seek, SeekFrom};
+    if limit <= from {
+        return Ok(Some((Vec::new(), from)));
+    }
+    let segs = list_segments(dir);
+    let valid = cursor
+        .as_ref()
+        .is_some_and(|c| c.offset == from && segs.iter().any(|(f, _)| *f == c.seg_first));
+    if !valid {
+        *cursor = locate(&segs, from)?;
+    }
+    let Some(c) = cursor.as_mut() else {
+        return Ok(None);
+    };
+    // At most one hop: the end of a segment is the start of the next.
+    for _ in 0..2 {
+        let path = segment_path(dir, c.seg_first);
+        let mut f = std::fs::File::open(&path).map_err(io_err(&path))?;
+        f.seek(SeekFrom::Start(c.file_pos)).map_err(io_err(&path))?;
+        let mut head = [0u8; record::HEADER_LEN];
+        let mut got = 0;
+        while got < head.len() {
+            match f.read(&mut head[got..]).map_err(io_err(&path))? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        if got < head.len() {
+            // The end of this segment (what the writer has written of it): the next segment
+            // continues at this offset, if there is one yet.
+            if let Some((next, _)) = segs.iter().find(|(s, _)| *s == c.offset) {
+                if *next != c.seg_first {
+                    c.seg_first = *next;
+                    c.file_pos = 0;
+                    continue;
+                }
+            }
+            return Ok(Some((Vec::new(), from)));
+        }
+        let first_len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let want = max.max(record::HEADER_LEN + first_len);
+        let mut buf = head.to_vec();
+        f.take((want - record::HEADER_LEN) as u64)
+            .read_to_end(&mut buf)
+            .map_err(io_err(&path))?;
+        let (recs, _) = record::scan(&buf, true, Some(from));
+        let mut end = from;
+        let mut used = 0;
+        for r in &recs {
+            let e = r.offset + r.len as u64;
+            if e > limit {
+                break;
+            }
+            end = e;
+            used = r.end_pos();
+        }
+        buf.truncate(used);
+        c.file_pos += used as u64;
+        c.offset = end;
+        return Ok(Some((buf, end)));
+    }
+    Ok(Some((Vec::new(), from)))
+}
+
+/// Find the record that starts at `from` in the segments by hopping over record headers.
+fn locate(segs: &[(u64, PathBuf)], from: u64) -> Result<Option<SegmentCursor>, PersistError> {
+    use std::io::{BufReader, Read};
+    let Some(i) = segs.iter().rposition(|(f, _)| *f <= from) else {
+        return Ok(None);
+    };
+    let (first, path) = &segs[i];
+    let f = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut r = BufReader::with_capacity(1 << 16, f);
+    let (mut offset, mut pos) = (*first, 0u64);
+    let mut head = [0u8; record::HEADER_LEN];
+    while offset < from {
+        if r.read_exact(&mut head).is_err() {
+            // `from` is past what this segment holds.
+            return Ok(None);
+        }
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as u64;
+        let at = u64::from_le_bytes(head[8..16].try_into().unwrap_or([0; 8]));
+        if at != offset {
+            return Err(PersistError::Gap(format!(
+                "{}: record at byte {pos} has offset {at}, expected {offset}",
+                path.display()
+            )));
+        }
+        r.seek_relative(len as i64).map_err(io_err(path))?;
+        offset += len;
+        pos += record::HEADER_LEN as u64 + len;
+    }
+    if offset != from {
+        return Err(PersistError::Gap(format!(
+            "{}: offset {from} is inside a record",
+            path.display()
+        )));
+    }
+    Ok(Some(SegmentCursor {
+        seg_first: *first,
+        file_pos: pos,
+        offset,
+    }))
+}
+
+/// The first offset the retained segments hold.
+pub fn oldest_offset(dir: &Path) -> Option<u64> {
+    list_segments(dir).first().map(|(f, _)| *f)
+}
+
 /// Retention: delete segments not needed to recover from the newest snapshot (at
 /// `snapshot_offset`) and older than both retention limits (`size` bytes behind the current
 /// offset and `ttl_secs` since their last write), so a replica can resume from any position
 /// within either limit.
-pub fn retain(dir: &Path, snapshot_offset: u64, current: u64, size: u64, ttl_secs: u64) -> usize {
+///
+/// `archived`: with archiving on, segments holding anything after this offset are kept too,
+/// until the archiver has uploaded them.
+pub fn retain(
+    dir: &Path,
+    snapshot_offset: u64,
+    current: u64,
+    size: u64,
+    ttl_secs: u64,
+    archived: Option<u64>,
+) -> usize {
     let segs = list_segments(dir);
-    let by_size = current.saturating_sub(size);
+    let by_size = current
+        .saturating_sub(size)
+        .min(archived.unwrap_or(u64::MAX));
     let mut dropped = 0;
     for w in segs.windows(2) {
         let (end, path) = (w[1].0, &w[0].1);
@@ -255,6 +397,61 @@ pub(crate) fn scratch_dir(tag: &str) -> PathBuf {
 mod tests {
     use super::*;
 
+    /// Segments `seg-0` (records at 0, 3, 7) and `seg-9` (9, 14): read_records returns whole
+    /// records, never past the limit, continues with its cursor across the segment boundary,
+    /// and finds a position again without one.
+    #[test]
+    fn read_records_walks_the_segments_in_order() {
+        let dir = scratch_dir("readrec");
+        let mut a = Vec::new();
+        record::encode(0, b"abc", &mut a);
+        record::encode(3, b"defg", &mut a);
+        record::encode(7, b"hi", &mut a);
+        std::fs::write(segment_path(&dir, 0), &a).unwrap();
+        let mut b = Vec::new();
+        record::encode(9, b"jklmn", &mut b);
+        record::encode(14, b"o", &mut b);
+        std::fs::write(segment_path(&dir, 9), &b).unwrap();
+        let mut cur = None;
+        // max of one byte still returns one whole record.
+        let (recs, end) = read_records(&dir, &mut cur, 0, 100, 1).unwrap().unwrap();
+        assert_eq!((recs.len(), end), (HEADER + 3, 3));
+        // The limit cuts at a record boundary: 3..7 fits under 8, 7..9 does not.
+        let (recs, end) = read_records(&dir, &mut cur, 3, 8, 1 << 20)
+            .unwrap()
+            .unwrap();
+        assert_eq!((recs.len(), end), (HEADER + 4, 7));
+        let (_, end) = read_records(&dir, &mut cur, 7, 100, 1 << 20)
+            .unwrap()
+            .unwrap();
+        assert_eq!(end, 9);
+        // The end of seg-0: the cursor hops to seg-9.
+        let (recs, end) = read_records(&dir, &mut cur, 9, 100, 1 << 20)
+            .unwrap()
+            .unwrap();
+        assert_eq!(end, 15);
+        assert_eq!(&recs[..], &b[..]);
+        // Without a cursor, from the middle.
+        let mut fresh = None;
+        let (_, end) = read_records(&dir, &mut fresh, 14, 100, 1 << 20)
+            .unwrap()
+            .unwrap();
+        assert_eq!(end, 15);
+        // Inside a record: an error; nothing yet at the end; before the segments: None.
+        assert!(read_records(&dir, &mut None, 4, 100, 1 << 20).is_err());
+        let (recs, end) = read_records(&dir, &mut None, 15, 100, 1 << 20)
+            .unwrap()
+            .unwrap();
+        assert_eq!((recs.len(), end), (0, 15));
+        std::fs::remove_file(segment_path(&dir, 0)).unwrap();
+        assert!(read_records(&dir, &mut None, 3, 100, 1 << 20)
+            .unwrap()
+            .is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    const HEADER: usize = record::HEADER_LEN;
+
     #[test]
     fn node_state_round_trip() {
         let dir = scratch_dir("ns");
@@ -280,6 +477,11 @@ pub struct PersistInfo {
     pub loading: bool,
     pub snapshot_in_progress: bool,
     pub snapshot_started_ms: i64,
+    /// The newest complete snapshot: when it began and ended, and the stream offset at its
+    /// end (a base backup's manifest records them).
+    pub last_snapshot_began_ms: i64,
+    pub last_snapshot_done_ms: i64,
+    pub last_snapshot_end_offset: u64,
     pub last_snapshot_ok: bool,
     pub last_snapshot_secs: i64,
     pub last_snapshot_offset: Option<u64>,
@@ -299,6 +501,9 @@ pub struct PersistInfo {
     /// The exclusive lock on the data directory, held for the process's life (see
     /// [`try_lock_dir`]).
     pub dir_lock: Option<std::sync::Arc<std::fs::File>>,
+    /// With archiving on: the offset the archive holds the stream up to (0 until known).
+    /// Retention keeps the segments after it (see [`retain`]).
+    pub archive_pin: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// The data directory's lock file.

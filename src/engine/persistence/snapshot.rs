@@ -276,6 +276,9 @@ pub fn finished(state: &mut EngineState, offset: u64, ok: bool, now_ms: i64) -> 
     }
     p.snapshots_done += 1;
     p.last_snapshot_offset = Some(offset);
+    p.last_snapshot_began_ms = p.snapshot_started_ms;
+    p.last_snapshot_done_ms = now_ms;
+    p.last_snapshot_end_offset = state.stream.offset;
     state.lastsave_secs = now_ms / 1000;
     state.dirty_since_save = state
         .dirty_since_save
@@ -293,6 +296,11 @@ pub fn finished(state: &mut EngineState, offset: u64, ok: bool, now_ms: i64) -> 
         stream_offset: state.stream.offset,
         backlog_size: setting("repl-backlog-size"),
         backlog_ttl_secs: setting("repl-backlog-ttl"),
+        archived: state
+            .persist
+            .archive_pin
+            .as_ref()
+            .map(|p| p.load(std::sync::atomic::Ordering::Acquire)),
     }
 }
 
@@ -306,6 +314,8 @@ pub struct Retention {
     stream_offset: u64,
     backlog_size: u64,
     backlog_ttl_secs: u64,
+    /// The archive's end (archiving on): segments after it are kept.
+    archived: Option<u64>,
 }
 
 impl Retention {
@@ -326,6 +336,7 @@ impl Retention {
             self.stream_offset,
             self.backlog_size,
             self.backlog_ttl_secs,
+            self.archived,
         );
     }
 }

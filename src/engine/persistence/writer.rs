@@ -68,6 +68,32 @@ struct Queue {
     /// Position in `buf` where that record starts: the new segment begins there.
     split: Option<usize>,
     stop: bool,
+    /// The time index the archiver needs for point-in-time restores (None: not kept).
+    times: Option<TimeIndex>,
+}
+
+/// When each record was appended, at millisecond granularity: `(end offset, ms)` entries in
+/// stream order, the records in `[previous end, end)` appended during millisecond `ms`. Kept
+/// only while an archiver drains it (see `archive::archiver`); records appended before it was
+/// enabled are labelled with the time it was (an upper bound of when they were appended).
+#[derive(Debug)]
+struct TimeIndex {
+    /// Records before this offset were appended before `from_ms`.
+    from: u64,
+    from_ms: i64,
+    entries: std::collections::VecDeque<(u64, i64)>,
+}
+
+/// More entries than this (an archiver that cannot upload for a long time) and the newest one
+/// absorbs the next records, labelled with the latest time: a restore to a moment inside it
+/// then stops before it rather than including a write made after that moment.
+const TIME_INDEX_CAP: usize = 1 << 20;
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Shared between the engine (which queues) and the writer thread.
@@ -159,6 +185,7 @@ impl LogWriter {
                 rotate_at: None,
                 split: None,
                 stop: false,
+                times: None,
             }),
             cond: Condvar::new(),
             written: AtomicU64::new(offset),
@@ -199,6 +226,23 @@ impl LogWriter {
         }
         record::encode(offset, payload, &mut q.buf);
         q.end = offset + payload.len() as u64;
+        let end = q.end;
+        if let Some(t) = &mut q.times {
+            // A truncated log (an old master cut back to its new master's history) appends
+            // again below entries of the discarded tail: they describe nothing now.
+            while t.entries.back().is_some_and(|e| e.0 > offset) {
+                t.entries.pop_back();
+            }
+            let ms = wall_ms();
+            let full = t.entries.len() >= TIME_INDEX_CAP;
+            match t.entries.back_mut() {
+                Some(last) if last.1 >= ms || full => {
+                    last.0 = end;
+                    last.1 = last.1.max(ms);
+                }
+                _ => t.entries.push_back((end, ms)),
+            }
+        }
         // Wake at once when something waits on this record's write: a reply under
         // `appendfsync always`, or a replica sender (they send only written bytes, and
         // semi-sync replies wait for the replica). Otherwise nothing but the clock does:
@@ -215,6 +259,72 @@ impl LogWriter {
         } else {
             self.cond.notify_one();
         }
+    }
+
+    /// Start keeping the time index (idempotent). The archiver calls it on the current writer.
+    pub fn track_times(&self) {
+        let mut q = self.q.lock();
+        if q.times.is_none() {
+            let from = q.end;
+            q.times = Some(TimeIndex {
+                from,
+                from_ms: wall_ms(),
+                entries: Default::default(),
+            });
+        }
+    }
+
+    /// The time index for `[from, upto)`, as `(end offset, ms)` entries ending at `upto`,
+    /// forgetting what ends at or before `upto` (an entry that spans `upto` is kept for the
+    /// rest of it). Empty when no index is kept.
+    pub fn take_times(&self, from: u64, upto: u64) -> Vec<(u64, i64)> {
+        let mut q = self.q.lock();
+        let Some(t) = &mut q.times else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if from < t.from {
+            out.push((upto.min(t.from), t.from_ms));
+        }
+        while let Some(&(end, ms)) = t.entries.front() {
+            if end <= from {
+                t.entries.pop_front();
+                continue;
+            }
+            if end <= upto {
+                out.push((end, ms));
+                t.entries.pop_front();
+            } else {
+                out.push((upto, ms));
+                break;
+            }
+        }
+        // Records the index does not cover (none expected): labelled now, an upper bound.
+        if out.last().is_none_or(|e| e.0 < upto) {
+            out.push((upto, wall_ms()));
+        }
+        out.dedup_by_key(|e| e.0);
+        out
+    }
+
+    /// Forget the time index up to `upto` (a replica: its master archived that far).
+    pub fn forget_times(&self, upto: u64) {
+        let mut q = self.q.lock();
+        if let Some(t) = &mut q.times {
+            while t.entries.front().is_some_and(|e| e.0 <= upto) {
+                t.entries.pop_front();
+            }
+        }
+    }
+
+    /// The time the oldest record after `from` was appended, if known (archive lag).
+    pub fn time_after(&self, from: u64) -> Option<i64> {
+        let q = self.q.lock();
+        let t = q.times.as_ref()?;
+        if from < t.from {
+            return Some(t.from_ms);
+        }
+        t.entries.iter().find(|e| e.0 > from).map(|e| e.1)
     }
 
     pub fn set_write_delay_us(&self, us: u64) {
@@ -254,6 +364,10 @@ impl LogWriter {
             self.cond.notify_one();
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    pub fn policy(&self) -> FsyncPolicy {
+        self.q.lock().policy
     }
 
     /// Stream offset after the last queued record.
@@ -531,5 +645,53 @@ impl Drop for LogWriter {
         if self.thread.get_mut().is_some() {
             warn!("log writer dropped without stop");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The time index covers exactly what was asked, in order, ending at the limit; an entry
+    /// that spans the limit keeps the rest for the next take; records appended before the
+    /// index started are labelled with its start.
+    #[test]
+    fn the_time_index_covers_every_record_once() {
+        let dir = crate::engine::persistence::scratch_dir("times");
+        let w = LogWriter::start(
+            dir.clone(),
+            0,
+            FsyncPolicy::No,
+            Arc::new(ReplyGate::default()),
+        )
+        .unwrap();
+        w.append(0, b"before");
+        let t0 = wall_ms();
+        w.track_times();
+        let mut off = 6;
+        for i in 0..200u64 {
+            let p = format!("record-{i}");
+            w.append(off, p.as_bytes());
+            off += p.len() as u64;
+        }
+        let t1 = wall_ms();
+        let first = w.take_times(0, 50);
+        assert_eq!(
+            first[0],
+            (6, first[0].1),
+            "the part before tracking ends at 6"
+        );
+        assert!(first[0].1 >= t0 && first[0].1 <= t1);
+        assert_eq!(first.last().unwrap().0, 50);
+        let rest = w.take_times(50, off);
+        assert_eq!(rest.last().unwrap().0, off);
+        for pair in first.windows(2).chain(rest.windows(2)) {
+            assert!(pair[0].0 < pair[1].0 && pair[0].1 <= pair[1].1, "{pair:?}");
+        }
+        assert!(rest.iter().all(|(_, ms)| *ms >= t0 && *ms <= t1));
+        // Taken: the index holds nothing more before `off`.
+        assert_eq!(w.time_after(off), None);
+        w.stop();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -32,6 +32,8 @@ pub enum ServerError {
     Recovery(#[from] crate::engine::persistence::PersistError),
     #[error("cannot lock the data directory {0}: {1}")]
     DirLock(String, std::io::Error),
+    #[error("archiving: {0}")]
+    Archive(String),
 }
 
 /// Milliseconds since the Unix epoch (the engine's only clock for data: expiry is absolute).
@@ -129,6 +131,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     engine.state.lock().port = addrs.first().map(|a| a.port()).unwrap_or(port);
     lock_data_dir(&engine).await?;
     open_data(&engine)?;
+    start_archiver(&engine)?;
     {
         let mut st = engine.state.lock();
         crate::engine::replication::lease::refresh_settings(&mut st);
@@ -321,9 +324,43 @@ fn import_dump_rdb(st: &mut EngineState) -> Result<Option<persistence::dump::Loa
     }
 }
 
+/// Start the archiver when `archive-url` is set (it needs the write log: persistence on).
+fn start_archiver(engine: &Arc<Engine>) -> Result<(), ServerError> {
+    let (url, persistent, retention) = {
+        let st = engine.state.lock();
+        (
+            st.config.get("archive-url").unwrap_or("").to_string(),
+            st.persist.enabled,
+            st.config.get("archive-retention").unwrap_or("").to_string(),
+        )
+    };
+    if url.is_empty() {
+        return Ok(());
+    }
+    if !persistent {
+        return Err(ServerError::Archive(
+            "archive-url needs persistence on (the archive is made of the write log)".into(),
+        ));
+    }
+    if crate::engine::archive::layout::parse_duration_ms(&retention).is_none() {
+        return Err(ServerError::Archive(format!(
+            "archive-retention '{retention}' is not a duration (7d, 12h, 30m, 45s)"
+        )));
+    }
+    let status = crate::engine::archive::archiver::start(engine.clone(), &url)
+        .map_err(|e| ServerError::Archive(e.to_string()))?;
+    let mut st = engine.state.lock();
+    st.persist.archive_pin = Some(status.archived.clone());
+    st.archive = Some(status);
+    Ok(())
+}
+
 /// Flush the log and record a clean shutdown (the node keeps its replication id).
 fn close_data(engine: &Arc<Engine>) {
     let mut st = engine.state.lock();
+    if let Some(a) = &st.archive {
+        a.stop.store(true, std::sync::atomic::Ordering::Release);
+    }
     let Some(writer) = st.stream.log.take() else {
         return;
     };

@@ -1,0 +1,587 @@
+//! Continuous archiving and restore with real engine processes and the filesystem target
+//! (`archive-url file://...`): restores to three points (by offset and by time) and to the end
+//! give exactly the dataset the engine had there; a corrupt or missing object stops a restore
+//! with an error naming it; the archive continues across a failover (a replica promoted in a
+//! higher term) with no gap. The same against an S3 endpoint: tests/engine_archive_s3.rs.
+
+mod repl_support;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use repl_support::{info_field, stop_and_remove_dirs, EngineProcess};
+use support::{free_port, redis_conn_to, temp_dir, wait_for};
+
+fn archive_settings(url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("admin-user", "op".into()),
+        ("admin-password", "secret".into()),
+        ("archive-url", url.into()),
+        ("archive-timeout", "50".into()),
+        // Small chunks, so a few hundred writes make many objects.
+        ("archive-chunk-size", "4096".into()),
+    ]
+}
+
+async fn start(dir: &Path, settings: &[(&'static str, String)]) -> EngineProcess {
+    let s: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    EngineProcess::start(free_port(), dir, &s).await
+}
+
+async fn admin_conn(port: u16) -> MultiplexedConnection {
+    redis_conn_to(&format!("redis://op:secret@127.0.0.1:{port}/"))
+        .await
+        .unwrap()
+}
+
+async fn digest(c: &mut MultiplexedConnection) -> String {
+    redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query_async(c)
+        .await
+        .unwrap()
+}
+
+async fn offset(c: &mut MultiplexedConnection) -> u64 {
+    info_field(c, "replication", "master_repl_offset")
+        .await
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+async fn archived(c: &mut MultiplexedConnection) -> u64 {
+    info_field(c, "persistence", "archived_offset")
+        .await
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Wait until the engine's archive holds its stream up to `upto`.
+async fn wait_archived(c: &mut MultiplexedConnection, upto: u64) {
+    wait_for(Duration::from_secs(30), "the archive to catch up", || {
+        let mut c = c.clone();
+        async move { archived(&mut c).await >= upto }
+    })
+    .await;
+}
+
+/// Ask for base backup `id` and wait until it is uploaded.
+async fn backup(admin: &mut MultiplexedConnection, id: &str) {
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("BACKUP")
+        .arg(id)
+        .query_async(admin)
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(30), "the base backup", || {
+        let mut c = admin.clone();
+        async move {
+            let m: Vec<(String, redis::Value)> = redis::cmd("REDISPAIR")
+                .arg("BACKUP-STATUS")
+                .arg(id)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            let phase = m.iter().find(|(k, _)| k == "phase").map(|(_, v)| v.clone());
+            assert_ne!(
+                phase,
+                Some(redis::Value::BulkString(b"failed".to_vec())),
+                "{m:?}"
+            );
+            phase == Some(redis::Value::BulkString(b"completed".to_vec()))
+        }
+    })
+    .await;
+}
+
+/// Writes of every kind (strings, counters, lists, hashes, sets, sorted sets, deadlines far
+/// ahead, deletions, a transaction), `n` rounds tagged `tag`.
+async fn write_batch(c: &mut MultiplexedConnection, tag: &str, n: usize) {
+    for i in 0..n {
+        let mut p = redis::pipe();
+        p.cmd("SET")
+            .arg(format!("s:{tag}:{i}"))
+            .arg(format!("v{i}-{tag}"));
+        p.cmd("INCRBY").arg("counter").arg(i);
+        p.cmd("RPUSH")
+            .arg(format!("l:{}", i % 7))
+            .arg(format!("{tag}{i}"));
+        p.cmd("HSET").arg("h").arg(format!("{tag}:{i}")).arg(i);
+        p.cmd("SADD")
+            .arg(format!("set:{}", i % 5))
+            .arg(format!("{tag}{i}"));
+        p.cmd("ZADD").arg("z").arg(i).arg(format!("{tag}{i}"));
+        p.cmd("PEXPIRE").arg(format!("s:{tag}:{i}")).arg(3_600_000);
+        if i % 4 == 0 {
+            p.cmd("DEL").arg(format!("s:{tag}:{}", i / 2));
+        }
+        p.atomic();
+        let _: () = p.query_async(c).await.unwrap();
+        if i % 10 == 0 {
+            let _: () = redis::cmd("LPOP")
+                .arg(format!("l:{}", i % 7))
+                .query_async(c)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A point in the history: where the stream was, when, and the dataset's digest there.
+#[derive(Debug, Clone)]
+struct Point {
+    offset: u64,
+    time_ms: i64,
+    digest: String,
+}
+
+/// Record the current point, then wait until the wall clock has moved past it, so every
+/// later write carries a later millisecond than `time_ms` (a wait on a condition).
+async fn mark(c: &mut MultiplexedConnection) -> Point {
+    let p = Point {
+        offset: offset(c).await,
+        digest: digest(c).await,
+        time_ms: now_ms(),
+    };
+    wait_for(Duration::from_secs(5), "the clock to move", || async {
+        now_ms() > p.time_ms
+    })
+    .await;
+    p
+}
+
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).unwrap().to_string()
+}
+
+/// Run `redispair-engine restore` with `args`; Ok(stdout) or Err(stderr).
+fn restore_cmd(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_redispair-engine"))
+        .arg("restore")
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Restore `url` into a fresh directory with the target `args`, start an engine on it and
+/// return its digest and offset.
+async fn restore_and_read(url: &str, name: &str, target: &[&str]) -> (String, u64) {
+    let dir = temp_dir(name);
+    let d = dir.to_str().unwrap();
+    let mut args = vec!["--from", url, "--dir", d];
+    args.extend_from_slice(target);
+    let report = restore_cmd(&args).unwrap_or_else(|e| panic!("restore {target:?}: {e}"));
+    assert!(report.contains("\"reached\":true"), "{report}");
+    let e = EngineProcess::start(free_port(), &dir, &[]).await;
+    let mut c = e.conn().await;
+    let r = (digest(&mut c).await, offset(&mut c).await);
+    stop_and_remove_dirs([e]);
+    r
+}
+
+fn file_url(p: &Path) -> String {
+    format!("file://{}", p.display())
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+fn wal_objects(archive: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(archive.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rpwal"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Write; back up; write and record three points (offset, time, digest) with a second backup
+/// in between; write more. Restores to the first point by offset, to the second and third by
+/// time, and to the end each give exactly that point's dataset; a restore from the backup
+/// named before a point also does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restores_to_three_points_in_time_and_offset_give_their_datasets() {
+    let root = temp_dir("archive-pitr");
+    let arch = root.join("archive");
+    let url = file_url(&arch);
+    let e = start(&root.join("data"), &archive_settings(&url)).await;
+    let mut c = e.conn().await;
+    let mut admin = admin_conn(e.port).await;
+    write_batch(&mut c, "a", 150).await;
+    backup(&mut admin, "b1").await;
+    write_batch(&mut c, "b", 100).await;
+    let p1 = mark(&mut c).await;
+    write_batch(&mut c, "c", 100).await;
+    let p2 = mark(&mut c).await;
+    backup(&mut admin, "b2").await;
+    write_batch(&mut c, "d", 100).await;
+    let p3 = mark(&mut c).await;
+    write_batch(&mut c, "e", 50).await;
+    let end = mark(&mut c).await;
+    wait_archived(&mut c, end.offset).await;
+    assert!(
+        wal_objects(&arch).len() >= 10,
+        "small chunks make many objects"
+    );
+
+    let (d, o) = restore_and_read(
+        &url,
+        "pitr-r1",
+        &["--target-offset", &p1.offset.to_string()],
+    )
+    .await;
+    assert_eq!(
+        (d, o),
+        (p1.digest.clone(), p1.offset),
+        "restore to point 1 by offset"
+    );
+    let (d, _) = restore_and_read(&url, "pitr-r2", &["--target-time", &rfc3339(p2.time_ms)]).await;
+    assert_eq!(d, p2.digest, "restore to point 2 by time");
+    let (d, _) = restore_and_read(&url, "pitr-r3", &["--target-time", &rfc3339(p3.time_ms)]).await;
+    assert_eq!(d, p3.digest, "restore to point 3 by time");
+    let (d, o) = restore_and_read(&url, "pitr-latest", &[]).await;
+    assert_eq!(
+        (d, o),
+        (end.digest.clone(), end.offset),
+        "restore to the end"
+    );
+    // From the first backup, past the second one: the WAL carries it all the way.
+    let (d, _) = restore_and_read(
+        &url,
+        "pitr-b1",
+        &["--backup", "b1", "--target-time", &rfc3339(p3.time_ms)],
+    )
+    .await;
+    assert_eq!(d, p3.digest, "restore from b1 to point 3");
+    // Points of time differ: the restores above could not all pass by accident.
+    assert_ne!(p1.digest, p2.digest);
+    assert_ne!(p2.digest, p3.digest);
+
+    // A target before every backup is refused, naming why.
+    let err = restore_cmd(&[
+        "--from",
+        &url,
+        "--dir",
+        root.join("too-early").to_str().unwrap(),
+        "--target-offset",
+        "10",
+    ])
+    .unwrap_err();
+    assert!(err.contains("no complete base backup"), "{err}");
+    let _ = std::fs::remove_dir_all(root.join("too-early"));
+    stop_and_remove_dirs([e]);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A flipped byte in a WAL chunk or in a backup's snapshot, and a chunk deleted from the
+/// middle of the timeline, each stop a restore with an error naming the object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_or_missing_object_stops_a_restore_naming_it() {
+    let root = temp_dir("archive-damage");
+    let arch = root.join("archive");
+    let url = file_url(&arch);
+    let e = start(&root.join("data"), &archive_settings(&url)).await;
+    let mut c = e.conn().await;
+    let mut admin = admin_conn(e.port).await;
+    write_batch(&mut c, "a", 50).await;
+    backup(&mut admin, "b1").await;
+    write_batch(&mut c, "b", 200).await;
+    let end = offset(&mut c).await;
+    wait_archived(&mut c, end).await;
+    stop_and_remove_dirs([e]);
+    let chunks = wal_objects(&arch);
+    assert!(chunks.len() >= 6, "{chunks:?}");
+    let victim = chunks[chunks.len() / 2].clone();
+    let victim_name = format!("wal/{}", victim.file_name().unwrap().to_str().unwrap());
+    let restore_into = |name: &str, from: &Path| {
+        let d = root.join(name);
+        restore_cmd(&["--from", &file_url(from), "--dir", d.to_str().unwrap()])
+    };
+    // Intact, it restores.
+    restore_into("ok", &arch).unwrap();
+
+    let corrupt = root.join("corrupt");
+    copy_dir(&arch, &corrupt);
+    let path = corrupt.join(&victim_name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0x20;
+    std::fs::write(&path, bytes).unwrap();
+    let err = restore_into("r-corrupt", &corrupt).unwrap_err();
+    assert!(
+        err.contains(&victim_name) && err.contains("corrupt"),
+        "{err}"
+    );
+
+    let missing = root.join("missing");
+    copy_dir(&arch, &missing);
+    std::fs::remove_file(missing.join(&victim_name)).unwrap();
+    let err = restore_into("r-missing", &missing).unwrap_err();
+    let start_offset = victim_name
+        .trim_start_matches("wal/")
+        .split('-')
+        .next()
+        .unwrap()
+        .trim_start_matches('0')
+        .to_string();
+    assert!(
+        err.contains("missing") && err.contains(&format!("offset {start_offset}")),
+        "{err}"
+    );
+
+    let bad_snap = root.join("bad-snapshot");
+    copy_dir(&arch, &bad_snap);
+    let snap = bad_snap.join("base/b1/snapshot.rdp");
+    let mut bytes = std::fs::read(&snap).unwrap();
+    bytes[40] ^= 0x01;
+    std::fs::write(&snap, bytes).unwrap();
+    let err = restore_into("r-bad-snap", &bad_snap).unwrap_err();
+    assert!(
+        err.contains("base/b1/snapshot.rdp") && err.contains("corrupt"),
+        "{err}"
+    );
+
+    let no_snap = root.join("no-snapshot");
+    copy_dir(&arch, &no_snap);
+    std::fs::remove_file(no_snap.join("base/b1/snapshot.rdp")).unwrap();
+    let err = restore_into("r-no-snap", &no_snap).unwrap_err();
+    assert!(
+        err.contains("base/b1/snapshot.rdp") && err.contains("missing"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Master and replica archive to the same place; the replica is promoted in term 1 and the
+/// old master demoted; writes go on on the new master. The archive is one timeline: chunks of
+/// term 0 then of term 1, contiguous, and a restore of it gives the new master's dataset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_archive_continues_across_a_failover_with_no_gap() {
+    let root = temp_dir("archive-failover");
+    let arch = root.join("archive");
+    let url = file_url(&arch);
+    let settings = archive_settings(&url);
+    let m = start(&root.join("m"), &settings).await;
+    let r = start(&root.join("r"), &settings).await;
+    let mut mc = m.conn().await;
+    let (mut madmin, mut radmin) = (admin_conn(m.port).await, admin_conn(r.port).await);
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("DEMOTE")
+        .arg("127.0.0.1")
+        .arg(m.port)
+        .arg(0)
+        .query_async(&mut radmin)
+        .await
+        .unwrap();
+    // DEMOTE disconnects normal clients: connect after it.
+    let mut rc = r.conn().await;
+    write_batch(&mut mc, "a", 60).await;
+    backup(&mut madmin, "b1").await;
+    write_batch(&mut mc, "b", 100).await;
+    // Archiving goes on under writes while the failover happens: part of the stream is
+    // archived by the old master, the rest (from wherever it stopped) by the new one.
+    let before = offset(&mut mc).await;
+    let half = before / 2;
+    wait_archived(&mut mc, half).await;
+    assert!(
+        !wal_objects(&arch).is_empty(),
+        "the old master archived up to {}",
+        archived(&mut mc).await
+    );
+    wait_for(Duration::from_secs(30), "the replica to catch up", || {
+        let mut rc = rc.clone();
+        async move { offset(&mut rc).await >= before }
+    })
+    .await;
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("PROMOTE")
+        .arg(1)
+        .query_async(&mut radmin)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("DEMOTE")
+        .arg("127.0.0.1")
+        .arg(r.port)
+        .arg(1)
+        .query_async(&mut madmin)
+        .await
+        .unwrap();
+    write_batch(&mut rc, "c", 100).await;
+    let end = offset(&mut rc).await;
+    wait_archived(&mut rc, end).await;
+    let want = digest(&mut rc).await;
+
+    let names: Vec<String> = wal_objects(&arch)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
+        .collect();
+    let term_of = |n: &str| n.split('-').nth(2).unwrap().parse::<u64>().unwrap();
+    assert!(names.iter().any(|n| term_of(n) == 0), "{names:?}");
+    assert!(names.iter().any(|n| term_of(n) == 1), "{names:?}");
+    let (d, o) = restore_and_read(&url, "failover-restore", &[]).await;
+    assert_eq!(
+        (d, o),
+        (want, end),
+        "the restored archive is the new master's history"
+    );
+    stop_and_remove_dirs([m, r]);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// With `archive-retention 1s`: once a second backup is more than a second old, the next
+/// backup's retention deletes the first one and every chunk that ends before the second's
+/// offset; a restore of what is left still gives the engine's dataset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_what_the_window_no_longer_needs() {
+    let root = temp_dir("archive-retention");
+    let arch = root.join("archive");
+    let url = file_url(&arch);
+    let mut settings = archive_settings(&url);
+    settings.push(("archive-retention", "1s".into()));
+    let e = start(&root.join("data"), &settings).await;
+    let mut c = e.conn().await;
+    let mut admin = admin_conn(e.port).await;
+    write_batch(&mut c, "a", 100).await;
+    backup(&mut admin, "old").await;
+    write_batch(&mut c, "b", 100).await;
+    let now = offset(&mut c).await;
+    wait_archived(&mut c, now).await;
+    let before = wal_objects(&arch).len();
+    backup(&mut admin, "new").await;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(arch.join("base/new/manifest.json")).unwrap())
+            .unwrap();
+    let new_offset = manifest["start_offset"].as_u64().unwrap();
+    let new_time = manifest["start_time_ms"].as_i64().unwrap();
+    // Retention runs after each backup. Once `new` started more than a second ago it is the
+    // base of a restore to the window's first moment, and `old` is needed by none: the next
+    // backup's retention deletes it (not this one's: a restore to a second ago needs `old`).
+    assert!(arch.join("base/old/manifest.json").exists());
+    write_batch(&mut c, "c", 20).await;
+    wait_for(Duration::from_secs(5), "the window to pass", || async {
+        now_ms() > new_time + 1_000
+    })
+    .await;
+    backup(&mut admin, "third").await;
+    wait_for(
+        Duration::from_secs(30),
+        "retention to delete the old backup",
+        || {
+            let old = arch.join("base/old");
+            async move { !old.join("manifest.json").exists() && !old.join("snapshot.rdp").exists() }
+        },
+    )
+    .await;
+    let left = wal_objects(&arch);
+    assert!(
+        left.len() < before,
+        "{before} chunks before, {} after",
+        left.len()
+    );
+    for p in &left {
+        let name = p.file_name().unwrap().to_str().unwrap();
+        let end: u64 = name.split('-').nth(1).unwrap().parse().unwrap();
+        assert!(
+            end > new_offset,
+            "{name} ends before the kept backup at {new_offset}"
+        );
+    }
+    write_batch(&mut c, "d", 20).await;
+    let end = mark(&mut c).await;
+    wait_archived(&mut c, end.offset).await;
+    let (d, o) = restore_and_read(&url, "retention-restore", &[]).await;
+    assert_eq!((d, o), (end.digest, end.offset));
+    stop_and_remove_dirs([e]);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The store refuses uploads (the archive's directory replaced by a file): writes go on,
+/// INFO says `failing` with the error, and once the store works again the archive catches up
+/// by itself with nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_store_never_blocks_writes_and_archiving_catches_up() {
+    let root = temp_dir("archive-failing");
+    let arch = root.join("archive");
+    let url = file_url(&arch);
+    let e = start(&root.join("data"), &archive_settings(&url)).await;
+    let mut c = e.conn().await;
+    let mut admin = admin_conn(e.port).await;
+    write_batch(&mut c, "a", 30).await;
+    backup(&mut admin, "b1").await;
+    let now = offset(&mut c).await;
+    wait_archived(&mut c, now).await;
+    // Break the store: `wal` becomes a plain file, so no chunk can be created under it.
+    let wal = arch.join("wal");
+    let saved = root.join("wal-saved");
+    std::fs::rename(&wal, &saved).unwrap();
+    std::fs::write(&wal, b"not a directory").unwrap();
+    write_batch(&mut c, "b", 100).await;
+    wait_for(
+        Duration::from_secs(30),
+        "the archiver to report failing",
+        || {
+            let mut c = c.clone();
+            async move {
+                info_field(&mut c, "persistence", "archive_status")
+                    .await
+                    .as_deref()
+                    == Some("failing")
+            }
+        },
+    )
+    .await;
+    let err = info_field(&mut c, "persistence", "archive_last_error")
+        .await
+        .unwrap();
+    assert!(!err.is_empty());
+    // Writes are still answered while it fails.
+    write_batch(&mut c, "c", 20).await;
+    // Repair the store: the archive resumes where it stopped and catches up.
+    std::fs::remove_file(&wal).unwrap();
+    std::fs::rename(&saved, &wal).unwrap();
+    let end = mark(&mut c).await;
+    wait_archived(&mut c, end.offset).await;
+    wait_for(Duration::from_secs(10), "the status to clear", || {
+        let mut c = c.clone();
+        async move {
+            info_field(&mut c, "persistence", "archive_status")
+                .await
+                .as_deref()
+                == Some("ok")
+        }
+    })
+    .await;
+    let (d, o) = restore_and_read(&url, "failing-restore", &[]).await;
+    assert_eq!((d, o), (end.digest, end.offset));
+    stop_and_remove_dirs([e]);
+    let _ = std::fs::remove_dir_all(&root);
+}
