@@ -7,7 +7,7 @@
 #   hack/kind/fault.sh restore NODE     bring a killed node back: `docker start`, with the
 #                                       address it had
 #   hack/kind/fault.sh partition NODE   the node keeps running, cut off: `docker network
-#                                       disconnect` from the kind network (its address is
+#                                       disconnect` from the nodes' network (its address is
 #                                       recorded so heal gives the same one back)
 #   hack/kind/fault.sh heal NODE        `docker network connect` with the recorded address
 #   hack/kind/fault.sh kill-container NODE ID
@@ -22,7 +22,7 @@
 # are meant for workers: the control-plane node carries the host's Service route and the API.
 set -euo pipefail
 CLUSTER=${KIND_CLUSTER_NAME:-redispair}
-NETWORK=${KIND_EXPERIMENTAL_DOCKER_NETWORK:-kind}
+NETWORK=${KIND_EXPERIMENTAL_DOCKER_NETWORK:-redispair-kind}   # hack/kind/up.sh makes it
 STATE=${KIND_FAULT_STATE:-${TMPDIR:-/tmp}/redispair-kind-fault-$CLUSTER}
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

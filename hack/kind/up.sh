@@ -8,6 +8,7 @@
 #                                by hack/kind/build-node-image.sh, the Dockerfile's bases by
 #                                hack/images/docker-bases.sh
 #   kind delete cluster --name redispair                                  to remove it
+#                                (and `docker network rm redispair-kind`, the nodes' network)
 #
 # Without --offline it needs docker (with buildx), kind and kubectl on PATH and pulls the
 # public images: the node image pinned below (Kubernetes v1.36, the minor version the project
@@ -55,6 +56,22 @@ fi
 for tool in kind docker kubectl; do
   command -v "$tool" >/dev/null || { echo "$tool is required" >&2; exit 1; }
 done
+
+# The nodes' network, made here rather than by kind: hack/kind/fault.sh gives a restored or
+# healed node its old address back (`docker network connect --ip`: the kubelet registered the
+# node with it, the other nodes route its pods there), and Docker accepts --ip only on networks
+# whose subnet was given at creation, which kind's own "kind" network's IPv4 is not. Docker
+# picks a free subnet first; the network is then made again with that subnet written down.
+NETWORK=${KIND_EXPERIMENTAL_DOCKER_NETWORK:-redispair-kind}
+export KIND_EXPERIMENTAL_DOCKER_NETWORK=$NETWORK
+if ! docker network inspect "$NETWORK" >/dev/null 2>&1; then
+  docker network create "$NETWORK" >/dev/null
+  read -r subnet gateway < <(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}' "$NETWORK")
+  docker network rm "$NETWORK" >/dev/null
+  docker network create --subnet "$subnet" --gateway "$gateway" \
+    -o com.docker.network.bridge.enable_ip_masquerade=true "$NETWORK" >/dev/null
+  log "docker network $NETWORK: $subnet"
+fi
 
 # One control plane (tainted, runs no workloads) and three workers, one per zone, so
 # required anti-affinity and zone spread behave as on the local cluster.
