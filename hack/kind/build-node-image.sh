@@ -81,6 +81,7 @@ work=$(mktemp -d /var/tmp/redispair-kind-node.XXXXXX)
 container=
 cleanup() {
   [[ -n $container ]] && docker rm -f -v "$container" >/dev/null 2>&1
+  docker rmi "$IMAGE-stage" >/dev/null 2>&1
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -168,7 +169,6 @@ docker exec "$container" pkill containerd
 # The container's PID 1 is `sleep`, which reaps nobody: a stopped containerd stays a zombie.
 wait_for 30 "containerd to stop" bash -c "! docker exec $container sh -c 'ps -o stat= -C containerd | grep -qv Z'"
 docker commit --change 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' "$container" "$IMAGE" >/dev/null
-docker rmi "$IMAGE-stage" >/dev/null 2>&1 || true
 stage_end
 log "built $IMAGE ($(docker image inspect -f '{{.Size}}' "$IMAGE" | numfmt --to=iec))"
 echo "$IMAGE"
