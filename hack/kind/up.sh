@@ -42,12 +42,13 @@ build_args=()
 NODE_IMAGE=${KIND_NODE_IMAGE:-$PINNED_NODE_IMAGE}
 if [[ -n $OFFLINE ]]; then
   eval "$("$REPO_ROOT/hack/kind/docker.sh" up)"
-  # kind, kubectl: the project's builds (hack/cluster/build.sh), when not on PATH.
+  # kind, kubectl, helm: the project's builds (hack/cluster/build.sh), when not on PATH.
   # shellcheck source=hack/cluster/lib.sh
   source "$REPO_ROOT/hack/cluster/lib.sh"
   command -v kind >/dev/null || { bash "$REPO_ROOT/hack/cluster/build.sh" kind >&2; export PATH=$KIND_BIN:$PATH; }
   command -v kubectl >/dev/null || { bash "$REPO_ROOT/hack/cluster/build.sh" k8s >&2; export PATH=$K8S_BIN:$PATH; }
-  [[ -n ${KIND_NODE_IMAGE:-} ]] || NODE_IMAGE=$("$REPO_ROOT/hack/kind/build-node-image.sh" | tail -n1)
+  # helm is not used here, but what a user runs next (README, "With Docker: kind").
+  command -v helm >/dev/null || bash "$REPO_ROOT/hack/cluster/build.sh" helm >&2
   mapfile -t build_args < <("$REPO_ROOT/hack/images/docker-bases.sh")
   # Containers get no NAT to the outside here (hack/lib/docker.sh): the builder fetches
   # crates from crates.io on the host's network.
@@ -78,6 +79,9 @@ fi
 # failCgroupV1: false lets kubelet 1.35+ run on hosts still on cgroup v1 (the project's
 # machines are); on cgroup v2 it changes nothing.
 if ! kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
+  if [[ -n $OFFLINE && -z ${KIND_NODE_IMAGE:-} ]]; then
+    NODE_IMAGE=$("$REPO_ROOT/hack/kind/build-node-image.sh" | tail -n1)
+  fi
   log "creating kind cluster $CLUSTER with $NODE_IMAGE"
   kind create cluster --name "$CLUSTER" --image "$NODE_IMAGE" --wait 300s --config - >&2 <<YAML
 kind: Cluster
