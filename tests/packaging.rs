@@ -80,7 +80,10 @@ fn dockerfile_builds_the_three_binaries_into_the_constant_paths() {
     // The bases are build arguments (hack/images/docker-bases.sh makes local stand-ins for
     // builds without a registry); their defaults are the public images.
     let runtime = d.rsplit("\nFROM ").next().unwrap();
-    assert!(runtime.starts_with("${RUNTIME_IMAGE}"), "runtime stage FROM the build argument");
+    assert!(
+        runtime.starts_with("${RUNTIME_IMAGE}"),
+        "runtime stage FROM the build argument"
+    );
     let default = |name: &str| {
         d.lines()
             .find_map(|l| l.strip_prefix(&format!("ARG {name}=")))
@@ -89,7 +92,8 @@ fn dockerfile_builds_the_three_binaries_into_the_constant_paths() {
     };
     let runtime_default = default("RUNTIME_IMAGE");
     assert!(
-        runtime_default.starts_with("gcr.io/distroless/cc") || runtime_default.starts_with("debian:"),
+        runtime_default.starts_with("gcr.io/distroless/cc")
+            || runtime_default.starts_with("debian:"),
         "{runtime_default}"
     );
     assert!(d.contains("\nFROM ${BUILDER_IMAGE} AS builder\n"));
