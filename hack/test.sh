@@ -143,10 +143,10 @@ fi
 # torture run on a kind cluster whose image is built from the Dockerfile, with a Docker engine,
 # node image and base images made on this machine (hack/kind/up.sh --offline). Not by default
 # (decision, docs/testing.md "kind"): cold, the stage makes all of that and a release build of
-# the crate (~KIND_COLD min), more than a cold CI run can add within its 75 min; warm it takes
-# ~KIND_WARM min. REDISPAIR_KIND=1 runs it; hack/kind/down.sh ends it either way.
+# the crate (~70 min), more than a cold CI run can add within its 75 min; warm it takes
+# ~15-20 min. REDISPAIR_KIND=1 runs it; hack/kind/down.sh ends it either way.
 if [[ ${REDISPAIR_KIND:-0} == 1 ]]; then
-  stage "kind: packaging and failover on kind (hack/e2e.sh --provider kind)" "first run: ~KIND_COLD min; ~KIND_WARM min warm"
+  stage "kind: packaging and failover on kind (hack/e2e.sh --provider kind)" "first run: ~70 min; ~15-20 min warm"
   bash hack/e2e.sh --provider kind || { bash hack/kind/down.sh; exit 1; }
   stage "kind: torture, one round of each fault kind (hack/torture.sh --provider kind --rounds 7)"
   bash hack/torture.sh --provider kind --rounds 7 --mode semi-sync || { bash hack/kind/down.sh; exit 1; }
