@@ -20,7 +20,9 @@ set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CLUSTER=${KIND_CLUSTER_NAME:-redispair}
 IMAGE=${REDISPAIR_IMAGE:-ghcr.io/redispair/redispair:dev}   # the Helm chart's default
-KUBECONFIG_PATH=${KIND_KUBECONFIG:-$HOME/.kube/kind-$CLUSTER.kubeconfig}
+# Not KUBECONFIG_PATH: hack/cluster/lib.sh (sourced below with --offline) gives that name to
+# the local cluster's admin kubeconfig, which must never be overwritten here.
+KIND_KUBECONFIG_FILE=${KIND_KUBECONFIG:-$HOME/.kube/kind-$CLUSTER.kubeconfig}
 # kind v0.32.0's default node image: Kubernetes v1.36, by digest, so it cannot drift.
 PINNED_NODE_IMAGE=kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5
 
@@ -106,6 +108,6 @@ log "docker build -t $IMAGE ${build_args[*]} ."
 docker build -t "$IMAGE" "${build_args[@]}" "$REPO_ROOT" >&2
 kind load docker-image "$IMAGE" --name "$CLUSTER" >&2
 
-mkdir -p "$(dirname "$KUBECONFIG_PATH")"
-kind get kubeconfig --name "$CLUSTER" >"$KUBECONFIG_PATH"
-echo "KUBECONFIG=$KUBECONFIG_PATH"
+mkdir -p "$(dirname "$KIND_KUBECONFIG_FILE")"
+kind get kubeconfig --name "$CLUSTER" >"$KIND_KUBECONFIG_FILE"
+echo "KUBECONFIG=$KIND_KUBECONFIG_FILE"
