@@ -170,5 +170,8 @@ docker exec "$container" pkill containerd
 wait_for 30 "containerd to stop" bash -c "! docker exec $container sh -c 'ps -o stat= -C containerd | grep -qv Z'"
 docker commit --change 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' "$container" "$IMAGE" >/dev/null
 stage_end
+# Older node images (other hashes) are ~1.5 GB each: removed, unless a cluster still runs one.
+docker images --format '{{.Repository}}:{{.Tag}}' localhost/redispair/kind-node | grep -vx "$IMAGE" \
+  | xargs -r docker rmi >/dev/null 2>&1 || true
 log "built $IMAGE ($(docker image inspect -f '{{.Size}}' "$IMAGE" | numfmt --to=iec))"
 echo "$IMAGE"
