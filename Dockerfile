@@ -1,17 +1,24 @@
-# syntax=docker/dockerfile:1
 # The RedisPair image: the operator, the engine it runs in every pair's pods, and the kubectl
 # plugin, in one image so their versions move together.
 #
 #   docker build -t ghcr.io/redispair/redispair:dev .
+#
+# The base images are build arguments: the public ones by default; without a registry,
+# hack/images/docker-bases.sh makes stand-ins locally and prints the --build-arg flags for them
+# (hack/kind/up.sh passes them). No `# syntax=` line: the Dockerfile frontend built into
+# Docker 23+ has everything used here (RUN --mount), and a builder without a registry could
+# not fetch another.
 #
 # Machines without a Docker engine build the same layout with hack/images/build-image.sh
 # (tests/packaging.rs checks that the two, the Helm chart and src/api/constants.rs agree on
 # binary paths, user and entrypoint).
 
 ARG RUST_VERSION=1.95
+ARG BUILDER_IMAGE=docker.io/library/rust:${RUST_VERSION}-bookworm
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 
 # --- builder ----------------------------------------------------------------------------------
-FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS builder
+FROM ${BUILDER_IMAGE} AS builder
 WORKDIR /src
 # Manifests first: the dependency download layer is reused while only sources change.
 COPY Cargo.toml Cargo.lock ./
@@ -28,7 +35,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 # --- runtime ----------------------------------------------------------------------------------
 # distroless cc: glibc, libgcc, CA certificates, /etc/passwd with nonroot (65532); no shell.
-FROM gcr.io/distroless/cc-debian12:nonroot
+FROM ${RUNTIME_IMAGE}
 ARG VERSION=dev
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="redispair" \

@@ -5,8 +5,9 @@
 #
 # e2e_provider_up PROVIDER   local: hack/cluster/up.sh --nodes 3, the binaries built with the
 #                            dev profile, packed by hack/images/build-image.sh (only when they
-#                            changed) and imported into every node; kind: hack/kind/up.sh and
-#                            the host's route to ClusterIPs. Exports KUBECONFIG, PATH (kubectl,
+#                            changed) and imported into every node; kind: hack/kind/up.sh (the
+#                            Dockerfile's image; offline without a Docker engine) and the
+#                            host's route to ClusterIPs. Exports KUBECONFIG, PATH (kubectl,
 #                            helm) and E2E_FAULT; sets bin_dir (local) and image_stamp.
 # e2e_install_operator       helm upgrade --install of charts/redispair-operator: release
 #                            $RELEASE in $E2E_OPERATOR_NAMESPACE watching $E2E_NAMESPACE only,
@@ -56,16 +57,27 @@ e2e_provider_up() {
       image_stamp=$(sha256sum "$archive" | cut -c1-16)
       ;;
     kind)
-      for tool in kind docker kubectl helm; do
-        command -v "$tool" >/dev/null || die "provider kind needs $tool on PATH"
-      done
+      need_root
+      # Without a Docker engine (the project's machines) up.sh goes --offline: an engine of
+      # the project's own, the node image and the Dockerfile's bases built here. The same
+      # engine for fault.sh and the checks below.
       step "kind cluster (hack/kind/up.sh)"
       kubeconfig_line=$(REDISPAIR_IMAGE=$E2E_IMAGE hack/kind/up.sh | tail -n1) || die "hack/kind/up.sh failed"
       export "${kubeconfig_line?}"
+      eval "$(hack/kind/docker.sh env)"
+      hack/cluster/build.sh helm >&2 || die "cannot build helm"
+      command -v kubectl >/dev/null || export PATH=$K8S_BIN:$PATH
+      command -v helm >/dev/null || export PATH=$HELM_BIN:$PATH
+      for tool in docker kubectl helm; do
+        command -v "$tool" >/dev/null || die "provider kind needs $tool on PATH"
+      done
       export E2E_FAULT=${E2E_FAULT:-hack/kind/fault.sh}
       # The suite's writer runs here and connects to ClusterIPs (needs root for ip route).
       hack/kind/fault.sh route || die "cannot route the Service range to the kind cluster"
       image_stamp=$(docker image inspect -f '{{.Id}}' "$E2E_IMAGE" | sed 's/^sha256://' | cut -c1-16)
+      # The packaging checks' plugin runs here: the dev-profile build, as for provider local.
+      cargo build --locked --bin kubectl-redispair >&2 || die "cargo build failed"
+      bin_dir=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug
       ;;
     *) die "--provider is local or kind" ;;
   esac

@@ -166,8 +166,9 @@ kubectl -n "$NS" patch rp cache --subresource=status --type=merge -p "$(cat <<JS
 JSON
 )" >/dev/null
 status_text=$(rp status cache --color never 2>&1)
-if grep -q "Phase          Ready" <<<"$status_text" && grep -qE "cache-a +master +node" <<<"$status_text" \
-   && grep -qE "cache-b +replica +node" <<<"$status_text" && grep -q "cache-b -> cache-a" <<<"$status_text"; then
+# Each pod's line: role, then its node (node<i> here, <cluster>-worker<i> on kind) and zone.
+if grep -q "Phase          Ready" <<<"$status_text" && grep -qE "cache-a +master +[^ ]+ +zone-[abc] " <<<"$status_text" \
+   && grep -qE "cache-b +replica +[^ ]+ +zone-[abc] " <<<"$status_text" && grep -q "cache-b -> cache-a" <<<"$status_text"; then
   ok "plugin: status shows the pair, roles, nodes and last failover"
 else
   bad "plugin: status text: $status_text"

@@ -8,9 +8,10 @@
 #   profile (the one hack/demo.sh --debug and the cargo test run use: no second release
 #   build), packed by hack/images/build-image.sh and imported by hack/cluster/load-images.sh.
 #   Fault hook: hack/cluster/fault.sh. The host reaches ClusterIPs through the nodes.
-# provider kind (machines with Docker; untested on the project's machines): hack/kind/up.sh
-#   (docker build + kind load), `hack/kind/fault.sh route` for the host's route to ClusterIPs.
-#   Fault hook: hack/kind/fault.sh. The packaging checks are local-only (testbox image).
+# provider kind: hack/kind/up.sh (docker build of the Dockerfile + kind load; without a Docker
+#   engine, --offline: an engine of the project's own and images built here, see
+#   docs/testing.md "kind"), `hack/kind/fault.sh route` for the host's route to ClusterIPs.
+#   Fault hook: hack/kind/fault.sh.
 #
 # Then, for both: helm upgrade --install of charts/redispair-operator (release
 # redispair-operator in $E2E_OPERATOR_NAMESPACE, watching $E2E_NAMESPACE only, so operator
@@ -64,7 +65,7 @@ stage "helm install (operator watching $E2E_NAMESPACE)" e2e_install_operator
 (( failed == 0 )) || finish
 
 # --- what a user installs: chart objects, examples, the plugin, helm upgrade -------------------
-if (( PACKAGING )) && [[ $PROVIDER == local ]]; then
+if (( PACKAGING )); then
   step "packaging checks (hack/e2e-packaging.sh --installed $E2E_NAMESPACE)"
   stage "packaging (hack/e2e-packaging.sh)" env REDISPAIR_OPERATOR_NAMESPACE="$E2E_OPERATOR_NAMESPACE" \
     PLUGIN="${bin_dir:-}/kubectl-redispair" bash hack/e2e-packaging.sh --installed "$E2E_NAMESPACE"

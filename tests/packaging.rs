@@ -77,8 +77,32 @@ fn dockerfile_builds_the_three_binaries_into_the_constant_paths() {
         "--chown={NONROOT_UID}:{NONROOT_UID} /out/data /data"
     )));
     assert!(d.contains(&format!("ENTRYPOINT [\"{OPERATOR_BINARY}\"]")));
+    // The bases are build arguments (hack/images/docker-bases.sh makes local stand-ins for
+    // builds without a registry); their defaults are the public images.
     let runtime = d.rsplit("\nFROM ").next().unwrap();
-    assert!(runtime.starts_with("gcr.io/distroless/cc") || runtime.starts_with("debian:"));
+    assert!(
+        runtime.starts_with("${RUNTIME_IMAGE}"),
+        "runtime stage FROM the build argument"
+    );
+    let default = |name: &str| {
+        d.lines()
+            .find_map(|l| l.strip_prefix(&format!("ARG {name}=")))
+            .unwrap_or_else(|| panic!("no default for ARG {name}"))
+            .to_string()
+    };
+    let runtime_default = default("RUNTIME_IMAGE");
+    assert!(
+        runtime_default.starts_with("gcr.io/distroless/cc")
+            || runtime_default.starts_with("debian:"),
+        "{runtime_default}"
+    );
+    assert!(d.contains("\nFROM ${BUILDER_IMAGE} AS builder\n"));
+    assert_eq!(
+        default("BUILDER_IMAGE"),
+        "docker.io/library/rust:${RUST_VERSION}-bookworm"
+    );
+    // No `# syntax=` line: a build without a registry cannot fetch a frontend image.
+    assert!(!d.starts_with("# syntax="));
 }
 
 #[test]

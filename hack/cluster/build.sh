@@ -2,6 +2,7 @@
 # Build and cache the binaries the local cluster runs, from the Go module proxy and Debian.
 #
 #   hack/cluster/build.sh [k8s|helm|coredns|local-path|all]   (default: all)
+#   hack/cluster/build.sh kind|kubeadm|etcd|coredns-kubeadm    only for the kind provider
 #
 # Results are cached under ~/.cache/redispair/<component>/<version>/bin, keyed by version:
 # a second run finds every binary and does nothing. up.sh calls this when something is missing.
@@ -96,6 +97,29 @@ build_k8s() {
   mv "$K8S_BIN.tmp"/* "$K8S_BIN"/ && rmdir "$K8S_BIN.tmp"
 }
 
+# kubeadm: only the kind node image needs it (hack/kind/build-node-image.sh), so it is a
+# target of its own: machines whose cluster binaries are cached do not rebuild them. Same
+# module, go.mod and flags as build_k8s (which it runs first), so most packages come from
+# Go's build cache.
+build_kubeadm() {
+  if have_all "$K8S_BIN" kubeadm; then log "kubeadm $K8S_VERSION: cached in $K8S_BIN"; return; fi
+  build_k8s
+  local src=$CACHE_ROOT/k8s/$K8S_VERSION/src
+  [[ -f $src/go.mod ]] || die "no $src/go.mod: remove $K8S_BIN and run $0 k8s"
+  local ldflags=(
+    -s -w
+    -X "k8s.io/component-base/version.gitVersion=$K8S_VERSION"
+    -X "k8s.io/component-base/version.gitMajor=1"
+    -X "k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$K8S_VERSION")"
+    -X "k8s.io/component-base/version.gitTreeState=clean"
+    -X "k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z"
+    -X "k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
+  )
+  timed "building kubeadm $K8S_VERSION" "first run: ~1-2 min after the other Kubernetes binaries, cached after in $K8S_BIN" \
+    in_dir "$src" go_env "$GO" build -mod=mod -trimpath -ldflags "${ldflags[*]}" -o "$K8S_BIN/kubeadm.tmp" k8s.io/kubernetes/cmd/kubeadm
+  mv "$K8S_BIN/kubeadm.tmp" "$K8S_BIN/kubeadm"
+}
+
 # helm: the chart is installed with it. helm.sh/helm/v3 has no replace directives, so
 # `go install module@version` builds it as released.
 build_helm() {
@@ -147,6 +171,71 @@ EOF
     in_dir "$src" go_env "$GO" build -mod=mod -trimpath -ldflags "-s -w" -o "$COREDNS_BIN/coredns" .
 }
 
+# etcd, for the kind node image's control plane (the local cluster runs Debian's etcd-server
+# 3.4; kubeadm's static pod passes flags only 3.6 knows). go.etcd.io/etcd/server/v3 is a main
+# package whose go.mod replaces its sibling modules with ../ paths, so `go install` refuses
+# it: a throwaway module requires it instead, and the siblings resolve to the released
+# versions its go.mod names.
+build_etcd() {
+  if have_all "$ETCD_BIN" etcd; then log "etcd $KIND_ETCD_VERSION: cached in $ETCD_BIN"; return; fi
+  need_go "$GO_MIN_VERSION"
+  local src=$CACHE_ROOT/etcd/$KIND_ETCD_VERSION/src emod
+  mkdir -p "$src" "$ETCD_BIN"
+  emod=$(cd "$src" && "$GO" mod download -json "go.etcd.io/etcd/server/v3@$KIND_ETCD_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+  [[ -f $emod ]] || die "could not download go.etcd.io/etcd/server/v3@$KIND_ETCD_VERSION"
+  go_for "go.etcd.io/etcd/server/v3@$KIND_ETCD_VERSION" "$emod"
+  printf 'module redispair.local/etcd\n\n%s\n\nrequire go.etcd.io/etcd/server/v3 %s\n' \
+    "$(grep -E '^go ' "$emod")" "$KIND_ETCD_VERSION" >"$src/go.mod"
+  timed "building etcd $KIND_ETCD_VERSION" "first run: ~1.5 min, cached after in $ETCD_BIN" \
+    in_dir "$src" go_env "$GO" build -mod=mod -trimpath -ldflags "-s -w" -o "$ETCD_BIN/etcd" go.etcd.io/etcd/server/v3
+}
+
+# CoreDNS for the kind node image: the version kubeadm deploys, with the plugins its Corefile
+# names (health and ready for the probes, prometheus, forward, loop, reload, loadbalance), so
+# kubeadm's own Deployment runs it unchanged. Same recipe as build_coredns.
+build_coredns_kubeadm() {
+  if have_all "$KIND_COREDNS_BIN" coredns; then log "coredns $KIND_COREDNS_VERSION (kubeadm's plugins): cached in $KIND_COREDNS_BIN"; return; fi
+  need_go "$GO_MIN_VERSION"
+  local src=$CACHE_ROOT/coredns-kubeadm/$KIND_COREDNS_VERSION/src cmod p imports=
+  mkdir -p "$src" "$KIND_COREDNS_BIN"
+  # (the prometheus directive is the metrics package)
+  for p in errors log health ready kubernetes metrics forward cache loop reload loadbalance; do
+    imports+=$'\t_ "github.com/coredns/coredns/plugin/'"$p"$'"\n'
+  done
+  cat >"$src/main.go" <<EOF
+// CoreDNS with the plugins kubeadm's Corefile uses.
+package main
+
+import (
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
+
+$imports)
+
+func init() {
+	// The relative order of CoreDNS' plugin.cfg.
+	dnsserver.Directives = []string{"reload", "health", "ready", "prometheus", "errors", "log", "loadbalance", "cache", "kubernetes", "loop", "forward"}
+}
+
+func main() { coremain.Run() }
+EOF
+  cmod=$(cd "$src" && "$GO" mod download -json "github.com/coredns/coredns@$KIND_COREDNS_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+  printf 'module redispair.local/coredns\n\n%s\n\nrequire github.com/coredns/coredns %s\n' \
+    "$(grep -E '^go ' "$cmod")" "$KIND_COREDNS_VERSION" >"$src/go.mod"
+  go_for "github.com/coredns/coredns@$KIND_COREDNS_VERSION" "$cmod"
+  timed "building coredns $KIND_COREDNS_VERSION (kubeadm's plugins)" "first run: ~1.5 min, cached after in $KIND_COREDNS_BIN" \
+    in_dir "$src" go_env "$GO" build -mod=mod -trimpath -ldflags "-s -w" -o "$KIND_COREDNS_BIN/coredns" .
+}
+
+# kind, for the kind provider (hack/kind/). Released modules with no replace directives:
+# `go install module@version` builds it as released.
+build_kind() {
+  if have_all "$KIND_BIN" kind; then log "kind $KIND_VERSION: cached in $KIND_BIN"; return; fi
+  go_for "sigs.k8s.io/kind@$KIND_VERSION"
+  timed "building kind $KIND_VERSION" "first run: ~30 s, cached after in $KIND_BIN" \
+    in_dir /tmp go_env GOBIN="$KIND_BIN" "$GO" install -trimpath -ldflags "-s -w" "sigs.k8s.io/kind@$KIND_VERSION"
+}
+
 # local-path-provisioner: dynamic hostPath-style volumes for the default StorageClass.
 build_local_path() {
   if have_all "$LOCAL_PATH_BIN" local-path-provisioner; then log "local-path-provisioner $LOCAL_PATH_VERSION: cached in $LOCAL_PATH_BIN"; return; fi
@@ -158,9 +247,13 @@ build_local_path() {
 
 case ${1:-all} in
   k8s) build_k8s ;;
+  kubeadm) build_kubeadm ;;
+  etcd) build_etcd ;;
+  kind) build_kind ;;
+  coredns-kubeadm) build_coredns_kubeadm ;;
   helm) build_helm ;;
   coredns) build_coredns ;;
   local-path) build_local_path ;;
   all) build_k8s; build_coredns; build_local_path; build_helm ;;
-  *) die "usage: $0 [k8s|helm|coredns|local-path|all]" ;;
+  *) die "usage: $0 [k8s|helm|coredns|local-path|all|kind|kubeadm|etcd|coredns-kubeadm]" ;;
 esac

@@ -11,6 +11,13 @@ K8S_VERSION=${K8S_VERSION:-v1.36.3}
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
 COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
 LOCAL_PATH_VERSION=${LOCAL_PATH_VERSION:-v0.0.30}
+# Only for the kind node image (hack/kind/build-node-image.sh): the etcd and CoreDNS versions
+# kubeadm $K8S_VERSION deploys (`kubeadm config images list`; the script checks they agree).
+KIND_ETCD_VERSION=${KIND_ETCD_VERSION:-v3.6.8}
+KIND_COREDNS_VERSION=${KIND_COREDNS_VERSION:-v1.14.2}
+# kind itself: v0.32.0 is the release whose default node image is Kubernetes v1.36
+# (hack/kind/up.sh pins that image; offline it uses hack/kind/build-node-image.sh's instead).
+KIND_VERSION=${KIND_VERSION:-v0.32.0}
 
 # --- where things live ------------------------------------------------------------------
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -19,6 +26,9 @@ K8S_BIN=$CACHE_ROOT/k8s/$K8S_VERSION/bin
 HELM_BIN=$CACHE_ROOT/helm/$HELM_VERSION/bin
 COREDNS_BIN=$CACHE_ROOT/coredns/$COREDNS_VERSION/bin
 LOCAL_PATH_BIN=$CACHE_ROOT/local-path-provisioner/$LOCAL_PATH_VERSION/bin
+ETCD_BIN=$CACHE_ROOT/etcd/$KIND_ETCD_VERSION/bin
+KIND_COREDNS_BIN=$CACHE_ROOT/coredns-kubeadm/$KIND_COREDNS_VERSION/bin
+KIND_BIN=$CACHE_ROOT/kind/$KIND_VERSION/bin
 IMAGES_DIR=$CACHE_ROOT/images            # OCI archives of the cluster's own images
 # All cluster state (certs, configs, logs, PIDs, per-node dirs) lives under one directory,
 # so down.sh knows exactly what to remove.

@@ -4,9 +4,10 @@
 #
 #   hack/kind/fault.sh kill NODE        the node is lost: `docker kill` (SIGKILL) of the node's
 #                                       container, with its kubelet, containerd and every pod
-#   hack/kind/fault.sh restore NODE     bring a killed node back: `docker start`
+#   hack/kind/fault.sh restore NODE     bring a killed node back: `docker start`, with the
+#                                       address it had
 #   hack/kind/fault.sh partition NODE   the node keeps running, cut off: `docker network
-#                                       disconnect` from the kind network (its address is
+#                                       disconnect` from the nodes' network (its address is
 #                                       recorded so heal gives the same one back)
 #   hack/kind/fault.sh heal NODE        `docker network connect` with the recorded address
 #   hack/kind/fault.sh kill-container NODE ID
@@ -19,10 +20,9 @@
 #
 # NODE is a Kubernetes node name, which kind also uses as the node's container name. Faults
 # are meant for workers: the control-plane node carries the host's Service route and the API.
-# UNTESTED on the project's machines (no Docker there); see docs/testing.md.
 set -euo pipefail
 CLUSTER=${KIND_CLUSTER_NAME:-redispair}
-NETWORK=${KIND_EXPERIMENTAL_DOCKER_NETWORK:-kind}
+NETWORK=${KIND_EXPERIMENTAL_DOCKER_NETWORK:-redispair-kind}   # hack/kind/up.sh makes it
 STATE=${KIND_FAULT_STATE:-${TMPDIR:-/tmp}/redispair-kind-fault-$CLUSTER}
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -39,6 +39,17 @@ node_is_ours() {
 service_cidr() {
   docker exec "$CLUSTER-control-plane" cat /etc/kubernetes/manifests/kube-apiserver.yaml |
     sed -n 's/.*--service-cluster-ip-range=\([^, ]*\).*/\1/p' | head -n1
+}
+
+# record_addr NODE SUFFIX: the node's IPv4 and IPv6 addresses on the kind network into
+# $STATE/NODE.SUFFIX, to give them back later.
+record_addr() {
+  local net ip4 ip6
+  net=$(docker inspect -f "{{ json (index .NetworkSettings.Networks \"$NETWORK\") }}" "$1")
+  ip4=$(sed -n 's/.*"IPAddress":"\([^"]*\)".*/\1/p' <<<"$net")
+  ip6=$(sed -n 's/.*"GlobalIPv6Address":"\([^"]*\)".*/\1/p' <<<"$net")
+  [[ -n $ip4 ]] || die "$1 has no address on network $NETWORK"
+  printf '%s %s\n' "$ip4" "$ip6" >"$STATE/$1.$2"
 }
 
 (( $# >= 1 )) || usage
@@ -68,19 +79,29 @@ mkdir -p "$STATE"
 
 case $action in
   kill)
+    record_addr "$node" kill
     docker kill "$node" >/dev/null
     log "$node killed (docker kill)"
     ;;
   restore)
+    # Docker gives a restarted container the next free address, not its old one; the
+    # kubelet registered the node with the old one (--node-ip) and the other nodes route its
+    # pod range there. So the stopped container is reconnected with the recorded address
+    # first.
+    if [[ -s $STATE/$node.kill ]]; then
+      read -r ip4 ip6 <"$STATE/$node.kill"
+      args=(--ip "$ip4")
+      [[ -n ${ip6:-} ]] && args+=(--ip6 "$ip6")
+      docker network disconnect "$NETWORK" "$node" >/dev/null 2>&1 || true
+      docker network connect "${args[@]}" "$NETWORK" "$node"
+      rm -f "$STATE/$node.kill"
+    fi
     docker start "$node" >/dev/null
     log "$node started again"
     ;;
   partition)
-    net=$(docker inspect -f "{{ json (index .NetworkSettings.Networks \"$NETWORK\") }}" "$node")
-    ip4=$(sed -n 's/.*"IPAddress":"\([^"]*\)".*/\1/p' <<<"$net")
-    ip6=$(sed -n 's/.*"GlobalIPv6Address":"\([^"]*\)".*/\1/p' <<<"$net")
-    [[ -n $ip4 ]] || die "$node has no address on network $NETWORK"
-    printf '%s %s\n' "$ip4" "$ip6" >"$STATE/$node.addr"
+    record_addr "$node" addr
+    read -r ip4 _ <"$STATE/$node.addr"
     docker network disconnect "$NETWORK" "$node"
     log "$node partitioned: disconnected from $NETWORK (was $ip4)"
     ;;

@@ -1,25 +1,91 @@
 #!/usr/bin/env bash
-# For machines with Docker: a kind cluster that looks like hack/cluster/up.sh's to the e2e
-# suite (three schedulable nodes labelled zone-a/b/c, the RedisPair image preloaded).
+# A kind cluster that looks like hack/cluster/up.sh's to the e2e suite (three schedulable
+# nodes labelled zone-a/b/c, the RedisPair image built from the Dockerfile and loaded).
 #
 #   hack/kind/up.sh              create (or reuse) the cluster, build and load the image
+#   hack/kind/up.sh --offline    the same with no registry (the project's machines): a Docker
+#                                engine of its own (hack/kind/docker.sh), the node image built
+#                                by hack/kind/build-node-image.sh, the Dockerfile's bases by
+#                                hack/images/docker-bases.sh
 #   kind delete cluster --name redispair                                  to remove it
+#                                (and `docker network rm redispair-kind`, the nodes' network)
+#
+# Without --offline it needs docker (with buildx), kind and kubectl on PATH and pulls the
+# public images: the node image pinned below (Kubernetes v1.36, the minor version the project
+# tests), the Dockerfile's default bases. With no Docker engine answering, --offline is implied.
+# KIND_NODE_IMAGE overrides the node image, REDISPAIR_IMAGE the image's name.
 #
 # Like hack/cluster/up.sh, the last line of stdout is `KUBECONFIG=<path>`.
 set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CLUSTER=${KIND_CLUSTER_NAME:-redispair}
 IMAGE=${REDISPAIR_IMAGE:-ghcr.io/redispair/redispair:dev}   # the Helm chart's default
-KUBECONFIG_PATH=${KIND_KUBECONFIG:-$HOME/.kube/kind-$CLUSTER.kubeconfig}
+# Not KUBECONFIG_PATH: hack/cluster/lib.sh (sourced below with --offline) gives that name to
+# the local cluster's admin kubeconfig, which must never be overwritten here.
+KIND_KUBECONFIG_FILE=${KIND_KUBECONFIG:-$HOME/.kube/kind-$CLUSTER.kubeconfig}
+# kind v0.32.0's default node image: Kubernetes v1.36, by digest, so it cannot drift.
+PINNED_NODE_IMAGE=kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5
 
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+OFFLINE=
+case ${1:-} in
+  --offline) OFFLINE=1 ;;
+  "") ;;
+  *) sed -n '2,18p' "$0" >&2; exit 2 ;;
+esac
+command -v docker >/dev/null || { echo "docker is required" >&2; exit 1; }
+if [[ -z $OFFLINE ]] && ! timeout 10 docker version >/dev/null 2>&1; then
+  log "no Docker engine answers: --offline (an engine of the project's own, images built here)"
+  OFFLINE=1
+fi
+
+build_args=()
+NODE_IMAGE=${KIND_NODE_IMAGE:-$PINNED_NODE_IMAGE}
+if [[ -n $OFFLINE ]]; then
+  eval "$("$REPO_ROOT/hack/kind/docker.sh" up)"
+  # kind, kubectl, helm: the project's builds (hack/cluster/build.sh), when not on PATH.
+  # shellcheck source=hack/cluster/lib.sh
+  source "$REPO_ROOT/hack/cluster/lib.sh"
+  command -v kind >/dev/null || { bash "$REPO_ROOT/hack/cluster/build.sh" kind >&2; export PATH=$KIND_BIN:$PATH; }
+  command -v kubectl >/dev/null || { bash "$REPO_ROOT/hack/cluster/build.sh" k8s >&2; export PATH=$K8S_BIN:$PATH; }
+  # helm is not used here, but what a user runs next (README, "With Docker: kind").
+  command -v helm >/dev/null || bash "$REPO_ROOT/hack/cluster/build.sh" helm >&2
+  mapfile -t build_args < <("$REPO_ROOT/hack/images/docker-bases.sh")
+  # Containers get no NAT to the outside here (hack/lib/docker.sh): the builder fetches
+  # crates from crates.io on the host's network.
+  build_args+=(--network=host)
+fi
 for tool in kind docker kubectl; do
   command -v "$tool" >/dev/null || { echo "$tool is required" >&2; exit 1; }
 done
 
+# The nodes' network, made here rather than by kind: hack/kind/fault.sh gives a restored or
+# healed node its old address back (`docker network connect --ip`: the kubelet registered the
+# node with it, the other nodes route its pods there), and Docker accepts --ip only on networks
+# whose subnet was given at creation, which kind's own "kind" network's IPv4 is not. Docker
+# picks a free subnet first; the network is then made again with that subnet written down.
+NETWORK=${KIND_EXPERIMENTAL_DOCKER_NETWORK:-redispair-kind}
+export KIND_EXPERIMENTAL_DOCKER_NETWORK=$NETWORK
+if ! docker network inspect "$NETWORK" >/dev/null 2>&1; then
+  docker network create "$NETWORK" >/dev/null
+  read -r subnet gateway < <(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}' "$NETWORK")
+  docker network rm "$NETWORK" >/dev/null
+  docker network create --subnet "$subnet" --gateway "$gateway" \
+    -o com.docker.network.bridge.enable_ip_masquerade=true "$NETWORK" >/dev/null
+  log "docker network $NETWORK: $subnet"
+fi
+
 # One control plane (tainted, runs no workloads) and three workers, one per zone, so
 # required anti-affinity and zone spread behave as on the local cluster.
+# failCgroupV1: false lets kubelet 1.35+ run on hosts still on cgroup v1 (the project's
+# machines are); on cgroup v2 it changes nothing.
 if ! kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
-  kind create cluster --name "$CLUSTER" --wait 120s --config - >&2 <<YAML
+  if [[ -n $OFFLINE && -z ${KIND_NODE_IMAGE:-} ]]; then
+    NODE_IMAGE=$("$REPO_ROOT/hack/kind/build-node-image.sh" | tail -n1)
+  fi
+  log "creating kind cluster $CLUSTER with $NODE_IMAGE"
+  kind create cluster --name "$CLUSTER" --image "$NODE_IMAGE" --wait 300s --config - >&2 <<YAML
 kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
 nodes:
@@ -30,21 +96,18 @@ nodes:
   labels: {topology.kubernetes.io/zone: zone-b}
 - role: worker
   labels: {topology.kubernetes.io/zone: zone-c}
+kubeadmConfigPatches:
+- |
+  kind: KubeletConfiguration
+  failCgroupV1: false
 YAML
 fi
 
-# The image: `docker build` from the repository's Dockerfile; without one, the OCI archive
-# that hack/images/build-image.sh makes from target/release (kind imports it the same way).
-if [[ -f $REPO_ROOT/Dockerfile ]]; then
-  docker build -t "$IMAGE" "$REPO_ROOT" >&2
-  kind load docker-image "$IMAGE" --name "$CLUSTER" >&2
-else
-  archive=$(mktemp --suffix=.oci.tar)
-  "$REPO_ROOT/hack/images/build-image.sh" redispair --ref "$IMAGE" --out "$archive"
-  kind load image-archive "$archive" --name "$CLUSTER" >&2
-  rm -f "$archive"
-fi
+# The image: `docker build` from the repository's Dockerfile, the image the chart installs.
+log "docker build -t $IMAGE ${build_args[*]} ."
+docker build -t "$IMAGE" "${build_args[@]}" "$REPO_ROOT" >&2
+kind load docker-image "$IMAGE" --name "$CLUSTER" >&2
 
-mkdir -p "$(dirname "$KUBECONFIG_PATH")"
-kind get kubeconfig --name "$CLUSTER" >"$KUBECONFIG_PATH"
-echo "KUBECONFIG=$KUBECONFIG_PATH"
+mkdir -p "$(dirname "$KIND_KUBECONFIG_FILE")"
+kind get kubeconfig --name "$CLUSTER" >"$KIND_KUBECONFIG_FILE"
+echo "KUBECONFIG=$KIND_KUBECONFIG_FILE"

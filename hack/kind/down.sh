@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Undo hack/kind/up.sh: delete the kind cluster and the nodes' network; with --offline (or
+# when the Docker engine is the project's own, hack/kind/docker.sh) stop that engine too. Its
+# data root keeps the images (node image, bases, BuildKit cache) for the next run.
+#
+#   hack/kind/down.sh [--keep-engine]
+set -euo pipefail
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CLUSTER=${KIND_CLUSTER_NAME:-redispair}
+NETWORK=${KIND_EXPERIMENTAL_DOCKER_NETWORK:-redispair-kind}
+# shellcheck source=hack/cluster/lib.sh
+source "$REPO_ROOT/hack/cluster/lib.sh"
+# shellcheck source=hack/lib/docker.sh
+source "$REPO_ROOT/hack/lib/docker.sh"
+KEEP_ENGINE=
+[[ ${1:-} == --keep-engine ]] && KEEP_ENGINE=1
+eval "$("$REPO_ROOT/hack/kind/docker.sh" env)"
+command -v kind >/dev/null || export PATH=$KIND_BIN:$PATH
+
+if docker_answers; then
+  # The host's route to the Services (hack/kind/fault.sh route) goes via the control plane.
+  cp_ip=$(docker inspect -f "{{ (index .NetworkSettings.Networks \"$NETWORK\").IPAddress }}" "$CLUSTER-control-plane" 2>/dev/null) || cp_ip=
+  if [[ -n $cp_ip ]]; then
+    ip route show | awk -v via="$cp_ip" '$2 == "via" && $3 == via {print $1}' | while read -r dst; do
+      ip route del "$dst" via "$cp_ip" && log "route $dst via $cp_ip removed"
+    done
+  fi
+  if command -v kind >/dev/null && kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
+    kind delete cluster --name "$CLUSTER" >&2
+  fi
+  if docker network inspect "$NETWORK" >/dev/null 2>&1; then
+    docker network rm "$NETWORK" >/dev/null && log "docker network $NETWORK removed"
+  fi
+  rm -rf "${TMPDIR:-/tmp}/redispair-kind-fault-$CLUSTER"
+fi
+[[ -n $KEEP_ENGINE ]] || docker_engine_down
