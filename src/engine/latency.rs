@@ -22,7 +22,7 @@ pub fn bucket_of(us: u64) -> usize {
     }
     // ceil(log2(us)) for us >= 2, then ceil(/2): 4^i >= us  <=>  2i >= ceil(log2(us)).
     let log2_ceil = (64 - (us - 1).leading_zeros()) as usize;
-    ((log2_ceil + 1) / 2).min(FINITE_BUCKETS)
+    log2_ceil.div_ceil(2).min(FINITE_BUCKETS)
 }
 
 /// The upper bound of bucket `i` in seconds (`f64::MAX` for +Inf, as prometheus-client wants).

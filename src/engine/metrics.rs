@@ -476,7 +476,7 @@ struct SnapshotCollector(Snapshot);
 impl prometheus_client::collector::Collector for SnapshotCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         for f in &self.0.families {
-            let mut m = encoder.encode_descriptor(f.name, f.help, None, f.kind.clone())?;
+            let mut m = encoder.encode_descriptor(f.name, f.help, None, f.kind)?;
             for (labels, v) in &f.samples {
                 // An empty label set would print as `name{}`: encode those on the family.
                 if labels.is_empty() {
