@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Checks the Helm chart without a cluster: the chart's CRD is the generated one, `helm lint`
 # and `helm template` pass for the default values and for the namespaced and ServiceMonitor
-# variants, and values.schema.json rejects bad values with a message.
+# variants, the monitoring objects appear exactly where their CRDs exist, the Grafana
+# dashboard is valid JSON, the alerting rules pass `promtool check rules` and
+# `promtool test rules` (hack/promtool/alerts-test.yaml), and values.schema.json rejects bad
+# values with a message.
 #
-#   hack/check-chart.sh            (helm from hack/cluster/build.sh's cache; HELM=/path overrides)
+#   hack/check-chart.sh      (helm and promtool from hack/cluster/build.sh's cache; HELM=/path
+#                             and PROMTOOL=/path override; promtool's first build takes minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CHART=charts/redispair-operator
@@ -14,6 +18,10 @@ if [[ -z ${HELM:-} ]]; then
   # Cached after the first build (keyed by version): a no-op on every later run.
   hack/cluster/build.sh helm >&2
   HELM=$HELM_BIN/helm
+fi
+if [[ -z ${PROMTOOL:-} ]]; then
+  hack/cluster/build.sh promtool >&2
+  PROMTOOL=$PROMTOOL_BIN/promtool
 fi
 fail=0
 out=$(mktemp -d)
@@ -52,6 +60,32 @@ if grep -A3 'kind: ClusterRole$' "$out/namespaced.yaml" | grep -q 'name: redispa
   echo "namespaced: the pair rules must not be a ClusterRole" >&2; fail=1
 fi
 grep -q 'kind: ServiceMonitor' "$out/monitored.yaml" || { echo "monitored: no ServiceMonitor" >&2; fail=1; }
+# The PodMonitor and the PrometheusRule exist only where the Prometheus operator's CRDs do.
+CRDS=(--api-versions monitoring.coreos.com/v1/PodMonitor --api-versions monitoring.coreos.com/v1/PrometheusRule)
+render prometheus-operator "${CRDS[@]}" --set 'watchNamespaces={team-a}'
+for kind in PodMonitor PrometheusRule; do
+  grep -q "^kind: $kind\$" "$out/default.yaml" && { echo "default: a $kind without its CRD" >&2; fail=1; }
+  grep -q "^kind: $kind\$" "$out/prometheus-operator.yaml" || { echo "prometheus-operator: no $kind" >&2; fail=1; }
+done
+grep -q 'matchNames: \["team-a"\]' "$out/prometheus-operator.yaml" \
+  || { echo "prometheus-operator: the PodMonitor does not select the watched namespace" >&2; fail=1; }
+render no-monitoring "${CRDS[@]}" --set metrics.podMonitor.enabled=false \
+  --set metrics.prometheusRule.enabled=false --set metrics.dashboard.enabled=false
+grep -qE '^kind: (PodMonitor|PrometheusRule)$|grafana_dashboard' "$out/no-monitoring.yaml" \
+  && { echo "no-monitoring: monitoring objects rendered although disabled" >&2; fail=1; }
+
+echo "Grafana dashboard"
+grep -q 'grafana_dashboard: "1"' "$out/default.yaml" || { echo "default: no dashboard ConfigMap" >&2; fail=1; }
+python3 -m json.tool "$CHART/dashboards/redispair.json" >/dev/null \
+  || { echo "$CHART/dashboards/redispair.json is not valid JSON" >&2; fail=1; }
+
+echo "alerting rules (promtool)"
+# The PrometheusRule's spec is a Prometheus rule file: its lines after `spec:`, de-indented.
+"$HELM" template redispair-operator "$CHART" "${CRDS[@]}" --show-only templates/prometheusrule.yaml \
+  | sed -n '/^spec:$/,$p' | tail -n +2 | sed 's/^  //' >"$out/rules.yaml"
+cp hack/promtool/alerts-test.yaml "$out/"
+"$PROMTOOL" check rules "$out/rules.yaml" || fail=1
+"$PROMTOOL" test rules "$out/alerts-test.yaml" || fail=1
 grep -q 'kind: NetworkPolicy' "$out/default.yaml" && { echo "default: a NetworkPolicy without networkPolicy.enabled" >&2; fail=1; }
 grep -A3 'kind: NetworkPolicy' "$out/netpol.yaml" | grep -q 'namespace: team-a' \
   || { echo "netpol: no NetworkPolicy in the watched namespace" >&2; fail=1; }
@@ -81,5 +115,7 @@ reject privileged-port "/metrics/port" --set metrics.port=80
 reject no-election "leaderElection.enabled" --set replicas=2 --set leaderElection.enabled=false
 reject netpol-where "networkPolicy.namespaces" --set networkPolicy.enabled=true
 reject netpol-typo "clientLabel" --set networkPolicy.clientLabel=x
+reject lag-threshold "/metrics/prometheusRule/replicaLagBytes" --set metrics.prometheusRule.replicaLagBytes=0
+reject rule-for "/metrics/prometheusRule/degradedFor" --set metrics.prometheusRule.degradedFor=soon
 
 exit $fail

@@ -49,10 +49,10 @@ cargo run --quiet --locked --bin crdgen > "${TMPDIR:-/tmp}/redispair-crd.yaml"
 diff -u crds/redispair.yaml "${TMPDIR:-/tmp}/redispair-crd.yaml" \
   || die "crds/redispair.yaml is stale: run 'cargo run --bin crdgen > crds/redispair.yaml'"
 
-if [[ -x $HELM_BIN/helm ]]; then
-  stage "lint: Helm chart (CRD copy, lint, template, schema rejects bad values)"
+if [[ -x $HELM_BIN/helm && -x $PROMTOOL_BIN/promtool ]]; then
+  stage "lint: Helm chart (CRD copy, lint, template, schema rejects bad values, promtool on the alerts)"
 else
-  stage "lint: Helm chart (CRD copy, lint, template, schema rejects bad values)" "first run: ~1.5 min to build helm, cached after"
+  stage "lint: Helm chart (CRD copy, lint, template, schema rejects bad values, promtool on the alerts)" "first run: ~1.5 min to build helm and minutes for promtool, cached after"
 fi
 hack/check-chart.sh
 

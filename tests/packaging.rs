@@ -402,3 +402,49 @@ fn chart_network_policy_selects_the_engines_by_the_operators_labels_and_port() {
         Some("true")
     );
 }
+
+#[test]
+fn chart_scrapes_the_engines_by_the_operators_labels_and_metrics_port() {
+    use redispair::api::constants::{
+        ENGINE_METRICS_PORT, ENGINE_METRICS_PORT_NAME, LABEL_MANAGED_BY, LABEL_PAIR, MANAGED_BY,
+    };
+    let pm = read("charts/redispair-operator/templates/podmonitor.yaml");
+    assert!(pm.contains(&format!("{LABEL_MANAGED_BY}: {MANAGED_BY}")));
+    assert!(pm.contains(&format!("key: {LABEL_PAIR}")));
+    assert!(pm.contains(&format!("- port: {ENGINE_METRICS_PORT_NAME}")));
+    let np = read("charts/redispair-operator/templates/networkpolicy.yaml");
+    assert!(np.contains(&format!("port: {ENGINE_METRICS_PORT}")));
+}
+
+/// Every series the dashboard and the alerts query is one the engine or the operator exports
+/// (a renamed family would otherwise leave an empty panel or an alert that never fires).
+#[test]
+fn dashboard_and_alerts_query_only_exported_families() {
+    let exported = read("src/engine/metrics.rs") + &read("src/operator/metrics.rs");
+    let mut checked = 0;
+    for file in [
+        "charts/redispair-operator/dashboards/redispair.json",
+        "charts/redispair-operator/templates/prometheusrule.yaml",
+    ] {
+        let text = read(file);
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("redispair_") {
+            let name: String = rest[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[i + name.len()..];
+            // The families' registered names, without the suffixes the encoder adds.
+            let mut family = name.as_str();
+            for suffix in ["_bucket", "_count", "_sum", "_total"] {
+                family = family.strip_suffix(suffix).unwrap_or(family);
+            }
+            assert!(
+                exported.contains(&format!("\"{family}\"")),
+                "{file} queries {name}, which nothing exports"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "only {checked} series found");
+}

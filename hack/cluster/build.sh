@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build and cache the binaries the local cluster runs, from the Go module proxy and Debian.
 #
-#   hack/cluster/build.sh [k8s|helm|coredns|local-path|all]   (default: all)
+#   hack/cluster/build.sh [k8s|helm|coredns|local-path|promtool|all]   (default: all; all does not build promtool)
 #   hack/cluster/build.sh kind|kubeadm|etcd|coredns-kubeadm    only for the kind provider
 #
 # Results are cached under ~/.cache/redispair/<component>/<version>/bin, keyed by version:
@@ -131,6 +131,19 @@ build_helm() {
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
+# promtool: `promtool check rules` / `test rules` on the chart's PrometheusRule. Built from the
+# Go module proxy like helm (github.com/prometheus/prometheus has no replace directives).
+# `remove_all_sd` (Prometheus's own build tag) leaves out the service-discovery plugins, which
+# rule checks never use: without it the build downloads and compiles every cloud provider's SDK
+# (gigabytes of module cache and build cache on a shared disk).
+build_promtool() {
+  if have_all "$PROMTOOL_BIN" promtool; then log "promtool $PROMTOOL_VERSION: cached in $PROMTOOL_BIN"; return; fi
+  go_for "github.com/prometheus/prometheus@$PROMTOOL_VERSION"
+  timed "building promtool $PROMTOOL_VERSION" "first run: a few minutes (module downloads, then compiling), cached after in $PROMTOOL_BIN" \
+    in_dir /tmp go_env GOBIN="$PROMTOOL_BIN" "$GO" install -trimpath -tags remove_all_sd -ldflags "-s -w" \
+    "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION"
+}
+
 # CoreDNS with only the plugins the cluster uses (the documented way to build a custom
 # CoreDNS: a main package that imports the plugins and sets the directive order). The full
 # build pulls every cloud provider's SDK; this one needs the kubernetes plugin only.
@@ -252,8 +265,9 @@ case ${1:-all} in
   kind) build_kind ;;
   coredns-kubeadm) build_coredns_kubeadm ;;
   helm) build_helm ;;
+  promtool) build_promtool ;;
   coredns) build_coredns ;;
   local-path) build_local_path ;;
   all) build_k8s; build_coredns; build_local_path; build_helm ;;
-  *) die "usage: $0 [k8s|helm|coredns|local-path|all|kind|kubeadm|etcd|coredns-kubeadm]" ;;
+  *) die "usage: $0 [k8s|helm|coredns|local-path|promtool|all|kind|kubeadm|etcd|coredns-kubeadm]" ;;
 esac

@@ -9,6 +9,9 @@
 # kubelet 1.36 still falls back to the configured cgroup driver; 1.37 removes that fallback.
 K8S_VERSION=${K8S_VERSION:-v1.36.3}
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
+# promtool checks the chart's alerting rules (hack/check-chart.sh). Prometheus 3.x tags its Go
+# module v0.3XX.Y for release 3.XX.Y: v0.316.0 is Prometheus 3.16.0.
+PROMTOOL_VERSION=${PROMTOOL_VERSION:-v0.316.0}
 COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
 LOCAL_PATH_VERSION=${LOCAL_PATH_VERSION:-v0.0.30}
 # Only for the kind node image (hack/kind/build-node-image.sh): the etcd and CoreDNS versions
@@ -24,6 +27,7 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE_ROOT=${REDISPAIR_CACHE:-$HOME/.cache/redispair}
 K8S_BIN=$CACHE_ROOT/k8s/$K8S_VERSION/bin
 HELM_BIN=$CACHE_ROOT/helm/$HELM_VERSION/bin
+PROMTOOL_BIN=$CACHE_ROOT/promtool/$PROMTOOL_VERSION/bin
 COREDNS_BIN=$CACHE_ROOT/coredns/$COREDNS_VERSION/bin
 LOCAL_PATH_BIN=$CACHE_ROOT/local-path-provisioner/$LOCAL_PATH_VERSION/bin
 ETCD_BIN=$CACHE_ROOT/etcd/$KIND_ETCD_VERSION/bin

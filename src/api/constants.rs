@@ -39,6 +39,11 @@ pub const ANNOTATION_SPEC_HASH: &str = "redispair.io/spec-hash";
 pub const ANNOTATION_PASSWORD_APPLIED: &str = "redispair.io/password-applied";
 
 pub const ENGINE_PORT: i32 = 6379;
+/// The engine's Prometheus endpoint in the pods the operator builds (`--metrics-port`; the
+/// port redis_exporter uses, so existing scrape configs and NetworkPolicies carry over).
+pub const ENGINE_METRICS_PORT: i32 = 9121;
+/// Name of that port on the container and the headless Service (what a PodMonitor selects).
+pub const ENGINE_METRICS_PORT_NAME: &str = "metrics";
 pub const ENGINE_CONTAINER: &str = "engine";
 pub const DATA_DIR: &str = "/data";
 /// The engine binary inside the image (the Dockerfile and the image builder put it there).

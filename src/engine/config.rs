@@ -122,6 +122,12 @@ pub static DEFS: &[Def] = &[
         "TCP port to listen on.",
     ),
     fixed(
+        "metrics-port",
+        Kind::Int { min: 0, max: 65535 },
+        "0",
+        "Port of the Prometheus endpoint (GET /metrics) on the bind addresses; 0 turns it off.",
+    ),
+    fixed(
         "dir",
         Kind::Str,
         "./data",

@@ -133,7 +133,8 @@ fn human(bytes: usize) -> String {
     }
 }
 
-fn rss_bytes() -> usize {
+/// Resident set size from `/proc/self/statm` (0 where it cannot be read).
+pub fn rss_bytes() -> usize {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| {

@@ -84,6 +84,8 @@ pub struct CommandStats {
     pub usec: u64,
     pub rejected: u64,
     pub failed: u64,
+    /// Calls per latency bucket (`latency::bucket_of`), for the Prometheus histogram.
+    pub hist: [u64; crate::engine::latency::BUCKETS],
 }
 
 /// A client waiting in BLPOP & co. for one of its keys to become ready.

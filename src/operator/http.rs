@@ -29,8 +29,16 @@ async fn readyz(State(s): State<Arc<HttpState>>) -> (StatusCode, &'static str) {
     }
 }
 
-async fn metrics(State(s): State<Arc<HttpState>>) -> String {
-    super::metrics::encode(&s.registry)
+/// prometheus-client writes OpenMetrics (counters' samples end in `_total`, `# EOF` at the
+/// end): said in the content type, so Prometheus parses it as such and keeps the types.
+async fn metrics(State(s): State<Arc<HttpState>>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        super::metrics::encode(&s.registry),
+    )
 }
 
 pub fn router(state: Arc<HttpState>) -> Router {

@@ -19,6 +19,7 @@ use crate::api::{RedisPair, RedisPairSpec};
 pub const MANAGED_SETTINGS: &[&str] = &[
     "port",
     "bind",
+    "metrics-port",
     "dir",
     "requirepass",
     "requirepass-file",

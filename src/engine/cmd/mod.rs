@@ -725,6 +725,7 @@ pub fn call(
         entry.calls += 1;
     }
     entry.usec += elapsed_us;
+    entry.hist[crate::engine::latency::bucket_of(elapsed_us)] += 1;
     if reply.is_error() {
         entry.failed += 1;
         count_error(ctx.state, &reply);

@@ -115,6 +115,8 @@ pub struct LogWriter {
     /// Failed writes and fsyncs since start (INFO `log_write_errors`).
     pub write_errors: AtomicU64,
     pub fsyncs: AtomicU64,
+    /// How long each successful fsync took (the Prometheus endpoint's histogram).
+    pub fsync_latency: crate::engine::latency::AtomicLatency,
     /// `log-write-delay-us` (testing only): a slow disk, to widen the window between queueing
     /// a record and writing it.
     write_delay_us: AtomicU64,
@@ -195,6 +197,7 @@ impl LogWriter {
             error: Mutex::new(None),
             write_errors: AtomicU64::new(0),
             fsyncs: AtomicU64::new(0),
+            fsync_latency: Default::default(),
             write_delay_us: AtomicU64::new(0),
             force_sync: AtomicBool::new(false),
             pending: AtomicBool::new(false),
@@ -441,9 +444,12 @@ impl LogWriter {
                 FsyncPolicy::No => false,
             };
             if error.is_none() && (due || force || stop) && unsynced {
+                let started = Instant::now();
                 match seg.file.sync_data() {
                     Ok(()) => {
                         self.fsyncs.fetch_add(1, Ordering::Relaxed);
+                        self.fsync_latency
+                            .record_us(started.elapsed().as_micros() as u64);
                         last_sync = Instant::now();
                         unsynced = false;
                     }

@@ -25,6 +25,9 @@ pub struct ReplyGate {
     log_failed_at: AtomicU64,
     /// Bumped on every change; waiters re-evaluate.
     tick: watch::Sender<u64>,
+    /// How long replies that had to wait waited (semi-sync acknowledgements, `appendfsync
+    /// always` fsyncs), recorded by the connection; replies released at once are not counted.
+    pub waits: crate::engine::latency::AtomicLatency,
 }
 
 /// A wait that cannot end with a release: the log cannot be written.
@@ -41,6 +44,7 @@ impl Default for ReplyGate {
             need_ack: AtomicBool::new(false),
             log_failed_at: AtomicU64::new(u64::MAX),
             tick: watch::channel(0).0,
+            waits: Default::default(),
         }
     }
 }

@@ -455,6 +455,7 @@ async fn wait_released(
         return Ok(Released::Yes);
     }
     engine.state.lock().repl.gate_waiters.insert(client.id);
+    let started = std::time::Instant::now();
     let r = tokio::select! {
         r = engine.gate.wait(offset) => Ok(match r {
             Ok(()) => Released::Yes,
@@ -463,6 +464,10 @@ async fn wait_released(
         _ = client.handle.kill.notified() => Err(Close::Killed),
     };
     engine.state.lock().repl.gate_waiters.remove(&client.id);
+    engine
+        .gate
+        .waits
+        .record_us(started.elapsed().as_micros() as u64);
     // A client disconnected while waiting (demotion, lapsed lease) never gets its reply, even if
     // the gate opened at the same moment: its write may be about to be discarded.
     if client.handle.is_killed() {

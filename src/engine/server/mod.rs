@@ -2,6 +2,7 @@
 //! shutdown. Does I/O: sockets and timers.
 
 pub mod connection;
+pub mod metrics_http;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -77,6 +78,8 @@ impl Engine {
 pub struct ServerHandle {
     pub engine: Arc<Engine>,
     pub addrs: Vec<SocketAddr>,
+    /// Where the Prometheus endpoint listens (empty when `metrics-port` is 0).
+    pub metrics_addrs: Vec<SocketAddr>,
     pub task: tokio::task::JoinHandle<()>,
 }
 
@@ -127,6 +130,26 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         addrs.push(local);
         listeners.push(l);
     }
+    // The metrics endpoint binds now, with the client port, so a taken port fails start-up
+    // instead of leaving a pod that cannot be scraped.
+    let metrics_port: u16 = config
+        .get("metrics-port")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let mut metrics_listeners = Vec::new();
+    let mut metrics_addrs = Vec::new();
+    if metrics_port != 0 {
+        for a in &addrs {
+            let addr = SocketAddr::new(a.ip(), metrics_port);
+            let bind_error = |source| ServerError::Bind {
+                addr: addr.to_string(),
+                source,
+            };
+            let l = TcpListener::bind(addr).await.map_err(bind_error)?;
+            metrics_addrs.push(l.local_addr().map_err(bind_error)?);
+            metrics_listeners.push(l);
+        }
+    }
     let engine = Engine::new(config);
     engine.state.lock().port = addrs.first().map(|a| a.port()).unwrap_or(port);
     lock_data_dir(&engine).await?;
@@ -137,19 +160,27 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         crate::engine::replication::lease::refresh_settings(&mut st);
         crate::engine::replication::semisync::tick(&engine, &mut st, now_ms());
     }
-    info!(addresses = ?addrs, "engine ready to accept connections");
-    let task = tokio::spawn(serve(engine.clone(), listeners));
+    info!(addresses = ?addrs, metrics = ?metrics_addrs, "engine ready to accept connections");
+    let task = tokio::spawn(serve(engine.clone(), listeners, metrics_listeners));
     Ok(ServerHandle {
         engine,
         addrs,
+        metrics_addrs,
         task,
     })
 }
 
-async fn serve(engine: Arc<Engine>, listeners: Vec<TcpListener>) {
+async fn serve(
+    engine: Arc<Engine>,
+    listeners: Vec<TcpListener>,
+    metrics_listeners: Vec<TcpListener>,
+) {
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners {
         tasks.spawn(accept_loop(engine.clone(), l));
+    }
+    for l in metrics_listeners {
+        tasks.spawn(metrics_http::serve(engine.clone(), l));
     }
     tasks.spawn(periodic_tasks(engine.clone()));
     tasks.spawn(persistence_task(engine.clone()));

@@ -61,6 +61,7 @@ pub fn build_engine_args(v: &ValidatedPair) -> Vec<String> {
     };
     flag("port", ENGINE_PORT.to_string());
     flag("bind", "0.0.0.0".to_string());
+    flag("metrics-port", ENGINE_METRICS_PORT.to_string());
     flag("dir", DATA_DIR.to_string());
     flag("requirepass-file", PASSWORD_FILE.to_string());
     flag("admin-user", ADMIN_USER.to_string());
@@ -333,12 +334,20 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
         image_pull_policy: v.spec.image_pull_policy.clone(),
         command: Some(vec![ENGINE_BINARY.to_string()]),
         args: Some(build_engine_args(v)),
-        ports: Some(vec![ContainerPort {
-            name: Some("redis".to_string()),
-            container_port: ENGINE_PORT,
-            protocol: Some("TCP".to_string()),
-            ..Default::default()
-        }]),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some("redis".to_string()),
+                container_port: ENGINE_PORT,
+                protocol: Some("TCP".to_string()),
+                ..Default::default()
+            },
+            ContainerPort {
+                name: Some(ENGINE_METRICS_PORT_NAME.to_string()),
+                container_port: ENGINE_METRICS_PORT,
+                protocol: Some("TCP".to_string()),
+                ..Default::default()
+            },
+        ]),
         resources: v.spec.resources.clone(),
         liveness_probe: Some(liveness),
         readiness_probe: Some(readiness),
@@ -374,8 +383,7 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
             name: Some(pod.to_string()),
             namespace: Some(v.namespace.clone()),
             labels: Some(labels),
-            annotations: (!v.spec.pod.annotations.is_empty())
-                .then(|| v.spec.pod.annotations.clone()),
+            annotations: Some(build_pod_annotations(v)),
             owner_references: Some(vec![v.owner.clone()]),
             ..Default::default()
         },
@@ -411,6 +419,22 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
         }),
         ..Default::default()
     }
+}
+
+/// The pod's annotations: the `prometheus.io/*` scrape hints that annotation-based scrape
+/// configs (Prometheus's Kubernetes examples, many agents) follow, then the user's
+/// `spec.pod.annotations`, which win (set `prometheus.io/scrape: "false"` to opt out).
+pub fn build_pod_annotations(v: &ValidatedPair) -> BTreeMap<String, String> {
+    let mut a = BTreeMap::from([
+        ("prometheus.io/scrape".to_string(), "true".to_string()),
+        (
+            "prometheus.io/port".to_string(),
+            ENGINE_METRICS_PORT.to_string(),
+        ),
+        ("prometheus.io/path".to_string(), "/metrics".to_string()),
+    ]);
+    a.extend(v.spec.pod.annotations.clone());
+    a
 }
 
 /// True for a semi-sync or sync pair (the replica holds every acknowledged write).
@@ -599,6 +623,37 @@ mod tests {
 
     /// Nothing secret reaches the command line (`/proc/PID/cmdline`) or the environment
     /// (`crictl inspect`): not the values, not `$(VAR)` references to Secret-backed variables.
+    #[test]
+    fn pods_expose_the_metrics_endpoint_and_carry_scrape_annotations() {
+        let mut v = contract_validated();
+        let p = build_pod(&v, "cache-a", None);
+        let c = &p.spec.as_ref().unwrap().containers[0];
+        let args = c.args.as_ref().unwrap().join(" ");
+        assert!(args.contains("--metrics-port 9121"), "{args}");
+        let port = c
+            .ports
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|p| p.name.as_deref() == Some("metrics"))
+            .expect("a metrics container port");
+        assert_eq!(port.container_port, 9121);
+        let a = p.metadata.annotations.as_ref().unwrap();
+        assert_eq!(a["prometheus.io/scrape"], "true");
+        assert_eq!(a["prometheus.io/port"], "9121");
+        assert_eq!(a["prometheus.io/path"], "/metrics");
+        // The user's annotations win: scraping can be turned off per pair.
+        v.spec
+            .pod
+            .annotations
+            .insert("prometheus.io/scrape".into(), "false".into());
+        let p = build_pod(&v, "cache-a", None);
+        assert_eq!(
+            p.metadata.annotations.as_ref().unwrap()["prometheus.io/scrape"],
+            "false"
+        );
+    }
+
     #[test]
     fn no_secret_in_args_or_env_of_any_command() {
         let mut v = contract_validated();

@@ -11,7 +11,9 @@ use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::api::constants::{ENGINE_PORT, LABEL_PAIR, LABEL_POD};
+use crate::api::constants::{
+    ENGINE_METRICS_PORT, ENGINE_METRICS_PORT_NAME, ENGINE_PORT, LABEL_PAIR, LABEL_POD,
+};
 use crate::operator::validate::{pair_labels, ValidatedPair};
 
 /// Selector value that matches no pod (pods carry their own name, never this).
@@ -89,7 +91,18 @@ pub fn build_headless_service(v: &ValidatedPair) -> Service {
                 LABEL_PAIR.to_string(),
                 v.names.pair.clone(),
             )])),
-            ports: Some(vec![port()]),
+            // The metrics port too: a ServiceMonitor (or any Endpoints-based scrape) finds
+            // both engines through this Service.
+            ports: Some(vec![
+                port(),
+                ServicePort {
+                    name: Some(ENGINE_METRICS_PORT_NAME.to_string()),
+                    port: ENGINE_METRICS_PORT,
+                    target_port: Some(IntOrString::String(ENGINE_METRICS_PORT_NAME.to_string())),
+                    protocol: Some("TCP".to_string()),
+                    ..Default::default()
+                },
+            ]),
             ..Default::default()
         }),
         ..Default::default()
@@ -118,6 +131,16 @@ mod tests {
         assert_eq!(sel["redispair.io/pair"], "cache");
         assert_eq!(spec.ports.as_ref().unwrap()[0].port, 6379);
         assert_eq!(selected_pod(&s).as_deref(), Some("cache-b"));
+    }
+
+    #[test]
+    fn the_headless_service_carries_the_metrics_port() {
+        let v = contract_validated();
+        let s = build_headless_service(&v);
+        let ports = s.spec.unwrap().ports.unwrap();
+        let names: Vec<_> = ports.iter().map(|p| p.name.clone().unwrap()).collect();
+        assert_eq!(names, ["redis", "metrics"]);
+        assert_eq!(ports[1].port, 9121);
     }
 
     #[test]
