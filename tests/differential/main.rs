@@ -7,6 +7,7 @@ mod support;
 mod harness;
 
 mod bitmaps;
+mod geo;
 mod hashes;
 mod hyperloglog;
 mod keys;
@@ -66,6 +67,10 @@ async fn zsets() {
     family("zsets", zsets::GENERATORS).await;
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn geo() {
+    family("geo", geo::GENERATORS).await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions() {
     family("transactions", transactions::GENERATORS).await;
 }
@@ -89,6 +94,7 @@ async fn all_families_mixed() {
         lists::GENERATORS,
         sets::GENERATORS,
         zsets::GENERATORS,
+        geo::GENERATORS,
         transactions::GENERATORS,
         scripting::GENERATORS,
         server::GENERATORS,

@@ -11,6 +11,8 @@
 pub mod args;
 pub mod bitmaps;
 pub mod docs;
+pub mod geo;
+pub mod geohash;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
@@ -158,7 +160,7 @@ impl CommandSpec {
 }
 
 /// All command families.
-fn families() -> [&'static [CommandSpec]; 16] {
+fn families() -> [&'static [CommandSpec]; 17] {
     [
         strings::COMMANDS,
         keys::COMMANDS,
@@ -168,6 +170,7 @@ fn families() -> [&'static [CommandSpec]; 16] {
         lists::COMMANDS,
         sets::COMMANDS,
         zsets::COMMANDS,
+        geo::COMMANDS,
         transactions::COMMANDS,
         sort::COMMANDS,
         pubsub::COMMANDS,

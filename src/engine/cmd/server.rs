@@ -1440,6 +1440,7 @@ fn acl_categories(spec: &CommandSpec, top: &CommandSpec) -> Vec<String> {
         "sortedset",
         "bitmap",
         "hyperloglog",
+        "geo",
         "connection",
         "transactions",
         "scripting",
