@@ -24,7 +24,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "quit",
         -1,
-        NO_AUTH | FAST | SUBSCRIBE_CONTEXT | NOT_QUEUED | SKIP_PAUSE,
+        NO_AUTH | FAST | SUBSCRIBE_CONTEXT | NOT_QUEUED | SKIP_PAUSE | ALLOW_BUSY,
         (0, 0, 0),
         "connection",
         quit,
@@ -32,7 +32,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "hello",
         -1,
-        NO_AUTH | FAST | STALE | LOADING | NOSCRIPT,
+        NO_AUTH | FAST | STALE | LOADING | NOSCRIPT | ALLOW_BUSY,
         (0, 0, 0),
         "connection",
         hello,
@@ -40,7 +40,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "auth",
         -2,
-        NO_AUTH | FAST | STALE | LOADING | NOSCRIPT,
+        NO_AUTH | FAST | STALE | LOADING | NOSCRIPT | ALLOW_BUSY,
         (0, 0, 0),
         "connection",
         auth,
@@ -93,7 +93,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "reset",
         1,
-        NO_AUTH | NOSCRIPT | LOADING | STALE | FAST | SUBSCRIBE_CONTEXT | NOT_QUEUED,
+        NO_AUTH | NOSCRIPT | LOADING | STALE | FAST | SUBSCRIBE_CONTEXT | NOT_QUEUED | ALLOW_BUSY,
         (0, 0, 0),
         "connection",
         reset,
@@ -131,7 +131,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "shutdown",
         -1,
-        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | SKIP_PAUSE,
+        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | SKIP_PAUSE | ALLOW_BUSY,
         (0, 0, 0),
         "server",
         shutdown,
