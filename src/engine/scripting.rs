@@ -143,11 +143,16 @@ impl ScriptWatch {
 
     /// The `-BUSY` error for a command refused while the script runs.
     pub fn busy_error(&self) -> Reply {
-        Reply::err_static(if self.is_eval() {
+        Reply::err_static(self.busy_text())
+    }
+
+    /// Its text (`BUSY Redis is busy running a script...`).
+    pub fn busy_text(&self) -> &'static str {
+        if self.is_eval() {
             BUSY_EVAL
         } else {
             BUSY_FUNCTION
-        })
+        }
     }
 
     /// SCRIPT KILL (`from_eval`) or FUNCTION KILL from another connection while busy, with

@@ -49,7 +49,8 @@ fn member(rng: &mut StdRng) -> String {
 }
 
 fn unit(rng: &mut StdRng) -> &'static str {
-    *pick(rng, &["m", "km", "KM", "ft", "mi", "m", "km", "furlong"])
+    const UNITS: [&str; 8] = ["m", "km", "KM", "ft", "mi", "m", "km", "furlong"];
+    UNITS[rng.gen_range(0..UNITS.len())]
 }
 
 fn radius(rng: &mut StdRng) -> String {

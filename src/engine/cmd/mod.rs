@@ -519,6 +519,19 @@ pub fn process(
                 "ERR Command not allowed inside a transaction",
             ));
         }
+        // Over maxmemory a command that may grow memory is refused when queued, as Redis does
+        // (the transaction then ends in EXECABORT), not only when EXEC runs it.
+        if (spec.has(flags::DENYOOM) || top.has(flags::DENYOOM))
+            && state.config.settings.maxmemory > 0
+            && !client.is_replication
+            && !crate::engine::eviction::free_memory_if_needed(state)
+        {
+            client.multi.aborted = true;
+            state.stats.rejected_calls += 1;
+            return Outcome::Reply(Reply::err_static(
+                "OOM command not allowed when used memory > 'maxmemory'.",
+            ));
+        }
         client.multi.queued.push(args);
         return Outcome::Reply(Reply::status("QUEUED"));
     }

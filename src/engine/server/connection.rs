@@ -467,6 +467,27 @@ fn serve_while_busy(
                 let name = (top.name, parent.map(|_| spec.name));
                 if !client.is_authenticated() && !top.has(flags::NO_AUTH) {
                     Reply::err_static("NOAUTH Authentication required.")
+                } else if name == ("multi", None) {
+                    // MULTI only changes the client: it runs at once, as in Redis (the commands
+                    // that follow get BUSY, which dooms the transaction to EXECABORT).
+                    if client.multi.active {
+                        Reply::err_static("ERR MULTI calls can not be nested")
+                    } else {
+                        client.multi.active = true;
+                        Reply::Ok
+                    }
+                } else if name == ("exec", None) && client.multi.active && client.watched.is_empty()
+                {
+                    // EXEC is refused and ends the transaction (Redis's `execCommandAbort`).
+                    // With WATCHed keys it waits instead: forgetting them needs the state.
+                    client.multi = Default::default();
+                    Reply::error(format!(
+                        "EXECABORT Transaction discarded because of: {}",
+                        watch.busy_text()
+                    ))
+                } else if name == ("exec", None) && client.multi.active {
+                    pending.push_front(args);
+                    return;
                 } else if !top.has(flags::ALLOW_BUSY) && !spec.has(flags::ALLOW_BUSY) {
                     if client.multi.active {
                         client.multi.aborted = true;
