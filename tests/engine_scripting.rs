@@ -368,29 +368,161 @@ async fn scripts_are_atomic_for_other_clients() {
     h.stop().await;
 }
 
+/// Read replies to PING from `c` until one is not `-BUSY` (the script ended), for at most 10 s.
+async fn ping_until_not_busy(c: &mut RawClient) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        c.cmd(&["PING"]).await;
+        let line = read_line(c).await;
+        if !line.starts_with("-BUSY") {
+            return line;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still BUSY after 10 s"
+        );
+    }
+}
+
+/// Wait until other clients get BUSY (the script ran past the threshold); returns that error.
+async fn wait_busy(c: &mut RawClient) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        c.cmd(&["PING"]).await;
+        let line = read_line(c).await;
+        if line.starts_with("-BUSY") {
+            return line;
+        }
+        assert_eq!(line, "+PONG\r\n");
+        assert!(std::time::Instant::now() < deadline, "never BUSY");
+    }
+}
+
+// The engine's own runtime is multi-threaded; a busy script runs off its worker so the other
+// connections are served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_busy_read_only_script_answers_busy_until_script_kill() {
+    let h = start_engine(&[("busy-reply-threshold", "50")]).await;
+    let mut runner = RawClient::connect(&h).await;
+    let mut other = RawClient::connect(&h).await;
+    // Lua's pcall cannot swallow the kill.
+    runner
+        .cmd(&[
+            "EVAL",
+            "local f = function() while true do end end while true do pcall(f) end",
+            "0",
+        ])
+        .await;
+    // A pipelined command after the script is answered once it is killed.
+    runner.cmd(&["PING"]).await;
+    assert_eq!(
+        wait_busy(&mut other).await,
+        "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
+    );
+    other.cmd(&["SET", "k", "v"]).await;
+    assert!(read_line(&mut other).await.starts_with("-BUSY"));
+    // FUNCTION KILL does not stop a script run by EVAL.
+    other.cmd(&["FUNCTION", "KILL"]).await;
+    assert!(read_line(&mut other).await.starts_with("-BUSY"));
+    other.cmd(&["SCRIPT", "KILL"]).await;
+    other.expect(b"+OK\r\n").await;
+    let killed = read_line(&mut runner).await;
+    assert!(
+        killed.starts_with("-ERR Script killed by user with SCRIPT KILL..."),
+        "{killed}"
+    );
+    runner.expect(b"+PONG\r\n").await;
+    assert_eq!(ping_until_not_busy(&mut other).await, "+PONG\r\n");
+    other.cmd(&["SCRIPT", "KILL"]).await;
+    other
+        .expect(b"-NOTBUSY No scripts in execution right now.\r\n")
+        .await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_busy_function_is_killed_by_function_kill_and_shows_in_function_stats() {
+    let h = start_engine(&[("lua-time-limit", "50")]).await;
+    let mut runner = RawClient::connect(&h).await;
+    let mut other = RawClient::connect(&h).await;
+    let mut stats = redis_conn(&h).await;
+    runner
+        .cmd(&[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=lib\nredis.register_function('spin', function() while true do end end)",
+        ])
+        .await;
+    runner.expect(b"$3\r\nlib\r\n").await;
+    runner.cmd(&["FCALL", "spin", "0"]).await;
+    assert_eq!(
+        wait_busy(&mut other).await,
+        "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.\r\n"
+    );
+    // FUNCTION STATS shows the running function without waiting for it.
+    let v: redis::Value = redis::cmd("FUNCTION")
+        .arg("STATS")
+        .query_async(&mut stats)
+        .await
+        .unwrap();
+    let shown = format!("{v:?}");
+    for part in [
+        "running_script",
+        "spin",
+        "FCALL",
+        "duration_ms",
+        "functions_count",
+    ] {
+        assert!(shown.contains(part), "{part} missing from {shown}");
+    }
+    other.cmd(&["SCRIPT", "KILL"]).await;
+    assert!(read_line(&mut other).await.starts_with("-BUSY"));
+    other.cmd(&["FUNCTION", "KILL"]).await;
+    other.expect(b"+OK\r\n").await;
+    let killed = read_line(&mut runner).await;
+    assert!(killed.starts_with("-ERR Script killed by user"), "{killed}");
+    assert_eq!(ping_until_not_busy(&mut other).await, "+PONG\r\n");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_busy_script_that_wrote_is_unkillable_but_shutdown_nosave_stops_it() {
+    let h = start_engine(&[("busy-reply-threshold", "50")]).await;
+    let mut runner = RawClient::connect(&h).await;
+    let mut other = RawClient::connect(&h).await;
+    runner
+        .cmd(&[
+            "EVAL",
+            "redis.call('set', KEYS[1], 'y') while true do end",
+            "1",
+            "x",
+        ])
+        .await;
+    wait_busy(&mut other).await;
+    other.cmd(&["SCRIPT", "KILL"]).await;
+    assert!(read_line(&mut other)
+        .await
+        .starts_with("-UNKILLABLE Sorry the script already executed write commands"));
+    // Still busy; SHUTDOWN without NOSAVE is refused too.
+    other.cmd(&["SHUTDOWN"]).await;
+    assert!(read_line(&mut other).await.starts_with("-BUSY"));
+    other.cmd(&["SHUTDOWN", "NOSAVE"]).await;
+    other.expect_closed().await;
+    h.stop().await;
+}
+
 #[tokio::test]
-async fn endless_read_only_script_is_killed_after_the_busy_threshold() {
-    let h = start_engine(&[("busy-reply-threshold", "100")]).await;
+async fn function_load_code_is_stopped_after_500_ms() {
+    let h = start_engine(&[]).await;
     let mut c = RawClient::connect(&h).await;
-    let script = "local n = 0 while true do n = n + 1 end";
-    let sha = redispair::engine::scripting::sha1_hex(script.as_bytes());
-    c.cmd(&["EVAL", script, "0"]).await;
-    c.expect(
-        format!(
-            "-ERR Script killed: it ran longer than busy-reply-threshold without writing script: {sha}, on @user_script:1.\r\n"
-        )
-        .as_bytes(),
-    )
-    .await;
-    // Lua's pcall cannot swallow the kill, and the engine keeps serving afterwards.
     c.cmd(&[
-        "EVAL",
-        "pcall(function() while true do end end) return 1",
-        "0",
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=lib\nlocal a = 1 while 1 do a = a + 1 end",
     ])
     .await;
     let line = read_line(&mut c).await;
-    assert!(line.starts_with("-ERR Script killed"), "{line}");
+    assert!(line.contains("FUNCTION LOAD timeout"), "{line}");
     c.cmd(&["PING"]).await;
     c.expect(b"+PONG\r\n").await;
     h.stop().await;

@@ -110,7 +110,7 @@ pub struct ScriptLibraries {
 impl ScriptLibraries {
     pub fn new() -> mlua::Result<ScriptLibraries> {
         Ok(ScriptLibraries {
-            lua: scripting::new_vm()?,
+            lua: scripting::new_vm(Default::default())?,
         })
     }
 

@@ -17,6 +17,8 @@ mod cjson;
 mod cmsgpack;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use indexmap::IndexMap;
@@ -28,6 +30,8 @@ use crate::engine::protocol::reply::{format_double, format_g, Reply};
 
 /// Chunk name of the engine's own Lua code: frames from it are skipped when an error is located.
 const INTERNAL_CHUNK: &str = "=redis_internal";
+/// How long FUNCTION LOAD lets a library's code run.
+const LOAD_TIMEOUT_MS: u64 = 500;
 /// Nesting at which a script's reply is cut with "reached lua stack limit".
 const MAX_REPLY_DEPTH: usize = 200;
 
@@ -58,12 +62,166 @@ pub struct Library {
 pub struct Scripting {
     /// Created on first use, so an engine that never runs scripts pays nothing.
     vm: Option<Lua>,
+    /// What other connections may see and ask of the running script without the state lock
+    /// (the script holds it): shared with the server (`Engine::script`).
+    pub watch: Arc<ScriptWatch>,
     /// Cached script bodies by lowercase sha1 hex.
     pub scripts: HashMap<String, Bytes>,
     /// Libraries in load order (FUNCTION LIST shows them in this order).
     pub libraries: IndexMap<String, Library>,
     /// Function name → library name.
     pub functions: HashMap<String, String>,
+}
+
+/// What FUNCTION STATS shows of the running script.
+#[derive(Debug, Clone)]
+pub struct RunningScript {
+    /// EVAL/EVALSHA (true) or FCALL (false): picks the BUSY text and which KILL applies.
+    pub is_eval: bool,
+    /// The sha1 of a script, the name of a function.
+    pub name: String,
+    /// The command that runs it, as received.
+    pub command: Vec<Bytes>,
+    pub started_ms: i64,
+    pub libraries: usize,
+    pub functions: usize,
+}
+
+/// The running script as seen from outside the state lock (see docs/architecture.md, "Busy
+/// scripts"). A script runs while its connection holds the state lock; once it has run longer
+/// than `busy-reply-threshold` the Lua hook sets `busy`, and from then on other connections
+/// stop waiting for the lock and answer their clients themselves: `-BUSY` for ordinary
+/// commands, and SCRIPT KILL / FUNCTION KILL / SHUTDOWN NOSAVE / FUNCTION STATS through this
+/// struct (the hook polls `kill`).
+#[derive(Default)]
+pub struct ScriptWatch {
+    /// Past busy-reply-threshold: other clients get BUSY.
+    busy: AtomicBool,
+    /// The script ran a command that changed the dataset (SCRIPT KILL answers UNKILLABLE).
+    wrote: AtomicBool,
+    /// 0: run on; [`KILL_USER`]: SCRIPT/FUNCTION KILL; [`KILL_SHUTDOWN`]: SHUTDOWN NOSAVE.
+    kill: AtomicU8,
+    running: parking_lot::Mutex<Option<RunningScript>>,
+    /// Notified when a script ends (connections holding commands that must wait for it).
+    pub done: tokio::sync::Notify,
+}
+
+const KILL_USER: u8 = 1;
+const KILL_SHUTDOWN: u8 = 2;
+
+/// Redis's replies to ordinary commands while a script is busy.
+const BUSY_EVAL: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
+impl ScriptWatch {
+    /// True while a script runs past busy-reply-threshold. One relaxed load: every batch of
+    /// every connection that finds the state lock taken checks it.
+    pub fn busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire)
+    }
+
+    fn begin(&self, running: RunningScript) {
+        *self.running.lock() = Some(running);
+        self.wrote.store(false, Ordering::Release);
+        self.kill.store(0, Ordering::Release);
+    }
+
+    fn end(&self) {
+        let was_busy = self.busy.swap(false, Ordering::AcqRel);
+        self.kill.store(0, Ordering::Release);
+        *self.running.lock() = None;
+        if was_busy {
+            self.done.notify_waiters();
+        }
+    }
+
+    fn is_eval(&self) -> bool {
+        self.running.lock().as_ref().is_none_or(|r| r.is_eval)
+    }
+
+    /// The `-BUSY` error for a command refused while the script runs.
+    pub fn busy_error(&self) -> Reply {
+        Reply::err_static(self.busy_text())
+    }
+
+    /// Its text (`BUSY Redis is busy running a script...`).
+    pub fn busy_text(&self) -> &'static str {
+        if self.is_eval() {
+            BUSY_EVAL
+        } else {
+            BUSY_FUNCTION
+        }
+    }
+
+    /// SCRIPT KILL (`from_eval`) or FUNCTION KILL from another connection while busy, with
+    /// Redis's answers (`scriptKill`).
+    pub fn request_kill(&self, from_eval: bool) -> Reply {
+        if !self.busy() {
+            return Reply::err_static("NOTBUSY No scripts in execution right now.");
+        }
+        if self.wrote.load(Ordering::Acquire) {
+            return Reply::err_static(
+                "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+            );
+        }
+        let is_eval = self.is_eval();
+        if from_eval && !is_eval {
+            return Reply::err_static(BUSY_FUNCTION);
+        }
+        if !from_eval && is_eval {
+            return Reply::err_static(BUSY_EVAL);
+        }
+        let _ = self
+            .kill
+            .compare_exchange(0, KILL_USER, Ordering::AcqRel, Ordering::Acquire);
+        Reply::Ok
+    }
+
+    /// SHUTDOWN NOSAVE while busy: stop the script whatever it did (its connection then
+    /// returns the error and the SHUTDOWN runs).
+    pub fn request_shutdown_kill(&self) {
+        self.kill.store(KILL_SHUTDOWN, Ordering::Release);
+    }
+
+    /// FUNCTION STATS while busy (the reply FUNCTION STATS gives under the lock, with the
+    /// running script).
+    pub fn stats_reply(&self, now_ms: i64) -> Reply {
+        let bulk = |s: &str| Reply::bulk(Bytes::copy_from_slice(s.as_bytes()));
+        let running = self.running.lock().clone();
+        let (script, libraries, functions) = match running {
+            None => (Reply::Nil, 0, 0),
+            Some(r) => (
+                Reply::Map(vec![
+                    (bulk("name"), bulk(&r.name)),
+                    (
+                        bulk("command"),
+                        Reply::Array(r.command.iter().cloned().map(Reply::Bulk).collect()),
+                    ),
+                    (
+                        bulk("duration_ms"),
+                        Reply::Int((now_ms - r.started_ms).max(0)),
+                    ),
+                ]),
+                r.libraries,
+                r.functions,
+            ),
+        };
+        Reply::Map(vec![
+            (bulk("running_script"), script),
+            (
+                bulk("engines"),
+                Reply::Map(vec![(
+                    bulk("LUA"),
+                    Reply::Map(vec![
+                        (bulk("libraries_count"), Reply::Int(libraries as i64)),
+                        (bulk("functions_count"), Reply::Int(functions as i64)),
+                    ]),
+                )]),
+            ),
+        ])
+    }
 }
 
 /// The Lua prelude: builds the `redis` table, the read-only environments and the runner. It
@@ -217,7 +375,8 @@ impl Scripting {
         if let Some(vm) = &self.vm {
             return Ok(vm.clone());
         }
-        let vm = new_vm().map_err(|e| format!("ERR Lua initialisation failed: {e}"))?;
+        let vm = new_vm(self.watch.clone())
+            .map_err(|e| format!("ERR Lua initialisation failed: {e}"))?;
         self.vm = Some(vm.clone());
         Ok(vm)
     }
@@ -267,7 +426,7 @@ fn internal(vm: &Lua) -> mlua::Result<Table> {
 
 /// The interpreter scripts run in: Redis's libraries (`cjson`, `cmsgpack`, `bit`, `redis`) and
 /// sandbox. Also built by `engine::fuzzing`, which feeds the libraries untrusted bytes.
-pub(crate) fn new_vm() -> mlua::Result<Lua> {
+pub(crate) fn new_vm(watch: Arc<ScriptWatch>) -> mlua::Result<Lua> {
     let lua = Lua::new_with(
         StdLib::TABLE | StdLib::STRING | StdLib::MATH,
         LuaOptions::default(),
@@ -344,27 +503,51 @@ pub(crate) fn new_vm() -> mlua::Result<Lua> {
         .set_name(INTERNAL_CHUNK)
         .call::<()>((internal.clone(), handler))?;
     lua.set_named_registry_value("redis_internal", internal)?;
-    // Bound script time. Scripts run under the state lock, so no other client can send SCRIPT
-    // KILL: a script that has not written anything yet is killed once it runs past
-    // busy-reply-threshold (what SCRIPT KILL would do); one that wrote runs to completion,
-    // because stopping it would leave half its effects (Redis then only allows SHUTDOWN NOSAVE).
+    // The time bound, checked every 100 000 instructions (as Redis does). A script past
+    // busy-reply-threshold is marked busy so other connections answer BUSY (they cannot take
+    // the state lock it holds) and may ask it to stop with SCRIPT KILL / FUNCTION KILL; it is
+    // stopped here, from inside Lua. FUNCTION LOAD's code gets a fixed 500 ms instead, after
+    // which the load fails.
     lua.set_hook(
         mlua::HookTriggers::new().every_nth_instruction(100_000),
-        |lua, _| {
+        move |lua, _| {
             let i = self::internal(lua)?;
             let deadline: f64 = i.raw_get("deadline").unwrap_or(0.0);
-            let wrote: bool = i.raw_get("wrote").unwrap_or(false);
-            if deadline > 0.0 && !wrote && epoch_ms() as f64 > deadline {
-                const KILLED: &str =
-                    "ERR Script killed: it ran longer than busy-reply-threshold without writing";
-                i.raw_set("killed", true)?;
-                i.raw_set("kill_err", error_table(lua, KILLED)?)?;
-                return Err(raise(lua, KILLED));
+            let past = deadline > 0.0 && epoch_ms() as f64 > deadline;
+            if i.raw_get("loading").unwrap_or(false) {
+                if past {
+                    return Err(kill(lua, &i, "FUNCTION LOAD timeout"));
+                }
+                return Ok(mlua::VmState::Continue);
+            }
+            if past && !watch.busy.load(Ordering::Relaxed) {
+                watch.busy.store(true, Ordering::Release);
+                tracing::warn!(
+                    "Slow script detected: still in execution after the busy-reply-threshold; \
+                     other clients get BUSY until it ends or SCRIPT KILL / FUNCTION KILL stops it"
+                );
+            }
+            if watch.kill.load(Ordering::Acquire) != 0 {
+                return Err(kill(
+                    lua,
+                    &i,
+                    "ERR Script killed by user with SCRIPT KILL...",
+                ));
             }
             Ok(mlua::VmState::Continue)
         },
     )?;
     Ok(lua)
+}
+
+/// Stop the running Lua code with `text`; it stays stopped even if it catches the error (the
+/// prelude's pcall/xpcall re-raise while `killed` is set).
+fn kill(lua: &Lua, internal: &Table, text: &str) -> mlua::Error {
+    let _ = internal.raw_set("killed", true);
+    if let Ok(t) = error_table(lua, text) {
+        let _ = internal.raw_set("kill_err", t);
+    }
+    raise(lua, text)
 }
 
 fn epoch_ms() -> i64 {
@@ -383,6 +566,7 @@ fn arm_deadline(vm: &Lua, threshold_ms: u64) -> mlua::Result<()> {
         (epoch_ms() + threshold_ms as i64) as f64
     };
     i.raw_set("deadline", deadline)?;
+    i.raw_set("loading", false)?;
     i.raw_set("killed", false)?;
     i.raw_set("pending_err", Value::Nil)?;
     i.raw_set("wrote", false)
@@ -925,6 +1109,7 @@ fn compile(vm: &Lua, body: &[u8], name: &str, env: &str) -> Result<Function, Str
 /// the commands it runs are propagated by `cmd::call` into the caller's effects batch.
 pub fn run(
     ctx: &mut Ctx<'_>,
+    command: &[Arg],
     program: Program<'_>,
     keys: &[Arg],
     argv: &[Arg],
@@ -934,6 +1119,18 @@ pub fn run(
         Ok(vm) => vm,
         Err(e) => return Reply::error(e),
     };
+    let watch = ctx.state.scripting.watch.clone();
+    watch.begin(RunningScript {
+        is_eval: matches!(program, Program::Script(_)),
+        name: match &program {
+            Program::Script(sha) => (*sha).to_string(),
+            Program::Function(name) => (*name).to_string(),
+        },
+        command: command.iter().map(Arg::to_bytes).collect(),
+        started_ms: epoch_ms(),
+        libraries: ctx.state.scripting.libraries.len(),
+        functions: ctx.state.scripting.functions.len(),
+    });
     let saved_db = ctx.client.db;
     let saved_in_script = ctx.in_script;
     let saved_may_block = ctx.may_block;
@@ -944,6 +1141,7 @@ pub fn run(
         Program::Function(name) => (*name).to_string(),
     };
     let result = run_in_vm(&vm, ctx, program, keys, argv, read_only);
+    watch.end();
     // A SELECT inside the script does not change the caller's database.
     ctx.client.db = saved_db;
     ctx.in_script = saved_in_script;
@@ -1033,6 +1231,11 @@ fn run_in_vm(
         let reply = script_command(&mut ctx, &cmd_args, read_only);
         if ctx.state.dirty != dirty_before {
             internal.raw_set("wrote", true)?;
+            ctx.state
+                .scripting
+                .watch
+                .wrote
+                .store(true, Ordering::Release);
         }
         let value = reply_to_lua(lua, &reply, resp)?;
         Ok(if reply.is_error() {
@@ -1093,7 +1296,6 @@ pub fn load_library(
     scripting: &mut Scripting,
     code: &[u8],
     replace: bool,
-    busy_threshold_ms: u64,
 ) -> Result<String, Reply> {
     let name = parse_library_metadata(code)?;
     if scripting.libraries.contains_key(&name) && !replace {
@@ -1102,8 +1304,14 @@ pub fn load_library(
     let vm = scripting.vm().map_err(Reply::error)?;
     let chunk = compile(&vm, code, "@user_function", "function_env")
         .map_err(|msg| Reply::error(format!("ERR Error compiling function: {msg}")))?;
-    arm_deadline(&vm, busy_threshold_ms).map_err(|e| Reply::error(format!("ERR {e}")))?;
-    let registered = register_functions(&vm, chunk).map_err(|e| match e {
+    // Redis gives a library's loading code 500 ms (`LOAD_TIMEOUT_MS`), whatever
+    // busy-reply-threshold says.
+    arm_deadline(&vm, LOAD_TIMEOUT_MS)
+        .and_then(|()| internal(&vm)?.raw_set("loading", true))
+        .map_err(|e| Reply::error(format!("ERR {e}")))?;
+    let registered = register_functions(&vm, chunk);
+    let _ = internal(&vm).and_then(|i| i.raw_set("loading", false));
+    let registered = registered.map_err(|e| match e {
         RegisterError::Lua(e) => Reply::error(format!(
             "ERR Error registering functions: {}",
             first_line(&e.to_string())

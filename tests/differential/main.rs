@@ -7,6 +7,7 @@ mod support;
 mod harness;
 
 mod bitmaps;
+mod geo;
 mod hashes;
 mod hyperloglog;
 mod keys;
@@ -71,6 +72,10 @@ async fn zsets() {
     family("zsets", zsets::GENERATORS).await;
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn geo() {
+    family("geo", geo::GENERATORS).await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions() {
     family("transactions", transactions::GENERATORS).await;
 }
@@ -95,6 +100,7 @@ async fn all_families_mixed() {
         sets::GENERATORS,
         zsets::GENERATORS,
         streams::GENERATORS,
+        geo::GENERATORS,
         transactions::GENERATORS,
         scripting::GENERATORS,
         server::GENERATORS,

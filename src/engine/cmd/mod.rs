@@ -11,6 +11,8 @@
 pub mod args;
 pub mod bitmaps;
 pub mod docs;
+pub mod geo;
+pub mod geohash;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
@@ -170,6 +172,7 @@ fn families() -> [&'static [CommandSpec]; 17] {
         sets::COMMANDS,
         zsets::COMMANDS,
         streams::COMMANDS,
+        geo::COMMANDS,
         transactions::COMMANDS,
         sort::COMMANDS,
         pubsub::COMMANDS,
@@ -530,6 +533,19 @@ pub fn process(
             client.multi.aborted = true;
             return Outcome::Reply(Reply::err_static(
                 "ERR Command not allowed inside a transaction",
+            ));
+        }
+        // Over maxmemory a command that may grow memory is refused when queued, as Redis does
+        // (the transaction then ends in EXECABORT), not only when EXEC runs it.
+        if (spec.has(flags::DENYOOM) || top.has(flags::DENYOOM))
+            && state.config.settings.maxmemory > 0
+            && !client.is_replication
+            && !crate::engine::eviction::free_memory_if_needed(state)
+        {
+            client.multi.aborted = true;
+            state.stats.rejected_calls += 1;
+            return Outcome::Reply(Reply::err_static(
+                "OOM command not allowed when used memory > 'maxmemory'.",
             ));
         }
         client.multi.queued.push(args);

@@ -164,13 +164,14 @@ fn split_keys<'a>(a: &'a [Arg], bad_count: &'static str) -> Result<(&'a [Arg], &
 /// Run a program inside one effects batch; the EVAL/FCALL itself propagates nothing.
 fn run_batched(
     ctx: &mut Ctx<'_>,
+    command: &[Arg],
     program: Program<'_>,
     keys: &[Arg],
     argv: &[Arg],
     read_only: bool,
 ) -> Reply {
     let opened = ctx.state.begin_effects_batch();
-    let reply = scripting::run(ctx, program, keys, argv, read_only);
+    let reply = scripting::run(ctx, command, program, keys, argv, read_only);
     if opened {
         ctx.state.end_effects_batch();
     }
@@ -239,7 +240,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, a: &[Arg], ro: bool) -> Reply {
         Ok(sha) => sha,
         Err(e) => return e,
     };
-    run_batched(ctx, Program::Script(&sha), keys, argv, read_only)
+    run_batched(ctx, a, Program::Script(&sha), keys, argv, read_only)
 }
 
 fn evalsha_generic(ctx: &mut Ctx<'_>, a: &[Arg], ro: bool) -> Reply {
@@ -255,7 +256,7 @@ fn evalsha_generic(ctx: &mut Ctx<'_>, a: &[Arg], ro: bool) -> Reply {
         Ok(x) => x,
         Err(e) => return e,
     };
-    run_batched(ctx, Program::Script(&sha), keys, argv, read_only)
+    run_batched(ctx, a, Program::Script(&sha), keys, argv, read_only)
 }
 
 fn eval(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
@@ -294,7 +295,14 @@ fn fcall_generic(ctx: &mut Ctx<'_>, a: &[Arg], ro: bool) -> Reply {
             "ERR Can not execute a script with write flag using *_ro command.",
         );
     }
-    run_batched(ctx, Program::Function(&name), keys, argv, ro || no_writes)
+    run_batched(
+        ctx,
+        a,
+        Program::Function(&name),
+        keys,
+        argv,
+        ro || no_writes,
+    )
 }
 
 fn fcall(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
@@ -368,8 +376,7 @@ fn function_load(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         }
         _ => return Reply::err_static("ERR wrong number of arguments for 'function|load' command"),
     };
-    let threshold = ctx.state.config.settings.busy_reply_threshold_ms;
-    match scripting::load_library(&mut ctx.state.scripting, code, replace, threshold) {
+    match scripting::load_library(&mut ctx.state.scripting, code, replace) {
         Ok(name) => {
             functions_changed(ctx);
             Reply::Bulk(Bytes::from(name))

@@ -24,7 +24,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "quit",
         -1,
-        NO_AUTH | FAST | SUBSCRIBE_CONTEXT | NOT_QUEUED | SKIP_PAUSE,
+        NO_AUTH | FAST | SUBSCRIBE_CONTEXT | NOT_QUEUED | SKIP_PAUSE | ALLOW_BUSY,
         (0, 0, 0),
         "connection",
         quit,
@@ -32,7 +32,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "hello",
         -1,
-        NO_AUTH | FAST | STALE | LOADING | NOSCRIPT,
+        NO_AUTH | FAST | STALE | LOADING | NOSCRIPT | ALLOW_BUSY,
         (0, 0, 0),
         "connection",
         hello,
@@ -40,7 +40,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "auth",
         -2,
-        NO_AUTH | FAST | STALE | LOADING | NOSCRIPT,
+        NO_AUTH | FAST | STALE | LOADING | NOSCRIPT | ALLOW_BUSY,
         (0, 0, 0),
         "connection",
         auth,
@@ -93,7 +93,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "reset",
         1,
-        NO_AUTH | NOSCRIPT | LOADING | STALE | FAST | SUBSCRIBE_CONTEXT | NOT_QUEUED,
+        NO_AUTH | NOSCRIPT | LOADING | STALE | FAST | SUBSCRIBE_CONTEXT | NOT_QUEUED | ALLOW_BUSY,
         (0, 0, 0),
         "connection",
         reset,
@@ -131,7 +131,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "shutdown",
         -1,
-        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | SKIP_PAUSE,
+        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | SKIP_PAUSE | ALLOW_BUSY,
         (0, 0, 0),
         "server",
         shutdown,
@@ -1440,6 +1440,7 @@ fn acl_categories(spec: &CommandSpec, top: &CommandSpec) -> Vec<String> {
         "sortedset",
         "bitmap",
         "hyperloglog",
+        "geo",
         "connection",
         "transactions",
         "scripting",
@@ -1482,7 +1483,19 @@ fn getkeys_positions(
     }
     let keys = spec.key_positions(target);
     if keys.is_empty() {
-        return Err(Reply::err_static("ERR The command has no key arguments"));
+        if spec.keys.is_none() && spec.first_key <= 0 {
+            return Err(Reply::err_static("ERR The command has no key arguments"));
+        }
+        // Scripts may take no keys (Redis's `no_mandatory_keys`): that is an empty answer.
+        let no_mandatory_keys = matches!(
+            top.name,
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+        );
+        if !no_mandatory_keys {
+            return Err(Reply::err_static(
+                "ERR Invalid arguments specified for command",
+            ));
+        }
     }
     Ok((keys, spec, top))
 }
@@ -1501,19 +1514,39 @@ fn command_getkeys(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
 
 /// Like GETKEYS with per-key flags. The table has no key specs, so flags are derived from the
 /// command's flags: RW/update for writes, RO/access for reads.
+/// Redis's key-spec flags of the `n`th key of some commands whose keys are not plainly "RW
+/// update" (writes) or "RO access" (reads): overwritten, read then deleted, inserted into.
+fn key_flags(command: &str, args: &[Arg], n: usize) -> Option<&'static [&'static str]> {
+    const OW_UPDATE: &[&str] = &["OW", "update"];
+    Some(match (command, n) {
+        ("set", _) if args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get")) => {
+            &["RW", "access", "update"]
+        }
+        ("set" | "setex" | "psetex" | "mset" | "msetnx", _) => OW_UPDATE,
+        ("lmove" | "blmove" | "rpoplpush" | "brpoplpush", 0) => &["RW", "access", "delete"],
+        ("lmove" | "blmove" | "rpoplpush" | "brpoplpush", _) => &["RW", "insert"],
+        ("sort" | "sort_ro", 0) => &["RO", "access"],
+        ("sort", _) => OW_UPDATE,
+        _ => return None,
+    })
+}
+
 fn command_getkeysandflags(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match getkeys_positions(a) {
         Ok((keys, spec, top)) => {
             let write = spec.has(WRITE) || top.has(WRITE);
-            let flags = if write {
-                ["RW", "update"]
+            let default: &[&str] = if write {
+                &["RW", "update"]
             } else {
-                ["RO", "access"]
+                &["RO", "access"]
             };
+            let target = &a[2..];
             Reply::Array(
                 keys.into_iter()
-                    .filter_map(|i| a.get(i + 2))
-                    .map(|k| {
+                    .enumerate()
+                    .filter_map(|(n, i)| a.get(i + 2).map(|k| (n, k)))
+                    .map(|(n, k)| {
+                        let flags = key_flags(top.name, target, n).unwrap_or(default);
                         Reply::Array(vec![
                             Reply::bulk_arg(k),
                             Reply::Set(

@@ -22,8 +22,15 @@ use crate::engine::storage::{CompactBytes, Value};
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("sort", -2, WRITE | DENYOOM, (1, 1, 1), "generic", sort).with_keys(sort_keys),
-    CommandSpec::new("sort_ro", -2, READONLY, (1, 1, 1), "generic", sort_ro),
+    CommandSpec::new("sort_ro", -2, READONLY, (1, 1, 1), "generic", sort_ro)
+        .with_keys(sort_ro_keys),
 ];
+
+/// Key positions of SORT_RO: the source only, but its BY/GET patterns read other keys, so
+/// Redis flags it `movablekeys` like SORT (clients must ask COMMAND GETKEYS).
+fn sort_ro_keys(_a: &[Arg]) -> Vec<usize> {
+    vec![1]
+}
 
 /// Key positions of SORT: the source, and the STORE destination when given.
 fn sort_keys(a: &[Arg]) -> Vec<usize> {

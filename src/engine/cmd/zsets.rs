@@ -644,7 +644,7 @@ fn zrange_generic(
 }
 
 /// Store `items` as the sorted set at `dst` (replacing it), or delete `dst` when empty.
-fn store_result(ctx: &mut Ctx<'_>, dst: &[u8], items: &[(CompactBytes, f64)]) -> Reply {
+pub(super) fn store_result(ctx: &mut Ctx<'_>, dst: &[u8], items: &[(CompactBytes, f64)]) -> Reply {
     if items.is_empty() {
         if ctx.db().remove(dst).is_some() {
             ctx.modified(dst);
@@ -692,24 +692,19 @@ fn zrevrangebylex(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
 // ---------------------------------------------------------------------------------------------
 // ZADD and single-member commands
 
-struct ZaddFlags {
-    nx: bool,
-    xx: bool,
-    gt: bool,
-    lt: bool,
-    ch: bool,
-    incr: bool,
+/// ZADD's options (GEOADD passes NX, XX and CH through).
+#[derive(Default)]
+pub(super) struct ZaddFlags {
+    pub(super) nx: bool,
+    pub(super) xx: bool,
+    pub(super) gt: bool,
+    pub(super) lt: bool,
+    pub(super) ch: bool,
+    pub(super) incr: bool,
 }
 
 fn zadd(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
-    let mut f = ZaddFlags {
-        nx: false,
-        xx: false,
-        gt: false,
-        lt: false,
-        ch: false,
-        incr: false,
-    };
+    let mut f = ZaddFlags::default();
     let mut i = 2;
     while i < a.len() {
         let o = &a[i];
@@ -755,7 +750,12 @@ fn zadd(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     zadd_generic(ctx, &a[1], &pairs, &f)
 }
 
-fn zadd_generic(ctx: &mut Ctx<'_>, key: &[u8], pairs: &[(f64, &Arg)], f: &ZaddFlags) -> Reply {
+pub(super) fn zadd_generic(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    pairs: &[(f64, &Arg)],
+    f: &ZaddFlags,
+) -> Reply {
     let lim = limits(ctx);
     let exists = match read_zset(ctx, key) {
         Err(e) => return e,

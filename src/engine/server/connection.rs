@@ -39,7 +39,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
         .unwrap_or_default();
     let (push_tx, mut push_rx) = mpsc::unbounded_channel::<Reply>();
     let admitted = {
-        let mut st = engine.state.lock();
+        let mut st = engine.lock_state().await;
         let id = st.new_client_id();
         st.stats.total_connections_received += 1;
         let needs_auth = st.config.settings.requirepass.is_some();
@@ -72,7 +72,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
     let mut parser = RequestParser::default();
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut pending: VecDeque<Vec<Arg>> = VecDeque::new();
-    let mut settings = ConnSettings::from_state(&engine.state.lock(), &client);
+    let mut settings = ConnSettings::from_state(&*engine.lock_state().await, &client);
 
     let close = 'conn: loop {
         // 1. Run what is already parsed (requests left over after a block or pause).
@@ -235,7 +235,9 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
             .await;
         }
     }
-    cleanup(&engine, &mut client);
+    // A client leaving while a busy script runs waits for it without holding a thread.
+    let mut st = engine.lock_state().await;
+    cleanup(&mut st, &mut client);
 }
 
 /// The settings a connection needs outside the lock, copied after every batch (so a CONFIG
@@ -274,90 +276,47 @@ async fn run_batch(
     push_rx: &mut mpsc::UnboundedReceiver<Reply>,
     settings: &mut ConnSettings,
 ) -> Result<(), Close> {
-    let mut blocked = None;
-    let mut paused_until = None;
-    // The stream offset this batch wrote up to: its replies wait for the reply gate.
-    let mut wrote_up_to = None;
-    // Where in `out` the replies of the commands that wrote are: if the gate can never release
-    // them (the log cannot be written), they become MISCONF errors.
-    let mut write_replies: Vec<std::ops::Range<usize>> = Vec::new();
-    {
-        let mut st = engine.state.lock();
-        let offset_before = st.stream.offset;
-        let now = now_ms();
-        // The name of the last command (for CLIENT LIST), copied into a stack buffer (a
-        // reference-counted clone costs two atomic operations per command) and lower-cased
-        // once per batch in ClientInfo::refresh rather than once per command. CLIENT LIST shows
-        // at most 64 bytes of it.
-        let mut last_cmd = [0u8; 64];
-        let mut last_cmd_len = 0;
-        while let Some(args) = pending.pop_front() {
-            last_cmd_len = args[0].len().min(last_cmd.len());
-            last_cmd[..last_cmd_len].copy_from_slice(&args[0][..last_cmd_len]);
-            let offset_at_command = st.stream.offset;
-            let outcome = cmd::process(&mut st, client, args, now);
-            // Messages the command itself published to this client (PUBLISH to a channel it
-            // is subscribed to in RESP3) go out before its reply, as in Redis.
-            if client.push_handed_out {
-                while let Ok(m) = push_rx.try_recv() {
-                    client.handle.output_written(push_size(&m));
-                    m.encode(client.proto, out);
+    // A batch that runs a script may hold the state lock for long (until SCRIPT KILL, when it
+    // runs past busy-reply-threshold): it runs off the runtime's worker (`block_in_place`
+    // hands this worker's other connections to another thread), so those connections can
+    // answer BUSY and SCRIPT KILL meanwhile. Only on the multi-threaded runtime (the engine's);
+    // an in-process test on a current-thread runtime runs it inline.
+    let off_worker = pending.iter().any(|a| runs_script(&a[0]))
+        && tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread;
+    let locked = if off_worker {
+        tokio::task::block_in_place(|| run_locked(engine, client, pending, out, push_rx, settings))
+    } else {
+        run_locked(engine, client, pending, out, push_rx, settings)
+    }?;
+    let Locked {
+        blocked,
+        paused_until,
+        wrote_up_to,
+        write_replies,
+        busy_wait,
+    } = locked;
+    if busy_wait {
+        // A busy script holds the state: the replies given without it (BUSY, SCRIPT KILL...)
+        // go out now, and what must wait for the script (MULTI, AUTH, SHUTDOWN NOSAVE...) runs
+        // when it ends.
+        if !out.is_empty() {
+            stream.write_all(out).await.map_err(|_| Close::Peer)?;
+            out.clear();
+        }
+        if !pending.is_empty() {
+            let done = engine.script.done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if engine.script.busy() {
+                tokio::select! {
+                    _ = done => {}
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    _ = client.handle.kill.notified() => return Err(Close::Killed),
                 }
             }
-            match outcome {
-                Outcome::Reply(r) => {
-                    let at = out.len();
-                    write_reply(client, &r, out);
-                    if st.stream.offset != offset_at_command && out.len() > at {
-                        write_replies.push(at..out.len());
-                    }
-                }
-                Outcome::Blocked {
-                    rx,
-                    deadline_ms,
-                    timeout_reply,
-                } => {
-                    blocked = Some((rx, deadline_ms, timeout_reply));
-                    break;
-                }
-                Outcome::Paused { args, until_ms } => {
-                    pending.push_front(args);
-                    paused_until = Some(until_ms);
-                    break;
-                }
-            }
-            if client.close_after_reply {
-                break;
-            }
         }
-        if st.stream.offset != offset_before && !client.is_replication {
-            wrote_up_to = Some(st.stream.offset);
-        }
-        // CLIENT LIST shows blocked clients with the `b` flag, as Redis does.
-        let is_blocked = blocked.is_some();
-        match st.clients.get_mut(&client.id) {
-            Some(info) => info.refresh(client, now, &last_cmd[..last_cmd_len], is_blocked),
-            None => {
-                let mut info = ClientInfo::from_state(client, now, "");
-                info.refresh(client, now, &last_cmd[..last_cmd_len], is_blocked);
-                st.clients.insert(client.id, info);
-            }
-        }
-        *settings = ConnSettings::from_state(&st, client);
-        if st.unpause_requested {
-            st.unpause_requested = false;
-            engine.unpaused.notify_waiters();
-        }
-        // PSYNC: this connection becomes a replica sender (replies so far go out first).
-        if !st.repl.takeovers.is_empty() {
-            if let Some(t) = st.repl.takeovers.remove(&client.id) {
-                return Err(Close::Replica(t));
-            }
-        }
-        if st.shutdown_requested {
-            engine.shutdown.notify_waiters();
-            client.close_after_reply = true;
-        }
+        return Ok(());
     }
     if let Some(offset) = wrote_up_to {
         if wait_released(engine, client, offset).await? == Released::Never {
@@ -435,6 +394,237 @@ async fn run_batch(
         write_reply(client, &reply, out);
     }
     Ok(())
+}
+
+/// What a batch's run under the lock left to do outside it.
+#[derive(Default)]
+struct Locked {
+    blocked: Option<(tokio::sync::oneshot::Receiver<Reply>, i64, Reply)>,
+    paused_until: Option<i64>,
+    /// The stream offset this batch wrote up to: its replies wait for the reply gate.
+    wrote_up_to: Option<u64>,
+    /// Where in `out` the replies of the commands that wrote are: if the gate can never release
+    /// them (the log cannot be written), they become MISCONF errors.
+    write_replies: Vec<std::ops::Range<usize>>,
+    /// A busy script held the state: the batch was answered without it (see
+    /// `serve_while_busy`); what is left in `pending` waits for the script to end.
+    busy_wait: bool,
+}
+
+/// Whether a command name is one that runs Lua (EVAL, EVALSHA, FCALL and their _RO forms).
+fn runs_script(name: &[u8]) -> bool {
+    matches!(name.first(), Some(b'e' | b'E' | b'f' | b'F'))
+        && [
+            &b"eval"[..],
+            b"evalsha",
+            b"eval_ro",
+            b"evalsha_ro",
+            b"fcall",
+            b"fcall_ro",
+        ]
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// The state lock, or None when a script that runs past busy-reply-threshold holds it. The
+/// uncontended case is one `try_lock`; otherwise the wait is in slices of `LOCK_POLL`, looking
+/// at the script between them.
+fn lock_or_busy(
+    engine: &Engine,
+) -> Option<parking_lot::MutexGuard<'_, crate::engine::state::EngineState>> {
+    if let Some(g) = engine.state.try_lock() {
+        return Some(g);
+    }
+    loop {
+        if engine.script.busy() {
+            return None;
+        }
+        if let Some(g) = engine.state.try_lock_for(Duration::from_millis(5)) {
+            return Some(g);
+        }
+    }
+}
+
+/// Answer a batch while a busy script holds the state lock, as Redis answers from inside the
+/// script's hook: unknown commands and arity errors as usual, SCRIPT KILL / FUNCTION KILL and
+/// FUNCTION STATS through the script's watch, `-BUSY` for every command not flagged
+/// `allow_busy`. The first allowed command that needs the state (MULTI, AUTH, SHUTDOWN
+/// NOSAVE ...) and everything after it stay in `pending` until the script ends; SHUTDOWN
+/// NOSAVE first asks the script to stop, whatever it did.
+fn serve_while_busy(
+    engine: &Engine,
+    client: &mut ClientState,
+    pending: &mut VecDeque<Vec<Arg>>,
+    out: &mut BytesMut,
+) {
+    use crate::engine::cmd::flags;
+    let watch = &engine.script;
+    while let Some(args) = pending.pop_front() {
+        let reply = match cmd::resolve(&args) {
+            Err(e) => e,
+            Ok((spec, parent)) => {
+                let top = parent.unwrap_or(spec);
+                let name = (top.name, parent.map(|_| spec.name));
+                if !client.is_authenticated() && !top.has(flags::NO_AUTH) {
+                    Reply::err_static("NOAUTH Authentication required.")
+                } else if name == ("multi", None) {
+                    // MULTI only changes the client: it runs at once, as in Redis (the commands
+                    // that follow get BUSY, which dooms the transaction to EXECABORT).
+                    if client.multi.active {
+                        Reply::err_static("ERR MULTI calls can not be nested")
+                    } else {
+                        client.multi.active = true;
+                        Reply::Ok
+                    }
+                } else if name == ("exec", None) && client.multi.active && client.watched.is_empty()
+                {
+                    // EXEC is refused and ends the transaction (Redis's `execCommandAbort`).
+                    // With WATCHed keys it waits instead: forgetting them needs the state.
+                    client.multi = Default::default();
+                    Reply::error(format!(
+                        "EXECABORT Transaction discarded because of: {}",
+                        watch.busy_text()
+                    ))
+                } else if name == ("exec", None) && client.multi.active {
+                    pending.push_front(args);
+                    return;
+                } else if !top.has(flags::ALLOW_BUSY) && !spec.has(flags::ALLOW_BUSY) {
+                    if client.multi.active {
+                        client.multi.aborted = true;
+                    }
+                    watch.busy_error()
+                } else {
+                    match name {
+                        ("script", Some("kill")) => watch.request_kill(true),
+                        ("function", Some("kill")) => watch.request_kill(false),
+                        ("function", Some("stats")) => watch.stats_reply(now_ms()),
+                        ("shutdown", _)
+                            if !args[1..].iter().any(|a| a.eq_ignore_ascii_case(b"nosave")) =>
+                        {
+                            watch.busy_error()
+                        }
+                        ("shutdown", _) => {
+                            watch.request_shutdown_kill();
+                            pending.push_front(args);
+                            return;
+                        }
+                        _ => {
+                            pending.push_front(args);
+                            return;
+                        }
+                    }
+                }
+            }
+        };
+        write_reply(client, &reply, out);
+    }
+}
+
+/// Run `pending` under the state lock (one acquisition for the whole batch) until it is done
+/// or a command blocks or is paused.
+fn run_locked(
+    engine: &Arc<Engine>,
+    client: &mut ClientState,
+    pending: &mut VecDeque<Vec<Arg>>,
+    out: &mut BytesMut,
+    push_rx: &mut mpsc::UnboundedReceiver<Reply>,
+    settings: &mut ConnSettings,
+) -> Result<Locked, Close> {
+    let mut blocked = None;
+    let mut paused_until = None;
+    let mut wrote_up_to = None;
+    let mut write_replies: Vec<std::ops::Range<usize>> = Vec::new();
+    {
+        let Some(mut st) = lock_or_busy(engine) else {
+            serve_while_busy(engine, client, pending, out);
+            return Ok(Locked {
+                busy_wait: true,
+                ..Locked::default()
+            });
+        };
+        let offset_before = st.stream.offset;
+        let now = now_ms();
+        // The name of the last command (for CLIENT LIST), copied into a stack buffer (a
+        // reference-counted clone costs two atomic operations per command) and lower-cased
+        // once per batch in ClientInfo::refresh rather than once per command. CLIENT LIST shows
+        // at most 64 bytes of it.
+        let mut last_cmd = [0u8; 64];
+        let mut last_cmd_len = 0;
+        while let Some(args) = pending.pop_front() {
+            last_cmd_len = args[0].len().min(last_cmd.len());
+            last_cmd[..last_cmd_len].copy_from_slice(&args[0][..last_cmd_len]);
+            let offset_at_command = st.stream.offset;
+            let outcome = cmd::process(&mut st, client, args, now);
+            // Messages the command itself published to this client (PUBLISH to a channel it
+            // is subscribed to in RESP3) go out before its reply, as in Redis.
+            if client.push_handed_out {
+                while let Ok(m) = push_rx.try_recv() {
+                    client.handle.output_written(push_size(&m));
+                    m.encode(client.proto, out);
+                }
+            }
+            match outcome {
+                Outcome::Reply(r) => {
+                    let at = out.len();
+                    write_reply(client, &r, out);
+                    if st.stream.offset != offset_at_command && out.len() > at {
+                        write_replies.push(at..out.len());
+                    }
+                }
+                Outcome::Blocked {
+                    rx,
+                    deadline_ms,
+                    timeout_reply,
+                } => {
+                    blocked = Some((rx, deadline_ms, timeout_reply));
+                    break;
+                }
+                Outcome::Paused { args, until_ms } => {
+                    pending.push_front(args);
+                    paused_until = Some(until_ms);
+                    break;
+                }
+            }
+            if client.close_after_reply {
+                break;
+            }
+        }
+        if st.stream.offset != offset_before && !client.is_replication {
+            wrote_up_to = Some(st.stream.offset);
+        }
+        // CLIENT LIST shows blocked clients with the `b` flag, as Redis does.
+        let is_blocked = blocked.is_some();
+        match st.clients.get_mut(&client.id) {
+            Some(info) => info.refresh(client, now, &last_cmd[..last_cmd_len], is_blocked),
+            None => {
+                let mut info = ClientInfo::from_state(client, now, "");
+                info.refresh(client, now, &last_cmd[..last_cmd_len], is_blocked);
+                st.clients.insert(client.id, info);
+            }
+        }
+        *settings = ConnSettings::from_state(&st, client);
+        if st.unpause_requested {
+            st.unpause_requested = false;
+            engine.unpaused.notify_waiters();
+        }
+        // PSYNC: this connection becomes a replica sender (replies so far go out first).
+        if !st.repl.takeovers.is_empty() {
+            if let Some(t) = st.repl.takeovers.remove(&client.id) {
+                return Err(Close::Replica(t));
+            }
+        }
+        if st.shutdown_requested {
+            engine.shutdown.notify_waiters();
+            client.close_after_reply = true;
+        }
+    }
+    Ok(Locked {
+        blocked,
+        paused_until,
+        wrote_up_to,
+        write_replies,
+        busy_wait: false,
+    })
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -529,8 +719,7 @@ fn write_reply(client: &mut ClientState, reply: &Reply, out: &mut BytesMut) {
 }
 
 /// Forget everything the shared state knows about a client that left.
-fn cleanup(engine: &Arc<Engine>, client: &mut ClientState) {
-    let mut st = engine.state.lock();
+fn cleanup(st: &mut crate::engine::state::EngineState, client: &mut ClientState) {
     st.clients.remove(&client.id);
     st.repl.pending_ports.remove(&client.id);
     st.monitors.remove(&client.id);

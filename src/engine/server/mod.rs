@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -18,6 +18,7 @@ use crate::engine::config::Config;
 use crate::engine::persistence::{self, writer::FsyncPolicy, writer::LogWriter, NodeState};
 use crate::engine::replication::gate::ReplyGate;
 use crate::engine::replication::stream::Stream;
+use crate::engine::scripting::ScriptWatch;
 use crate::engine::state::EngineState;
 
 #[derive(Debug, Error)]
@@ -54,16 +55,42 @@ pub struct Engine {
     pub unpaused: Notify,
     /// Releases replies once their writes are durable / acknowledged by the replica.
     pub gate: Arc<ReplyGate>,
+    /// The running Lua script as seen without the state lock (`EngineState::scripting.watch`):
+    /// while one runs past busy-reply-threshold, connections answer BUSY instead of waiting.
+    pub script: Arc<ScriptWatch>,
 }
+
+/// How long a task waits for the state lock before it looks again whether a busy script
+/// holds it.
+const LOCK_POLL: Duration = Duration::from_millis(5);
 
 impl Engine {
     pub fn new(config: Config) -> Arc<Engine> {
+        let state = EngineState::new(config, now_ms());
+        let script = state.scripting.watch.clone();
         Arc::new(Engine {
-            state: Mutex::new(EngineState::new(config, now_ms())),
+            state: Mutex::new(state),
             shutdown: Notify::new(),
             unpaused: Notify::new(),
             gate: Arc::new(ReplyGate::default()),
+            script,
         })
+    }
+
+    /// The state lock for a task that can wait without holding a runtime thread: while a
+    /// script runs past busy-reply-threshold (it holds the lock until it ends or is killed) the
+    /// task sleeps between attempts instead of parking its worker thread, so the connections
+    /// that answer BUSY and SCRIPT KILL keep a thread to run on. The guard must not be held
+    /// across an `.await`.
+    pub async fn lock_state(&self) -> MutexGuard<'_, EngineState> {
+        loop {
+            if let Some(g) = self.state.try_lock_for(LOCK_POLL) {
+                return g;
+            }
+            if self.script.busy() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
     }
 
     /// Ask the server to stop (as SHUTDOWN does).
@@ -415,7 +442,7 @@ async fn replication_task(engine: Arc<Engine>) {
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}
         }
         let spawn = {
-            let mut st = engine.state.lock();
+            let mut st = engine.lock_state().await;
             let r = &st.repl;
             let want = r.role == crate::engine::replication::Role::Replica
                 && r.master.is_some()
@@ -448,7 +475,7 @@ async fn persistence_task(engine: Arc<Engine>) {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
         let start = {
-            let mut st = engine.state.lock();
+            let mut st = engine.lock_state().await;
             let p = &st.persist;
             let grown = st.stream.offset - p.last_snapshot_offset.unwrap_or(0);
             let want = compaction_due(
@@ -536,9 +563,9 @@ async fn accept_loop(engine: Arc<Engine>, listener: TcpListener) {
 /// Background work Redis does in `serverCron`: active expiry, at `hz` times per second.
 async fn periodic_tasks(engine: Arc<Engine>) {
     loop {
-        let hz = engine.state.lock().config.settings.hz.max(1);
+        let hz = engine.lock_state().await.config.settings.hz.max(1);
         tokio::time::sleep(Duration::from_millis(1000 / hz as u64)).await;
-        let mut st = engine.state.lock();
+        let mut st = engine.lock_state().await;
         let now = now_ms();
         // Bounded work per tick so a mass expiry cannot stall clients.
         let effort = st
