@@ -161,7 +161,7 @@ impl CommandSpec {
 }
 
 /// All command families.
-fn families() -> [&'static [CommandSpec]; 17] {
+fn families() -> [&'static [CommandSpec]; 18] {
     [
         strings::COMMANDS,
         keys::COMMANDS,

@@ -114,7 +114,6 @@ pub fn load(
 ) -> Result<Loaded, RdbFileError> {
     let mut loaded = Loaded::default();
     let databases = state.dbs.len();
-    let threshold = state.config.settings.busy_reply_threshold_ms;
     let summary = rdbfile::read(data, |item| {
         match item {
             Item::Aux { key, value } => {
@@ -130,7 +129,6 @@ pub fn load(
                     &mut state.scripting,
                     &code,
                     true,
-                    threshold,
                 )
                 .map_err(|e| {
                     let why = match &e {
