@@ -492,12 +492,22 @@ async fn retention_deletes_what_the_window_no_longer_needs() {
     })
     .await;
     backup(&mut admin, "third").await;
+    // Retention deletes the old backup and then the chunks only it needed, in one pass that
+    // takes a moment: wait for both, the chunks checked exactly below.
+    let chunk_end = |p: &std::path::PathBuf| -> u64 {
+        let name = p.file_name().unwrap().to_str().unwrap();
+        name.split('-').nth(1).unwrap().parse().unwrap()
+    };
     wait_for(
         Duration::from_secs(30),
-        "retention to delete the old backup",
+        "retention to delete the old backup and the chunks before the kept one",
         || {
             let old = arch.join("base/old");
-            async move { !old.join("manifest.json").exists() && !old.join("snapshot.rdp").exists() }
+            let gone = !old.join("manifest.json").exists() && !old.join("snapshot.rdp").exists();
+            let chunks_left = wal_objects(&arch)
+                .iter()
+                .any(|p| chunk_end(p) <= new_offset);
+            async move { gone && !chunks_left }
         },
     )
     .await;

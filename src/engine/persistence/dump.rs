@@ -125,20 +125,17 @@ pub fn load(
                 }
             }
             Item::Function(code) => {
-                crate::engine::scripting::load_library(
-                    &mut state.scripting,
-                    &code,
-                    true,
-                )
-                .map_err(|e| {
-                    let why = match &e {
-                        crate::engine::protocol::reply::Reply::Error(b) => {
-                            String::from_utf8_lossy(b).into_owned()
-                        }
-                        _ => "refused".to_string(),
-                    };
-                    format!("cannot load a function library: {why}")
-                })?;
+                crate::engine::scripting::load_library(&mut state.scripting, &code, true).map_err(
+                    |e| {
+                        let why = match &e {
+                            crate::engine::protocol::reply::Reply::Error(b) => {
+                                String::from_utf8_lossy(b).into_owned()
+                            }
+                            _ => "refused".to_string(),
+                        };
+                        format!("cannot load a function library: {why}")
+                    },
+                )?;
                 loaded.functions += 1;
             }
             Item::Entry {
