@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use repl_support::{info_field, stop_and_remove_dirs, EngineProcess};
+use repl_support::{digest, info_field, master_offset, stop_and_remove_dirs, EngineProcess};
 use support::{free_port, redis_conn_to, temp_dir, wait_for};
 
 fn archive_settings(url: &str) -> Vec<(&'static str, String)> {
@@ -34,22 +34,6 @@ async fn start(dir: &Path, settings: &[(&'static str, String)]) -> EngineProcess
 async fn admin_conn(port: u16) -> MultiplexedConnection {
     redis_conn_to(&format!("redis://op:secret@127.0.0.1:{port}/"))
         .await
-        .unwrap()
-}
-
-async fn digest(c: &mut MultiplexedConnection) -> String {
-    redis::cmd("DEBUG")
-        .arg("DIGEST")
-        .query_async(c)
-        .await
-        .unwrap()
-}
-
-async fn offset(c: &mut MultiplexedConnection) -> u64 {
-    info_field(c, "replication", "master_repl_offset")
-        .await
-        .unwrap()
-        .parse()
         .unwrap()
 }
 
@@ -150,7 +134,7 @@ struct Point {
 /// later write carries a later millisecond than `time_ms` (a wait on a condition).
 async fn mark(c: &mut MultiplexedConnection) -> Point {
     let p = Point {
-        offset: offset(c).await,
+        offset: master_offset(c).await,
         digest: digest(c).await,
         time_ms: now_ms(),
     };
@@ -191,7 +175,7 @@ async fn restore_and_read(url: &str, name: &str, target: &[&str]) -> (String, u6
     assert!(report.contains("\"reached\":true"), "{report}");
     let e = EngineProcess::start(free_port(), &dir, &[]).await;
     let mut c = e.conn().await;
-    let r = (digest(&mut c).await, offset(&mut c).await);
+    let r = (digest(&mut c).await, master_offset(&mut c).await);
     stop_and_remove_dirs([e]);
     r
 }
@@ -314,7 +298,7 @@ async fn a_corrupt_or_missing_object_stops_a_restore_naming_it() {
     write_batch(&mut c, "a", 50).await;
     backup(&mut admin, "b1").await;
     write_batch(&mut c, "b", 200).await;
-    let end = offset(&mut c).await;
+    let end = master_offset(&mut c).await;
     wait_archived(&mut c, end).await;
     stop_and_remove_dirs([e]);
     let chunks = wal_objects(&arch);
@@ -408,7 +392,7 @@ async fn the_archive_continues_across_a_failover_with_no_gap() {
     write_batch(&mut mc, "b", 100).await;
     // Archiving goes on under writes while the failover happens: part of the stream is
     // archived by the old master, the rest (from wherever it stopped) by the new one.
-    let before = offset(&mut mc).await;
+    let before = master_offset(&mut mc).await;
     let half = before / 2;
     wait_archived(&mut mc, half).await;
     assert!(
@@ -418,7 +402,7 @@ async fn the_archive_continues_across_a_failover_with_no_gap() {
     );
     wait_for(Duration::from_secs(30), "the replica to catch up", || {
         let mut rc = rc.clone();
-        async move { offset(&mut rc).await >= before }
+        async move { master_offset(&mut rc).await >= before }
     })
     .await;
     let _: () = redis::cmd("REDISPAIR")
@@ -436,7 +420,7 @@ async fn the_archive_continues_across_a_failover_with_no_gap() {
         .await
         .unwrap();
     write_batch(&mut rc, "c", 100).await;
-    let end = offset(&mut rc).await;
+    let end = master_offset(&mut rc).await;
     wait_archived(&mut rc, end).await;
     let want = digest(&mut rc).await;
 
@@ -473,7 +457,7 @@ async fn retention_deletes_what_the_window_no_longer_needs() {
     write_batch(&mut c, "a", 100).await;
     backup(&mut admin, "old").await;
     write_batch(&mut c, "b", 100).await;
-    let now = offset(&mut c).await;
+    let now = master_offset(&mut c).await;
     wait_archived(&mut c, now).await;
     let before = wal_objects(&arch).len();
     backup(&mut admin, "new").await;
@@ -547,7 +531,7 @@ async fn a_failing_store_never_blocks_writes_and_archiving_catches_up() {
     let mut admin = admin_conn(e.port).await;
     write_batch(&mut c, "a", 30).await;
     backup(&mut admin, "b1").await;
-    let now = offset(&mut c).await;
+    let now = master_offset(&mut c).await;
     wait_archived(&mut c, now).await;
     // Break the store: `wal` becomes a plain file, so no chunk can be created under it.
     let wal = arch.join("wal");

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use repl_support::{info_field, stop_and_remove_dirs, EngineProcess};
+use repl_support::{digest, info_field, master_offset, stop_and_remove_dirs, EngineProcess};
 use support::{free_port, redis_conn_to, temp_dir, wait_for};
 
 fn script() -> PathBuf {
@@ -49,22 +49,6 @@ fn weed_port() -> u16 {
             return p;
         }
     }
-}
-
-async fn digest(c: &mut MultiplexedConnection) -> String {
-    redis::cmd("DEBUG")
-        .arg("DIGEST")
-        .query_async(c)
-        .await
-        .unwrap()
-}
-
-async fn offset(c: &mut MultiplexedConnection) -> u64 {
-    info_field(c, "replication", "master_repl_offset")
-        .await
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 async fn write_batch(c: &mut MultiplexedConnection, tag: &str, n: usize) {
@@ -182,9 +166,9 @@ async fn archive_and_restore_through_an_s3_endpoint() {
     })
     .await;
     write_batch(&mut c, "b", 100).await;
-    let (mid_offset, mid_digest) = (offset(&mut c).await, digest(&mut c).await);
+    let (mid_offset, mid_digest) = (master_offset(&mut c).await, digest(&mut c).await);
     write_batch(&mut c, "c", 100).await;
-    let (end_offset, end_digest) = (offset(&mut c).await, digest(&mut c).await);
+    let (end_offset, end_digest) = (master_offset(&mut c).await, digest(&mut c).await);
     wait_for(Duration::from_secs(60), "the archive to catch up", || {
         let mut c = c.clone();
         async move {
@@ -218,7 +202,7 @@ async fn archive_and_restore_through_an_s3_endpoint() {
         let r = EngineProcess::start(free_port(), &dir, &[]).await;
         let mut rc = r.conn().await;
         assert_eq!(
-            (digest(&mut rc).await, offset(&mut rc).await),
+            (digest(&mut rc).await, master_offset(&mut rc).await),
             want,
             "restore to {name}"
         );

@@ -12,21 +12,13 @@ use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 use redispair::engine::server::ServerHandle;
 use repl_support::{
-    dump_dataset, info_field, port_of, replicaof, replicaof_no_one, start_pair, start_process_pair,
-    stop_and_remove_dirs, EngineProcess, Proxy,
+    digest, dump_dataset, info_field, port_of, replicaof, replicaof_no_one, start_pair,
+    start_process_pair, stop_and_remove_dirs, EngineProcess, Proxy,
 };
 use support::{redis_conn_to, start_engine, temp_dir, wait_for};
 
 async fn field(c: &mut MultiplexedConnection, f: &str) -> String {
     info_field(c, "replication", f).await.unwrap_or_default()
-}
-
-async fn digest(c: &mut MultiplexedConnection) -> String {
-    redis::cmd("DEBUG")
-        .arg("DIGEST")
-        .query_async(c)
-        .await
-        .unwrap()
 }
 
 /// Both datasets are the same: DEBUG DIGEST and a full comparison of every key.

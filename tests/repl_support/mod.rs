@@ -318,3 +318,21 @@ pub async fn info_field(
             .map(|v| v.trim().to_string())
     })
 }
+
+/// DEBUG DIGEST: one hash of the whole dataset.
+pub async fn digest(c: &mut MultiplexedConnection) -> String {
+    redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query_async(c)
+        .await
+        .unwrap()
+}
+
+/// INFO replication's `master_repl_offset`.
+pub async fn master_offset(c: &mut MultiplexedConnection) -> u64 {
+    info_field(c, "replication", "master_repl_offset")
+        .await
+        .unwrap()
+        .parse()
+        .unwrap()
+}
