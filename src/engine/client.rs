@@ -288,6 +288,8 @@ pub struct ClientInfo {
     pub flags: String,
     pub user: &'static str,
     pub blocked: bool,
+    /// Held by CLIENT PAUSE (counted in INFO `blocked_clients`, as Redis counts them).
+    pub paused: bool,
     pub handle: Arc<ClientHandle>,
     pub is_replication: bool,
 }
@@ -377,6 +379,7 @@ impl ClientInfo {
                 _ => "default",
             },
             blocked: false,
+            paused: false,
             handle: c.handle.clone(),
             is_replication: c.is_replication,
         }

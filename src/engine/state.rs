@@ -225,6 +225,8 @@ pub struct EngineState {
     pub slowlog: VecDeque<SlowLogEntry>,
     pub slowlog_next_id: u64,
     pub pause: Pause,
+    /// The databases' `expiry_held` (set while a CLIENT PAUSE lasts; see [`Self::hold_expiries`]).
+    pub expiries_held: bool,
     /// Number of changes since start (Redis `server.dirty`); drives propagation.
     pub dirty: u64,
     /// Changes since the last snapshot (INFO rdb_changes_since_last_save).
@@ -278,6 +280,7 @@ impl EngineState {
             slowlog: VecDeque::new(),
             slowlog_next_id: 0,
             pause: Pause::default(),
+            expiries_held: false,
             dirty: 0,
             dirty_since_save: 0,
             lastsave_secs: now_ms / 1000,
@@ -354,6 +357,18 @@ impl EngineState {
         } else {
             for (db, args) in &batch {
                 self.append_effect(*db, args);
+            }
+        }
+    }
+
+    /// Hold expiries (keys read as missing, none deleted) while a CLIENT PAUSE lasts, and let
+    /// them go when it ends; only touches the databases when that changes.
+    pub fn hold_expiries(&mut self, now_ms: i64) {
+        let held = self.pause.until_ms > now_ms;
+        if held != self.expiries_held {
+            self.expiries_held = held;
+            for d in &mut self.dbs {
+                d.expiry_held = held;
             }
         }
     }

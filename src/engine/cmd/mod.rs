@@ -551,9 +551,10 @@ pub fn process(
         client.multi.queued.push(args);
         return Outcome::Reply(Reply::status("QUEUED"));
     }
-    if let Some(until_ms) = paused_until(state, client, spec, top, now_ms) {
+    if let Some(until_ms) = paused_until(state, client, spec, top, &args, now_ms) {
         return Outcome::Paused { args, until_ms };
     }
+    state.hold_expiries(now_ms);
     if let Some(err) = precheck(state, client, spec, top) {
         return Outcome::Reply(err);
     }
@@ -593,14 +594,19 @@ fn paused_until(
     client: &ClientState,
     spec: &CommandSpec,
     top: &CommandSpec,
+    args: &[Arg],
     now_ms: i64,
 ) -> Option<i64> {
     let p = state.pause;
     if p.until_ms <= now_ms {
         return None;
     }
-    let writes = |s: &CommandSpec, t: &CommandSpec| {
-        s.has(flags::WRITE) || t.has(flags::WRITE) || s.has(flags::MAY_REPLICATE)
+    // A script or function that declared `no-writes` is not a write (Redis drops its
+    // `may-replicate`); any other may-replicate command (EVAL, PUBLISH, PFCOUNT) is.
+    let writes = |s: &CommandSpec, t: &CommandSpec, args: &[Arg]| {
+        s.has(flags::WRITE)
+            || t.has(flags::WRITE)
+            || (s.has(flags::MAY_REPLICATE) && !scripting::declares_no_writes(state, args))
     };
     // EXEC counts as a write when it would run one, even though EXEC itself skips pauses
     // (otherwise a transaction would slip writes past CLIENT PAUSE WRITE, which a switchover
@@ -611,11 +617,11 @@ fn paused_until(
             .multi
             .queued
             .iter()
-            .any(|args| resolve(args).is_ok_and(|(s, parent)| writes(s, parent.unwrap_or(s))));
+            .any(|a| resolve(a).is_ok_and(|(s, parent)| writes(s, parent.unwrap_or(s), a)));
     if top.has(flags::SKIP_PAUSE) && !exec_writes {
         return None;
     }
-    if p.writes_only && !(writes(spec, top) || exec_writes) {
+    if p.writes_only && !(writes(spec, top, args) || exec_writes) {
         return None;
     }
     Some(p.until_ms)

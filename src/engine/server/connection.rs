@@ -593,12 +593,18 @@ fn run_locked(
             wrote_up_to = Some(st.stream.offset);
         }
         // CLIENT LIST shows blocked clients with the `b` flag, as Redis does.
-        let is_blocked = blocked.is_some();
+        // A client held by CLIENT PAUSE is blocked too (Redis's BLOCKED_POSTPONE).
+        let is_paused = paused_until.is_some();
+        let is_blocked = blocked.is_some() || is_paused;
         match st.clients.get_mut(&client.id) {
-            Some(info) => info.refresh(client, now, &last_cmd[..last_cmd_len], is_blocked),
+            Some(info) => {
+                info.refresh(client, now, &last_cmd[..last_cmd_len], is_blocked);
+                info.paused = is_paused;
+            }
             None => {
                 let mut info = ClientInfo::from_state(client, now, "");
                 info.refresh(client, now, &last_cmd[..last_cmd_len], is_blocked);
+                info.paused = is_paused;
                 st.clients.insert(client.id, info);
             }
         }
