@@ -250,6 +250,17 @@ fn evict(state: &mut EngineState, db: usize, key: &CompactBytes) {
         return;
     }
     state.stats.evicted_keys += 1;
+    if state.config.settings.notify_flags & crate::engine::notify::EVICTED != 0 {
+        let now = crate::engine::server::now_ms();
+        crate::engine::notify::notify(
+            state,
+            now,
+            crate::engine::notify::EVICTED,
+            "evicted",
+            key,
+            db,
+        );
+    }
     state.watches.touch(db, key);
     state.dirty += 1;
     state.propagate(

@@ -381,7 +381,19 @@ impl EngineState {
             }
             let keys = std::mem::take(&mut self.dbs[db].expired_pending);
             self.stats.expired_keys += keys.len() as u64;
+            let notify = self.config.settings.notify_flags & crate::engine::notify::EXPIRED != 0;
             for k in keys {
+                if notify {
+                    let now = crate::engine::server::now_ms();
+                    crate::engine::notify::notify(
+                        self,
+                        now,
+                        crate::engine::notify::EXPIRED,
+                        "expired",
+                        &k,
+                        db,
+                    );
+                }
                 self.watches.touch(db, &k);
                 self.dirty += 1;
                 self.propagate(db, vec![Arg::from_static(b"DEL"), Arg::copy_from_slice(&k)]);

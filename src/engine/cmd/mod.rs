@@ -717,12 +717,24 @@ pub fn call(
     // it is usable: two vDSO clock_gettime calls per command were ~5 % of a pipelined SET.
     let started = quanta::Instant::now();
     crate::engine::eviction::before_command(ctx.state, ctx.client.db, ctx.now_ms);
+    // Keyspace notifications: one load and compare when they are off.
+    let notify_keys = (ctx.state.config.settings.notify_flags != 0
+        && (spec.has(flags::WRITE) || parent.is_some_and(|p| p.has(flags::WRITE))))
+    .then(|| crate::engine::notify::keys_before(ctx.state, ctx.client.db, spec, args, ctx.now_ms));
     let reply = (spec.run)(ctx, args);
     let elapsed_us = started.elapsed().as_micros() as u64;
     // Keys removed by lazy expiry during the command are propagated before the command itself,
     // in the order they happened (a replica must not see the command act on a key it still has).
     ctx.state.propagate_expired();
     let changed = ctx.state.dirty != dirty_before;
+    if let Some(keys) = notify_keys {
+        if changed && !reply.is_error() {
+            let db = ctx.client.db;
+            crate::engine::notify::after_write(
+                ctx.state, db, spec, parent, args, &keys, ctx.now_ms,
+            );
+        }
+    }
     if let Some(rewrites) = ctx.rewrites.take() {
         let db = ctx.client.db;
         for r in rewrites {

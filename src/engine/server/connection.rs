@@ -716,6 +716,16 @@ fn unblock(engine: &Arc<Engine>, id: u64) {
 }
 
 fn write_reply(client: &mut ClientState, reply: &Reply, out: &mut BytesMut) {
+    if std::mem::take(&mut client.reply_is_push) {
+        // Pub/sub confirmations go out in every mode; SKIP is still used up by the command.
+        reply.encode(client.proto, out);
+        match client.reply_mode {
+            ReplyMode::Skip => client.reply_mode = ReplyMode::On,
+            ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
+            ReplyMode::On | ReplyMode::Off => {}
+        }
+        return;
+    }
     match client.reply_mode {
         ReplyMode::On => reply.encode(client.proto, out),
         ReplyMode::Off => {}
