@@ -580,6 +580,15 @@ async fn keyspace_notifications_follow_notify_keyspace_events() {
     expect_event(&mut sub, "del", "foo").await;
     expect_event(&mut sub, "hset", "h").await;
     expect_event(&mut sub, "incrby", "n").await;
+    // A move between two keys: each side its own event; a STORE command: the destination only.
+    let _: i64 = cmd(&mut con, &["SADD", "s1", "a"]).await.unwrap();
+    let _: i64 = cmd(&mut con, &["SMOVE", "s1", "s2", "a"]).await.unwrap();
+    let _: i64 = cmd(&mut con, &["SUNIONSTORE", "s3", "s2"]).await.unwrap();
+    expect_event(&mut sub, "sadd", "s1").await;
+    expect_event(&mut sub, "srem", "s1").await;
+    expect_event(&mut sub, "del", "s1").await;
+    expect_event(&mut sub, "sadd", "s2").await;
+    expect_event(&mut sub, "sunionstore", "s3").await;
     // SET with PX: `set` then `expire`; the key's expiry (by access or in the background)
     // sends `expired`.
     let _: () = cmd(&mut con, &["SET", "e", "v", "PX", "1"]).await.unwrap();

@@ -130,11 +130,66 @@ pub fn event_of(spec: &CommandSpec, parent: Option<&CommandSpec>) -> (u32, Strin
     (class, name.to_string())
 }
 
+/// The event of the `i`-th key of a command that treats its keys differently (a move between
+/// two keys, the destination of a STORE command); `(class, event)` for the others. None: the
+/// key gets no event (a STORE command's sources).
+fn key_event(
+    spec: &CommandSpec,
+    parent: Option<&CommandSpec>,
+    args: &[Arg],
+    i: usize,
+    class: u32,
+    event: &str,
+) -> Option<(u32, String)> {
+    if parent.is_some() {
+        return Some((class, event.to_string()));
+    }
+    let side = |pos: usize| {
+        args.get(pos)
+            .map(|a| {
+                if a.eq_ignore_ascii_case(b"left") {
+                    "l"
+                } else {
+                    "r"
+                }
+            })
+            .unwrap_or("r")
+    };
+    let pair = |from: &str, to: &str| {
+        let e = if i == 0 { from } else { to };
+        Some((class, e.to_string()))
+    };
+    match spec.name {
+        "rpoplpush" | "brpoplpush" => pair("rpop", "lpush"),
+        "lmove" | "blmove" => pair(&format!("{}pop", side(3)), &format!("{}push", side(4))),
+        "smove" => pair("srem", "sadd"),
+        // GETEX sends `expire` or `persist`, never an event of its own.
+        "getex" => {
+            let persist = args
+                .iter()
+                .skip(2)
+                .any(|a| a.eq_ignore_ascii_case(b"persist"));
+            Some((
+                GENERIC,
+                if persist { "persist" } else { "expire" }.to_string(),
+            ))
+        }
+        "pfmerge" => (i == 0).then(|| (class, "pfadd".to_string())),
+        // SORT ... STORE and COPY: the destination (their keys: the source, the destination).
+        "sort" | "copy" => (i > 0).then(|| (class, event.to_string())),
+        "sunionstore" | "sinterstore" | "sdiffstore" | "zunionstore" | "zinterstore"
+        | "zdiffstore" | "zrangestore" | "bitop" | "geosearchstore" => {
+            (i == 0).then(|| (class, event.to_string()))
+        }
+        _ => Some((class, event.to_string())),
+    }
+}
+
 /// Whether a write command also sets a deadline (Redis sends `expire` after its event).
 pub fn also_expires(spec: &CommandSpec, args: &[Arg]) -> bool {
     match spec.name {
         "setex" | "psetex" => true,
-        "set" | "getex" => args.iter().skip(3).any(|a| {
+        "set" => args.iter().skip(3).any(|a| {
             [&b"ex"[..], b"px", b"exat", b"pxat"]
                 .iter()
                 .any(|w| a.eq_ignore_ascii_case(w))
@@ -257,6 +312,9 @@ pub fn after_write(
             notify(state, now_ms, GENERIC, ev, key, db);
             continue;
         }
+        let Some((class, event)) = key_event(spec, parent, args, i, class, &event) else {
+            continue;
+        };
         if event == "del" && !existed {
             continue;
         }
