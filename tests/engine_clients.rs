@@ -221,5 +221,14 @@ async fn read_only_scripts_refuse_publish() {
     .await
     .unwrap();
     assert_eq!(n, 0);
+    // The may-replicate flag is internal: COMMAND INFO does not show it (Redis hides it).
+    let info: redis::Value = q(&mut con, &["COMMAND", "INFO", "publish", "pfcount"])
+        .await
+        .unwrap();
+    let text = format!("{info:?}");
+    assert!(
+        text.contains("pubsub") && !text.contains("may_replicate"),
+        "{text}"
+    );
     h.stop().await;
 }

@@ -77,7 +77,7 @@ pub mod flags {
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (NO_MULTI, "no_multi"),
-        (MAY_REPLICATE, "may_replicate"),
+        // MAY_REPLICATE is not shown: Redis hides it from COMMAND INFO on purpose.
         (ALLOW_BUSY, "allow_busy"),
     ];
 }
