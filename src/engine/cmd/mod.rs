@@ -723,12 +723,15 @@ pub fn call(
     .then(|| crate::engine::notify::keys_before(ctx.state, ctx.client.db, spec, args, ctx.now_ms));
     let reply = (spec.run)(ctx, args);
     let elapsed_us = started.elapsed().as_micros() as u64;
+    // Whether the command itself changed the dataset (the DELs of keys it found expired are
+    // counted next, and send `expired`, not the command's event).
+    let wrote = ctx.state.dirty != dirty_before;
     // Keys removed by lazy expiry during the command are propagated before the command itself,
     // in the order they happened (a replica must not see the command act on a key it still has).
     ctx.state.propagate_expired();
     let changed = ctx.state.dirty != dirty_before;
     if let Some(keys) = notify_keys {
-        if changed && !reply.is_error() {
+        if wrote && !reply.is_error() {
             let db = ctx.client.db;
             crate::engine::notify::after_write(
                 ctx.state, db, spec, parent, args, &keys, ctx.now_ms,
