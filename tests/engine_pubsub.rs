@@ -605,6 +605,34 @@ async fn keyspace_notifications_follow_notify_keyspace_events() {
     })
     .await;
     expect_event(&mut sub, "expired", "e").await;
+    // A write that only finds its key expired sends `expired`, not its own event.
+    let _: () = cmd(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"])
+        .await
+        .unwrap();
+    let _: () = cmd(&mut con, &["SET", "w", "v", "PX", "1"]).await.unwrap();
+    let set_at: (String, String) = cmd(&mut con, &["TIME"]).await.unwrap();
+    wait_for(Duration::from_secs(10), "2 ms of server time", || {
+        let mut con = con.clone();
+        let start = set_at.clone();
+        async move {
+            let now: (String, String) = cmd(&mut con, &["TIME"]).await.unwrap();
+            let us = |t: &(String, String)| {
+                t.0.parse::<i64>().unwrap() * 1_000_000 + t.1.parse::<i64>().unwrap()
+            };
+            us(&now) - us(&start) >= 2_000
+        }
+    })
+    .await;
+    let removed: i64 = cmd(&mut con, &["SREM", "w", "x"]).await.unwrap();
+    assert_eq!(removed, 0);
+    let _: i64 = cmd(&mut con, &["PUBLISH", "c", "after"]).await.unwrap();
+    expect_event(&mut sub, "set", "w").await;
+    expect_event(&mut sub, "expire", "w").await;
+    expect_event(&mut sub, "expired", "w").await;
+    sub.expect(&pmessage("*", "c", "after")).await;
+    let _: () = cmd(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "1"])
+        .await
+        .unwrap();
     // `n` (new keys) is not part of A; alone it reports only keys that did not exist.
     let _: () = cmd(&mut con, &["CONFIG", "SET", "notify-keyspace-events", "En"])
         .await
