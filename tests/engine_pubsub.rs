@@ -8,6 +8,12 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use support::{redis_conn, start_engine, wait_for, RawClient};
 
+// The engine sees heap use only through the counting allocator (the evicted-keys notification
+// needs maxmemory to bite; no other test here sets maxmemory).
+#[global_allocator]
+static ALLOC: redispair::engine::memory::CountingAllocator =
+    redispair::engine::memory::CountingAllocator;
+
 /// Wait until `channel` has `n` subscribers.
 async fn wait_subscribers(conn: &mut redis::aio::MultiplexedConnection, channel: &str, n: i64) {
     wait_for(Duration::from_secs(10), "subscribers", || {
@@ -492,4 +498,187 @@ async fn a_subscriber_over_the_soft_limit_for_its_seconds_is_disconnected() {
         1
     );
     wait_subscribers(&mut c, "news", 0).await;
+}
+
+/// The RESP2 frame of a pattern message.
+fn pmessage(pattern: &str, channel: &str, message: &str) -> Vec<u8> {
+    let mut out = b"*4\r\n$8\r\npmessage\r\n".to_vec();
+    for part in [pattern, channel, message] {
+        out.extend_from_slice(format!("${}\r\n{part}\r\n", part.len()).as_bytes());
+    }
+    out
+}
+
+/// A subscriber to `*` that silenced its replies (CLIENT REPLY OFF): the confirmation still
+/// comes, as a push does in Redis.
+async fn pattern_subscriber(h: &redispair::engine::server::ServerHandle) -> RawClient {
+    let mut sub = RawClient::connect(h).await;
+    sub.cmd(&["CLIENT", "REPLY", "OFF"]).await;
+    sub.cmd(&["PSUBSCRIBE", "*"]).await;
+    sub.expect(b"*3\r\n$10\r\npsubscribe\r\n$1\r\n*\r\n:1\r\n")
+        .await;
+    sub
+}
+
+/// Both forms of a keyspace event on database 0, in Redis's order.
+async fn expect_event(sub: &mut RawClient, event: &str, key: &str) {
+    sub.expect(&pmessage("*", &format!("__keyspace@0__:{key}"), event))
+        .await;
+    sub.expect(&pmessage("*", &format!("__keyevent@0__:{event}"), key))
+        .await;
+}
+
+async fn cmd<T: redis::FromRedisValue>(
+    con: &mut redis::aio::MultiplexedConnection,
+    args: &[&str],
+) -> redis::RedisResult<T> {
+    let mut c = redis::cmd(args[0]);
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c.query_async(con).await
+}
+
+#[tokio::test]
+async fn keyspace_notifications_follow_notify_keyspace_events() {
+    let h = start_engine(&[]).await;
+    let mut con = redis_conn(&h).await;
+    // Off by default: a write sends nothing (the next message is the PUBLISH).
+    let mut sub = pattern_subscriber(&h).await;
+    let _: () = cmd(&mut con, &["SET", "quiet", "v"]).await.unwrap();
+    let _: i64 = cmd(&mut con, &["PUBLISH", "c", "m"]).await.unwrap();
+    sub.expect(&pmessage("*", "c", "m")).await;
+
+    let e = cmd::<()>(&mut con, &["CONFIG", "SET", "notify-keyspace-events", "Kq"])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("Invalid event class"), "{e}");
+    for (given, shown) in [("$lshzxeKE", "$lshzxeKE"), ("KEA", "AKE")] {
+        let _: () = cmd(
+            &mut con,
+            &["CONFIG", "SET", "notify-keyspace-events", given],
+        )
+        .await
+        .unwrap();
+        let got: (String, String) = cmd(&mut con, &["CONFIG", "GET", "notify-keyspace-events"])
+            .await
+            .unwrap();
+        assert_eq!(got.1, shown);
+    }
+    let _: () = cmd(&mut con, &["SET", "foo", "bar"]).await.unwrap();
+    expect_event(&mut sub, "set", "foo").await;
+    // The last element popped: the command's event, then `del`.
+    let _: i64 = cmd(&mut con, &["RPUSH", "l", "a"]).await.unwrap();
+    let _: String = cmd(&mut con, &["RPOP", "l"]).await.unwrap();
+    expect_event(&mut sub, "rpush", "l").await;
+    expect_event(&mut sub, "rpop", "l").await;
+    expect_event(&mut sub, "del", "l").await;
+    // Redis's names: HMSET is `hset`, INCR `incrby`; DEL of a missing key sends nothing.
+    let _: i64 = cmd(&mut con, &["DEL", "missing", "foo"]).await.unwrap();
+    let _: () = cmd(&mut con, &["HMSET", "h", "f", "1"]).await.unwrap();
+    let _: i64 = cmd(&mut con, &["INCR", "n"]).await.unwrap();
+    expect_event(&mut sub, "del", "foo").await;
+    expect_event(&mut sub, "hset", "h").await;
+    expect_event(&mut sub, "incrby", "n").await;
+    // A move between two keys: each side its own event; a STORE command: the destination only.
+    let _: i64 = cmd(&mut con, &["SADD", "s1", "a"]).await.unwrap();
+    let _: i64 = cmd(&mut con, &["SMOVE", "s1", "s2", "a"]).await.unwrap();
+    let _: i64 = cmd(&mut con, &["SUNIONSTORE", "s3", "s2"]).await.unwrap();
+    expect_event(&mut sub, "sadd", "s1").await;
+    expect_event(&mut sub, "srem", "s1").await;
+    expect_event(&mut sub, "del", "s1").await;
+    expect_event(&mut sub, "sadd", "s2").await;
+    expect_event(&mut sub, "sunionstore", "s3").await;
+    // SET with PX: `set` then `expire`; the key's expiry (by access or in the background)
+    // sends `expired`.
+    let _: () = cmd(&mut con, &["SET", "e", "v", "PX", "1"]).await.unwrap();
+    expect_event(&mut sub, "set", "e").await;
+    expect_event(&mut sub, "expire", "e").await;
+    wait_for(Duration::from_secs(10), "the key to expire", || {
+        let mut con = con.clone();
+        async move {
+            cmd::<Option<String>>(&mut con, &["GET", "e"])
+                .await
+                .unwrap()
+                .is_none()
+        }
+    })
+    .await;
+    expect_event(&mut sub, "expired", "e").await;
+    // A write that only finds its key expired sends `expired`, not its own event.
+    let _: () = cmd(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"])
+        .await
+        .unwrap();
+    let _: () = cmd(&mut con, &["SET", "w", "v", "PX", "1"]).await.unwrap();
+    let set_at: (String, String) = cmd(&mut con, &["TIME"]).await.unwrap();
+    wait_for(Duration::from_secs(10), "2 ms of server time", || {
+        let mut con = con.clone();
+        let start = set_at.clone();
+        async move {
+            let now: (String, String) = cmd(&mut con, &["TIME"]).await.unwrap();
+            let us = |t: &(String, String)| {
+                t.0.parse::<i64>().unwrap() * 1_000_000 + t.1.parse::<i64>().unwrap()
+            };
+            us(&now) - us(&start) >= 2_000
+        }
+    })
+    .await;
+    let removed: i64 = cmd(&mut con, &["SREM", "w", "x"]).await.unwrap();
+    assert_eq!(removed, 0);
+    let _: i64 = cmd(&mut con, &["PUBLISH", "c", "after"]).await.unwrap();
+    expect_event(&mut sub, "set", "w").await;
+    expect_event(&mut sub, "expire", "w").await;
+    expect_event(&mut sub, "expired", "w").await;
+    sub.expect(&pmessage("*", "c", "after")).await;
+    let _: () = cmd(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "1"])
+        .await
+        .unwrap();
+    // `n` (new keys) is not part of A; alone it reports only keys that did not exist.
+    let _: () = cmd(&mut con, &["CONFIG", "SET", "notify-keyspace-events", "En"])
+        .await
+        .unwrap();
+    let _: () = cmd(&mut con, &["SET", "fresh", "1"]).await.unwrap();
+    let _: () = cmd(&mut con, &["SET", "fresh", "2"]).await.unwrap();
+    let _: () = cmd(&mut con, &["SET", "other", "1"]).await.unwrap();
+    sub.expect(&pmessage("*", "__keyevent@0__:new", "fresh"))
+        .await;
+    sub.expect(&pmessage("*", "__keyevent@0__:new", "other"))
+        .await;
+    // Evicted keys, at once when maxmemory is lowered.
+    let _: () = cmd(&mut con, &["FLUSHALL"]).await.unwrap();
+    let _: () = cmd(&mut con, &["CONFIG", "SET", "notify-keyspace-events", "Ee"])
+        .await
+        .unwrap();
+    let _: () = cmd(
+        &mut con,
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
+    )
+    .await
+    .unwrap();
+    let _: () = cmd(&mut con, &["SET", "ev", "x"]).await.unwrap();
+    let _: () = cmd(&mut con, &["CONFIG", "SET", "maxmemory", "1"])
+        .await
+        .unwrap();
+    sub.expect(&pmessage("*", "__keyevent@0__:evicted", "ev"))
+        .await;
+    let _: () = cmd(&mut con, &["CONFIG", "SET", "maxmemory", "0"])
+        .await
+        .unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn client_reply_off_on_and_skip() {
+    let h = start_engine(&[]).await;
+    let mut c = RawClient::connect(&h).await;
+    c.cmd(&["CLIENT", "REPLY", "OFF"]).await;
+    c.cmd(&["SET", "a", "1"]).await;
+    c.cmd(&["GET", "a"]).await;
+    c.cmd(&["CLIENT", "REPLY", "ON"]).await;
+    c.expect(b"+OK\r\n").await;
+    c.cmd(&["CLIENT", "REPLY", "SKIP"]).await;
+    c.cmd(&["INCR", "a"]).await;
+    c.cmd(&["GET", "a"]).await;
+    c.expect(b"$1\r\n2\r\n").await;
+    h.stop().await;
 }

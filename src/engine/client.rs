@@ -195,6 +195,9 @@ pub struct ClientState {
     pub patterns: HashSet<Bytes>,
     pub shard_channels: HashSet<Bytes>,
     pub reply_mode: ReplyMode,
+    /// The reply being written is a pub/sub confirmation: sent whatever CLIENT REPLY says, as
+    /// Redis sends pushes (`CLIENT_PUSHING`). Set by (P|S)(UN)SUBSCRIBE, cleared when written.
+    pub reply_is_push: bool,
     pub no_evict: bool,
     pub no_touch: bool,
     /// Set by QUIT: close after the reply.
@@ -232,6 +235,7 @@ impl ClientState {
             patterns: HashSet::new(),
             shard_channels: HashSet::new(),
             reply_mode: ReplyMode::On,
+            reply_is_push: false,
             no_evict: false,
             no_touch: false,
             close_after_reply: false,
@@ -288,6 +292,8 @@ pub struct ClientInfo {
     pub flags: String,
     pub user: &'static str,
     pub blocked: bool,
+    /// Held by CLIENT PAUSE (counted in INFO `blocked_clients`, as Redis counts them).
+    pub paused: bool,
     pub handle: Arc<ClientHandle>,
     pub is_replication: bool,
 }
@@ -377,6 +383,7 @@ impl ClientInfo {
                 _ => "default",
             },
             blocked: false,
+            paused: false,
             handle: c.handle.clone(),
             is_replication: c.is_replication,
         }

@@ -358,7 +358,7 @@ pub static DEFS: &[Def] = &[
         "notify-keyspace-events",
         Kind::Str,
         "",
-        "Accepted for compatibility (keyspace notifications are not sent).",
+        "Keyspace notification classes (K, E, g, $, l, s, h, z, x, e, t, m, d, n, A).",
     ),
     aliased(
         "hash-max-listpack-entries",
@@ -652,6 +652,8 @@ pub struct Settings {
     pub lfu_decay_time: u32,
     pub busy_reply_threshold_ms: u64,
     pub output_limits: OutputLimits,
+    /// `notify-keyspace-events` as classes (0: no notifications, nothing is built).
+    pub notify_flags: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -781,6 +783,11 @@ fn normalise(def: &Def, value: &str, current: &str) -> Result<String, String> {
     if def.name == "client-output-buffer-limit" {
         let now = OutputLimits::default().apply(current)?;
         return now.apply(value).map(|l| l.text());
+    }
+    if def.name == "notify-keyspace-events" {
+        return crate::engine::notify::parse(value)
+            .map(crate::engine::notify::to_text)
+            .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string());
     }
     match def.kind {
         Kind::Bool => match value.to_ascii_lowercase().as_str() {
@@ -1021,6 +1028,8 @@ impl Config {
             output_limits: OutputLimits::default()
                 .apply(&self.values["client-output-buffer-limit"])
                 .unwrap_or_default(),
+            notify_flags: crate::engine::notify::parse(&self.values["notify-keyspace-events"])
+                .unwrap_or(0),
         };
     }
 }

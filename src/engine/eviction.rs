@@ -89,6 +89,11 @@ pub fn free_memory_if_needed(state: &mut EngineState) -> bool {
     // precheck runs before the command's cached time exists; the wall clock is only used to
     // rank candidates, never stored.
     let now_ms = crate::engine::server::now_ms();
+    // No evictions while clients are paused (their DELs would be writes of a paused master),
+    // and no OOM error either: Redis lets memory go over the limit until the pause ends.
+    if state.pause.until_ms > now_ms {
+        return true;
+    }
     let over = |state: &EngineState| {
         let reusable: usize = state.dbs.iter().map(Db::reusable_bytes).sum();
         crate::engine::memory::used_memory().saturating_sub(reusable) as u64 > limit
@@ -245,6 +250,17 @@ fn evict(state: &mut EngineState, db: usize, key: &CompactBytes) {
         return;
     }
     state.stats.evicted_keys += 1;
+    if state.config.settings.notify_flags & crate::engine::notify::EVICTED != 0 {
+        let now = crate::engine::server::now_ms();
+        crate::engine::notify::notify(
+            state,
+            now,
+            crate::engine::notify::EVICTED,
+            "evicted",
+            key,
+            db,
+        );
+    }
     state.watches.touch(db, key);
     state.dirty += 1;
     state.propagate(

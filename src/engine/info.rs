@@ -106,7 +106,9 @@ fn server(ctx: &mut Ctx<'_>) -> String {
 }
 
 fn clients(ctx: &mut Ctx<'_>) -> String {
-    let blocked = ctx.state.blocking.clients.len();
+    let in_timeout_table = ctx.state.blocking.clients.len();
+    // Clients held by CLIENT PAUSE count as blocked, as in Redis.
+    let blocked = in_timeout_table + ctx.state.clients.values().filter(|c| c.paused).count();
     let pubsub = ctx
         .state
         .clients
@@ -114,7 +116,7 @@ fn clients(ctx: &mut Ctx<'_>) -> String {
         .filter(|c| c.sub + c.psub > 0)
         .count();
     format!(
-        "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{blocked}\r\ntracking_clients:0\r\npubsub_clients:{pubsub}\r\nclients_in_timeout_table:{blocked}\r\n",
+        "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{blocked}\r\ntracking_clients:0\r\npubsub_clients:{pubsub}\r\nclients_in_timeout_table:{in_timeout_table}\r\n",
         ctx.state.clients.len(),
         ctx.state.config.settings.maxclients,
     )

@@ -19,6 +19,7 @@ pub mod info;
 pub mod latency;
 pub mod memory;
 pub mod metrics;
+pub mod notify;
 pub mod persistence;
 pub mod protocol;
 pub mod replication;

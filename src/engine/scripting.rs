@@ -1026,7 +1026,11 @@ fn script_command(ctx: &mut Ctx<'_>, args: &[Arg], read_only: bool) -> Reply {
     if spec.has(flags::NOSCRIPT) || top.has(flags::NOSCRIPT) {
         return Reply::err_static("ERR This Redis command is not allowed from script");
     }
-    if read_only && (spec.has(flags::WRITE) || top.has(flags::WRITE)) {
+    // MAY_REPLICATE too (PUBLISH, PFCOUNT), as Redis: CLIENT PAUSE WRITE lets read-only scripts
+    // run, so they must not write by another road.
+    if read_only
+        && (spec.has(flags::WRITE) || top.has(flags::WRITE) || spec.has(flags::MAY_REPLICATE))
+    {
         return Reply::err_static("ERR Write commands are not allowed from read-only scripts.");
     }
     if let Some(err) = cmd::precheck(ctx.state, ctx.client, spec, top) {

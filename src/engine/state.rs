@@ -225,6 +225,8 @@ pub struct EngineState {
     pub slowlog: VecDeque<SlowLogEntry>,
     pub slowlog_next_id: u64,
     pub pause: Pause,
+    /// The databases' `expiry_held` (set while a CLIENT PAUSE lasts; see [`Self::hold_expiries`]).
+    pub expiries_held: bool,
     /// Number of changes since start (Redis `server.dirty`); drives propagation.
     pub dirty: u64,
     /// Changes since the last snapshot (INFO rdb_changes_since_last_save).
@@ -278,6 +280,7 @@ impl EngineState {
             slowlog: VecDeque::new(),
             slowlog_next_id: 0,
             pause: Pause::default(),
+            expiries_held: false,
             dirty: 0,
             dirty_since_save: 0,
             lastsave_secs: now_ms / 1000,
@@ -358,6 +361,18 @@ impl EngineState {
         }
     }
 
+    /// Hold expiries (keys read as missing, none deleted) while a CLIENT PAUSE lasts, and let
+    /// them go when it ends; only touches the databases when that changes.
+    pub fn hold_expiries(&mut self, now_ms: i64) {
+        let held = self.pause.until_ms > now_ms;
+        if held != self.expiries_held {
+            self.expiries_held = held;
+            for d in &mut self.dbs {
+                d.expiry_held = held;
+            }
+        }
+    }
+
     /// Propagate the DELs of keys removed by expiry in any database.
     pub fn propagate_expired(&mut self) {
         for db in 0..self.dbs.len() {
@@ -366,7 +381,19 @@ impl EngineState {
             }
             let keys = std::mem::take(&mut self.dbs[db].expired_pending);
             self.stats.expired_keys += keys.len() as u64;
+            let notify = self.config.settings.notify_flags & crate::engine::notify::EXPIRED != 0;
             for k in keys {
+                if notify {
+                    let now = crate::engine::server::now_ms();
+                    crate::engine::notify::notify(
+                        self,
+                        now,
+                        crate::engine::notify::EXPIRED,
+                        "expired",
+                        &k,
+                        db,
+                    );
+                }
                 self.watches.touch(db, &k);
                 self.dirty += 1;
                 self.propagate(db, vec![Arg::from_static(b"DEL"), Arg::copy_from_slice(&k)]);

@@ -77,7 +77,7 @@ pub mod flags {
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (NO_MULTI, "no_multi"),
-        (MAY_REPLICATE, "may_replicate"),
+        // MAY_REPLICATE is not shown: Redis hides it from COMMAND INFO on purpose.
         (ALLOW_BUSY, "allow_busy"),
     ];
 }
@@ -551,9 +551,10 @@ pub fn process(
         client.multi.queued.push(args);
         return Outcome::Reply(Reply::status("QUEUED"));
     }
-    if let Some(until_ms) = paused_until(state, client, spec, top, now_ms) {
+    if let Some(until_ms) = paused_until(state, client, spec, top, &args, now_ms) {
         return Outcome::Paused { args, until_ms };
     }
+    state.hold_expiries(now_ms);
     if let Some(err) = precheck(state, client, spec, top) {
         return Outcome::Reply(err);
     }
@@ -593,14 +594,19 @@ fn paused_until(
     client: &ClientState,
     spec: &CommandSpec,
     top: &CommandSpec,
+    args: &[Arg],
     now_ms: i64,
 ) -> Option<i64> {
     let p = state.pause;
     if p.until_ms <= now_ms {
         return None;
     }
-    let writes = |s: &CommandSpec, t: &CommandSpec| {
-        s.has(flags::WRITE) || t.has(flags::WRITE) || s.has(flags::MAY_REPLICATE)
+    // A script or function that declared `no-writes` is not a write (Redis drops its
+    // `may-replicate`); any other may-replicate command (EVAL, PUBLISH, PFCOUNT) is.
+    let writes = |s: &CommandSpec, t: &CommandSpec, args: &[Arg]| {
+        s.has(flags::WRITE)
+            || t.has(flags::WRITE)
+            || (s.has(flags::MAY_REPLICATE) && !scripting::declares_no_writes(state, args))
     };
     // EXEC counts as a write when it would run one, even though EXEC itself skips pauses
     // (otherwise a transaction would slip writes past CLIENT PAUSE WRITE, which a switchover
@@ -611,11 +617,11 @@ fn paused_until(
             .multi
             .queued
             .iter()
-            .any(|args| resolve(args).is_ok_and(|(s, parent)| writes(s, parent.unwrap_or(s))));
+            .any(|a| resolve(a).is_ok_and(|(s, parent)| writes(s, parent.unwrap_or(s), a)));
     if top.has(flags::SKIP_PAUSE) && !exec_writes {
         return None;
     }
-    if p.writes_only && !(writes(spec, top) || exec_writes) {
+    if p.writes_only && !(writes(spec, top, args) || exec_writes) {
         return None;
     }
     Some(p.until_ms)
@@ -711,12 +717,27 @@ pub fn call(
     // it is usable: two vDSO clock_gettime calls per command were ~5 % of a pipelined SET.
     let started = quanta::Instant::now();
     crate::engine::eviction::before_command(ctx.state, ctx.client.db, ctx.now_ms);
+    // Keyspace notifications: one load and compare when they are off.
+    let notify_keys = (ctx.state.config.settings.notify_flags != 0
+        && (spec.has(flags::WRITE) || parent.is_some_and(|p| p.has(flags::WRITE))))
+    .then(|| crate::engine::notify::keys_before(ctx.state, ctx.client.db, spec, args, ctx.now_ms));
     let reply = (spec.run)(ctx, args);
     let elapsed_us = started.elapsed().as_micros() as u64;
+    // Whether the command itself changed the dataset (the DELs of keys it found expired are
+    // counted next, and send `expired`, not the command's event).
+    let wrote = ctx.state.dirty != dirty_before;
     // Keys removed by lazy expiry during the command are propagated before the command itself,
     // in the order they happened (a replica must not see the command act on a key it still has).
     ctx.state.propagate_expired();
     let changed = ctx.state.dirty != dirty_before;
+    if let Some(keys) = notify_keys {
+        if wrote && !reply.is_error() {
+            let db = ctx.client.db;
+            crate::engine::notify::after_write(
+                ctx.state, db, spec, parent, args, &keys, ctx.now_ms,
+            );
+        }
+    }
     if let Some(rewrites) = ctx.rewrites.take() {
         let db = ctx.client.db;
         for r in rewrites {

@@ -29,7 +29,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "publish",
         3,
-        PUBSUB | LOADING | STALE | FAST,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
         (0, 0, 0),
         "pubsub",
         publish,
@@ -37,7 +37,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "spublish",
         3,
-        PUBSUB | LOADING | STALE | FAST,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
         (1, 1, 1),
         "pubsub",
         spublish,
@@ -149,6 +149,7 @@ fn frame(word: &'static [u8], name: Option<Bytes>, count: i64) -> Reply {
 }
 
 fn subscribe_generic(ctx: &mut Ctx<'_>, a: &[Arg], kind: Kind) -> Reply {
+    ctx.client.reply_is_push = true;
     let mut out = BytesMut::new();
     let proto = ctx.client.proto;
     for name in &a[1..] {
@@ -186,6 +187,7 @@ fn drop_subscription(ctx: &mut Ctx<'_>, kind: Kind, name: &[u8]) -> bool {
 }
 
 fn unsubscribe_generic(ctx: &mut Ctx<'_>, a: &[Arg], kind: Kind) -> Reply {
+    ctx.client.reply_is_push = true;
     let names: Vec<Bytes> = if a.len() > 1 {
         a[1..].iter().map(Arg::to_bytes).collect()
     } else {
@@ -228,11 +230,21 @@ fn sunsubscribe(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
 /// Deliver `message` on `channel` to channel subscribers (and pattern subscribers unless it is
 /// a shard channel); the number of deliveries.
 fn deliver(ctx: &mut Ctx<'_>, channel: &Bytes, message: &Bytes, shard: bool) -> i64 {
-    let pubsub = &ctx.state.pubsub;
+    deliver_to(ctx.state, ctx.now_ms, channel, message, shard)
+}
+
+/// [`deliver`] on the state itself (keyspace notifications publish from outside a command).
+pub fn deliver_to(
+    state: &mut crate::engine::state::EngineState,
+    now: i64,
+    channel: &Bytes,
+    message: &Bytes,
+    shard: bool,
+) -> i64 {
+    let pubsub = &state.pubsub;
     // Every subscriber's output buffer is bounded by the pubsub class limit: one that does not
     // read is disconnected when it breaks the limit, instead of growing the engine for ever.
-    let limit = ctx.state.config.settings.output_limits.pubsub;
-    let now = ctx.now_ms;
+    let limit = state.config.settings.output_limits.pubsub;
     let mut receivers = 0;
     let mut disconnected = 0;
     let mut count = |r: Pushed| {
@@ -273,8 +285,8 @@ fn deliver(ctx: &mut Ctx<'_>, channel: &Bytes, message: &Bytes, shard: bool) -> 
             }
         }
     }
-    ctx.state.stats.pubsub_messages += 1;
-    ctx.state.stats.client_output_buffer_limit_disconnections += disconnected;
+    state.stats.pubsub_messages += 1;
+    state.stats.client_output_buffer_limit_disconnections += disconnected;
     receivers
 }
 

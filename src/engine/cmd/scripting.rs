@@ -179,6 +179,35 @@ fn run_batched(
     reply
 }
 
+/// Whether the EVAL, EVALSHA or FCALL in `args` runs a script or function that declared
+/// `no-writes` (Redis drops the command's `may-replicate` for it, so CLIENT PAUSE WRITE lets
+/// it run). False for any other command.
+pub fn declares_no_writes(state: &crate::engine::state::EngineState, args: &[Arg]) -> bool {
+    let Some(target) = args.get(1) else {
+        return false;
+    };
+    if is(&args[0], "eval") {
+        matches!(parse_shebang(target), Ok(Some(true)))
+    } else if is(&args[0], "evalsha") {
+        let sha = String::from_utf8_lossy(target).to_ascii_lowercase();
+        state
+            .scripting
+            .scripts
+            .get(&sha)
+            .is_some_and(|body| matches!(parse_shebang(body), Ok(Some(true))))
+    } else if is(&args[0], "fcall") {
+        let name = String::from_utf8_lossy(target);
+        let s = &state.scripting;
+        s.functions
+            .get(name.as_ref())
+            .and_then(|lib| s.libraries.get(lib))
+            .and_then(|lib| lib.functions.iter().find(|f| f.name == name))
+            .is_some_and(|m| m.no_writes())
+    } else {
+        false
+    }
+}
+
 /// Parse an EVAL script's shebang line (`#!lua flags=no-writes,allow-oom`): None without one,
 /// else whether the script declared `no-writes`. Redis 7.0's errors for other engines, options
 /// and flags.

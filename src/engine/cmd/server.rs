@@ -722,7 +722,16 @@ fn config_set(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         return Reply::error(format!("NOPERM only the admin user may set '{name}'"));
     }
     match ctx.state.config.set_many(&pairs) {
-        Ok(()) => Reply::Ok,
+        Ok(()) => {
+            // A lower maxmemory evicts at once, as Redis does (not at the next write).
+            if pairs
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("maxmemory"))
+            {
+                crate::engine::eviction::free_memory_if_needed(ctx.state);
+            }
+            Reply::Ok
+        }
         Err(e) => Reply::error(format!("ERR {e}")),
     }
 }

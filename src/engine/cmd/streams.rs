@@ -241,6 +241,23 @@ fn lookup<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<Option<&'c mut StreamV
     }
 }
 
+/// Whether `consumer` exists in `group` of the stream at `key` (keyspace notifications tell
+/// when XREADGROUP, XCLAIM or XAUTOCLAIM created one). Reads nothing else, expires nothing.
+pub fn consumer_exists(
+    db: &crate::engine::storage::Db,
+    key: &[u8],
+    group: &[u8],
+    consumer: &[u8],
+) -> bool {
+    match db.peek(key).map(|e| &e.value) {
+        Some(Value::Stream(s)) => s
+            .groups
+            .get(group)
+            .is_some_and(|g| g.consumers.contains_key(consumer)),
+        _ => false,
+    }
+}
+
 /// [`lookup`] counting keyspace hits and misses (reads).
 fn read<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<Option<&'c mut StreamValue>, Reply> {
     let now = ctx.now_ms;

@@ -593,12 +593,18 @@ fn run_locked(
             wrote_up_to = Some(st.stream.offset);
         }
         // CLIENT LIST shows blocked clients with the `b` flag, as Redis does.
-        let is_blocked = blocked.is_some();
+        // A client held by CLIENT PAUSE is blocked too (Redis's BLOCKED_POSTPONE).
+        let is_paused = paused_until.is_some();
+        let is_blocked = blocked.is_some() || is_paused;
         match st.clients.get_mut(&client.id) {
-            Some(info) => info.refresh(client, now, &last_cmd[..last_cmd_len], is_blocked),
+            Some(info) => {
+                info.refresh(client, now, &last_cmd[..last_cmd_len], is_blocked);
+                info.paused = is_paused;
+            }
             None => {
                 let mut info = ClientInfo::from_state(client, now, "");
                 info.refresh(client, now, &last_cmd[..last_cmd_len], is_blocked);
+                info.paused = is_paused;
                 st.clients.insert(client.id, info);
             }
         }
@@ -710,6 +716,16 @@ fn unblock(engine: &Arc<Engine>, id: u64) {
 }
 
 fn write_reply(client: &mut ClientState, reply: &Reply, out: &mut BytesMut) {
+    if std::mem::take(&mut client.reply_is_push) {
+        // Pub/sub confirmations go out in every mode; SKIP is still used up by the command.
+        reply.encode(client.proto, out);
+        match client.reply_mode {
+            ReplyMode::Skip => client.reply_mode = ReplyMode::On,
+            ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
+            ReplyMode::On | ReplyMode::Off => {}
+        }
+        return;
+    }
     match client.reply_mode {
         ReplyMode::On => reply.encode(client.proto, out),
         ReplyMode::Off => {}

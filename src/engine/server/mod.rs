@@ -576,6 +576,7 @@ async fn periodic_tasks(engine: Arc<Engine>) {
         // While clients are paused (a switchover fences writes with CLIENT PAUSE WRITE), no
         // background expiry either: its DELs would be writes the paused master propagates.
         let paused = st.pause.until_ms > now;
+        st.hold_expiries(now);
         if st.active_expire_enabled && !paused {
             for db in st.dbs.iter_mut() {
                 db.expire_cycle(now, 200 * effort);

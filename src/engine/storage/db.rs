@@ -190,6 +190,9 @@ pub struct Db {
     pub expired_pending: Vec<CompactBytes>,
     /// How deadlines that passed are treated (see [`Expiry`]).
     pub expiry: Expiry,
+    /// CLIENT PAUSE holds expiries: an expired key reads as missing but is not deleted (its
+    /// DEL would be a write of a paused master), as Redis's `expireIfNeeded` does.
+    pub expiry_held: bool,
     /// Epoch given to new entries (the epoch of the newest snapshot).
     epoch: u32,
     /// The active snapshot, if any.
@@ -315,7 +318,7 @@ impl Db {
         if !self.is_expired(e, now) {
             return false;
         }
-        if self.expiry == Expiry::Delete {
+        if self.expiry == Expiry::Delete && !self.expiry_held {
             if let Some((k, _)) = self.remove_entry(key) {
                 self.expired_pending.push(k);
             }
