@@ -692,6 +692,9 @@ impl Torture<'_> {
                 self.pair.namespace
             );
             print_events(&self.new_events(&events_before).await);
+            // What the operator did meanwhile (a failover that completed long after the
+            // fault, as once after an apiserver restart, is only explained by its log).
+            self.print_operator_log(300).await;
         }
         if !new_lost.is_empty() {
             println!(
