@@ -36,6 +36,7 @@ use super::status::{
     build_invalid_status, build_status, newest_status, patch_status, CONDITION_READY,
 };
 use super::validate::{validate, Names};
+use super::watch::{self, WatchBackoff};
 use crate::api::constants::{LABEL_MANAGED_BY, LABEL_PAIR, MANAGED_BY};
 use crate::api::RedisPair;
 use crate::failover::{self, Phase};
@@ -691,13 +692,24 @@ pub async fn run(client: Client, cfg: RunConfig) {
         pod_writer,
         watcher(pods.clone(), watcher::Config::default().labels(&managed)),
     )
-    .default_backoff()
+    .backoff(WatchBackoff::default())
     .touched_objects()
     .for_each(|_| futures::future::ready(()));
     tokio::spawn(pod_reflector);
 
     let (trigger_tx, trigger_rx) = futures::channel::mpsc::unbounded();
-    let controller = Controller::new(pairs, watcher::Config::default().any_semantic());
+    // Every watch is built by `watch` (its own short backoff, errors dropped before the
+    // merge): kube-runtime's defaults pause the probers' triggers on any watch error.
+    let (pair_store, pair_writer) = reflector::store();
+    let pair_watch = watch::resilient(
+        reflector::reflector(
+            pair_writer,
+            watcher(pairs, watcher::Config::default().any_semantic()),
+        )
+        .applied_objects(),
+        "redispairs",
+    );
+    let controller = Controller::for_stream(pair_watch, pair_store);
     let probers = Probers::new(
         trigger_tx,
         pod_store.clone(),
@@ -763,24 +775,33 @@ pub async fn run(client: Client, cfg: RunConfig) {
         leading: cfg.leading.clone(),
         started_ms,
     });
+    let labelled = || watcher::Config::default().labels(&managed);
     controller
-        .owns(pods, watcher::Config::default().labels(&managed))
-        .owns(
+        .owns_stream(watch::touched(pods, labelled(), "pods"))
+        .owns_stream(watch::touched(
             api_for::<Service>(&client, ns),
-            watcher::Config::default().labels(&managed),
-        )
-        .owns(
+            labelled(),
+            "services",
+        ))
+        .owns_stream(watch::touched(
             api_for::<PersistentVolumeClaim>(&client, ns),
-            watcher::Config::default().labels(&managed),
-        )
-        .watches(
-            Api::<Node>::all(client.clone()),
-            watcher::Config::default(),
+            labelled(),
+            "persistentvolumeclaims",
+        ))
+        .watches_stream(
+            watch::touched(
+                Api::<Node>::all(client.clone()),
+                watcher::Config::default(),
+                "nodes",
+            ),
             node_mapper,
         )
-        .watches(
-            api_for::<PartialObjectMeta<Secret>>(&client, ns),
-            watcher::Config::default(),
+        .watches_stream(
+            watch::touched(
+                api_for::<PartialObjectMeta<Secret>>(&client, ns),
+                watcher::Config::default(),
+                "secrets",
+            ),
             secret_mapper,
         )
         .reconcile_on(trigger_rx)

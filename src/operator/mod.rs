@@ -17,3 +17,4 @@ pub mod observe;
 pub mod prober;
 pub mod status;
 pub mod validate;
+pub mod watch;
