@@ -141,6 +141,27 @@ start() {
   echo $! >"$PIDS/$name.pid"
 }
 
+# `supervise NAME CMD...`: like `start`, but CMD is started again whenever it exits, as the
+# kubelet does for a real cluster's static control-plane pods. kube-scheduler exits on
+# purpose when its cache finds a pod on another node than it assumed (which a watch gap
+# across an apiserver restart can cause); without a supervisor the cluster then schedules
+# nothing until the next up.sh. pids/NAME.pid is the supervisor's: TERM stops CMD and it.
+supervise() {
+  local name=$1; shift
+  if pid_alive "$PIDS/$name.pid"; then return 0; fi
+  log "starting $name (restarted whenever it exits)"
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  setsid bash -c 'child=
+    trap '\''kill "$child" 2>/dev/null; wait "$child"; exit 0'\'' TERM INT
+    while :; do
+      "$@" & child=$!
+      wait "$child"; code=$?
+      echo "supervise: $1 exited ($code); starting it again in 1 s"
+      sleep 1
+    done' supervise "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/$name.pid"
+}
+
 # put FILE: write stdin to FILE only if the content differs, and say so in PUT_CHANGED.
 # kube-proxy exits when its config file is rewritten, even with the same bytes, so a
 # second up.sh must leave unchanged files alone.
@@ -210,7 +231,7 @@ start_control_plane() {
   #   --node-monitor-period=1s         how often node health is checked
   #   --node-monitor-grace-period=10s  no heartbeat for this long => node NotReady/Unknown
   # with the 10 s tolerations above, a lost node's pods are evicted ~20 s after it dies.
-  start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
+  supervise kube-controller-manager "$K8S_BIN/kube-controller-manager" \
     --kubeconfig="$STATE/controller-manager.kubeconfig" \
     --authentication-kubeconfig="$STATE/controller-manager.kubeconfig" \
     --authorization-kubeconfig="$STATE/controller-manager.kubeconfig" \
@@ -221,7 +242,7 @@ start_control_plane() {
     --service-cluster-ip-range="$SERVICE_CIDR" --allocate-node-cidrs=false \
     --node-monitor-period=1s --node-monitor-grace-period=10s \
     --controllers='*,bootstrapsigner,tokencleaner' --profiling=false
-  start kube-scheduler "$K8S_BIN/kube-scheduler" \
+  supervise kube-scheduler "$K8S_BIN/kube-scheduler" \
     --kubeconfig="$STATE/scheduler.kubeconfig" \
     --authentication-kubeconfig="$STATE/scheduler.kubeconfig" \
     --authorization-kubeconfig="$STATE/scheduler.kubeconfig" \
