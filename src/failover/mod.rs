@@ -108,6 +108,9 @@ pub struct Member {
     pub pod_health: PodHealth,
     /// The pod's node is Ready (None: not scheduled or unknown node).
     pub node_ready: Option<bool>,
+    /// How long the node has been NotReady (its Ready condition's last transition, on the
+    /// operator's wall clock); None when Ready or unknown.
+    pub node_not_ready_ms: Option<u64>,
     /// The engine's answer to the last probe; None when the probe failed.
     pub report: Option<EngineReport>,
     /// Since when (monotonic ms) probes have been failing without interruption.

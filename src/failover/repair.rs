@@ -35,6 +35,21 @@ use super::{event, member, Action, Decision, Observation, PodHealth, Policy, Rol
 /// A crash-looping member is restarted by deleting its pod only once the pod is this old.
 pub const CRASH_LOOP_RESTART_MIN_AGE_MS: u64 = 60_000;
 
+/// A replica's node must have been NotReady this long before the replica is judged lost and
+/// replaced (with local storage: its claim deleted and its data full-synced again).
+///
+/// NotReady alone is not loss. The node controller marks every node NotReady at once when
+/// their kubelets could not renew their Leases for its grace period, which is what an
+/// apiserver outage longer than that grace looks like (found by the torture's
+/// `apiserver-restarted` round: the local cluster's 10 s grace, a 10 s restart, and the
+/// replica, whose engine the round had just killed, was replaced with a new claim and a full
+/// sync right after the apiserver came back). Kubelets report again within their 10 s
+/// status period once the apiserver answers. A lost node stays NotReady. Nothing waits on
+/// this: the master is failed over by the probes, not by this rule, and the pair runs
+/// degraded meanwhile. Kubernetes' own default is far longer (pods are evicted from a
+/// NotReady node after 300 s).
+pub const NODE_LOSS_GRACE_MS: u64 = 30_000;
+
 /// What a repair does to its pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RepairKind {
@@ -154,11 +169,16 @@ pub(super) fn advance(d: &mut Decision, policy: &Policy, obs: &Observation, now_
     }
     let others = || obs.members.iter().filter(|m| m.pod != master);
     // A member on a lost node (its pod stays Running, then Terminating forever: no kubelet
-    // confirms anything) or evicted (phase Failed) never comes back by itself.
-    let lost = others()
-        .find(|m| m.pod_health != PodHealth::Missing && (m.node_ready == Some(false) || m.evicted));
+    // confirms anything) or evicted (phase Failed) never comes back by itself. A node is lost
+    // once NotReady for NODE_LOSS_GRACE_MS (no transition time known: at once, as before).
+    let node_lost = |m: &super::Member| {
+        m.node_ready == Some(false)
+            && m.node_not_ready_ms
+                .is_none_or(|ms| ms >= NODE_LOSS_GRACE_MS)
+    };
+    let lost = others().find(|m| m.pod_health != PodHealth::Missing && (node_lost(m) || m.evicted));
     if let Some(m) = lost {
-        let node_lost = m.node_ready == Some(false);
+        let node_lost = node_lost(m);
         let delete_claim = node_lost && policy.delete_claim_on_node_loss;
         let reason = if node_lost {
             format!(

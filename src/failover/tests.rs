@@ -61,6 +61,8 @@ struct Sim {
     nodes_ready: BTreeMap<String, bool>,
     /// The operator's own record of failing probes (in memory: lost on operator restart).
     probe_failing_since: BTreeMap<String, u64>,
+    /// When the sim first observed each pod's node NotReady.
+    node_down_since: BTreeMap<String, u64>,
     service: Option<String>,
     switchover: bool,
     force: Option<String>,
@@ -101,6 +103,7 @@ impl Sim {
             pods: BTreeMap::new(),
             nodes_ready: BTreeMap::new(),
             probe_failing_since: BTreeMap::new(),
+            node_down_since: BTreeMap::new(),
             service: None,
             switchover: false,
             force: None,
@@ -144,6 +147,11 @@ impl Sim {
                     detached_no_history: e.no_history,
                     cannot_persist: false,
                 });
+            if self.nodes_ready[pod] {
+                self.node_down_since.remove(pod);
+            } else {
+                self.node_down_since.entry(pod.clone()).or_insert(self.now);
+            }
             if report.is_none() {
                 self.probe_failing_since
                     .entry(pod.clone())
@@ -155,6 +163,7 @@ impl Sim {
                 pod: pod.clone(),
                 pod_health: health,
                 node_ready: Some(self.nodes_ready[pod]),
+                node_not_ready_ms: self.node_down_since.get(pod).map(|t| self.now - t),
                 report,
                 probe_failing_since_ms: self.probe_failing_since.get(pod).copied(),
                 fenced: false,
@@ -927,6 +936,7 @@ fn table_obs() -> Observation {
         pod: pod.into(),
         pod_health: PodHealth::Ready,
         node_ready: Some(true),
+        node_not_ready_ms: None,
         report: Some(EngineReport {
             role,
             term: 1,
@@ -1672,6 +1682,11 @@ fn a_replica_lost_with_its_node_is_replaced_recorded_first_never_the_master() {
         s.nodes_ready.insert(B.into(), false);
         s.kill(B);
         s.run(200);
+        // NotReady is not yet lost: nothing is replaced within the grace.
+        s.run(repair::NODE_LOSS_GRACE_MS - 500);
+        assert!(s.deleted_lost.is_empty(), "{:?}", s.deleted_lost);
+        assert!(!s.events.contains(&"ReplacingPod"));
+        s.run(1_000);
         // Recorded before the action, then carried out.
         assert_eq!(s.deleted_lost.first(), Some(&(B.to_string(), delete_claim)));
         assert!(s.events.contains(&"ReplacingPod"));
@@ -1686,13 +1701,36 @@ fn a_replica_lost_with_its_node_is_replaced_recorded_first_never_the_master() {
     }
 }
 
+/// An apiserver outage longer than the node controller's grace: every node NotReady for a
+/// few seconds once it is back, and the replica's engine (killed by the same round) not
+/// answering either. Nothing is replaced: no claim deleted, no full sync.
+#[test]
+fn nodes_briefly_notready_after_an_apiserver_outage_replace_nothing() {
+    let mut s = Sim::new(Mode::SemiSync);
+    s.run(300);
+    s.kill(B);
+    s.nodes_ready.insert(A.into(), false);
+    s.nodes_ready.insert(B.into(), false);
+    s.run(10_000);
+    s.nodes_ready.insert(A.into(), true);
+    s.nodes_ready.insert(B.into(), true);
+    let e = s.engines.get_mut(B).unwrap();
+    e.alive = true;
+    e.reachable = true;
+    s.run(5_000);
+    assert!(s.deleted_lost.is_empty(), "{:?}", s.deleted_lost);
+    assert!(!s.events.contains(&"ReplacingPod"));
+    assert!(s.link_up(B) || s.engines[B].role == Role::Master);
+    s.assert_no_acknowledged_write_lost();
+}
+
 #[test]
 fn the_masters_lost_node_is_a_failover_first_then_a_replacement() {
     let mut s = Sim::new(Mode::SemiSync);
     s.run(300);
     s.nodes_ready.insert(A.into(), false);
     s.kill(A);
-    s.run(3_000);
+    s.run(3_000 + repair::NODE_LOSS_GRACE_MS);
     assert_eq!(s.master(), B);
     // Only after the failover moved the role away is the old master's pod replaced.
     assert_eq!(s.deleted_lost.first().map(|(p, _)| p.as_str()), Some(A));

@@ -308,6 +308,10 @@ pub fn observation_of(
                 node_ready: pod
                     .and_then(|p| p.spec.as_ref()?.node_name.as_ref())
                     .and_then(|n| o.nodes_ready.get(n).copied()),
+                node_not_ready_ms: pod
+                    .and_then(|p| p.spec.as_ref()?.node_name.as_ref())
+                    .and_then(|n| o.nodes_not_ready_since_ms.get(n))
+                    .map(|since| o.wall_now_ms.saturating_sub(*since)),
                 report,
                 probe_failing_since_ms: probe.and_then(|p| p.failing_since_ms),
                 fenced: pod.is_some_and(|p| is_fenced(p.annotations())),
@@ -755,6 +759,7 @@ mod tests {
             pod: pod.into(),
             pod_health: PodHealth::Ready,
             node_ready: Some(true),
+            node_not_ready_ms: None,
             report: Some(EngineReport {
                 role,
                 term: 1,

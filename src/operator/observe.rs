@@ -29,6 +29,9 @@ pub struct Observed {
     pub pods: BTreeMap<String, Pod>,
     /// Readiness of the nodes the pods run on, by node name.
     pub nodes_ready: BTreeMap<String, bool>,
+    /// For those NotReady: when (ms since the epoch, the node controller's clock) their Ready
+    /// condition last changed.
+    pub nodes_not_ready_since_ms: BTreeMap<String, u64>,
     pub read_write_service: Option<Service>,
     pub password_secret: Option<Secret>,
     pub admin_secret: Option<Secret>,
@@ -58,6 +61,18 @@ pub fn node_is_ready(node: &Node) -> bool {
         .is_some_and(|c| c.status == "True")
 }
 
+/// When the node's Ready condition last changed (ms since the epoch).
+fn ready_changed_ms(node: &Node) -> Option<u64> {
+    let c = node
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready")?;
+    u64::try_from(c.last_transition_time.as_ref()?.0.as_millisecond()).ok()
+}
+
 /// Read the objects of a pair. The probe results are filled in by the caller.
 pub async fn observe(
     client: &Client,
@@ -79,11 +94,12 @@ pub async fn observe(
     }
     for p in o.pods.values() {
         if let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.clone()) {
-            // A node that no longer exists is as good as NotReady.
-            let ready = nodes
-                .get_opt(&node)
-                .await?
-                .is_some_and(|n| node_is_ready(&n));
+            // A node that no longer exists is as good as NotReady (and lost: no transition).
+            let found = nodes.get_opt(&node).await?;
+            let ready = found.as_ref().is_some_and(node_is_ready);
+            if let Some(since) = found.as_ref().filter(|_| !ready).and_then(ready_changed_ms) {
+                o.nodes_not_ready_since_ms.insert(node.clone(), since);
+            }
             o.nodes_ready.insert(node, ready);
         }
     }

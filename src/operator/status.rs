@@ -362,6 +362,7 @@ mod tests {
             pod: pod.into(),
             pod_health: PodHealth::Ready,
             node_ready: Some(true),
+            node_not_ready_ms: None,
             report: Some(EngineReport {
                 role,
                 term: 1,
