@@ -193,8 +193,7 @@ fn authorize_degrade(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     // master degrade by itself and acknowledge writes the new master never gets. A replica
     // that really failed is not connected, or falls behind with the next write, and the
     // operator's next pass authorises again.
-    let in_sync = st.repl.replicas.values().any(|r| r.online && !r.stock)
-        && st.repl.best_ack() >= st.stream.offset;
+    let in_sync = st.repl.replica_in_sync(st.stream.offset);
     if in_sync && !st.repl.semi.degraded {
         return Reply::Ok;
     }

@@ -205,6 +205,13 @@ impl ReplState {
             .unwrap_or(0)
     }
 
+    /// A replica of ours (not a stock Redis one: those never acknowledge in semi-sync terms) is
+    /// connected and has acknowledged everything up to `offset`: the one definition of "the
+    /// replica is in sync" that semi-sync's tick and the operator's degrade authorisation share.
+    pub fn replica_in_sync(&self, offset: u64) -> bool {
+        self.replicas.values().any(|r| r.online && !r.stock) && self.best_ack() >= offset
+    }
+
     /// The persisted identity.
     pub fn node_state(&self) -> crate::engine::persistence::NodeState {
         crate::engine::persistence::NodeState {

@@ -55,9 +55,8 @@ pub fn tick(engine: &Engine, st: &mut EngineState, now_ms: i64) {
     }
     let offset = st.stream.offset;
     let acked = st.repl.best_ack();
-    let connected = st.repl.replicas.values().any(|r| r.online && !r.stock);
     if st.repl.semi.degraded {
-        if connected && acked >= offset {
+        if st.repl.replica_in_sync(offset) {
             info!("replica caught up: back to semi-sync");
             st.repl.semi.degraded = false;
             st.repl.semi.degraded_since_ms = 0;
@@ -93,7 +92,7 @@ pub fn tick(engine: &Engine, st: &mut EngineState, now_ms: i64) {
         // nothing was written): an authorisation given meanwhile must not outlive that, or
         // it would be latent once the operator, seeing the master in semi-sync, allows
         // failover again (see `admin::authorize_degrade`).
-        if connected && st.repl.semi.authorized_term.is_some() {
+        if st.repl.replica_in_sync(offset) && st.repl.semi.authorized_term.is_some() {
             info!("replica connected and in sync: degrade authorisation withdrawn");
             st.repl.semi.authorized_term = None;
         }
