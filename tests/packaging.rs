@@ -76,18 +76,21 @@ fn dockerfile_builds_the_three_binaries_into_the_constant_paths() {
     assert!(d.contains("\nARG BINARIES=builder\n"));
     assert!(d.contains("\nFROM ${BINARIES} AS binaries\n"));
     assert!(d.contains("\nFROM scratch AS prebuilt\n"));
+    let copy = d
+        .lines()
+        .find(|l| l.starts_with("COPY --from=prebuilt-bin "))
+        .expect("the prebuilt stage copies the binaries");
     for bin in [
         "redispair-operator",
         "redispair-engine",
         "kubectl-redispair",
     ] {
-        let copy = d
-            .lines()
-            .find(|l| l.starts_with("COPY --from=prebuilt-bin "))
-            .expect("the prebuilt stage copies the binaries");
         assert!(copy.contains(bin), "prebuilt copies {bin}");
     }
-    assert!(d.contains("\nWORKDIR /out/data\n"), "prebuilt makes /out/data");
+    assert!(
+        d.contains("\nWORKDIR /out/data\n"),
+        "prebuilt makes /out/data"
+    );
     assert!(d.contains("COPY --from=binaries /out/usr/local/bin/ /usr/local/bin/"));
     assert!(d.contains(&format!("USER {NONROOT_UID}:{NONROOT_UID}")));
     assert!(d.contains(&format!(
