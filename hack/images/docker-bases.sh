@@ -88,8 +88,10 @@ if ! docker image inspect "$BUILDER" >/dev/null 2>&1; then
   work=$(mktemp -d /var/tmp/redispair-docker-bases.XXXXXX)
   trap 'rm -rf "$work"' EXIT
   command -v debootstrap >/dev/null || apt_install debootstrap
+  # debootstrap talks on stdout, which is this script's answer (up.sh reads it as build
+  # arguments): to stderr.
   timed "debootstrap $SUITE for the Dockerfile's builder base" "~1.5 min" \
-    debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$work/root" http://deb.debian.org/debian
+    debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$work/root" http://deb.debian.org/debian >&2
   rm -rf "$work"/root/var/cache/apt/archives/*.deb "$work"/root/var/lib/apt/lists/* \
     "$work"/root/usr/share/doc/* "$work"/root/usr/share/man/*
 
