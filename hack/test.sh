@@ -162,15 +162,19 @@ if [[ $SKIP_CLUSTER != 1 && ${REDISPAIR_SKIP_KIND:-0} != 1 ]]; then
       "first run: ~70 min; ~20 min warm"
     # A kind cluster an interrupted run left: its state is not this run's to vouch for.
     kind_down
-    bash hack/e2e.sh --provider kind
+    REDISPAIR_KIND_BINARIES='' bash hack/e2e.sh --provider kind
     stage "kind: torture, one round of each fault kind (hack/torture.sh --provider kind --rounds 7)"
     bash hack/torture.sh --provider kind --rounds 7 --mode semi-sync
   else
     stage "kind: packaging and failover on kind, image from the dev binaries (hack/e2e.sh --provider kind)" \
       "first run: ~18 min (Docker engine, kind, etcd, CoreDNS, node image), cached after; ~8 min warm"
     kind_down
-    REDISPAIR_KIND_BINARIES=dev bash hack/e2e.sh --provider kind -- \
-      master_node_killed master_node_partitioned master_engine_hung
+    kind_cases=(master_node_killed master_node_partitioned master_engine_hung)
+    # A renamed case would match no test and pass silently: each must still exist.
+    for case_name in "${kind_cases[@]}"; do
+      grep -q "^async fn $case_name()" tests/e2e/main.rs || die "hack/test.sh's kind stage names $case_name, which tests/e2e/main.rs no longer has"
+    done
+    REDISPAIR_KIND_BINARIES=dev bash hack/e2e.sh --provider kind -- "${kind_cases[@]}"
     stage "kind: torture, 3 rounds semi-sync (hack/torture.sh --provider kind)"
     REDISPAIR_KIND_BINARIES=dev bash hack/torture.sh --provider kind --rounds 3 --mode semi-sync
   fi
