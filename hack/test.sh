@@ -152,7 +152,7 @@ fi
 # runs the Dockerfile's full release build, the whole failover suite and 7 torture rounds
 # instead (~70 min cold, ~20 min warm). REDISPAIR_SKIP_KIND=1 (or REDISPAIR_SKIP_CLUSTER=1)
 # skips the stage. Whatever ends the run, hack/kind/down.sh removes the cluster and stops the
-# Docker engine. Measured: 9 min 24 s warm, 19 min 13 s cold (docs/testing.md "kind").
+# Docker engine. Measured: 7-9.5 min warm, 19 min 13 s cold (docs/testing.md "kind").
 if [[ $SKIP_CLUSTER != 1 && ${REDISPAIR_SKIP_KIND:-0} != 1 ]]; then
   kind_down() { bash hack/kind/down.sh || log "hack/kind/down.sh failed: the kind cluster or the Docker engine may be left running"; }
   trap 'rc=$?; kind_down; stages_exit_report "$rc"' EXIT
