@@ -6,8 +6,9 @@
 # e2e_provider_up PROVIDER   local: hack/cluster/up.sh --nodes 3, the binaries built with the
 #                            dev profile, packed by hack/images/build-image.sh (only when they
 #                            changed) and imported into every node; kind: hack/kind/up.sh (the
-#                            Dockerfile's image; offline without a Docker engine) and the
-#                            host's route to ClusterIPs. Exports KUBECONFIG, PATH (kubectl,
+#                            Dockerfile's image, from the dev-profile binaries when
+#                            REDISPAIR_KIND_BINARIES=dev; offline without a Docker engine) and
+#                            the host's route to ClusterIPs. Exports KUBECONFIG, PATH (kubectl,
 #                            helm) and E2E_FAULT; sets bin_dir (local) and image_stamp.
 # e2e_install_operator       helm upgrade --install of charts/redispair-operator: release
 #                            $RELEASE in $E2E_OPERATOR_NAMESPACE watching $E2E_NAMESPACE only,
@@ -61,8 +62,21 @@ e2e_provider_up() {
       # Without a Docker engine (the project's machines) up.sh goes --offline: an engine of
       # the project's own, the node image and the Dockerfile's bases built here. The same
       # engine for fault.sh and the checks below.
-      step "kind cluster (hack/kind/up.sh)"
-      kubeconfig_line=$(REDISPAIR_IMAGE=$E2E_IMAGE hack/kind/up.sh | tail -n1) || die "hack/kind/up.sh failed"
+      # REDISPAIR_KIND_BINARIES=dev (CI): the image from the dev-profile binaries `cargo test`
+      # built, the Dockerfile's BINARIES=prebuilt (the release build inside Docker is ~40 min
+      # cold here, docs/testing.md "kind"). Unset: the Dockerfile's full build, as a user's.
+      local up_args=()
+      case ${REDISPAIR_KIND_BINARIES:-} in
+        dev)
+          step "binaries (dev profile) for the image"
+          cargo build --locked --bin redispair-operator --bin redispair-engine --bin kubectl-redispair >&2 \
+            || die "cargo build failed"
+          up_args=(--binaries "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug") ;;
+        "") ;;
+        *) die "REDISPAIR_KIND_BINARIES is dev or unset" ;;
+      esac
+      step "kind cluster (hack/kind/up.sh ${up_args[*]})"
+      kubeconfig_line=$(REDISPAIR_IMAGE=$E2E_IMAGE hack/kind/up.sh "${up_args[@]}" | tail -n1) || die "hack/kind/up.sh failed"
       export "${kubeconfig_line?}"
       eval "$(hack/kind/docker.sh env)"
       hack/cluster/build.sh helm >&2 || die "cannot build helm"

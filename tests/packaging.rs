@@ -71,10 +71,30 @@ fn dockerfile_builds_the_three_binaries_into_the_constant_paths() {
     for path in [OPERATOR_BINARY, ENGINE_BINARY, PLUGIN_BINARY] {
         assert!(d.contains(&format!("/out{path}")), "installs {path}");
     }
-    assert!(d.contains("COPY --from=builder /out/usr/local/bin/ /usr/local/bin/"));
+    // The runtime stage takes the binaries from the stage BINARIES names: the release build
+    // above by default, or binaries built outside (CI's kind stage), with the same layout.
+    assert!(d.contains("\nARG BINARIES=builder\n"));
+    assert!(d.contains("\nFROM ${BINARIES} AS binaries\n"));
+    assert!(d.contains("\nFROM scratch AS prebuilt\n"));
+    let copy = d
+        .lines()
+        .find(|l| l.starts_with("COPY --from=prebuilt-bin "))
+        .expect("the prebuilt stage copies the binaries");
+    for bin in [
+        "redispair-operator",
+        "redispair-engine",
+        "kubectl-redispair",
+    ] {
+        assert!(copy.contains(bin), "prebuilt copies {bin}");
+    }
+    assert!(
+        d.contains("\nWORKDIR /out/data\n"),
+        "prebuilt makes /out/data"
+    );
+    assert!(d.contains("COPY --from=binaries /out/usr/local/bin/ /usr/local/bin/"));
     assert!(d.contains(&format!("USER {NONROOT_UID}:{NONROOT_UID}")));
     assert!(d.contains(&format!(
-        "--chown={NONROOT_UID}:{NONROOT_UID} /out/data /data"
+        "COPY --from=binaries --chown={NONROOT_UID}:{NONROOT_UID} /out/data /data"
     )));
     assert!(d.contains(&format!("ENTRYPOINT [\"{OPERATOR_BINARY}\"]")));
     // The bases are build arguments (hack/images/docker-bases.sh makes local stand-ins for

@@ -7,6 +7,11 @@
 #                                engine of its own (hack/kind/docker.sh), the node image built
 #                                by hack/kind/build-node-image.sh, the Dockerfile's bases by
 #                                hack/images/docker-bases.sh
+#   hack/kind/up.sh --binaries DIR   the image from binaries already built in DIR
+#                                (redispair-operator, redispair-engine, kubectl-redispair; CI
+#                                passes its dev-profile build): the Dockerfile's runtime stage
+#                                with BINARIES=prebuilt, no release build. Built on Debian 12
+#                                or an older glibc (the runtime base is distroless/cc-debian12)
 #   kind delete cluster --name redispair                                  to remove it
 #                                (and `docker network rm redispair-kind`, the nodes' network)
 #
@@ -29,11 +34,19 @@ PINNED_NODE_IMAGE=kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e55
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 OFFLINE=
-case ${1:-} in
-  --offline) OFFLINE=1 ;;
-  "") ;;
-  *) sed -n '2,18p' "$0" >&2; exit 2 ;;
-esac
+BINARIES_DIR=
+while (( $# )); do
+  case $1 in
+    --offline) OFFLINE=1; shift ;;
+    --binaries) BINARIES_DIR=${2:?--binaries needs a directory}; shift 2 ;;
+    *) sed -n '2,23p' "$0" >&2; exit 2 ;;
+  esac
+done
+if [[ -n $BINARIES_DIR ]]; then
+  for b in redispair-operator redispair-engine kubectl-redispair; do
+    [[ -x $BINARIES_DIR/$b ]] || { echo "--binaries: no $BINARIES_DIR/$b (cargo build --bin $b)" >&2; exit 1; }
+  done
+fi
 command -v docker >/dev/null || { echo "docker is required" >&2; exit 1; }
 if [[ -z $OFFLINE ]] && ! timeout 10 docker version >/dev/null 2>&1; then
   log "no Docker engine answers: --offline (an engine of the project's own, images built here)"
@@ -51,10 +64,15 @@ if [[ -n $OFFLINE ]]; then
   command -v kubectl >/dev/null || { bash "$REPO_ROOT/hack/cluster/build.sh" k8s >&2; export PATH=$K8S_BIN:$PATH; }
   # helm is not used here, but what a user runs next (README, "With Docker: kind").
   command -v helm >/dev/null || bash "$REPO_ROOT/hack/cluster/build.sh" helm >&2
-  mapfile -t build_args < <("$REPO_ROOT/hack/images/docker-bases.sh")
-  # Containers get no NAT to the outside here (hack/lib/docker.sh): the builder fetches
-  # crates from crates.io on the host's network.
-  build_args+=(--network=host)
+  if [[ -n $BINARIES_DIR ]]; then
+    # No release build: only the runtime base is needed (seconds, no debootstrap).
+    mapfile -t build_args < <("$REPO_ROOT/hack/images/docker-bases.sh" --runtime-only)
+  else
+    mapfile -t build_args < <("$REPO_ROOT/hack/images/docker-bases.sh")
+    # Containers get no NAT to the outside here (hack/lib/docker.sh): the builder fetches
+    # crates from crates.io on the host's network.
+    build_args+=(--network=host)
+  fi
 fi
 for tool in kind docker kubectl; do
   command -v "$tool" >/dev/null || { echo "$tool is required" >&2; exit 1; }
@@ -104,8 +122,23 @@ YAML
 fi
 
 # The image: `docker build` from the repository's Dockerfile, the image the chart installs.
+bin_ctx=
+if [[ -n $BINARIES_DIR ]]; then
+  # Their debug sections stripped (a dev-profile build's are most of its size): a smaller
+  # image for `kind load` to copy into every node. Symbols stay, so backtraces keep names.
+  bin_ctx=$(mktemp -d /var/tmp/redispair-kind-bin.XXXXXX)
+  trap 'rm -rf "$bin_ctx"' EXIT
+  for b in redispair-operator redispair-engine kubectl-redispair; do
+    objcopy --strip-debug "$BINARIES_DIR/$b" "$bin_ctx/$b"
+  done
+  build_args+=(--build-arg BINARIES=prebuilt --build-context "prebuilt-bin=$bin_ctx")
+fi
 log "docker build -t $IMAGE ${build_args[*]} ."
 docker build -t "$IMAGE" "${build_args[@]}" "$REPO_ROOT" >&2
+# On the project's own engine, the image this tag named before (~140 MB each build with new
+# binaries) is left dangling: removed, so the data root under the cache does not grow run
+# after run. A user's own engine is left alone.
+[[ -z $OFFLINE ]] || docker image prune -f >/dev/null 2>&1 || true
 kind load docker-image "$IMAGE" --name "$CLUSTER" >&2
 
 mkdir -p "$(dirname "$KIND_KUBECONFIG_FILE")"
