@@ -62,7 +62,11 @@ docker_prefix_install() {
   local done_mark
   # The newest prefix already unpacked is used as is: no network when the cache is warm.
   done_mark=$(find "$DOCKER_CACHE" -maxdepth 2 -path "$DOCKER_CACHE/docker-2*/.complete" 2>/dev/null | sort -V | tail -n1)
-  if [[ -n $done_mark ]]; then dirname "$done_mark"; return; fi
+  # A prefix unpacked before it carried the client is fetched again only on a machine that
+  # has no client of its own.
+  if [[ -n $done_mark ]] && { command -v docker >/dev/null || [[ -x ${done_mark%/.complete}/root/usr/bin/docker ]]; }; then
+    dirname "$done_mark"; return
+  fi
   if ! command -v dpkg >/dev/null || ! command -v apt-get >/dev/null; then
     _docker_die "no Docker engine, and no apt-get/dpkg to fetch one: install Docker"
   fi
@@ -75,7 +79,7 @@ docker_prefix_install() {
   [[ -n $version ]] || _docker_die "Debian $DOCKER_SUITE has no docker.io"
   prefix=$DOCKER_CACHE/docker-${version%%+*}
   work=$(mktemp -d)
-  (cd "$work" && docker_apt apt-get download docker.io containerd docker-buildx >&2) || _docker_die "downloading docker.io failed"
+  (cd "$work" && docker_apt apt-get download docker.io docker-cli containerd docker-buildx >&2) || _docker_die "downloading docker.io failed"
   rm -rf "$prefix"
   mkdir -p "$prefix/root"
   for deb in "$work"/*.deb; do dpkg -x "$deb" "$prefix/root"; done
@@ -90,12 +94,19 @@ docker_prefix_install() {
 
 docker_engine_env() {
   printf 'export DOCKER_HOST=%q\n' "$DOCKER_HOST"
+  # The client unpacked with the engine, when the machine has none of its own.
+  local client p
+  client=$(command -v docker || true)
+  if [[ -z $client ]]; then
+    for p in "$DOCKER_CACHE"/docker-2*/root/usr/bin/docker; do [[ -x $p ]] && client=$p; done
+  fi
+  # shellcheck disable=SC2016  # $PATH is the caller's, expanded where this is eval'ed
+  [[ $client == "$DOCKER_CACHE"/* ]] && printf 'export PATH=%q:"$PATH"\n' "${client%/docker}"
   [[ -n ${DOCKER_CONFIG:-} ]] && printf 'export DOCKER_CONFIG=%q\n' "$DOCKER_CONFIG"
   return 0
 }
 
 docker_engine_up() {
-  command -v docker >/dev/null || _docker_die "the docker client is needed (Debian: docker-cli or docker.io)"
   # An engine of the user's own (Docker Desktop, a system dockerd) is used as it is.
   if [[ -z ${REDISPAIR_OWN_DOCKER:-} ]] && docker_answers; then
     _docker_log "using the running Docker engine ($(docker version -f '{{.Server.Version}}' 2>/dev/null))"
@@ -103,6 +114,9 @@ docker_engine_up() {
   fi
   [[ $(id -u) == 0 ]] || _docker_die "starting a Docker engine needs root"
   local prefix; prefix=$(docker_prefix_install)
+  # No client on the machine: the one unpacked with the engine (trixie's docker-cli).
+  command -v docker >/dev/null || export PATH=$prefix/root/usr/bin:$PATH
+  command -v docker >/dev/null || _docker_die "no docker client on PATH nor in $prefix"
   export DOCKER_HOST=unix://$DOCKER_SOCKET
   # The client: the machine's own when it has buildx, else the plugin from the prefix.
   if ! docker buildx version >/dev/null 2>&1; then export DOCKER_CONFIG=$prefix/config; fi
