@@ -148,6 +148,109 @@ async fn the_operator_releases_its_lease_on_sigterm() {
     delete_namespace(&client, &ns).await;
 }
 
+/// A leader whose Lease is taken from it stops acting and starts again *in place* (the same
+/// process, re-executed), as a standby: no exit, so the kubelet counts no restart and never
+/// backs the operator off. It leads again once the Lease is free.
+#[tokio::test]
+async fn a_leader_that_loses_its_lease_restarts_in_place_as_a_standby() {
+    use tokio::io::AsyncBufReadExt;
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = temp_namespace(&client, "rp-lost").await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_redispair-operator"))
+        .args([
+            "--namespace",
+            &ns,
+            "--lease-namespace",
+            &ns,
+            "--identity",
+            "op-1",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--leader-election",
+            "true",
+        ])
+        .env("KUBECONFIG", kubeconfig())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting redispair-operator");
+    // Both streams, whichever the log goes to, into one list of lines.
+    let lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    for out in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let lines = lines.clone();
+        tokio::spawn(async move {
+            let mut r = tokio::io::BufReader::new(out).lines();
+            while let Ok(Some(l)) = r.next_line().await {
+                lines.lock().unwrap().push(l);
+            }
+        });
+    }
+    let count = |needle: &'static str| {
+        let lines = lines.clone();
+        move || {
+            lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains(needle))
+                .count()
+        }
+    };
+    let standbys = count("standby: waiting for the leader Lease");
+    wait_for("the operator to lead", Duration::from_secs(30), || {
+        let client = client.clone();
+        let ns = ns.clone();
+        async move { (holder(&client, &ns).await.as_deref() == Some("op-1")).then_some(()) }
+    })
+    .await;
+    assert_eq!(standbys(), 1);
+    // Another instance takes the Lease (as one would after a partition).
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let mut lease = leases.get("redispair-operator").await.unwrap();
+    let spec = lease.spec.get_or_insert_with(Default::default);
+    spec.holder_identity = Some("thief".into());
+    spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+        jiff::Timestamp::now(),
+    ));
+    leases
+        .replace("redispair-operator", &Default::default(), &lease)
+        .await
+        .unwrap();
+    wait_for(
+        "the operator to start again as a standby",
+        Duration::from_secs(30),
+        || {
+            let standbys = standbys.clone();
+            async move { (standbys() >= 2).then_some(()) }
+        },
+    )
+    .await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the same process runs on: it did not exit"
+    );
+    assert!(count("leadership lost: restarting in place")() >= 1);
+    // The thief never renews: the Lease expires and the restarted operator leads again.
+    wait_for(
+        "the operator to lead again",
+        Duration::from_secs(30),
+        || {
+            let client = client.clone();
+            let ns = ns.clone();
+            async move { (holder(&client, &ns).await.as_deref() == Some("op-1")).then_some(()) }
+        },
+    )
+    .await;
+    assert!(child.try_wait().unwrap().is_none());
+    delete_namespace(&client, &ns).await;
+}
+
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())

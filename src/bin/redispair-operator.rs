@@ -201,9 +201,10 @@ async fn main() -> anyhow::Result<()> {
             election.release().await;
         }
         lost = election.hold(held_since) => {
-            // Stop at once: a follower must never act. The Deployment restarts us as a
-            // standby.
-            anyhow::bail!("{lost}");
+            // Stop at once: a follower must never act. Start again in place, as a standby.
+            tracing::error!(error = %lost, "leadership lost: restarting in place as a standby");
+            let e = restart_in_place();
+            anyhow::bail!("{lost}; restarting in place failed: {e}");
         }
         r = &mut server => { r??; }
         _ = stop_deadline(&mut term) => {
@@ -219,6 +220,26 @@ async fn main() -> anyhow::Result<()> {
     // Exit now: nothing of ours is left to finish, and dropping the runtime would wait for
     // any blocking task still in its pool.
     std::process::exit(0)
+}
+
+/// Replace this process with a fresh run of the same program, arguments and environment
+/// (`execve` of `/proc/self/exe`); returns only if that failed.
+///
+/// Why not exit and let the kubelet restart the container: every exit counts as a container
+/// restart, and the kubelet holds a container that restarts often back (10 s doubling to
+/// 5 min, reset only after 10 min of running). Lease losses are not crashes: an apiserver
+/// outage or a partition makes the leader give up, and a run of them (the torture's 100
+/// rounds) left both operator pods in CrashLoopBackOff at once, with no operator for 80 s
+/// while a master was down. `execve` stops every task as surely as an exit (the old image is
+/// gone, our sockets and files are close-on-exec), keeps PID 1, and costs no restart.
+fn restart_in_place() -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| "redispair-operator".into());
+    std::process::Command::new("/proc/self/exe")
+        .arg0(arg0)
+        .args(args)
+        .exec()
 }
 
 /// How long a leader waits for its controller to stop after SIGTERM before it exits anyway

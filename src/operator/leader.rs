@@ -14,8 +14,9 @@
 //!    moment it *sent* its last successful renewal (before the candidate can have observed
 //!    it), and gives up [`RENEW_DEADLINE`] later, on a timer that fires even when a renewal
 //!    request hangs (before, a hung request kept a stale leader acting). Giving up means the
-//!    process exits ([`LeaderElection::hold`] returns); the Deployment restarts it as a
-//!    candidate. The gap between [`RENEW_DEADLINE`] and [`LEASE_DURATION`] (1 s) covers clock
+//!    process stops ([`LeaderElection::hold`] returns) and starts again in place as a
+//!    candidate (`execve` of itself: every task gone as with an exit, but no container
+//!    restart for the kubelet to back off; see `restart_in_place` in the binary). The gap between [`RENEW_DEADLINE`] and [`LEASE_DURATION`] (1 s) covers clock
 //!    rate differences (quartz: well under 0.1 %) and the process's exit.
 //! 3. **Writes are optimistic** (the Lease's resourceVersion): two candidates can never both
 //!    take it.
@@ -176,7 +177,7 @@ impl LeaderElection {
 
     /// Keep renewing; returns when leadership is lost: another instance holds the Lease, or
     /// no renewal succeeded within [`RENEW_DEADLINE`] of sending the last one that did. The
-    /// caller must stop acting at once (the process exits, so a restarted one is a candidate).
+    /// caller must stop acting at once (the process re-executes itself, so it comes back a candidate).
     /// `held_since`: when the request that took the Lease was sent.
     pub async fn hold(&self, held_since: Instant) -> LeaderError {
         let mut last_ok_sent = held_since;

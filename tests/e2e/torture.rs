@@ -539,6 +539,24 @@ impl Torture<'_> {
                     None => notes.push("no failover record within the deadline".into()),
                 }
                 failed_over = self.failover_done(&old, false, RECOVERY).await;
+                // The killed operator's pod is replaced by a fresh one once the round's
+                // failover is done, as the node rounds restore their node. Left to the kubelet,
+                // every kill is a container restart, and over a run (an operator killed every
+                // ~100 s, alternating between the two pods) the restart back-off (10 s doubling
+                // to 5 min, reset after 10 min of running) grew until both pods waited in it at
+                // once: no operator at all during a later round (100-round run, round 66). A
+                // crash every few minutes is this test's pace, not an operator's life; what is
+                // under test here is resuming from the record.
+                if matches!(step, Some(Some(_))) {
+                    let ns = operator.metadata.namespace.clone().unwrap_or_default();
+                    let name = operator.metadata.name.clone().unwrap_or_default();
+                    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+                        Api::namespaced(self.client.clone(), &ns);
+                    match pods.delete(&name, &DeleteParams::default()).await {
+                        Ok(_) => notes.push(format!("killed operator pod {name} replaced")),
+                        Err(e) => notes.push(format!("replacing operator pod {name}: {e}")),
+                    }
+                }
             }
             Kind::ApiserverRestarted => {
                 let (id, node) = self.engine_of(&old).await;
