@@ -99,6 +99,27 @@ async fn a_released_lease_is_taken_at_once() {
     delete_namespace(&client, &ns).await;
 }
 
+/// The operator binary as identity `op-1` with leader election on a Lease in `ns`, watching
+/// `ns`, killed when dropped.
+fn operator_command(ns: &str) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_redispair-operator"));
+    c.args([
+        "--namespace",
+        ns,
+        "--lease-namespace",
+        ns,
+        "--identity",
+        "op-1",
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--leader-election",
+        "true",
+    ])
+    .env("KUBECONFIG", kubeconfig())
+    .kill_on_drop(true);
+    c
+}
+
 /// The operator binary with leader election: it leads, and on SIGTERM it releases the Lease
 /// (its successor does not wait for expiry).
 #[tokio::test]
@@ -106,21 +127,7 @@ async fn the_operator_releases_its_lease_on_sigterm() {
     let client = client().await;
     install_crd(&client).await;
     let ns = temp_namespace(&client, "rp-sigterm").await;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_redispair-operator"))
-        .args([
-            "--namespace",
-            &ns,
-            "--lease-namespace",
-            &ns,
-            "--identity",
-            "op-1",
-            "--metrics-addr",
-            "127.0.0.1:0",
-            "--leader-election",
-            "true",
-        ])
-        .env("KUBECONFIG", kubeconfig())
-        .kill_on_drop(true)
+    let mut child = operator_command(&ns)
         .spawn()
         .expect("starting redispair-operator");
     wait_for("the operator to lead", Duration::from_secs(30), || {
@@ -157,24 +164,10 @@ async fn a_leader_that_loses_its_lease_restarts_in_place_as_a_standby() {
     let client = client().await;
     install_crd(&client).await;
     let ns = temp_namespace(&client, "rp-lost").await;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_redispair-operator"))
-        .args([
-            "--namespace",
-            &ns,
-            "--lease-namespace",
-            &ns,
-            "--identity",
-            "op-1",
-            "--metrics-addr",
-            "127.0.0.1:0",
-            "--leader-election",
-            "true",
-        ])
-        .env("KUBECONFIG", kubeconfig())
+    let mut child = operator_command(&ns)
         .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("starting redispair-operator");
     // Both streams, whichever the log goes to, into one list of lines.
