@@ -98,7 +98,7 @@ fi
 if bash hack/seaweedfs.sh path >/dev/null; then
   stage "SeaweedFS for the S3 archive test (hack/seaweedfs.sh build: cached)"
 else
-  stage "SeaweedFS for the S3 archive test (hack/seaweedfs.sh build)" "first run: ~10 min to build, cached after"
+  stage "SeaweedFS for the S3 archive test (hack/seaweedfs.sh build)" "first run: up to ~30 min to build (29 min measured on 2 busy cores), cached after"
   need_go "$GO_MIN_VERSION"
 fi
 bash hack/seaweedfs.sh build
