@@ -400,3 +400,32 @@ fn redact(url: &str) -> String {
         None => url.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_credentials_directory_is_read_as_a_secret_volume_lays_it_out() {
+        let dir = std::env::temp_dir().join(format!("rp-creds-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("..2026_12_06_12_00_00.1")).unwrap();
+        std::fs::write(dir.join("AWS_ACCESS_KEY_ID"), "key-id\n").unwrap();
+        std::fs::write(dir.join("AWS_SECRET_ACCESS_KEY"), "s3cr3t\r\n").unwrap();
+        std::fs::write(dir.join("..data"), "kubelet bookkeeping").unwrap();
+        let settings = read_settings_dir(&dir).unwrap();
+        assert_eq!(
+            settings,
+            [
+                ("aws_access_key_id".to_string(), "key-id".to_string()),
+                ("aws_secret_access_key".to_string(), "s3cr3t".to_string()),
+            ]
+        );
+        // An S3 archive opens with them (names the store does not know are ignored).
+        std::fs::write(dir.join("unrelated"), "x").unwrap();
+        assert!(Archive::open_with("s3://bucket/prefix", Some(&dir)).is_ok());
+        let missing = Archive::open_with("s3://bucket/p", Some(&dir.join("nope"))).unwrap_err();
+        assert!(missing.to_string().contains("nope"), "{missing}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
