@@ -109,17 +109,7 @@ impl Schedule {
 
     fn matches(&self, t: DateTime) -> bool {
         let bit = |set: u64, v: i8| set & (1 << v) != 0;
-        let day = bit(self.days, t.day());
-        let weekday = bit(self.weekdays, t.weekday().to_sunday_zero_offset());
-        let day_ok = if self.day_or_weekday {
-            day || weekday
-        } else {
-            day && weekday
-        };
-        bit(self.minutes, t.minute())
-            && bit(self.hours, t.hour())
-            && bit(self.months, t.month())
-            && day_ok
+        self.matches_day(t) && bit(self.minutes, t.minute()) && bit(self.hours, t.hour())
     }
 
     /// The first minute strictly after `after_ms` (ms since the epoch) the schedule fires at,
