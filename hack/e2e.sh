@@ -53,7 +53,7 @@ stage() {   # stage NAME CMD...: run CMD, record its outcome
 }
 # The backup case's S3 endpoint (started below), stopped when the run ends.
 S3_DIR=""
-stop_s3() { [[ -z $S3_DIR ]] || { seaweedfs_netns_stop "$S3_DIR"; rm -rf "$S3_DIR"; }; }
+stop_s3() { [[ -z $S3_DIR ]] || { bash hack/seaweedfs.sh netns-stop "$S3_DIR"; rm -rf "$S3_DIR"; }; }
 trap stop_s3 EXIT
 finish() {
   stop_s3; S3_DIR=""
@@ -80,14 +80,12 @@ fi
 
 # --- an S3 endpoint for the backup case (issue 16) ----------------------------------------------
 # SeaweedFS in a network namespace of its own on the cluster's bridge, where pods reach it
-# (local provider only; on kind the backup case says SKIPPED). Stopped at the end.
+# (local provider only; on kind the backup case says SKIPPED). Stopped at the end. Through
+# hack/seaweedfs.sh (a process of its own: its libraries define their own `stage`).
 if [[ $PROVIDER == local ]]; then
-  # shellcheck source=hack/lib/seaweedfs.sh
-  source hack/lib/seaweedfs.sh
-  step "SeaweedFS for the backup case ($SEAWEEDFS_NETNS, $SEAWEEDFS_NETNS_IP:$SEAWEEDFS_NETNS_PORT)"
+  step "SeaweedFS for the backup case (hack/seaweedfs.sh netns-start)"
   S3_DIR=$(mktemp -d /tmp/redispair-e2e-s3.XXXXXX)
-  seaweedfs_netns_stop "$S3_DIR" >/dev/null 2>&1 || true
-  if seaweedfs_build >&2 && s3_env=$(seaweedfs_netns_start "$S3_DIR"); then
+  if bash hack/seaweedfs.sh build >&2 && s3_env=$(bash hack/seaweedfs.sh netns-start "$S3_DIR"); then
     while IFS='=' read -r k v; do
       case $k in
         AWS_ENDPOINT) export E2E_S3_ENDPOINT=$v ;;
