@@ -102,6 +102,10 @@ e2e_install_operator() {
   step "helm upgrade --install $RELEASE ($E2E_OPERATOR_NAMESPACE, watching $E2E_NAMESPACE)"
   # The watched namespace first: the chart puts its Role there.
   kubectl get namespace "$E2E_NAMESPACE" >/dev/null 2>&1 || kubectl create namespace "$E2E_NAMESPACE" >&2
+  # Helm installs a chart's CRDs once and never upgrades them: a cluster that had an older
+  # chart would keep an older schema (and no RedisPairBackup). Applied first, as an upgrade
+  # of the operator needs.
+  kubectl apply -f charts/redispair-operator/crds/redispair.yaml >&2
   helm upgrade --install "$RELEASE" charts/redispair-operator \
     --namespace "$E2E_OPERATOR_NAMESPACE" --create-namespace \
     --set image.repository="${E2E_IMAGE%:*}" --set image.tag="${E2E_IMAGE##*:}" \

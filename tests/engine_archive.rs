@@ -579,3 +579,67 @@ async fn a_failing_store_never_blocks_writes_and_archiving_catches_up() {
     stop_and_remove_dirs([e]);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// `restore --once`, as the operator's init container runs it (again at every pod restart): a
+/// directory it completed is left alone (the engine may have written since), the leftovers of
+/// one it did not complete are removed and the restore starts over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_once_restores_a_directory_exactly_once() {
+    let root = temp_dir("archive-once");
+    let arch = root.join("archive");
+    let url = file_url(&arch);
+    let e = start(&root.join("data"), &archive_settings(&url)).await;
+    let mut c = e.conn().await;
+    let mut admin = admin_conn(e.port).await;
+    write_batch(&mut c, "a", 50).await;
+    backup(&mut admin, "b1").await;
+    write_batch(&mut c, "b", 50).await;
+    let (end, want) = (master_offset(&mut c).await, digest(&mut c).await);
+    wait_archived(&mut c, end).await;
+    stop_and_remove_dirs([e]);
+
+    let dir = root.join("restored");
+    let d = dir.to_str().unwrap();
+    // An interrupted earlier attempt left a segment and no marker: cleaned, restored.
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("seg-00000000000000000000.log"), b"half-written").unwrap();
+    let first = restore_cmd(&["--once", "--from", &url, "--dir", d]).unwrap();
+    assert!(first.contains("\"reached\":true"), "{first}");
+    assert!(dir.join("redispair-restored.json").exists());
+    // The engine runs on it and writes.
+    let r = EngineProcess::start(free_port(), &dir, &[]).await;
+    let mut rc = r.conn().await;
+    assert_eq!(
+        (digest(&mut rc).await, master_offset(&mut rc).await),
+        (want, end)
+    );
+    write_batch(&mut rc, "after", 20).await;
+    drop(r);
+    // The pod restarts: the init container runs again and touches nothing.
+    let files = |d: &Path| {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().unwrap().is_file())
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = files(&dir);
+    let second = restore_cmd(&["--once", "--from", &url, "--dir", d]).unwrap();
+    assert_eq!(second.trim(), first.trim());
+    assert!(
+        before == files(&dir),
+        "restore --once changed a restored directory"
+    );
+    // Without --once, a directory with data is refused.
+    let err = restore_cmd(&["--from", &url, "--dir", d]).unwrap_err();
+    assert!(err.contains("already holds data"), "{err}");
+    let _ = std::fs::remove_dir_all(&root);
+}

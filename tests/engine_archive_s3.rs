@@ -2,7 +2,10 @@
 //! stopped by `hack/seaweedfs.sh` (built and cached by `hack/seaweedfs.sh build`). An engine
 //! archives to `s3://bucket/prefix` with credentials from the environment while writing,
 //! takes a base backup, and a restore to a recorded offset and to the end gives exactly those
-//! datasets. Skipped, saying so, only when `weed` has not been built.
+//! datasets. The secret keys reach the engine and the restore as files (`archive-credentials-dir`,
+//! `--credentials-dir`, as a mounted Secret would), the endpoint through the environment.
+//! Skipped, saying so, when `weed` has not been built, unless `REDISPAIR_REQUIRE_S3=1` (CI:
+//! hack/test.sh builds it and sets that, so the test cannot silently not run).
 
 mod repl_support;
 mod support;
@@ -63,10 +66,11 @@ async fn write_batch(c: &mut MultiplexedConnection, tag: &str, n: usize) {
     }
 }
 
-fn restore(url: &str, dir: &std::path::Path, target: &[&str]) -> String {
+fn restore(url: &str, creds: &std::path::Path, dir: &std::path::Path, target: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_redispair-engine"))
         .arg("restore")
         .args(["--from", url, "--dir", dir.to_str().unwrap()])
+        .args(["--credentials-dir", creds.to_str().unwrap()])
         .args(target)
         .env("RUST_BACKTRACE", "0")
         .output()
@@ -87,6 +91,10 @@ async fn archive_and_restore_through_an_s3_endpoint() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !have {
+        assert!(
+            std::env::var("REDISPAIR_REQUIRE_S3").as_deref() != Ok("1"),
+            "REDISPAIR_REQUIRE_S3=1 but SeaweedFS is not built: run `hack/seaweedfs.sh build`"
+        );
         eprintln!(
             "SKIPPED archive_and_restore_through_an_s3_endpoint: SeaweedFS is not built; run `hack/seaweedfs.sh build` (CI does)"
         );
@@ -112,16 +120,28 @@ async fn archive_and_restore_through_an_s3_endpoint() {
     // The endpoint's credentials reach the engines and the restore through the environment,
     // as a Secret's would in a pod. (This test binary runs this one test, before any thread
     // reads the environment.)
+    // The keys go into a directory of files, one per variable (a Secret's volume); the rest
+    // (endpoint, region, plain HTTP) into the environment.
+    let creds = root.join("creds");
+    std::fs::create_dir_all(&creds).unwrap();
     let mut bucket = String::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         if let Some((k, v)) = line.split_once('=') {
             if k == "REDISPAIR_S3_BUCKET" {
                 bucket = v.to_string();
+            } else if k.ends_with("_KEY_ID") || k.ends_with("_SECRET_ACCESS_KEY") {
+                std::fs::write(creds.join(k), format!("{v}\n")).unwrap();
             } else {
                 std::env::set_var(k, v);
             }
         }
     }
+    assert!(
+        std::env::var("AWS_SECRET_ACCESS_KEY").is_err(),
+        "the secret key must come from the files only"
+    );
+    // Files in a Secret's volume sit beside the kubelet's hidden bookkeeping: ignored.
+    std::fs::create_dir_all(creds.join("..data")).unwrap();
     let url = format!("s3://{bucket}/pairs/{}", std::process::id());
     let e = EngineProcess::start(
         free_port(),
@@ -130,6 +150,7 @@ async fn archive_and_restore_through_an_s3_endpoint() {
             ("admin-user", "op"),
             ("admin-password", "secret"),
             ("archive-url", &url),
+            ("archive-credentials-dir", creds.to_str().unwrap()),
             ("archive-timeout", "50"),
             ("archive-chunk-size", "4096"),
         ],
@@ -197,7 +218,7 @@ async fn archive_and_restore_through_an_s3_endpoint() {
     ] {
         let dir = root.join(format!("restore-{name}"));
         let t: Vec<&str> = target.iter().map(String::as_str).collect();
-        let report = restore(&url, &dir, &t);
+        let report = restore(&url, &creds, &dir, &t);
         assert!(report.contains("\"reached\":true"), "{report}");
         let r = EngineProcess::start(free_port(), &dir, &[]).await;
         let mut rc = r.conn().await;

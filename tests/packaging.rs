@@ -241,6 +241,20 @@ const OPERATOR_RULES: &[(&str, &str, &str, &[&str])] = &[
         "redispairs/finalizers",
         &["update"],
     ),
+    // Base backups: observe (list), the controller's watch (list, watch), the schedule
+    // (create); their status written by merge patch.
+    (
+        "pairRules",
+        "redispair.io",
+        "redispairbackups",
+        &["list", "watch", "create"],
+    ),
+    (
+        "pairRules",
+        "redispair.io",
+        "redispairbackups/status",
+        &["patch"],
+    ),
     // observe (get), reflector and owns (list, watch), apply (create, merge patch), act
     // (password annotation patch, replacement and rollout deletes).
     (

@@ -14,6 +14,8 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::backup::{BackupSpec, PairBackupStatus, RecoverySpec};
+
 /// A Redis-compatible master/replica pair: two engine pods on different nodes, a read-write
 /// Service that follows the master and a read-only Service that selects the replica.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
@@ -80,6 +82,25 @@ pub struct RedisPairSpec {
     /// Extra settings for the engine pods.
     #[serde(default)]
     pub pod: PodOverrides,
+
+    /// Continuous archiving to object storage and base backups (docs/backup.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupSpec>,
+
+    /// How a new pair's data is initialised (immutable: read once, when the pair is created).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.bootstrap is immutable"))]
+    pub bootstrap: Option<BootstrapSpec>,
+}
+
+/// How a new pair starts. Empty: with no data.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct BootstrapSpec {
+    /// Restore the first master's data from an archive before it starts (a point-in-time
+    /// recovery, or a clone of another pair).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoverySpec>,
 }
 
 /// Storage of each engine's data directory.
@@ -401,6 +422,9 @@ pub struct RedisPairStatus {
     /// A destructive repair in progress (a lost replica replaced, a detached one full-synced).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repair: Option<RepairProgress>,
+    /// Archiving and base backups (with `spec.backup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<PairBackupStatus>,
 }
 
 /// The steps of a rollout. Each is recorded before it is performed.

@@ -1,5 +1,5 @@
 //! kubectl-redispair: the kubectl plugin (`kubectl redispair status|switchover|fence|unfence|
-//! failover`). Parses the command line, runs it, prints the result or the error in words.
+//! failover|backup|backups`). Parses the command line, runs it, prints the result or the error in words.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;

@@ -76,21 +76,28 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-/// `restore --from URL --dir DIR [--backup ID] [--target-time RFC3339 | --target-offset N]`:
+/// `restore --from URL --dir DIR [--credentials-dir DIR] [--once] [--backup ID] [--target-time RFC3339 | --target-offset N]`:
 /// build DIR from an archive (a base backup and the WAL up to the target, every object's
 /// checksum verified); the engine then starts from DIR. Prints the result as JSON.
 fn restore(args: &[String]) -> anyhow::Result<()> {
     use redispair::engine::archive::{layout::Target, restore, Archive};
-    let usage = "usage: redispair-engine restore --from URL --dir DIR [--backup ID] [--target-time RFC3339 | --target-offset N]";
+    let usage = "usage: redispair-engine restore --from URL --dir DIR [--credentials-dir DIR] [--once] [--backup ID] [--target-time RFC3339 | --target-offset N]";
     let (mut from, mut dir, mut backup, mut target) = (None, None, None, Target::Latest);
+    let mut credentials_dir: Option<std::path::PathBuf> = None;
+    let mut once = false;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
+        if flag == "--once" {
+            once = true;
+            continue;
+        }
         let value = it
             .next()
             .ok_or_else(|| anyhow::anyhow!("{flag} needs a value\n{usage}"))?;
         match flag.as_str() {
             "--from" => from = Some(value.clone()),
             "--dir" => dir = Some(value.clone()),
+            "--credentials-dir" => credentials_dir = Some(value.into()),
             "--backup" => backup = Some(value.clone()),
             "--target-offset" => {
                 if target != Target::Latest {
@@ -117,11 +124,30 @@ fn restore(args: &[String]) -> anyhow::Result<()> {
     let (Some(from), Some(dir)) = (from, dir) else {
         anyhow::bail!("{usage}");
     };
+    // `--once` (an init container's restore, run again whenever the pod restarts): a directory
+    // this command completed is left alone; the leftovers of one it did not complete (the
+    // marker is written last) are removed and the restore starts over. Nothing else writes
+    // the directory before the engine starts, and the engine starts only after it succeeded.
+    let marker = std::path::Path::new(&dir).join(RESTORED_MARKER);
+    if once {
+        if let Ok(done) = std::fs::read_to_string(&marker) {
+            eprintln!("{dir} was restored already ({RESTORED_MARKER}): nothing to do");
+            println!("{}", done.trim_end());
+            return Ok(());
+        }
+        let d = std::path::Path::new(&dir);
+        for (_, path) in redispair::engine::persistence::list_segments(d)
+            .into_iter()
+            .chain(redispair::engine::persistence::list_snapshots(d))
+        {
+            std::fs::remove_file(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        }
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let report = rt.block_on(async {
-        let archive = Archive::open(&from)?;
+        let archive = Archive::open_with(&from, credentials_dir.as_deref())?;
         restore::restore(
             &archive,
             backup.as_deref(),
@@ -130,21 +156,35 @@ fn restore(args: &[String]) -> anyhow::Result<()> {
         )
         .await
     })?;
-    println!("{}", serde_json::to_string(&report)?);
+    let json = serde_json::to_string(&report)?;
+    if once {
+        redispair::engine::persistence::write_atomic(&marker, format!("{json}\n").as_bytes())?;
+    }
+    println!("{json}");
     Ok(())
 }
 
-/// `backups --from URL`: the complete base backups in an archive, one JSON manifest a line.
+/// Written into the data directory by `restore --once` when the restore completed.
+const RESTORED_MARKER: &str = "redispair-restored.json";
+
+/// `backups --from URL [--credentials-dir DIR]`: the complete base backups in an archive, one
+/// JSON manifest a line.
 fn backups(args: &[String]) -> anyhow::Result<()> {
     use redispair::engine::archive::{restore, Archive};
-    let from = match args {
-        [flag, url] if flag == "--from" => url.clone(),
-        _ => anyhow::bail!("usage: redispair-engine backups --from URL"),
+    let usage = "usage: redispair-engine backups --from URL [--credentials-dir DIR]";
+    let (from, credentials_dir) = match args {
+        [flag, url] if flag == "--from" => (url.clone(), None),
+        [flag, url, cflag, dir] if flag == "--from" && cflag == "--credentials-dir" => {
+            (url.clone(), Some(std::path::PathBuf::from(dir)))
+        }
+        _ => anyhow::bail!("{usage}"),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let list = rt.block_on(async { restore::list(&Archive::open(&from)?).await })?;
+    let list = rt.block_on(async {
+        restore::list(&Archive::open_with(&from, credentials_dir.as_deref())?).await
+    })?;
     for m in list {
         println!("{}", serde_json::to_string(&m)?);
     }

@@ -307,6 +307,12 @@ pub static DEFS: &[Def] = &[
         "",
         "Archive the write log and base backups to this object store (file:///path, s3://bucket/prefix, gs://..., az://...; credentials from the environment). Empty: off.",
     ),
+    fixed(
+        "archive-credentials-dir",
+        Kind::Str,
+        "",
+        "A directory of files named as the object store's variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY...), each holding its value: a Secret mounted as a volume. Overrides the environment.",
+    ),
     def(
         "archive-timeout",
         Kind::Int {

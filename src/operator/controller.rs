@@ -170,10 +170,26 @@ async fn reconcile_pair(
         return Ok(ControllerAction::requeue(RESYNC));
     }
     let seen = observe_engines(pair, ctx, seen);
+    // The newest status known, not the one the watch delivered, says whether a master was
+    // ever elected (the restore step is for the first one only).
+    let mut v = v;
+    v.restore_first_master &= seen
+        .previous
+        .as_ref()
+        .is_none_or(|s| s.target_master.is_none() && s.ready_term.is_none());
     let plan = decide_pass(pair, &v, &seen);
     record_pass(ctx, &seen, &plan).await?;
     let applied = apply_pass(pair, ctx, &v, &seen, &plan).await?;
     let acted = act_pass(pair, ctx, &v, &seen, &plan).await;
+    super::backups::run(
+        &ctx.client,
+        &pair.namespace().unwrap_or_default(),
+        v.admin_password.as_deref(),
+        plan.create_backup.as_ref(),
+        &plan.backup_work,
+        &seen.observed.backups,
+    )
+    .await;
     status_pass(pair, ctx, &v, &seen, &plan, applied, acted).await
 }
 
@@ -292,14 +308,29 @@ struct Plan {
     lease_first: Vec<failover::Action>,
     /// Every other action, in order.
     later_actions: Vec<failover::Action>,
+    /// The RedisPairBackup `spec.backup.schedule` creates this pass.
+    create_backup: Option<crate::api::RedisPairBackup>,
+    /// What to do about the backups in progress.
+    backup_work: Vec<super::backup::BackupWork>,
 }
 
 /// decide (pure): the failover machine, the status it leads to, the routing and the objects.
 fn decide_pass(pair: &RedisPair, v: &super::validate::ValidatedPair, seen: &Seen) -> Plan {
     let record = record_of(seen.previous.as_ref());
-    let obs = observation_of(pair, &seen.names, &seen.observed, &pod_spec_hash(v));
+    let mut obs = observation_of(pair, &seen.names, &seen.observed, &pod_spec_hash(v));
+    if v.restore_first_master && record.target_master.is_none() {
+        // Recovery: only the pod whose data is being restored may be elected. The other
+        // starts empty and answers at once; elected, it would make the restored one a
+        // replica and wipe it. So it is out of the election, as a fenced pod is, however
+        // long the restore takes.
+        for m in obs.members.iter_mut() {
+            if m.pod != seen.names.pods[0] {
+                m.fenced = true;
+            }
+        }
+    }
     let d = failover::decide(&policy_of(&pair.spec), &record, &obs, seen.now);
-    let status = build_status(
+    let mut status = build_status(
         seen.previous.as_ref(),
         &seen.names,
         pair.spec.replication.mode,
@@ -309,6 +340,53 @@ fn decide_pass(pair: &RedisPair, v: &super::validate::ValidatedPair, seen: &Seen
         &seen.observed,
         seen.now,
     );
+    // Backups: the current master is asked for those in progress; the schedule may create one.
+    let master = status.current_master.as_deref().and_then(|m| {
+        let ip = seen.observed.probes.get(m)?.ip.clone();
+        Some((m.to_string(), ip))
+    });
+    let backup_work = super::backup::plan_backups(
+        v,
+        &seen.observed.backups,
+        master.as_ref().map(|(p, ip)| (p.as_str(), ip.as_str())),
+    );
+    let previous_backup = seen.previous.as_ref().and_then(|s| s.backup.clone());
+    let mut last_schedule = previous_backup
+        .as_ref()
+        .and_then(|b| b.last_schedule_time.clone());
+    let wall_now = i64::try_from(seen.observed.wall_now_ms).unwrap_or(i64::MAX);
+    let create_backup = match (&v.schedule, pair.spec.backup.as_ref()) {
+        (Some(schedule), Some(_)) => {
+            let last_ms = last_schedule
+                .as_deref()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .map(|t| t.as_millisecond());
+            let created_ms = pair
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map_or(wall_now, |t| t.0.as_millisecond());
+            super::backup::schedule_due(schedule, last_ms, created_ms, wall_now).then(|| {
+                last_schedule = jiff::Timestamp::from_millisecond(wall_now)
+                    .ok()
+                    .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string());
+                super::backup::scheduled_backup(v, wall_now)
+            })
+        }
+        _ => None,
+    };
+    if pair.spec.backup.is_some() {
+        let master_info = status
+            .current_master
+            .as_deref()
+            .and_then(|m| seen.observed.probes.get(m)?.info.as_ref());
+        status.backup = Some(super::backup::pair_status(
+            master_info,
+            &seen.names.pair,
+            &seen.observed.backups,
+            last_schedule,
+        ));
+    }
     // build: the read-write Service's selector carries the routing decision, so fencing
     // (selector → nothing) is applied before any engine action.
     let routing = routing_of(&d, &obs);
@@ -332,6 +410,8 @@ fn decide_pass(pair: &RedisPair, v: &super::validate::ValidatedPair, seen: &Seen
         resources,
         lease_first,
         later_actions,
+        create_backup,
+        backup_work,
     }
 }
 
@@ -803,6 +883,15 @@ pub async fn run(client: Client, cfg: RunConfig) {
                 "secrets",
             ),
             secret_mapper,
+        )
+        .watches(
+            api_for::<crate::api::RedisPairBackup>(&client, ns),
+            watcher::Config::default(),
+            |b: crate::api::RedisPairBackup| {
+                // A backup triggers the pair it names (an on-demand one starts at once).
+                b.namespace()
+                    .map(|ns| ObjectRef::<RedisPair>::new(&b.spec.pair).within(&ns))
+            },
         )
         .reconcile_on(trigger_rx)
         .reconcile_all_on(became_leader)

@@ -467,6 +467,7 @@ mod tests {
             replica_lag_seconds: None,
             detached_no_history: false,
             cannot_persist: false,
+            archive: None,
         }
     }
 

@@ -60,6 +60,54 @@ pub struct EngineInfo {
     /// refuses writes with MISCONF, so as a master it is failed over, as a replica it cannot
     /// acknowledge. An engine that does not report the field is taken to persist.
     pub cannot_persist: bool,
+    /// Its archiver (INFO persistence, `archive_*`), when archiving is on.
+    pub archive: Option<ArchiveInfo>,
+}
+
+/// The archiver's state, from INFO persistence (docs/backup.md, "The archiver").
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ArchiveInfo {
+    /// starting, ok or failing.
+    pub status: String,
+    pub archived_offset: i64,
+    pub lag_bytes: i64,
+    pub lag_ms: i64,
+    pub last_error: Option<String>,
+}
+
+/// What `REDISPAIR BACKUP-STATUS` says of one base backup.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EngineBackup {
+    /// snapshotting, uploading, completed or failed.
+    pub phase: String,
+    pub start_offset: Option<i64>,
+    pub end_offset: Option<i64>,
+    pub start_time_ms: Option<i64>,
+    pub end_time_ms: Option<i64>,
+    pub size: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// Parse the map `REDISPAIR BACKUP-STATUS` answers (numbers are -1 until known).
+pub fn parse_backup_status(fields: &HashMap<String, redis::Value>) -> EngineBackup {
+    let text = |k: &str| match fields.get(k) {
+        Some(redis::Value::BulkString(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+        Some(redis::Value::SimpleString(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let num = |k: &str| match fields.get(k) {
+        Some(redis::Value::Int(n)) if *n >= 0 => Some(*n),
+        _ => None,
+    };
+    EngineBackup {
+        phase: text("phase").unwrap_or_default(),
+        start_offset: num("start_offset"),
+        end_offset: num("end_offset"),
+        start_time_ms: num("start_time_ms"),
+        end_time_ms: num("end_time_ms"),
+        size: num("size"),
+        error: text("error").filter(|e| !e.is_empty()),
+    }
 }
 
 /// Parse the text of `INFO replication persistence` (the persistence section is optional).
@@ -105,6 +153,19 @@ pub fn parse_info_replication(addr: &str, text: &str) -> Result<EngineInfo, Engi
         cannot_persist: fields
             .get("aof_last_write_status")
             .is_some_and(|s| s.trim() == "err"),
+        archive: (int("archive_enabled") == Some(1)).then(|| ArchiveInfo {
+            status: fields
+                .get("archive_status")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+            archived_offset: int("archived_offset").unwrap_or(0),
+            lag_bytes: int("archive_lag_bytes").unwrap_or(0),
+            lag_ms: int("archive_lag_ms").unwrap_or(0),
+            last_error: fields
+                .get("archive_last_error")
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
+        }),
     })
 }
 
@@ -201,6 +262,43 @@ impl EngineClient {
             "FORCE-FULL-SYNC".into(),
         ])
         .await
+    }
+
+    /// Ask for a base backup `id` (idempotent: one in progress or done is left alone).
+    pub async fn backup(&mut self, id: &str) -> Result<(), EngineError> {
+        self.admin(&["BACKUP".into(), id.to_string()]).await
+    }
+
+    /// The state of base backup `id` on this engine (None: it was never asked for it).
+    pub async fn backup_status(&mut self, id: &str) -> Result<Option<EngineBackup>, EngineError> {
+        let v: redis::Value = redis::cmd("REDISPAIR")
+            .arg("BACKUP-STATUS")
+            .arg(id)
+            .query_async(&mut self.conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        let pairs: Vec<(redis::Value, redis::Value)> = match v {
+            redis::Value::Nil => return Ok(None),
+            redis::Value::Map(m) => m,
+            redis::Value::Array(items) => {
+                let mut out = Vec::new();
+                let mut it = items.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    out.push((k, v));
+                }
+                out
+            }
+            _ => Vec::new(),
+        };
+        let fields = pairs
+            .into_iter()
+            .filter_map(|(k, v)| match k {
+                redis::Value::BulkString(b) => Some((String::from_utf8_lossy(&b).into_owned(), v)),
+                redis::Value::SimpleString(s) => Some((s, v)),
+                _ => None,
+            })
+            .collect();
+        Ok(Some(parse_backup_status(&fields)))
     }
 
     /// Renew the master's write lease.

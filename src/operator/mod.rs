@@ -5,6 +5,8 @@
 
 pub mod act;
 pub mod apply;
+pub mod backup;
+pub mod backups;
 pub mod build;
 pub mod controller;
 pub mod decide;
@@ -15,6 +17,7 @@ pub mod leader;
 pub mod metrics;
 pub mod observe;
 pub mod prober;
+pub mod schedule;
 pub mod status;
 pub mod validate;
 pub mod watch;

@@ -47,6 +47,8 @@ pub struct Observed {
     /// When this operator process started, on its clock (`prober::now_ms`): every lease grant
     /// a previous process made came before it.
     pub operator_started_ms: u64,
+    /// The RedisPairBackups of the namespace that name this pair.
+    pub backups: Vec<crate::api::RedisPairBackup>,
     /// The wall clock when the pods were read (ms since the epoch), to age them by their
     /// `creationTimestamp` (both the cluster's wall clock: only a coarse rate limit uses it).
     pub wall_now_ms: u64,
@@ -106,5 +108,18 @@ pub async fn observe(
     o.read_write_service = services.get_opt(&names.read_write).await?;
     o.password_secret = secrets.get_opt(&names.password_secret).await?;
     o.admin_secret = secrets.get_opt(&names.admin_secret).await?;
+    // Backups are not worth failing a pass for (a failover must not wait on them): an API
+    // that does not serve them (CRD not installed) or a failed list leaves them for later.
+    let backups: Api<crate::api::RedisPairBackup> = Api::namespaced(client.clone(), namespace);
+    match backups.list(&Default::default()).await {
+        Ok(list) => {
+            o.backups = list
+                .items
+                .into_iter()
+                .filter(|b| b.spec.pair == names.pair)
+                .collect();
+        }
+        Err(e) => tracing::debug!(%e, "listing RedisPairBackups"),
+    }
     Ok(o)
 }

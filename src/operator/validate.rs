@@ -36,6 +36,9 @@ pub const MANAGED_SETTINGS: &[&str] = &[
     "maxmemory",
     "maxmemory-policy",
     "appendfsync",
+    "archive-url",
+    "archive-credentials-dir",
+    "archive-retention",
 ];
 
 /// The longest pair name: `<name>-headless` must stay a valid 63-character Service name.
@@ -55,6 +58,8 @@ pub enum ValidateError {
     BadExtraConfig(String),
     #[error("engine.extraConfig may not set {0:?}: the operator manages it")]
     ManagedSetting(String),
+    #[error("backup.{0}")]
+    BadSchedule(super::schedule::ScheduleError),
 }
 
 impl ValidateError {
@@ -123,6 +128,12 @@ pub struct ValidatedPair {
     pub admin_password: Option<String>,
     /// The client password when the password Secret exists (rotated into running engines).
     pub password: Option<String>,
+    /// `spec.backup.schedule`, parsed.
+    pub schedule: Option<super::schedule::Schedule>,
+    /// `spec.bootstrap.recovery` is set and no master was ever elected: the first pod's data
+    /// directory is restored from the archive before its engine starts, and it alone may be
+    /// elected (see `decide_pass`).
+    pub restore_first_master: bool,
 }
 
 /// A password as the engine reads it from the mounted Secret file: one trailing newline
@@ -187,6 +198,24 @@ pub fn validate(
         }
         extra_config.push((name, value.trim().to_string()));
     }
+    let schedule = match pair
+        .spec
+        .backup
+        .as_ref()
+        .and_then(|b| b.schedule.as_deref())
+    {
+        Some(text) => {
+            Some(super::schedule::Schedule::parse(text).map_err(ValidateError::BadSchedule)?)
+        }
+        None => None,
+    };
+    let status = pair.status.as_ref();
+    let restore_first_master = pair
+        .spec
+        .bootstrap
+        .as_ref()
+        .is_some_and(|b| b.recovery.is_some())
+        && status.is_none_or(|s| s.target_master.is_none() && s.ready_term.is_none());
     let owner = pair
         .controller_owner_ref(&())
         .expect("a RedisPair read from the API server has a name and uid");
@@ -206,6 +235,8 @@ pub fn validate(
         owner,
         namespace,
         names,
+        schedule,
+        restore_first_master,
     })
 }
 

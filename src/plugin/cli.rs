@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// Inspect RedisPairs and ask the operator for switchovers, fencing and failovers.
+/// Inspect RedisPairs and ask the operator for switchovers, fencing, failovers and backups.
 ///
 /// Every command writes intent to the Kubernetes API (annotations on the RedisPair or its
 /// pods); the RedisPair operator carries it out. Nothing here talks to the engines.
@@ -81,6 +81,32 @@ pub enum Command {
         /// Write the request even when no running operator can be found.
         #[arg(long)]
         skip_operator_check: bool,
+    },
+    /// Take a base backup of the pair now (it needs spec.backup): creates a RedisPairBackup
+    /// and waits until the operator reports it completed or failed.
+    Backup {
+        /// Name of the RedisPair.
+        name: String,
+        /// Name of the RedisPairBackup (default: <pair>-<yyyymmddhhmmss>).
+        #[arg(long = "backup-name")]
+        backup_name: Option<String>,
+        /// Return once the request is written, without waiting.
+        #[arg(long)]
+        no_wait: bool,
+        /// How long to wait, in seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        /// Write the request even when no running operator can be found.
+        #[arg(long)]
+        skip_operator_check: bool,
+    },
+    /// List the pair's backups: phase, times, offset, size and where each is.
+    Backups {
+        /// Name of the RedisPair.
+        name: String,
+        /// Output format: text for people, json or yaml for scripts.
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
     },
 }
 

@@ -9,13 +9,13 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 use serde_json::Value;
 
 use crate::api::constants::{LABEL_PAIR, OPERATOR_APP_LABEL, OPERATOR_APP_NAME};
-use crate::api::RedisPair;
+use crate::api::{RedisPair, RedisPairBackup};
 
 use super::cli::{Cli, Command};
 use super::error::{Action, PluginError};
@@ -171,6 +171,60 @@ impl Session {
             .map_err(|e| PluginError::from_kube(e, Action::PatchPod, name, &self.namespace))
     }
 
+    fn backups(&self) -> Api<RedisPairBackup> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    pub async fn list_backups(&self, pair: &str) -> Result<Vec<RedisPairBackup>, PluginError> {
+        self.backups()
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .map_err(|e| PluginError::from_kube(e, Action::ReadBackups, pair, &self.namespace))
+    }
+
+    /// Create the backup, then (unless `timeout` is None) poll it until it is done.
+    async fn backup(
+        &self,
+        b: &RedisPairBackup,
+        timeout: Option<Duration>,
+    ) -> Result<String, PluginError> {
+        let name = b.metadata.name.clone().unwrap_or_default();
+        let created = self
+            .backups()
+            .create(&PostParams::default(), b)
+            .await
+            .map_err(|e| PluginError::from_kube(e, Action::CreateBackup, &name, &self.namespace))?;
+        let Some(timeout) = timeout else {
+            return Ok(format!(
+                "backup {name} requested; follow it with: kubectl redispair backups {}\n",
+                b.spec.pair
+            ));
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last = created;
+        loop {
+            if let Some(message) = super::backup::outcome(&last)? {
+                return Ok(message);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(PluginError::BackupTimeout {
+                    name,
+                    pair: b.spec.pair.clone(),
+                    phase: last
+                        .status
+                        .and_then(|s| s.phase)
+                        .unwrap_or_else(|| "not started".into()),
+                    seconds: timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            last = self.backups().get(&name).await.map_err(|e| {
+                PluginError::from_kube(e, Action::ReadBackups, &name, &self.namespace)
+            })?;
+        }
+    }
+
     /// Refuses to write a request nobody would act on, unless told to.
     async fn require_operator(&self, skip: bool) -> Result<(), PluginError> {
         if skip {
@@ -244,6 +298,25 @@ pub async fn run(
             session.require_operator(skip_operator_check).await?;
             session.patch_pair(&name, &patch).await?;
             Ok(message + "\n")
+        }
+        Command::Backup {
+            name,
+            backup_name,
+            no_wait,
+            timeout,
+            skip_operator_check,
+        } => {
+            let pair = session.get_pair(&name).await?;
+            let b = super::backup::new_backup(&pair, backup_name.as_deref(), Timestamp::now())?;
+            session.require_operator(skip_operator_check).await?;
+            session
+                .backup(&b, (!no_wait).then(|| Duration::from_secs(timeout)))
+                .await
+        }
+        Command::Backups { name, output } => {
+            session.get_pair(&name).await?;
+            let list = session.list_backups(&name).await?;
+            super::backup::render_rows(&name, &super::backup::rows(&name, &list), output)
         }
         Command::Fence {
             name,

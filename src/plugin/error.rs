@@ -55,6 +55,20 @@ pub enum PluginError {
 
     #[error("cannot print the status as {format}: {detail}")]
     Output { format: String, detail: String },
+
+    #[error("pair \"{pair}\" has no spec.backup: set where its backups go first (docs/backup.md)")]
+    NoBackupSpec { pair: String },
+
+    #[error("backup {name} failed: {error}")]
+    BackupFailed { name: String, error: String },
+
+    #[error("backup {name} is still {phase} after {seconds} s; follow it with: kubectl redispair backups {pair}")]
+    BackupTimeout {
+        name: String,
+        pair: String,
+        phase: String,
+        seconds: u64,
+    },
 }
 
 /// What the plugin was doing when an API call failed, for the message.
@@ -64,6 +78,8 @@ pub enum Action {
     ReadPod,
     PatchPair,
     PatchPod,
+    CreateBackup,
+    ReadBackups,
 }
 
 impl Action {
@@ -73,6 +89,8 @@ impl Action {
             Action::ReadPod => "read pods",
             Action::PatchPair => "change RedisPairs (patch)",
             Action::PatchPod => "annotate pods (patch)",
+            Action::CreateBackup => "create RedisPairBackups",
+            Action::ReadBackups => "read RedisPairBackups",
         }
     }
 }
@@ -108,6 +126,11 @@ impl PluginError {
                     Action::ReadPair | Action::PatchPair => PluginError::NoSuchPair {
                         name: name.to_string(),
                         namespace: namespace.to_string(),
+                    },
+                    Action::CreateBackup | Action::ReadBackups => PluginError::Api {
+                        action: action.words().to_string(),
+                        detail: "the RedisPairBackup CRD is not installed (upgrade the chart)"
+                            .to_string(),
                     },
                     Action::ReadPod | Action::PatchPod => PluginError::NoSuchPod {
                         pod: name.to_string(),

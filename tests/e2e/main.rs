@@ -6,9 +6,10 @@
 //! ClusterIP (every acknowledged key read back at the end); a planned switchover under the
 //! same writer; and the replica's engine killed or hung (no failover: the semi-sync master
 //! waits, or degrades on the operator's word, and the replica catches up); and the master's
-//! engine killed together with the operator. `torture` (issue 14, `hack/torture.sh`): one
-//! pair through rounds of faults on whichever pod is master, under four writers. Does I/O: the
-//! Kubernetes API, Redis over TCP, the fault hook's processes.
+//! engine killed together with the operator; point-in-time recovery from S3 (`backup`).
+//! `torture` (issue 14, `hack/torture.sh`): one pair through rounds of faults on whichever pod
+//! is master, under four writers. Does I/O: the Kubernetes API, Redis over TCP, the fault
+//! hook's processes.
 //!
 //! Every test is ignored by default (`cargo test --all-targets` has no cluster): run it with
 //! `hack/e2e.sh --provider local|kind`, which brings the cluster up, installs the operator
@@ -16,6 +17,7 @@
 
 #[path = "../acked_writes/mod.rs"]
 mod acked_writes;
+mod backup;
 mod cluster;
 mod env;
 mod failover;
@@ -86,4 +88,10 @@ async fn planned_switchover() {
 #[ignore = "needs a cluster: hack/torture.sh"]
 async fn torture() {
     torture::run_torture().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: hack/e2e.sh"]
+async fn backup_and_point_in_time_recovery() {
+    backup::run_point_in_time_recovery_case("e2e-backup").await;
 }

@@ -101,34 +101,39 @@ where
     }
 }
 
-/// Apply crds/redispair.yaml and wait until the API serves it.
+/// Apply every CRD of crds/redispair.yaml (RedisPair, RedisPairBackup) and wait until the API
+/// serves them.
 pub async fn install_crd(client: &Client) {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/crds/redispair.yaml"))
         .expect("crds/redispair.yaml");
-    let crd: CustomResourceDefinition = serde_yaml::from_str(&text).expect("CRD parses");
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let mut body = serde_json::to_value(&crd).unwrap();
-    body["apiVersion"] = "apiextensions.k8s.io/v1".into();
-    body["kind"] = "CustomResourceDefinition".into();
-    api.patch(
-        "redispairs.redispair.io",
-        &PatchParams::apply("redispair-tests").force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .expect("CRD applies");
-    wait_for("the CRD to be established", Duration::from_secs(30), || {
-        let api = api.clone();
-        async move {
-            let c = api.get("redispairs.redispair.io").await.ok()?;
-            c.status?
-                .conditions?
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True")
-                .then_some(())
-        }
-    })
-    .await;
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let crd: CustomResourceDefinition =
+            serde::Deserialize::deserialize(doc).expect("CRD parses");
+        let name = crd.metadata.name.clone().expect("a CRD has a name");
+        let mut body = serde_json::to_value(&crd).unwrap();
+        body["apiVersion"] = "apiextensions.k8s.io/v1".into();
+        body["kind"] = "CustomResourceDefinition".into();
+        api.patch(
+            &name,
+            &PatchParams::apply("redispair-tests").force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .expect("CRD applies");
+        wait_for("the CRD to be established", Duration::from_secs(30), || {
+            let (api, name) = (api.clone(), name.clone());
+            async move {
+                let c = api.get(&name).await.ok()?;
+                c.status?
+                    .conditions?
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+                    .then_some(())
+            }
+        })
+        .await;
+    }
 }
 
 /// A fresh namespace with a unique name.

@@ -60,6 +60,14 @@ each define, so the test can read them.
 - apiGroups: [redispair.io]
   resources: [redispairs/finalizers]
   verbs: [update]
+# Base backups: listed per pass and watched, created by spec.backup.schedule, their status
+# written (merge patch).
+- apiGroups: [redispair.io]
+  resources: [redispairbackups]
+  verbs: [list, watch, create]
+- apiGroups: [redispair.io]
+  resources: [redispairbackups/status]
+  verbs: [patch]
 # Engine pods are managed directly (no StatefulSet): read per pass (get), watched, created,
 # labels and the password annotation merged (patch), a lost or outdated one deleted.
 - apiGroups: [""]

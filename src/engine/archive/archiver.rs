@@ -32,10 +32,15 @@ const RETENTION_EVERY: Duration = Duration::from_secs(600);
 /// Failed uploads are retried after a delay that doubles up to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// Start the archiver thread for `url`. The status it returns is what INFO and the admin
+/// Start the archiver thread for `url` (settings also read from `credentials_dir`, see
+/// [`Archive::open_with`]). The status it returns is what INFO and the admin
 /// commands see; `status.archived` is the pin the persistence retention honours.
-pub fn start(engine: Arc<Engine>, url: &str) -> Result<Arc<ArchiveStatus>, ArchiveError> {
-    let archive = Archive::open(url)?;
+pub fn start(
+    engine: Arc<Engine>,
+    url: &str,
+    credentials_dir: Option<&std::path::Path>,
+) -> Result<Arc<ArchiveStatus>, ArchiveError> {
+    let archive = Archive::open_with(url, credentials_dir)?;
     let status = Arc::new(ArchiveStatus::new(url));
     let s = status.clone();
     std::thread::Builder::new()

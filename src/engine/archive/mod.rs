@@ -9,6 +9,7 @@ pub mod layout;
 pub mod restore;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -61,6 +62,36 @@ fn store_err(e: object_store::Error) -> ArchiveError {
     ArchiveError::Store(e.to_string())
 }
 
+/// The settings in a credentials directory (see [`Archive::open_with`]): (lower-cased file
+/// name, value), the form the stores' config keys parse (`from_env` lower-cases the variable
+/// names the same way).
+fn read_settings_dir(dir: &Path) -> Result<Vec<(String, String)>, ArchiveError> {
+    let io = |source| ArchiveError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // Secret volumes hold `..data` and timestamped directories beside the keys' links.
+        if name.starts_with('.') || !entry.path().is_file() {
+            continue;
+        }
+        let raw = std::fs::read_to_string(entry.path()).map_err(|source| ArchiveError::Io {
+            path: entry.path().display().to_string(),
+            source,
+        })?;
+        let value = raw
+            .strip_suffix("\r\n")
+            .or_else(|| raw.strip_suffix('\n'))
+            .unwrap_or(&raw);
+        out.push((name.to_ascii_lowercase(), value.to_string()));
+    }
+    out.sort();
+    Ok(out)
+}
+
 impl Archive {
     /// Open the archive at `url`: `file:///path`, `s3://bucket/prefix`, `gs://bucket/prefix`,
     /// `az://container/prefix` (also `azure://`, `abfs://`, `abfss://`). Credentials and
@@ -70,6 +101,22 @@ impl Archive {
     /// `AZURE_STORAGE_ACCOUNT_KEY`...), so a Kubernetes Secret mounted as environment
     /// variables is all the configuration they need.
     pub fn open(url: &str) -> Result<Archive, ArchiveError> {
+        Archive::open_with(url, None)
+    }
+
+    /// [`Archive::open`], with settings also read from `credentials_dir`: one file per
+    /// setting, named as the environment variable (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `GOOGLE_SERVICE_ACCOUNT_KEY`, `AZURE_STORAGE_ACCOUNT_KEY`...), holding its value (one
+    /// trailing newline is not part of it). A Kubernetes Secret mounted as a volume is such a
+    /// directory: credentials then reach the engine through neither its command line nor its
+    /// environment (both readable by anyone who can inspect the container). Files override the
+    /// environment; names the store does not know, and hidden files (the kubelet's `..data`),
+    /// are ignored.
+    pub fn open_with(url: &str, credentials_dir: Option<&Path>) -> Result<Archive, ArchiveError> {
+        let settings = match credentials_dir {
+            Some(dir) => read_settings_dir(dir)?,
+            None => Vec::new(),
+        };
         let bad = |reason: String| ArchiveError::Url {
             url: url.to_string(),
             reason,
@@ -96,24 +143,45 @@ impl Archive {
                     url: url.to_string(),
                 });
             }
-            "s3" | "s3a" => Arc::new(
-                object_store::aws::AmazonS3Builder::from_env()
-                    .with_url(format!("s3://{bucket}"))
-                    .build()
-                    .map_err(|e| bad(e.to_string()))?,
-            ),
-            "gs" => Arc::new(
-                object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                    .with_url(format!("gs://{bucket}"))
-                    .build()
-                    .map_err(|e| bad(e.to_string()))?,
-            ),
-            "az" | "azure" | "abfs" | "abfss" => Arc::new(
-                object_store::azure::MicrosoftAzureBuilder::from_env()
-                    .with_url(format!("{scheme}://{bucket}"))
-                    .build()
-                    .map_err(|e| bad(e.to_string()))?,
-            ),
+            "s3" | "s3a" => {
+                let mut b = object_store::aws::AmazonS3Builder::from_env();
+                for (k, v) in &settings {
+                    if let Ok(key) = k.parse::<object_store::aws::AmazonS3ConfigKey>() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                Arc::new(
+                    b.with_url(format!("s3://{bucket}"))
+                        .build()
+                        .map_err(|e| bad(e.to_string()))?,
+                )
+            }
+            "gs" => {
+                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env();
+                for (k, v) in &settings {
+                    if let Ok(key) = k.parse::<object_store::gcp::GoogleConfigKey>() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                Arc::new(
+                    b.with_url(format!("gs://{bucket}"))
+                        .build()
+                        .map_err(|e| bad(e.to_string()))?,
+                )
+            }
+            "az" | "azure" | "abfs" | "abfss" => {
+                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env();
+                for (k, v) in &settings {
+                    if let Ok(key) = k.parse::<object_store::azure::AzureConfigKey>() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                Arc::new(
+                    b.with_url(format!("{scheme}://{bucket}"))
+                        .build()
+                        .map_err(|e| bad(e.to_string()))?,
+                )
+            }
             other => return Err(bad(format!("unsupported scheme {other}"))),
         };
         let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
@@ -330,5 +398,34 @@ fn redact(url: &str) -> String {
             _ => url.to_string(),
         },
         None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_credentials_directory_is_read_as_a_secret_volume_lays_it_out() {
+        let dir = std::env::temp_dir().join(format!("rp-creds-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("..2026_12_06_12_00_00.1")).unwrap();
+        std::fs::write(dir.join("AWS_ACCESS_KEY_ID"), "key-id\n").unwrap();
+        std::fs::write(dir.join("AWS_SECRET_ACCESS_KEY"), "s3cr3t\r\n").unwrap();
+        std::fs::write(dir.join("..data"), "kubelet bookkeeping").unwrap();
+        let settings = read_settings_dir(&dir).unwrap();
+        assert_eq!(
+            settings,
+            [
+                ("aws_access_key_id".to_string(), "key-id".to_string()),
+                ("aws_secret_access_key".to_string(), "s3cr3t".to_string()),
+            ]
+        );
+        // An S3 archive opens with them (names the store does not know are ignored).
+        std::fs::write(dir.join("unrelated"), "x").unwrap();
+        assert!(Archive::open_with("s3://bucket/prefix", Some(&dir)).is_ok());
+        let missing = Archive::open_with("s3://bucket/p", Some(&dir.join("nope"))).unwrap_err();
+        assert!(missing.to_string().contains("nope"), "{missing}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

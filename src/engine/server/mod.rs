@@ -384,12 +384,16 @@ fn import_dump_rdb(st: &mut EngineState) -> Result<Option<persistence::dump::Loa
 
 /// Start the archiver when `archive-url` is set (it needs the write log: persistence on).
 fn start_archiver(engine: &Arc<Engine>) -> Result<(), ServerError> {
-    let (url, persistent, retention) = {
+    let (url, persistent, retention, credentials_dir) = {
         let st = engine.state.lock();
         (
             st.config.get("archive-url").unwrap_or("").to_string(),
             st.persist.enabled,
             st.config.get("archive-retention").unwrap_or("").to_string(),
+            st.config
+                .get("archive-credentials-dir")
+                .unwrap_or("")
+                .to_string(),
         )
     };
     if url.is_empty() {
@@ -405,8 +409,11 @@ fn start_archiver(engine: &Arc<Engine>) -> Result<(), ServerError> {
             "archive-retention '{retention}' is not a duration (7d, 12h, 30m, 45s)"
         )));
     }
-    let status = crate::engine::archive::archiver::start(engine.clone(), &url)
-        .map_err(|e| ServerError::Archive(e.to_string()))?;
+    let credentials_dir =
+        (!credentials_dir.is_empty()).then(|| std::path::PathBuf::from(credentials_dir));
+    let status =
+        crate::engine::archive::archiver::start(engine.clone(), &url, credentials_dir.as_deref())
+            .map_err(|e| ServerError::Archive(e.to_string()))?;
     let mut st = engine.state.lock();
     st.persist.archive_pin = Some(status.archived.clone());
     st.archive = Some(status);

@@ -9,11 +9,11 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities, Container, ContainerPort, EmptyDirVolumeSource, ExecAction, KeyToPath,
-    Lifecycle, LifecycleHandler, PersistentVolumeClaimVolumeSource, Pod, PodAffinityTerm,
-    PodAntiAffinity, PodSecurityContext, PodSpec, Probe, ProjectedVolumeSource, SeccompProfile,
-    SecretProjection, SecurityContext, TCPSocketAction, Volume, VolumeMount, VolumeProjection,
-    WeightedPodAffinityTerm,
+    Affinity, Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, ExecAction,
+    KeyToPath, Lifecycle, LifecycleHandler, PersistentVolumeClaimVolumeSource, Pod,
+    PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, Probe, ProjectedVolumeSource,
+    SeccompProfile, SecretProjection, SecurityContext, TCPSocketAction, Volume, VolumeMount,
+    VolumeProjection, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -97,10 +97,110 @@ pub fn build_engine_args(v: &ValidatedPair) -> Vec<String> {
         };
         flag("appendfsync", f.to_string());
     }
+    if let Some(b) = &v.spec.backup {
+        flag("archive-url", b.destination.url().to_string());
+        if b.destination.credentials_secret.is_some() {
+            flag(
+                "archive-credentials-dir",
+                ARCHIVE_CREDENTIALS_DIR.to_string(),
+            );
+        }
+        if let Some(r) = &b.retention {
+            flag("archive-retention", r.clone());
+        }
+    }
     for (name, value) in &v.extra_config {
         flag(name, value.clone());
     }
     args
+}
+
+/// Where `spec.backup.destination.credentialsSecret` is mounted in the engine container: one
+/// file per key, read by `--archive-credentials-dir` (the same rule as the passwords: no
+/// secret in the environment or on the command line).
+pub const ARCHIVE_CREDENTIALS_DIR: &str = "/var/run/redispair/archive";
+/// Where `spec.bootstrap.recovery.source.credentialsSecret` is mounted in the restore step.
+pub const RECOVERY_CREDENTIALS_DIR: &str = "/var/run/redispair/recovery";
+/// Name of the init container that restores the first master's data (`restore --once`).
+pub const RESTORE_CONTAINER: &str = "restore";
+
+/// A Secret as a read-only volume of files, mode 0440 (group: the pod's fsGroup).
+fn secret_files_volume(name: &str, secret: &str) -> Volume {
+    Volume {
+        name: name.to_string(),
+        secret: Some(k8s_openapi::api::core::v1::SecretVolumeSource {
+            secret_name: Some(secret.to_string()),
+            default_mode: Some(SECRET_FILE_MODE),
+            optional: Some(false),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The environment of an object store's non-secret settings (endpoint, region).
+fn store_env_vars(store: &crate::api::ObjectStoreSpec) -> Option<Vec<EnvVar>> {
+    let env: Vec<EnvVar> = crate::operator::backup::store_env(store)
+        .into_iter()
+        .map(|(name, value)| EnvVar {
+            name,
+            value: Some(value),
+            value_from: None,
+        })
+        .collect();
+    (!env.is_empty()).then_some(env)
+}
+
+/// The restore step of a pair bootstrapped from `spec.bootstrap.recovery`: the engine binary's
+/// `restore --once` into the data volume, before the engine starts (docs/backup.md, "Restore
+/// on Kubernetes"). `--once` makes a pod restart after it completed a no-op.
+fn build_restore_container(v: &ValidatedPair, engine: &Container) -> Option<Container> {
+    let r = v.spec.bootstrap.as_ref()?.recovery.as_ref()?;
+    let mut args = vec![
+        "restore".to_string(),
+        "--once".to_string(),
+        "--from".to_string(),
+        r.source.url().to_string(),
+        "--dir".to_string(),
+        DATA_DIR.to_string(),
+    ];
+    let mut mounts = vec![VolumeMount {
+        name: "data".to_string(),
+        mount_path: DATA_DIR.to_string(),
+        ..Default::default()
+    }];
+    if r.source.credentials_secret.is_some() {
+        args.extend([
+            "--credentials-dir".to_string(),
+            RECOVERY_CREDENTIALS_DIR.to_string(),
+        ]);
+        mounts.push(VolumeMount {
+            name: "recovery-credentials".to_string(),
+            mount_path: RECOVERY_CREDENTIALS_DIR.to_string(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+    }
+    if let Some(b) = &r.backup {
+        args.extend(["--backup".to_string(), b.clone()]);
+    }
+    if let Some(t) = &r.target_time {
+        args.extend(["--target-time".to_string(), t.clone()]);
+    } else if let Some(o) = r.target_offset {
+        args.extend(["--target-offset".to_string(), o.to_string()]);
+    }
+    Some(Container {
+        name: RESTORE_CONTAINER.to_string(),
+        image: engine.image.clone(),
+        image_pull_policy: engine.image_pull_policy.clone(),
+        command: Some(vec![ENGINE_BINARY.to_string()]),
+        args: Some(args),
+        env: store_env_vars(&r.source),
+        resources: engine.resources.clone(),
+        security_context: engine.security_context.clone(),
+        volume_mounts: Some(mounts),
+        ..Default::default()
+    })
 }
 
 /// The pair's two Secrets as one read-only volume: the password Secret's key as `password`,
@@ -376,8 +476,50 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
                 ..Default::default()
             },
         ]),
+        env: v
+            .spec
+            .backup
+            .as_ref()
+            .and_then(|b| store_env_vars(&b.destination)),
         ..Default::default()
     };
+    let mut container = container;
+    let mut volumes = vec![data_volume, build_secrets_volume(v)];
+    if let Some(secret) = v
+        .spec
+        .backup
+        .as_ref()
+        .and_then(|b| b.destination.credentials_secret.as_ref())
+    {
+        volumes.push(secret_files_volume("archive-credentials", &secret.name));
+        if let Some(m) = container.volume_mounts.as_mut() {
+            m.push(VolumeMount {
+                name: "archive-credentials".to_string(),
+                mount_path: ARCHIVE_CREDENTIALS_DIR.to_string(),
+                read_only: Some(true),
+                ..Default::default()
+            });
+        }
+    }
+    // The restore step: only in the first pod, only until a master was elected (its data is
+    // the pair's; the other pod syncs from it). The spec hash is computed for a placeholder
+    // pod without it, so it never causes a rollout.
+    let restore = (v.restore_first_master && pod == v.names.pods[0])
+        .then(|| build_restore_container(v, &container))
+        .flatten();
+    if let Some(secret) = restore.as_ref().and_then(|_| {
+        v.spec
+            .bootstrap
+            .as_ref()?
+            .recovery
+            .as_ref()?
+            .source
+            .credentials_secret
+            .as_ref()
+    }) {
+        volumes.push(secret_files_volume("recovery-credentials", &secret.name));
+    }
+    let init_containers = restore.map(|c| vec![c]);
     Pod {
         metadata: ObjectMeta {
             name: Some(pod.to_string()),
@@ -413,8 +555,9 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
             termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
             enable_service_links: Some(false),
             automount_service_account_token: Some(false),
+            init_containers,
             containers: vec![container],
-            volumes: Some(vec![data_volume, build_secrets_volume(v)]),
+            volumes: Some(volumes),
             ..Default::default()
         }),
         ..Default::default()
@@ -805,5 +948,131 @@ mod tests {
             grace >= timeout + 5,
             "grace {grace} s, hand-over {timeout} s"
         );
+    }
+
+    fn with_archive_and_recovery() -> ValidatedPair {
+        use crate::api::{
+            BackupSpec, BootstrapSpec, LocalSecretRef, ObjectStoreSpec, RecoverySpec,
+        };
+        let mut v = contract_validated();
+        v.spec.backup = Some(BackupSpec {
+            destination: ObjectStoreSpec {
+                destination_path: "s3://bucket/shop/cache".into(),
+                endpoint_url: Some("http://10.0.0.9:8333".into()),
+                region: Some("eu-west-1".into()),
+                credentials_secret: Some(LocalSecretRef {
+                    name: "s3-creds".into(),
+                }),
+            },
+            schedule: Some("0 3 * * *".into()),
+            retention: Some("7d".into()),
+        });
+        v.spec.bootstrap = Some(BootstrapSpec {
+            recovery: Some(RecoverySpec {
+                source: ObjectStoreSpec {
+                    destination_path: "s3://bucket/shop/old".into(),
+                    endpoint_url: Some("https://s3.example".into()),
+                    region: None,
+                    credentials_secret: Some(LocalSecretRef {
+                        name: "old-creds".into(),
+                    }),
+                },
+                backup: None,
+                target_time: Some("2026-12-06T10:00:00Z".into()),
+                target_offset: None,
+            }),
+        });
+        v.restore_first_master = true;
+        v
+    }
+
+    #[test]
+    fn archiving_settings_reach_the_engine_with_credentials_as_files() {
+        let v = with_archive_and_recovery();
+        let p = build_pod(&v, "cache-b", None);
+        let c = container(&p);
+        let args = c.args.clone().unwrap();
+        let after = |flag: &str| args[args.iter().position(|a| a == flag).unwrap() + 1].clone();
+        assert_eq!(after("--archive-url"), "s3://bucket/shop/cache");
+        assert_eq!(after("--archive-credentials-dir"), ARCHIVE_CREDENTIALS_DIR);
+        assert_eq!(after("--archive-retention"), "7d");
+        // Endpoint and region in the environment (not secret), credentials never.
+        let env: BTreeMap<String, String> = c
+            .env
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.name, e.value.unwrap()))
+            .collect();
+        assert_eq!(env["AWS_ENDPOINT"], "http://10.0.0.9:8333");
+        assert_eq!(env["AWS_ALLOW_HTTP"], "true");
+        assert_eq!(env["AWS_REGION"], "eu-west-1");
+        assert!(c.env.iter().flatten().all(|e| e.value_from.is_none()));
+        let spec = p.spec.as_ref().unwrap();
+        let vol = spec
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == "archive-credentials")
+            .unwrap();
+        let secret = vol.secret.as_ref().unwrap();
+        assert_eq!(secret.secret_name.as_deref(), Some("s3-creds"));
+        assert_eq!(secret.default_mode, Some(SECRET_FILE_MODE));
+        let mount = c
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.name == "archive-credentials")
+            .unwrap();
+        assert_eq!(
+            (mount.mount_path.as_str(), mount.read_only),
+            (ARCHIVE_CREDENTIALS_DIR, Some(true))
+        );
+        // The second pod has no restore step.
+        assert!(spec.init_containers.is_none());
+    }
+
+    #[test]
+    fn the_first_pod_restores_before_the_engine_starts_only_while_bootstrapping() {
+        let v = with_archive_and_recovery();
+        let p = build_pod(&v, "cache-a", None);
+        let spec = p.spec.as_ref().unwrap();
+        let init = &spec.init_containers.as_ref().unwrap()[0];
+        assert_eq!(init.name, RESTORE_CONTAINER);
+        assert_eq!(init.image, container(&p).image);
+        let args = init.args.clone().unwrap();
+        assert_eq!(
+            args,
+            [
+                "restore",
+                "--once",
+                "--from",
+                "s3://bucket/shop/old",
+                "--dir",
+                DATA_DIR,
+                "--credentials-dir",
+                RECOVERY_CREDENTIALS_DIR,
+                "--target-time",
+                "2026-12-06T10:00:00Z"
+            ]
+        );
+        let env = init.env.clone().unwrap();
+        assert_eq!(env.len(), 1, "https: no AWS_ALLOW_HTTP; {env:?}");
+        assert_eq!(env[0].name, "AWS_ENDPOINT");
+        assert!(spec
+            .volumes
+            .iter()
+            .flatten()
+            .any(|v| v.name == "recovery-credentials"
+                && v.secret.as_ref().unwrap().secret_name.as_deref() == Some("old-creds")));
+        // Not part of the spec hash: the step disappearing once a master exists rolls nothing.
+        let mut elected = v.clone();
+        elected.restore_first_master = false;
+        assert_eq!(pod_spec_hash(&v), pod_spec_hash(&elected));
+        assert!(build_pod(&elected, "cache-a", None)
+            .spec
+            .unwrap()
+            .init_containers
+            .is_none());
     }
 }

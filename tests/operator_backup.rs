@@ -1,0 +1,261 @@
+//! Backup and recovery through the API (issue 16), on a real kube-apiserver with no kubelets
+//! (pods stay Pending, so no engine runs: the e2e stage covers archiving and restoring for
+//! real): the CRD's validation of `spec.backup`, `spec.bootstrap.recovery` and
+//! `RedisPairBackup`; the engine pods the operator builds (archive flags, credentials as a
+//! mounted Secret, the restore step in the first pod only); backups waiting for a master,
+//! failing without `spec.backup`; and the schedule creating a backup. Does I/O: the
+//! Kubernetes API.
+
+mod operator_support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::ByteString;
+use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use operator_support::*;
+use redispair::api::{RedisPair, RedisPairBackup, RedisPairBackupSpec};
+
+const T: Duration = Duration::from_secs(30);
+const TEST_IMAGE: &str = "localhost/redispair/redispair:test";
+
+async fn get<K>(api: &Api<K>, name: &str) -> Option<K>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.get_opt(name).await.ok().flatten()
+}
+
+fn pair_yaml(name: &str, extra: &str) -> RedisPair {
+    serde_yaml::from_str(&format!(
+        "apiVersion: redispair.io/v1alpha1\nkind: RedisPair\nmetadata:\n  name: {name}\nspec:\n  storage:\n    ephemeral: true\n{extra}"
+    ))
+    .unwrap()
+}
+
+const BACKUP: &str = "  backup:
+    destination:
+      destinationPath: s3://bucket/shop/cache
+      endpointURL: http://127.0.0.1:9
+      credentialsSecret:
+        name: s3-creds
+    schedule: '* * * * *'
+    retention: 7d
+";
+
+const RECOVERY: &str = "  bootstrap:
+    recovery:
+      source:
+        destinationPath: s3://bucket/shop/old
+        endpointURL: http://127.0.0.1:9
+        credentialsSecret:
+          name: s3-creds
+      targetTime: '2026-12-06T10:00:00Z'
+";
+
+fn backup(name: &str, pair: &str) -> RedisPairBackup {
+    RedisPairBackup::new(
+        name,
+        RedisPairBackupSpec {
+            pair: pair.to_string(),
+        },
+    )
+}
+
+#[tokio::test]
+async fn the_crd_rejects_bad_backup_and_recovery_specs() {
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = temp_namespace(&client, "rp-backup-crd").await;
+    let pairs: Api<RedisPair> = Api::namespaced(client.clone(), &ns);
+    for (extra, message) in [
+        (
+            "  backup:\n    destination:\n      destinationPath: ftp://x\n",
+            "destinationPath must be",
+        ),
+        (
+            "  backup:\n    destination:\n      destinationPath: s3://b/p\n    retention: 7 days\n",
+            "backup.retention must be",
+        ),
+        (
+            "  bootstrap:\n    recovery:\n      source:\n        destinationPath: s3://b/p\n      targetTime: yesterday\n",
+            "targetTime must be an RFC 3339 time",
+        ),
+        (
+            "  bootstrap:\n    recovery:\n      source:\n        destinationPath: s3://b/p\n      targetTime: '2026-12-06T10:00:00Z'\n      targetOffset: 5\n",
+            "give targetTime or targetOffset, not both",
+        ),
+    ] {
+        let err = pairs
+            .create(&PostParams::default(), &pair_yaml("bad", extra))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(message), "{extra}: {err}");
+    }
+    // spec.bootstrap is read once: it cannot change afterwards.
+    pairs
+        .create(&PostParams::default(), &pair_yaml("boot", RECOVERY))
+        .await
+        .unwrap();
+    let change = serde_json::json!({"spec": {"bootstrap": {"recovery": {"targetOffset": 7, "targetTime": null}}}});
+    let err = pairs
+        .patch("boot", &PatchParams::default(), &Patch::Merge(&change))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("spec.bootstrap is immutable"), "{err}");
+    // A backup's pair cannot change either.
+    let backups: Api<RedisPairBackup> = Api::namespaced(client.clone(), &ns);
+    backups
+        .create(&PostParams::default(), &backup("b", "boot"))
+        .await
+        .unwrap();
+    let err = backups
+        .patch(
+            "b",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"pair": "other"}})),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("spec.pair is immutable"), "{err}");
+    delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test]
+async fn pods_archive_with_mounted_credentials_backups_wait_and_the_schedule_fires() {
+    let (client, ns, operator) =
+        operator_in_fresh_namespace("rp-backup", Some(TEST_IMAGE), "operator-test").await;
+    let secret_value = "s3-secret-never-in-a-pod-spec";
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    secrets
+        .create(
+            &PostParams::default(),
+            &Secret {
+                metadata: ObjectMeta {
+                    name: Some("s3-creds".into()),
+                    ..Default::default()
+                },
+                data: Some(
+                    [
+                        ("AWS_ACCESS_KEY_ID", "key-id"),
+                        ("AWS_SECRET_ACCESS_KEY", secret_value),
+                    ]
+                    .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                    .into(),
+                ),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let pairs: Api<RedisPair> = Api::namespaced(client.clone(), &ns);
+    pairs
+        .create(
+            &PostParams::default(),
+            &pair_yaml("cache", &format!("{BACKUP}{RECOVERY}")),
+        )
+        .await
+        .unwrap();
+    pairs
+        .create(&PostParams::default(), &pair_yaml("plain", ""))
+        .await
+        .unwrap();
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let a = wait_for("pod cache-a", T, || get(&pods, "cache-a")).await;
+    let b = wait_for("pod cache-b", T, || get(&pods, "cache-b")).await;
+    for p in [&a, &b] {
+        let text = serde_json::to_string(p).unwrap();
+        assert!(!text.contains(secret_value), "a secret in the pod spec");
+        let spec = p.spec.as_ref().unwrap();
+        let args = spec.containers[0].args.clone().unwrap();
+        let after = |flag: &str| args[args.iter().position(|x| x == flag).unwrap() + 1].clone();
+        assert_eq!(after("--archive-url"), "s3://bucket/shop/cache");
+        assert_eq!(after("--archive-retention"), "7d");
+        let creds = after("--archive-credentials-dir");
+        let mount = spec.containers[0]
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.mount_path == creds)
+            .expect("the credentials directory is a mount");
+        let vol = spec
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == mount.name)
+            .unwrap();
+        assert_eq!(
+            vol.secret.as_ref().unwrap().secret_name.as_deref(),
+            Some("s3-creds")
+        );
+    }
+    // The restore step: in the first pod only (the one elected), before the engine.
+    let init = a.spec.as_ref().unwrap().init_containers.clone().unwrap();
+    let args = init[0].args.clone().unwrap();
+    assert_eq!(&args[..3], ["restore", "--once", "--from"]);
+    assert!(
+        args.contains(&"2026-12-06T10:00:00Z".to_string()),
+        "{args:?}"
+    );
+    assert!(b.spec.as_ref().unwrap().init_containers.is_none());
+
+    // No master (pods never run here): an on-demand backup waits, Pending, with its id and
+    // location; one of a pair without spec.backup fails, saying why.
+    let backups: Api<RedisPairBackup> = Api::namespaced(client.clone(), &ns);
+    backups
+        .create(&PostParams::default(), &backup("now", "cache"))
+        .await
+        .unwrap();
+    backups
+        .create(&PostParams::default(), &backup("nowhere", "plain"))
+        .await
+        .unwrap();
+    let s = wait_for("backup now to be Pending", T, || async {
+        let s = get(&backups, "now").await?.status?;
+        (s.phase.as_deref() == Some("Pending")).then_some(s)
+    })
+    .await;
+    let id = s.backup_id.unwrap();
+    assert!(id.starts_with("now-"), "{id}");
+    assert_eq!(
+        s.location.as_deref(),
+        Some(format!("s3://bucket/shop/cache/base/{id}/").as_str())
+    );
+    let s = wait_for("backup nowhere to fail", T, || async {
+        let s = get(&backups, "nowhere").await?.status?;
+        (s.phase.as_deref() == Some("Failed")).then_some(s)
+    })
+    .await;
+    assert!(s.error.unwrap().contains("no spec.backup"));
+
+    // `* * * * *`: within a minute and a bit the schedule creates a backup owned by the pair,
+    // and the pair's status says when.
+    let scheduled = wait_for("the scheduled backup", Duration::from_secs(90), || async {
+        let l = backups
+            .list(&ListParams::default().labels("redispair.io/scheduled=true"))
+            .await
+            .ok()?;
+        l.items.into_iter().next()
+    })
+    .await;
+    assert_eq!(scheduled.spec.pair, "cache");
+    assert_eq!(
+        scheduled.metadata.owner_references.unwrap()[0].name,
+        "cache"
+    );
+    let status = wait_for("lastScheduleTime", T, || async {
+        get(&pairs, "cache")
+            .await?
+            .status?
+            .backup?
+            .last_schedule_time
+    })
+    .await;
+    assert!(status.parse::<jiff::Timestamp>().is_ok(), "{status}");
+    operator.abort();
+    delete_namespace(&client, &ns).await;
+}
