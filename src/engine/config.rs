@@ -342,6 +342,24 @@ pub static DEFS: &[Def] = &[
     ),
     def("slowlog-max-len", UINT, "128", "Slow log length."),
     def(
+        "acllog-max-len",
+        UINT,
+        "128",
+        "Entries ACL LOG keeps (refused commands and failed authentications).",
+    ),
+    fixed(
+        "aclfile",
+        Kind::Str,
+        "",
+        "File of ACL users (`user <name> <rules>` lines) read at start-up and by ACL LOAD, written by ACL SAVE; empty: users live only in memory.",
+    ),
+    def(
+        "acl-pubsub-default",
+        Kind::Enum(&["resetchannels", "allchannels"]),
+        "resetchannels",
+        "Channels a new ACL user may use: none (resetchannels) or all (allchannels).",
+    ),
+    def(
         "latency-monitor-threshold",
         UINT,
         "0",

@@ -6,6 +6,7 @@
 //! write log → `protocol::reply` encodes the reply → the connection writes all replies of the
 //! batch at once. See docs/architecture.md.
 
+pub mod acl;
 pub mod admin;
 pub mod archive;
 pub mod client;

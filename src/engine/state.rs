@@ -259,6 +259,8 @@ pub struct EngineState {
     pub active_expire_enabled: bool,
     /// Clients in MONITOR mode: every executed command is pushed to them.
     pub monitors: HashMap<u64, PushSender>,
+    /// ACL users and the ACL log.
+    pub acl: crate::engine::acl::Acl,
 }
 
 impl EngineState {
@@ -268,7 +270,16 @@ impl EngineState {
             .get("port")
             .and_then(|p| p.parse().ok())
             .unwrap_or(6379);
+        // A bad ACL file was refused when the settings were read (`Config::check_acl_file`).
+        let acl = crate::engine::cmd::acl::initial_acl(&config).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "ACL file not loaded");
+            let mut acl = crate::engine::acl::Acl::new();
+            acl.set_default_password(config.settings.requirepass.as_deref());
+            crate::engine::cmd::acl::sync_admin_user(&mut acl, &config);
+            acl
+        });
         EngineState {
+            acl,
             dbs: (0..n).map(|_| Db::new()).collect(),
             config,
             stats: Stats::default(),

@@ -8,6 +8,7 @@
 //! INCRBYFLOAT → SET ... KEEPTTL, BLPOP → LPOP ...), so replicas and recovery replay effects,
 //! never decisions that depend on time or randomness.
 
+pub mod acl;
 pub mod args;
 pub mod bitmaps;
 pub mod docs;
@@ -161,8 +162,9 @@ impl CommandSpec {
 }
 
 /// All command families.
-fn families() -> [&'static [CommandSpec]; 18] {
+fn families() -> [&'static [CommandSpec]; 19] {
     [
+        acl::COMMANDS,
         strings::COMMANDS,
         keys::COMMANDS,
         bitmaps::COMMANDS,
@@ -494,11 +496,35 @@ pub fn process(
             "LOADING Redis is loading the dataset in memory",
         ));
     }
-    if top.has(flags::ADMIN_USER) && client.user != crate::engine::client::User::Admin {
+    if top.has(flags::ADMIN_USER) && !client.admin {
         return Outcome::Reply(Reply::error(format!(
-            "NOPERM User default has no permissions to run the '{}' command",
+            "NOPERM this user has no permissions to run the '{}' command",
             full_name(spec, parent)
         )));
+    }
+    if !client.is_replication {
+        if let Err(d) = acl::check(
+            state,
+            client,
+            spec,
+            &args,
+            if client.multi.active {
+                crate::engine::acl::LogContext::Multi
+            } else {
+                crate::engine::acl::LogContext::Toplevel
+            },
+            now_ms,
+        ) {
+            let e = acl::toplevel_reply(d, spec);
+            state.stats.rejected_calls += 1;
+            if client.multi.active {
+                client.multi.aborted = true;
+            }
+            if spec.name == "exec" {
+                return Outcome::Reply(transactions::abort_exec(state, client, &e));
+            }
+            return Outcome::Reply(e);
+        }
     }
     // The write log cannot be written (a full disk): write commands are refused with MISCONF,
     // also when MULTI would queue them (EXEC then answers EXECABORT) and EXEC with queued
@@ -663,7 +689,7 @@ pub fn precheck(
     let is_read = spec.has(flags::READONLY) || top.has(flags::READONLY);
     if (is_write || is_read)
         && !client.is_replication
-        && client.user != crate::engine::client::User::Admin
+        && !client.admin
         && state.repl.role == crate::engine::replication::Role::Master
         && !crate::engine::replication::lease::fresh(state)
     {
@@ -869,7 +895,18 @@ pub fn exec_queued(ctx: &mut Ctx<'_>, multi: MultiState) -> Reply {
             Err(e) => e,
             Ok((spec, parent)) => {
                 let top = parent.unwrap_or(spec);
-                match precheck(ctx.state, ctx.client, spec, top) {
+                // ACL rules may have changed since the command was queued (Redis checks again).
+                let denied = acl::check(
+                    ctx.state,
+                    ctx.client,
+                    spec,
+                    &args,
+                    crate::engine::acl::LogContext::Multi,
+                    ctx.now_ms,
+                )
+                .err()
+                .map(acl::exec_reply);
+                match denied.or_else(|| precheck(ctx.state, ctx.client, spec, top)) {
                     Some(e) => e,
                     None => {
                         ctx.may_block = false;

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use super::args::{int_arg, is, lossy, syntax_error};
 use super::flags::*;
 use super::{CommandSpec, Ctx};
-use crate::engine::client::{ClientInfo, Pushed, ReplyMode, User};
+use crate::engine::client::{ClientInfo, Pushed, ReplyMode};
 use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::storage::Value;
@@ -512,24 +512,6 @@ fn time(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     ])
 }
 
-/// Check a username/password pair; returns the user it authenticates as.
-pub fn check_credentials(ctx: &Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Option<User> {
-    let s = &ctx.state.config.settings;
-    match user {
-        Some(u) if s.admin_user.as_deref() == Some(u) => {
-            (!s.admin_password.is_empty() && s.admin_password == pass).then_some(User::Admin)
-        }
-        Some(u) if u != b"default" => None,
-        _ => match &s.requirepass {
-            Some(p) if p.as_slice() == pass => Some(User::Default),
-            None => Some(User::Default),
-            _ => None,
-        },
-    }
-}
-
-const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
-
 fn auth(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if a.len() > 3 {
         return syntax_error();
@@ -539,15 +521,14 @@ fn auth(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     } else {
         (None, &a[1][..])
     };
-    if user.is_none() && ctx.state.config.settings.requirepass.is_none() {
+    // The one-argument form with a default user that needs no password is an error in Redis
+    // (a misconfiguration is more likely than an intended no-op).
+    if user.is_none() && ctx.state.acl.default_user().nopass {
         return Reply::err_static("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
     }
-    match check_credentials(ctx, user, pass) {
-        Some(u) => {
-            ctx.client.user = u;
-            Reply::Ok
-        }
-        None => Reply::err_static(WRONGPASS),
+    match super::acl::authenticate(ctx, user, pass) {
+        Ok(()) => Reply::Ok,
+        Err(e) => e,
     }
 }
 
@@ -568,10 +549,7 @@ fn hello(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let mut new_name = None;
     while i < a.len() {
         if is(&a[i], "auth") && i + 2 < a.len() {
-            match check_credentials(ctx, Some(&a[i + 1]), &a[i + 2]) {
-                Some(u) => new_user = Some(u),
-                None => return Reply::err_static(WRONGPASS),
-            }
+            new_user = Some((a[i + 1].clone(), a[i + 2].clone()));
             i += 3;
         } else if is(&a[i], "setname") && i + 1 < a.len() {
             if let Err(e) = validate_client_name(&a[i + 1]) {
@@ -586,8 +564,10 @@ fn hello(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
             ));
         }
     }
-    if let Some(u) = new_user {
-        ctx.client.user = u;
+    if let Some((user, pass)) = new_user {
+        if let Err(e) = super::acl::authenticate(ctx, Some(&user), &pass) {
+            return e;
+        }
     }
     if !ctx.client.is_authenticated() {
         return Reply::err_static(
@@ -694,7 +674,7 @@ const ADMIN_ONLY_SETTINGS: &[&str] = &["admin-user", "admin-password", "admin-pa
 
 fn admin_only_for(ctx: &Ctx<'_>, name: &str) -> bool {
     ctx.state.config.settings.admin_user.is_some()
-        && ctx.client.user != User::Admin
+        && !ctx.client.admin
         && ADMIN_ONLY_SETTINGS.contains(&name.to_ascii_lowercase().as_str())
 }
 
@@ -723,6 +703,8 @@ fn config_set(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     }
     match ctx.state.config.set_many(&pairs) {
         Ok(()) => {
+            let names: Vec<String> = pairs.iter().map(|(n, _)| n.clone()).collect();
+            super::acl::config_changed(ctx.state, &names);
             // A lower maxmemory evicts at once, as Redis does (not at the next write).
             if pairs
                 .iter()
@@ -751,7 +733,7 @@ pub fn command_info(c: &CommandSpec) -> Reply {
     if c.keys.is_some() {
         flag_names.push(Reply::status("movablekeys"));
     }
-    let categories = acl_categories(c, c)
+    let categories = crate::engine::acl::categories_of_spec(c)
         .into_iter()
         .map(|cat| Reply::Status(Bytes::from(format!("@{cat}"))))
         .collect();
@@ -877,12 +859,9 @@ fn reset(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     c.reply_mode = ReplyMode::On;
     c.no_evict = false;
     c.no_touch = false;
-    // Back to the default user: authenticated only when it needs no password.
-    c.user = if ctx.state.config.settings.requirepass.is_some() {
-        User::None
-    } else {
-        User::Default
-    };
+    // Back to the default user: authenticated only when it is on and needs no password.
+    c.user = super::acl::fresh_user(ctx.state);
+    c.admin = false;
     Reply::status("RESET")
 }
 
@@ -1399,71 +1378,17 @@ fn command_list(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     }
     let out = names
         .into_iter()
-        .filter(|(name, spec, top)| match &filter {
+        .filter(|(name, spec, _top)| match &filter {
             Filter::None => true,
             Filter::Module => false,
-            Filter::AclCat(cat) => acl_categories(spec, top).iter().any(|c| c == cat),
+            Filter::AclCat(cat) => crate::engine::acl::categories_of_spec(spec)
+                .iter()
+                .any(|c| c == cat),
             Filter::Pattern(p) => crate::engine::glob::glob_match(p, name.as_bytes(), true),
         })
         .map(|(name, _, _)| Reply::bulk(Bytes::from(name)))
         .collect();
     Reply::Array(out)
-}
-
-/// ACL categories derived from flags and group (COMMAND LIST FILTERBY ACLCAT).
-fn acl_categories(spec: &CommandSpec, top: &CommandSpec) -> Vec<String> {
-    let mut cats = Vec::new();
-    let f = spec.flags | top.flags;
-    if f & WRITE != 0 {
-        cats.push("write".to_string());
-    }
-    if f & READONLY != 0 {
-        cats.push("read".to_string());
-    }
-    if f & ADMIN != 0 {
-        cats.push("admin".to_string());
-        cats.push("dangerous".to_string());
-    }
-    if f & FAST != 0 {
-        cats.push("fast".to_string());
-    } else {
-        cats.push("slow".to_string());
-    }
-    if f & BLOCKING != 0 {
-        cats.push("blocking".to_string());
-    }
-    if f & PUBSUB != 0 {
-        cats.push("pubsub".to_string());
-    }
-    let group = match top.group {
-        "generic" => "keyspace",
-        "sorted-set" | "sorted_set" => "sortedset",
-        g => g,
-    };
-    if [
-        "keyspace",
-        "string",
-        "list",
-        "hash",
-        "set",
-        "sortedset",
-        "bitmap",
-        "hyperloglog",
-        "geo",
-        "connection",
-        "transactions",
-        "scripting",
-        "transaction",
-    ]
-    .contains(&group)
-    {
-        cats.push(if group == "transactions" {
-            "transaction".into()
-        } else {
-            group.to_string()
-        });
-    }
-    cats
 }
 
 /// Resolve `COMMAND GETKEYS cmd args...` to the command's key positions, with Redis's errors.

@@ -42,7 +42,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
         let mut st = engine.lock_state().await;
         let id = st.new_client_id();
         st.stats.total_connections_received += 1;
-        let needs_auth = st.config.settings.requirepass.is_some();
+        let needs_auth = !st.acl.new_connections_authenticated();
         if st.clients.len() >= st.config.settings.maxclients {
             st.stats.rejected_connections += 1;
             None
