@@ -526,17 +526,16 @@ fn key_needs(info: &CmdInfo, args: &[Arg]) -> Vec<(usize, u8)> {
     } else {
         READ
     };
-    let has_get = || args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
     positions
         .into_iter()
         .filter(|&p| p < args.len())
-        .map(|pos| {
+        .filter_map(|pos| {
             if pos >= 2
                 && (args[pos - 1].eq_ignore_ascii_case(b"store")
                     || args[pos - 1].eq_ignore_ascii_case(b"storedist"))
                 && !specs.is_empty()
             {
-                return (pos, WRITE);
+                return Some((pos, WRITE));
             }
             let mut best: Option<(usize, u8)> = None;
             for (begin, f) in specs {
@@ -558,11 +557,44 @@ fn key_needs(info: &CmdInfo, args: &[Arg]) -> Vec<(usize, u8)> {
                 None if specs.is_empty() => fallback,
                 None => specs[0].1,
             };
-            // Flags that vary with the arguments: SET reads the key only with GET.
-            let f = if f & 4 != 0 && !has_get() { f & !READ } else { f };
-            (pos, f & (READ | WRITE))
+            if f & 8 != 0 {
+                // A shard channel the engine's table lists as a key (for cluster routing).
+                return None;
+            }
+            let f = if f & 4 != 0 {
+                variable_key_flags(info.full, args)
+            } else {
+                f
+            };
+            Some((pos, f & (READ | WRITE)))
         })
         .collect()
+}
+
+/// The key flags of commands whose flags depend on their arguments (Redis's `setGetKeys`,
+/// `bitfieldGetKeys`).
+fn variable_key_flags(full: &str, args: &[Arg]) -> u8 {
+    match full {
+        // SET reads the key only with GET.
+        "set" => {
+            if args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get")) {
+                READ | WRITE
+            } else {
+                WRITE
+            }
+        }
+        // BITFIELD writes only with SET or INCRBY.
+        "bitfield" => {
+            if args.iter().skip(2).any(|a| {
+                a.eq_ignore_ascii_case(b"set") || a.eq_ignore_ascii_case(b"incrby")
+            }) {
+                READ | WRITE
+            } else {
+                READ
+            }
+        }
+        _ => READ | WRITE,
+    }
 }
 
 /// The channel arguments a command publishes or subscribes to, and whether each is a pattern.
@@ -582,6 +614,16 @@ pub enum Denied {
     Command,
     Key(usize),
     Channel(usize),
+}
+
+impl Denied {
+    /// The refused argument's position (0 for a refused command).
+    fn pos(self) -> usize {
+        match self {
+            Denied::Command => 0,
+            Denied::Key(p) | Denied::Channel(p) => p,
+        }
+    }
 }
 
 /// A user.
@@ -726,14 +768,35 @@ impl User {
         for s in &self.selectors {
             match s.check(idx, args) {
                 Ok(()) => return Ok(()),
+                // Redis reports the highest-ranked refusal, and of equal ones the latest
+                // argument.
                 Err(d) => {
-                    if worst.is_none_or(|w| rank(d) > rank(w)) {
+                    if worst.is_none_or(|w| (rank(d), d.pos()) > (rank(w), w.pos())) {
                         worst = Some(d);
                     }
                 }
             }
         }
         Err(worst.unwrap_or(Denied::Command))
+    }
+
+    /// Whether some selector that lets the command run may read every key (`~*`, `allkeys` or
+    /// `%R~*`): SORT's BY and GET read keys named by patterns, which cannot be checked one by
+    /// one (Redis's `ACLUserCheckCmdWithUnrestrictedKeyAccess`).
+    pub fn can_read_all_keys(&self, spec: &CommandSpec, args: &[Arg]) -> bool {
+        if self.unrestricted {
+            return true;
+        }
+        let Some(&idx) = UNIVERSE.by_spec.get(&(spec as *const CommandSpec as usize)) else {
+            return true;
+        };
+        self.selectors.iter().any(|s| {
+            let mut cmd_only = s.clone();
+            cmd_only.all_keys = true;
+            cmd_only.all_channels = true;
+            cmd_only.check(idx, args).is_ok()
+                && (s.all_keys || s.keys.iter().any(|(p, f)| p == "*" && f & READ != 0))
+        })
     }
 
     /// Whether a subscription (channel or pattern) is still allowed by some selector.
