@@ -57,7 +57,8 @@ static UNIVERSE: LazyLock<Universe> = LazyLock::new(|| {
         u.by_name.insert(top.name, i);
         u.by_spec.insert(top as *const CommandSpec as usize, i);
         for sub in top.subcommands {
-            let full: &'static str = Box::leak(format!("{}|{}", top.name, sub.name).into_boxed_str());
+            let full: &'static str =
+                Box::leak(format!("{}|{}", top.name, sub.name).into_boxed_str());
             let j = u.cmds.len();
             u.cmds.push(CmdInfo {
                 full,
@@ -126,10 +127,7 @@ pub fn commands_in_category(bit: u32) -> Vec<&'static str> {
 
 /// The categories of a command or subcommand (COMMAND INFO, COMMAND LIST FILTERBY ACLCAT).
 pub fn categories_of_spec(spec: &CommandSpec) -> Vec<&'static str> {
-    let Some(&i) = UNIVERSE
-        .by_spec
-        .get(&(spec as *const CommandSpec as usize))
-    else {
+    let Some(&i) = UNIVERSE.by_spec.get(&(spec as *const CommandSpec as usize)) else {
         return Vec::new();
     };
     let cats = UNIVERSE.cmds[i].cats;
@@ -275,7 +273,10 @@ impl Selector {
             return Err(RuleError::UnknownName);
         }
         if !self.bit(i) {
-            self.first_args.entry(i).or_default().insert(arg.to_string());
+            self.first_args
+                .entry(i)
+                .or_default()
+                .insert(arg.to_string());
         }
         Ok(body)
     }
@@ -296,11 +297,16 @@ impl Selector {
         // overridden by this one.
         self.rules.retain(|r| {
             let n = &r[1..];
-            !(n == name || n.strip_prefix(name.as_str()).is_some_and(|t| t.starts_with('|')))
+            !(n == name
+                || n.strip_prefix(name.as_str())
+                    .is_some_and(|t| t.starts_with('|')))
         });
         if self.replay_rules() != (self.allowed.clone(), self.first_args.clone()) {
-            self.rules
-                .push(format!("{}{}", if op.starts_with('+') { '+' } else { '-' }, name));
+            self.rules.push(format!(
+                "{}{}",
+                if op.starts_with('+') { '+' } else { '-' },
+                name
+            ));
         }
         Ok(())
     }
@@ -471,9 +477,10 @@ impl Selector {
         if !self.all_keys {
             for (pos, need) in key_needs(info, args) {
                 let key = &args[pos][..];
-                let ok = self.keys.iter().any(|(p, f)| {
-                    f & need == need && glob_match(p.as_bytes(), key, false)
-                });
+                let ok = self
+                    .keys
+                    .iter()
+                    .any(|(p, f)| f & need == need && glob_match(p.as_bytes(), key, false));
                 if !ok {
                     return Err(Denied::Key(pos));
                 }
@@ -585,9 +592,11 @@ fn variable_key_flags(full: &str, args: &[Arg]) -> u8 {
         }
         // BITFIELD writes only with SET or INCRBY.
         "bitfield" => {
-            if args.iter().skip(2).any(|a| {
-                a.eq_ignore_ascii_case(b"set") || a.eq_ignore_ascii_case(b"incrby")
-            }) {
+            if args
+                .iter()
+                .skip(2)
+                .any(|a| a.eq_ignore_ascii_case(b"set") || a.eq_ignore_ascii_case(b"incrby"))
+            {
                 READ | WRITE
             } else {
                 READ
@@ -648,7 +657,9 @@ pub fn hash_password(pass: &[u8]) -> String {
 }
 
 fn valid_hash(h: &str) -> bool {
-    h.len() == 64 && h.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    h.len() == 64
+        && h.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }
 
 impl User {
@@ -855,7 +866,13 @@ impl User {
     pub fn selector_descriptions(&self) -> Vec<(String, String, String)> {
         self.selectors
             .iter()
-            .map(|s| (s.describe_commands(), s.describe_keys(), s.describe_channels()))
+            .map(|s| {
+                (
+                    s.describe_commands(),
+                    s.describe_keys(),
+                    s.describe_channels(),
+                )
+            })
             .collect()
     }
 }
@@ -1049,7 +1066,9 @@ pub fn full_name(spec: &CommandSpec) -> &'static str {
 
 /// Whether `name` is a command or `command|subcommand` the engine knows (ACL DRYRUN).
 pub fn known_command(name: &str) -> bool {
-    UNIVERSE.by_name.contains_key(name.to_ascii_lowercase().as_str())
+    UNIVERSE
+        .by_name
+        .contains_key(name.to_ascii_lowercase().as_str())
 }
 
 #[cfg(test)]
@@ -1118,12 +1137,10 @@ mod tests {
         let u = user("on nopass %R~r* %W~w* +@all");
         let get = cmd::lookup(b"get").unwrap();
         let set = cmd::lookup(b"set").unwrap();
-        let args = |v: &[&str]| -> Vec<Arg> { v.iter().map(|s| Arg::from(s.to_string())).collect() };
+        let args =
+            |v: &[&str]| -> Vec<Arg> { v.iter().map(|s| Arg::from(s.to_string())).collect() };
         assert!(u.check(get, &args(&["get", "r1"])).is_ok());
-        assert_eq!(
-            u.check(get, &args(&["get", "w1"])),
-            Err(Denied::Key(1))
-        );
+        assert_eq!(u.check(get, &args(&["get", "w1"])), Err(Denied::Key(1)));
         assert!(u.check(set, &args(&["set", "w1", "v"])).is_ok());
         // SET ... GET reads the key too.
         assert!(u.check(set, &args(&["set", "w1", "v", "get"])).is_err());

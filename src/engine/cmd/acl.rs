@@ -188,11 +188,7 @@ pub fn script_reply(d: Denied) -> Reply {
 
 /// AUTH / HELLO AUTH: authenticate the client as `user` (None: the default user). A failure
 /// is logged in ACL LOG (reason `auth`) and answered with WRONGPASS.
-pub fn authenticate(
-    ctx: &mut Ctx<'_>,
-    user: Option<&[u8]>,
-    pass: &[u8],
-) -> Result<(), Reply> {
+pub fn authenticate(ctx: &mut Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Result<(), Reply> {
     let name = user.map_or_else(|| "default".to_string(), |u| lossy(u));
     let ok = ctx
         .state
@@ -272,12 +268,7 @@ fn list(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
 
 fn cat(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match a.len() {
-        2 => Reply::Array(
-            acl::CATEGORIES
-                .iter()
-                .map(|c| Reply::bulk_str(c))
-                .collect(),
-        ),
+        2 => Reply::Array(acl::CATEGORIES.iter().map(|c| Reply::bulk_str(c)).collect()),
         3 => match acl::category_bit(&lossy(&a[2])) {
             Some(bit) => Reply::Array(
                 acl::commands_in_category(bit)
@@ -320,9 +311,15 @@ fn getuser(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let descs = u.selector_descriptions();
     let selector_map = |(c, k, ch): &(String, String, String)| {
         Reply::Map(vec![
-            (Reply::bulk_str("commands"), Reply::bulk(Bytes::from(c.clone()))),
+            (
+                Reply::bulk_str("commands"),
+                Reply::bulk(Bytes::from(c.clone())),
+            ),
             (Reply::bulk_str("keys"), Reply::bulk(Bytes::from(k.clone()))),
-            (Reply::bulk_str("channels"), Reply::bulk(Bytes::from(ch.clone()))),
+            (
+                Reply::bulk_str("channels"),
+                Reply::bulk(Bytes::from(ch.clone())),
+            ),
         ])
     };
     let Reply::Map(root) = selector_map(&descs[0]) else {
@@ -401,11 +398,7 @@ fn kill_revoked_subscribers(ctx: &mut Ctx<'_>, name: &str, u: &User) {
     }
     let st = &*ctx.state;
     let mut victims = std::collections::HashSet::new();
-    let of_user = |id: &u64| {
-        st.clients
-            .get(id)
-            .is_some_and(|c| &*c.user == name)
-    };
+    let of_user = |id: &u64| st.clients.get(id).is_some_and(|c| &*c.user == name);
     for (map, pattern) in [
         (&st.pubsub.channels, false),
         (&st.pubsub.shard_channels, false),
@@ -517,8 +510,14 @@ fn log(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
                 Reply::Map(vec![
                     (Reply::bulk_str("count"), Reply::Int(e.count as i64)),
                     (Reply::bulk_str("reason"), Reply::bulk_str(e.reason)),
-                    (Reply::bulk_str("context"), Reply::bulk_str(e.context.name())),
-                    (Reply::bulk_str("object"), Reply::bulk(Bytes::from(e.object.clone()))),
+                    (
+                        Reply::bulk_str("context"),
+                        Reply::bulk_str(e.context.name()),
+                    ),
+                    (
+                        Reply::bulk_str("object"),
+                        Reply::bulk(Bytes::from(e.object.clone())),
+                    ),
                     (
                         Reply::bulk_str("username"),
                         Reply::bulk(Bytes::from(e.username.clone())),
@@ -573,20 +572,18 @@ pub fn parse_acl_file(text: &str, all_channels: bool) -> Result<Acl, String> {
         }
         let words: Vec<String> = line.split_ascii_whitespace().map(str::to_string).collect();
         if words[0] != "user" || words.len() < 2 {
-            return Err(format!(
-                "/{}: line should start with user keyword",
-                n + 1
-            ));
+            return Err(format!("/{}: line should start with user keyword", n + 1));
         }
         let name = &words[1];
         if !seen.insert(name.clone()) {
-            return Err(format!(
-                "{}: Duplicate user '{name}' found",
-                n + 1
-            ));
+            return Err(format!("{}: Duplicate user '{name}' found", n + 1));
         }
         let ops = acl::merge_selector_args(&words[2..].to_vec()).map_err(|i| {
-            format!("{}: Unmatched parenthesis in acl selector starting at '{}'.", n + 1, words[2 + i])
+            format!(
+                "{}: Unmatched parenthesis in acl selector starting at '{}'.",
+                n + 1,
+                words[2 + i]
+            )
         })?;
         let mut u = User::new(name, all_channels);
         if name == "default" {
@@ -641,7 +638,10 @@ fn load(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     };
     // The file replaces the users; the log, the requirepass mapping and the admin user stay.
     acl.log = std::mem::take(&mut ctx.state.acl.log);
-    if !text.lines().any(|l| l.split_ascii_whitespace().nth(1) == Some("default")) {
+    if !text
+        .lines()
+        .any(|l| l.split_ascii_whitespace().nth(1) == Some("default"))
+    {
         let p = ctx.state.config.settings.requirepass.clone();
         acl.set_default_password(p.as_deref());
     }
@@ -705,6 +705,9 @@ mod tests {
         let listed: Vec<String> = acl.users.values().map(|u| u.describe()).collect();
         assert_eq!(listed.join("\n") + "\n", text);
         let err = parse_acl_file("user bob on +nosuch\n", false).unwrap_err();
-        assert!(err.starts_with("1: Error in user declaration '+nosuch'"), "{err}");
+        assert!(
+            err.starts_with("1: Error in user declaration '+nosuch'"),
+            "{err}"
+        );
     }
 }

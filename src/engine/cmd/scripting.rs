@@ -84,7 +84,14 @@ pub const COMMANDS: &[CommandSpec] = &[
             "scripting",
             script_kill,
         ),
-        CommandSpec::new("help", 2, LOADING | STALE, (0, 0, 0), "scripting", script_help),
+        CommandSpec::new(
+            "help",
+            2,
+            LOADING | STALE,
+            (0, 0, 0),
+            "scripting",
+            script_help,
+        ),
     ]),
     CommandSpec::new("function", -2, 0, (0, 0, 0), "scripting", container).with_subcommands(&[
         CommandSpec::new(
