@@ -316,6 +316,8 @@ pub struct ClientInfo {
     pub user: Arc<str>,
     /// Authenticated as the operator's admin user.
     pub admin: bool,
+    /// Where messages for the client go (tracking invalidations for a REDIRECT target).
+    pub push: Option<PushSender>,
     pub blocked: bool,
     /// Held by CLIENT PAUSE (counted in INFO `blocked_clients`, as Redis counts them).
     pub paused: bool,
@@ -405,6 +407,7 @@ impl ClientInfo {
             flags,
             user: Arc::from(c.user.name()),
             admin: c.admin,
+            push: c.push.clone(),
             blocked: false,
             paused: false,
             handle: c.handle.clone(),

@@ -342,6 +342,12 @@ pub static DEFS: &[Def] = &[
     ),
     def("slowlog-max-len", UINT, "128", "Slow log length."),
     def(
+        "tracking-table-max-keys",
+        UINT,
+        "1000000",
+        "Keys the CLIENT TRACKING table holds at most; past it, keys are dropped and their readers invalidated (0 = no limit).",
+    ),
+    def(
         "acllog-max-len",
         UINT,
         "128",

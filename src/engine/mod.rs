@@ -28,6 +28,7 @@ pub mod scripting;
 pub mod server;
 pub mod state;
 pub mod storage;
+pub mod tracking;
 
 /// The Redis version the engine reports everywhere (INFO `redis_version`, HELLO `version`, Lua
 /// `redis.REDIS_VERSION`): the reference server whose behaviour it matches, Debian's

@@ -261,6 +261,8 @@ pub struct EngineState {
     pub monitors: HashMap<u64, PushSender>,
     /// ACL users and the ACL log.
     pub acl: crate::engine::acl::Acl,
+    /// CLIENT TRACKING: tracked keys, BCAST prefixes, pending invalidations.
+    pub tracking: crate::engine::tracking::Tracking,
 }
 
 impl EngineState {
@@ -280,6 +282,7 @@ impl EngineState {
         });
         EngineState {
             acl,
+            tracking: Default::default(),
             dbs: (0..n).map(|_| Db::new()).collect(),
             config,
             stats: Stats::default(),
@@ -406,6 +409,8 @@ impl EngineState {
                     );
                 }
                 self.watches.touch(db, &k);
+                let now = crate::engine::server::now_ms();
+                crate::engine::tracking::invalidate_key(self, &k, 0, now);
                 self.dirty += 1;
                 self.propagate(db, vec![Arg::from_static(b"DEL"), Arg::copy_from_slice(&k)]);
             }

@@ -362,6 +362,7 @@ fn flushdb(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     ctx.state.watches.touch_flushed(db, &ctx.state.dbs[db]);
     ctx.state.dbs[db].clear();
     ctx.state.dirty += 1;
+    crate::engine::tracking::invalidate_all(ctx.state, ctx.now_ms);
     Reply::Ok
 }
 
@@ -374,6 +375,7 @@ fn flushall(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         ctx.state.dbs[db].clear();
     }
     ctx.state.dirty += 1;
+    crate::engine::tracking::invalidate_all(ctx.state, ctx.now_ms);
     Reply::Ok
 }
 

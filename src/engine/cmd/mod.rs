@@ -301,6 +301,7 @@ impl<'a> Ctx<'a> {
         self.state.dirty_since_save += 1;
         let db = self.client.db;
         self.state.watches.touch(db, key);
+        crate::engine::tracking::invalidate_key(self.state, key, self.client.id, self.now_ms);
     }
 
     /// Like [`Ctx::modified`] for a key in another database (MOVE, COPY ... DB).
@@ -308,6 +309,7 @@ impl<'a> Ctx<'a> {
         self.state.dirty += 1;
         self.state.dirty_since_save += 1;
         self.state.watches.touch(db, key);
+        crate::engine::tracking::invalidate_key(self.state, key, self.client.id, self.now_ms);
     }
 
     /// A list or sorted set at `key` received elements: blocked clients may be served.
@@ -585,9 +587,13 @@ pub fn process(
         return Outcome::Reply(err);
     }
     let dirty_before = state.dirty;
+    state.tracking.read_happened = false;
     let mut ctx = Ctx::new(state, client, now_ms);
     let reply = call(&mut ctx, spec, parent, &args);
     let block = ctx.block.take();
+    if !state.tracking.clients.is_empty() {
+        after_tracked_command(state, client, spec, top, &args, now_ms);
+    }
     if state.dirty != dirty_before {
         streams::signal_lost_streams(state);
     }
@@ -613,6 +619,46 @@ pub fn process(
             }
         }
     }
+}
+
+/// CLIENT TRACKING after a top-level command: remember the keys it read, forget CLIENT
+/// CACHING (it covers one command, or a whole transaction), send pending BCAST keys.
+fn after_tracked_command(
+    state: &mut EngineState,
+    client: &ClientState,
+    spec: &CommandSpec,
+    top: &CommandSpec,
+    args: &[Arg],
+    now_ms: i64,
+) {
+    if state.tracking.read_happened {
+        state.tracking.read_happened = false;
+        remember_tracked_keys(state, client, spec, args, now_ms);
+    }
+    if top.name != "client" && !client.multi.active {
+        if let Some(t) = state.tracking.clients.get_mut(&client.id) {
+            t.caching = None;
+        }
+    }
+    crate::engine::tracking::broadcast_pending(state, now_ms);
+}
+
+fn remember_tracked_keys(
+    state: &mut EngineState,
+    client: &ClientState,
+    spec: &CommandSpec,
+    args: &[Arg],
+    now_ms: i64,
+) {
+    if !state.tracking.clients.contains_key(&client.id) {
+        return;
+    }
+    let keys = spec
+        .key_positions(args)
+        .into_iter()
+        .filter_map(|p| args.get(p).map(|a| a.to_bytes()))
+        .collect();
+    crate::engine::tracking::remember_keys(state, client.id, keys, now_ms);
 }
 
 fn paused_until(
@@ -749,6 +795,15 @@ pub fn call(
     .then(|| crate::engine::notify::keys_before(ctx.state, ctx.client.db, spec, args, ctx.now_ms));
     let reply = (spec.run)(ctx, args);
     let elapsed_us = started.elapsed().as_micros() as u64;
+    // CLIENT TRACKING: a read-only command ran; its keys (or, inside a script, the script's
+    // declared keys) are remembered when the top-level command ends. The read-only script
+    // commands themselves do not count: only what they call.
+    if !ctx.state.tracking.clients.is_empty()
+        && (spec.has(flags::READONLY) || parent.is_some_and(|p| p.has(flags::READONLY)))
+        && !matches!(spec.name, "eval_ro" | "evalsha_ro" | "fcall_ro")
+    {
+        ctx.state.tracking.read_happened = true;
+    }
     // Whether the command itself changed the dataset (the DELs of keys it found expired are
     // counted next, and send `expired`, not the command's event).
     let wrote = ctx.state.dirty != dirty_before;
@@ -910,8 +965,13 @@ pub fn exec_queued(ctx: &mut Ctx<'_>, multi: MultiState) -> Reply {
                     Some(e) => e,
                     None => {
                         ctx.may_block = false;
+                        ctx.state.tracking.read_happened = false;
                         let r = call(ctx, spec, parent, &args);
                         ctx.block = None;
+                        if ctx.state.tracking.read_happened {
+                            ctx.state.tracking.read_happened = false;
+                            remember_tracked_keys(ctx.state, ctx.client, spec, &args, ctx.now_ms);
+                        }
                         r
                     }
                 }

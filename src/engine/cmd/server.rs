@@ -288,6 +288,22 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         client_getredir,
     ),
     CommandSpec::new(
+        "caching",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "connection",
+        client_caching,
+    ),
+    CommandSpec::new(
+        "trackinginfo",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "connection",
+        client_trackinginfo,
+    ),
+    CommandSpec::new(
         "help",
         2,
         LOADING | STALE,
@@ -578,6 +594,10 @@ fn hello(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         ctx.client.name = if n.is_empty() { None } else { Some(n) };
     }
     ctx.client.proto = proto;
+    // A RESP3 client may receive push messages (tracking invalidations) on its connection.
+    if proto >= 3 && ctx.client.push.is_some() {
+        ctx.client.push_handed_out = true;
+    }
     let role = if ctx.state.read_only {
         "replica"
     } else {
@@ -862,6 +882,7 @@ fn reset(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     // Back to the default user: authenticated only when it is on and needs no password.
     c.user = super::acl::fresh_user(ctx.state);
     c.admin = false;
+    ctx.state.tracking.disable(id);
     Reply::status("RESET")
 }
 
@@ -1216,16 +1237,146 @@ fn client_unpause(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
 
 /// Client-side caching is not supported: TRACKING OFF is accepted (it is the state every client
 /// is in), TRACKING ON is refused with an explicit error.
-fn client_tracking(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+/// CLIENT TRACKING on|off [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP], with
+/// Redis 7.0's checks and texts.
+fn client_tracking(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    use crate::engine::tracking::TrackingClient;
+    let mut o = TrackingClient::default();
+    let mut j = 3;
+    while j < a.len() {
+        let more = j + 1 < a.len();
+        if is(&a[j], "redirect") && more {
+            j += 1;
+            if o.redirect != 0 {
+                return Reply::err_static("ERR A client can only redirect to a single other client");
+            }
+            let id = match int_arg(&a[j]) {
+                Ok(v) => v,
+                Err(e) => return e,
+            };
+            if id <= 0 || !ctx.state.clients.contains_key(&(id as u64)) {
+                return Reply::err_static("ERR The client ID you want redirect to does not exist");
+            }
+            o.redirect = id as u64;
+        } else if is(&a[j], "bcast") {
+            o.bcast = true;
+        } else if is(&a[j], "optin") {
+            o.optin = true;
+        } else if is(&a[j], "optout") {
+            o.optout = true;
+        } else if is(&a[j], "noloop") {
+            o.noloop = true;
+        } else if is(&a[j], "prefix") && more {
+            j += 1;
+            o.prefixes.push(a[j].to_bytes());
+        } else {
+            return syntax_error();
+        }
+        j += 1;
+    }
+    let id = ctx.client.id;
     match on_off(&a[2]) {
-        Some(false) => Reply::Ok,
-        Some(true) => Reply::err_static("ERR client tracking is not supported by this server"),
+        Some(true) => {
+            if !o.bcast && !o.prefixes.is_empty() {
+                return Reply::err_static("ERR PREFIX option requires BCAST mode to be enabled");
+            }
+            let current = ctx.state.tracking.clients.get(&id).cloned();
+            if current.as_ref().is_some_and(|c| c.bcast != o.bcast) {
+                return Reply::err_static("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.");
+            }
+            if o.bcast && (o.optin || o.optout) {
+                return Reply::err_static("ERR OPTIN and OPTOUT are not compatible with BCAST");
+            }
+            if o.optin && o.optout {
+                return Reply::err_static("ERR You can't use both OPTIN and OPTOUT");
+            }
+            if current
+                .as_ref()
+                .is_some_and(|c| (o.optin && c.optout) || (o.optout && c.optin))
+            {
+                return Reply::err_static("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.");
+            }
+            match ctx.state.tracking.enable(id, o) {
+                Ok(()) => Reply::Ok,
+                Err(e) => Reply::error(e),
+            }
+        }
+        Some(false) => {
+            ctx.state.tracking.disable(id);
+            Reply::Ok
+        }
         None => syntax_error(),
     }
 }
 
-fn client_getredir(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
-    Reply::Int(-1)
+fn client_caching(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    let Some(t) = ctx.state.tracking.clients.get_mut(&ctx.client.id) else {
+        return Reply::err_static("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled");
+    };
+    if is(&a[2], "yes") {
+        if !t.optin {
+            return Reply::err_static(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            );
+        }
+        t.caching = Some(true);
+    } else if is(&a[2], "no") {
+        if !t.optout {
+            return Reply::err_static(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            );
+        }
+        t.caching = Some(false);
+    } else {
+        return syntax_error();
+    }
+    Reply::Ok
+}
+
+fn client_getredir(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
+    match ctx.state.tracking.clients.get(&ctx.client.id) {
+        Some(t) => Reply::Int(t.redirect as i64),
+        None => Reply::Int(-1),
+    }
+}
+
+fn client_trackinginfo(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
+    let t = ctx.state.tracking.clients.get(&ctx.client.id);
+    let mut flags = Vec::new();
+    let (redirect, prefixes) = match t {
+        None => {
+            flags.push("off");
+            (-1, Vec::new())
+        }
+        Some(t) => {
+            flags.push("on");
+            for (on, name) in [
+                (t.bcast, "bcast"),
+                (t.optin, "optin"),
+                (t.optout, "optout"),
+                (t.optin && t.caching == Some(true), "caching-yes"),
+                (t.optout && t.caching == Some(false), "caching-no"),
+                (t.noloop, "noloop"),
+                (t.broken_redirect, "broken_redirect"),
+            ] {
+                if on {
+                    flags.push(name);
+                }
+            }
+            (t.redirect as i64, t.prefixes.clone())
+        }
+    };
+    Reply::Map(vec![
+        (
+            Reply::bulk_str("flags"),
+            Reply::Set(flags.into_iter().map(Reply::bulk_str).collect()),
+        ),
+        (Reply::bulk_str("redirect"), Reply::Int(redirect)),
+        (
+            Reply::bulk_str("prefixes"),
+            Reply::Array(prefixes.into_iter().map(Reply::Bulk).collect()),
+        ),
+    ])
 }
 
 fn client_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
@@ -1235,7 +1386,7 @@ fn client_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
             "GETNAME",
             "    Return the name of the current connection.",
             "GETREDIR",
-            "    Return the client ID we are redirecting to when tracking is enabled (always -1).",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
             "ID",
             "    Return the ID of the current connection.",
             "INFO",

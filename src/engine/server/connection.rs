@@ -554,7 +554,9 @@ fn run_locked(
             last_cmd_len = args[0].len().min(last_cmd.len());
             last_cmd[..last_cmd_len].copy_from_slice(&args[0][..last_cmd_len]);
             let offset_at_command = st.stream.offset;
+            st.tracking.executing = client.id;
             let outcome = cmd::process(&mut st, client, args, now);
+            st.tracking.executing = 0;
             // Messages the command itself published to this client (PUBLISH to a channel it
             // is subscribed to in RESP3) go out before its reply, as in Redis.
             if client.push_handed_out {
@@ -569,6 +571,10 @@ fn run_locked(
                     write_reply(client, &r, out);
                     if st.stream.offset != offset_at_command && out.len() > at {
                         write_replies.push(at..out.len());
+                    }
+                    // Invalidations the command caused for this very client follow its reply.
+                    for m in st.tracking.deferred.drain(..) {
+                        m.encode(client.proto, out);
                     }
                 }
                 Outcome::Blocked {
@@ -737,6 +743,7 @@ fn write_reply(client: &mut ClientState, reply: &Reply, out: &mut BytesMut) {
 /// Forget everything the shared state knows about a client that left.
 fn cleanup(st: &mut crate::engine::state::EngineState, client: &mut ClientState) {
     st.clients.remove(&client.id);
+    st.tracking.disable(client.id);
     st.repl.pending_ports.remove(&client.id);
     st.monitors.remove(&client.id);
     st.blocking.unblock(client.id);

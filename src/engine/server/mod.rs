@@ -583,6 +583,8 @@ async fn periodic_tasks(engine: Arc<Engine>) {
             }
         }
         st.propagate_expired();
+        // BCAST invalidations of keys that expired in the background.
+        crate::engine::tracking::broadcast_pending(&mut st, now);
         sync_persistence_settings(&engine, &st);
     }
 }
