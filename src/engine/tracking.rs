@@ -49,9 +49,10 @@ pub struct Tracking {
     /// Key → clients that read it (keys of every database together, as in Redis).
     table: HashMap<Bytes, HashSet<u64>>,
     prefixes: BTreeMap<Bytes, Prefix>,
-    /// The client whose command runs now, and the invalidations meant for it.
+    /// The client whose command runs now (set by `cmd::call` while the command itself runs),
+    /// and the invalidations held for after a reply, with the client each is for.
     pub executing: u64,
-    pub deferred: Vec<Reply>,
+    pub deferred: Vec<(u64, Reply)>,
     /// A read-only command ran (set by `cmd::call`): the top-level command's keys are
     /// remembered when it ends (for a script, the keys it declared, as Redis does).
     pub read_happened: bool,
@@ -153,6 +154,12 @@ pub fn remember_keys(state: &mut EngineState, id: u64, keys: Vec<Bytes>, now_ms:
     for k in keys {
         state.tracking.table.entry(k).or_default().insert(id);
     }
+    limit_table(state, now_ms);
+}
+
+/// Keep the table within `tracking-table-max-keys`: drop keys (any) and invalidate them for
+/// their readers, as Redis's `trackingLimitUsedSlots` does.
+pub fn limit_table(state: &mut EngineState, now_ms: i64) {
     let max = state
         .config
         .get("tracking-table-max-keys")
@@ -293,9 +300,30 @@ fn send(state: &mut EngineState, id: u64, keys: Reply, now_ms: i64) {
 
 fn deliver(state: &mut EngineState, target: u64, msg: Reply, now_ms: i64) {
     if target == state.tracking.executing {
-        state.tracking.deferred.push(msg);
+        state.tracking.deferred.push((target, msg));
         return;
     }
+    push_to(state, target, msg, now_ms);
+}
+
+/// The held invalidations of client `id` (its connection writes them after the reply); those
+/// held for other clients (a blocked client served by this command) go to them now.
+pub fn take_deferred(state: &mut EngineState, id: u64, now_ms: i64) -> Vec<Reply> {
+    if state.tracking.deferred.is_empty() {
+        return Vec::new();
+    }
+    let mut own = Vec::new();
+    for (target, msg) in std::mem::take(&mut state.tracking.deferred) {
+        if target == id {
+            own.push(msg);
+        } else {
+            push_to(state, target, msg, now_ms);
+        }
+    }
+    own
+}
+
+fn push_to(state: &mut EngineState, target: u64, msg: Reply, now_ms: i64) {
     let limit = state.config.settings.output_limits.pubsub;
     if let Some(tx) = state.clients.get(&target).and_then(|i| i.push.clone()) {
         if tx.push(msg, limit, now_ms) == crate::engine::client::Pushed::LimitReached {

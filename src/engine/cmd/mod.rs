@@ -745,10 +745,12 @@ pub fn precheck(
             "MASTERDOWN The write lease of this master has lapsed (it may have been replaced): reads are refused too."
         }));
     }
-    if (spec.has(flags::DENYOOM) || top.has(flags::DENYOOM))
-        && state.config.settings.maxmemory > 0
+    // Over maxmemory every command evicts first (reads too, as Redis's `performEvictions`);
+    // only commands that may grow memory are refused when nothing more can be evicted.
+    if state.config.settings.maxmemory > 0
         && !client.is_replication
         && !crate::engine::eviction::free_memory_if_needed(state)
+        && (spec.has(flags::DENYOOM) || top.has(flags::DENYOOM))
     {
         state.stats.rejected_calls += 1;
         return Some(Reply::err_static(
@@ -793,6 +795,9 @@ pub fn call(
     let notify_keys = (ctx.state.config.settings.notify_flags != 0
         && (spec.has(flags::WRITE) || parent.is_some_and(|p| p.has(flags::WRITE))))
     .then(|| crate::engine::notify::keys_before(ctx.state, ctx.client.db, spec, args, ctx.now_ms));
+    // Invalidations this command causes for its own client follow its reply (evictions just
+    // above went out before it, as in Redis).
+    let executing_before = std::mem::replace(&mut ctx.state.tracking.executing, ctx.client.id);
     let reply = (spec.run)(ctx, args);
     let elapsed_us = started.elapsed().as_micros() as u64;
     // CLIENT TRACKING: a read-only command ran; its keys (or, inside a script, the script's
@@ -810,6 +815,7 @@ pub fn call(
     // Keys removed by lazy expiry during the command are propagated before the command itself,
     // in the order they happened (a replica must not see the command act on a key it still has).
     ctx.state.propagate_expired();
+    ctx.state.tracking.executing = executing_before;
     let changed = ctx.state.dirty != dirty_before;
     if let Some(keys) = notify_keys {
         if wrote && !reply.is_error() {

@@ -725,6 +725,7 @@ fn config_set(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         Ok(()) => {
             let names: Vec<String> = pairs.iter().map(|(n, _)| n.clone()).collect();
             super::acl::config_changed(ctx.state, &names);
+            crate::engine::tracking::limit_table(ctx.state, ctx.now_ms);
             // A lower maxmemory evicts at once, as Redis does (not at the next write).
             if pairs
                 .iter()

@@ -554,9 +554,7 @@ fn run_locked(
             last_cmd_len = args[0].len().min(last_cmd.len());
             last_cmd[..last_cmd_len].copy_from_slice(&args[0][..last_cmd_len]);
             let offset_at_command = st.stream.offset;
-            st.tracking.executing = client.id;
             let outcome = cmd::process(&mut st, client, args, now);
-            st.tracking.executing = 0;
             // Messages the command itself published to this client (PUBLISH to a channel it
             // is subscribed to in RESP3) go out before its reply, as in Redis.
             if client.push_handed_out {
@@ -573,7 +571,7 @@ fn run_locked(
                         write_replies.push(at..out.len());
                     }
                     // Invalidations the command caused for this very client follow its reply.
-                    for m in st.tracking.deferred.drain(..) {
+                    for m in crate::engine::tracking::take_deferred(&mut st, client.id, now) {
                         m.encode(client.proto, out);
                     }
                 }
