@@ -65,13 +65,11 @@ done
 [[ -z $floor || $floor =~ ^[0-9]+$ ]] || die "--floor takes a number, not $floor"
 out=${out:-${TMPDIR:-/tmp}/redispair-redis-suite/$server}
 
-# unit_timeout UNIT: the time limit of UNIT, in seconds. Units that hang against the engine get
-# a shorter one so a run stays within CI's budget (docs/compatibility.md says why each hangs).
-# unit/tracking takes 0-2 s on redis-server; on the engine a test waits forever for an
-# invalidation that never comes (measured 2026-12-06: 62 s, most of it waiting for the
-# no-progress timeout; docs/compatibility.md says why). unit/pause and unit/pubsub hung too
-# until CLIENT PAUSE WRITE and CLIENT REPLY were fixed (they now take ~1 s).
-HANG_UNITS=(unit/tracking)
+# Units known to hang against the engine get a shorter time limit (HANG_TIMEOUT), so a run stays
+# within CI's budget; docs/compatibility.md says why each hangs. None does today: unit/tracking
+# was the last (a test waited forever for an invalidation) until CLIENT TRACKING was
+# implemented; it now takes ~2 s, like unit/pause and unit/pubsub since their fixes.
+HANG_UNITS=()
 HANG_TIMEOUT=30
 
 # unit_timeout UNIT: the time limit of UNIT, in seconds.
@@ -245,7 +243,7 @@ parse_unit() {
 }
 
 stage "redis-suite: ${#units[@]} units against $server, each on a fresh server" \
-  "limit ${UNIT_TIMEOUT} s a unit; ${HANG_TIMEOUT} s for ${HANG_UNITS[*]}, which hang on the engine"
+  "limit ${UNIT_TIMEOUT} s a unit${HANG_UNITS[*]:+; ${HANG_TIMEOUT} s for ${HANG_UNITS[*]}, which hang on the engine}"
 : >"$out/failures.txt"
 : >"$out/summary.txt"
 total_ok=0 total_err=0 total_skip=0

@@ -257,6 +257,8 @@ pub struct EngineState {
     pub unpause_requested: bool,
     /// DEBUG SET-ACTIVE-EXPIRE: whether the periodic task expires keys in the background.
     pub active_expire_enabled: bool,
+    /// DEBUG PAUSE-CRON: the periodic task leaves keys and the tracking table alone.
+    pub cron_paused: bool,
     /// Clients in MONITOR mode: every executed command is pushed to them.
     pub monitors: HashMap<u64, PushSender>,
     /// ACL users and the ACL log.
@@ -312,6 +314,7 @@ impl EngineState {
             shutdown_requested: false,
             unpause_requested: false,
             active_expire_enabled: true,
+            cron_paused: false,
             monitors: HashMap::new(),
         }
     }

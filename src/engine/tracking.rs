@@ -341,7 +341,10 @@ mod tests {
         let mut t = Tracking::default();
         let opts = |p: &[&str]| TrackingClient {
             bcast: true,
-            prefixes: p.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect(),
+            prefixes: p
+                .iter()
+                .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+                .collect(),
             ..Default::default()
         };
         let e = t.enable(1, opts(&["FOOBAR", "FOO"])).unwrap_err();
@@ -351,7 +354,10 @@ mod tests {
         );
         t.enable(1, opts(&["FOO", "BAR"])).unwrap();
         let e = t.enable(1, opts(&["FO"])).unwrap_err();
-        assert!(e.starts_with("ERR Prefix 'FO' overlaps with an existing prefix 'FOO'"), "{e}");
+        assert!(
+            e.starts_with("ERR Prefix 'FO' overlaps with an existing prefix 'FOO'"),
+            "{e}"
+        );
         t.disable(1);
         assert_eq!(t.totals(), (0, 0, 0));
     }

@@ -465,6 +465,11 @@ pub fn process(
         }
     };
     let top = parent.unwrap_or(spec);
+    // A lowered tracking-table-max-keys applies from the next command on (and in the
+    // periodic task), as in Redis.
+    if state.tracking.active() {
+        crate::engine::tracking::limit_table(state, now_ms);
+    }
     if !client.is_authenticated() && !top.has(flags::NO_AUTH) {
         if client.multi.active {
             client.multi.aborted = true;
