@@ -663,6 +663,8 @@ pub struct Settings {
     pub databases: usize,
     pub slowlog_slower_than: i64,
     pub slowlog_max_len: usize,
+    /// latency-monitor-threshold in ms (0: the latency monitor is off).
+    pub latency_monitor_threshold_ms: u64,
     pub hz: u32,
     pub timeout_secs: u64,
     pub set_max_intset_entries: usize,
@@ -1037,6 +1039,7 @@ impl Config {
             databases: self.int("databases") as usize,
             slowlog_slower_than: self.int("slowlog-log-slower-than"),
             slowlog_max_len: self.int("slowlog-max-len") as usize,
+            latency_monitor_threshold_ms: self.int("latency-monitor-threshold").max(0) as u64,
             hz: self.int("hz") as u32,
             timeout_secs: self.int("timeout") as u64,
             set_max_intset_entries: self.int("set-max-intset-entries") as usize,

@@ -97,6 +97,8 @@ pub struct BlockedClient {
     pub args: Vec<Arg>,
     pub proto: u8,
     pub reply: oneshot::Sender<Reply>,
+    /// What it gets on timeout, and from CLIENT UNBLOCK id TIMEOUT.
+    pub timeout_reply: Reply,
 }
 
 /// Blocked clients by key, in the order they blocked (Redis serves the longest waiter first).
@@ -265,6 +267,8 @@ pub struct EngineState {
     pub acl: crate::engine::acl::Acl,
     /// CLIENT TRACKING: tracked keys, BCAST prefixes, pending invalidations.
     pub tracking: crate::engine::tracking::Tracking,
+    /// LATENCY: events that took at least latency-monitor-threshold.
+    pub latency_monitor: crate::engine::latency::Monitor,
 }
 
 impl EngineState {
@@ -285,6 +289,7 @@ impl EngineState {
         EngineState {
             acl,
             tracking: Default::default(),
+            latency_monitor: Default::default(),
             dbs: (0..n).map(|_| Db::new()).collect(),
             config,
             stats: Stats::default(),

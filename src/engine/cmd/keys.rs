@@ -1042,6 +1042,7 @@ mod tests {
                 args: vec![Arg::from_static(b"BLPOP")],
                 proto: 2,
                 reply: tx,
+                timeout_reply: Reply::Nil,
             },
         );
         state
@@ -1073,6 +1074,7 @@ mod tests {
                 args: vec![Arg::from_static(b"BLPOP")],
                 proto: 2,
                 reply: tx,
+                timeout_reply: Reply::Nil,
             },
         );
         let r = run(&mut state, &mut client, &[b"RENAME", b"src", b"dst"]);

@@ -615,6 +615,7 @@ pub fn process(
                     args: req.args.unwrap_or(args),
                     proto: client.proto,
                     reply: tx,
+                    timeout_reply: req.timeout_reply.clone(),
                 },
             );
             Outcome::Blocked {
@@ -846,7 +847,12 @@ pub fn call(
     let top = parent.unwrap_or(spec);
     let entry = stats
         .commands
-        .entry(crate::engine::state::CommandName(top.name))
+        // Subcommands have statistics of their own (cmdstat_client|id), as in Redis 7.
+        .entry(crate::engine::state::CommandName(if parent.is_some() {
+            crate::engine::acl::full_name(spec)
+        } else {
+            spec.name
+        }))
         .or_default();
     // A parked command run again is the same call (Redis counts a blocked command once:
     // when it is served or times out); its failure still counts.
@@ -865,6 +871,23 @@ pub fn call(
     let threshold = ctx.state.config.settings.slowlog_slower_than;
     if threshold >= 0 && elapsed_us as i64 >= threshold && !ctx.in_script {
         record_slowlog(ctx, args, elapsed_us);
+    }
+    // The latency monitor (latency-monitor-threshold, ms): `command`, or `fast-command` for
+    // commands flagged fast, as Redis names them.
+    let latency_threshold = ctx.state.config.settings.latency_monitor_threshold_ms;
+    if latency_threshold > 0 && elapsed_us / 1000 >= latency_threshold && !ctx.serving_blocked {
+        let event = if spec.has(flags::FAST) {
+            "fast-command"
+        } else {
+            "command"
+        };
+        let now_secs = ctx.now_ms / 1000;
+        ctx.state.latency_monitor.add_if_needed(
+            event,
+            elapsed_us / 1000,
+            latency_threshold,
+            now_secs,
+        );
     }
     reply
 }

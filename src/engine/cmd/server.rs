@@ -288,6 +288,14 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         client_getredir,
     ),
     CommandSpec::new(
+        "unblock",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "connection",
+        client_unblock,
+    ),
+    CommandSpec::new(
         "caching",
         3,
         NOSCRIPT | LOADING | STALE,
@@ -430,7 +438,7 @@ const LATENCY_SUBCOMMANDS: &[CommandSpec] = &[
         ADMIN | NOSCRIPT | LOADING | STALE,
         (0, 0, 0),
         "server",
-        empty_array,
+        latency_latest,
     ),
     CommandSpec::new(
         "history",
@@ -438,7 +446,7 @@ const LATENCY_SUBCOMMANDS: &[CommandSpec] = &[
         ADMIN | NOSCRIPT | LOADING | STALE,
         (0, 0, 0),
         "server",
-        empty_array,
+        latency_history,
     ),
     CommandSpec::new(
         "reset",
@@ -853,10 +861,6 @@ fn help_reply(command: &str, lines: &[&str]) -> Reply {
     out.push(Reply::status("HELP"));
     out.push(Reply::status("    Print this help."));
     Reply::Array(out)
-}
-
-fn empty_array(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
-    Reply::Array(vec![])
 }
 
 /// RESET: the connection goes back to its state right after connecting (Redis `resetCommand`).
@@ -1308,6 +1312,39 @@ fn client_tracking(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
             Reply::Ok
         }
         None => syntax_error(),
+    }
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: a client blocked on keys gets its timeout reply now, or
+/// Redis's UNBLOCKED error. 1 when it was blocked, 0 otherwise.
+fn client_unblock(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    if a.len() > 4 {
+        return syntax_error();
+    }
+    let as_error = match a.get(3) {
+        None => false,
+        Some(m) if is(m, "timeout") => false,
+        Some(m) if is(m, "error") => true,
+        Some(_) => {
+            return Reply::err_static("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        }
+    };
+    let id = match int_arg(&a[2]) {
+        Ok(v) if v > 0 => v as u64,
+        Ok(_) => return Reply::Int(0),
+        Err(e) => return e,
+    };
+    match ctx.state.blocking.unblock(id) {
+        Some(b) => {
+            let reply = if as_error {
+                Reply::err_static("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+            } else {
+                b.timeout_reply
+            };
+            let _ = b.reply.send(reply);
+            Reply::Int(1)
+        }
+        None => Reply::Int(0),
     }
 }
 
@@ -2114,27 +2151,130 @@ fn slowlog_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     )
 }
 
-/// The engine records no latency events (latency monitoring is off, as in a default Redis), so
-/// LATEST and HISTORY are empty and RESET resets nothing.
-fn latency_reset(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
-    Reply::Int(0)
+/// LATENCY LATEST: per event, [name, time of the latest sample, its latency, the highest].
+fn latency_latest(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
+    Reply::Array(
+        ctx.state
+            .latency_monitor
+            .events
+            .iter()
+            .filter_map(|(name, s)| {
+                let (t, ms) = *s.samples.back()?;
+                Some(Reply::Array(vec![
+                    Reply::bulk(Bytes::from(name.clone())),
+                    Reply::Int(t),
+                    Reply::Int(ms as i64),
+                    Reply::Int(s.max_ms as i64),
+                ]))
+            })
+            .collect(),
+    )
 }
 
-fn latency_graph(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
-    Reply::error(format!(
-        "ERR No samples available for event '{}'",
-        lossy(&a[2])
-    ))
+/// LATENCY HISTORY event: [time, latency] of each sample, oldest first.
+fn latency_history(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    let name = lossy(&a[2]);
+    Reply::Array(
+        ctx.state
+            .latency_monitor
+            .events
+            .get(&name)
+            .map(|s| {
+                s.samples
+                    .iter()
+                    .map(|(t, ms)| Reply::Array(vec![Reply::Int(*t), Reply::Int(*ms as i64)]))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
 }
 
-fn latency_histogram(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
-    Reply::Map(vec![])
+fn latency_reset(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    let names: Vec<String> = a[2..].iter().map(|n| lossy(n)).collect();
+    Reply::Int(ctx.state.latency_monitor.reset(&names) as i64)
 }
 
-fn latency_doctor(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
-    Reply::Verbatim(Bytes::from_static(
-        b"Latency monitoring is disabled in this instance: no latency events are recorded.\n",
-    ))
+fn latency_graph(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    let name = lossy(&a[2]);
+    match ctx.state.latency_monitor.graph(&name) {
+        Some(g) => Reply::Verbatim(Bytes::from(g)),
+        None => Reply::error(format!("ERR No samples available for event '{name}'")),
+    }
+}
+
+/// LATENCY HISTOGRAM [command ...]: per command (subcommands by their full name) that ran,
+/// its calls and the cumulative count per bucket (upper bounds in µs; the engine's buckets are
+/// powers of four, Redis's powers of two). A container named alone stands for its
+/// subcommands; unknown names are skipped, as in Redis.
+fn latency_histogram(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    let stats = &ctx.state.stats.commands;
+    let mut wanted: Vec<&'static str> = Vec::new();
+    let mut push = |spec: &'static CommandSpec, parent: Option<&'static CommandSpec>| {
+        let name = if parent.is_some() {
+            crate::engine::acl::full_name(spec)
+        } else {
+            spec.name
+        };
+        if !wanted.contains(&name) {
+            wanted.push(name);
+        }
+    };
+    if a.len() == 2 {
+        for c in super::all_commands() {
+            push(c, None);
+            for s in c.subcommands {
+                push(s, Some(c));
+            }
+        }
+    } else {
+        for n in &a[2..] {
+            match lookup_full_name(n) {
+                Some((c, Some(p))) => push(c, Some(p)),
+                Some((c, None)) if !c.subcommands.is_empty() => {
+                    for s in c.subcommands {
+                        push(s, Some(c));
+                    }
+                }
+                Some((c, None)) => push(c, None),
+                None => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for name in wanted {
+        let Some(st) = stats.get(&crate::engine::state::CommandName(name)) else {
+            continue;
+        };
+        if st.calls == 0 {
+            continue;
+        }
+        let mut cumulative = 0;
+        let mut buckets = Vec::new();
+        for (i, n) in st.hist.iter().enumerate() {
+            cumulative += n;
+            if *n == 0 {
+                continue;
+            }
+            let bound = if i < crate::engine::latency::FINITE_BUCKETS {
+                1i64 << (2 * i)
+            } else {
+                i64::MAX
+            };
+            buckets.push((Reply::Int(bound), Reply::Int(cumulative as i64)));
+        }
+        out.push((
+            Reply::bulk(Bytes::from(name)),
+            Reply::Map(vec![
+                (Reply::bulk_str("calls"), Reply::Int(st.calls as i64)),
+                (Reply::bulk_str("histogram_usec"), Reply::Map(buckets)),
+            ]),
+        ));
+    }
+    Reply::Map(out)
+}
+
+fn latency_doctor(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
+    Reply::Verbatim(Bytes::from(ctx.state.latency_monitor.doctor()))
 }
 
 fn latency_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
