@@ -92,8 +92,11 @@ def main():
         print(f"    \"{c}\",")
     print("];")
     print()
-    print("/// (full name, categories, key specs), sorted by name.")
-    print("pub const COMMANDS: &[(&str, u32, &[(Begin, u8)])] = &[")
+    print("/// A command's row: full name, categories, key specs (begin, flags).")
+    print("pub type Row = (&'static str, u32, &'static [(Begin, u8)]);")
+    print()
+    print("/// Every command's row, sorted by name.")
+    print("pub const COMMANDS: &[Row] = &[")
     for full in sorted(rows):
         cats, specs = rows[full]
         print(f"    (\"{full}\", {cats:#x}, &[{', '.join(specs)}]),")

@@ -763,7 +763,7 @@ impl User {
             return true;
         }
         let h = hash_password(pass);
-        self.passwords.iter().any(|p| *p == h)
+        self.passwords.contains(&h)
     }
 
     /// Whether the user may run `spec` (of `parent`) with `args`: one selector must allow it

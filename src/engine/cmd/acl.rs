@@ -189,7 +189,7 @@ pub fn script_reply(d: Denied) -> Reply {
 /// AUTH / HELLO AUTH: authenticate the client as `user` (None: the default user). A failure
 /// is logged in ACL LOG (reason `auth`) and answered with WRONGPASS.
 pub fn authenticate(ctx: &mut Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Result<(), Reply> {
-    let name = user.map_or_else(|| "default".to_string(), |u| lossy(u));
+    let name = user.map_or_else(|| "default".to_string(), lossy);
     let ok = ctx
         .state
         .acl
@@ -578,7 +578,7 @@ pub fn parse_acl_file(text: &str, all_channels: bool) -> Result<Acl, String> {
         if !seen.insert(name.clone()) {
             return Err(format!("{}: Duplicate user '{name}' found", n + 1));
         }
-        let ops = acl::merge_selector_args(&words[2..].to_vec()).map_err(|i| {
+        let ops = acl::merge_selector_args(&words[2..]).map_err(|i| {
             format!(
                 "{}: Unmatched parenthesis in acl selector starting at '{}'.",
                 n + 1,
