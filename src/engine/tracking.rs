@@ -323,6 +323,19 @@ pub fn take_deferred(state: &mut EngineState, id: u64, now_ms: i64) -> Vec<Reply
     own
 }
 
+/// The held invalidations of client `id` only (a blocked client served by another's command),
+/// leaving the others held.
+pub fn take_held_for(state: &mut EngineState, id: u64) -> Vec<Reply> {
+    if state.tracking.deferred.is_empty() {
+        return Vec::new();
+    }
+    let (own, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut state.tracking.deferred)
+        .into_iter()
+        .partition(|(target, _)| *target == id);
+    state.tracking.deferred = rest;
+    own.into_iter().map(|(_, m)| m).collect()
+}
+
 fn push_to(state: &mut EngineState, target: u64, msg: Reply, now_ms: i64) {
     let limit = state.config.settings.output_limits.pubsub;
     if let Some(tx) = state.clients.get(&target).and_then(|i| i.push.clone()) {

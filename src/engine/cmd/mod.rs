@@ -968,6 +968,19 @@ pub fn serve_blocked(state: &mut EngineState, now_ms: i64) {
                     break;
                 }
                 if let Some(b) = state.blocking.unblock(id) {
+                    // Invalidations the served command caused for this client follow its
+                    // reply on its connection: sent as one piece, already encoded.
+                    let pushes = crate::engine::tracking::take_held_for(state, id);
+                    let reply = if pushes.is_empty() {
+                        reply
+                    } else {
+                        let mut out = bytes::BytesMut::new();
+                        reply.encode(b.proto, &mut out);
+                        for p in pushes {
+                            p.encode(b.proto, &mut out);
+                        }
+                        Reply::Raw(out.freeze())
+                    };
                     let _ = b.reply.send(reply);
                 }
             }
