@@ -33,14 +33,33 @@ pub struct MultiState {
     pub aborted: bool,
 }
 
-/// Who the client is authenticated as.
+/// Who the client is authenticated as (an ACL user, see `acl`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum User {
-    /// Not authenticated yet (requirepass set).
+    /// Not authenticated yet (the default user needs a password or is off).
     None,
     Default,
-    /// The operator's admin user: may run the admin commands.
-    Admin,
+    /// Any other ACL user, the operator's admin user included.
+    Named(Arc<str>),
+}
+
+impl User {
+    /// The ACL user name (an unauthenticated client is the default user, as in Redis).
+    pub fn name(&self) -> &str {
+        match self {
+            User::None | User::Default => "default",
+            User::Named(n) => n,
+        }
+    }
+
+    /// The user a name authenticates as.
+    pub fn from_name(name: &str) -> User {
+        if name == "default" {
+            User::Default
+        } else {
+            User::Named(Arc::from(name))
+        }
+    }
 }
 
 /// The handle other clients use to act on this one (CLIENT KILL, demotion, pub/sub delivery).
@@ -189,6 +208,9 @@ pub struct ClientState {
     pub lib_name: Option<Bytes>,
     pub lib_ver: Option<Bytes>,
     pub user: User,
+    /// Authenticated as the operator's admin user (`admin-user`): may run the REDISPAIR
+    /// commands and is exempt from the write-lease refusal.
+    pub admin: bool,
     pub multi: MultiState,
     pub watched: Vec<(usize, CompactBytes)>,
     pub channels: HashSet<Bytes>,
@@ -229,6 +251,7 @@ impl ClientState {
             } else {
                 User::Default
             },
+            admin: false,
             multi: MultiState::default(),
             watched: Vec::new(),
             channels: HashSet::new(),
@@ -290,7 +313,11 @@ pub struct ClientInfo {
     pub multi: i64,
     pub last_cmd: String,
     pub flags: String,
-    pub user: &'static str,
+    pub user: Arc<str>,
+    /// Authenticated as the operator's admin user.
+    pub admin: bool,
+    /// Where messages for the client go (tracking invalidations for a REDIRECT target).
+    pub push: Option<PushSender>,
     pub blocked: bool,
     /// Held by CLIENT PAUSE (counted in INFO `blocked_clients`, as Redis counts them).
     pub paused: bool,
@@ -347,10 +374,10 @@ impl ClientInfo {
             }
         }
         flags_of(c, blocked, &mut self.flags);
-        self.user = match c.user {
-            User::Admin => "admin",
-            _ => "default",
-        };
+        if &*self.user != c.user.name() {
+            self.user = Arc::from(c.user.name());
+        }
+        self.admin = c.admin;
         self.blocked = blocked;
         self.is_replication = c.is_replication;
     }
@@ -378,10 +405,9 @@ impl ClientInfo {
             },
             last_cmd: last_cmd.to_string(),
             flags,
-            user: match c.user {
-                User::Admin => "admin",
-                _ => "default",
-            },
+            user: Arc::from(c.user.name()),
+            admin: c.admin,
+            push: c.push.clone(),
             blocked: false,
             paused: false,
             handle: c.handle.clone(),

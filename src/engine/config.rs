@@ -348,6 +348,30 @@ pub static DEFS: &[Def] = &[
     ),
     def("slowlog-max-len", UINT, "128", "Slow log length."),
     def(
+        "tracking-table-max-keys",
+        UINT,
+        "1000000",
+        "Keys the CLIENT TRACKING table holds at most; past it, keys are dropped and their readers invalidated (0 = no limit).",
+    ),
+    def(
+        "acllog-max-len",
+        UINT,
+        "128",
+        "Entries ACL LOG keeps (refused commands and failed authentications).",
+    ),
+    fixed(
+        "aclfile",
+        Kind::Str,
+        "",
+        "File of ACL users (`user <name> <rules>` lines) read at start-up and by ACL LOAD, written by ACL SAVE; empty: users live only in memory.",
+    ),
+    def(
+        "acl-pubsub-default",
+        Kind::Enum(&["resetchannels", "allchannels"]),
+        "resetchannels",
+        "Channels a new ACL user may use: none (resetchannels) or all (allchannels).",
+    ),
+    def(
         "latency-monitor-threshold",
         UINT,
         "0",
@@ -645,6 +669,8 @@ pub struct Settings {
     pub databases: usize,
     pub slowlog_slower_than: i64,
     pub slowlog_max_len: usize,
+    /// latency-monitor-threshold in ms (0: the latency monitor is off).
+    pub latency_monitor_threshold_ms: u64,
     pub hz: u32,
     pub timeout_secs: u64,
     pub set_max_intset_entries: usize,
@@ -1019,6 +1045,7 @@ impl Config {
             databases: self.int("databases") as usize,
             slowlog_slower_than: self.int("slowlog-log-slower-than"),
             slowlog_max_len: self.int("slowlog-max-len") as usize,
+            latency_monitor_threshold_ms: self.int("latency-monitor-threshold").max(0) as u64,
             hz: self.int("hz") as u32,
             timeout_secs: self.int("timeout") as u64,
             set_max_intset_entries: self.int("set-max-intset-entries") as usize,

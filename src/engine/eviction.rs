@@ -262,6 +262,7 @@ fn evict(state: &mut EngineState, db: usize, key: &CompactBytes) {
         );
     }
     state.watches.touch(db, key);
+    crate::engine::tracking::invalidate_key(state, key, 0, crate::engine::server::now_ms());
     state.dirty += 1;
     state.propagate(
         db,

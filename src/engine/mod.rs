@@ -6,6 +6,7 @@
 //! write log → `protocol::reply` encodes the reply → the connection writes all replies of the
 //! batch at once. See docs/architecture.md.
 
+pub mod acl;
 pub mod admin;
 pub mod archive;
 pub mod client;
@@ -27,6 +28,7 @@ pub mod scripting;
 pub mod server;
 pub mod state;
 pub mod storage;
+pub mod tracking;
 
 /// The Redis version the engine reports everywhere (INFO `redis_version`, HELLO `version`, Lua
 /// `redis.REDIS_VERSION`): the reference server whose behaviour it matches, Debian's

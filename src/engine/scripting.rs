@@ -1033,6 +1033,18 @@ fn script_command(ctx: &mut Ctx<'_>, args: &[Arg], read_only: bool) -> Reply {
     {
         return Reply::err_static("ERR Write commands are not allowed from read-only scripts.");
     }
+    if !ctx.client.is_replication {
+        if let Err(d) = cmd::acl::check(
+            ctx.state,
+            ctx.client,
+            spec,
+            args,
+            crate::engine::acl::LogContext::Lua,
+            ctx.now_ms,
+        ) {
+            return cmd::acl::script_reply(d);
+        }
+    }
     if let Some(err) = cmd::precheck(ctx.state, ctx.client, spec, top) {
         return err;
     }

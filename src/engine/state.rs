@@ -97,6 +97,8 @@ pub struct BlockedClient {
     pub args: Vec<Arg>,
     pub proto: u8,
     pub reply: oneshot::Sender<Reply>,
+    /// What it gets on timeout, and from CLIENT UNBLOCK id TIMEOUT.
+    pub timeout_reply: Reply,
 }
 
 /// Blocked clients by key, in the order they blocked (Redis serves the longest waiter first).
@@ -257,8 +259,16 @@ pub struct EngineState {
     pub unpause_requested: bool,
     /// DEBUG SET-ACTIVE-EXPIRE: whether the periodic task expires keys in the background.
     pub active_expire_enabled: bool,
+    /// DEBUG PAUSE-CRON: the periodic task leaves keys and the tracking table alone.
+    pub cron_paused: bool,
     /// Clients in MONITOR mode: every executed command is pushed to them.
     pub monitors: HashMap<u64, PushSender>,
+    /// ACL users and the ACL log.
+    pub acl: crate::engine::acl::Acl,
+    /// CLIENT TRACKING: tracked keys, BCAST prefixes, pending invalidations.
+    pub tracking: crate::engine::tracking::Tracking,
+    /// LATENCY: events that took at least latency-monitor-threshold.
+    pub latency_monitor: crate::engine::latency::Monitor,
 }
 
 impl EngineState {
@@ -268,7 +278,18 @@ impl EngineState {
             .get("port")
             .and_then(|p| p.parse().ok())
             .unwrap_or(6379);
+        // A bad ACL file was refused when the settings were read (`Config::check_acl_file`).
+        let acl = crate::engine::cmd::acl::initial_acl(&config).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "ACL file not loaded");
+            let mut acl = crate::engine::acl::Acl::new();
+            acl.set_default_password(config.settings.requirepass.as_deref());
+            crate::engine::cmd::acl::sync_admin_user(&mut acl, &config);
+            acl
+        });
         EngineState {
+            acl,
+            tracking: Default::default(),
+            latency_monitor: Default::default(),
             dbs: (0..n).map(|_| Db::new()).collect(),
             config,
             stats: Stats::default(),
@@ -298,6 +319,7 @@ impl EngineState {
             shutdown_requested: false,
             unpause_requested: false,
             active_expire_enabled: true,
+            cron_paused: false,
             monitors: HashMap::new(),
         }
     }
@@ -395,6 +417,8 @@ impl EngineState {
                     );
                 }
                 self.watches.touch(db, &k);
+                let now = crate::engine::server::now_ms();
+                crate::engine::tracking::invalidate_key(self, &k, 0, now);
                 self.dirty += 1;
                 self.propagate(db, vec![Arg::from_static(b"DEL"), Arg::copy_from_slice(&k)]);
             }

@@ -362,6 +362,7 @@ fn flushdb(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     ctx.state.watches.touch_flushed(db, &ctx.state.dbs[db]);
     ctx.state.dbs[db].clear();
     ctx.state.dirty += 1;
+    crate::engine::tracking::invalidate_all(ctx.state, ctx.now_ms);
     Reply::Ok
 }
 
@@ -374,6 +375,7 @@ fn flushall(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         ctx.state.dbs[db].clear();
     }
     ctx.state.dirty += 1;
+    crate::engine::tracking::invalidate_all(ctx.state, ctx.now_ms);
     Reply::Ok
 }
 
@@ -1040,6 +1042,7 @@ mod tests {
                 args: vec![Arg::from_static(b"BLPOP")],
                 proto: 2,
                 reply: tx,
+                timeout_reply: Reply::Nil,
             },
         );
         state
@@ -1071,6 +1074,7 @@ mod tests {
                 args: vec![Arg::from_static(b"BLPOP")],
                 proto: 2,
                 reply: tx,
+                timeout_reply: Reply::Nil,
             },
         );
         let r = run(&mut state, &mut client, &[b"RENAME", b"src", b"dst"]);

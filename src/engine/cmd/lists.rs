@@ -424,6 +424,8 @@ fn ltrim(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         // propagate.
         let db = ctx.client.db;
         ctx.state.watches.touch(db, key);
+        let (id, now) = (ctx.client.id, ctx.now_ms);
+        crate::engine::tracking::invalidate_key(ctx.state, key, id, now);
     }
     Reply::Ok
 }

@@ -8,6 +8,7 @@
 //! INCRBYFLOAT → SET ... KEEPTTL, BLPOP → LPOP ...), so replicas and recovery replay effects,
 //! never decisions that depend on time or randomness.
 
+pub mod acl;
 pub mod args;
 pub mod bitmaps;
 pub mod docs;
@@ -161,8 +162,9 @@ impl CommandSpec {
 }
 
 /// All command families.
-fn families() -> [&'static [CommandSpec]; 18] {
+fn families() -> [&'static [CommandSpec]; 19] {
     [
+        acl::COMMANDS,
         strings::COMMANDS,
         keys::COMMANDS,
         bitmaps::COMMANDS,
@@ -299,6 +301,7 @@ impl<'a> Ctx<'a> {
         self.state.dirty_since_save += 1;
         let db = self.client.db;
         self.state.watches.touch(db, key);
+        crate::engine::tracking::invalidate_key(self.state, key, self.client.id, self.now_ms);
     }
 
     /// Like [`Ctx::modified`] for a key in another database (MOVE, COPY ... DB).
@@ -306,6 +309,7 @@ impl<'a> Ctx<'a> {
         self.state.dirty += 1;
         self.state.dirty_since_save += 1;
         self.state.watches.touch(db, key);
+        crate::engine::tracking::invalidate_key(self.state, key, self.client.id, self.now_ms);
     }
 
     /// A list or sorted set at `key` received elements: blocked clients may be served.
@@ -461,6 +465,11 @@ pub fn process(
         }
     };
     let top = parent.unwrap_or(spec);
+    // A lowered tracking-table-max-keys applies from the next command on (and in the
+    // periodic task), as in Redis.
+    if state.tracking.active() {
+        crate::engine::tracking::limit_table(state, now_ms);
+    }
     if !client.is_authenticated() && !top.has(flags::NO_AUTH) {
         if client.multi.active {
             client.multi.aborted = true;
@@ -494,11 +503,35 @@ pub fn process(
             "LOADING Redis is loading the dataset in memory",
         ));
     }
-    if top.has(flags::ADMIN_USER) && client.user != crate::engine::client::User::Admin {
+    if top.has(flags::ADMIN_USER) && !client.admin {
         return Outcome::Reply(Reply::error(format!(
-            "NOPERM User default has no permissions to run the '{}' command",
+            "NOPERM this user has no permissions to run the '{}' command",
             full_name(spec, parent)
         )));
+    }
+    if !client.is_replication {
+        if let Err(d) = acl::check(
+            state,
+            client,
+            spec,
+            &args,
+            if client.multi.active {
+                crate::engine::acl::LogContext::Multi
+            } else {
+                crate::engine::acl::LogContext::Toplevel
+            },
+            now_ms,
+        ) {
+            let e = acl::toplevel_reply(d, spec);
+            state.stats.rejected_calls += 1;
+            if client.multi.active {
+                client.multi.aborted = true;
+            }
+            if spec.name == "exec" {
+                return Outcome::Reply(transactions::abort_exec(state, client, &e));
+            }
+            return Outcome::Reply(e);
+        }
     }
     // The write log cannot be written (a full disk): write commands are refused with MISCONF,
     // also when MULTI would queue them (EXEC then answers EXECABORT) and EXEC with queued
@@ -559,9 +592,13 @@ pub fn process(
         return Outcome::Reply(err);
     }
     let dirty_before = state.dirty;
+    state.tracking.read_happened = false;
     let mut ctx = Ctx::new(state, client, now_ms);
     let reply = call(&mut ctx, spec, parent, &args);
     let block = ctx.block.take();
+    if !state.tracking.clients.is_empty() {
+        after_tracked_command(state, client, spec, top, &args, now_ms);
+    }
     if state.dirty != dirty_before {
         streams::signal_lost_streams(state);
     }
@@ -578,6 +615,7 @@ pub fn process(
                     args: req.args.unwrap_or(args),
                     proto: client.proto,
                     reply: tx,
+                    timeout_reply: req.timeout_reply.clone(),
                 },
             );
             Outcome::Blocked {
@@ -587,6 +625,46 @@ pub fn process(
             }
         }
     }
+}
+
+/// CLIENT TRACKING after a top-level command: remember the keys it read, forget CLIENT
+/// CACHING (it covers one command, or a whole transaction), send pending BCAST keys.
+fn after_tracked_command(
+    state: &mut EngineState,
+    client: &ClientState,
+    spec: &CommandSpec,
+    top: &CommandSpec,
+    args: &[Arg],
+    now_ms: i64,
+) {
+    if state.tracking.read_happened {
+        state.tracking.read_happened = false;
+        remember_tracked_keys(state, client, spec, args, now_ms);
+    }
+    if top.name != "client" && !client.multi.active {
+        if let Some(t) = state.tracking.clients.get_mut(&client.id) {
+            t.caching = None;
+        }
+    }
+    crate::engine::tracking::broadcast_pending(state, now_ms);
+}
+
+fn remember_tracked_keys(
+    state: &mut EngineState,
+    client: &ClientState,
+    spec: &CommandSpec,
+    args: &[Arg],
+    now_ms: i64,
+) {
+    if !state.tracking.clients.contains_key(&client.id) {
+        return;
+    }
+    let keys = spec
+        .key_positions(args)
+        .into_iter()
+        .filter_map(|p| args.get(p).map(|a| a.to_bytes()))
+        .collect();
+    crate::engine::tracking::remember_keys(state, client.id, keys, now_ms);
 }
 
 fn paused_until(
@@ -663,7 +741,7 @@ pub fn precheck(
     let is_read = spec.has(flags::READONLY) || top.has(flags::READONLY);
     if (is_write || is_read)
         && !client.is_replication
-        && client.user != crate::engine::client::User::Admin
+        && !client.admin
         && state.repl.role == crate::engine::replication::Role::Master
         && !crate::engine::replication::lease::fresh(state)
     {
@@ -673,10 +751,12 @@ pub fn precheck(
             "MASTERDOWN The write lease of this master has lapsed (it may have been replaced): reads are refused too."
         }));
     }
-    if (spec.has(flags::DENYOOM) || top.has(flags::DENYOOM))
-        && state.config.settings.maxmemory > 0
+    // Over maxmemory every command evicts first (reads too, as Redis's `performEvictions`);
+    // only commands that may grow memory are refused when nothing more can be evicted.
+    if state.config.settings.maxmemory > 0
         && !client.is_replication
         && !crate::engine::eviction::free_memory_if_needed(state)
+        && (spec.has(flags::DENYOOM) || top.has(flags::DENYOOM))
     {
         state.stats.rejected_calls += 1;
         return Some(Reply::err_static(
@@ -721,14 +801,27 @@ pub fn call(
     let notify_keys = (ctx.state.config.settings.notify_flags != 0
         && (spec.has(flags::WRITE) || parent.is_some_and(|p| p.has(flags::WRITE))))
     .then(|| crate::engine::notify::keys_before(ctx.state, ctx.client.db, spec, args, ctx.now_ms));
+    // Invalidations this command causes for its own client follow its reply (evictions just
+    // above went out before it, as in Redis).
+    let executing_before = std::mem::replace(&mut ctx.state.tracking.executing, ctx.client.id);
     let reply = (spec.run)(ctx, args);
     let elapsed_us = started.elapsed().as_micros() as u64;
+    // CLIENT TRACKING: a read-only command ran; its keys (or, inside a script, the script's
+    // declared keys) are remembered when the top-level command ends. The read-only script
+    // commands themselves do not count: only what they call.
+    if !ctx.state.tracking.clients.is_empty()
+        && (spec.has(flags::READONLY) || parent.is_some_and(|p| p.has(flags::READONLY)))
+        && !matches!(spec.name, "eval_ro" | "evalsha_ro" | "fcall_ro")
+    {
+        ctx.state.tracking.read_happened = true;
+    }
     // Whether the command itself changed the dataset (the DELs of keys it found expired are
     // counted next, and send `expired`, not the command's event).
     let wrote = ctx.state.dirty != dirty_before;
     // Keys removed by lazy expiry during the command are propagated before the command itself,
     // in the order they happened (a replica must not see the command act on a key it still has).
     ctx.state.propagate_expired();
+    ctx.state.tracking.executing = executing_before;
     let changed = ctx.state.dirty != dirty_before;
     if let Some(keys) = notify_keys {
         if wrote && !reply.is_error() {
@@ -754,7 +847,12 @@ pub fn call(
     let top = parent.unwrap_or(spec);
     let entry = stats
         .commands
-        .entry(crate::engine::state::CommandName(top.name))
+        // Subcommands have statistics of their own (cmdstat_client|id), as in Redis 7.
+        .entry(crate::engine::state::CommandName(if parent.is_some() {
+            crate::engine::acl::full_name(spec)
+        } else {
+            spec.name
+        }))
         .or_default();
     // A parked command run again is the same call (Redis counts a blocked command once:
     // when it is served or times out); its failure still counts.
@@ -773,6 +871,23 @@ pub fn call(
     let threshold = ctx.state.config.settings.slowlog_slower_than;
     if threshold >= 0 && elapsed_us as i64 >= threshold && !ctx.in_script {
         record_slowlog(ctx, args, elapsed_us);
+    }
+    // The latency monitor (latency-monitor-threshold, ms): `command`, or `fast-command` for
+    // commands flagged fast, as Redis names them.
+    let latency_threshold = ctx.state.config.settings.latency_monitor_threshold_ms;
+    if latency_threshold > 0 && elapsed_us / 1000 >= latency_threshold && !ctx.serving_blocked {
+        let event = if spec.has(flags::FAST) {
+            "fast-command"
+        } else {
+            "command"
+        };
+        let now_secs = ctx.now_ms / 1000;
+        ctx.state.latency_monitor.add_if_needed(
+            event,
+            elapsed_us / 1000,
+            latency_threshold,
+            now_secs,
+        );
     }
     reply
 }
@@ -853,6 +968,19 @@ pub fn serve_blocked(state: &mut EngineState, now_ms: i64) {
                     break;
                 }
                 if let Some(b) = state.blocking.unblock(id) {
+                    // Invalidations the served command caused for this client follow its
+                    // reply on its connection: sent as one piece, already encoded.
+                    let pushes = crate::engine::tracking::take_held_for(state, id);
+                    let reply = if pushes.is_empty() {
+                        reply
+                    } else {
+                        let mut out = bytes::BytesMut::new();
+                        reply.encode(b.proto, &mut out);
+                        for p in pushes {
+                            p.encode(b.proto, &mut out);
+                        }
+                        Reply::Raw(out.freeze())
+                    };
                     let _ = b.reply.send(reply);
                 }
             }
@@ -869,12 +997,28 @@ pub fn exec_queued(ctx: &mut Ctx<'_>, multi: MultiState) -> Reply {
             Err(e) => e,
             Ok((spec, parent)) => {
                 let top = parent.unwrap_or(spec);
-                match precheck(ctx.state, ctx.client, spec, top) {
+                // ACL rules may have changed since the command was queued (Redis checks again).
+                let denied = acl::check(
+                    ctx.state,
+                    ctx.client,
+                    spec,
+                    &args,
+                    crate::engine::acl::LogContext::Multi,
+                    ctx.now_ms,
+                )
+                .err()
+                .map(acl::exec_reply);
+                match denied.or_else(|| precheck(ctx.state, ctx.client, spec, top)) {
                     Some(e) => e,
                     None => {
                         ctx.may_block = false;
+                        ctx.state.tracking.read_happened = false;
                         let r = call(ctx, spec, parent, &args);
                         ctx.block = None;
+                        if ctx.state.tracking.read_happened {
+                            ctx.state.tracking.read_happened = false;
+                            remember_tracked_keys(ctx.state, ctx.client, spec, &args, ctx.now_ms);
+                        }
                         r
                     }
                 }

@@ -84,6 +84,14 @@ pub const COMMANDS: &[CommandSpec] = &[
             "scripting",
             script_kill,
         ),
+        CommandSpec::new(
+            "help",
+            2,
+            LOADING | STALE,
+            (0, 0, 0),
+            "scripting",
+            script_help,
+        ),
     ]),
     CommandSpec::new("function", -2, 0, (0, 0, 0), "scripting", container).with_subcommands(&[
         CommandSpec::new(
@@ -131,6 +139,27 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 /// Container commands never run themselves (`resolve` picks the subcommand).
+fn script_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
+    let lines = [
+        "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "EXISTS <sha1> [<sha1> ...]",
+        "    Return information about the existence of the scripts in the script cache.",
+        "FLUSH [ASYNC|SYNC]",
+        "    Flush the Lua scripts cache. Very dangerous on replicas.",
+        "    When called without the optional mode argument, the behavior is determined by the",
+        "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+        "    * ASYNC: Asynchronously flush the scripts cache.",
+        "    * SYNC: Synchronously flush the scripts cache.",
+        "KILL",
+        "    Kill the currently executing Lua script.",
+        "LOAD <script>",
+        "    Load a script into the scripts cache without executing it.",
+        "HELP",
+        "    Print this help.",
+    ];
+    Reply::Array(lines.iter().map(|l| Reply::status(l)).collect())
+}
+
 fn container(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::err_static("ERR unknown subcommand")
 }

@@ -71,7 +71,19 @@ struct Options {
     store: Option<Arg>,
 }
 
-fn parse(a: &[Arg], store_allowed: bool) -> Result<Options, Reply> {
+/// Whether the client's user may read every key with this SORT: BY and GET patterns name keys
+/// that cannot be checked one by one, so Redis allows them only then.
+fn full_key_read(ctx: &Ctx<'_>, a: &[Arg]) -> bool {
+    let Some(spec) = super::lookup(&a[0]) else {
+        return true;
+    };
+    ctx.state
+        .acl
+        .user(ctx.client.user.name())
+        .is_none_or(|u| u.can_read_all_keys(spec, a))
+}
+
+fn parse(a: &[Arg], store_allowed: bool, full_key_read: bool) -> Result<Options, Reply> {
     let mut o = Options {
         by: None,
         dont_sort: false,
@@ -106,9 +118,19 @@ fn parse(a: &[Arg], store_allowed: bool) -> Result<Options, Reply> {
         } else if is(&a[i], "by") && left >= 1 {
             let pattern = a[i + 1].to_vec();
             o.dont_sort = !pattern.contains(&b'*');
+            if !o.dont_sort && !full_key_read {
+                return Err(Reply::err_static(
+                    "ERR BY option of SORT denied due to insufficient ACL permissions.",
+                ));
+            }
             o.by = Some(pattern);
             i += 1;
         } else if is(&a[i], "get") && left >= 1 {
+            if !full_key_read {
+                return Err(Reply::err_static(
+                    "ERR GET option of SORT denied due to insufficient ACL permissions.",
+                ));
+            }
             o.get.push(a[i + 1].to_vec());
             i += 1;
         } else {
@@ -172,7 +194,7 @@ struct Item {
 }
 
 fn run(ctx: &mut Ctx<'_>, a: &[Arg], store_allowed: bool) -> Reply {
-    let o = match parse(a, store_allowed) {
+    let o = match parse(a, store_allowed, full_key_read(ctx, a)) {
         Ok(o) => o,
         Err(e) => return e,
     };

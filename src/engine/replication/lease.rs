@@ -76,7 +76,7 @@ pub fn tick(st: &mut EngineState) {
 /// Close every connection except replication links and the admin user's.
 pub fn disconnect_normal_clients(st: &EngineState) {
     for c in st.clients.values() {
-        if !c.is_replication && c.user != "admin" {
+        if !c.is_replication && !c.admin {
             c.handle.kill();
         }
     }

@@ -42,7 +42,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
         let mut st = engine.lock_state().await;
         let id = st.new_client_id();
         st.stats.total_connections_received += 1;
-        let needs_auth = st.config.settings.requirepass.is_some();
+        let needs_auth = !st.acl.new_connections_authenticated();
         if st.clients.len() >= st.config.settings.maxclients {
             st.stats.rejected_connections += 1;
             None
@@ -570,6 +570,10 @@ fn run_locked(
                     if st.stream.offset != offset_at_command && out.len() > at {
                         write_replies.push(at..out.len());
                     }
+                    // Invalidations the command caused for this very client follow its reply.
+                    for m in crate::engine::tracking::take_deferred(&mut st, client.id, now) {
+                        m.encode(client.proto, out);
+                    }
                 }
                 Outcome::Blocked {
                     rx,
@@ -737,6 +741,7 @@ fn write_reply(client: &mut ClientState, reply: &Reply, out: &mut BytesMut) {
 /// Forget everything the shared state knows about a client that left.
 fn cleanup(st: &mut crate::engine::state::EngineState, client: &mut ClientState) {
     st.clients.remove(&client.id);
+    st.tracking.disable(client.id);
     st.repl.pending_ports.remove(&client.id);
     st.monitors.remove(&client.id);
     st.blocking.unblock(client.id);

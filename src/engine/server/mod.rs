@@ -584,12 +584,23 @@ async fn periodic_tasks(engine: Arc<Engine>) {
         // background expiry either: its DELs would be writes the paused master propagates.
         let paused = st.pause.until_ms > now;
         st.hold_expiries(now);
-        if st.active_expire_enabled && !paused {
+        let cycle_started = std::time::Instant::now();
+        if st.active_expire_enabled && !paused && !st.cron_paused {
             for db in st.dbs.iter_mut() {
                 db.expire_cycle(now, 200 * effort);
             }
         }
         st.propagate_expired();
+        let cycle_ms = cycle_started.elapsed().as_millis() as u64;
+        let threshold = st.config.settings.latency_monitor_threshold_ms;
+        st.latency_monitor
+            .add_if_needed("expire-cycle", cycle_ms, threshold, now / 1000);
+        // BCAST invalidations of keys that expired in the background; the table's limit
+        // (a CONFIG SET may have lowered it).
+        crate::engine::tracking::broadcast_pending(&mut st, now);
+        if !st.cron_paused {
+            crate::engine::tracking::limit_table(&mut st, now);
+        }
         sync_persistence_settings(&engine, &st);
     }
 }
