@@ -27,6 +27,7 @@ pub mod scripting;
 pub mod server;
 pub mod state;
 pub mod storage;
+pub mod tls;
 
 /// The Redis version the engine reports everywhere (INFO `redis_version`, HELLO `version`, Lua
 /// `redis.REDIS_VERSION`): the reference server whose behaviour it matches, Debian's
