@@ -32,6 +32,8 @@ pub struct Observed {
     pub read_write_service: Option<Service>,
     pub password_secret: Option<Secret>,
     pub admin_secret: Option<Secret>,
+    /// The Secret with the engines' certificate and CA (`spec.tls`).
+    pub tls_secret: Option<Secret>,
     /// The prober's latest result per pod.
     pub probes: BTreeMap<String, ProbeResult>,
     /// Engines this operator paused for a planned switchover whose pause is still in force:
@@ -90,5 +92,8 @@ pub async fn observe(
     o.read_write_service = services.get_opt(&names.read_write).await?;
     o.password_secret = secrets.get_opt(&names.password_secret).await?;
     o.admin_secret = secrets.get_opt(&names.admin_secret).await?;
+    if let Some(name) = &names.tls_secret {
+        o.tls_secret = secrets.get_opt(name).await?;
+    }
     Ok(o)
 }
