@@ -19,6 +19,9 @@ mod acked_writes;
 mod cluster;
 mod env;
 mod failover;
+mod tls;
+#[path = "../tls_support/mod.rs"]
+mod tls_support;
 mod torture;
 mod writer;
 
@@ -86,4 +89,10 @@ async fn planned_switchover() {
 #[ignore = "needs a cluster: hack/torture.sh"]
 async fn torture() {
     torture::run_torture().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: hack/e2e.sh"]
+async fn tls_rotation_under_a_writer() {
+    tls::run_tls_rotation_case("e2e-tls").await;
 }

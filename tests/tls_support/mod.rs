@@ -64,16 +64,24 @@ pub fn make_ca(dir: &Path, name: &str) -> Ca {
 
 /// A leaf signed by `ca` for 127.0.0.1 and localhost, for server and client use.
 pub fn make_leaf(dir: &Path, ca: &Ca, name: &str) -> Leaf {
+    make_leaf_for(dir, ca, name, "IP:127.0.0.1,DNS:localhost")
+}
+
+/// A leaf signed by `ca` for `sans` (openssl's subjectAltName syntax), for server and client
+/// use.
+pub fn make_leaf_for(dir: &Path, ca: &Ca, name: &str, sans: &str) -> Leaf {
     let crt = dir.join(format!("{name}.crt"));
     let key = dir.join(format!("{name}.key"));
     let csr = dir.join(format!("{name}.csr"));
     let ext = dir.join(format!("{name}.ext"));
     std::fs::write(
         &ext,
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n\
-         extendedKeyUsage=serverAuth,clientAuth\n\
-         basicConstraints=CA:FALSE\n\
-         keyUsage=critical,digitalSignature\n",
+        format!(
+            "subjectAltName={sans}\n\
+             extendedKeyUsage=serverAuth,clientAuth\n\
+             basicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature\n"
+        ),
     )
     .unwrap();
     openssl(&[
@@ -178,6 +186,16 @@ pub async fn presented_certificate(
     ca: &Path,
     client: Option<&Leaf>,
 ) -> Result<Vec<u8>, String> {
+    presented_certificate_at("127.0.0.1", port, ca, client).await
+}
+
+/// [`presented_certificate`] for `host` (an IP address or a DNS name the certificate holds).
+pub async fn presented_certificate_at(
+    host: &str,
+    port: u16,
+    ca: &Path,
+    client: Option<&Leaf>,
+) -> Result<Vec<u8>, String> {
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(ca).unwrap() {
         roots.add(c.unwrap()).unwrap();
@@ -200,11 +218,16 @@ pub async fn presented_certificate(
             .unwrap(),
         None => builder.with_no_client_auth(),
     };
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .map_err(|e| e.to_string())?;
+    let tcp = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tokio::net::TcpStream::connect((host, port)),
+    )
+    .await
+    .map_err(|_| "connect timed out".to_string())?
+    .map_err(|e| e.to_string())?;
+    let name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .connect(name, tcp)
         .await
         .map_err(|e| e.to_string())?;
     let (_, session) = tls.get_ref();
@@ -222,6 +245,17 @@ pub async fn tls_conn(
     ca: &Path,
     client: Option<&Leaf>,
 ) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    tls_conn_at("127.0.0.1", port, None, ca, client).await
+}
+
+/// [`tls_conn`] to `host` (verified against the certificate's names), with a password.
+pub async fn tls_conn_at(
+    host: &str,
+    port: u16,
+    password: Option<&str>,
+    ca: &Path,
+    client: Option<&Leaf>,
+) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
     let certs = redis::TlsCertificates {
         client_tls: client.map(|l| redis::ClientTlsConfig {
             client_cert: std::fs::read(&l.crt).unwrap(),
@@ -229,7 +263,8 @@ pub async fn tls_conn(
         }),
         root_cert: Some(std::fs::read(ca).unwrap()),
     };
-    redis::Client::build_with_tls(format!("rediss://127.0.0.1:{port}/"), certs)?
+    let auth = password.map(|p| format!(":{p}@")).unwrap_or_default();
+    redis::Client::build_with_tls(format!("rediss://{auth}{host}:{port}/"), certs)?
         .get_multiplexed_async_connection_with_config(
             &redis::AsyncConnectionConfig::new()
                 .set_response_timeout(Some(std::time::Duration::from_secs(30))),
