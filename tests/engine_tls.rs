@@ -554,3 +554,54 @@ async fn rotation_under_a_writer_loses_no_write() {
     m.stop().await;
     r.stop().await;
 }
+
+/// The operator's admin connection (`EngineClient` with the pair's CA and certificate) to an
+/// engine that requires client certificates: it verifies the engine against the CA (by
+/// chain: it dials an address the certificate need not name) and presents the pair's
+/// certificate; without the CA it does not connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operators_admin_connection_speaks_mutual_tls() {
+    use redispair::operator::engine_client::{EngineAccess, EngineClient};
+    let dir = temp_dir("tls-operator");
+    let ca = make_ca(&dir, "ca");
+    let other = make_ca(&dir, "other");
+    // Names only a DNS name: the operator dials the pod IP (127.0.0.1 here).
+    let leaf = tls_support::make_leaf_for(&dir, &ca, "pod", "DNS:cache-a.cache-headless.shop.svc");
+    let (h, port) = start_tls_engine(
+        s(&leaf.crt),
+        s(&leaf.key),
+        s(&ca.crt),
+        &[
+            ("admin-user", "redispair-admin"),
+            ("admin-password", "adminpw"),
+        ],
+    )
+    .await;
+    let access = |ca: &Path, client: bool| EngineAccess {
+        admin_password: "adminpw".into(),
+        tls_ca: Some(std::fs::read(ca).unwrap()),
+        tls_client: client.then(|| {
+            (
+                std::fs::read(&leaf.crt).unwrap(),
+                std::fs::read(&leaf.key).unwrap(),
+            )
+        }),
+    };
+    let t = Duration::from_secs(10);
+    let mut c = EngineClient::connect_port("127.0.0.1", port as i32, &access(&ca.crt, true), t)
+        .await
+        .expect("the operator connects over mutual TLS");
+    let info = c.info().await.expect("INFO as the admin user");
+    assert_eq!(info.role, redispair::failover::Role::Master);
+    let untrusted =
+        EngineClient::connect_port("127.0.0.1", port as i32, &access(&other.crt, true), t).await;
+    let refused = match untrusted {
+        Err(_) => true,
+        Ok(mut c) => c.info().await.is_err(),
+    };
+    assert!(
+        refused,
+        "an engine whose certificate is not from the pair's CA is refused"
+    );
+    h.stop().await;
+}

@@ -115,6 +115,9 @@ pub struct EngineAccess {
     pub admin_password: String,
     /// PEM of the pair's `ca.crt`.
     pub tls_ca: Option<Vec<u8>>,
+    /// PEM certificate and key the operator presents (the pair's own `tls.crt` and
+    /// `tls.key`), so it still gets in with `authClients: yes`.
+    pub tls_client: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for EngineAccess {
@@ -153,22 +156,28 @@ impl EngineClient {
         } else {
             ENGINE_PORT
         };
+        EngineClient::connect_port(host, port, access, timeout).await
+    }
+
+    /// [`EngineClient::connect`] to another port (tests run engines on free ports).
+    pub async fn connect_port(
+        host: &str,
+        port: i32,
+        access: &EngineAccess,
+        timeout: Duration,
+    ) -> Result<EngineClient, EngineError> {
         let addr = format!("{host}:{port}");
         let err = |source| EngineError::Redis {
             addr: addr.clone(),
             source,
         };
         let conn_addr = match access.tls_ca {
-            Some(_) => {
-                let mut a = ConnectionAddr::TcpTls {
-                    host: host.to_string(),
-                    port: port as u16,
-                    insecure: false,
-                    tls_params: None,
-                };
-                a.set_danger_accept_invalid_hostnames(true);
-                a
-            }
+            Some(_) => ConnectionAddr::TcpTls {
+                host: host.to_string(),
+                port: port as u16,
+                insecure: false,
+                tls_params: None,
+            },
             None => ConnectionAddr::Tcp(host.to_string(), port as u16),
         };
         let info = conn_addr
@@ -181,13 +190,23 @@ impl EngineClient {
                     .set_skip_set_lib_name(),
             );
         let client = match &access.tls_ca {
-            Some(ca) => redis::Client::build_with_tls(
-                info,
-                redis::TlsCertificates {
-                    client_tls: None,
+            Some(ca) => {
+                let certs = redis::TlsCertificates {
+                    client_tls: access.tls_client.as_ref().map(|(cert, key)| {
+                        redis::ClientTlsConfig {
+                            client_cert: cert.clone(),
+                            client_key: key.clone(),
+                        }
+                    }),
                     root_cert: Some(ca.clone()),
-                },
-            ),
+                };
+                // `build_with_tls` resets the address's TLS parameters: the chain-only check
+                // (names not compared with the pod IP) is set on what it built.
+                let built = redis::Client::build_with_tls(info, certs).map_err(err)?;
+                let mut addr = built.get_connection_info().addr().clone();
+                addr.set_danger_accept_invalid_hostnames(true);
+                redis::Client::open(built.get_connection_info().clone().set_addr(addr))
+            }
             None => redis::Client::open(info),
         }
         .map_err(err)?;

@@ -151,6 +151,8 @@ pub struct ValidatedPair {
     pub password: Option<String>,
     /// The CA (`ca.crt` of the TLS Secret) when the pair has TLS and the Secret exists.
     pub tls_ca: Option<Vec<u8>>,
+    /// The pair's certificate and key (`tls.crt`, `tls.key`), which the operator presents.
+    pub tls_client: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl ValidatedPair {
@@ -164,6 +166,7 @@ impl ValidatedPair {
         Some(EngineAccess {
             admin_password: self.admin_password.clone()?,
             tls_ca: self.tls_ca.clone(),
+            tls_client: self.tls_client.clone(),
         })
     }
 }
@@ -183,7 +186,9 @@ pub fn validate_tls(v: &mut ValidatedPair, secret: Option<&Secret>) -> Result<()
             });
         }
     }
-    v.tls_ca = data.and_then(|d| d.get("ca.crt")).map(|c| c.0.clone());
+    let get = |key: &str| data.and_then(|d| d.get(key)).map(|c| c.0.clone());
+    v.tls_ca = get("ca.crt");
+    v.tls_client = get("tls.crt").zip(get("tls.key"));
     Ok(())
 }
 
@@ -265,6 +270,7 @@ pub fn validate(
         admin_password: admin_secret.and_then(|s| secret_value(s, "password")),
         password: password_secret.and_then(|s| secret_value(s, &names.password_key)),
         tls_ca: None,
+        tls_client: None,
         extra_config,
         owner,
         namespace,
