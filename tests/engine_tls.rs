@@ -4,6 +4,7 @@
 //! through a Kubernetes-style mounted Secret under a writer, without a restart and without a
 //! failed write.
 
+mod rdb_support;
 mod support;
 mod tls_support;
 
@@ -604,4 +605,106 @@ async fn the_operators_admin_connection_speaks_mutual_tls() {
         "an engine whose certificate is not from the pair's CA is refused"
     );
     h.stop().await;
+}
+
+/// Redis's own TLS replication both ways with Debian's redis-server 7.0.15: the engine follows
+/// a redis-server master on its TLS port, and a redis-server replica follows the engine's TLS
+/// port (the stock full sync, an RDB payload, then the stream, through the TLS session).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_replication_with_stock_redis_both_ways() {
+    let dir = temp_dir("tls-stock");
+    let ca = make_ca(&dir, "ca");
+    let leaf = make_leaf(&dir, &ca, "node");
+    let client = make_leaf(&dir, &ca, "client");
+    let redis_tls = free_port();
+    let redis_tls_s = redis_tls.to_string();
+    let stock = rdb_support::RedisServer::start(
+        &dir,
+        &[
+            "--tls-port",
+            &redis_tls_s,
+            "--tls-cert-file",
+            s(&leaf.crt),
+            "--tls-key-file",
+            s(&leaf.key),
+            "--tls-ca-cert-file",
+            s(&ca.crt),
+            "--tls-replication",
+            "yes",
+        ],
+    )
+    .await;
+    let mut sc = support::redis_conn_to(&stock.url()).await.unwrap();
+    for i in 0..500 {
+        let _: () = sc.set(format!("from-redis{i}"), i).await.unwrap();
+    }
+    // 1. The engine replicates from redis-server over TLS.
+    let (e, e_port) = start_tls_engine(
+        s(&leaf.crt),
+        s(&leaf.key),
+        s(&ca.crt),
+        &[("tls-replication", "yes")],
+    )
+    .await;
+    let mut ec = tls_conn(e_port, &ca.crt, Some(&client)).await.unwrap();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(redis_tls)
+        .query_async(&mut ec)
+        .await
+        .unwrap();
+    for i in 500..1000 {
+        let _: () = sc.set(format!("from-redis{i}"), i).await.unwrap();
+    }
+    wait_for(
+        Duration::from_secs(60),
+        "the engine has redis-server's keys",
+        || {
+            let mut ec = ec.clone();
+            async move {
+                let n: i64 = redis::cmd("DBSIZE").query_async(&mut ec).await.unwrap();
+                n == 1000
+            }
+        },
+    )
+    .await;
+    // 2. The engine becomes a master again, and redis-server follows it over TLS.
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query_async(&mut ec)
+        .await
+        .unwrap();
+    for i in 0..500 {
+        let _: () = ec.set(format!("from-engine{i}"), i).await.unwrap();
+    }
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(e_port)
+        .query_async(&mut sc)
+        .await
+        .unwrap();
+    for i in 500..1000 {
+        let _: () = ec.set(format!("from-engine{i}"), i).await.unwrap();
+    }
+    wait_for(
+        Duration::from_secs(60),
+        "redis-server has the engine's keys",
+        || {
+            let mut sc = sc.clone();
+            async move {
+                let n: i64 = redis::cmd("DBSIZE").query_async(&mut sc).await.unwrap_or(0);
+                let link: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query_async(&mut sc)
+                    .await
+                    .unwrap_or_default();
+                n == 2000 && link.contains("master_link_status:up")
+            }
+        },
+    )
+    .await;
+    let v: i64 = sc.get("from-engine999").await.unwrap();
+    assert_eq!(v, 999);
+    e.stop().await;
 }
