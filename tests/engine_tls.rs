@@ -708,3 +708,107 @@ async fn tls_replication_with_stock_redis_both_ways() {
     assert_eq!(v, 999);
     e.stop().await;
 }
+
+/// A replica dials its master by IP, which a pod's certificate does not name: the master is
+/// verified by its chain to the CA (as Redis does), not by name; a master whose certificate
+/// is from another CA is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_verifies_its_master_by_chain_not_by_name() {
+    let dir = temp_dir("tls-repl-chain");
+    let ca = make_ca(&dir, "ca");
+    let other = make_ca(&dir, "other");
+    let pod_name = "DNS:cache-a.cache-headless.shop.svc";
+    let master_leaf = tls_support::make_leaf_for(&dir, &ca, "master", pod_name);
+    let forged_leaf = tls_support::make_leaf_for(&dir, &other, "forged", pod_name);
+    let r_leaf = make_leaf(&dir, &ca, "replica");
+    let client = make_leaf(&dir, &ca, "client");
+    // The test writes to the masters in plaintext on their loopback ports (no client here
+    // could verify a certificate that names only a cluster DNS name).
+    let (m_lo, f_lo) = (free_port().to_string(), free_port().to_string());
+    let (m, m_port) = start_tls_engine(
+        s(&master_leaf.crt),
+        s(&master_leaf.key),
+        s(&ca.crt),
+        &[("tls-auth-clients", "no"), ("loopback-port", &m_lo)],
+    )
+    .await;
+    let (forged, forged_port) = start_tls_engine(
+        s(&forged_leaf.crt),
+        s(&forged_leaf.key),
+        s(&other.crt),
+        &[("tls-auth-clients", "no"), ("loopback-port", &f_lo)],
+    )
+    .await;
+    let (r, r_port) = start_tls_engine(
+        s(&r_leaf.crt),
+        s(&r_leaf.key),
+        s(&ca.crt),
+        &[("tls-replication", "yes")],
+    )
+    .await;
+    let mut rc = tls_conn(r_port, &ca.crt, Some(&client)).await.unwrap();
+    let info = |mut c: redis::aio::MultiplexedConnection| async move {
+        let i: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        i
+    };
+
+    // The forged master first: the link must fail on the certificate.
+    let mut fc = support::redis_conn_to(&format!("redis://127.0.0.1:{f_lo}/"))
+        .await
+        .unwrap();
+    let _: () = fc.set("forged", 1).await.unwrap();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(forged_port)
+        .query_async(&mut rc)
+        .await
+        .unwrap();
+    wait_for(
+        Duration::from_secs(30),
+        "the link to a master from another CA fails",
+        || {
+            let rc = rc.clone();
+            async move {
+                info(rc)
+                    .await
+                    .lines()
+                    .any(|l| l.starts_with("link_down_reason:") && l.contains("certificate"))
+            }
+        },
+    )
+    .await;
+    let n: i64 = redis::cmd("DBSIZE").query_async(&mut rc).await.unwrap();
+    assert_eq!(n, 0);
+
+    // The real master: named only by a DNS name, dialled by IP, followed.
+    let mut mc = support::redis_conn_to(&format!("redis://127.0.0.1:{m_lo}/"))
+        .await
+        .unwrap();
+    let _: () = mc.set("real", 1).await.unwrap();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(m_port)
+        .query_async(&mut rc)
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(30), "the replica follows", || {
+        let rc = rc.clone();
+        async move { info(rc).await.contains("master_link_status:up") }
+    })
+    .await;
+    wait_for(Duration::from_secs(30), "the key arrives", || {
+        let mut rc = rc.clone();
+        async move {
+            let v: Option<i64> = rc.get("real").await.unwrap();
+            v == Some(1)
+        }
+    })
+    .await;
+    for h in [m, forged, r] {
+        h.stop().await;
+    }
+}
