@@ -109,10 +109,11 @@ pub struct TlsSpec {
     /// hooks inside the pod still use plaintext on 127.0.0.1).
     #[serde(default = "default_true")]
     pub plaintext: bool,
-    /// Whether TLS clients must present a certificate signed by the CA: `no` (default),
-    /// `optional` (verified when presented) or `yes`.
+    /// Whether TLS clients must present a certificate signed by the CA: `None` (default),
+    /// `Optional` (verified when presented) or `Required` (the engine's `tls-auth-clients` no,
+    /// optional, yes; not those words here, which YAML 1.1 reads as booleans).
     #[serde(default)]
-    pub auth_clients: TlsAuthClients,
+    pub client_auth: TlsClientAuth,
 }
 
 /// A cert-manager `Issuer` or `ClusterIssuer`.
@@ -137,22 +138,22 @@ fn default_issuer_group() -> String {
     "cert-manager.io".to_string()
 }
 
-/// See [`TlsSpec::auth_clients`] (Redis's `tls-auth-clients`).
+/// See [`TlsSpec::client_auth`] (Redis's `tls-auth-clients`).
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsAuthClients {
+pub enum TlsClientAuth {
     #[default]
-    No,
+    None,
     Optional,
-    Yes,
+    Required,
 }
 
-impl TlsAuthClients {
-    pub fn as_str(self) -> &'static str {
+impl TlsClientAuth {
+    /// The engine's `tls-auth-clients` value.
+    pub fn as_engine_setting(self) -> &'static str {
         match self {
-            TlsAuthClients::No => "no",
-            TlsAuthClients::Optional => "optional",
-            TlsAuthClients::Yes => "yes",
+            TlsClientAuth::None => "no",
+            TlsClientAuth::Optional => "optional",
+            TlsClientAuth::Required => "yes",
         }
     }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use redispair::api::{TlsAuthClients, TlsSpec};
+use redispair::api::{TlsClientAuth, TlsSpec};
 
 use crate::cluster::{self, PairUnderTest};
 use crate::env::E2eEnv;
@@ -57,7 +57,7 @@ pub async fn run_tls_rotation_case(name: &str) {
             secret_name: Some(secret_name.clone()),
             issuer_ref: None,
             plaintext: false,
-            auth_clients: TlsAuthClients::No,
+            client_auth: TlsClientAuth::None,
         });
     })
     .await;

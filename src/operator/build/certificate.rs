@@ -80,7 +80,7 @@ mod tests {
             secret_name: Some("mine".into()),
             issuer_ref: None,
             plaintext: true,
-            auth_clients: Default::default(),
+            client_auth: Default::default(),
         });
         assert!(build_certificate(&v).is_none());
     }
@@ -96,7 +96,7 @@ mod tests {
                 group: "cert-manager.io".into(),
             }),
             plaintext: false,
-            auth_clients: Default::default(),
+            client_auth: Default::default(),
         });
         v.names.tls_secret = Some("cache-tls".into());
         v.names.certificate = Some("cache-tls".into());

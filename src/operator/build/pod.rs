@@ -74,7 +74,10 @@ pub fn build_engine_args(v: &ValidatedPair) -> Vec<String> {
         flag("tls-cert-file", format!("{TLS_DIR}/tls.crt"));
         flag("tls-key-file", format!("{TLS_DIR}/tls.key"));
         flag("tls-ca-cert-file", format!("{TLS_DIR}/ca.crt"));
-        flag("tls-auth-clients", t.auth_clients.as_str().to_string());
+        flag(
+            "tls-auth-clients",
+            t.client_auth.as_engine_setting().to_string(),
+        );
         // The replica links to its master's TLS port (the operator names it in DEMOTE).
         flag("tls-replication", "yes".to_string());
     }
@@ -511,7 +514,7 @@ mod tests {
             secret_name: Some("cache-certs".into()),
             issuer_ref: None,
             plaintext,
-            auth_clients: crate::api::TlsAuthClients::Optional,
+            client_auth: crate::api::TlsClientAuth::Optional,
         });
         v.names.tls_secret = Some("cache-certs".into());
         v
