@@ -294,6 +294,13 @@ const OPERATOR_RULES: &[(&str, &str, &str, &[&str])] = &[
     ),
     // kube-runtime's Recorder: events.k8s.io/v1, created then patched as a series.
     ("pairRules", "events.k8s.io", "events", &["create", "patch"]),
+    // The cert-manager Certificate of a pair with spec.tls.issuerRef: server-side apply.
+    (
+        "pairRules",
+        "cert-manager.io",
+        "certificates",
+        &["create", "patch"],
+    ),
     // observe (get), the node watch (list, watch).
     ("nodeRules", "", "nodes", &["get", "list", "watch"]),
     // operator::leader: get_opt, create, replace.

@@ -39,6 +39,12 @@ pub const ANNOTATION_SPEC_HASH: &str = "redispair.io/spec-hash";
 pub const ANNOTATION_PASSWORD_APPLIED: &str = "redispair.io/password-applied";
 
 pub const ENGINE_PORT: i32 = 6379;
+/// The engines' TLS port (`tls-port`) when the pair has `spec.tls`, named `redis-tls` on the
+/// container and the Services.
+pub const ENGINE_TLS_PORT: i32 = 6380;
+pub const ENGINE_TLS_PORT_NAME: &str = "redis-tls";
+/// Where the TLS Secret is mounted in the engine container (`tls.crt`, `tls.key`, `ca.crt`).
+pub const TLS_DIR: &str = "/var/run/redispair/tls";
 /// The engine's Prometheus endpoint in the pods the operator builds (`--metrics-port`; the
 /// port redis_exporter uses, so existing scrape configs and NetworkPolicies carry over).
 pub const ENGINE_METRICS_PORT: i32 = 9121;

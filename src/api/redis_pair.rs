@@ -91,6 +91,11 @@ pub struct RedisPairSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.bootstrap is immutable"))]
     pub bootstrap: Option<BootstrapSpec>,
+
+    /// TLS for clients, replication and the operator's connection to the engines (off when
+    /// unset). See docs/tls.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
 }
 
 /// How a new pair starts. Empty: with no data.
@@ -101,6 +106,77 @@ pub struct BootstrapSpec {
     /// recovery, or a clone of another pair).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<RecoverySpec>,
+}
+
+/// Where the engines' certificate comes from, and who must speak TLS. The engines serve TLS on
+/// port 6380 (`redis-tls` on the Services) with the certificate mounted from the Secret, and
+/// reload it when the Secret changes; the replica links to its master over TLS and the
+/// operator connects over TLS, both verifying the peer against `ca.crt`.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.secretName) != has(self.issuerRef)").message("tls needs exactly one of secretName and issuerRef"))]
+pub struct TlsSpec {
+    /// A Secret of type kubernetes.io/tls in the pair's namespace with `tls.crt`, `tls.key`
+    /// and `ca.crt`. Its certificate must be valid for server and client authentication (the
+    /// replica presents it to its master).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self != ''").message("tls.secretName must not be empty"))]
+    pub secret_name: Option<String>,
+    /// A cert-manager issuer: the operator creates the Certificate `<pair>-tls` (Secret
+    /// `<pair>-tls`) for the Services' and the pods' DNS names, and cert-manager renews it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_ref: Option<TlsIssuerRef>,
+    /// Serve plaintext on port 6379 beside TLS (default true). false: TLS only (probes and
+    /// hooks inside the pod still use plaintext on 127.0.0.1).
+    #[serde(default = "default_true")]
+    pub plaintext: bool,
+    /// Whether TLS clients must present a certificate signed by the CA: `None` (default),
+    /// `Optional` (verified when presented) or `Required` (the engine's `tls-auth-clients` no,
+    /// optional, yes; not those words here, which YAML 1.1 reads as booleans).
+    #[serde(default)]
+    pub client_auth: TlsClientAuth,
+}
+
+/// A cert-manager `Issuer` or `ClusterIssuer`.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsIssuerRef {
+    #[x_kube(validation = Rule::new("self != ''").message("tls.issuerRef.name must not be empty"))]
+    pub name: String,
+    /// Issuer (default) or ClusterIssuer.
+    #[serde(default = "default_issuer_kind")]
+    #[x_kube(validation = Rule::new("self in ['Issuer', 'ClusterIssuer']").message("tls.issuerRef.kind must be Issuer or ClusterIssuer"))]
+    pub kind: String,
+    /// API group of the issuer (default cert-manager.io).
+    #[serde(default = "default_issuer_group")]
+    pub group: String,
+}
+
+fn default_issuer_kind() -> String {
+    "Issuer".to_string()
+}
+fn default_issuer_group() -> String {
+    "cert-manager.io".to_string()
+}
+
+/// See [`TlsSpec::client_auth`] (Redis's `tls-auth-clients`).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TlsClientAuth {
+    #[default]
+    None,
+    Optional,
+    Required,
+}
+
+impl TlsClientAuth {
+    /// The engine's `tls-auth-clients` value.
+    pub fn as_engine_setting(self) -> &'static str {
+        match self {
+            TlsClientAuth::None => "no",
+            TlsClientAuth::Optional => "optional",
+            TlsClientAuth::Required => "yes",
+        }
+    }
 }
 
 /// Storage of each engine's data directory.

@@ -28,6 +28,7 @@ pub mod scripting;
 pub mod server;
 pub mod state;
 pub mod storage;
+pub mod tls;
 pub mod tracking;
 
 /// The Redis version the engine reports everywhere (INFO `redis_version`, HELLO `version`, Lua

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::DeleteParams;
 
 use super::decide::PasswordUpdate;
-use super::engine_client::{EngineClient, EngineError, EngineInfo};
+use super::engine_client::{EngineAccess, EngineClient, EngineError, EngineInfo};
 use super::error::ReconcileError;
 use super::prober::{now_ms, LeaseLedger, PROBE_TIMEOUT};
 use crate::api::constants::{
@@ -57,7 +57,7 @@ pub async fn run_engine_actions(
     pair_key: &str,
     actions: &[Action],
     ips: &BTreeMap<String, String>,
-    admin_password: &str,
+    access: &EngineAccess,
     leases: &LeaseLedger,
     effects: &mut ActionEffects,
 ) -> Result<(), EngineError> {
@@ -65,7 +65,7 @@ pub async fn run_engine_actions(
         let ip = ips.get(pod).cloned();
         async move {
             match ip {
-                Some(ip) => EngineClient::connect(&ip, admin_password, PROBE_TIMEOUT)
+                Some(ip) => EngineClient::connect(&ip, access, PROBE_TIMEOUT)
                     .await
                     .map(Some),
                 None => Ok(None),
@@ -83,10 +83,10 @@ pub async fn run_engine_actions(
                     // rest on it (semi-sync: the old master cannot acknowledge; async: the
                     // promotion waits for its lease to lapse).
                     let ip = ips.get(pod).cloned();
-                    let (pod, password) = (pod.clone(), admin_password.to_string());
+                    let (pod, access) = (pod.clone(), access.clone());
                     tokio::spawn(async move {
                         let Some(ip) = ip else { return };
-                        let Ok(mut c) = EngineClient::connect(&ip, &password, PROBE_TIMEOUT).await
+                        let Ok(mut c) = EngineClient::connect(&ip, &access, PROBE_TIMEOUT).await
                         else {
                             tracing::info!(%pod, "fencing: old master unreachable");
                             return;
@@ -194,10 +194,10 @@ pub async fn apply_password(
     client: &Client,
     ns: &str,
     update: &PasswordUpdate,
-    admin_password: &str,
+    access: &EngineAccess,
     password: &str,
 ) -> Result<(), ReconcileError> {
-    let mut engine = EngineClient::connect(&update.ip, admin_password, PROBE_TIMEOUT)
+    let mut engine = EngineClient::connect(&update.ip, access, PROBE_TIMEOUT)
         .await
         .map_err(ReconcileError::Engine)?;
     engine
@@ -291,8 +291,8 @@ pub async fn grant_master_lease(
     pair_key: &str,
     pod: &str,
     ip: &str,
-    admin_password: &str,
+    access: &EngineAccess,
 ) -> Result<(), EngineError> {
-    let mut c = EngineClient::connect(ip, admin_password, PROBE_TIMEOUT).await?;
+    let mut c = EngineClient::connect(ip, access, PROBE_TIMEOUT).await?;
     leases.grant(pair_key, pod, &mut c, true).await.map(|_| ())
 }

@@ -133,6 +133,57 @@ where
     }
 }
 
+/// Server-side apply of the cert-manager Certificate as a dynamic object (no cert-manager
+/// types; its CRD is only needed when a pair asks for it, and its absence is reported as the
+/// apply error of this object, with the API server's message).
+async fn apply_certificate(
+    client: &Client,
+    ns: &str,
+    body: &serde_json::Value,
+    applied: &AppliedBodies,
+) -> Result<(), ReconcileError> {
+    use super::build::certificate::*;
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let gvk = GroupVersionKind::gvk(CERT_MANAGER_GROUP, CERT_MANAGER_VERSION, CERTIFICATE_KIND);
+    let ar = ApiResource::from_gvk_with_plural(&gvk, CERTIFICATE_PLURAL);
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+    let name = body["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let key = format!("{CERTIFICATE_KIND}/{ns}/{name}");
+    let hash = {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        body.to_string().hash(&mut h);
+        h.finish()
+    };
+    let now = Instant::now();
+    if applied.fresh(&key, hash, now) {
+        return Ok(());
+    }
+    match api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(body),
+        )
+        .await
+    {
+        Ok(_) => {
+            applied.record(key, hash, now);
+            Ok(())
+        }
+        Err(source) => {
+            applied.forget(&key);
+            Err(ReconcileError::Apply {
+                kind: "Certificate",
+                name,
+                source,
+            })
+        }
+    }
+}
+
 fn kind_name<K: Resource<DynamicType = ()>>() -> &'static str {
     match K::kind(&()).as_ref() {
         "Secret" => "Secret",
@@ -172,6 +223,7 @@ pub async fn apply_pair(
         pdb,
         pvcs,
         pods,
+        certificate,
     } = resources;
     let mut errors = ApplyErrors::default();
     for s in secrets {
@@ -186,6 +238,12 @@ pub async fn apply_pair(
                 name: s.metadata.name.clone().unwrap_or_default(),
                 source,
             }),
+        }
+    }
+    // Before the pods: they mount the Secret cert-manager writes for it.
+    if let Some(c) = certificate {
+        if let Err(e) = apply_certificate(client, ns, c, applied).await {
+            errors.others.push(e);
         }
     }
     for c in pvcs {

@@ -36,7 +36,7 @@ async fn patch_backup_status(
 pub async fn run(
     client: &Client,
     namespace: &str,
-    admin_password: Option<&str>,
+    access: Option<&super::engine_client::EngineAccess>,
     create: Option<&RedisPairBackup>,
     work: &[BackupWork],
     current: &[RedisPairBackup],
@@ -67,9 +67,9 @@ pub async fn run(
                 ip,
                 status,
             } => {
-                let Some(pw) = admin_password else { continue };
+                let Some(access) = access else { continue };
                 let answer = async {
-                    let mut c = EngineClient::connect(ip, pw, ENGINE_TIMEOUT).await?;
+                    let mut c = EngineClient::connect(ip, access, ENGINE_TIMEOUT).await?;
                     c.backup(id).await?;
                     c.backup_status(id).await
                 }

@@ -35,7 +35,7 @@ use super::prober::{now_ms, Probers};
 use super::status::{
     build_invalid_status, build_status, newest_status, patch_status, CONDITION_READY,
 };
-use super::validate::{validate, Names};
+use super::validate::{validate, validate_tls, Names};
 use super::watch::{self, WatchBackoff};
 use crate::api::constants::{LABEL_MANAGED_BY, LABEL_PAIR, MANAGED_BY};
 use crate::api::RedisPair;
@@ -158,12 +158,16 @@ async fn reconcile_pair(
         seen.observed.password_secret.as_ref(),
         seen.observed.admin_secret.as_ref(),
         ctx.default_image.as_deref(),
-    ) {
+    )
+    .and_then(|mut v| {
+        validate_tls(&mut v, seen.observed.tls_secret.as_ref())?;
+        Ok(v)
+    }) {
         Ok(v) => v,
         Err(_) if !*ctx.leading.borrow() => return Ok(ControllerAction::requeue(RESYNC)),
         Err(e) => return invalid_pass(pair, ctx, &seen, e).await,
     };
-    ctx.probers.ensure(pair, v.admin_password.clone());
+    ctx.probers.ensure(pair, v.engine_access());
     if !*ctx.leading.borrow() {
         // A standby stops here: its prober is running (warm for a takeover), and nothing is
         // written. Becoming leader reconciles every pair at once (`run`).
@@ -184,7 +188,7 @@ async fn reconcile_pair(
     super::backups::run(
         &ctx.client,
         &pair.namespace().unwrap_or_default(),
-        v.admin_password.as_deref(),
+        v.engine_access().as_ref(),
         plan.create_backup.as_ref(),
         &plan.backup_work,
         &seen.observed.backups,
@@ -447,7 +451,7 @@ async fn apply_pass(
     plan: &Plan,
 ) -> Result<Vec<ReconcileError>, ReconcileError> {
     let ips = action_ips(&seen.observed);
-    if let (false, Some(pw)) = (plan.lease_first.is_empty(), v.admin_password.as_ref()) {
+    if let (false, Some(pw)) = (plan.lease_first.is_empty(), v.engine_access()) {
         let mut effects = ActionEffects::default();
         if let Err(e) = run_engine_actions(
             &ctx.client,
@@ -455,7 +459,7 @@ async fn apply_pass(
             &seen.key,
             &plan.lease_first,
             &ips,
-            pw,
+            &pw,
             &ctx.probers.leases,
             &mut effects,
         )
@@ -555,7 +559,7 @@ async fn act_pass(
             _ => {}
         }
     }
-    let Some(pw) = &v.admin_password else {
+    let Some(pw) = &v.engine_access() else {
         return Acted {
             api_errors,
             engine: Ok(()),
@@ -750,7 +754,9 @@ pub fn pairs_naming_secret(
         .filter(|p| p.namespace().as_deref() == namespace)
         .filter(|p| {
             let n = Names::new(p);
-            n.password_secret == name || n.admin_secret == name
+            n.password_secret == name
+                || n.admin_secret == name
+                || n.tls_secret.as_deref() == Some(name)
         })
         .map(|p| ObjectRef::from_obj(p.as_ref()))
         .collect()

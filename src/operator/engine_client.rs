@@ -12,7 +12,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
 
-use crate::api::constants::{ADMIN_USER, ENGINE_PORT};
+use crate::api::constants::{ADMIN_USER, ENGINE_PORT, ENGINE_TLS_PORT};
 use crate::failover::Role;
 
 #[derive(Debug, thiserror::Error)]
@@ -169,34 +169,108 @@ pub fn parse_info_replication(addr: &str, text: &str) -> Result<EngineInfo, Engi
     })
 }
 
+/// How the operator reaches a pair's engines: the admin password, and the CA when the pair
+/// has TLS (the connection then goes to the TLS port and verifies the engine against it).
+#[derive(Clone, PartialEq, Eq)]
+pub struct EngineAccess {
+    pub admin_password: String,
+    /// PEM of the pair's `ca.crt`.
+    pub tls_ca: Option<Vec<u8>>,
+    /// PEM certificate and key the operator presents (the pair's own `tls.crt` and
+    /// `tls.key`), so it still gets in with `authClients: yes`.
+    pub tls_client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for EngineAccess {
+    // Never print the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineAccess")
+            .field("tls", &self.tls_ca.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A connection to one engine as its admin user.
 pub struct EngineClient {
     addr: String,
     conn: MultiplexedConnection,
+    /// The port replicas are told to follow a master on: the TLS port when the pair has TLS
+    /// (its engines run with `tls-replication yes`).
+    peer_port: i32,
 }
 
 impl EngineClient {
-    /// Connect to `host` on the engine port, authenticating as the admin user.
+    /// Connect to `host` on the engine port (the TLS port when `access` has a CA),
+    /// authenticating as the admin user.
+    ///
+    /// Over TLS the engine's certificate must chain to the pair's CA, but its names are not
+    /// compared with the pod IP the operator dials (as a replica verifies its master, see
+    /// the engine's `tls` module): no certificate issued before a pod is scheduled names its
+    /// IP, and the CA is the pair's own.
     pub async fn connect(
         host: &str,
-        admin_password: &str,
+        access: &EngineAccess,
         timeout: Duration,
     ) -> Result<EngineClient, EngineError> {
-        let addr = format!("{host}:{ENGINE_PORT}");
+        let port = if access.tls_ca.is_some() {
+            ENGINE_TLS_PORT
+        } else {
+            ENGINE_PORT
+        };
+        EngineClient::connect_port(host, port, access, timeout).await
+    }
+
+    /// [`EngineClient::connect`] to another port (tests run engines on free ports).
+    pub async fn connect_port(
+        host: &str,
+        port: i32,
+        access: &EngineAccess,
+        timeout: Duration,
+    ) -> Result<EngineClient, EngineError> {
+        let addr = format!("{host}:{port}");
         let err = |source| EngineError::Redis {
             addr: addr.clone(),
             source,
         };
-        let info = ConnectionAddr::Tcp(host.to_string(), ENGINE_PORT as u16)
+        let conn_addr = match access.tls_ca {
+            Some(_) => ConnectionAddr::TcpTls {
+                host: host.to_string(),
+                port: port as u16,
+                insecure: false,
+                tls_params: None,
+            },
+            None => ConnectionAddr::Tcp(host.to_string(), port as u16),
+        };
+        let info = conn_addr
             .into_connection_info()
             .map_err(err)?
             .set_redis_settings(
                 RedisConnectionInfo::default()
                     .set_username(ADMIN_USER)
-                    .set_password(admin_password)
+                    .set_password(&access.admin_password)
                     .set_skip_set_lib_name(),
             );
-        let client = redis::Client::open(info).map_err(err)?;
+        let client = match &access.tls_ca {
+            Some(ca) => {
+                let certs = redis::TlsCertificates {
+                    client_tls: access.tls_client.as_ref().map(|(cert, key)| {
+                        redis::ClientTlsConfig {
+                            client_cert: cert.clone(),
+                            client_key: key.clone(),
+                        }
+                    }),
+                    root_cert: Some(ca.clone()),
+                };
+                // `build_with_tls` resets the address's TLS parameters: the chain-only check
+                // (names not compared with the pod IP) is set on what it built.
+                let built = redis::Client::build_with_tls(info, certs).map_err(err)?;
+                let mut addr = built.get_connection_info().addr().clone();
+                addr.set_danger_accept_invalid_hostnames(true);
+                redis::Client::open(built.get_connection_info().clone().set_addr(addr))
+            }
+            None => redis::Client::open(info),
+        }
+        .map_err(err)?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout));
@@ -204,7 +278,11 @@ impl EngineClient {
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(err)?;
-        Ok(EngineClient { addr, conn })
+        Ok(EngineClient {
+            addr,
+            conn,
+            peer_port: port,
+        })
     }
 
     fn err(&self, source: redis::RedisError) -> EngineError {
@@ -246,7 +324,7 @@ impl EngineClient {
         self.admin(&[
             "DEMOTE".into(),
             host.to_string(),
-            ENGINE_PORT.to_string(),
+            self.peer_port.to_string(),
             term.to_string(),
         ])
         .await
@@ -257,7 +335,7 @@ impl EngineClient {
         self.admin(&[
             "DEMOTE".into(),
             host.to_string(),
-            ENGINE_PORT.to_string(),
+            self.peer_port.to_string(),
             term.to_string(),
             "FORCE-FULL-SYNC".into(),
         ])

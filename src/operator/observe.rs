@@ -35,6 +35,8 @@ pub struct Observed {
     pub read_write_service: Option<Service>,
     pub password_secret: Option<Secret>,
     pub admin_secret: Option<Secret>,
+    /// The Secret with the engines' certificate and CA (`spec.tls`).
+    pub tls_secret: Option<Secret>,
     /// The prober's latest result per pod.
     pub probes: BTreeMap<String, ProbeResult>,
     /// Engines this operator paused for a planned switchover whose pause is still in force:
@@ -120,6 +122,9 @@ pub async fn observe(
                 .collect();
         }
         Err(e) => tracing::debug!(%e, "listing RedisPairBackups"),
+    }
+    if let Some(name) = &names.tls_secret {
+        o.tls_secret = secrets.get_opt(name).await?;
     }
     Ok(o)
 }

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use super::build::pod::WRITE_LEASE_MS;
 use super::decide::pod_ip;
-use super::engine_client::{EngineClient, EngineInfo};
+use super::engine_client::{EngineAccess, EngineClient, EngineInfo};
 use super::observe::ProbeResult;
 use super::validate::Names;
 use crate::api::constants::is_fenced;
@@ -137,7 +137,7 @@ impl LeaseLedger {
 }
 
 struct Handle {
-    admin_password: watch::Sender<Option<String>>,
+    access: watch::Sender<Option<EngineAccess>>,
     results: Results,
     task: tokio::task::JoinHandle<()>,
 }
@@ -171,19 +171,20 @@ impl Probers {
         }
     }
 
-    /// Start the pair's prober if it is not running, and give it the admin password.
-    pub fn ensure(&self, pair: &RedisPair, admin_password: Option<String>) {
+    /// Start the pair's prober if it is not running, and give it the admin password (and the
+    /// CA with TLS).
+    pub fn ensure(&self, pair: &RedisPair, access: Option<EngineAccess>) {
         let key = ObjectRef::from_obj(pair);
         let mut inner = self.inner.lock();
         if let Some(h) = inner.get(&key).filter(|h| !h.task.is_finished()) {
-            h.admin_password.send_if_modified(|p| {
-                let changed = *p != admin_password;
-                *p = admin_password.clone();
+            h.access.send_if_modified(|p| {
+                let changed = *p != access;
+                *p = access.clone();
                 changed
             });
             return;
         }
-        let (tx, rx) = watch::channel(admin_password);
+        let (tx, rx) = watch::channel(access);
         let results = Results::default();
         let task = tokio::spawn(probe_loop(
             key.clone(),
@@ -199,7 +200,7 @@ impl Probers {
         inner.insert(
             key,
             Handle {
-                admin_password: tx,
+                access: tx,
                 results,
                 task,
             },
@@ -246,13 +247,13 @@ fn signature(r: &ProbeResult) -> Option<(Role, i64, bool, bool, Option<String>)>
 async fn probe_once(
     conn: &mut Option<(String, EngineClient)>,
     ip: &str,
-    password: &str,
+    access: &EngineAccess,
 ) -> Option<EngineInfo> {
     if conn.as_ref().is_some_and(|(cip, _)| cip != ip) {
         *conn = None;
     }
     if conn.is_none() {
-        match EngineClient::connect(ip, password, PROBE_TIMEOUT).await {
+        match EngineClient::connect(ip, access, PROBE_TIMEOUT).await {
             Ok(c) => *conn = Some((ip.to_string(), c)),
             Err(e) => {
                 tracing::debug!(%e, "probe connect failed");
@@ -275,7 +276,7 @@ async fn probe_once(
 async fn probe_loop(
     key: ObjectRef<RedisPair>,
     names: Names,
-    admin_password: watch::Receiver<Option<String>>,
+    access: watch::Receiver<Option<EngineAccess>>,
     results: Results,
     trigger: UnboundedSender<ObjectRef<RedisPair>>,
     pods: Store<Pod>,
@@ -303,7 +304,7 @@ async fn probe_loop(
             metrics.forget_pair(&pair_key);
             return;
         };
-        let Some(password) = admin_password.borrow().clone() else {
+        let Some(password) = access.borrow().clone() else {
             continue;
         };
         let detection_ms = pair.spec.failover.detection_seconds.max(1) as u64 * 1000;

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::{Resource, ResourceExt};
 
+use super::engine_client::EngineAccess;
 use crate::api::constants::DEFAULT_IMAGE;
 use crate::api::{RedisPair, RedisPairSpec};
 
@@ -39,6 +40,15 @@ pub const MANAGED_SETTINGS: &[&str] = &[
     "archive-url",
     "archive-credentials-dir",
     "archive-retention",
+    "tls-port",
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-ca-cert-file",
+    "tls-auth-clients",
+    "tls-replication",
+    "tls-client-cert-file",
+    "tls-client-key-file",
+    "loopback-port",
 ];
 
 /// The longest pair name: `<name>-headless` must stay a valid 63-character Service name.
@@ -60,6 +70,8 @@ pub enum ValidateError {
     ManagedSetting(String),
     #[error("backup.{0}")]
     BadSchedule(super::schedule::ScheduleError),
+    #[error("TLS Secret {secret} has no (or an empty) key {key:?}")]
+    TlsKeyMissing { secret: String, key: &'static str },
 }
 
 impl ValidateError {
@@ -81,6 +93,11 @@ pub struct Names {
     pub admin_secret: String,
     pub password_secret: String,
     pub password_key: String,
+    /// The Secret with the engines' certificate (`spec.tls`): the one named, or the one the
+    /// operator's cert-manager Certificate writes (`<pair>-tls`).
+    pub tls_secret: Option<String>,
+    /// The cert-manager Certificate the operator creates (`spec.tls.issuerRef`).
+    pub certificate: Option<String>,
 }
 
 impl Names {
@@ -90,7 +107,16 @@ impl Names {
             Some(r) => (r.name.clone(), r.key.clone()),
             None => (format!("{name}-password"), "password".to_string()),
         };
+        let (tls_secret, certificate) = match &pair.spec.tls {
+            Some(t) => match &t.secret_name {
+                Some(s) => (Some(s.clone()), None),
+                None => (Some(format!("{name}-tls")), Some(format!("{name}-tls"))),
+            },
+            None => (None, None),
+        };
         Names {
+            tls_secret,
+            certificate,
             pods: [format!("{name}-a"), format!("{name}-b")],
             read_write: name.clone(),
             read_only: format!("{name}-ro"),
@@ -134,6 +160,47 @@ pub struct ValidatedPair {
     /// directory is restored from the archive before its engine starts, and it alone may be
     /// elected (see `decide_pass`).
     pub restore_first_master: bool,
+    /// The CA (`ca.crt` of the TLS Secret) when the pair has TLS and the Secret exists.
+    pub tls_ca: Option<Vec<u8>>,
+    /// The pair's certificate and key (`tls.crt`, `tls.key`), which the operator presents.
+    pub tls_client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl ValidatedPair {
+    /// How the operator reaches the engines, once the admin Secret exists (and, with TLS,
+    /// the TLS Secret: without its CA the operator cannot verify the engines, so it does
+    /// not talk to them).
+    pub fn engine_access(&self) -> Option<EngineAccess> {
+        if self.spec.tls.is_some() && self.tls_ca.is_none() {
+            return None;
+        }
+        Some(EngineAccess {
+            admin_password: self.admin_password.clone()?,
+            tls_ca: self.tls_ca.clone(),
+            tls_client: self.tls_client.clone(),
+        })
+    }
+}
+
+/// Check the TLS Secret of a pair with `spec.tls` (None: not there yet; cert-manager may not
+/// have issued it) and take its CA for the operator's connections.
+pub fn validate_tls(v: &mut ValidatedPair, secret: Option<&Secret>) -> Result<(), ValidateError> {
+    let (Some(_), Some(name), Some(secret)) = (&v.spec.tls, &v.names.tls_secret, secret) else {
+        return Ok(());
+    };
+    let data = secret.data.as_ref();
+    for key in ["tls.crt", "tls.key", "ca.crt"] {
+        if data.is_none_or(|d| d.get(key).is_none_or(|v| v.0.is_empty())) {
+            return Err(ValidateError::TlsKeyMissing {
+                secret: name.clone(),
+                key,
+            });
+        }
+    }
+    let get = |key: &str| data.and_then(|d| d.get(key)).map(|c| c.0.clone());
+    v.tls_ca = get("ca.crt");
+    v.tls_client = get("tls.crt").zip(get("tls.key"));
+    Ok(())
 }
 
 /// A password as the engine reads it from the mounted Secret file: one trailing newline
@@ -231,6 +298,8 @@ pub fn validate(
         create_admin_secret: admin_secret.is_none(),
         admin_password: admin_secret.and_then(|s| secret_value(s, "password")),
         password: password_secret.and_then(|s| secret_value(s, &names.password_key)),
+        tls_ca: None,
+        tls_client: None,
         extra_config,
         owner,
         namespace,

@@ -96,6 +96,11 @@ each define, so the test can read them.
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+# The cert-manager Certificate of a pair with spec.tls.issuerRef: server-side apply only.
+# Harmless where cert-manager is not installed (no such resource to grant).
+- apiGroups: [cert-manager.io]
+  resources: [certificates]
+  verbs: [create, patch]
 {{- end }}
 
 {{/* Nodes are cluster-scoped: read per pass (get) and watched (a NotReady node triggers its pairs). */}}

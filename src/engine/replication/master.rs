@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -23,6 +22,7 @@ use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::server::{now_ms, Engine};
 use crate::engine::state::EngineState;
+use crate::engine::tls::Socket;
 
 /// Largest chunk of stream sent at once.
 const CHUNK: usize = 1 << 20;
@@ -32,7 +32,7 @@ pub const HEARTBEAT: Duration = Duration::from_millis(100);
 /// Serve one replica on `sock` until it disconnects or is killed.
 pub async fn serve_replica(
     engine: Arc<Engine>,
-    mut sock: TcpStream,
+    mut sock: Socket,
     id: u64,
     peer: SocketAddr,
     takeover: Takeover,
@@ -57,7 +57,7 @@ pub async fn serve_replica(
             engine.state.lock().repl.sync_partial_ok += 1;
             info!(%peer, offset, "partial resync (stock Redis replica)");
             if sock
-                .write_all(format!("+CONTINUE {replid}\r\n").as_bytes())
+                .write_flush(format!("+CONTINUE {replid}\r\n").as_bytes())
                 .await
                 .is_err()
             {
@@ -75,7 +75,7 @@ pub async fn serve_replica(
             engine.state.lock().repl.sync_partial_err += 1;
             warn!(%peer, %reason, "refusing a replica: no common history");
             let _ = sock
-                .write_all(format!("-NOHISTORY {reason}\r\n").as_bytes())
+                .write_flush(format!("-NOHISTORY {reason}\r\n").as_bytes())
                 .await;
             return;
         }
@@ -83,7 +83,7 @@ pub async fn serve_replica(
             engine.state.lock().repl.sync_partial_err += 1;
             info!(%peer, offset, "replica has a divergent tail; asking it to truncate");
             let _ = sock
-                .write_all(format!("+TRUNCATE {replid} {offset}\r\n").as_bytes())
+                .write_flush(format!("+TRUNCATE {replid} {offset}\r\n").as_bytes())
                 .await;
             return;
         }
@@ -91,7 +91,7 @@ pub async fn serve_replica(
             engine.state.lock().repl.sync_partial_ok += 1;
             info!(%peer, offset, "partial resync");
             if sock
-                .write_all(format!("+CONTINUE {replid} {offset}\r\n").as_bytes())
+                .write_flush(format!("+CONTINUE {replid} {offset}\r\n").as_bytes())
                 .await
                 .is_err()
             {
@@ -141,7 +141,7 @@ pub async fn serve_replica(
 /// replicas get the paced, copy-before-write snapshot of [`full_sync`] instead.
 async fn stock_full_sync(
     engine: &Arc<Engine>,
-    sock: &mut TcpStream,
+    sock: &mut Socket,
     replid: &str,
     peer: &SocketAddr,
     protocol: PeerProtocol,
@@ -170,8 +170,8 @@ async fn stock_full_sync(
         head.extend_from_slice(format!("+FULLRESYNC {replid} {offset}\r\n").as_bytes());
     }
     head.extend_from_slice(format!("${}\r\n", data.len()).as_bytes());
-    sock.write_all(&head).await.ok()?;
-    sock.write_all(&data).await.ok()?;
+    sock.write_flush(&head).await.ok()?;
+    sock.write_flush(&data).await.ok()?;
     Some(offset)
 }
 
@@ -179,7 +179,7 @@ async fn stock_full_sync(
 /// Returns S.
 async fn full_sync(
     engine: &Arc<Engine>,
-    sock: &mut TcpStream,
+    sock: &mut Socket,
     replid: &str,
     peer: &SocketAddr,
 ) -> Option<u64> {
@@ -197,7 +197,7 @@ async fn full_sync(
     info!(%peer, offset, "full sync");
     let dbn = db.map(|d| d as i64).unwrap_or(-1);
     if sock
-        .write_all(format!("+FULLRESYNC {replid} {offset} {dbn}\r\n").as_bytes())
+        .write_flush(format!("+FULLRESYNC {replid} {offset} {dbn}\r\n").as_bytes())
         .await
         .is_err()
     {
@@ -211,9 +211,14 @@ async fn full_sync(
     // charged to the sender): on the network thread it delays every client's reply. The thread writes through its own duplicate of the socket's descriptor,
     // so the descriptor stays valid even if this task is dropped mid-sync, and it alone ends
     // the capture (a guard, so also if it panics): never twice, never not at all.
-    let fd = match sock.as_fd().try_clone_to_owned() {
-        Ok(fd) => fd,
-        Err(e) => {
+    //
+    // An encrypted link cannot be written around its TLS session: there the thread hands its
+    // chunks to this task (a short queue, so the pacing and the back-pressure stay the
+    // thread's) and this task writes them through the session.
+    let fd = match sock.plain().map(|tcp| tcp.as_fd().try_clone_to_owned()) {
+        None => None,
+        Some(Ok(fd)) => Some(fd),
+        Some(Err(e)) => {
             warn!(%peer, error = %e, "cannot duplicate the replica's socket for the full sync");
             end_full_sync_capture(engine);
             return None;
@@ -232,7 +237,8 @@ async fn full_sync(
             setting("repl-fullsync-max-rate", 0),
         )
     };
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<FullSyncEnd>();
+    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<FullSyncEnd>();
+    let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let serialiser = {
         let engine = engine.clone();
         std::thread::Builder::new()
@@ -240,7 +246,24 @@ async fn full_sync(
             .spawn(move || {
                 let capture = CaptureGuard(&engine);
                 snapshot::lower_thread_priority();
-                let end = send_snapshot(&engine, &fd, timeout_ms, max_rate, || done_tx.is_closed());
+                let dropped = || done_tx.is_closed();
+                let end = match &fd {
+                    Some(fd) => {
+                        send_snapshot(&engine, |b| send_all(fd, b, timeout_ms), max_rate, dropped)
+                    }
+                    None => send_snapshot(
+                        &engine,
+                        |b| {
+                            chunk_tx.blocking_send(b.to_vec()).map_err(|_| {
+                                std::io::Error::other("the replica's link task is gone")
+                            })
+                        },
+                        max_rate,
+                        dropped,
+                    ),
+                };
+                // Every chunk is queued before the end is reported.
+                drop(chunk_tx);
                 drop(capture);
                 let _ = done_tx.send(end);
             })
@@ -250,7 +273,37 @@ async fn full_sync(
         end_full_sync_capture(engine);
         return None;
     }
-    match done_rx.await {
+    let write_timeout = Duration::from_millis(timeout_ms.max(1));
+    let done = loop {
+        tokio::select! {
+            biased;
+            Some(chunk) = chunk_rx.recv() => {
+                match tokio::time::timeout(write_timeout, sock.write_flush(&chunk)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        info!(%peer, error = %e, "full sync abandoned: the replica's socket failed");
+                        return None;
+                    }
+                    Err(_) => {
+                        info!(%peer, "full sync abandoned: the replica took nothing for repl-timeout");
+                        return None;
+                    }
+                }
+            }
+            r = &mut done_rx => break r,
+        }
+    };
+    // Chunks queued just before the end was reported.
+    while let Ok(chunk) = chunk_rx.try_recv() {
+        if tokio::time::timeout(write_timeout, sock.write_flush(&chunk))
+            .await
+            .map_or(true, |r| r.is_err())
+        {
+            info!(%peer, "full sync abandoned: the replica's socket failed");
+            return None;
+        }
+    }
+    match done {
         Ok(FullSyncEnd::Sent) => {}
         Ok(FullSyncEnd::Restart) => {
             // FLUSHALL/SWAPDB (or a replaced dataset) during the transfer: the replica starts
@@ -273,7 +326,7 @@ async fn full_sync(
         ],
         &mut end,
     );
-    sock.write_all(&end).await.ok()?;
+    sock.write_flush(&end).await.ok()?;
     Some(offset)
 }
 
@@ -308,8 +361,9 @@ fn end_full_sync_capture(engine: &Engine) {
     st.persist.snapshot_in_progress = false;
 }
 
-/// Serialise the capture step by step and write each chunk to the replica's socket, at most
-/// `max_rate` bytes per second (0: no limit).
+/// Serialise the capture step by step and hand each chunk to `send` (the replica's socket, or
+/// the queue to the task that owns its TLS session), at most `max_rate` bytes per second (0: no
+/// limit).
 ///
 /// Why a rate limit when the thread already runs at nice 10: measured on two cores
 /// (docs/benchmarks.md), walking the dataset and pushing it through a socket as fast as it
@@ -323,8 +377,7 @@ fn end_full_sync_capture(engine: &Engine) {
 /// cores to spare and a fast seed matters more.
 fn send_snapshot(
     engine: &Engine,
-    fd: &OwnedFd,
-    timeout_ms: u64,
+    mut send: impl FnMut(&[u8]) -> std::io::Result<()>,
     max_rate: u64,
     dropped: impl Fn() -> bool,
 ) -> FullSyncEnd {
@@ -346,7 +399,7 @@ fn send_snapshot(
         match snapshot::step_fair(&engine.state, snapshot::KEYS_PER_STEP, &mut payload) {
             snapshot::Step::Aborted | snapshot::Step::Cancelled => return FullSyncEnd::Restart,
             snapshot::Step::Chunk { done } => {
-                if let Err(e) = send_all(fd, &payload, timeout_ms) {
+                if let Err(e) = send(&payload) {
                     return FullSyncEnd::Socket(e);
                 }
                 sent += payload.len() as u64;
@@ -403,7 +456,7 @@ enum Next {
 
 async fn stream_loop(
     engine: &Arc<Engine>,
-    sock: &mut TcpStream,
+    sock: &mut Socket,
     id: u64,
     pos: &mut u64,
     inbuf: &mut BytesMut,
@@ -480,7 +533,7 @@ async fn stream_loop(
                     }
                 }
             };
-            if sock.write_all(&bytes).await.is_err() {
+            if sock.write_flush(&bytes).await.is_err() {
                 return "write failed";
             }
             *pos += bytes.len() as u64;
@@ -538,7 +591,7 @@ async fn stream_loop(
                     &[Bytes::from_static(b"REPLCONF"), Bytes::from_static(b"HB"), Bytes::from(hb.to_string())],
                     &mut out,
                 );
-                if sock.write_all(&out).await.is_err() {
+                if sock.write_flush(&out).await.is_err() {
                     return "write failed";
                 }
             }

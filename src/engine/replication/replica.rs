@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 use tracing::{info, warn};
 
 use super::apply::{apply_one, split_commands, split_commands_with, stream_client};
@@ -25,6 +24,7 @@ use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::parse::RequestParser;
 use crate::engine::server::{now_ms, Engine};
 use crate::engine::state::EngineState;
+use crate::engine::tls::Socket;
 
 /// How a link attempt ended.
 enum End {
@@ -85,16 +85,16 @@ fn record_end(engine: &Engine, generation: u64, end: End) -> bool {
     }
 }
 
-async fn send(sock: &mut TcpStream, args: &[&str]) -> Result<(), End> {
+async fn send(sock: &mut Socket, args: &[&str]) -> Result<(), End> {
     let args: Vec<Bytes> = args.iter().map(|a| Bytes::from(a.to_string())).collect();
     let mut out = Vec::new();
     encode_command(&args, &mut out);
-    sock.write_all(&out)
+    sock.write_flush(&out)
         .await
         .map_err(|e| End::Retry(format!("write to master: {e}")))
 }
 
-async fn read_line(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<String, End> {
+async fn read_line(sock: &mut Socket, buf: &mut BytesMut) -> Result<String, End> {
     loop {
         if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
             let line = buf.split_to(i + 2);
@@ -109,7 +109,7 @@ async fn read_line(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<String, E
     }
 }
 
-async fn expect_ok(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<(), End> {
+async fn expect_ok(sock: &mut Socket, buf: &mut BytesMut) -> Result<(), End> {
     let l = read_line(sock, buf).await?;
     if l.starts_with('+') {
         Ok(())
@@ -129,17 +129,37 @@ async fn link_once(engine: &Arc<Engine>, generation: u64, host: &str, port: u16)
     }
 }
 
+/// Connect to the master, over TLS with `tls-replication yes` (the master's certificate must
+/// chain to `tls-ca-cert-file`; see `tls::ChainOnlyVerifier`).
+async fn connect(engine: &Arc<Engine>, host: &str, port: u16) -> Result<Socket, End> {
+    let deadline = Duration::from_secs(2);
+    let tcp = tokio::time::timeout(deadline, tokio::net::TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| End::Retry("connect timed out".into()))?
+        .map_err(|e| End::Retry(format!("connect: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    let Some(tls) = engine.tls.as_ref().filter(|t| t.settings.replication) else {
+        return Ok(Socket::Plain(tcp));
+    };
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| End::Retry(format!("master host {host}: {e}")))?;
+    let connector = tls
+        .connector()
+        .ok_or_else(|| End::Retry("tls-replication needs tls-ca-cert-file".into()))?;
+    let s = tokio::time::timeout(deadline, connector.connect(name, tcp))
+        .await
+        .map_err(|_| End::Retry("TLS handshake timed out".into()))?
+        .map_err(|e| End::Retry(format!("TLS handshake: {e}")))?;
+    Ok(Socket::Client(Box::new(s)))
+}
+
 async fn link_inner(
     engine: &Arc<Engine>,
     generation: u64,
     host: &str,
     port: u16,
 ) -> Result<(), End> {
-    let mut sock = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| End::Retry("connect timed out".into()))?
-        .map_err(|e| End::Retry(format!("connect: {e}")))?;
-    let _ = sock.set_nodelay(true);
+    let mut sock = connect(engine, host, port).await?;
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let (my_port, my_term, auth) = {
         let st = engine.state.lock();
@@ -156,7 +176,12 @@ async fn link_inner(
                 }
             }
         }
-        (st.port, st.repl.term, (user, pass))
+        // With tls-replication the master sees us on our TLS port (as Redis announces it).
+        let port = match &engine.tls {
+            Some(t) if t.settings.replication && t.settings.port != 0 => t.settings.port,
+            _ => st.port,
+        };
+        (port, st.repl.term, (user, pass))
     };
     match auth {
         (_, pass) if pass.is_empty() => {}
@@ -309,7 +334,7 @@ async fn link_inner(
 async fn link_stock_master(
     engine: &Arc<Engine>,
     generation: u64,
-    mut sock: TcpStream,
+    mut sock: Socket,
     mut buf: BytesMut,
 ) -> Result<(), End> {
     // `eof`: we read diskless payloads; `psync2`: +CONTINUE carries the master's new id.
@@ -410,7 +435,7 @@ async fn link_stock_master(
 }
 
 /// Read more from the master into `buf`, failing after `timeout_secs` of silence.
-async fn read_more(sock: &mut TcpStream, buf: &mut BytesMut, timeout_secs: u64) -> Result<(), End> {
+async fn read_more(sock: &mut Socket, buf: &mut BytesMut, timeout_secs: u64) -> Result<(), End> {
     match tokio::time::timeout(Duration::from_secs(timeout_secs.max(1)), sock.read_buf(buf)).await {
         Ok(Ok(0)) | Ok(Err(_)) => Err(End::Retry("master closed the link".into())),
         Err(_) => Err(End::Retry("timeout: no data from the master".into())),
@@ -421,7 +446,7 @@ async fn read_more(sock: &mut TcpStream, buf: &mut BytesMut, timeout_secs: u64) 
 /// A reply line, skipping the bare newlines a Redis master sends to keep the link alive while
 /// it prepares a full sync.
 async fn read_payload_line(
-    sock: &mut TcpStream,
+    sock: &mut Socket,
     buf: &mut BytesMut,
     timeout_secs: u64,
 ) -> Result<String, End> {
@@ -439,7 +464,7 @@ async fn read_payload_line(
 /// The RDB payload of a full sync: `$<len>\r\n` and that many bytes, or (diskless)
 /// `$EOF:<40-byte mark>\r\n`, the file, and the mark again. What follows stays in `buf`.
 async fn read_rdb_payload(
-    sock: &mut TcpStream,
+    sock: &mut Socket,
     buf: &mut BytesMut,
     timeout_secs: u64,
 ) -> Result<Vec<u8>, End> {
@@ -677,7 +702,7 @@ fn cut_log(dir: &std::path::Path, p: u64) -> Result<(), String> {
 
 /// `REPLCONF ACK <offset> [<heartbeat>]`: the heartbeat only to an engine master (a stock
 /// Redis master answers a fourth word with an error, and drops the link).
-async fn send_ack(sock: &mut TcpStream, offset: u64, hb: Option<u64>) -> Result<(), End> {
+async fn send_ack(sock: &mut Socket, offset: u64, hb: Option<u64>) -> Result<(), End> {
     let offset = offset.to_string();
     match hb {
         Some(hb) => send(sock, &["REPLCONF", "ACK", &offset, &hb.to_string()]).await,
@@ -695,7 +720,7 @@ fn is_replconf(args: &[Arg], sub: &[u8]) -> bool {
 async fn receive(
     engine: &Arc<Engine>,
     generation: u64,
-    sock: &mut TcpStream,
+    sock: &mut Socket,
     mut buf: BytesMut,
     client: &mut ClientState,
     mut loading: Option<Option<SnapshotFile>>,

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tracing::debug;
 
@@ -19,6 +18,7 @@ use crate::engine::cmd::{self, Outcome};
 use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::parse::{ParseLimits, Parsed, ProtocolError, RequestParser};
 use crate::engine::protocol::reply::Reply;
+use crate::engine::tls::Socket;
 
 /// Why the connection ends.
 enum Close {
@@ -32,8 +32,9 @@ enum Close {
     Replica(crate::engine::replication::Takeover),
 }
 
-pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr) {
+pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
     let laddr = stream
+        .tcp()
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
@@ -59,7 +60,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
     };
     let Some(mut client) = admitted else {
         let _ = stream
-            .write_all(b"-ERR max number of clients reached\r\n")
+            .write_flush(b"-ERR max number of clients reached\r\n")
             .await;
         return;
     };
@@ -92,7 +93,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
                 Ok(()) => {}
                 Err(c) => break 'conn c,
             }
-            if !out.is_empty() && stream.write_all(&out).await.is_err() {
+            if !out.is_empty() && stream.write_flush(&out).await.is_err() {
                 break 'conn Close::Peer;
             }
             out.clear();
@@ -139,11 +140,11 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
             // Replies to the requests before the bad one go out first, then the error, then
             // the connection closes (as Redis does).
             Reply::error(format!("ERR {e}")).encode(client.proto, &mut out);
-            let _ = stream.write_all(&out).await;
+            let _ = stream.write_flush(&out).await;
             break 'conn Close::Protocol(e);
         }
         if !out.is_empty() {
-            if stream.write_all(&out).await.is_err() {
+            if stream.write_flush(&out).await.is_err() {
                 break 'conn Close::Peer;
             }
             out.clear();
@@ -185,7 +186,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
                 // A client disconnected for its output buffer limit never reads: the kill
                 // must not wait for the write.
                 let written = tokio::select! {
-                    r = stream.write_all(&out) => r.is_ok(),
+                    r = stream.write_flush(&out) => r.is_ok(),
                     _ = handle.kill.notified() => break 'conn Close::Killed,
                 };
                 handle.output_written(taken);
@@ -216,7 +217,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: TcpStream, peer: SocketAddr
     }
     if let Close::Replica(takeover) = close {
         // Replies computed before PSYNC go out first; then the socket streams replication.
-        if out.is_empty() || stream.write_all(&out).await.is_ok() {
+        if out.is_empty() || stream.write_flush(&out).await.is_ok() {
             client.is_replication = true;
             {
                 let mut st = engine.state.lock();
@@ -271,7 +272,7 @@ async fn run_batch(
     client: &mut ClientState,
     pending: &mut VecDeque<Vec<Arg>>,
     out: &mut BytesMut,
-    stream: &mut TcpStream,
+    stream: &mut Socket,
     inbuf: &mut BytesMut,
     push_rx: &mut mpsc::UnboundedReceiver<Reply>,
     settings: &mut ConnSettings,
@@ -301,7 +302,7 @@ async fn run_batch(
         // go out now, and what must wait for the script (MULTI, AUTH, SHUTDOWN NOSAVE...) runs
         // when it ends.
         if !out.is_empty() {
-            stream.write_all(out).await.map_err(|_| Close::Peer)?;
+            stream.write_flush(out).await.map_err(|_| Close::Peer)?;
             out.clear();
         }
         if !pending.is_empty() {
@@ -325,7 +326,7 @@ async fn run_batch(
     }
     if let Some(until) = paused_until {
         if !out.is_empty() {
-            stream.write_all(out).await.map_err(|_| Close::Peer)?;
+            stream.write_flush(out).await.map_err(|_| Close::Peer)?;
             out.clear();
         }
         let wait = Duration::from_millis((until - now_ms()).clamp(1, 100) as u64);
@@ -338,7 +339,7 @@ async fn run_batch(
     }
     if let Some((mut rx, deadline_ms, timeout_reply)) = blocked {
         if !out.is_empty() {
-            stream.write_all(out).await.map_err(|_| Close::Peer)?;
+            stream.write_flush(out).await.map_err(|_| Close::Peer)?;
             out.clear();
         }
         let sleep = async {
@@ -359,7 +360,7 @@ async fn run_batch(
                     client.handle.output_written(push_size(&m));
                     let mut pushed = BytesMut::new();
                     m.encode(client.proto, &mut pushed);
-                    stream.write_all(&pushed).await.map_err(|_| {
+                    stream.write_flush(&pushed).await.map_err(|_| {
                         unblock(engine, client.id);
                         Close::Peer
                     })?;

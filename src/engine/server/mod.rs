@@ -20,6 +20,7 @@ use crate::engine::replication::gate::ReplyGate;
 use crate::engine::replication::stream::Stream;
 use crate::engine::scripting::ScriptWatch;
 use crate::engine::state::EngineState;
+use crate::engine::tls::{Socket, Tls};
 
 #[derive(Debug, Error)]
 pub enum ServerError {
@@ -36,6 +37,8 @@ pub enum ServerError {
     DirLock(String, std::io::Error),
     #[error("archiving: {0}")]
     Archive(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::engine::tls::TlsError),
 }
 
 /// Milliseconds since the Unix epoch (the engine's only clock for data: expiry is absolute).
@@ -58,6 +61,9 @@ pub struct Engine {
     /// The running Lua script as seen without the state lock (`EngineState::scripting.watch`):
     /// while one runs past busy-reply-threshold, connections answer BUSY instead of waiting.
     pub script: Arc<ScriptWatch>,
+    /// TLS for clients on `tls-port` and for the replica's link (`tls-replication`), when
+    /// configured.
+    pub tls: Option<Arc<Tls>>,
 }
 
 /// How long a task waits for the state lock before it looks again whether a busy script
@@ -66,6 +72,10 @@ const LOCK_POLL: Duration = Duration::from_millis(5);
 
 impl Engine {
     pub fn new(config: Config) -> Arc<Engine> {
+        Engine::with_tls(config, None)
+    }
+
+    pub fn with_tls(config: Config, tls: Option<Arc<Tls>>) -> Arc<Engine> {
         let state = EngineState::new(config, now_ms());
         let script = state.scripting.watch.clone();
         Arc::new(Engine {
@@ -74,6 +84,7 @@ impl Engine {
             unpaused: Notify::new(),
             gate: Arc::new(ReplyGate::default()),
             script,
+            tls,
         })
     }
 
@@ -104,15 +115,23 @@ impl Engine {
 /// run the engine in-process on loopback.
 pub struct ServerHandle {
     pub engine: Arc<Engine>,
+    /// Plaintext listeners (empty when `port` is 0 and `tls-port` is set).
     pub addrs: Vec<SocketAddr>,
+    /// TLS listeners (empty without `tls-port`).
+    pub tls_addrs: Vec<SocketAddr>,
     /// Where the Prometheus endpoint listens (empty when `metrics-port` is 0).
     pub metrics_addrs: Vec<SocketAddr>,
     pub task: tokio::task::JoinHandle<()>,
 }
 
 impl ServerHandle {
+    /// The first plaintext address, else the first TLS one.
     pub fn addr(&self) -> SocketAddr {
-        self.addrs[0]
+        self.addrs
+            .first()
+            .or(self.tls_addrs.first())
+            .copied()
+            .expect("a started server listens somewhere")
     }
     /// Stop and wait until the accept loop and periodic tasks have ended.
     pub async fn stop(self) {
@@ -139,23 +158,54 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         .split_whitespace()
         .map(|s| s.trim_start_matches('-').to_string())
         .collect();
-    let mut listeners = Vec::new();
-    let mut addrs = Vec::new();
+    let tls = match crate::engine::tls::TlsSettings::from_config(&config)? {
+        Some(settings) => Some(Tls::load(settings)?),
+        None => None,
+    };
+    let tls_port = tls.as_ref().map_or(0, |t| t.settings.port);
+    // As Redis: `port 0` with a TLS port serves TLS only. Without TLS, 0 asks for an ephemeral
+    // port (in-process tests; there is no Unix socket to fall back on).
+    let plaintext = port != 0 || tls_port == 0;
+    let mut ips = Vec::new();
     for b in &binds {
         let ip: std::net::IpAddr = b.parse().map_err(|_| ServerError::BadAddress(b.clone()))?;
+        ips.push(ip);
+    }
+    let bind = |ip: std::net::IpAddr, port: u16| async move {
         let addr = SocketAddr::new(ip, port);
-        let l = TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: addr.to_string(),
-                source,
-            })?;
-        let local = l.local_addr().map_err(|source| ServerError::Bind {
+        let bind_error = |source| ServerError::Bind {
             addr: addr.to_string(),
             source,
-        })?;
-        addrs.push(local);
-        listeners.push(l);
+        };
+        let l = TcpListener::bind(addr).await.map_err(bind_error)?;
+        let local = l.local_addr().map_err(bind_error)?;
+        Ok::<_, ServerError>((l, local))
+    };
+    let mut listeners = Vec::new();
+    let mut addrs = Vec::new();
+    let mut tls_addrs = Vec::new();
+    for ip in &ips {
+        if plaintext {
+            let (l, local) = bind(*ip, port).await?;
+            addrs.push(local);
+            listeners.push((l, None));
+        }
+        if let Some(tls) = tls.as_ref().filter(|_| tls_port != 0) {
+            let (l, local) = bind(*ip, tls_port).await?;
+            tls_addrs.push(local);
+            listeners.push((l, Some(tls.clone())));
+        }
+    }
+    // In-pod probes and hooks speak plaintext to 127.0.0.1 when the network gets TLS only.
+    let loopback_port: u16 = config
+        .get("loopback-port")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let mut loopback_addrs = Vec::new();
+    if loopback_port != 0 {
+        let (l, local) = bind(std::net::IpAddr::from([127, 0, 0, 1]), loopback_port).await?;
+        loopback_addrs.push(local);
+        listeners.push((l, None));
     }
     // The metrics endpoint binds now, with the client port, so a taken port fails start-up
     // instead of leaving a pod that cannot be scraped.
@@ -166,19 +216,17 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let mut metrics_listeners = Vec::new();
     let mut metrics_addrs = Vec::new();
     if metrics_port != 0 {
-        for a in &addrs {
-            let addr = SocketAddr::new(a.ip(), metrics_port);
-            let bind_error = |source| ServerError::Bind {
-                addr: addr.to_string(),
-                source,
-            };
-            let l = TcpListener::bind(addr).await.map_err(bind_error)?;
-            metrics_addrs.push(l.local_addr().map_err(bind_error)?);
+        for ip in &ips {
+            let (l, local) = bind(*ip, metrics_port).await?;
+            metrics_addrs.push(local);
             metrics_listeners.push(l);
         }
     }
-    let engine = Engine::new(config);
-    engine.state.lock().port = addrs.first().map(|a| a.port()).unwrap_or(port);
+    let engine = Engine::with_tls(config, tls);
+    engine.state.lock().port = addrs
+        .first()
+        .or(tls_addrs.first())
+        .map_or(port, |a| a.port());
     lock_data_dir(&engine).await?;
     open_data(&engine)?;
     start_archiver(&engine)?;
@@ -187,11 +235,12 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         crate::engine::replication::lease::refresh_settings(&mut st);
         crate::engine::replication::semisync::tick(&engine, &mut st, now_ms());
     }
-    info!(addresses = ?addrs, metrics = ?metrics_addrs, "engine ready to accept connections");
+    info!(addresses = ?addrs, tls = ?tls_addrs, loopback = ?loopback_addrs, metrics = ?metrics_addrs, "engine ready to accept connections");
     let task = tokio::spawn(serve(engine.clone(), listeners, metrics_listeners));
     Ok(ServerHandle {
         engine,
         addrs,
+        tls_addrs,
         metrics_addrs,
         task,
     })
@@ -199,12 +248,15 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
 
 async fn serve(
     engine: Arc<Engine>,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<(TcpListener, Option<Arc<Tls>>)>,
     metrics_listeners: Vec<TcpListener>,
 ) {
     let mut tasks = tokio::task::JoinSet::new();
-    for l in listeners {
-        tasks.spawn(accept_loop(engine.clone(), l));
+    for (l, tls) in listeners {
+        tasks.spawn(accept_loop(engine.clone(), l, tls));
+    }
+    if let Some(tls) = engine.tls.clone() {
+        tasks.spawn(tls_reload_task(tls));
     }
     for l in metrics_listeners {
         tasks.spawn(metrics_http::serve(engine.clone(), l));
@@ -548,14 +600,55 @@ fn sync_persistence_settings(engine: &Engine, st: &EngineState) {
     }
 }
 
-async fn accept_loop(engine: Arc<Engine>, listener: TcpListener) {
+/// How long a TLS client has to complete its handshake before the connection is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often the TLS files are read for a change (see `tls`: a mounted Secret is updated in
+/// place, and a rotation should reach new connections within seconds).
+const TLS_RELOAD_PERIOD: Duration = Duration::from_secs(1);
+
+async fn tls_reload_task(tls: Arc<Tls>) {
+    loop {
+        tokio::time::sleep(TLS_RELOAD_PERIOD).await;
+        tls.reload_if_changed();
+    }
+}
+
+/// Accept clients on one listener; `tls`: the listener is the TLS port, and each connection
+/// completes its handshake (with the certificates current at that moment) on its own task
+/// before it is served.
+async fn accept_loop(engine: Arc<Engine>, listener: TcpListener, tls: Option<Arc<Tls>>) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let engine = engine.clone();
+                let acceptor = tls.as_ref().map(|t| t.acceptor());
                 tokio::spawn(async move {
-                    connection::handle(engine, stream, peer).await;
+                    let socket = match acceptor {
+                        None => Socket::Plain(stream),
+                        Some(acceptor) => {
+                            match tokio::time::timeout(
+                                TLS_HANDSHAKE_TIMEOUT,
+                                acceptor.accept(stream),
+                            )
+                            .await
+                            {
+                                Ok(Ok(s)) => Socket::Server(Box::new(s)),
+                                // Probes that connect and leave, clients without the CA or a
+                                // certificate: not the engine's trouble, so not above debug.
+                                Ok(Err(e)) => {
+                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(%peer, "TLS handshake timed out");
+                                    return;
+                                }
+                            }
+                        }
+                    };
+                    connection::handle(engine, socket, peer).await;
                 });
             }
             Err(e) => {

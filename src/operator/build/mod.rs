@@ -2,6 +2,7 @@
 //! failover machine) to the Kubernetes objects of the pair. No client, no I/O; randomness
 //! (generated passwords) is a parameter.
 
+pub mod certificate;
 pub mod pdb;
 pub mod pod;
 pub mod secret;
@@ -40,6 +41,8 @@ pub struct PairResources {
     pub pdb: PodDisruptionBudget,
     pub pvcs: Vec<PersistentVolumeClaim>,
     pub pods: Vec<Pod>,
+    /// The cert-manager Certificate (`spec.tls.issuerRef`), a dynamic object.
+    pub certificate: Option<serde_json::Value>,
 }
 
 /// Build every object of the pair.
@@ -99,6 +102,7 @@ pub fn build_pair_resources(
             .iter()
             .map(|p| stamp(pod::build_pod(v, p, role_of(routing, p))))
             .collect(),
+        certificate: certificate::build_certificate(v),
     }
 }
 
@@ -136,7 +140,9 @@ mod tests {
             pdb,
             pvcs,
             pods,
+            certificate,
         } = build_pair_resources(&v, &routing, &pw);
+        assert!(certificate.is_none(), "no TLS in the contract pair");
         let names = |it: Vec<Option<String>>| it.into_iter().flatten().collect::<Vec<_>>();
         assert_eq!(
             names(secrets.iter().map(|s| s.metadata.name.clone()).collect()),

@@ -12,8 +12,8 @@ use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, ExecAction,
     KeyToPath, Lifecycle, LifecycleHandler, PersistentVolumeClaimVolumeSource, Pod,
     PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, Probe, ProjectedVolumeSource,
-    SeccompProfile, SecretProjection, SecurityContext, TCPSocketAction, Volume, VolumeMount,
-    VolumeProjection, WeightedPodAffinityTerm,
+    SeccompProfile, SecretProjection, SecretVolumeSource, SecurityContext, TCPSocketAction, Volume,
+    VolumeMount, VolumeProjection, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -59,8 +59,28 @@ pub fn build_engine_args(v: &ValidatedPair) -> Vec<String> {
         args.push(format!("--{name}"));
         args.push(value);
     };
-    flag("port", ENGINE_PORT.to_string());
+    match &v.spec.tls {
+        // TLS only: no plaintext on the pod's network; the readiness probe and the preStop
+        // hook (inside the pod) keep plaintext on 127.0.0.1 at the usual port.
+        Some(t) if !t.plaintext => {
+            flag("port", "0".to_string());
+            flag("loopback-port", ENGINE_PORT.to_string());
+        }
+        _ => flag("port", ENGINE_PORT.to_string()),
+    }
     flag("bind", "0.0.0.0".to_string());
+    if let Some(t) = &v.spec.tls {
+        flag("tls-port", ENGINE_TLS_PORT.to_string());
+        flag("tls-cert-file", format!("{TLS_DIR}/tls.crt"));
+        flag("tls-key-file", format!("{TLS_DIR}/tls.key"));
+        flag("tls-ca-cert-file", format!("{TLS_DIR}/ca.crt"));
+        flag(
+            "tls-auth-clients",
+            t.client_auth.as_engine_setting().to_string(),
+        );
+        // The replica links to its master's TLS port (the operator names it in DEMOTE).
+        flag("tls-replication", "yes".to_string());
+    }
     flag("metrics-port", ENGINE_METRICS_PORT.to_string());
     flag("dir", DATA_DIR.to_string());
     flag("requirepass-file", PASSWORD_FILE.to_string());
@@ -234,6 +254,44 @@ pub fn build_secrets_volume(v: &ValidatedPair) -> Volume {
     }
 }
 
+/// The TLS Secret as a volume (the whole directory, never `subPath`: the kubelet updates a
+/// Secret volume in place by swapping a symlink, and the engine reloads the files it sees
+/// change; `subPath` mounts are never updated). Mode 0440 like the passwords.
+pub fn build_tls_volume(v: &ValidatedPair) -> Option<Volume> {
+    v.spec.tls.as_ref()?;
+    let secret = v.names.tls_secret.clone()?;
+    Some(Volume {
+        name: "tls".to_string(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret),
+            default_mode: Some(SECRET_FILE_MODE),
+            optional: Some(false),
+            items: None,
+        }),
+        ..Default::default()
+    })
+}
+
+/// The engine container's ports: `redis` (6379) unless plaintext is off, `redis-tls` (6380)
+/// with TLS, `metrics`.
+fn build_container_ports(v: &ValidatedPair) -> Vec<ContainerPort> {
+    let port = |name: &str, number: i32| ContainerPort {
+        name: Some(name.to_string()),
+        container_port: number,
+        protocol: Some("TCP".to_string()),
+        ..Default::default()
+    };
+    let mut ports = Vec::new();
+    if v.spec.tls.as_ref().is_none_or(|t| t.plaintext) {
+        ports.push(port("redis", ENGINE_PORT));
+    }
+    if v.spec.tls.is_some() {
+        ports.push(port(ENGINE_TLS_PORT_NAME, ENGINE_TLS_PORT));
+    }
+    ports.push(port(ENGINE_METRICS_PORT_NAME, ENGINE_METRICS_PORT));
+    ports
+}
+
 fn build_affinity(v: &ValidatedPair) -> Affinity {
     let peer_selector = LabelSelector {
         match_labels: Some(BTreeMap::from([(
@@ -272,10 +330,16 @@ fn build_affinity(v: &ValidatedPair) -> Affinity {
 /// killed). Readiness = it answers PING (not loading), through the operator binary that ships
 /// in the same image. Readiness does not depend on the peer: a replica whose master died must
 /// stay Ready, or it could never be promoted.
-fn build_probes() -> (Probe, Probe) {
+fn build_probes(v: &ValidatedPair) -> (Probe, Probe) {
+    // The kubelet connects from outside the pod: to the TLS port when there is no plaintext
+    // one (a TCP connect, no handshake: the engine drops it quietly).
+    let live_port = match &v.spec.tls {
+        Some(t) if !t.plaintext => ENGINE_TLS_PORT_NAME,
+        _ => "redis",
+    };
     let liveness = Probe {
         tcp_socket: Some(TCPSocketAction {
-            port: IntOrString::String("redis".to_string()),
+            port: IntOrString::String(live_port.to_string()),
             ..Default::default()
         }),
         period_seconds: Some(5),
@@ -427,27 +491,37 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
             ..Default::default()
         }
     };
-    let (liveness, readiness) = build_probes();
+    let (liveness, readiness) = build_probes(v);
+    let mut volume_mounts = vec![
+        VolumeMount {
+            name: "data".to_string(),
+            mount_path: DATA_DIR.to_string(),
+            ..Default::default()
+        },
+        VolumeMount {
+            name: "secrets".to_string(),
+            mount_path: SECRETS_DIR.to_string(),
+            read_only: Some(true),
+            ..Default::default()
+        },
+    ];
+    let mut volumes = vec![data_volume, build_secrets_volume(v)];
+    if let Some(tls) = build_tls_volume(v) {
+        volume_mounts.push(VolumeMount {
+            name: tls.name.clone(),
+            mount_path: TLS_DIR.to_string(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+        volumes.push(tls);
+    }
     let container = Container {
         name: ENGINE_CONTAINER.to_string(),
         image: Some(v.image.clone()),
         image_pull_policy: v.spec.image_pull_policy.clone(),
         command: Some(vec![ENGINE_BINARY.to_string()]),
         args: Some(build_engine_args(v)),
-        ports: Some(vec![
-            ContainerPort {
-                name: Some("redis".to_string()),
-                container_port: ENGINE_PORT,
-                protocol: Some("TCP".to_string()),
-                ..Default::default()
-            },
-            ContainerPort {
-                name: Some(ENGINE_METRICS_PORT_NAME.to_string()),
-                container_port: ENGINE_METRICS_PORT,
-                protocol: Some("TCP".to_string()),
-                ..Default::default()
-            },
-        ]),
+        ports: Some(build_container_ports(v)),
         resources: v.spec.resources.clone(),
         liveness_probe: Some(liveness),
         readiness_probe: Some(readiness),
@@ -463,19 +537,7 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
             }),
             ..Default::default()
         }),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: "data".to_string(),
-                mount_path: DATA_DIR.to_string(),
-                ..Default::default()
-            },
-            VolumeMount {
-                name: "secrets".to_string(),
-                mount_path: SECRETS_DIR.to_string(),
-                read_only: Some(true),
-                ..Default::default()
-            },
-        ]),
+        volume_mounts: Some(volume_mounts),
         env: v
             .spec
             .backup
@@ -484,7 +546,6 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
         ..Default::default()
     };
     let mut container = container;
-    let mut volumes = vec![data_volume, build_secrets_volume(v)];
     if let Some(secret) = v
         .spec
         .backup
@@ -588,6 +649,110 @@ pub fn acknowledges_after_replica(mode: ReplicationMode) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tls_pair(plaintext: bool) -> ValidatedPair {
+        let mut v = crate::operator::validate::tests::contract_validated();
+        v.spec.tls = Some(crate::api::TlsSpec {
+            secret_name: Some("cache-certs".into()),
+            issuer_ref: None,
+            plaintext,
+            client_auth: crate::api::TlsClientAuth::Optional,
+        });
+        v.names.tls_secret = Some("cache-certs".into());
+        v
+    }
+
+    fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+        args.iter()
+            .position(|a| a == &format!("--{name}"))
+            .map(|i| args[i + 1].as_str())
+    }
+
+    #[test]
+    fn tls_mounts_the_secret_and_starts_the_engine_with_tls_replication() {
+        let v = tls_pair(true);
+        let args = build_engine_args(&v);
+        assert_eq!(flag(&args, "port"), Some("6379"));
+        assert_eq!(flag(&args, "tls-port"), Some("6380"));
+        assert_eq!(
+            flag(&args, "tls-ca-cert-file"),
+            Some("/var/run/redispair/tls/ca.crt")
+        );
+        assert_eq!(flag(&args, "tls-auth-clients"), Some("optional"));
+        assert_eq!(flag(&args, "tls-replication"), Some("yes"));
+        assert_eq!(flag(&args, "loopback-port"), None);
+        let pod = build_pod(&v, "cache-a", None);
+        let spec = pod.spec.unwrap();
+        let tls = spec
+            .volumes
+            .unwrap()
+            .into_iter()
+            .find(|v| v.name == "tls")
+            .expect("a tls volume");
+        // A whole Secret volume (never subPath): the kubelet updates it in place.
+        assert_eq!(
+            tls.secret.unwrap().secret_name.as_deref(),
+            Some("cache-certs")
+        );
+        let c = &spec.containers[0];
+        let mount = c
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.name == "tls")
+            .unwrap();
+        assert_eq!(mount.mount_path, TLS_DIR);
+        assert!(mount.sub_path.is_none());
+        let ports: Vec<_> = c
+            .ports
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|p| p.container_port)
+            .collect();
+        assert_eq!(ports, vec![6379, 6380, 9121]);
+    }
+
+    #[test]
+    fn tls_only_keeps_plaintext_on_loopback_for_the_probes() {
+        let v = tls_pair(false);
+        let args = build_engine_args(&v);
+        assert_eq!(flag(&args, "port"), Some("0"));
+        assert_eq!(flag(&args, "loopback-port"), Some("6379"));
+        let c = &build_pod(&v, "cache-a", None).spec.unwrap().containers[0];
+        let ports: Vec<_> = c
+            .ports
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|p| p.container_port)
+            .collect();
+        assert_eq!(ports, vec![6380, 9121]);
+        let live = c
+            .liveness_probe
+            .as_ref()
+            .unwrap()
+            .tcp_socket
+            .as_ref()
+            .unwrap();
+        assert_eq!(live.port, IntOrString::String("redis-tls".into()));
+        // The readiness probe still speaks plaintext to 127.0.0.1:6379 (the loopback port).
+        let ready = c.readiness_probe.as_ref().unwrap().exec.as_ref().unwrap();
+        assert!(ready
+            .command
+            .as_ref()
+            .unwrap()
+            .contains(&"6379".to_string()));
+    }
+
+    #[test]
+    fn a_pair_without_tls_keeps_its_pod_hash() {
+        let v = crate::operator::validate::tests::contract_validated();
+        let args = build_engine_args(&v);
+        assert!(args.iter().all(|a| !a.contains("tls")));
+        assert_ne!(pod_spec_hash(&v), pod_spec_hash(&tls_pair(true)));
+    }
     use crate::api::ZoneSpread;
     use crate::operator::validate::tests::contract_validated;
 

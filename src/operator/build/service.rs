@@ -12,7 +12,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::api::constants::{
-    ENGINE_METRICS_PORT, ENGINE_METRICS_PORT_NAME, ENGINE_PORT, LABEL_PAIR, LABEL_POD,
+    ENGINE_METRICS_PORT, ENGINE_METRICS_PORT_NAME, ENGINE_PORT, ENGINE_TLS_PORT,
+    ENGINE_TLS_PORT_NAME, LABEL_PAIR, LABEL_POD,
 };
 use crate::operator::validate::{pair_labels, ValidatedPair};
 
@@ -41,14 +42,24 @@ fn meta(v: &ValidatedPair, name: &str, user_annotations: bool) -> ObjectMeta {
     }
 }
 
-fn port() -> ServicePort {
-    ServicePort {
-        name: Some("redis".to_string()),
-        port: ENGINE_PORT,
-        target_port: Some(IntOrString::String("redis".to_string())),
+/// The client ports of the read-write and read-only Services: `redis` (6379) unless
+/// plaintext is off, `redis-tls` (6380) with TLS.
+fn ports(v: &ValidatedPair) -> Vec<ServicePort> {
+    let port = |name: &str, number: i32| ServicePort {
+        name: Some(name.to_string()),
+        port: number,
+        target_port: Some(IntOrString::String(name.to_string())),
         protocol: Some("TCP".to_string()),
         ..Default::default()
+    };
+    let mut ports = Vec::new();
+    if v.spec.tls.as_ref().is_none_or(|t| t.plaintext) {
+        ports.push(port("redis", ENGINE_PORT));
     }
+    if v.spec.tls.is_some() {
+        ports.push(port(ENGINE_TLS_PORT_NAME, ENGINE_TLS_PORT));
+    }
+    ports
 }
 
 /// The read-write Service, named after the pair: selects exactly the given master pod.
@@ -58,7 +69,7 @@ pub fn build_read_write_service(v: &ValidatedPair, master: Option<&str>) -> Serv
         spec: Some(ServiceSpec {
             type_: v.spec.services.r#type.clone(),
             selector: Some(selector(v, master)),
-            ports: Some(vec![port()]),
+            ports: Some(ports(v)),
             ..Default::default()
         }),
         ..Default::default()
@@ -72,7 +83,7 @@ pub fn build_read_only_service(v: &ValidatedPair, replica: Option<&str>) -> Serv
         spec: Some(ServiceSpec {
             type_: v.spec.services.r#type.clone(),
             selector: Some(selector(v, replica)),
-            ports: Some(vec![port()]),
+            ports: Some(ports(v)),
             ..Default::default()
         }),
         ..Default::default()
@@ -93,16 +104,20 @@ pub fn build_headless_service(v: &ValidatedPair) -> Service {
             )])),
             // The metrics port too: a ServiceMonitor (or any Endpoints-based scrape) finds
             // both engines through this Service.
-            ports: Some(vec![
-                port(),
-                ServicePort {
-                    name: Some(ENGINE_METRICS_PORT_NAME.to_string()),
-                    port: ENGINE_METRICS_PORT,
-                    target_port: Some(IntOrString::String(ENGINE_METRICS_PORT_NAME.to_string())),
-                    protocol: Some("TCP".to_string()),
-                    ..Default::default()
-                },
-            ]),
+            ports: Some(
+                ports(v)
+                    .into_iter()
+                    .chain([ServicePort {
+                        name: Some(ENGINE_METRICS_PORT_NAME.to_string()),
+                        port: ENGINE_METRICS_PORT,
+                        target_port: Some(IntOrString::String(
+                            ENGINE_METRICS_PORT_NAME.to_string(),
+                        )),
+                        protocol: Some("TCP".to_string()),
+                        ..Default::default()
+                    }])
+                    .collect(),
+            ),
             ..Default::default()
         }),
         ..Default::default()
