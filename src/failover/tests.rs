@@ -170,6 +170,7 @@ impl Sim {
             });
         }
         Observation {
+            migration: None,
             members,
             service_selects: self.service.clone(),
             switchover_requested: self.switchover,
@@ -244,6 +245,9 @@ impl Sim {
                     }
                 }
                 Action::ClearSwitchoverRequest => self.switchover = false,
+                Action::FollowSource { .. }
+                | Action::ForgetSource { .. }
+                | Action::ClearCutoverRequest => {}
                 Action::Event { reason, .. } => self.events.push(reason),
                 Action::DeleteLostPod {
                     pod, delete_claim, ..
@@ -948,6 +952,7 @@ fn table_obs() -> Observation {
         pod_age_ms: None,
     };
     Observation {
+        migration: None,
         members: vec![member(A, Role::Master), member(B, Role::Replica)],
         service_selects: Some(A.into()),
         switchover_requested: false,

@@ -35,7 +35,7 @@ use super::prober::{now_ms, Probers};
 use super::status::{
     build_invalid_status, build_status, newest_status, patch_status, CONDITION_READY,
 };
-use super::validate::{validate, Names};
+use super::validate::{validate, validate_migration, Names};
 use crate::api::constants::{LABEL_MANAGED_BY, LABEL_PAIR, MANAGED_BY};
 use crate::api::RedisPair;
 use crate::failover::{self, Phase};
@@ -157,7 +157,16 @@ async fn reconcile_pair(
         seen.observed.password_secret.as_ref(),
         seen.observed.admin_secret.as_ref(),
         ctx.default_image.as_deref(),
-    ) {
+    )
+    .and_then(|mut v| {
+        validate_migration(
+            &mut v,
+            pair,
+            seen.previous.as_ref(),
+            seen.observed.source_secret.as_ref(),
+        )
+        .map(|()| v)
+    }) {
         Ok(v) => v,
         Err(_) if !*ctx.leading.borrow() => return Ok(ControllerAction::requeue(RESYNC)),
         Err(e) => return invalid_pass(pair, ctx, &seen, e).await,
@@ -168,7 +177,8 @@ async fn reconcile_pair(
         // written. Becoming leader reconciles every pair at once (`run`).
         return Ok(ControllerAction::requeue(RESYNC));
     }
-    let seen = observe_engines(pair, ctx, seen);
+    let mut seen = observe_engines(pair, ctx, seen);
+    observe_source(pair, &v, &mut seen).await;
     let plan = decide_pass(pair, &v, &seen);
     record_pass(ctx, &seen, &plan).await?;
     let applied = apply_pass(pair, ctx, &v, &seen, &plan).await?;
@@ -242,6 +252,30 @@ fn observe_engines(pair: &RedisPair, ctx: &Context, mut seen: Seen) -> Seen {
     }
     seen.now = now;
     seen
+}
+
+/// observe, the migration source's half (docs/migration.md): its offset, read after pausing
+/// its writes once a cutover is recorded. Nothing when no migration is under way.
+async fn observe_source(pair: &RedisPair, v: &super::validate::ValidatedPair, seen: &mut Seen) {
+    let Some(spec) = super::migrate::migrate_from(pair) else {
+        return;
+    };
+    if !super::migrate::source_wanted(pair, seen.previous.as_ref()) {
+        return;
+    }
+    let pause = super::migrate::pause_due(seen.previous.as_ref())
+        .then(|| spec.pause_seconds.max(1) as u64 * 1000);
+    let probe = super::migrate::probe_source(
+        spec,
+        v.source_password.as_deref(),
+        pause,
+        super::prober::PROBE_TIMEOUT,
+    )
+    .await;
+    if let Some(e) = &probe.error {
+        warn!(error = %e, "migration source");
+    }
+    seen.observed.source = Some(probe);
 }
 
 /// An invalid spec is a condition and an Event, not a crash.
@@ -375,6 +409,7 @@ async fn apply_pass(
             &plan.lease_first,
             &ips,
             pw,
+            v.source_password.as_deref(),
             &ctx.probers.leases,
             &mut effects,
         )
@@ -489,6 +524,7 @@ async fn act_pass(
         &plan.later_actions,
         &ips,
         pw,
+        v.source_password.as_deref(),
         &ctx.probers.leases,
         &mut effects,
     )
@@ -612,7 +648,12 @@ async fn status_pass(
     }
     Ok(if d.again_now {
         ControllerAction::requeue(AGAIN_NOW)
-    } else if v.admin_password.is_none() || matches!(d.phase, Phase::Creating | Phase::Upgrading) {
+    } else if v.admin_password.is_none()
+        || matches!(
+            d.phase,
+            Phase::Creating | Phase::Upgrading | Phase::Migrating
+        )
+    {
         // Waiting for the generated Secret to be readable, the engines to start, or a
         // replaced pod to come back in sync (the pod watch and the prober trigger most passes;
         // this is the floor).

@@ -32,6 +32,10 @@ pub struct Observed {
     pub read_write_service: Option<Service>,
     pub password_secret: Option<Secret>,
     pub admin_secret: Option<Secret>,
+    /// The Secret holding a migration source's password (`bootstrap.migrateFrom`), if named.
+    pub source_secret: Option<Secret>,
+    /// What this pass read from a migration source (None: no migration under way).
+    pub source: Option<super::migrate::SourceProbe>,
     /// The prober's latest result per pod.
     pub probes: BTreeMap<String, ProbeResult>,
     /// Engines this operator paused for a planned switchover whose pause is still in force:
@@ -90,5 +94,8 @@ pub async fn observe(
     o.read_write_service = services.get_opt(&names.read_write).await?;
     o.password_secret = secrets.get_opt(&names.password_secret).await?;
     o.admin_secret = secrets.get_opt(&names.admin_secret).await?;
+    if let Some((secret, _)) = &names.source_secret {
+        o.source_secret = secrets.get_opt(secret).await?;
+    }
     Ok(o)
 }

@@ -55,6 +55,14 @@ pub enum ValidateError {
     BadExtraConfig(String),
     #[error("engine.extraConfig may not set {0:?}: the operator manages it")]
     ManagedSetting(String),
+    #[error("bootstrap.migrateFrom: Secret {secret} does not exist")]
+    SourceSecretMissing { secret: String },
+    #[error(
+        "spec.bootstrap is immutable: this pair migrates from {recorded}, the spec now names {now}"
+    )]
+    BootstrapChanged { recorded: String, now: String },
+    #[error("spec.bootstrap.migrateFrom was added to a pair that already has a master of its own: a migration only bootstraps a new pair")]
+    BootstrapAfterCreation,
 }
 
 impl ValidateError {
@@ -76,6 +84,8 @@ pub struct Names {
     pub admin_secret: String,
     pub password_secret: String,
     pub password_key: String,
+    /// The Secret and key of a migration source's password (`bootstrap.migrateFrom`).
+    pub source_secret: Option<(String, String)>,
 }
 
 impl Names {
@@ -94,6 +104,9 @@ impl Names {
             admin_secret: format!("{name}-admin"),
             password_secret,
             password_key,
+            source_secret: super::migrate::migrate_from(pair)
+                .and_then(|m| m.password_secret.as_ref())
+                .map(|r| (r.name.clone(), r.key.clone())),
             pair: name,
         }
     }
@@ -123,6 +136,9 @@ pub struct ValidatedPair {
     pub admin_password: Option<String>,
     /// The client password when the password Secret exists (rotated into running engines).
     pub password: Option<String>,
+    /// The migration source's password (`bootstrap.migrateFrom.passwordSecret`), set by
+    /// [`validate_migration`].
+    pub source_password: Option<String>,
 }
 
 /// A password as the engine reads it from the mounted Secret file: one trailing newline
@@ -202,11 +218,65 @@ pub fn validate(
         create_admin_secret: admin_secret.is_none(),
         admin_password: admin_secret.and_then(|s| secret_value(s, "password")),
         password: password_secret.and_then(|s| secret_value(s, &names.password_key)),
+        source_password: None,
         extra_config,
         owner,
         namespace,
         names,
     })
+}
+
+/// Check `spec.bootstrap.migrateFrom` against the status (the bootstrap is immutable: the
+/// operator cannot see the old spec, but the status records what it started) and resolve the
+/// source's password. `status` is the newest status known.
+pub fn validate_migration(
+    v: &mut ValidatedPair,
+    pair: &RedisPair,
+    status: Option<&crate::api::RedisPairStatus>,
+    source_secret: Option<&Secret>,
+) -> Result<(), ValidateError> {
+    let recorded = status.and_then(|s| s.migration.as_ref());
+    let Some(spec) = super::migrate::migrate_from(pair) else {
+        // Removed while it runs: the pair would elect a master among two read-only copies
+        // of the source without pausing it. Removing it once completed is harmless.
+        if let Some(m) = recorded.filter(|m| m.phase != crate::api::MigrationPhase::Completed) {
+            return Err(ValidateError::BootstrapChanged {
+                recorded: m.source.clone(),
+                now: "no migration".into(),
+            });
+        }
+        return Ok(());
+    };
+    let now = super::migrate::source_address(spec);
+    match recorded {
+        Some(m) if m.source != now => {
+            return Err(ValidateError::BootstrapChanged {
+                recorded: m.source.clone(),
+                now,
+            })
+        }
+        None if status.is_some_and(|s| s.target_master.is_some() || s.term > 0) => {
+            return Err(ValidateError::BootstrapAfterCreation)
+        }
+        _ => {}
+    }
+    if let Some(r) = &spec.password_secret {
+        let Some(secret) = source_secret else {
+            return Err(ValidateError::SourceSecretMissing {
+                secret: r.name.clone(),
+            });
+        };
+        match secret_value(secret, &r.key) {
+            None => {
+                return Err(ValidateError::PasswordKeyMissing {
+                    secret: r.name.clone(),
+                    key: r.key.clone(),
+                })
+            }
+            Some(pw) => v.source_password = Some(pw),
+        }
+    }
+    Ok(())
 }
 
 /// Labels every object of the pair carries.
