@@ -409,4 +409,62 @@ spec:
             ValidateError::NameTooLong(_)
         ));
     }
+
+    #[test]
+    fn migration_source_password_and_immutable_bootstrap() {
+        use crate::api::{MigrationPhase, MigrationStatus, RedisPairStatus};
+        let mut p = contract_pair();
+        p.spec.bootstrap = Some(
+            serde_json::from_value(serde_json::json!({"migrateFrom": {
+                "host": "old", "passwordSecret": {"name": "old-pw"}}}))
+            .unwrap(),
+        );
+        let mut v = contract_validated();
+        assert_eq!(
+            validate_migration(&mut v, &p, None, None).unwrap_err(),
+            ValidateError::SourceSecretMissing {
+                secret: "old-pw".into()
+            }
+        );
+        validate_migration(&mut v, &p, None, Some(&secret("password", "s3cret\n"))).unwrap();
+        assert_eq!(v.source_password.as_deref(), Some("s3cret"));
+        // Added to a pair that already runs: refused.
+        let running = RedisPairStatus {
+            term: 3,
+            target_master: Some("cache-a".into()),
+            ..Default::default()
+        };
+        let pw = secret("password", "x");
+        assert_eq!(
+            validate_migration(&mut v, &p, Some(&running), Some(&pw)).unwrap_err(),
+            ValidateError::BootstrapAfterCreation
+        );
+        // Changed while it runs, or removed before it completed: refused.
+        let mut migrating = RedisPairStatus {
+            migration: Some(MigrationStatus {
+                phase: MigrationPhase::Following,
+                source: "elsewhere:6379".into(),
+                started_at: String::new(),
+                cutover_request: None,
+                cutover_started_at: None,
+                completed_at: None,
+                master: None,
+                link_up: false,
+                source_offset: None,
+                master_offset: 0,
+                lag_bytes: None,
+                source_error: None,
+            }),
+            ..Default::default()
+        };
+        assert!(matches!(
+            validate_migration(&mut v, &p, Some(&migrating), Some(&pw)),
+            Err(ValidateError::BootstrapChanged { .. })
+        ));
+        let plain = contract_pair();
+        assert!(validate_migration(&mut v, &plain, Some(&migrating), None).is_err());
+        // Removing it once completed is fine.
+        migrating.migration.as_mut().unwrap().phase = MigrationPhase::Completed;
+        validate_migration(&mut v, &plain, Some(&migrating), None).unwrap();
+    }
 }
