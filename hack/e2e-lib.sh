@@ -33,6 +33,9 @@ e2e_provider_up() {
       hack/cluster/build.sh helm >&2 || die "cannot build helm"
       export PATH=$K8S_BIN:$HELM_BIN:$PATH
       export E2E_FAULT=${E2E_FAULT:-hack/cluster/fault.sh}
+      # The migration case runs a stock redis-server on the host's end of the cluster bridge,
+      # which every pod reaches (the apiserver listens there too).
+      export E2E_SOURCE_HOST=${E2E_SOURCE_HOST:-$BRIDGE_IP}
       step "binaries (dev profile) and image $E2E_IMAGE"
       cargo build --locked --bin redispair-operator --bin redispair-engine --bin kubectl-redispair >&2 \
         || die "cargo build failed"

@@ -109,6 +109,21 @@ impl PairUnderTest {
         name: &str,
         mode: Option<ReplicationMode>,
     ) -> PairUnderTest {
+        PairUnderTest::create_custom(client, env, name, |pair| {
+            if let Some(mode) = mode {
+                pair.spec.replication.mode = mode;
+            }
+        })
+        .await
+    }
+
+    /// `create`, with `customize` applied to the RedisPair before it is created.
+    pub async fn create_custom(
+        client: &Client,
+        env: &E2eEnv,
+        name: &str,
+        customize: impl FnOnce(&mut RedisPair),
+    ) -> PairUnderTest {
         let ns = env.namespace.as_str();
         let text = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -130,9 +145,7 @@ impl PairUnderTest {
         secret.metadata.name = Some(secret_name.clone());
         pair.metadata.name = Some(name.to_string());
         pair.spec.auth.password_secret.as_mut().unwrap().name = secret_name;
-        if let Some(mode) = mode {
-            pair.spec.replication.mode = mode;
-        }
+        customize(&mut pair);
         if let Some(image) = &env.image {
             pair.spec.image = Some(image.clone());
             // Clusters without a registry: the image was imported into the nodes.
