@@ -367,13 +367,22 @@ pub async fn run_migration_case(name: &str) {
     .await;
     let created = Instant::now();
 
+    // The read-write Service is created by the operator's first pass.
+    let rw_ip = pair
+        .expect(
+            "the read-write Service",
+            Duration::from_secs(60),
+            || async {
+                let s = pair.services.get_opt(&pair.name).await.ok()??;
+                s.spec?
+                    .cluster_ip
+                    .filter(|ip| !ip.is_empty() && ip != "None")
+            },
+        )
+        .await;
     let writer = MovingWriter::start(
         (source.host.clone(), source.port),
-        (
-            pair.cluster_ip(&pair.name).await,
-            6379,
-            pair.password.clone(),
-        ),
+        (rw_ip.clone(), 6379, pair.password.clone()),
     );
     pair.expect(
         "writes acknowledged by the source",
@@ -426,7 +435,6 @@ pub async fn run_migration_case(name: &str) {
     );
 
     // Writes through the pair's Services are refused while it follows the source.
-    let rw_ip = pair.cluster_ip(&pair.name).await;
     let mut rw = connect(&rw_ip, 6379, &pair.password)
         .await
         .expect("connecting to the read-write Service");
