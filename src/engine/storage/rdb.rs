@@ -111,7 +111,7 @@ pub fn write_len(out: &mut Vec<u8>, len: u64) {
 /// A string, as an integer encoding when it is a canonical 32-bit integer (as Redis does).
 pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     if s.len() <= 11 {
-        if let Some(n) = crate::engine::cmd::args::parse_i64_strict(s) {
+        if let Some(n) = crate::engine::storage::number::parse_i64_strict(s) {
             if let Ok(v) = i8::try_from(n) {
                 out.push(0xC0 | ENC_INT8);
                 out.push(v as u8);
@@ -308,7 +308,7 @@ impl<'a> Reader<'a> {
             255 => Ok(f64::NEG_INFINITY),
             n => {
                 let s = self.take(n as usize)?;
-                crate::engine::cmd::args::parse_f64(s).ok_or(BadData("bad score"))
+                crate::engine::storage::number::parse_f64(s).ok_or(BadData("bad score"))
             }
         }
     }
@@ -773,7 +773,7 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
                 let score = match &pair[1] {
                     LpEntry::Int(n) => *n as f64,
                     LpEntry::Str(s) => {
-                        crate::engine::cmd::args::parse_f64(s).ok_or(BadData("bad score"))?
+                        crate::engine::storage::number::parse_f64(s).ok_or(BadData("bad score"))?
                     }
                 };
                 zset_insert(&mut z, pair[0].to_bytes(), score)?;
