@@ -91,6 +91,10 @@ e2e_install_operator() {
   step "helm upgrade --install $RELEASE ($E2E_OPERATOR_NAMESPACE, watching $E2E_NAMESPACE)"
   # The watched namespace first: the chart puts its Role there.
   kubectl get namespace "$E2E_NAMESPACE" >/dev/null 2>&1 || kubectl create namespace "$E2E_NAMESPACE" >&2
+  # Helm installs a chart's CRDs only when they are absent and never upgrades them: on a
+  # cluster kept from an earlier run the old schema would stay, and the API server would
+  # prune every new field (a spec.bootstrap silently dropped). Apply the current ones first.
+  kubectl apply --server-side --force-conflicts -f charts/redispair-operator/crds/ >&2
   helm upgrade --install "$RELEASE" charts/redispair-operator \
     --namespace "$E2E_OPERATOR_NAMESPACE" --create-namespace \
     --set image.repository="${E2E_IMAGE%:*}" --set image.tag="${E2E_IMAGE##*:}" \

@@ -366,6 +366,11 @@ pub async fn run_migration_case(name: &str) {
     })
     .await;
     let created = Instant::now();
+    let stored = pair.pairs.get(&pair.name).await.unwrap();
+    assert!(
+        stored.spec.bootstrap.is_some(),
+        "the API server dropped spec.bootstrap: the installed CRD is older than crds/redispair.yaml"
+    );
 
     // The read-write Service is created by the operator's first pass.
     let rw_ip = pair
@@ -441,7 +446,7 @@ pub async fn run_migration_case(name: &str) {
     let refused: redis::RedisResult<()> = rw.set(format!("{name}:diverge"), 1).await;
     let err = refused.expect_err("a write through the read-write Service while migrating");
     assert!(
-        err.to_string().contains("READONLY"),
+        err.to_string().to_uppercase().contains("READONLY"),
         "write while migrating refused with READONLY, got: {err}"
     );
     // Reads are served (the dataset is there already).
