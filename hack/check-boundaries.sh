@@ -13,6 +13,9 @@ check() { # dir, forbidden-regex, why
 }
 check src/failover '(^|[^a-z_])(kube|k8s_openapi|tokio|redis)::' 'kube, k8s_openapi, tokio or redis'
 check src/engine '(^|[^a-z_])(kube|k8s_openapi)::' 'kube or k8s_openapi'
+# The engine's layers look down only: storage (values, databases, RDB) never reaches up into
+# the command layer or the server (its number parsers live in storage/number.rs).
+check src/engine/storage '(crate|super)::(engine::)?(cmd|server)(::|\b)' 'the command layer or the server (layers look down only)'
 check src/api '(^|[^a-z_])(tokio|redis)::|kube::(Client|Api)' 'a client or tokio'
 check src/operator '(crate|redispair)::engine' 'the engine (it talks to engines over RESP only)'
 # kubectl-redispair: only src/plugin/client.rs talks to the API; the rest is pure.

@@ -34,6 +34,9 @@ e2e_provider_up() {
       hack/cluster/build.sh helm >&2 || die "cannot build helm"
       export PATH=$K8S_BIN:$HELM_BIN:$PATH
       export E2E_FAULT=${E2E_FAULT:-hack/cluster/fault.sh}
+      # The migration case runs a stock redis-server on the host's end of the cluster bridge,
+      # which every pod reaches (the apiserver listens there too).
+      export E2E_SOURCE_HOST=${E2E_SOURCE_HOST:-$BRIDGE_IP}
       step "binaries (dev profile) and image $E2E_IMAGE"
       cargo build --locked --bin redispair-operator --bin redispair-engine --bin kubectl-redispair >&2 \
         || die "cargo build failed"
@@ -102,10 +105,10 @@ e2e_install_operator() {
   step "helm upgrade --install $RELEASE ($E2E_OPERATOR_NAMESPACE, watching $E2E_NAMESPACE)"
   # The watched namespace first: the chart puts its Role there.
   kubectl get namespace "$E2E_NAMESPACE" >/dev/null 2>&1 || kubectl create namespace "$E2E_NAMESPACE" >&2
-  # Helm installs a chart's CRDs once and never upgrades them: a cluster that had an older
-  # chart would keep an older schema (and no RedisPairBackup). Applied first, as an upgrade
-  # of the operator needs.
-  kubectl apply -f charts/redispair-operator/crds/redispair.yaml >&2
+  # Helm installs a chart's CRDs only when they are absent and never upgrades them: on a
+  # cluster kept from an earlier run the old schema would stay, and the API server would
+  # prune every new field (a spec.bootstrap silently dropped). Apply the current ones first.
+  kubectl apply --server-side --force-conflicts -f charts/redispair-operator/crds/ >&2
   helm upgrade --install "$RELEASE" charts/redispair-operator \
     --namespace "$E2E_OPERATOR_NAMESPACE" --create-namespace \
     --set image.repository="${E2E_IMAGE%:*}" --set image.tag="${E2E_IMAGE##*:}" \

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdb_support::{dataset, fill, RedisServer};
-use redis::Value;
+use redis::{AsyncCommands, Value};
 use support::{redis_conn_to, start_engine, temp_dir, wait_for, wait_for_more};
 
 /// One field of INFO.
@@ -218,4 +218,108 @@ async fn a_redis_replica_follows_the_engine() {
     drop(redis);
     std::fs::remove_dir_all(&rdir).unwrap();
     std::fs::remove_dir_all(&edir).unwrap();
+}
+
+/// What the operator does for a migration (docs/migration.md), command for command, on
+/// loopback: two engines of a pair (shared admin credentials) follow a password-protected
+/// redis-server as the admin user (`CONFIG SET masterauth`, `REPLICAOF`) under a write load;
+/// the cutover pauses the source's writes, reads its offset, waits until engine A has it,
+/// promotes A in term 1 and grants its lease, then clears B's `masterauth` and demotes it to
+/// A. Checked: the engines' offsets are the source's (comparable as the operator compares
+/// them), B continues from A by partial resync (no second full sync), A holds exactly the
+/// source's dataset at the pause, and B holds A's after a write on the new master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pair_migrates_from_a_redis_master_and_takes_over() {
+    let rdir = temp_dir("migrate-r");
+    let redis = RedisServer::start(&rdir, &["--repl-diskless-sync-delay", "0"]).await;
+    // The password once it answers (`start` waits for it without one).
+    cmd(&redis.url(), &["CONFIG", "SET", "requirepass", "src-pw"]).await;
+    let murl = format!("redis://:src-pw@127.0.0.1:{}/", redis.port);
+    fill(&murl).await;
+    let admin = [("admin-user", "op"), ("admin-password", "adm")];
+    let a = start_engine(&admin).await;
+    let b = start_engine(&admin).await;
+    let admin_url =
+        |h: &redispair::engine::server::ServerHandle| format!("redis://op:adm@{}/", h.addr());
+    let (aurl, burl) = (admin_url(&a), admin_url(&b));
+    let (stop, count, writer) = start_writer(murl.clone());
+    wait_for_more(&count, 50, "writes before the sync").await;
+    let port = redis.port.to_string();
+    for url in [&aurl, &burl] {
+        cmd(url, &["CONFIG", "SET", "masteruser", ""]).await;
+        cmd(url, &["CONFIG", "SET", "masterauth", "src-pw"]).await;
+        cmd(url, &["REPLICAOF", "127.0.0.1", &port]).await;
+    }
+    for url in [&aurl, &burl] {
+        wait_for(Duration::from_secs(60), "the link to the source", || {
+            let url = url.clone();
+            async move { info_field(&url, "replication", "master_link_status").await == "up" }
+        })
+        .await;
+        // Read-only while it follows: nothing can diverge from the source.
+        let err = redis_conn_to(url)
+            .await
+            .unwrap()
+            .set::<_, _, ()>("diverge", 1)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().to_uppercase().contains("READONLY"), "{err}");
+    }
+    wait_for_more(&count, 200, "writes while both follow").await;
+    // Cutover: pause, then the offset on the same connection.
+    let mut src = redis_conn_to(&murl).await.unwrap();
+    let () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(20_000)
+        .arg("WRITE")
+        .query_async(&mut src)
+        .await
+        .unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut src)
+        .await
+        .unwrap();
+    let paused_at: i64 = info
+        .lines()
+        .find_map(|l| l.trim_end().strip_prefix("master_repl_offset:"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    wait_for(Duration::from_secs(60), "A at the source's offset", || {
+        let aurl = aurl.clone();
+        async move {
+            info_field(&aurl, "replication", "master_repl_offset")
+                .await
+                .parse::<i64>()
+                .is_ok_and(|o| o >= paused_at)
+        }
+    })
+    .await;
+    // The writer's last write waits in the pause: it is not acknowledged, and not checked.
+    writer.abort();
+    let expected = dataset(&murl).await;
+    cmd(&aurl, &["REDISPAIR", "PROMOTE", "1"]).await;
+    cmd(&aurl, &["REDISPAIR", "LEASE", "60000"]).await;
+    cmd(&burl, &["CONFIG", "SET", "masterauth", ""]).await;
+    let aport = a.addr().port().to_string();
+    cmd(&burl, &["REDISPAIR", "DEMOTE", "127.0.0.1", &aport, "1"]).await;
+    assert_eq!(
+        dataset(&aurl).await,
+        expected,
+        "A holds the source's dataset"
+    );
+    cmd(&aurl, &["SET", "after-cutover", "1"]).await;
+    wait_caught_up(&aurl, &burl).await;
+    assert_eq!(info_field(&aurl, "replication", "sync_full").await, "0");
+    assert_eq!(
+        info_field(&aurl, "replication", "sync_partial_ok").await,
+        "1"
+    );
+    assert_eq!(dataset(&burl).await, dataset(&aurl).await);
+    a.stop().await;
+    b.stop().await;
+    drop(redis);
+    std::fs::remove_dir_all(&rdir).unwrap();
 }

@@ -67,6 +67,10 @@ pub const ADMIN_USER: &str = "redispair-admin";
 /// the replica now, even if it may lack acknowledged writes. The operator fences the old
 /// master first, as in any failover.
 pub const ANNOTATION_FORCE_FAILOVER: &str = "redispair.io/force-failover";
+/// Annotation written by `kubectl redispair migrate cutover` (value: a request id): end a
+/// migration from `spec.bootstrap.migrateFrom` (pause the source's writes, wait until the
+/// pair's master has everything, promote it). Removed by the operator once handled.
+pub const ANNOTATION_MIGRATE_CUTOVER: &str = "redispair.io/migrate-cutover";
 /// Label the Helm chart puts on the operator's Deployment and pods (`kubectl redispair` finds
 /// the operator through it).
 pub const OPERATOR_APP_LABEL: &str = "app.kubernetes.io/name";

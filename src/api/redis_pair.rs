@@ -101,11 +101,16 @@ pub struct RedisPairSpec {
 /// How a new pair starts. Empty: with no data.
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!(has(self.recovery) && has(self.migrateFrom))").message("spec.bootstrap takes one of recovery and migrateFrom"))]
 pub struct BootstrapSpec {
     /// Restore the first master's data from an archive before it starts (a point-in-time
     /// recovery, or a clone of another pair).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<RecoverySpec>,
+    /// Live migration from a running Redis (docs/migration.md): both engines replicate from
+    /// it, read-only, until `kubectl redispair migrate cutover` makes the pair take over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrate_from: Option<MigrateFromSpec>,
 }
 
 /// Where the engines' certificate comes from, and who must speak TLS. The engines serve TLS on
@@ -177,6 +182,38 @@ impl TlsClientAuth {
             TlsClientAuth::Required => "yes",
         }
     }
+}
+
+/// The Redis (7.x, or any server speaking Redis's replication protocol) a pair migrates from.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrateFromSpec {
+    /// Host name or IP address of the source, reachable from the engine pods and the operator.
+    #[x_kube(validation = Rule::new("self != ''").message("migrateFrom.host must not be empty"))]
+    pub host: String,
+    /// Port of the source.
+    #[serde(default = "default_redis_port")]
+    #[x_kube(validation = Rule::new("self >= 1 && self <= 65535").message("migrateFrom.port must be between 1 and 65535"))]
+    pub port: i32,
+    /// Secret holding the source's password (`masterauth`); unset: the source has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_secret: Option<SecretKeyRef>,
+    /// ACL user to authenticate as (`masteruser`); unset: the default user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// How long each `CLIENT PAUSE WRITE` the operator sends to the source at cutover lasts
+    /// (renewed until the pair has taken over, then left to lapse): the window in which
+    /// clients move to the pair. A write the source accepts after it is not in the pair.
+    #[serde(default = "default_pause_seconds")]
+    #[x_kube(validation = Rule::new("self >= 1 && self <= 3600").message("migrateFrom.pauseSeconds must be between 1 and 3600"))]
+    pub pause_seconds: i32,
+}
+
+fn default_redis_port() -> i32 {
+    6379
+}
+fn default_pause_seconds() -> i32 {
+    30
 }
 
 /// Storage of each engine's data directory.
@@ -501,6 +538,57 @@ pub struct RedisPairStatus {
     /// Archiving and base backups (with `spec.backup`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<PairBackupStatus>,
+    /// A live migration from `spec.bootstrap.migrateFrom`: its phase (recorded before each
+    /// step) and what was last observed of the source and the engines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<MigrationStatus>,
+}
+
+/// The phases of a migration. Each is recorded before it is acted on.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigrationPhase {
+    /// Both engines replicate from the source, read-only (writes get READONLY).
+    Following,
+    /// Cutover requested: writes on the source are paused until the pair's master holds the
+    /// source's offset, then it is promoted.
+    CuttingOver,
+    /// The pair took over (promoted in its own term); the source is no longer followed.
+    Completed,
+}
+
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationStatus {
+    pub phase: MigrationPhase,
+    /// `host:port` of the source.
+    pub source: String,
+    /// RFC 3339 time the migration started (the first pass that saw `migrateFrom`).
+    pub started_at: String,
+    /// The `redispair.io/migrate-cutover` request handled (carried out or refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutover_request: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutover_started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+    /// The pod that follows the source and becomes master at cutover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<String>,
+    /// Observed: the master's link to the source is up.
+    #[serde(default)]
+    pub link_up: bool,
+    /// Observed: the source's replication offset (None: the operator could not read it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_offset: Option<i64>,
+    /// Observed: the offset the master has applied from the source.
+    #[serde(default)]
+    pub master_offset: i64,
+    /// Bytes of the source's stream the master lacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_bytes: Option<i64>,
+    /// Why the source could not be read, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_error: Option<String>,
 }
 
 /// The steps of a rollout. Each is recorded before it is performed.

@@ -16,11 +16,13 @@
 //! [`Record`]), then carried out. Each step of a failover is idempotent and re-checked on the
 //! next pass, so an operator restarted at any point resumes where it stopped.
 
+pub mod migration;
 mod repair;
 mod rollout;
 #[cfg(test)]
 mod tests;
 
+pub use migration::{Migration, MigrationObservation, MigrationPhase};
 pub use repair::{Repair, RepairKind};
 pub use rollout::{Rollout, RolloutStep};
 
@@ -172,6 +174,8 @@ pub struct Observation {
     /// cannot compare with its own; but every grant that process made came before this one
     /// started, which bounds the old master's lease (see `lease_wait`).
     pub operator_started_ms: u64,
+    /// The spec asks for a migration from a running Redis: what was observed of it.
+    pub migration: Option<MigrationObservation>,
 }
 
 /// A step of a failover or switchover, recorded before it is carried out.
@@ -226,6 +230,8 @@ pub struct Record {
     /// Failed and `FailoverImpossible` before the first master was ever Ready) came from
     /// treating it as failed. None: the pair was never Ready (its phase stays Creating).
     pub ready_term: Option<i64>,
+    /// A migration from `spec.bootstrap.migrateFrom` (see [`migration`]).
+    pub migration: Option<Migration>,
 }
 
 impl Record {
@@ -283,6 +289,13 @@ pub enum Action {
         master: String,
         term: i64,
     },
+    /// Migration: make `pod` a replica of the source (its password, then `REPLICAOF`).
+    FollowSource { pod: String },
+    /// Migration completed: `pod` forgets the source's credentials, so that its next link
+    /// (to the pair's master) authenticates as the admin user.
+    ForgetSource { pod: String },
+    /// The migration cutover request was handled (clear the annotation).
+    ClearCutoverRequest,
     /// A Kubernetes Event.
     Event {
         reason: &'static str,
@@ -301,6 +314,8 @@ pub enum Phase {
     Failed,
     /// A rollout of a changed pod spec is in progress (and nothing worse is going on).
     Upgrading,
+    /// Following the source of a migration (read-only), or cutting over from it.
+    Migrating,
 }
 
 impl Phase {
@@ -312,6 +327,7 @@ impl Phase {
             Phase::FailingOver => "FailingOver",
             Phase::Failed => "Failed",
             Phase::Upgrading => "Upgrading",
+            Phase::Migrating => "Migrating",
         }
     }
 }
@@ -410,6 +426,10 @@ fn event(reason: &'static str, message: String, warning: bool) -> Action {
 /// then the destructive repairs (a lost replica, a detached one), then, only when that leaves
 /// the pair healthy, the rollout of a changed pod spec.
 pub fn decide(policy: &Policy, record: &Record, obs: &Observation, now_ms: u64) -> Decision {
+    // A migration in progress decides alone: the pair has no master of its own yet.
+    if let Some(d) = migration::decide(record, obs, now_ms) {
+        return d;
+    }
     let mut d = decide_roles(policy, record, obs, now_ms);
     repair::advance(&mut d, policy, obs, now_ms);
     rollout::advance(&mut d, obs, now_ms);

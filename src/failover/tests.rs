@@ -179,6 +179,7 @@ impl Sim {
             });
         }
         Observation {
+            migration: None,
             members,
             service_selects: self.service.clone(),
             switchover_requested: self.switchover,
@@ -253,6 +254,9 @@ impl Sim {
                     }
                 }
                 Action::ClearSwitchoverRequest => self.switchover = false,
+                Action::FollowSource { .. }
+                | Action::ForgetSource { .. }
+                | Action::ClearCutoverRequest => {}
                 Action::Event { reason, .. } => self.events.push(reason),
                 Action::DeleteLostPod {
                     pod, delete_claim, ..
@@ -958,6 +962,7 @@ fn table_obs() -> Observation {
         pod_age_ms: None,
     };
     Observation {
+        migration: None,
         members: vec![member(A, Role::Master), member(B, Role::Replica)],
         service_selects: Some(A.into()),
         switchover_requested: false,

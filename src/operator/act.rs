@@ -17,7 +17,8 @@ use super::engine_client::{EngineAccess, EngineClient, EngineError, EngineInfo};
 use super::error::ReconcileError;
 use super::prober::{now_ms, LeaseLedger, PROBE_TIMEOUT};
 use crate::api::constants::{
-    ANNOTATION_FORCE_FAILOVER, ANNOTATION_PASSWORD_APPLIED, ANNOTATION_SWITCHOVER,
+    ANNOTATION_FORCE_FAILOVER, ANNOTATION_MIGRATE_CUTOVER, ANNOTATION_PASSWORD_APPLIED,
+    ANNOTATION_SWITCHOVER,
 };
 use crate::api::RedisPair;
 use crate::failover::Action;
@@ -50,6 +51,7 @@ pub struct ActionEffects {
 /// Run the engine actions of a decision. `ips` maps pod names to addresses. Fencing is best
 /// effort (the old master may be unreachable: its lease lapses and its replica stopped
 /// acknowledging, which is the real fence); everything else reports its error.
+/// `source_password`: a migration source's password (`bootstrap.migrateFrom`).
 #[allow(clippy::too_many_arguments)]
 pub async fn run_engine_actions(
     client: &Client,
@@ -58,9 +60,14 @@ pub async fn run_engine_actions(
     actions: &[Action],
     ips: &BTreeMap<String, String>,
     access: &EngineAccess,
+    source_password: Option<&str>,
     leases: &LeaseLedger,
     effects: &mut ActionEffects,
 ) -> Result<(), EngineError> {
+    // A pair bootstrapped by a migration: its engines may still hold the source's
+    // credentials (a `ForgetSource` that did not reach them), which would fail the link to
+    // the pair's master; they are cleared before any demotion.
+    let migrated = super::migrate::migrate_from(pair).is_some();
     let connect = |pod: &str| {
         let ip = ips.get(pod).cloned();
         async move {
@@ -121,6 +128,9 @@ pub async fn run_engine_actions(
                 }
                 Action::Demote { pod, master, term } => {
                     if let (Some(mut c), Some(host)) = (connect(pod).await?, ips.get(master)) {
+                        if migrated {
+                            c.forget_source().await?;
+                        }
                         c.demote(host, *term).await?;
                     }
                 }
@@ -142,6 +152,9 @@ pub async fn run_engine_actions(
                 Action::OrderFullSync { pod, master, term } => {
                     // Recorded first (`Record::repair`); repeated until the replica is linked.
                     if let (Some(mut c), Some(host)) = (connect(pod).await?, ips.get(master)) {
+                        if migrated {
+                            c.forget_source().await?;
+                        }
                         c.demote_full_sync(host, *term).await?;
                     }
                 }
@@ -150,15 +163,35 @@ pub async fn run_engine_actions(
                         c.authorize_degrade(*term).await?;
                     }
                 }
-                Action::ClearSwitchoverRequest | Action::ClearForceFailoverRequest => {
+                Action::FollowSource { pod } => {
+                    if let (Some(mut c), Some(spec)) =
+                        (connect(pod).await?, super::migrate::migrate_from(pair))
+                    {
+                        c.follow_source(
+                            &spec.host,
+                            spec.port,
+                            spec.user.as_deref(),
+                            source_password,
+                        )
+                        .await?;
+                    }
+                }
+                Action::ForgetSource { pod } => {
+                    if let Some(mut c) = connect(pod).await? {
+                        c.forget_source().await?;
+                    }
+                }
+                Action::ClearSwitchoverRequest
+                | Action::ClearForceFailoverRequest
+                | Action::ClearCutoverRequest => {
                     let api: Api<RedisPair> = Api::namespaced(
                         client.clone(),
                         pair.metadata.namespace.as_deref().unwrap_or_default(),
                     );
-                    let key = if matches!(a, Action::ClearSwitchoverRequest) {
-                        ANNOTATION_SWITCHOVER
-                    } else {
-                        ANNOTATION_FORCE_FAILOVER
+                    let key = match a {
+                        Action::ClearSwitchoverRequest => ANNOTATION_SWITCHOVER,
+                        Action::ClearCutoverRequest => ANNOTATION_MIGRATE_CUTOVER,
+                        _ => ANNOTATION_FORCE_FAILOVER,
                     };
                     let patch = serde_json::json!({"metadata": {"annotations": {key: null}}});
                     let name = pair.metadata.name.clone().unwrap_or_default();

@@ -35,7 +35,7 @@ use super::prober::{now_ms, Probers};
 use super::status::{
     build_invalid_status, build_status, newest_status, patch_status, CONDITION_READY,
 };
-use super::validate::{validate, validate_tls, Names};
+use super::validate::{validate, validate_migration, validate_tls, Names};
 use super::watch::{self, WatchBackoff};
 use crate::api::constants::{LABEL_MANAGED_BY, LABEL_PAIR, MANAGED_BY};
 use crate::api::RedisPair;
@@ -161,7 +161,13 @@ async fn reconcile_pair(
     )
     .and_then(|mut v| {
         validate_tls(&mut v, seen.observed.tls_secret.as_ref())?;
-        Ok(v)
+        validate_migration(
+            &mut v,
+            pair,
+            seen.previous.as_ref(),
+            seen.observed.source_secret.as_ref(),
+        )
+        .map(|()| v)
     }) {
         Ok(v) => v,
         Err(_) if !*ctx.leading.borrow() => return Ok(ControllerAction::requeue(RESYNC)),
@@ -173,7 +179,7 @@ async fn reconcile_pair(
         // written. Becoming leader reconciles every pair at once (`run`).
         return Ok(ControllerAction::requeue(RESYNC));
     }
-    let seen = observe_engines(pair, ctx, seen);
+    let mut seen = observe_engines(pair, ctx, seen);
     // The newest status known, not the one the watch delivered, says whether a master was
     // ever elected (the restore step is for the first one only).
     let mut v = v;
@@ -181,6 +187,7 @@ async fn reconcile_pair(
         .previous
         .as_ref()
         .is_none_or(|s| s.target_master.is_none() && s.ready_term.is_none());
+    observe_source(pair, &v, &mut seen).await;
     let plan = decide_pass(pair, &v, &seen);
     record_pass(ctx, &seen, &plan).await?;
     let applied = apply_pass(pair, ctx, &v, &seen, &plan).await?;
@@ -263,6 +270,30 @@ fn observe_engines(pair: &RedisPair, ctx: &Context, mut seen: Seen) -> Seen {
     }
     seen.now = now;
     seen
+}
+
+/// observe, the migration source's half (docs/migration.md): its offset, read after pausing
+/// its writes once a cutover is recorded. Nothing when no migration is under way.
+async fn observe_source(pair: &RedisPair, v: &super::validate::ValidatedPair, seen: &mut Seen) {
+    let Some(spec) = super::migrate::migrate_from(pair) else {
+        return;
+    };
+    if !super::migrate::source_wanted(pair, seen.previous.as_ref()) {
+        return;
+    }
+    let pause = super::migrate::pause_due(seen.previous.as_ref())
+        .then(|| spec.pause_seconds.max(1) as u64 * 1000);
+    let probe = super::migrate::probe_source(
+        spec,
+        v.source_password.as_deref(),
+        pause,
+        super::prober::PROBE_TIMEOUT,
+    )
+    .await;
+    if let Some(e) = &probe.error {
+        warn!(error = %e, "migration source");
+    }
+    seen.observed.source = Some(probe);
 }
 
 /// An invalid spec is a condition and an Event, not a crash.
@@ -460,6 +491,7 @@ async fn apply_pass(
             &plan.lease_first,
             &ips,
             &pw,
+            v.source_password.as_deref(),
             &ctx.probers.leases,
             &mut effects,
         )
@@ -574,6 +606,7 @@ async fn act_pass(
         &plan.later_actions,
         &ips,
         pw,
+        v.source_password.as_deref(),
         &ctx.probers.leases,
         &mut effects,
     )
@@ -697,7 +730,12 @@ async fn status_pass(
     }
     Ok(if d.again_now {
         ControllerAction::requeue(AGAIN_NOW)
-    } else if v.admin_password.is_none() || matches!(d.phase, Phase::Creating | Phase::Upgrading) {
+    } else if v.admin_password.is_none()
+        || matches!(
+            d.phase,
+            Phase::Creating | Phase::Upgrading | Phase::Migrating
+        )
+    {
         // Waiting for the generated Secret to be readable, the engines to start, or a
         // replaced pod to come back in sync (the pod watch and the prober trigger most passes;
         // this is the floor).

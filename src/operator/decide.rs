@@ -99,6 +99,7 @@ pub fn record_of(status: Option<&RedisPairStatus>) -> Record {
                 .filter(|ms| *ms > 0),
         }),
         force_failover_handled: s.force_failover_handled.clone(),
+        migration: s.migration.as_ref().map(super::migrate::migration_from_api),
         repair: s.repair.as_ref().map(repair_from_api),
         rollout: s.rollout.as_ref().map(|r| Rollout {
             step: match r.step {
@@ -172,6 +173,7 @@ pub fn write_record(status: &mut RedisPairStatus, r: &Record) {
         writable_after: p.writable_after_ms.map(format_time_ms),
     });
     status.force_failover_handled = r.force_failover_handled.clone();
+    status.migration = super::migrate::write_migration_record(status.migration.as_ref(), r);
     status.repair = r.repair.as_ref().map(repair_to_api);
     status.rollout = r.rollout.as_ref().map(|r| RolloutProgress {
         step: match r.step {
@@ -334,9 +336,9 @@ pub fn observation_of(
                     .map(|created| o.wall_now_ms.saturating_sub(created)),
             }
         })
-        .collect();
+        .collect::<Vec<Member>>();
     Observation {
-        members,
+        migration: super::migrate::migration_observation(pair, o, &members),
         service_selects: o.read_write_service.as_ref().and_then(selected_pod),
         switchover_requested: pair.annotations().contains_key(ANNOTATION_SWITCHOVER),
         force_failover_requested: pair
@@ -345,6 +347,7 @@ pub fn observation_of(
             .filter(|id| !id.is_empty())
             .cloned(),
         operator_started_ms: o.operator_started_ms,
+        members,
     }
 }
 
@@ -661,6 +664,7 @@ mod tests {
     #[test]
     fn record_round_trips_through_status() {
         let r = Record {
+            migration: None,
             term: 3,
             target_master: Some("cache-b".into()),
             degrade_authorized_term: Some(2),
@@ -729,6 +733,7 @@ mod tests {
             completed: None,
         };
         let obs = Observation {
+            migration: None,
             members: vec![],
             service_selects: Some("cache-a".into()),
             switchover_requested: false,
@@ -782,6 +787,7 @@ mod tests {
             pod_age_ms: None,
         };
         let mut obs = Observation {
+            migration: None,
             members: vec![
                 member("cache-a", Role::Master, false),
                 member("cache-b", Role::Replica, false),

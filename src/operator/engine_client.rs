@@ -379,6 +379,49 @@ impl EngineClient {
         Ok(Some(parse_backup_status(&fields)))
     }
 
+    /// Migration: follow the source Redis (`masteruser`/`masterauth`, then `REPLICAOF`), as
+    /// a stock replica would. Already following it: nothing changes.
+    pub async fn follow_source(
+        &mut self,
+        host: &str,
+        port: i32,
+        user: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<(), EngineError> {
+        self.config_set(
+            "masteruser",
+            user.filter(|_| password.is_some()).unwrap_or(""),
+        )
+        .await?;
+        self.config_set("masterauth", password.unwrap_or(""))
+            .await?;
+        let _: redis::Value = redis::cmd("REPLICAOF")
+            .arg(host)
+            .arg(port)
+            .query_async(&mut self.conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Migration over: forget the source's credentials, so the next link (to the pair's
+    /// master) authenticates as the admin user again.
+    pub async fn forget_source(&mut self) -> Result<(), EngineError> {
+        self.config_set("masterauth", "").await?;
+        self.config_set("masteruser", "").await
+    }
+
+    async fn config_set(&mut self, name: &str, value: &str) -> Result<(), EngineError> {
+        let _: redis::Value = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(value)
+            .query_async(&mut self.conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Renew the master's write lease.
     pub async fn grant_lease(&mut self, ms: u64) -> Result<(), EngineError> {
         self.admin(&["LEASE".into(), ms.to_string()]).await

@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod migrate;
 pub mod observe;
 pub mod prober;
 pub mod schedule;

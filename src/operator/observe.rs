@@ -37,6 +37,10 @@ pub struct Observed {
     pub admin_secret: Option<Secret>,
     /// The Secret with the engines' certificate and CA (`spec.tls`).
     pub tls_secret: Option<Secret>,
+    /// The Secret holding a migration source's password (`bootstrap.migrateFrom`), if named.
+    pub source_secret: Option<Secret>,
+    /// What this pass read from a migration source (None: no migration under way).
+    pub source: Option<super::migrate::SourceProbe>,
     /// The prober's latest result per pod.
     pub probes: BTreeMap<String, ProbeResult>,
     /// Engines this operator paused for a planned switchover whose pause is still in force:
@@ -125,6 +129,9 @@ pub async fn observe(
     }
     if let Some(name) = &names.tls_secret {
         o.tls_secret = secrets.get_opt(name).await?;
+    }
+    if let Some((secret, _)) = &names.source_secret {
+        o.source_secret = secrets.get_opt(secret).await?;
     }
     Ok(o)
 }

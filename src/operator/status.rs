@@ -71,9 +71,15 @@ pub fn build_status(
             read_only: names.read_only.clone(),
             headless: names.headless.clone(),
         }),
+        // Its observed fields are kept from the last pass until this one fills them in.
+        migration: previous.and_then(|p| p.migration.clone()),
         ..Default::default()
     };
     write_record(&mut s, &d.record);
+    if let Some(m) = s.migration.as_mut() {
+        super::migrate::observe_into_status(m, obs);
+        m.source_error = observed.source.as_ref().and_then(|p| p.error.clone());
+    }
     let report = |pod: &str| {
         obs.members
             .iter()
@@ -388,6 +394,7 @@ mod tests {
     fn decision(phase: Phase) -> Decision {
         Decision {
             record: Record {
+                migration: None,
                 term: 1,
                 target_master: Some("cache-a".into()),
                 degrade_authorized_term: None,
@@ -412,6 +419,7 @@ mod tests {
     #[test]
     fn progressing_condition_follows_the_rollout() {
         let mut obs = Observation {
+            migration: None,
             members: vec![
                 member("cache-a", Role::Master, false),
                 member("cache-b", Role::Replica, true),
@@ -454,6 +462,7 @@ mod tests {
     fn ready_pair_status() {
         let names = Names::new(&contract_pair());
         let obs = Observation {
+            migration: None,
             members: vec![
                 member("cache-a", Role::Master, false),
                 member("cache-b", Role::Replica, true),
@@ -520,6 +529,7 @@ mod tests {
         let mut d = decision(Phase::FailingOver);
         d.record.term = 2;
         let obs = Observation {
+            migration: None,
             members: vec![member("cache-a", Role::Master, false)],
             service_selects: None,
             switchover_requested: false,

@@ -72,6 +72,14 @@ pub enum ValidateError {
     BadSchedule(super::schedule::ScheduleError),
     #[error("TLS Secret {secret} has no (or an empty) key {key:?}")]
     TlsKeyMissing { secret: String, key: &'static str },
+    #[error("bootstrap.migrateFrom: Secret {secret} does not exist")]
+    SourceSecretMissing { secret: String },
+    #[error(
+        "spec.bootstrap is immutable: this pair migrates from {recorded}, the spec now names {now}"
+    )]
+    BootstrapChanged { recorded: String, now: String },
+    #[error("spec.bootstrap.migrateFrom was added to a pair that already has a master of its own: a migration only bootstraps a new pair")]
+    BootstrapAfterCreation,
 }
 
 impl ValidateError {
@@ -98,6 +106,8 @@ pub struct Names {
     pub tls_secret: Option<String>,
     /// The cert-manager Certificate the operator creates (`spec.tls.issuerRef`).
     pub certificate: Option<String>,
+    /// The Secret and key of a migration source's password (`bootstrap.migrateFrom`).
+    pub source_secret: Option<(String, String)>,
 }
 
 impl Names {
@@ -125,6 +135,9 @@ impl Names {
             admin_secret: format!("{name}-admin"),
             password_secret,
             password_key,
+            source_secret: super::migrate::migrate_from(pair)
+                .and_then(|m| m.password_secret.as_ref())
+                .map(|r| (r.name.clone(), r.key.clone())),
             pair: name,
         }
     }
@@ -164,6 +177,9 @@ pub struct ValidatedPair {
     pub tls_ca: Option<Vec<u8>>,
     /// The pair's certificate and key (`tls.crt`, `tls.key`), which the operator presents.
     pub tls_client: Option<(Vec<u8>, Vec<u8>)>,
+    /// The migration source's password (`bootstrap.migrateFrom.passwordSecret`), set by
+    /// [`validate_migration`].
+    pub source_password: Option<String>,
 }
 
 impl ValidatedPair {
@@ -300,6 +316,7 @@ pub fn validate(
         password: password_secret.and_then(|s| secret_value(s, &names.password_key)),
         tls_ca: None,
         tls_client: None,
+        source_password: None,
         extra_config,
         owner,
         namespace,
@@ -307,6 +324,59 @@ pub fn validate(
         schedule,
         restore_first_master,
     })
+}
+
+/// Check `spec.bootstrap.migrateFrom` against the status (the bootstrap is immutable: the
+/// operator cannot see the old spec, but the status records what it started) and resolve the
+/// source's password. `status` is the newest status known.
+pub fn validate_migration(
+    v: &mut ValidatedPair,
+    pair: &RedisPair,
+    status: Option<&crate::api::RedisPairStatus>,
+    source_secret: Option<&Secret>,
+) -> Result<(), ValidateError> {
+    let recorded = status.and_then(|s| s.migration.as_ref());
+    let Some(spec) = super::migrate::migrate_from(pair) else {
+        // Removed while it runs: the pair would elect a master among two read-only copies
+        // of the source without pausing it. Removing it once completed is harmless.
+        if let Some(m) = recorded.filter(|m| m.phase != crate::api::MigrationPhase::Completed) {
+            return Err(ValidateError::BootstrapChanged {
+                recorded: m.source.clone(),
+                now: "no migration".into(),
+            });
+        }
+        return Ok(());
+    };
+    let now = super::migrate::source_address(spec);
+    match recorded {
+        Some(m) if m.source != now => {
+            return Err(ValidateError::BootstrapChanged {
+                recorded: m.source.clone(),
+                now,
+            })
+        }
+        None if status.is_some_and(|s| s.target_master.is_some() || s.term > 0) => {
+            return Err(ValidateError::BootstrapAfterCreation)
+        }
+        _ => {}
+    }
+    if let Some(r) = &spec.password_secret {
+        let Some(secret) = source_secret else {
+            return Err(ValidateError::SourceSecretMissing {
+                secret: r.name.clone(),
+            });
+        };
+        match secret_value(secret, &r.key) {
+            None => {
+                return Err(ValidateError::PasswordKeyMissing {
+                    secret: r.name.clone(),
+                    key: r.key.clone(),
+                })
+            }
+            Some(pw) => v.source_password = Some(pw),
+        }
+    }
+    Ok(())
 }
 
 /// Labels every object of the pair carries.
@@ -438,5 +508,63 @@ spec:
             validate(&p, None, None, None).unwrap_err(),
             ValidateError::NameTooLong(_)
         ));
+    }
+
+    #[test]
+    fn migration_source_password_and_immutable_bootstrap() {
+        use crate::api::{MigrationPhase, MigrationStatus, RedisPairStatus};
+        let mut p = contract_pair();
+        p.spec.bootstrap = Some(
+            serde_json::from_value(serde_json::json!({"migrateFrom": {
+                "host": "old", "passwordSecret": {"name": "old-pw"}}}))
+            .unwrap(),
+        );
+        let mut v = contract_validated();
+        assert_eq!(
+            validate_migration(&mut v, &p, None, None).unwrap_err(),
+            ValidateError::SourceSecretMissing {
+                secret: "old-pw".into()
+            }
+        );
+        validate_migration(&mut v, &p, None, Some(&secret("password", "s3cret\n"))).unwrap();
+        assert_eq!(v.source_password.as_deref(), Some("s3cret"));
+        // Added to a pair that already runs: refused.
+        let running = RedisPairStatus {
+            term: 3,
+            target_master: Some("cache-a".into()),
+            ..Default::default()
+        };
+        let pw = secret("password", "x");
+        assert_eq!(
+            validate_migration(&mut v, &p, Some(&running), Some(&pw)).unwrap_err(),
+            ValidateError::BootstrapAfterCreation
+        );
+        // Changed while it runs, or removed before it completed: refused.
+        let mut migrating = RedisPairStatus {
+            migration: Some(MigrationStatus {
+                phase: MigrationPhase::Following,
+                source: "elsewhere:6379".into(),
+                started_at: String::new(),
+                cutover_request: None,
+                cutover_started_at: None,
+                completed_at: None,
+                master: None,
+                link_up: false,
+                source_offset: None,
+                master_offset: 0,
+                lag_bytes: None,
+                source_error: None,
+            }),
+            ..Default::default()
+        };
+        assert!(matches!(
+            validate_migration(&mut v, &p, Some(&migrating), Some(&pw)),
+            Err(ValidateError::BootstrapChanged { .. })
+        ));
+        let plain = contract_pair();
+        assert!(validate_migration(&mut v, &plain, Some(&migrating), None).is_err());
+        // Removing it once completed is fine.
+        migrating.migration.as_mut().unwrap().phase = MigrationPhase::Completed;
+        validate_migration(&mut v, &plain, Some(&migrating), None).unwrap();
     }
 }

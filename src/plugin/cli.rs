@@ -108,6 +108,34 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Live migration from a running Redis (`spec.bootstrap.migrateFrom`): its status, and
+    /// the cutover that makes the pair take over.
+    Migrate {
+        #[command(subcommand)]
+        command: MigrateCommand,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq)]
+pub enum MigrateCommand {
+    /// Show the migration: phase, source, the master's link to it, offsets and lag.
+    Status {
+        /// Name of the RedisPair.
+        name: String,
+        /// Output format: text for people, json or yaml for scripts.
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// End the migration: the operator pauses writes on the source (CLIENT PAUSE WRITE for
+    /// migrateFrom.pauseSeconds, renewed until done), waits until the pair's master has the
+    /// source's offset, and promotes it. Move your clients to the pair within the pause.
+    Cutover {
+        /// Name of the RedisPair.
+        name: String,
+        /// Write the request even when no running operator can be found.
+        #[arg(long)]
+        skip_operator_check: bool,
+    },
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +207,39 @@ mod tests {
                 name: "cache".into(),
                 pod: "cache-a".into(),
                 skip_operator_check: false
+            }
+        );
+    }
+
+    #[test]
+    fn migrate_subcommands() {
+        let cli =
+            Cli::try_parse_from(["kubectl-redispair", "migrate", "cutover", "cache"]).unwrap();
+        assert_eq!(
+            cli.command,
+            Command::Migrate {
+                command: MigrateCommand::Cutover {
+                    name: "cache".into(),
+                    skip_operator_check: false
+                }
+            }
+        );
+        let cli = Cli::try_parse_from([
+            "kubectl-redispair",
+            "migrate",
+            "status",
+            "cache",
+            "-o",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.command,
+            Command::Migrate {
+                command: MigrateCommand::Status {
+                    name: "cache".into(),
+                    output: Output::Json
+                }
             }
         );
     }

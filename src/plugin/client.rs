@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::api::constants::{LABEL_PAIR, OPERATOR_APP_LABEL, OPERATOR_APP_NAME};
 use crate::api::{RedisPair, RedisPairBackup};
 
-use super::cli::{Cli, Command};
+use super::cli::{Cli, Command, MigrateCommand, Output};
 use super::error::{Action, PluginError};
 use super::intent::{self, Intent};
 use super::operator::{judge_operator, OperatorObservation, OperatorPresence};
@@ -317,6 +317,40 @@ pub async fn run(
             session.get_pair(&name).await?;
             let list = session.list_backups(&name).await?;
             super::backup::render_rows(&name, &super::backup::rows(&name, &list), output)
+        }
+        Command::Migrate {
+            command:
+                MigrateCommand::Cutover {
+                    name,
+                    skip_operator_check,
+                },
+        } => {
+            let pair = session.get_pair(&name).await?;
+            let Intent { patch, message } = intent::migrate_cutover(&pair, Timestamp::now())?;
+            session.require_operator(skip_operator_check).await?;
+            session.patch_pair(&name, &patch).await?;
+            Ok(message + "\n")
+        }
+        Command::Migrate {
+            command: MigrateCommand::Status { name, output },
+        } => {
+            let pair = session.get_pair(&name).await?;
+            let migration = pair.status.as_ref().and_then(|s| s.migration.clone());
+            match output {
+                Output::Text => Ok(intent::migration_text(&pair)),
+                Output::Json => serde_json::to_string_pretty(&migration)
+                    .map(|s| s + "\n")
+                    .map_err(|e| PluginError::Output {
+                        format: "json".into(),
+                        detail: e.to_string(),
+                    }),
+                Output::Yaml => {
+                    serde_yaml::to_string(&migration).map_err(|e| PluginError::Output {
+                        format: "yaml".into(),
+                        detail: e.to_string(),
+                    })
+                }
+            }
         }
         Command::Fence {
             name,

@@ -7,7 +7,8 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::{json, Value};
 
 use crate::api::constants::{
-    ANNOTATION_FENCED, ANNOTATION_FORCE_FAILOVER, ANNOTATION_SWITCHOVER, LABEL_PAIR,
+    ANNOTATION_FENCED, ANNOTATION_FORCE_FAILOVER, ANNOTATION_MIGRATE_CUTOVER,
+    ANNOTATION_SWITCHOVER, LABEL_PAIR,
 };
 use crate::api::RedisPair;
 
@@ -123,6 +124,113 @@ pub fn force_failover(
     })
 }
 
+/// `migrate cutover NAME`: refused unless the pair migrates and is following its source.
+pub fn migrate_cutover(pair: &RedisPair, now: Timestamp) -> Result<Intent, PluginError> {
+    let not_now = |reason: String| PluginError::NotNow {
+        pair: pair_name(pair),
+        action: "cut over".into(),
+        reason,
+    };
+    let Some(spec) = pair
+        .spec
+        .bootstrap
+        .as_ref()
+        .and_then(|b| b.migrate_from.as_ref())
+    else {
+        return Err(not_now("it has no spec.bootstrap.migrateFrom".into()));
+    };
+    let status = pair.status.clone().unwrap_or_default();
+    let Some(m) = status.migration else {
+        return Err(not_now(
+            "the operator has not started the migration yet (see kubectl redispair migrate status)"
+                .into(),
+        ));
+    };
+    match m.phase {
+        crate::api::MigrationPhase::Completed => {
+            return Err(not_now(format!(
+                "the migration from {} completed at {}",
+                m.source,
+                m.completed_at.as_deref().unwrap_or("?")
+            )))
+        }
+        crate::api::MigrationPhase::CuttingOver => {
+            return Err(not_now("a cutover is already in progress".into()))
+        }
+        crate::api::MigrationPhase::Following => {}
+    }
+    let id = request_id(now);
+    let mut message = format!(
+        "cutover of {} from {} requested (request {id}): the operator pauses writes on the source for {} s (renewed until done), waits until {} has the source's offset, and promotes it. Move your clients to the pair now.",
+        pair_name(pair),
+        m.source,
+        spec.pause_seconds,
+        m.master.as_deref().unwrap_or("the pair's master"),
+    );
+    if !m.link_up {
+        message.push_str(
+            " The master's link to the source is down: the cutover waits for it (up to 60 s).",
+        );
+    }
+    message.push_str(&format!(
+        " Follow it with: kubectl redispair migrate status {}",
+        pair_name(pair)
+    ));
+    Ok(Intent {
+        patch: annotate(ANNOTATION_MIGRATE_CUTOVER, json!(id)),
+        message,
+    })
+}
+
+/// `migrate status NAME` as text.
+pub fn migration_text(pair: &RedisPair) -> String {
+    let name = pair_name(pair);
+    let Some(m) = pair.status.as_ref().and_then(|s| s.migration.as_ref()) else {
+        return match pair
+            .spec
+            .bootstrap
+            .as_ref()
+            .and_then(|b| b.migrate_from.as_ref())
+        {
+            Some(s) => format!(
+                "RedisPair {name}: migration from {}:{} not started yet\n",
+                s.host, s.port
+            ),
+            None => format!("RedisPair {name} has no migration (spec.bootstrap.migrateFrom)\n"),
+        };
+    };
+    let opt = |v: Option<i64>| v.map_or("unknown".to_string(), |v| v.to_string());
+    let mut out = format!("RedisPair {name}: migration from {}\n", m.source);
+    let rows = [
+        ("Phase", format!("{:?}", m.phase)),
+        ("Master", m.master.clone().unwrap_or_else(|| "-".into())),
+        ("Link", if m.link_up { "up" } else { "down" }.to_string()),
+        ("Source offset", opt(m.source_offset)),
+        ("Master offset", m.master_offset.to_string()),
+        ("Lag (bytes)", opt(m.lag_bytes)),
+        ("Started", m.started_at.clone()),
+        (
+            "Cutover",
+            match (&m.cutover_request, &m.cutover_started_at) {
+                (Some(r), Some(t)) => format!("request {r}, started {t}"),
+                (Some(r), None) => format!("request {r}"),
+                _ => "not requested".into(),
+            },
+        ),
+        (
+            "Completed",
+            m.completed_at.clone().unwrap_or_else(|| "-".into()),
+        ),
+    ];
+    for (k, v) in rows {
+        out.push_str(&format!("{k:<15}{v}\n"));
+    }
+    if let Some(e) = &m.source_error {
+        out.push_str(&format!("{:<15}{e}\n", "Source error"));
+    }
+    out
+}
+
 /// `fence NAME POD` / `unfence NAME POD`: the pod must be one of the pair's.
 pub fn fence(
     pair: &RedisPair,
@@ -205,6 +313,53 @@ mod tests {
 
     fn pods() -> Vec<Pod> {
         serde_yaml::from_str(include_str!("testdata/pods.yaml")).unwrap()
+    }
+
+    #[test]
+    fn migrate_cutover_only_while_following() {
+        let mut p = pair();
+        let err = migrate_cutover(&p, now()).unwrap_err();
+        assert!(
+            err.to_string().contains("no spec.bootstrap.migrateFrom"),
+            "{err}"
+        );
+        p.spec.bootstrap = Some(crate::api::BootstrapSpec {
+            migrate_from: Some(
+                serde_json::from_value(json!({"host": "old", "port": 6379})).unwrap(),
+            ),
+            ..Default::default()
+        });
+        let err = migrate_cutover(&p, now()).unwrap_err();
+        assert!(
+            err.to_string().contains("not started the migration"),
+            "{err}"
+        );
+        let mut m = crate::api::MigrationStatus {
+            phase: crate::api::MigrationPhase::Following,
+            source: "old:6379".into(),
+            started_at: "2026-11-22T01:00:00Z".into(),
+            cutover_request: None,
+            cutover_started_at: None,
+            completed_at: None,
+            master: Some("cache-a".into()),
+            link_up: true,
+            source_offset: Some(100),
+            master_offset: 90,
+            lag_bytes: Some(10),
+            source_error: None,
+        };
+        p.status.as_mut().unwrap().migration = Some(m.clone());
+        let intent = migrate_cutover(&p, now()).unwrap();
+        assert_eq!(
+            intent.patch,
+            json!({"metadata": {"annotations": {"redispair.io/migrate-cutover": "2026-11-22T02:00:00Z"}}})
+        );
+        assert!(intent.message.contains("30 s"), "{}", intent.message);
+        let text = migration_text(&p);
+        assert!(text.contains("Lag (bytes)    10"), "{text}");
+        m.phase = crate::api::MigrationPhase::Completed;
+        p.status.as_mut().unwrap().migration = Some(m);
+        assert!(migrate_cutover(&p, now()).is_err());
     }
 
     #[test]

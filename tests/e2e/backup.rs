@@ -198,6 +198,7 @@ pub async fn run_point_in_time_recovery_case(name: &str) {
                 target_time: Some(target.clone()),
                 target_offset: None,
             }),
+            ..Default::default()
         });
     })
     .await;

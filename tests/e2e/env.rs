@@ -7,6 +7,7 @@
 //! | `E2E_NAMESPACE` | the namespace the installed operator watches (pairs go there) | `redispair-e2e` |
 //! | `E2E_OPERATOR_NAMESPACE` | the Helm release's namespace | `redispair-system` |
 //! | `E2E_IMAGE` | the image the operator was installed with (pairs run it too) | the operator's default |
+//! | `E2E_SOURCE_HOST` | an address of this host the cluster's pods reach: the migration case runs its stock redis-server there | unset: that case is skipped |
 //! | `E2E_FAULT` | fault hook: `<hook> kill\|restore\|partition\|heal\|fill-volume\|free-volume NODE`, `<hook> kill-container\|freeze-container\|thaw-container NODE ID`, `<hook> restart-apiserver` | required by the node and process cases |
 //!
 //! The hook is what makes the suite provider-agnostic: `hack/cluster/fault.sh` for the local
@@ -20,6 +21,7 @@ pub struct E2eEnv {
     pub operator_namespace: String,
     pub image: Option<String>,
     pub fault: Option<FaultHook>,
+    pub source_host: Option<String>,
 }
 
 impl E2eEnv {
@@ -35,6 +37,7 @@ impl E2eEnv {
                 .unwrap_or_else(|| "redispair-system".into()),
             image: var("E2E_IMAGE"),
             fault: var("E2E_FAULT").map(|cmd| FaultHook::parse(&cmd)),
+            source_host: var("E2E_SOURCE_HOST"),
         }
     }
 

@@ -21,6 +21,7 @@ mod backup;
 mod cluster;
 mod env;
 mod failover;
+mod migration;
 mod tls;
 #[path = "../tls_support/mod.rs"]
 mod tls_support;
@@ -83,6 +84,14 @@ async fn master_node_partitioned() {
 #[ignore = "needs a cluster: hack/e2e.sh"]
 async fn planned_switchover() {
     run_failover_case("e2e-switchover", Fault::PlannedSwitchover).await;
+}
+
+/// Issue 15: a live Redis migrated into a new pair under a writer that moves to the pair at
+/// cutover (`tests/e2e/migration.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: hack/e2e.sh"]
+async fn migration_from_stock_redis() {
+    migration::run_migration_case("e2e-migrate").await;
 }
 
 /// Issue 14: rounds of faults on one pair under four writers (`tests/e2e/torture.rs`). Does

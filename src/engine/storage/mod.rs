@@ -5,6 +5,7 @@ pub mod db;
 pub mod hash;
 pub mod hyperloglog;
 pub mod list;
+pub mod number;
 pub mod prefetch;
 pub mod rdb;
 pub mod rdbfile;

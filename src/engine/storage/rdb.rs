@@ -111,7 +111,7 @@ pub fn write_len(out: &mut Vec<u8>, len: u64) {
 /// A string, as an integer encoding when it is a canonical 32-bit integer (as Redis does).
 pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     if s.len() <= 11 {
-        if let Some(n) = crate::engine::cmd::args::parse_i64_strict(s) {
+        if let Some(n) = crate::engine::storage::number::parse_i64_strict(s) {
             if let Ok(v) = i8::try_from(n) {
                 out.push(0xC0 | ENC_INT8);
                 out.push(v as u8);
@@ -129,8 +129,75 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
             }
         }
     }
+    // Longer strings are LZF-compressed when that saves at least 4 bytes, as Redis does with
+    // `rdbcompression yes` (its default; the engine has no switch for it).
+    if s.len() > 20 {
+        if let Some(packed) = lzf_compress(s, s.len() - 4) {
+            out.push(0xC0 | ENC_LZF);
+            write_len(out, packed.len() as u64);
+            write_len(out, s.len() as u64);
+            out.extend_from_slice(&packed);
+            return;
+        }
+    }
     write_len(out, s.len() as u64);
     out.extend_from_slice(s);
+}
+
+/// LZF compression into the format [`lzf_decompress`] reads (Redis's lzf_c.c format; not
+/// byte-identical output, which the format does not require): greedy matches of 3 to 264
+/// bytes found through a hash of the next 3 bytes, at distances up to 8192; literal runs of
+/// up to 32 bytes. None when the result would exceed `max_out` bytes (not worth it).
+pub fn lzf_compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
+    const HLOG: u32 = 14;
+    const MAX_OFF: usize = 1 << 13;
+    const MAX_REF: usize = (1 << 8) + (1 << 3); // 264
+    const MAX_LIT: usize = 32;
+    let mut table = vec![usize::MAX; 1 << HLOG];
+    let hash = |p: usize| {
+        let v = (input[p] as u32) << 16 | (input[p + 1] as u32) << 8 | input[p + 2] as u32;
+        (v.wrapping_mul(2_654_435_761) >> (32 - HLOG)) as usize
+    };
+    let mut out: Vec<u8> = Vec::with_capacity(max_out.min(input.len()) + 1);
+    let mut lit_start = 0;
+    let flush_literals = |out: &mut Vec<u8>, lit: &[u8]| {
+        for chunk in lit.chunks(MAX_LIT) {
+            out.push((chunk.len() - 1) as u8);
+            out.extend_from_slice(chunk);
+        }
+    };
+    let mut i = 0;
+    while i + 2 < input.len() {
+        let h = hash(i);
+        let cand = table[h];
+        table[h] = i;
+        if cand != usize::MAX && i - cand <= MAX_OFF && input[cand..cand + 3] == input[i..i + 3] {
+            let max_len = (input.len() - i).min(MAX_REF);
+            let mut len = 3;
+            while len < max_len && input[cand + len] == input[i + len] {
+                len += 1;
+            }
+            flush_literals(&mut out, &input[lit_start..i]);
+            let off = i - cand - 1;
+            let l = len - 2;
+            if l < 7 {
+                out.push(((l << 5) | (off >> 8)) as u8);
+            } else {
+                out.push(((7 << 5) | (off >> 8)) as u8);
+                out.push((l - 7) as u8);
+            }
+            out.push(off as u8);
+            i += len;
+            lit_start = i;
+        } else {
+            i += 1;
+        }
+        if out.len() > max_out {
+            return None;
+        }
+    }
+    flush_literals(&mut out, &input[lit_start..]);
+    (out.len() <= max_out).then_some(out)
 }
 
 /// The RDB type byte and encoded value.
@@ -308,7 +375,7 @@ impl<'a> Reader<'a> {
             255 => Ok(f64::NEG_INFINITY),
             n => {
                 let s = self.take(n as usize)?;
-                crate::engine::cmd::args::parse_f64(s).ok_or(BadData("bad score"))
+                crate::engine::storage::number::parse_f64(s).ok_or(BadData("bad score"))
             }
         }
     }
@@ -773,7 +840,7 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
                 let score = match &pair[1] {
                     LpEntry::Int(n) => *n as f64,
                     LpEntry::Str(s) => {
-                        crate::engine::cmd::args::parse_f64(s).ok_or(BadData("bad score"))?
+                        crate::engine::storage::number::parse_f64(s).ok_or(BadData("bad score"))?
                     }
                 };
                 zset_insert(&mut z, pair[0].to_bytes(), score)?;
@@ -923,6 +990,50 @@ mod tests {
             body.extend_from_slice(&rest);
             let _ = load_value(&body);
         }
+    }
+
+    #[test]
+    fn lzf_compress_round_trips_and_compresses() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut inputs: Vec<Vec<u8>> = vec![
+            b"a".repeat(1000),
+            b"abcabcabcabcabcabcabcabcabc".to_vec(),
+            (0..5000u32)
+                .flat_map(|i| format!("item-{}", i % 97).into_bytes())
+                .collect(),
+        ];
+        for len in [21usize, 64, 300, 9000, 70_000] {
+            // Few distinct bytes: repetitive at every distance, including beyond 8192.
+            inputs.push((0..len).map(|_| b"abcd"[(next() % 4) as usize]).collect());
+            inputs.push((0..len).map(|_| next() as u8).collect());
+        }
+        for input in &inputs {
+            match lzf_compress(input, input.len() - 4) {
+                Some(packed) => {
+                    assert!(packed.len() <= input.len() - 4);
+                    assert_eq!(&lzf_decompress(&packed, input.len()).unwrap(), input);
+                }
+                // Only incompressible input (random bytes, or too short to gain 4 bytes) stays plain.
+                None => assert!(
+                    input.len() <= 64 || input.iter().any(|b| *b > b'z'),
+                    "{} bytes left plain: {:?}",
+                    input.len(),
+                    &input[..input.len().min(40)]
+                ),
+            }
+        }
+        assert!(lzf_compress(&b"x".repeat(1000), 996).unwrap().len() < 40);
+        // write_string picks LZF for a long compressible string, and reads it back.
+        let mut out = Vec::new();
+        write_string(&mut out, &b"hello ".repeat(50));
+        assert_eq!(out[0], 0xC0 | ENC_LZF);
+        assert!(out.len() < 100);
     }
 
     #[test]

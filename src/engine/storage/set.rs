@@ -9,7 +9,7 @@ use indexmap::IndexSet;
 
 use super::compact::CompactBytes;
 use super::hash::FastState;
-use crate::engine::cmd::args::parse_i64_strict;
+use crate::engine::storage::number::parse_i64_strict;
 
 #[derive(Debug, Clone, Default)]
 pub struct SetValue {

@@ -224,7 +224,7 @@ pub struct StreamValue {
 /// Bytes of a listpack element holding `s` (integers are stored as integers, as listpack does).
 pub fn lp_string_size(s: &[u8]) -> usize {
     if s.len() <= 20 {
-        if let Some(n) = crate::engine::cmd::args::parse_i64_strict(s) {
+        if let Some(n) = crate::engine::storage::number::parse_i64_strict(s) {
             return lp_int_size(n);
         }
     }

@@ -98,7 +98,7 @@ impl Value {
 /// What OBJECT ENCODING reports for a string, following Redis's rules: `int` for canonical
 /// integers that fit a long, `embstr` up to 44 bytes, `raw` beyond.
 pub fn string_encoding(s: &[u8]) -> &'static str {
-    if s.len() <= 20 && crate::engine::cmd::args::parse_i64_strict(s).is_some() {
+    if s.len() <= 20 && crate::engine::storage::number::parse_i64_strict(s).is_some() {
         "int"
     } else if s.len() <= 44 {
         "embstr"

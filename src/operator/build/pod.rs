@@ -1146,6 +1146,7 @@ mod tests {
                 target_time: Some("2026-12-06T10:00:00Z".into()),
                 target_offset: None,
             }),
+            ..Default::default()
         });
         v.restore_first_master = true;
         v

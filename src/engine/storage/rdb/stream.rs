@@ -78,7 +78,7 @@ impl Listpack {
     }
     fn string(&mut self, s: &[u8]) {
         if s.len() <= 20 {
-            if let Some(n) = crate::engine::cmd::args::parse_i64_strict(s) {
+            if let Some(n) = crate::engine::storage::number::parse_i64_strict(s) {
                 self.int(n);
                 return;
             }
@@ -212,7 +212,7 @@ fn write_string_raw(out: &mut Vec<u8>, s: &[u8]) {
 fn entry_int(e: &LpEntry<'_>) -> Result<i64> {
     match e {
         LpEntry::Int(n) => Ok(*n),
-        LpEntry::Str(s) => crate::engine::cmd::args::parse_i64_strict(s)
+        LpEntry::Str(s) => crate::engine::storage::number::parse_i64_strict(s)
             .ok_or(BadData("stream listpack: integer expected")),
     }
 }
