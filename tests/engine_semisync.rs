@@ -181,6 +181,48 @@ async fn master_restarted_after_kill9_holds_everything_its_replica_acknowledged(
     stop_and_remove_dirs([rp, mp]);
 }
 
+/// The mirror case: a replica killed with SIGKILL under semi-sync load and restarted from its
+/// own directory holds every write the master acknowledged (which needed this replica's
+/// acknowledgement). The replica acknowledges only what its log writer has written: on a slow
+/// disk (records wait 20 ms in the writer's queue) a replica that acknowledged what it had
+/// only queued lost acknowledged writes when killed (a promoted replica killed at once: the
+/// torture's back-to-back round, 100-round run of session 11).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_restarted_after_kill9_holds_everything_it_acknowledged() {
+    let semi = [
+        ("replication-mode", "semi-sync"),
+        ("semi-sync-degrade", "operator"),
+    ];
+    let slow = [("log-write-delay-us", "20000")];
+    let (mut mp, mut rp, _, mut rc) = start_process_pair("rk", &semi, &slow).await;
+    replicaof(&mut rc, mp.port).await;
+    wait_link(&mut rc, "up").await;
+    let (acked, writers) = start_incr_writers(&mp, 4).await;
+    wait_for(Duration::from_secs(20), "writes acknowledged", || {
+        let acked = acked.clone();
+        async move { acked.lock().iter().all(|n| *n > 50) }
+    })
+    .await;
+    rp.kill9();
+    // Without its replica the master acknowledges nothing more (degrading is the operator's
+    // call): what the writers were told is final once the master is gone too.
+    mp.kill9();
+    for w in writers {
+        let _ = w.await;
+    }
+    let acked = acked.lock().clone();
+    let rp = EngineProcess::start(rp.port, &rp.dir, &slow).await;
+    let mut rc = rp.conn().await;
+    for (w, n) in acked.iter().enumerate() {
+        let got: i64 = rc.get(format!("counter:{w}")).await.unwrap_or(0);
+        assert!(
+            got >= *n,
+            "writer {w} was acknowledged {n} but the restarted replica has {got}"
+        );
+    }
+    stop_and_remove_dirs([rp, mp]);
+}
+
 /// With `operator`, a master cut off from its replica acknowledges nothing until the operator
 /// authorises degrading in the current term; the replica catching up restores semi-sync.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -264,6 +264,11 @@ impl LogWriter {
         }
     }
 
+    /// Wake the writer now (a replica about to acknowledge waits for what is queued).
+    pub fn wake(&self) {
+        self.cond.notify_one();
+    }
+
     /// Start keeping the time index (idempotent). The archiver calls it on the current writer.
     pub fn track_times(&self) {
         let mut q = self.q.lock();

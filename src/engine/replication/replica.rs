@@ -700,6 +700,52 @@ fn cut_log(dir: &std::path::Path, p: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// How long an acknowledgement waits for this replica's log writer before it acknowledges
+/// only what is written (the next one covers the rest).
+const ACK_WRITE_WAIT: Duration = Duration::from_millis(500);
+
+/// The offset this replica may acknowledge: what it applied, but with persistence on only as
+/// far as its log writer has *written* it (None: the link is obsolete, promoted or
+/// re-pointed).
+///
+/// The mirror of the master's rule (it sends a replica only bytes written to its own log): an
+/// acknowledgement is what makes a semi-sync write acknowledged to its client, and it promises
+/// that this replica keeps the write if the master is lost. A record still queued for the log
+/// writer is lost if this process is killed; a promoted replica killed at once (the torture's
+/// back-to-back round: the new master killed 1.5 s after the old one) would then come back
+/// without writes the old master acknowledged, and the full sync that follows makes the loss
+/// final (100-round torture, session 11: 3 writes). Written bytes survive a killed process;
+/// a lost node is what the pair's two nodes are for. The wait is a thread hand-off (the
+/// writer writes as soon as it is woken), not an fsync.
+async fn durable_offset(engine: &Engine, generation: u64) -> Option<u64> {
+    let (offset, log) = {
+        let st = engine.state.lock();
+        if obsolete(&st, generation) {
+            return None;
+        }
+        let log = st.stream.log.clone().filter(|_| st.persist.enabled);
+        (st.stream.offset, log)
+    };
+    let Some(log) = log else {
+        return Some(offset);
+    };
+    let written = || log.written.load(std::sync::atomic::Ordering::Acquire);
+    if written() < offset {
+        // Subscribed first, then woken: a writer asleep on its timer writes at once.
+        let mut rx = log.written_tx.subscribe();
+        log.wake();
+        let _ = tokio::time::timeout(ACK_WRITE_WAIT, async {
+            while written() < offset {
+                if rx.changed().await.is_err() {
+                    break; // that log was stopped (full sync, promotion): acknowledge what it wrote
+                }
+            }
+        })
+        .await;
+    }
+    Some(offset.min(written()))
+}
+
 /// `REPLCONF ACK <offset> [<heartbeat>]`: the heartbeat only to an engine master (a stock
 /// Redis master answers a fourth word with an error, and drops the link).
 async fn send_ack(sock: &mut Socket, offset: u64, hb: Option<u64>) -> Result<(), End> {
@@ -812,13 +858,9 @@ async fn receive(
             st.repl.link.last_io_ms = now;
         }
         if need_ack {
-            let offset = {
-                let st = engine.state.lock();
-                if obsolete(&st, generation) {
-                    // Promoted or re-pointed: no acknowledgement (and so no lease) any more.
-                    return Ok(());
-                }
-                st.stream.offset
+            let Some(offset) = durable_offset(engine, generation).await else {
+                // Promoted or re-pointed: no acknowledgement (and so no lease) any more.
+                return Ok(());
             };
             send_ack(sock, offset, (!stock_master).then_some(last_hb)).await?;
         }
@@ -837,12 +879,8 @@ async fn receive(
                 return Err(End::Retry("timeout: no data from the master".into()));
             }
             _ = tick.tick() => {
-                let offset = {
-                    let st = engine.state.lock();
-                    if obsolete(&st, generation) {
-                        return Ok(());
-                    }
-                    st.stream.offset
+                let Some(offset) = durable_offset(engine, generation).await else {
+                    return Ok(());
                 };
                 send_ack(sock, offset, (!stock_master).then_some(last_hb)).await?;
             }
