@@ -198,13 +198,7 @@ pub fn decide(record: &Record, obs: &Observation, now_ms: u64) -> Option<Decisio
                 // pause, and the master has applied it: promote it in a term above every term
                 // an engine reports, as the initial election does (the ordinary machine
                 // finishes from the recorded step).
-                let reported = obs
-                    .members
-                    .iter()
-                    .filter_map(|x| x.report.as_ref().map(|r| r.term))
-                    .max()
-                    .unwrap_or(0);
-                let term = record.term.max(reported) + 1;
+                let term = super::term_above_all(record, obs);
                 d.record.failover = Some(Progress {
                     step: Step::Promoting,
                     from: String::new(),

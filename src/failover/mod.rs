@@ -19,6 +19,19 @@
 pub mod migration;
 mod repair;
 mod rollout;
+
+/// A term above the recorded one and above every term an engine reports: what a master elected
+/// outside a failover (the initial election, a migration's cutover) is promoted into.
+pub(crate) fn term_above_all(record: &Record, obs: &Observation) -> i64 {
+    let reported = obs
+        .members
+        .iter()
+        .filter_map(|m| m.report.as_ref().map(|r| r.term))
+        .max()
+        .unwrap_or(0);
+    record.term.max(reported) + 1
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -521,13 +534,7 @@ fn decide_roles_now(policy: &Policy, record: &Record, obs: &Observation, now_ms:
                 // an engine reports: from then on, a master that restarts with an empty data
                 // directory reports a lower term and counts as failed (the Dragonfly
                 // wipe-the-replica case), which a term-0 master could not be told apart from.
-                let reported = obs
-                    .members
-                    .iter()
-                    .filter_map(|m| m.report.as_ref().map(|r| r.term))
-                    .max()
-                    .unwrap_or(0);
-                let term = record.term.max(reported) + 1;
+                let term = term_above_all(record, obs);
                 d.record.failover = Some(Progress {
                     step: Step::Promoting,
                     from: String::new(),
