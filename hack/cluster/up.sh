@@ -105,7 +105,10 @@ make_pki() {
 # kubeconfig FILE CERTNAME: a kubeconfig for the cluster, authenticating with pki/CERTNAME.
 kubeconfig() {
   local file=$1 name=$2
-  [[ -s $file ]] && return 0
+  # Kept when it is ours (it names our apiserver); anything else is written anew: `kind
+  # delete cluster` run with KUBECONFIG naming this file once left it an empty Config, and
+  # every later up.sh then failed with kubectl talking to localhost:8080.
+  [[ -s $file ]] && grep -qF "server: https://$BRIDGE_IP:$APISERVER_PORT" "$file" && return 0
   cat >"$file" <<EOF
 apiVersion: v1
 kind: Config

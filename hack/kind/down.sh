@@ -26,7 +26,9 @@ if docker_answers; then
     done
   fi
   if command -v kind >/dev/null && kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
-    kind delete cluster --name "$CLUSTER" >&2
+    # Its own kubeconfig, never $KUBECONFIG: the caller's may be the local cluster's admin
+    # kubeconfig (hack/test.sh exports it), which kind would rewrite without its context.
+    kind delete cluster --name "$CLUSTER" --kubeconfig "${KIND_KUBECONFIG:-$HOME/.kube/kind-$CLUSTER.kubeconfig}" >&2
   fi
   if docker network inspect "$NETWORK" >/dev/null 2>&1; then
     docker network rm "$NETWORK" >/dev/null && log "docker network $NETWORK removed"

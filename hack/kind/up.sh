@@ -28,6 +28,7 @@ IMAGE=${REDISPAIR_IMAGE:-ghcr.io/redispair/redispair:dev}   # the Helm chart's d
 # Not KUBECONFIG_PATH: hack/cluster/lib.sh (sourced below with --offline) gives that name to
 # the local cluster's admin kubeconfig, which must never be overwritten here.
 KIND_KUBECONFIG_FILE=${KIND_KUBECONFIG:-$HOME/.kube/kind-$CLUSTER.kubeconfig}
+mkdir -p "$(dirname "$KIND_KUBECONFIG_FILE")"
 # kind v0.32.0's default node image: Kubernetes v1.36, by digest, so it cannot drift.
 PINNED_NODE_IMAGE=kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5
 
@@ -103,7 +104,7 @@ if ! kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
     NODE_IMAGE=$("$REPO_ROOT/hack/kind/build-node-image.sh" | tail -n1)
   fi
   log "creating kind cluster $CLUSTER with $NODE_IMAGE"
-  kind create cluster --name "$CLUSTER" --image "$NODE_IMAGE" --wait 300s --config - >&2 <<YAML
+  kind create cluster --name "$CLUSTER" --kubeconfig "$KIND_KUBECONFIG_FILE" --image "$NODE_IMAGE" --wait 300s --config - >&2 <<YAML
 kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
 nodes:

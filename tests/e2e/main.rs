@@ -108,14 +108,9 @@ async fn backup_and_point_in_time_recovery() {
     backup::run_point_in_time_recovery_case("e2e-backup").await;
 }
 
-/// Runs only with `E2E_TLS=1` until it has passed on the cluster once (its first session
-/// could not get the shared cluster after fixing what its first run found); then the gate goes.
+/// A TLS-only pair under a writer through the Service's TLS port; its Secret rotated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a cluster: hack/e2e.sh"]
 async fn tls_rotation_under_a_writer() {
-    if std::env::var("E2E_TLS").as_deref() != Ok("1") {
-        eprintln!("tls_rotation_under_a_writer: skipped (set E2E_TLS=1 to run it)");
-        return;
-    }
     tls::run_tls_rotation_case("e2e-tls").await;
 }
