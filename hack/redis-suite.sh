@@ -63,7 +63,24 @@ while (( $# > 0 )); do
 done
 [[ $server == engine || $server == redis ]] || die "--server must be engine or redis, not $server"
 [[ -z $floor || $floor =~ ^[0-9]+$ ]] || die "--floor takes a number, not $floor"
-out=${out:-${TMPDIR:-/tmp}/redispair-redis-suite/$server}
+# The suite's own ports: its test server listens on --baseport − 32 (the first free one of a
+# hundred from there) and would start servers from --baseport up; its default, 21111, lies in
+# the range the project's tests pick ports from, and two runs at once (CI beside a developer's
+# run) fought over it: the second's every unit stopped at "couldn't open socket: address already
+# in use". So each run takes one of eight slots by a lock held until it ends (flock on a file
+# descriptor: released whatever ends the run), with its own port range below the kernel's
+# ephemeral ports and above the tests' (20000-30000), and its own default output directory.
+SLOT=
+for k in 0 1 2 3 4 5 6 7; do
+  exec {slot_fd}>"${TMPDIR:-/tmp}/redispair-redis-suite-slot$k.lock"
+  if flock -n "$slot_fd"; then SLOT=$k; break; fi
+  exec {slot_fd}>&-
+done
+[[ -n $SLOT ]] || die "eight Redis suite runs already hold every port slot (${TMPDIR:-/tmp}/redispair-redis-suite-slot*.lock)"
+BASEPORT=$(( 30111 + SLOT * 200 ))
+suffix=
+(( SLOT == 0 )) || suffix=-slot$SLOT
+out=${out:-${TMPDIR:-/tmp}/redispair-redis-suite/$server$suffix}
 
 # Units known to hang against the engine get a shorter time limit (HANG_TIMEOUT), so a run stays
 # within CI's budget; docs/compatibility.md says why each hangs. None does today: unit/tracking
@@ -267,7 +284,7 @@ for unit in "${units[@]}"; do
   # timeout(1) runs the suite in a process group of its own and signals all of it: the test
   # server, its client and any helper it spawned. TERM=dumb: no colour codes in the log.
   (cd "$out/tree" && exec env TERM=dumb timeout -k 10 "$limit" "$tclsh" tests/test_helper.tcl \
-    --host 127.0.0.1 --port "$port" --single "$unit" --tags -slow --durable \
+    --host 127.0.0.1 --port "$port" --baseport "$BASEPORT" --single "$unit" --tags -slow --durable \
     --timeout "$PROGRESS_TIMEOUT") >"$logf" 2>&1 &
   RUN_PID=$!
   wait "$RUN_PID" || rc=$?
