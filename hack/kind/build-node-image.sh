@@ -36,6 +36,9 @@ source hack/cluster/lib.sh
 source hack/lib/docker.sh
 
 need_root
+# What this script runs from Debian, installed up front (a fresh machine has neither): the
+# root file system's builder, and the static busybox the testbox image is made of.
+apt_install debootstrap busybox-static
 docker_engine_up
 
 # Debian packages of the node (kind's base image list, with Debian's containerd, runc and CNI
@@ -93,7 +96,6 @@ if docker image inspect "$BASE" >/dev/null 2>&1; then
   log "base up to date: $BASE"
 else
   stage "node root file system: debootstrap $NODE_SUITE" "~2 min"
-  command -v debootstrap >/dev/null || apt_install debootstrap
   debootstrap --variant=minbase --include="$NODE_PACKAGES" "$NODE_SUITE" "$work/rootfs" http://deb.debian.org/debian >&2 \
     || die "debootstrap failed"
   # What a container never uses: package caches and lists, documentation.
