@@ -121,12 +121,12 @@ pub(super) fn debug(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         ctx.propagate_nothing();
         if !ctx.state.persist.enabled {
             // RDB mode: save `dir/dbfilename` and load it back, as redis-server does.
-            return match crate::engine::persistence::dump::debug_reload(ctx.state, ctx.now_ms) {
+            return match crate::engine::state::dump::debug_reload(ctx.state, ctx.now_ms) {
                 Ok(()) => Reply::Ok,
                 Err(e) => Reply::error(format!("ERR Error trying to load the RDB dump: {e}")),
             };
         }
-        return match crate::engine::persistence::snapshot::debug_reload(ctx.state, ctx.now_ms) {
+        return match crate::engine::state::snapshot::debug_reload(ctx.state, ctx.now_ms) {
             Ok(()) => Reply::Ok,
             Err(e) => Reply::error(format!("ERR Error trying to load the RDB dump: {e}")),
         };
@@ -138,7 +138,7 @@ pub(super) fn debug(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
             );
         }
         ctx.propagate_nothing();
-        return match crate::engine::persistence::snapshot::debug_loadaof(ctx.state, ctx.now_ms) {
+        return match crate::engine::state::snapshot::debug_loadaof(ctx.state, ctx.now_ms) {
             Ok(()) => Reply::Ok,
             Err(e) => Reply::error(format!("ERR Error trying to load the AOF: {e}")),
         };
