@@ -92,7 +92,7 @@ pub fn tick(r: &mut ReplState, offset: u64, policy: Policy, now_ms: i64) -> Opti
         // Connected and caught up without ever having degraded (the replica was gone while
         // nothing was written): an authorisation given meanwhile must not outlive that, or
         // it would be latent once the operator, seeing the master in semi-sync, allows
-        // failover again (see `admin::authorize_degrade`).
+        // failover again (see `cmd::admin::authorize_degrade`).
         if r.replica_in_sync(offset) && r.semi.authorized_term.is_some() {
             info!("replica connected and in sync: degrade authorisation withdrawn");
             r.semi.authorized_term = None;

@@ -24,8 +24,8 @@ mod vm;
 
 pub use convert::*;
 pub use functions::*;
-use vm::*;
 pub(crate) use vm::new_vm;
+use vm::*;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
