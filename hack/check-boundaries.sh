@@ -19,7 +19,7 @@ check src/engine '(^|[^a-z_])(kube|k8s_openapi)::' 'kube or k8s_openapi'
 # `engine_import NAMES` matches an import of one of the engine's modules NAMES, written as a
 # path (crate::engine::x, super::super::x) or inside a braced group on one line.
 engine_import() {
-  echo "(crate::engine::|super::super::)($1)\b|crate::engine::\{[^}]*\b($1)\b"
+  printf '%s' "(crate::engine::|super::super::)($1)\\b|crate::engine::\\{[^}]*\\b($1)\\b"
 }
 upper='cmd|state|server|core|client|scripting|acl|notify|tracking|eviction|info|metrics|archive|admin'
 # protocol is the bottom: RESP and commands as RESP, nothing of the engine's.
