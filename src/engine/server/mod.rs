@@ -1,5 +1,7 @@
-//! The TCP server: listeners, the accept loop, periodic tasks (active expiry) and graceful
-//! shutdown. Does I/O: sockets and timers.
+//! The TCP server: listeners, the accept loop, periodic tasks (active expiry), start-up
+//! recovery and graceful shutdown; beside it the drivers that hold the `core::Engine`: `master`
+//! and `replica` (replication links), `snapshot` (the background snapshot) and `archiver`. The
+//! top layer: it may use every module below. Does I/O: sockets, timers and the data directory.
 
 pub mod archiver;
 pub mod connection;
