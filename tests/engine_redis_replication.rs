@@ -347,16 +347,23 @@ async fn a_redis_server_takes_over_from_the_engine_as_the_runbook_says() {
     let redis = RedisServer::start(&rdir, &[]).await;
     let rurl = redis.url();
 
-    // The writer: unique keys, one at a time; a write that gets no answer within a second
-    // (the pause) is not acknowledged, and the writer waits for the switch, then continues
-    // against redis-server.
+    // The writer: unique keys, one at a time. Once the engine's writes are paused, a write that
+    // gets no answer within a second is not acknowledged, and the writer waits for the switch,
+    // then continues against redis-server. (Before the pause a slow answer is only waited for
+    // again: SET of the same key and value is idempotent.)
     let acked = Arc::new(parking_lot::Mutex::new(Vec::<u64>::new()));
-    let switched = Arc::new(AtomicBool::new(false));
+    let paused = Arc::new(AtomicBool::new(false));
+    let switched = Arc::new(tokio::sync::Notify::new());
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let writer = {
-        let (acked, switched, stop, count) =
-            (acked.clone(), switched.clone(), stop.clone(), count.clone());
+        let (acked, paused, switched, stop, count) = (
+            acked.clone(),
+            paused.clone(),
+            switched.clone(),
+            stop.clone(),
+            count.clone(),
+        );
         let (eurl, rurl) = (eurl.clone(), rurl.clone());
         tokio::spawn(async move {
             let mut on_redis = false;
@@ -372,13 +379,12 @@ async fn a_redis_server_takes_over_from_the_engine_as_the_runbook_says() {
                         count.fetch_add(1, Ordering::Relaxed);
                     }
                     Ok(Err(e)) => panic!("write {i} failed: {e}"),
+                    Err(_) if !paused.load(Ordering::Relaxed) => continue,
                     Err(_) if !on_redis => {
                         // Paused: this write is not acknowledged (it may or may not have been
                         // applied; nothing is claimed about it). Move to redis-server once it
                         // is a master.
-                        while !switched.load(Ordering::Relaxed) {
-                            tokio::task::yield_now().await;
-                        }
+                        switched.notified().await;
                         c = redis_conn_to(&rurl).await.unwrap();
                         on_redis = true;
                     }
@@ -409,6 +415,7 @@ async fn a_redis_server_takes_over_from_the_engine_as_the_runbook_says() {
     wait_caught_up(&eurl, &rurl).await;
     // 3. Writes paused on the engine, the offsets equal again (at least the engine's at the
     // pause: a master's heartbeats may move its offset on), REPLICAOF NO ONE.
+    paused.store(true, Ordering::Relaxed);
     cmd(&eurl, &["CLIENT", "PAUSE", "60000", "WRITE"]).await;
     let at_pause: u64 = info_field(&eurl, "replication", "master_repl_offset")
         .await
@@ -426,7 +433,8 @@ async fn a_redis_server_takes_over_from_the_engine_as_the_runbook_says() {
     .await;
     let engine_at_pause = dataset(&eurl).await;
     cmd(&rurl, &["REPLICAOF", "NO", "ONE"]).await;
-    switched.store(true, Ordering::Relaxed);
+    // A permit is stored if the writer is not waiting yet.
+    switched.notify_one();
     let before_switch = count.load(Ordering::Relaxed);
     wait_for_more(&count, 100, "writes to redis-server after the cutover").await;
     stop.store(true, Ordering::Relaxed);
