@@ -13,9 +13,51 @@ check() { # dir, forbidden-regex, why
 }
 check src/failover '(^|[^a-z_])(kube|k8s_openapi|tokio|redis)::' 'kube, k8s_openapi, tokio or redis'
 check src/engine '(^|[^a-z_])(kube|k8s_openapi)::' 'kube or k8s_openapi'
-# The engine's layers look down only: storage (values, databases, RDB) never reaches up into
-# the command layer or the server (its number parsers live in storage/number.rs).
-check src/engine/storage '(crate|super)::(engine::)?(cmd|server)(::|\b)' 'the command layer or the server (layers look down only)'
+# The engine's layers look down only (docs/architecture.md, "Layers"):
+#   protocol → storage → persistence → replication → the command layer (cmd/, state/, client,
+#   scripting, acl, notify, tracking, eviction, info) → the server (server/, core, metrics).
+# `engine_import NAMES` matches an import of one of the engine's modules NAMES, written as a
+# path (crate::engine::x, super::super::x) or inside a braced group on one line.
+engine_import() {
+  printf '%s' "(crate::engine::|super::super::)($1)\\b|crate::engine::\\{[^}]*\\b($1)\\b"
+}
+upper='cmd|state|server|core|client|scripting|acl|notify|tracking|eviction|info|metrics|archive|admin'
+# protocol is the bottom: RESP and commands as RESP, nothing of the engine's.
+check src/engine/protocol "$(engine_import "storage|persistence|replication|$upper")" 'anything above the protocol'
+# storage (values, databases, RDB) never reaches up: not into the command layer or the server
+# (its number parsers live in storage/number.rs), nor into persistence or replication (commands
+# are encoded by protocol::commands).
+check src/engine/storage "$(engine_import "persistence|replication|$upper")" 'persistence, replication, the command layer or the server (layers look down only)'
+# Edge 1 of issue #15: replay does not go through the command layer. Persistence reads records
+# and hands them up (persistence::recovery::Replayer, snapshot::load's callback); state::replay
+# applies them. It never sees the engine's state, a client or a command.
+check src/engine/persistence "$(engine_import "replication|$upper")" 'replication, the command layer or the server: it hands decoded records up (recovery::Replayer)'
+# Edge 2: replication's rules work on its own state (ReplState), not on EngineState; the tasks
+# that drive it (server::master, server::replica) sit beside the server.
+check src/engine/replication "$(engine_import "$upper")" 'the command layer or the server: its rules take ReplState, its drivers live in server/'
+# Edge 3: Engine and now_ms live in core and clock. Below the server nothing uses the server,
+# and nothing in the command layer holds the Engine (only the tasks above it do).
+for d in src/engine/cmd src/engine/state src/engine/archive src/engine/scripting src/engine/acl \
+  src/engine/client.rs src/engine/eviction.rs src/engine/notify.rs src/engine/tracking.rs \
+  src/engine/info.rs src/engine/config.rs src/engine/clock.rs src/engine/core.rs; do
+  if grep -rnE "$(engine_import server)" "$d" --include='*.rs'; then
+    echo "boundary violated: $d must not use the server (Engine and now_ms are in core and clock)" >&2
+    fail=1
+  fi
+done
+for d in src/engine/cmd src/engine/state src/engine/archive src/engine/scripting src/engine/acl \
+  src/engine/client.rs src/engine/eviction.rs src/engine/notify.rs src/engine/tracking.rs \
+  src/engine/info.rs src/engine/config.rs; do
+  if grep -rnE "$(engine_import core)" "$d" --include='*.rs'; then
+    echo "boundary violated: $d must not hold the Engine (core): the command layer works on the locked state" >&2
+    fail=1
+  fi
+done
+# Edge 4: every command table is under cmd/ (the registry imports nothing from below for them).
+if grep -rn 'CommandSpec::new(' src/engine --include='*.rs' | grep -v '^src/engine/cmd/'; then
+  echo "boundary violated: command tables belong under src/engine/cmd/" >&2
+  fail=1
+fi
 check src/api '(^|[^a-z_])(tokio|redis)::|kube::(Client|Api)' 'a client or tokio'
 check src/operator '(crate|redispair)::engine' 'the engine (it talks to engines over RESP only)'
 # kubectl-redispair: only src/plugin/client.rs talks to the API; the rest is pure.

@@ -6,6 +6,7 @@
 //! TTLs included. Does I/O: processes, loopback sockets, temporary directories.
 
 mod rdb_support;
+mod repl_support;
 mod support;
 
 use std::process::Command;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use rdb_support::{dataset, fill, RedisServer};
 use redis::{AsyncCommands, Value};
+use repl_support::{free_port, EngineProcess};
 use support::{redis_conn_to, start_engine, temp_dir, wait_for, wait_for_more};
 
 /// One field of INFO.
@@ -322,4 +324,155 @@ async fn a_pair_migrates_from_a_redis_master_and_takes_over() {
     b.stop().await;
     drop(redis);
     std::fs::remove_dir_all(&rdir).unwrap();
+}
+
+/// docs/migration.md, "Out: a stock redis-server following the pair", step by step on loopback:
+/// an engine process (persistence on, a password) under a writer of unique keys; a Debian
+/// redis-server gets `CONFIG SET masterauth` and `REPLICAOF` the engine; once its link is up
+/// and its offset is the engine's, the engine's writes are paused (`CLIENT PAUSE 60000 WRITE`),
+/// the offsets are waited equal again, and `REPLICAOF NO ONE` makes redis-server a master; the
+/// writer, whose write to the paused engine got no answer, moves to it. Checked: every write
+/// acknowledged by the engine or by redis-server is on redis-server, and redis-server holds
+/// exactly the engine's dataset at the pause plus what was written to it after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_server_takes_over_from_the_engine_as_the_runbook_says() {
+    const PASSWORD: &str = "out-pw";
+    let edir = temp_dir("out-e");
+    let engine = EngineProcess::start(free_port(), &edir, &[]).await;
+    let plain = format!("redis://127.0.0.1:{}/", engine.port);
+    cmd(&plain, &["CONFIG", "SET", "requirepass", PASSWORD]).await;
+    let eurl = format!("redis://:{PASSWORD}@127.0.0.1:{}/", engine.port);
+    fill(&eurl).await;
+    let rdir = temp_dir("out-r");
+    let redis = RedisServer::start(&rdir, &[]).await;
+    let rurl = redis.url();
+
+    // The writer: unique keys, one at a time. Once the engine's writes are paused, a write that
+    // gets no answer within a second is not acknowledged, and the writer waits for the switch,
+    // then continues against redis-server. (Before the pause a slow answer is only waited for
+    // again: SET of the same key and value is idempotent.)
+    let acked = Arc::new(parking_lot::Mutex::new(Vec::<u64>::new()));
+    let paused = Arc::new(AtomicBool::new(false));
+    let switched = Arc::new(tokio::sync::Notify::new());
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (acked, paused, switched, stop, count) = (
+            acked.clone(),
+            paused.clone(),
+            switched.clone(),
+            stop.clone(),
+            count.clone(),
+        );
+        let (eurl, rurl) = (eurl.clone(), rurl.clone());
+        tokio::spawn(async move {
+            let mut on_redis = false;
+            let mut c = redis_conn_to(&eurl).await.unwrap();
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let mut set_cmd = redis::cmd("SET");
+                set_cmd.arg(format!("out:{i}")).arg(i);
+                let set = set_cmd.query_async::<()>(&mut c);
+                match tokio::time::timeout(Duration::from_secs(1), set).await {
+                    Ok(Ok(())) => {
+                        acked.lock().push(i);
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Err(e)) => panic!("write {i} failed: {e}"),
+                    Err(_) if !paused.load(Ordering::Relaxed) => continue,
+                    Err(_) if !on_redis => {
+                        // Paused: this write is not acknowledged (it may or may not have been
+                        // applied; nothing is claimed about it). Move to redis-server once it
+                        // is a master.
+                        switched.notified().await;
+                        c = redis_conn_to(&rurl).await.unwrap();
+                        on_redis = true;
+                    }
+                    Err(_) => panic!("write {i} to redis-server got no answer"),
+                }
+                i += 1;
+            }
+        })
+    };
+    wait_for_more(&count, 100, "writes before the migration").await;
+
+    // 1. masterauth and REPLICAOF on the new Redis.
+    cmd(&rurl, &["CONFIG", "SET", "masterauth", PASSWORD]).await;
+    let port = engine.port.to_string();
+    cmd(&rurl, &["REPLICAOF", "127.0.0.1", &port]).await;
+    // 2. Its link up and its offset the engine's (under the writer: at least where the engine
+    // was when looked at).
+    wait_for(
+        Duration::from_secs(60),
+        "redis-server's link to the engine",
+        || {
+            let rurl = rurl.clone();
+            async move { info_field(&rurl, "replication", "master_link_status").await == "up" }
+        },
+    )
+    .await;
+    wait_for_more(&count, 200, "writes while redis-server follows").await;
+    wait_caught_up(&eurl, &rurl).await;
+    // 3. Writes paused on the engine, the offsets equal again (at least the engine's at the
+    // pause: a master's heartbeats may move its offset on), REPLICAOF NO ONE.
+    paused.store(true, Ordering::Relaxed);
+    cmd(&eurl, &["CLIENT", "PAUSE", "60000", "WRITE"]).await;
+    let at_pause: u64 = info_field(&eurl, "replication", "master_repl_offset")
+        .await
+        .parse()
+        .unwrap();
+    wait_for(Duration::from_secs(60), "the offsets to be equal", || {
+        let rurl = rurl.clone();
+        async move {
+            info_field(&rurl, "replication", "slave_repl_offset")
+                .await
+                .parse::<u64>()
+                .is_ok_and(|o| o >= at_pause)
+        }
+    })
+    .await;
+    let engine_at_pause = dataset(&eurl).await;
+    cmd(&rurl, &["REPLICAOF", "NO", "ONE"]).await;
+    // A permit is stored if the writer is not waiting yet.
+    switched.notify_one();
+    let before_switch = count.load(Ordering::Relaxed);
+    wait_for_more(&count, 100, "writes to redis-server after the cutover").await;
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    assert_eq!(info_field(&rurl, "replication", "role").await, "master");
+
+    // Every acknowledged write is on redis-server.
+    let acked = acked.lock().clone();
+    assert!(acked.len() as u64 > before_switch, "writes on both sides");
+    let mut c = redis_conn_to(&rurl).await.unwrap();
+    let mut missing = Vec::new();
+    for chunk in acked.chunks(500) {
+        let keys: Vec<String> = chunk.iter().map(|i| format!("out:{i}")).collect();
+        let got: Vec<Option<u64>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        for (i, v) in chunk.iter().zip(got) {
+            if v != Some(*i) {
+                missing.push(*i);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged writes missing or wrong on redis-server: {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(20)]
+    );
+    // And the rest of the dataset is the engine's at the pause (fill's types, TTLs), plus the
+    // writer's keys written to redis-server after it.
+    let mut on_redis = dataset(&rurl).await;
+    on_redis.retain(|key, _| !key.1.starts_with("out:") || engine_at_pause.contains_key(key));
+    assert_eq!(on_redis, engine_at_pause);
+    drop(engine);
+    drop(redis);
+    std::fs::remove_dir_all(&rdir).unwrap();
+    std::fs::remove_dir_all(&edir).unwrap();
 }

@@ -241,10 +241,10 @@ fn rdb_export(args: &[String]) -> anyhow::Result<()> {
         cfg.set_startup("databases", &n)
             .map_err(|e| anyhow::anyhow!(e))?;
     }
-    let now = server::now_ms();
+    let now = redispair::engine::clock::now_ms();
     let mut state = redispair::engine::state::EngineState::new(cfg, now);
-    let rec = persistence::recovery::recover(&mut state, dir, now)?;
-    let bytes = persistence::dump::save_file(&state, std::path::Path::new(out), now)?;
+    let rec = redispair::engine::state::replay::recover(&mut state, dir, now)?;
+    let bytes = redispair::engine::state::dump::save_file(&state, std::path::Path::new(out), now)?;
     let keys: usize = state.dbs.iter().map(|d| d.len()).sum();
     println!(
         "{out}: {keys} keys, {} function libraries, {bytes} bytes (data directory at offset {})",

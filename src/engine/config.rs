@@ -871,8 +871,8 @@ fn normalise(def: &Def, value: &str, current: &str) -> Result<String, String> {
         return now.apply(value).map(|l| l.text());
     }
     if def.name == "notify-keyspace-events" {
-        return crate::engine::notify::parse(value)
-            .map(crate::engine::notify::to_text)
+        return crate::engine::events::parse(value)
+            .map(crate::engine::events::to_text)
             .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string());
     }
     match def.kind {
@@ -1115,7 +1115,7 @@ impl Config {
             output_limits: OutputLimits::default()
                 .apply(&self.values["client-output-buffer-limit"])
                 .unwrap_or_default(),
-            notify_flags: crate::engine::notify::parse(&self.values["notify-keyspace-events"])
+            notify_flags: crate::engine::events::parse(&self.values["notify-keyspace-events"])
                 .unwrap_or(0),
         };
     }

@@ -88,7 +88,7 @@ pub fn free_memory_if_needed(state: &mut EngineState) -> bool {
     }
     // precheck runs before the command's cached time exists; the wall clock is only used to
     // rank candidates, never stored.
-    let now_ms = crate::engine::server::now_ms();
+    let now_ms = crate::engine::clock::now_ms();
     // No evictions while clients are paused (their DELs would be writes of a paused master),
     // and no OOM error either: Redis lets memory go over the limit until the pause ends.
     if state.pause.until_ms > now_ms {
@@ -251,7 +251,7 @@ fn evict(state: &mut EngineState, db: usize, key: &CompactBytes) {
     }
     state.stats.evicted_keys += 1;
     if state.config.settings.notify_flags & crate::engine::notify::EVICTED != 0 {
-        let now = crate::engine::server::now_ms();
+        let now = crate::engine::clock::now_ms();
         crate::engine::notify::notify(
             state,
             now,
@@ -262,7 +262,7 @@ fn evict(state: &mut EngineState, db: usize, key: &CompactBytes) {
         );
     }
     state.watches.touch(db, key);
-    crate::engine::tracking::invalidate_key(state, key, 0, crate::engine::server::now_ms());
+    crate::engine::tracking::invalidate_key(state, key, 0, crate::engine::clock::now_ms());
     state.dirty += 1;
     state.propagate(
         db,

@@ -333,7 +333,7 @@ fn replication(ctx: &mut Ctx<'_>) -> String {
             (now - x.last_ack_ms).max(0) / 1000
         );
     }
-    let retained = crate::engine::replication::commands::retained_from(st);
+    let retained = crate::engine::cmd::replication::retained_from(st);
     let _ = write!(
         out,
         "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
@@ -346,7 +346,7 @@ fn replication(ctx: &mut Ctx<'_>) -> String {
         retained + 1,
         st.stream.offset - retained,
     );
-    let mode = match semisync::mode(st) {
+    let mode = match semisync::mode(st.config.get("replication-mode")) {
         semisync::Mode::Async => "async",
         semisync::Mode::SemiSync => "semi-sync",
         semisync::Mode::Sync => "sync",
@@ -363,7 +363,7 @@ fn replication(ctx: &mut Ctx<'_>) -> String {
         r.discarded_tail_commands,
         r.semi.degraded as u8,
         if r.semi.degraded { (now - r.semi.degraded_since_ms).max(0) / 1000 } else { -1 },
-        lease::remaining_ms(st),
+        lease::remaining_ms(&st.repl),
         r.best_ack(),
     );
     out

@@ -12,7 +12,8 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::engine::latency::{self, LatencySnapshot, BUCKETS};
-use crate::engine::replication::{gate::ReplyGate, lease, semisync, Role};
+use crate::engine::persistence::gate::ReplyGate;
+use crate::engine::replication::{lease, semisync, Role};
 use crate::engine::state::EngineState;
 
 type Labels = Vec<(&'static str, String)>;
@@ -374,7 +375,7 @@ fn replication(s: &mut Snapshot, st: &EngineState, gate: &ReplyGate, now_ms: i64
         "Partial synchronisations accepted",
         Value::Counter(r.sync_partial_ok),
     );
-    let mode = match semisync::mode(st) {
+    let mode = match semisync::mode(st.config.get("replication-mode")) {
         semisync::Mode::Async => "async",
         semisync::Mode::SemiSync => "semi-sync",
         semisync::Mode::Sync => "sync",
@@ -401,7 +402,7 @@ fn replication(s: &mut Snapshot, st: &EngineState, gate: &ReplyGate, now_ms: i64
     s.one(
         "redispair_engine_write_lease_remaining_seconds",
         "Seconds left of the master's write lease (0: expired or no lease)",
-        Value::GaugeF(lease::remaining_ms(st).max(0) as f64 / 1000.0),
+        Value::GaugeF(lease::remaining_ms(&st.repl).max(0) as f64 / 1000.0),
     );
     s.one(
         "redispair_engine_reply_wait_seconds",

@@ -4,18 +4,27 @@
 //! `cmd::process` (lookup, checks, MULTI queueing) → a command function in `cmd::*` that reads
 //! and writes `storage` through `state::EngineState` → `cmd::call` propagates its effects to the
 //! write log → `protocol::reply` encodes the reply → the connection writes all replies of the
-//! batch at once. See docs/architecture.md.
+//! batch at once.
+//!
+//! The modules are layers that only look down: `protocol` → `storage` → `persistence` →
+//! `replication` → the command layer (`cmd`, `state`, and the modules they work with) → `server`
+//! (with `core::Engine` and the drivers: replication links, background snapshot, archiver).
+//! Replay hands decoded records up; nothing below the command layer runs a command.
+//! `hack/check-boundaries.sh` enforces it. See docs/architecture.md.
 
 pub mod acl;
-pub mod admin;
 pub mod archive;
 pub mod client;
+pub mod clock;
 pub mod cmd;
 pub mod config;
+pub mod core;
+pub mod events;
 pub mod eviction;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod glob;
+pub mod ids;
 pub mod info;
 pub mod latency;
 pub mod memory;

@@ -1,10 +1,9 @@
 //! Continuous archiving to object storage and restore from it: the archive's layout
-//! ([`layout`], pure), the archiver thread that uploads the write log and base backups
-//! ([`archiver`]), the restore that builds a data directory from an archive ([`restore`]), and
-//! the object store they share. Does I/O: object storage (S3 and S3-compatible, GCS, Azure
+//! ([`layout`], pure), the restore that builds a data directory from an archive ([`restore`]),
+//! and the object store they share with the archiver thread that uploads the write log and base
+//! backups (`server::archiver`, a driver above the command layer). Does I/O: object storage (S3 and S3-compatible, GCS, Azure
 //! Blob, a filesystem path) through the `object_store` crate. See docs/backup.md.
 
-pub mod archiver;
 pub mod layout;
 pub mod restore;
 

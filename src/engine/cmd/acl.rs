@@ -299,7 +299,7 @@ fn genpass(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         _ => return subcommand_error(&a[1]),
     };
     let chars = bits.div_ceil(4);
-    let mut hex = crate::engine::state::random_hex(chars);
+    let mut hex = crate::engine::ids::random_hex(chars);
     hex.truncate(chars);
     Reply::bulk(Bytes::from(hex))
 }

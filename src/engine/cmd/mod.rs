@@ -9,16 +9,25 @@
 //! never decisions that depend on time or randomness.
 
 pub mod acl;
+pub mod admin;
 pub mod args;
 pub mod bitmaps;
+pub mod client;
+pub mod command;
+pub mod config;
+pub mod debug;
 pub mod docs;
 pub mod geo;
 pub mod geohash;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
+pub mod latency;
 pub mod lists;
+pub mod memory;
+pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod sets;
@@ -180,9 +189,9 @@ fn families() -> [&'static [CommandSpec]; 19] {
         pubsub::COMMANDS,
         scripting::COMMANDS,
         server::COMMANDS,
-        crate::engine::admin::COMMANDS,
-        crate::engine::persistence::commands::COMMANDS,
-        crate::engine::replication::commands::COMMANDS,
+        admin::COMMANDS,
+        persistence::COMMANDS,
+        replication::COMMANDS,
     ]
 }
 
@@ -743,7 +752,7 @@ pub fn precheck(
         && !client.is_replication
         && !client.admin
         && state.repl.role == crate::engine::replication::Role::Master
-        && !crate::engine::replication::lease::fresh(state)
+        && !crate::engine::replication::lease::fresh(&state.repl)
     {
         return Some(Reply::err_static(if is_write {
             "READONLY The write lease of this master has lapsed (it may have been replaced)."

@@ -11,8 +11,7 @@
 //! - `node.state`: replication id(s), term, role (see [`NodeState`]).
 
 pub mod check;
-pub mod commands;
-pub mod dump;
+pub mod gate;
 pub mod record;
 pub mod recovery;
 pub mod snapshot;

@@ -1,14 +1,14 @@
 //! Start-up recovery: the newest snapshot, then the log from the snapshot's offset on. A torn
 //! last record is cut off with a warning; damage anywhere else stops the start with the file and
-//! byte position. Does I/O: reads (and for a torn tail, truncates) files under `dir`.
+//! byte position. The records are handed, in order, to a [`Replayer`] (the layer above applies
+//! them through the command path; persistence never runs a command itself). Does I/O: reads (and
+//! for a torn tail, truncates) files under `dir`.
 
 use std::path::Path;
 
 use tracing::{info, warn};
 
 use super::{io_err, list_segments, list_snapshots, record, snapshot, PersistError};
-use crate::engine::replication::apply::{apply_payload, stream_client};
-use crate::engine::state::EngineState;
 
 /// What recovery found.
 #[derive(Debug, Clone, Default)]
@@ -25,12 +25,20 @@ pub struct Recovered {
     pub commands: u64,
 }
 
-/// Load the dataset from `dir` into `state` (whose databases must be empty).
-pub fn recover(
-    state: &mut EngineState,
-    dir: &Path,
-    now_ms: i64,
-) -> Result<Recovered, PersistError> {
+/// Where recovery hands what it reads: the records of the newest snapshot, then those of the
+/// log from the snapshot's offset on, each once and in stream order.
+pub trait Replayer {
+    /// Apply one record's payload (whole commands); returns how many commands it held, or why
+    /// it could not be applied.
+    fn apply(&mut self, payload: &[u8]) -> Result<usize, String>;
+    /// The stream's database is `db` from here on (where a snapshot leaves it).
+    fn select(&mut self, db: usize);
+    /// The stream's database after what was applied so far.
+    fn db(&self) -> usize;
+}
+
+/// Read the dataset in `dir` and hand it to `replayer` (which starts from an empty dataset).
+pub fn recover(dir: &Path, replayer: &mut impl Replayer) -> Result<Recovered, PersistError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     // Leftovers of snapshots or state files a crash interrupted.
     if let Ok(rd) = std::fs::read_dir(dir) {
@@ -41,16 +49,15 @@ pub fn recover(
         }
     }
     let mut rec = Recovered::default();
-    let mut client = stream_client(u64::MAX - 1, 0);
     let mut expect = 0u64;
     if let Some((_, path)) = list_snapshots(dir).last() {
-        let (offset, db) = snapshot::load(state, &mut client, path, now_ms)?;
+        let (offset, db) = snapshot::load(path, |p| replayer.apply(p).map(|_| ()))?;
+        // The snapshot leaves the stream in its header's database (the SELECTs inside it are
+        // the capture's own).
+        replayer.select(db.unwrap_or(0));
         expect = offset;
         rec.snapshot = Some(offset);
         rec.cur_db = db;
-        if let Some(db) = db {
-            client.db = db;
-        }
         info!(file = %path.display(), offset, "snapshot loaded");
     }
     let segs = list_segments(dir);
@@ -118,18 +125,17 @@ pub fn recover(
                     r.offset
                 )));
             }
-            let n =
-                apply_payload(state, &mut client, r.payload(&data), now_ms).map_err(|reason| {
-                    PersistError::Replay {
-                        file: format!("{} at byte {}", path.display(), r.file_pos),
-                        reason,
-                    }
+            let n = replayer
+                .apply(r.payload(&data))
+                .map_err(|reason| PersistError::Replay {
+                    file: format!("{} at byte {}", path.display(), r.file_pos),
+                    reason,
                 })?;
             rec.commands += n as u64;
             rec.records += 1;
             expect = end;
         }
-        rec.cur_db = Some(client.db);
+        rec.cur_db = Some(replayer.db());
     }
     rec.offset = expect;
     Ok(rec)

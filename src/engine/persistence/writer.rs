@@ -35,7 +35,7 @@ use parking_lot::{Condvar, Mutex};
 use tracing::{error, warn};
 
 use super::{io_err, record, segment_path, PersistError};
-use crate::engine::replication::gate::ReplyGate;
+use crate::engine::persistence::gate::ReplyGate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsyncPolicy {
@@ -74,7 +74,7 @@ struct Queue {
 
 /// When each record was appended, at millisecond granularity: `(end offset, ms)` entries in
 /// stream order, the records in `[previous end, end)` appended during millisecond `ms`. Kept
-/// only while an archiver drains it (see `archive::archiver`); records appended before it was
+/// only while an archiver drains it (see `server::archiver`); records appended before it was
 /// enabled are labelled with the time it was (an upper bound of when they were appended).
 #[derive(Debug)]
 struct TimeIndex {

@@ -1,13 +1,9 @@
-//! Replication: the stream (offsets, backlog), the reply gate, applying a stream, the master
-//! side (serving replicas) and the replica side (following a master), positions, terms, semi-sync
-//! and the write lease. The state here is pure; `master` and `replica` do network I/O.
+//! Replication's state and rules: the stream (offsets, backlog), positions, terms, semi-sync and
+//! the write lease, each on [`ReplState`] (not on the engine's whole state). The tasks that move
+//! bytes (`server::master` serving replicas, `server::replica` following a master) and the
+//! commands (`cmd::replication`) sit above. Pure.
 
-pub mod apply;
-pub mod commands;
-pub mod gate;
 pub mod lease;
-pub mod master;
-pub mod replica;
 pub mod semisync;
 pub mod stream;
 
@@ -154,7 +150,7 @@ impl ReplState {
     pub fn new() -> ReplState {
         ReplState {
             role: Role::Master,
-            replid: crate::engine::state::random_hex(40),
+            replid: crate::engine::ids::random_hex(40),
             replid2: "0".repeat(40),
             second_offset: -1,
             term: 0,

@@ -15,42 +15,22 @@ use tokio::sync::watch;
 
 use crate::engine::persistence::writer::LogWriter;
 use crate::engine::protocol::arg::Arg;
-use crate::engine::protocol::reply::fmt_i64;
-use crate::engine::state::WriteLog;
+use crate::engine::protocol::commands::{encode_command, encoded_len};
 
-/// Encode one command as a RESP multibulk. Every write passes through here, so it reserves the
-/// exact size once and formats lengths without allocating (this was half of a SET's cost when
-/// it used `format!`).
-pub fn encode_command<A: AsRef<[u8]>>(args: &[A], out: &mut Vec<u8>) {
-    // 1 prefix byte + up to 20 digits + CRLF per header; the payloads and their CRLFs.
-    let payload: usize = args.iter().map(|a| a.as_ref().len() + 2).sum();
-    out.reserve(23 * (args.len() + 1) + payload);
-    let mut digits = itoa::Buffer::new();
-    out.push(b'*');
-    out.extend_from_slice(fmt_i64(args.len() as i64, &mut digits));
-    out.extend_from_slice(b"\r\n");
-    for a in args {
-        let a = a.as_ref();
-        out.push(b'$');
-        out.extend_from_slice(fmt_i64(a.len() as i64, &mut digits));
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
+/// Where effects go: the replication stream, which is also the persistence log (see
+/// `replication::stream::Stream`). Called under the state lock, in execution order, once per
+/// effect; MULTI … EXEC batches arrive as MULTI, the effects, EXEC. `db` is the database the effect
+/// applies to; effects are deterministic (see `docs/architecture.md`).
+pub trait WriteLog: Send {
+    fn append(&mut self, db: usize, args: &[Arg]);
 }
 
-/// The number of bytes [`encode_command`] would produce, without producing them.
-pub fn encoded_len<A: AsRef<[u8]>>(args: &[A]) -> usize {
-    fn digits(n: usize) -> usize {
-        n.checked_ilog10().map_or(1, |d| d as usize + 1)
-    }
-    // "*N\r\n", then "$len\r\n" + payload + "\r\n" per argument.
-    let header = 1 + digits(args.len()) + 2;
-    header
-        + args
-            .iter()
-            .map(|a| 1 + digits(a.as_ref().len()) + 2 + a.as_ref().len() + 2)
-            .sum::<usize>()
+/// The write log of an engine with persistence and replication off.
+#[derive(Debug, Default)]
+pub struct NoWriteLog;
+
+impl WriteLog for NoWriteLog {
+    fn append(&mut self, _db: usize, _args: &[Arg]) {}
 }
 
 fn encode_select(db: usize, out: &mut Vec<u8>) {
@@ -303,19 +283,6 @@ mod tests {
         }
         assert_eq!(counted.backlog.start(), counted.offset);
         assert_eq!(kept.backlog.len() as u64, kept.offset - 100);
-    }
-
-    #[test]
-    fn encode_command_is_resp_multibulk() {
-        let mut out = Vec::new();
-        encode_command(&[b("SET"), b("key"), Arg::from(vec![b'x'; 1234])], &mut out);
-        let mut want = b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$1234\r\n".to_vec();
-        want.extend_from_slice(&[b'x'; 1234]);
-        want.extend_from_slice(b"\r\n");
-        assert_eq!(out, want);
-        // Appends to what is there (batches reuse one buffer).
-        encode_command(&[b("EXEC")], &mut out);
-        assert!(out.ends_with(b"*1\r\n$4\r\nEXEC\r\n"));
     }
 
     #[test]

@@ -12,9 +12,10 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tracing::debug;
 
-use super::{now_ms, Engine};
 use crate::engine::client::{push_size, ClientInfo, ClientState, ReplyMode};
+use crate::engine::clock::now_ms;
 use crate::engine::cmd::{self, Outcome};
+use crate::engine::core::Engine;
 use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::parse::{ParseLimits, Parsed, ProtocolError, RequestParser};
 use crate::engine::protocol::reply::Reply;
@@ -224,7 +225,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
                 let info = ClientInfo::from_state(&client, now_ms(), "psync");
                 st.clients.insert(client.id, info);
             }
-            crate::engine::replication::master::serve_replica(
+            crate::engine::server::master::serve_replica(
                 engine.clone(),
                 stream,
                 client.id,

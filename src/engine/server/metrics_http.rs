@@ -11,7 +11,8 @@ use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use super::{now_ms, Engine};
+use crate::engine::clock::now_ms;
+use crate::engine::core::Engine;
 use crate::engine::metrics;
 
 async fn scrape(State(engine): State<Arc<Engine>>) -> impl IntoResponse {

@@ -1,24 +1,28 @@
-//! The TCP server: listeners, the accept loop, periodic tasks (active expiry) and graceful
-//! shutdown. Does I/O: sockets and timers.
+//! The TCP server: listeners, the accept loop, periodic tasks (active expiry), start-up
+//! recovery and graceful shutdown; beside it the drivers that hold the `core::Engine`: `master`
+//! and `replica` (replication links), `snapshot` (the background snapshot) and `archiver`. The
+//! top layer: it may use every module below. Does I/O: sockets, timers and the data directory.
 
+pub mod archiver;
 pub mod connection;
+pub mod master;
 pub mod metrics_http;
+pub mod replica;
+pub mod snapshot;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Mutex, MutexGuard};
 use thiserror::Error;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tracing::{info, warn};
 
+use crate::engine::clock::now_ms;
 use crate::engine::config::Config;
+use crate::engine::core::Engine;
 use crate::engine::persistence::{self, writer::FsyncPolicy, writer::LogWriter, NodeState};
-use crate::engine::replication::gate::ReplyGate;
 use crate::engine::replication::stream::Stream;
-use crate::engine::scripting::ScriptWatch;
 use crate::engine::state::EngineState;
 use crate::engine::tls::{Socket, Tls};
 
@@ -39,76 +43,6 @@ pub enum ServerError {
     Archive(String),
     #[error("TLS: {0}")]
     Tls(#[from] crate::engine::tls::TlsError),
-}
-
-/// Milliseconds since the Unix epoch (the engine's only clock for data: expiry is absolute).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// The running engine, shared by every connection.
-pub struct Engine {
-    pub state: Mutex<EngineState>,
-    /// Notified when SHUTDOWN was requested.
-    pub shutdown: Notify,
-    /// Notified by CLIENT UNPAUSE so paused clients resume at once.
-    pub unpaused: Notify,
-    /// Releases replies once their writes are durable / acknowledged by the replica.
-    pub gate: Arc<ReplyGate>,
-    /// The running Lua script as seen without the state lock (`EngineState::scripting.watch`):
-    /// while one runs past busy-reply-threshold, connections answer BUSY instead of waiting.
-    pub script: Arc<ScriptWatch>,
-    /// TLS for clients on `tls-port` and for the replica's link (`tls-replication`), when
-    /// configured.
-    pub tls: Option<Arc<Tls>>,
-}
-
-/// How long a task waits for the state lock before it looks again whether a busy script
-/// holds it.
-const LOCK_POLL: Duration = Duration::from_millis(5);
-
-impl Engine {
-    pub fn new(config: Config) -> Arc<Engine> {
-        Engine::with_tls(config, None)
-    }
-
-    pub fn with_tls(config: Config, tls: Option<Arc<Tls>>) -> Arc<Engine> {
-        let state = EngineState::new(config, now_ms());
-        let script = state.scripting.watch.clone();
-        Arc::new(Engine {
-            state: Mutex::new(state),
-            shutdown: Notify::new(),
-            unpaused: Notify::new(),
-            gate: Arc::new(ReplyGate::default()),
-            script,
-            tls,
-        })
-    }
-
-    /// The state lock for a task that can wait without holding a runtime thread: while a
-    /// script runs past busy-reply-threshold (it holds the lock until it ends or is killed) the
-    /// task sleeps between attempts instead of parking its worker thread, so the connections
-    /// that answer BUSY and SCRIPT KILL keep a thread to run on. The guard must not be held
-    /// across an `.await`.
-    pub async fn lock_state(&self) -> MutexGuard<'_, EngineState> {
-        loop {
-            if let Some(g) = self.state.try_lock_for(LOCK_POLL) {
-                return g;
-            }
-            if self.script.busy() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
-
-    /// Ask the server to stop (as SHUTDOWN does).
-    pub fn request_shutdown(&self) {
-        self.state.lock().shutdown_requested = true;
-        self.shutdown.notify_waiters();
-    }
 }
 
 /// A started server: its addresses and a way to stop it. Used by the binary and by tests that
@@ -232,8 +166,8 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     start_archiver(&engine)?;
     {
         let mut st = engine.state.lock();
-        crate::engine::replication::lease::refresh_settings(&mut st);
-        crate::engine::replication::semisync::tick(&engine, &mut st, now_ms());
+        st.refresh_lease_setting();
+        semisync_tick(&engine, &mut st, now_ms());
     }
     info!(addresses = ?addrs, tls = ?tls_addrs, loopback = ?loopback_addrs, metrics = ?metrics_addrs, "engine ready to accept connections");
     let task = tokio::spawn(serve(engine.clone(), listeners, metrics_listeners));
@@ -355,7 +289,7 @@ fn open_data(engine: &Arc<Engine>) -> Result<(), ServerError> {
     st.persist.dir = dir.clone();
     st.persist.loading = true;
     let now = now_ms();
-    let rec = persistence::recovery::recover(&mut st, &dir, now)?;
+    let rec = crate::engine::state::replay::recover(&mut st, &dir, now)?;
     st.persist.loading = false;
     st.dirty_since_save = 0;
     if let Some((file, at)) = &rec.torn {
@@ -388,7 +322,7 @@ fn open_data(engine: &Arc<Engine>) -> Result<(), ServerError> {
     }
     if let Some((host, port)) = st.repl.master.clone() {
         // A replica resumes following its master (by partial resync from its position).
-        crate::engine::replication::commands::become_replica(&mut st, host, port, false, false);
+        crate::engine::cmd::replication::become_replica(&mut st, host, port, false, false);
     }
     st.persist.recovered = Some(rec.clone());
     if let Some(s) = rec.snapshot {
@@ -406,17 +340,19 @@ fn open_data(engine: &Arc<Engine>) -> Result<(), ServerError> {
     if rec.snapshot.is_none() && rec.records == 0 && st.repl.master.is_none() {
         let loaded = import_dump_rdb(&mut st)?;
         if loaded.is_some_and(|l| l.keys_loaded > 0 || l.functions > 0) {
-            persistence::snapshot::save_inline(&mut st, now)?;
+            crate::engine::state::snapshot::save_inline(&mut st, now)?;
         }
     }
     Ok(())
 }
 
 /// Load `dir/dbfilename` if it exists (start-up: the databases are empty).
-fn import_dump_rdb(st: &mut EngineState) -> Result<Option<persistence::dump::Loaded>, ServerError> {
-    let path = persistence::dump::rdb_path(st);
+fn import_dump_rdb(
+    st: &mut EngineState,
+) -> Result<Option<crate::engine::state::dump::Loaded>, ServerError> {
+    let path = crate::engine::state::dump::rdb_path(st);
     st.persist.loading = true;
-    let r = persistence::dump::load_file(st, &path, now_ms());
+    let r = crate::engine::state::dump::load_file(st, &path, now_ms());
     st.persist.loading = false;
     match r {
         Ok(Some(l)) => {
@@ -464,7 +400,7 @@ fn start_archiver(engine: &Arc<Engine>) -> Result<(), ServerError> {
     let credentials_dir =
         (!credentials_dir.is_empty()).then(|| std::path::PathBuf::from(credentials_dir));
     let status =
-        crate::engine::archive::archiver::start(engine.clone(), &url, credentials_dir.as_deref())
+        crate::engine::server::archiver::start(engine.clone(), &url, credentials_dir.as_deref())
             .map_err(|e| ServerError::Archive(e.to_string()))?;
     let mut st = engine.state.lock();
     st.persist.archive_pin = Some(status.archived.clone());
@@ -508,14 +444,14 @@ async fn replication_task(engine: Arc<Engine>) {
                 && !r.link.detached
                 && running != Some(r.link_generation);
             let generation = r.link_generation;
-            crate::engine::replication::semisync::tick(&engine, &mut st, now_ms());
-            crate::engine::replication::lease::tick(&mut st);
-            crate::engine::replication::master::expire_waits(&mut st, now_ms());
+            semisync_tick(&engine, &mut st, now_ms());
+            st.lease_tick();
+            crate::engine::server::master::expire_waits(&mut st, now_ms());
             want.then_some(generation)
         };
         if let Some(generation) = spawn {
             running = Some(generation);
-            tokio::spawn(crate::engine::replication::replica::run_link(
+            tokio::spawn(crate::engine::server::replica::run_link(
                 engine.clone(),
                 generation,
             ));
@@ -551,18 +487,23 @@ async fn persistence_task(engine: Arc<Engine>) {
                 let now = now_ms();
                 st.persist.snapshot_started_ms = now;
                 let dirty = st.dirty_since_save;
-                let path = persistence::dump::rdb_path(&st);
-                let data = persistence::dump::encode(&st, None, now);
+                let path = crate::engine::state::dump::rdb_path(&st);
+                let data = crate::engine::state::dump::encode(&st, None, now);
                 drop(st);
                 let engine = engine.clone();
                 tokio::task::spawn_blocking(move || {
-                    let r = persistence::dump::write_file(&path, &data);
+                    let r = crate::engine::state::dump::write_file(&path, &data);
                     if let Err(e) = &r {
                         tracing::error!(error = %e, "background RDB save failed");
                     } else {
                         info!(file = %path.display(), bytes = data.len(), "RDB file saved");
                     }
-                    persistence::dump::saved(&mut engine.state.lock(), r.is_ok(), dirty, now_ms());
+                    crate::engine::state::dump::saved(
+                        &mut engine.state.lock(),
+                        r.is_ok(),
+                        dirty,
+                        now_ms(),
+                    );
                 });
                 false
             } else if p.enabled && want && !p.snapshot_in_progress {
@@ -574,8 +515,19 @@ async fn persistence_task(engine: Arc<Engine>) {
             }
         };
         if start {
-            persistence::snapshot::spawn_background(engine.clone());
+            crate::engine::server::snapshot::spawn_background(engine.clone());
         }
+    }
+}
+
+/// Semi-sync's tick on the locked state, its outcome published to the reply gate.
+fn semisync_tick(engine: &Engine, st: &mut EngineState, now_ms: i64) {
+    let policy = st.semisync_policy();
+    let offset = st.stream.offset;
+    if let Some(need_ack) =
+        crate::engine::replication::semisync::tick(&mut st.repl, offset, policy, now_ms)
+    {
+        engine.gate.set_need_ack(need_ack);
     }
 }
 

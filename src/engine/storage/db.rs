@@ -691,7 +691,7 @@ mod snapshot_tests {
     /// Parse the SET/PEXPIREAT commands of a string-only snapshot into key → (value, expiry).
     fn parse(out: &[u8]) -> BTreeMap<Vec<u8>, (Vec<u8>, i64)> {
         let mut buf = bytes::BytesMut::from(out);
-        let cmds = crate::engine::replication::apply::split_commands(&mut buf).unwrap();
+        let cmds = crate::engine::protocol::commands::split_commands(&mut buf).unwrap();
         assert!(buf.is_empty());
         let mut m = BTreeMap::new();
         for (args, _) in cmds {

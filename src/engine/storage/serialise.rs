@@ -2,7 +2,7 @@
 //! then PEXPIREAT): the encoding of snapshots and full syncs. Pure.
 
 use super::{CompactBytes, Entry, Value};
-use crate::engine::replication::stream::encode_command;
+use crate::engine::protocol::commands::encode_command;
 
 /// Elements per command for big collections (keeps each command small).
 const CHUNK: usize = 128;

@@ -12,17 +12,19 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncReadExt;
 use tracing::{info, warn};
 
-use super::apply::{apply_one, split_commands, split_commands_with, stream_client};
-use super::commands::save_node_state;
-use super::stream::encode_command;
-use super::Role;
 use crate::engine::client::ClientState;
+use crate::engine::clock::now_ms;
+use crate::engine::cmd::replication::save_node_state;
+use crate::engine::core::Engine;
 use crate::engine::persistence::{
     self, snapshot::SnapshotFile, writer::FsyncPolicy, writer::LogWriter,
 };
 use crate::engine::protocol::arg::Arg;
+use crate::engine::protocol::commands::encode_command;
+use crate::engine::protocol::commands::{split_commands, split_commands_with};
 use crate::engine::protocol::parse::RequestParser;
-use crate::engine::server::{now_ms, Engine};
+use crate::engine::replication::Role;
+use crate::engine::state::replay::{apply_one, stream_client};
 use crate::engine::state::EngineState;
 use crate::engine::tls::Socket;
 
@@ -399,7 +401,7 @@ async fn link_stock_master(
             // The master's libraries replace ours, as its keys do.
             st.scripting.flush_functions();
             let now = now_ms();
-            let loaded = persistence::dump::load(&mut st, &data, now, false);
+            let loaded = crate::engine::state::dump::load(&mut st, &data, now, false);
             let loaded = match loaded {
                 Ok(l) => l,
                 Err(e) => {
@@ -414,7 +416,7 @@ async fn link_stock_master(
             // stream's database at a full sync), so none is assumed here.
             finish_full_sync(engine, &mut st, None, &master_id, s, -1)?;
             if st.persist.enabled {
-                persistence::snapshot::save_inline(&mut st, now)
+                crate::engine::state::snapshot::save_inline(&mut st, now)
                     .map_err(|e| End::Retry(format!("cannot write the snapshot: {e}")))?;
             }
             info!(
@@ -520,7 +522,7 @@ fn link_up(st: &mut EngineState) {
 /// Replace our dataset and history with the master's snapshot at `s`: wipe the data and our
 /// log now (our position becomes empty, so an interrupted full sync restarts from scratch).
 fn start_full_sync(st: &mut EngineState, s: u64, db: i64) -> Option<SnapshotFile> {
-    persistence::snapshot::cancel(st);
+    crate::engine::state::snapshot::cancel(st);
     // From the wipe until the snapshot is complete clients get -LOADING (INFO says loading:1).
     // An interrupted sync leaves it set: the partial dataset is never served; the next full
     // sync, or a promotion, ends it.
@@ -529,7 +531,7 @@ fn start_full_sync(st: &mut EngineState, s: u64, db: i64) -> Option<SnapshotFile
         d.clear();
         d.end_snapshot();
     }
-    st.repl.replid = crate::engine::state::random_hex(40);
+    st.repl.replid = crate::engine::ids::random_hex(40);
     st.repl.replid2 = "0".repeat(40);
     st.repl.second_offset = -1;
     st.stream.reset(0);
@@ -613,7 +615,7 @@ pub fn truncate_to(engine: &Engine, st: &mut EngineState, p: u64) -> bool {
     if !usable_snapshot && !log_from_zero {
         return false;
     }
-    persistence::snapshot::cancel(st);
+    crate::engine::state::snapshot::cancel(st);
     if let Some(w) = st.stream.log.take() {
         w.flush_sync();
         w.stop();
@@ -644,7 +646,7 @@ pub fn truncate_to(engine: &Engine, st: &mut EngineState, p: u64) -> bool {
         d.end_snapshot();
     }
     let now = now_ms();
-    match persistence::recovery::recover(st, &dir, now) {
+    match crate::engine::state::replay::recover(st, &dir, now) {
         Ok(rec) if rec.offset == p => {
             st.stream.reset(p);
             st.stream.cur_db = rec.cur_db;

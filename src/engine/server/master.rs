@@ -13,14 +13,15 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::apply::split_commands;
-use super::stream::encode_command;
-use super::{PeerProtocol, PsyncDecision, ReplicaInfo, Takeover};
+use crate::engine::clock::now_ms;
+use crate::engine::core::Engine;
 use crate::engine::persistence::snapshot;
 use crate::engine::persistence::writer::LogWriter;
 use crate::engine::protocol::arg::Arg;
+use crate::engine::protocol::commands::encode_command;
+use crate::engine::protocol::commands::split_commands;
 use crate::engine::protocol::reply::Reply;
-use crate::engine::server::{now_ms, Engine};
+use crate::engine::replication::{PeerProtocol, PsyncDecision, ReplicaInfo, Takeover};
 use crate::engine::state::EngineState;
 use crate::engine::tls::Socket;
 
@@ -154,14 +155,14 @@ async fn stock_full_sync(
         // its next command, so the new replica (which starts in db 0, `repl-stream-db` -1)
         // needs nothing from the file to follow it. One SELECT more for every other replica.
         st.stream.cur_db = None;
-        let aux = crate::engine::persistence::dump::ReplAux {
+        let aux = crate::engine::state::dump::ReplAux {
             replid: replid.to_string(),
             offset,
             stream_db: None,
         };
         (
             offset,
-            crate::engine::persistence::dump::encode(&st, Some(&aux), now_ms()),
+            crate::engine::state::dump::encode(&st, Some(&aux), now_ms()),
         )
     };
     info!(%peer, offset, bytes = data.len(), "full sync (stock Redis replica, RDB payload)");
@@ -189,7 +190,7 @@ async fn full_sync(
             let mut st = engine.state.lock();
             if !st.persist.snapshot_in_progress {
                 st.repl.sync_full += 1;
-                break snapshot::begin(&mut st, now_ms());
+                break crate::engine::state::snapshot::begin(&mut st, now_ms());
             }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -396,9 +397,14 @@ fn send_snapshot(
                 std::thread::sleep(wait);
             }
         }
-        match snapshot::step_fair(&engine.state, snapshot::KEYS_PER_STEP, &mut payload) {
-            snapshot::Step::Aborted | snapshot::Step::Cancelled => return FullSyncEnd::Restart,
-            snapshot::Step::Chunk { done } => {
+        match crate::engine::state::snapshot::step_fair(
+            &engine.state,
+            snapshot::KEYS_PER_STEP,
+            &mut payload,
+        ) {
+            crate::engine::state::snapshot::Step::Aborted
+            | crate::engine::state::snapshot::Step::Cancelled => return FullSyncEnd::Restart,
+            crate::engine::state::snapshot::Step::Chunk { done } => {
                 if let Err(e) = send(&payload) {
                     return FullSyncEnd::Socket(e);
                 }
@@ -568,7 +574,7 @@ async fn stream_loop(
                             .and_then(|v| v.parse::<i64>().ok())
                             .unwrap_or(10)
                             .saturating_mul(1000);
-                        if st.repl.role == super::Role::Master
+                        if st.repl.role == crate::engine::replication::Role::Master
                             && now - st.repl.last_stock_ping_ms >= period_ms
                         {
                             st.repl.last_stock_ping_ms = now;
@@ -655,7 +661,7 @@ fn handle_ack(engine: &Engine, st: &mut EngineState, id: u64, args: &[Arg]) {
             }
             st.repl.heartbeats.pop_front();
             if s == seq {
-                super::lease::grant(st, sent);
+                crate::engine::replication::lease::grant(&mut st.repl, sent);
             }
         }
     }

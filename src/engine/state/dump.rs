@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{io_err, PersistError};
+use crate::engine::persistence::{io_err, PersistError};
 use crate::engine::state::EngineState;
 use crate::engine::storage::rdbfile::{self, Item, RdbFileError, RdbWriter, Summary};
 use crate::engine::storage::{CompactBytes, Entry};
@@ -180,7 +180,7 @@ pub fn save_file(state: &EngineState, path: &Path, now_ms: i64) -> Result<u64, P
 pub fn write_file(path: &Path, data: &[u8]) -> Result<(), PersistError> {
     // `write_atomic` renames from `path.with_extension("tmp")`: for `dump.rdb` that is
     // `dump.tmp`, which start-up recovery removes if a crash left it.
-    super::write_atomic(path, data)
+    crate::engine::persistence::write_atomic(path, data)
 }
 
 /// Load `path` if it exists. Ok(None): there is no such file.

@@ -1,13 +1,19 @@
 //! Applying stream bytes: recovery replays the log and a replica applies its master's stream
 //! through the normal command path, as a replication client (exempt from read-only and OOM),
-//! with the node's own propagation suppressed. Pure (on the locked state).
+//! with the node's own propagation suppressed. This is the layer above persistence that applies
+//! the records persistence reads (`persistence::recovery` decodes, [`recover`] applies). Pure
+//! (on the locked state), except [`recover`], which reads the data directory.
+
+use std::path::Path;
 
 use bytes::BytesMut;
 
 use crate::engine::client::ClientState;
 use crate::engine::cmd::{self, Outcome};
+use crate::engine::persistence::recovery::{self, Recovered, Replayer};
+use crate::engine::persistence::PersistError;
 use crate::engine::protocol::arg::Arg;
-use crate::engine::protocol::parse::{ParseLimits, Parsed, RequestParser};
+use crate::engine::protocol::commands::split_commands;
 use crate::engine::state::EngineState;
 use crate::engine::storage::Expiry;
 
@@ -16,40 +22,6 @@ pub fn stream_client(id: u64, db: usize) -> ClientState {
     let mut c = ClientState::internal(id, db, 2);
     c.is_replication = true;
     c
-}
-
-/// Split `buf` into the commands it holds; the bytes of an incomplete last command stay in
-/// `buf`. Returns each command with its encoded length.
-pub fn split_commands(buf: &mut BytesMut) -> Result<Vec<(Vec<Arg>, usize)>, String> {
-    split_commands_with(&mut RequestParser::default(), buf)
-}
-
-/// [`split_commands`] for a buffer that grows between calls (a replication link): `parser`
-/// resumes an incomplete last command where it stopped instead of scanning it again.
-pub fn split_commands_with(
-    parser: &mut RequestParser,
-    buf: &mut BytesMut,
-) -> Result<Vec<(Vec<Arg>, usize)>, String> {
-    let limits = ParseLimits {
-        max_bulk_len: i64::MAX,
-        authenticated: true,
-    };
-    let mut out = Vec::new();
-    loop {
-        let before = buf.len();
-        match parser.parse(buf, limits) {
-            Ok(Parsed::Request(args)) => {
-                let used = before - buf.len();
-                if !args.is_empty() {
-                    out.push((args, used));
-                } else if let Some((_, n)) = out.last_mut() {
-                    *n += used;
-                }
-            }
-            Ok(Parsed::Incomplete) => return Ok(out),
-            Err(e) => return Err(e.to_string()),
-        }
-    }
 }
 
 /// Execute one command of a stream. Errors replies are counted, not fatal: the master executed
@@ -105,4 +77,41 @@ pub fn apply_payload(
         apply_one(state, client, args, now_ms);
     }
     Ok(n)
+}
+
+/// Recovery's records applied to the state, by one stream client whose database follows the
+/// stream's SELECTs.
+struct StateReplayer<'a> {
+    state: &'a mut EngineState,
+    client: ClientState,
+    now_ms: i64,
+}
+
+impl Replayer for StateReplayer<'_> {
+    fn apply(&mut self, payload: &[u8]) -> Result<usize, String> {
+        apply_payload(self.state, &mut self.client, payload, self.now_ms)
+    }
+
+    fn select(&mut self, db: usize) {
+        self.client.db = db;
+    }
+
+    fn db(&self) -> usize {
+        self.client.db
+    }
+}
+
+/// Load the dataset from `dir` into `state` (whose databases must be empty): the newest
+/// snapshot, then the log after it (see `persistence::recovery`).
+pub fn recover(
+    state: &mut EngineState,
+    dir: &Path,
+    now_ms: i64,
+) -> Result<Recovered, PersistError> {
+    let mut replayer = StateReplayer {
+        state,
+        client: stream_client(u64::MAX - 1, 0),
+        now_ms,
+    };
+    recovery::recover(dir, &mut replayer)
 }

@@ -7,6 +7,10 @@
 //! mutex gives exactly that, and the server amortises it by executing a whole pipeline batch per
 //! acquisition, so the lock is taken once per read() rather than once per command.
 
+pub mod dump;
+pub mod replay;
+pub mod snapshot;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
@@ -18,21 +22,8 @@ use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
 use crate::engine::storage::{CompactBytes, Db};
 
-/// Where effects go: the replication stream, which is also the persistence log (see
-/// `replication::stream::Stream`). Called under the state lock, in execution order, once per
-/// effect; MULTI … EXEC batches arrive as MULTI, the effects, EXEC. `db` is the database the effect
-/// applies to; effects are deterministic (see `docs/architecture.md`).
-pub trait WriteLog: Send {
-    fn append(&mut self, db: usize, args: &[Arg]);
-}
-
-/// The write log of an engine with persistence and replication off.
-#[derive(Debug, Default)]
-pub struct NoWriteLog;
-
-impl WriteLog for NoWriteLog {
-    fn append(&mut self, _db: usize, _args: &[Arg]) {}
-}
+// The write log's interface lives with the stream that implements it; commands see it here.
+pub use crate::engine::replication::stream::{NoWriteLog, WriteLog};
 
 /// Counters reported by INFO stats.
 #[derive(Debug, Default, Clone)]
@@ -243,7 +234,7 @@ pub struct EngineState {
     pub repl: crate::engine::replication::ReplState,
     /// Persistence status (INFO persistence, snapshots).
     pub persist: crate::engine::persistence::PersistInfo,
-    /// The archiver's status, when `archive-url` is set (see `archive::archiver`).
+    /// The archiver's status, when `archive-url` is set (see `server::archiver`).
     pub archive: Option<std::sync::Arc<crate::engine::archive::ArchiveStatus>>,
     /// Effects collected while a transaction or script runs, appended atomically at its end.
     pub pending_effects: Option<Vec<(usize, Vec<Arg>)>>,
@@ -272,6 +263,45 @@ pub struct EngineState {
 }
 
 impl EngineState {
+    /// Pick up CONFIG SET write-lease-ms (at start and from the replication task).
+    pub fn refresh_lease_setting(&mut self) {
+        let setting = self.config.get("write-lease-ms");
+        crate::engine::replication::lease::refresh_settings(&mut self.repl, setting);
+    }
+
+    /// Once per lapse: a master whose lease ran out disconnects its normal clients, so they
+    /// reconnect through the Service to whichever node is master now.
+    pub fn lease_tick(&mut self) {
+        self.refresh_lease_setting();
+        if crate::engine::replication::lease::lapsed_now(&mut self.repl) {
+            tracing::warn!("write lease lapsed: refusing writes and disconnecting clients");
+            self.disconnect_normal_clients();
+        }
+    }
+
+    /// Close every connection except replication links and the admin user's.
+    pub fn disconnect_normal_clients(&self) {
+        for c in self.clients.values() {
+            if !c.is_replication && !c.admin {
+                c.handle.kill();
+            }
+        }
+    }
+
+    /// The semi-sync settings as configured now (replication-mode, semi-sync-degrade,
+    /// semi-sync-timeout).
+    pub fn semisync_policy(&self) -> crate::engine::replication::semisync::Policy {
+        crate::engine::replication::semisync::Policy {
+            mode: crate::engine::replication::semisync::mode(self.config.get("replication-mode")),
+            operator_decides: self.config.get("semi-sync-degrade") == Some("operator"),
+            timeout_ms: self
+                .config
+                .get("semi-sync-timeout")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10_000),
+        }
+    }
+
     pub fn new(config: Config, now_ms: i64) -> EngineState {
         let n = config.settings.databases;
         let port = config
@@ -312,7 +342,7 @@ impl EngineState {
             archive: None,
             pending_effects: None,
             read_only: false,
-            run_id: random_hex(40),
+            run_id: crate::engine::ids::random_hex(40),
             start_ms: now_ms,
             port,
             scripting: Default::default(),
@@ -406,7 +436,7 @@ impl EngineState {
             let notify = self.config.settings.notify_flags & crate::engine::notify::EXPIRED != 0;
             for k in keys {
                 if notify {
-                    let now = crate::engine::server::now_ms();
+                    let now = crate::engine::clock::now_ms();
                     crate::engine::notify::notify(
                         self,
                         now,
@@ -417,19 +447,11 @@ impl EngineState {
                     );
                 }
                 self.watches.touch(db, &k);
-                let now = crate::engine::server::now_ms();
+                let now = crate::engine::clock::now_ms();
                 crate::engine::tracking::invalidate_key(self, &k, 0, now);
                 self.dirty += 1;
                 self.propagate(db, vec![Arg::from_static(b"DEL"), Arg::copy_from_slice(&k)]);
             }
         }
     }
-}
-
-pub fn random_hex(n: usize) -> String {
-    use rand::Rng;
-    let mut rng = rand::thread_rng();
-    (0..n)
-        .map(|_| char::from_digit(rng.gen_range(0..16), 16).expect("digit < 16"))
-        .collect()
 }

@@ -1,14 +1,15 @@
 //! Replication commands: REPLICAOF/SLAVEOF, ROLE, REPLCONF, PSYNC/SYNC, WAIT. Pure (on the
-//! locked state; the network side lives in `master` and `replica`, started by the replication
-//! task when these commands change the role).
+//! locked state; the network side lives in `server::master` and `server::replica`, started by
+//! the replication task when these commands change the role). The role changes themselves
+//! (`become_master`, `become_replica`) are here too: they work on the whole state.
 
-use super::{
-    decide_psync, Allow, History, PeerProtocol, PrevPosition, PsyncDecision, Role, Takeover,
-};
 use crate::engine::cmd::flags::*;
 use crate::engine::cmd::{CommandSpec, Ctx};
 use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
+use crate::engine::replication::{
+    decide_psync, Allow, History, PeerProtocol, PrevPosition, PsyncDecision, Role, Takeover,
+};
 use crate::engine::state::EngineState;
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -76,8 +77,8 @@ pub fn become_replica(
     let r = &mut state.repl;
     r.role = Role::Replica;
     r.master = Some((host, port));
-    r.link = super::Link {
-        down_since_ms: crate::engine::server::now_ms(),
+    r.link = crate::engine::replication::Link {
+        down_since_ms: crate::engine::clock::now_ms(),
         reason: "connecting".into(),
         ..Default::default()
     };
@@ -118,7 +119,7 @@ pub fn become_master(state: &mut EngineState) {
     state.persist.loading = false;
     r.link = Default::default();
     r.link_generation += 1;
-    r.replid2 = std::mem::replace(&mut r.replid, crate::engine::state::random_hex(40));
+    r.replid2 = std::mem::replace(&mut r.replid, crate::engine::ids::random_hex(40));
     r.second_offset = state.stream.offset as i64;
     r.semi = Default::default();
     state.read_only = false;
@@ -406,12 +407,15 @@ fn wait(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     } else {
         ctx.now_ms + timeout
     };
-    ctx.state.repl.waits.push(super::WaitRequest {
-        client: ctx.client.id,
-        offset: target,
-        replicas: num,
-        deadline_ms: deadline,
-    });
+    ctx.state
+        .repl
+        .waits
+        .push(crate::engine::replication::WaitRequest {
+            client: ctx.client.id,
+            offset: target,
+            replicas: num,
+            deadline_ms: deadline,
+        });
     ctx.state.repl.wake.notify_one();
     // The replication task answers at the deadline with the count at that moment; the
     // connection's own timeout (later) is only a fallback.

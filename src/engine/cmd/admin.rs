@@ -7,10 +7,10 @@
 use std::time::Instant;
 
 use crate::engine::cmd::flags::*;
+use crate::engine::cmd::replication::{become_master, become_replica, save_node_state};
 use crate::engine::cmd::{CommandSpec, Ctx};
 use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
-use crate::engine::replication::commands::{become_master, become_replica, save_node_state};
 use crate::engine::replication::{lease, semisync, Role};
 
 const SUBCOMMANDS: &[CommandSpec] = &[
@@ -148,7 +148,7 @@ fn demote(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         become_replica(st, host, port, force, true);
         // Clients of a master that was just demoted (or of a replica re-pointed) reconnect
         // through the Service to the master.
-        lease::disconnect_normal_clients(st);
+        st.disconnect_normal_clients();
         tracing::info!(term, "demoted to replica");
     } else {
         // The operator repeats DEMOTE until it sees the replica follow: a repeat must not cut
@@ -167,7 +167,7 @@ fn grant_lease(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if ctx.state.repl.role != Role::Master {
         return Reply::err_static("ERR a replica cannot hold a write lease");
     }
-    lease::grant_for(ctx.state, Instant::now(), ms);
+    lease::grant_for(&mut ctx.state.repl, Instant::now(), ms);
     ctx.state.repl.lease_granted_ms = ctx.now_ms;
     Reply::Ok
 }
@@ -198,8 +198,10 @@ fn authorize_degrade(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         return Reply::Ok;
     }
     st.repl.semi.authorized_term = Some(term);
-    if semisync::mode(st) == semisync::Mode::SemiSync && st.repl.best_ack() < st.stream.offset {
-        semisync::degrade(st, ctx.now_ms, "authorised by the operator");
+    if semisync::mode(st.config.get("replication-mode")) == semisync::Mode::SemiSync
+        && st.repl.best_ack() < st.stream.offset
+    {
+        semisync::degrade(&mut st.repl, ctx.now_ms, "authorised by the operator");
     }
     st.repl.wake.notify_one();
     Reply::Ok
@@ -218,7 +220,7 @@ fn state(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
         Role::Replica if r.link.detached => "detached",
         Role::Replica => "down",
     };
-    let mode = match semisync::mode(st) {
+    let mode = match semisync::mode(st.config.get("replication-mode")) {
         semisync::Mode::Async => "async",
         semisync::Mode::SemiSync => "semi-sync",
         semisync::Mode::Sync => "sync",
@@ -265,7 +267,7 @@ fn state(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
             "degrade_authorized_term",
             i(r.semi.authorized_term.map(|t| t as i64).unwrap_or(-1)),
         ),
-        ("lease_remaining_ms", i(lease::remaining_ms(st))),
+        ("lease_remaining_ms", i(lease::remaining_ms(&st.repl))),
         ("discarded_tail_bytes", i(r.discarded_tail_bytes as i64)),
         (
             "discarded_tail_commands",
@@ -294,7 +296,7 @@ fn backup(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
             "ERR a backup id is 1-128 letters, digits, '.', '_' or '-' (not starting with '.')",
         );
     }
-    if !crate::engine::archive::archiver::request_backup(ctx.state, &id) {
+    if !request_backup(ctx.state, &id) {
         return Reply::err_static("ERR archiving is off (archive-url is not set)");
     }
     Reply::Ok
@@ -327,4 +329,34 @@ fn backup_status(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         ("error", s(b.error.as_deref().unwrap_or(""))),
     ];
     Reply::Map(pairs.into_iter().map(|(k, v)| (s(k), v)).collect())
+}
+
+/// `REDISPAIR BACKUP <id>`: ask for a base backup (idempotent: a backup of that id already
+/// asked for is left as it is, unless it failed). Returns false if archiving is off.
+fn request_backup(state: &mut crate::engine::state::EngineState, id: &str) -> bool {
+    let Some(status) = state.archive.clone() else {
+        return false;
+    };
+    let mut backups = status.backups.lock();
+    if backups
+        .get(id)
+        .is_some_and(|b| b.phase != crate::engine::archive::BackupPhase::Failed)
+    {
+        return true;
+    }
+    backups.insert(
+        id.to_string(),
+        crate::engine::archive::BackupStatus {
+            phase: crate::engine::archive::BackupPhase::Snapshotting,
+            requested_ms: crate::engine::clock::now_ms(),
+            after_snapshot: state.persist.snapshots_done,
+            manifest: None,
+            error: None,
+        },
+    );
+    // A snapshot already running completes first and serves: it is the dataset at its offset,
+    // as good a base as a new one.
+    state.persist.snapshot_requested = true;
+    state.persist.wake.notify_one();
+    true
 }

@@ -16,12 +16,13 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::layout::{self, BackupManifest, ChunkHeader, WalName};
-use super::{Archive, ArchiveError, ArchiveStatus, BackupPhase, BackupStatus};
+use crate::engine::archive::layout::{self, BackupManifest, ChunkHeader, WalName};
+use crate::engine::archive::{Archive, ArchiveError, ArchiveStatus, BackupPhase};
+use crate::engine::clock::now_ms;
+use crate::engine::core::Engine;
 use crate::engine::persistence::writer::{FsyncPolicy, LogWriter};
 use crate::engine::persistence::{self, record, SegmentCursor};
 use crate::engine::replication::Role;
-use crate::engine::server::{now_ms, Engine};
 
 /// How often the loop looks for work.
 const TICK: Duration = Duration::from_millis(100);
@@ -485,34 +486,4 @@ pub async fn apply_retention(archive: &Archive, window_ms: i64) -> Result<usize,
         );
     }
     Ok(n)
-}
-
-/// `REDISPAIR BACKUP <id>`: ask for a base backup (idempotent: a backup of that id already
-/// asked for is left as it is, unless it failed). Returns false if archiving is off.
-pub fn request_backup(state: &mut crate::engine::state::EngineState, id: &str) -> bool {
-    let Some(status) = state.archive.clone() else {
-        return false;
-    };
-    let mut backups = status.backups.lock();
-    if backups
-        .get(id)
-        .is_some_and(|b| b.phase != BackupPhase::Failed)
-    {
-        return true;
-    }
-    backups.insert(
-        id.to_string(),
-        BackupStatus {
-            phase: BackupPhase::Snapshotting,
-            requested_ms: now_ms(),
-            after_snapshot: state.persist.snapshots_done,
-            manifest: None,
-            error: None,
-        },
-    );
-    // A snapshot already running completes first and serves: it is the dataset at its offset,
-    // as good a base as a new one.
-    state.persist.snapshot_requested = true;
-    state.persist.wake.notify_one();
-    true
 }

@@ -36,7 +36,7 @@ fn save(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
             return Reply::err_static("ERR Background save already in progress");
         }
         // RDB mode: without the log, SAVE writes `dir/dbfilename` as redis-server does.
-        return match super::dump::save_now(ctx.state, ctx.now_ms) {
+        return match crate::engine::state::dump::save_now(ctx.state, ctx.now_ms) {
             Ok(_) => Reply::Ok,
             Err(e) => {
                 tracing::error!(error = %e, "SAVE failed");
@@ -47,7 +47,7 @@ fn save(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     if ctx.state.persist.snapshot_in_progress {
         return Reply::err_static("ERR Background save already in progress");
     }
-    match super::snapshot::save_inline(ctx.state, ctx.now_ms) {
+    match crate::engine::state::snapshot::save_inline(ctx.state, ctx.now_ms) {
         Ok(_) => Reply::Ok,
         Err(e) => {
             tracing::error!(error = %e, "SAVE failed");
