@@ -146,6 +146,10 @@ impl Blocking {
 pub struct Watches {
     pub by_key: HashMap<(usize, CompactBytes), Vec<u64>>,
     pub dirty: HashSet<u64>,
+    /// (client, db, key): watches whose key SWAPDB replaced with an already expired one where
+    /// there was none (Redis's `watchedKey.expired`). Logically nothing changed, so EXEC does not
+    /// count these keys as "expired since WATCH".
+    pub stale: HashSet<(u64, usize, CompactBytes)>,
 }
 
 impl Watches {
@@ -184,6 +188,9 @@ impl Watches {
             }
         }
         self.dirty.remove(&id);
+        if !self.stale.is_empty() {
+            self.stale.retain(|(c, _, _)| *c != id);
+        }
     }
 }
 
@@ -370,12 +377,14 @@ impl EngineState {
             return;
         };
         if batch.len() > 1 {
-            let db = batch[0].0;
-            self.append_effect(db, &[Arg::from_static(b"MULTI")]);
+            // MULTI in the first effect's database and EXEC in the last one's: no SELECT
+            // around either (Redis's stream has none; the suite reads it command by command).
+            let (first, last) = (batch[0].0, batch[batch.len() - 1].0);
+            self.append_effect(first, &[Arg::from_static(b"MULTI")]);
             for (db, args) in &batch {
                 self.append_effect(*db, args);
             }
-            self.append_effect(db, &[Arg::from_static(b"EXEC")]);
+            self.append_effect(last, &[Arg::from_static(b"EXEC")]);
         } else {
             for (db, args) in &batch {
                 self.append_effect(*db, args);

@@ -11,6 +11,7 @@
 pub mod acl;
 pub mod args;
 pub mod bitmaps;
+pub mod debug_protocol;
 pub mod docs;
 pub mod geo;
 pub mod geohash;
@@ -22,6 +23,7 @@ pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod slowlog;
 pub mod sort;
 pub mod streams;
 pub mod strings;
@@ -31,12 +33,10 @@ pub mod zsets;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use bytes::Bytes;
-
 use crate::engine::client::{ClientState, MultiState};
 use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
-use crate::engine::state::{BlockedClient, EngineState, SlowLogEntry};
+use crate::engine::state::{BlockedClient, EngineState};
 use crate::engine::storage::{CompactBytes, Db};
 
 /// Command flags (a subset of Redis's, with the same meaning).
@@ -602,7 +602,15 @@ pub fn process(
     if state.dirty != dirty_before {
         streams::signal_lost_streams(state);
     }
-    serve_blocked(state, now_ms);
+    if !state.blocking.ready.is_empty() {
+        // Redis reads the clock again before serving blocked clients (updateCachedTime in
+        // handleClientsBlockedOnKeys): a key whose time ran out while the command ran (a DEBUG
+        // SLEEP inside EXEC) is expired for them, and its DEL is propagated after the command.
+        let wall_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(now_ms, |d| d.as_millis() as i64);
+        serve_blocked(state, wall_ms.max(now_ms));
+    }
     match block {
         None => Outcome::Reply(reply),
         Some(req) => {
@@ -726,8 +734,22 @@ pub fn precheck(
     spec: &CommandSpec,
     top: &CommandSpec,
 ) -> Option<Reply> {
+    let read_only = state.read_only;
+    precheck_as(state, client, spec, top, read_only)
+}
+
+/// [`precheck`] with the read-only state to check against given: EXEC passes the state it had
+/// when the transaction started, as Redis checks READONLY once for the whole EXEC (a REPLICAOF
+/// queued in the transaction does not refuse the writes queued after it).
+fn precheck_as(
+    state: &mut EngineState,
+    client: &ClientState,
+    spec: &CommandSpec,
+    top: &CommandSpec,
+    read_only: bool,
+) -> Option<Reply> {
     let is_write = spec.has(flags::WRITE) || top.has(flags::WRITE);
-    if is_write && state.read_only && !client.is_replication {
+    if is_write && read_only && !client.is_replication {
         return Some(Reply::err_static(
             "READONLY You can't write against a read only replica.",
         ));
@@ -868,10 +890,7 @@ pub fn call(
     if !ctx.state.monitors.is_empty() && !top.has(flags::ADMIN) && !spec.has(flags::ADMIN) {
         server::feed_monitors(ctx, args);
     }
-    let threshold = ctx.state.config.settings.slowlog_slower_than;
-    if threshold >= 0 && elapsed_us as i64 >= threshold && !ctx.in_script {
-        record_slowlog(ctx, args, elapsed_us);
-    }
+    slowlog::record_if_slow(ctx, spec, args, elapsed_us);
     // The latency monitor (latency-monitor-threshold, ms): `command`, or `fast-command` for
     // commands flagged fast, as Redis names them.
     let latency_threshold = ctx.state.config.settings.latency_monitor_threshold_ms;
@@ -890,47 +909,6 @@ pub fn call(
         );
     }
     reply
-}
-
-fn record_slowlog(ctx: &mut Ctx<'_>, args: &[Arg], elapsed_us: u64) {
-    let max = ctx.state.config.settings.slowlog_max_len;
-    if max == 0 {
-        return;
-    }
-    let id = ctx.state.slowlog_next_id;
-    ctx.state.slowlog_next_id += 1;
-    // Like Redis: at most 32 arguments, each at most 128 bytes.
-    let mut shown: Vec<Bytes> = args
-        .iter()
-        .take(32)
-        .map(|a| {
-            if a.len() > 128 {
-                let mut v = a[..128].to_vec();
-                v.extend_from_slice(format!("... ({} more bytes)", a.len() - 128).as_bytes());
-                Bytes::from(v)
-            } else {
-                a.to_bytes()
-            }
-        })
-        .collect();
-    if args.len() > 32 {
-        shown.truncate(31);
-        shown.push(Bytes::from(format!(
-            "... ({} more arguments)",
-            args.len() - 31
-        )));
-    }
-    ctx.state.slowlog.push_front(SlowLogEntry {
-        id,
-        time_secs: ctx.now_ms / 1000,
-        duration_us: elapsed_us,
-        args: shown,
-        addr: ctx.client.addr.clone(),
-        name: ctx.client.name.clone().unwrap_or_default(),
-    });
-    while ctx.state.slowlog.len() > max {
-        ctx.state.slowlog.pop_back();
-    }
 }
 
 /// Serve clients blocked on keys that became ready, longest waiter first, by running their
@@ -954,6 +932,16 @@ pub fn serve_blocked(state: &mut EngineState, now_ms: i64) {
                 let Ok((spec, parent)) = resolve(&args) else {
                     break;
                 };
+                // Like Redis (serveClientsBlockedOnListKey / ...ZsetKey), a list or sorted-set
+                // pop is served only by a key of its type: a key that became something else
+                // (LPUSH + DEL + SET in one EXEC) leaves it blocked, not failed with WRONGTYPE.
+                if let (Some(wanted), Some(e)) =
+                    (blocked_pop_type(spec), state.dbs[db].peek(key.as_slice()))
+                {
+                    if e.value.value_type() != wanted {
+                        break;
+                    }
+                }
                 let mut ctx = Ctx::new(state, &mut tmp, now_ms);
                 ctx.serving_blocked = true;
                 let reply = call(&mut ctx, spec, parent, &args);
@@ -988,9 +976,20 @@ pub fn serve_blocked(state: &mut EngineState, now_ms: i64) {
     }
 }
 
+/// The type of value a blocking pop waits for (None for stream reads, served separately).
+fn blocked_pop_type(spec: &CommandSpec) -> Option<crate::engine::storage::value::ValueType> {
+    use crate::engine::storage::value::ValueType;
+    match spec.name {
+        "blpop" | "brpop" | "brpoplpush" | "blmove" | "blmpop" => Some(ValueType::List),
+        "bzpopmin" | "bzpopmax" | "bzmpop" => Some(ValueType::ZSet),
+        _ => None,
+    }
+}
+
 /// Run the commands queued by MULTI (EXEC).
 pub fn exec_queued(ctx: &mut Ctx<'_>, multi: MultiState) -> Reply {
     let opened = ctx.state.begin_effects_batch();
+    let read_only_at_start = ctx.state.read_only;
     let mut replies = Vec::with_capacity(multi.queued.len());
     for args in multi.queued {
         let reply = match resolve(&args) {
@@ -1008,7 +1007,9 @@ pub fn exec_queued(ctx: &mut Ctx<'_>, multi: MultiState) -> Reply {
                 )
                 .err()
                 .map(acl::exec_reply);
-                match denied.or_else(|| precheck(ctx.state, ctx.client, spec, top)) {
+                match denied
+                    .or_else(|| precheck_as(ctx.state, ctx.client, spec, top, read_only_at_start))
+                {
                     Some(e) => e,
                     None => {
                         ctx.may_block = false;

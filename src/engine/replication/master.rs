@@ -466,12 +466,14 @@ async fn stream_loop(
     let mut new_data = engine.state.lock().stream.new_data.subscribe();
     let mut written_rx: Option<(Arc<LogWriter>, watch::Receiver<u64>)> = None;
     let mut tick = tokio::time::interval(HEARTBEAT);
+    // Every lock below is `lock_state`: while a busy script holds the state, a plain `lock`
+    // would park this runtime worker, and with every worker parked nobody reads SCRIPT KILL.
     loop {
         // Send everything available; a chunk may end inside a command, so heartbeats go out only
         // once caught up (at a command boundary).
         loop {
             let next = {
-                let st = engine.state.lock();
+                let st = engine.lock_state().await;
                 // With persistence on, only bytes this node has already written to its own log
                 // go to the replica. Otherwise the replica could acknowledge, and so make
                 // acknowledged, a write that a crash of this process loses (still queued for
@@ -547,7 +549,7 @@ async fn stream_loop(
             }
             _ = tick.tick() => {
                 let hb = {
-                    let mut st = engine.state.lock();
+                    let mut st = engine.lock_state().await;
                     let timeout_ms = st
                         .config
                         .get("repl-timeout")
@@ -603,7 +605,7 @@ async fn stream_loop(
                 let Ok(cmds) = split_commands(inbuf) else {
                     return "protocol error";
                 };
-                let mut st = engine.state.lock();
+                let mut st = engine.lock_state().await;
                 for (args, _) in cmds {
                     handle_ack(engine, &mut st, id, &args);
                 }
