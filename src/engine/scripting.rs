@@ -15,6 +15,7 @@
 
 mod cjson;
 mod cmsgpack;
+mod resp3_types;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -895,6 +896,9 @@ fn table_to_reply(t: &Table, resp: u8, depth: usize) -> Reply {
             }
             return Reply::Map(pairs);
         }
+        if let Some(r) = resp3_types::lua_table_to_reply(t) {
+            return r;
+        }
         if let Ok(Value::Table(s)) = t.raw_get::<Value>("set") {
             let mut items = Vec::new();
             for (k, _) in s.pairs::<Value, Value>().flatten() {
@@ -942,6 +946,7 @@ fn reply_to_lua(lua: &Lua, r: &Reply, resp: u8) -> mlua::Result<Value> {
             Value::Table(error_table(lua, &text)?)
         }
         Reply::Int(i) => Value::Number(*i as f64),
+        Reply::Verbatim(b) if resp >= 3 => resp3_types::verbatim_to_lua(lua, b)?,
         Reply::Bulk(b) | Reply::Verbatim(b) => Value::String(lua.create_string(b)?),
         Reply::SmallBulk(b) => Value::String(lua.create_string(b.as_slice())?),
         Reply::Nil | Reply::NilArray => {
@@ -998,6 +1003,10 @@ fn reply_to_lua(lua: &Lua, r: &Reply, resp: u8) -> mlua::Result<Value> {
                 Value::Number(if *b { 1.0 } else { 0.0 })
             }
         }
+        // RESP3 types only DEBUG PROTOCOL makes: see cmd/debug_protocol.rs.
+        Reply::BigNum(_) | Reply::Attribute(_) => {
+            resp3_types::reply_to_lua(lua, r, resp, reply_to_lua)?
+        }
         Reply::Raw(_) | Reply::NoReply => Value::Boolean(false),
     })
 }
@@ -1023,7 +1032,7 @@ fn script_command(ctx: &mut Ctx<'_>, args: &[Arg], read_only: bool) -> Reply {
         }
     };
     let top = parent.unwrap_or(spec);
-    if spec.has(flags::NOSCRIPT) || top.has(flags::NOSCRIPT) {
+    if (spec.has(flags::NOSCRIPT) || top.has(flags::NOSCRIPT)) && !ctx.state.script_disable_deny {
         return Reply::err_static("ERR This Redis command is not allowed from script");
     }
     // MAY_REPLICATE too (PUBLISH, PFCOUNT), as Redis: CLIENT PAUSE WRITE lets read-only scripts

@@ -233,6 +233,8 @@ pub struct EngineState {
     pub watches: Watches,
     pub slowlog: VecDeque<SlowLogEntry>,
     pub slowlog_next_id: u64,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call `noscript` commands (a test hook).
+    pub script_disable_deny: bool,
     pub pause: Pause,
     /// The databases' `expiry_held` (set while a CLIENT PAUSE lasts; see [`Self::hold_expiries`]).
     pub expiries_held: bool,
@@ -307,6 +309,7 @@ impl EngineState {
             watches: Watches::default(),
             slowlog: VecDeque::new(),
             slowlog_next_id: 0,
+            script_disable_deny: false,
             pause: Pause::default(),
             expiries_held: false,
             dirty: 0,

@@ -1,6 +1,6 @@
-//! DEBUG PROTOCOL (one reply of each RESP type, for client tests) and the DEBUG test hooks the
-//! engine accepts without an effect of its own (QUICKLIST-PACKED-THRESHOLD,
-//! SET-DISABLE-DENY-SCRIPTS, REPLYBUFFER). Pure (builds replies).
+//! DEBUG PROTOCOL (one reply of each RESP type, for client tests), DEBUG
+//! SET-DISABLE-DENY-SCRIPTS, and the DEBUG test hooks the engine accepts without an effect of
+//! its own (QUICKLIST-PACKED-THRESHOLD, REPLYBUFFER). Pure (builds replies).
 //!
 //! `cmd::server::debug` calls [`debug_extra`] first; `None` means "not one of these".
 
@@ -31,10 +31,16 @@ pub fn debug_extra(ctx: &mut Ctx<'_>, a: &[Arg]) -> Option<Reply> {
             )
         });
     }
-    // Redis lets scripts call commands flagged `noscript` after this; the engine's scripts
-    // refuse them either way (accepted so the suite's blocks that set it run their tests).
+    // A test hook: scripts may call commands flagged `noscript` (DEBUG, CLIENT LIST...) while
+    // it is set, as in Redis.
     if is(sub, "set-disable-deny-scripts") && a.len() == 3 {
-        return Some(Reply::Ok);
+        return Some(match super::args::parse_i64_strict(&a[2]) {
+            Some(v) => {
+                ctx.state.script_disable_deny = v != 0;
+                Reply::Ok
+            }
+            None => super::args::not_int(),
+        });
     }
     // Redis's reply-buffer resizing knobs: the engine has no per-client reply buffer to resize.
     if is(sub, "replybuffer") && a.len() == 4 {
@@ -60,41 +66,30 @@ pub fn debug_extra(ctx: &mut Ctx<'_>, a: &[Arg]) -> Option<Reply> {
 
 /// DEBUG PROTOCOL <type>: Redis's fixed reply of that RESP type, in the client's protocol.
 fn protocol_reply(name: &[u8], proto: u8) -> Reply {
-    let resp3 = proto >= 3;
     match String::from_utf8_lossy(name).to_ascii_lowercase().as_str() {
         "string" => Reply::Bulk(Bytes::from_static(b"Hello World")),
         "integer" => Reply::Int(12345),
         "double" => Reply::Double(3.141),
-        "bignum" => {
-            const BIG: &[u8] = b"1234567999999999999999999999999999999";
-            if resp3 {
-                let mut raw = Vec::with_capacity(BIG.len() + 3);
-                raw.push(b'(');
-                raw.extend_from_slice(BIG);
-                raw.extend_from_slice(b"\r\n");
-                Reply::Raw(Bytes::from(raw))
-            } else {
-                Reply::Bulk(Bytes::from_static(BIG))
-            }
-        }
+        "bignum" => Reply::BigNum(Bytes::from_static(b"1234567999999999999999999999999999999")),
         "null" => Reply::Nil,
         "array" => Reply::Array((0..3).map(Reply::Int).collect()),
         "set" => Reply::Set((0..3).map(Reply::Int).collect()),
         "map" => Reply::Map((0..3).map(|j| (Reply::Int(j), Reply::Bool(j == 1))).collect()),
-        "attrib" => {
-            const REAL: &str = "Some real reply following the attribute";
-            if resp3 {
-                // An attribute (`|`) is not a reply of its own: the real reply follows it.
-                Reply::Raw(Bytes::from(format!(
-                    "|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n${}\r\n{REAL}\r\n",
-                    REAL.len()
-                )))
-            } else {
-                Reply::Bulk(Bytes::from_static(REAL.as_bytes()))
-            }
-        }
+        // An attribute is not a reply of its own: the real reply follows it (RESP2: alone).
+        "attrib" => Reply::Attribute(Box::new((
+            vec![(
+                Reply::Bulk(Bytes::from_static(b"key-popularity")),
+                Reply::Array(vec![
+                    Reply::Bulk(Bytes::from_static(b"key:123")),
+                    Reply::Int(90),
+                ]),
+            )],
+            Reply::Bulk(Bytes::from_static(
+                b"Some real reply following the attribute",
+            )),
+        ))),
         "push" => {
-            if !resp3 {
+            if proto < 3 {
                 return Reply::err_static("ERR RESP2 is not supported by this command");
             }
             const REAL: &str = "Some real reply following the push reply";

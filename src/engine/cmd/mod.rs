@@ -561,6 +561,38 @@ pub fn process(
             }
         }
     }
+    // min-replicas-to-write and replica-serve-stale-data, as Redis's processCommand applies them
+    // (also to EXEC of a transaction holding such commands, which is then aborted).
+    if !client.is_replication {
+        if let Some(e) = replica_state_refusal(state, client, spec, top, now_ms) {
+            state.stats.rejected_calls += 1;
+            if spec.name == "exec" {
+                return Outcome::Reply(transactions::abort_exec(state, client, &e));
+            }
+            if client.multi.active {
+                client.multi.aborted = true;
+            }
+            return Outcome::Reply(e);
+        }
+    }
+    // EXEC of a transaction holding a command that may grow memory is refused as a whole when
+    // nothing more can be evicted, as Redis does (`is_denyoom_command` covers EXEC by what it
+    // holds): EXECABORT, rather than an OOM error inside the reply array.
+    if spec.name == "exec"
+        && client.multi.active
+        && state.config.settings.maxmemory > 0
+        && !client.is_replication
+        && client.multi.queued.iter().any(|args| {
+            resolve(args).is_ok_and(|(s, p)| {
+                s.has(flags::DENYOOM) || p.is_some_and(|p| p.has(flags::DENYOOM))
+            })
+        })
+        && !crate::engine::eviction::free_memory_if_needed(state)
+    {
+        state.stats.rejected_calls += 1;
+        let e = Reply::err_static("OOM command not allowed when used memory > 'maxmemory'.");
+        return Outcome::Reply(transactions::abort_exec(state, client, &e));
+    }
     if client.multi.active && !top.has(flags::NOT_QUEUED) {
         if top.has(flags::NO_MULTI) {
             client.multi.aborted = true;
@@ -724,6 +756,75 @@ pub fn disk_error_reply(state: &EngineState) -> Option<Reply> {
     Some(Reply::error(format!(
         "MISCONF Errors writing to the AOF file: {text}"
     )))
+}
+
+/// Redis's two refusals that depend on replication: a master with `min-replicas-to-write` set
+/// refuses writes (`NOREPLICAS`) while fewer replicas acknowledged within
+/// `min-replicas-max-lag`; a replica with `replica-serve-stale-data no` whose link to its master
+/// is down refuses everything not flagged `stale` (`MASTERDOWN`). EXEC is judged by what it
+/// holds. Two loads and compares when both are off (the defaults).
+fn replica_state_refusal(
+    state: &EngineState,
+    client: &ClientState,
+    spec: &CommandSpec,
+    top: &CommandSpec,
+    now_ms: i64,
+) -> Option<Reply> {
+    let settings = &state.config.settings;
+    if settings.min_replicas_to_write == 0 && settings.replica_serve_stale_data {
+        return None;
+    }
+    let queued = || {
+        client
+            .multi
+            .queued
+            .iter()
+            .filter_map(|args| resolve(args).ok())
+    };
+    let exec = spec.name == "exec" && client.multi.active;
+    let role = state.repl.role;
+    if settings.min_replicas_to_write > 0 && role == crate::engine::replication::Role::Master {
+        let writes = if exec {
+            queued().any(|(s, p)| is_write(s, p.unwrap_or(s)))
+        } else {
+            is_write(spec, top) && !top.has(flags::NOT_QUEUED)
+        };
+        if writes {
+            let lag = settings.min_replicas_max_lag_ms;
+            let good = state
+                .repl
+                .replicas
+                .values()
+                .filter(|r| r.online && now_ms - r.last_ack_ms <= lag)
+                .count();
+            if good < settings.min_replicas_to_write {
+                return Some(Reply::err_static(
+                    "NOREPLICAS Not enough good replicas to write.",
+                ));
+            }
+        }
+    }
+    if !settings.replica_serve_stale_data
+        && role == crate::engine::replication::Role::Replica
+        && !state.repl.link.up
+    {
+        // PING is flagged `stale` here so that it answers as the readiness probe (as it does
+        // with a full disk); Redis's PING is not, and a queued PING counts as Redis's.
+        let denied = if exec {
+            queued().any(|(s, p)| {
+                let t = p.unwrap_or(s);
+                !t.has(flags::STALE) || t.name == "ping"
+            })
+        } else {
+            !top.has(flags::STALE)
+        };
+        if denied {
+            return Some(Reply::err_static(
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            ));
+        }
+    }
+    None
 }
 
 /// Checks that apply to commands about to run (also for each command inside EXEC): memory

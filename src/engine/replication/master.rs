@@ -39,7 +39,7 @@ pub async fn serve_replica(
     mut inbuf: BytesMut,
     kill: Arc<crate::engine::client::ClientHandle>,
 ) {
-    let replid = engine.state.lock().repl.replid.clone();
+    let replid = engine.lock_state().await.repl.replid.clone();
     let stock = takeover.protocol != PeerProtocol::Engine;
     let decision = match takeover.decision {
         // A stock replica asked for whatever we have: what we cannot continue is a full sync.
@@ -54,7 +54,7 @@ pub async fn serve_replica(
     let full = matches!(decision, PsyncDecision::Full);
     let mut pos = match decision {
         PsyncDecision::Continue { offset } if stock => {
-            engine.state.lock().repl.sync_partial_ok += 1;
+            engine.lock_state().await.repl.sync_partial_ok += 1;
             info!(%peer, offset, "partial resync (stock Redis replica)");
             if sock
                 .write_flush(format!("+CONTINUE {replid}\r\n").as_bytes())
@@ -72,7 +72,7 @@ pub async fn serve_replica(
             }
         }
         PsyncDecision::NoHistory(reason) => {
-            engine.state.lock().repl.sync_partial_err += 1;
+            engine.lock_state().await.repl.sync_partial_err += 1;
             warn!(%peer, %reason, "refusing a replica: no common history");
             let _ = sock
                 .write_flush(format!("-NOHISTORY {reason}\r\n").as_bytes())
@@ -80,7 +80,7 @@ pub async fn serve_replica(
             return;
         }
         PsyncDecision::Truncate { offset } => {
-            engine.state.lock().repl.sync_partial_err += 1;
+            engine.lock_state().await.repl.sync_partial_err += 1;
             info!(%peer, offset, "replica has a divergent tail; asking it to truncate");
             let _ = sock
                 .write_flush(format!("+TRUNCATE {replid} {offset}\r\n").as_bytes())
@@ -88,7 +88,7 @@ pub async fn serve_replica(
             return;
         }
         PsyncDecision::Continue { offset } => {
-            engine.state.lock().repl.sync_partial_ok += 1;
+            engine.lock_state().await.repl.sync_partial_ok += 1;
             info!(%peer, offset, "partial resync");
             if sock
                 .write_flush(format!("+CONTINUE {replid} {offset}\r\n").as_bytes())
@@ -105,7 +105,7 @@ pub async fn serve_replica(
         },
     };
     {
-        let mut st = engine.state.lock();
+        let mut st = engine.lock_state().await;
         if stock && st.repl.last_stock_ping_ms == 0 {
             // The first keep-alive PING comes a period after the first stock replica, not at
             // once (Redis's suite reads the stream and expects only the commands it ran).
@@ -126,7 +126,7 @@ pub async fn serve_replica(
         refresh_acks(&engine, &mut st);
     }
     let r = stream_loop(&engine, &mut sock, id, &mut pos, &mut inbuf, &kill, stock).await;
-    let mut st = engine.state.lock();
+    let mut st = engine.lock_state().await;
     st.repl.replicas.remove(&id);
     refresh_acks(&engine, &mut st);
     info!(%peer, reason = r, "replica disconnected");
@@ -147,7 +147,7 @@ async fn stock_full_sync(
     protocol: PeerProtocol,
 ) -> Option<u64> {
     let (offset, data) = {
-        let mut st = engine.state.lock();
+        let mut st = engine.lock_state().await;
         st.repl.sync_full += 1;
         let offset = st.stream.offset;
         // As a Redis master after a full sync: the stream selects its database again before
@@ -186,7 +186,7 @@ async fn full_sync(
     // One snapshot at a time (a BGSAVE may be running).
     let (offset, db) = loop {
         {
-            let mut st = engine.state.lock();
+            let mut st = engine.lock_state().await;
             if !st.persist.snapshot_in_progress {
                 st.repl.sync_full += 1;
                 break snapshot::begin(&mut st, now_ms());
@@ -225,7 +225,7 @@ async fn full_sync(
         }
     };
     let (timeout_ms, max_rate) = {
-        let st = engine.state.lock();
+        let st = engine.lock_state().await;
         let setting = |name: &str, default: u64| {
             st.config
                 .get(name)
@@ -463,7 +463,7 @@ async fn stream_loop(
     kill: &crate::engine::client::ClientHandle,
     stock: bool,
 ) -> &'static str {
-    let mut new_data = engine.state.lock().stream.new_data.subscribe();
+    let mut new_data = engine.lock_state().await.stream.new_data.subscribe();
     let mut written_rx: Option<(Arc<LogWriter>, watch::Receiver<u64>)> = None;
     let mut tick = tokio::time::interval(HEARTBEAT);
     // Every lock below is `lock_state`: while a busy script holds the state, a plain `lock`
