@@ -21,8 +21,9 @@ pub fn debug_extra(ctx: &mut Ctx<'_>, a: &[Arg]) -> Option<Reply> {
     // node). The engine's lists have no nodes, so the value is checked as Redis checks it and
     // has no other effect: the list commands the suite runs after it behave the same.
     if is(sub, "quicklist-packed-threshold") && a.len() == 3 {
+        // Redis's bound (quicklistisSetPackedThreshold); 0 means its default, 1 GB.
         let ok = crate::engine::config::parse_memory(&lossy(&a[2]))
-            .is_some_and(|n| n > 0 && n < (1u64 << 32));
+            .is_some_and(|n| n <= (1u64 << 32) - (1 << 20));
         return Some(if ok {
             Reply::Ok
         } else {

@@ -816,7 +816,9 @@ fn replica_state_refusal(
                 !t.has(flags::STALE) || t.name == "ping"
             })
         } else {
-            !top.has(flags::STALE)
+            // A write to a read-only replica is answered READONLY (checked later, in
+            // `precheck`), as Redis checks that before staleness.
+            !top.has(flags::STALE) && !(state.read_only && is_write(spec, top))
         };
         if denied {
             return Some(Reply::err_static(
