@@ -70,6 +70,8 @@ fn protocol_reply(name: &[u8], proto: u8) -> Reply {
     match String::from_utf8_lossy(name).to_ascii_lowercase().as_str() {
         "string" => Reply::Bulk(Bytes::from_static(b"Hello World")),
         "integer" => Reply::Int(12345),
+        // Redis's literal, not π.
+        #[allow(clippy::approx_constant)]
         "double" => Reply::Double(3.141),
         "bignum" => Reply::BigNum(Bytes::from_static(b"1234567999999999999999999999999999999")),
         "null" => Reply::Nil,

@@ -818,7 +818,7 @@ fn replica_state_refusal(
         } else {
             // A write to a read-only replica is answered READONLY (checked later, in
             // `precheck`), as Redis checks that before staleness.
-            !top.has(flags::STALE) && !(state.read_only && is_write(spec, top))
+            !(top.has(flags::STALE) || state.read_only && is_write(spec, top))
         };
         if denied {
             return Some(Reply::err_static(
