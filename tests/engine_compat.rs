@@ -443,6 +443,24 @@ async fn a_blocked_pop_ignores_a_key_of_another_type() {
     assert_eq!(r, b"*2\r\n$4\r\nlist\r\n$1\r\nb\r\n");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sort_store_serves_a_blocked_pop() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    let mut blocked = s.pair().await;
+    blocked.redis.send(&["BLPOP", "dst", "0"]).await;
+    blocked.engine.send(&["BLPOP", "dst", "0"]).await;
+    wait_blocked(&mut p.redis, 1).await;
+    wait_blocked(&mut p.engine, 1).await;
+    p.same(&["RPUSH", "src", "3", "1", "2"]).await;
+    p.same(&["SORT", "src", "STORE", "dst"]).await;
+    let r = blocked.redis.read().await;
+    let e = blocked.engine.read().await;
+    assert_eq!(String::from_utf8_lossy(&e), String::from_utf8_lossy(&r));
+    assert_eq!(r, b"*2\r\n$3\r\ndst\r\n$1\r\n1\r\n");
+    p.same(&["LRANGE", "dst", "0", "-1"]).await;
+}
+
 /// Read the replication stream after SYNC's RDB payload: the next `n` commands, as text.
 async fn stream_commands(c: &mut Conn, n: usize) -> Vec<String> {
     let mut out = Vec::new();
