@@ -29,10 +29,12 @@ PIPELINES=${PIPELINES:-"1"}
 EXTRA=${EXTRA-"set:16"}  # extra test:pipeline rows (the pipelined batch)
 ENGINE=${ENGINE:-}
 
-command -v valgrind >/dev/null && command -v callgrind_control >/dev/null \
-  || { echo "needs valgrind (Debian package valgrind)" >&2; exit 1; }
-command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null \
-  || { echo "needs redis-server and redis-benchmark (hack/install-test-deps.sh)" >&2; exit 1; }
+if ! command -v valgrind >/dev/null || ! command -v callgrind_control >/dev/null; then
+  echo "needs valgrind (Debian package valgrind)" >&2; exit 1
+fi
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+  echo "needs redis-server and redis-benchmark (hack/install-test-deps.sh)" >&2; exit 1
+fi
 if [[ -z $ENGINE ]]; then
   echo "building the engine (release)..." >&2
   cargo build --release --locked --bin redispair-engine >&2
