@@ -642,13 +642,13 @@ pub static DEFS: &[Def] = &[
         "min-replicas-to-write",
         UINT,
         "0",
-        "Accepted for compatibility.",
+        "A master refuses writes (NOREPLICAS) while fewer replicas acknowledged within min-replicas-max-lag (0 = off).",
     ),
     def(
         "min-replicas-max-lag",
         UINT,
         "10",
-        "Accepted for compatibility.",
+        "Seconds since a replica's last acknowledgement for it to count for min-replicas-to-write.",
     ),
     def(
         "client-output-buffer-limit",
@@ -740,6 +740,11 @@ pub struct Settings {
     pub output_limits: OutputLimits,
     /// `notify-keyspace-events` as classes (0: no notifications, nothing is built).
     pub notify_flags: u32,
+    /// `min-replicas-to-write` (0: off) and `min-replicas-max-lag` in ms.
+    pub min_replicas_to_write: usize,
+    pub min_replicas_max_lag_ms: i64,
+    /// `replica-serve-stale-data`.
+    pub replica_serve_stale_data: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -1117,6 +1122,9 @@ impl Config {
                 .unwrap_or_default(),
             notify_flags: crate::engine::events::parse(&self.values["notify-keyspace-events"])
                 .unwrap_or(0),
+            min_replicas_to_write: self.int("min-replicas-to-write") as usize,
+            min_replicas_max_lag_ms: self.int("min-replicas-max-lag").saturating_mul(1000),
+            replica_serve_stale_data: self.values["replica-serve-stale-data"] != "no",
         };
     }
 }

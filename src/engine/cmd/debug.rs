@@ -11,6 +11,9 @@ use crate::engine::protocol::reply::Reply;
 use crate::engine::storage::Value;
 
 pub(super) fn debug(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    if let Some(reply) = super::debug_protocol::debug_extra(ctx, a) {
+        return reply;
+    }
     let sub = &a[1];
     if is(sub, "help") {
         return help_reply(

@@ -811,16 +811,46 @@ fn swapdb(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         head[lo].swap_contents(&mut tail[0]);
         let now = ctx.now_ms;
         // Like Redis's touchAllWatchedKeysInDb: a watched key in either database changed if it
-        // exists on either side of the swap (a key absent from both did not change).
+        // exists on either side of the swap (a key absent from both did not change), except
+        // that an expired key is as good as none: a missing key replaced with an expired one,
+        // or an expired one with another (or with nothing), is no logical change. Such watches
+        // are marked stale so EXEC does not fail on the expired key either.
+        let is_expired =
+            |e: &crate::engine::storage::db::Entry| e.expire_at != 0 && e.expire_at <= now;
+        let watches = &mut ctx.state.watches;
+        let dbs = &ctx.state.dbs;
         let mut failed: Vec<u64> = Vec::new();
-        for ((d, k), ids) in &ctx.state.watches.by_key {
-            if (*d == x || *d == y)
-                && (ctx.state.dbs[x].peek(k).is_some() || ctx.state.dbs[y].peek(k).is_some())
-            {
-                failed.extend(ids.iter().copied());
+        for ((d, k), ids) in &watches.by_key {
+            if *d != x && *d != y {
+                continue;
+            }
+            // After the swap, database `d` holds what was in the other one.
+            let other = if *d == x { y } else { x };
+            let (before, after) = (dbs[other].peek(k), dbs[*d].peek(k));
+            if before.is_none() && after.is_none() {
+                continue;
+            }
+            for id in ids {
+                let slot = (*id, *d, k.clone());
+                if watches.stale.contains(&slot) {
+                    match after {
+                        None => {
+                            watches.stale.remove(&slot);
+                            continue;
+                        }
+                        Some(e) if is_expired(e) => continue,
+                        Some(_) => {
+                            watches.stale.remove(&slot);
+                        }
+                    }
+                } else if before.is_none() && after.is_some_and(is_expired) {
+                    watches.stale.insert(slot);
+                    continue;
+                }
+                failed.push(*id);
             }
         }
-        ctx.state.watches.dirty.extend(failed);
+        watches.dirty.extend(failed);
         // Clients blocked in either database may find their key there now.
         let waiting: Vec<(usize, CompactBytes)> = ctx
             .state
@@ -830,8 +860,11 @@ fn swapdb(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
             .filter(|(d, _)| *d == x || *d == y)
             .cloned()
             .collect();
+        // As Redis's scanDatabaseForReadyKeys: any key present counts, expired or not. Serving
+        // the waiter then finds an expired one gone, after SWAPDB itself was propagated (an
+        // expiry here would propagate its DEL before the SWAPDB).
         for (d, k) in waiting {
-            if ctx.state.dbs[d].get_untouched(&k, now).is_some() {
+            if ctx.state.dbs[d].peek(&k).is_some() {
                 ctx.state.blocking.ready.push((d, k));
             }
         }

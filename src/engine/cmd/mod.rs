@@ -16,6 +16,7 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod debug;
+pub mod debug_protocol;
 pub mod docs;
 pub mod geo;
 pub mod geohash;
@@ -31,6 +32,7 @@ pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod slowlog;
 pub mod sort;
 pub mod streams;
 pub mod strings;
@@ -40,12 +42,10 @@ pub mod zsets;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use bytes::Bytes;
-
 use crate::engine::client::{ClientState, MultiState};
 use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
-use crate::engine::state::{BlockedClient, EngineState, SlowLogEntry};
+use crate::engine::state::{BlockedClient, EngineState};
 use crate::engine::storage::{CompactBytes, Db};
 
 /// Command flags (a subset of Redis's, with the same meaning).
@@ -570,6 +570,38 @@ pub fn process(
             }
         }
     }
+    // min-replicas-to-write and replica-serve-stale-data, as Redis's processCommand applies them
+    // (also to EXEC of a transaction holding such commands, which is then aborted).
+    if !client.is_replication {
+        if let Some(e) = replica_state_refusal(state, client, spec, top, now_ms) {
+            state.stats.rejected_calls += 1;
+            if spec.name == "exec" {
+                return Outcome::Reply(transactions::abort_exec(state, client, &e));
+            }
+            if client.multi.active {
+                client.multi.aborted = true;
+            }
+            return Outcome::Reply(e);
+        }
+    }
+    // EXEC of a transaction holding a command that may grow memory is refused as a whole when
+    // nothing more can be evicted, as Redis does (`is_denyoom_command` covers EXEC by what it
+    // holds): EXECABORT, rather than an OOM error inside the reply array.
+    if spec.name == "exec"
+        && client.multi.active
+        && state.config.settings.maxmemory > 0
+        && !client.is_replication
+        && client.multi.queued.iter().any(|args| {
+            resolve(args).is_ok_and(|(s, p)| {
+                s.has(flags::DENYOOM) || p.is_some_and(|p| p.has(flags::DENYOOM))
+            })
+        })
+        && !crate::engine::eviction::free_memory_if_needed(state)
+    {
+        state.stats.rejected_calls += 1;
+        let e = Reply::err_static("OOM command not allowed when used memory > 'maxmemory'.");
+        return Outcome::Reply(transactions::abort_exec(state, client, &e));
+    }
     if client.multi.active && !top.has(flags::NOT_QUEUED) {
         if top.has(flags::NO_MULTI) {
             client.multi.aborted = true;
@@ -611,7 +643,15 @@ pub fn process(
     if state.dirty != dirty_before {
         streams::signal_lost_streams(state);
     }
-    serve_blocked(state, now_ms);
+    if !state.blocking.ready.is_empty() {
+        // Redis reads the clock again before serving blocked clients (updateCachedTime in
+        // handleClientsBlockedOnKeys): a key whose time ran out while the command ran (a DEBUG
+        // SLEEP inside EXEC) is expired for them, and its DEL is propagated after the command.
+        let wall_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(now_ms, |d| d.as_millis() as i64);
+        serve_blocked(state, wall_ms.max(now_ms));
+    }
     match block {
         None => Outcome::Reply(reply),
         Some(req) => {
@@ -727,6 +767,77 @@ pub fn disk_error_reply(state: &EngineState) -> Option<Reply> {
     )))
 }
 
+/// Redis's two refusals that depend on replication: a master with `min-replicas-to-write` set
+/// refuses writes (`NOREPLICAS`) while fewer replicas acknowledged within
+/// `min-replicas-max-lag`; a replica with `replica-serve-stale-data no` whose link to its master
+/// is down refuses everything not flagged `stale` (`MASTERDOWN`). EXEC is judged by what it
+/// holds. Two loads and compares when both are off (the defaults).
+fn replica_state_refusal(
+    state: &EngineState,
+    client: &ClientState,
+    spec: &CommandSpec,
+    top: &CommandSpec,
+    now_ms: i64,
+) -> Option<Reply> {
+    let settings = &state.config.settings;
+    if settings.min_replicas_to_write == 0 && settings.replica_serve_stale_data {
+        return None;
+    }
+    let queued = || {
+        client
+            .multi
+            .queued
+            .iter()
+            .filter_map(|args| resolve(args).ok())
+    };
+    let exec = spec.name == "exec" && client.multi.active;
+    let role = state.repl.role;
+    if settings.min_replicas_to_write > 0 && role == crate::engine::replication::Role::Master {
+        let writes = if exec {
+            queued().any(|(s, p)| is_write(s, p.unwrap_or(s)))
+        } else {
+            is_write(spec, top) && !top.has(flags::NOT_QUEUED)
+        };
+        if writes {
+            let lag = settings.min_replicas_max_lag_ms;
+            let good = state
+                .repl
+                .replicas
+                .values()
+                .filter(|r| r.online && now_ms - r.last_ack_ms <= lag)
+                .count();
+            if good < settings.min_replicas_to_write {
+                return Some(Reply::err_static(
+                    "NOREPLICAS Not enough good replicas to write.",
+                ));
+            }
+        }
+    }
+    if !settings.replica_serve_stale_data
+        && role == crate::engine::replication::Role::Replica
+        && !state.repl.link.up
+    {
+        // PING is flagged `stale` here so that it answers as the readiness probe (as it does
+        // with a full disk); Redis's PING is not, and a queued PING counts as Redis's.
+        let denied = if exec {
+            queued().any(|(s, p)| {
+                let t = p.unwrap_or(s);
+                !t.has(flags::STALE) || t.name == "ping"
+            })
+        } else {
+            // A write to a read-only replica is answered READONLY (checked later, in
+            // `precheck`), as Redis checks that before staleness.
+            !(top.has(flags::STALE) || state.read_only && is_write(spec, top))
+        };
+        if denied {
+            return Some(Reply::err_static(
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            ));
+        }
+    }
+    None
+}
+
 /// Checks that apply to commands about to run (also for each command inside EXEC): memory
 /// limit, full disk, read-only replica, write lease.
 pub fn precheck(
@@ -735,8 +846,22 @@ pub fn precheck(
     spec: &CommandSpec,
     top: &CommandSpec,
 ) -> Option<Reply> {
+    let read_only = state.read_only;
+    precheck_as(state, client, spec, top, read_only)
+}
+
+/// [`precheck`] with the read-only state to check against given: EXEC passes the state it had
+/// when the transaction started, as Redis checks READONLY once for the whole EXEC (a REPLICAOF
+/// queued in the transaction does not refuse the writes queued after it).
+fn precheck_as(
+    state: &mut EngineState,
+    client: &ClientState,
+    spec: &CommandSpec,
+    top: &CommandSpec,
+    read_only: bool,
+) -> Option<Reply> {
     let is_write = spec.has(flags::WRITE) || top.has(flags::WRITE);
-    if is_write && state.read_only && !client.is_replication {
+    if is_write && read_only && !client.is_replication {
         return Some(Reply::err_static(
             "READONLY You can't write against a read only replica.",
         ));
@@ -877,10 +1002,7 @@ pub fn call(
     if !ctx.state.monitors.is_empty() && !top.has(flags::ADMIN) && !spec.has(flags::ADMIN) {
         server::feed_monitors(ctx, args);
     }
-    let threshold = ctx.state.config.settings.slowlog_slower_than;
-    if threshold >= 0 && elapsed_us as i64 >= threshold && !ctx.in_script {
-        record_slowlog(ctx, args, elapsed_us);
-    }
+    slowlog::record_if_slow(ctx, spec, args, elapsed_us);
     // The latency monitor (latency-monitor-threshold, ms): `command`, or `fast-command` for
     // commands flagged fast, as Redis names them.
     let latency_threshold = ctx.state.config.settings.latency_monitor_threshold_ms;
@@ -899,47 +1021,6 @@ pub fn call(
         );
     }
     reply
-}
-
-fn record_slowlog(ctx: &mut Ctx<'_>, args: &[Arg], elapsed_us: u64) {
-    let max = ctx.state.config.settings.slowlog_max_len;
-    if max == 0 {
-        return;
-    }
-    let id = ctx.state.slowlog_next_id;
-    ctx.state.slowlog_next_id += 1;
-    // Like Redis: at most 32 arguments, each at most 128 bytes.
-    let mut shown: Vec<Bytes> = args
-        .iter()
-        .take(32)
-        .map(|a| {
-            if a.len() > 128 {
-                let mut v = a[..128].to_vec();
-                v.extend_from_slice(format!("... ({} more bytes)", a.len() - 128).as_bytes());
-                Bytes::from(v)
-            } else {
-                a.to_bytes()
-            }
-        })
-        .collect();
-    if args.len() > 32 {
-        shown.truncate(31);
-        shown.push(Bytes::from(format!(
-            "... ({} more arguments)",
-            args.len() - 31
-        )));
-    }
-    ctx.state.slowlog.push_front(SlowLogEntry {
-        id,
-        time_secs: ctx.now_ms / 1000,
-        duration_us: elapsed_us,
-        args: shown,
-        addr: ctx.client.addr.clone(),
-        name: ctx.client.name.clone().unwrap_or_default(),
-    });
-    while ctx.state.slowlog.len() > max {
-        ctx.state.slowlog.pop_back();
-    }
 }
 
 /// Serve clients blocked on keys that became ready, longest waiter first, by running their
@@ -963,6 +1044,16 @@ pub fn serve_blocked(state: &mut EngineState, now_ms: i64) {
                 let Ok((spec, parent)) = resolve(&args) else {
                     break;
                 };
+                // Like Redis (serveClientsBlockedOnListKey / ...ZsetKey), a list or sorted-set
+                // pop is served only by a key of its type: a key that became something else
+                // (LPUSH + DEL + SET in one EXEC) leaves it blocked, not failed with WRONGTYPE.
+                if let (Some(wanted), Some(e)) =
+                    (blocked_pop_type(spec), state.dbs[db].peek(key.as_slice()))
+                {
+                    if e.value.value_type() != wanted {
+                        break;
+                    }
+                }
                 let mut ctx = Ctx::new(state, &mut tmp, now_ms);
                 ctx.serving_blocked = true;
                 let reply = call(&mut ctx, spec, parent, &args);
@@ -997,9 +1088,20 @@ pub fn serve_blocked(state: &mut EngineState, now_ms: i64) {
     }
 }
 
+/// The type of value a blocking pop waits for (None for stream reads, served separately).
+fn blocked_pop_type(spec: &CommandSpec) -> Option<crate::engine::storage::value::ValueType> {
+    use crate::engine::storage::value::ValueType;
+    match spec.name {
+        "blpop" | "brpop" | "brpoplpush" | "blmove" | "blmpop" => Some(ValueType::List),
+        "bzpopmin" | "bzpopmax" | "bzmpop" => Some(ValueType::ZSet),
+        _ => None,
+    }
+}
+
 /// Run the commands queued by MULTI (EXEC).
 pub fn exec_queued(ctx: &mut Ctx<'_>, multi: MultiState) -> Reply {
     let opened = ctx.state.begin_effects_batch();
+    let read_only_at_start = ctx.state.read_only;
     let mut replies = Vec::with_capacity(multi.queued.len());
     for args in multi.queued {
         let reply = match resolve(&args) {
@@ -1017,7 +1119,9 @@ pub fn exec_queued(ctx: &mut Ctx<'_>, multi: MultiState) -> Reply {
                 )
                 .err()
                 .map(acl::exec_reply);
-                match denied.or_else(|| precheck(ctx.state, ctx.client, spec, top)) {
+                match denied
+                    .or_else(|| precheck_as(ctx.state, ctx.client, spec, top, read_only_at_start))
+                {
                     Some(e) => e,
                     None => {
                         ctx.may_block = false;

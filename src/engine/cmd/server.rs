@@ -134,7 +134,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("memory", -2, 0, (0, 0, 0), "server", container)
         .with_subcommands(super::memory::MEMORY_SUBCOMMANDS),
     CommandSpec::new("slowlog", -2, 0, (0, 0, 0), "server", container)
-        .with_subcommands(SLOWLOG_SUBCOMMANDS),
+        .with_subcommands(super::slowlog::SUBCOMMANDS),
     CommandSpec::new("latency", -2, 0, (0, 0, 0), "server", container)
         .with_subcommands(super::latency::LATENCY_SUBCOMMANDS),
     CommandSpec::new(
@@ -144,41 +144,6 @@ pub const COMMANDS: &[CommandSpec] = &[
         (0, 0, 0),
         "server",
         shutdown,
-    ),
-];
-
-const SLOWLOG_SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "get",
-        -2,
-        ADMIN | LOADING | STALE,
-        (0, 0, 0),
-        "server",
-        slowlog_get,
-    ),
-    CommandSpec::new(
-        "len",
-        2,
-        ADMIN | LOADING | STALE,
-        (0, 0, 0),
-        "server",
-        slowlog_len,
-    ),
-    CommandSpec::new(
-        "reset",
-        2,
-        ADMIN | LOADING | STALE,
-        (0, 0, 0),
-        "server",
-        slowlog_reset,
-    ),
-    CommandSpec::new(
-        "help",
-        2,
-        LOADING | STALE,
-        (0, 0, 0),
-        "server",
-        slowlog_help,
     ),
 ];
 
@@ -453,71 +418,7 @@ fn lastsave(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SLOWLOG and LATENCY
-
-fn slowlog_get(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
-    if a.len() > 3 {
-        return Reply::error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",
-            lossy(&a[1])
-        ));
-    }
-    let count = match a.get(2) {
-        None => 10,
-        Some(c) => match super::args::parse_i64_strict(c) {
-            Some(n) if n >= -1 => n,
-            _ => return Reply::err_static("ERR count should be greater than or equal to -1"),
-        },
-    };
-    let take = if count == -1 {
-        usize::MAX
-    } else {
-        count as usize
-    };
-    Reply::Array(
-        ctx.state
-            .slowlog
-            .iter()
-            .take(take)
-            .map(|e| {
-                Reply::Array(vec![
-                    Reply::Int(e.id as i64),
-                    Reply::Int(e.time_secs),
-                    Reply::Int(e.duration_us as i64),
-                    Reply::Array(e.args.iter().cloned().map(Reply::Bulk).collect()),
-                    Reply::bulk(Bytes::from(e.addr.clone())),
-                    Reply::Bulk(e.name.clone()),
-                ])
-            })
-            .collect(),
-    )
-}
-
-fn slowlog_len(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
-    Reply::Int(ctx.state.slowlog.len() as i64)
-}
-
-fn slowlog_reset(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
-    ctx.state.slowlog.clear();
-    Reply::Ok
-}
-
-fn slowlog_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
-    help_reply(
-        "SLOWLOG",
-        &[
-            "GET [<count>]",
-            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
-            "    Entries are made of:",
-            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
-            "    client name",
-            "LEN",
-            "    Return the length of the slowlog.",
-            "RESET",
-            "    Reset the slowlog.",
-        ],
-    )
-}
+// SLOWLOG: cmd/slowlog.rs
 
 // ---------------------------------------------------------------------------------------------
 // SHUTDOWN

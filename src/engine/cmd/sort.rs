@@ -333,6 +333,8 @@ fn run(ctx: &mut Ctx<'_>, a: &[Arg], store_allowed: bool) -> Reply {
     }
     ctx.db().set(&dst, Value::List(Box::new(list)));
     ctx.modified(&dst);
+    // A client blocked on the destination (BLPOP) is served by the stored list, as in Redis.
+    ctx.signal_ready(&dst);
     // Propagated as its effect (see the module comment): DEL then RPUSH, in one go.
     propagate.truncate(2);
     ctx.propagate_as(propagate);

@@ -110,7 +110,12 @@ fn exec(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
 /// expired entry found here expired after WATCH.
 fn watched_key_expired(ctx: &Ctx<'_>) -> bool {
     let now = ctx.now_ms;
+    let stale = &ctx.state.watches.stale;
     ctx.client.watched.iter().any(|(db, key)| {
+        // A key SWAPDB brought in already expired was never live while watched.
+        if !stale.is_empty() && stale.contains(&(ctx.client.id, *db, key.clone())) {
+            return false;
+        }
         ctx.state
             .dbs
             .get(*db)

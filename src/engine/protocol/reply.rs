@@ -41,6 +41,11 @@ pub enum Reply {
     Verbatim(Bytes),
     /// RESP3 push (pub/sub messages); RESP2 array.
     Push(Vec<Reply>),
+    /// RESP3 big number (`(digits`); RESP2 bulk string. Only DEBUG PROTOCOL and scripts make one.
+    BigNum(Bytes),
+    /// RESP3 attributes (`|`) ahead of the reply they describe; RESP2 sends the reply alone.
+    /// Only DEBUG PROTOCOL makes one (boxed: it must not make every reply bigger).
+    Attribute(Box<(Vec<(Reply, Reply)>, Reply)>),
     /// Bytes already encoded (used to splice replies that are the same in every protocol).
     Raw(Bytes),
     /// Nothing is sent (CLIENT REPLY OFF, blocked commands until they are served).
@@ -246,6 +251,26 @@ fn encode(r: &Reply, proto: u8, out: &mut BytesMut) {
             } else {
                 put_bulk(out, b);
             }
+        }
+        Reply::BigNum(b) => {
+            if proto >= 3 {
+                out.put_u8(b'(');
+                out.put_slice(b);
+                out.put_slice(b"\r\n");
+            } else {
+                put_bulk(out, b);
+            }
+        }
+        Reply::Attribute(a) => {
+            let (attrs, reply) = &**a;
+            if proto >= 3 {
+                put_line(out, b'|', attrs.len() as i64);
+                for (k, v) in attrs {
+                    encode(k, proto, out);
+                    encode(v, proto, out);
+                }
+            }
+            encode(reply, proto, out);
         }
         Reply::Raw(b) => out.put_slice(b),
         Reply::NoReply => {}

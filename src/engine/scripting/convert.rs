@@ -110,6 +110,9 @@ pub(super) fn table_to_reply(t: &Table, resp: u8, depth: usize) -> Reply {
             }
             return Reply::Map(pairs);
         }
+        if let Some(r) = super::resp3_types::lua_table_to_reply(t) {
+            return r;
+        }
         if let Ok(Value::Table(s)) = t.raw_get::<Value>("set") {
             let mut items = Vec::new();
             for (k, _) in s.pairs::<Value, Value>().flatten() {
@@ -157,6 +160,7 @@ pub(super) fn reply_to_lua(lua: &Lua, r: &Reply, resp: u8) -> mlua::Result<Value
             Value::Table(error_table(lua, &text)?)
         }
         Reply::Int(i) => Value::Number(*i as f64),
+        Reply::Verbatim(b) if resp >= 3 => super::resp3_types::verbatim_to_lua(lua, b)?,
         Reply::Bulk(b) | Reply::Verbatim(b) => Value::String(lua.create_string(b)?),
         Reply::SmallBulk(b) => Value::String(lua.create_string(b.as_slice())?),
         Reply::Nil | Reply::NilArray => {
@@ -212,6 +216,10 @@ pub(super) fn reply_to_lua(lua: &Lua, r: &Reply, resp: u8) -> mlua::Result<Value
             } else {
                 Value::Number(if *b { 1.0 } else { 0.0 })
             }
+        }
+        // RESP3 types only DEBUG PROTOCOL makes: see cmd/debug_protocol.rs.
+        Reply::BigNum(_) | Reply::Attribute(_) => {
+            super::resp3_types::reply_to_lua(lua, r, resp, reply_to_lua)?
         }
         Reply::Raw(_) | Reply::NoReply => Value::Boolean(false),
     })

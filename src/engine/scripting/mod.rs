@@ -20,6 +20,7 @@ mod cjson;
 mod cmsgpack;
 mod convert;
 mod functions;
+mod resp3_types;
 mod vm;
 
 pub use convert::*;
@@ -307,7 +308,7 @@ fn script_command(ctx: &mut Ctx<'_>, args: &[Arg], read_only: bool) -> Reply {
         }
     };
     let top = parent.unwrap_or(spec);
-    if spec.has(flags::NOSCRIPT) || top.has(flags::NOSCRIPT) {
+    if (spec.has(flags::NOSCRIPT) || top.has(flags::NOSCRIPT)) && !ctx.state.script_disable_deny {
         return Reply::err_static("ERR This Redis command is not allowed from script");
     }
     // MAY_REPLICATE too (PUBLISH, PFCOUNT), as Redis: CLIENT PAUSE WRITE lets read-only scripts

@@ -40,7 +40,7 @@ pub async fn serve_replica(
     mut inbuf: BytesMut,
     kill: Arc<crate::engine::client::ClientHandle>,
 ) {
-    let replid = engine.state.lock().repl.replid.clone();
+    let replid = engine.lock_state().await.repl.replid.clone();
     let stock = takeover.protocol != PeerProtocol::Engine;
     let decision = match takeover.decision {
         // A stock replica asked for whatever we have: what we cannot continue is a full sync.
@@ -55,7 +55,7 @@ pub async fn serve_replica(
     let full = matches!(decision, PsyncDecision::Full);
     let mut pos = match decision {
         PsyncDecision::Continue { offset } if stock => {
-            engine.state.lock().repl.sync_partial_ok += 1;
+            engine.lock_state().await.repl.sync_partial_ok += 1;
             info!(%peer, offset, "partial resync (stock Redis replica)");
             if sock
                 .write_flush(format!("+CONTINUE {replid}\r\n").as_bytes())
@@ -73,7 +73,7 @@ pub async fn serve_replica(
             }
         }
         PsyncDecision::NoHistory(reason) => {
-            engine.state.lock().repl.sync_partial_err += 1;
+            engine.lock_state().await.repl.sync_partial_err += 1;
             warn!(%peer, %reason, "refusing a replica: no common history");
             let _ = sock
                 .write_flush(format!("-NOHISTORY {reason}\r\n").as_bytes())
@@ -81,7 +81,7 @@ pub async fn serve_replica(
             return;
         }
         PsyncDecision::Truncate { offset } => {
-            engine.state.lock().repl.sync_partial_err += 1;
+            engine.lock_state().await.repl.sync_partial_err += 1;
             info!(%peer, offset, "replica has a divergent tail; asking it to truncate");
             let _ = sock
                 .write_flush(format!("+TRUNCATE {replid} {offset}\r\n").as_bytes())
@@ -89,7 +89,7 @@ pub async fn serve_replica(
             return;
         }
         PsyncDecision::Continue { offset } => {
-            engine.state.lock().repl.sync_partial_ok += 1;
+            engine.lock_state().await.repl.sync_partial_ok += 1;
             info!(%peer, offset, "partial resync");
             if sock
                 .write_flush(format!("+CONTINUE {replid} {offset}\r\n").as_bytes())
@@ -106,7 +106,7 @@ pub async fn serve_replica(
         },
     };
     {
-        let mut st = engine.state.lock();
+        let mut st = engine.lock_state().await;
         if stock && st.repl.last_stock_ping_ms == 0 {
             // The first keep-alive PING comes a period after the first stock replica, not at
             // once (Redis's suite reads the stream and expects only the commands it ran).
@@ -127,7 +127,7 @@ pub async fn serve_replica(
         refresh_acks(&engine, &mut st);
     }
     let r = stream_loop(&engine, &mut sock, id, &mut pos, &mut inbuf, &kill, stock).await;
-    let mut st = engine.state.lock();
+    let mut st = engine.lock_state().await;
     st.repl.replicas.remove(&id);
     refresh_acks(&engine, &mut st);
     info!(%peer, reason = r, "replica disconnected");
@@ -148,7 +148,7 @@ async fn stock_full_sync(
     protocol: PeerProtocol,
 ) -> Option<u64> {
     let (offset, data) = {
-        let mut st = engine.state.lock();
+        let mut st = engine.lock_state().await;
         st.repl.sync_full += 1;
         let offset = st.stream.offset;
         // As a Redis master after a full sync: the stream selects its database again before
@@ -187,7 +187,7 @@ async fn full_sync(
     // One snapshot at a time (a BGSAVE may be running).
     let (offset, db) = loop {
         {
-            let mut st = engine.state.lock();
+            let mut st = engine.lock_state().await;
             if !st.persist.snapshot_in_progress {
                 st.repl.sync_full += 1;
                 break crate::engine::state::snapshot::begin(&mut st, now_ms());
@@ -226,7 +226,7 @@ async fn full_sync(
         }
     };
     let (timeout_ms, max_rate) = {
-        let st = engine.state.lock();
+        let st = engine.lock_state().await;
         let setting = |name: &str, default: u64| {
             st.config
                 .get(name)
@@ -469,15 +469,17 @@ async fn stream_loop(
     kill: &crate::engine::client::ClientHandle,
     stock: bool,
 ) -> &'static str {
-    let mut new_data = engine.state.lock().stream.new_data.subscribe();
+    let mut new_data = engine.lock_state().await.stream.new_data.subscribe();
     let mut written_rx: Option<(Arc<LogWriter>, watch::Receiver<u64>)> = None;
     let mut tick = tokio::time::interval(HEARTBEAT);
+    // Every lock below is `lock_state`: while a busy script holds the state, a plain `lock`
+    // would park this runtime worker, and with every worker parked nobody reads SCRIPT KILL.
     loop {
         // Send everything available; a chunk may end inside a command, so heartbeats go out only
         // once caught up (at a command boundary).
         loop {
             let next = {
-                let st = engine.state.lock();
+                let st = engine.lock_state().await;
                 // With persistence on, only bytes this node has already written to its own log
                 // go to the replica. Otherwise the replica could acknowledge, and so make
                 // acknowledged, a write that a crash of this process loses (still queued for
@@ -553,7 +555,7 @@ async fn stream_loop(
             }
             _ = tick.tick() => {
                 let hb = {
-                    let mut st = engine.state.lock();
+                    let mut st = engine.lock_state().await;
                     let timeout_ms = st
                         .config
                         .get("repl-timeout")
@@ -609,7 +611,7 @@ async fn stream_loop(
                 let Ok(cmds) = split_commands(inbuf) else {
                     return "protocol error";
                 };
-                let mut st = engine.state.lock();
+                let mut st = engine.lock_state().await;
                 for (args, _) in cmds {
                     handle_ack(engine, &mut st, id, &args);
                 }

@@ -42,7 +42,7 @@ enum End {
 pub async fn run_link(engine: Arc<Engine>, generation: u64) {
     loop {
         let target = {
-            let st = engine.state.lock();
+            let st = engine.lock_state().await;
             if st.repl.link_generation != generation || st.repl.role != Role::Replica {
                 return;
             }
@@ -50,7 +50,7 @@ pub async fn run_link(engine: Arc<Engine>, generation: u64) {
         };
         let Some((host, port)) = target else { return };
         let end = link_once(&engine, generation, &host, port).await;
-        if !record_end(&engine, generation, end) {
+        if !record_end(&engine, generation, end).await {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -58,8 +58,8 @@ pub async fn run_link(engine: Arc<Engine>, generation: u64) {
 }
 
 /// Record how a link attempt ended; false when the link task must stop.
-fn record_end(engine: &Engine, generation: u64, end: End) -> bool {
-    let mut st = engine.state.lock();
+async fn record_end(engine: &Engine, generation: u64, end: End) -> bool {
+    let mut st = engine.lock_state().await;
     if st.repl.link_generation != generation {
         return false;
     }
@@ -164,7 +164,7 @@ async fn link_inner(
     let mut sock = connect(engine, host, port).await?;
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let (my_port, my_term, auth) = {
-        let st = engine.state.lock();
+        let st = engine.lock_state().await;
         let mut pass = st.config.get("masterauth").unwrap_or("").to_string();
         let mut user = st.config.get("masteruser").unwrap_or("").to_string();
         if pass.is_empty() {
@@ -216,7 +216,7 @@ async fn link_inner(
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| End::Retry(format!("master does not report a term: {l}")))?;
     let (replid, offset, prev, allow_full) = {
-        let mut st = engine.state.lock();
+        let mut st = engine.lock_state().await;
         if obsolete(&st, generation) {
             return Ok(());
         }
@@ -259,7 +259,7 @@ async fn link_inner(
     let l = read_line(&mut sock, &mut buf).await?;
     let words: Vec<&str> = l.split(' ').collect();
     let mut client = {
-        let mut st = engine.state.lock();
+        let mut st = engine.lock_state().await;
         let id = st.new_client_id();
         stream_client(id, st.stream.cur_db.unwrap_or(0))
     };
@@ -267,7 +267,7 @@ async fn link_inner(
     match words.first().copied() {
         Some("+CONTINUE") => {
             let new_id = words.get(1).copied().unwrap_or("").to_string();
-            let mut st = engine.state.lock();
+            let mut st = engine.lock_state().await;
             if obsolete(&st, generation) {
                 return Ok(());
             }
@@ -285,7 +285,7 @@ async fn link_inner(
         Some("+FULLRESYNC") => {
             let s: u64 = words.get(2).and_then(|w| w.parse().ok()).unwrap_or(0);
             let db: i64 = words.get(3).and_then(|w| w.parse().ok()).unwrap_or(-1);
-            let mut st = engine.state.lock();
+            let mut st = engine.lock_state().await;
             if obsolete(&st, generation) {
                 return Ok(());
             }
@@ -295,7 +295,7 @@ async fn link_inner(
         }
         Some("+TRUNCATE") => {
             let p: u64 = words.get(2).and_then(|w| w.parse().ok()).unwrap_or(0);
-            let mut st = engine.state.lock();
+            let mut st = engine.lock_state().await;
             if obsolete(&st, generation) {
                 return Ok(());
             }
@@ -343,7 +343,7 @@ async fn link_stock_master(
     send(&mut sock, &["REPLCONF", "capa", "eof", "capa", "psync2"]).await?;
     expect_ok(&mut sock, &mut buf).await?;
     let (replid, offset, timeout_secs) = {
-        let mut st = engine.state.lock();
+        let mut st = engine.lock_state().await;
         if obsolete(&st, generation) {
             return Ok(());
         }
@@ -369,7 +369,7 @@ async fn link_stock_master(
     match words.first().copied() {
         Some("+CONTINUE") => {
             let new_id = words.get(1).copied().unwrap_or("").to_string();
-            let mut st = engine.state.lock();
+            let mut st = engine.lock_state().await;
             if obsolete(&st, generation) {
                 return Ok(());
             }
@@ -389,7 +389,7 @@ async fn link_stock_master(
                 .ok_or_else(|| End::Retry(format!("bad FULLRESYNC: {l}")))?;
             info!(offset = s, "full sync from the (stock Redis) master");
             let data = read_rdb_payload(&mut sock, &mut buf, timeout_secs).await?;
-            let mut st = engine.state.lock();
+            let mut st = engine.lock_state().await;
             if obsolete(&st, generation) {
                 return Ok(());
             }
@@ -429,7 +429,7 @@ async fn link_stock_master(
         _ => return Err(End::Retry(format!("PSYNC refused: {l}"))),
     }
     let mut client = {
-        let mut st = engine.state.lock();
+        let mut st = engine.lock_state().await;
         let id = st.new_client_id();
         stream_client(id, st.stream.cur_db.unwrap_or(0))
     };
@@ -721,7 +721,7 @@ const ACK_WRITE_WAIT: Duration = Duration::from_millis(500);
 /// writer writes as soon as it is woken), not an fsync.
 async fn durable_offset(engine: &Engine, generation: u64) -> Option<u64> {
     let (offset, log) = {
-        let st = engine.state.lock();
+        let st = engine.lock_state().await;
         if obsolete(&st, generation) {
             return None;
         }
@@ -794,7 +794,7 @@ async fn receive(
             let raw = buf.clone().freeze();
             let cmds = split_commands_with(&mut parser, &mut buf)
                 .map_err(|e| End::Retry(format!("protocol: {e}")))?;
-            let mut st = engine.state.lock();
+            let mut st = engine.lock_state().await;
             if obsolete(&st, generation) {
                 return Ok(());
             }

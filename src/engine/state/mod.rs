@@ -137,6 +137,10 @@ impl Blocking {
 pub struct Watches {
     pub by_key: HashMap<(usize, CompactBytes), Vec<u64>>,
     pub dirty: HashSet<u64>,
+    /// (client, db, key): watches whose key SWAPDB replaced with an already expired one where
+    /// there was none (Redis's `watchedKey.expired`). Logically nothing changed, so EXEC does not
+    /// count these keys as "expired since WATCH".
+    pub stale: HashSet<(u64, usize, CompactBytes)>,
 }
 
 impl Watches {
@@ -175,6 +179,9 @@ impl Watches {
             }
         }
         self.dirty.remove(&id);
+        if !self.stale.is_empty() {
+            self.stale.retain(|(c, _, _)| *c != id);
+        }
     }
 }
 
@@ -217,6 +224,8 @@ pub struct EngineState {
     pub watches: Watches,
     pub slowlog: VecDeque<SlowLogEntry>,
     pub slowlog_next_id: u64,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call `noscript` commands (a test hook).
+    pub script_disable_deny: bool,
     pub pause: Pause,
     /// The databases' `expiry_held` (set while a CLIENT PAUSE lasts; see [`Self::hold_expiries`]).
     pub expiries_held: bool,
@@ -330,6 +339,7 @@ impl EngineState {
             watches: Watches::default(),
             slowlog: VecDeque::new(),
             slowlog_next_id: 0,
+            script_disable_deny: false,
             pause: Pause::default(),
             expiries_held: false,
             dirty: 0,
@@ -400,12 +410,14 @@ impl EngineState {
             return;
         };
         if batch.len() > 1 {
-            let db = batch[0].0;
-            self.append_effect(db, &[Arg::from_static(b"MULTI")]);
+            // MULTI in the first effect's database and EXEC in the last one's: no SELECT
+            // around either (Redis's stream has none; the suite reads it command by command).
+            let (first, last) = (batch[0].0, batch[batch.len() - 1].0);
+            self.append_effect(first, &[Arg::from_static(b"MULTI")]);
             for (db, args) in &batch {
                 self.append_effect(*db, args);
             }
-            self.append_effect(db, &[Arg::from_static(b"EXEC")]);
+            self.append_effect(last, &[Arg::from_static(b"EXEC")]);
         } else {
             for (db, args) in &batch {
                 self.append_effect(*db, args);

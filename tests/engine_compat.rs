@@ -1,0 +1,601 @@
+//! Behaviours Redis's own test suite checks, compared reply by reply with Debian's
+//! redis-server 7.0.15 (same commands to both, raw RESP frames compared byte for byte): DEBUG
+//! PROTOCOL and RESP3 types through scripts, SLOWLOG's redaction and EXEC, EXEC's READONLY,
+//! NOREPLICAS, MASTERDOWN and OOM refusals, SWAPDB and WATCH of expired keys, blocked pops
+//! and keys of another type, the MULTI/EXEC batch on the replication stream. Plus, engine
+//! only: a busy script is killable while a replica is attached. Does I/O: sockets, processes.
+
+mod support;
+
+// Counted allocations, as in the engine binary: maxmemory needs used_memory.
+#[global_allocator]
+static ALLOC: redispair::engine::memory::CountingAllocator =
+    redispair::engine::memory::CountingAllocator;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{free_port, start_engine, wait_for};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A redis-server on a free loopback port, killed on drop.
+struct RedisServer {
+    child: Child,
+    addr: String,
+}
+
+impl RedisServer {
+    async fn start() -> RedisServer {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir", "/tmp"])
+            .args(["--enable-debug-command", "yes", "--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        let addr = format!("127.0.0.1:{port}");
+        let own_pid = format!("process_id:{}", child.id());
+        wait_for(Duration::from_secs(20), "redis-server to answer", || {
+            let (addr, own_pid) = (addr.clone(), own_pid.clone());
+            async move {
+                let Ok(mut c) = Conn::try_connect(&addr).await else {
+                    return false;
+                };
+                let info = c.call(&["INFO", "server"]).await;
+                String::from_utf8_lossy(&info).contains(&own_pid)
+            }
+        })
+        .await;
+        RedisServer { child, addr }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw RESP connection: sends commands, returns each reply's frame as its bytes.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn try_connect(addr: &str) -> std::io::Result<Conn> {
+        Ok(Conn {
+            stream: TcpStream::connect(addr).await?,
+            buf: Vec::new(),
+        })
+    }
+    async fn connect(addr: &str) -> Conn {
+        Conn::try_connect(addr).await.expect("connect")
+    }
+    async fn send(&mut self, args: &[&str]) {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n{}\r\n", a.len(), a).as_bytes());
+        }
+        self.stream.write_all(&out).await.unwrap();
+    }
+    /// The next complete reply frame (fails after 10 s).
+    async fn read(&mut self) -> Vec<u8> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(n) = frame_len(&self.buf) {
+                return self.buf.drain(..n).collect();
+            }
+            let mut chunk = [0u8; 16384];
+            let n = tokio::time::timeout_at(deadline.into(), self.stream.read(&mut chunk))
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "no complete reply in 10 s; got {:?}",
+                        String::from_utf8_lossy(&self.buf)
+                    )
+                })
+                .unwrap();
+            assert!(n > 0, "connection closed");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+    async fn call(&mut self, args: &[&str]) -> Vec<u8> {
+        self.send(args).await;
+        self.read().await
+    }
+    async fn text(&mut self, args: &[&str]) -> String {
+        String::from_utf8_lossy(&self.call(args).await).into_owned()
+    }
+}
+
+/// The length of the first complete RESP2/RESP3 frame in `b`, or None if more bytes are needed.
+fn frame_len(b: &[u8]) -> Option<usize> {
+    let line_end = b.windows(2).position(|w| w == b"\r\n")?;
+    let line = std::str::from_utf8(&b[1..line_end]).ok()?;
+    let head = line_end + 2;
+    match b[0] {
+        b'+' | b'-' | b':' | b',' | b'#' | b'_' | b'(' => Some(head),
+        b'$' | b'=' | b'!' => {
+            let n: i64 = line.parse().ok()?;
+            if n < 0 {
+                return Some(head);
+            }
+            let total = head + n as usize + 2;
+            (b.len() >= total).then_some(total)
+        }
+        b'*' | b'~' | b'>' | b'%' | b'|' => {
+            let n: i64 = line.parse().ok()?;
+            if n < 0 {
+                return Some(head);
+            }
+            let items = if matches!(b[0], b'%' | b'|') {
+                2 * n
+            } else {
+                n
+            };
+            let mut at = head;
+            for _ in 0..items {
+                at += frame_len(&b[at..])?;
+            }
+            // An attribute precedes the reply it describes: both make one frame here.
+            if b[0] == b'|' {
+                at += frame_len(&b[at..])?;
+            }
+            Some(at)
+        }
+        other => panic!("not a RESP frame: {:?}", other as char),
+    }
+}
+
+/// Both servers, one connection to each: every step is sent to both and the replies compared.
+struct Pair {
+    redis: Conn,
+    engine: Conn,
+}
+
+impl Pair {
+    async fn connect(redis: &str, engine: &str) -> Pair {
+        Pair {
+            redis: Conn::connect(redis).await,
+            engine: Conn::connect(engine).await,
+        }
+    }
+    /// Send to both and assert the same reply; returns it.
+    async fn same(&mut self, args: &[&str]) -> String {
+        let r = self.redis.call(args).await;
+        let e = self.engine.call(args).await;
+        assert_eq!(
+            String::from_utf8_lossy(&e),
+            String::from_utf8_lossy(&r),
+            "engine (left) and redis-server (right) differ on {args:?}"
+        );
+        String::from_utf8_lossy(&r).into_owned()
+    }
+}
+
+struct Servers {
+    redis: RedisServer,
+    engine: redispair::engine::server::ServerHandle,
+}
+
+impl Servers {
+    async fn start() -> Servers {
+        Servers {
+            redis: RedisServer::start().await,
+            engine: start_engine(&[]).await,
+        }
+    }
+    fn engine_addr(&self) -> String {
+        self.engine.addr().to_string()
+    }
+    async fn pair(&self) -> Pair {
+        Pair::connect(&self.redis.addr, &self.engine_addr()).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_protocol_replies_as_redis_in_resp2_and_resp3() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    let types = [
+        "string", "integer", "double", "bignum", "null", "array", "set", "map", "attrib", "push",
+        "verbatim", "true", "false", "nosuch",
+    ];
+    for t in types {
+        p.same(&["DEBUG", "PROTOCOL", t]).await;
+    }
+    p.redis.call(&["HELLO", "3"]).await;
+    p.engine.call(&["HELLO", "3"]).await;
+    for t in types {
+        p.same(&["DEBUG", "PROTOCOL", t]).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_see_resp3_types_of_debug_protocol() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    // Not allowed from scripts until the test hook says so.
+    p.same(&[
+        "EVAL",
+        "return redis.call('debug', 'protocol', 'true')",
+        "0",
+    ])
+    .await;
+    p.same(&["DEBUG", "SET-DISABLE-DENY-SCRIPTS", "1"]).await;
+    for client in ["2", "3"] {
+        p.redis.call(&["HELLO", client]).await;
+        p.engine.call(&["HELLO", client]).await;
+        for lua in ["2", "3"] {
+            for t in [
+                "bignum", "map", "set", "double", "null", "verbatim", "true", "false", "attrib",
+            ] {
+                let script =
+                    format!("redis.setresp({lua}); return redis.call('debug', 'protocol', '{t}')");
+                p.same(&["EVAL", &script, "0"]).await;
+            }
+        }
+        // A big number a script returns, with CR/LF in it (sent as spaces).
+        p.same(&["EVAL", "return {big_number='123\\r\\n123'}", "0"])
+            .await;
+    }
+    p.same(&["DEBUG", "SET-DISABLE-DENY-SCRIPTS", "0"]).await;
+    p.same(&["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "1b"]).await;
+    p.same(&["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "0"]).await;
+    p.same(&["DEBUG", "REPLYBUFFER", "RESIZING", "0"]).await;
+    p.same(&["DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "never"])
+        .await;
+}
+
+/// The argument lists of a SLOWLOG GET reply (ids, times, durations and addresses differ).
+fn slowlog_args(reply: &[u8]) -> Vec<Vec<String>> {
+    // Parse just enough: entries are arrays of 6; the 4th is an array of bulk strings.
+    let text = String::from_utf8_lossy(reply);
+    let mut out = Vec::new();
+    let mut lines = text.split("\r\n").peekable();
+    let _top = lines.next();
+    while let Some(l) = lines.next() {
+        if l != "*6" {
+            continue;
+        }
+        // id, time, duration
+        lines.next();
+        lines.next();
+        lines.next();
+        let n: usize = lines.next().unwrap()[1..].parse().unwrap();
+        let mut args = Vec::new();
+        for _ in 0..n {
+            lines.next(); // $len
+            args.push(lines.next().unwrap().to_string());
+        }
+        out.push(args);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowlog_redacts_secrets_and_logs_what_exec_ran() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    p.same(&["CONFIG", "SET", "slowlog-log-slower-than", "0"])
+        .await;
+    p.same(&["SLOWLOG", "RESET"]).await;
+    p.redis
+        .call(&["ACL", "SETUSER", "slowlog test user", "+get"])
+        .await;
+    p.engine
+        .call(&["ACL", "SETUSER", "slowlog test user", "+get"])
+        .await;
+    p.same(&["CONFIG", "SET", "masterauth", ""]).await;
+    p.same(&["ACL", "SETUSER", "slowlog-user", "+get", "+set"])
+        .await;
+    p.same(&["AUTH", "nosuchuser", "secret"]).await;
+    p.same(&["MULTI"]).await;
+    p.same(&["SET", "k", "v"]).await;
+    p.same(&["EXEC"]).await;
+    let many: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+    let mut sadd = vec!["SADD", "set"];
+    sadd.extend(many.iter().map(|s| s.as_str()));
+    p.same(&sadd).await;
+    let long = "A".repeat(129);
+    p.same(&["SADD", "set", &long]).await;
+    p.same(&["CONFIG", "SET", "slowlog-log-slower-than", "-1"])
+        .await;
+    let r = slowlog_args(&p.redis.call(&["SLOWLOG", "GET", "-1"]).await);
+    let e = slowlog_args(&p.engine.call(&["SLOWLOG", "GET", "-1"]).await);
+    assert_eq!(e, r, "SLOWLOG GET: engine (left), redis-server (right)");
+    // What it must show, so a change to both would not pass unnoticed.
+    let flat: Vec<String> = r.iter().map(|a| a.join(" ")).collect();
+    assert!(flat.contains(&"ACL SETUSER (redacted) (redacted) (redacted)".to_string()));
+    assert!(flat.contains(&"CONFIG SET masterauth (redacted)".to_string()));
+    assert!(flat.contains(&"SET k v".to_string()));
+    assert!(!flat.iter().any(|a| a.starts_with("EXEC")), "{flat:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_checks_replica_state_once_and_refuses_as_redis() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    let dead_port = free_port().to_string();
+    // REPLICAOF inside the transaction: the writes queued after it still run.
+    p.same(&["MULTI"]).await;
+    p.same(&["SET", "foo2", "bar"]).await;
+    p.same(&["REPLICAOF", "127.0.0.1", &dead_port]).await;
+    p.same(&["SET", "foo3", "bar"]).await;
+    p.same(&["EXEC"]).await;
+    p.same(&["SET", "foo4", "bar"]).await; // READONLY now
+                                           // replica-serve-stale-data no, link down: MASTERDOWN, and EXEC of a GET or PING aborts.
+    p.same(&["CONFIG", "SET", "replica-serve-stale-data", "no"])
+        .await;
+    p.same(&["GET", "foo2"]).await;
+    p.same(&["REPLICAOF", "NO", "ONE"]).await;
+    p.same(&["MULTI"]).await;
+    p.same(&["PING"]).await;
+    let mut other = s.pair().await;
+    other.same(&["REPLICAOF", "127.0.0.1", &dead_port]).await;
+    p.same(&["EXEC"]).await;
+    other.same(&["REPLICAOF", "NO", "ONE"]).await;
+    p.same(&["CONFIG", "SET", "replica-serve-stale-data", "yes"])
+        .await;
+    // min-replicas-to-write without replicas: NOREPLICAS, and EXEC with a write aborts.
+    p.same(&["MULTI"]).await;
+    p.same(&["INCR", "counter"]).await;
+    other
+        .same(&["CONFIG", "SET", "min-replicas-to-write", "1"])
+        .await;
+    p.same(&["EXEC"]).await;
+    p.same(&["SET", "x", "1"]).await;
+    p.same(&["GET", "counter"]).await;
+    p.same(&["CONFIG", "SET", "min-replicas-to-write", "0"])
+        .await;
+    // Over maxmemory: EXEC of a transaction that may grow memory aborts with OOM.
+    p.same(&["MULTI"]).await;
+    p.same(&["SET", "x", "1"]).await;
+    p.same(&["GET", "x"]).await;
+    other.same(&["CONFIG", "SET", "maxmemory", "1"]).await;
+    p.same(&["EXEC"]).await;
+    other.same(&["CONFIG", "SET", "maxmemory", "0"]).await;
+    p.same(&["GET", "foo3"]).await;
+}
+
+/// The server's clock (TIME) in milliseconds.
+async fn server_ms(c: &mut Conn) -> i64 {
+    let t = c.text(&["TIME"]).await;
+    let nums: Vec<i64> = t
+        .split("\r\n")
+        .filter(|l| !l.is_empty() && !l.starts_with('*') && !l.starts_with('$'))
+        .map(|l| l.parse().unwrap())
+        .collect();
+    nums[0] * 1000 + nums[1] / 1000
+}
+
+/// Poll until `INFO clients` of `c` reports `n` blocked clients (10 s at most).
+async fn wait_blocked(c: &mut Conn, n: usize) {
+    let want = format!("blocked_clients:{n}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !c.text(&["INFO", "clients"]).await.contains(&want) {
+        assert!(Instant::now() < deadline, "no {want}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swapdb_with_expired_keys_does_not_fail_watch() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    p.same(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]).await;
+    // A missing watched key replaced by an expired one: no change.
+    // Expired without being touched: wait on each server's own clock (TIME), not on the key.
+    let mut start = Vec::new();
+    for c in [&mut p.redis, &mut p.engine] {
+        start.push(server_ms(c).await);
+        c.call(&["SET", "x", "foo", "PX", "1"]).await;
+    }
+    for (c, t0) in [&mut p.redis, &mut p.engine].into_iter().zip(start) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server_ms(c).await < t0 + 3 {
+            assert!(Instant::now() < deadline, "the server clock does not move");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    p.same(&["SELECT", "1"]).await;
+    p.same(&["WATCH", "x"]).await;
+    p.same(&["SWAPDB", "0", "1"]).await;
+    p.same(&["MULTI"]).await;
+    p.same(&["PING"]).await;
+    p.same(&["EXEC"]).await;
+    // A live key replacing the watched one does fail it.
+    p.same(&["SELECT", "0"]).await;
+    p.same(&["SET", "y", "live"]).await;
+    p.same(&["SELECT", "1"]).await;
+    p.same(&["WATCH", "y"]).await;
+    p.same(&["SWAPDB", "0", "1"]).await;
+    p.same(&["MULTI"]).await;
+    p.same(&["PING"]).await;
+    p.same(&["EXEC"]).await;
+    p.same(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_pop_ignores_a_key_of_another_type() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    let mut blocked = s.pair().await;
+    blocked.redis.send(&["BLPOP", "list", "0"]).await;
+    blocked.engine.send(&["BLPOP", "list", "0"]).await;
+    wait_blocked(&mut p.redis, 1).await;
+    wait_blocked(&mut p.engine, 1).await;
+    p.same(&["MULTI"]).await;
+    p.same(&["LPUSH", "list", "a"]).await;
+    p.same(&["DEL", "list"]).await;
+    p.same(&["SET", "list", "foo"]).await;
+    p.same(&["EXEC"]).await;
+    // Still blocked on both: nothing was answered (the next reply is the pop of "b").
+    p.same(&["DEL", "list"]).await;
+    p.same(&["LPUSH", "list", "b"]).await;
+    let r = blocked.redis.read().await;
+    let e = blocked.engine.read().await;
+    assert_eq!(String::from_utf8_lossy(&e), String::from_utf8_lossy(&r));
+    assert_eq!(r, b"*2\r\n$4\r\nlist\r\n$1\r\nb\r\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sort_store_serves_a_blocked_pop() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    let mut blocked = s.pair().await;
+    blocked.redis.send(&["BLPOP", "dst", "0"]).await;
+    blocked.engine.send(&["BLPOP", "dst", "0"]).await;
+    wait_blocked(&mut p.redis, 1).await;
+    wait_blocked(&mut p.engine, 1).await;
+    p.same(&["RPUSH", "src", "3", "1", "2"]).await;
+    p.same(&["SORT", "src", "STORE", "dst"]).await;
+    let r = blocked.redis.read().await;
+    let e = blocked.engine.read().await;
+    assert_eq!(String::from_utf8_lossy(&e), String::from_utf8_lossy(&r));
+    assert_eq!(r, b"*2\r\n$3\r\ndst\r\n$1\r\n1\r\n");
+    p.same(&["LRANGE", "dst", "0", "-1"]).await;
+}
+
+/// Read the replication stream after SYNC's RDB payload: the next `n` commands, as text.
+async fn stream_commands(c: &mut Conn, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let frame = c.read().await;
+        let text = String::from_utf8_lossy(&frame).into_owned();
+        // Arrays of bulk strings: keep the arguments only.
+        let args: Vec<&str> = text
+            .split("\r\n")
+            .filter(|l| !l.is_empty() && !l.starts_with('*') && !l.starts_with('$'))
+            .collect();
+        // redis-server writes MULTI/EXEC in lower case, the engine in upper case (the
+        // suite's reader compares lower-cased too).
+        out.push(args.join(" ").to_lowercase());
+    }
+    out
+}
+
+/// SYNC and skip the RDB payload (and the newlines a master may send before it).
+async fn sync(addr: &str) -> Conn {
+    let mut c = Conn::connect(addr).await;
+    c.stream.write_all(b"SYNC\r\n").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        while c.buf.first() == Some(&b'\n') {
+            c.buf.remove(0);
+        }
+        if let Some(end) = c.buf.windows(2).position(|w| w == b"\r\n") {
+            let len: usize = std::str::from_utf8(&c.buf[1..end])
+                .unwrap()
+                .parse()
+                .unwrap();
+            if c.buf.len() >= end + 2 + len {
+                c.buf.drain(..end + 2 + len);
+                return c;
+            }
+        }
+        let mut chunk = [0u8; 16384];
+        let n = tokio::time::timeout_at(deadline.into(), c.stream.read(&mut chunk))
+            .await
+            .expect("RDB payload in time")
+            .unwrap();
+        assert!(n > 0, "connection closed during SYNC");
+        c.buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_across_databases_is_streamed_as_redis_streams_it() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    p.same(&["SET", "before", "1"]).await;
+    let mut r = sync(&s.redis.addr).await;
+    let mut e = sync(&s.engine_addr()).await;
+    p.same(&["MULTI"]).await;
+    for (db, key) in [("1", "a"), ("2", "b"), ("3", "c")] {
+        p.same(&["SELECT", db]).await;
+        p.same(&["SET", key, "v"]).await;
+    }
+    p.same(&["EXEC"]).await;
+    let want = 8; // select, multi, set, select, set, select, set, exec
+    let rs = stream_commands(&mut r, want).await;
+    let es = stream_commands(&mut e, want).await;
+    // The first SELECT names whatever database the stream was last in; the rest must agree.
+    assert_eq!(es[1..], rs[1..], "engine (left), redis-server (right)");
+    assert_eq!(rs.last().map(|s| s.as_str()), Some("exec"));
+}
+
+/// An engine binary on a free port (its default single network thread, as in production),
+/// killed on drop.
+struct EngineProcess {
+    child: Child,
+    addr: String,
+}
+
+impl EngineProcess {
+    async fn start(extra: &[&str]) -> EngineProcess {
+        let port = free_port();
+        let dir = support::temp_dir(&format!("compat-{port}"));
+        let child = Command::new(env!("CARGO_BIN_EXE_redispair-engine"))
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--persistence", "off", "--dir", dir.to_str().unwrap()])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the engine binary runs");
+        let addr = format!("127.0.0.1:{port}");
+        let own_pid = format!("process_id:{}", child.id());
+        wait_for(Duration::from_secs(20), "the engine to answer", || {
+            let (addr, own_pid) = (addr.clone(), own_pid.clone());
+            async move {
+                let Ok(mut c) = Conn::try_connect(&addr).await else {
+                    return false;
+                };
+                String::from_utf8_lossy(&c.call(&["INFO", "server"]).await).contains(&own_pid)
+            }
+        })
+        .await;
+        EngineProcess { child, addr }
+    }
+}
+
+impl Drop for EngineProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Engine only: a script past busy-reply-threshold can be killed while a replica is attached
+/// and after a REPLICAOF / REPLICAOF NO ONE (their replication tasks once took the state with
+/// a blocking lock and held the only network thread, so SCRIPT KILL was never read). The engine
+/// runs as its own process: in-process it would share this test's runtime threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_script_is_killable_with_a_replica_attached() {
+    let engine =
+        EngineProcess::start(&["--busy-reply-threshold", "10", "--worker-threads", "1"]).await;
+    let addr = engine.addr.clone();
+    let _replica = sync(&addr).await;
+    let mut admin = Conn::connect(&addr).await;
+    let dead_port = free_port().to_string();
+    admin.call(&["REPLICAOF", "127.0.0.1", &dead_port]).await;
+    admin.call(&["REPLICAOF", "NO", "ONE"]).await;
+    let mut runner = Conn::connect(&addr).await;
+    runner.send(&["EVAL", "while true do end", "0"]).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !admin.text(&["PING"]).await.starts_with("-BUSY") {
+        assert!(Instant::now() < deadline, "the script never became busy");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(admin.text(&["SCRIPT", "KILL"]).await, "+OK\r\n");
+    assert!(runner
+        .read()
+        .await
+        .starts_with(b"-ERR Script killed by user with SCRIPT KILL"));
+    assert_eq!(admin.text(&["PING"]).await, "+PONG\r\n");
+}
