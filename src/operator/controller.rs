@@ -422,6 +422,25 @@ fn decide_pass(pair: &RedisPair, v: &super::validate::ValidatedPair, seen: &Seen
             last_schedule,
         ));
     }
+    // Backup credentials: checked every pass, reported beside the failover's conditions,
+    // never stopping it.
+    if seen.names.archive_secret.is_some() || seen.names.recovery_secret.is_some() {
+        let check =
+            super::validate::check_backup_credentials(v, &seen.observed.backup_secrets);
+        let prev = seen
+            .previous
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or(&[]);
+        status
+            .conditions
+            .push(super::status::backup_credentials_condition(
+                prev,
+                &check,
+                pair.meta().generation,
+                seen.now,
+            ));
+    }
     // build: the read-write Service's selector carries the routing decision, so fencing
     // (selector → nothing) is applied before any engine action.
     let routing = routing_of(&d, &obs);
@@ -693,6 +712,7 @@ async fn status_pass(
         )
         .await;
     }
+    publish_backup_credentials(ctx, pair, seen, plan).await;
     if seen.previous.as_ref() != Some(&plan.status) && d.record == plan.record {
         let written = patch_status(&pair_api(ctx, pair), &pair.name_any(), &plan.status)
             .await
@@ -745,6 +765,34 @@ async fn status_pass(
     })
 }
 
+/// The `BackupCredentials` condition's Events: a Warning naming the Secret and the key when
+/// it turns False or its message changes, a Normal one when it turns True again.
+async fn publish_backup_credentials(ctx: &Context, pair: &RedisPair, seen: &Seen, plan: &Plan) {
+    use super::status::CONDITION_BACKUP_CREDENTIALS as C;
+    let find = |conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]| {
+        conds.iter().find(|c| c.type_ == C).cloned()
+    };
+    let Some(now) = find(&plan.status.conditions) else {
+        return;
+    };
+    let before = seen.previous.as_ref().and_then(|s| find(&s.conditions));
+    let unchanged = before
+        .as_ref()
+        .is_some_and(|b| b.status == now.status && b.message == now.message);
+    if unchanged {
+        return;
+    }
+    let invalid = now.status == "False";
+    if invalid {
+        warn!(message = %now.message, "backup credentials");
+        ctx.metrics.error(&now.reason);
+    } else if before.is_none() {
+        // Valid from the start: nothing worth an Event.
+        return;
+    }
+    publish(ctx, pair, &now.reason, now.message.clone(), invalid).await;
+}
+
 /// Requeue by error kind (see [`ReconcileError::requeue_after`]).
 pub fn error_policy(
     _pair: Arc<RedisPair>,
@@ -781,7 +829,9 @@ where
 }
 
 /// The pairs (among `pairs`) that name the Secret `namespace/name`: as their password Secret
-/// (spec.auth.passwordSecret or `<pair>-password`) or their admin Secret (`<pair>-admin`).
+/// (spec.auth.passwordSecret or `<pair>-password`), their admin Secret (`<pair>-admin`), their
+/// TLS Secret, or a backup credentials Secret (`spec.backup`, `spec.bootstrap.recovery`: a
+/// fixed one clears `BackupCredentials` at once).
 pub fn pairs_naming_secret(
     pairs: &[Arc<RedisPair>],
     namespace: Option<&str>,
@@ -795,6 +845,8 @@ pub fn pairs_naming_secret(
             n.password_secret == name
                 || n.admin_secret == name
                 || n.tls_secret.as_deref() == Some(name)
+                || n.archive_secret.as_deref() == Some(name)
+                || n.recovery_secret.as_deref() == Some(name)
         })
         .map(|p| ObjectRef::from_obj(p.as_ref()))
         .collect()
@@ -994,5 +1046,18 @@ mod tests {
             ["other/cache"]
         );
         assert!(pairs_naming_secret(&pairs, Some("shop"), "unrelated").is_empty());
+        // A backup's credentials Secret.
+        let mut backed_up = contract_pair();
+        backed_up.metadata.name = Some("archived".into());
+        backed_up.spec.backup = Some(
+            serde_json::from_value(serde_json::json!({"destination": {
+                "destinationPath": "s3://b/p", "credentialsSecret": {"name": "s3-creds"}}}))
+            .unwrap(),
+        );
+        let pairs = [Arc::new(backed_up)];
+        assert_eq!(
+            names(pairs_naming_secret(&pairs, Some("shop"), "s3-creds")),
+            ["shop/archived"]
+        );
     }
 }

@@ -145,13 +145,13 @@ pub const RECOVERY_CREDENTIALS_DIR: &str = "/var/run/redispair/recovery";
 pub const RESTORE_CONTAINER: &str = "restore";
 
 /// A Secret as a read-only volume of files, mode 0440 (group: the pod's fsGroup).
-fn secret_files_volume(name: &str, secret: &str) -> Volume {
+fn secret_files_volume(name: &str, secret: &str, optional: bool) -> Volume {
     Volume {
         name: name.to_string(),
         secret: Some(k8s_openapi::api::core::v1::SecretVolumeSource {
             secret_name: Some(secret.to_string()),
             default_mode: Some(SECRET_FILE_MODE),
-            optional: Some(false),
+            optional: Some(optional),
             ..Default::default()
         }),
         ..Default::default()
@@ -552,7 +552,12 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
         .as_ref()
         .and_then(|b| b.destination.credentials_secret.as_ref())
     {
-        volumes.push(secret_files_volume("archive-credentials", &secret.name));
+        // Optional: a missing or wrong credentials Secret must not keep an engine from
+        // starting (a pod replaced after a failover would wait in ContainerCreating and the
+        // pair stay without its second copy). The engine starts with what is there, its
+        // archiver reports the failure and picks the files up once the Secret is fixed; the
+        // operator names the Secret and the missing key (`BackupCredentials`).
+        volumes.push(secret_files_volume("archive-credentials", &secret.name, true));
         if let Some(m) = container.volume_mounts.as_mut() {
             m.push(VolumeMount {
                 name: "archive-credentials".to_string(),
@@ -578,7 +583,9 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
             .credentials_secret
             .as_ref()
     }) {
-        volumes.push(secret_files_volume("recovery-credentials", &secret.name));
+        // Required: a restore without its credentials cannot succeed, so the first pod waits
+        // for the Secret (the operator says which, in `BackupCredentials`).
+        volumes.push(secret_files_volume("recovery-credentials", &secret.name, false));
     }
     let init_containers = restore.map(|c| vec![c]);
     Pod {
@@ -1184,6 +1191,9 @@ mod tests {
         let secret = vol.secret.as_ref().unwrap();
         assert_eq!(secret.secret_name.as_deref(), Some("s3-creds"));
         assert_eq!(secret.default_mode, Some(SECRET_FILE_MODE));
+        // Optional: a missing Secret must not keep the engine from starting (a backup
+        // problem never costs the pair a copy); the operator reports it instead.
+        assert_eq!(secret.optional, Some(true));
         let mount = c
             .volume_mounts
             .iter()
@@ -1230,7 +1240,8 @@ mod tests {
             .iter()
             .flatten()
             .any(|v| v.name == "recovery-credentials"
-                && v.secret.as_ref().unwrap().secret_name.as_deref() == Some("old-creds")));
+                && v.secret.as_ref().unwrap().secret_name.as_deref() == Some("old-creds")
+                && v.secret.as_ref().unwrap().optional == Some(false)));
         // Not part of the spec hash: the step disappearing once a master exists rolls nothing.
         let mut elected = v.clone();
         elected.restore_first_master = false;
