@@ -259,3 +259,150 @@ async fn pods_archive_with_mounted_credentials_backups_wait_and_the_schedule_fir
     operator.abort();
     delete_namespace(&client, &ns).await;
 }
+
+/// The `BackupCredentials` condition of a pair: (status, message).
+async fn backup_credentials(pairs: &Api<RedisPair>, name: &str) -> Option<(String, String)> {
+    get(pairs, name)
+        .await?
+        .status?
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "BackupCredentials")
+        .map(|c| (c.status, c.message))
+}
+
+/// A missing Secret, then one with a misspelt key, then the right one: each is reported by
+/// name (condition and Warning Event) while the pods are built as usual and never replaced,
+/// the pair never InvalidSpec; the fix clears the condition at once (the Secret watch).
+#[tokio::test]
+async fn a_missing_or_wrong_credentials_secret_is_named_and_blocks_nothing() {
+    let (client, ns, operator) =
+        operator_in_fresh_namespace("rp-backup-creds", Some(TEST_IMAGE), "operator-test").await;
+    let pairs: Api<RedisPair> = Api::namespaced(client.clone(), &ns);
+    let only_archive = BACKUP.replace("    schedule: '* * * * *'\n", "");
+    pairs
+        .create(&PostParams::default(), &pair_yaml("cache", &only_archive))
+        .await
+        .unwrap();
+    // The pods are built although the Secret is missing: a backup problem blocks nothing.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let a = wait_for("pod cache-a", T, || get(&pods, "cache-a")).await;
+    let b = wait_for("pod cache-b", T, || get(&pods, "cache-b")).await;
+    let (s, message) = wait_for("BackupCredentials=False", T, || async {
+        backup_credentials(&pairs, "cache")
+            .await
+            .filter(|(s, _)| s == "False")
+    })
+    .await;
+    assert_eq!(s, "False");
+    assert_eq!(
+        message,
+        "spec.backup.destination.credentialsSecret: Secret s3-creds does not exist"
+    );
+    let events = || async {
+        use k8s_openapi::api::core::v1::Event;
+        let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+        events
+            .list(&Default::default())
+            .await
+            .map(|l| {
+                l.items
+                    .into_iter()
+                    .filter_map(|e| Some((e.reason?, e.type_.unwrap_or_default(), e.message?)))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    wait_for("a Warning Event naming the Secret", T, || async {
+        events().await.into_iter().find(|(r, t, m)| {
+            r == "BackupCredentialsInvalid" && t == "Warning" && m.contains("Secret s3-creds")
+        })
+    })
+    .await;
+
+    // A Secret whose secret key is misspelt: the message names the key it lacks and shows
+    // the ones it has.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let secret = |keys: &[(&str, &str)]| Secret {
+        metadata: ObjectMeta {
+            name: Some("s3-creds".into()),
+            ..Default::default()
+        },
+        data: Some(
+            keys.iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    secrets
+        .create(
+            &PostParams::default(),
+            &secret(&[("AWS_ACCESS_KEY_ID", "id"), ("AWS_SECRET_KEY", "s")]),
+        )
+        .await
+        .unwrap();
+    let wrong = "spec.backup.destination.credentialsSecret: Secret s3-creds has no key AWS_SECRET_ACCESS_KEY (s3:// needs it; the Secret has keys AWS_ACCESS_KEY_ID, AWS_SECRET_KEY)";
+    wait_for("the missing key named", T, || async {
+        backup_credentials(&pairs, "cache")
+            .await
+            .filter(|(s, m)| s == "False" && m == wrong)
+    })
+    .await;
+    wait_for("a Warning Event naming the key", T, || async {
+        events()
+            .await
+            .into_iter()
+            .find(|(r, _, m)| r == "BackupCredentialsInvalid" && m.contains("AWS_SECRET_ACCESS_KEY"))
+    })
+    .await;
+
+    // Fixed: the Secret watch reconciles the pair, the condition turns True.
+    secrets
+        .replace(
+            "s3-creds",
+            &PostParams::default(),
+            &secret(&[("AWS_ACCESS_KEY_ID", "id"), ("AWS_SECRET_ACCESS_KEY", "s")]),
+        )
+        .await
+        .unwrap();
+    wait_for("BackupCredentials=True", T, || async {
+        backup_credentials(&pairs, "cache")
+            .await
+            .filter(|(s, _)| s == "True")
+    })
+    .await;
+    wait_for("a Normal Event saying so", T, || async {
+        events()
+            .await
+            .into_iter()
+            .find(|(r, t, _)| r == "BackupCredentialsValid" && t == "Normal")
+    })
+    .await;
+
+    // Through all of it: the same two pods (no churn), the pair never InvalidSpec.
+    for (before, name) in [(&a, "cache-a"), (&b, "cache-b")] {
+        let now = get(&pods, name).await.expect("the pod is still there");
+        assert_eq!(now.metadata.uid, before.metadata.uid, "{name} was replaced");
+        assert_eq!(
+            now.metadata.annotations.as_ref().unwrap()["redispair.io/spec-hash"],
+            before.metadata.annotations.as_ref().unwrap()["redispair.io/spec-hash"]
+        );
+    }
+    let status = get(&pairs, "cache").await.unwrap().status.unwrap();
+    assert_ne!(status.phase.as_deref(), Some("Failed"));
+    assert!(
+        status
+            .conditions
+            .iter()
+            .all(|c| c.reason != "InvalidSpec"),
+        "{:?}",
+        status.conditions
+    );
+    assert!(events()
+        .await
+        .iter()
+        .all(|(r, _, _)| r != "InvalidSpec"));
+    operator.abort();
+    delete_namespace(&client, &ns).await;
+}
