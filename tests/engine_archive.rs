@@ -183,6 +183,20 @@ async fn restore_and_read(url: &str, name: &str, target: &[&str]) -> (String, u6
     r
 }
 
+/// One unlabelled sample from the engine's metrics endpoint (a bare HTTP/1.1 GET).
+async fn metric(port: u16, name: &str) -> Option<f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.ok()?;
+    let body = String::from_utf8_lossy(&raw).into_owned();
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
 fn file_url(p: &Path) -> String {
     format!("file://{}", p.display())
 }
@@ -529,7 +543,10 @@ async fn a_failing_store_never_blocks_writes_and_archiving_catches_up() {
     let root = temp_dir("archive-failing");
     let arch = root.join("archive");
     let url = file_url(&arch);
-    let e = start(&root.join("data"), &archive_settings(&url)).await;
+    let metrics_port = free_port();
+    let mut settings = archive_settings(&url);
+    settings.push(("metrics-port", metrics_port.to_string()));
+    let e = start(&root.join("data"), &settings).await;
     let mut c = e.conn().await;
     let mut admin = admin_conn(e.port).await;
     write_batch(&mut c, "a", 30).await;
@@ -560,6 +577,13 @@ async fn a_failing_store_never_blocks_writes_and_archiving_catches_up() {
         .await
         .unwrap();
     assert!(!err.is_empty());
+    // What the chart's archive-lag alert reads: failing, with bytes waiting.
+    assert_eq!(metric(metrics_port, "redispair_engine_archive_ok").await, Some(0.0));
+    let lag = metric(metrics_port, "redispair_engine_archive_lag_bytes").await;
+    assert!(lag.is_some_and(|l| l > 0.0), "{lag:?}");
+    assert!(metric(metrics_port, "redispair_engine_archive_lag_seconds")
+        .await
+        .is_some());
     // Writes are still answered while it fails.
     write_batch(&mut c, "c", 20).await;
     // Repair the store: the archive resumes where it stopped and catches up.
@@ -577,6 +601,7 @@ async fn a_failing_store_never_blocks_writes_and_archiving_catches_up() {
         }
     })
     .await;
+    assert_eq!(metric(metrics_port, "redispair_engine_archive_ok").await, Some(1.0));
     let (d, o) = restore_and_read(&url, "failing-restore", &[]).await;
     assert_eq!((d, o), (end.digest, end.offset));
     stop_and_remove_dirs([e]);

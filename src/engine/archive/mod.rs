@@ -348,6 +348,25 @@ impl ArchiveStatus {
         }
     }
 
+    /// The archive's lag: (bytes durable here and not archived, ms the oldest of them has
+    /// waited). Both 0 on a replica (it does not upload).
+    pub fn lag(&self, now_ms: i64) -> (u64, i64) {
+        let archived = self.archived.load(Ordering::Acquire);
+        let limit = self.limit.load(Ordering::Acquire);
+        let oldest = self.oldest_waiting_ms.load(Ordering::Acquire);
+        let ms = if oldest > 0 {
+            (now_ms - oldest).max(0)
+        } else {
+            0
+        };
+        (limit.saturating_sub(archived), ms)
+    }
+
+    /// Uploads currently fail (the last attempt's error is kept until one succeeds).
+    pub fn failing(&self) -> bool {
+        self.last_error.lock().is_some()
+    }
+
     /// INFO fields (section `persistence`).
     pub fn info(&self, now_ms: i64) -> String {
         let archived = self.archived.load(Ordering::Acquire);
