@@ -639,7 +639,7 @@ async fn restore_once_restores_a_directory_exactly_once() {
     let mut rc = r.conn().await;
     assert_eq!(
         (digest(&mut rc).await, master_offset(&mut rc).await),
-        (want, end)
+        (want.clone(), end)
     );
     write_batch(&mut rc, "after", 20).await;
     drop(r);
@@ -669,6 +669,29 @@ async fn restore_once_restores_a_directory_exactly_once() {
     // Without --once, a directory with data is refused.
     let err = restore_cmd(&["--from", &url, "--dir", d]).unwrap_err();
     assert!(err.contains("already holds data"), "{err}");
+    // A rollback (its own marker): restores over the engine's newer writes, once; the old
+    // replication identity goes with the data it described.
+    let rollback = [
+        "--once", "--marker", "rollback-r1.json", "--from", &url, "--dir", d,
+        "--target-offset", &end.to_string(),
+    ];
+    let third = restore_cmd(&rollback).unwrap();
+    assert!(third.contains("\"reached\":true"), "{third}");
+    assert!(!dir.join("node.state").exists());
+    let r = EngineProcess::start(free_port(), &dir, &[]).await;
+    let mut rc = r.conn().await;
+    assert_eq!(
+        (digest(&mut rc).await, master_offset(&mut rc).await),
+        (want.clone(), end),
+        "the rollback kept writes made after its target"
+    );
+    write_batch(&mut rc, "after-rollback", 5).await;
+    drop(r);
+    let before = files(&dir);
+    assert_eq!(restore_cmd(&rollback).unwrap().trim(), third.trim());
+    assert!(before == files(&dir), "a rollback's restore ran twice");
+    let err = restore_cmd(&["--once", "--marker", "../x", "--from", &url, "--dir", d]).unwrap_err();
+    assert!(err.contains("--marker"), "{err}");
     let _ = std::fs::remove_dir_all(&root);
 }
 

@@ -170,8 +170,8 @@ fn restore_into(
 /// [--target-time RFC3339 | --target-offset N]`: build a data directory from an archive
 /// (docs/backup.md), printing a JSON report.
 fn restore(args: &[String]) -> anyhow::Result<()> {
-    let usage = "usage: redispair-engine restore --from URL --dir DIR [--credentials-dir DIR] [--once] [--backup ID] [--target-time RFC3339 | --target-offset N]";
-    let (mut once, mut dir) = (false, None::<String>);
+    let usage = "usage: redispair-engine restore --from URL --dir DIR [--credentials-dir DIR] [--once [--marker NAME]] [--backup ID] [--target-time RFC3339 | --target-offset N]";
+    let (mut once, mut dir, mut marker_name) = (false, None::<String>, None::<String>);
     let mut positional = Vec::new();
     let src = parse_archive_source(
         args,
@@ -185,6 +185,10 @@ fn restore(args: &[String]) -> anyhow::Result<()> {
                 dir = Some(v.to_string());
                 Some(true)
             }
+            ("--marker", Some(v)) => {
+                marker_name = Some(v.to_string());
+                Some(true)
+            }
             _ => None,
         },
         &mut positional,
@@ -196,7 +200,18 @@ fn restore(args: &[String]) -> anyhow::Result<()> {
     // this command completed is left alone; the leftovers of one it did not complete (the
     // marker is written last) are removed and the restore starts over. Nothing else writes
     // the directory before the engine starts, and the engine starts only after it succeeded.
-    let marker = std::path::Path::new(&dir).join(RESTORED_MARKER);
+    // `--marker` names the marker: a rollback (one marker per request) restores over a
+    // directory that a bootstrap's restore, or an earlier rollback, completed.
+    let marker_name = marker_name.unwrap_or_else(|| RESTORED_MARKER.to_string());
+    if marker_name.is_empty()
+        || !marker_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        || marker_name.starts_with('.')
+    {
+        anyhow::bail!("--marker {marker_name:?}: a file name of [A-Za-z0-9._-], not starting with a dot");
+    }
+    let marker = std::path::Path::new(&dir).join(&marker_name);
     if once {
         if let Ok(done) = std::fs::read_to_string(&marker) {
             eprintln!("{dir} was restored already ({RESTORED_MARKER}): nothing to do");
@@ -209,6 +224,14 @@ fn restore(args: &[String]) -> anyhow::Result<()> {
             .chain(redispair::engine::persistence::list_snapshots(d))
         {
             std::fs::remove_file(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        }
+        // The replication identity of the data it replaces: the restored data is another
+        // history (the engine starts it with a new replication id), and a rollback's restored
+        // master is elected above every term anyway.
+        match std::fs::remove_file(d.join("node.state")) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => anyhow::bail!("{}: {e}", d.join("node.state").display()),
         }
     }
     let report = restore_into(&src, std::path::Path::new(&dir))?;

@@ -111,6 +111,8 @@ pub fn build_status(
         }),
         // Its observed fields are kept from the last pass until this one fills them in.
         migration: previous.and_then(|p| p.migration.clone()),
+        // Kept as recorded; the rollback step (`rollback::plan`) moves it on.
+        rollback: previous.and_then(|p| p.rollback.clone()),
         ..Default::default()
     };
     write_record(&mut s, &d.record);
