@@ -242,8 +242,13 @@ pub struct RollbackStatus {
     /// The request's id.
     pub id: String,
     pub phase: RollbackPhase,
-    /// What is restored: `time 2026-...`, `offset N`, with `from backup B`.
-    pub target: String,
+    /// The target, as requested (neither: the archive's end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_offset: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
     /// The pair's term when the rollback started: the restored master is elected above it.

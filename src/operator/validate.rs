@@ -190,6 +190,9 @@ pub struct ValidatedPair {
     /// directory is restored from the archive before its engine starts, and it alone may be
     /// elected (see `decide_pass`).
     pub restore_first_master: bool,
+    /// A rollback in its Restoring phase (set by the controller from `status.rollback`): the
+    /// first pod's restore step reads the pair's own archive, to this target.
+    pub rollback_restore: Option<super::rollback::RollbackRestore>,
     /// The CA (`ca.crt` of the TLS Secret) when the pair has TLS and the Secret exists.
     pub tls_ca: Option<Vec<u8>>,
     /// The pair's certificate and key (`tls.crt`, `tls.key`), which the operator presents.
@@ -340,6 +343,7 @@ pub fn validate(
         names,
         schedule,
         restore_first_master,
+        rollback_restore: None,
     })
 }
 

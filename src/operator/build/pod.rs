@@ -174,8 +174,10 @@ fn store_env_vars(store: &crate::api::ObjectStoreSpec) -> Option<Vec<EnvVar>> {
 /// The restore step of a pair bootstrapped from `spec.bootstrap.recovery`: the engine binary's
 /// `restore --once` into the data volume, before the engine starts (docs/backup.md, "Restore
 /// on Kubernetes"). `--once` makes a pod restart after it completed a no-op.
+/// Also a rollback's (`v.rollback_restore`): the same step on the pair's own archive, with a
+/// marker of its own (docs/backup.md, "Rollback").
 fn build_restore_container(v: &ValidatedPair, engine: &Container) -> Option<Container> {
-    let r = v.spec.bootstrap.as_ref()?.recovery.as_ref()?;
+    let r = restore_source(v)?;
     let mut args = vec![
         "restore".to_string(),
         "--once".to_string(),
@@ -184,6 +186,9 @@ fn build_restore_container(v: &ValidatedPair, engine: &Container) -> Option<Cont
         "--dir".to_string(),
         DATA_DIR.to_string(),
     ];
+    if let Some(marker) = &r.marker {
+        args.extend(["--marker".to_string(), marker.clone()]);
+    }
     let mut mounts = vec![VolumeMount {
         name: "data".to_string(),
         mount_path: DATA_DIR.to_string(),
@@ -209,17 +214,48 @@ fn build_restore_container(v: &ValidatedPair, engine: &Container) -> Option<Cont
     } else if let Some(o) = r.target_offset {
         args.extend(["--target-offset".to_string(), o.to_string()]);
     }
+    let r = r.source;
     Some(Container {
         name: RESTORE_CONTAINER.to_string(),
         image: engine.image.clone(),
         image_pull_policy: engine.image_pull_policy.clone(),
         command: Some(vec![ENGINE_BINARY.to_string()]),
         args: Some(args),
-        env: store_env_vars(&r.source),
+        env: store_env_vars(r),
         resources: engine.resources.clone(),
         security_context: engine.security_context.clone(),
         volume_mounts: Some(mounts),
         ..Default::default()
+    })
+}
+
+/// Where the first pod's restore step reads from: a rollback's own archive, else
+/// `spec.bootstrap.recovery`.
+struct RestoreSource<'a> {
+    source: &'a crate::api::ObjectStoreSpec,
+    marker: Option<String>,
+    backup: Option<String>,
+    target_time: Option<String>,
+    target_offset: Option<i64>,
+}
+
+fn restore_source(v: &ValidatedPair) -> Option<RestoreSource<'_>> {
+    if let (Some(r), Some(b)) = (&v.rollback_restore, &v.spec.backup) {
+        return Some(RestoreSource {
+            source: &b.destination,
+            marker: Some(r.marker.clone()),
+            backup: r.backup.clone(),
+            target_time: r.target_time.clone(),
+            target_offset: r.target_offset,
+        });
+    }
+    let r = v.spec.bootstrap.as_ref()?.recovery.as_ref()?;
+    Some(RestoreSource {
+        source: &r.source,
+        marker: None,
+        backup: r.backup.clone(),
+        target_time: r.target_time.clone(),
+        target_offset: r.target_offset,
     })
 }
 
@@ -573,16 +609,10 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
     let restore = (v.restore_first_master && pod == v.names.pods[0])
         .then(|| build_restore_container(v, &container))
         .flatten();
-    if let Some(secret) = restore.as_ref().and_then(|_| {
-        v.spec
-            .bootstrap
-            .as_ref()?
-            .recovery
-            .as_ref()?
-            .source
-            .credentials_secret
-            .as_ref()
-    }) {
+    if let Some(secret) = restore
+        .as_ref()
+        .and_then(|_| restore_source(v)?.source.credentials_secret.as_ref())
+    {
         // Required: a restore without its credentials cannot succeed, so the first pod waits
         // for the Secret (the operator says which, in `BackupCredentials`).
         volumes.push(secret_files_volume("recovery-credentials", &secret.name, false));
