@@ -186,7 +186,9 @@ async fn restore_and_read(url: &str, name: &str, target: &[&str]) -> (String, u6
 /// One unlabelled sample from the engine's metrics endpoint (a bare HTTP/1.1 GET).
 async fn metric(port: u16, name: &str) -> Option<f64> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
         .ok()?;
@@ -578,7 +580,10 @@ async fn a_failing_store_never_blocks_writes_and_archiving_catches_up() {
         .unwrap();
     assert!(!err.is_empty());
     // What the chart's archive-lag alert reads: failing, with bytes waiting.
-    assert_eq!(metric(metrics_port, "redispair_engine_archive_ok").await, Some(0.0));
+    assert_eq!(
+        metric(metrics_port, "redispair_engine_archive_ok").await,
+        Some(0.0)
+    );
     let lag = metric(metrics_port, "redispair_engine_archive_lag_bytes").await;
     assert!(lag.is_some_and(|l| l > 0.0), "{lag:?}");
     assert!(metric(metrics_port, "redispair_engine_archive_lag_seconds")
@@ -601,7 +606,10 @@ async fn a_failing_store_never_blocks_writes_and_archiving_catches_up() {
         }
     })
     .await;
-    assert_eq!(metric(metrics_port, "redispair_engine_archive_ok").await, Some(1.0));
+    assert_eq!(
+        metric(metrics_port, "redispair_engine_archive_ok").await,
+        Some(1.0)
+    );
     let (d, o) = restore_and_read(&url, "failing-restore", &[]).await;
     assert_eq!((d, o), (end.digest, end.offset));
     stop_and_remove_dirs([e]);
@@ -672,8 +680,15 @@ async fn restore_once_restores_a_directory_exactly_once() {
     // A rollback (its own marker): restores over the engine's newer writes, once; the old
     // replication identity goes with the data it described.
     let rollback = [
-        "--once", "--marker", "rollback-r1.json", "--from", &url, "--dir", d,
-        "--target-offset", &end.to_string(),
+        "--once",
+        "--marker",
+        "rollback-r1.json",
+        "--from",
+        &url,
+        "--dir",
+        d,
+        "--target-offset",
+        &end.to_string(),
     ];
     let third = restore_cmd(&rollback).unwrap();
     assert!(third.contains("\"reached\":true"), "{third}");

@@ -98,7 +98,11 @@ fn settings_dir(printed: &[u8], dir: &std::path::Path) -> String {
             }
         }
     }
-    assert!(!bucket.is_empty(), "no bucket in {}", String::from_utf8_lossy(printed));
+    assert!(
+        !bucket.is_empty(),
+        "no bucket in {}",
+        String::from_utf8_lossy(printed)
+    );
     bucket
 }
 
@@ -114,7 +118,9 @@ fn weed_built(test: &str) -> bool {
             std::env::var("REDISPAIR_REQUIRE_S3").as_deref() != Ok("1"),
             "REDISPAIR_REQUIRE_S3=1 but SeaweedFS is not built: run `hack/seaweedfs.sh build`"
         );
-        eprintln!("SKIPPED {test}: SeaweedFS is not built; run `hack/seaweedfs.sh build` (CI does)");
+        eprintln!(
+            "SKIPPED {test}: SeaweedFS is not built; run `hack/seaweedfs.sh build` (CI does)"
+        );
     }
     have
 }
@@ -418,7 +424,11 @@ async fn point_in_time_corruption_and_retention_through_s3() {
     let end = master_offset(&mut c).await;
     wait_archived(&mut c, end).await;
     for (name, target, (offset, _, digest)) in [
-        ("p1", vec!["--target-offset".to_string(), p1.0.to_string()], &p1),
+        (
+            "p1",
+            vec!["--target-offset".to_string(), p1.0.to_string()],
+            &p1,
+        ),
         ("p2", vec!["--target-time".to_string(), rfc3339(p2.1)], &p2),
         ("p3", vec!["--target-time".to_string(), rfc3339(p3.1)], &p3),
     ] {
@@ -491,9 +501,17 @@ async fn point_in_time_corruption_and_retention_through_s3() {
         .into_iter()
         .map(|m| m.id)
         .collect();
-    assert_eq!(backups, ["b2", "b3"], "b2 is the base of the window's first moment");
+    assert_eq!(
+        backups,
+        ["b2", "b3"],
+        "b2 is the base of the window's first moment"
+    );
     let left = store.list_wal().await.unwrap();
-    assert!(left.len() < before, "{before} chunks before, {} after", left.len());
+    assert!(
+        left.len() < before,
+        "{before} chunks before, {} after",
+        left.len()
+    );
     write_batch(&mut c, "g", 10).await;
     let last = mark(&mut c).await;
     wait_archived(&mut c, last.0).await;
@@ -528,7 +546,10 @@ async fn fixed_credentials_and_a_failover_while_archiving_to_s3() {
     wait_for(Duration::from_secs(60), "the archiver to fail", || {
         let mut c = mc.clone();
         async move {
-            info_field(&mut c, "persistence", "archive_status").await.as_deref() == Some("failing")
+            info_field(&mut c, "persistence", "archive_status")
+                .await
+                .as_deref()
+                == Some("failing")
         }
     })
     .await;

@@ -350,10 +350,9 @@ async fn a_missing_or_wrong_credentials_secret_is_named_and_blocks_nothing() {
     })
     .await;
     wait_for("a Warning Event naming the key", T, || async {
-        events()
-            .await
-            .into_iter()
-            .find(|(r, _, m)| r == "BackupCredentialsInvalid" && m.contains("AWS_SECRET_ACCESS_KEY"))
+        events().await.into_iter().find(|(r, _, m)| {
+            r == "BackupCredentialsInvalid" && m.contains("AWS_SECRET_ACCESS_KEY")
+        })
     })
     .await;
 
@@ -392,17 +391,11 @@ async fn a_missing_or_wrong_credentials_secret_is_named_and_blocks_nothing() {
     let status = get(&pairs, "cache").await.unwrap().status.unwrap();
     assert_ne!(status.phase.as_deref(), Some("Failed"));
     assert!(
-        status
-            .conditions
-            .iter()
-            .all(|c| c.reason != "InvalidSpec"),
+        status.conditions.iter().all(|c| c.reason != "InvalidSpec"),
         "{:?}",
         status.conditions
     );
-    assert!(events()
-        .await
-        .iter()
-        .all(|(r, _, _)| r != "InvalidSpec"));
+    assert!(events().await.iter().all(|(r, _, _)| r != "InvalidSpec"));
     operator.abort();
     delete_namespace(&client, &ns).await;
 }
@@ -447,7 +440,8 @@ async fn a_rollback_is_refused_without_confirmation_and_otherwise_rebuilds_from_
     let b = wait_for("pod cache-b", T, || get(&pods, "cache-b")).await;
     let uid = |p: &Pod| p.metadata.uid.clone().unwrap();
     let annotate = |value: &str| {
-        let patch = serde_json::json!({"metadata": {"annotations": {"redispair.io/rollback": value}}});
+        let patch =
+            serde_json::json!({"metadata": {"annotations": {"redispair.io/rollback": value}}});
         let pairs = pairs.clone();
         async move {
             pairs
@@ -456,9 +450,7 @@ async fn a_rollback_is_refused_without_confirmation_and_otherwise_rebuilds_from_
                 .unwrap();
         }
     };
-    let rollback = || async {
-        get(&pairs, "cache").await?.status?.rollback
-    };
+    let rollback = || async { get(&pairs, "cache").await?.status?.rollback };
 
     // Not confirmed: refused, said so, nothing touched.
     annotate(r#"{"id":"r0","confirm":"nope","targetTime":"2026-12-06T10:00:00Z"}"#).await;
@@ -468,7 +460,9 @@ async fn a_rollback_is_refused_without_confirmation_and_otherwise_rebuilds_from_
     .await;
     assert_eq!(refused.phase, redispair::api::RollbackPhase::Failed);
     assert!(
-        refused.message.contains("must repeat the pair's name (cache)"),
+        refused
+            .message
+            .contains("must repeat the pair's name (cache)"),
         "{}",
         refused.message
     );
@@ -513,7 +507,13 @@ async fn a_rollback_is_refused_without_confirmation_and_otherwise_rebuilds_from_
         get(&pods, "cache-b").await.filter(|p| uid(p) != uid(&b))
     })
     .await;
-    let init = new_a.spec.as_ref().unwrap().init_containers.clone().unwrap();
+    let init = new_a
+        .spec
+        .as_ref()
+        .unwrap()
+        .init_containers
+        .clone()
+        .unwrap();
     let args = init[0].args.clone().unwrap();
     let after = |flag: &str| args[args.iter().position(|x| x == flag).unwrap() + 1].clone();
     assert_eq!(args[..2], ["restore", "--once"]);
@@ -523,8 +523,7 @@ async fn a_rollback_is_refused_without_confirmation_and_otherwise_rebuilds_from_
     assert!(args.contains(&"--credentials-dir".to_string()), "{args:?}");
     assert!(new_b.spec.as_ref().unwrap().init_containers.is_none());
     // Clients were cut off, and the failover record starts over (no master decided).
-    let services: Api<k8s_openapi::api::core::v1::Service> =
-        Api::namespaced(client.clone(), &ns);
+    let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), &ns);
     let rw = get(&services, "cache").await.unwrap();
     assert_eq!(
         rw.spec.unwrap().selector.unwrap()["redispair.io/pod"],

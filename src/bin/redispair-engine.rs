@@ -99,7 +99,8 @@ fn parse_archive_source(
     positional: &mut Vec<String>,
 ) -> anyhow::Result<ArchiveSource> {
     use redispair::engine::archive::layout::Target;
-    let (mut from, mut credentials_dir, mut backup, mut target) = (None, None, None, Target::Latest);
+    let (mut from, mut credentials_dir, mut backup, mut target) =
+        (None, None, None, Target::Latest);
     let mut it = args.iter().peekable();
     while let Some(flag) = it.next() {
         if !flag.starts_with("--") {
@@ -209,7 +210,9 @@ fn restore(args: &[String]) -> anyhow::Result<()> {
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         || marker_name.starts_with('.')
     {
-        anyhow::bail!("--marker {marker_name:?}: a file name of [A-Za-z0-9._-], not starting with a dot");
+        anyhow::bail!(
+            "--marker {marker_name:?}: a file name of [A-Za-z0-9._-], not starting with a dot"
+        );
     }
     let marker = std::path::Path::new(&dir).join(&marker_name);
     if once {
@@ -286,10 +289,7 @@ fn archive_export(args: &[String]) -> anyhow::Result<()> {
     let result = (|| {
         let report = restore_into(&src, &scratch)?;
         println!("{}", serde_json::to_string(&report)?);
-        let mut export_args = vec![
-            scratch.display().to_string(),
-            out.display().to_string(),
-        ];
+        let mut export_args = vec![scratch.display().to_string(), out.display().to_string()];
         if let Some(n) = &databases {
             export_args.extend(["--databases".to_string(), n.clone()]);
         }

@@ -423,7 +423,8 @@ fn decide_pass(
         &seen.observed,
         seen.now,
     );
-    let rollback_changed = rollback.changed(seen.previous.as_ref().and_then(|s| s.rollback.as_ref()));
+    let rollback_changed =
+        rollback.changed(seen.previous.as_ref().and_then(|s| s.rollback.as_ref()));
     status.rollback = rollback.status.clone();
     // Backups: the current master is asked for those in progress; the schedule may create one.
     let master = status.current_master.as_deref().and_then(|m| {
@@ -475,8 +476,7 @@ fn decide_pass(
     // Backup credentials: checked every pass, reported beside the failover's conditions,
     // never stopping it.
     if seen.names.archive_secret.is_some() || seen.names.recovery_secret.is_some() {
-        let check =
-            super::validate::check_backup_credentials(v, &seen.observed.backup_secrets);
+        let check = super::validate::check_backup_credentials(v, &seen.observed.backup_secrets);
         let prev = seen
             .previous
             .as_ref()

@@ -342,7 +342,10 @@ mod tests {
         assert!(p.fence_all && !p.reset_record && p.restore.is_none());
         assert_eq!(
             p.delete,
-            [("cache-a".into(), "u-a".into()), ("cache-b".into(), "u-b".into())]
+            [
+                ("cache-a".into(), "u-a".into()),
+                ("cache-b".into(), "u-b".into())
+            ]
         );
         assert_eq!(p.event.as_ref().unwrap().0, "RollbackStarted");
         assert!(p.changed(None));
@@ -413,7 +416,11 @@ mod tests {
             ),
             (r#"{"id":"../x","confirm":"cache"}"#, true, "id \"../x\""),
             ("rollback please", true, "is not a rollback request"),
-            (r#"{"id":"r1","confirm":"cache","when":"now"}"#, true, "unknown field"),
+            (
+                r#"{"id":"r1","confirm":"cache","when":"now"}"#,
+                true,
+                "unknown field",
+            ),
         ] {
             let pair = pair_with(Some(annotation), backup);
             let p = plan(&pair, None, &record(3), &both, 1_000);
@@ -425,7 +432,10 @@ mod tests {
             assert_eq!((reason, warning), ("RollbackRefused", true));
             // Refused once: the next pass reports nothing new.
             let again = plan(&pair, Some(&s), &record(3), &both, 2_000);
-            assert!(again.event.is_none() && !again.changed(Some(&s)), "{annotation}");
+            assert!(
+                again.event.is_none() && !again.changed(Some(&s)),
+                "{annotation}"
+            );
         }
         // A failover in progress: the request waits, nothing recorded yet.
         let pair = pair_with(Some(GOOD), true);

@@ -517,7 +517,10 @@ fn check_credentials_secret(
                     present: if keys.is_empty() {
                         "no keys".to_string()
                     } else {
-                        format!("keys {}", keys.keys().cloned().collect::<Vec<_>>().join(", "))
+                        format!(
+                            "keys {}",
+                            keys.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )
                     },
                 })
             }
@@ -809,10 +812,11 @@ spec:
         );
         // Names are read case-insensitively, as the engine reads its files.
         let mut lower = secret("aws_access_key_id", "id");
-        lower.data.as_mut().unwrap().insert(
-            "aws_secret_access_key".into(),
-            ByteString(Vec::new()),
-        );
+        lower
+            .data
+            .as_mut()
+            .unwrap()
+            .insert("aws_secret_access_key".into(), ByteString(Vec::new()));
         assert!(matches!(
             check_backup_credentials(&v, &secrets(&[("store", Some(lower))])),
             Err(BackupCredentialsError::KeyEmpty { key, .. }) if key == "aws_secret_access_key"

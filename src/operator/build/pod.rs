@@ -593,7 +593,11 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
         // pair stay without its second copy). The engine starts with what is there, its
         // archiver reports the failure and picks the files up once the Secret is fixed; the
         // operator names the Secret and the missing key (`BackupCredentials`).
-        volumes.push(secret_files_volume("archive-credentials", &secret.name, true));
+        volumes.push(secret_files_volume(
+            "archive-credentials",
+            &secret.name,
+            true,
+        ));
         if let Some(m) = container.volume_mounts.as_mut() {
             m.push(VolumeMount {
                 name: "archive-credentials".to_string(),
@@ -615,7 +619,11 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
     {
         // Required: a restore without its credentials cannot succeed, so the first pod waits
         // for the Secret (the operator says which, in `BackupCredentials`).
-        volumes.push(secret_files_volume("recovery-credentials", &secret.name, false));
+        volumes.push(secret_files_volume(
+            "recovery-credentials",
+            &secret.name,
+            false,
+        ));
     }
     let init_containers = restore.map(|c| vec![c]);
     Pod {
