@@ -388,10 +388,12 @@ impl ArchiveStatus {
         format!(
             "archive_enabled:1\r\narchive_url:{}\r\narchive_status:{}\r\narchived_offset:{archived}\r\narchive_lag_bytes:{}\r\narchive_lag_ms:{lag_ms}\r\narchive_chunks:{}\r\narchive_bytes:{}\r\narchive_errors:{}\r\narchive_last_error:{}\r\narchive_last_upload_time:{}\r\narchive_gap:{}\r\narchive_last_backup:{last_backup}\r\n",
             self.url,
-            if !self.known.load(Ordering::Acquire) {
-                "starting"
-            } else if self.last_error.lock().is_some() {
+            // Failing first: an archiver that never reached the store (wrong credentials from
+            // the start) is failing, not starting.
+            if self.last_error.lock().is_some() {
                 "failing"
+            } else if !self.known.load(Ordering::Acquire) {
+                "starting"
             } else {
                 "ok"
             },
