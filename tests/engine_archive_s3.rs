@@ -125,23 +125,44 @@ fn weed_built(test: &str) -> bool {
     have
 }
 
+/// Endpoints start one at a time: `weed_port` checks that a port range is free, and weed binds
+/// it only as it starts, so two tests starting at once could pick overlapping ranges (seen:
+/// "weed did not start" in two of three tests of a parallel run). Once started, its ports are
+/// taken and the next check sees them.
+static WEED_START: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Start weed under `root/weed`: (its guard, what `start` printed). A port range found free
+/// can still be taken before weed binds it (other tests, other processes on the machine: seen
+/// as "address already in use"): then it is started again on another range, up to 5 times.
+fn start_weed(root: &std::path::Path) -> (Weed, std::process::Output) {
+    let _one_at_a_time = WEED_START.lock().unwrap_or_else(|e| e.into_inner());
+    for attempt in 1.. {
+        let weed = Weed {
+            dir: root.join("weed"),
+        };
+        let out = Command::new("bash")
+            .arg(script())
+            .arg("start")
+            .arg(&weed.dir)
+            .arg(weed_port().to_string())
+            .output()
+            .unwrap();
+        if out.status.success() {
+            return (weed, out);
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            attempt < 5 && err.contains("address already in use"),
+            "weed did not start: {err}"
+        );
+        drop(weed);
+    }
+    unreachable!()
+}
+
 /// A running endpoint: the guard (stops it), `s3://bucket/<prefix>`, the settings directory.
 fn endpoint(root: &std::path::Path, prefix: &str) -> (Weed, String, PathBuf) {
-    let weed = Weed {
-        dir: root.join("weed"),
-    };
-    let out = Command::new("bash")
-        .arg(script())
-        .arg("start")
-        .arg(&weed.dir)
-        .arg(weed_port().to_string())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "weed did not start: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (weed, out) = start_weed(root);
     let creds = root.join("creds");
     let bucket = settings_dir(&out.stdout, &creds);
     (weed, format!("s3://{bucket}/{prefix}"), creds)
@@ -277,22 +298,7 @@ async fn archive_and_restore_through_an_s3_endpoint() {
         return;
     }
     let root = temp_dir("archive-s3");
-    let port = weed_port();
-    let weed = Weed {
-        dir: root.join("weed"),
-    };
-    let out = Command::new("bash")
-        .arg(script())
-        .arg("start")
-        .arg(&weed.dir)
-        .arg(port.to_string())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "weed did not start: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (weed, out) = start_weed(&root);
     // Every setting (keys, endpoint, region, plain HTTP) goes into a directory of files, one
     // per variable, as a Secret's volume holds them: nothing in this process's environment,
     // so the tests of this file run side by side, each with its own endpoint.

@@ -501,7 +501,13 @@ fn decide_pass(
             admin_password: generate_password(&mut rng),
         }
     };
-    let resources = build_pair_resources(v, &routing, &passwords);
+    let mut resources = build_pair_resources(v, &routing, &passwords);
+    if rollback.fence_all {
+        // No pod is created while a rollback fences: a pod recreated now would start on its
+        // volume's newer data without the restore step (which only the Restoring phase,
+        // entered once both old pods are gone, builds into the first pod).
+        resources.pods.clear();
+    }
     // The new master gets its write lease before the Service names it: the other way round,
     // the first clients routed to it would be refused (READONLY / MASTERDOWN: a promoted
     // engine accepts nothing until its first grant) until the engine actions ran.

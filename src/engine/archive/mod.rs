@@ -245,7 +245,8 @@ impl Archive {
     }
 
     /// Every complete base backup (those with a manifest), oldest first. A manifest that
-    /// cannot be read or parsed is an error naming it.
+    /// cannot be read or parsed is an error naming it; one deleted since the listing is not
+    /// there.
     pub async fn list_backups(&self) -> Result<Vec<BackupManifest>, ArchiveError> {
         let prefix = ObjectPath::from(layout::BASE_DIR);
         let metas: Vec<_> = self
@@ -260,7 +261,14 @@ impl Archive {
             if !path.ends_with("/manifest.json") {
                 continue;
             }
-            let data = self.get(&path).await?;
+            let data = match self.get(&path).await {
+                Ok(d) => d,
+                // Deleted between the listing and the read: retention removing an old backup
+                // (manifest first) while a restore or a listing runs. Such a backup is no
+                // longer complete, as one that never had a manifest (found by the S3 test).
+                Err(ArchiveError::Missing { .. }) => continue,
+                Err(e) => return Err(e),
+            };
             let manifest: BackupManifest =
                 serde_json::from_slice(&data).map_err(|e| ArchiveError::Corrupt {
                     object: path.clone(),
