@@ -461,6 +461,14 @@ fn decide_pass(
         }
         _ => None,
     };
+    // A rollback that completed this pass: a base backup of the restored history at once.
+    let create_backup = create_backup.or_else(|| {
+        let (reason, _, _) = rollback.event.as_ref()?;
+        (*reason == "RollbackCompleted")
+            .then(|| rollback.status.as_ref())
+            .flatten()
+            .map(|s| super::backup::rollback_backup(v, &s.id))
+    });
     if pair.spec.backup.is_some() {
         let master_info = status
             .current_master
