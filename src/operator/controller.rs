@@ -465,7 +465,7 @@ fn decide_pass(
     let create_backup = create_backup.or_else(|| {
         let (reason, _, _) = rollback.event.as_ref()?;
         (*reason == "RollbackCompleted")
-            .then(|| rollback.status.as_ref())
+            .then_some(rollback.status.as_ref())
             .flatten()
             .map(|s| super::backup::rollback_backup(v, &s.id))
     });
