@@ -2,8 +2,11 @@
 //! (`archive-url file://...`): restores to three points (by offset and by time) and to the end
 //! give exactly the dataset the engine had there; a corrupt or missing object stops a restore
 //! with an error naming it; the archive continues across a failover (a replica promoted in a
-//! higher term) with no gap. The same against an S3 endpoint: tests/engine_archive_s3.rs.
+//! higher term) with no gap; a backup exported as an RDB file (`archive-export`) passes
+//! `redis-check-rdb` and loads into Debian's redis-server with the dataset of its point. The
+//! same against an S3 endpoint: tests/engine_archive_s3.rs.
 
+mod rdb_support;
 mod repl_support;
 mod support;
 
@@ -178,6 +181,22 @@ async fn restore_and_read(url: &str, name: &str, target: &[&str]) -> (String, u6
     let r = (digest(&mut c).await, master_offset(&mut c).await);
     stop_and_remove_dirs([e]);
     r
+}
+
+/// One unlabelled sample from the engine's metrics endpoint (a bare HTTP/1.1 GET).
+async fn metric(port: u16, name: &str) -> Option<f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.ok()?;
+    let body = String::from_utf8_lossy(&raw).into_owned();
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 fn file_url(p: &Path) -> String {
@@ -526,7 +545,10 @@ async fn a_failing_store_never_blocks_writes_and_archiving_catches_up() {
     let root = temp_dir("archive-failing");
     let arch = root.join("archive");
     let url = file_url(&arch);
-    let e = start(&root.join("data"), &archive_settings(&url)).await;
+    let metrics_port = free_port();
+    let mut settings = archive_settings(&url);
+    settings.push(("metrics-port", metrics_port.to_string()));
+    let e = start(&root.join("data"), &settings).await;
     let mut c = e.conn().await;
     let mut admin = admin_conn(e.port).await;
     write_batch(&mut c, "a", 30).await;
@@ -557,6 +579,16 @@ async fn a_failing_store_never_blocks_writes_and_archiving_catches_up() {
         .await
         .unwrap();
     assert!(!err.is_empty());
+    // What the chart's archive-lag alert reads: failing, with bytes waiting.
+    assert_eq!(
+        metric(metrics_port, "redispair_engine_archive_ok").await,
+        Some(0.0)
+    );
+    let lag = metric(metrics_port, "redispair_engine_archive_lag_bytes").await;
+    assert!(lag.is_some_and(|l| l > 0.0), "{lag:?}");
+    assert!(metric(metrics_port, "redispair_engine_archive_lag_seconds")
+        .await
+        .is_some());
     // Writes are still answered while it fails.
     write_batch(&mut c, "c", 20).await;
     // Repair the store: the archive resumes where it stopped and catches up.
@@ -574,6 +606,10 @@ async fn a_failing_store_never_blocks_writes_and_archiving_catches_up() {
         }
     })
     .await;
+    assert_eq!(
+        metric(metrics_port, "redispair_engine_archive_ok").await,
+        Some(1.0)
+    );
     let (d, o) = restore_and_read(&url, "failing-restore", &[]).await;
     assert_eq!((d, o), (end.digest, end.offset));
     stop_and_remove_dirs([e]);
@@ -611,7 +647,7 @@ async fn restore_once_restores_a_directory_exactly_once() {
     let mut rc = r.conn().await;
     assert_eq!(
         (digest(&mut rc).await, master_offset(&mut rc).await),
-        (want, end)
+        (want.clone(), end)
     );
     write_batch(&mut rc, "after", 20).await;
     drop(r);
@@ -641,5 +677,132 @@ async fn restore_once_restores_a_directory_exactly_once() {
     // Without --once, a directory with data is refused.
     let err = restore_cmd(&["--from", &url, "--dir", d]).unwrap_err();
     assert!(err.contains("already holds data"), "{err}");
+    // A rollback (its own marker): restores over the engine's newer writes, once; the old
+    // replication identity goes with the data it described.
+    let rollback = [
+        "--once",
+        "--marker",
+        "rollback-r1.json",
+        "--from",
+        &url,
+        "--dir",
+        d,
+        "--target-offset",
+        &end.to_string(),
+    ];
+    let third = restore_cmd(&rollback).unwrap();
+    assert!(third.contains("\"reached\":true"), "{third}");
+    assert!(!dir.join("node.state").exists());
+    let r = EngineProcess::start(free_port(), &dir, &[]).await;
+    let mut rc = r.conn().await;
+    assert_eq!(
+        (digest(&mut rc).await, master_offset(&mut rc).await),
+        (want.clone(), end),
+        "the rollback kept writes made after its target"
+    );
+    write_batch(&mut rc, "after-rollback", 5).await;
+    drop(r);
+    let before = files(&dir);
+    assert_eq!(restore_cmd(&rollback).unwrap().trim(), third.trim());
+    assert!(before == files(&dir), "a rollback's restore ran twice");
+    let err = restore_cmd(&["--once", "--marker", "../x", "--from", &url, "--dir", d]).unwrap_err();
+    assert!(err.contains("--marker"), "{err}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Run `redispair-engine archive-export` with `args`; Ok(stdout) or Err(stderr).
+fn export_cmd(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_redispair-engine"))
+        .arg("archive-export")
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Leaving with the data: every type (compact and plain encodings, expiries, three databases,
+/// a function library), a base backup, more writes, a recorded point (each key's content and
+/// deadline), more writes that change those keys. `archive-export` to that point's offset
+/// writes an RDB file that passes `redis-check-rdb` and, loaded into Debian's redis-server,
+/// holds exactly the point's keys, values and deadlines and the library; its scratch
+/// directory is gone. A target beyond the archive fails, naming it, and leaves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_exported_as_an_rdb_file_loads_into_redis_server_as_of_its_point() {
+    let root = temp_dir("archive-export");
+    let archive = root.join("archive");
+    let url = file_url(&archive);
+    let e = start(&root.join("data"), &archive_settings(&url)).await;
+    let engine_url = format!("redis://127.0.0.1:{}/", e.port);
+    let mut c = e.conn().await;
+    let mut admin = admin_conn(e.port).await;
+    rdb_support::fill(&engine_url).await;
+    backup(&mut admin, "b1").await;
+    write_batch(&mut c, "a", 50).await;
+    let expected = rdb_support::dataset(&engine_url).await;
+    let point = master_offset(&mut c).await;
+    // Changes the point's keys (counter, lists, hash, sets, sorted set) and adds others.
+    write_batch(&mut c, "b", 50).await;
+    let end = master_offset(&mut c).await;
+    wait_archived(&mut c, end).await;
+    assert_ne!(rdb_support::dataset(&engine_url).await, expected);
+
+    let out_dir = root.join("export");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join("dump.rdb");
+    let report = export_cmd(&[
+        "--from",
+        &url,
+        "--target-offset",
+        &point.to_string(),
+        out.to_str().unwrap(),
+    ])
+    .unwrap_or_else(|e| panic!("archive-export: {e}"));
+    assert!(report.contains("\"reached\":true"), "{report}");
+    assert!(report.contains(&format!("\"offset\":{point}")), "{report}");
+    // Only the RDB file is left beside it: the scratch restore is removed.
+    let left: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["dump.rdb"]);
+    let check = Command::new("redis-check-rdb")
+        .arg(&out)
+        .output()
+        .expect("redis-check-rdb is installed");
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success() && text.contains("RDB looks OK"),
+        "redis-check-rdb refused the export:\n{text}"
+    );
+    let redis = rdb_support::RedisServer::start(&out_dir, &[]).await;
+    assert_eq!(rdb_support::dataset(&redis.url()).await, expected);
+    assert_eq!(
+        rdb_support::fcall_answer(&redis.url()).await,
+        Ok(redis::Value::Int(42))
+    );
+    drop(redis);
+
+    // A point the archive does not reach: a clear error, no file, no scratch directory.
+    let beyond = (end + 1_000_000).to_string();
+    let err = export_cmd(&[
+        "--from",
+        &url,
+        "--target-offset",
+        &beyond,
+        out_dir.join("late.rdb").to_str().unwrap(),
+    ])
+    .unwrap_err();
+    assert!(err.contains(&beyond), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["dump.rdb"]);
+    stop_and_remove_dirs([e]);
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -259,3 +259,285 @@ async fn pods_archive_with_mounted_credentials_backups_wait_and_the_schedule_fir
     operator.abort();
     delete_namespace(&client, &ns).await;
 }
+
+/// The `BackupCredentials` condition of a pair: (status, message).
+async fn backup_credentials(pairs: &Api<RedisPair>, name: &str) -> Option<(String, String)> {
+    get(pairs, name)
+        .await?
+        .status?
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "BackupCredentials")
+        .map(|c| (c.status, c.message))
+}
+
+/// A missing Secret, then one with a misspelt key, then the right one: each is reported by
+/// name (condition and Warning Event) while the pods are built as usual and never replaced,
+/// the pair never InvalidSpec; the fix clears the condition at once (the Secret watch).
+#[tokio::test]
+async fn a_missing_or_wrong_credentials_secret_is_named_and_blocks_nothing() {
+    let (client, ns, operator) =
+        operator_in_fresh_namespace("rp-backup-creds", Some(TEST_IMAGE), "operator-test").await;
+    let pairs: Api<RedisPair> = Api::namespaced(client.clone(), &ns);
+    let only_archive = BACKUP.replace("    schedule: '* * * * *'\n", "");
+    pairs
+        .create(&PostParams::default(), &pair_yaml("cache", &only_archive))
+        .await
+        .unwrap();
+    // The pods are built although the Secret is missing: a backup problem blocks nothing.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let a = wait_for("pod cache-a", T, || get(&pods, "cache-a")).await;
+    let b = wait_for("pod cache-b", T, || get(&pods, "cache-b")).await;
+    let (s, message) = wait_for("BackupCredentials=False", T, || async {
+        backup_credentials(&pairs, "cache")
+            .await
+            .filter(|(s, _)| s == "False")
+    })
+    .await;
+    assert_eq!(s, "False");
+    assert_eq!(
+        message,
+        "spec.backup.destination.credentialsSecret: Secret s3-creds does not exist"
+    );
+    let events = || async {
+        use k8s_openapi::api::core::v1::Event;
+        let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+        events
+            .list(&Default::default())
+            .await
+            .map(|l| {
+                l.items
+                    .into_iter()
+                    .filter_map(|e| Some((e.reason?, e.type_.unwrap_or_default(), e.message?)))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    wait_for("a Warning Event naming the Secret", T, || async {
+        events().await.into_iter().find(|(r, t, m)| {
+            r == "BackupCredentialsInvalid" && t == "Warning" && m.contains("Secret s3-creds")
+        })
+    })
+    .await;
+
+    // A Secret whose secret key is misspelt: the message names the key it lacks and shows
+    // the ones it has.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let secret = |keys: &[(&str, &str)]| Secret {
+        metadata: ObjectMeta {
+            name: Some("s3-creds".into()),
+            ..Default::default()
+        },
+        data: Some(
+            keys.iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    secrets
+        .create(
+            &PostParams::default(),
+            &secret(&[("AWS_ACCESS_KEY_ID", "id"), ("AWS_SECRET_KEY", "s")]),
+        )
+        .await
+        .unwrap();
+    let wrong = "spec.backup.destination.credentialsSecret: Secret s3-creds has no key AWS_SECRET_ACCESS_KEY (s3:// needs it; the Secret has keys AWS_ACCESS_KEY_ID, AWS_SECRET_KEY)";
+    wait_for("the missing key named", T, || async {
+        backup_credentials(&pairs, "cache")
+            .await
+            .filter(|(s, m)| s == "False" && m == wrong)
+    })
+    .await;
+    wait_for("a Warning Event naming the key", T, || async {
+        events().await.into_iter().find(|(r, _, m)| {
+            r == "BackupCredentialsInvalid" && m.contains("AWS_SECRET_ACCESS_KEY")
+        })
+    })
+    .await;
+
+    // Fixed: the Secret watch reconciles the pair, the condition turns True.
+    secrets
+        .replace(
+            "s3-creds",
+            &PostParams::default(),
+            &secret(&[("AWS_ACCESS_KEY_ID", "id"), ("AWS_SECRET_ACCESS_KEY", "s")]),
+        )
+        .await
+        .unwrap();
+    wait_for("BackupCredentials=True", T, || async {
+        backup_credentials(&pairs, "cache")
+            .await
+            .filter(|(s, _)| s == "True")
+    })
+    .await;
+    wait_for("a Normal Event saying so", T, || async {
+        events()
+            .await
+            .into_iter()
+            .find(|(r, t, _)| r == "BackupCredentialsValid" && t == "Normal")
+    })
+    .await;
+
+    // Through all of it: the same two pods (no churn), the pair never InvalidSpec.
+    for (before, name) in [(&a, "cache-a"), (&b, "cache-b")] {
+        let now = get(&pods, name).await.expect("the pod is still there");
+        assert_eq!(now.metadata.uid, before.metadata.uid, "{name} was replaced");
+        assert_eq!(
+            now.metadata.annotations.as_ref().unwrap()["redispair.io/spec-hash"],
+            before.metadata.annotations.as_ref().unwrap()["redispair.io/spec-hash"]
+        );
+    }
+    let status = get(&pairs, "cache").await.unwrap().status.unwrap();
+    assert_ne!(status.phase.as_deref(), Some("Failed"));
+    assert!(
+        status.conditions.iter().all(|c| c.reason != "InvalidSpec"),
+        "{:?}",
+        status.conditions
+    );
+    assert!(events().await.iter().all(|(r, _, _)| r != "InvalidSpec"));
+    operator.abort();
+    delete_namespace(&client, &ns).await;
+}
+
+/// A rollback through the API (no kubelet: the pods never run, so the restore itself is the
+/// engine tests' and e2e's): a request whose confirmation is not the pair's name is refused,
+/// with a Warning Event, and nothing happens; a confirmed one records Fencing, cuts clients
+/// off (the read-write Service selects nothing), deletes both pods, and rebuilds the first
+/// with the restore step on the pair's own archive (its marker, the target) while the other
+/// gets none; the failover record is reset for a new election.
+#[tokio::test]
+async fn a_rollback_is_refused_without_confirmation_and_otherwise_rebuilds_from_the_archive() {
+    let (client, ns, operator) =
+        operator_in_fresh_namespace("rp-rollback", Some(TEST_IMAGE), "operator-test").await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    secrets
+        .create(
+            &PostParams::default(),
+            &Secret {
+                metadata: ObjectMeta {
+                    name: Some("s3-creds".into()),
+                    ..Default::default()
+                },
+                data: Some(
+                    [("AWS_ACCESS_KEY_ID", "id"), ("AWS_SECRET_ACCESS_KEY", "s")]
+                        .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                        .into(),
+                ),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let pairs: Api<RedisPair> = Api::namespaced(client.clone(), &ns);
+    let only_archive = BACKUP.replace("    schedule: '* * * * *'\n", "");
+    pairs
+        .create(&PostParams::default(), &pair_yaml("cache", &only_archive))
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let a = wait_for("pod cache-a", T, || get(&pods, "cache-a")).await;
+    let b = wait_for("pod cache-b", T, || get(&pods, "cache-b")).await;
+    let uid = |p: &Pod| p.metadata.uid.clone().unwrap();
+    let annotate = |value: &str| {
+        let patch =
+            serde_json::json!({"metadata": {"annotations": {"redispair.io/rollback": value}}});
+        let pairs = pairs.clone();
+        async move {
+            pairs
+                .patch("cache", &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .unwrap();
+        }
+    };
+    let rollback = || async { get(&pairs, "cache").await?.status?.rollback };
+
+    // Not confirmed: refused, said so, nothing touched.
+    annotate(r#"{"id":"r0","confirm":"nope","targetTime":"2026-12-06T10:00:00Z"}"#).await;
+    let refused = wait_for("the refusal", T, || async {
+        rollback().await.filter(|r| r.id == "r0")
+    })
+    .await;
+    assert_eq!(refused.phase, redispair::api::RollbackPhase::Failed);
+    assert!(
+        refused
+            .message
+            .contains("must repeat the pair's name (cache)"),
+        "{}",
+        refused.message
+    );
+    let events = || async {
+        use k8s_openapi::api::core::v1::Event;
+        let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+        events
+            .list(&Default::default())
+            .await
+            .map(|l| {
+                l.items
+                    .into_iter()
+                    .filter_map(|e| Some((e.reason?, e.type_.unwrap_or_default(), e.message?)))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    wait_for("a Warning Event", T, || async {
+        events()
+            .await
+            .into_iter()
+            .find(|(r, t, _)| r == "RollbackRefused" && t == "Warning")
+    })
+    .await;
+    assert_eq!(uid(&get(&pods, "cache-a").await.unwrap()), uid(&a));
+    assert_eq!(uid(&get(&pods, "cache-b").await.unwrap()), uid(&b));
+
+    // Confirmed: both pods replaced, the first restoring from the pair's own archive.
+    annotate(r#"{"id":"r1","confirm":"cache","targetTime":"2026-12-06T10:00:00Z"}"#).await;
+    let restoring = wait_for("the rollback to reach Restoring", T, || async {
+        rollback()
+            .await
+            .filter(|r| r.id == "r1" && r.phase == redispair::api::RollbackPhase::Restoring)
+    })
+    .await;
+    assert_eq!(restoring.old_pod_uids.len(), 2);
+    let new_a = wait_for("a new cache-a", T, || async {
+        get(&pods, "cache-a").await.filter(|p| uid(p) != uid(&a))
+    })
+    .await;
+    let new_b = wait_for("a new cache-b", T, || async {
+        get(&pods, "cache-b").await.filter(|p| uid(p) != uid(&b))
+    })
+    .await;
+    let init = new_a
+        .spec
+        .as_ref()
+        .unwrap()
+        .init_containers
+        .clone()
+        .unwrap();
+    let args = init[0].args.clone().unwrap();
+    let after = |flag: &str| args[args.iter().position(|x| x == flag).unwrap() + 1].clone();
+    assert_eq!(args[..2], ["restore", "--once"]);
+    assert_eq!(after("--from"), "s3://bucket/shop/cache");
+    assert_eq!(after("--marker"), "redispair-rollback-r1.json");
+    assert_eq!(after("--target-time"), "2026-12-06T10:00:00Z");
+    assert!(args.contains(&"--credentials-dir".to_string()), "{args:?}");
+    assert!(new_b.spec.as_ref().unwrap().init_containers.is_none());
+    // Clients were cut off, and the failover record starts over (no master decided).
+    let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), &ns);
+    let rw = get(&services, "cache").await.unwrap();
+    assert_eq!(
+        rw.spec.unwrap().selector.unwrap()["redispair.io/pod"],
+        "none"
+    );
+    let status = get(&pairs, "cache").await.unwrap().status.unwrap();
+    assert!(status.target_master.is_none(), "{status:?}");
+    wait_for("the RollbackStarted Event", T, || async {
+        events()
+            .await
+            .into_iter()
+            .find(|(r, _, m)| r == "RollbackStarted" && m.contains("2026-12-06T10:00:00Z"))
+    })
+    .await;
+    operator.abort();
+    delete_namespace(&client, &ns).await;
+}

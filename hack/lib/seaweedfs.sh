@@ -93,12 +93,16 @@ EOF
     (( SECONDS < deadline )) || { tail -n 30 "$dir/weed.log" >&2; die "weed's S3 API did not answer on $ip:$port within 120 s"; }
     sleep 0.5
   done
-  # The bucket, created through the S3 API itself (curl signs the request with SigV4).
-  curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$SEAWEEDFS_ACCESS_KEY:$SEAWEEDFS_SECRET_KEY" \
-    -X PUT "http://$ip:$port/$SEAWEEDFS_BUCKET" >/dev/null \
+  # The bucket, created through the S3 API itself (curl signs the request with SigV4). The S3
+  # port answers before the filer behind it is ready (seen with three endpoints starting at
+  # once on a loaded machine): retried until the same deadline.
+  until curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$SEAWEEDFS_ACCESS_KEY:$SEAWEEDFS_SECRET_KEY" \
+      -X PUT "http://$ip:$port/$SEAWEEDFS_BUCKET" >/dev/null \
     || curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$SEAWEEDFS_ACCESS_KEY:$SEAWEEDFS_SECRET_KEY" \
-      "http://$ip:$port/$SEAWEEDFS_BUCKET" >/dev/null \
-    || die "cannot create the bucket $SEAWEEDFS_BUCKET on $ip:$port (log: $dir/weed.log)"
+      "http://$ip:$port/$SEAWEEDFS_BUCKET" >/dev/null; do
+    (( SECONDS < deadline )) || die "cannot create the bucket $SEAWEEDFS_BUCKET on $ip:$port (log: $dir/weed.log)"
+    sleep 0.5
+  done
   echo "AWS_ACCESS_KEY_ID=$SEAWEEDFS_ACCESS_KEY"
   echo "AWS_SECRET_ACCESS_KEY=$SEAWEEDFS_SECRET_KEY"
   echo "AWS_REGION=us-east-1"

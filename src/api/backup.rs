@@ -1,9 +1,12 @@
 //! Backup and recovery types (issue 16): `spec.backup` of a RedisPair (where its archive goes,
 //! the base backup schedule and retention), `spec.bootstrap.recovery` (a new pair restored
-//! from an archive), the `RedisPairBackup` resource (one on-demand base backup) and the backup
-//! part of a pair's status. Pure types: no client, no I/O.
+//! from an archive), the `RedisPairBackup` resource (one on-demand base backup), the backup
+//! part of a pair's status, and a rollback of a running pair to a point of its own archive
+//! (the `redispair.io/rollback` annotation and `status.rollback`). Pure types: no client, no
+//! I/O.
 
 use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Continuous archiving of the pair's write log and base backups (docs/backup.md). The
@@ -193,4 +196,68 @@ pub struct PairBackupStatus {
     /// When `spec.backup.schedule` last created a backup (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_schedule_time: Option<String>,
+}
+
+/// A rollback request: the value of the `redispair.io/rollback` annotation, as JSON
+/// (`kubectl annotate rp cache redispair.io/rollback='{"id":"r1","confirm":"cache",
+/// "targetTime":"2026-12-06T10:00:00Z"}'`). It discards every write after the target, on
+/// both pods: `confirm` must repeat the pair's name.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// Names this request: a request is carried out (or refused) once, whatever happens to
+    /// the annotation afterwards; a new rollback needs a new id.
+    pub id: String,
+    /// The pair's name, repeated: the confirmation that newer writes may be discarded.
+    pub confirm: String,
+    /// Every write up to this time (RFC 3339) is kept, none after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_time: Option<String>,
+    /// The stream up to this replication offset (the last whole write at or before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_offset: Option<u64>,
+    /// The base backup to start from (default: the newest before the target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+}
+
+/// The phases of a rollback, each recorded before it is acted on.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RollbackPhase {
+    /// Clients cut off (the read-write Service selects nothing), both pods deleted.
+    Fencing,
+    /// The first pod restores its data directory from the archive before its engine starts
+    /// and is elected in a new term; the other pod full-syncs from it.
+    Restoring,
+    /// The pair was Ready in the new term.
+    Completed,
+    /// Refused (the message says why); nothing was done.
+    Failed,
+}
+
+/// A rollback in the pair's status.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackStatus {
+    /// The request's id.
+    pub id: String,
+    pub phase: RollbackPhase,
+    /// The target, as requested (neither: the archive's end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_offset: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// The pair's term when the rollback started: the restored master is elected above it.
+    pub from_term: i64,
+    /// The uids of the pods that held the newer writes (deleted in `Fencing`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub old_pod_uids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
 }

@@ -71,6 +71,10 @@ pub const ANNOTATION_FORCE_FAILOVER: &str = "redispair.io/force-failover";
 /// migration from `spec.bootstrap.migrateFrom` (pause the source's writes, wait until the
 /// pair's master has everything, promote it). Removed by the operator once handled.
 pub const ANNOTATION_MIGRATE_CUTOVER: &str = "redispair.io/migrate-cutover";
+/// Annotation asking for a rollback of the pair to a point of its own archive (value: a
+/// [`crate::api::RollbackRequest`] as JSON). It discards newer writes: the request carries
+/// the pair's name as confirmation. See docs/backup.md, "Rollback".
+pub const ANNOTATION_ROLLBACK: &str = "redispair.io/rollback";
 /// Label the Helm chart puts on the operator's Deployment and pods (`kubectl redispair` finds
 /// the operator through it).
 pub const OPERATOR_APP_LABEL: &str = "app.kubernetes.io/name";

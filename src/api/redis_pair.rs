@@ -14,7 +14,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::backup::{BackupSpec, PairBackupStatus, RecoverySpec};
+use super::backup::{BackupSpec, PairBackupStatus, RecoverySpec, RollbackStatus};
 
 /// A Redis-compatible master/replica pair: two engine pods on different nodes, a read-write
 /// Service that follows the master and a read-only Service that selects the replica.
@@ -542,6 +542,10 @@ pub struct RedisPairStatus {
     /// step) and what was last observed of the source and the engines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migration: Option<MigrationStatus>,
+    /// The last rollback requested with `redispair.io/rollback` (docs/backup.md, "Rollback"):
+    /// its phase, recorded before each step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackStatus>,
 }
 
 /// The phases of a migration. Each is recorded before it is acted on.

@@ -2,7 +2,8 @@
 //! line, installs logging and the counting allocator, serves until SHUTDOWN or a signal.
 //! `redispair-engine check-log DIR [--truncate]` checks (and repairs) a data directory instead;
 //! `redispair-engine wait-handover` is the pod's preStop hook (see [`wait_handover`]);
-//! `redispair-engine rdb-export DIR OUT` writes a stopped engine's dataset as a Redis RDB file.
+//! `redispair-engine rdb-export DIR OUT` writes a stopped engine's dataset as a Redis RDB file;
+//! `redispair-engine restore`, `backups` and `archive-export` read an archive (docs/backup.md).
 
 use redispair::engine::{config, memory::CountingAllocator, server};
 
@@ -22,6 +23,9 @@ fn main() -> anyhow::Result<()> {
     }
     if argv.get(1).map(String::as_str) == Some("restore") {
         return restore(&argv[2..]);
+    }
+    if argv.get(1).map(String::as_str) == Some("archive-export") {
+        return archive_export(&argv[2..]);
     }
     if argv.get(1).map(String::as_str) == Some("backups") {
         return backups(&argv[2..]);
@@ -76,19 +80,35 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-/// `restore --from URL --dir DIR [--credentials-dir DIR] [--once] [--backup ID] [--target-time RFC3339 | --target-offset N]`:
-/// build DIR from an archive (a base backup and the WAL up to the target, every object's
-/// checksum verified); the engine then starts from DIR. Prints the result as JSON.
-fn restore(args: &[String]) -> anyhow::Result<()> {
-    use redispair::engine::archive::{layout::Target, restore, Archive};
-    let usage = "usage: redispair-engine restore --from URL --dir DIR [--credentials-dir DIR] [--once] [--backup ID] [--target-time RFC3339 | --target-offset N]";
-    let (mut from, mut dir, mut backup, mut target) = (None, None, None, Target::Latest);
-    let mut credentials_dir: Option<std::path::PathBuf> = None;
-    let mut once = false;
-    let mut it = args.iter();
+/// The options `restore` and `archive-export` share: where the archive is and what to take
+/// from it.
+struct ArchiveSource {
+    from: String,
+    credentials_dir: Option<std::path::PathBuf>,
+    backup: Option<String>,
+    target: redispair::engine::archive::layout::Target,
+}
+
+/// Parse `--from URL [--credentials-dir DIR] [--backup ID] [--target-time T | --target-offset N]`
+/// and the options `extra` accepts (flag, value: None for a bare flag); anything else not
+/// starting with `--` is a positional argument.
+fn parse_archive_source(
+    args: &[String],
+    usage: &str,
+    extra: &mut dyn FnMut(&str, Option<&str>) -> Option<bool>,
+    positional: &mut Vec<String>,
+) -> anyhow::Result<ArchiveSource> {
+    use redispair::engine::archive::layout::Target;
+    let (mut from, mut credentials_dir, mut backup, mut target) =
+        (None, None, None, Target::Latest);
+    let mut it = args.iter().peekable();
     while let Some(flag) = it.next() {
-        if flag == "--once" {
-            once = true;
+        if !flag.starts_with("--") {
+            positional.push(flag.clone());
+            continue;
+        }
+        // A bare flag of the caller's (`--once`)?
+        if extra(flag, None) == Some(true) {
             continue;
         }
         let value = it
@@ -96,13 +116,12 @@ fn restore(args: &[String]) -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("{flag} needs a value\n{usage}"))?;
         match flag.as_str() {
             "--from" => from = Some(value.clone()),
-            "--dir" => dir = Some(value.clone()),
             "--credentials-dir" => credentials_dir = Some(value.into()),
             "--backup" => backup = Some(value.clone()),
+            "--target-offset" | "--target-time" if target != Target::Latest => {
+                anyhow::bail!("give one target\n{usage}")
+            }
             "--target-offset" => {
-                if target != Target::Latest {
-                    anyhow::bail!("give one target\n{usage}");
-                }
                 target = Target::Offset(
                     value
                         .parse()
@@ -110,25 +129,92 @@ fn restore(args: &[String]) -> anyhow::Result<()> {
                 );
             }
             "--target-time" => {
-                if target != Target::Latest {
-                    anyhow::bail!("give one target\n{usage}");
-                }
                 let t: jiff::Timestamp = value.parse().map_err(|e| {
                     anyhow::anyhow!("--target-time {value}: not an RFC 3339 time ({e})")
                 })?;
                 target = Target::Time(t.as_millisecond());
             }
-            other => anyhow::bail!("unknown option {other}\n{usage}"),
+            other => {
+                if extra(other, Some(value)) != Some(true) {
+                    anyhow::bail!("unknown option {other}\n{usage}")
+                }
+            }
         }
     }
-    let (Some(from), Some(dir)) = (from, dir) else {
+    let Some(from) = from else {
+        anyhow::bail!("{usage}");
+    };
+    Ok(ArchiveSource {
+        from,
+        credentials_dir,
+        backup,
+        target,
+    })
+}
+
+/// Restore `src` into `dir` (see `restore::restore`).
+fn restore_into(
+    src: &ArchiveSource,
+    dir: &std::path::Path,
+) -> anyhow::Result<redispair::engine::archive::restore::RestoreReport> {
+    use redispair::engine::archive::{restore, Archive};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(rt.block_on(async {
+        let archive = Archive::open_with(&src.from, src.credentials_dir.as_deref())?;
+        restore::restore(&archive, src.backup.as_deref(), src.target, dir).await
+    })?)
+}
+
+/// `restore --from URL --dir DIR [--credentials-dir DIR] [--once] [--backup ID]
+/// [--target-time RFC3339 | --target-offset N]`: build a data directory from an archive
+/// (docs/backup.md), printing a JSON report.
+fn restore(args: &[String]) -> anyhow::Result<()> {
+    let usage = "usage: redispair-engine restore --from URL --dir DIR [--credentials-dir DIR] [--once [--marker NAME]] [--backup ID] [--target-time RFC3339 | --target-offset N]";
+    let (mut once, mut dir, mut marker_name) = (false, None::<String>, None::<String>);
+    let mut positional = Vec::new();
+    let src = parse_archive_source(
+        args,
+        usage,
+        &mut |flag, value| match (flag, value) {
+            ("--once", None) => {
+                once = true;
+                Some(true)
+            }
+            ("--dir", Some(v)) => {
+                dir = Some(v.to_string());
+                Some(true)
+            }
+            ("--marker", Some(v)) => {
+                marker_name = Some(v.to_string());
+                Some(true)
+            }
+            _ => None,
+        },
+        &mut positional,
+    )?;
+    let (Some(dir), true) = (dir, positional.is_empty()) else {
         anyhow::bail!("{usage}");
     };
     // `--once` (an init container's restore, run again whenever the pod restarts): a directory
     // this command completed is left alone; the leftovers of one it did not complete (the
     // marker is written last) are removed and the restore starts over. Nothing else writes
     // the directory before the engine starts, and the engine starts only after it succeeded.
-    let marker = std::path::Path::new(&dir).join(RESTORED_MARKER);
+    // `--marker` names the marker: a rollback (one marker per request) restores over a
+    // directory that a bootstrap's restore, or an earlier rollback, completed.
+    let marker_name = marker_name.unwrap_or_else(|| RESTORED_MARKER.to_string());
+    if marker_name.is_empty()
+        || !marker_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        || marker_name.starts_with('.')
+    {
+        anyhow::bail!(
+            "--marker {marker_name:?}: a file name of [A-Za-z0-9._-], not starting with a dot"
+        );
+    }
+    let marker = std::path::Path::new(&dir).join(&marker_name);
     if once {
         if let Ok(done) = std::fs::read_to_string(&marker) {
             eprintln!("{dir} was restored already ({RESTORED_MARKER}): nothing to do");
@@ -142,26 +228,77 @@ fn restore(args: &[String]) -> anyhow::Result<()> {
         {
             std::fs::remove_file(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         }
+        // The replication identity of the data it replaces: the restored data is another
+        // history (the engine starts it with a new replication id), and a rollback's restored
+        // master is elected above every term anyway.
+        match std::fs::remove_file(d.join("node.state")) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => anyhow::bail!("{}: {e}", d.join("node.state").display()),
+        }
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let report = rt.block_on(async {
-        let archive = Archive::open_with(&from, credentials_dir.as_deref())?;
-        restore::restore(
-            &archive,
-            backup.as_deref(),
-            target,
-            std::path::Path::new(&dir),
-        )
-        .await
-    })?;
+    let report = restore_into(&src, std::path::Path::new(&dir))?;
     let json = serde_json::to_string(&report)?;
     if once {
         redispair::engine::persistence::write_atomic(&marker, format!("{json}\n").as_bytes())?;
     }
     println!("{json}");
     Ok(())
+}
+
+/// `archive-export --from URL OUT.rdb [--credentials-dir DIR] [--backup ID]
+/// [--target-time RFC3339 | --target-offset N] [--databases N]`: a backup (up to a point in
+/// time or offset, like `restore`) as a Redis RDB file, to leave with the data or load it into
+/// any Redis. It restores into a scratch directory beside OUT (removed afterwards, whatever
+/// happens), then writes the dataset as `rdb-export` does. Prints the restore's JSON report,
+/// then the RDB summary line.
+fn archive_export(args: &[String]) -> anyhow::Result<()> {
+    let usage = "usage: redispair-engine archive-export --from URL OUT.rdb [--credentials-dir DIR] [--backup ID] [--target-time RFC3339 | --target-offset N] [--databases N]";
+    let mut databases: Option<String> = None;
+    let mut positional = Vec::new();
+    let src = parse_archive_source(
+        args,
+        usage,
+        &mut |flag, value| match (flag, value) {
+            ("--databases", Some(v)) => {
+                databases = Some(v.to_string());
+                Some(true)
+            }
+            _ => None,
+        },
+        &mut positional,
+    )?;
+    let [out] = positional.as_slice() else {
+        anyhow::bail!("{usage}");
+    };
+    let out = std::path::Path::new(out);
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    // Beside OUT, not in /tmp: a restore is as large as the dataset's snapshot plus its log,
+    // and whoever chose OUT's place chose a filesystem with room for it.
+    let scratch = parent.join(format!(
+        ".{}.restore-{}",
+        out.file_name().and_then(|n| n.to_str()).unwrap_or("export"),
+        std::process::id()
+    ));
+    if scratch.exists() {
+        anyhow::bail!("{}: exists; remove it", scratch.display());
+    }
+    let result = (|| {
+        let report = restore_into(&src, &scratch)?;
+        println!("{}", serde_json::to_string(&report)?);
+        let mut export_args = vec![scratch.display().to_string(), out.display().to_string()];
+        if let Some(n) = &databases {
+            export_args.extend(["--databases".to_string(), n.clone()]);
+        }
+        rdb_export(&export_args)
+    })();
+    if let Err(e) = std::fs::remove_dir_all(&scratch) {
+        eprintln!("{}: could not remove: {e}", scratch.display());
+    }
+    result
 }
 
 /// Written into the data directory by `restore --once` when the restore completed.

@@ -276,7 +276,37 @@ pub fn snapshot(st: &EngineState, gate: &ReplyGate, now_ms: i64) -> Snapshot {
 
     replication(&mut s, st, gate, now_ms);
     log(&mut s, st);
+    archive(&mut s, st, now_ms);
     s
+}
+
+/// The archiver's state (archiving on only): what the archive-lag alert reads.
+fn archive(s: &mut Snapshot, st: &EngineState, now_ms: i64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let Some(a) = &st.archive else {
+        return;
+    };
+    let (bytes, ms) = a.lag(now_ms);
+    s.one(
+        "redispair_engine_archive_lag_seconds",
+        "Age of the oldest durable write not yet in the object store (the archive's RPO now; 0 on a replica)",
+        Value::GaugeF(ms as f64 / 1000.0),
+    );
+    s.one(
+        "redispair_engine_archive_lag_bytes",
+        "Durable bytes of the write log not yet in the object store (0 on a replica)",
+        Value::Gauge(i64::try_from(bytes).unwrap_or(i64::MAX)),
+    );
+    s.one(
+        "redispair_engine_archive_ok",
+        "0 while uploads to the object store fail, 1 otherwise",
+        Value::Gauge(!a.failing() as i64),
+    );
+    s.one(
+        "redispair_engine_archive_errors",
+        "Failed archive operations (uploads, listings)",
+        Value::Counter(a.errors.load(Relaxed)),
+    );
 }
 
 fn replication(s: &mut Snapshot, st: &EngineState, gate: &ReplyGate, now_ms: i64) {

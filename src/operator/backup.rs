@@ -193,6 +193,26 @@ pub fn scheduled_backup(v: &ValidatedPair, now_ms: i64) -> RedisPairBackup {
     }
 }
 
+/// The base backup taken when a rollback completes: later restores to a time after the
+/// rollback start from the rolled-back history's own snapshot (docs/backup.md, "Rollback").
+/// Named after the request (`<pair>-rollback-<id>`, lower-cased, `_` as `-`: an object name),
+/// owned by the pair like a scheduled one, without the scheduled label.
+pub fn rollback_backup(v: &ValidatedPair, id: &str) -> RedisPairBackup {
+    let mut b = scheduled_backup(v, 0);
+    let id: String = id
+        .chars()
+        .map(|c| match c {
+            '_' => '-',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect();
+    b.metadata.name = Some(format!("{}-rollback-{id}", v.names.pair));
+    if let Some(l) = b.metadata.labels.as_mut() {
+        l.remove(LABEL_SCHEDULED);
+    }
+    b
+}
+
 /// The backup part of the pair's status: the master's archiver (lag, errors), the newest
 /// completed backup, and when the schedule last fired.
 pub fn pair_status(
@@ -270,6 +290,19 @@ mod tests {
             retention: None,
         });
         v
+    }
+
+    #[test]
+    fn a_completed_rollback_is_backed_up_under_its_request_id() {
+        let v = with_backup();
+        let b = rollback_backup(&v, "Fix_Deploy.1");
+        assert_eq!(
+            b.metadata.name.as_deref(),
+            Some("cache-rollback-fix-deploy.1")
+        );
+        assert_eq!(b.spec.pair, "cache");
+        assert!(!b.metadata.labels.unwrap().contains_key(LABEL_SCHEDULED));
+        assert_eq!(b.metadata.owner_references.unwrap()[0].name, "cache");
     }
 
     #[test]

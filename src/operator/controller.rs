@@ -188,7 +188,20 @@ async fn reconcile_pair(
         .as_ref()
         .is_none_or(|s| s.target_master.is_none() && s.ready_term.is_none());
     observe_source(pair, &v, &mut seen).await;
-    let plan = decide_pass(pair, &v, &seen);
+    // A rollback (`redispair.io/rollback`): decided before the failover machine, which it
+    // bypasses while fencing and re-bootstraps while restoring.
+    let rollback = super::rollback::plan(
+        pair,
+        seen.previous.as_ref().and_then(|s| s.rollback.as_ref()),
+        &record_of(seen.previous.as_ref()),
+        &seen.observed.pods,
+        seen.observed.wall_now_ms,
+    );
+    if let Some(r) = &rollback.restore {
+        v.restore_first_master = true;
+        v.rollback_restore = Some(r.clone());
+    }
+    let plan = decide_pass(pair, &v, &seen, rollback);
     record_pass(ctx, &seen, &plan).await?;
     let applied = apply_pass(pair, ctx, &v, &seen, &plan).await?;
     let acted = act_pass(pair, ctx, &v, &seen, &plan).await;
@@ -347,13 +360,29 @@ struct Plan {
     create_backup: Option<crate::api::RedisPairBackup>,
     /// What to do about the backups in progress.
     backup_work: Vec<super::backup::BackupWork>,
+    /// A rollback's decisions (`rollback::plan`).
+    rollback: super::rollback::RollbackPlan,
+    /// `status.rollback` changes this pass: written before acting (record_pass).
+    rollback_changed: bool,
 }
 
 /// decide (pure): the failover machine, the status it leads to, the routing and the objects.
-fn decide_pass(pair: &RedisPair, v: &super::validate::ValidatedPair, seen: &Seen) -> Plan {
+fn decide_pass(
+    pair: &RedisPair,
+    v: &super::validate::ValidatedPair,
+    seen: &Seen,
+    mut rollback: super::rollback::RollbackPlan,
+) -> Plan {
     let record = record_of(seen.previous.as_ref());
+    // Entering a rollback's Restoring phase: the machine starts from "no master decided"
+    // (the difference from `record` makes record_pass write it before anything is built).
+    let input = if rollback.reset_record {
+        super::rollback::reset_record(&record)
+    } else {
+        record.clone()
+    };
     let mut obs = observation_of(pair, &seen.names, &seen.observed, &pod_spec_hash(v));
-    if v.restore_first_master && record.target_master.is_none() {
+    if v.restore_first_master && input.target_master.is_none() {
         // Recovery: only the pod whose data is being restored may be elected. The other
         // starts empty and answers at once; elected, it would make the restored one a
         // replica and wipe it. So it is out of the election, as a fenced pod is, however
@@ -364,7 +393,26 @@ fn decide_pass(pair: &RedisPair, v: &super::validate::ValidatedPair, seen: &Seen
             }
         }
     }
-    let d = failover::decide(&policy_of(&pair.spec), &record, &obs, seen.now);
+    let d = if rollback.fence_all {
+        // A rollback fencing: the old history must take no more writes and nothing may be
+        // elected or failed over while its pods go. The Service selects nothing; no lease is
+        // granted (the pods are not serving masters any more: see `act_pass`).
+        failover::Decision {
+            record: input.clone(),
+            actions: vec![failover::Action::SelectMaster(None)],
+            phase: Phase::Creating,
+            again_now: false,
+            completed: None,
+        }
+    } else {
+        failover::decide(&policy_of(&pair.spec), &input, &obs, seen.now)
+    };
+    super::rollback::complete(
+        &mut rollback,
+        &d.record,
+        &seen.names.pods[0],
+        seen.observed.wall_now_ms,
+    );
     let mut status = build_status(
         seen.previous.as_ref(),
         &seen.names,
@@ -375,6 +423,9 @@ fn decide_pass(pair: &RedisPair, v: &super::validate::ValidatedPair, seen: &Seen
         &seen.observed,
         seen.now,
     );
+    let rollback_changed =
+        rollback.changed(seen.previous.as_ref().and_then(|s| s.rollback.as_ref()));
+    status.rollback = rollback.status.clone();
     // Backups: the current master is asked for those in progress; the schedule may create one.
     let master = status.current_master.as_deref().and_then(|m| {
         let ip = seen.observed.probes.get(m)?.ip.clone();
@@ -410,6 +461,14 @@ fn decide_pass(pair: &RedisPair, v: &super::validate::ValidatedPair, seen: &Seen
         }
         _ => None,
     };
+    // A rollback that completed this pass: a base backup of the restored history at once.
+    let create_backup = create_backup.or_else(|| {
+        let (reason, _, _) = rollback.event.as_ref()?;
+        (*reason == "RollbackCompleted")
+            .then_some(rollback.status.as_ref())
+            .flatten()
+            .map(|s| super::backup::rollback_backup(v, &s.id))
+    });
     if pair.spec.backup.is_some() {
         let master_info = status
             .current_master
@@ -422,6 +481,24 @@ fn decide_pass(pair: &RedisPair, v: &super::validate::ValidatedPair, seen: &Seen
             last_schedule,
         ));
     }
+    // Backup credentials: checked every pass, reported beside the failover's conditions,
+    // never stopping it.
+    if seen.names.archive_secret.is_some() || seen.names.recovery_secret.is_some() {
+        let check = super::validate::check_backup_credentials(v, &seen.observed.backup_secrets);
+        let prev = seen
+            .previous
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or(&[]);
+        status
+            .conditions
+            .push(super::status::backup_credentials_condition(
+                prev,
+                &check,
+                pair.meta().generation,
+                seen.now,
+            ));
+    }
     // build: the read-write Service's selector carries the routing decision, so fencing
     // (selector → nothing) is applied before any engine action.
     let routing = routing_of(&d, &obs);
@@ -432,7 +509,13 @@ fn decide_pass(pair: &RedisPair, v: &super::validate::ValidatedPair, seen: &Seen
             admin_password: generate_password(&mut rng),
         }
     };
-    let resources = build_pair_resources(v, &routing, &passwords);
+    let mut resources = build_pair_resources(v, &routing, &passwords);
+    if rollback.fence_all {
+        // No pod is created while a rollback fences: a pod recreated now would start on its
+        // volume's newer data without the restore step (which only the Restoring phase,
+        // entered once both old pods are gone, builds into the first pod).
+        resources.pods.clear();
+    }
     // The new master gets its write lease before the Service names it: the other way round,
     // the first clients routed to it would be refused (READONLY / MASTERDOWN: a promoted
     // engine accepts nothing until its first grant) until the engine actions ran.
@@ -447,6 +530,8 @@ fn decide_pass(pair: &RedisPair, v: &super::validate::ValidatedPair, seen: &Seen
         later_actions,
         create_backup,
         backup_work,
+        rollback,
+        rollback_changed,
     }
 }
 
@@ -457,9 +542,11 @@ fn decide_pass(pair: &RedisPair, v: &super::validate::ValidatedPair, seen: &Seen
 async fn record_pass(ctx: &Context, seen: &Seen, plan: &Plan) -> Result<(), ReconcileError> {
     ctx.probers.leases.hold(
         &seen.key,
-        plan.d.record.failover.is_some() || plan.record.failover.is_some(),
+        plan.d.record.failover.is_some()
+            || plan.record.failover.is_some()
+            || plan.rollback.fence_all,
     );
-    if plan.d.record != plan.record {
+    if plan.d.record != plan.record || plan.rollback_changed {
         let (ns, name) = seen.key.split_once('/').unwrap_or_default();
         let api: Api<RedisPair> = Api::namespaced(ctx.client.clone(), ns);
         let written = patch_status(&api, name, &plan.status)
@@ -536,6 +623,22 @@ async fn act_pass(
     let ns = pair.namespace().unwrap_or_default();
     let d = &plan.d;
     let mut api_errors = Vec::new();
+    // A rollback: its Event, then the old pods deleted (by uid, at once: their data is
+    // discarded either way), once its phase is recorded.
+    if let Some((reason, message, warning)) = &plan.rollback.event {
+        info!(reason, %message, "rollback");
+        publish(ctx, pair, reason, message.clone(), *warning).await;
+    }
+    for (pod, uid) in &plan.rollback.delete {
+        info!(%pod, "rollback: deleting the pod");
+        if let Err(source) = delete_lost_pod(&ctx.client, &ns, pod, Some(uid), None).await {
+            api_errors.push(ReconcileError::Apply {
+                kind: "Pod",
+                name: pod.clone(),
+                source,
+            });
+        }
+    }
     for a in &d.actions {
         match a {
             // Repairs (`Record::repair`): a pod lost with its node or evicted is force-deleted
@@ -626,6 +729,7 @@ async fn act_pass(
     }
     // The master is serving in this term and no failover is recorded: it may write.
     let serving = d.record.failover.is_none()
+        && !plan.rollback.fence_all
         && d.record
             .serving_master(&plan.obs)
             .is_some_and(|m| !m.fenced);
@@ -693,7 +797,11 @@ async fn status_pass(
         )
         .await;
     }
-    if seen.previous.as_ref() != Some(&plan.status) && d.record == plan.record {
+    publish_backup_credentials(ctx, pair, seen, plan).await;
+    if seen.previous.as_ref() != Some(&plan.status)
+        && d.record == plan.record
+        && !plan.rollback_changed
+    {
         let written = patch_status(&pair_api(ctx, pair), &pair.name_any(), &plan.status)
             .await
             .map_err(ReconcileError::Status)?;
@@ -745,6 +853,34 @@ async fn status_pass(
     })
 }
 
+/// The `BackupCredentials` condition's Events: a Warning naming the Secret and the key when
+/// it turns False or its message changes, a Normal one when it turns True again.
+async fn publish_backup_credentials(ctx: &Context, pair: &RedisPair, seen: &Seen, plan: &Plan) {
+    use super::status::CONDITION_BACKUP_CREDENTIALS as C;
+    let find = |conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]| {
+        conds.iter().find(|c| c.type_ == C).cloned()
+    };
+    let Some(now) = find(&plan.status.conditions) else {
+        return;
+    };
+    let before = seen.previous.as_ref().and_then(|s| find(&s.conditions));
+    let unchanged = before
+        .as_ref()
+        .is_some_and(|b| b.status == now.status && b.message == now.message);
+    if unchanged {
+        return;
+    }
+    let invalid = now.status == "False";
+    if invalid {
+        warn!(message = %now.message, "backup credentials");
+        ctx.metrics.error(&now.reason);
+    } else if before.is_none() {
+        // Valid from the start: nothing worth an Event.
+        return;
+    }
+    publish(ctx, pair, &now.reason, now.message.clone(), invalid).await;
+}
+
 /// Requeue by error kind (see [`ReconcileError::requeue_after`]).
 pub fn error_policy(
     _pair: Arc<RedisPair>,
@@ -781,7 +917,9 @@ where
 }
 
 /// The pairs (among `pairs`) that name the Secret `namespace/name`: as their password Secret
-/// (spec.auth.passwordSecret or `<pair>-password`) or their admin Secret (`<pair>-admin`).
+/// (spec.auth.passwordSecret or `<pair>-password`), their admin Secret (`<pair>-admin`), their
+/// TLS Secret, or a backup credentials Secret (`spec.backup`, `spec.bootstrap.recovery`: a
+/// fixed one clears `BackupCredentials` at once).
 pub fn pairs_naming_secret(
     pairs: &[Arc<RedisPair>],
     namespace: Option<&str>,
@@ -795,6 +933,8 @@ pub fn pairs_naming_secret(
             n.password_secret == name
                 || n.admin_secret == name
                 || n.tls_secret.as_deref() == Some(name)
+                || n.archive_secret.as_deref() == Some(name)
+                || n.recovery_secret.as_deref() == Some(name)
         })
         .map(|p| ObjectRef::from_obj(p.as_ref()))
         .collect()
@@ -994,5 +1134,18 @@ mod tests {
             ["other/cache"]
         );
         assert!(pairs_naming_secret(&pairs, Some("shop"), "unrelated").is_empty());
+        // A backup's credentials Secret.
+        let mut backed_up = contract_pair();
+        backed_up.metadata.name = Some("archived".into());
+        backed_up.spec.backup = Some(
+            serde_json::from_value(serde_json::json!({"destination": {
+                "destinationPath": "s3://b/p", "credentialsSecret": {"name": "s3-creds"}}}))
+            .unwrap(),
+        );
+        let pairs = [Arc::new(backed_up)];
+        assert_eq!(
+            names(pairs_naming_secret(&pairs, Some("shop"), "s3-creds")),
+            ["shop/archived"]
+        );
     }
 }

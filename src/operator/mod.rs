@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod observe;
 pub mod prober;
+pub mod rollback;
 pub mod schedule;
 pub mod status;
 pub mod validate;

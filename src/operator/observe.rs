@@ -39,6 +39,10 @@ pub struct Observed {
     pub tls_secret: Option<Secret>,
     /// The Secret holding a migration source's password (`bootstrap.migrateFrom`), if named.
     pub source_secret: Option<Secret>,
+    /// The credentials Secrets `spec.backup` and `spec.bootstrap.recovery` name, by name (None:
+    /// it does not exist). One that could not be read is absent: backups are never worth
+    /// failing a pass for.
+    pub backup_secrets: BTreeMap<String, Option<Secret>>,
     /// What this pass read from a migration source (None: no migration under way).
     pub source: Option<super::migrate::SourceProbe>,
     /// The prober's latest result per pod.
@@ -132,6 +136,14 @@ pub async fn observe(
     }
     if let Some((secret, _)) = &names.source_secret {
         o.source_secret = secrets.get_opt(secret).await?;
+    }
+    for name in names.archive_secret.iter().chain(&names.recovery_secret) {
+        match secrets.get_opt(name).await {
+            Ok(s) => {
+                o.backup_secrets.insert(name.clone(), s);
+            }
+            Err(e) => tracing::debug!(%e, secret = %name, "reading a backup credentials Secret"),
+        }
     }
     Ok(o)
 }

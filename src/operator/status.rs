@@ -21,6 +21,44 @@ pub const CONDITION_DEGRADED: &str = "Degraded";
 /// True while a rollout of a changed pod spec is in progress.
 pub const CONDITION_PROGRESSING: &str = "Progressing";
 
+/// Whether the credentials Secrets `spec.backup` and `spec.bootstrap.recovery` name are there
+/// with the keys their store needs. Present only on pairs that name one. False never stops a
+/// pass: a backup problem never blocks a failover.
+pub const CONDITION_BACKUP_CREDENTIALS: &str = "BackupCredentials";
+/// The reasons of [`CONDITION_BACKUP_CREDENTIALS`] (also the Events' reasons).
+pub const REASON_BACKUP_CREDENTIALS_INVALID: &str = "BackupCredentialsInvalid";
+pub const REASON_BACKUP_CREDENTIALS_VALID: &str = "BackupCredentialsValid";
+
+/// The `BackupCredentials` condition after a check (see
+/// `validate::check_backup_credentials`).
+pub fn backup_credentials_condition(
+    previous: &[Condition],
+    check: &Result<(), super::validate::BackupCredentialsError>,
+    generation: Option<i64>,
+    now_ms: u64,
+) -> Condition {
+    match check {
+        Ok(()) => condition(
+            previous,
+            CONDITION_BACKUP_CREDENTIALS,
+            true,
+            REASON_BACKUP_CREDENTIALS_VALID,
+            "the credentials Secrets exist with the keys their stores need".to_string(),
+            generation,
+            now_ms,
+        ),
+        Err(e) => condition(
+            previous,
+            CONDITION_BACKUP_CREDENTIALS,
+            false,
+            REASON_BACKUP_CREDENTIALS_INVALID,
+            e.to_string(),
+            generation,
+            now_ms,
+        ),
+    }
+}
+
 /// A standard condition; its transition time is kept while its status does not change.
 pub fn condition(
     previous: &[Condition],
@@ -73,6 +111,8 @@ pub fn build_status(
         }),
         // Its observed fields are kept from the last pass until this one fills them in.
         migration: previous.and_then(|p| p.migration.clone()),
+        // Kept as recorded; the rollback step (`rollback::plan`) moves it on.
+        rollback: previous.and_then(|p| p.rollback.clone()),
         ..Default::default()
     };
     write_record(&mut s, &d.record);

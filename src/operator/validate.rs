@@ -108,6 +108,10 @@ pub struct Names {
     pub certificate: Option<String>,
     /// The Secret and key of a migration source's password (`bootstrap.migrateFrom`).
     pub source_secret: Option<(String, String)>,
+    /// The archive's credentials Secret (`spec.backup.destination.credentialsSecret`).
+    pub archive_secret: Option<String>,
+    /// A recovery source's credentials Secret (`spec.bootstrap.recovery.source`).
+    pub recovery_secret: Option<String>,
 }
 
 impl Names {
@@ -138,6 +142,19 @@ impl Names {
             source_secret: super::migrate::migrate_from(pair)
                 .and_then(|m| m.password_secret.as_ref())
                 .map(|r| (r.name.clone(), r.key.clone())),
+            archive_secret: pair
+                .spec
+                .backup
+                .as_ref()
+                .and_then(|b| b.destination.credentials_secret.as_ref())
+                .map(|r| r.name.clone()),
+            recovery_secret: pair
+                .spec
+                .bootstrap
+                .as_ref()
+                .and_then(|b| b.recovery.as_ref())
+                .and_then(|r| r.source.credentials_secret.as_ref())
+                .map(|r| r.name.clone()),
             pair: name,
         }
     }
@@ -173,6 +190,9 @@ pub struct ValidatedPair {
     /// directory is restored from the archive before its engine starts, and it alone may be
     /// elected (see `decide_pass`).
     pub restore_first_master: bool,
+    /// A rollback in its Restoring phase (set by the controller from `status.rollback`): the
+    /// first pod's restore step reads the pair's own archive, to this target.
+    pub rollback_restore: Option<super::rollback::RollbackRestore>,
     /// The CA (`ca.crt` of the TLS Secret) when the pair has TLS and the Secret exists.
     pub tls_ca: Option<Vec<u8>>,
     /// The pair's certificate and key (`tls.crt`, `tls.key`), which the operator presents.
@@ -323,6 +343,7 @@ pub fn validate(
         names,
         schedule,
         restore_first_master,
+        rollback_restore: None,
     })
 }
 
@@ -374,6 +395,173 @@ pub fn validate_migration(
                 })
             }
             Some(pw) => v.source_password = Some(pw),
+        }
+    }
+    Ok(())
+}
+
+/// What is wrong with a credentials Secret of `spec.backup` or `spec.bootstrap.recovery`.
+/// Not a [`ValidateError`]: a backup problem never stops a pass (the pair keeps failing over
+/// and its pods keep being built); it is the `BackupCredentials` condition and a Warning
+/// Event instead.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BackupCredentialsError {
+    #[error("{field}: Secret {secret} does not exist")]
+    SecretMissing { field: &'static str, secret: String },
+    #[error("{field}: Secret {secret} has no key {key} ({scheme}:// needs it; the Secret has {present})")]
+    KeyMissing {
+        field: &'static str,
+        secret: String,
+        scheme: String,
+        /// The key, or "one of A, B, C".
+        key: String,
+        /// The keys it has, for a misspelt one ("no keys" when empty).
+        present: String,
+    },
+    #[error("{field}: Secret {secret} key {key} is empty")]
+    KeyEmpty {
+        field: &'static str,
+        secret: String,
+        key: String,
+    },
+}
+
+impl BackupCredentialsError {
+    /// The Secret the error is about.
+    pub fn secret(&self) -> &str {
+        match self {
+            BackupCredentialsError::SecretMissing { secret, .. }
+            | BackupCredentialsError::KeyMissing { secret, .. }
+            | BackupCredentialsError::KeyEmpty { secret, .. } => secret,
+        }
+    }
+}
+
+/// The keys a credentials Secret must hold for a destination, by URL scheme: each inner list
+/// is "one of these". Names as the engine reads them (`Archive::open_with` takes file names
+/// case-insensitively, as the stores' own variable names). Static credentials only: a pair
+/// that relies on the node's or the pod's identity (IRSA, workload identity) names no Secret,
+/// and nothing is checked. `file://` needs none.
+pub fn required_credential_keys(url: &str) -> &'static [&'static [&'static str]] {
+    match url.split_once("://").map(|(s, _)| s) {
+        Some("s3" | "s3a") => &[&["AWS_ACCESS_KEY_ID"], &["AWS_SECRET_ACCESS_KEY"]],
+        Some("gs") => &[&[
+            "GOOGLE_SERVICE_ACCOUNT_KEY",
+            "GOOGLE_SERVICE_ACCOUNT",
+            "GOOGLE_SERVICE_ACCOUNT_PATH",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+        ]],
+        Some("az" | "azure" | "abfs" | "abfss") => &[
+            &["AZURE_STORAGE_ACCOUNT_NAME"],
+            &[
+                "AZURE_STORAGE_ACCOUNT_KEY",
+                "AZURE_STORAGE_ACCESS_KEY",
+                "AZURE_STORAGE_SAS_KEY",
+                "AZURE_STORAGE_SAS_TOKEN",
+                "AZURE_CLIENT_SECRET",
+                "AZURE_STORAGE_TOKEN",
+            ],
+        ],
+        _ => &[],
+    }
+}
+
+/// The keys of a Secret (`data` and `stringData`) with whether each value is non-empty.
+fn secret_keys(secret: &Secret) -> BTreeMap<String, bool> {
+    let mut keys = BTreeMap::new();
+    for (k, v) in secret.data.iter().flatten() {
+        keys.insert(k.clone(), !v.0.is_empty());
+    }
+    for (k, v) in secret.string_data.iter().flatten() {
+        keys.insert(k.clone(), !v.is_empty());
+    }
+    keys
+}
+
+/// Check one credentials Secret (None: it does not exist) against what `url` needs.
+fn check_credentials_secret(
+    field: &'static str,
+    secret_name: &str,
+    url: &str,
+    secret: Option<&Secret>,
+) -> Result<(), BackupCredentialsError> {
+    let Some(secret) = secret else {
+        return Err(BackupCredentialsError::SecretMissing {
+            field,
+            secret: secret_name.to_string(),
+        });
+    };
+    let keys = secret_keys(secret);
+    for group in required_credential_keys(url) {
+        let found = keys
+            .iter()
+            .find(|(k, _)| group.iter().any(|g| g.eq_ignore_ascii_case(k)));
+        match found {
+            Some((_, true)) => {}
+            Some((k, false)) => {
+                return Err(BackupCredentialsError::KeyEmpty {
+                    field,
+                    secret: secret_name.to_string(),
+                    key: k.clone(),
+                })
+            }
+            None => {
+                return Err(BackupCredentialsError::KeyMissing {
+                    field,
+                    secret: secret_name.to_string(),
+                    scheme: url.split_once("://").map_or("", |(s, _)| s).to_string(),
+                    key: match group {
+                        [one] => one.to_string(),
+                        many => format!("one of {}", many.join(", ")),
+                    },
+                    present: if keys.is_empty() {
+                        "no keys".to_string()
+                    } else {
+                        format!(
+                            "keys {}",
+                            keys.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )
+                    },
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Check the credentials Secrets a pair names for backups: the archive's
+/// (`spec.backup.destination`) and a recovery source's (`spec.bootstrap.recovery.source`,
+/// only while the restore is still to run). `secrets` holds those read this pass (name → the
+/// Secret, None: it does not exist); one that could not be read is not checked. Pure.
+pub fn check_backup_credentials(
+    v: &ValidatedPair,
+    secrets: &BTreeMap<String, Option<Secret>>,
+) -> Result<(), BackupCredentialsError> {
+    let archive = v.spec.backup.as_ref().and_then(|b| {
+        let r = b.destination.credentials_secret.as_ref()?;
+        Some((
+            "spec.backup.destination.credentialsSecret",
+            r,
+            b.destination.url(),
+        ))
+    });
+    let recovery = v
+        .spec
+        .bootstrap
+        .as_ref()
+        .and_then(|b| b.recovery.as_ref())
+        .filter(|_| v.restore_first_master)
+        .and_then(|r| {
+            let s = r.source.credentials_secret.as_ref()?;
+            Some((
+                "spec.bootstrap.recovery.source.credentialsSecret",
+                s,
+                r.source.url(),
+            ))
+        });
+    for (field, r, url) in archive.into_iter().chain(recovery) {
+        if let Some(secret) = secrets.get(&r.name) {
+            check_credentials_secret(field, &r.name, url, secret.as_ref())?;
         }
     }
     Ok(())
@@ -566,5 +754,99 @@ spec:
         // Removing it once completed is fine.
         migrating.migration.as_mut().unwrap().phase = MigrationPhase::Completed;
         validate_migration(&mut v, &plain, Some(&migrating), None).unwrap();
+    }
+
+    fn with_credentials(url: &str, recovery: bool) -> ValidatedPair {
+        let mut v = contract_validated();
+        v.spec.backup = Some(
+            serde_json::from_value(serde_json::json!({"destination": {
+                "destinationPath": url, "credentialsSecret": {"name": "store"}}}))
+            .unwrap(),
+        );
+        if recovery {
+            v.spec.bootstrap = Some(
+                serde_json::from_value(serde_json::json!({"recovery": {"source": {
+                    "destinationPath": "s3://old/p", "credentialsSecret": {"name": "old"}}}}))
+                .unwrap(),
+            );
+            v.restore_first_master = true;
+        }
+        v
+    }
+
+    fn secrets(list: &[(&str, Option<Secret>)]) -> BTreeMap<String, Option<Secret>> {
+        list.iter()
+            .map(|(n, s)| (n.to_string(), s.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn backup_credentials_name_the_missing_secret_and_key() {
+        let v = with_credentials("s3://bucket/shop/cache", false);
+        let mut good = secret("AWS_ACCESS_KEY_ID", "id");
+        good.data.as_mut().unwrap().insert(
+            "AWS_SECRET_ACCESS_KEY".into(),
+            ByteString(b"secret".to_vec()),
+        );
+        assert_eq!(
+            check_backup_credentials(&v, &secrets(&[("store", Some(good.clone()))])),
+            Ok(())
+        );
+        // Not read this pass (an API error): not checked.
+        assert_eq!(check_backup_credentials(&v, &secrets(&[])), Ok(()));
+        let e = check_backup_credentials(&v, &secrets(&[("store", None)])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "spec.backup.destination.credentialsSecret: Secret store does not exist"
+        );
+        // A misspelt key: the message names the one needed and shows what is there.
+        let e = check_backup_credentials(
+            &v,
+            &secrets(&[("store", Some(secret("AWS_ACCESS_KEY_ID", "id")))]),
+        )
+        .unwrap_err();
+        assert_eq!(e.secret(), "store");
+        assert_eq!(
+            e.to_string(),
+            "spec.backup.destination.credentialsSecret: Secret store has no key AWS_SECRET_ACCESS_KEY (s3:// needs it; the Secret has keys AWS_ACCESS_KEY_ID)"
+        );
+        // Names are read case-insensitively, as the engine reads its files.
+        let mut lower = secret("aws_access_key_id", "id");
+        lower
+            .data
+            .as_mut()
+            .unwrap()
+            .insert("aws_secret_access_key".into(), ByteString(Vec::new()));
+        assert!(matches!(
+            check_backup_credentials(&v, &secrets(&[("store", Some(lower))])),
+            Err(BackupCredentialsError::KeyEmpty { key, .. }) if key == "aws_secret_access_key"
+        ));
+        // Azure: the account and one of the ways to sign; file:// needs nothing.
+        let v = with_credentials("az://container/p", false);
+        let e = check_backup_credentials(
+            &v,
+            &secrets(&[("store", Some(secret("AZURE_STORAGE_ACCOUNT_NAME", "acct")))]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("no key one of AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_ACCESS_KEY"),
+            "{e}"
+        );
+        let v = with_credentials("file:///backups", false);
+        assert_eq!(
+            check_backup_credentials(&v, &secrets(&[("store", Some(Secret::default()))])),
+            Ok(())
+        );
+        // The recovery source's Secret, while the restore is still to run.
+        let mut v = with_credentials("s3://bucket/shop/cache", true);
+        let both = secrets(&[("store", Some(good)), ("old", None)]);
+        let e = check_backup_credentials(&v, &both).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "spec.bootstrap.recovery.source.credentialsSecret: Secret old does not exist"
+        );
+        v.restore_first_master = false;
+        assert_eq!(check_backup_credentials(&v, &both), Ok(()));
     }
 }

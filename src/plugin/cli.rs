@@ -100,6 +100,28 @@ pub enum Command {
         #[arg(long)]
         skip_operator_check: bool,
     },
+    /// DANGEROUS: roll the pair back to a point of its own archive (spec.backup). Every write
+    /// after the target is discarded, on both pods: the operator cuts clients off, deletes
+    /// both pods, restores the first from the archive and makes the other sync from it.
+    Rollback {
+        /// Name of the RedisPair.
+        name: String,
+        /// Keep every write up to this time (RFC 3339), none after.
+        #[arg(long, conflicts_with = "to_offset")]
+        to_time: Option<String>,
+        /// Keep the stream up to this replication offset.
+        #[arg(long)]
+        to_offset: Option<u64>,
+        /// The base backup to start from (default: the newest before the target).
+        #[arg(long)]
+        backup: Option<String>,
+        /// Required: the pair's name again, confirming that newer writes are discarded.
+        #[arg(long)]
+        confirm: Option<String>,
+        /// Write the request even when no running operator can be found.
+        #[arg(long)]
+        skip_operator_check: bool,
+    },
     /// List the pair's backups: phase, times, offset, size and where each is.
     Backups {
         /// Name of the RedisPair.

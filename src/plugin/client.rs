@@ -299,6 +299,26 @@ pub async fn run(
             session.patch_pair(&name, &patch).await?;
             Ok(message + "\n")
         }
+        Command::Rollback {
+            name,
+            to_time,
+            to_offset,
+            backup,
+            confirm,
+            skip_operator_check,
+        } => {
+            let pair = session.get_pair(&name).await?;
+            let target = intent::RollbackTarget {
+                time: to_time,
+                offset: to_offset,
+                backup,
+            };
+            let Intent { patch, message } =
+                intent::rollback(&pair, target, confirm.as_deref(), Timestamp::now())?;
+            session.require_operator(skip_operator_check).await?;
+            session.patch_pair(&name, &patch).await?;
+            Ok(message + "\n")
+        }
         Command::Backup {
             name,
             backup_name,

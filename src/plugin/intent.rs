@@ -7,7 +7,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::{json, Value};
 
 use crate::api::constants::{
-    ANNOTATION_FENCED, ANNOTATION_FORCE_FAILOVER, ANNOTATION_MIGRATE_CUTOVER,
+    ANNOTATION_FENCED, ANNOTATION_FORCE_FAILOVER, ANNOTATION_MIGRATE_CUTOVER, ANNOTATION_ROLLBACK,
     ANNOTATION_SWITCHOVER, LABEL_PAIR,
 };
 use crate::api::RedisPair;
@@ -122,6 +122,67 @@ pub fn force_failover(
         patch: annotate(ANNOTATION_FORCE_FAILOVER, json!(id)),
         message,
     })
+}
+
+/// `rollback NAME --to-time T | --to-offset N [--backup B] --confirm NAME`: the
+/// `redispair.io/rollback` request (docs/backup.md, "Rollback"), refused here already when the
+/// confirmation is missing or wrong, the pair has no archive, or the time does not parse (the
+/// operator checks the same).
+pub fn rollback(
+    pair: &RedisPair,
+    target: RollbackTarget,
+    confirm: Option<&str>,
+    now: Timestamp,
+) -> Result<Intent, PluginError> {
+    let name = pair_name(pair);
+    let not_now = |reason: String| PluginError::NotNow {
+        pair: name.clone(),
+        action: "roll back".into(),
+        reason,
+    };
+    if confirm != Some(name.as_str()) {
+        return Err(not_now(format!(
+            "a rollback discards every write after its target: pass --confirm {name}"
+        )));
+    }
+    if pair.spec.backup.is_none() {
+        return Err(not_now(
+            "it has no spec.backup, so no archive to roll back to".into(),
+        ));
+    }
+    if let Some(t) = &target.time {
+        t.parse::<Timestamp>()
+            .map_err(|e| not_now(format!("--to-time {t:?} is not an RFC 3339 time: {e}")))?;
+    }
+    refuse_during_failover(pair, "roll back")?;
+    let request = crate::api::RollbackRequest {
+        id: format!("rb-{}", now.strftime("%Y%m%d-%H%M%S")),
+        confirm: name.clone(),
+        target_time: target.time.clone(),
+        target_offset: target.offset,
+        backup: target.backup.clone(),
+    };
+    let point = match (&target.time, target.offset) {
+        (Some(t), _) => format!("time {t}"),
+        (None, Some(o)) => format!("offset {o}"),
+        (None, None) => "the archive's end".to_string(),
+    };
+    let value = serde_json::to_string(&request).map_err(|e| not_now(e.to_string()))?;
+    Ok(Intent {
+        patch: annotate(ANNOTATION_ROLLBACK, json!(value)),
+        message: format!(
+            "rollback of {name} to {point} requested (request {}): the operator cuts clients off, deletes both pods, restores {name}-a from the archive and syncs {name}-b from it; every write after the target is discarded. Follow it with: kubectl get rp {name} -o jsonpath='{{.status.rollback}}'",
+            request.id
+        ),
+    })
+}
+
+/// Where `rollback` goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RollbackTarget {
+    pub time: Option<String>,
+    pub offset: Option<u64>,
+    pub backup: Option<String>,
 }
 
 /// `migrate cutover NAME`: refused unless the pair migrates and is following its source.
@@ -313,6 +374,53 @@ mod tests {
 
     fn pods() -> Vec<Pod> {
         serde_yaml::from_str(include_str!("testdata/pods.yaml")).unwrap()
+    }
+
+    #[test]
+    fn rollback_needs_the_name_as_confirmation_and_an_archive() {
+        let mut p = pair();
+        let name = pair_name(&p);
+        let target = RollbackTarget {
+            time: Some("2026-11-22T01:00:00Z".into()),
+            ..Default::default()
+        };
+        let err = rollback(&p, target.clone(), None, now()).unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("pass --confirm {name}")),
+            "{err}"
+        );
+        let err = rollback(&p, target.clone(), Some("other"), now()).unwrap_err();
+        assert!(err.to_string().contains("--confirm"), "{err}");
+        let err = rollback(&p, target.clone(), Some(&name), now()).unwrap_err();
+        assert!(err.to_string().contains("no spec.backup"), "{err}");
+        p.spec.backup = Some(
+            serde_json::from_value(json!({"destination": {"destinationPath": "s3://b/p"}}))
+                .unwrap(),
+        );
+        let bad = RollbackTarget {
+            time: Some("an hour ago".into()),
+            ..Default::default()
+        };
+        let err = rollback(&p, bad, Some(&name), now()).unwrap_err();
+        assert!(err.to_string().contains("not an RFC 3339 time"), "{err}");
+        let i = rollback(&p, target, Some(&name), now()).unwrap();
+        let value = i.patch["metadata"]["annotations"][ANNOTATION_ROLLBACK]
+            .as_str()
+            .unwrap();
+        let request: crate::api::RollbackRequest = serde_json::from_str(value).unwrap();
+        assert_eq!(
+            request,
+            crate::api::RollbackRequest {
+                id: "rb-20261122-020000".into(),
+                confirm: name.clone(),
+                target_time: Some("2026-11-22T01:00:00Z".into()),
+                target_offset: None,
+                backup: None,
+            }
+        );
+        assert!(i
+            .message
+            .contains("every write after the target is discarded"));
     }
 
     #[test]

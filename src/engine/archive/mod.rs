@@ -64,7 +64,7 @@ fn store_err(e: object_store::Error) -> ArchiveError {
 /// The settings in a credentials directory (see [`Archive::open_with`]): (lower-cased file
 /// name, value), the form the stores' config keys parse (`from_env` lower-cases the variable
 /// names the same way).
-fn read_settings_dir(dir: &Path) -> Result<Vec<(String, String)>, ArchiveError> {
+pub(crate) fn read_settings_dir(dir: &Path) -> Result<Vec<(String, String)>, ArchiveError> {
     let io = |source| ArchiveError::Io {
         path: dir.display().to_string(),
         source,
@@ -244,7 +244,8 @@ impl Archive {
     }
 
     /// Every complete base backup (those with a manifest), oldest first. A manifest that
-    /// cannot be read or parsed is an error naming it.
+    /// cannot be read or parsed is an error naming it; one deleted since the listing is not
+    /// there.
     pub async fn list_backups(&self) -> Result<Vec<BackupManifest>, ArchiveError> {
         let prefix = ObjectPath::from(layout::BASE_DIR);
         let metas: Vec<_> = self
@@ -259,7 +260,14 @@ impl Archive {
             if !path.ends_with("/manifest.json") {
                 continue;
             }
-            let data = self.get(&path).await?;
+            let data = match self.get(&path).await {
+                Ok(d) => d,
+                // Deleted between the listing and the read: retention removing an old backup
+                // (manifest first) while a restore or a listing runs. Such a backup is no
+                // longer complete, as one that never had a manifest (found by the S3 test).
+                Err(ArchiveError::Missing { .. }) => continue,
+                Err(e) => return Err(e),
+            };
             let manifest: BackupManifest =
                 serde_json::from_slice(&data).map_err(|e| ArchiveError::Corrupt {
                     object: path.clone(),
@@ -347,6 +355,25 @@ impl ArchiveStatus {
         }
     }
 
+    /// The archive's lag: (bytes durable here and not archived, ms the oldest of them has
+    /// waited). Both 0 on a replica (it does not upload).
+    pub fn lag(&self, now_ms: i64) -> (u64, i64) {
+        let archived = self.archived.load(Ordering::Acquire);
+        let limit = self.limit.load(Ordering::Acquire);
+        let oldest = self.oldest_waiting_ms.load(Ordering::Acquire);
+        let ms = if oldest > 0 {
+            (now_ms - oldest).max(0)
+        } else {
+            0
+        };
+        (limit.saturating_sub(archived), ms)
+    }
+
+    /// Uploads currently fail (the last attempt's error is kept until one succeeds).
+    pub fn failing(&self) -> bool {
+        self.last_error.lock().is_some()
+    }
+
     /// INFO fields (section `persistence`).
     pub fn info(&self, now_ms: i64) -> String {
         let archived = self.archived.load(Ordering::Acquire);
@@ -368,10 +395,12 @@ impl ArchiveStatus {
         format!(
             "archive_enabled:1\r\narchive_url:{}\r\narchive_status:{}\r\narchived_offset:{archived}\r\narchive_lag_bytes:{}\r\narchive_lag_ms:{lag_ms}\r\narchive_chunks:{}\r\narchive_bytes:{}\r\narchive_errors:{}\r\narchive_last_error:{}\r\narchive_last_upload_time:{}\r\narchive_gap:{}\r\narchive_last_backup:{last_backup}\r\n",
             self.url,
-            if !self.known.load(Ordering::Acquire) {
-                "starting"
-            } else if self.last_error.lock().is_some() {
+            // Failing first: an archiver that never reached the store (wrong credentials from
+            // the start) is failing, not starting.
+            if self.last_error.lock().is_some() {
                 "failing"
+            } else if !self.known.load(Ordering::Acquire) {
+                "starting"
             } else {
                 "ok"
             },

@@ -475,6 +475,9 @@ pub struct PersistInfo {
     pub dir: PathBuf,
     pub loading: bool,
     pub snapshot_in_progress: bool,
+    /// The function libraries' code as of the snapshot in progress's offset, taken by `begin`
+    /// and written by its first step (libraries live outside the databases the steps walk).
+    pub snapshot_libraries: Vec<bytes::Bytes>,
     pub snapshot_started_ms: i64,
     /// The newest complete snapshot: when it began and ended, and the stream offset at its
     /// end (a base backup's manifest records them).

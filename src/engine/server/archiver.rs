@@ -42,6 +42,7 @@ pub fn start(
     credentials_dir: Option<&std::path::Path>,
 ) -> Result<Arc<ArchiveStatus>, ArchiveError> {
     let archive = Archive::open_with(url, credentials_dir)?;
+    let source = StoreSource::new(url, credentials_dir);
     let status = Arc::new(ArchiveStatus::new(url));
     let s = status.clone();
     std::thread::Builder::new()
@@ -57,13 +58,54 @@ pub fn start(
                     return;
                 }
             };
-            rt.block_on(run(engine, archive, s));
+            rt.block_on(run(engine, archive, source, s));
         })
         .map_err(|e| ArchiveError::Io {
             path: "archiver thread".into(),
             source: e,
         })?;
     Ok(status)
+}
+
+/// Where the store's settings came from, to open it again when its credentials directory
+/// changes: a Kubernetes Secret volume is updated in place by the kubelet, so credentials that
+/// were missing, wrong or rotated take effect without restarting the engine (which would cost
+/// the pair a failover, for a backup problem).
+struct StoreSource {
+    url: String,
+    dir: Option<PathBuf>,
+    /// The settings the store was opened with (None: the directory could not be read).
+    settings: Option<Vec<(String, String)>>,
+}
+
+impl StoreSource {
+    fn new(url: &str, dir: Option<&Path>) -> StoreSource {
+        StoreSource {
+            url: url.to_string(),
+            dir: dir.map(Path::to_path_buf),
+            settings: dir.and_then(|d| crate::engine::archive::read_settings_dir(d).ok()),
+        }
+    }
+
+    /// The archive opened again if the directory's settings changed since it was opened.
+    fn reopen_if_changed(&mut self) -> Option<Archive> {
+        let dir = self.dir.as_deref()?;
+        let now = crate::engine::archive::read_settings_dir(dir).ok();
+        if now.is_none() || now == self.settings {
+            return None;
+        }
+        match Archive::open_with(&self.url, Some(dir)) {
+            Ok(a) => {
+                self.settings = now;
+                info!(dir = %dir.display(), "archive credentials changed: the store is opened again");
+                Some(a)
+            }
+            Err(e) => {
+                warn!(error = %e, "archive credentials changed but the store cannot be opened with them");
+                None
+            }
+        }
+    }
 }
 
 /// What the loop copies out of the state at each tick.
@@ -121,7 +163,12 @@ struct Pending {
     data: Vec<u8>,
 }
 
-async fn run(engine: Arc<Engine>, archive: Archive, status: Arc<ArchiveStatus>) {
+async fn run(
+    engine: Arc<Engine>,
+    mut archive: Archive,
+    mut source: StoreSource,
+    status: Arc<ArchiveStatus>,
+) {
     info!(url = %status.url, "archiver started");
     let mut cursor: Option<SegmentCursor> = None;
     // The (term, fork) the resume point was computed for; None: compute it again.
@@ -197,6 +244,13 @@ async fn run(engine: Arc<Engine>, archive: Archive, status: Arc<ArchiveStatus>) 
                 *last = Some(text);
                 retry_at = Instant::now() + backoff;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
+                drop(last);
+                // Failing for want of credentials? Fixed files are used at the next try.
+                if let Some(fresh) = source.reopen_if_changed() {
+                    archive = fresh;
+                    backoff = Duration::from_millis(100);
+                    retry_at = Instant::now();
+                }
             }
         }
         if o.role == Role::Master && o.retention_ms > 0 && Instant::now() >= next_retention {

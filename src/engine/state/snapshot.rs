@@ -7,7 +7,9 @@
 
 use crate::engine::persistence::snapshot::{select_command, Retention, SnapshotFile};
 use crate::engine::persistence::PersistError;
+use crate::engine::protocol::commands::encode_command;
 use crate::engine::state::EngineState;
+use bytes::Bytes;
 
 /// Start capturing a snapshot of every database at the current stream offset. Returns the
 /// offset and the stream's database at that point.
@@ -20,6 +22,15 @@ pub fn begin(state: &mut EngineState, now_ms: i64) -> (u64, Option<usize>) {
         db.begin_snapshot(epoch);
         total += db.len() as u64;
     }
+    // The libraries as of this offset: FUNCTION LOAD/DELETE after it are in the log after
+    // it, so the snapshot plus that log gives exactly the current set. Without them, every
+    // restart from a snapshot, and every restore of a base backup, lost the libraries.
+    state.persist.snapshot_libraries = state
+        .scripting
+        .libraries
+        .values()
+        .map(|l| l.code.clone())
+        .collect();
     let p = &mut state.persist;
     p.snapshot_in_progress = true;
     p.snapshot_started_ms = now_ms;
@@ -53,6 +64,19 @@ pub fn step(state: &mut EngineState, max_keys: usize, out: &mut Vec<u8>) -> Step
     out.clear();
     if state.persist.epoch != state.persist.capture_epoch {
         return Step::Cancelled;
+    }
+    // The first step carries the libraries (REPLACE: a replica or restarted node loading the
+    // snapshot over libraries of its own ends with exactly these).
+    for code in std::mem::take(&mut state.persist.snapshot_libraries) {
+        encode_command(
+            &[
+                Bytes::from_static(b"FUNCTION"),
+                Bytes::from_static(b"LOAD"),
+                Bytes::from_static(b"REPLACE"),
+                code,
+            ],
+            out,
+        );
     }
     let mut done = true;
     for (i, db) in state.dbs.iter_mut().enumerate() {

@@ -145,13 +145,13 @@ pub const RECOVERY_CREDENTIALS_DIR: &str = "/var/run/redispair/recovery";
 pub const RESTORE_CONTAINER: &str = "restore";
 
 /// A Secret as a read-only volume of files, mode 0440 (group: the pod's fsGroup).
-fn secret_files_volume(name: &str, secret: &str) -> Volume {
+fn secret_files_volume(name: &str, secret: &str, optional: bool) -> Volume {
     Volume {
         name: name.to_string(),
         secret: Some(k8s_openapi::api::core::v1::SecretVolumeSource {
             secret_name: Some(secret.to_string()),
             default_mode: Some(SECRET_FILE_MODE),
-            optional: Some(false),
+            optional: Some(optional),
             ..Default::default()
         }),
         ..Default::default()
@@ -174,8 +174,10 @@ fn store_env_vars(store: &crate::api::ObjectStoreSpec) -> Option<Vec<EnvVar>> {
 /// The restore step of a pair bootstrapped from `spec.bootstrap.recovery`: the engine binary's
 /// `restore --once` into the data volume, before the engine starts (docs/backup.md, "Restore
 /// on Kubernetes"). `--once` makes a pod restart after it completed a no-op.
+/// Also a rollback's (`v.rollback_restore`): the same step on the pair's own archive, with a
+/// marker of its own (docs/backup.md, "Rollback").
 fn build_restore_container(v: &ValidatedPair, engine: &Container) -> Option<Container> {
-    let r = v.spec.bootstrap.as_ref()?.recovery.as_ref()?;
+    let r = restore_source(v)?;
     let mut args = vec![
         "restore".to_string(),
         "--once".to_string(),
@@ -184,6 +186,9 @@ fn build_restore_container(v: &ValidatedPair, engine: &Container) -> Option<Cont
         "--dir".to_string(),
         DATA_DIR.to_string(),
     ];
+    if let Some(marker) = &r.marker {
+        args.extend(["--marker".to_string(), marker.clone()]);
+    }
     let mut mounts = vec![VolumeMount {
         name: "data".to_string(),
         mount_path: DATA_DIR.to_string(),
@@ -209,17 +214,48 @@ fn build_restore_container(v: &ValidatedPair, engine: &Container) -> Option<Cont
     } else if let Some(o) = r.target_offset {
         args.extend(["--target-offset".to_string(), o.to_string()]);
     }
+    let r = r.source;
     Some(Container {
         name: RESTORE_CONTAINER.to_string(),
         image: engine.image.clone(),
         image_pull_policy: engine.image_pull_policy.clone(),
         command: Some(vec![ENGINE_BINARY.to_string()]),
         args: Some(args),
-        env: store_env_vars(&r.source),
+        env: store_env_vars(r),
         resources: engine.resources.clone(),
         security_context: engine.security_context.clone(),
         volume_mounts: Some(mounts),
         ..Default::default()
+    })
+}
+
+/// Where the first pod's restore step reads from: a rollback's own archive, else
+/// `spec.bootstrap.recovery`.
+struct RestoreSource<'a> {
+    source: &'a crate::api::ObjectStoreSpec,
+    marker: Option<String>,
+    backup: Option<String>,
+    target_time: Option<String>,
+    target_offset: Option<i64>,
+}
+
+fn restore_source(v: &ValidatedPair) -> Option<RestoreSource<'_>> {
+    if let (Some(r), Some(b)) = (&v.rollback_restore, &v.spec.backup) {
+        return Some(RestoreSource {
+            source: &b.destination,
+            marker: Some(r.marker.clone()),
+            backup: r.backup.clone(),
+            target_time: r.target_time.clone(),
+            target_offset: r.target_offset,
+        });
+    }
+    let r = v.spec.bootstrap.as_ref()?.recovery.as_ref()?;
+    Some(RestoreSource {
+        source: &r.source,
+        marker: None,
+        backup: r.backup.clone(),
+        target_time: r.target_time.clone(),
+        target_offset: r.target_offset,
     })
 }
 
@@ -552,7 +588,16 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
         .as_ref()
         .and_then(|b| b.destination.credentials_secret.as_ref())
     {
-        volumes.push(secret_files_volume("archive-credentials", &secret.name));
+        // Optional: a missing or wrong credentials Secret must not keep an engine from
+        // starting (a pod replaced after a failover would wait in ContainerCreating and the
+        // pair stay without its second copy). The engine starts with what is there, its
+        // archiver reports the failure and picks the files up once the Secret is fixed; the
+        // operator names the Secret and the missing key (`BackupCredentials`).
+        volumes.push(secret_files_volume(
+            "archive-credentials",
+            &secret.name,
+            true,
+        ));
         if let Some(m) = container.volume_mounts.as_mut() {
             m.push(VolumeMount {
                 name: "archive-credentials".to_string(),
@@ -568,17 +613,17 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
     let restore = (v.restore_first_master && pod == v.names.pods[0])
         .then(|| build_restore_container(v, &container))
         .flatten();
-    if let Some(secret) = restore.as_ref().and_then(|_| {
-        v.spec
-            .bootstrap
-            .as_ref()?
-            .recovery
-            .as_ref()?
-            .source
-            .credentials_secret
-            .as_ref()
-    }) {
-        volumes.push(secret_files_volume("recovery-credentials", &secret.name));
+    if let Some(secret) = restore
+        .as_ref()
+        .and_then(|_| restore_source(v)?.source.credentials_secret.as_ref())
+    {
+        // Required: a restore without its credentials cannot succeed, so the first pod waits
+        // for the Secret (the operator says which, in `BackupCredentials`).
+        volumes.push(secret_files_volume(
+            "recovery-credentials",
+            &secret.name,
+            false,
+        ));
     }
     let init_containers = restore.map(|c| vec![c]);
     Pod {
@@ -1184,6 +1229,9 @@ mod tests {
         let secret = vol.secret.as_ref().unwrap();
         assert_eq!(secret.secret_name.as_deref(), Some("s3-creds"));
         assert_eq!(secret.default_mode, Some(SECRET_FILE_MODE));
+        // Optional: a missing Secret must not keep the engine from starting (a backup
+        // problem never costs the pair a copy); the operator reports it instead.
+        assert_eq!(secret.optional, Some(true));
         let mount = c
             .volume_mounts
             .iter()
@@ -1230,7 +1278,8 @@ mod tests {
             .iter()
             .flatten()
             .any(|v| v.name == "recovery-credentials"
-                && v.secret.as_ref().unwrap().secret_name.as_deref() == Some("old-creds")));
+                && v.secret.as_ref().unwrap().secret_name.as_deref() == Some("old-creds")
+                && v.secret.as_ref().unwrap().optional == Some(false)));
         // Not part of the spec hash: the step disappearing once a master exists rolls nothing.
         let mut elected = v.clone();
         elected.restore_first_master = false;
