@@ -275,6 +275,7 @@ pub fn snapshot(st: &EngineState, gate: &ReplyGate, now_ms: i64) -> Snapshot {
 
     replication(&mut s, st, gate, now_ms);
     log(&mut s, st);
+    archive(&mut s, st, now_ms);
     s
 }
 
@@ -466,6 +467,52 @@ fn log(s: &mut Snapshot, st: &EngineState) {
         "redispair_engine_snapshot_last_ok",
         "1 when the last snapshot succeeded (or none was taken yet)",
         Value::Gauge((p.last_snapshot_ok || p.snapshots_done == 0) as i64),
+    );
+}
+
+/// The continuous archive to object storage (`archive-url`), when it is on: how far behind the
+/// local log it is, in bytes and in the age of the oldest record not uploaded yet (what
+/// INFO's `archive_lag_bytes` and `archive_lag_ms` say), and whether uploads work.
+fn archive(s: &mut Snapshot, st: &EngineState, now_ms: i64) {
+    use std::sync::atomic::Ordering::{Acquire, Relaxed};
+    let Some(a) = &st.archive else {
+        return;
+    };
+    // The limit is what is durable locally: the archive can only be behind that, never ahead.
+    let lag_bytes = a
+        .limit
+        .load(Acquire)
+        .saturating_sub(a.archived.load(Acquire));
+    let oldest = a.oldest_waiting_ms.load(Acquire);
+    let lag_ms = if oldest > 0 {
+        (now_ms - oldest).max(0)
+    } else {
+        0
+    };
+    s.one(
+        "redispair_engine_archive_lag_bytes",
+        "Bytes of the durable write log not uploaded to the archive yet",
+        Value::Gauge(lag_bytes as i64),
+    );
+    s.one(
+        "redispair_engine_archive_lag_seconds",
+        "Age of the oldest record not uploaded to the archive yet (0: nothing waiting)",
+        Value::GaugeF(lag_ms as f64 / 1000.0),
+    );
+    s.one(
+        "redispair_engine_archive_ok",
+        "1 while the archive is reachable and the last upload succeeded, 0 while starting or failing",
+        Value::Gauge((a.known.load(Acquire) && a.last_error.lock().is_none()) as i64),
+    );
+    s.one(
+        "redispair_engine_archive_uploaded_bytes",
+        "Bytes uploaded to the archive",
+        Value::Counter(a.bytes.load(Relaxed)),
+    );
+    s.one(
+        "redispair_engine_archive_errors",
+        "Failed uploads and listings of the archive",
+        Value::Counter(a.errors.load(Relaxed)),
     );
 }
 
