@@ -36,6 +36,9 @@ pub struct Histogram {
     pub buckets: Vec<(f64, f64)>,
 }
 
+/// One series of a family: its labels (name → value) and its value.
+pub type Series = (BTreeMap<String, String>, Value);
+
 /// One parsed scrape.
 pub struct Scrape {
     families: HashMap<String, Family>,
@@ -202,7 +205,7 @@ impl Scrape {
     }
 
     /// Every sample of a family: its labels (name → value) and value.
-    pub fn samples(&self, name: &str) -> Result<Vec<(BTreeMap<String, String>, Value)>, String> {
+    pub fn samples(&self, name: &str) -> Result<Vec<Series>, String> {
         let f = self.family(name)?;
         let names = f.get_label_names();
         let mut out = Vec::new();
