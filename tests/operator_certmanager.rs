@@ -1,9 +1,8 @@
 //! `spec.tls.issuerRef` against a real kube-apiserver with cert-manager's own Certificate CRD
 //! (from its Go module, `hack/cluster/build.sh cert-manager-crds`): the operator creates the
 //! Certificate the pair needs (secretName, issuerRef, dnsNames for the Services and both pods,
-//! server and client auth) and the API server keeps every field of it under cert-manager's
-//! schema (it prunes unknown fields: a misspelt one would vanish); the pods mount the Secret it
-//! names. Then the test plays cert-manager's part: it issues a certificate for what the stored
+//! server and client auth) and the API server accepts and keeps every field of it under
+//! cert-manager's schema (a misspelt field is refused); the pods mount the Secret it names. Then the test plays cert-manager's part: it issues a certificate for what the stored
 //! Certificate asks (openssl) and writes the Secret; two engine processes run with the very
 //! arguments the operator gave the pods (the Secret laid out as the kubelet mounts it, ports and
 //! paths moved to loopback), the operator's admin client (built from the Secret, as the
