@@ -5,20 +5,27 @@
 #   metrics  plaintext, --metrics-port, scraped once a second for the whole run (what a
 #            Prometheus with a 1 s interval does; 15-30 s is usual)
 #   tls      --port 0 --tls-port (rustls, tls-auth-clients no), redis-benchmark --tls
-# and, for reference, redis-server with TLS. Prints ops/s and p99 per test and pipeline depth,
-# and the ratios metrics/base and tls/base (redis-server tls/plain beside it): ratios are what
-# matter, every server shares the machine's state during the run.
+# and Debian's redis-server (built with TLS: OpenSSL) on a plaintext and a TLS port, started
+# once with both. For each test (SET, GET), number of clients (1 and 16) and pipeline depth
+# (1), the median ops/s of ROUNDS runs of each server, and the ratios that matter, all from
+# the same run (every server shares the machine's state while it runs):
+#   tls/b      engine TLS / engine plaintext          (what TLS costs the engine)
+#   r_tls/r    redis-server TLS / redis-server plain  (what TLS costs Redis)
+#   tls/r_tls  engine TLS / redis-server TLS          (the engine against Redis, both TLS)
+#   metrics/b  engine scraped every second / engine plaintext
+# Then each server's p99 latency (ms, median of the rounds).
 #
-#   hack/bench/overhead.sh                         # -n 200000 per run, 3 rounds (a few minutes)
-#   N=50000 ROUNDS=1 hack/bench/overhead.sh        # quick
-#   ENGINE=target/debug/redispair-engine hack/bench/overhead.sh   # a given binary (no build)
+#   hack/bench/overhead.sh                         # -n 100000 per run, 3 rounds
+#   N=20000 ROUNDS=1 hack/bench/overhead.sh        # quick
+#   CLIENTS="1 16 50" PIPELINES="1 16" hack/bench/overhead.sh
+#   ENGINE=target/release/redispair-engine hack/bench/overhead.sh   # a given binary (no build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-N=${N:-200000}
-CLIENTS=${CLIENTS:-50}
+N=${N:-100000}
+CLIENTS=${CLIENTS:-"1 16"}
 TESTS=${TESTS:-set,get}
-PIPELINES=${PIPELINES:-"1 16"}
+PIPELINES=${PIPELINES:-1}
 ROUNDS=${ROUNDS:-3}
 
 hack/install-test-deps.sh >/dev/null
@@ -89,12 +96,17 @@ while True:
 PY
 pids+=("$!")
 
-echo "machine: $(nproc) cores, $(uname -r); engine $ENGINE; redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')"
-echo "requests per run: $N, clients: $CLIENTS, rounds: $ROUNDS (medians)"
+# redis-server must really serve TLS on its TLS port (a build without TLS refuses --tls-port
+# at start-up; this checks the handshake too).
+redis-cli -p "$RTLS" "${TLS_CLI[@]}" ping >/dev/null || { echo "redis-server does not answer TLS on $RTLS" >&2; exit 1; }
 
-bench() { # test pipeline redis-benchmark-args... -> "rps p99"
-  local t=$1 p=$2; shift 2
-  redis-benchmark "$@" -t "$t" -n "$N" -c "$CLIENTS" -P "$p" --csv 2>/dev/null \
+echo "machine: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
+echo "engine: $ENGINE ($(git rev-parse --short HEAD 2>/dev/null || echo '?')); redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')"
+echo "requests per run: $N, rounds: $ROUNDS (medians), servers measured in alternation"
+
+bench() { # test clients pipeline redis-benchmark-args... -> "rps p99"
+  local t=$1 c=$2 p=$3; shift 3
+  redis-benchmark "$@" -t "$t" -n "$N" -c "$c" -P "$p" --csv 2>/dev/null \
     | python3 -c '
 import csv, sys
 rows = list(csv.reader(sys.stdin))
@@ -102,29 +114,33 @@ hdr, data = rows[0], rows[1]
 print(data[hdr.index("rps")], data[hdr.index("p99_latency_ms")])'
 }
 median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 
-printf '%-5s %3s %12s %12s %12s %12s %12s %9s %9s %9s\n' test P base metrics tls redis redis_tls \
-  metrics/b tls/b r_tls/r
+servers=(base metrics tls redis redis_tls)
+printf '%-4s %3s %3s %10s %10s %10s %10s %10s %7s %7s %9s %9s   p99 ms: %s\n' test c P base metrics tls redis redis_tls \
+  tls/b r_tls/r tls/r_tls metrics/b "${servers[*]}"
 IFS=, read -ra tests <<<"$TESTS"
-for p in $PIPELINES; do
-  for t in "${tests[@]}"; do
-    declare -A rps=()
-    for _ in $(seq "$ROUNDS"); do
-      # In alternation, so a change in the machine's load hits every server.
-      read -r v _ < <(bench "$t" "$p" -p "$BASE");                 rps[base]+="$v "
-      read -r v _ < <(bench "$t" "$p" -p "$METRICS");              rps[metrics]+="$v "
-      read -r v _ < <(bench "$t" "$p" -p "$TLS" "${TLS_CLI[@]}");  rps[tls]+="$v "
-      read -r v _ < <(bench "$t" "$p" -p "$RPORT");                rps[redis]+="$v "
-      read -r v _ < <(bench "$t" "$p" -p "$RTLS" "${TLS_CLI[@]}"); rps[redis_tls]+="$v "
+for c in $CLIENTS; do
+  for p in $PIPELINES; do
+    for t in "${tests[@]}"; do
+      declare -A rps=() p99=()
+      for _ in $(seq "$ROUNDS"); do
+        # In alternation, so a change in the machine's load hits every server.
+        read -r v l < <(bench "$t" "$c" "$p" -p "$BASE");                 rps[base]+="$v "; p99[base]+="$l "
+        read -r v l < <(bench "$t" "$c" "$p" -p "$METRICS");              rps[metrics]+="$v "; p99[metrics]+="$l "
+        read -r v l < <(bench "$t" "$c" "$p" -p "$TLS" "${TLS_CLI[@]}");  rps[tls]+="$v "; p99[tls]+="$l "
+        read -r v l < <(bench "$t" "$c" "$p" -p "$RPORT");                rps[redis]+="$v "; p99[redis]+="$l "
+        read -r v l < <(bench "$t" "$c" "$p" -p "$RTLS" "${TLS_CLI[@]}"); rps[redis_tls]+="$v "; p99[redis_tls]+="$l "
+      done
+      # shellcheck disable=SC2086 # each entry is a list of numbers
+      {
+        b=$(median ${rps[base]}); m=$(median ${rps[metrics]}); s=$(median ${rps[tls]})
+        r=$(median ${rps[redis]}); rs=$(median ${rps[redis_tls]})
+        lat=""; for k in "${servers[@]}"; do lat+="$(median ${p99[$k]}) "; done
+      }
+      printf '%-4s %3s %3s %10.0f %10.0f %10.0f %10.0f %10.0f %7s %7s %9s %9s   %s\n' "$t" "$c" "$p" "$b" "$m" "$s" "$r" "$rs" \
+        "$(ratio "$s" "$b")" "$(ratio "$rs" "$r")" "$(ratio "$s" "$rs")" "$(ratio "$m" "$b")" "$lat"
+      unset rps p99
     done
-    # shellcheck disable=SC2086 # each entry is a list of numbers
-    {
-      b=$(median ${rps[base]}); m=$(median ${rps[metrics]}); s=$(median ${rps[tls]})
-      r=$(median ${rps[redis]}); rs=$(median ${rps[redis_tls]})
-    }
-    printf '%-5s %3s %12.0f %12.0f %12.0f %12.0f %12.0f %9s %9s %9s\n' "$t" "$p" "$b" "$m" "$s" "$r" "$rs" \
-      "$(python3 -c "print(f'{$m/$b:.2f}')")" "$(python3 -c "print(f'{$s/$b:.2f}')")" \
-      "$(python3 -c "print(f'{$rs/$r:.2f}')")"
-    unset rps
   done
 done

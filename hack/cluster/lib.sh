@@ -13,6 +13,9 @@ HELM_VERSION=${HELM_VERSION:-v3.22.0}
 # module v0.3XX.Y for release 3.XX.Y: v0.316.0 is Prometheus 3.16.0.
 PROMTOOL_VERSION=${PROMTOOL_VERSION:-v0.316.0}
 COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
+# cert-manager's CRDs (not cert-manager itself): the operator test of spec.tls.issuerRef
+# (tests/operator_certmanager.rs) applies its Certificate CRD, taken from the Go module.
+CERT_MANAGER_VERSION=${CERT_MANAGER_VERSION:-v1.21.2}
 LOCAL_PATH_VERSION=${LOCAL_PATH_VERSION:-v0.0.30}
 # Only for the kind node image (hack/kind/build-node-image.sh): the etcd and CoreDNS versions
 # kubeadm $K8S_VERSION deploys (`kubeadm config images list`; the script checks they agree).
@@ -28,6 +31,7 @@ CACHE_ROOT=${REDISPAIR_CACHE:-$HOME/.cache/redispair}
 K8S_BIN=$CACHE_ROOT/k8s/$K8S_VERSION/bin
 HELM_BIN=$CACHE_ROOT/helm/$HELM_VERSION/bin
 PROMTOOL_BIN=$CACHE_ROOT/promtool/$PROMTOOL_VERSION/bin
+CERT_MANAGER_CRDS=$CACHE_ROOT/cert-manager/$CERT_MANAGER_VERSION/crds
 COREDNS_BIN=$CACHE_ROOT/coredns/$COREDNS_VERSION/bin
 LOCAL_PATH_BIN=$CACHE_ROOT/local-path-provisioner/$LOCAL_PATH_VERSION/bin
 ETCD_BIN=$CACHE_ROOT/etcd/$KIND_ETCD_VERSION/bin

@@ -303,6 +303,11 @@ fn archive(s: &mut Snapshot, st: &EngineState, now_ms: i64) {
         Value::Gauge(!a.failing() as i64),
     );
     s.one(
+        "redispair_engine_archive_uploaded_bytes",
+        "Bytes uploaded to the archive",
+        Value::Counter(a.bytes.load(Relaxed)),
+    );
+    s.one(
         "redispair_engine_archive_errors",
         "Failed archive operations (uploads, listings)",
         Value::Counter(a.errors.load(Relaxed)),

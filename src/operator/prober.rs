@@ -295,9 +295,16 @@ async fn probe_loop(
     loop {
         tick.tick().await;
         let Some(pair) = pairs.get(&key) else {
-            // The pair is gone (its objects go with it through owner references).
-            if pairs.is_empty() && !trigger.is_closed() {
-                continue; // store not filled yet after a restart
+            // Not in a filled store: the pair is gone (its objects go with it through owner
+            // references). The store is filled once its first list is done, and a relist
+            // swaps the new list in whole, so a filled store never looks empty in between.
+            // (An empty store used to be taken for one not filled yet: deleting the only pair
+            // an operator watched left its prober and its series behind for good.)
+            if pairs.wait_until_ready().await.is_err() {
+                return; // the controller and its store are gone
+            }
+            if pairs.get(&key).is_some() {
+                continue;
             }
             tracing::info!(pair = %key, "pair deleted; prober stops");
             // Its series go with it (`redispair_pairs` counted it in its last phase).

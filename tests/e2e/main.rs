@@ -7,6 +7,8 @@
 //! same writer; and the replica's engine killed or hung (no failover: the semi-sync master
 //! waits, or degrades on the operator's word, and the replica catches up); and the master's
 //! engine killed together with the operator; point-in-time recovery from S3 (`backup`).
+//! `metrics_scraped_across_a_failover` (issue 18): both endpoints scraped, parsed and checked
+//! across a failover and the pair's deletion.
 //! `torture` (issue 14, `hack/torture.sh`): one pair through rounds of faults on whichever pod
 //! is master, under four writers. Does I/O: the Kubernetes API, Redis over TCP, the fault
 //! hook's processes.
@@ -21,6 +23,9 @@ mod backup;
 mod cluster;
 mod env;
 mod failover;
+mod metrics;
+#[path = "../metrics_support/mod.rs"]
+mod metrics_support;
 mod migration;
 mod tls;
 #[path = "../tls_support/mod.rs"]
@@ -106,6 +111,15 @@ async fn torture() {
 #[ignore = "needs a cluster: hack/e2e.sh"]
 async fn backup_and_point_in_time_recovery() {
     backup::run_point_in_time_recovery_case("e2e-backup").await;
+}
+
+/// Issue 18: both engines' and the operator's metrics endpoints scraped and parsed, every
+/// family and label checked; a failover moves the role and term series; a deleted pair's
+/// series go (`tests/e2e/metrics.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: hack/e2e.sh"]
+async fn metrics_scraped_across_a_failover() {
+    metrics::run_metrics_scrape_case("e2e-metrics").await;
 }
 
 /// A TLS-only pair under a writer through the Service's TLS port; its Secret rotated.
