@@ -33,6 +33,8 @@
 set -euo pipefail
 # shellcheck source=hack/cluster/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=hack/lib/volume.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/volume.sh"
 need_root
 
 usage() { sed -n '2,33p' "$0" >&2; exit 2; }
@@ -99,24 +101,8 @@ case $action in
     bring_up
     log "node$i restored"
     ;;
-  fill-volume)
-    vol=$(node_dir "$i")/local-path
-    mountpoint -q "$vol" || die "node$i's volumes are not on a filesystem of their own (up.sh mounts one)"
-    # All the free space but 1 MiB at once (fallocate writes nothing: fast whatever the size;
-    # the margin keeps it from failing when an engine writes meanwhile), then the rest 4 KiB at
-    # a time (dd stops at ENOSPC, which is the point).
-    avail=$(df --output=avail -B1 "$vol" | tail -n1)
-    if (( avail > 1048576 )); then
-      fallocate -l $(( avail - 1048576 )) "$vol/.redispair-fill" 2>/dev/null || true
-    fi
-    dd if=/dev/zero of="$vol/.redispair-fill-rest" bs=4096 2>/dev/null || true
-    log "node$i: volumes full ($(df --output=avail -B1 "$vol" | tail -n1) bytes left)"
-    ;;
-  free-volume)
-    vol=$(node_dir "$i")/local-path
-    rm -f "$vol/.redispair-fill" "$vol/.redispair-fill-rest"
-    log "node$i: volumes freed ($(df --output=avail -h "$vol" | tail -n1 | tr -d ' ') available)"
-    ;;
+  fill-volume) volume_fill "$(node_dir "$i")/local-path" "node$i" ;;
+  free-volume) volume_free "$(node_dir "$i")/local-path" "node$i" ;;
   kill-container)
     (( $# == 3 )) || usage
     id=${3#containerd://}
