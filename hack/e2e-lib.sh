@@ -89,6 +89,11 @@ e2e_provider_up() {
         command -v "$tool" >/dev/null || die "provider kind needs $tool on PATH"
       done
       export E2E_FAULT=${E2E_FAULT:-hack/kind/fault.sh}
+      # The migration case's stock redis-server listens on the host's end of the nodes' Docker
+      # network (its gateway), which every node and pod reaches.
+      E2E_SOURCE_HOST=${E2E_SOURCE_HOST:-$(docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}} {{end}}' \
+        "${KIND_EXPERIMENTAL_DOCKER_NETWORK:-redispair-kind}" | awk '{print $1}')}
+      export E2E_SOURCE_HOST
       # The suite's writer runs here and connects to ClusterIPs (needs root for ip route).
       hack/kind/fault.sh route || die "cannot route the Service range to the kind cluster"
       image_stamp=$(docker image inspect -f '{{.Id}}' "$E2E_IMAGE" | sed 's/^sha256://' | cut -c1-16)

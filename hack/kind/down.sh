@@ -35,4 +35,12 @@ if docker_answers; then
   fi
   rm -rf "${TMPDIR:-/tmp}/redispair-kind-fault-$CLUSTER"
 fi
+# The workers' volume file systems (hack/kind/up.sh), once no node uses them.
+VOLUMES_ROOT=${REDISPAIR_KIND_VOLUMES:-/var/lib/redispair-kind}/$CLUSTER
+if [[ -d $VOLUMES_ROOT ]] && ! { docker_answers && kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; }; then
+  for d in "$VOLUMES_ROOT"/*; do
+    if mountpoint -q "$d"; then umount "$d" && log "volumes of $(basename "$d") unmounted"; fi
+  done
+  rm -rf "$VOLUMES_ROOT"
+fi
 [[ -n $KEEP_ENGINE ]] || docker_engine_down

@@ -15,6 +15,16 @@
 #                                       node's containerd (`ctr task kill`); the pod stays
 #   hack/kind/fault.sh freeze-container NODE ID / thaw-container NODE ID
 #                                       SIGSTOP / SIGCONT that process (a hung engine)
+#   hack/kind/fault.sh fill-volume NODE fill the node's volumes (the tmpfs hack/kind/up.sh
+#                                       bind-mounts at /var/local-path-provisioner): writes
+#                                       there fail with ENOSPC from then on
+#   hack/kind/fault.sh free-volume NODE remove what fill-volume wrote
+#   hack/kind/fault.sh restart-apiserver
+#                                       SIGKILL the kube-apiserver (a static pod: the
+#                                       control-plane node's kubelet starts it again); returns
+#                                       once it answers /readyz
+#   hack/kind/fault.sh has-volumes      exit 0 when every worker's volumes are on a
+#                                       filesystem of their own (fill-volume can be used)
 #   hack/kind/fault.sh route            make ClusterIPs reachable from this host (Linux):
 #                                       `ip route replace <service CIDR> via <control-plane IP>`
 #
@@ -24,10 +34,15 @@ set -euo pipefail
 CLUSTER=${KIND_CLUSTER_NAME:-redispair}
 NETWORK=${KIND_EXPERIMENTAL_DOCKER_NETWORK:-redispair-kind}   # hack/kind/up.sh makes it
 STATE=${KIND_FAULT_STATE:-${TMPDIR:-/tmp}/redispair-kind-fault-$CLUSTER}
+# Where hack/kind/up.sh mounts each worker's volume tmpfs (one directory per node name).
+VOLUMES_ROOT=${REDISPAIR_KIND_VOLUMES:-/var/lib/redispair-kind}/$CLUSTER
+CONTROL_PLANE=$CLUSTER-control-plane
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-usage() { sed -n '2,22p' "$0" >&2; exit 2; }
+# shellcheck source=hack/lib/volume.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/volume.sh"
+usage() { sed -n '2,33p' "$0" >&2; exit 2; }
 
 # node_is_ours NODE: a container of this kind cluster (kind labels them with the cluster name).
 node_is_ours() {
@@ -68,12 +83,41 @@ case $action in
     log "route: $cidr via $cp_ip ($CLUSTER-control-plane)"
     exit 0
     ;;
-  fill-volume|free-volume|restart-apiserver)
-    # Not yet on kind: a node's volumes live on the Docker data root (filling one would fill
-    # the host's disk; it needs a filesystem of its own per node, bind-mounted at create), and
-    # the apiserver is a static pod restarted with the kubelet's back-off. hack/torture.sh
-    # leaves these kinds out on kind.
-    die "$action is not offered on kind yet (hack/cluster/fault.sh has it; see docs/testing.md)"
+  has-volumes)
+    (( $# == 1 )) || usage
+    for node in $(docker ps -a --filter "label=io.x-k8s.kind.cluster=$CLUSTER" --filter "label=io.x-k8s.kind.role=worker" --format '{{.Names}}'); do
+      mountpoint -q "$VOLUMES_ROOT/$node" || exit 1
+    done
+    exit 0
+    ;;
+  restart-apiserver)
+    (( $# == 1 )) || usage
+    # The apiserver's running task, found through the node's containerd by the label the
+    # kubelet gives every container (no crictl needed in the node image).
+    running_apiserver() {
+      local c
+      for c in $(docker exec "$CONTROL_PLANE" ctr -n k8s.io containers ls -q 'labels."io.kubernetes.container.name"==kube-apiserver'); do
+        docker exec "$CONTROL_PLANE" ctr -n k8s.io task ls | awk -v id="$c" '$1 == id && $3 == "RUNNING" {print $1}'
+      done
+    }
+    id=$(running_apiserver | head -n1)
+    [[ -n $id ]] || die "no running kube-apiserver on $CONTROL_PLANE"
+    docker exec "$CONTROL_PLANE" ctr -n k8s.io task kill -s SIGKILL "$id"
+    log "kube-apiserver killed (SIGKILL, container ${id:0:12}); the kubelet starts it again"
+    # Gone first (or /readyz could still be answered by the dying process), then answering:
+    # the kubelet notices the exit at its next relist (~1 s) and restarts a static pod's
+    # container at once the first time (its back-off grows only for repeated crashes).
+    deadline=$(( $(date +%s) + 120 ))
+    until ! running_apiserver | grep -qx "$id"; do
+      (( $(date +%s) < deadline )) || die "kube-apiserver container ${id:0:12} still running after SIGKILL"
+      sleep 0.2
+    done
+    until docker exec "$CONTROL_PLANE" kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw /readyz >/dev/null 2>&1; do
+      (( $(date +%s) < deadline )) || die "kube-apiserver not ready 120 s after the restart"
+      sleep 0.5
+    done
+    log "kube-apiserver restarted and ready"
+    exit 0
     ;;
 esac
 
@@ -123,6 +167,8 @@ case $action in
     rm -f "$STATE/$node.addr"
     log "$node healed: reconnected to $NETWORK as $ip4"
     ;;
+  fill-volume) volume_fill "$VOLUMES_ROOT/$node" "$node" ;;
+  free-volume) volume_free "$VOLUMES_ROOT/$node" "$node" ;;
   kill-container)
     id=${3#containerd://}
     [[ $id =~ ^[0-9a-f]{64}$ ]] || die "not a containerd container ID: $3"

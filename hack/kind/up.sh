@@ -95,6 +95,33 @@ if ! docker network inspect "$NETWORK" >/dev/null 2>&1; then
   log "docker network $NETWORK: $subnet"
 fi
 
+# Each worker's volumes (local-path PVs, /var/local-path-provisioner in the node) on a tmpfs of
+# its own on the host, bind-mounted into the node, as hack/cluster/up.sh gives its nodes: the
+# torture test's volume-full fault (hack/kind/fault.sh fill-volume) then fills that node's
+# volumes only, never the disk under Docker's data root, and the data outlives the node's
+# container being killed and started again, as a disk outlives a node crash. Needs root on
+# Linux (mount); elsewhere the volumes stay in the nodes' own file systems and fill-volume is
+# refused (hack/torture.sh then leaves volume-full out).
+VOLUMES_ROOT=${REDISPAIR_KIND_VOLUMES:-/var/lib/redispair-kind}/$CLUSTER
+VOLUME_SIZE=${REDISPAIR_NODE_VOLUME_SIZE:-1g}
+workers=("$CLUSTER-worker" "$CLUSTER-worker2" "$CLUSTER-worker3")   # kind's names for them
+volumes=
+if [[ $(id -u) == 0 && $(uname -s) == Linux ]]; then
+  volumes=1
+  for node in "${workers[@]}"; do
+    mkdir -p "$VOLUMES_ROOT/$node"
+    mountpoint -q "$VOLUMES_ROOT/$node" ||
+      mount -t tmpfs -o "size=$VOLUME_SIZE,mode=0755" "redispair-kind-volumes" "$VOLUMES_ROOT/$node"
+  done
+else
+  log "not root on Linux: the nodes' volumes stay in their own file systems (no volume-full fault)"
+fi
+# worker_yaml ZONE NODE: one worker of the kind config.
+worker_yaml() {
+  printf -- '- role: worker\n  labels: {topology.kubernetes.io/zone: %s}\n' "$1"
+  [[ -z $volumes ]] || printf '  extraMounts:\n  - {hostPath: %s, containerPath: /var/local-path-provisioner}\n' "$VOLUMES_ROOT/$2"
+}
+
 # One control plane (tainted, runs no workloads) and three workers, one per zone, so
 # required anti-affinity and zone spread behave as on the local cluster.
 # failCgroupV1: false lets kubelet 1.35+ run on hosts still on cgroup v1 (the project's
@@ -109,12 +136,9 @@ kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
 nodes:
 - role: control-plane
-- role: worker
-  labels: {topology.kubernetes.io/zone: zone-a}
-- role: worker
-  labels: {topology.kubernetes.io/zone: zone-b}
-- role: worker
-  labels: {topology.kubernetes.io/zone: zone-c}
+$(worker_yaml zone-a "${workers[0]}")
+$(worker_yaml zone-b "${workers[1]}")
+$(worker_yaml zone-c "${workers[2]}")
 kubeadmConfigPatches:
 - |
   kind: KubeletConfiguration
