@@ -268,21 +268,7 @@ pub fn cancel(state: &mut EngineState) {
 /// DEBUG RELOAD: write a snapshot, then rebuild the dataset from the data directory.
 pub fn debug_reload(state: &mut EngineState, now_ms: i64) -> Result<(), PersistError> {
     save_inline(state, now_ms)?;
-    cancel(state);
-    for db in state.dbs.iter_mut() {
-        db.clear();
-        db.end_snapshot();
-    }
-    let dir = state.persist.dir.clone();
-    let offset = state.stream.offset;
-    let rec = super::replay::recover(state, &dir, now_ms)?;
-    if rec.offset != offset {
-        return Err(PersistError::Gap(format!(
-            "reload ended at offset {} instead of {offset}",
-            rec.offset
-        )));
-    }
-    Ok(())
+    reload_from_dir(state, now_ms)
 }
 
 /// DEBUG LOADAOF: rebuild the dataset from the data directory as it is (the last snapshot and
@@ -293,6 +279,12 @@ pub fn debug_loadaof(state: &mut EngineState, now_ms: i64) -> Result<(), Persist
     if let Some(w) = &state.stream.log {
         w.flush_sync();
     }
+    reload_from_dir(state, now_ms)
+}
+
+/// Empty the dataset and recover it from the data directory, as a restart would; it must end
+/// at the offset the engine had (anything else means the directory lost or gained records).
+fn reload_from_dir(state: &mut EngineState, now_ms: i64) -> Result<(), PersistError> {
     cancel(state);
     for db in state.dbs.iter_mut() {
         db.clear();
