@@ -441,9 +441,14 @@ pub async fn run_migration_case(name: &str) {
     );
 
     // Writes through the pair's Services are refused while it follows the source.
-    let mut rw = connect(&rw_ip, 6379, &pair.password)
-        .await
-        .expect("connecting to the read-write Service");
+    // The engines answer on their pod IPs before their pods are Ready (the readiness probe's
+    // period) and the Service's endpoints follow readiness: until then a connect to the
+    // ClusterIP finds no endpoint (a dropped SYN, a timeout). Wait for it, with a deadline.
+    let mut rw = poll(Duration::from_secs(60), || async {
+        connect(&rw_ip, 6379, &pair.password).await.ok()
+    })
+    .await
+    .expect("the read-write Service did not accept a connection within 60 s of both engines following the source");
     let refused: redis::RedisResult<()> = rw.set(format!("{name}:diverge"), 1).await;
     let err = refused.expect_err("a write through the read-write Service while migrating");
     assert!(
