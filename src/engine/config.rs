@@ -181,6 +181,47 @@ pub static DEFS: &[Def] = &[
         "",
         "PEM private key of tls-client-cert-file.",
     ),
+    // The link to a master outside the pair (a migration source, docs/migration.md): its own
+    // CA, client certificate and name, apart from the pair's tls-* above. The files are
+    // start-up settings (mounted Secrets, re-read at every connect); `master-tls` is switched
+    // with CONFIG SET by whoever points the engine at such a master (the operator, with
+    // masterauth), so the pair's own links keep their settings.
+    def(
+        "master-tls",
+        Kind::Bool,
+        "no",
+        "The replica's link to its master uses TLS with the master-tls-* settings (a master outside the pair) instead of tls-replication's.",
+    ),
+    fixed(
+        "master-tls-ca-cert-file",
+        Kind::Str,
+        "",
+        "PEM CA certificates the master's certificate must chain to with master-tls; empty: the system's CA certificates.",
+    ),
+    fixed(
+        "master-tls-cert-file",
+        Kind::Str,
+        "",
+        "PEM certificate presented to the master with master-tls (its tls-auth-clients); empty: none.",
+    ),
+    fixed(
+        "master-tls-key-file",
+        Kind::Str,
+        "",
+        "PEM private key of master-tls-cert-file.",
+    ),
+    fixed(
+        "master-tls-server-name",
+        Kind::Str,
+        "",
+        "Name the master's certificate must carry, also sent as SNI, with master-tls; empty: the host REPLICAOF names.",
+    ),
+    fixed(
+        "master-tls-verify",
+        Kind::Bool,
+        "yes",
+        "With master-tls, verify the master's certificate (chain and name); no: encrypt without verifying whom to (insecure, logged as a warning at every connect).",
+    ),
     fixed(
         "dir",
         Kind::Str,

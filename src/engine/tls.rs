@@ -1,5 +1,6 @@
 //! TLS for the engine (rustls, ring provider): the server and replication-client
-//! configurations built from Redis's `tls-*` settings, their reload when the PEM files change,
+//! configurations built from Redis's `tls-*` settings, the link to a master outside the pair
+//! (`master-tls-*`, [`MasterTlsSettings`]), their reload when the PEM files change,
 //! and [`Socket`], the stream type connections and replication links use whether encrypted or
 //! not. Does I/O: reads the certificate files; [`Socket`] wraps a TCP socket.
 //!
@@ -415,6 +416,199 @@ impl ServerCertVerifier for ChainOnlyVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
+    }
+}
+
+/// `master-tls-*`: TLS of the replica's link to a master outside the pair (a migration
+/// source), with its own CA, client certificate and name. Apart from [`TlsSettings`], which
+/// serve the pair's own links: the source has its own CA, usually a public or corporate one,
+/// and is dialled by a name its certificate carries, so it is verified as any TLS server is
+/// (chain and name), unlike the pair's peers (see [`ChainOnlyVerifier`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterTlsSettings {
+    /// Empty: the system's CA certificates.
+    pub ca_file: String,
+    /// Empty: no client certificate.
+    pub cert_file: String,
+    pub key_file: String,
+    /// Empty: the host dialled.
+    pub server_name: String,
+    /// false: encrypt without verifying the certificate (`master-tls-verify no`).
+    pub verify: bool,
+}
+
+impl MasterTlsSettings {
+    /// The file settings (whether `master-tls` is on or not).
+    pub fn from_config(config: &Config) -> Result<MasterTlsSettings, TlsError> {
+        let get = |name: &str| config.get(name).unwrap_or("").to_string();
+        let s = MasterTlsSettings {
+            ca_file: get("master-tls-ca-cert-file"),
+            cert_file: get("master-tls-cert-file"),
+            key_file: get("master-tls-key-file"),
+            server_name: get("master-tls-server-name"),
+            verify: config.get("master-tls-verify") != Some("no"),
+        };
+        if s.cert_file.is_empty() != s.key_file.is_empty() {
+            return Err(TlsError::Missing(
+                "master-tls-cert-file and master-tls-key-file together",
+                "either is set",
+            ));
+        }
+        if !s.server_name.is_empty() {
+            ServerName::try_from(s.server_name.clone()).map_err(|e| TlsError::Pem {
+                setting: "master-tls-server-name",
+                path: s.server_name.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        Ok(s)
+    }
+
+    /// Whether any file is given (start-up checks them once, so a wrong path stops it).
+    pub fn has_files(&self) -> bool {
+        !self.ca_file.is_empty() || !self.cert_file.is_empty()
+    }
+
+    /// Read the files and build the link's configuration, and the name to verify and send as
+    /// SNI (`server_name`, else `host`). Called at every connect: the files are a few
+    /// kilobytes, and a rotated Secret is then used by the next link without a watcher.
+    pub fn connector(
+        &self,
+        host: &str,
+    ) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), TlsError> {
+        let name = if self.server_name.is_empty() {
+            host
+        } else {
+            &self.server_name
+        };
+        let name = ServerName::try_from(name.to_string()).map_err(|e| TlsError::Pem {
+            setting: "master-tls-server-name",
+            path: name.to_string(),
+            reason: e.to_string(),
+        })?;
+        let read = |setting: &'static str, path: &str| {
+            std::fs::read(path).map_err(|source| TlsError::Read {
+                setting,
+                path: path.to_string(),
+                source,
+            })
+        };
+        let rustls_err = |e: rustls::Error| TlsError::Rustls(e.to_string());
+        let roots = if !self.verify {
+            // Nothing is verified against them.
+            Arc::new(RootCertStore::empty())
+        } else if self.ca_file.is_empty() {
+            system_roots()?
+        } else {
+            let pem = read("master-tls-ca-cert-file", &self.ca_file)?;
+            let mut roots = RootCertStore::empty();
+            for c in certs("master-tls-ca-cert-file", &self.ca_file, &pem)? {
+                roots.add(c).map_err(|e| TlsError::Pem {
+                    setting: "master-tls-ca-cert-file",
+                    path: self.ca_file.clone(),
+                    reason: e.to_string(),
+                })?;
+            }
+            Arc::new(roots)
+        };
+        let verifier: Arc<dyn ServerCertVerifier> = if self.verify {
+            WebPkiServerVerifier::builder_with_provider(roots, provider())
+                .build()
+                .map_err(|e| TlsError::Rustls(e.to_string()))?
+        } else {
+            Arc::new(UnverifiedServer {
+                algorithms: provider().signature_verification_algorithms,
+            })
+        };
+        let builder = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(rustls_err)?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier);
+        let config = if self.cert_file.is_empty() {
+            builder.with_no_client_auth()
+        } else {
+            let chain = certs(
+                "master-tls-cert-file",
+                &self.cert_file,
+                &read("master-tls-cert-file", &self.cert_file)?,
+            )?;
+            let key = key(
+                "master-tls-key-file",
+                &self.key_file,
+                &read("master-tls-key-file", &self.key_file)?,
+            )?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(rustls_err)?
+        };
+        Ok((
+            tokio_rustls::TlsConnector::from(Arc::new(config)),
+            name.to_owned(),
+        ))
+    }
+}
+
+/// The system's CA certificates (the image's /etc/ssl/certs, or `SSL_CERT_FILE`), read once.
+fn system_roots() -> Result<Arc<RootCertStore>, TlsError> {
+    static ROOTS: std::sync::OnceLock<Arc<RootCertStore>> = std::sync::OnceLock::new();
+    if let Some(r) = ROOTS.get() {
+        return Ok(r.clone());
+    }
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    // Unparsable entries in a system bundle are skipped, as every TLS client does.
+    let (_added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if roots.is_empty() {
+        return Err(TlsError::Missing(
+            "master-tls-ca-cert-file (no system CA certificates were found)",
+            "master-tls is yes",
+        ));
+    }
+    Ok(ROOTS.get_or_init(|| Arc::new(roots)).clone())
+}
+
+/// `master-tls-verify no`: any certificate is taken (the handshake's signatures are still
+/// checked, so the session is with whoever holds the key the certificate names). Encryption
+/// without authentication: an operator's explicit choice for a self-signed source, warned
+/// about at every connect.
+#[derive(Debug)]
+struct UnverifiedServer {
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for UnverifiedServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
     }
 }
 

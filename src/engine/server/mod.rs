@@ -96,6 +96,12 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         Some(settings) => Some(Tls::load(settings)?),
         None => None,
     };
+    // The link to a master outside the pair: files that are given must load now (a wrong
+    // path stops start-up, as for tls-*), though they are read again at every connect.
+    let master_tls = crate::engine::tls::MasterTlsSettings::from_config(&config)?;
+    if master_tls.has_files() {
+        master_tls.connector("localhost")?;
+    }
     let tls_port = tls.as_ref().map_or(0, |t| t.settings.port);
     // As Redis: `port 0` with a TLS port serves TLS only. Without TLS, 0 asks for an ephemeral
     // port (in-process tests; there is no Unix socket to fall back on).

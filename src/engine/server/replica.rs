@@ -26,7 +26,7 @@ use crate::engine::protocol::parse::RequestParser;
 use crate::engine::replication::Role;
 use crate::engine::state::replay::{apply_one, stream_client};
 use crate::engine::state::EngineState;
-use crate::engine::tls::Socket;
+use crate::engine::tls::{MasterTlsSettings, Socket};
 
 /// How a link attempt ended.
 enum End {
@@ -131,15 +131,46 @@ async fn link_once(engine: &Arc<Engine>, generation: u64, host: &str, port: u16)
     }
 }
 
-/// Connect to the master, over TLS with `tls-replication yes` (the master's certificate must
-/// chain to `tls-ca-cert-file`; see `tls::ChainOnlyVerifier`).
+/// Connect to the master: with `master-tls yes` over TLS with the `master-tls-*` settings (a
+/// master outside the pair, verified by chain and name); else over TLS with
+/// `tls-replication yes` (the master's certificate must chain to `tls-ca-cert-file`; see
+/// `tls::ChainOnlyVerifier`); else plaintext.
 async fn connect(engine: &Arc<Engine>, host: &str, port: u16) -> Result<Socket, End> {
     let deadline = Duration::from_secs(2);
+    // Read before connecting: `master-tls` is switched by CONFIG SET together with REPLICAOF,
+    // and a link uses what was set when it started.
+    let master_tls = {
+        let st = engine.lock_state().await;
+        (st.config.get("master-tls") == Some("yes"))
+            .then(|| MasterTlsSettings::from_config(&st.config))
+    };
+    // The configuration is built (its files read) before dialling, so a missing file or a
+    // bad CA is the link's reason without a connection to the master.
+    let master_tls = match master_tls {
+        Some(Ok(settings)) => {
+            let (connector, name) = settings
+                .connector(host)
+                .map_err(|e| End::Retry(format!("master-tls: {e}")))?;
+            Some((connector, name, settings.verify))
+        }
+        Some(Err(e)) => return Err(End::Retry(format!("master-tls: {e}"))),
+        None => None,
+    };
     let tcp = tokio::time::timeout(deadline, tokio::net::TcpStream::connect((host, port)))
         .await
         .map_err(|_| End::Retry("connect timed out".into()))?
         .map_err(|e| End::Retry(format!("connect: {e}")))?;
     let _ = tcp.set_nodelay(true);
+    if let Some((connector, name, verify)) = master_tls {
+        if !verify {
+            warn!(%host, "master-tls-verify is no: linking to the master over TLS without verifying its certificate");
+        }
+        let s = tokio::time::timeout(deadline, connector.connect(name, tcp))
+            .await
+            .map_err(|_| End::Retry("master-tls: TLS handshake timed out".into()))?
+            .map_err(|e| End::Retry(format!("master-tls: TLS handshake: {e}")))?;
+        return Ok(Socket::Client(Box::new(s)));
+    }
     let Some(tls) = engine.tls.as_ref().filter(|t| t.settings.replication) else {
         return Ok(Socket::Plain(tcp));
     };
