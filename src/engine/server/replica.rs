@@ -104,7 +104,10 @@ async fn read_line(sock: &mut Socket, buf: &mut BytesMut) -> Result<String, End>
         }
         let read = tokio::time::timeout(Duration::from_secs(10), sock.read_buf(buf)).await;
         match read {
-            Ok(Ok(0)) | Ok(Err(_)) => return Err(End::Retry("master closed the link".into())),
+            Ok(Ok(0)) => return Err(End::Retry("master closed the link".into())),
+            // A TLS alert (a master requiring a client certificate sends one after the
+            // handshake, in TLS 1.3) is the reason worth showing.
+            Ok(Err(e)) => return Err(End::Retry(format!("master closed the link: {e}"))),
             Err(_) => return Err(End::Retry("master did not answer".into())),
             Ok(Ok(_)) => {}
         }
