@@ -207,6 +207,41 @@ pub struct MigrateFromSpec {
     #[serde(default = "default_pause_seconds")]
     #[x_kube(validation = Rule::new("self >= 1 && self <= 3600").message("migrateFrom.pauseSeconds must be between 1 and 3600"))]
     pub pause_seconds: i32,
+    /// TLS to the source (unset: plaintext), for the engines' replication link and the
+    /// operator's own connection (offset, pause). Independent of `spec.tls`, the pair's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<MigrateFromTlsSpec>,
+}
+
+/// How the engines and the operator speak TLS to a migration source (docs/migration.md, "TLS
+/// to the source"). `tls: {}` verifies the source against the system's CA certificates, by
+/// `host`.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!(self.insecureSkipVerify && (has(self.caSecret) || has(self.serverName)))").message("migrateFrom.tls.insecureSkipVerify verifies nothing: it takes no caSecret or serverName"))]
+pub struct MigrateFromTlsSpec {
+    /// A Secret in the pair's namespace whose key `ca.crt` holds the CA certificate(s) the
+    /// source's certificate must chain to. Unset: the system's CA certificates (the image's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self != ''").message("migrateFrom.tls.caSecret must not be empty"))]
+    pub ca_secret: Option<String>,
+    /// The name the source's certificate must carry, also sent as SNI. Unset: `host` (an IP
+    /// address then needs an IP entry in the certificate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self != ''").message("migrateFrom.tls.serverName must not be empty"))]
+    pub server_name: Option<String>,
+    /// A Secret (type kubernetes.io/tls) whose `tls.crt` and `tls.key` the engines and the
+    /// operator present to the source, for a source that requires client certificates
+    /// (Redis's `tls-auth-clients yes`, its default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self != ''").message("migrateFrom.tls.clientCertSecret must not be empty"))]
+    pub client_cert_secret: Option<String>,
+    /// Encrypt without verifying the source's certificate (a self-signed source whose
+    /// certificate cannot serve as a CA). Insecure: whoever can intercept the connection can
+    /// pose as the source and feed the pair its data. Reported as the condition
+    /// `MigrationSourceVerified=False` and a Warning Event.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
 }
 
 fn default_redis_port() -> i32 {

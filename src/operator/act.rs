@@ -68,6 +68,7 @@ pub async fn run_engine_actions(
     // credentials (a `ForgetSource` that did not reach them), which would fail the link to
     // the pair's master; they are cleared before any demotion.
     let migrated = super::migrate::migrate_from(pair).is_some();
+    let source_tls = super::migrate::migrate_from(pair).is_some_and(|m| m.tls.is_some());
     let connect = |pod: &str| {
         let ip = ips.get(pod).cloned();
         async move {
@@ -129,7 +130,7 @@ pub async fn run_engine_actions(
                 Action::Demote { pod, master, term } => {
                     if let (Some(mut c), Some(host)) = (connect(pod).await?, ips.get(master)) {
                         if migrated {
-                            c.forget_source().await?;
+                            c.forget_source(source_tls).await?;
                         }
                         c.demote(host, *term).await?;
                     }
@@ -153,7 +154,7 @@ pub async fn run_engine_actions(
                     // Recorded first (`Record::repair`); repeated until the replica is linked.
                     if let (Some(mut c), Some(host)) = (connect(pod).await?, ips.get(master)) {
                         if migrated {
-                            c.forget_source().await?;
+                            c.forget_source(source_tls).await?;
                         }
                         c.demote_full_sync(host, *term).await?;
                     }
@@ -172,13 +173,14 @@ pub async fn run_engine_actions(
                             spec.port,
                             spec.user.as_deref(),
                             source_password,
+                            spec.tls.is_some(),
                         )
                         .await?;
                     }
                 }
                 Action::ForgetSource { pod } => {
                     if let Some(mut c) = connect(pod).await? {
-                        c.forget_source().await?;
+                        c.forget_source(source_tls).await?;
                     }
                 }
                 Action::ClearSwitchoverRequest

@@ -180,7 +180,11 @@ async fn reconcile_pair(
             &mut v,
             pair,
             seen.previous.as_ref(),
-            seen.observed.source_secret.as_ref(),
+            super::validate::SourceSecrets {
+                password: seen.observed.source_secret.as_ref(),
+                ca: seen.observed.source_ca_secret.as_ref(),
+                client: seen.observed.source_client_secret.as_ref(),
+            },
         )
         .map(|()| v)
     }) {
@@ -314,6 +318,7 @@ async fn observe_source(pair: &RedisPair, v: &super::validate::ValidatedPair, se
     let probe = super::migrate::probe_source(
         spec,
         v.source_password.as_deref(),
+        v.source_tls.as_ref(),
         pause,
         super::prober::PROBE_TIMEOUT,
     )
@@ -933,7 +938,8 @@ where
 
 /// The pairs (among `pairs`) that name the Secret `namespace/name`: as their password Secret
 /// (spec.auth.passwordSecret or `<pair>-password`), their admin Secret (`<pair>-admin`), their
-/// TLS Secret, or a backup credentials Secret (`spec.backup`, `spec.bootstrap.recovery`: a
+/// TLS Secret, a migration source's Secrets (password, CA, client certificate: one created
+/// after the pair starts the migration at once), or a backup credentials Secret (`spec.backup`, `spec.bootstrap.recovery`: a
 /// fixed one clears `BackupCredentials` at once).
 pub fn pairs_naming_secret(
     pairs: &[Arc<RedisPair>],
@@ -950,6 +956,9 @@ pub fn pairs_naming_secret(
                 || n.tls_secret.as_deref() == Some(name)
                 || n.archive_secret.as_deref() == Some(name)
                 || n.recovery_secret.as_deref() == Some(name)
+                || n.source_secret.as_ref().is_some_and(|(s, _)| s == name)
+                || n.source_ca_secret.as_deref() == Some(name)
+                || n.source_client_secret.as_deref() == Some(name)
         })
         .map(|p| ObjectRef::from_obj(p.as_ref()))
         .collect()

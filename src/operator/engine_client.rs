@@ -379,15 +379,22 @@ impl EngineClient {
         Ok(Some(parse_backup_status(&fields)))
     }
 
-    /// Migration: follow the source Redis (`masteruser`/`masterauth`, then `REPLICAOF`), as
-    /// a stock replica would. Already following it: nothing changes.
+    /// Migration: follow the source Redis (`masteruser`/`masterauth`, `master-tls` when the
+    /// source speaks TLS, then `REPLICAOF`), as a stock replica would. Already following it:
+    /// nothing changes (a link reads `master-tls` when it connects).
     pub async fn follow_source(
         &mut self,
         host: &str,
         port: i32,
         user: Option<&str>,
         password: Option<&str>,
+        tls: bool,
     ) -> Result<(), EngineError> {
+        // Only pairs whose source speaks TLS send the setting: an engine of an older image
+        // (before master-tls) keeps working for the others.
+        if tls {
+            self.config_set("master-tls", "yes").await?;
+        }
         self.config_set(
             "masteruser",
             user.filter(|_| password.is_some()).unwrap_or(""),
@@ -405,8 +412,12 @@ impl EngineClient {
     }
 
     /// Migration over: forget the source's credentials, so the next link (to the pair's
-    /// master) authenticates as the admin user again.
-    pub async fn forget_source(&mut self) -> Result<(), EngineError> {
+    /// master) authenticates as the admin user again, and, for a TLS source, its TLS settings
+    /// (the link to the pair's master uses the pair's own, `tls-replication`).
+    pub async fn forget_source(&mut self, tls: bool) -> Result<(), EngineError> {
+        if tls {
+            self.config_set("master-tls", "no").await?;
+        }
         self.config_set("masterauth", "").await?;
         self.config_set("masteruser", "").await
     }

@@ -1,8 +1,9 @@
 //! Migration glue (`spec.bootstrap.migrateFrom`, docs/migration.md): the machine's migration
 //! record to and from status, what the pass observed of the source and the engines, and the
-//! source's side (probe, pause). Pure except [`probe_source`], which does I/O: RESP to the
-//! source Redis.
+//! source's side (probe, pause), over TLS when `migrateFrom.tls` asks. Pure except
+//! [`probe_source`], which does I/O: RESP (over TCP or TLS) to the source Redis.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::ResourceExt;
@@ -27,6 +28,180 @@ pub struct SourceProbe {
     pub error: Option<String>,
 }
 
+/// How the operator speaks TLS to a migration source, from `migrateFrom.tls` and its Secrets
+/// (checked by `validate::validate_migration`). The engines get the same through their
+/// `master-tls-*` flags and mounted Secrets.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SourceTls {
+    /// PEM of `caSecret`'s `ca.crt`; None: the system's CA certificates.
+    pub ca: Option<Vec<u8>>,
+    /// PEM certificate and key of `clientCertSecret`.
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+    /// The name to verify and send as SNI; None: the host.
+    pub server_name: Option<String>,
+    /// false: `insecureSkipVerify`.
+    pub verify: bool,
+}
+
+impl std::fmt::Debug for SourceTls {
+    // Never print the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceTls")
+            .field("ca", &self.ca.is_some())
+            .field("client", &self.client.is_some())
+            .field("server_name", &self.server_name)
+            .field("verify", &self.verify)
+            .finish()
+    }
+}
+
+/// Why a TLS connection to the source could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceTlsError {
+    #[error("migrateFrom.tls: {0}")]
+    Config(String),
+    #[error("connect: {0}")]
+    Connect(std::io::Error),
+    #[error("connect timed out")]
+    Timeout,
+    #[error("TLS handshake: {0}")]
+    Handshake(std::io::Error),
+}
+
+impl SourceTls {
+    /// The rustls client configuration: the source verified by chain and name (a source is a
+    /// server like any other, dialled by a name its certificate should carry, unlike the
+    /// pair's own engines), or not at all with `insecureSkipVerify`.
+    pub fn client_config(&self) -> Result<rustls::ClientConfig, SourceTlsError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            SourceTlsError::Config(format!("{what}: {e}"))
+        };
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad("protocol versions", &e))?;
+        let builder = if self.verify {
+            let mut roots = rustls::RootCertStore::empty();
+            match &self.ca {
+                Some(pem) => {
+                    for c in CertificateDer::pem_slice_iter(pem) {
+                        let c = c.map_err(|e| bad("caSecret ca.crt", &e))?;
+                        roots.add(c).map_err(|e| bad("caSecret ca.crt", &e))?;
+                    }
+                }
+                None => {
+                    let found = rustls_native_certs::load_native_certs();
+                    roots.add_parsable_certificates(found.certs);
+                }
+            }
+            if roots.is_empty() {
+                return Err(SourceTlsError::Config(
+                    "no CA certificate to verify the source with (caSecret's ca.crt is empty, or the system has none)".into(),
+                ));
+            }
+            let verifier =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()
+                    .map_err(|e| bad("CA certificates", &e))?;
+            builder.with_webpki_verifier(verifier)
+        } else {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Unverified(provider)))
+        };
+        match &self.client {
+            Some((cert, key)) => {
+                let chain = CertificateDer::pem_slice_iter(cert)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| bad("clientCertSecret tls.crt", &e))?;
+                let key = PrivateKeyDer::from_pem_slice(key)
+                    .map_err(|e| bad("clientCertSecret tls.key", &e))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| bad("clientCertSecret", &e))
+            }
+            None => Ok(builder.with_no_client_auth()),
+        }
+    }
+
+    /// Connect to `host:port` and complete the TLS handshake.
+    pub async fn connect(
+        &self,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, SourceTlsError> {
+        let config = self.client_config()?;
+        let name = self.server_name.as_deref().unwrap_or(host);
+        let name = rustls::pki_types::ServerName::try_from(name.to_string())
+            .map_err(|e| SourceTlsError::Config(format!("server name {name:?}: {e}")))?;
+        let tcp = tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port)))
+            .await
+            .map_err(|_| SourceTlsError::Timeout)?
+            .map_err(SourceTlsError::Connect)?;
+        let _ = tcp.set_nodelay(true);
+        tokio::time::timeout(
+            timeout,
+            tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp),
+        )
+        .await
+        .map_err(|_| SourceTlsError::Timeout)?
+        .map_err(SourceTlsError::Handshake)
+    }
+}
+
+/// `insecureSkipVerify`: any certificate is taken; the handshake's signatures are still
+/// checked (the session is with the holder of the certificate's key, whoever that is).
+#[derive(Debug)]
+struct Unverified(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for Unverified {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// `host:port` of a source.
 pub fn source_address(m: &MigrateFromSpec) -> String {
     format!("{}:{}", m.host, m.port)
@@ -35,6 +210,11 @@ pub fn source_address(m: &MigrateFromSpec) -> String {
 /// The migration the spec asks for, if any.
 pub fn migrate_from(pair: &RedisPair) -> Option<&MigrateFromSpec> {
     pair.spec.bootstrap.as_ref()?.migrate_from.as_ref()
+}
+
+/// `migrateFrom.tls` of a spec, if any.
+pub fn migrate_from_tls(spec: &crate::api::RedisPairSpec) -> Option<&crate::api::MigrateFromTlsSpec> {
+    spec.bootstrap.as_ref()?.migrate_from.as_ref()?.tls.as_ref()
 }
 
 /// The source must be paused in this pass: the recorded phase is `CuttingOver` (intent first:
@@ -161,10 +341,11 @@ pub fn migration_observation(
 pub async fn probe_source(
     spec: &MigrateFromSpec,
     password: Option<&str>,
+    tls: Option<&SourceTls>,
     pause_ms: Option<u64>,
     timeout: Duration,
 ) -> SourceProbe {
-    match probe_source_inner(spec, password, pause_ms, timeout).await {
+    match probe_source_inner(spec, password, tls, pause_ms, timeout).await {
         Ok(p) => p,
         Err(e) => SourceProbe {
             offset: None,
@@ -174,12 +355,22 @@ pub async fn probe_source(
     }
 }
 
+/// A failed probe: the client's or the TLS setup's.
+#[derive(Debug, thiserror::Error)]
+enum ProbeError {
+    #[error(transparent)]
+    Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    Tls(#[from] SourceTlsError),
+}
+
 async fn probe_source_inner(
     spec: &MigrateFromSpec,
     password: Option<&str>,
+    tls: Option<&SourceTls>,
     pause_ms: Option<u64>,
     timeout: Duration,
-) -> Result<SourceProbe, redis::RedisError> {
+) -> Result<SourceProbe, ProbeError> {
     let port = u16::try_from(spec.port).unwrap_or(6379);
     let mut settings = RedisConnectionInfo::default().set_skip_set_lib_name();
     if let Some(pw) = password {
@@ -188,16 +379,30 @@ async fn probe_source_inner(
             settings = settings.set_username(user);
         }
     }
-    let info = ConnectionAddr::Tcp(spec.host.clone(), port)
-        .into_connection_info()?
-        .set_redis_settings(settings);
-    let client = redis::Client::open(info)?;
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout));
-    let mut conn = client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await?;
+    let mut conn = match tls {
+        // redis-rs takes the dialled host as the TLS name; the source may need another
+        // (`serverName`) and its own verification, so the session is made here and handed
+        // over. Its driver ends when the connection is dropped at the end of the probe.
+        Some(tls) => {
+            let stream = tls.connect(&spec.host, port, timeout).await?;
+            let (conn, driver) =
+                redis::aio::MultiplexedConnection::new_with_config(&settings, stream, config)
+                    .await?;
+            tokio::spawn(driver);
+            conn
+        }
+        None => {
+            let info = ConnectionAddr::Tcp(spec.host.clone(), port)
+                .into_connection_info()?
+                .set_redis_settings(settings);
+            redis::Client::open(info)?
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?
+        }
+    };
     let mut paused = false;
     if let Some(ms) = pause_ms {
         // Writes wait from here (they are not refused): a client that gives up in the meantime

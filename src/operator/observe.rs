@@ -39,6 +39,10 @@ pub struct Observed {
     pub tls_secret: Option<Secret>,
     /// The Secret holding a migration source's password (`bootstrap.migrateFrom`), if named.
     pub source_secret: Option<Secret>,
+    /// The Secrets of a migration source's TLS (`bootstrap.migrateFrom.tls`): its CA and the
+    /// client certificate presented to it, if named.
+    pub source_ca_secret: Option<Secret>,
+    pub source_client_secret: Option<Secret>,
     /// The credentials Secrets `spec.backup` and `spec.bootstrap.recovery` name, by name (None:
     /// it does not exist). One that could not be read is absent: backups are never worth
     /// failing a pass for.
@@ -136,6 +140,12 @@ pub async fn observe(
     }
     if let Some((secret, _)) = &names.source_secret {
         o.source_secret = secrets.get_opt(secret).await?;
+    }
+    if let Some(name) = &names.source_ca_secret {
+        o.source_ca_secret = secrets.get_opt(name).await?;
+    }
+    if let Some(name) = &names.source_client_secret {
+        o.source_client_secret = secrets.get_opt(name).await?;
     }
     for name in names.archive_secret.iter().chain(&names.recovery_secret) {
         match secrets.get_opt(name).await {

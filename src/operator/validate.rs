@@ -49,6 +49,12 @@ pub const MANAGED_SETTINGS: &[&str] = &[
     "tls-client-cert-file",
     "tls-client-key-file",
     "loopback-port",
+    "master-tls",
+    "master-tls-ca-cert-file",
+    "master-tls-cert-file",
+    "master-tls-key-file",
+    "master-tls-server-name",
+    "master-tls-verify",
 ];
 
 /// The longest pair name: `<name>-headless` must stay a valid 63-character Service name.
@@ -74,6 +80,8 @@ pub enum ValidateError {
     TlsKeyMissing { secret: String, key: &'static str },
     #[error("bootstrap.migrateFrom: Secret {secret} does not exist")]
     SourceSecretMissing { secret: String },
+    #[error("bootstrap.migrateFrom.tls: Secret {secret} has no (or an empty) key {key:?}")]
+    SourceTlsKeyMissing { secret: String, key: &'static str },
     #[error(
         "spec.bootstrap is immutable: this pair migrates from {recorded}, the spec now names {now}"
     )]
@@ -108,6 +116,11 @@ pub struct Names {
     pub certificate: Option<String>,
     /// The Secret and key of a migration source's password (`bootstrap.migrateFrom`).
     pub source_secret: Option<(String, String)>,
+    /// The Secret with the CA a migration source is verified against (`migrateFrom.tls.caSecret`).
+    pub source_ca_secret: Option<String>,
+    /// The Secret with the client certificate presented to a migration source
+    /// (`migrateFrom.tls.clientCertSecret`).
+    pub source_client_secret: Option<String>,
     /// The archive's credentials Secret (`spec.backup.destination.credentialsSecret`).
     pub archive_secret: Option<String>,
     /// A recovery source's credentials Secret (`spec.bootstrap.recovery.source`).
@@ -142,6 +155,10 @@ impl Names {
             source_secret: super::migrate::migrate_from(pair)
                 .and_then(|m| m.password_secret.as_ref())
                 .map(|r| (r.name.clone(), r.key.clone())),
+            source_ca_secret: super::migrate::migrate_from(pair)
+                .and_then(|m| m.tls.as_ref()?.ca_secret.clone()),
+            source_client_secret: super::migrate::migrate_from(pair)
+                .and_then(|m| m.tls.as_ref()?.client_cert_secret.clone()),
             archive_secret: pair
                 .spec
                 .backup
@@ -200,6 +217,9 @@ pub struct ValidatedPair {
     /// The migration source's password (`bootstrap.migrateFrom.passwordSecret`), set by
     /// [`validate_migration`].
     pub source_password: Option<String>,
+    /// How the operator speaks TLS to the migration source (`bootstrap.migrateFrom.tls`),
+    /// with the Secrets' contents, set by [`validate_migration`].
+    pub source_tls: Option<super::migrate::SourceTls>,
 }
 
 impl ValidatedPair {
@@ -337,6 +357,7 @@ pub fn validate(
         tls_ca: None,
         tls_client: None,
         source_password: None,
+        source_tls: None,
         extra_config,
         owner,
         namespace,
@@ -347,14 +368,25 @@ pub fn validate(
     })
 }
 
+/// The Secrets a migration source's settings name (None: it does not exist).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SourceSecrets<'a> {
+    pub password: Option<&'a Secret>,
+    pub ca: Option<&'a Secret>,
+    pub client: Option<&'a Secret>,
+}
+
 /// Check `spec.bootstrap.migrateFrom` against the status (the bootstrap is immutable: the
 /// operator cannot see the old spec, but the status records what it started) and resolve the
-/// source's password. `status` is the newest status known.
+/// source's password and TLS Secrets. `status` is the newest status known. A Secret that is
+/// missing, or lacks its key, blocks the pass (`InvalidSpec`): no pod is built, so nothing
+/// waits for a volume or crash-loops, until it is fixed. Once the migration completed the
+/// source is never contacted again and its Secrets may go.
 pub fn validate_migration(
     v: &mut ValidatedPair,
     pair: &RedisPair,
     status: Option<&crate::api::RedisPairStatus>,
-    source_secret: Option<&Secret>,
+    secrets: SourceSecrets<'_>,
 ) -> Result<(), ValidateError> {
     let recorded = status.and_then(|s| s.migration.as_ref());
     let Some(spec) = super::migrate::migrate_from(pair) else {
@@ -381,8 +413,45 @@ pub fn validate_migration(
         }
         _ => {}
     }
+    if recorded.is_some_and(|m| m.phase == crate::api::MigrationPhase::Completed) {
+        return Ok(());
+    }
+    if let Some(t) = &spec.tls {
+        let get = |name: &String, secret: Option<&Secret>, key: &'static str| {
+            let secret = secret.ok_or_else(|| ValidateError::SourceSecretMissing {
+                secret: name.clone(),
+            })?;
+            secret
+                .data
+                .as_ref()
+                .and_then(|d| d.get(key))
+                .map(|b| b.0.clone())
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| ValidateError::SourceTlsKeyMissing {
+                    secret: name.clone(),
+                    key,
+                })
+        };
+        let ca = match &t.ca_secret {
+            Some(name) => Some(get(name, secrets.ca, "ca.crt")?),
+            None => None,
+        };
+        let client = match &t.client_cert_secret {
+            Some(name) => Some((
+                get(name, secrets.client, "tls.crt")?,
+                get(name, secrets.client, "tls.key")?,
+            )),
+            None => None,
+        };
+        v.source_tls = Some(super::migrate::SourceTls {
+            ca,
+            client,
+            server_name: t.server_name.clone(),
+            verify: !t.insecure_skip_verify,
+        });
+    }
     if let Some(r) = &spec.password_secret {
-        let Some(secret) = source_secret else {
+        let Some(secret) = secrets.password else {
             return Err(ValidateError::SourceSecretMissing {
                 secret: r.name.clone(),
             });
@@ -698,6 +767,90 @@ spec:
         ));
     }
 
+    fn pw_only(s: &Secret) -> SourceSecrets<'_> {
+        SourceSecrets {
+            password: Some(s),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn migration_source_tls_secrets_are_required_with_their_keys() {
+        let mut p = contract_pair();
+        p.spec.bootstrap = Some(
+            serde_json::from_value(serde_json::json!({"migrateFrom": {
+                "host": "10.0.0.9", "tls": {"caSecret": "src-ca", "serverName": "old.example",
+                "clientCertSecret": "src-client"}}}))
+            .unwrap(),
+        );
+        let names = Names::new(&p);
+        assert_eq!(names.source_ca_secret.as_deref(), Some("src-ca"));
+        assert_eq!(names.source_client_secret.as_deref(), Some("src-client"));
+        let mut v = contract_validated();
+        let ca = secret("ca.crt", "CA PEM");
+        let mut client = secret("tls.crt", "CERT PEM");
+        let both = |ca, client| SourceSecrets {
+            password: None,
+            ca,
+            client,
+        };
+        // Missing Secrets, then a Secret without its key: refused, naming them.
+        assert_eq!(
+            validate_migration(&mut v, &p, None, both(None, Some(&client))).unwrap_err(),
+            ValidateError::SourceSecretMissing {
+                secret: "src-ca".into()
+            }
+        );
+        assert_eq!(
+            validate_migration(&mut v, &p, None, both(Some(&ca), None)).unwrap_err(),
+            ValidateError::SourceSecretMissing {
+                secret: "src-client".into()
+            }
+        );
+        let err = validate_migration(&mut v, &p, None, both(Some(&ca), Some(&client)));
+        assert_eq!(
+            err.unwrap_err(),
+            ValidateError::SourceTlsKeyMissing {
+                secret: "src-client".into(),
+                key: "tls.key"
+            }
+        );
+        assert!(v.source_tls.is_none());
+        client
+            .data
+            .as_mut()
+            .unwrap()
+            .insert("tls.key".into(), ByteString(b"KEY PEM".to_vec()));
+        validate_migration(&mut v, &p, None, both(Some(&ca), Some(&client))).unwrap();
+        let t = v.source_tls.clone().unwrap();
+        assert_eq!(t.ca.as_deref(), Some(&b"CA PEM"[..]));
+        assert_eq!(
+            t.client,
+            Some((b"CERT PEM".to_vec(), b"KEY PEM".to_vec()))
+        );
+        assert_eq!(t.server_name.as_deref(), Some("old.example"));
+        assert!(t.verify);
+        // Completed: the source is not contacted again, its Secrets may be gone.
+        let done = crate::api::RedisPairStatus {
+            migration: Some(crate::api::MigrationStatus {
+                phase: crate::api::MigrationPhase::Completed,
+                source: "10.0.0.9:6379".into(),
+                started_at: String::new(),
+                cutover_request: None,
+                cutover_started_at: None,
+                completed_at: None,
+                master: None,
+                link_up: false,
+                source_offset: None,
+                master_offset: 0,
+                lag_bytes: None,
+                source_error: None,
+            }),
+            ..Default::default()
+        };
+        validate_migration(&mut v, &p, Some(&done), SourceSecrets::default()).unwrap();
+    }
+
     #[test]
     fn migration_source_password_and_immutable_bootstrap() {
         use crate::api::{MigrationPhase, MigrationStatus, RedisPairStatus};
@@ -709,12 +862,12 @@ spec:
         );
         let mut v = contract_validated();
         assert_eq!(
-            validate_migration(&mut v, &p, None, None).unwrap_err(),
+            validate_migration(&mut v, &p, None, SourceSecrets::default()).unwrap_err(),
             ValidateError::SourceSecretMissing {
                 secret: "old-pw".into()
             }
         );
-        validate_migration(&mut v, &p, None, Some(&secret("password", "s3cret\n"))).unwrap();
+        validate_migration(&mut v, &p, None, pw_only(&secret("password", "s3cret\n"))).unwrap();
         assert_eq!(v.source_password.as_deref(), Some("s3cret"));
         // Added to a pair that already runs: refused.
         let running = RedisPairStatus {
@@ -724,7 +877,7 @@ spec:
         };
         let pw = secret("password", "x");
         assert_eq!(
-            validate_migration(&mut v, &p, Some(&running), Some(&pw)).unwrap_err(),
+            validate_migration(&mut v, &p, Some(&running), pw_only(&pw)).unwrap_err(),
             ValidateError::BootstrapAfterCreation
         );
         // Changed while it runs, or removed before it completed: refused.
@@ -746,14 +899,14 @@ spec:
             ..Default::default()
         };
         assert!(matches!(
-            validate_migration(&mut v, &p, Some(&migrating), Some(&pw)),
+            validate_migration(&mut v, &p, Some(&migrating), pw_only(&pw)),
             Err(ValidateError::BootstrapChanged { .. })
         ));
         let plain = contract_pair();
-        assert!(validate_migration(&mut v, &plain, Some(&migrating), None).is_err());
+        assert!(validate_migration(&mut v, &plain, Some(&migrating), SourceSecrets::default()).is_err());
         // Removing it once completed is fine.
         migrating.migration.as_mut().unwrap().phase = MigrationPhase::Completed;
-        validate_migration(&mut v, &plain, Some(&migrating), None).unwrap();
+        validate_migration(&mut v, &plain, Some(&migrating), SourceSecrets::default()).unwrap();
     }
 
     fn with_credentials(url: &str, recovery: bool) -> ValidatedPair {

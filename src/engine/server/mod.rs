@@ -96,11 +96,15 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         Some(settings) => Some(Tls::load(settings)?),
         None => None,
     };
-    // The link to a master outside the pair: files that are given must load now (a wrong
-    // path stops start-up, as for tls-*), though they are read again at every connect.
+    // The link to a master outside the pair: inconsistent settings stop start-up; files that
+    // do not load are a warning now, and the link's down reason when `master-tls` is switched
+    // on (they are read at every connect). Unlike tls-*, they are not needed to serve: a pod
+    // whose migration completed keeps its flags while the source's Secrets may be gone.
     let master_tls = crate::engine::tls::MasterTlsSettings::from_config(&config)?;
     if master_tls.has_files() {
-        master_tls.connector("localhost")?;
+        if let Err(e) = master_tls.connector("localhost") {
+            tracing::warn!(error = %e, "master-tls files do not load; a link with master-tls yes will fail until they do");
+        }
     }
     let tls_port = tls.as_ref().map_or(0, |t| t.settings.port);
     // As Redis: `port 0` with a TLS port serves TLS only. Without TLS, 0 asks for an ephemeral

@@ -81,6 +81,32 @@ pub fn build_engine_args(v: &ValidatedPair) -> Vec<String> {
         // The replica links to its master's TLS port (the operator names it in DEMOTE).
         flag("tls-replication", "yes".to_string());
     }
+    // The link to a migration source: its own CA, client certificate and name, used while the
+    // operator has switched `master-tls` on (docs/migration.md, "TLS to the source").
+    if let Some(t) = crate::operator::migrate::migrate_from_tls(&v.spec) {
+        if t.ca_secret.is_some() {
+            flag(
+                "master-tls-ca-cert-file",
+                format!("{SOURCE_CA_DIR}/ca.crt"),
+            );
+        }
+        if t.client_cert_secret.is_some() {
+            flag(
+                "master-tls-cert-file",
+                format!("{SOURCE_CLIENT_DIR}/tls.crt"),
+            );
+            flag(
+                "master-tls-key-file",
+                format!("{SOURCE_CLIENT_DIR}/tls.key"),
+            );
+        }
+        if let Some(name) = &t.server_name {
+            flag("master-tls-server-name", name.clone());
+        }
+        if t.insecure_skip_verify {
+            flag("master-tls-verify", "no".to_string());
+        }
+    }
     flag("metrics-port", ENGINE_METRICS_PORT.to_string());
     flag("dir", DATA_DIR.to_string());
     flag("requirepass-file", PASSWORD_FILE.to_string());
@@ -141,6 +167,10 @@ pub fn build_engine_args(v: &ValidatedPair) -> Vec<String> {
 pub const ARCHIVE_CREDENTIALS_DIR: &str = "/var/run/redispair/archive";
 /// Where `spec.bootstrap.recovery.source.credentialsSecret` is mounted in the restore step.
 pub const RECOVERY_CREDENTIALS_DIR: &str = "/var/run/redispair/recovery";
+/// Where `migrateFrom.tls.caSecret` is mounted (`ca.crt`, read by `--master-tls-ca-cert-file`).
+pub const SOURCE_CA_DIR: &str = "/var/run/redispair/source-tls/ca";
+/// Where `migrateFrom.tls.clientCertSecret` is mounted (`tls.crt`, `tls.key`).
+pub const SOURCE_CLIENT_DIR: &str = "/var/run/redispair/source-tls/client";
 /// Name of the init container that restores the first master's data (`restore --once`).
 pub const RESTORE_CONTAINER: &str = "restore";
 
@@ -605,6 +635,27 @@ fn build_unstamped_pod(v: &ValidatedPair, pod: &str, role: Option<&str>) -> Pod 
                 read_only: Some(true),
                 ..Default::default()
             });
+        }
+    }
+    // A migration source's TLS Secrets: whole Secret volumes (a rotated Secret reaches the
+    // files, which the engine reads at every connect). Optional: the operator builds no pod
+    // while one is missing before the migration completes (validate_migration), and after it
+    // the source is never dialled again, so a deleted Secret must not keep a pod from starting.
+    if let Some(t) = crate::operator::migrate::migrate_from_tls(&v.spec) {
+        for (volume, secret, dir) in [
+            ("source-ca", &t.ca_secret, SOURCE_CA_DIR),
+            ("source-client", &t.client_cert_secret, SOURCE_CLIENT_DIR),
+        ] {
+            let Some(secret) = secret else { continue };
+            volumes.push(secret_files_volume(volume, secret, true));
+            if let Some(m) = container.volume_mounts.as_mut() {
+                m.push(VolumeMount {
+                    name: volume.to_string(),
+                    mount_path: dir.to_string(),
+                    read_only: Some(true),
+                    ..Default::default()
+                });
+            }
         }
     }
     // The restore step: only in the first pod, only until a master was elected (its data is
