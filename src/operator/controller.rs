@@ -519,6 +519,25 @@ fn decide_pass(
                 seen.now,
             ));
     }
+    // A TLS source: whether it is verified, while the migration runs (False is loud: a
+    // Warning Event at once, see publish_condition_change).
+    if let Some(t) = super::migrate::migrate_from_tls(&pair.spec)
+        .filter(|_| super::migrate::source_wanted(pair, seen.previous.as_ref()))
+    {
+        let prev = seen
+            .previous
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or(&[]);
+        status
+            .conditions
+            .push(super::status::migration_source_verified_condition(
+                prev,
+                t,
+                pair.meta().generation,
+                seen.now,
+            ));
+    }
     // build: the read-write Service's selector carries the routing decision, so fencing
     // (selector → nothing) is applied before any engine action.
     let routing = routing_of(&d, &obs);
@@ -817,7 +836,16 @@ async fn status_pass(
         )
         .await;
     }
-    publish_backup_credentials(ctx, pair, seen, plan).await;
+    publish_condition_change(ctx, pair, seen, plan, super::status::CONDITION_BACKUP_CREDENTIALS)
+        .await;
+    publish_condition_change(
+        ctx,
+        pair,
+        seen,
+        plan,
+        super::status::CONDITION_MIGRATION_SOURCE_VERIFIED,
+    )
+    .await;
     if seen.previous.as_ref() != Some(&plan.status)
         && d.record == plan.record
         && !plan.rollback_changed
@@ -873,12 +901,18 @@ async fn status_pass(
     })
 }
 
-/// The `BackupCredentials` condition's Events: a Warning naming the Secret and the key when
-/// it turns False or its message changes, a Normal one when it turns True again.
-async fn publish_backup_credentials(ctx: &Context, pair: &RedisPair, seen: &Seen, plan: &Plan) {
-    use super::status::CONDITION_BACKUP_CREDENTIALS as C;
+/// The Events of a condition that is there only when it matters (`BackupCredentials`,
+/// `MigrationSourceVerified`): a Warning with its message when it turns False or its message
+/// changes, a Normal one when it turns True again.
+async fn publish_condition_change(
+    ctx: &Context,
+    pair: &RedisPair,
+    seen: &Seen,
+    plan: &Plan,
+    type_: &str,
+) {
     let find = |conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]| {
-        conds.iter().find(|c| c.type_ == C).cloned()
+        conds.iter().find(|c| c.type_ == type_).cloned()
     };
     let Some(now) = find(&plan.status.conditions) else {
         return;
@@ -892,7 +926,7 @@ async fn publish_backup_credentials(ctx: &Context, pair: &RedisPair, seen: &Seen
     }
     let invalid = now.status == "False";
     if invalid {
-        warn!(message = %now.message, "backup credentials");
+        warn!(message = %now.message, condition = type_, "condition False");
         ctx.metrics.error(&now.reason);
     } else if before.is_none() {
         // Valid from the start: nothing worth an Event.

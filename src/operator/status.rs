@@ -59,6 +59,51 @@ pub fn backup_credentials_condition(
     }
 }
 
+/// Whether a migration source's certificate is verified (`migrateFrom.tls`): present on pairs
+/// migrating from a TLS source until the migration completes. False only with
+/// `insecureSkipVerify`, and then a Warning Event: the pair takes its data from whoever answers.
+pub const CONDITION_MIGRATION_SOURCE_VERIFIED: &str = "MigrationSourceVerified";
+pub const REASON_SOURCE_CERTIFICATE_VERIFIED: &str = "SourceCertificateVerified";
+pub const REASON_SOURCE_VERIFICATION_SKIPPED: &str = "SourceVerificationSkipped";
+
+/// The `MigrationSourceVerified` condition for a source's TLS settings.
+pub fn migration_source_verified_condition(
+    previous: &[Condition],
+    tls: &crate::api::MigrateFromTlsSpec,
+    generation: Option<i64>,
+    now_ms: u64,
+) -> Condition {
+    if tls.insecure_skip_verify {
+        return condition(
+            previous,
+            CONDITION_MIGRATION_SOURCE_VERIFIED,
+            false,
+            REASON_SOURCE_VERIFICATION_SKIPPED,
+            "migrateFrom.tls.insecureSkipVerify: the links to the source are encrypted but its certificate is not verified; whoever can intercept them can pose as the source and feed the pair its data".to_string(),
+            generation,
+            now_ms,
+        );
+    }
+    let against = match &tls.ca_secret {
+        Some(s) => format!("the CA in Secret {s} (ca.crt)"),
+        None => "the system's CA certificates".to_string(),
+    };
+    let name = tls
+        .server_name
+        .as_ref()
+        .map(|n| format!(", for the name {n}"))
+        .unwrap_or_default();
+    condition(
+        previous,
+        CONDITION_MIGRATION_SOURCE_VERIFIED,
+        true,
+        REASON_SOURCE_CERTIFICATE_VERIFIED,
+        format!("the source's certificate is verified against {against}{name}"),
+        generation,
+        now_ms,
+    )
+}
+
 /// A standard condition; its transition time is kept while its status does not change.
 pub fn condition(
     previous: &[Condition],

@@ -789,11 +789,13 @@ spec:
         let mut v = contract_validated();
         let ca = secret("ca.crt", "CA PEM");
         let mut client = secret("tls.crt", "CERT PEM");
-        let both = |ca, client| SourceSecrets {
-            password: None,
-            ca,
-            client,
-        };
+        fn both<'a>(ca: Option<&'a Secret>, client: Option<&'a Secret>) -> SourceSecrets<'a> {
+            SourceSecrets {
+                password: None,
+                ca,
+                client,
+            }
+        }
         // Missing Secrets, then a Secret without its key: refused, naming them.
         assert_eq!(
             validate_migration(&mut v, &p, None, both(None, Some(&client))).unwrap_err(),

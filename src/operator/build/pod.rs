@@ -746,6 +746,87 @@ pub fn acknowledges_after_replica(mode: ReplicationMode) -> bool {
 mod tests {
     use super::*;
 
+    fn migrating_pair(tls: serde_json::Value) -> ValidatedPair {
+        let mut v = crate::operator::validate::tests::contract_validated();
+        v.spec.bootstrap = Some(
+            serde_json::from_value(serde_json::json!({"migrateFrom": {
+                "host": "10.0.0.9", "port": 6380, "tls": tls}}))
+            .unwrap(),
+        );
+        v
+    }
+
+    #[test]
+    fn a_tls_source_gets_its_secrets_mounted_and_master_tls_flags() {
+        let v = migrating_pair(serde_json::json!({
+            "caSecret": "src-ca", "serverName": "old.example", "clientCertSecret": "src-client"}));
+        let args = build_engine_args(&v);
+        assert_eq!(
+            flag(&args, "master-tls-ca-cert-file"),
+            Some("/var/run/redispair/source-tls/ca/ca.crt")
+        );
+        assert_eq!(
+            flag(&args, "master-tls-cert-file"),
+            Some("/var/run/redispair/source-tls/client/tls.crt")
+        );
+        assert_eq!(
+            flag(&args, "master-tls-key-file"),
+            Some("/var/run/redispair/source-tls/client/tls.key")
+        );
+        assert_eq!(flag(&args, "master-tls-server-name"), Some("old.example"));
+        assert_eq!(flag(&args, "master-tls-verify"), None);
+        // The pair's own TLS is untouched (it has none here).
+        assert!(args.iter().all(|a| !a.starts_with("--tls-")));
+        let pod = build_pod(&v, "cache-a", None);
+        let spec = pod.spec.unwrap();
+        for (volume, secret, dir) in [
+            ("source-ca", "src-ca", SOURCE_CA_DIR),
+            ("source-client", "src-client", SOURCE_CLIENT_DIR),
+        ] {
+            let vol = spec
+                .volumes
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|x| x.name == volume)
+                .unwrap_or_else(|| panic!("a {volume} volume"));
+            let src = vol.secret.as_ref().unwrap();
+            assert_eq!(src.secret_name.as_deref(), Some(secret));
+            assert_eq!(src.default_mode, Some(SECRET_FILE_MODE));
+            // Optional: once the migration completed, a deleted Secret must not keep a pod
+            // from starting (before, no pod is built without it).
+            assert_eq!(src.optional, Some(true));
+            let mount = spec.containers[0]
+                .volume_mounts
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|m| m.name == volume)
+                .unwrap();
+            assert_eq!(mount.mount_path, dir);
+            assert_eq!(mount.read_only, Some(true));
+            assert!(mount.sub_path.is_none());
+        }
+        // The system roots, no client certificate, no verification: flags to match, no volume.
+        let bare = migrating_pair(serde_json::json!({"insecureSkipVerify": true}));
+        let args = build_engine_args(&bare);
+        assert_eq!(flag(&args, "master-tls-verify"), Some("no"));
+        assert!(args
+            .iter()
+            .all(|a| !a.contains("master-tls-ca") && !a.contains("master-tls-cert")));
+        let spec = build_pod(&bare, "cache-a", None).spec.unwrap();
+        assert!(spec
+            .volumes
+            .unwrap()
+            .iter()
+            .all(|x| !x.name.starts_with("source-")));
+        // A plaintext source: nothing of the kind.
+        let plain = crate::operator::validate::tests::contract_validated();
+        assert!(build_engine_args(&plain)
+            .iter()
+            .all(|a| !a.contains("master-tls")));
+    }
+
     fn tls_pair(plaintext: bool) -> ValidatedPair {
         let mut v = crate::operator::validate::tests::contract_validated();
         v.spec.tls = Some(crate::api::TlsSpec {
