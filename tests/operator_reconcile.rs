@@ -5,6 +5,7 @@
 //! test's namespace. Does I/O: the Kubernetes API.
 
 mod operator_support;
+mod tls_support;
 
 use std::time::Duration;
 
@@ -353,4 +354,242 @@ async fn fixing_a_bad_secret_reconciles_at_once_and_pods_carry_no_password() {
     assert!(!operator.is_finished());
     operator.abort();
     delete_namespace(&client, &ns).await;
+}
+
+/// `migrateFrom.tls` on a real API server: a missing client-certificate Secret, then one
+/// without `tls.key`, is `InvalidSpec` naming it, with a Warning Event and no pod (the
+/// migration does not start, nothing waits for a volume); fixed, the pods get both Secrets
+/// mounted whole and the `master-tls-*` flags, and `MigrationSourceVerified` is True. A second
+/// pair with `insecureSkipVerify` gets it False and a Warning Event.
+#[tokio::test]
+async fn a_tls_migration_source_gets_its_secrets_mounted_and_a_missing_one_blocks_the_start() {
+    let (client, ns, operator) =
+        operator_in_fresh_namespace("rp-mig-tls", Some(TEST_IMAGE), "operator-test").await;
+    let dir = std::env::temp_dir().join(format!("rp-mig-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = tls_support::make_ca(&dir, "source-ca");
+    let leaf = tls_support::make_leaf(&dir, &ca, "migrator");
+    let read = |p: &std::path::Path| ByteString(std::fs::read(p).unwrap());
+    let secret = |name: &str, data: Vec<(&str, ByteString)>| Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some(
+            data.into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    secrets
+        .create(
+            &PostParams::default(),
+            &secret("src-ca", vec![("ca.crt", read(&ca.crt))]),
+        )
+        .await
+        .unwrap();
+    // A source nobody listens on: the operator's probe fails fast, which is reported, not
+    // fatal. Pods stay Pending (no node matches), so no engine is contacted.
+    let pair: RedisPair = serde_yaml::from_str(&format!(
+        "apiVersion: redispair.io/v1alpha1
+kind: RedisPair
+metadata: {{name: mig}}
+spec:
+  storage: {{ephemeral: true}}
+  pod: {{nodeSelector: {{redispair.io/test-no-such-node: 'true'}}}}
+  bootstrap:
+    migrateFrom:
+      host: 127.0.0.1
+      port: {}
+      tls: {{caSecret: src-ca, serverName: old-redis.example, clientCertSecret: src-client}}
+",
+        free_port()
+    ))
+    .unwrap();
+    let pairs: Api<RedisPair> = Api::namespaced(client.clone(), &ns);
+    pairs.create(&PostParams::default(), &pair).await.unwrap();
+    let invalid_naming = |needle: &'static str| {
+        let pairs = pairs.clone();
+        async move {
+            wait_for(&format!("InvalidSpec naming {needle}"), T, || async {
+                let s = get(&pairs, "mig").await?.status?;
+                s.conditions
+                    .iter()
+                    .find(|c| c.type_ == "Ready" && c.reason == "InvalidSpec")
+                    .filter(|c| c.message.contains(needle))
+                    .map(|c| c.message.clone())
+            })
+            .await
+        }
+    };
+    let message = invalid_naming("src-client").await;
+    assert!(message.contains("does not exist"), "{message}");
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    wait_for("a Warning Event naming the Secret", T, || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .iter()
+            .any(|e| {
+                e.type_.as_deref() == Some("Warning")
+                    && e.reason.as_deref() == Some("InvalidSpec")
+                    && e.note.as_deref().is_some_and(|n| n.contains("src-client"))
+            })
+            .then_some(())
+    })
+    .await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    assert!(get(&pods, "mig-a").await.is_none(), "no pod without the Secret");
+    // The Secret appears without its key: the Secret watch brings it in, still refused.
+    secrets
+        .create(
+            &PostParams::default(),
+            &secret("src-client", vec![("tls.crt", read(&leaf.crt))]),
+        )
+        .await
+        .unwrap();
+    let message = invalid_naming("tls.key").await;
+    assert!(message.contains("src-client"), "{message}");
+    assert!(get(&pods, "mig-a").await.is_none(), "no pod without the key");
+    // Fixed: the pods are built with the source's Secrets and settings.
+    secrets
+        .replace(
+            "src-client",
+            &PostParams::default(),
+            &secret(
+                "src-client",
+                vec![("tls.crt", read(&leaf.crt)), ("tls.key", read(&leaf.key))],
+            ),
+        )
+        .await
+        .unwrap();
+    for name in ["mig-a", "mig-b"] {
+        let pod = wait_for(&format!("pod {name}"), T, || get(&pods, name)).await;
+        let spec = pod.spec.unwrap();
+        let args = spec.containers[0].args.clone().unwrap().join(" ");
+        for flag in [
+            "--master-tls-ca-cert-file /var/run/redispair/source-tls/ca/ca.crt",
+            "--master-tls-cert-file /var/run/redispair/source-tls/client/tls.crt",
+            "--master-tls-key-file /var/run/redispair/source-tls/client/tls.key",
+            "--master-tls-server-name old-redis.example",
+        ] {
+            assert!(args.contains(flag), "{name}: {flag} in {args}");
+        }
+        assert!(!args.contains("master-tls-verify"), "{args}");
+        for (volume, secret_name, dir) in [
+            ("source-ca", "src-ca", "/var/run/redispair/source-tls/ca"),
+            (
+                "source-client",
+                "src-client",
+                "/var/run/redispair/source-tls/client",
+            ),
+        ] {
+            let vol = spec
+                .volumes
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|v| v.name == volume)
+                .unwrap_or_else(|| panic!("{name}: volume {volume}"));
+            let s = vol.secret.as_ref().unwrap();
+            assert_eq!(s.secret_name.as_deref(), Some(secret_name));
+            assert_eq!(s.default_mode, Some(0o440));
+            let mount = spec.containers[0]
+                .volume_mounts
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|m| m.name == volume)
+                .unwrap();
+            assert_eq!(mount.mount_path, dir);
+            assert_eq!(mount.read_only, Some(true));
+        }
+    }
+    let status = wait_for("MigrationSourceVerified True", T, || async {
+        let s = get(&pairs, "mig").await?.status?;
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "MigrationSourceVerified" && c.status == "True")
+            .then_some(s)
+    })
+    .await;
+    assert!(!status.conditions.iter().any(|c| c.reason == "InvalidSpec"));
+    let c = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "MigrationSourceVerified")
+        .unwrap();
+    assert!(
+        c.message.contains("src-ca") && c.message.contains("old-redis.example"),
+        "{}",
+        c.message
+    );
+
+    // insecureSkipVerify: the schema refuses it with a CA (nothing would be verified against
+    // it); alone it is accepted, and loud.
+    let unverified = |extra: &str| -> RedisPair {
+        serde_yaml::from_str(&format!(
+            "apiVersion: redispair.io/v1alpha1
+kind: RedisPair
+metadata: {{name: unv}}
+spec:
+  storage: {{ephemeral: true}}
+  pod: {{nodeSelector: {{redispair.io/test-no-such-node: 'true'}}}}
+  bootstrap:
+    migrateFrom:
+      host: 127.0.0.1
+      port: {}
+      tls: {{insecureSkipVerify: true{extra}}}
+",
+            free_port()
+        ))
+        .unwrap()
+    };
+    let refused = pairs
+        .create(&PostParams::default(), &unverified(", caSecret: src-ca"))
+        .await
+        .expect_err("insecureSkipVerify with a caSecret is refused by the schema");
+    assert!(
+        refused.to_string().contains("insecureSkipVerify"),
+        "{refused}"
+    );
+    pairs
+        .create(&PostParams::default(), &unverified(""))
+        .await
+        .unwrap();
+    let c = wait_for("MigrationSourceVerified False", T, || async {
+        let s = get(&pairs, "unv").await?.status?;
+        s.conditions
+            .into_iter()
+            .find(|c| c.type_ == "MigrationSourceVerified" && c.status == "False")
+    })
+    .await;
+    assert_eq!(c.reason, "SourceVerificationSkipped");
+    wait_for("a SourceVerificationSkipped Warning Event", T, || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .iter()
+            .any(|e| {
+                e.type_.as_deref() == Some("Warning")
+                    && e.reason.as_deref() == Some("SourceVerificationSkipped")
+            })
+            .then_some(())
+    })
+    .await;
+    let pod = wait_for("pod unv-a", T, || get(&pods, "unv-a")).await;
+    let args = pod.spec.unwrap().containers[0].args.clone().unwrap().join(" ");
+    assert!(args.contains("--master-tls-verify no"), "{args}");
+    assert!(!operator.is_finished());
+    operator.abort();
+    delete_namespace(&client, &ns).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
