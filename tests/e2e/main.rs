@@ -96,7 +96,15 @@ async fn planned_switchover() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a cluster: hack/e2e.sh"]
 async fn migration_from_stock_redis() {
-    migration::run_migration_case("e2e-migrate").await;
+    migration::run_migration_case("e2e-migrate", false).await;
+}
+
+/// The same over TLS (`migrateFrom.tls`): the source's own CA, a certificate naming only a DNS
+/// name (`serverName`), client certificates required (`clientCertSecret`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: hack/e2e.sh"]
+async fn migration_from_stock_redis_over_tls() {
+    migration::run_migration_case("e2e-migrate-tls", true).await;
 }
 
 /// Issue 14: rounds of faults on one pair under four writers (`tests/e2e/torture.rs`). Does

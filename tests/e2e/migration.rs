@@ -10,7 +10,14 @@
 //! equal on the pair to the source (values, types, TTL kept), every write acknowledged by the
 //! source or by the pair present on the pair, and both engines holding the same number of keys.
 //! Figures printed: the first sync, the cutover (request → first write acknowledged by the
-//! pair). Does I/O: a redis-server process, the Kubernetes API, Redis over TCP.
+//! pair).
+//!
+//! The TLS variant (`migrateFrom.tls`): the source also serves TLS on a second port with a
+//! certificate from a CA of the test's own (openssl) that names only a DNS name (the pods dial
+//! its IP: `serverName`), and requires client certificates (redis-server's default
+//! `tls-auth-clients yes`: `clientCertSecret`); the pair follows and probes that port only, the
+//! test's own writer and checks use the plaintext one. Does I/O: a redis-server process, the
+//! Kubernetes API, Redis over TCP, openssl.
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -40,6 +47,26 @@ struct SourceServer {
     dir: std::path::PathBuf,
     host: String,
     port: u16,
+    /// The TLS variant: the TLS port and the certificates' files.
+    tls: Option<SourceTls>,
+}
+
+/// The TLS variant's certificates: the source's CA, and a client certificate it signed.
+struct SourceTls {
+    port: u16,
+    ca: crate::tls_support::Ca,
+    client: crate::tls_support::Leaf,
+}
+
+/// The only name on the source's certificate (the pods dial its IP).
+const SOURCE_TLS_NAME: &str = "old-redis.migration.example";
+
+fn free_port_on(host: &str) -> u16 {
+    // A free port on that address (the listener is closed before redis-server binds it).
+    std::net::TcpListener::bind((host, 0))
+        .and_then(|l| l.local_addr())
+        .unwrap_or_else(|e| panic!("cannot bind {host}: is E2E_SOURCE_HOST this host's? {e}"))
+        .port()
 }
 
 impl Drop for SourceServer {
@@ -51,16 +78,39 @@ impl Drop for SourceServer {
 }
 
 impl SourceServer {
-    async fn start(host: &str) -> SourceServer {
-        // A free port on that address (the listener is closed before redis-server binds it).
-        let port = std::net::TcpListener::bind((host, 0))
-            .and_then(|l| l.local_addr())
-            .unwrap_or_else(|e| panic!("cannot bind {host}: is E2E_SOURCE_HOST this host's? {e}"))
-            .port();
+    async fn start(host: &str, tls: bool) -> SourceServer {
+        let port = free_port_on(host);
         let dir = std::env::temp_dir().join(format!("redispair-e2e-source-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        let mut tls_args = Vec::new();
+        let tls = tls.then(|| {
+            let ca = crate::tls_support::make_ca(&dir, "source-ca");
+            let leaf = crate::tls_support::make_leaf_for(
+                &dir,
+                &ca,
+                "source",
+                &format!("DNS:{SOURCE_TLS_NAME}"),
+            );
+            let client = crate::tls_support::make_leaf(&dir, &ca, "migrator");
+            let port = free_port_on(host);
+            tls_args = vec![
+                "--tls-port".to_string(),
+                port.to_string(),
+                "--tls-cert-file".to_string(),
+                leaf.crt.display().to_string(),
+                "--tls-key-file".to_string(),
+                leaf.key.display().to_string(),
+                "--tls-ca-cert-file".to_string(),
+                ca.crt.display().to_string(),
+                // Redis's default, said aloud: the pair must present a certificate.
+                "--tls-auth-clients".to_string(),
+                "yes".to_string(),
+            ];
+            SourceTls { port, ca, client }
+        });
         let child = Command::new("redis-server")
             .args(["--bind", host, "--port", &port.to_string()])
+            .args(&tls_args)
             .args(["--requirepass", SOURCE_PASSWORD])
             .args(["--save", "", "--appendonly", "no"])
             .args(["--repl-diskless-sync-delay", "0"])
@@ -76,6 +126,7 @@ impl SourceServer {
             dir,
             host: host.to_string(),
             port,
+            tls,
         };
         let up = poll(Duration::from_secs(20), || async {
             let mut c = s.connect().await.ok()?;
@@ -293,7 +344,9 @@ fn note_error(l: &Mutex<MoveLog>, target: Target, e: redis::RedisError) {
     l.last_error = e.to_string();
 }
 
-pub async fn run_migration_case(name: &str) {
+/// `tls`: the pair migrates from the source's TLS port (`migrateFrom.tls`), see the module's
+/// doc.
+pub async fn run_migration_case(name: &str, tls: bool) {
     let env = E2eEnv::from_env();
     let Some(host) = env.source_host.clone() else {
         eprintln!("{name}: skipped: E2E_SOURCE_HOST is not set (an address of this host that pods reach; hack/e2e.sh sets it for the local cluster)");
@@ -303,7 +356,7 @@ pub async fn run_migration_case(name: &str) {
     cluster::assert_operator_image(&client, &env).await;
 
     // --- the source: a stock redis-server with a dataset and a writer ---------------------
-    let source = SourceServer::start(&host).await;
+    let source = SourceServer::start(&host, tls).await;
     let mut src = source.connect().await.expect("connecting to the source");
     load_dataset(&mut src).await;
     let src_version: String = redis::cmd("INFO")
@@ -339,8 +392,49 @@ pub async fn run_migration_case(name: &str) {
         .create(&PostParams::default(), &secret)
         .await
         .expect("creating the source's password Secret");
+    // The TLS variant: the source's CA and the client certificate as Secrets.
+    let mut tls_secrets = Vec::new();
+    if let Some(t) = &source.tls {
+        let read = |p: &std::path::Path| {
+            k8s_openapi::ByteString(std::fs::read(p).expect("reading a certificate file"))
+        };
+        for (secret_name, data) in [
+            (format!("{name}-source-ca"), vec![("ca.crt", read(&t.ca.crt))]),
+            (
+                format!("{name}-source-client"),
+                vec![("tls.crt", read(&t.client.crt)), ("tls.key", read(&t.client.key))],
+            ),
+        ] {
+            let _ = secrets.delete(&secret_name, &Default::default()).await;
+            let secret = Secret {
+                metadata: kube::api::ObjectMeta {
+                    name: Some(secret_name.clone()),
+                    ..Default::default()
+                },
+                data: Some(
+                    data.into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                ),
+                ..Default::default()
+            };
+            secrets
+                .create(&PostParams::default(), &secret)
+                .await
+                .expect("creating a source TLS Secret");
+            tls_secrets.push(secret_name);
+        }
+    }
     let spec_host = host.clone();
-    let (spec_port, pw_name) = (source.port, secret_name.clone());
+    let spec_port = source.tls.as_ref().map_or(source.port, |t| t.port);
+    let spec_tls = source.tls.as_ref().map(|_| {
+        serde_json::json!({
+            "caSecret": format!("{name}-source-ca"),
+            "clientCertSecret": format!("{name}-source-client"),
+            "serverName": SOURCE_TLS_NAME,
+        })
+    });
+    let pw_name = secret_name.clone();
     let pair = PairUnderTest::create_with(&client, &env, name, move |p| {
         p.spec.bootstrap = Some(BootstrapSpec {
             migrate_from: Some(
@@ -348,6 +442,7 @@ pub async fn run_migration_case(name: &str) {
                     "host": spec_host,
                     "port": spec_port,
                     "pauseSeconds": 20,
+                    "tls": spec_tls,
                 }))
                 .unwrap(),
             ),
@@ -424,6 +519,7 @@ pub async fn run_migration_case(name: &str) {
                         .ok()?;
                     let ok = info.contains("role:slave")
                         && info.contains(&format!("master_host:{host}"))
+                        && info.contains(&format!("master_port:{spec_port}"))
                         && info.contains("master_link_status:up");
                     if !ok {
                         return None;
@@ -434,11 +530,33 @@ pub async fn run_migration_case(name: &str) {
         )
         .await;
     eprintln!(
-        "{name}: both engines follow the source {:.1} s after the pair was created (master {:?}, lag {:?} bytes)",
+        "{name}: both engines follow the source{} {:.1} s after the pair was created (master {:?}, lag {:?} bytes)",
+        if tls { " over TLS" } else { "" },
         created.elapsed().as_secs_f64(),
         following.master,
         following.lag_bytes
     );
+    if tls {
+        // The operator reads the source over TLS too (its offset is in status), and says the
+        // source is verified.
+        assert!(following.source_offset.is_some(), "{following:?}");
+        assert!(following.source_error.is_none(), "{following:?}");
+        let s = pair.status().await.expect("status");
+        let c = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "MigrationSourceVerified")
+            .expect("the MigrationSourceVerified condition");
+        assert_eq!(c.status, "True", "{c:?}");
+        // The source saw two replicas, both on its TLS port (its plaintext port has only
+        // this test's clients).
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut src)
+            .await
+            .unwrap();
+        assert!(info.contains("connected_slaves:2"), "{info}");
+    }
 
     // Writes through the pair's Services are refused while it follows the source.
     // The engines answer on their pod IPs before their pods are Ready (the readiness probe's
@@ -568,6 +686,9 @@ pub async fn run_migration_case(name: &str) {
 
     pair.delete().await;
     let _ = secrets.delete(&secret_name, &Default::default()).await;
+    for s in &tls_secrets {
+        let _ = secrets.delete(s, &Default::default()).await;
+    }
     let _ = secrets
         .delete(&format!("{name}-password"), &Default::default())
         .await;
