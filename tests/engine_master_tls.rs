@@ -406,3 +406,70 @@ async fn a_missing_master_tls_file_is_the_links_reason_naming_the_setting() {
     let err = server::start(cfg).await.err().expect("refused").to_string();
     assert!(err.contains("master-tls-key-file"), "{err}");
 }
+
+/// A self-signed source certificate (`openssl req -x509`), given as its own CA: followed when it
+/// is not marked as a CA (rustls refuses a CA certificate used as a server's: CaUsedAsEndEntity,
+/// which `master-tls-verify no` is for).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_source_certificate_serves_as_its_own_ca_unless_marked_as_a_ca() {
+    let dir = temp_dir("master-tls-self-signed");
+    for (ca_flag, follows) in [("CA:FALSE", true), ("critical,CA:TRUE", false)] {
+        let name = if follows { "leaf" } else { "ca" };
+        let crt = dir.join(format!("{name}.crt"));
+        let key = dir.join(format!("{name}.key"));
+        let out = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+            .args(["-nodes", "-days", "30", "-subj", "/CN=self"])
+            .args(["-addext", &format!("basicConstraints={ca_flag}")])
+            .args(["-addext", &format!("subjectAltName=DNS:{SOURCE_NAME}")])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let tls_port = free_port();
+        let tls_port_s = tls_port.to_string();
+        let source = RedisServer::start(
+            &dir,
+            &[
+                "--tls-port",
+                &tls_port_s,
+                "--tls-cert-file",
+                s(&crt),
+                "--tls-key-file",
+                s(&key),
+                "--tls-ca-cert-file",
+                s(&crt),
+                "--tls-auth-clients",
+                "no",
+            ],
+        )
+        .await;
+        let mut sc = redis_conn_to(&source.url()).await.unwrap();
+        let _: () = redis::cmd("SET").arg("k").arg(1).query_async(&mut sc).await.unwrap();
+        let (e, eurl) = engine_following(
+            &dir.join(format!("engine-{name}")),
+            &[
+                ("master-tls-ca-cert-file", s(&crt)),
+                ("master-tls-server-name", SOURCE_NAME),
+            ],
+            tls_port,
+        )
+        .await;
+        if follows {
+            wait_for(Duration::from_secs(60), "the self-signed source followed", || {
+                let eurl = eurl.clone();
+                async move { repl_field(&eurl, "master_link_status").await == "up" }
+            })
+            .await;
+        } else {
+            let reason = wait_refused(&eurl, "CaUsedAsEndEntity").await;
+            eprintln!("self-signed CA certificate as the server's: {reason}");
+        }
+        e.stop().await;
+        drop(source);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
