@@ -116,11 +116,8 @@ fn start_acked_writer(
         let mut i = 0u64;
         while !st.load(Ordering::Relaxed) {
             let key = format!("acked:{i}");
-            let r: redis::RedisResult<()> = redis::cmd("SET")
-                .arg(&key)
-                .arg(i)
-                .query_async(&mut c)
-                .await;
+            let r: redis::RedisResult<()> =
+                redis::cmd("SET").arg(&key).arg(i).query_async(&mut c).await;
             r.unwrap();
             ack.lock().push(key);
             i += 1;
@@ -157,12 +154,7 @@ async fn wait_refused(url: &str, needle: &str) -> String {
 async fn the_engine_follows_a_tls_source_with_its_own_ca_name_and_client_certificate() {
     let dir = temp_dir("master-tls");
     let source_ca = make_ca(&dir, "source-ca");
-    let source_leaf = make_leaf_for(
-        &dir,
-        &source_ca,
-        "source",
-        &format!("DNS:{SOURCE_NAME}"),
-    );
+    let source_leaf = make_leaf_for(&dir, &source_ca, "source", &format!("DNS:{SOURCE_NAME}"));
     let migrator = make_leaf(&dir, &source_ca, "migrator");
     let tls_port = free_port();
     let tls_port_s = tls_port.to_string();
@@ -198,10 +190,14 @@ async fn the_engine_follows_a_tls_source_with_its_own_ca_name_and_client_certifi
         ("master-tls-server-name", SOURCE_NAME),
     ];
     let (e, eurl) = engine_following(&dir.join("good"), &good, tls_port).await;
-    wait_for(Duration::from_secs(60), "the link over TLS to come up", || {
-        let eurl = eurl.clone();
-        async move { repl_field(&eurl, "master_link_status").await == "up" }
-    })
+    wait_for(
+        Duration::from_secs(60),
+        "the link over TLS to come up",
+        || {
+            let eurl = eurl.clone();
+            async move { repl_field(&eurl, "master_link_status").await == "up" }
+        },
+    )
     .await;
     wait_for_acked(&acked, 300, "writes streamed after the sync").await;
     // Drop the link from the source's side: the engine comes back by partial resync, over TLS
@@ -250,16 +246,29 @@ async fn the_engine_follows_a_tls_source_with_its_own_ca_name_and_client_certifi
     let mut refused = Vec::new();
     for (what, settings, needle) in [
         ("another CA", &wrong_ca[..], "UnknownIssuer"),
-        ("a name the certificate lacks", &wrong_name[..], "not valid for name"),
+        (
+            "a name the certificate lacks",
+            &wrong_name[..],
+            "not valid for name",
+        ),
         // redis-server ends the handshake with an alert (TLS 1.3: after the client's side
         // finished, so the engine sees it on its first read, or its AUTH/REPLCONF write).
-        ("no client certificate", &no_client_cert[..], "CertificateRequired"),
+        (
+            "no client certificate",
+            &no_client_cert[..],
+            "CertificateRequired",
+        ),
         // The system's CAs do not include the test's.
         ("the system roots", &system_roots[..], "master-tls"),
     ] {
-        let (h, url) = engine_following(&dir.join(what.replace(' ', "-")), settings, tls_port).await;
+        let (h, url) =
+            engine_following(&dir.join(what.replace(' ', "-")), settings, tls_port).await;
         let reason = wait_refused(&url, needle).await;
-        assert_eq!(repl_field(&url, "master_link_status").await, "down", "{what}");
+        assert_eq!(
+            repl_field(&url, "master_link_status").await,
+            "down",
+            "{what}"
+        );
         refused.push((what, h, url, reason));
     }
     // Let the refused engines retry while the writer runs on, then look at what they hold.
@@ -268,7 +277,11 @@ async fn the_engine_follows_a_tls_source_with_its_own_ca_name_and_client_certifi
         let mut c = redis_conn_to(&url).await.unwrap();
         let n: i64 = redis::cmd("DBSIZE").query_async(&mut c).await.unwrap();
         assert_eq!(n, 0, "{what}: nothing taken from an unverified source");
-        assert_eq!(repl_field(&url, "master_link_status").await, "down", "{what}");
+        assert_eq!(
+            repl_field(&url, "master_link_status").await,
+            "down",
+            "{what}"
+        );
         eprintln!("refused ({what}): {reason}");
         h.stop().await;
     }
@@ -280,7 +293,10 @@ async fn the_engine_follows_a_tls_source_with_its_own_ca_name_and_client_certifi
     writer.await.unwrap();
     // Caught up: the engine has applied at least the source's offset now that nothing writes
     // (the source's PINGs may move it on meanwhile).
-    let target: u64 = repl_field(&surl, "master_repl_offset").await.parse().unwrap();
+    let target: u64 = repl_field(&surl, "master_repl_offset")
+        .await
+        .parse()
+        .unwrap();
     wait_for(Duration::from_secs(60), "the engine to catch up", || {
         let eurl = eurl.clone();
         async move {
@@ -302,7 +318,11 @@ async fn the_engine_follows_a_tls_source_with_its_own_ca_name_and_client_certifi
             .unwrap();
         for (k, v) in chunk.iter().zip(values) {
             let want: u64 = k.trim_start_matches("acked:").parse().unwrap();
-            assert_eq!(v, Some(want), "acknowledged write {k} missing on the engine");
+            assert_eq!(
+                v,
+                Some(want),
+                "acknowledged write {k} missing on the engine"
+            );
         }
     }
     // And the rest of the dataset, key by key with TTLs.
@@ -354,16 +374,24 @@ async fn master_tls_verify_no_follows_an_unverifiable_source() {
             .await
             .unwrap();
     }
-    let (e, eurl) =
-        engine_following(&dir.join("engine"), &[("master-tls-verify", "no")], tls_port).await;
-    wait_for(Duration::from_secs(60), "the unverified link to sync", || {
-        let eurl = eurl.clone();
-        async move {
-            let mut c = redis_conn_to(&eurl).await.unwrap();
-            let n: i64 = redis::cmd("DBSIZE").query_async(&mut c).await.unwrap();
-            n == 100
-        }
-    })
+    let (e, eurl) = engine_following(
+        &dir.join("engine"),
+        &[("master-tls-verify", "no")],
+        tls_port,
+    )
+    .await;
+    wait_for(
+        Duration::from_secs(60),
+        "the unverified link to sync",
+        || {
+            let eurl = eurl.clone();
+            async move {
+                let mut c = redis_conn_to(&eurl).await.unwrap();
+                let n: i64 = redis::cmd("DBSIZE").query_async(&mut c).await.unwrap();
+                n == 100
+            }
+        },
+    )
     .await;
     e.stop().await;
     drop(source);
@@ -418,7 +446,14 @@ async fn a_self_signed_source_certificate_serves_as_its_own_ca_unless_marked_as_
         let crt = dir.join(format!("{name}.crt"));
         let key = dir.join(format!("{name}.key"));
         let out = std::process::Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
             .args(["-nodes", "-days", "30", "-subj", "/CN=self"])
             .args(["-addext", &format!("basicConstraints={ca_flag}")])
             .args(["-addext", &format!("subjectAltName=DNS:{SOURCE_NAME}")])
@@ -428,7 +463,11 @@ async fn a_self_signed_source_certificate_serves_as_its_own_ca_unless_marked_as_
             .arg(&crt)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let tls_port = free_port();
         let tls_port_s = tls_port.to_string();
         let source = RedisServer::start(
@@ -448,7 +487,12 @@ async fn a_self_signed_source_certificate_serves_as_its_own_ca_unless_marked_as_
         )
         .await;
         let mut sc = redis_conn_to(&source.url()).await.unwrap();
-        let _: () = redis::cmd("SET").arg("k").arg(1).query_async(&mut sc).await.unwrap();
+        let _: () = redis::cmd("SET")
+            .arg("k")
+            .arg(1)
+            .query_async(&mut sc)
+            .await
+            .unwrap();
         let (e, eurl) = engine_following(
             &dir.join(format!("engine-{name}")),
             &[
@@ -459,10 +503,14 @@ async fn a_self_signed_source_certificate_serves_as_its_own_ca_unless_marked_as_
         )
         .await;
         if follows {
-            wait_for(Duration::from_secs(60), "the self-signed source followed", || {
-                let eurl = eurl.clone();
-                async move { repl_field(&eurl, "master_link_status").await == "up" }
-            })
+            wait_for(
+                Duration::from_secs(60),
+                "the self-signed source followed",
+                || {
+                    let eurl = eurl.clone();
+                    async move { repl_field(&eurl, "master_link_status").await == "up" }
+                },
+            )
             .await;
         } else {
             let reason = wait_refused(&eurl, "CaUsedAsEndEntity").await;

@@ -375,11 +375,7 @@ async fn a_tls_migration_source_gets_its_secrets_mounted_and_a_missing_one_block
             name: Some(name.into()),
             ..Default::default()
         },
-        data: Some(
-            data.into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
-        ),
+        data: Some(data.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
         ..Default::default()
     };
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
@@ -440,7 +436,10 @@ spec:
     })
     .await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    assert!(get(&pods, "mig-a").await.is_none(), "no pod without the Secret");
+    assert!(
+        get(&pods, "mig-a").await.is_none(),
+        "no pod without the Secret"
+    );
     // The Secret appears without its key: the Secret watch brings it in, still refused.
     secrets
         .create(
@@ -451,7 +450,10 @@ spec:
         .unwrap();
     let message = invalid_naming("tls.key").await;
     assert!(message.contains("src-client"), "{message}");
-    assert!(get(&pods, "mig-a").await.is_none(), "no pod without the key");
+    assert!(
+        get(&pods, "mig-a").await.is_none(),
+        "no pod without the key"
+    );
     // Fixed: the pods are built with the source's Secrets and settings.
     secrets
         .replace(
@@ -578,7 +580,11 @@ spec:
     })
     .await;
     let pod = wait_for("pod unv-a", T, || get(&pods, "unv-a")).await;
-    let args = pod.spec.unwrap().containers[0].args.clone().unwrap().join(" ");
+    let args = pod.spec.unwrap().containers[0]
+        .args
+        .clone()
+        .unwrap()
+        .join(" ");
     assert!(args.contains("--master-tls-verify no"), "{args}");
     assert!(!operator.is_finished());
     operator.abort();

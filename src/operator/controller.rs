@@ -836,8 +836,14 @@ async fn status_pass(
         )
         .await;
     }
-    publish_condition_change(ctx, pair, seen, plan, super::status::CONDITION_BACKUP_CREDENTIALS)
-        .await;
+    publish_condition_change(
+        ctx,
+        pair,
+        seen,
+        plan,
+        super::status::CONDITION_BACKUP_CREDENTIALS,
+    )
+    .await;
     publish_condition_change(
         ctx,
         pair,

@@ -76,9 +76,8 @@ impl SourceTls {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let bad = |what: &str, e: &dyn std::fmt::Display| {
-            SourceTlsError::Config(format!("{what}: {e}"))
-        };
+        let bad =
+            |what: &str, e: &dyn std::fmt::Display| SourceTlsError::Config(format!("{what}: {e}"));
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| bad("protocol versions", &e))?;
@@ -101,10 +100,12 @@ impl SourceTls {
                     "no CA certificate to verify the source with (caSecret's ca.crt is empty, or the system has none)".into(),
                 ));
             }
-            let verifier =
-                rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .build()
-                    .map_err(|e| bad("CA certificates", &e))?;
+            let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| bad("CA certificates", &e))?;
             builder.with_webpki_verifier(verifier)
         } else {
             builder
@@ -213,7 +214,9 @@ pub fn migrate_from(pair: &RedisPair) -> Option<&MigrateFromSpec> {
 }
 
 /// `migrateFrom.tls` of a spec, if any.
-pub fn migrate_from_tls(spec: &crate::api::RedisPairSpec) -> Option<&crate::api::MigrateFromTlsSpec> {
+pub fn migrate_from_tls(
+    spec: &crate::api::RedisPairSpec,
+) -> Option<&crate::api::MigrateFromTlsSpec> {
     spec.bootstrap.as_ref()?.migrate_from.as_ref()?.tls.as_ref()
 }
 

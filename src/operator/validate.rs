@@ -826,10 +826,7 @@ spec:
         validate_migration(&mut v, &p, None, both(Some(&ca), Some(&client))).unwrap();
         let t = v.source_tls.clone().unwrap();
         assert_eq!(t.ca.as_deref(), Some(&b"CA PEM"[..]));
-        assert_eq!(
-            t.client,
-            Some((b"CERT PEM".to_vec(), b"KEY PEM".to_vec()))
-        );
+        assert_eq!(t.client, Some((b"CERT PEM".to_vec(), b"KEY PEM".to_vec())));
         assert_eq!(t.server_name.as_deref(), Some("old.example"));
         assert!(t.verify);
         // Completed: the source is not contacted again, its Secrets may be gone.
@@ -905,7 +902,9 @@ spec:
             Err(ValidateError::BootstrapChanged { .. })
         ));
         let plain = contract_pair();
-        assert!(validate_migration(&mut v, &plain, Some(&migrating), SourceSecrets::default()).is_err());
+        assert!(
+            validate_migration(&mut v, &plain, Some(&migrating), SourceSecrets::default()).is_err()
+        );
         // Removing it once completed is fine.
         migrating.migration.as_mut().unwrap().phase = MigrationPhase::Completed;
         validate_migration(&mut v, &plain, Some(&migrating), SourceSecrets::default()).unwrap();

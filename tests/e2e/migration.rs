@@ -399,10 +399,16 @@ pub async fn run_migration_case(name: &str, tls: bool) {
             k8s_openapi::ByteString(std::fs::read(p).expect("reading a certificate file"))
         };
         for (secret_name, data) in [
-            (format!("{name}-source-ca"), vec![("ca.crt", read(&t.ca.crt))]),
+            (
+                format!("{name}-source-ca"),
+                vec![("ca.crt", read(&t.ca.crt))],
+            ),
             (
                 format!("{name}-source-client"),
-                vec![("tls.crt", read(&t.client.crt)), ("tls.key", read(&t.client.key))],
+                vec![
+                    ("tls.crt", read(&t.client.crt)),
+                    ("tls.key", read(&t.client.key)),
+                ],
             ),
         ] {
             let _ = secrets.delete(&secret_name, &Default::default()).await;
@@ -411,11 +417,7 @@ pub async fn run_migration_case(name: &str, tls: bool) {
                     name: Some(secret_name.clone()),
                     ..Default::default()
                 },
-                data: Some(
-                    data.into_iter()
-                        .map(|(k, v)| (k.to_string(), v))
-                        .collect(),
-                ),
+                data: Some(data.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
                 ..Default::default()
             };
             secrets

@@ -85,10 +85,7 @@ pub fn build_engine_args(v: &ValidatedPair) -> Vec<String> {
     // operator has switched `master-tls` on (docs/migration.md, "TLS to the source").
     if let Some(t) = crate::operator::migrate::migrate_from_tls(&v.spec) {
         if t.ca_secret.is_some() {
-            flag(
-                "master-tls-ca-cert-file",
-                format!("{SOURCE_CA_DIR}/ca.crt"),
-            );
+            flag("master-tls-ca-cert-file", format!("{SOURCE_CA_DIR}/ca.crt"));
         }
         if t.client_cert_secret.is_some() {
             flag(
