@@ -1219,5 +1219,22 @@ mod tests {
             names(pairs_naming_secret(&pairs, Some("shop"), "s3-creds")),
             ["shop/archived"]
         );
+        // A migration source's password, CA and client certificate Secrets.
+        let mut migrating = contract_pair();
+        migrating.metadata.name = Some("moving".into());
+        migrating.spec.bootstrap = Some(
+            serde_json::from_value(serde_json::json!({"migrateFrom": {
+                "host": "old", "passwordSecret": {"name": "old-pw"},
+                "tls": {"caSecret": "old-ca", "clientCertSecret": "old-client"}}}))
+            .unwrap(),
+        );
+        let pairs = [Arc::new(migrating)];
+        for secret in ["old-pw", "old-ca", "old-client"] {
+            assert_eq!(
+                names(pairs_naming_secret(&pairs, Some("shop"), secret)),
+                ["shop/moving"],
+                "{secret}"
+            );
+        }
     }
 }

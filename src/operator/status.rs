@@ -445,6 +445,41 @@ mod newest_status_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn migration_source_verified_says_what_verifies_the_source() {
+        let tls = |v: serde_json::Value| -> crate::api::MigrateFromTlsSpec {
+            serde_json::from_value(v).unwrap()
+        };
+        let c = migration_source_verified_condition(
+            &[],
+            &tls(serde_json::json!({"caSecret": "old-ca", "serverName": "old.example"})),
+            Some(1),
+            1_000,
+        );
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("True", REASON_SOURCE_CERTIFICATE_VERIFIED)
+        );
+        assert!(
+            c.message.contains("old-ca") && c.message.contains("old.example"),
+            "{}",
+            c.message
+        );
+        let c = migration_source_verified_condition(&[], &tls(serde_json::json!({})), None, 1_000);
+        assert!(c.message.contains("system's CA"), "{}", c.message);
+        let c = migration_source_verified_condition(
+            &[],
+            &tls(serde_json::json!({"insecureSkipVerify": true})),
+            None,
+            1_000,
+        );
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", REASON_SOURCE_VERIFICATION_SKIPPED)
+        );
+        assert!(c.message.contains("not verified"), "{}", c.message);
+    }
     use crate::failover::{EngineReport, Member, PodHealth, Record};
     use crate::operator::validate::tests::contract_pair;
 
