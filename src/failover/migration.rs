@@ -146,9 +146,13 @@ pub fn decide(record: &Record, obs: &Observation, now_ms: u64) -> Option<Decisio
         });
     m.master = master.clone();
     // Every engine that answers and does not follow the source yet is told to. (Its first
-    // sync replaces whatever it holds: a new pair holds nothing of its own.)
+    // sync replaces whatever it holds: a new pair holds nothing of its own.) So is one that
+    // follows it with its link down: an engine process that restarted follows the source
+    // again from its persisted node state, but without the link's runtime settings
+    // (`masterauth`, `masteruser`, `master-tls`), which only the operator can give back.
+    // Idempotent: the settings are set again, and REPLICAOF of the same master is a no-op.
     for x in &obs.members {
-        if x.report.is_some() && !x.fenced && mo.link_of(&x.pod).is_none() {
+        if x.report.is_some() && !x.fenced && mo.link_of(&x.pod) != Some(true) {
             d.actions.push(Action::FollowSource { pod: x.pod.clone() });
         }
     }
@@ -211,6 +215,9 @@ pub fn decide(record: &Record, obs: &Observation, now_ms: u64) -> Option<Decisio
                 });
                 m.phase = MigrationPhase::Completed;
                 m.completed_ms = Some(now_ms);
+                // No engine is (re)pointed at the source in the pass that leaves it.
+                d.actions
+                    .retain(|a| !matches!(a, Action::FollowSource { .. }));
                 for x in &obs.members {
                     if x.report.is_some() {
                         d.actions.push(Action::ForgetSource { pod: x.pod.clone() });
@@ -428,6 +435,48 @@ mod tests {
         }
         assert!(demoted, "B (still following the source) is demoted to A");
         assert!(rec.failover.is_none());
+    }
+
+    #[test]
+    fn an_engine_following_the_source_with_its_link_down_is_told_again() {
+        // B restarted: it follows the source again from its node state, but without the
+        // link's runtime settings (masterauth, master-tls): its link stays down until the
+        // operator sets them again.
+        let mut o = obs(90, 0, Some(100), false, None);
+        o.migration.as_mut().unwrap().following = vec![(A.into(), true), (B.into(), false)];
+        let d = decide_all(&policy(), &Record::default(), &o, 1_000);
+        assert_eq!(
+            d.actions
+                .iter()
+                .filter(|a| matches!(a, Action::FollowSource { .. }))
+                .collect::<Vec<_>>(),
+            [&Action::FollowSource { pod: B.into() }]
+        );
+        // Both links up: nothing.
+        let d = decide_all(
+            &policy(),
+            &Record::default(),
+            &obs(90, 80, Some(100), false, None),
+            1_000,
+        );
+        assert!(d.actions.is_empty(), "{:?}", d.actions);
+        // The pass that completes the cutover points nobody at the source.
+        let rec = decide_all(
+            &policy(),
+            &Record::default(),
+            &obs(90, 80, Some(100), false, Some("r1")),
+            2_000,
+        )
+        .record;
+        let mut o = obs(120, 100, Some(120), true, None);
+        o.migration.as_mut().unwrap().following = vec![(A.into(), true), (B.into(), false)];
+        let d = decide_all(&policy(), &rec, &o, 3_000);
+        assert_eq!(phase(&d), MigrationPhase::Completed);
+        assert!(!d
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::FollowSource { .. })));
+        assert!(d.actions.contains(&Action::ForgetSource { pod: B.into() }));
     }
 
     #[test]
