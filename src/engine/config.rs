@@ -220,7 +220,7 @@ pub static DEFS: &[Def] = &[
         "master-tls-verify",
         Kind::Bool,
         "yes",
-        "With master-tls, verify the master's certificate (chain and name); no: encrypt without verifying whom to (insecure, logged as a warning at every connect).",
+        "With master-tls, verify the master's certificate (chain and name); no: encrypt without verifying whom to (insecure, logged as a warning at every link made).",
     ),
     fixed(
         "dir",

@@ -571,7 +571,7 @@ fn system_roots() -> Result<Arc<RootCertStore>, TlsError> {
 /// `master-tls-verify no`: any certificate is taken (the handshake's signatures are still
 /// checked, so the session is with whoever holds the key the certificate names). Encryption
 /// without authentication: an operator's explicit choice for a self-signed source, warned
-/// about at every connect.
+/// about at every link made.
 #[derive(Debug)]
 struct UnverifiedServer {
     algorithms: rustls::crypto::WebPkiSupportedAlgorithms,

@@ -165,13 +165,14 @@ async fn connect(engine: &Arc<Engine>, host: &str, port: u16) -> Result<Socket, 
         .map_err(|e| End::Retry(format!("connect: {e}")))?;
     let _ = tcp.set_nodelay(true);
     if let Some((connector, name, verify)) = master_tls {
-        if !verify {
-            warn!(%host, "master-tls-verify is no: linking to the master over TLS without verifying its certificate");
-        }
         let s = tokio::time::timeout(deadline, connector.connect(name, tcp))
             .await
             .map_err(|_| End::Retry("master-tls: TLS handshake timed out".into()))?
             .map_err(|e| End::Retry(format!("master-tls: TLS handshake: {e}")))?;
+        // Once per session made (not per failed attempt, which retries every 100 ms).
+        if !verify {
+            warn!(%host, "master-tls-verify is no: linked to the master over TLS without verifying its certificate");
+        }
         return Ok(Socket::Client(Box::new(s)));
     }
     let Some(tls) = engine.tls.as_ref().filter(|t| t.settings.replication) else {
