@@ -521,3 +521,57 @@ async fn a_self_signed_source_certificate_serves_as_its_own_ca_unless_marked_as_
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The operator's side of a TLS source (`operator::migrate::probe_source`, which reads the
+/// source's offset each pass and pauses it at cutover): over TLS with the source's CA, its
+/// name and a client certificate; refused, with the reason, for another CA, and for no client
+/// certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operators_probe_speaks_tls_to_the_source() {
+    use redispair::operator::migrate::{probe_source, SourceTls};
+    let dir = temp_dir("master-tls-probe");
+    let ca = make_ca(&dir, "source-ca");
+    let other = make_ca(&dir, "other-ca");
+    let leaf = make_leaf_for(&dir, &ca, "source", &format!("DNS:{SOURCE_NAME}"));
+    let client = make_leaf(&dir, &ca, "migrator");
+    let tls_port = free_port();
+    let tls_port_s = tls_port.to_string();
+    let source = RedisServer::start(
+        &dir,
+        &[
+            "--tls-port",
+            &tls_port_s,
+            "--tls-cert-file",
+            s(&leaf.crt),
+            "--tls-key-file",
+            s(&leaf.key),
+            "--tls-ca-cert-file",
+            s(&ca.crt),
+        ],
+    )
+    .await;
+    let spec: redispair::api::MigrateFromSpec = serde_json::from_value(serde_json::json!({
+        "host": "127.0.0.1", "port": tls_port, "tls": {}}))
+    .unwrap();
+    let read = |p: &Path| std::fs::read(p).unwrap();
+    let tls = |ca_pem: Vec<u8>, with_client: bool| SourceTls {
+        ca: Some(ca_pem),
+        client: with_client.then(|| (read(&client.crt), read(&client.key))),
+        server_name: Some(SOURCE_NAME.to_string()),
+        verify: true,
+    };
+    let t = Duration::from_secs(10);
+    let good = probe_source(&spec, None, Some(&tls(read(&ca.crt), true)), Some(1000), t).await;
+    assert!(good.error.is_none(), "{good:?}");
+    assert!(good.offset.is_some() && good.paused, "{good:?}");
+    let wrong_ca = probe_source(&spec, None, Some(&tls(read(&other.crt), true)), None, t).await;
+    let e_ca = wrong_ca.error.clone().expect("another CA is refused");
+    assert!(e_ca.contains("UnknownIssuer"), "{e_ca}");
+    assert!(wrong_ca.offset.is_none());
+    let no_client = probe_source(&spec, None, Some(&tls(read(&ca.crt), false)), None, t).await;
+    let e = no_client.error.expect("no client certificate is refused");
+    assert!(no_client.offset.is_none(), "{e}");
+    eprintln!("probe refused: another CA: {e_ca}; no client certificate: {e}");
+    drop(source);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

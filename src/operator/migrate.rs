@@ -90,10 +90,7 @@ impl SourceTls {
                         roots.add(c).map_err(|e| bad("caSecret ca.crt", &e))?;
                     }
                 }
-                None => {
-                    let found = rustls_native_certs::load_native_certs();
-                    roots.add_parsable_certificates(found.certs);
-                }
+                None => roots.roots = system_roots().roots.clone(),
             }
             if roots.is_empty() {
                 return Err(SourceTlsError::Config(
@@ -151,6 +148,17 @@ impl SourceTls {
         .map_err(|_| SourceTlsError::Timeout)?
         .map_err(SourceTlsError::Handshake)
     }
+}
+
+/// The system's CA certificates (the image's /etc/ssl/certs, or `SSL_CERT_FILE`), read once:
+/// the source is probed every pass. Unparsable entries are skipped, as every TLS client does.
+fn system_roots() -> &'static rustls::RootCertStore {
+    static ROOTS: std::sync::OnceLock<rustls::RootCertStore> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        roots
+    })
 }
 
 /// `insecureSkipVerify`: any certificate is taken; the handshake's signatures are still
