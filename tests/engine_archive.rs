@@ -16,8 +16,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use archive_support::{
-    admin_conn, archive_settings, archived, mark, now_ms, read_restored, restore_cmd, rfc3339,
-    start, take_backup, wait_archived,
+    admin_conn, archive_settings, archived, engine_cmd, mark, now_ms, read_restored, restore_cmd,
+    rfc3339, start, take_backup, wait_archived,
 };
 use redis::aio::MultiplexedConnection;
 use repl_support::{digest, info_field, master_offset, stop_and_remove_dirs, EngineProcess};
@@ -595,17 +595,7 @@ async fn restore_once_restores_a_directory_exactly_once() {
 
 /// Run `redispair-engine archive-export` with `args`; Ok(stdout) or Err(stderr).
 fn export_cmd(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_redispair-engine"))
-        .arg("archive-export")
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+    engine_cmd("archive-export", args)
 }
 
 /// Leaving with the data: every type (compact and plain encodings, expiries, three databases,

@@ -22,7 +22,7 @@ use archive_support::{
 use redis::aio::MultiplexedConnection;
 use redispair::engine::archive::Archive;
 use repl_support::{digest, info_field, master_offset, stop_and_remove_dirs, EngineProcess};
-use support::{free_port, redis_conn_to, temp_dir, wait_for};
+use support::{free_port, temp_dir, wait_for};
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("hack/seaweedfs.sh")
@@ -224,49 +224,14 @@ async fn archive_and_restore_through_an_s3_endpoint() {
     )
     .await;
     let mut c = e.conn().await;
-    let mut admin = redis_conn_to(&format!("redis://op:secret@127.0.0.1:{}/", e.port))
-        .await
-        .unwrap();
+    let mut admin = admin_conn(e.port).await;
     write_batch(&mut c, "a", 100).await;
-    let _: () = redis::cmd("REDISPAIR")
-        .arg("BACKUP")
-        .arg("s3-b1")
-        .query_async(&mut admin)
-        .await
-        .unwrap();
-    wait_for(Duration::from_secs(60), "the base backup", || {
-        let mut c = admin.clone();
-        async move {
-            let m: Vec<(String, redis::Value)> = redis::cmd("REDISPAIR")
-                .arg("BACKUP-STATUS")
-                .arg("s3-b1")
-                .query_async(&mut c)
-                .await
-                .unwrap();
-            let phase = m.iter().find(|(k, _)| k == "phase").map(|(_, v)| v.clone());
-            assert_ne!(
-                phase,
-                Some(redis::Value::BulkString(b"failed".to_vec())),
-                "{m:?}"
-            );
-            phase == Some(redis::Value::BulkString(b"completed".to_vec()))
-        }
-    })
-    .await;
+    take_backup(&mut admin, "s3-b1").await;
     write_batch(&mut c, "b", 100).await;
     let (mid_offset, mid_digest) = (master_offset(&mut c).await, digest(&mut c).await);
     write_batch(&mut c, "c", 100).await;
     let (end_offset, end_digest) = (master_offset(&mut c).await, digest(&mut c).await);
-    wait_for(Duration::from_secs(60), "the archive to catch up", || {
-        let mut c = c.clone();
-        async move {
-            info_field(&mut c, "persistence", "archived_offset")
-                .await
-                .and_then(|v| v.parse::<u64>().ok())
-                .is_some_and(|a| a >= end_offset)
-        }
-    })
-    .await;
+    wait_archived(&mut c, end_offset).await;
     let chunks: u64 = info_field(&mut c, "persistence", "archive_chunks")
         .await
         .unwrap()

@@ -124,8 +124,13 @@ pub async fn mark(c: &mut MultiplexedConnection) -> Point {
 
 /// Run `redispair-engine restore` with `args`; Ok(stdout) or Err(stderr).
 pub fn restore_cmd(args: &[&str]) -> Result<String, String> {
+    engine_cmd("restore", args)
+}
+
+/// Run `redispair-engine SUBCOMMAND` with `args`; Ok(stdout) or Err(stderr).
+pub fn engine_cmd(subcommand: &str, args: &[&str]) -> Result<String, String> {
     let out = Command::new(env!("CARGO_BIN_EXE_redispair-engine"))
-        .arg("restore")
+        .arg(subcommand)
         .args(args)
         .env("RUST_BACKTRACE", "0")
         .output()
