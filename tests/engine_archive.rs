@@ -6,6 +6,7 @@
 //! `redis-check-rdb` and loads into Debian's redis-server with the dataset of its point. The
 //! same against an S3 endpoint: tests/engine_archive_s3.rs.
 
+mod archive_support;
 mod rdb_support;
 mod repl_support;
 mod support;
@@ -14,76 +15,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use archive_support::{
+    admin_conn, archive_settings, archived, engine_cmd, mark, now_ms, read_restored, restore_cmd,
+    rfc3339, start, take_backup, wait_archived,
+};
 use redis::aio::MultiplexedConnection;
 use repl_support::{digest, info_field, master_offset, stop_and_remove_dirs, EngineProcess};
-use support::{free_port, redis_conn_to, temp_dir, wait_for};
-
-fn archive_settings(url: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("admin-user", "op".into()),
-        ("admin-password", "secret".into()),
-        ("archive-url", url.into()),
-        ("archive-timeout", "50".into()),
-        // Small chunks, so a few hundred writes make many objects.
-        ("archive-chunk-size", "4096".into()),
-    ]
-}
-
-async fn start(dir: &Path, settings: &[(&'static str, String)]) -> EngineProcess {
-    let s: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    EngineProcess::start(free_port(), dir, &s).await
-}
-
-async fn admin_conn(port: u16) -> MultiplexedConnection {
-    redis_conn_to(&format!("redis://op:secret@127.0.0.1:{port}/"))
-        .await
-        .unwrap()
-}
-
-async fn archived(c: &mut MultiplexedConnection) -> u64 {
-    info_field(c, "persistence", "archived_offset")
-        .await
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Wait until the engine's archive holds its stream up to `upto`.
-async fn wait_archived(c: &mut MultiplexedConnection, upto: u64) {
-    wait_for(Duration::from_secs(30), "the archive to catch up", || {
-        let mut c = c.clone();
-        async move { archived(&mut c).await >= upto }
-    })
-    .await;
-}
-
-/// Ask for base backup `id` and wait until it is uploaded.
-async fn backup(admin: &mut MultiplexedConnection, id: &str) {
-    let _: () = redis::cmd("REDISPAIR")
-        .arg("BACKUP")
-        .arg(id)
-        .query_async(admin)
-        .await
-        .unwrap();
-    wait_for(Duration::from_secs(30), "the base backup", || {
-        let mut c = admin.clone();
-        async move {
-            let m: Vec<(String, redis::Value)> = redis::cmd("REDISPAIR")
-                .arg("BACKUP-STATUS")
-                .arg(id)
-                .query_async(&mut c)
-                .await
-                .unwrap();
-            let phase = m.iter().find(|(k, _)| k == "phase").map(|(_, v)| v.clone());
-            assert_ne!(
-                phase,
-                Some(redis::Value::BulkString(b"failed".to_vec())),
-                "{m:?}"
-            );
-            phase == Some(redis::Value::BulkString(b"completed".to_vec()))
-        }
-    })
-    .await;
-}
+use support::{free_port, temp_dir, wait_for};
 
 /// Writes of every kind (strings, counters, lists, hashes, sets, sorted sets, deadlines far
 /// ahead, deletions, a transaction), `n` rounds tagged `tag`.
@@ -118,57 +56,6 @@ async fn write_batch(c: &mut MultiplexedConnection, tag: &str, n: usize) {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// A point in the history: where the stream was, when, and the dataset's digest there.
-#[derive(Debug, Clone)]
-struct Point {
-    offset: u64,
-    time_ms: i64,
-    digest: String,
-}
-
-/// Record the current point, then wait until the wall clock has moved past it, so every
-/// later write carries a later millisecond than `time_ms` (a wait on a condition).
-async fn mark(c: &mut MultiplexedConnection) -> Point {
-    let p = Point {
-        offset: master_offset(c).await,
-        digest: digest(c).await,
-        time_ms: now_ms(),
-    };
-    wait_for(Duration::from_secs(5), "the clock to move", || async {
-        now_ms() > p.time_ms
-    })
-    .await;
-    p
-}
-
-fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms).unwrap().to_string()
-}
-
-/// Run `redispair-engine restore` with `args`; Ok(stdout) or Err(stderr).
-fn restore_cmd(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_redispair-engine"))
-        .arg("restore")
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
-/// Restore `url` into a fresh directory with the target `args`, start an engine on it and
-/// return its digest and offset.
 async fn restore_and_read(url: &str, name: &str, target: &[&str]) -> (String, u64) {
     let dir = temp_dir(name);
     let d = dir.to_str().unwrap();
@@ -176,11 +63,7 @@ async fn restore_and_read(url: &str, name: &str, target: &[&str]) -> (String, u6
     args.extend_from_slice(target);
     let report = restore_cmd(&args).unwrap_or_else(|e| panic!("restore {target:?}: {e}"));
     assert!(report.contains("\"reached\":true"), "{report}");
-    let e = EngineProcess::start(free_port(), &dir, &[]).await;
-    let mut c = e.conn().await;
-    let r = (digest(&mut c).await, master_offset(&mut c).await);
-    stop_and_remove_dirs([e]);
-    r
+    read_restored(&dir).await
 }
 
 /// One unlabelled sample from the engine's metrics endpoint (a bare HTTP/1.1 GET).
@@ -235,16 +118,16 @@ async fn restores_to_three_points_in_time_and_offset_give_their_datasets() {
     let root = temp_dir("archive-pitr");
     let arch = root.join("archive");
     let url = file_url(&arch);
-    let e = start(&root.join("data"), &archive_settings(&url)).await;
+    let e = start(&root.join("data"), &archive_settings(&url, None)).await;
     let mut c = e.conn().await;
     let mut admin = admin_conn(e.port).await;
     write_batch(&mut c, "a", 150).await;
-    backup(&mut admin, "b1").await;
+    take_backup(&mut admin, "b1").await;
     write_batch(&mut c, "b", 100).await;
     let p1 = mark(&mut c).await;
     write_batch(&mut c, "c", 100).await;
     let p2 = mark(&mut c).await;
-    backup(&mut admin, "b2").await;
+    take_backup(&mut admin, "b2").await;
     write_batch(&mut c, "d", 100).await;
     let p3 = mark(&mut c).await;
     write_batch(&mut c, "e", 50).await;
@@ -311,11 +194,11 @@ async fn a_corrupt_or_missing_object_stops_a_restore_naming_it() {
     let root = temp_dir("archive-damage");
     let arch = root.join("archive");
     let url = file_url(&arch);
-    let e = start(&root.join("data"), &archive_settings(&url)).await;
+    let e = start(&root.join("data"), &archive_settings(&url, None)).await;
     let mut c = e.conn().await;
     let mut admin = admin_conn(e.port).await;
     write_batch(&mut c, "a", 50).await;
-    backup(&mut admin, "b1").await;
+    take_backup(&mut admin, "b1").await;
     write_batch(&mut c, "b", 200).await;
     let end = master_offset(&mut c).await;
     wait_archived(&mut c, end).await;
@@ -391,7 +274,7 @@ async fn the_archive_continues_across_a_failover_with_no_gap() {
     let root = temp_dir("archive-failover");
     let arch = root.join("archive");
     let url = file_url(&arch);
-    let settings = archive_settings(&url);
+    let settings = archive_settings(&url, None);
     let m = start(&root.join("m"), &settings).await;
     let r = start(&root.join("r"), &settings).await;
     let mut mc = m.conn().await;
@@ -407,7 +290,7 @@ async fn the_archive_continues_across_a_failover_with_no_gap() {
     // DEMOTE disconnects normal clients: connect after it.
     let mut rc = r.conn().await;
     write_batch(&mut mc, "a", 60).await;
-    backup(&mut madmin, "b1").await;
+    take_backup(&mut madmin, "b1").await;
     write_batch(&mut mc, "b", 100).await;
     // Archiving goes on under writes while the failover happens: part of the stream is
     // archived by the old master, the rest (from wherever it stopped) by the new one.
@@ -468,18 +351,18 @@ async fn retention_deletes_what_the_window_no_longer_needs() {
     let root = temp_dir("archive-retention");
     let arch = root.join("archive");
     let url = file_url(&arch);
-    let mut settings = archive_settings(&url);
+    let mut settings = archive_settings(&url, None);
     settings.push(("archive-retention", "1s".into()));
     let e = start(&root.join("data"), &settings).await;
     let mut c = e.conn().await;
     let mut admin = admin_conn(e.port).await;
     write_batch(&mut c, "a", 100).await;
-    backup(&mut admin, "old").await;
+    take_backup(&mut admin, "old").await;
     write_batch(&mut c, "b", 100).await;
     let now = master_offset(&mut c).await;
     wait_archived(&mut c, now).await;
     let before = wal_objects(&arch).len();
-    backup(&mut admin, "new").await;
+    take_backup(&mut admin, "new").await;
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(arch.join("base/new/manifest.json")).unwrap())
             .unwrap();
@@ -494,7 +377,7 @@ async fn retention_deletes_what_the_window_no_longer_needs() {
         now_ms() > new_time + 1_000
     })
     .await;
-    backup(&mut admin, "third").await;
+    take_backup(&mut admin, "third").await;
     // Retention deletes the old backup and then the chunks only it needed, in one pass that
     // takes a moment: wait for both, the chunks checked exactly below.
     let chunk_end = |p: &std::path::PathBuf| -> u64 {
@@ -546,13 +429,13 @@ async fn a_failing_store_never_blocks_writes_and_archiving_catches_up() {
     let arch = root.join("archive");
     let url = file_url(&arch);
     let metrics_port = free_port();
-    let mut settings = archive_settings(&url);
+    let mut settings = archive_settings(&url, None);
     settings.push(("metrics-port", metrics_port.to_string()));
     let e = start(&root.join("data"), &settings).await;
     let mut c = e.conn().await;
     let mut admin = admin_conn(e.port).await;
     write_batch(&mut c, "a", 30).await;
-    backup(&mut admin, "b1").await;
+    take_backup(&mut admin, "b1").await;
     let now = master_offset(&mut c).await;
     wait_archived(&mut c, now).await;
     // Break the store: `wal` becomes a plain file, so no chunk can be created under it.
@@ -624,11 +507,11 @@ async fn restore_once_restores_a_directory_exactly_once() {
     let root = temp_dir("archive-once");
     let arch = root.join("archive");
     let url = file_url(&arch);
-    let e = start(&root.join("data"), &archive_settings(&url)).await;
+    let e = start(&root.join("data"), &archive_settings(&url, None)).await;
     let mut c = e.conn().await;
     let mut admin = admin_conn(e.port).await;
     write_batch(&mut c, "a", 50).await;
-    backup(&mut admin, "b1").await;
+    take_backup(&mut admin, "b1").await;
     write_batch(&mut c, "b", 50).await;
     let (end, want) = (master_offset(&mut c).await, digest(&mut c).await);
     wait_archived(&mut c, end).await;
@@ -712,17 +595,7 @@ async fn restore_once_restores_a_directory_exactly_once() {
 
 /// Run `redispair-engine archive-export` with `args`; Ok(stdout) or Err(stderr).
 fn export_cmd(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_redispair-engine"))
-        .arg("archive-export")
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+    engine_cmd("archive-export", args)
 }
 
 /// Leaving with the data: every type (compact and plain encodings, expiries, three databases,
@@ -736,12 +609,12 @@ async fn a_backup_exported_as_an_rdb_file_loads_into_redis_server_as_of_its_poin
     let root = temp_dir("archive-export");
     let archive = root.join("archive");
     let url = file_url(&archive);
-    let e = start(&root.join("data"), &archive_settings(&url)).await;
+    let e = start(&root.join("data"), &archive_settings(&url, None)).await;
     let engine_url = format!("redis://127.0.0.1:{}/", e.port);
     let mut c = e.conn().await;
     let mut admin = admin_conn(e.port).await;
     rdb_support::fill(&engine_url).await;
-    backup(&mut admin, "b1").await;
+    take_backup(&mut admin, "b1").await;
     write_batch(&mut c, "a", 50).await;
     let expected = rdb_support::dataset(&engine_url).await;
     let point = master_offset(&mut c).await;

@@ -7,6 +7,7 @@
 //! Skipped, saying so, when `weed` has not been built, unless `REDISPAIR_REQUIRE_S3=1` (CI:
 //! hack/test.sh builds it and sets that, so the test cannot silently not run).
 
+mod archive_support;
 mod repl_support;
 mod support;
 
@@ -14,10 +15,14 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use archive_support::{
+    admin_conn, archive_settings, archived, mark, now_ms, read_restored, restore_cmd, rfc3339,
+    start, take_backup, wait_archived, Point,
+};
 use redis::aio::MultiplexedConnection;
 use redispair::engine::archive::Archive;
 use repl_support::{digest, info_field, master_offset, stop_and_remove_dirs, EngineProcess};
-use support::{free_port, redis_conn_to, temp_dir, wait_for};
+use support::{free_port, temp_dir, wait_for};
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("hack/seaweedfs.sh")
@@ -67,21 +72,12 @@ async fn write_batch(c: &mut MultiplexedConnection, tag: &str, n: usize) {
     }
 }
 
+/// `restore` with the store's credentials as files; its report (stdout), or the test fails.
 fn restore(url: &str, creds: &std::path::Path, dir: &std::path::Path, target: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_redispair-engine"))
-        .arg("restore")
-        .args(["--from", url, "--dir", dir.to_str().unwrap()])
-        .args(["--credentials-dir", creds.to_str().unwrap()])
-        .args(target)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "restore {target:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut args = vec!["--from", url, "--dir", dir.to_str().unwrap()];
+    args.extend(["--credentials-dir", creds.to_str().unwrap()]);
+    args.extend_from_slice(target);
+    restore_cmd(&args).unwrap_or_else(|e| panic!("restore {target:?}: {e}"))
 }
 
 /// Write what `hack/seaweedfs.sh start` printed (`NAME=value` lines) into `dir`, one file per
@@ -168,88 +164,6 @@ fn endpoint(root: &std::path::Path, prefix: &str) -> (Weed, String, PathBuf) {
     (weed, format!("s3://{bucket}/{prefix}"), creds)
 }
 
-fn archiving(url: &str, creds: &std::path::Path) -> Vec<(&'static str, String)> {
-    vec![
-        ("admin-user", "op".into()),
-        ("admin-password", "secret".into()),
-        ("archive-url", url.into()),
-        ("archive-credentials-dir", creds.to_str().unwrap().into()),
-        ("archive-timeout", "50".into()),
-        ("archive-chunk-size", "4096".into()),
-    ]
-}
-
-async fn start(dir: &std::path::Path, settings: &[(&'static str, String)]) -> EngineProcess {
-    let s: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    EngineProcess::start(free_port(), dir, &s).await
-}
-
-async fn admin(port: u16) -> MultiplexedConnection {
-    redis_conn_to(&format!("redis://op:secret@127.0.0.1:{port}/"))
-        .await
-        .unwrap()
-}
-
-async fn archived(c: &mut MultiplexedConnection) -> u64 {
-    info_field(c, "persistence", "archived_offset")
-        .await
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-async fn wait_archived(c: &mut MultiplexedConnection, upto: u64) {
-    wait_for(Duration::from_secs(60), "the archive to catch up", || {
-        let mut c = c.clone();
-        async move { archived(&mut c).await >= upto }
-    })
-    .await;
-}
-
-async fn take_backup(admin: &mut MultiplexedConnection, id: &str) {
-    let _: () = redis::cmd("REDISPAIR")
-        .arg("BACKUP")
-        .arg(id)
-        .query_async(admin)
-        .await
-        .unwrap();
-    wait_for(Duration::from_secs(60), "the base backup", || {
-        let mut c = admin.clone();
-        async move {
-            let m: Vec<(String, redis::Value)> = redis::cmd("REDISPAIR")
-                .arg("BACKUP-STATUS")
-                .arg(id)
-                .query_async(&mut c)
-                .await
-                .unwrap();
-            let phase = m.iter().find(|(k, _)| k == "phase").map(|(_, v)| v.clone());
-            assert_ne!(
-                phase,
-                Some(redis::Value::BulkString(b"failed".to_vec())),
-                "{m:?}"
-            );
-            phase == Some(redis::Value::BulkString(b"completed".to_vec()))
-        }
-    })
-    .await;
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// (offset, time, digest) now; returns once the clock has passed the recorded millisecond.
-async fn mark(c: &mut MultiplexedConnection) -> (u64, i64, String) {
-    let p = (master_offset(c).await, now_ms(), digest(c).await);
-    wait_for(Duration::from_secs(5), "the clock to move", || async {
-        now_ms() > p.1
-    })
-    .await;
-    p
-}
-
 /// `restore` into a fresh directory; Ok((digest, offset)) of an engine started on it, or
 /// Err(stderr).
 async fn restore_read(
@@ -258,26 +172,11 @@ async fn restore_read(
     dir: &std::path::Path,
     target: &[&str],
 ) -> Result<(String, u64), String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_redispair-engine"))
-        .arg("restore")
-        .args(["--from", url, "--dir", dir.to_str().unwrap()])
-        .args(["--credentials-dir", creds.to_str().unwrap()])
-        .args(target)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    let r = EngineProcess::start(free_port(), dir, &[]).await;
-    let mut rc = r.conn().await;
-    let got = (digest(&mut rc).await, master_offset(&mut rc).await);
-    stop_and_remove_dirs([r]);
-    Ok(got)
-}
-
-fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms).unwrap().to_string()
+    let mut args = vec!["--from", url, "--dir", dir.to_str().unwrap()];
+    args.extend(["--credentials-dir", creds.to_str().unwrap()]);
+    args.extend_from_slice(target);
+    restore_cmd(&args)?;
+    Ok(read_restored(dir).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -325,49 +224,14 @@ async fn archive_and_restore_through_an_s3_endpoint() {
     )
     .await;
     let mut c = e.conn().await;
-    let mut admin = redis_conn_to(&format!("redis://op:secret@127.0.0.1:{}/", e.port))
-        .await
-        .unwrap();
+    let mut admin = admin_conn(e.port).await;
     write_batch(&mut c, "a", 100).await;
-    let _: () = redis::cmd("REDISPAIR")
-        .arg("BACKUP")
-        .arg("s3-b1")
-        .query_async(&mut admin)
-        .await
-        .unwrap();
-    wait_for(Duration::from_secs(60), "the base backup", || {
-        let mut c = admin.clone();
-        async move {
-            let m: Vec<(String, redis::Value)> = redis::cmd("REDISPAIR")
-                .arg("BACKUP-STATUS")
-                .arg("s3-b1")
-                .query_async(&mut c)
-                .await
-                .unwrap();
-            let phase = m.iter().find(|(k, _)| k == "phase").map(|(_, v)| v.clone());
-            assert_ne!(
-                phase,
-                Some(redis::Value::BulkString(b"failed".to_vec())),
-                "{m:?}"
-            );
-            phase == Some(redis::Value::BulkString(b"completed".to_vec()))
-        }
-    })
-    .await;
+    take_backup(&mut admin, "s3-b1").await;
     write_batch(&mut c, "b", 100).await;
     let (mid_offset, mid_digest) = (master_offset(&mut c).await, digest(&mut c).await);
     write_batch(&mut c, "c", 100).await;
     let (end_offset, end_digest) = (master_offset(&mut c).await, digest(&mut c).await);
-    wait_for(Duration::from_secs(60), "the archive to catch up", || {
-        let mut c = c.clone();
-        async move {
-            info_field(&mut c, "persistence", "archived_offset")
-                .await
-                .and_then(|v| v.parse::<u64>().ok())
-                .is_some_and(|a| a >= end_offset)
-        }
-    })
-    .await;
+    wait_archived(&mut c, end_offset).await;
     let chunks: u64 = info_field(&mut c, "persistence", "archive_chunks")
         .await
         .unwrap()
@@ -413,11 +277,11 @@ async fn point_in_time_corruption_and_retention_through_s3() {
     }
     let root = temp_dir("archive-s3-pitr");
     let (weed, url, creds) = endpoint(&root, "pitr");
-    let mut settings = archiving(&url, &creds);
+    let mut settings = archive_settings(&url, Some(&creds));
     settings.push(("archive-retention", "1s".into()));
     let e = start(&root.join("data"), &settings).await;
     let mut c = e.conn().await;
-    let mut adm = admin(e.port).await;
+    let mut adm = admin_conn(e.port).await;
     write_batch(&mut c, "a", 60).await;
     take_backup(&mut adm, "b1").await;
     write_batch(&mut c, "b", 60).await;
@@ -429,14 +293,22 @@ async fn point_in_time_corruption_and_retention_through_s3() {
     write_batch(&mut c, "e", 30).await;
     let end = master_offset(&mut c).await;
     wait_archived(&mut c, end).await;
-    for (name, target, (offset, _, digest)) in [
+    for (name, target, Point { offset, digest, .. }) in [
         (
             "p1",
-            vec!["--target-offset".to_string(), p1.0.to_string()],
+            vec!["--target-offset".to_string(), p1.offset.to_string()],
             &p1,
         ),
-        ("p2", vec!["--target-time".to_string(), rfc3339(p2.1)], &p2),
-        ("p3", vec!["--target-time".to_string(), rfc3339(p3.1)], &p3),
+        (
+            "p2",
+            vec!["--target-time".to_string(), rfc3339(p2.time_ms)],
+            &p2,
+        ),
+        (
+            "p3",
+            vec!["--target-time".to_string(), rfc3339(p3.time_ms)],
+            &p3,
+        ),
     ] {
         let t: Vec<&str> = target.iter().map(String::as_str).collect();
         let got = restore_read(&url, &creds, &root.join(format!("r-{name}")), &t)
@@ -450,7 +322,7 @@ async fn point_in_time_corruption_and_retention_through_s3() {
     let chunks = store.list_wal().await.unwrap();
     let victim = chunks
         .iter()
-        .find(|o| o.name.start > p1.0 && o.name.end <= p3.0)
+        .find(|o| o.name.start > p1.offset && o.name.end <= p3.offset)
         .expect("a chunk between p1 and p3")
         .name
         .path();
@@ -520,11 +392,11 @@ async fn point_in_time_corruption_and_retention_through_s3() {
     );
     write_batch(&mut c, "g", 10).await;
     let last = mark(&mut c).await;
-    wait_archived(&mut c, last.0).await;
+    wait_archived(&mut c, last.offset).await;
     let got = restore_read(&url, &creds, &root.join("r-retained"), &[])
         .await
         .unwrap();
-    assert_eq!(got, (last.2, last.0));
+    assert_eq!(got, (last.digest, last.offset));
     stop_and_remove_dirs([e]);
     drop(weed);
     let _ = std::fs::remove_dir_all(&root);
@@ -545,7 +417,7 @@ async fn fixed_credentials_and_a_failover_while_archiving_to_s3() {
     let key = creds.join("AWS_SECRET_ACCESS_KEY");
     let right = std::fs::read_to_string(&key).unwrap();
     std::fs::write(&key, "not-the-key\n").unwrap();
-    let settings = archiving(&url, &creds);
+    let settings = archive_settings(&url, Some(&creds));
     let m = start(&root.join("m"), &settings).await;
     let mut mc = m.conn().await;
     write_batch(&mut mc, "a", 40).await;
@@ -565,7 +437,7 @@ async fn fixed_credentials_and_a_failover_while_archiving_to_s3() {
     wait_archived(&mut mc, now).await;
 
     let r = start(&root.join("r"), &settings).await;
-    let (mut madmin, mut radmin) = (admin(m.port).await, admin(r.port).await);
+    let (mut madmin, mut radmin) = (admin_conn(m.port).await, admin_conn(r.port).await);
     let _: () = redis::cmd("REDISPAIR")
         .arg("DEMOTE")
         .arg("127.0.0.1")

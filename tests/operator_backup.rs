@@ -11,8 +11,7 @@ mod operator_support;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use k8s_openapi::ByteString;
-use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use operator_support::*;
 use redispair::api::{RedisPair, RedisPairBackup, RedisPairBackupSpec};
 
@@ -133,21 +132,13 @@ async fn pods_archive_with_mounted_credentials_backups_wait_and_the_schedule_fir
     secrets
         .create(
             &PostParams::default(),
-            &Secret {
-                metadata: ObjectMeta {
-                    name: Some("s3-creds".into()),
-                    ..Default::default()
-                },
-                data: Some(
-                    [
-                        ("AWS_ACCESS_KEY_ID", "key-id"),
-                        ("AWS_SECRET_ACCESS_KEY", secret_value),
-                    ]
-                    .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
-                    .into(),
-                ),
-                ..Default::default()
-            },
+            &secret(
+                "s3-creds",
+                &[
+                    ("AWS_ACCESS_KEY_ID", "key-id"),
+                    ("AWS_SECRET_ACCESS_KEY", secret_value),
+                ],
+            ),
         )
         .await
         .unwrap();
@@ -299,20 +290,7 @@ async fn a_missing_or_wrong_credentials_secret_is_named_and_blocks_nothing() {
         message,
         "spec.backup.destination.credentialsSecret: Secret s3-creds does not exist"
     );
-    let events = || async {
-        use k8s_openapi::api::core::v1::Event;
-        let events: Api<Event> = Api::namespaced(client.clone(), &ns);
-        events
-            .list(&Default::default())
-            .await
-            .map(|l| {
-                l.items
-                    .into_iter()
-                    .filter_map(|e| Some((e.reason?, e.type_.unwrap_or_default(), e.message?)))
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default()
-    };
+    let events = || events(&client, &ns);
     wait_for("a Warning Event naming the Secret", T, || async {
         events().await.into_iter().find(|(r, t, m)| {
             r == "BackupCredentialsInvalid" && t == "Warning" && m.contains("Secret s3-creds")
@@ -323,18 +301,7 @@ async fn a_missing_or_wrong_credentials_secret_is_named_and_blocks_nothing() {
     // A Secret whose secret key is misspelt: the message names the key it lacks and shows
     // the ones it has.
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let secret = |keys: &[(&str, &str)]| Secret {
-        metadata: ObjectMeta {
-            name: Some("s3-creds".into()),
-            ..Default::default()
-        },
-        data: Some(
-            keys.iter()
-                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
-                .collect(),
-        ),
-        ..Default::default()
-    };
+    let secret = |keys: &[(&str, &str)]| secret("s3-creds", keys);
     secrets
         .create(
             &PostParams::default(),
@@ -414,18 +381,10 @@ async fn a_rollback_is_refused_without_confirmation_and_otherwise_rebuilds_from_
     secrets
         .create(
             &PostParams::default(),
-            &Secret {
-                metadata: ObjectMeta {
-                    name: Some("s3-creds".into()),
-                    ..Default::default()
-                },
-                data: Some(
-                    [("AWS_ACCESS_KEY_ID", "id"), ("AWS_SECRET_ACCESS_KEY", "s")]
-                        .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
-                        .into(),
-                ),
-                ..Default::default()
-            },
+            &secret(
+                "s3-creds",
+                &[("AWS_ACCESS_KEY_ID", "id"), ("AWS_SECRET_ACCESS_KEY", "s")],
+            ),
         )
         .await
         .unwrap();
@@ -466,20 +425,7 @@ async fn a_rollback_is_refused_without_confirmation_and_otherwise_rebuilds_from_
         "{}",
         refused.message
     );
-    let events = || async {
-        use k8s_openapi::api::core::v1::Event;
-        let events: Api<Event> = Api::namespaced(client.clone(), &ns);
-        events
-            .list(&Default::default())
-            .await
-            .map(|l| {
-                l.items
-                    .into_iter()
-                    .filter_map(|e| Some((e.reason?, e.type_.unwrap_or_default(), e.message?)))
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default()
-    };
+    let events = || events(&client, &ns);
     wait_for("a Warning Event", T, || async {
         events()
             .await

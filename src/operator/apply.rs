@@ -101,57 +101,23 @@ where
     body["apiVersion"] = K::api_version(&()).into();
     body["kind"] = K::kind(&()).into();
     let key = format!("{}/{ns}/{name}", K::kind(&()));
-    let hash = {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        body.to_string().hash(&mut h);
-        h.finish()
-    };
-    let now = Instant::now();
-    if applied.fresh(&key, hash, now) {
-        return Ok(());
-    }
-    match api
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-    {
-        Ok(_) => {
-            applied.record(key, hash, now);
-            Ok(())
-        }
-        Err(source) => {
-            applied.forget(&key);
-            Err(ReconcileError::Apply {
-                kind: kind_name::<K>(),
-                name,
-                source,
-            })
-        }
-    }
+    patch_unless_fresh(&api, key, name, &body, applied, kind_name::<K>()).await
 }
 
-/// Server-side apply of the cert-manager Certificate as a dynamic object (no cert-manager
-/// types; its CRD is only needed when a pair asks for it, and its absence is reported as the
-/// apply error of this object, with the API server's message).
-async fn apply_certificate(
-    client: &Client,
-    ns: &str,
+/// Server-side apply of `body` as `name`, unless the same body was applied under `key` a
+/// moment ago ([`AppliedBodies::fresh`]): a pass that changes nothing sends nothing. A failed
+/// apply forgets the key, so the next pass sends it again whatever its hash.
+async fn patch_unless_fresh<K>(
+    api: &Api<K>,
+    key: String,
+    name: String,
     body: &serde_json::Value,
     applied: &AppliedBodies,
-) -> Result<(), ReconcileError> {
-    use super::build::certificate::*;
-    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
-    let gvk = GroupVersionKind::gvk(CERT_MANAGER_GROUP, CERT_MANAGER_VERSION, CERTIFICATE_KIND);
-    let ar = ApiResource::from_gvk_with_plural(&gvk, CERTIFICATE_PLURAL);
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
-    let name = body["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let key = format!("{CERTIFICATE_KIND}/{ns}/{name}");
+    kind: &'static str,
+) -> Result<(), ReconcileError>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
     let hash = {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         body.to_string().hash(&mut h);
@@ -175,13 +141,31 @@ async fn apply_certificate(
         }
         Err(source) => {
             applied.forget(&key);
-            Err(ReconcileError::Apply {
-                kind: "Certificate",
-                name,
-                source,
-            })
+            Err(ReconcileError::Apply { kind, name, source })
         }
     }
+}
+
+/// Server-side apply of the cert-manager Certificate as a dynamic object (no cert-manager
+/// types; its CRD is only needed when a pair asks for it, and its absence is reported as the
+/// apply error of this object, with the API server's message).
+async fn apply_certificate(
+    client: &Client,
+    ns: &str,
+    body: &serde_json::Value,
+    applied: &AppliedBodies,
+) -> Result<(), ReconcileError> {
+    use super::build::certificate::*;
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let gvk = GroupVersionKind::gvk(CERT_MANAGER_GROUP, CERT_MANAGER_VERSION, CERTIFICATE_KIND);
+    let ar = ApiResource::from_gvk_with_plural(&gvk, CERTIFICATE_PLURAL);
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+    let name = body["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let key = format!("{CERTIFICATE_KIND}/{ns}/{name}");
+    patch_unless_fresh(&api, key, name, body, applied, "Certificate").await
 }
 
 fn kind_name<K: Resource<DynamicType = ()>>() -> &'static str {

@@ -201,3 +201,39 @@ pub async fn operator_in_fresh_namespace(
     let operator = start_operator(&client, &ns, default_image, instance);
     (client, ns, operator)
 }
+
+/// A Secret `name` holding `data` (key, value) pairs.
+pub fn secret(name: &str, data: &[(&str, &str)]) -> k8s_openapi::api::core::v1::Secret {
+    k8s_openapi::api::core::v1::Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some(
+            data.iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        k8s_openapi::ByteString(v.as_bytes().to_vec()),
+                    )
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+/// The Events of namespace `ns` as (reason, type, message); empty when the list fails (the
+/// callers poll it with a deadline).
+pub async fn events(client: &Client, ns: &str) -> Vec<(String, String, String)> {
+    let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), ns);
+    api.list(&Default::default())
+        .await
+        .map(|l| {
+            l.items
+                .into_iter()
+                .filter_map(|e| Some((e.reason?, e.type_.unwrap_or_default(), e.message?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -61,6 +61,22 @@ fn store_err(e: object_store::Error) -> ArchiveError {
     ArchiveError::Store(e.to_string())
 }
 
+/// Applies to a store's builder the settings whose names are its configuration keys (each
+/// store's key type parses the environment variable names it reads); the others belong to
+/// another store and are skipped, so one credentials Secret may hold several stores' keys.
+fn with_known_settings<B, K: std::str::FromStr>(
+    mut builder: B,
+    settings: &[(String, String)],
+    with_config: impl Fn(B, K, &str) -> B,
+) -> B {
+    for (name, value) in settings {
+        if let Ok(key) = name.parse::<K>() {
+            builder = with_config(builder, key, value);
+        }
+    }
+    builder
+}
+
 /// The settings in a credentials directory (see [`Archive::open_with`]): (lower-cased file
 /// name, value), the form the stores' config keys parse (`from_env` lower-cases the variable
 /// names the same way).
@@ -143,12 +159,8 @@ impl Archive {
                 });
             }
             "s3" | "s3a" => {
-                let mut b = object_store::aws::AmazonS3Builder::from_env();
-                for (k, v) in &settings {
-                    if let Ok(key) = k.parse::<object_store::aws::AmazonS3ConfigKey>() {
-                        b = b.with_config(key, v);
-                    }
-                }
+                let b = object_store::aws::AmazonS3Builder::from_env();
+                let b = with_known_settings(b, &settings, |b, k, v| b.with_config(k, v));
                 Arc::new(
                     b.with_url(format!("s3://{bucket}"))
                         .build()
@@ -156,12 +168,8 @@ impl Archive {
                 )
             }
             "gs" => {
-                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env();
-                for (k, v) in &settings {
-                    if let Ok(key) = k.parse::<object_store::gcp::GoogleConfigKey>() {
-                        b = b.with_config(key, v);
-                    }
-                }
+                let b = object_store::gcp::GoogleCloudStorageBuilder::from_env();
+                let b = with_known_settings(b, &settings, |b, k, v| b.with_config(k, v));
                 Arc::new(
                     b.with_url(format!("gs://{bucket}"))
                         .build()
@@ -169,12 +177,8 @@ impl Archive {
                 )
             }
             "az" | "azure" | "abfs" | "abfss" => {
-                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env();
-                for (k, v) in &settings {
-                    if let Ok(key) = k.parse::<object_store::azure::AzureConfigKey>() {
-                        b = b.with_config(key, v);
-                    }
-                }
+                let b = object_store::azure::MicrosoftAzureBuilder::from_env();
+                let b = with_known_settings(b, &settings, |b, k, v| b.with_config(k, v));
                 Arc::new(
                     b.with_url(format!("{scheme}://{bucket}"))
                         .build()
