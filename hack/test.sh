@@ -163,8 +163,8 @@ fi
 # the dev-profile binaries `cargo test` built (the Dockerfile's BINARIES=prebuilt: no release
 # build, which takes ~40 min cold here), then the packaging checks, the e2e suite on kind's own
 # fault verbs (hack/kind/fault.sh; the backup case needs the local cluster's S3 namespace and
-# says SKIPPED; the metrics and migration cases reach pods by IP, which kind's nodes do not
-# route to this host: skipped), and a torture run of the fault kinds the suite has no case for
+# says SKIPPED; the metrics and migration cases reach pods by IP through the routes
+# `hack/kind/fault.sh route` adds, each node's pod range via that node), and a torture run of the fault kinds the suite has no case for
 # (operator killed mid-failover, apiserver restarted, volume full, back to back), one round
 # each. REDISPAIR_KIND_FULL=1 runs the Dockerfile's full release build and 10 torture rounds
 # instead (~70 min cold, ~20 min warm). REDISPAIR_SKIP_KIND=1 (or REDISPAIR_SKIP_CLUSTER=1)
@@ -179,19 +179,14 @@ if [[ $SKIP_CLUSTER != 1 && ${REDISPAIR_SKIP_KIND:-0} != 1 ]]; then
       "first run: ~70 min; ~20 min warm"
     # A kind cluster an interrupted run left: its state is not this run's to vouch for.
     kind_down
-    REDISPAIR_KIND_BINARIES='' bash hack/e2e.sh --provider kind -- \
-      --skip metrics_scraped_across_a_failover --skip migration_from_stock_redis
+    REDISPAIR_KIND_BINARIES='' bash hack/e2e.sh --provider kind
     stage "kind: torture, one round of each fault kind (hack/torture.sh --provider kind --rounds 10)"
     bash hack/torture.sh --provider kind --rounds 10 --mode semi-sync
   else
     stage "kind: packaging and the e2e suite on kind, image from the dev binaries (hack/e2e.sh --provider kind)" \
       "first run: ~18 min (Docker engine, kind, etcd, CoreDNS, node image) + the suite, cached after"
     kind_down
-    # Not the two cases that reach pods by their IPs from this host (the metrics scrape and the
-    # migration's checks of each engine): the local cluster routes the pod range to the host,
-    # kind's nodes do not (a kind route to it, or the API server's pod proxy, is to do).
-    REDISPAIR_KIND_BINARIES=dev bash hack/e2e.sh --provider kind -- \
-      --skip metrics_scraped_across_a_failover --skip migration_from_stock_redis
+    REDISPAIR_KIND_BINARIES=dev bash hack/e2e.sh --provider kind
     stage "kind: torture, the fault kinds the suite has no case for (hack/torture.sh --provider kind)"
     REDISPAIR_KIND_BINARIES=dev bash hack/torture.sh --provider kind \
       --kinds operator-killed-mid-failover,apiserver-restarted,volume-full,back-to-back --rounds 4 --mode semi-sync

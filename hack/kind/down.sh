@@ -18,12 +18,19 @@ eval "$("$REPO_ROOT/hack/kind/docker.sh" env)"
 command -v kind >/dev/null || export PATH=$KIND_BIN:$PATH
 
 if docker_answers; then
-  # The host's route to the Services (hack/kind/fault.sh route) goes via the control plane.
-  cp_ip=$(docker inspect -f "{{ (index .NetworkSettings.Networks \"$NETWORK\").IPAddress }}" "$CLUSTER-control-plane" 2>/dev/null) || cp_ip=
-  if [[ -n $cp_ip ]]; then
-    ip route show | awk -v via="$cp_ip" '$2 == "via" && $3 == via {print $1}' | while read -r dst; do
-      ip route del "$dst" via "$cp_ip" && log "route $dst via $cp_ip removed"
+  # The host's routes (hack/kind/fault.sh route): the Services via the control plane, each
+  # node's pod range via that node. Every route via one of the cluster's nodes goes.
+  for node in $(docker ps -a --filter "label=io.x-k8s.kind.cluster=$CLUSTER" --format '{{.Names}}' 2>/dev/null); do
+    node_ip=$(docker inspect -f "{{ (index .NetworkSettings.Networks \"$NETWORK\").IPAddress }}" "$node" 2>/dev/null) || node_ip=
+    [[ -n $node_ip ]] || continue
+    ip route show | awk -v via="$node_ip" '$2 == "via" && $3 == via {print $1}' | while read -r dst; do
+      ip route del "$dst" via "$node_ip" && log "route $dst via $node_ip removed"
     done
+  done
+  cluster_cidr=$(docker exec "$CLUSTER-control-plane" cat /etc/kubernetes/manifests/kube-controller-manager.yaml 2>/dev/null |
+    sed -n 's/.*--cluster-cidr=\([^, ]*\).*/\1/p' | head -n1) || cluster_cidr=
+  if [[ -n $cluster_cidr ]] && ip route show type unreachable | grep -q "^unreachable $cluster_cidr"; then
+    ip route del unreachable "$cluster_cidr" && log "route $cluster_cidr unreachable removed"
   fi
   if command -v kind >/dev/null && kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
     # Its own kubeconfig, never $KUBECONFIG: the caller's may be the local cluster's admin

@@ -25,8 +25,9 @@
 #                                       once it answers /readyz
 #   hack/kind/fault.sh has-volumes      exit 0 when every worker's volumes are on a
 #                                       filesystem of their own (fill-volume can be used)
-#   hack/kind/fault.sh route            make ClusterIPs reachable from this host (Linux):
-#                                       `ip route replace <service CIDR> via <control-plane IP>`
+#   hack/kind/fault.sh route            make ClusterIPs and pod IPs reachable from this host
+#                                       (Linux): `ip route replace <service CIDR> via <control-
+#                                       plane IP>`, and each node's pod range via that node
 #
 # NODE is a Kubernetes node name, which kind also uses as the node's container name. Faults
 # are meant for workers: the control-plane node carries the host's Service route and the API.
@@ -81,6 +82,31 @@ case $action in
     # is never a fault target, so the route survives every fault the suite injects.
     ip route replace "$cidr" via "$cp_ip"
     log "route: $cidr via $cp_ip ($CLUSTER-control-plane)"
+    # Each node's pod range via that node, as kindnet routes them between nodes: the host then
+    # reaches pods by IP as it does on the local cluster (the metrics scrape and the migration
+    # case's per-engine checks need it). Replies need no masquerade: they belong to connections
+    # the host opened, so conntrack sends them back unchanged. The routes stay through faults:
+    # a killed or partitioned node's pods are unreachable while it is, as they should be, and a
+    # node comes back with the address it had (restore, heal).
+    ranges=$(docker exec "$CONTROL_PLANE" kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes \
+      -o jsonpath='{range .items[*]}{.metadata.name} {.spec.podCIDR}{"\n"}{end}') \
+      || die "cannot read the nodes' pod ranges through $CONTROL_PLANE"
+    # The whole pod range unreachable underneath the nodes' routes: a pod address no node owns
+    # (a deleted pod's, a node's before its route is added) fails here at once instead of
+    # following this host's default route off the machine (2026-12-06: a scrape of an unrouted
+    # pod IP got a 404 from somewhere else).
+    cluster_cidr=$(docker exec "$CONTROL_PLANE" cat /etc/kubernetes/manifests/kube-controller-manager.yaml |
+      sed -n 's/.*--cluster-cidr=\([^, ]*\).*/\1/p' | head -n1)
+    [[ -n $cluster_cidr ]] || die "cannot read the pod range (--cluster-cidr) from $CONTROL_PLANE"
+    ip route replace unreachable "$cluster_cidr"
+    log "route: $cluster_cidr unreachable (below each node's pod range)"
+    while read -r node pod_cidr; do
+      [[ -n $node && -n $pod_cidr ]] || continue
+      node_ip=$(docker inspect -f "{{ (index .NetworkSettings.Networks \"$NETWORK\").IPAddress }}" "$node")
+      [[ -n $node_ip ]] || die "no address of $node on network $NETWORK"
+      ip route replace "$pod_cidr" via "$node_ip"
+      log "route: $pod_cidr via $node_ip ($node)"
+    done <<<"$ranges"
     exit 0
     ;;
   has-volumes)
