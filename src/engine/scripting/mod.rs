@@ -81,8 +81,24 @@ pub struct Scripting {
     pub scripts: HashMap<String, Bytes>,
     /// Libraries in load order (FUNCTION LIST shows them in this order).
     pub libraries: IndexMap<String, Library>,
-    /// Function name → library name.
+    /// Function name ([`function_key`]: lowercase) → library name.
     pub functions: HashMap<String, String>,
+}
+
+/// The key of a function name: Redis 7.0 matches function names without case (FCALL TEST runs
+/// `test`; a library may not register `TEST` beside another's `test`); library names keep
+/// their case.
+pub fn function_key(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
+/// The function libraries as they were, for undoing a FUNCTION RESTORE that fails halfway
+/// ([`Scripting::checkpoint`]).
+pub struct FunctionsCheckpoint {
+    libraries: IndexMap<String, Library>,
+    functions: HashMap<String, String>,
+    /// The interpreter's table of compiled functions (the live one is a copy from then on).
+    table: Option<Table>,
 }
 
 /// What FUNCTION STATS shows of the running script.
@@ -270,17 +286,56 @@ impl Scripting {
         }
     }
 
+    /// The function named `name` (matched without case) and its library's name.
+    pub fn find_function(&self, name: &str) -> Option<&FunctionMeta> {
+        let lib = self.functions.get(&function_key(name))?;
+        self.libraries
+            .get(lib)?
+            .functions
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Remember the libraries as they are, so that a multi-library change can be undone.
+    pub fn checkpoint(&mut self) -> FunctionsCheckpoint {
+        let table = self.vm.as_ref().and_then(|vm| {
+            let internal = internal(vm).ok()?;
+            let old: Table = internal.raw_get("functions").ok()?;
+            let copy = vm.create_table().ok()?;
+            for (k, v) in old.pairs::<Value, Value>().flatten() {
+                copy.raw_set(k, v).ok()?;
+            }
+            internal.raw_set("functions", copy).ok()?;
+            Some(old)
+        });
+        FunctionsCheckpoint {
+            libraries: self.libraries.clone(),
+            functions: self.functions.clone(),
+            table,
+        }
+    }
+
+    /// Put the libraries back as they were at `checkpoint`.
+    pub fn rollback(&mut self, checkpoint: FunctionsCheckpoint) {
+        self.libraries = checkpoint.libraries;
+        self.functions = checkpoint.functions;
+        if let (Some(vm), Some(table)) = (&self.vm, checkpoint.table) {
+            let _ = internal(vm).and_then(|i| i.raw_set("functions", table));
+        }
+    }
+
     /// FUNCTION DELETE: false when the library does not exist.
     pub fn delete_library(&mut self, name: &str) -> bool {
         let Some(lib) = self.libraries.shift_remove(name) else {
             return false;
         };
         for f in &lib.functions {
-            self.functions.remove(&f.name);
+            let key = function_key(&f.name);
+            self.functions.remove(&key);
             if let Some(vm) = &self.vm {
                 let _ = internal(vm)
                     .and_then(|i| i.raw_get::<Table>("functions"))
-                    .and_then(|t| t.raw_set(f.name.as_str(), Value::Nil));
+                    .and_then(|t| t.raw_set(key.as_str(), Value::Nil));
             }
         }
         true
@@ -289,7 +344,17 @@ impl Scripting {
 
 /// Run one command for `redis.call` / `redis.pcall` through the normal command path, with
 /// Redis's script-specific refusals.
-fn script_command(ctx: &mut Ctx<'_>, args: &[Arg], read_only: bool) -> Reply {
+///
+/// `skip_oom`: the script declared `allow-oom`, or already wrote (Redis cannot stop it halfway
+/// then); `wrote`: it already wrote, which also lifts the NOREPLICAS refusal for the same
+/// reason (`scriptVerifyWriteCommandAllow`, `scriptVerifyOOM`).
+fn script_command(
+    ctx: &mut Ctx<'_>,
+    args: &[Arg],
+    read_only: bool,
+    skip_oom: bool,
+    wrote: bool,
+) -> Reply {
     let (spec, parent) = match cmd::resolve(args) {
         Ok(x) => x,
         Err(_) => {
@@ -330,8 +395,14 @@ fn script_command(ctx: &mut Ctx<'_>, args: &[Arg], read_only: bool) -> Reply {
             return cmd::acl::script_reply(d);
         }
     }
-    if let Some(err) = cmd::precheck(ctx.state, ctx.client, spec, top) {
+    if let Some(err) = cmd::precheck_in_script(ctx.state, ctx.client, spec, top, skip_oom) {
         return err;
+    }
+    if !wrote && (spec.has(flags::WRITE) || top.has(flags::WRITE)) && !ctx.client.is_replication {
+        if let Some(err) = cmd::good_replicas_refusal(ctx.state, ctx.now_ms) {
+            ctx.state.stats.rejected_calls += 1;
+            return err;
+        }
     }
     let reply = cmd::call(ctx, spec, parent, args);
     // Blocking commands answer at once inside scripts (`may_block` is false).
@@ -415,6 +486,7 @@ pub fn run(
     keys: &[Arg],
     argv: &[Arg],
     read_only: bool,
+    allow_oom: bool,
 ) -> Reply {
     let vm = match ctx.state.scripting.vm() {
         Ok(vm) => vm,
@@ -441,7 +513,7 @@ pub fn run(
         Program::Script(sha) => (*sha).to_string(),
         Program::Function(name) => (*name).to_string(),
     };
-    let result = run_in_vm(&vm, ctx, program, keys, argv, read_only);
+    let result = run_in_vm(&vm, ctx, program, keys, argv, read_only, allow_oom);
     watch.end();
     // A SELECT inside the script does not change the caller's database.
     ctx.client.db = saved_db;
@@ -478,6 +550,7 @@ fn run_in_vm(
     keys: &[Arg],
     argv: &[Arg],
     read_only: bool,
+    allow_oom: bool,
 ) -> mlua::Result<RunOutcome> {
     let internal = internal(vm)?;
     internal.raw_set("resp", 2)?;
@@ -500,7 +573,7 @@ fn run_in_vm(
         Program::Function(name) => {
             let functions: Table = internal.raw_get("functions")?;
             (
-                functions.raw_get(name)?,
+                functions.raw_get(function_key(name))?,
                 Value::Table(strings(keys)?),
                 Value::Table(strings(argv)?),
             )
@@ -529,7 +602,8 @@ fn run_in_vm(
             return Err(mlua::Error::RecursiveMutCallback);
         };
         let dirty_before = ctx.state.dirty;
-        let reply = script_command(&mut ctx, &cmd_args, read_only);
+        let wrote: bool = internal.raw_get("wrote").unwrap_or(false);
+        let reply = script_command(&mut ctx, &cmd_args, read_only, allow_oom || wrote, wrote);
         if ctx.state.dirty != dirty_before {
             internal.raw_set("wrote", true)?;
             ctx.state
