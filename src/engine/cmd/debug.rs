@@ -97,9 +97,10 @@ pub(super) fn debug(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     }
     if is(sub, "object") && a.len() == 3 {
         let db = ctx.client.db;
-        let now = ctx.now_ms;
+        // Redis looks the key up in the dictionary itself: a key whose time ran out but that
+        // nothing expired yet (active expiry off) is still shown.
         return match ctx.state.dbs[db].peek(&a[2]) {
-            Some(e) if e.expire_at == 0 || e.expire_at > now => {
+            Some(e) => {
                 let encoding = match &e.value {
                     Value::Str(s) => crate::engine::storage::value::string_encoding(s.as_slice()),
                     Value::List(_) => "quicklist",

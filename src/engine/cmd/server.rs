@@ -47,6 +47,17 @@ pub const COMMANDS: &[CommandSpec] = &[
         "connection",
         auth,
     ),
+    // The engine is never in cluster mode: every CLUSTER subcommand answers as redis-server's
+    // do without `cluster-enabled`. Flagged `noscript` as a whole (Redis flags the admin
+    // subcommands, CLUSTER RESET among them; the others would answer this same error).
+    CommandSpec::new(
+        "cluster",
+        -2,
+        NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        "cluster",
+        cluster,
+    ),
     CommandSpec::new(
         "readonly",
         1,
@@ -150,6 +161,10 @@ pub const COMMANDS: &[CommandSpec] = &[
 /// Container commands never run themselves: `cmd::resolve` dispatches to a subcommand.
 fn container(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::err_static("ERR unknown subcommand")
+}
+
+fn cluster(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
+    Reply::err_static("ERR This instance has cluster support disabled")
 }
 
 pub(super) fn ok(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {

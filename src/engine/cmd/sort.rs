@@ -216,9 +216,10 @@ fn run(ctx: &mut Ctx<'_>, a: &[Arg], store_allowed: bool) -> Reply {
     let mut dont_sort = o.dont_sort;
     let mut alpha = o.alpha;
     let mut by = if dont_sort { None } else { o.by.clone() };
-    // A set's iteration order is not deterministic: what is stored must not depend on it, so
-    // it is sorted by its elements' bytes instead (Redis: "alpha, no BY" for STORE).
-    if dont_sort && is_set && o.store.is_some() {
+    // A set's iteration order is not deterministic: what is stored, or what a script sees
+    // (its effects must replay the same), must not depend on it, so it is sorted by its
+    // elements' bytes instead (Redis: "alpha, no BY" for STORE and for scripts).
+    if dont_sort && is_set && (o.store.is_some() || ctx.in_script) {
         dont_sort = false;
         alpha = true;
         by = None;

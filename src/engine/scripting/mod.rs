@@ -636,8 +636,49 @@ fn run_in_vm(
                 Ok(v) | Err(v) => v,
             })
         })?;
+        // redis.acl_check_cmd(cmd, args...): whether the user running the script may run
+        // that command with those arguments (Redis's luaRedisAclCheckCmdPermissionsCommand).
+        let acl_check = scope.create_function(|lua, args: Variadic<Value>| {
+            if args.is_empty() {
+                return Err(raise(
+                    lua,
+                    "ERR Please specify at least one argument for this redis lib call",
+                ));
+            }
+            let Some(cmd_args) = command_args(&args) else {
+                return Err(raise(
+                    lua,
+                    "ERR Lua redis lib command arguments must be strings or integers",
+                ));
+            };
+            // Redis's lookupCommand: the subcommand when the command has subcommands and one
+            // is given; no arity check.
+            let spec = cmd::lookup(&cmd_args[0]).and_then(|spec| {
+                if spec.subcommands.is_empty() || cmd_args.len() == 1 {
+                    Some(spec)
+                } else {
+                    cmd::lookup_sub(spec, &cmd_args[1])
+                }
+            });
+            let Some(spec) = spec else {
+                return Err(raise(
+                    lua,
+                    "ERR Invalid command passed to redis.acl_check_cmd()",
+                ));
+            };
+            let Ok(ctx) = ctx.try_borrow() else {
+                return Err(mlua::Error::RecursiveMutCallback);
+            };
+            let allowed = ctx
+                .state
+                .acl
+                .user(ctx.client.user.name())
+                .is_some_and(|user| user.check(spec, &cmd_args).is_ok());
+            Ok(allowed)
+        })?;
         redis.raw_set("call", call)?;
         redis.raw_set("pcall", pcall)?;
+        redis.raw_set("acl_check_cmd", acl_check)?;
         let (ok, value): (bool, Value) = runner.call((f, a, b))?;
         let resp: u8 = internal.raw_get("resp").unwrap_or(2);
         if ok {
