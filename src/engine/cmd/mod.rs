@@ -282,6 +282,10 @@ pub struct Ctx<'a> {
     pub in_script: bool,
     /// Running a parked blocking command again for a key that became ready.
     pub serving_blocked: bool,
+    /// The error this command is about to answer was already counted in the error statistics
+    /// (a script's error that a command it ran raised: Redis counts it once, when the command
+    /// failed, and flags the script's reply to not count it again).
+    pub error_counted: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -295,6 +299,7 @@ impl<'a> Ctx<'a> {
             rewrites: None,
             in_script: false,
             serving_blocked: false,
+            error_counted: false,
         }
     }
 
@@ -997,6 +1002,29 @@ fn precheck_with(
     None
 }
 
+/// A command a script ran was refused before running (Redis's `scriptCall` error path): the
+/// error counts in the error statistics now, and as a rejected call of the command when it was
+/// found (`spec`).
+pub fn count_script_refusal(
+    state: &mut EngineState,
+    spec: Option<(&'static CommandSpec, Option<&'static CommandSpec>)>,
+    reply: &Reply,
+) {
+    if let Some((spec, parent)) = spec {
+        state
+            .stats
+            .commands
+            .entry(crate::engine::state::CommandName(if parent.is_some() {
+                crate::engine::acl::full_name(spec)
+            } else {
+                spec.name
+            }))
+            .or_default()
+            .rejected += 1;
+    }
+    count_error(state, reply);
+}
+
 fn count_error(state: &mut EngineState, reply: &Reply) {
     if let Reply::Error(e) = reply {
         state.stats.total_error_replies += 1;
@@ -1087,7 +1115,9 @@ pub fn call(
     entry.hist[crate::engine::latency::bucket_of(elapsed_us)] += 1;
     if reply.is_error() {
         entry.failed += 1;
-        count_error(ctx.state, &reply);
+        if !std::mem::take(&mut ctx.error_counted) {
+            count_error(ctx.state, &reply);
+        }
     }
     if !ctx.state.monitors.is_empty() && !top.has(flags::ADMIN) && !spec.has(flags::ADMIN) {
         server::feed_monitors(ctx, args);

@@ -343,7 +343,9 @@ impl Scripting {
 }
 
 /// Run one command for `redis.call` / `redis.pcall` through the normal command path, with
-/// Redis's script-specific refusals.
+/// Redis's script-specific refusals. The bool: an error reply was already counted in the error
+/// statistics (every error does: a refusal here as Redis's `scriptCall` counts it, with a
+/// rejected call of the command when it was found; a failure by `cmd::call`).
 ///
 /// `skip_oom`: the script declared `allow-oom`, or already wrote (Redis cannot stop it halfway
 /// then); `wrote`: it already wrote, which also lifts the NOREPLICAS refusal for the same
@@ -354,34 +356,69 @@ fn script_command(
     read_only: bool,
     skip_oom: bool,
     wrote: bool,
-) -> Reply {
+) -> (Reply, bool) {
+    match script_command_checked(ctx, args, read_only, skip_oom, wrote) {
+        Ok(reply) => {
+            let failed = reply.is_error();
+            (reply, failed)
+        }
+        Err((reply, found)) => {
+            cmd::count_script_refusal(ctx.state, found, &reply);
+            (reply, true)
+        }
+    }
+}
+
+type Found = Option<(&'static cmd::CommandSpec, Option<&'static cmd::CommandSpec>)>;
+
+/// [`script_command`]'s checks and run; Err: refused, with the command when it was found.
+fn script_command_checked(
+    ctx: &mut Ctx<'_>,
+    args: &[Arg],
+    read_only: bool,
+    skip_oom: bool,
+    wrote: bool,
+) -> Result<Reply, (Reply, Found)> {
     let (spec, parent) = match cmd::resolve(args) {
         Ok(x) => x,
         Err(_) => {
-            let known = cmd::lookup(&args[0]).is_some_and(|spec| {
-                spec.subcommands.is_empty()
-                    || args.len() < 2
-                    || args
-                        .get(1)
-                        .is_some_and(|sub| cmd::lookup_sub(spec, sub).is_some())
+            let found = cmd::lookup(&args[0]).and_then(|spec| {
+                if spec.subcommands.is_empty() || args.len() < 2 {
+                    Some((spec, None))
+                } else {
+                    cmd::lookup_sub(spec, &args[1]).map(|sub| (sub, Some(spec)))
+                }
             });
-            return if known {
-                Reply::err_static("ERR Wrong number of args calling Redis command from script")
+            return Err(if found.is_some() {
+                (
+                    Reply::err_static("ERR Wrong number of args calling Redis command from script"),
+                    found,
+                )
             } else {
-                Reply::err_static("ERR Unknown Redis command called from script")
-            };
+                (
+                    Reply::err_static("ERR Unknown Redis command called from script"),
+                    None,
+                )
+            });
         }
     };
+    let found = Some((spec, parent));
     let top = parent.unwrap_or(spec);
     if (spec.has(flags::NOSCRIPT) || top.has(flags::NOSCRIPT)) && !ctx.state.script_disable_deny {
-        return Reply::err_static("ERR This Redis command is not allowed from script");
+        return Err((
+            Reply::err_static("ERR This Redis command is not allowed from script"),
+            found,
+        ));
     }
     // MAY_REPLICATE too (PUBLISH, PFCOUNT), as Redis: CLIENT PAUSE WRITE lets read-only scripts
     // run, so they must not write by another road.
     if read_only
         && (spec.has(flags::WRITE) || top.has(flags::WRITE) || spec.has(flags::MAY_REPLICATE))
     {
-        return Reply::err_static("ERR Write commands are not allowed from read-only scripts.");
+        return Err((
+            Reply::err_static("ERR Write commands are not allowed from read-only scripts."),
+            found,
+        ));
     }
     if !ctx.client.is_replication {
         if let Err(d) = cmd::acl::check(
@@ -392,22 +429,22 @@ fn script_command(
             crate::engine::acl::LogContext::Lua,
             ctx.now_ms,
         ) {
-            return cmd::acl::script_reply(d);
+            return Err((cmd::acl::script_reply(d), found));
         }
     }
     if let Some(err) = cmd::precheck_in_script(ctx.state, ctx.client, spec, top, skip_oom) {
-        return err;
+        return Err((err, found));
     }
     if !wrote && (spec.has(flags::WRITE) || top.has(flags::WRITE)) && !ctx.client.is_replication {
         if let Some(err) = cmd::good_replicas_refusal(ctx.state, ctx.now_ms) {
             ctx.state.stats.rejected_calls += 1;
-            return err;
+            return Err((err, found));
         }
     }
     let reply = cmd::call(ctx, spec, parent, args);
     // Blocking commands answer at once inside scripts (`may_block` is false).
     ctx.block = None;
-    reply
+    Ok(reply)
 }
 
 /// Convert `redis.call` arguments to command arguments; None when one is not a string/number.
@@ -520,13 +557,24 @@ pub fn run(
     ctx.in_script = saved_in_script;
     ctx.may_block = saved_may_block;
     match result {
-        Ok(RunOutcome::Reply(r)) => r,
-        Ok(RunOutcome::Failed { msg, source, line }) => match (source, line) {
-            (Some(source), Some(line)) => {
-                Reply::error(format!("{msg} script: {funcname}, on {source}:{line}."))
+        Ok(RunOutcome::Reply(r, counted)) => {
+            ctx.error_counted = counted && r.is_error();
+            r
+        }
+        Ok(RunOutcome::Failed {
+            msg,
+            source,
+            line,
+            counted,
+        }) => {
+            ctx.error_counted = counted;
+            match (source, line) {
+                (Some(source), Some(line)) => {
+                    Reply::error(format!("{msg} script: {funcname}, on {source}:{line}."))
+                }
+                _ => Reply::error(msg),
             }
-            _ => Reply::error(msg),
-        },
+        }
         Err(e) => Reply::error(format!(
             "ERR Error running script {funcname}, {}",
             first_line(&e.to_string())
@@ -534,14 +582,20 @@ pub fn run(
     }
 }
 
+/// How a run ended; `counted`: its error came from a command the script ran and was counted
+/// in the error statistics then.
 enum RunOutcome {
-    Reply(Reply),
+    Reply(Reply, bool),
     Failed {
         msg: String,
         source: Option<String>,
         line: Option<i64>,
+        counted: bool,
     },
 }
+
+/// The field of an error table that marks it as counted already (see [`RunOutcome`]).
+const COUNTED_KEY: &str = "ignore_error_stats_update";
 
 fn run_in_vm(
     vm: &Lua,
@@ -603,7 +657,8 @@ fn run_in_vm(
         };
         let dirty_before = ctx.state.dirty;
         let wrote: bool = internal.raw_get("wrote").unwrap_or(false);
-        let reply = script_command(&mut ctx, &cmd_args, read_only, allow_oom || wrote, wrote);
+        let (reply, counted) =
+            script_command(&mut ctx, &cmd_args, read_only, allow_oom || wrote, wrote);
         if ctx.state.dirty != dirty_before {
             internal.raw_set("wrote", true)?;
             ctx.state
@@ -613,6 +668,11 @@ fn run_in_vm(
                 .store(true, Ordering::Release);
         }
         let value = reply_to_lua(lua, &reply, resp)?;
+        if let (true, Value::Table(t)) = (counted, &value) {
+            // Returned by the script (pcall), or raised (call), this error must not be counted
+            // again (Redis's `ignore_error_stats_update`).
+            t.raw_set(COUNTED_KEY, true)?;
+        }
         Ok(if reply.is_error() {
             Err(value)
         } else {
@@ -626,7 +686,8 @@ fn run_in_vm(
                     Ok(v) => Ok(v),
                     Err(Value::Table(t)) => {
                         let text: String = t.raw_get("err").unwrap_or_default();
-                        Err(raise(lua, &text))
+                        let counted: bool = t.raw_get(COUNTED_KEY).unwrap_or(false);
+                        Err(raise_marked(lua, &text, counted))
                     }
                     Err(other) => Ok(other),
                 },
@@ -682,7 +743,11 @@ fn run_in_vm(
         let (ok, value): (bool, Value) = runner.call((f, a, b))?;
         let resp: u8 = internal.raw_get("resp").unwrap_or(2);
         if ok {
-            return Ok(RunOutcome::Reply(lua_to_reply(&value, resp, 0)));
+            let counted = match &value {
+                Value::Table(t) => t.raw_get::<bool>(COUNTED_KEY).unwrap_or(false),
+                _ => false,
+            };
+            return Ok(RunOutcome::Reply(lua_to_reply(&value, resp, 0), counted));
         }
         Ok(match value {
             Value::Table(t) => {
@@ -695,12 +760,14 @@ fn run_in_vm(
                     msg,
                     source: t.raw_get::<Option<String>>("source").ok().flatten(),
                     line: t.raw_get::<Option<i64>>("line").ok().flatten(),
+                    counted: t.raw_get::<bool>(COUNTED_KEY).unwrap_or(false),
                 }
             }
             other => RunOutcome::Failed {
                 msg: format!("ERR Error running script, {}", value_as_text(&other)),
                 source: None,
                 line: None,
+                counted: false,
             },
         })
     })

@@ -397,6 +397,18 @@ pub(super) fn raise(lua: &Lua, text: &str) -> mlua::Error {
     mlua::Error::RuntimeError(text.to_string())
 }
 
+/// [`raise`], with the error table marked as counted in the error statistics already when
+/// `counted` (see `RunOutcome`).
+pub(super) fn raise_marked(lua: &Lua, text: &str, counted: bool) -> mlua::Error {
+    let err = raise(lua, text);
+    if counted {
+        let _ = internal(lua)
+            .and_then(|i| i.raw_get::<Table>("pending_err"))
+            .and_then(|t| t.raw_set(COUNTED_KEY, true));
+    }
+    err
+}
+
 /// Raise a plain Lua error message prefixed with the calling line ("user_script:1: ..."), the
 /// way `luaL_error` in a C library does.
 pub(super) fn raise_located(lua: &Lua, msg: &str) -> mlua::Error {
