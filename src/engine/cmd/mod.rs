@@ -1056,6 +1056,15 @@ pub fn call(
     // Invalidations this command causes for its own client follow its reply (evictions just
     // above went out before it, as in Redis).
     let executing_before = std::mem::replace(&mut ctx.state.tracking.executing, ctx.client.id);
+    // MONITOR shows a script's EVAL/FCALL before the commands it runs (Redis's order); every
+    // other command after it ran (so that it can redact its secrets first).
+    let monitor_first = matches!(
+        spec.name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    );
+    if monitor_first && !ctx.state.monitors.is_empty() {
+        server::feed_monitors(ctx, args);
+    }
     let reply = (spec.run)(ctx, args);
     let elapsed_us = started.elapsed().as_micros() as u64;
     // CLIENT TRACKING: a read-only command ran; its keys (or, inside a script, the script's
@@ -1119,7 +1128,11 @@ pub fn call(
             count_error(ctx.state, &reply);
         }
     }
-    if !ctx.state.monitors.is_empty() && !top.has(flags::ADMIN) && !spec.has(flags::ADMIN) {
+    if !monitor_first
+        && !ctx.state.monitors.is_empty()
+        && !top.has(flags::ADMIN)
+        && !spec.has(flags::ADMIN)
+    {
         server::feed_monitors(ctx, args);
     }
     slowlog::record_if_slow(ctx, spec, args, elapsed_us);
