@@ -593,7 +593,7 @@ pub fn process(
     if !client.is_replication && !client.multi.active {
         if let Some(e) = declared_script_refusal(state, client, &args, now_ms) {
             state.stats.rejected_calls += 1;
-            count_error(state, &e);
+            count_rejection(state, Some((spec, parent)), &e);
             return Outcome::Reply(e);
         }
     }
@@ -643,6 +643,7 @@ pub fn process(
     }
     state.hold_expiries(now_ms);
     if let Some(err) = precheck(state, client, spec, top) {
+        count_rejection(state, Some((spec, parent)), &err);
         return Outcome::Reply(err);
     }
     let dirty_before = state.dirty;
@@ -1002,10 +1003,10 @@ fn precheck_with(
     None
 }
 
-/// A command a script ran was refused before running (Redis's `scriptCall` error path): the
-/// error counts in the error statistics now, and as a rejected call of the command when it was
-/// found (`spec`).
-pub fn count_script_refusal(
+/// A command was refused before running (Redis's `rejectCommand`, and `scriptCall`'s error
+/// path for a command a script runs): the error counts in the error statistics now, and as a
+/// rejected call of the command when it was found (`spec`).
+pub fn count_rejection(
     state: &mut EngineState,
     spec: Option<(&'static CommandSpec, Option<&'static CommandSpec>)>,
     reply: &Reply,

@@ -477,9 +477,6 @@ fn flush_mode_ok(a: &[Arg]) -> bool {
 }
 
 fn script_flush(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
-    if a.len() > 3 {
-        return subcommand_syntax_error(a);
-    }
     if !flush_mode_ok(a) {
         return Reply::err_static("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
     }

@@ -363,7 +363,7 @@ fn script_command(
             (reply, failed)
         }
         Err((reply, found)) => {
-            cmd::count_script_refusal(ctx.state, found, &reply);
+            cmd::count_rejection(ctx.state, found, &reply);
             (reply, true)
         }
     }

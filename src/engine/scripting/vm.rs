@@ -127,7 +127,8 @@ local lib = {
   -- Redis's Lua refuses protected tables' metatables with its read-only error.
   setmetatable = function(t, mt)
     if rawequal(getmetatable(t), protected_mt) then
-      error("Attempt to modify a readonly table", 2)
+      -- Raised inside Redis's lua_setmetatable: no position in the message.
+      error("Attempt to modify a readonly table", 0)
     end
     return setmetatable(t, mt)
   end,
