@@ -55,6 +55,9 @@ impl Default for Config {
 
 type Shared = std::sync::Arc<parking_lot::Mutex<Config>>;
 
+/// Which field of [`Config`] a settings function reads and writes.
+type Field = fn(&mut Config) -> &mut i64;
+
 /// lua-cjson's `json_arg_init`: at most `n` arguments.
 fn arg_count(lua: &Lua, args: &[Value], n: usize, fname: &str) -> mlua::Result<()> {
     if args.len() > n {
@@ -160,8 +163,7 @@ pub fn library(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     let config: Shared = Shared::default();
     const INT_MAX: i64 = i32::MAX as i64;
-    let bool_settings: [(&str, fn(&mut Config) -> &mut i64); 1] =
-        [("encode_keep_buffer", |c| &mut c.encode_keep_buffer)];
+    let bool_settings: [(&str, Field); 1] = [("encode_keep_buffer", |c| &mut c.encode_keep_buffer)];
     for (fname, field) in bool_settings {
         let cfg = config.clone();
         t.raw_set(
@@ -188,7 +190,7 @@ pub fn library(lua: &Lua) -> mlua::Result<Table> {
             )
         })?,
     )?;
-    let int_settings: [(&str, fn(&mut Config) -> &mut i64, (i64, i64)); 3] = [
+    let int_settings: [(&str, Field, (i64, i64)); 3] = [
         (
             "encode_max_depth",
             |c| &mut c.encode_max_depth,
