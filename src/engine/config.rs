@@ -641,6 +641,24 @@ pub static DEFS: &[Def] = &[
         "Bytes of write log kept for partial resync.",
     ),
     def(
+        "repl-diskless-sync",
+        Kind::Bool,
+        "yes",
+        "Accepted for compatibility: a full sync always streams the snapshot from memory.",
+    ),
+    def(
+        "repl-diskless-sync-delay",
+        UINT,
+        "5",
+        "Accepted for compatibility: a full sync starts at once (no waiting for more replicas).",
+    ),
+    def(
+        "repl-diskless-sync-max-replicas",
+        UINT,
+        "0",
+        "Accepted for compatibility (see repl-diskless-sync-delay).",
+    ),
+    def(
         "repl-backlog-ttl",
         UINT,
         "86400",
