@@ -4,7 +4,8 @@
 //! NOREPLICAS, MASTERDOWN and OOM refusals, SWAPDB and WATCH of expired keys, blocked pops
 //! and keys of another type, the MULTI/EXEC batch on the replication stream, FUNCTION
 //! DUMP/RESTORE both ways and FUNCTION LOAD errors, the script sandbox and cjson settings,
-//! error statistics of scripts and their declared flags. Plus, engine
+//! error statistics of scripts and their declared flags, CONFIG SET checks, CLIENT INFO qbuf,
+//! MONITOR of scripts. Plus, engine
 //! only: a busy script is killable while a replica is attached; DEBUG RELOAD options. Does I/O:
 //! sockets, processes, files (a scratch data directory).
 
@@ -916,4 +917,111 @@ async fn debug_reload_options_keep_or_merge_the_dataset() {
     );
     drop(engine);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_set_checks_and_client_info_qbuf_as_redis() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    for args in [
+        &[
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            "10000001",
+            "maxmemory",
+            "10000002",
+        ][..],
+        &[
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            "10000001",
+            "MAXMEMORY",
+            "10000002",
+        ],
+        &[
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            "10000001",
+            "maxmemory-clients",
+            "200%",
+            "client-query-buffer-limit",
+            "invalid",
+        ],
+        &["CONFIG", "GET", "maxmemory"],
+        &["CONFIG", "SET", "maxmemory-clients", "10%"],
+        &["CONFIG", "GET", "maxmemory-clients"],
+        &["CONFIG", "SET", "maxmemory-clients", "0"],
+        &["CONFIG", "SET", "daemonize", "no"],
+        &["CONFIG", "SET", "repl-diskless-sync", "no"],
+        &["CONFIG", "GET", "repl-diskless-sync"],
+        &["CONFIG", "GET", "key-load-delay"],
+        &["CONFIG", "GET", "key-load-*"],
+        &["CONFIG", "GET", "replicaof"],
+        &["CONFIG", "GET", "slaveof"],
+    ] {
+        p.same(args).await;
+    }
+    // The asking client's own command is in its query buffer (qbuf) while it runs.
+    let qbuf = |line: String| {
+        line.split(' ')
+            .find(|f| f.starts_with("qbuf="))
+            .map(str::to_string)
+    };
+    assert_eq!(
+        qbuf(p.engine.text(&["CLIENT", "INFO"]).await),
+        qbuf(p.redis.text(&["CLIENT", "INFO"]).await)
+    );
+}
+
+/// The next MONITOR line without its timestamp and client address.
+async fn monitor_line(c: &mut Conn) -> String {
+    let line = String::from_utf8_lossy(&c.read().await).into_owned();
+    // +1700000000.123456 [0 127.0.0.1:5555] "set" ...  /  [0 lua] "set" ...
+    let (_, rest) = line.split_once(' ').unwrap_or(("", &line));
+    let (db_and_addr, cmd) = rest.split_once("] ").unwrap_or((rest, ""));
+    let db = db_and_addr
+        .trim_start_matches('[')
+        .split(' ')
+        .next()
+        .unwrap_or("");
+    let who = if db_and_addr.ends_with(" lua") {
+        "lua"
+    } else {
+        "client"
+    };
+    format!("[{db} {who}] {}", cmd.trim_end())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_shows_a_script_before_its_commands_as_redis() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    let mut redis_mon = Conn::connect(&s.redis.addr).await;
+    let mut engine_mon = Conn::connect(&s.engine_addr()).await;
+    assert_eq!(redis_mon.text(&["MONITOR"]).await, "+OK\r\n");
+    assert_eq!(engine_mon.text(&["MONITOR"]).await, "+OK\r\n");
+    p.same(&[
+        "EVAL",
+        "redis.call('set', KEYS[1], ARGV[1])",
+        "1",
+        "foo",
+        "bar",
+    ])
+    .await;
+    p.same(&[
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=m\nredis.register_function('m', function() return redis.call('get', 'foo') end)",
+    ])
+    .await;
+    p.same(&["FCALL", "m", "0"]).await;
+    for _ in 0..5 {
+        assert_eq!(
+            monitor_line(&mut engine_mon).await,
+            monitor_line(&mut redis_mon).await
+        );
+    }
 }
