@@ -2,8 +2,12 @@
 //! redis-server 7.0.15 (same commands to both, raw RESP frames compared byte for byte): DEBUG
 //! PROTOCOL and RESP3 types through scripts, SLOWLOG's redaction and EXEC, EXEC's READONLY,
 //! NOREPLICAS, MASTERDOWN and OOM refusals, SWAPDB and WATCH of expired keys, blocked pops
-//! and keys of another type, the MULTI/EXEC batch on the replication stream. Plus, engine
-//! only: a busy script is killable while a replica is attached. Does I/O: sockets, processes.
+//! and keys of another type, the MULTI/EXEC batch on the replication stream, FUNCTION
+//! DUMP/RESTORE both ways and FUNCTION LOAD errors, the script sandbox and cjson settings,
+//! error statistics of scripts and their declared flags, CONFIG SET checks, CLIENT INFO qbuf,
+//! MONITOR of scripts. Plus, engine
+//! only: a busy script is killable while a replica is attached; DEBUG RELOAD options. Does I/O:
+//! sockets, processes, files (a scratch data directory).
 
 mod support;
 
@@ -76,9 +80,15 @@ impl Conn {
         Conn::try_connect(addr).await.expect("connect")
     }
     async fn send(&mut self, args: &[&str]) {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.send_bytes(&args).await;
+    }
+    async fn send_bytes(&mut self, args: &[&[u8]]) {
         let mut out = format!("*{}\r\n", args.len()).into_bytes();
         for a in args {
-            out.extend_from_slice(format!("${}\r\n{}\r\n", a.len(), a).as_bytes());
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
         }
         self.stream.write_all(&out).await.unwrap();
     }
@@ -163,6 +173,19 @@ impl Pair {
             redis: Conn::connect(redis).await,
             engine: Conn::connect(engine).await,
         }
+    }
+    /// `FUNCTION RESTORE <payload> [args...]` to both (the payload is binary): the same reply.
+    async fn restore(&mut self, payload: &[u8], rest: &[&str]) {
+        let mut args: Vec<&[u8]> = vec![b"FUNCTION", b"RESTORE", payload];
+        args.extend(rest.iter().map(|a| a.as_bytes()));
+        self.redis.send_bytes(&args).await;
+        self.engine.send_bytes(&args).await;
+        let (r, e) = (self.redis.read().await, self.engine.read().await);
+        assert_eq!(
+            String::from_utf8_lossy(&e),
+            String::from_utf8_lossy(&r),
+            "engine (left) and redis-server (right) differ on FUNCTION RESTORE {rest:?}"
+        );
     }
     /// Send to both and assert the same reply; returns it.
     async fn same(&mut self, args: &[&str]) -> String {
@@ -598,4 +621,407 @@ async fn a_busy_script_is_killable_with_a_replica_attached() {
         .await
         .starts_with(b"-ERR Script killed by user with SCRIPT KILL"));
     assert_eq!(admin.text(&["PING"]).await, "+PONG\r\n");
+}
+
+/// A library with two functions, as the suite's tests write them.
+/// (One function per library: Redis lists a library's functions in its hash table's order.)
+const LIB1: &str = "#!lua name=lib1\nlocal function add1(a) return a + 1 end\nredis.register_function{function_name='F2', callback=function(keys, args) return add1(2) end, flags={'NO-WRITES', 'allow-oom'}, description='two'}";
+const LIB2: &str =
+    "#!lua name=lib2\nredis.register_function('f3', function(keys, args) return 3 end)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_dump_and_restore_move_libraries_both_ways_with_redis() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    p.same(&["FUNCTION", "LOAD", LIB1]).await;
+    p.same(&["FUNCTION", "LOAD", LIB2]).await;
+    // Names of functions match without case, libraries' with it.
+    p.same(&["FCALL", "F2", "0"]).await;
+    p.same(&["FCALL_RO", "f2", "0"]).await;
+    for lib in ["lib1", "lib2", "other"] {
+        p.same(&["FUNCTION", "LIST", "LIBRARYNAME", lib]).await;
+    }
+    // The engine's payload restored into redis-server, and redis-server's into the engine:
+    // each side then lists exactly what the other had.
+    let from_engine = p.engine.call(&["FUNCTION", "DUMP"]).await;
+    let from_redis = p.redis.call(&["FUNCTION", "DUMP"]).await;
+    // A bulk string frame: "$<len>\r\n<payload>\r\n" (the payload is not UTF-8 in general).
+    let payload = |frame: &[u8]| -> Vec<u8> {
+        let start = frame.iter().position(|&b| b == b'\n').unwrap() + 1;
+        frame[start..frame.len() - 2].to_vec()
+    };
+    let (e_payload, r_payload) = (payload(&from_engine), payload(&from_redis));
+    p.same(&["FUNCTION", "FLUSH"]).await;
+    p.redis
+        .send_bytes(&[b"FUNCTION", b"RESTORE", &e_payload])
+        .await;
+    p.engine
+        .send_bytes(&[b"FUNCTION", b"RESTORE", &r_payload])
+        .await;
+    let (r, e) = (p.redis.read().await, p.engine.read().await);
+    assert_eq!(
+        (r.as_slice(), e.as_slice()),
+        (&b"+OK\r\n"[..], &b"+OK\r\n"[..])
+    );
+    for lib in ["lib1", "lib2", "other"] {
+        p.same(&["FUNCTION", "LIST", "WITHCODE", "LIBRARYNAME", lib])
+            .await;
+    }
+    p.same(&["FCALL", "f3", "0"]).await;
+    // The policies (redis-server's payload to both): APPEND (the default) refuses an existing
+    // library, REPLACE checks function names against the other libraries, FLUSH starts over;
+    // a failure changes nothing.
+    // (Which of two existing libraries Redis names depends on its hash table's order: only
+    // one exists here.)
+    p.same(&["FUNCTION", "DELETE", "lib2"]).await;
+    p.restore(&r_payload, &[]).await;
+    p.restore(&r_payload, &["APPEND"]).await;
+    p.same(&[
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=other\nredis.register_function('f3', function() return 33 end)",
+    ])
+    .await;
+    p.restore(&r_payload, &["REPLACE"]).await;
+    for lib in ["lib1", "lib2", "other"] {
+        p.same(&["FUNCTION", "LIST", "LIBRARYNAME", lib]).await;
+    }
+    p.restore(&r_payload, &["FLUSH"]).await;
+    for lib in ["lib1", "lib2", "other"] {
+        p.same(&["FUNCTION", "LIST", "LIBRARYNAME", lib]).await;
+    }
+    p.restore(&r_payload, &["BAD"]).await;
+    p.restore(b"bad_payload", &[]).await;
+    p.restore(&r_payload, &["FLUSH", "x"]).await;
+    p.same(&["FUNCTION", "RESTORE"]).await;
+    p.same(&["FUNCTION", "FLUSH", "SYNC", "x"]).await;
+    p.same(&["SCRIPT", "FLUSH", "SYNC", "x"]).await;
+    p.same(&[
+        "FUNCTION",
+        "LIST",
+        "WITHCODE",
+        "LIBRARYNAME",
+        "a",
+        "LIBRARYNAME",
+        "b",
+    ])
+    .await;
+    for lib in ["lib1", "lib2", "other"] {
+        p.same(&["FUNCTION", "LIST", "LIBRARYNAME", lib]).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_load_errors_are_redis_errors() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    let f = "redis.register_function('f', function() return 1 end)";
+    let cases = [
+        // Metadata: split like sdssplitargs, errors in Redis's order.
+        format!("#!lua name=a name=b\n{f}"),
+        format!("#! name=a\n{f}"),
+        format!("#!lua name=\"quoted\"\n{f}"),
+        format!("#!lua name=\"unbalanced\n{f}"),
+        format!("#!bad name=bad-name\n{f}"),
+        format!("#!LUA NAME=upper\n{f}"),
+        "#!lua name=nonl".to_string(),
+        // register_function's arguments.
+        "#!lua name=r\nredis.register_function(nil, function() return 1 end)".to_string(),
+        "#!lua name=r\nredis.register_function('f', 'not a function')".to_string(),
+        "#!lua name=r\nredis.register_function(5, function() return 1 end)".to_string(),
+        "#!lua name=r2\nredis.register_function{function_name=function() end, callback=function() end}".to_string(),
+        "#!lua name=r\nredis.register_function{function_name='f', callback='x'}".to_string(),
+        "#!lua name=r\nredis.register_function{function_name='f', callback=function() end, description=function() end}".to_string(),
+        "#!lua name=r\nredis.register_function{function_name='f', callback=function() end, flags='x'}".to_string(),
+        "#!lua name=r\nredis.register_function{function_name='f', callback=function() end, flags={1}}".to_string(),
+        "#!lua name=r\nredis.register_function{[1]='f', callback=function() end}".to_string(),
+        "#!lua name=r\nredis.register_function('x', function() end)\nredis.register_function('X', function() end)".to_string(),
+        // Only the library API is visible while loading.
+        "#!lua name=r\nreturn math.random()".to_string(),
+        "#!lua name=r\nreturn redis.setresp(3)".to_string(),
+        "#!lua name=r\nmt = getmetatable(_G)".to_string(),
+        "#!lua name=r\nlocal s = string.format('%d', 1)".to_string(),
+    ];
+    for code in &cases {
+        p.same(&["FUNCTION", "LOAD", code]).await;
+    }
+    p.same(&["FUNCTION", "LOAD", "foo", "bar", &cases[2]]).await;
+    p.same(&["FUNCTION", "LOAD", "REPLACE", "replace", &cases[2]])
+        .await;
+    // A function that kept the load-time API cannot register later.
+    p.same(&[
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=keep\nlocal lib = redis\nlib.register_function('later', function() lib.register_function('x', function() end) end)",
+    ])
+    .await;
+    p.same(&["FCALL", "later", "0"]).await;
+    // Redis lists libraries in its hash table's order, the engine in load order: one at a time.
+    for lib in ["r", "quoted", "keep", "upper", "r2"] {
+        p.same(&["FUNCTION", "LIST", "LIBRARYNAME", lib]).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn script_sandbox_and_libraries_answer_as_redis() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    for script in [
+        "setmetatable(_G, {})",
+        "local g = getmetatable(_G); g.__index = {}",
+        "return type(getmetatable(_G))",
+        "return loadstring(string.dump(function() return 1 end))()",
+        "return {cjson.encode_keep_buffer(false), cjson.encode_keep_buffer(), cjson.encode_keep_buffer('on')}",
+        "return cjson.encode_keep_buffer('x')",
+        "return cjson.encode_keep_buffer(1, 2)",
+        "cjson.encode_max_depth(1); local ok = pcall(cjson.encode, {a={1}}); cjson.encode_max_depth(1000); return ok",
+        "cjson.decode_max_depth(1); local ok = pcall(cjson.decode, '{\"a\":[1]}'); cjson.decode_max_depth(1000); return ok",
+        "cjson.encode_invalid_numbers(true); local s = cjson.encode({0/0, 1/0, -1/0}); cjson.encode_invalid_numbers(false); return s",
+        "cjson.encode_invalid_numbers('null'); local s = cjson.encode({0/0}); cjson.encode_invalid_numbers(false); return s",
+        "return cjson.encode_max_depth(0)",
+        "return {cjson.encode_number_precision(3), cjson.encode({1/3}), cjson.encode_number_precision(14)}",
+        "return {cjson.encode_sparse_array(true), cjson.encode({[20]=1}), cjson.encode_sparse_array(false)}",
+        "return redis.acl_check_cmd('set', 'x', 1)",
+        "return redis.acl_check_cmd('nosuch')",
+        "return redis.pcall('bzpopmin', 'z', 0)",
+        "return redis.pcall('cluster', 'reset', 'hard')",
+    ] {
+        p.same(&["EVAL", script, "0"]).await;
+    }
+    p.same(&["CLUSTER", "INFO"]).await;
+    p.same(&["SADD", "myset", "b", "a", "c", "aa", "10", "2"])
+        .await;
+    p.same(&[
+        "EVAL",
+        "return redis.call('sort', KEYS[1], 'by', '_')",
+        "1",
+        "myset",
+    ])
+    .await;
+}
+
+/// The error statistics and per-command counts (without the times) of INFO.
+async fn error_stats(c: &mut Conn) -> Vec<String> {
+    let text = c.text(&["INFO", "everything"]).await;
+    text.lines()
+        .filter(|l| {
+            l.starts_with("errorstat_")
+                || l.starts_with("total_error_replies")
+                || l.starts_with("cmdstat_")
+        })
+        .map(|l| {
+            // cmdstat_x:calls=N,usec=N,usec_per_call=N,rejected_calls=N,failed_calls=N
+            l.split(',')
+                .filter(|f| !f.starts_with("usec"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_count_errors_once_and_judge_declared_flags_as_redis() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    p.same(&["SET", "x", "1"]).await;
+    p.same(&["CONFIG", "SET", "maxmemory", "1"]).await;
+    for script in [
+        "return redis.call('set', 'x', 'y')",
+        "local t = redis.pcall('set', 'x', 'y') return t['err']",
+        "return redis.pcall('set', 'x', 'y')",
+        "return redis.pcall('nosuchcmd')",
+        "return redis.pcall('get')",
+        "return redis.pcall('eval', 'return 1', 0)",
+        "return redis.pcall()",
+        "return redis.call('select', 99)",
+        "return redis.error_reply('MY err')",
+        // Declared flags replace the command's: refused up front unless allow-oom/no-writes.
+        "#!lua flags=\nreturn 1",
+        "#!lua\nreturn redis.call('get', 'x')",
+        "#!lua flags=no-writes\nreturn redis.call('get', 'x')",
+        "#!lua flags=allow-oom\nreturn redis.call('set', 'x', 2)",
+        "#!lua flags=allow-oom,what?\nreturn 1",
+        "#!lua\nreturn 1",
+    ] {
+        p.same(&["CONFIG", "RESETSTAT"]).await;
+        p.same(&["EVAL", script, "1", "x"]).await;
+        assert_eq!(
+            error_stats(&mut p.engine).await,
+            error_stats(&mut p.redis).await,
+            "statistics after {script:?} (engine left)"
+        );
+    }
+    p.same(&["CONFIG", "SET", "maxmemory", "0"]).await;
+    p.same(&["CONFIG", "SET", "min-replicas-to-write", "1"])
+        .await;
+    for script in [
+        "#!lua flags=no-writes\nreturn redis.call('get', 'x')",
+        "return redis.call('get', 'x')",
+        "#!lua\nreturn redis.call('get', 'x')",
+        "return redis.call('set', 'x', 1)",
+    ] {
+        p.same(&["EVAL", script, "1", "x"]).await;
+    }
+    p.same(&["CONFIG", "SET", "min-replicas-to-write", "0"])
+        .await;
+    p.same(&["SCRIPT", "LOAD", "return 1"]).await;
+    let cached = |info: String| {
+        info.lines()
+            .find(|l| l.starts_with("number_of_"))
+            .map(str::to_string)
+    };
+    assert_eq!(
+        cached(p.engine.text(&["INFO", "memory"]).await),
+        cached(p.redis.text(&["INFO", "memory"]).await)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_reload_options_keep_or_merge_the_dataset() {
+    let dir = std::env::temp_dir().join(format!("redispair-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let engine = start_engine(&[("dir", dir.to_str().unwrap())]).await;
+    let mut c = Conn::connect(&engine.addr().to_string()).await;
+    c.call(&["FUNCTION", "LOAD", LIB1]).await;
+    c.call(&["SET", "k", "1"]).await;
+    assert_eq!(c.text(&["DEBUG", "RELOAD"]).await, "+OK\r\n");
+    // Loading the file into a dataset that holds it already fails without MERGE (Redis: its
+    // first library), and changes nothing.
+    assert_eq!(
+        c.text(&["DEBUG", "RELOAD", "NOFLUSH"]).await,
+        "-ERR Error trying to load the RDB dump, check server logs.\r\n"
+    );
+    c.call(&["FUNCTION", "LOAD", LIB2]).await;
+    c.call(&["SET", "k2", "2"]).await;
+    // NOSAVE NOFLUSH MERGE: the file (lib1, k) merged into memory (lib1, lib2, k, k2).
+    assert_eq!(
+        c.text(&["DEBUG", "RELOAD", "NOSAVE", "NOFLUSH", "MERGE"])
+            .await,
+        "+OK\r\n"
+    );
+    assert_eq!(c.text(&["FCALL", "f3", "0"]).await, ":3\r\n");
+    assert_eq!(c.text(&["FCALL", "f2", "0"]).await, ":3\r\n");
+    assert_eq!(c.text(&["DBSIZE"]).await, ":2\r\n");
+    // NOSAVE alone: back to the file as saved (lib1, k).
+    assert_eq!(c.text(&["DEBUG", "RELOAD", "NOSAVE"]).await, "+OK\r\n");
+    assert_eq!(c.text(&["DBSIZE"]).await, ":1\r\n");
+    assert!(c
+        .text(&["FCALL", "f3", "0"])
+        .await
+        .starts_with("-ERR Function not found"));
+    assert_eq!(
+        c.text(&["DEBUG", "RELOAD", "BAD"]).await,
+        "-ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.\r\n"
+    );
+    drop(engine);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_set_checks_and_client_info_qbuf_as_redis() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    for args in [
+        &[
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            "10000001",
+            "maxmemory",
+            "10000002",
+        ][..],
+        &[
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            "10000001",
+            "MAXMEMORY",
+            "10000002",
+        ],
+        &[
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            "10000001",
+            "maxmemory-clients",
+            "200%",
+            "client-query-buffer-limit",
+            "invalid",
+        ],
+        &["CONFIG", "GET", "maxmemory"],
+        &["CONFIG", "SET", "maxmemory-clients", "10%"],
+        &["CONFIG", "GET", "maxmemory-clients"],
+        &["CONFIG", "SET", "maxmemory-clients", "0"],
+        &["CONFIG", "SET", "daemonize", "no"],
+        &["CONFIG", "SET", "repl-diskless-sync", "no"],
+        &["CONFIG", "GET", "repl-diskless-sync"],
+        &["CONFIG", "GET", "key-load-delay"],
+        &["CONFIG", "GET", "key-load-*"],
+        &["CONFIG", "GET", "replicaof"],
+        &["CONFIG", "GET", "slaveof"],
+    ] {
+        p.same(args).await;
+    }
+    // The asking client's own command is in its query buffer (qbuf) while it runs.
+    let qbuf = |line: String| {
+        line.split(' ')
+            .find(|f| f.starts_with("qbuf="))
+            .map(str::to_string)
+    };
+    assert_eq!(
+        qbuf(p.engine.text(&["CLIENT", "INFO"]).await),
+        qbuf(p.redis.text(&["CLIENT", "INFO"]).await)
+    );
+}
+
+/// The next MONITOR line without its timestamp and client address.
+async fn monitor_line(c: &mut Conn) -> String {
+    let line = String::from_utf8_lossy(&c.read().await).into_owned();
+    // +1700000000.123456 [0 127.0.0.1:5555] "set" ...  /  [0 lua] "set" ...
+    let (_, rest) = line.split_once(' ').unwrap_or(("", &line));
+    let (db_and_addr, cmd) = rest.split_once("] ").unwrap_or((rest, ""));
+    let db = db_and_addr
+        .trim_start_matches('[')
+        .split(' ')
+        .next()
+        .unwrap_or("");
+    let who = if db_and_addr.ends_with(" lua") {
+        "lua"
+    } else {
+        "client"
+    };
+    format!("[{db} {who}] {}", cmd.trim_end())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_shows_a_script_before_its_commands_as_redis() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    let mut redis_mon = Conn::connect(&s.redis.addr).await;
+    let mut engine_mon = Conn::connect(&s.engine_addr()).await;
+    assert_eq!(redis_mon.text(&["MONITOR"]).await, "+OK\r\n");
+    assert_eq!(engine_mon.text(&["MONITOR"]).await, "+OK\r\n");
+    p.same(&[
+        "EVAL",
+        "redis.call('set', KEYS[1], ARGV[1])",
+        "1",
+        "foo",
+        "bar",
+    ])
+    .await;
+    p.same(&[
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=m\nredis.register_function('m', function() return redis.call('get', 'foo') end)",
+    ])
+    .await;
+    p.same(&["FCALL", "m", "0"]).await;
+    for _ in 0..5 {
+        assert_eq!(
+            monitor_line(&mut engine_mon).await,
+            monitor_line(&mut redis_mon).await
+        );
+    }
 }

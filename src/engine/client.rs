@@ -417,13 +417,20 @@ impl ClientInfo {
 
     /// One line of CLIENT LIST / CLIENT INFO, with Redis's field names and order.
     pub fn format(&self, now_ms: i64) -> String {
+        self.format_with_qbuf(now_ms, 0)
+    }
+
+    /// [`ClientInfo::format`] with the query buffer's length: Redis's line for the client that
+    /// asks shows its own command, still in its query buffer while it runs (the engine has read
+    /// it out already; the caller passes its size).
+    pub fn format_with_qbuf(&self, now_ms: i64, qbuf: usize) -> String {
         let s = |b: &Option<Bytes>| {
             b.as_ref()
                 .map(|v| String::from_utf8_lossy(v).into_owned())
                 .unwrap_or_default()
         };
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem={} tot-mem=2048 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem={} tot-mem=2048 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -435,6 +442,7 @@ impl ClientInfo {
             self.sub,
             self.psub,
             self.multi,
+            qbuf,
             self.handle.output_pending(),
             if self.last_cmd.is_empty() { "NULL" } else { &self.last_cmd },
             self.user,

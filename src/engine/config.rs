@@ -35,6 +35,9 @@ pub enum Kind {
     },
     /// A byte size accepting k/kb/m/mb/g/gb suffixes; printed as a plain number of bytes.
     Memory,
+    /// A byte size, or a percentage (`N%`, at most 100) of `maxmemory` (Redis's
+    /// `PERCENT_CONFIG` memory settings).
+    MemoryOrPercent,
     Enum(&'static [&'static str]),
     Str,
     /// Free text with several words (save, bind, client-output-buffer-limit ...).
@@ -47,6 +50,8 @@ pub struct Def {
     pub kind: Kind,
     pub default: &'static str,
     pub mutable: bool,
+    /// Redis's `HIDDEN_CONFIG`: CONFIG GET shows it only when asked for by its exact name.
+    pub hidden: bool,
     pub help: &'static str,
 }
 
@@ -57,6 +62,19 @@ const fn def(name: &'static str, kind: Kind, default: &'static str, help: &'stat
         kind,
         default,
         mutable: true,
+        hidden: false,
+        help,
+    }
+}
+/// A test hook of Redis's that CONFIG GET lists only by its exact name.
+const fn hidden(name: &'static str, kind: Kind, default: &'static str, help: &'static str) -> Def {
+    Def {
+        name,
+        alias: None,
+        kind,
+        default,
+        mutable: true,
+        hidden: true,
         help,
     }
 }
@@ -67,6 +85,7 @@ const fn fixed(name: &'static str, kind: Kind, default: &'static str, help: &'st
         kind,
         default,
         mutable: false,
+        hidden: false,
         help,
     }
 }
@@ -83,6 +102,7 @@ const fn aliased(
         kind,
         default,
         mutable: true,
+        hidden: false,
         help,
     }
 }
@@ -105,6 +125,37 @@ pub const EVICTION_POLICIES: &[&str] = &[
     "allkeys-lfu",
     "allkeys-random",
     "noeviction",
+];
+
+/// Settings Redis 7.0 flags `IMMUTABLE_CONFIG` (CONFIG SET refuses them whatever the value).
+const REDIS_IMMUTABLE: &[&str] = &[
+    "daemonize",
+    "io-threads-do-reads",
+    "always-show-logo",
+    "syslog-enabled",
+    "cluster-enabled",
+    "disable-thp",
+    "aclfile",
+    "unixsocket",
+    "pidfile",
+    "syslog-ident",
+    "appendfilename",
+    "appenddirname",
+    "supervised",
+    "syslog-facility",
+    "databases",
+    "io-threads",
+    "logfile",
+    "unixsocketperm",
+    "set-proc-title",
+    "cluster-config-file",
+    "cluster-port",
+    "tcp-backlog",
+    "rdbchecksum",
+    "enable-protected-configs",
+    "enable-debug-command",
+    "enable-module-command",
+    "socket-mark-id",
 ];
 
 /// Every setting the engine knows. Redis names and defaults where Redis has the setting.
@@ -281,6 +332,24 @@ pub static DEFS: &[Def] = &[
         Kind::Memory,
         "0",
         "Memory limit in bytes (0 = none); see maxmemory-policy.",
+    ),
+    def(
+        "maxmemory-clients",
+        Kind::MemoryOrPercent,
+        "0",
+        "Accepted for compatibility (Redis's client eviction): bytes or a percentage of maxmemory; the engine does not evict clients.",
+    ),
+    hidden(
+        "key-load-delay",
+        INT,
+        "0",
+        "Accepted for compatibility (a Redis test hook: a delay per key loaded); ignored.",
+    ),
+    hidden(
+        "rdb-key-save-delay",
+        INT,
+        "0",
+        "Accepted for compatibility (a Redis test hook: a delay per key saved); ignored.",
     ),
     def(
         "maxmemory-policy",
@@ -613,6 +682,24 @@ pub static DEFS: &[Def] = &[
         "Bytes of write log kept for partial resync.",
     ),
     def(
+        "repl-diskless-sync",
+        Kind::Bool,
+        "yes",
+        "Accepted for compatibility: a full sync always streams the snapshot from memory.",
+    ),
+    def(
+        "repl-diskless-sync-delay",
+        UINT,
+        "5",
+        "Accepted for compatibility: a full sync starts at once (no waiting for more replicas).",
+    ),
+    def(
+        "repl-diskless-sync-max-replicas",
+        UINT,
+        "0",
+        "Accepted for compatibility (see repl-diskless-sync-delay).",
+    ),
+    def(
         "repl-backlog-ttl",
         UINT,
         "86400",
@@ -941,6 +1028,18 @@ fn normalise(def: &Def, value: &str, current: &str) -> Result<String, String> {
         Kind::Memory => parse_memory(value)
             .map(|v| v.to_string())
             .ok_or_else(|| "argument must be a memory value".to_string()),
+        Kind::MemoryOrPercent => match value.strip_suffix('%') {
+            Some(n) if !n.is_empty() => match n.parse::<i64>() {
+                Ok(p) if (0..=100).contains(&p) => Ok(format!("{p}%")),
+                Ok(p) if p > 100 => {
+                    Err("percentage argument must be less or equal to 100".to_string())
+                }
+                _ => Err("argument must be a memory or percent value".to_string()),
+            },
+            _ => parse_memory(value)
+                .map(|v| v.to_string())
+                .ok_or_else(|| "argument must be a memory or percent value".to_string()),
+        },
         Kind::Enum(choices) => {
             let lower = value.to_ascii_lowercase();
             if choices.contains(&lower.as_str()) {
@@ -971,6 +1070,12 @@ impl Config {
         for p in patterns {
             let lower = p.to_ascii_lowercase();
             for d in DEFS {
+                if d.hidden {
+                    if lower == d.name.as_bytes() {
+                        push(d.name, &self.values[d.name]);
+                    }
+                    continue;
+                }
                 if glob_match(&lower, d.name.as_bytes(), false) {
                     push(d.name, &self.values[d.name]);
                 }
@@ -984,14 +1089,38 @@ impl Config {
         out
     }
 
-    /// CONFIG SET of one or more pairs, all-or-nothing like Redis 7.
+    /// CONFIG SET of one or more pairs, all-or-nothing like Redis 7: every name is checked
+    /// first (unknown, immutable, given twice), then every value, in order; the first error
+    /// is the answer and nothing changes.
+    ///
+    /// A setting the engine fixes at start-up is refused, except when set to the value it has:
+    /// Redis can change those (bind, port ...) at run time, and setting one to its own value
+    /// changes nothing there either (what its CONFIG sanity test does for every setting).
+    /// Settings Redis itself cannot change at run time are refused whatever the value.
     pub fn set_many(&mut self, pairs: &[(String, String)]) -> Result<(), ConfigError> {
-        let mut staged = self.values.clone();
+        let mut seen: Vec<&'static str> = Vec::with_capacity(pairs.len());
         for (name, value) in pairs {
             let def = find_def(name).ok_or_else(|| ConfigError::Unknown(name.clone()))?;
             if !def.mutable {
-                return Err(ConfigError::Immutable(name.clone()));
+                let unchanged = normalise(def, value, &self.values[def.name])
+                    .is_ok_and(|v| v == self.values[def.name]);
+                if !unchanged || REDIS_IMMUTABLE.contains(&def.name) {
+                    return Err(ConfigError::Immutable(name.clone()));
+                }
             }
+            if seen.contains(&def.name) {
+                return Err(ConfigError::Invalid {
+                    name: name.clone(),
+                    reason: "duplicate parameter".to_string(),
+                });
+            }
+            seen.push(def.name);
+        }
+        let mut staged = self.values.clone();
+        for (name, value) in pairs {
+            let Some(def) = find_def(name) else {
+                return Err(ConfigError::Unknown(name.clone()));
+            };
             let current = staged.get(def.name).cloned().unwrap_or_default();
             let v = normalise(def, value, &current).map_err(|reason| ConfigError::Invalid {
                 name: name.clone(),

@@ -163,12 +163,18 @@ fn memory(ctx: &mut Ctx<'_>) -> String {
         human(s.maxmemory as usize),
         s.maxmemory_policy,
         if used > 0 { rss as f64 / used as f64 } else { 1.0 },
-    ) + &memory_details(used, peak, rss)
+    ) + &memory_details(used, peak, rss, &ctx.state.scripting)
 }
 
 /// The rest of Redis's memory fields: the engine has no separate Lua VM accounting, allocator
-/// arenas or replication buffers yet, so those report 0; the totals are real.
-fn memory_details(used: usize, peak: usize, rss: usize) -> String {
+/// arenas or replication buffers yet, so those report 0; the totals and the counts of cached
+/// scripts, functions and libraries are real.
+fn memory_details(
+    used: usize,
+    peak: usize,
+    rss: usize,
+    scripting: &crate::engine::scripting::Scripting,
+) -> String {
     let total_system = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
@@ -179,10 +185,13 @@ fn memory_details(used: usize, peak: usize, rss: usize) -> String {
         .map(|kb| kb * 1024)
         .unwrap_or(0);
     format!(
-        "used_memory_overhead:0\r\nused_memory_startup:0\r\nused_memory_dataset_perc:100.00%\r\nused_memory_peak_perc:{:.2}%\r\nallocator_allocated:{used}\r\nallocator_active:{used}\r\nallocator_resident:{rss}\r\nallocator_frag_ratio:1.00\r\nallocator_frag_bytes:0\r\nallocator_rss_ratio:1.00\r\nallocator_rss_bytes:0\r\nrss_overhead_ratio:1.00\r\nrss_overhead_bytes:0\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:0\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\ntotal_system_memory:{total_system}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:0\r\nused_memory_lua_human:0B\r\nused_memory_vm_eval:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:0\r\nused_memory_vm_total_human:0B\r\nused_memory_functions:0\r\nused_memory_scripts:0\r\nused_memory_scripts_eval:0\r\nused_memory_scripts_human:0B\r\nnumber_of_cached_scripts:0\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nactive_defrag_running:0\r\nlazyfreed_objects:0\r\n",
+        "used_memory_overhead:0\r\nused_memory_startup:0\r\nused_memory_dataset_perc:100.00%\r\nused_memory_peak_perc:{:.2}%\r\nallocator_allocated:{used}\r\nallocator_active:{used}\r\nallocator_resident:{rss}\r\nallocator_frag_ratio:1.00\r\nallocator_frag_bytes:0\r\nallocator_rss_ratio:1.00\r\nallocator_rss_bytes:0\r\nrss_overhead_ratio:1.00\r\nrss_overhead_bytes:0\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:0\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\ntotal_system_memory:{total_system}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:0\r\nused_memory_lua_human:0B\r\nused_memory_vm_eval:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:0\r\nused_memory_vm_total_human:0B\r\nused_memory_functions:0\r\nused_memory_scripts:0\r\nused_memory_scripts_eval:0\r\nused_memory_scripts_human:0B\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{}\r\nnumber_of_libraries:{}\r\nactive_defrag_running:0\r\nlazyfreed_objects:0\r\n",
         if peak > 0 { used as f64 * 100.0 / peak as f64 } else { 100.0 },
         rss.saturating_sub(used),
         human(total_system),
+        scripting.scripts.len(),
+        scripting.functions.len(),
+        scripting.libraries.len(),
     )
 }
 

@@ -642,8 +642,10 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, a: &[Arg], read_only_command: bool) -> Re
     }
     let now = ctx.now_ms;
     let db = ctx.db();
+    let mut grown = false;
     if db.get(key, now).is_none() {
         db.set(key, Value::Str(CompactBytes::empty()));
+        grown = true;
     }
     let Some(Value::Str(stored)) = db.get_mut(key, now).map(|e| &mut e.value) else {
         return wrongtype();
@@ -652,16 +654,35 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, a: &[Arg], read_only_command: bool) -> Re
     let needed = (highest >> 3) as usize + 1;
     if s.len() < needed {
         s.resize(needed, 0);
+        grown = true;
     }
+    // Like Redis 7.0.15, each write counts as a change (dirty) only when the key was created
+    // or grown, or the field's value changed (a SET to the same value, or an OVERFLOW FAIL
+    // refusal, is none); with no change at all the key is not touched nor propagated.
+    let mut changes = 0u64;
     let replies = fields
         .iter()
         .map(|f| match f.op {
             FieldOp::Get => get_reply(s, f),
-            _ => apply_field(s, f),
+            _ => {
+                let before = read_field(s, f.offset, f.bits);
+                let reply = apply_field(s, f);
+                let changed = if matches!(f.op, FieldOp::Set(_)) {
+                    grown || read_field(s, f.offset, f.bits) != before
+                } else {
+                    // INCRBY counts whenever it wrote (not when OVERFLOW FAIL refused it).
+                    !matches!(reply, Reply::Nil)
+                };
+                changes += changed as u64;
+                reply
+            }
         })
         .collect();
-    // Like Redis, a write operation counts as a change even when OVERFLOW FAIL refused it.
-    ctx.modified(key);
+    if changes > 0 {
+        ctx.modified(key);
+        ctx.state.dirty += changes - 1;
+        ctx.state.dirty_since_save += changes - 1;
+    }
     Reply::Array(replies)
 }
 

@@ -313,6 +313,8 @@ fn client_list(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         return syntax_error();
     }
     let now = ctx.now_ms;
+    let own = ctx.client.id;
+    let qbuf = multibulk_len(a);
     let mut out = String::new();
     for c in client_infos(ctx, "client|list") {
         if kind.is_some_and(|k| client_type_of(&c) != k) {
@@ -321,14 +323,27 @@ fn client_list(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         if ids.as_ref().is_some_and(|v| !v.contains(&c.id)) {
             continue;
         }
-        out.push_str(&c.format(now));
+        out.push_str(&c.format_with_qbuf(now, if c.id == own { qbuf } else { 0 }));
         out.push('\n');
     }
     Reply::Verbatim(Bytes::from(out))
 }
 
-fn client_info(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
-    let mut line = ClientInfo::from_state(ctx.client, ctx.now_ms, "client|info").format(ctx.now_ms);
+/// The size of `args` as a RESP multibulk request: what Redis's query buffer holds of the
+/// command while it runs (the `qbuf` of the asking client's own line).
+fn multibulk_len(args: &[Arg]) -> usize {
+    let digits = |n: usize| n.to_string().len();
+    1 + digits(args.len())
+        + 2
+        + args
+            .iter()
+            .map(|a| 1 + digits(a.len()) + 2 + a.len() + 2)
+            .sum::<usize>()
+}
+
+fn client_info(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    let mut line = ClientInfo::from_state(ctx.client, ctx.now_ms, "client|info")
+        .format_with_qbuf(ctx.now_ms, multibulk_len(a));
     line.push('\n');
     Reply::Verbatim(Bytes::from(line))
 }

@@ -61,6 +61,24 @@ fn config_get(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let patterns: Vec<&[u8]> = a[2..].iter().map(|p| &p[..]).collect();
     let mut pairs = ctx.state.config.get_matching(&patterns);
     pairs.retain(|(name, _)| !admin_only_for(ctx, name));
+    // replicaof (alias slaveof): the master this engine follows, "host port" or empty, as
+    // Redis shows it. Not a start-up setting here (the operator or REPLICAOF sets the
+    // master), so it is read from the replication state.
+    let master = ctx
+        .state
+        .repl
+        .master
+        .as_ref()
+        .map(|(host, port)| format!("{host} {port}"))
+        .unwrap_or_default();
+    for name in ["replicaof", "slaveof"] {
+        let matches = patterns.iter().any(|p| {
+            crate::engine::glob::glob_match(&p.to_ascii_lowercase(), name.as_bytes(), false)
+        });
+        if matches && !pairs.iter().any(|(n, _)| n == name) {
+            pairs.push((name.to_string(), master.clone()));
+        }
+    }
     Reply::Map(
         pairs
             .into_iter()

@@ -97,9 +97,10 @@ pub(super) fn debug(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     }
     if is(sub, "object") && a.len() == 3 {
         let db = ctx.client.db;
-        let now = ctx.now_ms;
+        // Redis looks the key up in the dictionary itself: a key whose time ran out but that
+        // nothing expired yet (active expiry off) is still shown.
         return match ctx.state.dbs[db].peek(&a[2]) {
-            Some(e) if e.expire_at == 0 || e.expire_at > now => {
+            Some(e) => {
                 let encoding = match &e.value {
                     Value::Str(s) => crate::engine::storage::value::string_encoding(s.as_slice()),
                     Value::List(_) => "quicklist",
@@ -119,19 +120,54 @@ pub(super) fn debug(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     if is(sub, "jmap") && a.len() == 2 {
         return Reply::Ok;
     }
-    if is(sub, "reload") && a.len() == 2 {
+    if is(sub, "reload") {
+        let mut opts = crate::engine::state::dump::ReloadOptions::default();
+        for opt in &a[2..] {
+            if is(opt, "merge") {
+                opts.merge = true;
+            } else if is(opt, "noflush") {
+                opts.flush = false;
+            } else if is(opt, "nosave") {
+                opts.save = false;
+            } else {
+                return Reply::err_static(
+                    "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+                );
+            }
+        }
         // Reloading re-applies data already in the log: nothing to propagate.
         ctx.propagate_nothing();
+        // Redis's reply; why is in the log, as Redis has it.
+        let failed = |e: &dyn std::fmt::Display| {
+            tracing::warn!("DEBUG RELOAD failed: {e}");
+            Reply::err_static("ERR Error trying to load the RDB dump, check server logs.")
+        };
         if !ctx.state.persist.enabled {
             // RDB mode: save `dir/dbfilename` and load it back, as redis-server does.
-            return match crate::engine::state::dump::debug_reload(ctx.state, ctx.now_ms) {
+            return match crate::engine::state::dump::debug_reload(ctx.state, ctx.now_ms, opts) {
                 Ok(()) => Reply::Ok,
-                Err(e) => Reply::error(format!("ERR Error trying to load the RDB dump: {e}")),
+                Err(e) => failed(&e),
             };
         }
-        return match crate::engine::state::snapshot::debug_reload(ctx.state, ctx.now_ms) {
+        // With persistence on, the data directory holds what memory holds: loading it without
+        // emptying memory first finds every library and key already there, which only MERGE
+        // allows (Redis fails on the first library it already has).
+        if !opts.flush
+            && !opts.merge
+            && (!ctx.state.scripting.libraries.is_empty()
+                || ctx.state.dbs.iter().any(|db| !db.is_empty()))
+        {
+            if opts.save {
+                if let Err(e) = crate::engine::state::snapshot::save_inline(ctx.state, ctx.now_ms) {
+                    return failed(&e);
+                }
+            }
+            return failed(&"NOFLUSH without MERGE: the dataset to load is already in memory");
+        }
+        return match crate::engine::state::snapshot::debug_reload(ctx.state, ctx.now_ms, opts.save)
+        {
             Ok(()) => Reply::Ok,
-            Err(e) => Reply::error(format!("ERR Error trying to load the RDB dump: {e}")),
+            Err(e) => failed(&e),
         };
     }
     if is(sub, "loadaof") && a.len() == 2 {

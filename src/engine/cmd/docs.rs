@@ -271,6 +271,7 @@ const DOCS: &[(&str, &str, &str, &str)] = &[
     ("reset", "Resets the connection.", "6.2.0", ""),
     ("auth", "Authenticates the connection.", "1.0.0", "[username] password"),
     ("hello", "Handshakes with the Redis server.", "6.0.0", "[protover [AUTH username password] [SETNAME clientname]]"),
+    ("cluster", "A container for Redis Cluster commands.", "3.0.0", ""),
     ("readonly", "Enables read-only queries for a connection to a Redis Cluster replica node.", "3.0.0", ""),
     ("readwrite", "Enables read-write queries for a connection to a Reids Cluster replica node.", "3.0.0", ""),
     ("client", "A container for client connection commands.", "2.4.0", ""),

@@ -282,6 +282,10 @@ pub struct Ctx<'a> {
     pub in_script: bool,
     /// Running a parked blocking command again for a key that became ready.
     pub serving_blocked: bool,
+    /// The error this command is about to answer was already counted in the error statistics
+    /// (a script's error that a command it ran raised: Redis counts it once, when the command
+    /// failed, and flags the script's reply to not count it again).
+    pub error_counted: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -295,6 +299,7 @@ impl<'a> Ctx<'a> {
             rewrites: None,
             in_script: false,
             serving_blocked: false,
+            error_counted: false,
         }
     }
 
@@ -584,6 +589,14 @@ pub fn process(
             return Outcome::Reply(e);
         }
     }
+    // A script or function that declared flags is judged by them (Redis's getCommandFlags).
+    if !client.is_replication && !client.multi.active {
+        if let Some(e) = declared_script_refusal(state, client, &args, now_ms) {
+            state.stats.rejected_calls += 1;
+            count_rejection(state, Some((spec, parent)), &e);
+            return Outcome::Reply(e);
+        }
+    }
     // EXEC of a transaction holding a command that may grow memory is refused as a whole when
     // nothing more can be evicted, as Redis does (`is_denyoom_command` covers EXEC by what it
     // holds): EXECABORT, rather than an OOM error inside the reply array.
@@ -630,6 +643,7 @@ pub fn process(
     }
     state.hold_expiries(now_ms);
     if let Some(err) = precheck(state, client, spec, top) {
+        count_rejection(state, Some((spec, parent)), &err);
         return Outcome::Reply(err);
     }
     let dirty_before = state.dirty;
@@ -792,25 +806,14 @@ fn replica_state_refusal(
     };
     let exec = spec.name == "exec" && client.multi.active;
     let role = state.repl.role;
-    if settings.min_replicas_to_write > 0 && role == crate::engine::replication::Role::Master {
-        let writes = if exec {
-            queued().any(|(s, p)| is_write(s, p.unwrap_or(s)))
-        } else {
-            is_write(spec, top) && !top.has(flags::NOT_QUEUED)
-        };
-        if writes {
-            let lag = settings.min_replicas_max_lag_ms;
-            let good = state
-                .repl
-                .replicas
-                .values()
-                .filter(|r| r.online && now_ms - r.last_ack_ms <= lag)
-                .count();
-            if good < settings.min_replicas_to_write {
-                return Some(Reply::err_static(
-                    "NOREPLICAS Not enough good replicas to write.",
-                ));
-            }
+    let writes = if exec {
+        queued().any(|(s, p)| is_write(s, p.unwrap_or(s)))
+    } else {
+        is_write(spec, top) && !top.has(flags::NOT_QUEUED)
+    };
+    if writes {
+        if let Some(e) = good_replicas_refusal(state, now_ms) {
+            return Some(e);
         }
     }
     if !settings.replica_serve_stale_data
@@ -838,6 +841,87 @@ fn replica_state_refusal(
     None
 }
 
+/// `NOREPLICAS` when this is a master with `min-replicas-to-write` set and fewer replicas
+/// acknowledged within `min-replicas-max-lag` (Redis's `checkGoodReplicasStatus`), for a write
+/// about to run.
+pub fn good_replicas_refusal(state: &EngineState, now_ms: i64) -> Option<Reply> {
+    let settings = &state.config.settings;
+    if settings.min_replicas_to_write == 0
+        || state.repl.role != crate::engine::replication::Role::Master
+    {
+        return None;
+    }
+    let lag = settings.min_replicas_max_lag_ms;
+    let good = state
+        .repl
+        .replicas
+        .values()
+        .filter(|r| r.online && now_ms - r.last_ack_ms <= lag)
+        .count();
+    (good < settings.min_replicas_to_write)
+        .then(|| Reply::err_static("NOREPLICAS Not enough good replicas to write."))
+}
+
+/// What Redis's `processCommand` refuses of an EVAL/EVALSHA/FCALL whose script or function
+/// declared flags, judged by those flags instead of the command's (`scriptFlagsToCmdFlags`):
+/// a write (no `no-writes`) on a read-only replica, with a full disk, without enough good
+/// replicas; over maxmemory unless `allow-oom` or `no-writes`; on a stale replica unless
+/// `allow-stale`. None for anything else, and for scripts without a shebang (their commands
+/// are checked one by one as they run).
+fn declared_script_refusal(
+    state: &mut EngineState,
+    client: &ClientState,
+    args: &[Arg],
+    now_ms: i64,
+) -> Option<Reply> {
+    let declared = scripting::declared_flags(state, args)?;
+    if !declared.no_writes {
+        if state.read_only {
+            return Some(Reply::err_static(
+                "READONLY You can't write against a read only replica.",
+            ));
+        }
+        if let Some(e) = disk_error_reply(state) {
+            return Some(e);
+        }
+        if let Some(e) = good_replicas_refusal(state, now_ms) {
+            return Some(e);
+        }
+    }
+    if !declared.allow_stale
+        && !state.config.settings.replica_serve_stale_data
+        && state.repl.role == crate::engine::replication::Role::Replica
+        && !state.repl.link.up
+    {
+        return Some(Reply::err_static(
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+        ));
+    }
+    if declared.deny_oom()
+        && state.config.settings.maxmemory > 0
+        && !crate::engine::eviction::free_memory_if_needed(state)
+    {
+        return Some(Reply::err_static(
+            "OOM command not allowed when used memory > 'maxmemory'.",
+        ));
+    }
+    let _ = client;
+    None
+}
+
+/// [`precheck`] for a command a script runs: `skip_oom` when the script declared `allow-oom`
+/// or already wrote (Redis does not stop a script halfway through its writes).
+pub fn precheck_in_script(
+    state: &mut EngineState,
+    client: &ClientState,
+    spec: &CommandSpec,
+    top: &CommandSpec,
+    skip_oom: bool,
+) -> Option<Reply> {
+    let read_only = state.read_only;
+    precheck_with(state, client, spec, top, read_only, skip_oom)
+}
+
 /// Checks that apply to commands about to run (also for each command inside EXEC): memory
 /// limit, full disk, read-only replica, write lease.
 pub fn precheck(
@@ -859,6 +943,17 @@ fn precheck_as(
     spec: &CommandSpec,
     top: &CommandSpec,
     read_only: bool,
+) -> Option<Reply> {
+    precheck_with(state, client, spec, top, read_only, false)
+}
+
+fn precheck_with(
+    state: &mut EngineState,
+    client: &ClientState,
+    spec: &CommandSpec,
+    top: &CommandSpec,
+    read_only: bool,
+    skip_oom: bool,
 ) -> Option<Reply> {
     let is_write = spec.has(flags::WRITE) || top.has(flags::WRITE);
     if is_write && read_only && !client.is_replication {
@@ -889,6 +984,7 @@ fn precheck_as(
     // only commands that may grow memory are refused when nothing more can be evicted.
     if state.config.settings.maxmemory > 0
         && !client.is_replication
+        && !skip_oom
         && !crate::engine::eviction::free_memory_if_needed(state)
         && (spec.has(flags::DENYOOM) || top.has(flags::DENYOOM))
     {
@@ -905,6 +1001,29 @@ fn precheck_as(
         }
     }
     None
+}
+
+/// A command was refused before running (Redis's `rejectCommand`, and `scriptCall`'s error
+/// path for a command a script runs): the error counts in the error statistics now, and as a
+/// rejected call of the command when it was found (`spec`).
+pub fn count_rejection(
+    state: &mut EngineState,
+    spec: Option<(&'static CommandSpec, Option<&'static CommandSpec>)>,
+    reply: &Reply,
+) {
+    if let Some((spec, parent)) = spec {
+        state
+            .stats
+            .commands
+            .entry(crate::engine::state::CommandName(if parent.is_some() {
+                crate::engine::acl::full_name(spec)
+            } else {
+                spec.name
+            }))
+            .or_default()
+            .rejected += 1;
+    }
+    count_error(state, reply);
 }
 
 fn count_error(state: &mut EngineState, reply: &Reply) {
@@ -938,6 +1057,15 @@ pub fn call(
     // Invalidations this command causes for its own client follow its reply (evictions just
     // above went out before it, as in Redis).
     let executing_before = std::mem::replace(&mut ctx.state.tracking.executing, ctx.client.id);
+    // MONITOR shows a script's EVAL/FCALL before the commands it runs (Redis's order); every
+    // other command after it ran (so that it can redact its secrets first).
+    let monitor_first = matches!(
+        spec.name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    );
+    if monitor_first && !ctx.state.monitors.is_empty() {
+        server::feed_monitors(ctx, args);
+    }
     let reply = (spec.run)(ctx, args);
     let elapsed_us = started.elapsed().as_micros() as u64;
     // CLIENT TRACKING: a read-only command ran; its keys (or, inside a script, the script's
@@ -997,9 +1125,15 @@ pub fn call(
     entry.hist[crate::engine::latency::bucket_of(elapsed_us)] += 1;
     if reply.is_error() {
         entry.failed += 1;
-        count_error(ctx.state, &reply);
+        if !std::mem::take(&mut ctx.error_counted) {
+            count_error(ctx.state, &reply);
+        }
     }
-    if !ctx.state.monitors.is_empty() && !top.has(flags::ADMIN) && !spec.has(flags::ADMIN) {
+    if !monitor_first
+        && !ctx.state.monitors.is_empty()
+        && !top.has(flags::ADMIN)
+        && !spec.has(flags::ADMIN)
+    {
         server::feed_monitors(ctx, args);
     }
     slowlog::record_if_slow(ctx, spec, args, elapsed_us);

@@ -103,6 +103,15 @@ pub const COMMANDS: &[CommandSpec] = &[
             function_load,
         ),
         CommandSpec::new("list", -2, NOSCRIPT, (0, 0, 0), "scripting", function_list),
+        CommandSpec::new("dump", 2, NOSCRIPT, (0, 0, 0), "scripting", function_dump),
+        CommandSpec::new(
+            "restore",
+            -3,
+            WRITE | DENYOOM | NOSCRIPT,
+            (0, 0, 0),
+            "scripting",
+            function_restore,
+        ),
         CommandSpec::new(
             "delete",
             3,
@@ -198,9 +207,10 @@ fn run_batched(
     keys: &[Arg],
     argv: &[Arg],
     read_only: bool,
+    allow_oom: bool,
 ) -> Reply {
     let opened = ctx.state.begin_effects_batch();
-    let reply = scripting::run(ctx, command, program, keys, argv, read_only);
+    let reply = scripting::run(ctx, command, program, keys, argv, read_only, allow_oom);
     if opened {
         ctx.state.end_effects_batch();
     }
@@ -208,75 +218,122 @@ fn run_batched(
     reply
 }
 
+/// The flags a script or function declared (a `#!lua flags=...` shebang, a function's
+/// `flags`). Redis lets them replace the EVAL/FCALL command's own flags (`scriptFlagsToCmdFlags`):
+/// without `no-writes` the call counts as a write, without `allow-oom` (or `no-writes`) as a
+/// command that may grow memory, and only `allow-stale` lets it run on a stale replica.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScriptFlags {
+    pub no_writes: bool,
+    pub allow_oom: bool,
+    pub allow_stale: bool,
+}
+
+impl ScriptFlags {
+    fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> ScriptFlags {
+        let mut f = ScriptFlags::default();
+        for name in names {
+            match name {
+                "no-writes" => f.no_writes = true,
+                "allow-oom" => f.allow_oom = true,
+                "allow-stale" => f.allow_stale = true,
+                _ => {}
+            }
+        }
+        f
+    }
+
+    /// Counted as a command that may grow memory (refused over maxmemory).
+    pub fn deny_oom(&self) -> bool {
+        !self.allow_oom && !self.no_writes
+    }
+}
+
+/// The flags the script or function that the EVAL, EVALSHA, FCALL (or their `_RO` forms) in
+/// `args` runs declared; None when it declared none (a script without a shebang, which keeps
+/// the command's own flags), when it is unknown, or for any other command.
+pub fn declared_flags(
+    state: &crate::engine::state::EngineState,
+    args: &[Arg],
+) -> Option<ScriptFlags> {
+    let target = args.get(1)?;
+    let cmd = &args[0];
+    if is(cmd, "eval") || is(cmd, "eval_ro") {
+        parse_shebang(target).ok().flatten()
+    } else if is(cmd, "evalsha") || is(cmd, "evalsha_ro") {
+        let sha = String::from_utf8_lossy(target).to_ascii_lowercase();
+        let body = state.scripting.scripts.get(&sha)?;
+        parse_shebang(body).ok().flatten()
+    } else if is(cmd, "fcall") || is(cmd, "fcall_ro") {
+        let name = String::from_utf8_lossy(target);
+        let meta = state.scripting.find_function(&name)?;
+        Some(ScriptFlags::from_names(
+            meta.flags.iter().map(String::as_str),
+        ))
+    } else {
+        None
+    }
+}
+
 /// Whether the EVAL, EVALSHA or FCALL in `args` runs a script or function that declared
 /// `no-writes` (Redis drops the command's `may-replicate` for it, so CLIENT PAUSE WRITE lets
 /// it run). False for any other command.
 pub fn declares_no_writes(state: &crate::engine::state::EngineState, args: &[Arg]) -> bool {
-    let Some(target) = args.get(1) else {
-        return false;
-    };
-    if is(&args[0], "eval") {
-        matches!(parse_shebang(target), Ok(Some(true)))
-    } else if is(&args[0], "evalsha") {
-        let sha = String::from_utf8_lossy(target).to_ascii_lowercase();
-        state
-            .scripting
-            .scripts
-            .get(&sha)
-            .is_some_and(|body| matches!(parse_shebang(body), Ok(Some(true))))
-    } else if is(&args[0], "fcall") {
-        let name = String::from_utf8_lossy(target);
-        let s = &state.scripting;
-        s.functions
-            .get(name.as_ref())
-            .and_then(|lib| s.libraries.get(lib))
-            .and_then(|lib| lib.functions.iter().find(|f| f.name == name))
-            .is_some_and(|m| m.no_writes())
-    } else {
-        false
-    }
+    declared_flags(state, args).is_some_and(|f| f.no_writes)
 }
 
 /// Parse an EVAL script's shebang line (`#!lua flags=no-writes,allow-oom`): None without one,
-/// else whether the script declared `no-writes`. Redis 7.0's errors for other engines, options
-/// and flags.
-fn parse_shebang(body: &[u8]) -> Result<Option<bool>, Reply> {
+/// else the flags it declares. Split and checked as Redis 7.0.15's `evalExtractShebangFlags`
+/// (its error texts; flag names match with case).
+fn parse_shebang(body: &[u8]) -> Result<Option<ScriptFlags>, Reply> {
     if !body.starts_with(b"#!") {
         return Ok(None);
     }
-    let end = body.iter().position(|&c| c == b'\n').unwrap_or(body.len());
-    let line = String::from_utf8_lossy(&body[..end]).into_owned();
-    let mut words = line.split(' ').filter(|w| !w.is_empty());
-    let engine = words.next().unwrap_or("");
-    if engine != "#!lua" {
+    let Some(end) = body.iter().position(|&c| c == b'\n') else {
+        return Err(Reply::err_static("ERR Invalid script shebang"));
+    };
+    let parts = match crate::engine::protocol::parse::split_args(&body[..end]) {
+        Some(parts) if !parts.is_empty() => parts,
+        _ => return Err(Reply::err_static("ERR Invalid engine in script shebang")),
+    };
+    if parts[0] != b"#!lua" {
         return Err(Reply::error(format!(
-            "ERR Unexpected engine in script shebang: {engine}"
+            "ERR Unexpected engine in script shebang: {}",
+            String::from_utf8_lossy(&parts[0])
         )));
     }
-    let mut no_writes = false;
-    for w in words {
-        let Some(flags) = w.strip_prefix("flags=") else {
-            return Err(Reply::error(format!("ERR Unknown lua shebang option: {w}")));
+    let mut names = Vec::new();
+    for part in &parts[1..] {
+        let Some(list) = part.strip_prefix(b"flags=") else {
+            return Err(Reply::error(format!(
+                "ERR Unknown lua shebang option: {}",
+                String::from_utf8_lossy(part)
+            )));
         };
-        for flag in flags.split(',').filter(|f| !f.is_empty()) {
-            match flag {
-                "no-writes" => no_writes = true,
-                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
-                other => {
-                    return Err(Reply::error(format!(
-                        "ERR Unexpected flag in script shebang: {other}"
-                    )))
-                }
+        // `flags=` declares none; otherwise every comma-separated name must be known (an
+        // empty one too, as `sdssplitlen` yields it).
+        if list.is_empty() {
+            continue;
+        }
+        for flag in list.split(|&c| c == b',') {
+            let flag = String::from_utf8_lossy(flag).into_owned();
+            if !scripting::FUNCTION_FLAGS.contains(&flag.as_str()) {
+                return Err(Reply::error(format!(
+                    "ERR Unexpected flag in script shebang: {flag}"
+                )));
             }
+            names.push(flag);
         }
     }
-    Ok(Some(no_writes))
+    Ok(Some(ScriptFlags::from_names(
+        names.iter().map(String::as_str),
+    )))
 }
 
 /// Whether a script runs read-only; a shebang script without `no-writes` is refused by the
 /// `_RO` variants up front.
-fn script_read_only(ro: bool, shebang: Option<bool>) -> Result<bool, Reply> {
-    match shebang {
+fn script_read_only(ro: bool, shebang: Option<ScriptFlags>) -> Result<bool, Reply> {
+    match shebang.map(|f| f.no_writes) {
         Some(false) if ro => Err(Reply::err_static(
             "ERR Can not execute a script with write flag using *_ro command.",
         )),
@@ -290,15 +347,28 @@ fn eval_generic(ctx: &mut Ctx<'_>, a: &[Arg], ro: bool) -> Reply {
         Ok(x) => x,
         Err(e) => return e,
     };
-    let read_only = match parse_shebang(&a[1]).and_then(|s| script_read_only(ro, s)) {
+    let shebang = match parse_shebang(&a[1]) {
         Ok(x) => x,
         Err(e) => return e,
     };
+    let read_only = match script_read_only(ro, shebang) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let allow_oom = shebang.is_some_and(|f| f.allow_oom);
     let sha = match scripting::load_script(ctx, &a[1]) {
         Ok(sha) => sha,
         Err(e) => return e,
     };
-    run_batched(ctx, a, Program::Script(&sha), keys, argv, read_only)
+    run_batched(
+        ctx,
+        a,
+        Program::Script(&sha),
+        keys,
+        argv,
+        read_only,
+        allow_oom,
+    )
 }
 
 fn evalsha_generic(ctx: &mut Ctx<'_>, a: &[Arg], ro: bool) -> Reply {
@@ -310,11 +380,21 @@ fn evalsha_generic(ctx: &mut Ctx<'_>, a: &[Arg], ro: bool) -> Reply {
         Ok(x) => x,
         Err(e) => return e,
     };
-    let read_only = match script_read_only(ro, parse_shebang(&body).unwrap_or(None)) {
+    let shebang = parse_shebang(&body).unwrap_or(None);
+    let read_only = match script_read_only(ro, shebang) {
         Ok(x) => x,
         Err(e) => return e,
     };
-    run_batched(ctx, a, Program::Script(&sha), keys, argv, read_only)
+    let allow_oom = shebang.is_some_and(|f| f.allow_oom);
+    run_batched(
+        ctx,
+        a,
+        Program::Script(&sha),
+        keys,
+        argv,
+        read_only,
+        allow_oom,
+    )
 }
 
 fn eval(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
@@ -332,18 +412,11 @@ fn evalsha_ro(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
 
 fn fcall_generic(ctx: &mut Ctx<'_>, a: &[Arg], ro: bool) -> Reply {
     let name = String::from_utf8_lossy(&a[1]).into_owned();
-    let no_writes = {
-        let s = &ctx.state.scripting;
-        let meta = s
-            .functions
-            .get(&name)
-            .and_then(|lib| s.libraries.get(lib))
-            .and_then(|lib| lib.functions.iter().find(|f| f.name == name));
-        match meta {
-            Some(m) => m.no_writes(),
-            None => return Reply::err_static("ERR Function not found"),
-        }
+    let flags = match ctx.state.scripting.find_function(&name) {
+        Some(m) => ScriptFlags::from_names(m.flags.iter().map(String::as_str)),
+        None => return Reply::err_static("ERR Function not found"),
     };
+    let no_writes = flags.no_writes;
     let (keys, argv) = match split_keys(a, "ERR Bad number of keys provided") {
         Ok(x) => x,
         Err(e) => return e,
@@ -360,6 +433,7 @@ fn fcall_generic(ctx: &mut Ctx<'_>, a: &[Arg], ro: bool) -> Reply {
         keys,
         argv,
         ro || no_writes,
+        flags.allow_oom,
     )
 }
 
@@ -425,15 +499,27 @@ fn functions_changed(ctx: &mut Ctx<'_>) {
     ctx.state.dirty_since_save += 1;
 }
 
+/// Redis's `addReplySubcommandSyntaxError` for FUNCTION's and SCRIPT's subcommands: the
+/// subcommand as the client typed it.
+fn subcommand_syntax_error(a: &[Arg]) -> Reply {
+    Reply::error(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        lossy(&a[1]),
+        String::from_utf8_lossy(&a[0]).to_ascii_uppercase()
+    ))
+}
+
 fn function_load(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
-    let (replace, code) = match a.len() {
-        3 => (false, &a[2]),
-        4 if is(&a[2], "replace") => (true, &a[3]),
-        4 => {
-            return Reply::error(format!("ERR Unknown option given: {}", lossy(&a[2])));
+    // Every argument before the last is an option (REPLACE, any number of times), as Redis
+    // parses them.
+    let mut replace = false;
+    for opt in &a[2..a.len() - 1] {
+        if !is(opt, "replace") {
+            return Reply::error(format!("ERR Unknown option given: {}", lossy(opt)));
         }
-        _ => return Reply::err_static("ERR wrong number of arguments for 'function|load' command"),
-    };
+        replace = true;
+    }
+    let code = &a[a.len() - 1];
     match scripting::load_library(&mut ctx.state.scripting, code, replace) {
         Ok(name) => {
             functions_changed(ctx);
@@ -453,10 +539,118 @@ fn function_delete(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
 }
 
 fn function_flush(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    if a.len() > 3 {
+        return subcommand_syntax_error(a);
+    }
     if !flush_mode_ok(a) {
         return Reply::err_static("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
     }
     ctx.state.scripting.flush_functions();
+    functions_changed(ctx);
+    Reply::Ok
+}
+
+/// RDB opcode of a function library in Redis 7.0 (`RDB_OPCODE_FUNCTION2`): its code follows as
+/// an RDB string.
+const RDB_OPCODE_FUNCTION2: u8 = 245;
+/// The opcode Redis 7.0's release candidates wrote (`RDB_OPCODE_FUNCTION`), refused.
+const RDB_OPCODE_FUNCTION_PRE_GA: u8 = 246;
+
+/// FUNCTION DUMP: every library as Redis 7.0 serialises them (`rdbSaveFunctions`): per library
+/// the FUNCTION2 opcode and its code as an RDB string (LZF-compressed when that pays), then the
+/// DUMP footer (RDB version, CRC64). FUNCTION RESTORE on redis-server reads it, and the reverse.
+fn function_dump(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
+    use crate::engine::storage::rdb;
+    let mut out = Vec::new();
+    for lib in ctx.state.scripting.libraries.values() {
+        out.push(RDB_OPCODE_FUNCTION2);
+        rdb::write_string(&mut out, &lib.code);
+    }
+    out.extend_from_slice(&rdb::RDB_VERSION.to_le_bytes());
+    let crc = rdb::crc64(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    Reply::Bulk(Bytes::from(out))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RestorePolicy {
+    Append,
+    Replace,
+    Flush,
+}
+
+/// FUNCTION RESTORE <payload> [FLUSH|APPEND|REPLACE], as Redis 7.0.15: the payload is checked
+/// whole (footer, opcodes, each library's metadata) before anything changes, and a library that
+/// fails to load undoes the libraries loaded before it, so a failed RESTORE leaves the
+/// functions as they were. APPEND (the default) refuses a library that exists; REPLACE replaces
+/// it; FLUSH drops every library first. Either way a function name may not clash with another
+/// library's.
+fn function_restore(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    use crate::engine::storage::rdb;
+    if a.len() > 4 {
+        return subcommand_syntax_error(a);
+    }
+    let policy =
+        match a.get(3) {
+            None => RestorePolicy::Append,
+            Some(p) if is(p, "append") => RestorePolicy::Append,
+            Some(p) if is(p, "replace") => RestorePolicy::Replace,
+            Some(p) if is(p, "flush") => RestorePolicy::Flush,
+            Some(_) => return Reply::err_static(
+                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            ),
+        };
+    let Some(body) = rdb::verify_payload(&a[2]) else {
+        return Reply::err_static("ERR DUMP payload version or checksum are wrong");
+    };
+    let mut libraries: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut pos = 0;
+    while pos < body.len() {
+        match body[pos] {
+            RDB_OPCODE_FUNCTION2 => {}
+            RDB_OPCODE_FUNCTION_PRE_GA => {
+                return Reply::err_static("ERR Pre-GA function format not supported")
+            }
+            _ => return Reply::err_static("ERR given type is not a function"),
+        }
+        let Ok((code, next)) = rdb::read_string_at(body, pos + 1) else {
+            return Reply::err_static("ERR Failed loading library payload");
+        };
+        pos = next;
+        let name = match scripting::parse_library_metadata(&code) {
+            Ok(name) => name,
+            Err(e) => return e,
+        };
+        // Redis loads the payload into a library set of its own first: a name twice is refused.
+        if libraries.iter().any(|(n, _)| *n == name) {
+            return Reply::error(format!("ERR Library '{name}' already exists"));
+        }
+        libraries.push((name, code));
+    }
+    let s = &mut ctx.state.scripting;
+    if policy == RestorePolicy::Append {
+        if let Some((name, _)) = libraries.iter().find(|(n, _)| s.libraries.contains_key(n)) {
+            return Reply::error(format!("ERR Library {name} already exists"));
+        }
+    }
+    let checkpoint = s.checkpoint();
+    match policy {
+        RestorePolicy::Flush => s.flush_functions(),
+        // Redis removes every library being replaced before it looks for clashing function
+        // names, so a payload may move a function from one of its libraries to another.
+        RestorePolicy::Replace => {
+            for (name, _) in &libraries {
+                s.delete_library(name);
+            }
+        }
+        RestorePolicy::Append => {}
+    }
+    for (_, code) in &libraries {
+        if let Err(e) = scripting::load_library(s, code, false) {
+            s.rollback(checkpoint);
+            return e;
+        }
+    }
     functions_changed(ctx);
     Reply::Ok
 }
@@ -469,16 +663,11 @@ fn function_list(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let mut with_code = false;
     let mut pattern: Option<&Arg> = None;
     let mut i = 2;
+    // A second WITHCODE or LIBRARYNAME is an unknown argument, as in Redis.
     while i < a.len() {
-        if is(&a[i], "withcode") {
-            if with_code {
-                return Reply::err_static("ERR Unknown argument withcode");
-            }
+        if !with_code && is(&a[i], "withcode") {
             with_code = true;
-        } else if is(&a[i], "libraryname") {
-            if pattern.is_some() {
-                return Reply::err_static("ERR library name can be given once");
-            }
+        } else if pattern.is_none() && is(&a[i], "libraryname") {
             let Some(p) = a.get(i + 1) else {
                 return Reply::err_static("ERR library name argument was not given");
             };

@@ -47,6 +47,10 @@ pub const COMMANDS: &[CommandSpec] = &[
         "connection",
         auth,
     ),
+    // The engine is never in cluster mode: every CLUSTER subcommand answers as redis-server's
+    // do without `cluster-enabled`.
+    CommandSpec::new("cluster", -2, 0, (0, 0, 0), "cluster", container)
+        .with_subcommands(CLUSTER_SUBCOMMANDS),
     CommandSpec::new(
         "readonly",
         1,
@@ -150,6 +154,91 @@ pub const COMMANDS: &[CommandSpec] = &[
 /// Container commands never run themselves: `cmd::resolve` dispatches to a subcommand.
 fn container(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::err_static("ERR unknown subcommand")
+}
+
+/// CLUSTER's subcommands with Redis 7.0's arities and flags (only CLUSTER RESET is `noscript`);
+/// every one answers as redis-server does without `cluster-enabled`.
+const CLUSTER_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("addslots", -3, ADMIN | STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new(
+        "addslotsrange",
+        -4,
+        ADMIN | STALE,
+        (0, 0, 0),
+        "cluster",
+        cluster,
+    ),
+    CommandSpec::new("bumpepoch", 2, ADMIN | STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new(
+        "count-failure-reports",
+        3,
+        ADMIN | STALE,
+        (0, 0, 0),
+        "cluster",
+        cluster,
+    ),
+    CommandSpec::new("countkeysinslot", 3, STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new("delslots", -3, ADMIN | STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new(
+        "delslotsrange",
+        -4,
+        ADMIN | STALE,
+        (0, 0, 0),
+        "cluster",
+        cluster,
+    ),
+    CommandSpec::new("failover", -2, ADMIN | STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new(
+        "flushslots",
+        2,
+        ADMIN | STALE,
+        (0, 0, 0),
+        "cluster",
+        cluster,
+    ),
+    CommandSpec::new("forget", 3, ADMIN | STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new("getkeysinslot", 4, STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new("help", 2, LOADING | STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new("info", 2, STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new("keyslot", 3, STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new("links", 2, STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new("meet", -4, ADMIN | STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new("myid", 2, STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new("nodes", 2, STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new("replicas", 3, ADMIN | STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new("replicate", 3, ADMIN | STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new(
+        "reset",
+        -2,
+        ADMIN | NOSCRIPT | STALE,
+        (0, 0, 0),
+        "cluster",
+        cluster,
+    ),
+    CommandSpec::new(
+        "saveconfig",
+        2,
+        ADMIN | STALE,
+        (0, 0, 0),
+        "cluster",
+        cluster,
+    ),
+    CommandSpec::new(
+        "set-config-epoch",
+        3,
+        ADMIN | STALE,
+        (0, 0, 0),
+        "cluster",
+        cluster,
+    ),
+    CommandSpec::new("setslot", -4, ADMIN | STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new("shards", 2, STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new("slaves", 3, ADMIN | STALE, (0, 0, 0), "cluster", cluster),
+    CommandSpec::new("slots", 2, STALE, (0, 0, 0), "cluster", cluster),
+];
+
+fn cluster(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
+    Reply::err_static("ERR This instance has cluster support disabled")
 }
 
 pub(super) fn ok(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {

@@ -33,21 +33,23 @@ fn sort_ro_keys(_a: &[Arg]) -> Vec<usize> {
 }
 
 /// Key positions of SORT: the source, and the STORE destination when given.
+/// Redis's `sortGetKeys`: the sorted key and the last STORE's destination (SORT itself stores
+/// into the last one). As there, the word after STORE is read as an option too.
 fn sort_keys(a: &[Arg]) -> Vec<usize> {
     let mut keys = vec![1];
+    let mut store = None;
     let mut i = 2;
     while i < a.len() {
-        if is(&a[i], "store") && i + 1 < a.len() {
-            keys.push(i + 1);
+        if is(&a[i], "limit") {
             i += 2;
-        } else if is(&a[i], "limit") {
-            i += 3;
         } else if is(&a[i], "by") || is(&a[i], "get") {
-            i += 2;
-        } else {
             i += 1;
+        } else if is(&a[i], "store") && i + 1 < a.len() {
+            store = Some(i + 1);
         }
+        i += 1;
     }
+    keys.extend(store);
     keys
 }
 
@@ -216,9 +218,10 @@ fn run(ctx: &mut Ctx<'_>, a: &[Arg], store_allowed: bool) -> Reply {
     let mut dont_sort = o.dont_sort;
     let mut alpha = o.alpha;
     let mut by = if dont_sort { None } else { o.by.clone() };
-    // A set's iteration order is not deterministic: what is stored must not depend on it, so
-    // it is sorted by its elements' bytes instead (Redis: "alpha, no BY" for STORE).
-    if dont_sort && is_set && o.store.is_some() {
+    // A set's iteration order is not deterministic: what is stored, or what a script sees
+    // (its effects must replay the same), must not depend on it, so it is sorted by its
+    // elements' bytes instead (Redis: "alpha, no BY" for STORE and for scripts).
+    if dont_sort && is_set && (o.store.is_some() || ctx.in_script) {
         dont_sort = false;
         alpha = true;
         by = None;

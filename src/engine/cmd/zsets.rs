@@ -167,7 +167,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "bzpopmin",
         -3,
-        WRITE | FAST | BLOCKING,
+        WRITE | NOSCRIPT | FAST | BLOCKING,
         (1, -2, 1),
         "sorted-set",
         bzpopmin,
@@ -175,7 +175,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "bzpopmax",
         -3,
-        WRITE | FAST | BLOCKING,
+        WRITE | NOSCRIPT | FAST | BLOCKING,
         (1, -2, 1),
         "sorted-set",
         bzpopmax,

@@ -1,6 +1,9 @@
 //! The `cjson` library scripts expect (lua-cjson 2.1 as bundled with Redis): `cjson.encode`,
 //! `cjson.decode`, `cjson.null`, with its defaults (sparse arrays refused, `%.14g` numbers, '/'
-//! escaped) and its error texts. Pure.
+//! escaped) and its error texts, and the settings functions that change them for the rest of
+//! the interpreter's life as lua-cjson's do (`encode_max_depth`, `decode_max_depth`,
+//! `encode_invalid_numbers`, `encode_number_precision`, `encode_sparse_array`,
+//! `encode_keep_buffer`). Pure.
 
 use mlua::{LightUserData, Lua, Table, Value, Variadic};
 
@@ -21,13 +24,237 @@ fn is_null(v: &Value) -> bool {
     matches!(v, Value::LightUserData(p) if p.0.is_null())
 }
 
+/// lua-cjson's settings (its `json_config_t`), shared by the library's functions.
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    encode_max_depth: i64,
+    decode_max_depth: i64,
+    /// 0 off (NaN and Inf refused), 1 on (written as nan/inf), 2 null (written as null).
+    encode_invalid_numbers: i64,
+    encode_number_precision: i64,
+    encode_keep_buffer: i64,
+    encode_sparse_convert: i64,
+    encode_sparse_ratio: i64,
+    encode_sparse_safe: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            encode_max_depth: 1000,
+            decode_max_depth: 1000,
+            encode_invalid_numbers: 0,
+            encode_number_precision: 14,
+            encode_keep_buffer: 1,
+            encode_sparse_convert: 0,
+            encode_sparse_ratio: 2,
+            encode_sparse_safe: 10,
+        }
+    }
+}
+
+type Shared = std::sync::Arc<parking_lot::Mutex<Config>>;
+
+/// Which field of [`Config`] a settings function reads and writes.
+type Field = fn(&mut Config) -> &mut i64;
+
+/// lua-cjson's `json_arg_init`: at most `n` arguments.
+fn arg_count(lua: &Lua, args: &[Value], n: usize, fname: &str) -> mlua::Result<()> {
+    if args.len() > n {
+        return Err(raise_located(
+            lua,
+            &format!(
+                "bad argument #{} to '{fname}' (found too many arguments)",
+                n + 1
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// lua-cjson's `json_enum_option`: `options[0]`/`options[1]` are also false/true.
+fn enum_option(
+    lua: &Lua,
+    arg: Option<&Value>,
+    fname: &str,
+    setting: &mut i64,
+    options: &[&str],
+) -> mlua::Result<Value> {
+    match arg {
+        None | Some(Value::Nil) => {}
+        Some(Value::Boolean(b)) => *setting = *b as i64,
+        Some(v) => {
+            let text = match v {
+                Value::String(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
+                Value::Integer(i) => format_g(*i as f64, 14),
+                Value::Number(n) => format_g(*n, 14),
+                other => {
+                    return Err(raise_located(
+                        lua,
+                        &format!(
+                            "bad argument #1 to '{fname}' (string expected, got {})",
+                            other.type_name()
+                        ),
+                    ))
+                }
+            };
+            let Some(pos) = options.iter().position(|o| *o == text) else {
+                return Err(raise_located(
+                    lua,
+                    &format!("bad argument #1 to '{fname}' (invalid option '{text}')"),
+                ));
+            };
+            *setting = pos as i64;
+        }
+    }
+    Ok(match *setting {
+        0 => Value::Boolean(false),
+        1 => Value::Boolean(true),
+        n => Value::String(lua.create_string(options[n as usize])?),
+    })
+}
+
+/// lua-cjson's `json_integer_option` (its range error names argument #1 whichever it is).
+fn integer_option(
+    lua: &Lua,
+    arg: Option<&Value>,
+    pos: usize,
+    fname: &str,
+    setting: &mut i64,
+    range: (i64, i64),
+) -> mlua::Result<Value> {
+    let number = match arg {
+        None | Some(Value::Nil) => None,
+        Some(Value::Integer(i)) => Some(*i as f64),
+        Some(Value::Number(n)) => Some(*n),
+        Some(Value::String(s)) => String::from_utf8_lossy(&s.as_bytes())
+            .trim()
+            .parse::<f64>()
+            .ok(),
+        Some(_) => None,
+    };
+    if let Some(n) = number {
+        let value = n as i64;
+        if value < range.0 || value > range.1 {
+            return Err(raise_located(
+                lua,
+                &format!(
+                    "bad argument #1 to '{fname}' (expected integer between {} and {})",
+                    range.0, range.1
+                ),
+            ));
+        }
+        *setting = value;
+    } else if let Some(other) = arg.filter(|v| !v.is_nil()) {
+        return Err(raise_located(
+            lua,
+            &format!(
+                "bad argument #{pos} to '{fname}' (number expected, got {})",
+                other.type_name()
+            ),
+        ));
+    }
+    Ok(Value::Integer(*setting as _))
+}
+
 /// Build the library. Errors are raised with the caller's position, as lua-cjson's
 /// `luaL_error` does.
 pub fn library(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
+    let config: Shared = Shared::default();
+    const INT_MAX: i64 = i32::MAX as i64;
+    let bool_settings: [(&str, Field); 1] = [("encode_keep_buffer", |c| &mut c.encode_keep_buffer)];
+    for (fname, field) in bool_settings {
+        let cfg = config.clone();
+        t.raw_set(
+            fname,
+            lua.create_function(move |lua, args: Variadic<Value>| {
+                arg_count(lua, &args, 1, fname)?;
+                let mut c = cfg.lock();
+                enum_option(lua, args.first(), fname, field(&mut c), &["off", "on"])
+            })?,
+        )?;
+    }
+    let cfg = config.clone();
+    t.raw_set(
+        "encode_invalid_numbers",
+        lua.create_function(move |lua, args: Variadic<Value>| {
+            arg_count(lua, &args, 1, "encode_invalid_numbers")?;
+            let mut c = cfg.lock();
+            enum_option(
+                lua,
+                args.first(),
+                "encode_invalid_numbers",
+                &mut c.encode_invalid_numbers,
+                &["off", "on", "null"],
+            )
+        })?,
+    )?;
+    let int_settings: [(&str, Field, (i64, i64)); 3] = [
+        (
+            "encode_max_depth",
+            |c| &mut c.encode_max_depth,
+            (1, INT_MAX),
+        ),
+        (
+            "decode_max_depth",
+            |c| &mut c.decode_max_depth,
+            (1, INT_MAX),
+        ),
+        (
+            "encode_number_precision",
+            |c| &mut c.encode_number_precision,
+            (1, 14),
+        ),
+    ];
+    for (fname, field, range) in int_settings {
+        let cfg = config.clone();
+        t.raw_set(
+            fname,
+            lua.create_function(move |lua, args: Variadic<Value>| {
+                arg_count(lua, &args, 1, fname)?;
+                let mut c = cfg.lock();
+                integer_option(lua, args.first(), 1, fname, field(&mut c), range)
+            })?,
+        )?;
+    }
+    let cfg = config.clone();
+    t.raw_set(
+        "encode_sparse_array",
+        lua.create_function(move |lua, args: Variadic<Value>| {
+            let fname = "encode_sparse_array";
+            arg_count(lua, &args, 3, fname)?;
+            let mut c = cfg.lock();
+            let convert = enum_option(
+                lua,
+                args.first(),
+                fname,
+                &mut c.encode_sparse_convert,
+                &["off", "on"],
+            )?;
+            let ratio = integer_option(
+                lua,
+                args.get(1),
+                2,
+                fname,
+                &mut c.encode_sparse_ratio,
+                (0, INT_MAX),
+            )?;
+            let safe = integer_option(
+                lua,
+                args.get(2),
+                3,
+                fname,
+                &mut c.encode_sparse_safe,
+                (0, INT_MAX),
+            )?;
+            Ok(Variadic::from_iter([convert, ratio, safe]))
+        })?,
+    )?;
+    let cfg = config.clone();
     t.raw_set(
         "encode",
-        lua.create_function(|lua, args: Variadic<Value>| {
+        lua.create_function(move |lua, args: Variadic<Value>| {
             if args.len() != 1 {
                 return Err(raise_located(
                     lua,
@@ -35,15 +262,17 @@ pub fn library(lua: &Lua) -> mlua::Result<Table> {
                 ));
             }
             let mut out = Vec::new();
-            match encode(&args[0], 0, &mut out) {
+            let c = *cfg.lock();
+            match encode(&args[0], 0, &c, &mut out) {
                 Ok(()) => Ok(Value::String(lua.create_string(&out)?)),
                 Err(msg) => Err(raise_located(lua, &msg)),
             }
         })?,
     )?;
+    let cfg = config;
     t.raw_set(
         "decode",
-        lua.create_function(|lua, args: Variadic<Value>| {
+        lua.create_function(move |lua, args: Variadic<Value>| {
             let text = match args.first() {
                 Some(Value::String(s)) if args.len() == 1 => s.as_bytes().to_vec(),
                 Some(Value::Number(n)) if args.len() == 1 => format_g(*n, 14).into_bytes(),
@@ -62,11 +291,13 @@ pub fn library(lua: &Lua) -> mlua::Result<Table> {
                     ));
                 }
             };
+            let max_depth = cfg.lock().decode_max_depth;
             let mut p = Parser {
                 lua,
                 s: &text,
                 pos: 0,
                 invalid: ("invalid token", 0),
+                max_depth: (max_depth.max(1) as usize).min(MAX_DEPTH),
             };
             match p.document() {
                 Ok(v) => Ok(v),
@@ -79,21 +310,30 @@ pub fn library(lua: &Lua) -> mlua::Result<Table> {
     Ok(t)
 }
 
-fn encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
+fn encode(v: &Value, depth: usize, cfg: &Config, out: &mut Vec<u8>) -> Result<(), String> {
+    let precision = cfg.encode_number_precision.clamp(1, 14) as usize;
     match v {
         Value::Nil => out.extend_from_slice(b"null"),
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         // mlua hands integral Lua 5.1 numbers over as integers; lua-cjson formats all numbers
-        // with %.14g.
-        Value::Integer(i) => out.extend_from_slice(format_g(*i as f64, 14).as_bytes()),
+        // with %.14g (the precision is a setting).
+        Value::Integer(i) => out.extend_from_slice(format_g(*i as f64, precision).as_bytes()),
         Value::Number(n) => {
             if !n.is_finite() {
-                return Err("Cannot serialise number: must not be NaN or Inf".to_string());
+                match cfg.encode_invalid_numbers {
+                    0 => return Err("Cannot serialise number: must not be NaN or Inf".to_string()),
+                    // What lua-cjson's %.14g writes (NaN always as "nan", whatever its sign).
+                    1 if n.is_nan() => out.extend_from_slice(b"nan"),
+                    1 if *n > 0.0 => out.extend_from_slice(b"inf"),
+                    1 => out.extend_from_slice(b"-inf"),
+                    _ => out.extend_from_slice(b"null"),
+                }
+                return Ok(());
             }
-            out.extend_from_slice(format_g(*n, 14).as_bytes());
+            out.extend_from_slice(format_g(*n, precision).as_bytes());
         }
         Value::String(s) => encode_string(&s.as_bytes(), out),
-        Value::Table(t) => encode_table(t, depth + 1, out)?,
+        Value::Table(t) => encode_table(t, depth + 1, cfg, out)?,
         v if is_null(v) => out.extend_from_slice(b"null"),
         other => {
             return Err(format!(
@@ -125,8 +365,9 @@ fn encode_string(s: &[u8], out: &mut Vec<u8>) {
 }
 
 /// lua-cjson's array detection: every key a positive integer, and not excessively sparse
-/// (more than 10 slots and more than twice as many slots as items). Some(0) = not an array.
-fn array_length(t: &Table) -> Result<Option<usize>, String> {
+/// (by default more than 10 slots and more than twice as many slots as items: an error, or an
+/// object with `encode_sparse_array(true)`). None = not an array.
+fn array_length(t: &Table, cfg: &Config) -> Result<Option<usize>, String> {
     let mut max = 0usize;
     let mut items = 0usize;
     for pair in t.pairs::<Value, Value>() {
@@ -142,24 +383,30 @@ fn array_length(t: &Table) -> Result<Option<usize>, String> {
         max = max.max(n as usize);
         items += 1;
     }
-    if max > 10 && max > items * 2 {
-        return Err("Cannot serialise table: excessively sparse array".to_string());
+    if cfg.encode_sparse_ratio > 0
+        && max as i64 > items as i64 * cfg.encode_sparse_ratio
+        && max as i64 > cfg.encode_sparse_safe
+    {
+        if cfg.encode_sparse_convert == 0 {
+            return Err("Cannot serialise table: excessively sparse array".to_string());
+        }
+        return Ok(None);
     }
     Ok(if max > 0 { Some(max) } else { None })
 }
 
-fn encode_table(t: &Table, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
-    if depth > MAX_DEPTH {
+fn encode_table(t: &Table, depth: usize, cfg: &Config, out: &mut Vec<u8>) -> Result<(), String> {
+    if depth > (cfg.encode_max_depth.max(1) as usize).min(MAX_DEPTH) {
         return Err(format!("Cannot serialise, excessive nesting ({depth})"));
     }
-    if let Some(len) = array_length(t)? {
+    if let Some(len) = array_length(t, cfg)? {
         out.push(b'[');
         for i in 1..=len {
             if i > 1 {
                 out.push(b',');
             }
             let v: Value = t.raw_get(i).map_err(|e| e.to_string())?;
-            encode(&v, depth, out)?;
+            encode(&v, depth, cfg, out)?;
         }
         out.push(b']');
         return Ok(());
@@ -184,7 +431,7 @@ fn encode_table(t: &Table, depth: usize, out: &mut Vec<u8>) -> Result<(), String
             }
         }
         out.push(b':');
-        encode(&v, depth, out)?;
+        encode(&v, depth, cfg, out)?;
     }
     out.push(b'}');
     Ok(())
@@ -244,6 +491,8 @@ struct Parser<'a> {
     /// What the last invalid token was ("invalid token", "invalid number", "invalid escape
     /// code") and where lua-cjson reports it.
     invalid: (&'static str, usize),
+    /// `decode_max_depth`, within the engine's own limit.
+    max_depth: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -279,7 +528,7 @@ impl<'a> Parser<'a> {
     }
 
     fn check_depth(&self, depth: usize, at: usize) -> Result<(), Failure> {
-        if depth > MAX_DEPTH {
+        if depth > self.max_depth {
             return Err(Failure::Message(format!(
                 "Found too many nested data structures ({depth}) at character {}",
                 at + 1

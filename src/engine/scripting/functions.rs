@@ -37,7 +37,7 @@ pub fn load_library(
         return Err(Reply::err_static("ERR No functions registered"));
     }
     for (meta, _) in &registered {
-        if let Some(owner) = scripting.functions.get(&meta.name) {
+        if let Some(owner) = scripting.functions.get(&function_key(&meta.name)) {
             if *owner != name {
                 return Err(Reply::error(format!(
                     "ERR Function {} already exists",
@@ -52,10 +52,11 @@ pub fn load_library(
         .map_err(|e| Reply::error(format!("ERR {e}")))?;
     let mut metas = Vec::new();
     for (meta, f) in registered {
+        let key = function_key(&meta.name);
         table
-            .raw_set(meta.name.as_str(), f)
+            .raw_set(key.as_str(), f)
             .map_err(|e| Reply::error(format!("ERR {e}")))?;
-        scripting.functions.insert(meta.name.clone(), name.clone());
+        scripting.functions.insert(key, name.clone());
         metas.push(meta);
     }
     scripting.libraries.insert(
@@ -69,27 +70,37 @@ pub fn load_library(
     Ok(name)
 }
 
-pub(super) fn parse_library_metadata(code: &[u8]) -> Result<String, Reply> {
-    let Some(rest) = code.strip_prefix(b"#!") else {
+/// The `#!<engine> name=<name>` line that starts a library: split as Redis 7.0.15 splits it
+/// (`sdssplitargs`, so `name="foo"` is `foo`), with its error texts and their order (metadata,
+/// then the name's format, then the engine, which is matched without case).
+pub fn parse_library_metadata(code: &[u8]) -> Result<String, Reply> {
+    if !code.starts_with(b"#!") {
         return Err(Reply::err_static("ERR Missing library metadata"));
-    };
-    let line_end = rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len());
-    let line = String::from_utf8_lossy(&rest[..line_end]).into_owned();
-    let mut words = line.split(' ').filter(|w| !w.is_empty());
-    let engine = words.next().unwrap_or("");
-    if !engine.eq_ignore_ascii_case("lua") {
-        return Err(Reply::error(format!("ERR Engine '{engine}' not found")));
     }
+    let Some(line_end) = code.iter().position(|&c| c == b'\n') else {
+        return Err(Reply::err_static("ERR Invalid library metadata"));
+    };
+    let parts = match crate::engine::protocol::parse::split_args(&code[..line_end]) {
+        Some(parts) if !parts.is_empty() => parts,
+        _ => return Err(Reply::err_static("ERR Invalid library metadata")),
+    };
+    // The first part is `#!<engine>` (just `#!` when a space follows: engine '').
+    let engine = String::from_utf8_lossy(parts[0].get(2..).unwrap_or_default()).into_owned();
     let mut name = None;
-    for w in words {
-        match w.strip_prefix("name=") {
-            Some(n) => name = Some(n.to_string()),
-            None => {
-                return Err(Reply::error(format!(
-                    "ERR Invalid metadata value given: {w}"
-                )))
+    for part in &parts[1..] {
+        if part.len() >= 5 && part[..5].eq_ignore_ascii_case(b"name=") {
+            if name.is_some() {
+                return Err(Reply::err_static(
+                    "ERR Invalid metadata value, name argument was given multiple times",
+                ));
             }
+            name = Some(String::from_utf8_lossy(&part[5..]).into_owned());
+            continue;
         }
+        return Err(Reply::error(format!(
+            "ERR Invalid metadata value given: {}",
+            String::from_utf8_lossy(part)
+        )));
     }
     let Some(name) = name else {
         return Err(Reply::err_static("ERR Library name was not given"));
@@ -98,6 +109,9 @@ pub(super) fn parse_library_metadata(code: &[u8]) -> Result<String, Reply> {
         return Err(Reply::err_static(
             "ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long",
         ));
+    }
+    if !engine.eq_ignore_ascii_case("lua") {
+        return Err(Reply::error(format!("ERR Engine '{engine}' not found")));
     }
     Ok(name)
 }
@@ -148,8 +162,55 @@ pub(super) fn register_functions(
     Ok(registered)
 }
 
+/// The flags a function may declare, in the order Redis lists them (`scripts_flags_def`).
+pub const FUNCTION_FLAGS: [&str; 5] = [
+    "no-writes",
+    "allow-oom",
+    "allow-stale",
+    "no-cluster",
+    "allow-cross-slot-keys",
+];
+
+/// Lua's `lua_isstring` + `lua_tostring`: strings and numbers (as Lua prints them).
+fn lua_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(String::from_utf8_lossy(&s.as_bytes()).into_owned()),
+        Value::Integer(i) => Some(format_lua_number(*i as f64)),
+        Value::Number(n) => Some(format_lua_number(*n)),
+        _ => None,
+    }
+}
+
+/// The `flags` table of a named registration: a sequence of flag names (matched without case),
+/// read up to its first nil as Redis reads it; Err when one is not a known flag. Returned in
+/// Redis's order, each once (Redis keeps them as a bit mask).
+fn parse_flags(t: &Table) -> Result<Vec<String>, ()> {
+    let mut mask = [false; FUNCTION_FLAGS.len()];
+    for i in 1.. {
+        let v: Value = t.raw_get(i).map_err(|_| ())?;
+        if v.is_nil() {
+            break;
+        }
+        let flag = lua_string(&v).ok_or(())?;
+        let pos = FUNCTION_FLAGS
+            .iter()
+            .position(|f| f.eq_ignore_ascii_case(&flag))
+            .ok_or(())?;
+        mask[pos] = true;
+    }
+    Ok(FUNCTION_FLAGS
+        .iter()
+        .zip(mask)
+        .filter(|(_, on)| *on)
+        .map(|(f, _)| f.to_string())
+        .collect())
+}
+
 /// `redis.register_function(name, callback)` or `redis.register_function{function_name=...,
-/// callback=..., flags=..., description=...}`; Err is the error text raised in Lua.
+/// callback=..., flags=..., description=...}`; Err is the error text raised in Lua. Checks and
+/// texts as Redis 7.0.15's `luaRegisterFunctionReadArgs` and `functionLibCreateFunction`:
+/// named-argument keys match without case, names may be numbers (as Lua converts them), and
+/// function names are unique within a library without case.
 pub(super) fn parse_registration(
     args: &[Value],
     out: &mut Vec<(FunctionMeta, Function)>,
@@ -160,36 +221,38 @@ pub(super) fn parse_registration(
             let mut callback = None;
             let mut flags = Vec::new();
             let mut description = None;
-            for (k, v) in t.pairs::<Value, Value>().flatten() {
-                let key = value_as_text(&k);
-                match (key.as_str(), v) {
-                    ("function_name", Value::String(s)) => {
-                        name = Some(String::from_utf8_lossy(&s.as_bytes()).into_owned())
-                    }
-                    ("callback", Value::Function(f)) => callback = Some(f),
-                    ("description", Value::String(s)) => {
-                        description = Some(String::from_utf8_lossy(&s.as_bytes()).into_owned())
-                    }
-                    ("flags", Value::Table(ft)) => {
-                        for f in ft.sequence_values::<Value>().flatten() {
-                            let flag = value_as_text(&f);
-                            if !matches!(
-                                flag.as_str(),
-                                "no-writes"
-                                    | "allow-oom"
-                                    | "allow-stale"
-                                    | "no-cluster"
-                                    | "allow-cross-slot-keys"
-                            ) {
-                                return Err("ERR unknown flag given".to_string());
-                            }
-                            flags.push(flag);
-                        }
-                    }
-                    ("function_name" | "callback" | "description" | "flags", _) => {
-                        return Err(format!("ERR {key} argument given to redis.register_function must be of the right type"));
-                    }
-                    _ => return Err("ERR unknown argument given to redis.register_function".to_string()),
+            for pair in t.pairs::<Value, Value>() {
+                let (k, v) = pair.map_err(|e| format!("ERR {e}"))?;
+                let Some(key) = lua_string(&k) else {
+                    return Err(
+                        "ERR named argument key given to redis.register_function is not a string"
+                            .to_string(),
+                    );
+                };
+                if key.eq_ignore_ascii_case("function_name") {
+                    name = Some(lua_string(&v).ok_or_else(|| {
+                        "ERR function_name argument given to redis.register_function must be a string"
+                            .to_string()
+                    })?);
+                } else if key.eq_ignore_ascii_case("description") {
+                    description = Some(lua_string(&v).ok_or_else(|| {
+                        "ERR description argument given to redis.register_function must be a string"
+                            .to_string()
+                    })?);
+                } else if key.eq_ignore_ascii_case("callback") {
+                    let Value::Function(f) = v else {
+                        return Err("ERR callback argument given to redis.register_function must be a function".to_string());
+                    };
+                    callback = Some(f);
+                } else if key.eq_ignore_ascii_case("flags") {
+                    let Value::Table(ft) = v else {
+                        return Err("ERR flags argument to redis.register_function must be a table representing function flags".to_string());
+                    };
+                    flags = parse_flags(&ft).map_err(|()| "ERR unknown flag given".to_string())?;
+                } else {
+                    return Err(
+                        "ERR unknown argument given to redis.register_function".to_string()
+                    );
                 }
             }
             let Some(name) = name else {
@@ -200,20 +263,28 @@ pub(super) fn parse_registration(
             };
             (name, callback, flags, description)
         }
-        [Value::String(n), Value::Function(f)] => (
-            String::from_utf8_lossy(&n.as_bytes()).into_owned(),
-            f.clone(),
-            Vec::new(),
-            None,
-        ),
         [_] => return Err("ERR calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).".to_string()),
+        [n, f] => {
+            let Some(name) = lua_string(n) else {
+                return Err(
+                    "ERR first argument to redis.register_function must be a string".to_string(),
+                );
+            };
+            let Value::Function(f) = f else {
+                return Err(
+                    "ERR second argument to redis.register_function must be a function"
+                        .to_string(),
+                );
+            };
+            (name, f.clone(), Vec::new(), None)
+        }
         _ => return Err("ERR wrong number of arguments to redis.register_function".to_string()),
     };
     if !valid_name(&name) {
         // Redis 7.0 says "Library names" here too.
         return Err("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".to_string());
     }
-    if out.iter().any(|(m, _)| m.name == name) {
+    if out.iter().any(|(m, _)| m.name.eq_ignore_ascii_case(&name)) {
         return Err("ERR Function already exists in the library".to_string());
     }
     out.push((

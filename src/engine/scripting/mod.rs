@@ -81,8 +81,24 @@ pub struct Scripting {
     pub scripts: HashMap<String, Bytes>,
     /// Libraries in load order (FUNCTION LIST shows them in this order).
     pub libraries: IndexMap<String, Library>,
-    /// Function name → library name.
+    /// Function name ([`function_key`]: lowercase) → library name.
     pub functions: HashMap<String, String>,
+}
+
+/// The key of a function name: Redis 7.0 matches function names without case (FCALL TEST runs
+/// `test`; a library may not register `TEST` beside another's `test`); library names keep
+/// their case.
+pub fn function_key(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
+/// The function libraries as they were, for undoing a FUNCTION RESTORE that fails halfway
+/// ([`Scripting::checkpoint`]).
+pub struct FunctionsCheckpoint {
+    libraries: IndexMap<String, Library>,
+    functions: HashMap<String, String>,
+    /// The interpreter's table of compiled functions (the live one is a copy from then on).
+    table: Option<Table>,
 }
 
 /// What FUNCTION STATS shows of the running script.
@@ -270,17 +286,56 @@ impl Scripting {
         }
     }
 
+    /// The function named `name` (matched without case) and its library's name.
+    pub fn find_function(&self, name: &str) -> Option<&FunctionMeta> {
+        let lib = self.functions.get(&function_key(name))?;
+        self.libraries
+            .get(lib)?
+            .functions
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Remember the libraries as they are, so that a multi-library change can be undone.
+    pub fn checkpoint(&mut self) -> FunctionsCheckpoint {
+        let table = self.vm.as_ref().and_then(|vm| {
+            let internal = internal(vm).ok()?;
+            let old: Table = internal.raw_get("functions").ok()?;
+            let copy = vm.create_table().ok()?;
+            for (k, v) in old.pairs::<Value, Value>().flatten() {
+                copy.raw_set(k, v).ok()?;
+            }
+            internal.raw_set("functions", copy).ok()?;
+            Some(old)
+        });
+        FunctionsCheckpoint {
+            libraries: self.libraries.clone(),
+            functions: self.functions.clone(),
+            table,
+        }
+    }
+
+    /// Put the libraries back as they were at `checkpoint`.
+    pub fn rollback(&mut self, checkpoint: FunctionsCheckpoint) {
+        self.libraries = checkpoint.libraries;
+        self.functions = checkpoint.functions;
+        if let (Some(vm), Some(table)) = (&self.vm, checkpoint.table) {
+            let _ = internal(vm).and_then(|i| i.raw_set("functions", table));
+        }
+    }
+
     /// FUNCTION DELETE: false when the library does not exist.
     pub fn delete_library(&mut self, name: &str) -> bool {
         let Some(lib) = self.libraries.shift_remove(name) else {
             return false;
         };
         for f in &lib.functions {
-            self.functions.remove(&f.name);
+            let key = function_key(&f.name);
+            self.functions.remove(&key);
             if let Some(vm) = &self.vm {
                 let _ = internal(vm)
                     .and_then(|i| i.raw_get::<Table>("functions"))
-                    .and_then(|t| t.raw_set(f.name.as_str(), Value::Nil));
+                    .and_then(|t| t.raw_set(key.as_str(), Value::Nil));
             }
         }
         true
@@ -288,35 +343,82 @@ impl Scripting {
 }
 
 /// Run one command for `redis.call` / `redis.pcall` through the normal command path, with
-/// Redis's script-specific refusals.
-fn script_command(ctx: &mut Ctx<'_>, args: &[Arg], read_only: bool) -> Reply {
+/// Redis's script-specific refusals. The bool: an error reply was already counted in the error
+/// statistics (every error does: a refusal here as Redis's `scriptCall` counts it, with a
+/// rejected call of the command when it was found; a failure by `cmd::call`).
+///
+/// `skip_oom`: the script declared `allow-oom`, or already wrote (Redis cannot stop it halfway
+/// then); `wrote`: it already wrote, which also lifts the NOREPLICAS refusal for the same
+/// reason (`scriptVerifyWriteCommandAllow`, `scriptVerifyOOM`).
+fn script_command(
+    ctx: &mut Ctx<'_>,
+    args: &[Arg],
+    read_only: bool,
+    skip_oom: bool,
+    wrote: bool,
+) -> (Reply, bool) {
+    match script_command_checked(ctx, args, read_only, skip_oom, wrote) {
+        Ok(reply) => {
+            let failed = reply.is_error();
+            (reply, failed)
+        }
+        Err((reply, found)) => {
+            cmd::count_rejection(ctx.state, found, &reply);
+            (reply, true)
+        }
+    }
+}
+
+type Found = Option<(&'static cmd::CommandSpec, Option<&'static cmd::CommandSpec>)>;
+
+/// [`script_command`]'s checks and run; Err: refused, with the command when it was found.
+fn script_command_checked(
+    ctx: &mut Ctx<'_>,
+    args: &[Arg],
+    read_only: bool,
+    skip_oom: bool,
+    wrote: bool,
+) -> Result<Reply, (Reply, Found)> {
     let (spec, parent) = match cmd::resolve(args) {
         Ok(x) => x,
         Err(_) => {
-            let known = cmd::lookup(&args[0]).is_some_and(|spec| {
-                spec.subcommands.is_empty()
-                    || args.len() < 2
-                    || args
-                        .get(1)
-                        .is_some_and(|sub| cmd::lookup_sub(spec, sub).is_some())
+            let found = cmd::lookup(&args[0]).and_then(|spec| {
+                if spec.subcommands.is_empty() || args.len() < 2 {
+                    Some((spec, None))
+                } else {
+                    cmd::lookup_sub(spec, &args[1]).map(|sub| (sub, Some(spec)))
+                }
             });
-            return if known {
-                Reply::err_static("ERR Wrong number of args calling Redis command from script")
+            return Err(if found.is_some() {
+                (
+                    Reply::err_static("ERR Wrong number of args calling Redis command from script"),
+                    found,
+                )
             } else {
-                Reply::err_static("ERR Unknown Redis command called from script")
-            };
+                (
+                    Reply::err_static("ERR Unknown Redis command called from script"),
+                    None,
+                )
+            });
         }
     };
+    let found = Some((spec, parent));
     let top = parent.unwrap_or(spec);
     if (spec.has(flags::NOSCRIPT) || top.has(flags::NOSCRIPT)) && !ctx.state.script_disable_deny {
-        return Reply::err_static("ERR This Redis command is not allowed from script");
+        return Err((
+            Reply::err_static("ERR This Redis command is not allowed from script"),
+            found,
+        ));
     }
     // MAY_REPLICATE too (PUBLISH, PFCOUNT), as Redis: CLIENT PAUSE WRITE lets read-only scripts
     // run, so they must not write by another road.
     if read_only
         && (spec.has(flags::WRITE) || top.has(flags::WRITE) || spec.has(flags::MAY_REPLICATE))
     {
-        return Reply::err_static("ERR Write commands are not allowed from read-only scripts.");
+        return Err((
+            Reply::err_static("ERR Write commands are not allowed from read-only scripts."),
+            found,
+        ));
     }
     if !ctx.client.is_replication {
         if let Err(d) = cmd::acl::check(
@@ -327,16 +429,22 @@ fn script_command(ctx: &mut Ctx<'_>, args: &[Arg], read_only: bool) -> Reply {
             crate::engine::acl::LogContext::Lua,
             ctx.now_ms,
         ) {
-            return cmd::acl::script_reply(d);
+            return Err((cmd::acl::script_reply(d), found));
         }
     }
-    if let Some(err) = cmd::precheck(ctx.state, ctx.client, spec, top) {
-        return err;
+    if let Some(err) = cmd::precheck_in_script(ctx.state, ctx.client, spec, top, skip_oom) {
+        return Err((err, found));
+    }
+    if !wrote && (spec.has(flags::WRITE) || top.has(flags::WRITE)) && !ctx.client.is_replication {
+        if let Some(err) = cmd::good_replicas_refusal(ctx.state, ctx.now_ms) {
+            ctx.state.stats.rejected_calls += 1;
+            return Err((err, found));
+        }
     }
     let reply = cmd::call(ctx, spec, parent, args);
     // Blocking commands answer at once inside scripts (`may_block` is false).
     ctx.block = None;
-    reply
+    Ok(reply)
 }
 
 /// Convert `redis.call` arguments to command arguments; None when one is not a string/number.
@@ -415,6 +523,7 @@ pub fn run(
     keys: &[Arg],
     argv: &[Arg],
     read_only: bool,
+    allow_oom: bool,
 ) -> Reply {
     let vm = match ctx.state.scripting.vm() {
         Ok(vm) => vm,
@@ -441,20 +550,31 @@ pub fn run(
         Program::Script(sha) => (*sha).to_string(),
         Program::Function(name) => (*name).to_string(),
     };
-    let result = run_in_vm(&vm, ctx, program, keys, argv, read_only);
+    let result = run_in_vm(&vm, ctx, program, keys, argv, read_only, allow_oom);
     watch.end();
     // A SELECT inside the script does not change the caller's database.
     ctx.client.db = saved_db;
     ctx.in_script = saved_in_script;
     ctx.may_block = saved_may_block;
     match result {
-        Ok(RunOutcome::Reply(r)) => r,
-        Ok(RunOutcome::Failed { msg, source, line }) => match (source, line) {
-            (Some(source), Some(line)) => {
-                Reply::error(format!("{msg} script: {funcname}, on {source}:{line}."))
+        Ok(RunOutcome::Reply(r, counted)) => {
+            ctx.error_counted = counted && r.is_error();
+            r
+        }
+        Ok(RunOutcome::Failed {
+            msg,
+            source,
+            line,
+            counted,
+        }) => {
+            ctx.error_counted = counted;
+            match (source, line) {
+                (Some(source), Some(line)) => {
+                    Reply::error(format!("{msg} script: {funcname}, on {source}:{line}."))
+                }
+                _ => Reply::error(msg),
             }
-            _ => Reply::error(msg),
-        },
+        }
         Err(e) => Reply::error(format!(
             "ERR Error running script {funcname}, {}",
             first_line(&e.to_string())
@@ -462,14 +582,20 @@ pub fn run(
     }
 }
 
+/// How a run ended; `counted`: its error came from a command the script ran and was counted
+/// in the error statistics then.
 enum RunOutcome {
-    Reply(Reply),
+    Reply(Reply, bool),
     Failed {
         msg: String,
         source: Option<String>,
         line: Option<i64>,
+        counted: bool,
     },
 }
+
+/// The field of an error table that marks it as counted already (see [`RunOutcome`]).
+const COUNTED_KEY: &str = "ignore_error_stats_update";
 
 fn run_in_vm(
     vm: &Lua,
@@ -478,6 +604,7 @@ fn run_in_vm(
     keys: &[Arg],
     argv: &[Arg],
     read_only: bool,
+    allow_oom: bool,
 ) -> mlua::Result<RunOutcome> {
     let internal = internal(vm)?;
     internal.raw_set("resp", 2)?;
@@ -500,7 +627,7 @@ fn run_in_vm(
         Program::Function(name) => {
             let functions: Table = internal.raw_get("functions")?;
             (
-                functions.raw_get(name)?,
+                functions.raw_get(function_key(name))?,
                 Value::Table(strings(keys)?),
                 Value::Table(strings(argv)?),
             )
@@ -529,7 +656,9 @@ fn run_in_vm(
             return Err(mlua::Error::RecursiveMutCallback);
         };
         let dirty_before = ctx.state.dirty;
-        let reply = script_command(&mut ctx, &cmd_args, read_only);
+        let wrote: bool = internal.raw_get("wrote").unwrap_or(false);
+        let (reply, counted) =
+            script_command(&mut ctx, &cmd_args, read_only, allow_oom || wrote, wrote);
         if ctx.state.dirty != dirty_before {
             internal.raw_set("wrote", true)?;
             ctx.state
@@ -539,6 +668,11 @@ fn run_in_vm(
                 .store(true, Ordering::Release);
         }
         let value = reply_to_lua(lua, &reply, resp)?;
+        if let (true, Value::Table(t)) = (counted, &value) {
+            // Returned by the script (pcall), or raised (call), this error must not be counted
+            // again (Redis's `ignore_error_stats_update`).
+            t.raw_set(COUNTED_KEY, true)?;
+        }
         Ok(if reply.is_error() {
             Err(value)
         } else {
@@ -552,7 +686,8 @@ fn run_in_vm(
                     Ok(v) => Ok(v),
                     Err(Value::Table(t)) => {
                         let text: String = t.raw_get("err").unwrap_or_default();
-                        Err(raise(lua, &text))
+                        let counted: bool = t.raw_get(COUNTED_KEY).unwrap_or(false);
+                        Err(raise_marked(lua, &text, counted))
                     }
                     Err(other) => Ok(other),
                 },
@@ -562,12 +697,57 @@ fn run_in_vm(
                 Ok(v) | Err(v) => v,
             })
         })?;
+        // redis.acl_check_cmd(cmd, args...): whether the user running the script may run
+        // that command with those arguments (Redis's luaRedisAclCheckCmdPermissionsCommand).
+        let acl_check = scope.create_function(|lua, args: Variadic<Value>| {
+            if args.is_empty() {
+                return Err(raise(
+                    lua,
+                    "ERR Please specify at least one argument for this redis lib call",
+                ));
+            }
+            let Some(cmd_args) = command_args(&args) else {
+                return Err(raise(
+                    lua,
+                    "ERR Lua redis lib command arguments must be strings or integers",
+                ));
+            };
+            // Redis's lookupCommand: the subcommand when the command has subcommands and one
+            // is given; no arity check.
+            let spec = cmd::lookup(&cmd_args[0]).and_then(|spec| {
+                if spec.subcommands.is_empty() || cmd_args.len() == 1 {
+                    Some(spec)
+                } else {
+                    cmd::lookup_sub(spec, &cmd_args[1])
+                }
+            });
+            let Some(spec) = spec else {
+                return Err(raise(
+                    lua,
+                    "ERR Invalid command passed to redis.acl_check_cmd()",
+                ));
+            };
+            let Ok(ctx) = ctx.try_borrow() else {
+                return Err(mlua::Error::RecursiveMutCallback);
+            };
+            let allowed = ctx
+                .state
+                .acl
+                .user(ctx.client.user.name())
+                .is_some_and(|user| user.check(spec, &cmd_args).is_ok());
+            Ok(allowed)
+        })?;
         redis.raw_set("call", call)?;
         redis.raw_set("pcall", pcall)?;
+        redis.raw_set("acl_check_cmd", acl_check)?;
         let (ok, value): (bool, Value) = runner.call((f, a, b))?;
         let resp: u8 = internal.raw_get("resp").unwrap_or(2);
         if ok {
-            return Ok(RunOutcome::Reply(lua_to_reply(&value, resp, 0)));
+            let counted = match &value {
+                Value::Table(t) => t.raw_get::<bool>(COUNTED_KEY).unwrap_or(false),
+                _ => false,
+            };
+            return Ok(RunOutcome::Reply(lua_to_reply(&value, resp, 0), counted));
         }
         Ok(match value {
             Value::Table(t) => {
@@ -580,12 +760,14 @@ fn run_in_vm(
                     msg,
                     source: t.raw_get::<Option<String>>("source").ok().flatten(),
                     line: t.raw_get::<Option<i64>>("line").ok().flatten(),
+                    counted: t.raw_get::<bool>(COUNTED_KEY).unwrap_or(false),
                 }
             }
             other => RunOutcome::Failed {
                 msg: format!("ERR Error running script, {}", value_as_text(&other)),
                 source: None,
                 line: None,
+                counted: false,
             },
         })
     })

@@ -8,12 +8,16 @@ use super::*;
 pub(super) const PRELUDE: &str = r#"
 local internal, handler = ...
 local G = _G
-local error, type, tostring, setmetatable, rawget, xpcall, pcall, select =
-      error, type, tostring, setmetatable, rawget, xpcall, pcall, select
+local error, type, tostring, setmetatable, getmetatable, rawget, rawequal, xpcall, pcall, select =
+      error, type, tostring, setmetatable, getmetatable, rawget, rawequal, xpcall, pcall, select
 
 local function readonly_error() error("Attempt to modify a readonly table", 2) end
+-- What getmetatable returns for every protected table (Redis returns the real metatable, which
+-- is itself read-only): assigning to it fails as in Redis, and setmetatable (below) recognises
+-- a protected table by it.
+local protected_mt = setmetatable({}, {__newindex = readonly_error, __metatable = false})
 local function readonly(t)
-  return setmetatable({}, {__index = t, __newindex = readonly_error, __metatable = false})
+  return setmetatable({}, {__index = t, __newindex = readonly_error, __metatable = protected_mt})
 end
 
 internal.scripts = {}
@@ -46,14 +50,18 @@ redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 
 redis.REDIS_VERSION = internal.version
 redis.REDIS_VERSION_NUM = internal.version_num
 
--- What FUNCTION LOAD's code may use while it registers its functions.
+-- What FUNCTION LOAD's code may use while it registers its functions (Redis's library API:
+-- nothing else, not even the standard libraries, is visible then).
 local load_api = {
   register_function = function(...)
+    -- A function that kept a reference to the load-time `redis` may call it later.
+    if not internal.loading then
+      error({err = 'ERR redis.register_function can only be called on FUNCTION LOAD command'})
+    end
     local err = internal.register(...)
     if err then error({err = err}) end
   end,
   log = redis.log,
-  setresp = redis.setresp,
   REDIS_VERSION = redis.REDIS_VERSION,
   REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
   LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
@@ -66,7 +74,7 @@ local load_redis = setmetatable({}, {
     end
     return v
   end,
-  __newindex = readonly_error, __metatable = false})
+  __newindex = readonly_error, __metatable = protected_mt})
 local run_redis = readonly(redis)
 
 -- Lua's pcall returns the message of Redis error tables, not the table (as Redis 7.0 does).
@@ -116,6 +124,21 @@ local lib = {
     if type(f) ~= 'function' then return xpcall(f, h) end
     return guard(xpcall(function() return pack(f()) end, h))
   end,
+  -- Redis's Lua refuses protected tables' metatables with its read-only error.
+  setmetatable = function(t, mt)
+    if rawequal(getmetatable(t), protected_mt) then
+      -- Raised inside Redis's lua_setmetatable: no position in the message.
+      error("Attempt to modify a readonly table", 0)
+    end
+    return setmetatable(t, mt)
+  end,
+  -- Redis's Lua refuses precompiled (binary) chunks: loadstring returns nil and the message.
+  loadstring = function(s, ...)
+    if type(s) == 'string' and string.byte(s, 1) == 27 then
+      return nil, 'Binary code loading is not supported'
+    end
+    return G.loadstring(s, ...)
+  end,
 }
 G.bit, G.cjson, G.cmsgpack = nil, nil, nil
 G.loadfile, G.dofile, G.print = nil, nil, nil
@@ -129,6 +152,9 @@ local function make_env(vars)
         if internal.loading then return load_redis end
         return run_redis
       end
+      if internal.loading then
+        error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+      end
       if k == '_G' then return env end
       local v
       if vars then v = rawget(vars, k); if v ~= nil then return v end end
@@ -136,7 +162,7 @@ local function make_env(vars)
       v = rawget(G, k); if v ~= nil then return v end
       error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
     end,
-    __newindex = readonly_error, __metatable = false})
+    __newindex = readonly_error, __metatable = protected_mt})
   return env
 end
 internal.script_env = make_env(internal.vars)
@@ -370,6 +396,18 @@ pub(super) fn raise(lua: &Lua, text: &str) -> mlua::Error {
         return e;
     }
     mlua::Error::RuntimeError(text.to_string())
+}
+
+/// [`raise`], with the error table marked as counted in the error statistics already when
+/// `counted` (see `RunOutcome`).
+pub(super) fn raise_marked(lua: &Lua, text: &str, counted: bool) -> mlua::Error {
+    let err = raise(lua, text);
+    if counted {
+        let _ = internal(lua)
+            .and_then(|i| i.raw_get::<Table>("pending_err"))
+            .and_then(|t| t.raw_set(COUNTED_KEY, true));
+    }
+    err
 }
 
 /// Raise a plain Lua error message prefixed with the calling line ("user_script:1: ..."), the

@@ -112,6 +112,20 @@ pub fn load(
     now_ms: i64,
     drop_expired: bool,
 ) -> Result<Loaded, RdbFileError> {
+    load_merging(state, data, now_ms, drop_expired, true)
+}
+
+/// [`load`], with what to do about a library or key the state already holds: `allow_dup`
+/// replaces it (Redis's `RDBFLAGS_ALLOW_DUP`, DEBUG RELOAD MERGE); without it the load fails
+/// there (Redis refuses the library; for a key it stops the server, which the engine does not
+/// do).
+pub fn load_merging(
+    state: &mut EngineState,
+    data: &[u8],
+    now_ms: i64,
+    drop_expired: bool,
+    allow_dup: bool,
+) -> Result<Loaded, RdbFileError> {
     let mut loaded = Loaded::default();
     let databases = state.dbs.len();
     let summary = rdbfile::read(data, |item| {
@@ -125,8 +139,8 @@ pub fn load(
                 }
             }
             Item::Function(code) => {
-                crate::engine::scripting::load_library(&mut state.scripting, &code, true).map_err(
-                    |e| {
+                crate::engine::scripting::load_library(&mut state.scripting, &code, allow_dup)
+                    .map_err(|e| {
                         let why = match &e {
                             crate::engine::protocol::reply::Reply::Error(b) => {
                                 String::from_utf8_lossy(b).into_owned()
@@ -134,8 +148,7 @@ pub fn load(
                             _ => "refused".to_string(),
                         };
                         format!("cannot load a function library: {why}")
-                    },
-                )?;
+                    })?;
                 loaded.functions += 1;
             }
             Item::Entry {
@@ -154,6 +167,12 @@ pub fn load(
                     return Ok(());
                 }
                 let d = &mut state.dbs[db];
+                if !allow_dup && d.peek(&key).is_some() {
+                    return Err(format!(
+                        "duplicate key '{}' in database {db}",
+                        String::from_utf8_lossy(&key)
+                    ));
+                }
                 let mut entry = Entry::new(value);
                 entry.expire_at = expire_at_ms;
                 entry.access = d.access_policy.initial(now_ms);
@@ -189,12 +208,22 @@ pub fn load_file(
     path: &Path,
     now_ms: i64,
 ) -> Result<Option<Loaded>, PersistError> {
+    load_file_merging(state, path, now_ms, true)
+}
+
+/// [`load_file`] with [`load_merging`]'s `allow_dup`.
+pub fn load_file_merging(
+    state: &mut EngineState,
+    path: &Path,
+    now_ms: i64,
+    allow_dup: bool,
+) -> Result<Option<Loaded>, PersistError> {
     let data = match std::fs::read(path) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err(path)(e)),
     };
-    load(state, &data, now_ms, true)
+    load_merging(state, &data, now_ms, true, allow_dup)
         .map(Some)
         .map_err(|source| PersistError::Rdb {
             file: path.display().to_string(),
@@ -227,16 +256,45 @@ pub fn save_now(state: &mut EngineState, now_ms: i64) -> Result<u64, PersistErro
     r
 }
 
-/// DEBUG RELOAD with persistence off: save `dir/dbfilename`, empty the databases and the
-/// function libraries, and load the file back.
-pub fn debug_reload(state: &mut EngineState, now_ms: i64) -> Result<(), PersistError> {
-    save_now(state, now_ms)?;
-    super::snapshot::cancel(state);
-    for db in state.dbs.iter_mut() {
-        db.clear();
+/// DEBUG RELOAD's options (Redis's NOSAVE, NOFLUSH, MERGE).
+#[derive(Debug, Clone, Copy)]
+pub struct ReloadOptions {
+    /// Save first (not NOSAVE).
+    pub save: bool,
+    /// Empty the databases and the libraries before loading (not NOFLUSH).
+    pub flush: bool,
+    /// A library or key already there is replaced, not an error (MERGE).
+    pub merge: bool,
+}
+
+impl Default for ReloadOptions {
+    fn default() -> Self {
+        ReloadOptions {
+            save: true,
+            flush: true,
+            merge: false,
+        }
     }
-    state.scripting.flush_functions();
+}
+
+/// DEBUG RELOAD with persistence off: save `dir/dbfilename`, empty the databases and the
+/// function libraries, and load the file back (each step as `opts` says).
+pub fn debug_reload(
+    state: &mut EngineState,
+    now_ms: i64,
+    opts: ReloadOptions,
+) -> Result<(), PersistError> {
+    if opts.save {
+        save_now(state, now_ms)?;
+    }
+    super::snapshot::cancel(state);
+    if opts.flush {
+        for db in state.dbs.iter_mut() {
+            db.clear();
+        }
+        state.scripting.flush_functions();
+    }
     let path = rdb_path(state);
-    load_file(state, &path, now_ms)?;
+    load_file_merging(state, &path, now_ms, opts.merge)?;
     Ok(())
 }

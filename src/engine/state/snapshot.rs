@@ -265,9 +265,19 @@ pub fn cancel(state: &mut EngineState) {
     }
 }
 
-/// DEBUG RELOAD: write a snapshot, then rebuild the dataset from the data directory.
-pub fn debug_reload(state: &mut EngineState, now_ms: i64) -> Result<(), PersistError> {
-    save_inline(state, now_ms)?;
+/// DEBUG RELOAD: write a snapshot (unless NOSAVE), then rebuild the dataset from the data
+/// directory. The directory always holds the current dataset (the log is written before a
+/// command is answered), so NOFLUSH MERGE loads back what memory holds and is this same
+/// rebuild; NOFLUSH without MERGE is refused by the caller when memory is not empty, as
+/// Redis's load refuses a library or key it already has.
+pub fn debug_reload(state: &mut EngineState, now_ms: i64, save: bool) -> Result<(), PersistError> {
+    if save {
+        save_inline(state, now_ms)?;
+    } else if let Some(w) = &state.stream.log {
+        // Without a snapshot the reload reads the log up to the engine's offset: all of it
+        // must be on disk first (as DEBUG LOADAOF does).
+        w.flush_sync();
+    }
     reload_from_dir(state, now_ms)
 }
 
