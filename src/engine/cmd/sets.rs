@@ -202,7 +202,7 @@ fn spop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let mut rng = rand::thread_rng();
     let Some(count) = count else {
         let i = rng.gen_range(0..s.len().max(1));
-        let Some(m) = s.members.get_index(i).cloned() else {
+        let Some(m) = s.get_index(i) else {
             return Reply::Nil;
         };
         s.remove(&m);
@@ -230,7 +230,7 @@ fn spop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let positions = random_positions(s.len(), count as i64, &mut rng);
     let popped: Vec<CompactBytes> = positions
         .iter()
-        .filter_map(|&i| s.members.get_index(i).cloned())
+        .filter_map(|&i| s.get_index(i))
         .collect();
     for m in &popped {
         s.remove(m);
@@ -267,7 +267,7 @@ fn srandmember(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         (None, Some(_)) => Reply::Array(Vec::new()),
         (Some(s), None) => {
             let i = rng.gen_range(0..s.len().max(1));
-            s.members.get_index(i).map_or(Reply::Nil, bulk)
+            s.get_index(i).map_or(Reply::Nil, |m| bulk(&m))
         }
         (Some(s), Some(n)) if n >= 0 && n as usize >= s.len() => {
             Reply::Array(s.ordered().iter().map(bulk).collect())
@@ -275,7 +275,7 @@ fn srandmember(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         (Some(s), Some(n)) => Reply::Array(
             random_positions(s.len(), n, &mut rng)
                 .into_iter()
-                .filter_map(|i| s.members.get_index(i).map(bulk))
+                .filter_map(|i| s.get_index(i).map(|m| bulk(&m)))
                 .collect(),
         ),
     }
@@ -498,9 +498,9 @@ fn sscan(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     }
     let mut items = Vec::new();
     let next = crate::engine::storage::db::scan_positions(s.len(), cursor, opts.count, |i| {
-        if let Some(m) = s.members.get_index(i) {
-            if opts.matches(m) {
-                items.push(bulk(m));
+        if let Some(m) = s.get_index(i) {
+            if opts.matches(&m) {
+                items.push(bulk(&m));
             }
         }
     });

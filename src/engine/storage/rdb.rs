@@ -216,15 +216,15 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
         }
         Value::Set(s) => {
             out.push(TYPE_SET);
-            write_len(out, s.members.len() as u64);
-            for m in &s.members {
-                write_string(out, m);
+            write_len(out, s.len() as u64);
+            for m in s.iter() {
+                write_string(out, &m);
             }
         }
         Value::Hash(h) => {
             out.push(TYPE_HASH);
-            write_len(out, h.map.len() as u64);
-            for (k, v) in &h.map {
+            write_len(out, h.len() as u64);
+            for (k, v) in h.iter() {
                 write_string(out, k);
                 write_string(out, v);
             }
@@ -737,7 +737,7 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
             let n = r.count()?;
             let mut s = SetValue::default();
             for _ in 0..n {
-                if !s.members.insert(CompactBytes::from(r.string()?)) {
+                if !s.insert_loaded(&r.string()?) {
                     return Err(BadData("duplicate set member"));
                 }
             }
@@ -747,10 +747,7 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
             let blob = r.string()?;
             let mut s = SetValue::default();
             for n in intset_members(&blob)? {
-                if !s
-                    .members
-                    .insert(CompactBytes::from(n.to_string().into_bytes()))
-                {
+                if !s.insert_loaded(n.to_string().as_bytes()) {
                     return Err(BadData("duplicate intset member"));
                 }
             }
@@ -760,7 +757,7 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
             let blob = r.string()?;
             let mut s = SetValue::default();
             for e in listpack_entries(&blob)? {
-                if !s.members.insert(CompactBytes::from(e.to_bytes())) {
+                if !s.insert_loaded(&e.to_bytes()) {
                     return Err(BadData("duplicate set member"));
                 }
             }
@@ -772,10 +769,7 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
             for _ in 0..n {
                 let k = r.string()?;
                 let v = r.string()?;
-                if h.map
-                    .insert(CompactBytes::from(k), CompactBytes::from(v))
-                    .is_some()
-                {
+                if !h.insert_loaded(&k, &v) {
                     return Err(BadData("duplicate hash field"));
                 }
             }
@@ -785,10 +779,7 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
             let blob = r.string()?;
             let mut h = HashValue::default();
             for (k, v) in zipmap_pairs(&blob)? {
-                if h.map
-                    .insert(CompactBytes::from(k), CompactBytes::from(v))
-                    .is_some()
-                {
+                if !h.insert_loaded(&k, &v) {
                     return Err(BadData("duplicate hash field"));
                 }
             }
@@ -803,10 +794,7 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
             let mut h = HashValue::default();
             for pair in entries.chunks_exact(2) {
                 let (k, v) = (pair[0].to_bytes(), pair[1].to_bytes());
-                if h.map
-                    .insert(CompactBytes::from(k), CompactBytes::from(v))
-                    .is_some()
-                {
+                if !h.insert_loaded(&k, &v) {
                     return Err(BadData("duplicate hash field"));
                 }
             }
@@ -859,8 +847,8 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
     let empty = match &value {
         Value::Str(_) => false,
         Value::List(l) => l.items.is_empty(),
-        Value::Set(s) => s.members.is_empty(),
-        Value::Hash(h) => h.map.is_empty(),
+        Value::Set(s) => s.is_empty(),
+        Value::Hash(h) => h.is_empty(),
         // Only `iter`, `len` and `insert` are part of the sorted-set API this module relies on.
         Value::ZSet(z) => z.iter().next().is_none(),
         // A stream may be empty (XDEL of every entry, XGROUP CREATE ... MKSTREAM).
@@ -892,7 +880,7 @@ mod tests {
         let Ok(Value::Hash(h)) = load_value(&body) else {
             panic!("not a hash");
         };
-        assert_eq!(h.map.len(), 2);
+        assert_eq!(h.len(), 2);
         let pairs: Vec<(Vec<u8>, usize)> = h
             .map
             .iter()
