@@ -88,7 +88,7 @@ fn write_hash<'a>(
         if !create {
             return Ok(None);
         }
-        ctx.db().set(key, Value::Hash(Box::default()));
+        ctx.db().set(key, Value::Hash(Default::default()));
     }
     match ctx.db().get_mut(key, now).map(|e| &mut e.value) {
         Some(Value::Hash(h)) => Ok(Some(h)),

@@ -96,7 +96,7 @@ fn write_set<'a>(
         if !create {
             return Ok(None);
         }
-        ctx.db().set(key, Value::Set(Box::default()));
+        ctx.db().set(key, Value::Set(Default::default()));
     }
     match ctx.db().get_mut(key, now).map(|e| &mut e.value) {
         Some(Value::Set(s)) => Ok(Some(s)),
@@ -228,10 +228,7 @@ fn spop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         return Reply::Set(all.iter().map(bulk).collect());
     }
     let positions = random_positions(s.len(), count as i64, &mut rng);
-    let popped: Vec<CompactBytes> = positions
-        .iter()
-        .filter_map(|&i| s.get_index(i))
-        .collect();
+    let popped: Vec<CompactBytes> = s.members_at(&positions);
     for m in &popped {
         s.remove(m);
     }
@@ -273,9 +270,9 @@ fn srandmember(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
             Reply::Array(s.ordered().iter().map(bulk).collect())
         }
         (Some(s), Some(n)) => Reply::Array(
-            random_positions(s.len(), n, &mut rng)
-                .into_iter()
-                .filter_map(|i| s.get_index(i).map(|m| bulk(&m)))
+            s.members_at(&random_positions(s.len(), n, &mut rng))
+                .iter()
+                .map(bulk)
                 .collect(),
         ),
     }
@@ -338,7 +335,7 @@ fn set_op(ctx: &mut Ctx<'_>, keys: &[Arg], op: SetOp) -> Result<SetValue, Reply>
             // A replica keeps expired keys until the master's DEL: they still read as missing.
             Some(e) if db.is_due(e.expire_at, now) => None,
             Some(e) => match &e.value {
-                Value::Set(s) => Some(&**s),
+                Value::Set(s) => Some(s),
                 _ => None,
             },
             None => None,
@@ -399,7 +396,7 @@ fn set_op_store(ctx: &mut Ctx<'_>, a: &[Arg], op: SetOp) -> Reply {
             ctx.modified(dst);
         }
     } else {
-        ctx.db().set(dst, Value::Set(Box::new(result)));
+        ctx.db().set(dst, Value::Set(result));
         ctx.modified(dst);
     }
     Reply::Int(card)

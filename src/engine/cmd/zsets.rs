@@ -293,7 +293,7 @@ fn write_zset<'a>(
         if !create {
             return Ok(None);
         }
-        ctx.db().set(key, Value::ZSet(Box::default()));
+        ctx.db().set(key, Value::ZSet(Default::default()));
     }
     match ctx.db().get_mut(key, now).map(|e| &mut e.value) {
         Some(Value::ZSet(z)) => Ok(Some(z)),
@@ -649,7 +649,7 @@ pub(super) fn store_result(ctx: &mut Ctx<'_>, dst: &[u8], items: &[(CompactBytes
     for (m, s) in items {
         z.insert_limited(m, *s, lim.entries, lim.value);
     }
-    ctx.db().set(dst, Value::ZSet(Box::new(z)));
+    ctx.db().set(dst, Value::ZSet(z));
     ctx.modified(dst);
     ctx.signal_ready(dst);
     Reply::Int(items.len() as i64)
@@ -1368,11 +1368,9 @@ fn zsetop_generic(
     for k in &a[numkeys_index + 1..numkeys_index + 1 + setnum] {
         let src = match ctx.db().get(k, now).map(|e| &e.value) {
             None => Source::Missing,
-            Some(Value::ZSet(z)) => Source::ZSet(
-                z.iter()
-                    .map(|(m, s)| (CompactBytes::new(m), s))
-                    .collect(),
-            ),
+            Some(Value::ZSet(z)) => {
+                Source::ZSet(z.iter().map(|(m, s)| (CompactBytes::new(m), s)).collect())
+            }
             Some(Value::Set(s)) => Source::Set(s.ordered()),
             Some(_) => return wrongtype(),
         };

@@ -23,27 +23,26 @@ type Table = IndexMap<CompactBytes, CompactBytes, FastState>;
 pub const DEFAULT_MAX_ENTRIES: usize = 128;
 pub const DEFAULT_MAX_VALUE: usize = 64;
 
+/// 16 bytes, held in the keyspace entry itself (`Value::Hash`): the table form's pointer sits in
+/// the second word and the packed form's non-null data pointer tells them apart, so a small
+/// hash costs its entry plus one allocation of exactly its bytes. Its count is not stored: it is
+/// a walk of at most hash-max-listpack-entries entries, like every packed operation.
 #[derive(Debug, Clone)]
 pub struct HashValue {
     repr: Repr,
 }
 
-// 24 bytes: the count shares the word of the discriminant, so a small hash is this, one boxed
-// buffer and nothing else.
 #[derive(Debug, Clone)]
 enum Repr {
-    /// `len` (field, value) pairs as alternating length-prefixed entries.
-    Packed { len: u32, buf: Box<[u8]> },
+    /// (field, value) pairs as alternating length-prefixed entries.
+    Packed(Box<[u8]>),
     Table(Box<Table>),
 }
 
 impl Default for HashValue {
     fn default() -> Self {
         HashValue {
-            repr: Repr::Packed {
-                len: 0,
-                buf: Box::default(),
-            },
+            repr: Repr::Packed(Box::default()),
         }
     }
 }
@@ -55,22 +54,25 @@ struct Slot {
     end: usize,
 }
 
-fn find_packed(buf: &[u8], field: &[u8]) -> Option<Slot> {
+/// The field's slot, or how many pairs were walked (all of them) when it is absent.
+fn find_packed(buf: &[u8], field: &[u8]) -> Result<Slot, usize> {
     let mut pos = 0;
+    let mut pairs = 0;
     while pos < buf.len() {
         let start = pos;
         let f = packed::read_entry(buf, &mut pos);
         let value = pos;
         packed::read_entry(buf, &mut pos);
         if f == field {
-            return Some(Slot {
+            return Ok(Slot {
                 start,
                 value,
                 end: pos,
             });
         }
+        pairs += 1;
     }
-    None
+    Err(pairs)
 }
 
 /// Iterator over a hash's (field, value) pairs in its order.
@@ -96,23 +98,26 @@ impl<'a> Iterator for Iter<'a> {
 impl HashValue {
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Packed { len, .. } => *len as usize,
+            Repr::Packed(buf) => Entries::new(buf).count() / 2,
             Repr::Table(t) => t.len(),
         }
     }
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match &self.repr {
+            Repr::Packed(buf) => buf.is_empty(),
+            Repr::Table(t) => t.is_empty(),
+        }
     }
     /// True while Redis would still hold this hash as a listpack.
     pub fn is_packed(&self) -> bool {
-        matches!(self.repr, Repr::Packed { .. })
+        matches!(self.repr, Repr::Packed(_))
     }
 
     /// Switch to the table form, keeping the order (Redis never converts back).
     fn convert(&mut self) {
-        if let Repr::Packed { buf, len } = &self.repr {
-            let mut t = Table::with_capacity_and_hasher(*len as usize + 1, FastState::default());
-            for (f, v) in (Iter::Packed(Entries::new(buf))).collect::<Vec<_>>() {
+        if let Repr::Packed(buf) = &self.repr {
+            let mut t = Table::with_capacity_and_hasher(self.len() + 1, FastState::default());
+            for (f, v) in Iter::Packed(Entries::new(buf)) {
                 t.insert(CompactBytes::new(f), CompactBytes::new(v));
             }
             self.repr = Repr::Table(Box::new(t));
@@ -131,21 +136,23 @@ impl HashValue {
         if field.len() > max_value || value.len() > max_value {
             self.convert();
         }
-        if let Repr::Packed { len, buf } = &mut self.repr {
-            if let Some(slot) = find_packed(buf, field) {
-                let mut enc = Vec::with_capacity(packed::entry_len(value));
-                packed::write_entry(&mut enc, value);
-                packed::splice(buf, slot.value..slot.end, &enc);
-                return false;
-            }
-            if (*len as usize) < max_entries {
+        if let Repr::Packed(buf) = &mut self.repr {
+            let pairs = match find_packed(buf, field) {
+                Ok(slot) => {
+                    let mut enc = Vec::with_capacity(packed::entry_len(value));
+                    packed::write_entry(&mut enc, value);
+                    packed::splice(buf, slot.value..slot.end, &enc);
+                    return false;
+                }
+                Err(pairs) => pairs,
+            };
+            if pairs < max_entries {
                 let mut enc =
                     Vec::with_capacity(packed::entry_len(field) + packed::entry_len(value));
                 packed::write_entry(&mut enc, field);
                 packed::write_entry(&mut enc, value);
                 let end = buf.len();
                 packed::splice(buf, end..end, &enc);
-                *len += 1;
                 return true;
             }
             self.convert();
@@ -173,8 +180,8 @@ impl HashValue {
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match &self.repr {
-            Repr::Packed { buf, .. } => {
-                let slot = find_packed(buf, field)?;
+            Repr::Packed(buf) => {
+                let slot = find_packed(buf, field).ok()?;
                 let mut pos = slot.value;
                 Some(packed::read_entry(buf, &mut pos))
             }
@@ -184,13 +191,12 @@ impl HashValue {
 
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match &mut self.repr {
-            Repr::Packed { len, buf } => match find_packed(buf, field) {
-                Some(slot) => {
+            Repr::Packed(buf) => match find_packed(buf, field) {
+                Ok(slot) => {
                     packed::splice(buf, slot.start..slot.end, b"");
-                    *len -= 1;
                     true
                 }
-                None => false,
+                Err(_) => false,
             },
             Repr::Table(t) => t.swap_remove(field).is_some(),
         }
@@ -199,7 +205,7 @@ impl HashValue {
     /// (field, value) pairs: insertion order while packed, the table's order after.
     pub fn iter(&self) -> Iter<'_> {
         match &self.repr {
-            Repr::Packed { buf, .. } => Iter::Packed(Entries::new(buf)),
+            Repr::Packed(buf) => Iter::Packed(Entries::new(buf)),
             Repr::Table(t) => Iter::Table(t.iter()),
         }
     }
@@ -208,7 +214,7 @@ impl HashValue {
     /// packed). HSCAN walks positions of the table form.
     pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
         match &self.repr {
-            Repr::Packed { .. } => self.iter().nth(i),
+            Repr::Packed(_) => self.iter().nth(i),
             Repr::Table(t) => t.get_index(i).map(|(k, v)| (k.as_slice(), v.as_slice())),
         }
     }
@@ -217,9 +223,12 @@ impl HashValue {
     /// positions are asked for (a negative count may ask for millions).
     pub fn pairs_at(&self, positions: &[usize]) -> Vec<(&[u8], &[u8])> {
         match &self.repr {
-            Repr::Packed { .. } => {
+            Repr::Packed(_) => {
                 let all: Vec<_> = self.iter().collect();
-                positions.iter().filter_map(|&i| all.get(i).copied()).collect()
+                positions
+                    .iter()
+                    .filter_map(|&i| all.get(i).copied())
+                    .collect()
             }
             Repr::Table(_) => positions
                 .iter()
@@ -228,11 +237,19 @@ impl HashValue {
         }
     }
 
+    /// Where reading this hash starts (for prefetching; see [`super::prefetch`]).
+    pub fn heap_ptr(&self) -> *const u8 {
+        match &self.repr {
+            Repr::Packed(buf) => buf.as_ptr(),
+            Repr::Table(t) => (&**t as *const Table).cast(),
+        }
+    }
+
     /// An estimate of the bytes this hash occupies (MEMORY USAGE, eviction): the allocations,
     /// plus the allocator's per-chunk word.
     pub fn memory_estimate(&self) -> usize {
         match &self.repr {
-            Repr::Packed { buf, .. } => 32 + 8 + buf.len(),
+            Repr::Packed(buf) => 16 + 8 + buf.len(),
             Repr::Table(t) => {
                 64 + t
                     .iter()
@@ -253,7 +270,7 @@ mod tests {
 
     #[test]
     fn small_hashes_are_packed_and_keep_insertion_order_after_deletes() {
-        assert_eq!(std::mem::size_of::<HashValue>(), 24);
+        assert_eq!(std::mem::size_of::<HashValue>(), 16);
         let mut h = HashValue::default();
         for f in ["a", "b", "c", "d"] {
             assert!(h.insert(f.as_bytes(), b"v", 128, 64));
@@ -262,7 +279,10 @@ mod tests {
         assert!(!h.insert(b"a", b"w", 128, 64));
         assert!(h.remove(b"b"));
         assert!(!h.remove(b"b"));
-        assert_eq!(fields(&h), vec![b"a".to_vec(), b"c".to_vec(), b"d".to_vec()]);
+        assert_eq!(
+            fields(&h),
+            vec![b"a".to_vec(), b"c".to_vec(), b"d".to_vec()]
+        );
         assert_eq!(h.get(b"c"), Some(&b"longer value"[..]));
         assert_eq!(h.get(b"a"), Some(&b"w"[..]));
         assert_eq!(h.get(b"b"), None);
@@ -271,7 +291,11 @@ mod tests {
         assert_eq!(h.get_index(1), Some((&b"c"[..], &b"longer value"[..])));
         assert_eq!(
             h.pairs_at(&[2, 0, 2, 9]),
-            vec![(&b"d"[..], &b"v"[..]), (&b"a"[..], &b"w"[..]), (&b"d"[..], &b"v"[..])]
+            vec![
+                (&b"d"[..], &b"v"[..]),
+                (&b"a"[..], &b"w"[..]),
+                (&b"d"[..], &b"v"[..])
+            ]
         );
     }
 
@@ -283,7 +307,10 @@ mod tests {
         }
         h.insert(b"long", &[b'x'; 65], 128, 64);
         assert!(!h.is_packed());
-        assert_eq!(fields(&h), [&b"a"[..], b"b", b"c", b"long"].map(|f| f.to_vec()));
+        assert_eq!(
+            fields(&h),
+            [&b"a"[..], b"b", b"c", b"long"].map(|f| f.to_vec())
+        );
         assert_eq!(h.get(b"long").map(|v| v.len()), Some(65));
         // Never back, even when it shrinks again.
         h.remove(b"long");
@@ -300,7 +327,10 @@ mod tests {
         for i in 0..300u32 {
             let f = format!("f{}", i % 150);
             let v = format!("v{i}");
-            assert_eq!(h.insert(f.as_bytes(), v.as_bytes(), 128, 64), model.insert(f.clone(), v).is_none());
+            assert_eq!(
+                h.insert(f.as_bytes(), v.as_bytes(), 128, 64),
+                model.insert(f.clone(), v).is_none()
+            );
             if i % 7 == 0 {
                 let g = format!("f{}", i % 50);
                 assert_eq!(h.remove(g.as_bytes()), model.remove(&g).is_some());

@@ -134,7 +134,10 @@ mod tests {
         }
         let got: Vec<&[u8]> = Entries::new(&buf).collect();
         assert_eq!(got, vec![&b""[..], b"a", &long[..]]);
-        assert_eq!(buf.len(), entry_len(b"") + entry_len(b"a") + entry_len(&long));
+        assert_eq!(
+            buf.len(),
+            entry_len(b"") + entry_len(b"a") + entry_len(&long)
+        );
     }
 
     #[test]

@@ -741,7 +741,7 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
                     return Err(BadData("duplicate set member"));
                 }
             }
-            Value::Set(Box::new(s))
+            Value::Set(s)
         }
         TYPE_SET_INTSET => {
             let blob = r.string()?;
@@ -751,7 +751,7 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
                     return Err(BadData("duplicate intset member"));
                 }
             }
-            Value::Set(Box::new(s))
+            Value::Set(s)
         }
         TYPE_SET_LISTPACK => {
             let blob = r.string()?;
@@ -761,7 +761,7 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
                     return Err(BadData("duplicate set member"));
                 }
             }
-            Value::Set(Box::new(s))
+            Value::Set(s)
         }
         TYPE_HASH => {
             let n = r.count()?;
@@ -773,7 +773,7 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
                     return Err(BadData("duplicate hash field"));
                 }
             }
-            Value::Hash(Box::new(h))
+            Value::Hash(h)
         }
         TYPE_HASH_ZIPMAP => {
             let blob = r.string()?;
@@ -783,7 +783,7 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
                     return Err(BadData("duplicate hash field"));
                 }
             }
-            Value::Hash(Box::new(h))
+            Value::Hash(h)
         }
         TYPE_HASH_LISTPACK | TYPE_HASH_ZIPLIST => {
             let blob = r.string()?;
@@ -798,7 +798,7 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
                     return Err(BadData("duplicate hash field"));
                 }
             }
-            Value::Hash(Box::new(h))
+            Value::Hash(h)
         }
         TYPE_ZSET | TYPE_ZSET_2 => {
             let n = r.count()?;
@@ -815,7 +815,7 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
             if z.len() != n {
                 return Err(BadData("duplicate zset member"));
             }
-            Value::ZSet(Box::new(z))
+            Value::ZSet(z)
         }
         TYPE_ZSET_LISTPACK | TYPE_ZSET_ZIPLIST => {
             let blob = r.string()?;
@@ -836,7 +836,7 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
             if z.len() != entries.len() / 2 {
                 return Err(BadData("duplicate zset member"));
             }
-            Value::ZSet(Box::new(z))
+            Value::ZSet(z)
         }
         stream::TYPE_STREAM_LISTPACKS
         | stream::TYPE_STREAM_LISTPACKS_2
@@ -881,11 +881,7 @@ mod tests {
             panic!("not a hash");
         };
         assert_eq!(h.len(), 2);
-        let pairs: Vec<(Vec<u8>, usize)> = h
-            .map
-            .iter()
-            .map(|(k, v)| (k.as_slice().to_vec(), v.as_slice().len()))
-            .collect();
+        let pairs: Vec<(Vec<u8>, usize)> = h.iter().map(|(k, v)| (k.to_vec(), v.len())).collect();
         assert_eq!(pairs, [(b"f".to_vec(), 1), (b"long".to_vec(), 300)]);
         // Cut anywhere: an error, not a panic.
         for cut in 1..body.len() {
@@ -921,7 +917,7 @@ mod tests {
         let values = [
             Value::str(b"-129"),
             Value::str(&[b'y'; 300]),
-            Value::ZSet(Box::new(z)),
+            Value::ZSet(z),
             Value::List(Box::new(l)),
         ];
         for v in values {

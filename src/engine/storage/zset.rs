@@ -416,37 +416,40 @@ impl<'a> Iterator for PackedIter<'a> {
     }
 }
 
-/// The byte range and score of `member` in a packed buffer.
-fn find_packed(buf: &[u8], member: &[u8]) -> Option<(std::ops::Range<usize>, f64)> {
+/// The byte range and score of `member` in a packed buffer, or how many entries were walked
+/// (all of them) when it is absent.
+fn find_packed(buf: &[u8], member: &[u8]) -> Result<(std::ops::Range<usize>, f64), usize> {
     let mut it = PackedIter { buf, pos: 0 };
+    let mut walked = 0;
     loop {
         let start = it.pos;
-        let (m, s) = it.next()?;
+        let Some((m, s)) = it.next() else {
+            return Err(walked);
+        };
         if m == member {
-            return Some((start..it.pos, s));
+            return Ok((start..it.pos, s));
         }
+        walked += 1;
     }
 }
 
+/// 16 bytes, held in the keyspace entry itself (`Value::ZSet`), as for hashes: the packed
+/// buffer's non-null pointer tells the two forms apart, and the count is a walk.
 #[derive(Debug, Clone)]
 pub struct ZSetValue {
     repr: Repr,
 }
 
-// 24 bytes, as for hashes: the count shares the discriminant's word.
 #[derive(Debug, Clone)]
 enum Repr {
-    Packed { len: u32, buf: Box<[u8]> },
+    Packed(Box<[u8]>),
     Tree(Box<Tree>),
 }
 
 impl Default for ZSetValue {
     fn default() -> Self {
         ZSetValue {
-            repr: Repr::Packed {
-                len: 0,
-                buf: Box::default(),
-            },
+            repr: Repr::Packed(Box::default()),
         }
     }
 }
@@ -470,23 +473,26 @@ impl<'a> Iterator for Iter<'a> {
 impl ZSetValue {
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Packed { len, .. } => *len as usize,
+            Repr::Packed(buf) => PackedIter { buf, pos: 0 }.count(),
             Repr::Tree(t) => t.len(),
         }
     }
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match &self.repr {
+            Repr::Packed(buf) => buf.is_empty(),
+            Repr::Tree(t) => t.len() == 0,
+        }
     }
     /// True while Redis would still hold this sorted set as a listpack (OBJECT ENCODING; ZSCAN
     /// replies in one call then).
     pub fn is_packed(&self) -> bool {
-        matches!(self.repr, Repr::Packed { .. })
+        matches!(self.repr, Repr::Packed(_))
     }
 
     /// Switch to the big form (Redis never converts back). Also used by commands that build a
     /// result Redis would keep as a skiplist.
     pub fn convert(&mut self) {
-        if let Repr::Packed { buf, .. } = &self.repr {
+        if let Repr::Packed(buf) = &self.repr {
             let mut t = Tree::default();
             for (m, s) in (PackedIter { buf, pos: 0 }) {
                 t.insert(CompactBytes::new(m), s);
@@ -517,14 +523,14 @@ impl ZSetValue {
         if member.len() > max_value {
             self.convert();
         }
-        if let Repr::Packed { len, buf } = &mut self.repr {
+        if let Repr::Packed(buf) = &mut self.repr {
             let old = find_packed(buf, member);
-            if old.is_none() && *len as usize >= max_entries {
+            if old.as_ref().is_err_and(|&n| n >= max_entries) {
                 self.convert();
             } else {
                 let score = if score == 0.0 { 0.0 } else { score };
-                let new = old.is_none();
-                if let Some((range, old_score)) = old {
+                let new = old.is_err();
+                if let Ok((range, old_score)) = old {
                     if old_score.total_cmp(&score) == Ordering::Equal {
                         return false;
                     }
@@ -545,9 +551,6 @@ impl ZSetValue {
                 write_score(&mut enc, score);
                 packed::write_entry(&mut enc, member);
                 packed::splice(buf, at..at, &enc);
-                if new {
-                    *len += 1;
-                }
                 return new;
             }
         }
@@ -560,10 +563,9 @@ impl ZSetValue {
     /// Remove a member; returns its score.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         match &mut self.repr {
-            Repr::Packed { len, buf } => {
-                let (range, score) = find_packed(buf, member)?;
+            Repr::Packed(buf) => {
+                let (range, score) = find_packed(buf, member).ok()?;
                 packed::splice(buf, range, b"");
-                *len -= 1;
                 Some(score)
             }
             Repr::Tree(t) => t.remove(member),
@@ -572,7 +574,7 @@ impl ZSetValue {
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &self.repr {
-            Repr::Packed { buf, .. } => find_packed(buf, member).map(|(_, s)| s),
+            Repr::Packed(buf) => find_packed(buf, member).ok().map(|(_, s)| s),
             Repr::Tree(t) => t.score(member),
         }
     }
@@ -580,7 +582,7 @@ impl ZSetValue {
     /// 0-based rank of `member` in ascending order.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         match &self.repr {
-            Repr::Packed { .. } => self.iter().position(|(m, _)| m == member),
+            Repr::Packed(_) => self.iter().position(|(m, _)| m == member),
             Repr::Tree(t) => t.rank(member),
         }
     }
@@ -589,7 +591,7 @@ impl ZSetValue {
     /// "score < min"). O(log n) in the tree, a walk of the prefix while packed.
     pub fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
         match &self.repr {
-            Repr::Packed { .. } => self.iter().take_while(|(m, s)| before(*s, m)).count(),
+            Repr::Packed(_) => self.iter().take_while(|(m, s)| before(*s, m)).count(),
             Repr::Tree(t) => t.count_before(before),
         }
     }
@@ -597,7 +599,7 @@ impl ZSetValue {
     /// The member at 0-based ascending rank `i`.
     pub fn by_rank(&self, i: usize) -> Option<(&[u8], f64)> {
         match &self.repr {
-            Repr::Packed { .. } => self.iter().nth(i),
+            Repr::Packed(_) => self.iter().nth(i),
             Repr::Tree(t) => t.by_rank(i),
         }
     }
@@ -605,7 +607,7 @@ impl ZSetValue {
     /// Members with ascending ranks in `start..end`, in order.
     pub fn range(&self, start: usize, end: usize) -> Vec<(CompactBytes, f64)> {
         match &self.repr {
-            Repr::Packed { .. } => self
+            Repr::Packed(_) => self
                 .iter()
                 .take(end)
                 .skip(start)
@@ -618,7 +620,7 @@ impl ZSetValue {
     /// Members in (score, member) order.
     pub fn iter(&self) -> Iter<'_> {
         match &self.repr {
-            Repr::Packed { buf, .. } => Iter::Packed(PackedIter { buf, pos: 0 }),
+            Repr::Packed(buf) => Iter::Packed(PackedIter { buf, pos: 0 }),
             Repr::Tree(t) => Iter::Tree(t.iter()),
         }
     }
@@ -627,7 +629,7 @@ impl ZSetValue {
     /// packed (Redis's listpack order), the dict's insertion order (O(1)) once converted.
     pub fn dict_index(&self, i: usize) -> Option<(&[u8], f64)> {
         match &self.repr {
-            Repr::Packed { .. } => self.iter().nth(i),
+            Repr::Packed(_) => self.iter().nth(i),
             Repr::Tree(t) => t.dict_index(i),
         }
     }
@@ -637,7 +639,7 @@ impl ZSetValue {
     pub fn entries_at(&self, positions: &[usize]) -> Vec<(CompactBytes, f64)> {
         let own = |(m, s): (&[u8], f64)| (CompactBytes::new(m), s);
         match &self.repr {
-            Repr::Packed { .. } => {
+            Repr::Packed(_) => {
                 let all: Vec<_> = self.iter().collect();
                 positions
                     .iter()
@@ -651,10 +653,18 @@ impl ZSetValue {
         }
     }
 
+    /// Where reading this sorted set starts (for prefetching; see [`super::prefetch`]).
+    pub fn heap_ptr(&self) -> *const u8 {
+        match &self.repr {
+            Repr::Packed(buf) => buf.as_ptr(),
+            Repr::Tree(t) => (&**t as *const Tree).cast(),
+        }
+    }
+
     /// An estimate of the bytes this sorted set occupies (MEMORY USAGE, eviction).
     pub fn memory_estimate(&self) -> usize {
         match &self.repr {
-            Repr::Packed { buf, .. } => 32 + 8 + buf.len(),
+            Repr::Packed(buf) => 16 + 8 + buf.len(),
             Repr::Tree(t) => t.memory_estimate(),
         }
     }
@@ -691,27 +701,32 @@ mod tests {
         assert_eq!(z.len(), 2);
     }
 
-    #[test]
-    fn matches_a_sorted_vector_under_random_operations() {
+    /// The same random operations on a set kept packed (limits above its size) and on one
+    /// converted at 128 members, checked against a model after every step that matters.
+    fn random_operations(max_entries: usize, rng_seed: u64) -> ZSetValue {
         use rand::{Rng, SeedableRng};
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(rng_seed);
         let mut z = ZSetValue::default();
         let mut model: std::collections::BTreeMap<Vec<u8>, f64> = Default::default();
         for _ in 0..5000 {
             let m = format!("m{}", rng.gen_range(0..300)).into_bytes();
             if rng.gen_bool(0.6) {
-                let s = rng.gen_range(-20..20) as f64;
-                z.insert(CompactBytes::new(&m), s);
+                // Whole and fractional scores: both packed score forms.
+                let s = rng.gen_range(-20..20) as f64 / if rng.gen_bool(0.3) { 4.0 } else { 1.0 };
+                let new = !model.contains_key(&m);
+                assert_eq!(z.insert_limited(&m, s, max_entries, 64), new);
                 model.insert(m, s);
             } else {
                 assert_eq!(z.remove(&m), model.remove(&m));
             }
+            assert_eq!(z.len(), model.len());
         }
         let mut expected: Vec<(Vec<u8>, f64)> = model.into_iter().collect();
         expected.sort_by(|a, b| cmp_key(a.1, &a.0, b.1, &b.0));
         assert_eq!(members(&z), expected);
-        for (i, (m, _)) in expected.iter().enumerate() {
+        for (i, (m, s)) in expected.iter().enumerate() {
             assert_eq!(z.rank(m), Some(i));
+            assert_eq!(z.score(m), Some(*s));
             assert_eq!(z.by_rank(i).map(|(x, _)| x.to_vec()), Some(m.clone()));
         }
         let mid: Vec<Vec<u8>> = z
@@ -721,5 +736,117 @@ mod tests {
             .collect();
         let want: Vec<Vec<u8>> = expected[5..17].iter().map(|(m, _)| m.clone()).collect();
         assert_eq!(mid, want);
+        assert_eq!(
+            z.count_before(|s, _| s < 0.0),
+            expected.iter().filter(|(_, s)| *s < 0.0).count()
+        );
+        z
+    }
+
+    #[test]
+    fn matches_a_sorted_vector_under_random_operations() {
+        assert!(random_operations(1000, 7).is_packed());
+        assert!(!random_operations(128, 7).is_packed());
+    }
+
+    #[test]
+    fn small_sets_are_packed_in_score_member_order() {
+        assert_eq!(std::mem::size_of::<ZSetValue>(), 16);
+        let mut z = ZSetValue::default();
+        for (m, s) in [
+            ("c", 1.5),
+            ("a", 2.0),
+            ("b", 2.0),
+            ("z", -1.0),
+            ("y", f64::INFINITY),
+        ] {
+            z.insert_limited(m.as_bytes(), s, 128, 64);
+        }
+        assert!(z.is_packed());
+        let order: Vec<&[u8]> = z.iter().map(|(m, _)| m).collect();
+        assert_eq!(order, [&b"z"[..], b"c", b"a", b"b", b"y"]);
+        // Scan order of a packed set is its rank order (Redis's listpack order).
+        assert_eq!(z.dict_index(4), Some((&b"y"[..], f64::INFINITY)));
+        assert_eq!(
+            z.entries_at(&[1, 1, 9]),
+            vec![
+                (CompactBytes::new(b"c"), 1.5),
+                (CompactBytes::new(b"c"), 1.5)
+            ]
+        );
+        // An update moves the member; an equal score is no change.
+        assert!(!z.insert_limited(b"z", 3.0, 128, 64));
+        assert_eq!(z.rank(b"z"), Some(3));
+        assert!(!z.insert_limited(b"z", 3.0, 128, 64));
+        assert_eq!(z.len(), 5);
+    }
+
+    #[test]
+    fn packed_scores_round_trip_exactly() {
+        let scores = [
+            0.0,
+            1.0,
+            -1.0,
+            0.1,
+            -2.5e-300,
+            1e300,
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+            (1u64 << 53) as f64,
+            ((1u64 << 53) - 1) as f64,
+            -(((1u64 << 53) - 1) as f64),
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+        ];
+        for s in scores {
+            let mut buf = Vec::new();
+            write_score(&mut buf, s);
+            let mut pos = 0;
+            let back = read_score(&buf, &mut pos);
+            assert_eq!(back.to_bits(), s.to_bits(), "{s}");
+            assert_eq!(pos, buf.len());
+        }
+        // Small whole scores take one byte.
+        let mut buf = Vec::new();
+        write_score(&mut buf, 17.0);
+        assert_eq!(buf.len(), 1);
+    }
+
+    #[test]
+    fn conversions_follow_the_limits_and_never_go_back() {
+        let mut z = ZSetValue::default();
+        for i in 0..3 {
+            z.insert_limited(format!("m{i}").as_bytes(), i as f64, 3, 8);
+        }
+        assert!(z.is_packed());
+        // Updating an existing member at the limit keeps it packed; a new one converts.
+        z.insert_limited(b"m0", 10.0, 3, 8);
+        assert!(z.is_packed());
+        z.insert_limited(b"m3", 3.0, 3, 8);
+        assert!(!z.is_packed());
+        z.remove(b"m3");
+        z.remove(b"m2");
+        assert!(!z.is_packed());
+        let order: Vec<&[u8]> = z.iter().map(|(m, _)| m).collect();
+        assert_eq!(order, [&b"m1"[..], b"m0"]);
+        // A long member converts too.
+        let mut z = ZSetValue::default();
+        z.insert_limited(b"short", 1.0, 3, 8);
+        z.insert_limited(b"much too long", 1.0, 3, 8);
+        assert!(!z.is_packed());
+        assert_eq!(z.len(), 2);
+    }
+
+    #[test]
+    fn negative_zero_is_zero_when_packed_and_keeps_its_sign_when_converted() {
+        let mut z = ZSetValue::default();
+        z.insert_limited(b"a", -0.0, 1, 64);
+        assert!(z.score(b"a").is_some_and(|s| s.is_sign_positive()));
+        // The second member does not fit: the set converts first, then takes it as given.
+        z.insert_limited(b"b", -0.0, 1, 64);
+        assert!(!z.is_packed());
+        assert!(z.score(b"b").is_some_and(|s| s.is_sign_negative()));
     }
 }
