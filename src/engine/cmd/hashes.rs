@@ -150,7 +150,7 @@ fn hget(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         Err(e) => e,
         Ok(h) => h
             .and_then(|h| h.get(&a[2]))
-            .map_or(Reply::Nil, |v| Reply::bulk_copy(v)),
+            .map_or(Reply::Nil, Reply::bulk_copy),
     }
 }
 
@@ -162,7 +162,7 @@ fn hmget(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
                 .iter()
                 .map(|f| {
                     h.and_then(|h| h.get(f))
-                        .map_or(Reply::Nil, |v| Reply::bulk_copy(v))
+                        .map_or(Reply::Nil, Reply::bulk_copy)
                 })
                 .collect(),
         ),
