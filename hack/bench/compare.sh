@@ -9,6 +9,15 @@
 #   N=200000 hack/bench/compare.sh       # quicker
 #   ROUNDS=3 hack/bench/compare.sh       # each test 3 times in alternation, medians reported
 #   ENGINE_ARGS="--worker-threads 1" hack/bench/compare.sh     # extra engine flags
+#   ENGINE=path/to/redispair-engine hack/bench/compare.sh        # a given binary (no build)
+#   ONLY=memory hack/bench/compare.sh    # only the memory rows (ONLY=speed: only the ops/s rows)
+#   VALUES=200000 SHAPES=hash,zset hack/bench/compare.sh         # collection memory rows
+#
+# The collection memory rows (issue 13) load VALUES keys (default 1M), each one small
+# collection, into a fresh pair of servers per shape, with the same RESP stream piped through
+# `redis-cli --pipe` into both: hash = HSET of 10 fields ("field:J" -> "I:J"), set = SADD of 10
+# integers (I*10+J), zset = ZADD of 10 members ("member:J", score J). Each row prints the RSS
+# growth per value on both servers and the ratio engine/redis-server.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -19,13 +28,19 @@ KEYS=${KEYS:-1000000}
 PIPELINES=${PIPELINES:-"1 16"}
 ROUNDS=${ROUNDS:-1}
 
+ONLY=${ONLY:-}
+VALUES=${VALUES:-1000000}
+SHAPES=${SHAPES:-hash,set,zset}
+
 hack/install-test-deps.sh >/dev/null
 # shellcheck source=hack/lib/python.sh
 source hack/lib/python.sh   # the same python3 as the tests (only its standard library is used here)
 export PATH=$REDISPAIR_PYTHON_VENV/bin:$PATH
-echo "building the engine (release)..." >&2
-cargo build --release --bin redispair-engine >&2
-ENGINE=${CARGO_TARGET_DIR:-target}/release/redispair-engine
+if [[ -z ${ENGINE:-} ]]; then
+  echo "building the engine (release)..." >&2
+  cargo build --release --bin redispair-engine >&2
+  ENGINE=${CARGO_TARGET_DIR:-target}/release/redispair-engine
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 work=$(mktemp -d)
@@ -71,6 +86,7 @@ print(data[hdr.index("rps")], data[hdr.index("p99_latency_ms")])'
 median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 
 IFS=, read -ra tests <<<"$TESTS"
+[[ $ONLY == memory ]] && PIPELINES=""
 for p in $PIPELINES; do
   for t in "${tests[@]}"; do
     # Alternate the two servers ROUNDS times so a change in the machine's load hits both.
@@ -104,6 +120,7 @@ load_and_measure() { # port pid
   read -r u1 r1 < <(mem "$1" "$2")
   python3 -c "print(f'{$keys} {($u1-$u0)/$keys:.1f} {($r1-$r0)/$keys:.1f}')"
 }
+[[ $ONLY == speed ]] && exit 0
 read -r rk ru rr < <(load_and_measure "$RPORT" "$RPID")
 read -r ek eu er < <(load_and_measure "$EPORT" "$EPID")
 echo
@@ -112,3 +129,68 @@ printf '%-14s %10s %18s %18s\n' server keys used_memory/key rss_delta/key
 printf '%-14s %10s %18s %18s\n' redis-server "$rk" "$ru" "$rr"
 printf '%-14s %10s %18s %18s\n' engine "$ek" "$eu" "$er"
 echo "ratio engine/redis-server bytes per key (rss) = $(python3 -c "print(f'{$er/$rr:.2f}')")"
+
+# Collection memory rows: fresh servers per shape (freed memory of an earlier load would be
+# reused and hide the growth), the same RESP stream into both.
+gen_shape() { # shape -> RESP commands on stdout
+  python3 - "$1" "$VALUES" <<'PY'
+import sys
+shape, n = sys.argv[1], int(sys.argv[2])
+out = sys.stdout.buffer
+def cmd(args):
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+batch = []
+for i in range(n):
+    if shape == "hash":
+        args = [b"HSET", b"h:%d" % i]
+        for j in range(10):
+            args += [b"field:%d" % j, b"%d:%d" % (i, j)]
+    elif shape == "set":
+        args = [b"SADD", b"s:%d" % i] + [b"%d" % (i * 10 + j) for j in range(10)]
+    else:
+        args = [b"ZADD", b"z:%d" % i]
+        for j in range(10):
+            args += [b"%d" % j, b"member:%d" % j]
+    batch.append(cmd(args))
+    if len(batch) == 10000:
+        out.write(b"".join(batch))
+        batch = []
+out.write(b"".join(batch))
+PY
+}
+rss_of() { echo $(( $(awk '{print $2}' "/proc/$1/statm") * 4096 )); }
+load_shape() { # port pid file -> "keys rss_delta/value encoding"
+  local r0 r1 keys enc
+  r0=$(rss_of "$2")
+  redis-cli -p "$1" --pipe <"$3" >/dev/null
+  keys=$(redis-cli -p "$1" dbsize)
+  r1=$(rss_of "$2")
+  enc=$(redis-cli -p "$1" object encoding "$(head -c 200 "$3" | sed -n 5p | tr -d '\r')")
+  echo "$keys $(python3 -c "print(f'{($r1-$r0)/$keys:.1f}')") $enc"
+}
+echo
+echo "memory per value after loading $VALUES small collections (fresh servers per shape, rss):"
+printf '%-6s %10s %16s %16s %8s %22s\n' shape values redis_rss/value engine_rss/value ratio encoding_redis/engine
+IFS=, read -ra shapes <<<"$SHAPES"
+for shape in "${shapes[@]}"; do
+  gen_shape "$shape" >"$work/$shape.resp"
+  port=$(free_port); mkdir -p "$work/m-$shape-redis"
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --databases 1 \
+    --dir "$work/m-$shape-redis" --daemonize no --loglevel warning >/dev/null 2>&1 &
+  mr=$!; pids+=("$mr")
+  eport=$(free_port)
+  # shellcheck disable=SC2086 # ENGINE_ARGS is a list of flags
+  "$ENGINE" --port "$eport" --bind 127.0.0.1 --persistence off --databases 1 \
+    --dir "$work/m-$shape-engine" --loglevel warning ${ENGINE_ARGS:-} >/dev/null 2>&1 &
+  me=$!; pids+=("$me")
+  wait_ping "$port"; wait_ping "$eport"
+  read -r rk rr renc < <(load_shape "$port" "$mr" "$work/$shape.resp")
+  read -r ek er eenc < <(load_shape "$eport" "$me" "$work/$shape.resp")
+  kill "$mr" "$me" 2>/dev/null || true
+  wait "$mr" "$me" 2>/dev/null || true
+  rm -f "$work/$shape.resp"
+  [[ $rk == "$ek" ]] || echo "warning: $shape: redis-server has $rk keys, the engine $ek" >&2
+  ratio=$(python3 -c "print(f'{$er/$rr:.2f}')")
+  printf '%-6s %10s %16s %16s %8s %22s\n' "$shape" "$ek" "$rr" "$er" "$ratio" "$renc/$eenc"
+  echo "ratio engine/redis-server rss per value = $ratio ($shape)" >>"$work/ratios"
+done

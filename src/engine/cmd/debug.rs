@@ -236,14 +236,14 @@ pub fn value_digest(v: &Value) -> [u8; 20] {
         }
         Value::Hash(hv) => {
             let mut acc = [0u8; 20];
-            for (f, val) in hv.map.iter() {
-                xor_into(&mut acc, &sha1_parts(&[f.as_slice(), val.as_slice()]));
+            for (f, val) in hv.iter() {
+                xor_into(&mut acc, &sha1_parts(&[f, val]));
             }
             sha1_parts(&[b"hash", &acc])
         }
         Value::Set(sv) => {
             let mut acc = [0u8; 20];
-            for m in sv.members.iter() {
+            for m in sv.iter() {
                 xor_into(&mut acc, &sha1_parts(&[m.as_slice()]));
             }
             sha1_parts(&[b"set", &acc])
@@ -252,7 +252,7 @@ pub fn value_digest(v: &Value) -> [u8; 20] {
             let mut acc = [0u8; 20];
             for (m, score) in z.iter() {
                 let s = crate::engine::protocol::reply::format_double(score);
-                xor_into(&mut acc, &sha1_parts(&[m.as_slice(), s.as_bytes()]));
+                xor_into(&mut acc, &sha1_parts(&[m, s.as_bytes()]));
             }
             sha1_parts(&[b"zset", &acc])
         }

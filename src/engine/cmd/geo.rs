@@ -614,7 +614,7 @@ fn points_in_shape(z: &ZSetValue, shape: &Shape, limit: usize) -> Vec<GeoPoint> 
                         xy,
                         dist,
                         score,
-                        member: member.clone(),
+                        member: CompactBytes::new(member),
                     });
                 }
             }

@@ -88,7 +88,7 @@ fn write_hash<'a>(
         if !create {
             return Ok(None);
         }
-        ctx.db().set(key, Value::Hash(Box::default()));
+        ctx.db().set(key, Value::Hash(Default::default()));
     }
     match ctx.db().get_mut(key, now).map(|e| &mut e.value) {
         Some(Value::Hash(h)) => Ok(Some(h)),
@@ -150,7 +150,7 @@ fn hget(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         Err(e) => e,
         Ok(h) => h
             .and_then(|h| h.get(&a[2]))
-            .map_or(Reply::Nil, |v| Reply::bulk_copy(v)),
+            .map_or(Reply::Nil, Reply::bulk_copy),
     }
 }
 
@@ -162,7 +162,7 @@ fn hmget(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
                 .iter()
                 .map(|f| {
                     h.and_then(|h| h.get(f))
-                        .map_or(Reply::Nil, |v| Reply::bulk_copy(v))
+                        .map_or(Reply::Nil, Reply::bulk_copy)
                 })
                 .collect(),
         ),
@@ -216,7 +216,7 @@ fn hkeys(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_hash(ctx, &a[1]) {
         Err(e) => e,
         Ok(h) => Reply::Array(h.map_or_else(Vec::new, |h| {
-            h.map.keys().map(|k| Reply::bulk_copy(k)).collect()
+            h.iter().map(|(k, _)| Reply::bulk_copy(k)).collect()
         })),
     }
 }
@@ -225,7 +225,7 @@ fn hvals(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_hash(ctx, &a[1]) {
         Err(e) => e,
         Ok(h) => Reply::Array(h.map_or_else(Vec::new, |h| {
-            h.map.values().map(|v| Reply::bulk_copy(v)).collect()
+            h.iter().map(|(_, v)| Reply::bulk_copy(v)).collect()
         })),
     }
 }
@@ -234,8 +234,7 @@ fn hgetall(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     match read_hash(ctx, &a[1]) {
         Err(e) => e,
         Ok(h) => Reply::Map(h.map_or_else(Vec::new, |h| {
-            h.map
-                .iter()
+            h.iter()
                 .map(|(k, v)| (Reply::bulk_copy(k), Reply::bulk_copy(v)))
                 .collect()
         })),
@@ -366,8 +365,7 @@ fn hrandfield(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
             None => Reply::Nil,
             Some(h) => {
                 let i = rng.gen_range(0..h.len().max(1));
-                h.map
-                    .get_index(i)
+                h.get_index(i)
                     .map_or(Reply::Nil, |(k, _)| Reply::bulk_copy(k))
             }
         };
@@ -376,10 +374,8 @@ fn hrandfield(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         return Reply::Array(Vec::new());
     };
     let mut out = Vec::new();
-    for i in random_positions(h.len(), count, &mut rng) {
-        let Some((k, v)) = h.map.get_index(i) else {
-            continue;
-        };
+    let positions = random_positions(h.len(), count, &mut rng);
+    for (k, v) in h.pairs_at(&positions) {
         if with_values && proto >= 3 {
             out.push(Reply::Array(vec![Reply::bulk_copy(k), Reply::bulk_copy(v)]));
         } else {
@@ -477,15 +473,15 @@ fn hscan(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
             items.push(Reply::Bulk(Bytes::copy_from_slice(v)));
         }
     };
-    if !h.converted {
+    if h.is_packed() {
         // Redis returns a listpack hash whole, in order, in one call.
-        for (k, v) in &h.map {
+        for (k, v) in h.iter() {
             push(k, v);
         }
         return scan_reply(0, items);
     }
     let next = crate::engine::storage::db::scan_positions(h.len(), cursor, opts.count, |i| {
-        if let Some((k, v)) = h.map.get_index(i) {
+        if let Some((k, v)) = h.get_index(i) {
             push(k, v);
         }
     });

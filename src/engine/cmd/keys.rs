@@ -694,40 +694,30 @@ fn object_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     )
 }
 
-/// What Redis 7.0 reports for a value's internal representation. Redis never converts a
-/// collection back to its compact encoding when it shrinks; this engine reports by current size.
-pub fn encoding_name(s: &Settings, value: &Value) -> &'static str {
+/// What Redis 7.0 reports for a value's internal representation: the form the value is held in
+/// (packed while within the `*-max-listpack-*` / set-max-intset-entries limits, converted past
+/// them and never back, as in Redis).
+pub fn encoding_name(_s: &Settings, value: &Value) -> &'static str {
     match value {
         Value::Str(v) => string_encoding(v),
         // Redis 7.0 lists are always quicklists (listpack lists came with 7.2).
         Value::List(_) => "quicklist",
         Value::Hash(h) => {
-            let small = h.map.len() <= s.hash_max_listpack_entries
-                && h.map.iter().all(|(k, v)| {
-                    k.len() <= s.hash_max_listpack_value && v.len() <= s.hash_max_listpack_value
-                });
-            if small {
+            if h.is_packed() {
                 "listpack"
             } else {
                 "hashtable"
             }
         }
         Value::Set(set) => {
-            let ints = set.members.len() <= s.set_max_intset_entries
-                && set
-                    .members
-                    .iter()
-                    .all(|m| super::args::parse_i64_strict(m).is_some());
-            if ints {
+            if set.is_intset() {
                 "intset"
             } else {
                 "hashtable"
             }
         }
         Value::ZSet(z) => {
-            let small = z.len() <= s.zset_max_listpack_entries
-                && z.iter().all(|(m, _)| m.len() <= s.zset_max_listpack_value);
-            if small {
+            if z.is_packed() {
                 "listpack"
             } else {
                 "skiplist"

@@ -96,7 +96,7 @@ fn write_set<'a>(
         if !create {
             return Ok(None);
         }
-        ctx.db().set(key, Value::Set(Box::default()));
+        ctx.db().set(key, Value::Set(Default::default()));
     }
     match ctx.db().get_mut(key, now).map(|e| &mut e.value) {
         Some(Value::Set(s)) => Ok(Some(s)),
@@ -202,7 +202,7 @@ fn spop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let mut rng = rand::thread_rng();
     let Some(count) = count else {
         let i = rng.gen_range(0..s.len().max(1));
-        let Some(m) = s.members.get_index(i).cloned() else {
+        let Some(m) = s.get_index(i) else {
             return Reply::Nil;
         };
         s.remove(&m);
@@ -228,10 +228,7 @@ fn spop(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         return Reply::Set(all.iter().map(bulk).collect());
     }
     let positions = random_positions(s.len(), count as i64, &mut rng);
-    let popped: Vec<CompactBytes> = positions
-        .iter()
-        .filter_map(|&i| s.members.get_index(i).cloned())
-        .collect();
+    let popped: Vec<CompactBytes> = s.members_at(&positions);
     for m in &popped {
         s.remove(m);
     }
@@ -267,15 +264,15 @@ fn srandmember(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         (None, Some(_)) => Reply::Array(Vec::new()),
         (Some(s), None) => {
             let i = rng.gen_range(0..s.len().max(1));
-            s.members.get_index(i).map_or(Reply::Nil, bulk)
+            s.get_index(i).map_or(Reply::Nil, |m| bulk(&m))
         }
         (Some(s), Some(n)) if n >= 0 && n as usize >= s.len() => {
             Reply::Array(s.ordered().iter().map(bulk).collect())
         }
         (Some(s), Some(n)) => Reply::Array(
-            random_positions(s.len(), n, &mut rng)
-                .into_iter()
-                .filter_map(|i| s.members.get_index(i).map(bulk))
+            s.members_at(&random_positions(s.len(), n, &mut rng))
+                .iter()
+                .map(bulk)
                 .collect(),
         ),
     }
@@ -338,7 +335,7 @@ fn set_op(ctx: &mut Ctx<'_>, keys: &[Arg], op: SetOp) -> Result<SetValue, Reply>
             // A replica keeps expired keys until the master's DEL: they still read as missing.
             Some(e) if db.is_due(e.expire_at, now) => None,
             Some(e) => match &e.value {
-                Value::Set(s) => Some(&**s),
+                Value::Set(s) => Some(s),
                 _ => None,
             },
             None => None,
@@ -399,7 +396,7 @@ fn set_op_store(ctx: &mut Ctx<'_>, a: &[Arg], op: SetOp) -> Reply {
             ctx.modified(dst);
         }
     } else {
-        ctx.db().set(dst, Value::Set(Box::new(result)));
+        ctx.db().set(dst, Value::Set(result));
         ctx.modified(dst);
     }
     Reply::Int(card)
@@ -498,9 +495,9 @@ fn sscan(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     }
     let mut items = Vec::new();
     let next = crate::engine::storage::db::scan_positions(s.len(), cursor, opts.count, |i| {
-        if let Some(m) = s.members.get_index(i) {
-            if opts.matches(m) {
-                items.push(bulk(m));
+        if let Some(m) = s.get_index(i) {
+            if opts.matches(&m) {
+                items.push(bulk(&m));
             }
         }
     });

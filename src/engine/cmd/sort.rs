@@ -206,9 +206,9 @@ fn run(ctx: &mut Ctx<'_>, a: &[Arg], store_allowed: bool) -> Reply {
         match ctx.db().get(&a[1], now).map(|e| &e.value) {
             None => (Vec::new(), false, false, false),
             Some(Value::List(l)) => (l.items.iter().cloned().collect(), true, false, false),
-            Some(Value::Set(s)) => (s.members.iter().cloned().collect(), false, true, false),
+            Some(Value::Set(s)) => (s.ordered(), false, true, false),
             Some(Value::ZSet(z)) => (
-                z.iter().map(|(m, _)| m.clone()).collect(),
+                z.iter().map(|(m, _)| CompactBytes::new(m)).collect(),
                 false,
                 false,
                 true,

@@ -293,7 +293,7 @@ fn write_zset<'a>(
         if !create {
             return Ok(None);
         }
-        ctx.db().set(key, Value::ZSet(Box::default()));
+        ctx.db().set(key, Value::ZSet(Default::default()));
     }
     match ctx.db().get_mut(key, now).map(|e| &mut e.value) {
         Some(Value::ZSet(z)) => Ok(Some(z)),
@@ -319,19 +319,7 @@ fn limits(ctx: &Ctx<'_>) -> Limits {
 /// Insert keeping track of the encoding Redis would use: a listpack stores scores as text, so
 /// `-0` reads back as `0` there, while a skiplist keeps the sign.
 fn add_member(z: &mut ZSetValue, member: &[u8], score: f64, lim: Limits) -> bool {
-    if member.len() > lim.value {
-        z.converted = true;
-    }
-    let score = if !z.converted && score == 0.0 {
-        0.0
-    } else {
-        score
-    };
-    let added = z.insert(CompactBytes::new(member), score);
-    if z.len() > lim.entries {
-        z.converted = true;
-    }
-    added
+    z.insert_limited(member, score, lim.entries, lim.value)
 }
 
 /// Delete the key when a command emptied its sorted set.
@@ -655,12 +643,13 @@ pub(super) fn store_result(ctx: &mut Ctx<'_>, dst: &[u8], items: &[(CompactBytes
     let mut z = ZSetValue::default();
     // Redis builds the result as a skiplist then converts it to a listpack when it is small.
     let small = items.len() <= lim.entries && items.iter().all(|(m, _)| m.len() <= lim.value);
-    z.converted = !small;
-    for (m, s) in items {
-        let s = if small && *s == 0.0 { 0.0 } else { *s };
-        z.insert(m.clone(), s);
+    if !small {
+        z.convert();
     }
-    ctx.db().set(dst, Value::ZSet(Box::new(z)));
+    for (m, s) in items {
+        z.insert_limited(m, *s, lim.entries, lim.value);
+    }
+    ctx.db().set(dst, Value::ZSet(z));
     ctx.modified(dst);
     ctx.signal_ready(dst);
     Reply::Int(items.len() as i64)
@@ -1226,7 +1215,7 @@ fn zrandmember(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
             None => Reply::Nil,
             Some(z) => z
                 .dict_index(rng.gen_range(0..z.len().max(1)))
-                .map_or(Reply::Nil, |(m, _)| bulk(m)),
+                .map_or(Reply::Nil, |(m, _)| Reply::bulk_copy(m)),
         };
     };
     let Some(z) = z else {
@@ -1234,14 +1223,11 @@ fn zrandmember(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     };
     let items: Vec<(CompactBytes, f64)> = if count >= 0 && count as usize >= z.len() {
         // The whole set: Redis 7.0 returns a listpack from the highest score down.
-        let mut all: Vec<_> = z.iter().map(|(m, s)| (m.clone(), s)).collect();
+        let mut all: Vec<_> = z.iter().map(|(m, s)| (CompactBytes::new(m), s)).collect();
         all.reverse();
         all
     } else {
-        random_positions(z.len(), count, &mut rng)
-            .into_iter()
-            .filter_map(|i| z.dict_index(i).map(|(m, s)| (m.clone(), s)))
-            .collect()
+        z.entries_at(&random_positions(z.len(), count, &mut rng))
     };
     members_reply(&items, with_scores, proto)
 }
@@ -1262,13 +1248,13 @@ fn zscan(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     };
     let mut items = Vec::new();
     // ZSCAN replies carry scores as plain strings in both protocols.
-    let mut push = |m: &CompactBytes, s: f64| {
+    let mut push = |m: &[u8], s: f64| {
         if opts.matches(m) {
-            items.push(bulk(m));
+            items.push(Reply::bulk_copy(m));
             items.push(Reply::Bulk(Bytes::from(format_double(s))));
         }
     };
-    if !z.converted {
+    if z.is_packed() {
         // Redis returns a listpack whole, in score order, in one call.
         for (m, s) in z.iter() {
             push(m, s);
@@ -1382,8 +1368,10 @@ fn zsetop_generic(
     for k in &a[numkeys_index + 1..numkeys_index + 1 + setnum] {
         let src = match ctx.db().get(k, now).map(|e| &e.value) {
             None => Source::Missing,
-            Some(Value::ZSet(z)) => Source::ZSet(z.iter().map(|(m, s)| (m.clone(), s)).collect()),
-            Some(Value::Set(s)) => Source::Set(s.members.iter().cloned().collect()),
+            Some(Value::ZSet(z)) => {
+                Source::ZSet(z.iter().map(|(m, s)| (CompactBytes::new(m), s)).collect())
+            }
+            Some(Value::Set(s)) => Source::Set(s.ordered()),
             Some(_) => return wrongtype(),
         };
         sources.push(src);
@@ -1501,7 +1489,10 @@ fn zsetop_generic(
     if card_only {
         return Reply::Int(result.len() as i64);
     }
-    let items: Vec<(CompactBytes, f64)> = result.iter().map(|(m, s)| (m.clone(), s)).collect();
+    let items: Vec<(CompactBytes, f64)> = result
+        .iter()
+        .map(|(m, s)| (CompactBytes::new(m), s))
+        .collect();
     match dst {
         Some(d) => store_result(ctx, d, &items),
         None => {

@@ -6,6 +6,7 @@ pub mod hash;
 pub mod hyperloglog;
 pub mod list;
 pub mod number;
+pub mod packed;
 pub mod prefetch;
 pub mod rdb;
 pub mod rdbfile;

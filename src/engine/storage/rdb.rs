@@ -216,15 +216,15 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
         }
         Value::Set(s) => {
             out.push(TYPE_SET);
-            write_len(out, s.members.len() as u64);
-            for m in &s.members {
-                write_string(out, m);
+            write_len(out, s.len() as u64);
+            for m in s.iter() {
+                write_string(out, &m);
             }
         }
         Value::Hash(h) => {
             out.push(TYPE_HASH);
-            write_len(out, h.map.len() as u64);
-            for (k, v) in &h.map {
+            write_len(out, h.len() as u64);
+            for (k, v) in h.iter() {
                 write_string(out, k);
                 write_string(out, v);
             }
@@ -737,34 +737,31 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
             let n = r.count()?;
             let mut s = SetValue::default();
             for _ in 0..n {
-                if !s.members.insert(CompactBytes::from(r.string()?)) {
+                if !s.insert_loaded(&r.string()?) {
                     return Err(BadData("duplicate set member"));
                 }
             }
-            Value::Set(Box::new(s))
+            Value::Set(s)
         }
         TYPE_SET_INTSET => {
             let blob = r.string()?;
             let mut s = SetValue::default();
             for n in intset_members(&blob)? {
-                if !s
-                    .members
-                    .insert(CompactBytes::from(n.to_string().into_bytes()))
-                {
+                if !s.insert_loaded(n.to_string().as_bytes()) {
                     return Err(BadData("duplicate intset member"));
                 }
             }
-            Value::Set(Box::new(s))
+            Value::Set(s)
         }
         TYPE_SET_LISTPACK => {
             let blob = r.string()?;
             let mut s = SetValue::default();
             for e in listpack_entries(&blob)? {
-                if !s.members.insert(CompactBytes::from(e.to_bytes())) {
+                if !s.insert_loaded(&e.to_bytes()) {
                     return Err(BadData("duplicate set member"));
                 }
             }
-            Value::Set(Box::new(s))
+            Value::Set(s)
         }
         TYPE_HASH => {
             let n = r.count()?;
@@ -772,27 +769,21 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
             for _ in 0..n {
                 let k = r.string()?;
                 let v = r.string()?;
-                if h.map
-                    .insert(CompactBytes::from(k), CompactBytes::from(v))
-                    .is_some()
-                {
+                if !h.insert_loaded(&k, &v) {
                     return Err(BadData("duplicate hash field"));
                 }
             }
-            Value::Hash(Box::new(h))
+            Value::Hash(h)
         }
         TYPE_HASH_ZIPMAP => {
             let blob = r.string()?;
             let mut h = HashValue::default();
             for (k, v) in zipmap_pairs(&blob)? {
-                if h.map
-                    .insert(CompactBytes::from(k), CompactBytes::from(v))
-                    .is_some()
-                {
+                if !h.insert_loaded(&k, &v) {
                     return Err(BadData("duplicate hash field"));
                 }
             }
-            Value::Hash(Box::new(h))
+            Value::Hash(h)
         }
         TYPE_HASH_LISTPACK | TYPE_HASH_ZIPLIST => {
             let blob = r.string()?;
@@ -803,14 +794,11 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
             let mut h = HashValue::default();
             for pair in entries.chunks_exact(2) {
                 let (k, v) = (pair[0].to_bytes(), pair[1].to_bytes());
-                if h.map
-                    .insert(CompactBytes::from(k), CompactBytes::from(v))
-                    .is_some()
-                {
+                if !h.insert_loaded(&k, &v) {
                     return Err(BadData("duplicate hash field"));
                 }
             }
-            Value::Hash(Box::new(h))
+            Value::Hash(h)
         }
         TYPE_ZSET | TYPE_ZSET_2 => {
             let n = r.count()?;
@@ -827,7 +815,7 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
             if z.len() != n {
                 return Err(BadData("duplicate zset member"));
             }
-            Value::ZSet(Box::new(z))
+            Value::ZSet(z)
         }
         TYPE_ZSET_LISTPACK | TYPE_ZSET_ZIPLIST => {
             let blob = r.string()?;
@@ -848,7 +836,7 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
             if z.len() != entries.len() / 2 {
                 return Err(BadData("duplicate zset member"));
             }
-            Value::ZSet(Box::new(z))
+            Value::ZSet(z)
         }
         stream::TYPE_STREAM_LISTPACKS
         | stream::TYPE_STREAM_LISTPACKS_2
@@ -859,8 +847,8 @@ pub fn load_typed_value(t: u8, buf: &[u8]) -> Result<(Value, usize)> {
     let empty = match &value {
         Value::Str(_) => false,
         Value::List(l) => l.items.is_empty(),
-        Value::Set(s) => s.members.is_empty(),
-        Value::Hash(h) => h.map.is_empty(),
+        Value::Set(s) => s.is_empty(),
+        Value::Hash(h) => h.is_empty(),
         // Only `iter`, `len` and `insert` are part of the sorted-set API this module relies on.
         Value::ZSet(z) => z.iter().next().is_none(),
         // A stream may be empty (XDEL of every entry, XGROUP CREATE ... MKSTREAM).
@@ -892,12 +880,8 @@ mod tests {
         let Ok(Value::Hash(h)) = load_value(&body) else {
             panic!("not a hash");
         };
-        assert_eq!(h.map.len(), 2);
-        let pairs: Vec<(Vec<u8>, usize)> = h
-            .map
-            .iter()
-            .map(|(k, v)| (k.as_slice().to_vec(), v.as_slice().len()))
-            .collect();
+        assert_eq!(h.len(), 2);
+        let pairs: Vec<(Vec<u8>, usize)> = h.iter().map(|(k, v)| (k.to_vec(), v.len())).collect();
         assert_eq!(pairs, [(b"f".to_vec(), 1), (b"long".to_vec(), 300)]);
         // Cut anywhere: an error, not a panic.
         for cut in 1..body.len() {
@@ -933,7 +917,7 @@ mod tests {
         let values = [
             Value::str(b"-129"),
             Value::str(&[b'y'; 300]),
-            Value::ZSet(Box::new(z)),
+            Value::ZSet(z),
             Value::List(Box::new(l)),
         ];
         for v in values {

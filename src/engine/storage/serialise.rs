@@ -21,17 +21,15 @@ pub fn serialise_entry(key: &CompactBytes, e: &Entry, out: &mut Vec<u8>) {
             }
         }
         Value::Hash(h) => {
-            let flat: Vec<&[u8]> = h
-                .map
-                .iter()
-                .flat_map(|(f, v)| [f.as_slice(), v.as_slice()])
-                .collect();
+            let flat: Vec<&[u8]> = h.iter().flat_map(|(f, v)| [f, v]).collect();
             for chunk in flat.chunks(2 * CHUNK) {
                 encode_with_key(b"HSET", k, chunk, out);
             }
         }
         Value::Set(s) => {
-            let members: Vec<&[u8]> = s.members.iter().map(|m| m.as_slice()).collect();
+            // Intset members are built from their integers (inline, no allocation).
+            let owned: Vec<_> = s.iter().collect();
+            let members: Vec<&[u8]> = owned.iter().map(|m| m.as_slice()).collect();
             for chunk in members.chunks(CHUNK) {
                 encode_with_key(b"SADD", k, chunk, out);
             }
@@ -44,7 +42,7 @@ pub fn serialise_entry(key: &CompactBytes, e: &Entry, out: &mut Vec<u8>) {
                 args.extend([b"ZADD".as_slice(), k]);
                 for ((m, _), score) in chunk.iter().zip(&scores) {
                     args.push(score.as_bytes());
-                    args.push(m.as_slice());
+                    args.push(m);
                 }
                 encode_command(&args, out);
             }

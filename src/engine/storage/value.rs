@@ -12,9 +12,11 @@ use super::zset::ZSetValue;
 pub enum Value {
     Str(CompactBytes),
     List(Box<ListValue>),
-    Hash(Box<HashValue>),
-    Set(Box<SetValue>),
-    ZSet(Box<ZSetValue>),
+    // Held inline, not boxed: each is 16 bytes that fit beside `Str`'s tag (the enum stays 24
+    // bytes), and a small collection then costs one allocation, its packed buffer.
+    Hash(HashValue),
+    Set(SetValue),
+    ZSet(ZSetValue),
     Stream(Box<StreamValue>),
 }
 
@@ -60,9 +62,9 @@ impl Value {
         match self {
             Value::Str(s) => s.as_slice().as_ptr(),
             Value::List(b) => (&**b as *const ListValue).cast(),
-            Value::Hash(b) => (&**b as *const HashValue).cast(),
-            Value::Set(b) => (&**b as *const SetValue).cast(),
-            Value::ZSet(b) => (&**b as *const ZSetValue).cast(),
+            Value::Hash(h) => h.heap_ptr(),
+            Value::Set(s) => s.heap_ptr(),
+            Value::ZSet(z) => z.heap_ptr(),
             Value::Stream(b) => (&**b as *const StreamValue).cast(),
         }
     }
@@ -104,5 +106,14 @@ pub fn string_encoding(s: &[u8]) -> &'static str {
         "embstr"
     } else {
         "raw"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn values_stay_three_words() {
+        // Every key's entry holds one; collections inline must not grow it.
+        assert_eq!(std::mem::size_of::<super::Value>(), 24);
     }
 }
