@@ -3,9 +3,11 @@
 //! Does I/O: the client's socket.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -14,7 +16,7 @@ use tokio::sync::futures::Notified;
 use tokio::sync::mpsc;
 use tracing::debug;
 
-use crate::engine::client::{push_size, ClientInfo, ClientState, ReplyMode};
+use crate::engine::client::{push_size, ClientHandle, ClientInfo, ClientState, ReplyMode};
 use crate::engine::clock::now_ms;
 use crate::engine::cmd::{self, Outcome};
 use crate::engine::core::Engine;
@@ -77,16 +79,11 @@ pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut pending: VecDeque<Vec<Arg>> = VecDeque::new();
     let mut settings = ConnSettings::from_state(&*engine.lock_state().await, &client);
-    // The kill signal, waited for by one `Notified` for the whole life of the connection
-    // rather than a new one at every wait: registering a waiter and unlinking it again took
-    // ~270 instructions per round trip, a twentieth of a GET. Every wait below (input, a
-    // blocked command, the reply gate, a pause, a busy script) polls this one, so it is also
-    // the only waiter `ClientHandle::kill`'s `notify_one` can wake (a second waiter would
-    // miss it). It is dropped with the loop's block, before a replica sender takes over the
-    // handle and waits on it by itself.
+    // The kill signal: one waiter for the whole life of the connection (see `KillSignal`).
+    // It is dropped with the loop's block, before a replica sender takes over the handle and
+    // waits on it by itself.
     let close = {
-        let kill = handle.kill.notified();
-        tokio::pin!(kill);
+        let mut kill = KillSignal::new(&handle);
         'conn: loop {
             // 1. Run what is already parsed (requests left over after a block or pause).
             if !pending.is_empty() {
@@ -100,7 +97,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
                     &mut push_rx,
                     &mut settings,
                     &mut parser,
-                    kill.as_mut(),
+                    &mut kill,
                 )
                 .await
                 {
@@ -145,7 +142,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
                     &mut push_rx,
                     &mut settings,
                     &mut parser,
-                    kill.as_mut(),
+                    &mut kill,
                 )
                 .await
                 {
@@ -188,7 +185,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
             };
             tokio::select! {
                 biased;
-                _ = kill.as_mut() => break 'conn Close::Killed,
+                _ = kill.wait() => break 'conn Close::Killed,
                 _ = idle => break 'conn Close::Idle,
                 Some(msg) = push_rx.recv(), if client.push_handed_out => {
                     // What is taken off the channel stays counted in the output buffer until it is
@@ -203,7 +200,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
                     // must not wait for the write.
                     let written = tokio::select! {
                         r = stream.write_flush(&out) => r.is_ok(),
-                        _ = kill.as_mut() => break 'conn Close::Killed,
+                        _ = kill.wait() => break 'conn Close::Killed,
                     };
                     handle.output_written(taken);
                     if !written {
@@ -258,6 +255,52 @@ pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
     cleanup(&mut st, &mut client);
 }
 
+/// Waits for the client's kill (`ClientHandle::kill`: the flag, then `notify_one`).
+///
+/// One `Notified` serves the whole connection: creating, registering and unlinking one at every
+/// wait was ~270 instructions per round trip, and even polling a registered one takes the
+/// Notify's lock (~80 per poll, two polls per round trip). So it is polled once, which
+/// registers the connection task's waker with the Notify, and after that only the `killed`
+/// flag is read: `kill()` sets the flag before it notifies, so when the notification wakes the
+/// task the flag is already visible. It is polled again only when the task's waker changed
+/// (it does not for a spawned task, but nothing here depends on that). Every wait of the
+/// connection (input, a blocked command, the reply gate, a pause, a busy script) goes through
+/// this one, so it is the only waiter `notify_one` can wake; a second `Notified` on the same
+/// handle would miss the kill.
+struct KillSignal<'a> {
+    handle: &'a ClientHandle,
+    notified: Pin<Box<Notified<'a>>>,
+    /// The waker the `Notified` was last polled with (None: not polled yet).
+    waker: Option<Waker>,
+}
+
+impl<'a> KillSignal<'a> {
+    fn new(handle: &'a ClientHandle) -> KillSignal<'a> {
+        KillSignal {
+            handle,
+            notified: Box::pin(handle.kill.notified()),
+            waker: None,
+        }
+    }
+
+    /// Resolves once the client is killed.
+    fn wait(&mut self) -> impl Future<Output = ()> + use<'_, 'a> {
+        std::future::poll_fn(move |cx| {
+            if self.handle.is_killed() {
+                return Poll::Ready(());
+            }
+            if self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                return Poll::Pending;
+            }
+            if self.notified.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            self.waker = Some(cx.waker().clone());
+            Poll::Pending
+        })
+    }
+}
+
 /// The settings a connection needs outside the lock, copied after every batch (so a CONFIG
 /// SET applies from the next read on) instead of taking the lock again to read them.
 struct ConnSettings {
@@ -294,7 +337,7 @@ async fn run_batch(
     push_rx: &mut mpsc::UnboundedReceiver<Reply>,
     settings: &mut ConnSettings,
     parser: &mut RequestParser,
-    mut kill: Pin<&mut Notified<'_>>,
+    kill: &mut KillSignal<'_>,
 ) -> Result<(), Close> {
     // A batch that runs a script may hold the state lock for long (until SCRIPT KILL, when it
     // runs past busy-reply-threshold): it runs off the runtime's worker (`block_in_place`
@@ -334,14 +377,14 @@ async fn run_batch(
                 tokio::select! {
                     _ = done => {}
                     _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                    _ = kill.as_mut() => return Err(Close::Killed),
+                    _ = kill.wait() => return Err(Close::Killed),
                 }
             }
         }
         return Ok(());
     }
     if let Some(offset) = wrote_up_to {
-        if wait_released(engine, client, offset, kill.as_mut()).await? == Released::Never {
+        if wait_released(engine, client, offset, kill).await? == Released::Never {
             refuse_write_replies(engine, client, out, &write_replies);
         }
     }
@@ -354,7 +397,7 @@ async fn run_batch(
         tokio::select! {
             _ = engine.unpaused.notified() => {}
             _ = tokio::time::sleep(wait) => {}
-            _ = kill.as_mut() => return Err(Close::Killed),
+            _ = kill.wait() => return Err(Close::Killed),
         }
         return Ok(());
     }
@@ -386,7 +429,7 @@ async fn run_batch(
                         Close::Peer
                     })?;
                 }
-                _ = kill.as_mut() => {
+                _ = kill.wait() => {
                     unblock(engine, client.id);
                     return Err(Close::Killed);
                 }
@@ -677,7 +720,7 @@ async fn wait_released(
     engine: &Arc<Engine>,
     client: &ClientState,
     offset: u64,
-    kill: Pin<&mut Notified<'_>>,
+    kill: &mut KillSignal<'_>,
 ) -> Result<Released, Close> {
     if engine.gate.released() >= offset {
         return Ok(Released::Yes);
@@ -689,7 +732,7 @@ async fn wait_released(
             Ok(()) => Released::Yes,
             Err(_) => Released::Never,
         }),
-        _ = kill => Err(Close::Killed),
+        _ = kill.wait() => Err(Close::Killed),
     };
     engine.state.lock().repl.gate_waiters.remove(&client.id);
     engine
