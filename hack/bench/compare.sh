@@ -9,6 +9,7 @@
 #   N=200000 hack/bench/compare.sh       # quicker
 #   ROUNDS=3 hack/bench/compare.sh       # each test 3 times in alternation, medians reported
 #   ENGINE_ARGS="--worker-threads 1" hack/bench/compare.sh     # extra engine flags
+#   ENGINE=path/to/redispair-engine hack/bench/compare.sh    # a given binary, no build
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -23,9 +24,11 @@ hack/install-test-deps.sh >/dev/null
 # shellcheck source=hack/lib/python.sh
 source hack/lib/python.sh   # the same python3 as the tests (only its standard library is used here)
 export PATH=$REDISPAIR_PYTHON_VENV/bin:$PATH
-echo "building the engine (release)..." >&2
-cargo build --release --bin redispair-engine >&2
-ENGINE=${CARGO_TARGET_DIR:-target}/release/redispair-engine
+if [[ -z ${ENGINE:-} ]]; then
+  echo "building the engine (release)..." >&2
+  cargo build --release --bin redispair-engine >&2
+  ENGINE=${CARGO_TARGET_DIR:-target}/release/redispair-engine
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 work=$(mktemp -d)

@@ -536,7 +536,7 @@ pub fn process_in(
             state,
             client,
             spec,
-            &args,
+            args,
             if client.multi.active {
                 crate::engine::acl::LogContext::Multi
             } else {
