@@ -4,9 +4,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
+# `rs_lines PATH...`: the Rust sources under PATH as grep -rn prints them (path:line:text), but a
+# `use` item written over several lines (a braced list, one name a line, as rustfmt writes long
+# ones) joined onto its first line, so a forbidden import cannot hide on a line of its own.
+rs_lines() {
+  find "$@" -name '*.rs' -type f -print0 | sort -z | xargs -0 -r perl -ne '
+    if (defined $acc) {
+      chomp; s/^\s+//; $acc .= " $_";
+      if (/;/) { print "$ARGV:$start:$acc\n"; undef $acc }
+    } elsif (/^\s*(pub(\([^)]*\))?\s+)?use\s/ && !/;/) {
+      chomp; $acc = $_; $start = $.;
+    } else {
+      print "$ARGV:$.:$_";
+    }
+    if (eof) { print "$ARGV:$start:$acc\n" if defined $acc; undef $acc; close ARGV }'
+}
 check() { # dir, forbidden-regex, why
-  [ -d "$1" ] || return 0
-  if grep -rnE "$2" "$1" --include='*.rs'; then
+  [ -e "$1" ] || return 0
+  if rs_lines "$1" | grep -E "$2"; then
     echo "boundary violated: $1 must not use $3" >&2
     fail=1
   fi
@@ -17,9 +32,11 @@ check src/engine '(^|[^a-z_])(kube|k8s_openapi)::' 'kube or k8s_openapi'
 #   protocol → storage → persistence → replication → the command layer (cmd/, state/, client,
 #   scripting, acl, notify, tracking, eviction, info) → the server (server/, core, metrics).
 # `engine_import NAMES` matches an import of one of the engine's modules NAMES, written as a
-# path (crate::engine::x, super::super::x) or inside a braced group on one line.
+# path (crate::engine::x, super::super::x) or anywhere inside a braced group (nested groups and
+# groups over several lines included: rs_lines joins a `use` onto one line, and `[^;]*` runs to
+# the end of the item).
 engine_import() {
-  printf '%s' "(crate::engine::|super::super::)($1)\\b|crate::engine::\\{[^}]*\\b($1)\\b"
+  printf '%s' "(crate::engine::|super::super::)($1)\\b|(crate::engine::|super::super::)\\{[^;]*\\b($1)\\b"
 }
 upper='cmd|state|server|core|client|scripting|acl|notify|tracking|eviction|info|metrics|archive|admin'
 # protocol is the bottom: RESP and commands as RESP, nothing of the engine's.
@@ -40,7 +57,7 @@ check src/engine/replication "$(engine_import "$upper")" 'the command layer or t
 for d in src/engine/cmd src/engine/state src/engine/archive src/engine/scripting src/engine/acl \
   src/engine/client.rs src/engine/eviction.rs src/engine/notify.rs src/engine/tracking.rs \
   src/engine/info.rs src/engine/config.rs src/engine/clock.rs src/engine/core.rs; do
-  if grep -rnE "$(engine_import server)" "$d" --include='*.rs'; then
+  if rs_lines "$d" | grep -E "$(engine_import server)"; then
     echo "boundary violated: $d must not use the server (Engine and now_ms are in core and clock)" >&2
     fail=1
   fi
@@ -48,7 +65,7 @@ done
 for d in src/engine/cmd src/engine/state src/engine/archive src/engine/scripting src/engine/acl \
   src/engine/client.rs src/engine/eviction.rs src/engine/notify.rs src/engine/tracking.rs \
   src/engine/info.rs src/engine/config.rs; do
-  if grep -rnE "$(engine_import core)" "$d" --include='*.rs'; then
+  if rs_lines "$d" | grep -E "$(engine_import core)"; then
     echo "boundary violated: $d must not hold the Engine (core): the command layer works on the locked state" >&2
     fail=1
   fi

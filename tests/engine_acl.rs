@@ -330,6 +330,75 @@ async fn clients_lose_their_connection_with_their_user_or_channels() {
     h.stop().await;
 }
 
+/// A connection keeps the rules of its user between commands (`AclUserCache`): a change to the
+/// user, another user's change, AUTH to another user and ACL LOAD must all apply from the very
+/// next command, as in Redis.
+#[tokio::test]
+async fn a_clients_rights_follow_its_user_from_the_next_command() {
+    let dir = support::temp_dir("acl-next-command");
+    let file = dir.join("users.acl");
+    std::fs::write(&file, "user default on nopass ~* &* +@all\n").unwrap();
+    let h = start_engine(&[("aclfile", file.to_str().unwrap())]).await;
+    let mut admin = redis_conn(&h).await;
+    let conn = admin.clone();
+    let setuser = move |rules: &'static [&'static str]| {
+        let mut admin = conn.clone();
+        async move {
+            let mut args = vec!["ACL", "SETUSER", "u"];
+            args.extend_from_slice(rules);
+            let _: () = cmd(&mut admin, &args).await.unwrap();
+        }
+    };
+    setuser(&["on", ">pw", "~*", "+@all"]).await;
+    let denied = b"-NOPERM this user has no permissions to run the 'get' command\r\n";
+    let mut c = RawClient::connect(&h).await;
+    c.cmd(&["AUTH", "u", "pw"]).await;
+    c.expect(b"+OK\r\n").await;
+    c.cmd(&["GET", "k"]).await;
+    c.expect(b"$-1\r\n").await;
+    // The user loses GET: the connection's next GET is refused, SET still runs.
+    setuser(&["-get"]).await;
+    c.cmd(&["GET", "k"]).await;
+    c.expect(denied).await;
+    c.cmd(&["SET", "k", "v"]).await;
+    c.expect(b"+OK\r\n").await;
+    // A change to another user leaves it as it is; getting GET back applies at once.
+    let _: () = cmd(&mut admin, &["ACL", "SETUSER", "other", "on", "+@all"])
+        .await
+        .unwrap();
+    c.cmd(&["GET", "k"]).await;
+    c.expect(denied).await;
+    setuser(&["+get"]).await;
+    c.cmd(&["GET", "k"]).await;
+    c.expect(b"$1\r\nv\r\n").await;
+    // AUTH as another user (the default one) and back: each command runs with the rules of
+    // the user the client is now.
+    setuser(&["-get"]).await;
+    c.cmd(&["AUTH", "default", "any"]).await;
+    c.expect(b"+OK\r\n").await;
+    c.cmd(&["GET", "k"]).await;
+    c.expect(b"$1\r\nv\r\n").await;
+    c.cmd(&["AUTH", "u", "pw"]).await;
+    c.expect(b"+OK\r\n").await;
+    c.cmd(&["GET", "k"]).await;
+    c.expect(denied).await;
+    // The default user's own rules change for the connections that run as it.
+    let mut d = RawClient::connect(&h).await;
+    d.cmd(&["GET", "k"]).await;
+    d.expect(b"$1\r\nv\r\n").await;
+    let _: () = cmd(&mut admin, &["ACL", "SETUSER", "default", "-get"])
+        .await
+        .unwrap();
+    d.cmd(&["GET", "k"]).await;
+    d.expect(denied).await;
+    // ACL LOAD replaces every user: the file's default user has GET again.
+    let _: () = cmd(&mut admin, &["ACL", "LOAD"]).await.unwrap();
+    d.cmd(&["GET", "k"]).await;
+    d.expect(b"$1\r\nv\r\n").await;
+    h.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn acl_save_and_load_use_the_acl_file() {
     let dir = support::temp_dir("acl-file");

@@ -123,6 +123,64 @@ async fn client_list_info_and_filters() {
     h.stop().await;
 }
 
+/// CLIENT KILL ends a connection whatever it waits for: input (idle), a blocked command, a
+/// pause. The connection waits for its kill through one registered waiter for its whole life
+/// (`KillSignal` in server/connection.rs), so every kind of wait must see it.
+#[tokio::test]
+async fn client_kill_reaches_idle_blocked_and_paused_clients() {
+    let h = start_engine(&[]).await;
+    let mut admin = redis_conn(&h).await;
+    let mut idle = RawClient::connect(&h).await;
+    idle.cmd(&["CLIENT", "ID"]).await;
+    idle.expect(b":2\r\n").await;
+    let mut blocked = RawClient::connect(&h).await;
+    blocked.cmd(&["BLPOP", "nothing", "0"]).await;
+    let mut paused = RawClient::connect(&h).await;
+    // The idle and the blocked client ran a command before (a round trip each), so their
+    // waiter is the registered one the kill must wake.
+    paused.cmd(&["PING"]).await;
+    paused.expect(b"+PONG\r\n").await;
+    wait_for(Duration::from_secs(10), "BLPOP to block", || {
+        let mut admin = admin.clone();
+        async move {
+            let n: i64 = q(&mut admin, &["CLIENT", "LIST"])
+                .await
+                .map(|l: String| l.lines().filter(|l| l.contains(" flags=b ")).count() as i64)
+                .unwrap_or(0);
+            n == 1
+        }
+    })
+    .await;
+    let _: String = q(&mut admin, &["CLIENT", "PAUSE", "60000", "ALL"])
+        .await
+        .unwrap();
+    paused.cmd(&["PING"]).await;
+    wait_for(
+        Duration::from_secs(10),
+        "PING to be held by the pause",
+        || {
+            let mut admin = admin.clone();
+            async move {
+                let l: String = q(&mut admin, &["CLIENT", "LIST"]).await.unwrap_or_default();
+                l.lines().filter(|l| l.contains(" flags=b ")).count() == 2
+            }
+        },
+    )
+    .await;
+    let n: i64 = q(
+        &mut admin,
+        &["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 3);
+    idle.expect_closed().await;
+    blocked.expect_closed().await;
+    paused.expect_closed().await;
+    let _: String = q(&mut admin, &["CLIENT", "UNPAUSE"]).await.unwrap();
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn client_kill_forms() {
     let h = start_engine(&[]).await;

@@ -62,6 +62,17 @@ impl User {
     }
 }
 
+/// The ACL user a connection resolved for its `User`, kept between commands (see
+/// `cmd::acl::check`): valid while the ACL's generation is `generation` and the client is still
+/// `who`.
+#[derive(Debug, Clone)]
+pub struct AclUserCache {
+    pub generation: u64,
+    pub who: User,
+    /// None: no such user (deleted while the client ran).
+    pub user: Option<Arc<crate::engine::acl::User>>,
+}
+
 /// The handle other clients use to act on this one (CLIENT KILL, demotion, pub/sub delivery).
 #[derive(Debug)]
 pub struct ClientHandle {
@@ -208,6 +219,8 @@ pub struct ClientState {
     pub lib_name: Option<Bytes>,
     pub lib_ver: Option<Bytes>,
     pub user: User,
+    /// The ACL rules of `user`, resolved at its first command (see `AclUserCache`).
+    pub acl_user: Option<AclUserCache>,
     /// Authenticated as the operator's admin user (`admin-user`): may run the REDISPAIR
     /// commands and is exempt from the write-lease refusal.
     pub admin: bool,
@@ -251,6 +264,7 @@ impl ClientState {
             } else {
                 User::Default
             },
+            acl_user: None,
             admin: false,
             multi: MultiState::default(),
             watched: Vec::new(),
@@ -367,9 +381,19 @@ impl ClientInfo {
         } else {
             -1
         };
-        if !last_cmd.is_empty() {
+        // A client mostly repeats its command: compare before rewriting the lower-cased copy.
+        // (Only an ASCII name compares equal byte for byte: a byte above 0x7f is two bytes in
+        // the string.)
+        let last_cmd = &last_cmd[..last_cmd.len().min(64)];
+        let same = self.last_cmd.len() == last_cmd.len()
+            && self
+                .last_cmd
+                .bytes()
+                .zip(last_cmd)
+                .all(|(have, &b)| b.is_ascii() && have == b.to_ascii_lowercase());
+        if !last_cmd.is_empty() && !same {
             self.last_cmd.clear();
-            for &b in last_cmd.iter().take(64) {
+            for &b in last_cmd {
                 self.last_cmd.push(b.to_ascii_lowercase() as char);
             }
         }

@@ -648,6 +648,22 @@ impl Socket {
     /// inside the session until the next write or flush, and a reply must not wait for the
     /// next request. On plain TCP the flush is skipped (it does nothing there).
     pub async fn write_flush(&mut self, buf: &[u8]) -> io::Result<()> {
+        if let Socket::Plain(s) = self {
+            // The socket almost always takes a reply whole: one `send` straight away, without
+            // the `WriteAll` future and the runtime's budget bookkeeping around it (~100
+            // instructions a round trip). What is left, or a socket not writable yet, goes
+            // the ordinary way. (`try_write` makes no syscall while tokio knows the socket is
+            // not writable.)
+            let written = match s.try_write(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(e) => return Err(e),
+            };
+            if written < buf.len() {
+                s.write_all(&buf[written..]).await?;
+            }
+            return Ok(());
+        }
         self.write_all(buf).await?;
         if self.is_tls() {
             self.flush().await?;

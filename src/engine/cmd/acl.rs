@@ -93,7 +93,7 @@ pub fn sync_admin_user(acl: &mut Acl, config: &Config) {
         op.push_str(&String::from_utf8_lossy(&s.admin_password));
         let _ = u.set(&op, true);
     }
-    acl.users.insert(name, Arc::new(u));
+    acl.set_user(name, Arc::new(u));
 }
 
 fn is_admin_name(state: &EngineState, name: &str) -> bool {
@@ -108,13 +108,13 @@ fn is_admin_name(state: &EngineState, name: &str) -> bool {
 /// Check a command against the client's user; a refusal is logged in ACL LOG.
 pub fn check(
     state: &mut EngineState,
-    client: &ClientState,
+    client: &mut ClientState,
     spec: &CommandSpec,
     args: &[Arg],
     context: LogContext,
     now_ms: i64,
 ) -> Result<(), Denied> {
-    let Some(user) = state.acl.user(client.user.name()) else {
+    let Some(user) = client_user(&state.acl, client) else {
         // The user was deleted while this client ran (its connection is closing).
         return Err(Denied::Command);
     };
@@ -125,6 +125,24 @@ pub fn check(
     let username = client.user.name().to_string();
     log_entry(state, client, reason, context, object, username, now_ms);
     Err(d)
+}
+
+/// The ACL user the client runs as, from the client's cache while the users have not changed
+/// since it was filled (`Acl::generation`) and the client is still who it was then (AUTH and
+/// RESET change that); otherwise looked up by name and cached. None: the user was deleted.
+fn client_user<'c>(acl: &Acl, client: &'c mut ClientState) -> Option<&'c Arc<User>> {
+    let fresh = client
+        .acl_user
+        .as_ref()
+        .is_some_and(|c| c.generation == acl.generation() && c.who == client.user);
+    if !fresh {
+        client.acl_user = Some(client::AclUserCache {
+            generation: acl.generation(),
+            who: client.user.clone(),
+            user: acl.user(client.user.name()).cloned(),
+        });
+    }
+    client.acl_user.as_ref().and_then(|c| c.user.as_ref())
 }
 
 fn log_entry(
@@ -248,7 +266,7 @@ fn users(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Array(
         ctx.state
             .acl
-            .users
+            .users()
             .keys()
             .map(|n| Reply::bulk(Bytes::from(n.clone())))
             .collect(),
@@ -259,7 +277,7 @@ fn list(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Array(
         ctx.state
             .acl
-            .users
+            .users()
             .values()
             .map(|u| Reply::bulk(Bytes::from(u.describe())))
             .collect(),
@@ -383,7 +401,7 @@ fn setuser(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         }
     }
     let u = Arc::new(u);
-    ctx.state.acl.users.insert(name.clone(), u.clone());
+    ctx.state.acl.set_user(name.clone(), u.clone());
     if existing.is_some() {
         kill_revoked_subscribers(ctx, &name, &u);
     }
@@ -435,7 +453,7 @@ fn deluser(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let mut deleted = 0;
     let mut victims = std::collections::HashSet::new();
     for n in &names {
-        if ctx.state.acl.users.remove(n).is_some() {
+        if ctx.state.acl.remove_user(n).is_some() {
             deleted += 1;
             victims.extend(
                 ctx.state
@@ -549,7 +567,7 @@ fn aclfile(ctx: &Ctx<'_>) -> Option<String> {
 /// The ACL file's text: every user but the admin user (the operator's, from the settings).
 fn acl_file_text(state: &EngineState) -> String {
     let mut out = String::new();
-    for (name, u) in &state.acl.users {
+    for (name, u) in state.acl.users() {
         if is_admin_name(state, name) {
             continue;
         }
@@ -595,7 +613,7 @@ pub fn parse_acl_file(text: &str, all_channels: bool) -> Result<Acl, String> {
             u.set(op, all_channels)
                 .map_err(|e| format!("{}: Error in user declaration '{op}': {e}", n + 1))?;
         }
-        acl.users.insert(name.clone(), Arc::new(u));
+        acl.set_user(name.clone(), Arc::new(u));
     }
     let _ = default_seen;
     Ok(acl)
@@ -702,7 +720,7 @@ mod tests {
     fn acl_files_round_trip_and_bad_lines_are_named() {
         let text = "user alice on #34344e4d60c2b6d639b7bd22e18f2b0b91bc34bf0ac5f9952744435093cfb4e6 ~cached:* resetchannels &chan -@all +get\nuser default on nopass ~* &* +@all\n";
         let acl = parse_acl_file(text, false).unwrap();
-        let listed: Vec<String> = acl.users.values().map(|u| u.describe()).collect();
+        let listed: Vec<String> = acl.users().values().map(|u| u.describe()).collect();
         assert_eq!(listed.join("\n") + "\n", text);
         let err = parse_acl_file("user bob on +nosuch\n", false).unwrap_err();
         assert!(

@@ -242,11 +242,13 @@ fn client_infos(ctx: &Ctx<'_>, current_cmd: &str) -> Vec<ClientInfo> {
         infos.push(ClientInfo::from_state(ctx.client, ctx.now_ms, current_cmd));
     }
     infos.sort_by_key(|c| c.id);
-    // Flags only the shared state knows: monitors ('O') and blocked clients ('b').
+    // Flags only the shared state knows: monitors ('O') and blocked clients ('b'). (The
+    // connection's own refresh already writes 'b' for a client blocked by its last batch: not
+    // twice, Redis shows `flags=b`.)
     for c in &mut infos {
         if ctx.state.monitors.contains_key(&c.id) {
             c.flags = "O".to_string();
-        } else if c.blocked {
+        } else if c.blocked && !c.flags.contains('b') {
             c.flags = if c.flags == "N" {
                 "b".to_string()
             } else {

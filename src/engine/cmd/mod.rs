@@ -461,10 +461,23 @@ pub enum Outcome {
 pub fn process(
     state: &mut EngineState,
     client: &mut ClientState,
-    args: Vec<Arg>,
+    mut args: Vec<Arg>,
     now_ms: i64,
 ) -> Outcome {
-    let (spec, parent) = match resolve(&args) {
+    process_in(state, client, &mut args, now_ms)
+}
+
+/// [`process`] on a request the caller keeps: what the command does not keep (queued by
+/// MULTI, parked by a block or a pause) is left in `args`, so a connection can hand the
+/// emptied vector back to its parser (`RequestParser::recycle`) instead of freeing one vector
+/// and allocating the next for every request.
+pub fn process_in(
+    state: &mut EngineState,
+    client: &mut ClientState,
+    args: &mut Vec<Arg>,
+    now_ms: i64,
+) -> Outcome {
+    let (spec, parent) = match resolve(args) {
         Ok(x) => x,
         Err(e) => {
             if client.multi.active {
@@ -528,7 +541,7 @@ pub fn process(
             state,
             client,
             spec,
-            &args,
+            args,
             if client.multi.active {
                 crate::engine::acl::LogContext::Multi
             } else {
@@ -635,11 +648,14 @@ pub fn process(
                 "OOM command not allowed when used memory > 'maxmemory'.",
             ));
         }
-        client.multi.queued.push(args);
+        client.multi.queued.push(std::mem::take(args));
         return Outcome::Reply(Reply::status("QUEUED"));
     }
-    if let Some(until_ms) = paused_until(state, client, spec, top, &args, now_ms) {
-        return Outcome::Paused { args, until_ms };
+    if let Some(until_ms) = paused_until(state, client, spec, top, args, now_ms) {
+        return Outcome::Paused {
+            args: std::mem::take(args),
+            until_ms,
+        };
     }
     state.hold_expiries(now_ms);
     if let Some(err) = precheck(state, client, spec, top) {
@@ -649,10 +665,10 @@ pub fn process(
     let dirty_before = state.dirty;
     state.tracking.read_happened = false;
     let mut ctx = Ctx::new(state, client, now_ms);
-    let reply = call(&mut ctx, spec, parent, &args);
+    let reply = call(&mut ctx, spec, parent, args);
     let block = ctx.block.take();
     if !state.tracking.clients.is_empty() {
-        after_tracked_command(state, client, spec, top, &args, now_ms);
+        after_tracked_command(state, client, spec, top, args, now_ms);
     }
     if state.dirty != dirty_before {
         streams::signal_lost_streams(state);
@@ -675,7 +691,7 @@ pub fn process(
                 BlockedClient {
                     db: client.db,
                     keys: req.keys,
-                    args: req.args.unwrap_or(args),
+                    args: req.args.unwrap_or_else(|| std::mem::take(args)),
                     proto: client.proto,
                     reply: tx,
                     timeout_reply: req.timeout_reply.clone(),
