@@ -514,6 +514,29 @@ fn decide_pass(
                 seen.now,
             ));
     }
+    // The restore step's outcome (bootstrap recovery or a rollback): a failure names the
+    // object in the pair's status, not only in the init container's log.
+    {
+        let prev = seen
+            .previous
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or(&[]);
+        let first_pod = seen
+            .names
+            .pods
+            .first()
+            .and_then(|p| seen.observed.pods.get(p));
+        if let Some(c) = super::status::restore_condition(
+            prev,
+            v.restore_first_master,
+            first_pod,
+            pair.meta().generation,
+            seen.now,
+        ) {
+            status.conditions.push(c);
+        }
+    }
     // build: the read-write Service's selector carries the routing decision, so fencing
     // (selector → nothing) is applied before any engine action.
     let routing = routing_of(&d, &obs);
@@ -812,7 +835,15 @@ async fn status_pass(
         )
         .await;
     }
-    publish_backup_credentials(ctx, pair, seen, plan).await;
+    publish_condition_change(
+        ctx,
+        pair,
+        seen,
+        plan,
+        super::status::CONDITION_BACKUP_CREDENTIALS,
+    )
+    .await;
+    publish_condition_change(ctx, pair, seen, plan, super::status::CONDITION_RESTORE).await;
     if seen.previous.as_ref() != Some(&plan.status)
         && d.record == plan.record
         && !plan.rollback_changed
@@ -868,12 +899,19 @@ async fn status_pass(
     })
 }
 
-/// The `BackupCredentials` condition's Events: a Warning naming the Secret and the key when
-/// it turns False or its message changes, a Normal one when it turns True again.
-async fn publish_backup_credentials(ctx: &Context, pair: &RedisPair, seen: &Seen, plan: &Plan) {
-    use super::status::CONDITION_BACKUP_CREDENTIALS as C;
+/// The Events of a condition that reports a problem outside the failover
+/// (`BackupCredentials`, `Restore`): a Warning with its message (the Secret and key, the
+/// archive object) when it turns False or its message changes, a Normal one when it turns
+/// True after having been False or unknown. Its reason is the condition's.
+async fn publish_condition_change(
+    ctx: &Context,
+    pair: &RedisPair,
+    seen: &Seen,
+    plan: &Plan,
+    type_: &str,
+) {
     let find = |conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]| {
-        conds.iter().find(|c| c.type_ == C).cloned()
+        conds.iter().find(|c| c.type_ == type_).cloned()
     };
     let Some(now) = find(&plan.status.conditions) else {
         return;
@@ -887,7 +925,7 @@ async fn publish_backup_credentials(ctx: &Context, pair: &RedisPair, seen: &Seen
     }
     let invalid = now.status == "False";
     if invalid {
-        warn!(message = %now.message, "backup credentials");
+        warn!(message = %now.message, condition = type_, "condition turned False");
         ctx.metrics.error(&now.reason);
     } else if before.is_none() {
         // Valid from the start: nothing worth an Event.
