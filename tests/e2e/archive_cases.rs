@@ -24,7 +24,7 @@ use redispair::engine::archive::Archive;
 use crate::backup::{now_ms, s3_from_env, S3};
 use crate::cluster::{client, poll, PairUnderTest};
 use crate::env::E2eEnv;
-use crate::writer::{connect, key_prefix, Writer};
+use crate::writer::{connect, Writer};
 
 /// Generous deadlines: they only catch what did not happen; the figures are printed.
 const READY: Duration = Duration::from_secs(180);
@@ -524,8 +524,7 @@ pub async fn run_points_failover_and_clone_case(name: &str) {
     let mut p3c = connect(&p3_ip, 6379, &restored[2].password)
         .await
         .expect("connecting to the p3 restore");
-    for ack in &report.acks {
-        let key = crate::acked_writes::key(key_prefix(), report.id, ack.seq);
+    for (key, value) in report.acked_keys() {
         let v: Option<String> = redis::cmd("GET")
             .arg(&key)
             .query_async(&mut p3c)
@@ -533,8 +532,8 @@ pub async fn run_points_failover_and_clone_case(name: &str) {
             .expect("GET");
         assert_eq!(
             v,
-            Some(ack.seq.to_string()),
-            "{key}, acknowledged before the failover, in the restore to p3"
+            Some(value.to_string()),
+            "{key}, acknowledged around the failover, in the restore to p3"
         );
     }
     // The clone matched the live pair, which has not changed since.
