@@ -554,14 +554,14 @@ pub async fn run_points_failover_and_clone_case(name: &str) {
     store.remove().await;
 }
 
-/// A pair with `schedule: "* * * * *"` and `retention: 10s`: an on-demand backup b1, then the
-/// scheduled one fires (its RedisPairBackup Completed; the schedule is then removed, so no
-/// later firing changes the store under the rest of the case); a point p after it, the
-/// window passes, and an on-demand b2's retention deletes b1 and the chunks before the
-/// scheduled backup (the listing shrinks) and keeps the scheduled backup and the chain from
-/// it. A byte flipped in a chunk a restore to p needs: the restored pair's `Restore`
+/// A pair with `schedule: "* * * * *"` and `retention: 10s`. The schedule fires (its
+/// RedisPairBackup s1 Completed); it is then removed, so that no later firing runs retention
+/// under the rest of the case. An on-demand backup b1, a point p, the window passes b1's
+/// start, and an on-demand b2's retention deletes s1 and the chunks before b1 (the listing
+/// shrinks) and keeps b1, b2 and the chain from b1: what a restore to any moment of the window
+/// needs. A byte flipped in a chunk a restore to p reads: the restored pair's `Restore`
 /// condition and a Warning Event name the object; put back, the restore (retried by the
-/// kubelet) gives exactly p's digest: retention kept what the window needs.
+/// kubelet) gives exactly p's digest, from what retention kept.
 pub async fn run_schedule_retention_and_corruption_case(name: &str) {
     let Some(s3) = s3_from_env() else {
         return skipped(name);
@@ -573,12 +573,10 @@ pub async fn run_schedule_retention_and_corruption_case(name: &str) {
     let store = Store::create(&client, &ns, name, &s3).await;
     let started = Instant::now();
     let source = archiving_pair(&client, &env, name, &store, Some("* * * * *"), Some("10s")).await;
-    let h = source.wait_healthy("the archiving pair Ready", READY).await;
+    source.wait_healthy("the archiving pair Ready", READY).await;
     let rw_ip = source.cluster_ip(name).await;
     let mut rw = reconnect(&source, &rw_ip).await;
     write_batch(&mut rw, "a", 100).await;
-    let b1 = take_backup(&client, &source, &format!("{name}-b1")).await;
-    write_batch(&mut rw, "b", 100).await;
 
     // --- the schedule fires ----------------------------------------------------------------
     let backups: Api<RedisPairBackup> = Api::namespaced(client.clone(), &ns);
@@ -599,9 +597,10 @@ pub async fn run_schedule_retention_and_corruption_case(name: &str) {
         )
         .await;
     let scheduled_name = scheduled.metadata.name.clone().expect("a name");
-    let s1_status = wait_backup_completed(&source, &backups, &scheduled_name).await;
+    let s1 = wait_backup_completed(&source, &backups, &scheduled_name).await;
     let fired_secs = started.elapsed().as_secs_f64();
-    assert_eq!(s1_status.pod.as_deref(), Some(h.master.as_str()));
+    let master = source.status().await.and_then(|s| s.current_master);
+    assert_eq!(s1.pod, master, "the master took the scheduled backup");
     let last_schedule = source
         .status()
         .await
@@ -614,14 +613,21 @@ pub async fn run_schedule_retention_and_corruption_case(name: &str) {
         .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("removing the schedule");
-    let s1_id = s1_status.backup_id.clone().expect("backupId");
-    let s1 = store
+    let s1_id = s1.backup_id.clone().expect("backupId");
+
+    // b1 once the archive has caught up with batch b: the chunks holding b end at or before
+    // b1's offset, and are the ones retention deletes later.
+    write_batch(&mut rw, "b", 100).await;
+    let offset = master_offset(&mut rw).await;
+    wait_archived(&source, offset).await;
+    let b1_status = take_backup(&client, &source, &format!("{name}-b1")).await;
+    let b1_id = b1_status.backup_id.clone().expect("backupId");
+    let b1 = store
         .backups()
         .await
         .into_iter()
-        .find(|m| m.id == s1_id)
-        .unwrap_or_else(|| panic!("the scheduled backup {s1_id} in the store"));
-
+        .find(|m| m.id == b1_id)
+        .unwrap_or_else(|| panic!("backup {b1_id} in the store"));
     write_batch(&mut rw, "c", 100).await;
     let p = mark(&mut rw, "p").await;
     write_batch(&mut rw, "d", 100).await;
@@ -629,61 +635,58 @@ pub async fn run_schedule_retention_and_corruption_case(name: &str) {
     wait_archived(&source, end_offset).await;
 
     // --- retention ---------------------------------------------------------------------------
-    // Once the window has passed the scheduled backup's start, a restore to any moment of it
-    // starts from that backup at the earliest: b1 and the chunks before it are not needed.
+    // Once the window has passed b1's start, a restore to any moment of it starts from b1 at
+    // the earliest: s1 and the chunks before b1 are no longer needed.
     let window_passed = poll(Duration::from_secs(30), || async {
-        (now_ms() > s1.start_time_ms + WINDOW_MS).then_some(())
+        (now_ms() > b1.start_time_ms + WINDOW_MS).then_some(())
     })
     .await;
     assert!(window_passed.is_some(), "the clock to pass the window");
     let wal_before = store.wal().await;
     let old_chunks = wal_before
         .iter()
-        .filter(|o| o.name.end <= s1.start_offset)
+        .filter(|o| o.name.end <= b1.start_offset)
         .count();
-    let b1_id = b1.backup_id.clone().expect("backupId");
+    let backups_before: Vec<String> = store.backups().await.into_iter().map(|m| m.id).collect();
     assert!(
-        old_chunks > 0 && store.backups().await.iter().any(|m| m.id == b1_id),
-        "before retention: b1 and {old_chunks} chunks before the scheduled backup"
+        old_chunks > 0 && backups_before.contains(&s1_id),
+        "before retention: {s1_id} and chunks before b1 ({old_chunks}) in the store: {backups_before:?}"
     );
     let b2 = take_backup(&client, &source, &format!("{name}-b2")).await;
     let b2_id = b2.backup_id.clone().expect("backupId");
     let (kept_backups, wal_after) = source
         .expect(
-            "retention after b2 to delete b1 and the chunks before the scheduled backup",
+            "retention after b2 to delete the scheduled backup and the chunks before b1",
             Duration::from_secs(60),
             || async {
                 let backups = store.backups().await;
                 let wal = store.wal().await;
-                (!backups.iter().any(|m| m.id == b1_id)
-                    && !wal.iter().any(|o| o.name.end <= s1.start_offset))
+                (!backups.iter().any(|m| m.id == s1_id)
+                    && !wal.iter().any(|o| o.name.end <= b1.start_offset))
                 .then_some((backups, wal))
             },
         )
         .await;
     let mut kept: Vec<String> = kept_backups.into_iter().map(|m| m.id).collect();
     kept.sort();
-    let mut want = vec![s1_id.clone(), b2_id.clone()];
+    let mut want = vec![b1_id.clone(), b2_id.clone()];
     want.sort();
-    assert_eq!(
-        kept, want,
-        "the scheduled backup is the base of the window's first moment"
-    );
+    assert_eq!(kept, want, "b1 is the base of the window's first moment");
     assert!(
         wal_after.len() < wal_before.len(),
         "the listing shrinks: {} chunks before, {} after",
         wal_before.len(),
         wal_after.len()
     );
-    let chain = resolve_timeline(&wal_after, s1.start_offset);
+    let chain = resolve_timeline(&wal_after, b1.start_offset);
     assert!(
         chain
             .last()
             .is_some_and(|o| o.name.end >= end_offset as u64),
-        "the chain from the scheduled backup to the end stays: {chain:?}"
+        "the chain from b1 to the end stays: {chain:?}"
     );
     eprintln!(
-        "{name}: retention: {} chunks and backups [{b1_id}, {s1_id}] before, {} chunks and {kept:?} after",
+        "{name}: retention: {} chunks and backups {backups_before:?} before, {} chunks and {kept:?} after",
         wal_before.len(),
         wal_after.len()
     );
