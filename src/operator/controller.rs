@@ -538,6 +538,29 @@ fn decide_pass(
                 seen.now,
             ));
     }
+    // The restore step's outcome (bootstrap recovery or a rollback): a failure names the
+    // object in the pair's status, not only in the init container's log.
+    {
+        let prev = seen
+            .previous
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or(&[]);
+        let first_pod = seen
+            .names
+            .pods
+            .first()
+            .and_then(|p| seen.observed.pods.get(p));
+        if let Some(c) = super::status::restore_condition(
+            prev,
+            v.restore_first_master,
+            first_pod,
+            pair.meta().generation,
+            seen.now,
+        ) {
+            status.conditions.push(c);
+        }
+    }
     // build: the read-write Service's selector carries the routing decision, so fencing
     // (selector → nothing) is applied before any engine action.
     let routing = routing_of(&d, &obs);
@@ -852,6 +875,7 @@ async fn status_pass(
         super::status::CONDITION_MIGRATION_SOURCE_VERIFIED,
     )
     .await;
+    publish_condition_change(ctx, pair, seen, plan, super::status::CONDITION_RESTORE).await;
     if seen.previous.as_ref() != Some(&plan.status)
         && d.record == plan.record
         && !plan.rollback_changed
@@ -907,9 +931,11 @@ async fn status_pass(
     })
 }
 
-/// The Events of a condition that is there only when it matters (`BackupCredentials`,
-/// `MigrationSourceVerified`): a Warning with its message when it turns False or its message
-/// changes, a Normal one when it turns True again.
+/// The Events of a condition that reports a problem outside the failover and is there only
+/// when it matters (`BackupCredentials`, `Restore`, `MigrationSourceVerified`): a Warning with
+/// its message (the Secret and key, the archive object, why the source is not verified) when
+/// it turns False or its message changes, a Normal one when it turns True after having been
+/// False or unknown. Its reason is the condition's.
 async fn publish_condition_change(
     ctx: &Context,
     pair: &RedisPair,
@@ -932,7 +958,7 @@ async fn publish_condition_change(
     }
     let invalid = now.status == "False";
     if invalid {
-        warn!(message = %now.message, condition = type_, "condition False");
+        warn!(message = %now.message, condition = type_, "condition turned False");
         ctx.metrics.error(&now.reason);
     } else if before.is_none() {
         // Valid from the start: nothing worth an Event.

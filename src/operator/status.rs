@@ -104,6 +104,111 @@ pub fn migration_source_verified_condition(
     )
 }
 
+/// The outcome of the first pod's restore step (`spec.bootstrap.recovery`, or a rollback's):
+/// True once it completed, False while it fails, with the step's last log line (the engine
+/// names the object: "archive object wal/... is corrupt"). Present only on pairs that restored.
+pub const CONDITION_RESTORE: &str = "Restore";
+/// The reasons of [`CONDITION_RESTORE`] (the failure's is also a Warning Event's reason).
+pub const REASON_RESTORE_FAILED: &str = "RestoreFailed";
+pub const REASON_RESTORE_RUNNING: &str = "Restoring";
+pub const REASON_RESTORED: &str = "Restored";
+
+/// The `Restore` condition from the restore step's container status in `pod` (the pair's first
+/// pod), while the pair is being restored (`restoring`). None when there is nothing to say: no
+/// step (and no earlier condition to keep), or no pod yet. Once the pair no longer restores,
+/// the last condition is kept, so "Restored" (or the reason the last attempt failed) stays
+/// readable.
+pub fn restore_condition(
+    previous: &[Condition],
+    restoring: bool,
+    pod: Option<&k8s_openapi::api::core::v1::Pod>,
+    generation: Option<i64>,
+    now_ms: u64,
+) -> Option<Condition> {
+    let kept = || {
+        previous
+            .iter()
+            .find(|c| c.type_ == CONDITION_RESTORE)
+            .cloned()
+    };
+    if !restoring {
+        return kept();
+    }
+    let pod_name = pod?.metadata.name.clone().unwrap_or_default();
+    let Some(st) = pod?
+        .status
+        .as_ref()
+        .and_then(|s| s.init_container_statuses.as_ref())
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c.name == super::build::pod::RESTORE_CONTAINER)
+        })
+    else {
+        // The pod was built before the step existed (or is not scheduled yet).
+        return kept();
+    };
+    let state_terminated = st.state.as_ref().and_then(|s| s.terminated.as_ref());
+    // A failed attempt: terminated now, or waiting (CrashLoopBackOff) after one. A step that
+    // runs again after a failure keeps saying so until it completes.
+    let failed = state_terminated.filter(|t| t.exit_code != 0).or_else(|| {
+        st.last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .filter(|t| t.exit_code != 0 && state_terminated.is_none())
+    });
+    // Running (or waiting to run) with no failure yet: Unknown, which makes no Event.
+    let (ok, reason, message) = if state_terminated.is_some_and(|t| t.exit_code == 0) {
+        (
+            Some(true),
+            REASON_RESTORED,
+            format!("{pod_name} restored its data from the archive"),
+        )
+    } else if let Some(t) = failed {
+        // FallbackToLogsOnError: the kubelet's message is the log's tail; its last line is
+        // the command's error.
+        let last_line = t
+            .message
+            .as_deref()
+            .and_then(|m| m.lines().rev().find(|l| !l.trim().is_empty()))
+            .map(|l| l.trim().to_string())
+            .unwrap_or_else(|| format!("exit code {}", t.exit_code));
+        (
+            Some(false),
+            REASON_RESTORE_FAILED,
+            format!(
+                "{pod_name}: the restore step failed (it is retried; kubectl logs {pod_name} -c {}): {last_line}",
+                super::build::pod::RESTORE_CONTAINER
+            ),
+        )
+    } else {
+        (
+            None,
+            REASON_RESTORE_RUNNING,
+            format!("{pod_name} is restoring its data from the archive"),
+        )
+    };
+    let mut c = condition(
+        previous,
+        CONDITION_RESTORE,
+        ok.unwrap_or(false),
+        reason,
+        message,
+        generation,
+        now_ms,
+    );
+    if ok.is_none() {
+        c.status = "Unknown".to_string();
+        c.last_transition_time = previous
+            .iter()
+            .find(|p| p.type_ == CONDITION_RESTORE && p.status == "Unknown")
+            .map_or_else(
+                || Time(jiff::Timestamp::from_millisecond(now_ms as i64).unwrap_or_default()),
+                |p| p.last_transition_time.clone(),
+            );
+    }
+    Some(c)
+}
+
 /// A standard condition; its transition time is kept while its status does not change.
 pub fn condition(
     previous: &[Condition],
@@ -686,5 +791,73 @@ mod tests {
         assert_eq!(s.phase.as_deref(), Some("Failed"));
         assert_eq!(s.conditions[0].reason, "InvalidSpec");
         assert_eq!(s.conditions[0].message, "bad");
+    }
+
+    /// A pod whose restore step has the given state and last state (JSON of
+    /// `ContainerState`).
+    fn restoring_pod(
+        state: serde_json::Value,
+        last: serde_json::Value,
+    ) -> k8s_openapi::api::core::v1::Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "cache-a"},
+            "status": {"initContainerStatuses": [{
+                "name": "restore", "image": "i", "imageID": "", "ready": false,
+                "restartCount": 1, "state": state, "lastState": last,
+            }]},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_restore_condition_names_the_object_of_a_failed_restore() {
+        let failed = serde_json::json!({"terminated": {"exitCode": 1, "message":
+            "INFO restoring\nError: archive object wal/x.rpwal is corrupt: checksum mismatch\n"}});
+        let running = serde_json::json!({"running": {}});
+        // Failed, and while the step runs again after the failure: False with the last line.
+        for (state, last) in [
+            (failed.clone(), serde_json::json!({})),
+            (
+                serde_json::json!({"waiting": {"reason": "CrashLoopBackOff"}}),
+                failed.clone(),
+            ),
+            (running.clone(), failed.clone()),
+        ] {
+            let c =
+                restore_condition(&[], true, Some(&restoring_pod(state, last)), None, 0).unwrap();
+            assert_eq!(
+                (c.status.as_str(), c.reason.as_str()),
+                ("False", REASON_RESTORE_FAILED)
+            );
+            assert!(
+                c.message
+                    .ends_with("Error: archive object wal/x.rpwal is corrupt: checksum mismatch"),
+                "{}",
+                c.message
+            );
+        }
+        // Running with no failure yet: Unknown (no Event); completed: True.
+        let c = restore_condition(
+            &[],
+            true,
+            Some(&restoring_pod(running, serde_json::json!({}))),
+            None,
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("Unknown", REASON_RESTORE_RUNNING)
+        );
+        let done = serde_json::json!({"terminated": {"exitCode": 0}});
+        let c = restore_condition(&[], true, Some(&restoring_pod(done, failed)), None, 0).unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("True", REASON_RESTORED)
+        );
+        // Once the pair no longer restores, the last condition stays; none on other pairs.
+        let kept = restore_condition(std::slice::from_ref(&c), false, None, None, 5).unwrap();
+        assert_eq!(kept, c);
+        assert!(restore_condition(&[], false, None, None, 0).is_none());
     }
 }

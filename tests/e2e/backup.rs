@@ -19,14 +19,15 @@ use crate::cluster::{client, poll, PairUnderTest};
 use crate::env::E2eEnv;
 use crate::writer::connect;
 
-struct S3 {
-    endpoint: String,
-    bucket: String,
-    access_key: String,
-    secret_key: String,
+/// The S3 endpoint `hack/e2e.sh` started (E2E_S3_*), reachable from pods and from this host.
+pub struct S3 {
+    pub endpoint: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
 }
 
-fn s3_from_env() -> Option<S3> {
+pub fn s3_from_env() -> Option<S3> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     Some(S3 {
         endpoint: var("E2E_S3_ENDPOINT")?,
@@ -36,7 +37,7 @@ fn s3_from_env() -> Option<S3> {
     })
 }
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 

@@ -6,7 +6,9 @@
 //! ClusterIP (every acknowledged key read back at the end); a planned switchover under the
 //! same writer; and the replica's engine killed or hung (no failover: the semi-sync master
 //! waits, or degrades on the operator's word, and the replica catches up); and the master's
-//! engine killed together with the operator; point-in-time recovery from S3 (`backup`).
+//! engine killed together with the operator; point-in-time recovery from S3 (`backup`), and
+//! issue 16's other cases (`archive_cases`): restores to three points across a failover and a
+//! clone, a scheduled backup, retention and a corrupted object, a rollback.
 //! `metrics_scraped_across_a_failover` (issue 18): both endpoints scraped, parsed and checked
 //! across a failover and the pair's deletion.
 //! `torture` (issue 14, `hack/torture.sh`): one pair through rounds of faults on whichever pod
@@ -19,6 +21,7 @@
 
 #[path = "../acked_writes/mod.rs"]
 mod acked_writes;
+mod archive_cases;
 mod backup;
 mod cluster;
 mod env;
@@ -119,6 +122,30 @@ async fn torture() {
 #[ignore = "needs a cluster: hack/e2e.sh"]
 async fn backup_and_point_in_time_recovery() {
     backup::run_point_in_time_recovery_case("e2e-backup").await;
+}
+
+/// Issue 16: three recorded points restored by offset and time (the third after a failover
+/// during archiving) and a clone of the live pair, each compared by digest
+/// (`tests/e2e/archive_cases.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: hack/e2e.sh"]
+async fn backup_points_across_a_failover_and_a_clone() {
+    archive_cases::run_points_failover_and_clone_case("e2e-pitr3").await;
+}
+
+/// Issue 16: a scheduled backup fires, retention shrinks the store and keeps what its window
+/// needs, a corrupted object is named by the restore's condition and Event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: hack/e2e.sh"]
+async fn backup_schedule_retention_and_a_corrupt_object() {
+    archive_cases::run_schedule_retention_and_corruption_case("e2e-retain").await;
+}
+
+/// Issue 16: a running pair rolled back to a recorded point (`redispair.io/rollback`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a cluster: hack/e2e.sh"]
+async fn backup_rollback_of_a_running_pair() {
+    archive_cases::run_rollback_case("e2e-rollback").await;
 }
 
 /// Issue 18: both engines' and the operator's metrics endpoints scraped and parsed, every

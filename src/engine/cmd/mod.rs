@@ -604,7 +604,7 @@ pub fn process_in(
     }
     // A script or function that declared flags is judged by them (Redis's getCommandFlags).
     if !client.is_replication && !client.multi.active {
-        if let Some(e) = declared_script_refusal(state, client, &args, now_ms) {
+        if let Some(e) = declared_script_refusal(state, client, args, now_ms) {
             state.stats.rejected_calls += 1;
             count_rejection(state, Some((spec, parent)), &e);
             return Outcome::Reply(e);

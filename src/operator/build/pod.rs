@@ -252,6 +252,11 @@ fn build_restore_container(v: &ValidatedPair, engine: &Container) -> Option<Cont
         resources: engine.resources.clone(),
         security_context: engine.security_context.clone(),
         volume_mounts: Some(mounts),
+        // A failed restore's last log line (`Error: archive object wal/... is corrupt ...`)
+        // becomes the container's termination message in the pod's status, where the
+        // operator reads it into the `Restore` condition and a Warning Event: the object is
+        // named in the API, not only in `kubectl logs`.
+        termination_message_policy: Some("FallbackToLogsOnError".to_string()),
         ..Default::default()
     })
 }
@@ -1383,6 +1388,10 @@ mod tests {
         let init = &spec.init_containers.as_ref().unwrap()[0];
         assert_eq!(init.name, RESTORE_CONTAINER);
         assert_eq!(init.image, container(&p).image);
+        assert_eq!(
+            init.termination_message_policy.as_deref(),
+            Some("FallbackToLogsOnError")
+        );
         let args = init.args.clone().unwrap();
         assert_eq!(
             args,
