@@ -136,7 +136,7 @@ async fn backup_points_across_a_failover_and_a_clone() {
 // Issue 16's schedule/retention/corruption and rollback cases
 // (`archive_cases::run_schedule_retention_and_corruption_case`, `run_rollback_case`) are written
 // but have not yet run green on the cluster: they join the suite once they have (see
-// docs/testing.md, "Backups end to end").
+// docs/testing.md, "End to end on the cluster (issue 16's list)").
 
 /// Issue 18: both engines' and the operator's metrics endpoints scraped and parsed, every
 /// family and label checked; a failover moves the role and term series; a deleted pair's
