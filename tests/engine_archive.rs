@@ -16,8 +16,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use archive_support::{
-    admin_conn, archive_settings, archived, engine_cmd, mark, now_ms, read_restored, restore_cmd,
-    rfc3339, start, take_backup, wait_archived,
+    admin_conn, archive_settings, archived, engine_cmd, mark, now_ms, promote_replica,
+    read_restored, restore_cmd, rfc3339, start, take_backup, wait_archived,
 };
 use redis::aio::MultiplexedConnection;
 use repl_support::{digest, info_field, master_offset, stop_and_remove_dirs, EngineProcess};
@@ -302,25 +302,7 @@ async fn the_archive_continues_across_a_failover_with_no_gap() {
         "the old master archived up to {}",
         archived(&mut mc).await
     );
-    wait_for(Duration::from_secs(30), "the replica to catch up", || {
-        let mut rc = rc.clone();
-        async move { master_offset(&mut rc).await >= before }
-    })
-    .await;
-    let _: () = redis::cmd("REDISPAIR")
-        .arg("PROMOTE")
-        .arg(1)
-        .query_async(&mut radmin)
-        .await
-        .unwrap();
-    let _: () = redis::cmd("REDISPAIR")
-        .arg("DEMOTE")
-        .arg("127.0.0.1")
-        .arg(r.port)
-        .arg(1)
-        .query_async(&mut madmin)
-        .await
-        .unwrap();
+    promote_replica(&mut rc, &mut radmin, &mut madmin, r.port, before).await;
     write_batch(&mut rc, "c", 100).await;
     let end = master_offset(&mut rc).await;
     wait_archived(&mut rc, end).await;

@@ -16,8 +16,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use archive_support::{
-    admin_conn, archive_settings, archived, mark, now_ms, read_restored, restore_cmd, rfc3339,
-    start, take_backup, wait_archived, Point,
+    admin_conn, archive_settings, archived, mark, now_ms, promote_replica, read_restored,
+    restore_cmd, rfc3339, start, take_backup, wait_archived, Point,
 };
 use redis::aio::MultiplexedConnection;
 use redispair::engine::archive::Archive;
@@ -451,25 +451,7 @@ async fn fixed_credentials_and_a_failover_while_archiving_to_s3() {
     write_batch(&mut mc, "b", 100).await;
     let before = master_offset(&mut mc).await;
     wait_archived(&mut mc, before / 2).await;
-    wait_for(Duration::from_secs(60), "the replica to catch up", || {
-        let mut rc = rc.clone();
-        async move { master_offset(&mut rc).await >= before }
-    })
-    .await;
-    let _: () = redis::cmd("REDISPAIR")
-        .arg("PROMOTE")
-        .arg(1)
-        .query_async(&mut radmin)
-        .await
-        .unwrap();
-    let _: () = redis::cmd("REDISPAIR")
-        .arg("DEMOTE")
-        .arg("127.0.0.1")
-        .arg(r.port)
-        .arg(1)
-        .query_async(&mut madmin)
-        .await
-        .unwrap();
+    promote_replica(&mut rc, &mut radmin, &mut madmin, r.port, before).await;
     write_batch(&mut rc, "c", 100).await;
     let end = master_offset(&mut rc).await;
     wait_archived(&mut rc, end).await;

@@ -150,3 +150,33 @@ pub async fn read_restored(dir: &Path) -> (String, u64) {
     stop_and_remove_dirs([e]);
     r
 }
+
+/// The failover the archive tests make by hand: wait until the replica (`rc`) has the master's
+/// stream up to `upto`, promote it in term 1 and demote the old master to follow it.
+pub async fn promote_replica(
+    rc: &mut MultiplexedConnection,
+    radmin: &mut MultiplexedConnection,
+    madmin: &mut MultiplexedConnection,
+    replica_port: u16,
+    upto: u64,
+) {
+    wait_for(Duration::from_secs(60), "the replica to catch up", || {
+        let mut rc = rc.clone();
+        async move { master_offset(&mut rc).await >= upto }
+    })
+    .await;
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("PROMOTE")
+        .arg(1)
+        .query_async(radmin)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("DEMOTE")
+        .arg("127.0.0.1")
+        .arg(replica_port)
+        .arg(1)
+        .query_async(madmin)
+        .await
+        .unwrap();
+}
