@@ -8,6 +8,7 @@ fail=0
 # `use` item written over several lines (a braced list, one name a line, as rustfmt writes long
 # ones) joined onto its first line, so a forbidden import cannot hide on a line of its own.
 rs_lines() {
+  # shellcheck disable=SC2016  # a Perl program: its $ variables are Perl's, not the shell's
   find "$@" -name '*.rs' -type f -print0 | sort -z | xargs -0 -r perl -ne '
     if (defined $acc) {
       chomp; s/^\s+//; $acc .= " $_";
