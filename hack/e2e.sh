@@ -17,7 +17,7 @@
 # redispair-operator in $E2E_OPERATOR_NAMESPACE, watching $E2E_NAMESPACE only, so operator
 # tests on the same cluster keep their namespaces to themselves), the packaging checks on that
 # install, SeaweedFS in a network namespace on the cluster's bridge (local provider: the
-# backup case's object store), `cargo test --test e2e -- --ignored --test-threads=1` with the
+# backup cases' object store), `cargo test --test e2e -- --ignored --test-threads=1` with the
 # hooks in the environment (KUBECONFIG, E2E_NAMESPACE, E2E_OPERATOR_NAMESPACE, E2E_IMAGE,
 # E2E_FAULT, E2E_S3_*), and helm uninstall. The cluster is left up (hack/cluster/down.sh or
 # `kind delete cluster`).
@@ -51,7 +51,7 @@ stage() {   # stage NAME CMD...: run CMD, record its outcome
   if "$@"; then results+=("ok   $name ($(( $(date +%s) - t0 )) s)"); passed=$((passed + 1))
   else results+=("FAIL $name ($(( $(date +%s) - t0 )) s)"); failed=$((failed + 1)); fi
 }
-# The backup case's S3 endpoint (started below), stopped when the run ends.
+# The backup cases' S3 endpoint (started below), stopped when the run ends.
 S3_DIR=""
 stop_s3() { [[ -z $S3_DIR ]] || { bash hack/seaweedfs.sh netns-stop "$S3_DIR"; rm -rf "$S3_DIR"; }; }
 trap stop_s3 EXIT
@@ -78,12 +78,12 @@ if (( PACKAGING )); then
     PLUGIN="${bin_dir:-}/kubectl-redispair" bash hack/e2e-packaging.sh --installed "$E2E_NAMESPACE"
 fi
 
-# --- an S3 endpoint for the backup case (issue 16) ----------------------------------------------
+# --- an S3 endpoint for the backup cases (issue 16) ---------------------------------------------
 # SeaweedFS in a network namespace of its own on the cluster's bridge, where pods reach it
-# (local provider only; on kind the backup case says SKIPPED). Stopped at the end. Through
+# (local provider only; on kind the backup cases say SKIPPED). Stopped at the end. Through
 # hack/seaweedfs.sh (a process of its own: its libraries define their own `stage`).
 if [[ $PROVIDER == local ]]; then
-  step "SeaweedFS for the backup case (hack/seaweedfs.sh netns-start)"
+  step "SeaweedFS for the backup cases (hack/seaweedfs.sh netns-start)"
   S3_DIR=$(mktemp -d /tmp/redispair-e2e-s3.XXXXXX)
   if bash hack/seaweedfs.sh build >&2 && s3_env=$(bash hack/seaweedfs.sh netns-start "$S3_DIR"); then
     while IFS='=' read -r k v; do
@@ -95,7 +95,7 @@ if [[ $PROVIDER == local ]]; then
       esac
     done <<<"$s3_env"
   else
-    results+=("FAIL SeaweedFS for the backup case"); failed=$((failed + 1))
+    results+=("FAIL SeaweedFS for the backup cases"); failed=$((failed + 1))
   fi
 fi
 

@@ -25,7 +25,43 @@ cd "$REPO_ROOT"
 source hack/cluster/lib.sh
 run_as_root "$REPO_ROOT/hack/test.sh" "$@"
 SKIP_CLUSTER=${REDISPAIR_SKIP_CLUSTER:-0}
+KIND=$([[ $SKIP_CLUSTER != 1 && ${REDISPAIR_SKIP_KIND:-0} != 1 ]] && echo 1 || echo 0)
+
+# Background jobs (decision, docs/testing.md "Cold runs"): a cold run spends ~30 min compiling
+# on 2 cores and ~25 min in stages that mostly wait (Redis's suite, the end-to-end suites). Two
+# builds that need nothing from those stages run beside them at nice 19, so they take only the
+# CPU the stage leaves idle (kernel.sched_autogroup_enabled=1 would defeat that: hack/test.sh
+# warns below): the fuzz targets' compile check beside Redis's suite, and what the kind node
+# image needs without a Docker engine (Go builds, debootstrap) beside the local end-to-end
+# suite. Each is joined before anything needs it; its output is shown then, and a failure
+# fails the run there. Whatever ends the run stops a job still running.
+declare -A BG_PID=() BG_LOG=()
+bg_start() { # NAME COMMAND...
+  local name=$1; shift
+  BG_LOG[$name]=$(mktemp "${TMPDIR:-/tmp}/redispair-test-$name.XXXXXX")
+  log "in the background at nice 19, beside this stage: $name (output shown when joined)"
+  # Its own process group (setsid), so that stopping it stops the builds it started too.
+  setsid nice -n 19 "$@" >"${BG_LOG[$name]}" 2>&1 &
+  BG_PID[$name]=$!
+}
+bg_join() { # NAME: wait for it, show its output, fail the run if it failed
+  local name=$1 rc=0 t0=$SECONDS
+  wait "${BG_PID[$name]}" || rc=$?
+  unset "BG_PID[$name]"
+  sed 's/^/    | /' "${BG_LOG[$name]}"
+  rm -f "${BG_LOG[$name]}"
+  (( rc == 0 )) || die "$name (in the background) failed, exit $rc: its output is above"
+  log "$name: done in the background (waited $((SECONDS - t0)) s for it here)"
+}
+bg_stop_all() {
+  local name
+  for name in "${!BG_PID[@]}"; do kill -- "-${BG_PID[$name]}" 2>/dev/null || true; done
+}
 stages_report_on_failure
+trap 'rc=$?; bg_stop_all; stages_exit_report "$rc"' EXIT
+if [[ $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo 0) == 1 ]]; then
+  log "note: kernel.sched_autogroup_enabled=1: nice 19 background jobs share the CPU equally with the stages (slower stages, not wrong ones); 'sysctl kernel.sched_autogroup_enabled=0' restores priorities"
+fi
 
 stage "prerequisites and test tools (hack/install-test-deps.sh)"
 need_commands cargo
@@ -66,8 +102,7 @@ cargo clippy --all-targets --locked -- -D warnings
 # AFL++'s). --locked on fuzz/Cargo.lock (committed, kept at the main lockfile's versions): an
 # unlocked check resolved the newest crates on every run (a rustls that deprecates what the
 # engine calls), so it did not check what ships.
-stage "lint: fuzz targets compile (fuzz/)"
-cargo check --locked --manifest-path fuzz/Cargo.toml --bins --all-features
+FUZZ_CHECK=(cargo check --locked --manifest-path fuzz/Cargo.toml --bins --all-features)
 
 # The operator's integration tests (tests/operator_*.rs) need a real kube-apiserver with no
 # operator of ours on it: the project's local control plane, started here. A KUBECONFIG the
@@ -115,9 +150,12 @@ cargo test --locked --all-targets --no-fail-fast -- --test-threads=2
 # tests pass than the floor committed in hack/redis-suite.floor (docs/compatibility.md has the
 # figures and the failing groups). Against the dev-profile engine `cargo test` just built: the
 # same figure as the release build (docs/testing.md), without a release build's 5-9 min in CI.
-stage "Redis's own test suite against the engine (hack/redis-suite.sh)" "~7 min"
+stage "Redis's own test suite against the engine (hack/redis-suite.sh)" "~5 min"
+bg_start "lint: fuzz targets compile (fuzz/)" "${FUZZ_CHECK[@]}"
 bash hack/redis-suite.sh --engine "${CARGO_TARGET_DIR:-target}/debug/redispair-engine" \
   --floor "$(grep -v '^#' hack/redis-suite.floor)"
+stage "lint: fuzz targets compile (fuzz/), joined"
+bg_join "lint: fuzz targets compile (fuzz/)"
 
 # The decoders of client input (RESP requests, RESTORE payloads, HyperLogLog strings, cmsgpack,
 # cjson) under AFL++ from their committed seeds, for a bounded time each: a panic fails the run
@@ -145,6 +183,10 @@ if [[ $SKIP_CLUSTER != 1 ]]; then
   # chart; what a user installs (hack/e2e-packaging.sh); then the failover suite tests/e2e
   # under writers of unique keys (every acknowledged one read back); helm uninstall.
   stage "end to end: packaging and failover (hack/e2e.sh --provider local)"
+  if (( KIND )); then
+    bg_start "kind node image: Go builds and root file system (hack/kind/build-node-image.sh --prepare)" \
+      bash hack/kind/build-node-image.sh --prepare
+  fi
   bash hack/e2e.sh --provider local
   # Torture, the short runs (issue 14): one pair per mode through rounds of faults on whichever
   # pod is master, under four writers of unique keys; fails on any acknowledged write lost in
@@ -162,17 +204,19 @@ fi
 # machine (hack/kind/up.sh --offline; docs/testing.md "kind"). By default the image comes from
 # the dev-profile binaries `cargo test` built (the Dockerfile's BINARIES=prebuilt: no release
 # build, which takes ~40 min cold here), then the packaging checks, the e2e suite on kind's own
-# fault verbs (hack/kind/fault.sh; the backup case needs the local cluster's S3 namespace and
-# says SKIPPED; the metrics and migration cases reach pods by IP through the routes
-# `hack/kind/fault.sh route` adds, each node's pod range via that node), and a torture run of the fault kinds the suite has no case for
-# (operator killed mid-failover, apiserver restarted, volume full, back to back), one round
-# each. REDISPAIR_KIND_FULL=1 runs the Dockerfile's full release build and 10 torture rounds
+# fault verbs (hack/kind/fault.sh; the backup cases need the local cluster's S3 namespace and
+# say SKIPPED; the metrics and migration cases reach pods by IP through the routes
+# `hack/kind/fault.sh route` adds, each node's pod range via that node), and a torture run of
+# the fault kinds the suite has no case for (operator killed mid-failover, apiserver
+# restarted, volume full, back to back), one round each. REDISPAIR_KIND_FULL=1 runs the Dockerfile's full release build and 10 torture rounds
 # instead (~70 min cold, ~20 min warm). REDISPAIR_SKIP_KIND=1 (or REDISPAIR_SKIP_CLUSTER=1)
 # skips the stage. Whatever ends the run, hack/kind/down.sh removes the cluster and stops the
 # Docker engine. Measured: docs/testing.md "kind".
-if [[ $SKIP_CLUSTER != 1 && ${REDISPAIR_SKIP_KIND:-0} != 1 ]]; then
+if (( KIND )); then
+  stage "kind node image: Go builds and root file system, joined"
+  bg_join "kind node image: Go builds and root file system (hack/kind/build-node-image.sh --prepare)"
   kind_down() { bash hack/kind/down.sh || log "hack/kind/down.sh failed: the kind cluster or the Docker engine may be left running"; }
-  trap 'rc=$?; kind_down; stages_exit_report "$rc"' EXIT
+  trap 'rc=$?; bg_stop_all; kind_down; stages_exit_report "$rc"' EXIT
   trap 'exit 130' INT TERM
   if [[ ${REDISPAIR_KIND_FULL:-0} == 1 ]]; then
     stage "kind: the full Dockerfile build, packaging and the failover suite (hack/e2e.sh --provider kind)" \

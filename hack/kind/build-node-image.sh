@@ -3,6 +3,9 @@
 # machines that cannot pull kindest/node (the project's). Prints the image's name last on stdout.
 #
 #   hack/kind/build-node-image.sh            build it, or find it already built
+#   hack/kind/build-node-image.sh --prepare  only what needs no Docker engine: the Go builds and
+#                                            the root file system's tarball (cached), so that
+#                                            hack/test.sh can do them beside a stage that waits
 #   hack/kind/up.sh                          uses it when KIND_NODE_IMAGE names it
 #
 # The image has the layout of kind's own node images (kind v0.32.0's images/base and
@@ -24,7 +27,10 @@
 # cluster already runs Kubernetes 1.36 on.
 #
 # Cache: the image's tag is a hash of every input (binaries, files, this script, versions);
-# an image with that tag in Docker's data root (~/.cache/redispair/docker-data) is reused.
+# an image with that tag in Docker's data root (~/.cache/redispair/docker-data) is reused. The
+# debootstrap root file system is kept as a tarball under ~/.cache/redispair/kind-rootfs, keyed
+# by the suite and package list (like the base image made from it), so --prepare can make it
+# without a Docker engine.
 # Cold: ~2 min debootstrap, ~1 min images and commit, plus the Go builds when not cached
 # (kubeadm ~1 min, etcd ~3 min, CoreDNS ~2.5 min; Kubernetes itself ~5 min).
 set -euo pipefail
@@ -36,10 +42,16 @@ source hack/cluster/lib.sh
 source hack/lib/docker.sh
 
 need_root
+PREPARE=0
+case ${1:-} in
+  --prepare) PREPARE=1 ;;
+  '') ;;
+  *) die "usage: hack/kind/build-node-image.sh [--prepare]" ;;
+esac
 # What this script runs from Debian, installed up front (a fresh machine has neither): the
 # root file system's builder, and the static busybox the testbox image is made of.
 apt_install debootstrap busybox-static
-docker_engine_up
+(( PREPARE )) || docker_engine_up
 
 # Debian packages of the node (kind's base image list, with Debian's containerd, runc and CNI
 # plugins instead of kind's own builds of them).
@@ -51,6 +63,31 @@ STATIC_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 stage "binaries (hack/cluster/build.sh: Kubernetes $K8S_VERSION, kubeadm, etcd, CoreDNS, local-path-provisioner)" \
   "each cached after its first build"
 for what in k8s kubeadm etcd coredns-kubeadm local-path; do bash hack/cluster/build.sh "$what" >&2; done
+# kind itself is up.sh's to build; --prepare builds it too, so nothing is left for later.
+(( PREPARE )) && bash hack/cluster/build.sh kind >&2
+
+# --- the root file system, as a tarball (needs no Docker engine) -------------------------------
+base_hash=$(echo "$NODE_SUITE $NODE_PACKAGES" | sha256sum | cut -c1-12)
+BASE=localhost/redispair/kind-base:$NODE_SUITE-$base_hash
+ROOTFS_TAR=$CACHE_ROOT/kind-rootfs/$NODE_SUITE-$base_hash.tar
+ROOTFS_DIR=   # debootstrap's target while it is being made; removed by the EXIT trap whatever happens
+trap '[[ -z $ROOTFS_DIR ]] || rm -rf "$ROOTFS_DIR"' EXIT
+rootfs_tar() {
+  if [[ -f $ROOTFS_TAR ]]; then log "root file system cached: $ROOTFS_TAR"; return; fi
+  stage "node root file system: debootstrap $NODE_SUITE" "~2 min"
+  ROOTFS_DIR=$(mktemp -d /var/tmp/redispair-kind-rootfs.XXXXXX)
+  debootstrap --variant=minbase --include="$NODE_PACKAGES" "$NODE_SUITE" "$ROOTFS_DIR" http://deb.debian.org/debian >&2 \
+    || die "debootstrap failed"
+  # What a container never uses: package caches and lists, documentation.
+  rm -rf "$ROOTFS_DIR"/var/cache/apt/archives/*.deb "$ROOTFS_DIR"/var/lib/apt/lists/* \
+    "$ROOTFS_DIR"/usr/share/doc/* "$ROOTFS_DIR"/usr/share/man/*
+  mkdir -p "$(dirname "$ROOTFS_TAR")"
+  # Written aside and renamed: an interrupted run never leaves a tarball that looks complete.
+  tar --numeric-owner -C "$ROOTFS_DIR" -cf "$ROOTFS_TAR.partial" . && mv "$ROOTFS_TAR.partial" "$ROOTFS_TAR"
+  rm -rf "$ROOTFS_DIR"
+  ROOTFS_DIR=
+  stage_end
+}
 
 # kubeadm decides which images a node needs: they must be exactly the ones built here.
 want=$("$K8S_BIN/kubeadm" config images list --kubernetes-version "$K8S_VERSION" 2>/dev/null | sort)
@@ -61,6 +98,12 @@ have=$(printf '%s\n' "registry.k8s.io/kube-apiserver:$K8S_VERSION" "registry.k8s
 [[ $want == "$have" ]] || die "kubeadm $K8S_VERSION wants other images than this script builds:
 $want
 (set KIND_ETCD_VERSION, KIND_COREDNS_VERSION in hack/cluster/lib.sh and PAUSE_TAG here)"
+
+if (( PREPARE )); then
+  rootfs_tar
+  log "prepared: the binaries and $ROOTFS_TAR"
+  exit 0
+fi
 
 kind_dir=$(cd /tmp && "$GO" mod download -json "sigs.k8s.io/kind@$KIND_VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
 [[ -d $kind_dir/images/base/files ]] || die "no kind $KIND_VERSION source in the Go module cache"
@@ -83,26 +126,19 @@ fi
 work=$(mktemp -d /var/tmp/redispair-kind-node.XXXXXX)
 container=
 cleanup() {
+  [[ -z $ROOTFS_DIR ]] || rm -rf "$ROOTFS_DIR"
   [[ -n $container ]] && docker rm -f -v "$container" >/dev/null 2>&1
   docker rmi "$IMAGE-stage" >/dev/null 2>&1
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-# --- the root file system -------------------------------------------------------------------
-base_hash=$(echo "$NODE_SUITE $NODE_PACKAGES" | sha256sum | cut -c1-12)
-BASE=localhost/redispair/kind-base:$NODE_SUITE-$base_hash
+# --- the base image: the root file system imported ------------------------------------------
 if docker image inspect "$BASE" >/dev/null 2>&1; then
   log "base up to date: $BASE"
 else
-  stage "node root file system: debootstrap $NODE_SUITE" "~2 min"
-  debootstrap --variant=minbase --include="$NODE_PACKAGES" "$NODE_SUITE" "$work/rootfs" http://deb.debian.org/debian >&2 \
-    || die "debootstrap failed"
-  # What a container never uses: package caches and lists, documentation.
-  rm -rf "$work/rootfs"/var/cache/apt/archives/*.deb "$work/rootfs"/var/lib/apt/lists/* \
-    "$work/rootfs"/usr/share/doc/* "$work/rootfs"/usr/share/man/*
-  tar --numeric-owner -C "$work/rootfs" -c . | docker import - "$BASE" >/dev/null
-  rm -rf "$work/rootfs"
+  rootfs_tar
+  docker import - "$BASE" <"$ROOTFS_TAR" >/dev/null
   log "imported $BASE"
 fi
 

@@ -580,7 +580,6 @@ pub async fn run_points_failover_and_clone_case(name: &str) {
 /// needs. A byte flipped in a chunk a restore to p reads: the restored pair's `Restore`
 /// condition and a Warning Event name the object; put back, the restore (retried by the
 /// kubelet) gives exactly p's digest, from what retention kept.
-#[allow(dead_code)] // not yet in the suite: see tests/e2e/main.rs
 pub async fn run_schedule_retention_and_corruption_case(name: &str) {
     let Some(s3) = s3_from_env() else {
         return skipped(name);
@@ -809,7 +808,6 @@ pub async fn run_schedule_retention_and_corruption_case(name: &str) {
 /// nothing; the confirmed one replaces both pods, and the pair comes back Ready in a higher
 /// term with exactly p's dataset on both; a base backup of the rolled-back history is taken;
 /// writes go on and are archived.
-#[allow(dead_code)] // not yet in the suite: see tests/e2e/main.rs
 pub async fn run_rollback_case(name: &str) {
     let Some(s3) = s3_from_env() else {
         return skipped(name);
