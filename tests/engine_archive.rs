@@ -575,6 +575,135 @@ async fn restore_once_restores_a_directory_exactly_once() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// A rollback onto the pair's own archive (`restore --once --marker ... --rollback`, as the
+/// operator's init container runs it): the restored master, elected in a higher term, goes on
+/// archiving, superseding the chunks of the discarded writes, and a restore of the archive's
+/// end is its history: the writes before the target and after the rollback, none of the
+/// discarded ones. Without `--rollback` the same directory is a copy that must keep off the
+/// archive: its archiver refuses ("another pair's archive").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_master_supersedes_the_discarded_writes_in_its_archive() {
+    let root = temp_dir("archive-rollback");
+    let arch = root.join("archive");
+    let url = file_url(&arch);
+    let settings = archive_settings(&url, None);
+    let data = root.join("data");
+    let e = start(&data, &settings).await;
+    let mut c = e.conn().await;
+    let mut admin = admin_conn(e.port).await;
+    write_batch(&mut c, "a", 50).await;
+    take_backup(&mut admin, "b1").await;
+    write_batch(&mut c, "b", 50).await;
+    let p = mark(&mut c).await;
+    // The bad deploy: deletes and writes after the target, archived.
+    for i in 0..20 {
+        let _: () = redis::cmd("DEL")
+            .arg(format!("a:{i}"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+    write_batch(&mut c, "bad", 50).await;
+    let bad_end = master_offset(&mut c).await;
+    wait_archived(&mut c, bad_end).await;
+    drop(c);
+    drop(admin);
+    let dir = data.clone();
+    let d = dir.to_str().unwrap().to_string();
+    drop(e);
+
+    // Without --rollback: a copy of the archive's history up to p, pointed at the archive.
+    let copy = root.join("copy");
+    let target = p.offset.to_string();
+    restore_cmd(&[
+        "--from",
+        &url,
+        "--dir",
+        copy.to_str().unwrap(),
+        "--target-offset",
+        &target,
+    ])
+    .unwrap();
+    let cp = start(&copy, &settings).await;
+    let mut cpadmin = admin_conn(cp.port).await;
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("PROMOTE")
+        .arg(1)
+        .query_async(&mut cpadmin)
+        .await
+        .unwrap();
+    let cpc = cp.conn().await;
+    wait_for(
+        Duration::from_secs(30),
+        "the copy's archiver to refuse",
+        || {
+            let mut cpc = cpc.clone();
+            async move {
+                info_field(&mut cpc, "persistence", "archive_last_error")
+                    .await
+                    .is_some_and(|e| e.contains("another pair's archive"))
+            }
+        },
+    )
+    .await;
+    drop(cpc);
+    stop_and_remove_dirs([cp]);
+
+    // The rollback: over the pair's own directory, once, then elected in term 1.
+    let rollback = [
+        "--once",
+        "--marker",
+        "rollback-r1.json",
+        "--rollback",
+        "--from",
+        &url,
+        "--dir",
+        &d,
+        "--target-offset",
+        &target,
+    ];
+    let report = restore_cmd(&rollback).unwrap();
+    assert!(report.contains("\"reached\":true"), "{report}");
+    let r = start(&dir, &settings).await;
+    let mut radmin = admin_conn(r.port).await;
+    let _: () = redis::cmd("REDISPAIR")
+        .arg("PROMOTE")
+        .arg(1)
+        .query_async(&mut radmin)
+        .await
+        .unwrap();
+    let mut rc = r.conn().await;
+    assert_eq!(
+        (digest(&mut rc).await, master_offset(&mut rc).await),
+        (p.digest.clone(), p.offset),
+        "the rolled-back master holds p"
+    );
+    write_batch(&mut rc, "after", 30).await;
+    let end = master_offset(&mut rc).await;
+    assert!(
+        end < bad_end,
+        "the test wants the new history to end before the old one"
+    );
+    wait_archived(&mut rc, end).await;
+    let want = digest(&mut rc).await;
+    assert_eq!(
+        info_field(&mut rc, "persistence", "archive_status")
+            .await
+            .as_deref(),
+        Some("ok")
+    );
+    let (d2, o2) = restore_and_read(&url, "rollback-restore", &[]).await;
+    assert_eq!(
+        (d2, o2),
+        (want, end),
+        "the archive's end is the rolled-back history"
+    );
+    drop(rc);
+    drop(radmin);
+    stop_and_remove_dirs([r]);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 /// Run `redispair-engine archive-export` with `args`; Ok(stdout) or Err(stderr).
 fn export_cmd(args: &[&str]) -> Result<String, String> {
     engine_cmd("archive-export", args)

@@ -168,9 +168,10 @@ async fn the_operator_shows_a_pair_across_a_failover_and_forgets_it() {
     let pass = |phase: &str, term, master: &str, replica: &str| {
         metrics.reconciles.inc();
         metrics.reconcile_duration.observe(0.004);
-        metrics.set_phase(key, Some(phase));
+        metrics.set_phase(key, "uid-1", Some(phase));
         metrics.set_pair(
             key,
+            "uid-1",
             PairSnapshot {
                 phase: phase.into(),
                 term,
@@ -196,7 +197,7 @@ async fn the_operator_shows_a_pair_across_a_failover_and_forgets_it() {
 
     // A failover: roles swap, the term grows, the counters count it.
     metrics.failover_completed(1_800);
-    metrics.pair_failover_completed(key, 1_800);
+    metrics.pair_failover_completed(key, "uid-1", 1_800);
     pass("Ready", 2, "cache-b", "cache-a");
     let s = scrape(&addr).await.unwrap();
     // The view from before the failover no longer holds.
@@ -211,10 +212,14 @@ async fn the_operator_shows_a_pair_across_a_failover_and_forgets_it() {
     check_operator_pair(&s, &want).unwrap();
 
     // Deleted: nothing of the pair is left.
-    metrics.forget_pair(key);
+    metrics.forget_pair(key, "uid-1");
     let s = scrape(&addr).await.unwrap();
     check_pair_gone(&s, "ns", "cache").unwrap();
     assert!(check_operator_pair(&s, &want).is_err());
+    // A pass still running when the pair was deleted, ending after: nothing comes back.
+    pass("Ready", 2, "cache-b", "cache-a");
+    let s = scrape(&addr).await.unwrap();
+    check_pair_gone(&s, "ns", "cache").unwrap();
     server.abort();
 }
 

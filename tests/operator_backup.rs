@@ -465,6 +465,7 @@ async fn a_rollback_is_refused_without_confirmation_and_otherwise_rebuilds_from_
     assert_eq!(args[..2], ["restore", "--once"]);
     assert_eq!(after("--from"), "s3://bucket/shop/cache");
     assert_eq!(after("--marker"), "redispair-rollback-r1.json");
+    assert!(args.contains(&"--rollback".to_string()), "{args:?}");
     assert_eq!(after("--target-time"), "2026-12-06T10:00:00Z");
     assert!(args.contains(&"--credentials-dir".to_string()), "{args:?}");
     assert!(new_b.spec.as_ref().unwrap().init_containers.is_none());

@@ -260,7 +260,7 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
 async fn health_readiness_and_metrics_endpoints() {
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
-    metrics.set_phase("ns/cache", Some("Ready"));
+    metrics.set_phase("ns/cache", "uid-1", Some("Ready"));
     let state = Arc::new(HttpState {
         registry,
         ready: false.into(),

@@ -167,12 +167,15 @@ fn restore_into(
     })?)
 }
 
-/// `restore --from URL --dir DIR [--credentials-dir DIR] [--once] [--backup ID]
-/// [--target-time RFC3339 | --target-offset N]`: build a data directory from an archive
-/// (docs/backup.md), printing a JSON report.
+/// `restore --from URL --dir DIR [--credentials-dir DIR] [--once [--marker NAME]] [--rollback]
+/// [--backup ID] [--target-time RFC3339 | --target-offset N]`: build a data directory from an
+/// archive (docs/backup.md), printing a JSON report. `--rollback`: the directory goes on
+/// archiving to the same archive, superseding what followed the target
+/// (`restore::continue_archive_from`); without it, a restored copy keeps off its source.
 fn restore(args: &[String]) -> anyhow::Result<()> {
-    let usage = "usage: redispair-engine restore --from URL --dir DIR [--credentials-dir DIR] [--once [--marker NAME]] [--backup ID] [--target-time RFC3339 | --target-offset N]";
+    let usage = "usage: redispair-engine restore --from URL --dir DIR [--credentials-dir DIR] [--once [--marker NAME]] [--rollback] [--backup ID] [--target-time RFC3339 | --target-offset N]";
     let (mut once, mut dir, mut marker_name) = (false, None::<String>, None::<String>);
+    let mut rollback = false;
     let mut positional = Vec::new();
     let src = parse_archive_source(
         args,
@@ -180,6 +183,10 @@ fn restore(args: &[String]) -> anyhow::Result<()> {
         &mut |flag, value| match (flag, value) {
             ("--once", None) => {
                 once = true;
+                Some(true)
+            }
+            ("--rollback", None) => {
+                rollback = true;
                 Some(true)
             }
             ("--dir", Some(v)) => {
@@ -238,6 +245,13 @@ fn restore(args: &[String]) -> anyhow::Result<()> {
         }
     }
     let report = restore_into(&src, std::path::Path::new(&dir))?;
+    if rollback {
+        // Before the marker (written last): an interrupted run starts over and writes it again.
+        redispair::engine::archive::restore::continue_archive_from(
+            std::path::Path::new(&dir),
+            report.offset,
+        )?;
+    }
     let json = serde_json::to_string(&report)?;
     if once {
         redispair::engine::persistence::write_atomic(&marker, format!("{json}\n").as_bytes())?;

@@ -122,6 +122,12 @@ fn event_action(note: &str) -> String {
     format!("Reconcile/{:016x}", h.finish())
 }
 
+/// The object's uid (empty for one without: a test's object never stored), which the metrics
+/// use to tell a deleted pair from one created again under its name.
+fn pair_uid(pair: &RedisPair) -> String {
+    pair.metadata.uid.clone().unwrap_or_default()
+}
+
 fn pair_key(pair: &RedisPair) -> String {
     format!(
         "{}/{}",
@@ -346,7 +352,8 @@ async fn invalid_pass(
         publish(ctx, pair, e.category(), message.clone(), true).await;
     }
     ctx.metrics.error(e.category());
-    ctx.metrics.set_phase(&pair_key(pair), Some("Failed"));
+    ctx.metrics
+        .set_phase(&pair_key(pair), &pair_uid(pair), Some("Failed"));
     let status = build_invalid_status(
         seen.previous.as_ref(),
         pair.meta().generation,
@@ -841,7 +848,8 @@ async fn status_pass(
     let d = &plan.d;
     if let Some((from, to, _, ms)) = &d.completed {
         ctx.metrics.failover_completed(*ms);
-        ctx.metrics.pair_failover_completed(&seen.key, *ms);
+        ctx.metrics
+            .pair_failover_completed(&seen.key, &pair_uid(pair), *ms);
         info!(%from, %to, ms, "failover completed");
     }
     let old_phase = seen.previous.as_ref().and_then(|s| s.phase.clone());
@@ -886,9 +894,10 @@ async fn status_pass(
         ctx.remember_status(seen.key.clone(), &written);
     }
     ctx.metrics
-        .set_phase(&pair_key(pair), Some(d.phase.as_str()));
+        .set_phase(&pair_key(pair), &pair_uid(pair), Some(d.phase.as_str()));
     ctx.metrics.set_pair(
         &seen.key,
+        &pair_uid(pair),
         PairSnapshot {
             phase: d.phase.as_str().to_string(),
             term: plan.status.term,

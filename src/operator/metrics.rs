@@ -3,7 +3,7 @@
 //! term, members' roles, replication lag, failovers and the last failover's duration (series
 //! removed when the pair is deleted). Pure bookkeeping; serving them is in `http`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use parking_lot::Mutex;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -81,6 +81,41 @@ pub struct Metrics {
     pub pairs: Family<PhaseLabels, Gauge>,
     /// Last phase of each pair (namespace/name), to keep `pairs` exact.
     phases: Mutex<HashMap<String, String>>,
+    /// Pairs deleted, by uid. A pass of the controller that was running when its pair was
+    /// deleted ends after the prober has forgotten the pair, and would bring its series back
+    /// for good (seen on the cluster: the scrape case found a deleted pair's series a minute
+    /// later). Every per-pair update holds this lock and drops updates for a deleted uid, so a
+    /// late pass and the forgetting cannot interleave; a pair created again under the same
+    /// name has a new uid.
+    gone: Mutex<Gone>,
+}
+
+/// The last [`Gone::CAP`] deleted pairs' uids (a late pass comes within seconds of the deletion;
+/// the bound keeps an operator that sees many pairs come and go from growing).
+#[derive(Default)]
+struct Gone {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+impl Gone {
+    const CAP: usize = 1024;
+
+    fn contains(&self, uid: &str) -> bool {
+        !uid.is_empty() && self.set.contains(uid)
+    }
+
+    fn insert(&mut self, uid: &str) {
+        if uid.is_empty() || !self.set.insert(uid.to_string()) {
+            return;
+        }
+        self.order.push_back(uid.to_string());
+        if self.order.len() > Self::CAP {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+    }
 }
 
 impl Metrics {
@@ -105,6 +140,7 @@ impl Metrics {
             ]),
             pairs: Family::default(),
             phases: Mutex::default(),
+            gone: Mutex::default(),
         };
         registry.register(
             "redispair_reconciles",
@@ -165,8 +201,12 @@ impl Metrics {
         m
     }
 
-    /// The per-pair series after a pass of `key` (namespace/name).
-    pub fn set_pair(&self, key: &str, snap: PairSnapshot) {
+    /// The per-pair series after a pass of `key` (namespace/name) whose object has `uid`.
+    pub fn set_pair(&self, key: &str, uid: &str, snap: PairSnapshot) {
+        let gone = self.gone.lock();
+        if gone.contains(uid) {
+            return;
+        }
         let (namespace, pair) = split_key(key);
         let labels = PairLabels {
             namespace: namespace.clone(),
@@ -216,8 +256,12 @@ impl Metrics {
         let _ = self.pair_failovers.get_or_create(&labels);
     }
 
-    /// A failover or switchover of `key` completed in `duration_ms`.
-    pub fn pair_failover_completed(&self, key: &str, duration_ms: u64) {
+    /// A failover or switchover of `key` (object `uid`) completed in `duration_ms`.
+    pub fn pair_failover_completed(&self, key: &str, uid: &str, duration_ms: u64) {
+        let gone = self.gone.lock();
+        if gone.contains(uid) {
+            return;
+        }
         let (namespace, pair) = split_key(key);
         let labels = PairLabels { namespace, pair };
         self.pair_failovers.get_or_create(&labels).inc();
@@ -226,9 +270,12 @@ impl Metrics {
             .set(duration_ms as f64 / 1000.0);
     }
 
-    /// The pair `key` was deleted: every series of it goes.
-    pub fn forget_pair(&self, key: &str) {
-        self.set_phase(key, None);
+    /// The pair `key` (object `uid`) was deleted: every series of it goes, and stays gone
+    /// whatever a pass still running for it reports later.
+    pub fn forget_pair(&self, key: &str, uid: &str) {
+        let mut gone = self.gone.lock();
+        gone.insert(uid);
+        self.set_phase_locked(key, None);
         let (namespace, pair) = split_key(key);
         let labels = PairLabels {
             namespace: namespace.clone(),
@@ -273,7 +320,16 @@ impl Metrics {
     }
 
     /// Record a pair's phase (None: the pair is gone).
-    pub fn set_phase(&self, pair: &str, phase: Option<&str>) {
+    pub fn set_phase(&self, pair: &str, uid: &str, phase: Option<&str>) {
+        let gone = self.gone.lock();
+        if gone.contains(uid) {
+            return;
+        }
+        self.set_phase_locked(pair, phase);
+    }
+
+    /// [`Metrics::set_phase`] with the `gone` lock held by the caller.
+    fn set_phase_locked(&self, pair: &str, phase: Option<&str>) {
         let mut phases = self.phases.lock();
         let old = match phase {
             Some(p) => phases.insert(pair.to_string(), p.to_string()),
@@ -315,9 +371,9 @@ mod tests {
     fn phases_move_between_gauges_and_everything_is_exported() {
         let mut r = Registry::default();
         let m = Metrics::register(&mut r);
-        m.set_phase("ns/a", Some("Creating"));
-        m.set_phase("ns/a", Some("Ready"));
-        m.set_phase("ns/b", Some("Ready"));
+        m.set_phase("ns/a", "", Some("Creating"));
+        m.set_phase("ns/a", "", Some("Ready"));
+        m.set_phase("ns/b", "", Some("Ready"));
         m.error("ApplyFailed");
         m.failover_completed(1500);
         m.reconciles.inc();
@@ -331,7 +387,7 @@ mod tests {
         assert!(text.contains("redispair_failovers_total 1"));
         assert!(text.contains("redispair_failover_duration_seconds_sum 1.5"));
         assert!(text.contains("redispair_reconciles_total 1"));
-        m.set_phase("ns/b", None);
+        m.set_phase("ns/b", "", None);
         assert!(encode(&r).contains("redispair_pairs{phase=\"Ready\"} 1"));
     }
 
@@ -339,9 +395,10 @@ mod tests {
     fn per_pair_series_follow_the_pair_and_go_with_it() {
         let mut r = Registry::default();
         let m = Metrics::register(&mut r);
-        m.set_phase("ns/cache", Some("Ready"));
+        m.set_phase("ns/cache", "u1", Some("Ready"));
         m.set_pair(
             "ns/cache",
+            "u1",
             PairSnapshot {
                 phase: "Ready".into(),
                 term: 1,
@@ -362,9 +419,10 @@ mod tests {
         assert!(text.contains(r#"redispair_pair_member_role{namespace="ns",pair="cache",pod="cache-a",role="master"} 1"#));
         assert!(text.contains(r#"redispair_pair_failovers_total{namespace="ns",pair="cache"} 0"#));
         // A failover moves the roles and the term; the old role series are gone.
-        m.pair_failover_completed("ns/cache", 1200);
+        m.pair_failover_completed("ns/cache", "u1", 1200);
         m.set_pair(
             "ns/cache",
+            "u1",
             PairSnapshot {
                 phase: "Ready".into(),
                 term: 2,
@@ -382,11 +440,40 @@ mod tests {
             r#"redispair_pair_last_failover_duration_seconds{namespace="ns",pair="cache"} 1.2"#
         ));
         // Deleted: nothing of it is left.
-        m.forget_pair("ns/cache");
+        m.forget_pair("ns/cache", "u1");
         let text = encode(&r);
         assert!(!text.contains(r#"pair="cache""#), "{text}");
         assert!(
             text.contains("redispair_pairs{phase=\"Ready\"} 0"),
+            "{text}"
+        );
+        // A pass that was running when the pair was deleted ends after it was forgotten: it
+        // brings nothing back. A pair created again under the name (a new uid) has series.
+        let late = PairSnapshot {
+            phase: "Ready".into(),
+            term: 2,
+            lag_bytes: 0,
+            master: Some("cache-b".into()),
+            replica: Some("cache-a".into()),
+        };
+        m.set_phase("ns/cache", "u1", Some("Ready"));
+        m.set_pair("ns/cache", "u1", late.clone());
+        m.pair_failover_completed("ns/cache", "u1", 900);
+        let text = encode(&r);
+        assert!(!text.contains(r#"pair="cache""#), "{text}");
+        assert!(
+            text.contains("redispair_pairs{phase=\"Ready\"} 0"),
+            "{text}"
+        );
+        m.set_phase("ns/cache", "u2", Some("Ready"));
+        m.set_pair("ns/cache", "u2", late);
+        let text = encode(&r);
+        assert!(
+            text.contains(r#"redispair_pair_term{namespace="ns",pair="cache"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("redispair_pairs{phase=\"Ready\"} 1"),
             "{text}"
         );
     }

@@ -292,6 +292,8 @@ async fn probe_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_trigger = tokio::time::Instant::now();
     let mut window_reported: BTreeMap<String, bool> = BTreeMap::new();
+    // The uid of the pair this prober serves (the metrics forget that object, not the name).
+    let mut uid = String::new();
     loop {
         tick.tick().await;
         let Some(pair) = pairs.get(&key) else {
@@ -308,9 +310,12 @@ async fn probe_loop(
             }
             tracing::info!(pair = %key, "pair deleted; prober stops");
             // Its series go with it (`redispair_pairs` counted it in its last phase).
-            metrics.forget_pair(&pair_key);
+            metrics.forget_pair(&pair_key, &uid);
             return;
         };
+        if let Some(u) = &pair.metadata.uid {
+            uid.clone_from(u);
+        }
         let Some(password) = access.borrow().clone() else {
             continue;
         };

@@ -125,6 +125,36 @@ pub async fn restore(
     Ok(report)
 }
 
+/// Make a restored directory continue the archive it was restored from (a rollback of a
+/// running pair onto its own archive), rather than be a copy that must keep off it.
+///
+/// Why: when a node becomes master, its archiver resumes at the end of the part of the
+/// archive's timeline it shares (`layout::resume_point`): chunks of older terms count as shared
+/// up to the node's fork offset (`second_offset`, where its history left the previous
+/// master's). A restored directory starts with no replication identity, so no fork, and every
+/// older-term chunk counts as shared: after a rollback, the chunks of the discarded writes
+/// reach beyond the restored log, and the archiver refuses ("is archive-url another pair's
+/// archive?"), as it must for a clone pointed at its source. A rollback means to supersede
+/// those chunks, so its restore records the fork where the restored history ends: a new
+/// replication id (no replica can continue the old history from it by partial resync: the
+/// operator full-syncs the other pod), a second id no one holds, `second_offset` = `offset`,
+/// and a clean end at `offset`, which the engine takes as is when it loads the directory. The
+/// new master (elected above every term) then archives again from the start of the first
+/// chunk past `offset`, in its higher term, which a restore's timeline prefers.
+pub fn continue_archive_from(dir: &Path, offset: u64) -> Result<(), ArchiveError> {
+    use crate::engine::ids::random_hex;
+    persistence::NodeState {
+        replid: random_hex(40),
+        replid2: random_hex(40),
+        second_offset: offset as i64,
+        term: 0,
+        master: None,
+        clean_offset: Some(offset),
+    }
+    .save(dir)?;
+    Ok(())
+}
+
 /// Fetch and verify the backup's snapshot, and write it where the engine looks for it.
 async fn restore_snapshot(
     archive: &Archive,

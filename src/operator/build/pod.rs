@@ -214,7 +214,13 @@ fn build_restore_container(v: &ValidatedPair, engine: &Container) -> Option<Cont
         DATA_DIR.to_string(),
     ];
     if let Some(marker) = &r.marker {
-        args.extend(["--marker".to_string(), marker.clone()]);
+        // A rollback's restore (the only one with a marker of its own) continues the pair's
+        // own archive, superseding the discarded writes' chunks (docs/backup.md, "Rollback").
+        args.extend([
+            "--marker".to_string(),
+            marker.clone(),
+            "--rollback".to_string(),
+        ]);
     }
     let mut mounts = vec![VolumeMount {
         name: "data".to_string(),
