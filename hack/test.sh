@@ -38,7 +38,7 @@ KIND=$([[ $SKIP_CLUSTER != 1 && ${REDISPAIR_SKIP_KIND:-0} != 1 ]] && echo 1 || e
 declare -A BG_PID=() BG_LOG=()
 bg_start() { # NAME COMMAND...
   local name=$1; shift
-  BG_LOG[$name]=$(mktemp "${TMPDIR:-/tmp}/redispair-test-$name.XXXXXX")
+  BG_LOG[$name]=$(mktemp "${TMPDIR:-/tmp}/redispair-test-${name//[^A-Za-z0-9]/-}.XXXXXX")
   log "in the background at nice 19, beside this stage: $name (output shown when joined)"
   # Its own process group (setsid), so that stopping it stops the builds it started too.
   setsid nice -n 19 "$@" >"${BG_LOG[$name]}" 2>&1 &
