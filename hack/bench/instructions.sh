@@ -10,6 +10,9 @@
 #   hack/bench/instructions.sh                 # GET, SET, INCR, LPUSH at P1, SET at P16
 #   N=2000 hack/bench/instructions.sh          # fewer requests per test (default 5000)
 #   TESTS=get,set PIPELINES="1 16" CLIENTS=4 hack/bench/instructions.sh
+#   CLIENTS=50 N=16000 TESTS=set,get,incr,lpush,zadd,mset PIPELINES="16 1" EXTRA="" \
+#     hack/bench/instructions.sh               # compare.sh's 50 clients, both depths
+#                                              # (the P16 figures of docs/benchmarks.md)
 #   ANNOTATE=1 hack/bench/instructions.sh      # also keep the engine's profiles for
 #                                              # callgrind_annotate (their paths are printed)
 #

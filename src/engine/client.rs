@@ -71,6 +71,9 @@ pub struct AclUserCache {
     pub who: User,
     /// None: no such user (deleted while the client ran).
     pub user: Option<Arc<crate::engine::acl::User>>,
+    /// `user` may run anything (`User::is_unrestricted`), so `cmd::acl::check` allows a
+    /// command without a call while the cache is valid.
+    pub unrestricted: bool,
 }
 
 /// The handle other clients use to act on this one (CLIENT KILL, demotion, pub/sub delivery).

@@ -60,6 +60,7 @@ pub struct Tracking {
 
 impl Tracking {
     /// Whether anything is tracked at all (the write path's fast check).
+    #[inline]
     pub fn active(&self) -> bool {
         !self.clients.is_empty() || !self.table.is_empty()
     }
@@ -176,10 +177,19 @@ pub fn limit_table(state: &mut EngineState, now_ms: i64) {
 }
 
 /// A key changed (written, deleted, expired, evicted) by client `by` (0: not a client).
+///
+/// Inline up to the test for tracking, which every written key makes (~21 instructions as a
+/// call); the invalidation itself is out of line.
+#[inline]
 pub fn invalidate_key(state: &mut EngineState, key: &[u8], by: u64, now_ms: i64) {
     if !state.tracking.active() {
         return;
     }
+    invalidate_tracked_key(state, key, by, now_ms);
+}
+
+#[inline(never)]
+fn invalidate_tracked_key(state: &mut EngineState, key: &[u8], by: u64, now_ms: i64) {
     if let Some(ids) = state.tracking.table.remove(key) {
         let key = Bytes::copy_from_slice(key);
         for id in ids {

@@ -755,6 +755,12 @@ impl User {
         Ok(())
     }
 
+    /// Whether the user may run every command on every key and channel (`+@all ~* &*`, the
+    /// default user's rules): [`User::check`] then allows anything without looking.
+    pub fn is_unrestricted(&self) -> bool {
+        self.unrestricted
+    }
+
     /// Whether `pass` authenticates this user (disabled users never authenticate).
     pub fn check_password(&self, pass: &[u8]) -> bool {
         if !self.enabled {
@@ -1010,6 +1016,7 @@ impl Acl {
     }
 
     /// The number that changes with every change to the users (see the field).
+    #[inline]
     pub fn generation(&self) -> u64 {
         self.generation
     }

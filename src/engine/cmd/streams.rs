@@ -2001,10 +2001,19 @@ pub fn is_stream_read(spec: &CommandSpec) -> bool {
 /// After a write: a key that clients wait on in XREADGROUP and that is no longer a stream
 /// (deleted, overwritten, moved away) is made ready, so they are answered `-UNBLOCKED` (Redis
 /// signals a deleted stream key for the same reason). Cheap when nobody blocks in XREADGROUP.
+///
+/// Inline up to the test for blocked clients, which every write makes (~18 instructions as a
+/// call); the walk is out of line.
+#[inline]
 pub fn signal_lost_streams(state: &mut crate::engine::state::EngineState) {
     if state.blocking.clients.is_empty() {
         return;
     }
+    signal_lost_streams_walk(state);
+}
+
+#[inline(never)]
+fn signal_lost_streams_walk(state: &mut crate::engine::state::EngineState) {
     let mut lost = Vec::new();
     for b in state.blocking.clients.values() {
         if !is(&b.args[0], "xreadgroup") {

@@ -510,6 +510,13 @@ impl LogWriter {
         }
     }
 
+    /// Whether the log cannot be written now (then [`LogWriter::write_error`] says why): one
+    /// atomic load, for the check every write command makes.
+    #[inline]
+    pub fn write_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
     /// The OS's text of the error that makes the log unwritable (`No space left on device`),
     /// or None when it works. While Some, write commands are refused with `-MISCONF`.
     pub fn write_error(&self) -> Option<String> {

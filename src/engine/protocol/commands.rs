@@ -30,8 +30,18 @@ pub fn encode_command<A: AsRef<[u8]>>(args: &[A], out: &mut Vec<u8>) {
 
 /// The number of bytes [`encode_command`] would produce, without producing them.
 pub fn encoded_len<A: AsRef<[u8]>>(args: &[A]) -> usize {
+    // Decimal digits of a length. Comparisons for the usual short lengths: `checked_ilog10`
+    // was ~40 instructions a call, 157 of every SET counted by a standalone engine.
     fn digits(n: usize) -> usize {
-        n.checked_ilog10().map_or(1, |d| d as usize + 1)
+        if n < 10 {
+            1
+        } else if n < 100 {
+            2
+        } else if n < 1000 {
+            3
+        } else {
+            n.ilog10() as usize + 1
+        }
     }
     // "*N\r\n", then "$len\r\n" + payload + "\r\n" per argument.
     let header = 1 + digits(args.len()) + 2;

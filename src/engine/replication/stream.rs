@@ -255,6 +255,12 @@ mod tests {
             vec![b("SET"), b("key"), Arg::from(vec![b'x'; 1234])],
             vec![b("DEL"), Arg::from_static(b"")],
             (0..12).map(|i| b(&"v".repeat(i * 37))).collect(),
+            // Every length where the count of digits changes, both sides.
+            [0, 9, 10, 99, 100, 999, 1000, 9999, 10000, 100_000]
+                .iter()
+                .map(|&n| Arg::from(vec![b'y'; n]))
+                .collect(),
+            (0..1001).map(|_| Arg::from_static(b"a")).collect(),
         ];
         for args in cases {
             let mut out = Vec::new();

@@ -144,10 +144,17 @@ pub struct Watches {
 }
 
 impl Watches {
+    /// A key changed: its watchers' transactions fail. Inline up to the test for watched
+    /// keys, which every written key makes.
+    #[inline]
     pub fn touch(&mut self, db: usize, key: &[u8]) {
         if self.by_key.is_empty() {
             return;
         }
+        self.touch_key(db, key);
+    }
+    #[inline(never)]
+    fn touch_key(&mut self, db: usize, key: &[u8]) {
         if let Some(ids) = self.by_key.get(&(db, CompactBytes::new(key))) {
             self.dirty.extend(ids.iter().copied());
         }
@@ -439,8 +446,18 @@ impl EngineState {
         }
     }
 
-    /// Propagate the DELs of keys removed by expiry in any database.
+    /// Propagate the DELs of keys removed by expiry in any database. Inline up to the test for
+    /// such keys, which every command makes and which almost always finds none.
+    #[inline]
     pub fn propagate_expired(&mut self) {
+        if self.dbs.iter().all(|d| d.expired_pending.is_empty()) {
+            return;
+        }
+        self.propagate_expired_keys();
+    }
+
+    #[inline(never)]
+    fn propagate_expired_keys(&mut self) {
         for db in 0..self.dbs.len() {
             if self.dbs[db].expired_pending.is_empty() {
                 continue;
