@@ -831,28 +831,39 @@ spec:
         assert!(t.verify);
         // Completed: the source is not contacted again, its Secrets may be gone.
         let done = crate::api::RedisPairStatus {
-            migration: Some(crate::api::MigrationStatus {
-                phase: crate::api::MigrationPhase::Completed,
-                source: "10.0.0.9:6379".into(),
-                started_at: String::new(),
-                cutover_request: None,
-                cutover_started_at: None,
-                completed_at: None,
-                master: None,
-                link_up: false,
-                source_offset: None,
-                master_offset: 0,
-                lag_bytes: None,
-                source_error: None,
-            }),
+            migration: Some(migration_status(
+                crate::api::MigrationPhase::Completed,
+                "10.0.0.9:6379",
+            )),
             ..Default::default()
         };
         validate_migration(&mut v, &p, Some(&done), SourceSecrets::default()).unwrap();
     }
 
+    /// A migration's status in `phase` from `source`, nothing else known yet.
+    fn migration_status(
+        phase: crate::api::MigrationPhase,
+        source: &str,
+    ) -> crate::api::MigrationStatus {
+        crate::api::MigrationStatus {
+            phase,
+            source: source.into(),
+            started_at: String::new(),
+            cutover_request: None,
+            cutover_started_at: None,
+            completed_at: None,
+            master: None,
+            link_up: false,
+            source_offset: None,
+            master_offset: 0,
+            lag_bytes: None,
+            source_error: None,
+        }
+    }
+
     #[test]
     fn migration_source_password_and_immutable_bootstrap() {
-        use crate::api::{MigrationPhase, MigrationStatus, RedisPairStatus};
+        use crate::api::{MigrationPhase, RedisPairStatus};
         let mut p = contract_pair();
         p.spec.bootstrap = Some(
             serde_json::from_value(serde_json::json!({"migrateFrom": {
@@ -881,20 +892,10 @@ spec:
         );
         // Changed while it runs, or removed before it completed: refused.
         let mut migrating = RedisPairStatus {
-            migration: Some(MigrationStatus {
-                phase: MigrationPhase::Following,
-                source: "elsewhere:6379".into(),
-                started_at: String::new(),
-                cutover_request: None,
-                cutover_started_at: None,
-                completed_at: None,
-                master: None,
-                link_up: false,
-                source_offset: None,
-                master_offset: 0,
-                lag_bytes: None,
-                source_error: None,
-            }),
+            migration: Some(migration_status(
+                MigrationPhase::Following,
+                "elsewhere:6379",
+            )),
             ..Default::default()
         };
         assert!(matches!(
