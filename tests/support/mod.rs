@@ -181,6 +181,18 @@ where
     }
 }
 
+/// What a poll of a replica got: a replica answers -LOADING while it loads its master's
+/// snapshot (as redis-server does), which a test waiting for data takes as "not yet"; any
+/// other error fails the test. A wait that polled with a plain unwrap failed CI once when
+/// its poll landed inside a 3 MB load.
+pub fn unless_loading<T>(reply: redis::RedisResult<T>) -> Option<T> {
+    match reply {
+        Ok(v) => Some(v),
+        Err(e) if e.code() == Some("LOADING") => None,
+        Err(e) => panic!("polling a replica: {e}"),
+    }
+}
+
 /// Wait until `count` (a writer's answered writes) has grown by `more` from its value now, so
 /// a test phase runs under load by a count of writes rather than by the clock.
 pub async fn wait_for_more(count: &Arc<AtomicU64>, more: u64, what: &str) {
