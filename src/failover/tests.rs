@@ -1591,6 +1591,15 @@ fn a_new_pair_is_creating_not_failed_until_its_master_was_ready() {
     assert_eq!(d.record.ready_term, None);
     assert_eq!(d.record.failover, None);
 
+    // Both engines answer as a linked pair but the kubelet has not marked the pods Ready
+    // yet: still Creating (Ready is what hack/demo.sh and users wait for).
+    let mut obs = table_obs();
+    obs.members[0].pod_health = PodHealth::NotReady;
+    obs.members[1].pod_health = PodHealth::NotReady;
+    let d = decide(&policy, &record, &obs, 5_500);
+    assert_eq!(d.phase, Phase::Creating);
+    assert_eq!(d.record.ready_term, None);
+
     // Both pods Ready, the replica linked in term 1: Ready, and the record remembers it.
     let d = decide(&policy, &record, &table_obs(), 6_000);
     assert_eq!(d.phase, Phase::Ready);

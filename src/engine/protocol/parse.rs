@@ -347,11 +347,15 @@ fn parse_multibulk(
     if spans.iter().all(|&(s, e)| e - s <= INLINE) {
         // Every argument is copied inline: the frame is not needed past this point, so it is
         // consumed without the reference count a shared frame would cost.
-        args.extend(spans.iter().map(|&(s, e)| Arg::copy_from_slice(&buf[s..e])));
+        for &(s, e) in spans {
+            Arg::push_copy(&mut args, &buf[s..e]);
+        }
         buf.advance(pos);
     } else {
         let frame = buf.split_to(pos).freeze();
-        args.extend(spans.iter().map(|&(s, e)| Arg::from_frame(&frame, s, e)));
+        for &(s, e) in spans {
+            Arg::push_from_frame(&mut args, &frame, s, e);
+        }
     }
     Ok(Step::Done(args))
 }

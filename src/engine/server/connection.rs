@@ -157,6 +157,15 @@ pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
                 break 'conn Close::Protocol(e);
             }
             if !out.is_empty() {
+                // Replies wait until every other connection with input ready has run its
+                // requests (tokio runs a yielded task after its other ready tasks and a poll
+                // of the sockets), then go out one after another: Redis's order too (it
+                // writes in `beforeSleep`, after the event loop's reads). Replies sent one by
+                // one as computed wake redis-benchmark (any client multiplexing connections)
+                // once per reply instead of once per burst: with 50 connections at -P 16 the
+                // engine made 3× redis-server's context switches per request and lost 6 % on
+                // MSET; deferred, fewer than redis-server's (2026-12-06, docs/benchmarks.md).
+                tokio::task::yield_now().await;
                 if stream.write_flush(&out).await.is_err() {
                     break 'conn Close::Peer;
                 }
