@@ -469,8 +469,11 @@ fn decide_roles(policy: &Policy, record: &Record, obs: &Observation, now_ms: u64
         });
     if pair_ready {
         d.record.ready_term = Some(d.record.term);
-    } else if d.record.ready_term.is_none() && d.phase == Phase::Degraded {
-        // A new pair whose replica is still in its first sync is being created, not degraded.
+    } else if d.record.ready_term.is_none() && matches!(d.phase, Phase::Degraded | Phase::Ready) {
+        // A new pair is being created until it was ready once: a replica still in its first
+        // sync is not a degraded pair, and a replica linked but not yet in the master's term
+        // is not a ready one (saying Ready there made the phase go Ready → Creating → Ready
+        // when the first sync's link drop followed).
         d.phase = Phase::Creating;
     }
     d

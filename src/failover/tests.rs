@@ -1599,6 +1599,15 @@ fn a_new_pair_is_creating_not_failed_until_its_master_was_ready() {
     let d = decide(&policy, &record, &obs, 5_500);
     assert_eq!(d.phase, Phase::Creating);
     assert_eq!(d.record.ready_term, None);
+    // Both pods Ready and the replica linked, but it has not taken the master's term yet
+    // (its first sync is under way): still Creating. It said Ready here, and went back to
+    // Creating when the first sync's link drop made it Degraded: the first demo of issue 19
+    // showed the events "phase Creating → Ready", "phase Ready → Creating", then Ready.
+    let mut obs = table_obs();
+    obs.members[1].report.as_mut().unwrap().term = 0;
+    let d = decide(&policy, &record, &obs, 5_600);
+    assert_eq!(d.phase, Phase::Creating);
+    assert_eq!(d.record.ready_term, None);
 
     // Both pods Ready, the replica linked in term 1: Ready, and the record remembers it.
     let d = decide(&policy, &record, &table_obs(), 6_000);
