@@ -127,7 +127,10 @@ pid_alive() {
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$STATE"
 }
 
-need_root() { [[ $(id -u) == 0 ]] || die "${0##*/} must run as root (network namespaces, bridges, cgroups): run it as root or through sudo"; }
+need_root() {
+  [[ $(id -u) == 0 ]] || die "${0##*/} must run as root (network namespaces, bridges, cgroups): run it as root or through sudo"
+  PATH=$(with_sbin "$PATH"); export PATH   # sysctl, ip, iptables (see with_sbin)
+}
 
 
 # apt_install PKG...: install Debian packages that are missing (apt-get update once first).

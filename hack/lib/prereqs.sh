@@ -16,7 +16,10 @@ version_ge() {
 # ~root/.cache/redispair/cargo-target so the caller's target/ gets no root-owned files.
 run_as_root() {
   local script=$1; shift
-  [[ $(id -u) == 0 ]] && return 0
+  if [[ $(id -u) == 0 ]]; then
+    PATH=$(with_sbin "$PATH"); export PATH
+    return 0
+  fi
   local name=${script#"${REPO_ROOT:-}"/}
   command -v sudo >/dev/null 2>&1 \
     || die "$name needs root (network namespaces, bridges, cgroups, apt-get) and there is no sudo: run it as root (su -c '$name')"
@@ -30,7 +33,21 @@ run_as_root() {
   [[ -z ${RUSTUP_HOME:-} && -d $HOME/.rustup ]] && keep+=("RUSTUP_HOME=$HOME/.rustup")
   [[ -z ${CARGO_TARGET_DIR:-} ]] && keep+=("CARGO_TARGET_DIR=$(getent passwd root | cut -d: -f6)/.cache/redispair/cargo-target")
   log "$name needs root (network namespaces, bridges, cgroups, apt-get): re-running it through sudo"
-  exec sudo env PATH="$PATH" "${keep[@]}" bash "$script" "$@"
+  exec sudo env PATH="$(with_sbin "$PATH")" "${keep[@]}" bash "$script" "$@"
+}
+
+# with_sbin PATH: PATH with the system directories root's tools live in (sysctl, ip, iptables,
+# modprobe) appended when missing. A user's PATH has no /usr/sbin or /sbin on Debian, and the
+# re-run through sudo keeps the caller's PATH (for cargo and go): the first `hack/demo.sh`
+# started by a sudo user that had to start the cluster stopped at `exec of "sysctl" failed`
+# (issue 19's run of 2026-12-07). Root with a trimmed PATH (`env -i`, `su` without `-`) is
+# given the same.
+with_sbin() {
+  local p=$1 d
+  for d in /usr/local/sbin /usr/sbin /sbin; do
+    [[ ":$p:" == *":$d:"* ]] || p+=":$d"
+  done
+  printf '%s' "$p"
 }
 
 # need_commands CMD...: every CMD on PATH, or one message naming the missing ones.
