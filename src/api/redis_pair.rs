@@ -630,6 +630,27 @@ pub struct MigrationStatus {
     pub source_error: Option<String>,
 }
 
+impl MigrationStatus {
+    /// The status of a migration in `phase` from `source` before anything was observed (no
+    /// times, no link, offsets unknown): where the operator starts and what tests build on.
+    pub fn new(phase: MigrationPhase, source: impl Into<String>) -> MigrationStatus {
+        MigrationStatus {
+            phase,
+            source: source.into(),
+            started_at: String::new(),
+            cutover_request: None,
+            cutover_started_at: None,
+            completed_at: None,
+            master: None,
+            link_up: false,
+            source_offset: None,
+            master_offset: 0,
+            lag_bytes: None,
+            source_error: None,
+        }
+    }
+}
+
 /// The steps of a rollout. Each is recorded before it is performed.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RolloutStep {

@@ -267,20 +267,9 @@ pub fn write_migration_record(
     r: &Record,
 ) -> Option<MigrationStatus> {
     let m = r.migration.as_ref()?;
-    let mut s = previous.cloned().unwrap_or(MigrationStatus {
-        phase: ApiPhase::Following,
-        source: String::new(),
-        started_at: String::new(),
-        cutover_request: None,
-        cutover_started_at: None,
-        completed_at: None,
-        master: None,
-        link_up: false,
-        source_offset: None,
-        master_offset: 0,
-        lag_bytes: None,
-        source_error: None,
-    });
+    let mut s = previous
+        .cloned()
+        .unwrap_or_else(|| MigrationStatus::new(ApiPhase::Following, String::new()));
     s.phase = match m.phase {
         MigrationPhase::Following => ApiPhase::Following,
         MigrationPhase::CuttingOver => ApiPhase::CuttingOver,

@@ -845,20 +845,7 @@ spec:
         phase: crate::api::MigrationPhase,
         source: &str,
     ) -> crate::api::MigrationStatus {
-        crate::api::MigrationStatus {
-            phase,
-            source: source.into(),
-            started_at: String::new(),
-            cutover_request: None,
-            cutover_started_at: None,
-            completed_at: None,
-            master: None,
-            link_up: false,
-            source_offset: None,
-            master_offset: 0,
-            lag_bytes: None,
-            source_error: None,
-        }
+        crate::api::MigrationStatus::new(phase, source)
     }
 
     #[test]
