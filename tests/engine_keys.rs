@@ -739,3 +739,202 @@ async fn a_deadline_of_zero_or_below_deletes_the_key() {
         assert_eq!(exists, 0, "{cmd} {at} deletes the key");
     }
 }
+
+/// The TTL of `key` in milliseconds (-1: none, -2: missing).
+async fn pttl(c: &mut MultiplexedConnection, key: &str) -> i64 {
+    int(qs(c, &["PTTL", key]).await)
+}
+
+/// MIGRATE both ways between the engine and Debian's redis-server: keys arrive with their
+/// content and TTL and leave the source (not with COPY), a target's error or an unreachable
+/// target leaves them where they were, the moved keys reach the engine's replica as DEL, and
+/// the keyspace event is `del` for a moved key only. Multi-threaded: the engine's MIGRATE blocks
+/// its worker while it waits for the target, as Redis's blocks the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_moves_keys_both_ways_with_redis_server() {
+    let redis = RedisServer::start(&[]).await;
+    let mut r = redis.conn().await;
+    ok(qs(
+        &mut r,
+        &["ACL", "SETUSER", "mover", "on", ">pw", "~*", "+@all"],
+    )
+    .await);
+    let rport = redis.port.to_string();
+    let e = start_engine(&[]).await;
+    let mut c = redis_conn(&e).await;
+    // A replica of the engine, to see what MIGRATE propagates.
+    let replica = start_engine(&[]).await;
+    let mut rc = redis_conn(&replica).await;
+    let eport = e.addr().port().to_string();
+    ok(qs(&mut rc, &["REPLICAOF", "127.0.0.1", &eport]).await);
+    // Keyspace events on the engine.
+    ok(qs(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "Eg"]).await);
+    let mut events = support::RawClient::connect(&e).await;
+    events.cmd(&["SUBSCRIBE", "__keyevent@0__:del"]).await;
+    events
+        .expect(b"*3\r\n$9\r\nsubscribe\r\n$18\r\n__keyevent@0__:del\r\n:1\r\n")
+        .await;
+
+    ok(qs(&mut c, &["SET", "s", "plain"]).await);
+    int(qs(&mut c, &["HSET", "h", "f", "v", "g", "w"]).await);
+    int(qs(&mut c, &["PEXPIRE", "h", "100000"]).await);
+    int(qs(&mut c, &["RPUSH", "l", "a", "b", "c"]).await);
+    wait_for(
+        Duration::from_secs(30),
+        "the replica to hold s, h, l",
+        || {
+            let mut rc = rc.clone();
+            async move {
+                let n: redis::RedisResult<i64> = redis::cmd("EXISTS")
+                    .arg(&["s", "h", "l"])
+                    .query_async(&mut rc)
+                    .await;
+                support::unless_loading(n) == Some(3)
+            }
+        },
+    )
+    .await;
+
+    // Nothing to move: NOKEY, without connecting anywhere (port 1 would refuse).
+    match qs(
+        &mut c,
+        &["MIGRATE", "127.0.0.1", "1", "missing", "0", "1000"],
+    )
+    .await
+    {
+        Ok(Value::SimpleString(s)) => assert_eq!(s, "NOKEY"),
+        other => panic!("expected NOKEY, got {other:?}"),
+    }
+    // An unreachable target: IOERR, the key stays.
+    let closed = support::free_port().to_string();
+    let e1 = err(qs(&mut c, &["MIGRATE", "127.0.0.1", &closed, "s", "0", "1000"]).await);
+    assert!(e1.starts_with("IOERR"), "{e1}");
+    assert_eq!(bulk(qs(&mut c, &["GET", "s"]).await).unwrap(), b"plain");
+    // A target that refuses the credentials: its error, the keys stay.
+    let e2 = err(qs(
+        &mut c,
+        &[
+            "MIGRATE",
+            "127.0.0.1",
+            &rport,
+            "",
+            "0",
+            "5000",
+            "AUTH2",
+            "mover",
+            "wrong",
+            "KEYS",
+            "s",
+            "h",
+        ],
+    )
+    .await);
+    assert!(
+        e2.contains("Target instance replied with error: WRONGPASS"),
+        "{e2}"
+    );
+    assert_eq!(int(qs(&mut c, &["EXISTS", "s", "h"]).await), 2);
+    // ... and nothing was restored there as the default user (Redis pipelines the RESTOREs
+    // behind the AUTH and they run anyway).
+    assert_eq!(int(qs(&mut r, &["EXISTS", "s", "h"]).await), 0);
+
+    // COPY: on both sides.
+    ok(qs(
+        &mut c,
+        &["MIGRATE", "127.0.0.1", &rport, "s", "0", "5000", "COPY"],
+    )
+    .await);
+    assert_eq!(bulk(qs(&mut r, &["GET", "s"]).await).unwrap(), b"plain");
+    assert_eq!(bulk(qs(&mut c, &["GET", "s"]).await).unwrap(), b"plain");
+    // Again without REPLACE: the target's BUSYKEY, the key stays here.
+    let e3 = err(qs(&mut c, &["MIGRATE", "127.0.0.1", &rport, "s", "0", "5000"]).await);
+    assert!(
+        e3.contains("Target instance replied with error: BUSYKEY"),
+        "{e3}"
+    );
+    assert_eq!(int(qs(&mut c, &["EXISTS", "s"]).await), 1);
+
+    // The move: several keys, one missing, AUTH2, REPLACE.
+    ok(qs(
+        &mut c,
+        &[
+            "MIGRATE",
+            "127.0.0.1",
+            &rport,
+            "",
+            "0",
+            "5000",
+            "REPLACE",
+            "AUTH2",
+            "mover",
+            "pw",
+            "KEYS",
+            "s",
+            "h",
+            "l",
+            "missing",
+        ],
+    )
+    .await);
+    assert_eq!(int(qs(&mut c, &["EXISTS", "s", "h", "l"]).await), 0);
+    assert_eq!(bulk(qs(&mut r, &["GET", "s"]).await).unwrap(), b"plain");
+    assert_eq!(bulk(qs(&mut r, &["HGET", "h", "g"]).await).unwrap(), b"w");
+    assert_eq!(int(qs(&mut r, &["LLEN", "l"]).await), 3);
+    assert_eq!(pttl(&mut r, "s").await, -1);
+    let ttl = pttl(&mut r, "h").await;
+    assert!((1..=100000).contains(&ttl), "the TTL travels: {ttl}");
+    // The replica follows: the move reached it as DEL.
+    wait_for(
+        Duration::from_secs(30),
+        "the replica to drop s, h, l",
+        || {
+            let mut rc = rc.clone();
+            async move {
+                let n: redis::RedisResult<i64> = redis::cmd("EXISTS")
+                    .arg(&["s", "h", "l"])
+                    .query_async(&mut rc)
+                    .await;
+                support::unless_loading(n) == Some(0)
+            }
+        },
+    )
+    .await;
+    // One `del` event per moved key, none for the COPY or the refused attempts.
+    for key in ["s", "h", "l"] {
+        let msg = format!(
+            "*3\r\n$7\r\nmessage\r\n$18\r\n__keyevent@0__:del\r\n${}\r\n{key}\r\n",
+            key.len()
+        );
+        events.expect(msg.as_bytes()).await;
+    }
+
+    // Into another database of the target.
+    ok(qs(&mut c, &["SET", "d", "x"]).await);
+    ok(qs(&mut c, &["MIGRATE", "127.0.0.1", &rport, "d", "3", "5000"]).await);
+    ok(qs(&mut r, &["SELECT", "3"]).await);
+    assert_eq!(bulk(qs(&mut r, &["GET", "d"]).await).unwrap(), b"x");
+    ok(qs(&mut r, &["SELECT", "0"]).await);
+
+    // redis-server → engine: migration in, TTL included.
+    int(qs(&mut r, &["PEXPIRE", "l", "200000"]).await);
+    ok(qs(
+        &mut r,
+        &[
+            "MIGRATE",
+            "127.0.0.1",
+            &eport,
+            "",
+            "0",
+            "5000",
+            "KEYS",
+            "s",
+            "l",
+        ],
+    )
+    .await);
+    assert_eq!(int(qs(&mut r, &["EXISTS", "s", "l"]).await), 0);
+    assert_eq!(bulk(qs(&mut c, &["GET", "s"]).await).unwrap(), b"plain");
+    assert_eq!(int(qs(&mut c, &["LLEN", "l"]).await), 3);
+    let ttl = pttl(&mut c, "l").await;
+    assert!((100000..=200000).contains(&ttl), "the TTL travels: {ttl}");
+}

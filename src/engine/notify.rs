@@ -43,7 +43,8 @@ pub fn event_of(spec: &CommandSpec, parent: Option<&CommandSpec>) -> (u32, Strin
         "decr" => "decrby",
         "setnx" | "getset" | "mset" | "msetnx" | "setex" | "psetex" | "bitop" => "set",
         "expire" | "pexpire" | "expireat" | "pexpireat" => return (GENERIC, "expire".into()),
-        "unlink" | "getdel" => return (GENERIC, "del".into()),
+        // MIGRATE sends `del` for the keys it moved away (not for those it copied).
+        "unlink" | "getdel" | "migrate" => return (GENERIC, "del".into()),
         "lpushx" => "lpush",
         "rpushx" => "rpush",
         "zincrby" => "zincr",
@@ -243,7 +244,7 @@ pub fn after_write(
         let Some((class, event)) = key_event(spec, parent, args, i, class, &event) else {
             continue;
         };
-        if event == "del" && !existed {
+        if event == "del" && (!existed || now_exists) {
             continue;
         }
         if !existed && now_exists {

@@ -26,6 +26,7 @@ pub mod keys;
 pub mod latency;
 pub mod lists;
 pub mod memory;
+pub mod migrate;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
@@ -171,11 +172,12 @@ impl CommandSpec {
 }
 
 /// All command families.
-fn families() -> [&'static [CommandSpec]; 19] {
+fn families() -> [&'static [CommandSpec]; 20] {
     [
         acl::COMMANDS,
         strings::COMMANDS,
         keys::COMMANDS,
+        migrate::COMMANDS,
         bitmaps::COMMANDS,
         hyperloglog::COMMANDS,
         hashes::COMMANDS,

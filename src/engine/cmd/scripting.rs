@@ -180,7 +180,12 @@ fn numkeys_at_2(args: &[Arg]) -> Vec<usize> {
         .and_then(|a| super::args::parse_i64_strict(a))
         .unwrap_or(0)
         .max(0) as usize;
-    (3..3 + n).take_while(|&i| i < args.len()).collect()
+    // A count past the arguments is a syntax error: no keys at all (Redis's key specs call it
+    // an invalid spec), so ACL DRYRUN says OK and EVAL itself gives the error.
+    if 3 + n > args.len() {
+        return Vec::new();
+    }
+    (3..3 + n).collect()
 }
 
 /// Split `numkeys key... arg...` starting at a[2]; Redis's errors for bad counts (a count that is

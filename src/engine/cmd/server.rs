@@ -465,7 +465,14 @@ pub fn feed_monitors(ctx: &mut Ctx<'_>, args: &[Arg]) {
         ctx.client.db,
         origin
     );
-    for a in args {
+    // Secrets as the slow log hides them (AUTH, HELLO AUTH, MIGRATE AUTH/AUTH2, ACL SETUSER
+    // rules...): Redis redacts the same arguments in MONITOR's feed.
+    let redacted = super::slowlog::redacted_positions(args);
+    for (i, a) in args.iter().enumerate() {
+        if redacted.contains(&i) {
+            line.push_str(" \"(redacted)\"");
+            continue;
+        }
         line.push_str(" \"");
         for &b in a.iter() {
             match b {

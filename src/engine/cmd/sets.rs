@@ -64,10 +64,11 @@ pub const COMMANDS: &[CommandSpec] = &[
 /// Key positions of `CMD numkeys key...` (SINTERCARD, ZINTERCARD, ZUNION ...).
 pub fn numkeys_positions(a: &[Arg]) -> Vec<usize> {
     let n = args::parse_i64_strict(a.get(1).map_or(&b""[..], |b| b)).unwrap_or(0);
-    if n <= 0 {
+    // A count past the arguments: no keys (Redis's invalid key spec), as for EVAL.
+    if n <= 0 || 2 + n as usize > a.len() {
         return Vec::new();
     }
-    (2..a.len()).take(n as usize).collect()
+    (2..2 + n as usize).collect()
 }
 
 fn read_set<'a>(ctx: &'a mut Ctx<'_>, key: &[u8]) -> Result<Option<&'a SetValue>, Reply> {

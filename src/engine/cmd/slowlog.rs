@@ -138,7 +138,7 @@ pub fn entry_args(args: &[Arg]) -> Vec<Bytes> {
 /// Positions of the arguments Redis redacts for this command (where its command
 /// implementations call `redactClientCommandArgument`). Redis redacts them whether or not the
 /// command then succeeds, so this looks at the arguments only.
-fn redacted_positions(args: &[Arg]) -> Vec<usize> {
+pub fn redacted_positions(args: &[Arg]) -> Vec<usize> {
     let Some(name) = args.first() else {
         return Vec::new();
     };

@@ -353,7 +353,10 @@ async fn run_batch(
     // hands this worker's other connections to another thread), so those connections can
     // answer BUSY and SCRIPT KILL meanwhile. Only on the multi-threaded runtime (the engine's);
     // an in-process test on a current-thread runtime runs it inline.
-    let off_worker = pending.iter().any(|a| runs_script(&a[0]))
+    // MIGRATE too: it holds the lock while it talks to its target (see cmd::migrate).
+    let off_worker = pending
+        .iter()
+        .any(|a| runs_script(&a[0]) || a[0].eq_ignore_ascii_case(b"migrate"))
         && tokio::runtime::Handle::current().runtime_flavor()
             == tokio::runtime::RuntimeFlavor::MultiThread;
     let locked = if off_worker {
