@@ -1025,3 +1025,87 @@ async fn monitor_shows_a_script_before_its_commands_as_redis() {
         );
     }
 }
+
+/// Every command redis-server 7.0.15 lists exists in the engine (COMMAND LIST), and those of
+/// features the engine deliberately lacks answer as a Redis without them, or with an error that
+/// names the decision (docs/compatibility.md, "Commands answered without the feature").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_redis_command_exists_and_the_absent_features_say_so() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    let list = |reply: &[u8]| -> std::collections::BTreeSet<String> {
+        String::from_utf8_lossy(reply)
+            .split("\r\n")
+            .filter(|l| !l.is_empty() && !l.starts_with('*') && !l.starts_with('$'))
+            .map(str::to_string)
+            .collect()
+    };
+    let redis = list(&p.redis.call(&["COMMAND", "LIST"]).await);
+    let engine = list(&p.engine.call(&["COMMAND", "LIST"]).await);
+    let missing: Vec<_> = redis.difference(&engine).collect();
+    assert!(
+        redis.len() > 200,
+        "COMMAND LIST of redis-server: {}",
+        redis.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "commands redis-server has and the engine lacks: {missing:?}"
+    );
+
+    // Answered exactly as redis-server answers (without modules, cluster mode or a debugger
+    // session).
+    p.same(&["MODULE", "LIST"]).await;
+    p.same(&["MODULE", "HELP"]).await;
+    p.same(&["FUNCTION", "HELP"]).await;
+    // Every HELP ends as Redis's `addReplyHelp` ends it ("Prints this help.": the engine said
+    // "Print" in five of them until this test compared them).
+    for c in [
+        "CLIENT", "CONFIG", "OBJECT", "MEMORY", "XINFO", "SLOWLOG", "LATENCY", "ACL", "COMMAND",
+        "PUBSUB", "SCRIPT", "XGROUP",
+    ] {
+        let (r, e) = (
+            p.redis.call(&[c, "HELP"]).await,
+            p.engine.call(&[c, "HELP"]).await,
+        );
+        let last = |b: &[u8]| {
+            String::from_utf8_lossy(b)
+                .trim_end()
+                .rsplit("\r\n")
+                .next()
+                .unwrap_or("")
+                .to_string()
+        };
+        assert_eq!(last(&e), last(&r), "the last line of {c} HELP");
+    }
+    p.same(&["ASKING"]).await;
+    p.same(&["SCRIPT", "DEBUG", "NO"]).await;
+    p.same(&["SCRIPT", "DEBUG", "MAYBE"]).await;
+    p.same(&["LOLWUT", "VERSION", "x"]).await;
+    p.same(&["LOLWUT"]).await;
+    // RESTORE-ASKING is RESTORE without cluster mode.
+    p.same(&["SET", "src", "v"]).await;
+    let dump = p.engine.call(&["DUMP", "src"]).await;
+    let payload = &dump[dump.iter().position(|&b| b == b'\n').unwrap() + 1..dump.len() - 2];
+    for c in [&mut p.redis, &mut p.engine] {
+        c.send_bytes(&[b"RESTORE-ASKING", b"dst", b"0", payload])
+            .await;
+        assert_eq!(c.read().await, b"+OK\r\n");
+    }
+    p.same(&["GET", "dst"]).await;
+    // The refusals name the decision.
+    let e =
+        String::from_utf8_lossy(&p.engine.call(&["MODULE", "LOAD", "/x.so"]).await).into_owned();
+    assert!(
+        e.starts_with("-ERR Error loading the extension") && e.contains("no module API"),
+        "{e}"
+    );
+    // (redis-server refuses MODULE LOAD/UNLOAD by default, `enable-module-command no`, a
+    // setting the engine does not have: its own reasons instead.)
+    let e = String::from_utf8_lossy(&p.engine.call(&["MODULE", "UNLOAD", "x"]).await).into_owned();
+    assert!(e.contains("no such module"), "{e}");
+    let e = String::from_utf8_lossy(&p.engine.call(&["FAILOVER"]).await).into_owned();
+    assert!(e.starts_with("-ERR FAILOVER is not supported"), "{e}");
+    let e = String::from_utf8_lossy(&p.engine.call(&["SCRIPT", "DEBUG", "YES"]).await).into_owned();
+    assert!(e.contains("no Lua debugger"), "{e}");
+}

@@ -731,7 +731,7 @@ fn help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
         "WHOAMI",
         "    Return the current connection username.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
     ];
     Reply::Array(lines.iter().map(|l| Reply::status(l)).collect())
 }

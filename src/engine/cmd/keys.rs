@@ -112,6 +112,15 @@ pub const COMMANDS: &[CommandSpec] = &[
         "generic",
         restore,
     ),
+    // What a cluster's MIGRATE sends; without cluster mode redis-server runs it as RESTORE.
+    CommandSpec::new(
+        "restore-asking",
+        -4,
+        WRITE | DENYOOM,
+        (1, 1, 1),
+        "server",
+        restore,
+    ),
 ];
 
 fn del(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {

@@ -38,6 +38,7 @@ pub mod sort;
 pub mod streams;
 pub mod strings;
 pub mod transactions;
+pub mod unsupported;
 pub mod zsets;
 
 use std::collections::HashMap;
@@ -172,12 +173,13 @@ impl CommandSpec {
 }
 
 /// All command families.
-fn families() -> [&'static [CommandSpec]; 20] {
+fn families() -> [&'static [CommandSpec]; 21] {
     [
         acl::COMMANDS,
         strings::COMMANDS,
         keys::COMMANDS,
         migrate::COMMANDS,
+        unsupported::COMMANDS,
         bitmaps::COMMANDS,
         hyperloglog::COMMANDS,
         hashes::COMMANDS,

@@ -92,6 +92,7 @@ pub const COMMANDS: &[CommandSpec] = &[
             "scripting",
             script_help,
         ),
+        CommandSpec::new("debug", 3, NOSCRIPT, (0, 0, 0), "scripting", script_debug),
     ]),
     CommandSpec::new("function", -2, 0, (0, 0, 0), "scripting", container).with_subcommands(&[
         CommandSpec::new(
@@ -144,8 +145,76 @@ pub const COMMANDS: &[CommandSpec] = &[
             "scripting",
             function_stats,
         ),
+        CommandSpec::new(
+            "help",
+            2,
+            LOADING | STALE,
+            (0, 0, 0),
+            "scripting",
+            function_help,
+        ),
     ]),
 ];
+
+/// SCRIPT DEBUG YES|SYNC|NO. Redis's Lua debugger (LDB) takes over the connection with its
+/// own protocol and, in SYNC mode, blocks the server; the engine does not have it. NO (the
+/// state every connection is in) is accepted, so tools that reset it work.
+fn script_debug(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    if is(&a[2], "no") {
+        Reply::Ok
+    } else if is(&a[2], "yes") || is(&a[2], "sync") {
+        Reply::err_static(
+            "ERR SCRIPT DEBUG YES/SYNC is not supported: redispair-engine has no Lua debugger (LDB)",
+        )
+    } else {
+        Reply::err_static("ERR Use SCRIPT DEBUG YES/SYNC/NO")
+    }
+}
+
+fn function_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
+    super::server::help_reply(
+        "FUNCTION",
+        &[
+            "LOAD [REPLACE] <FUNCTION CODE>",
+            "    Create a new library with the given library name and code.",
+            "DELETE <LIBRARY NAME>",
+            "    Delete the given library.",
+            "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+            "    Return general information on all the libraries:",
+            "    * Library name",
+            "    * The engine used to run the Library",
+            "    * Library description",
+            "    * Functions list",
+            "    * Library code (if WITHCODE is given)",
+            "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+            "STATS",
+            "    Return information about the current function running:",
+            "    * Function name",
+            "    * Command used to run the function",
+            "    * Duration in MS that the function is running",
+            "    If no function is running, return nil",
+            "    In addition, returns a list of available engines.",
+            "KILL",
+            "    Kill the current running function.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Delete all the libraries.",
+            "    When called without the optional mode argument, the behavior is determined by the",
+            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            "    * ASYNC: Asynchronously flush the libraries.",
+            "    * SYNC: Synchronously flush the libraries.",
+            "DUMP",
+            "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
+            "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+            "    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
+            "    control how to handle existing libraries (default APPEND):",
+            "    * FLUSH: delete all existing libraries.",
+            "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
+            "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
+            "      libraries with the new libraries (notice that even on this option there is a chance of failure",
+            "      in case of functions name collision with another library).",
+        ],
+    )
+}
 
 /// Container commands never run themselves (`resolve` picks the subcommand).
 fn script_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
@@ -164,7 +233,7 @@ fn script_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
         "LOAD <script>",
         "    Load a script into the scripts cache without executing it.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
     ];
     Reply::Array(lines.iter().map(|l| Reply::status(l)).collect())
 }

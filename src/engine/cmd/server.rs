@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::args::{int_arg, is, lossy, syntax_error};
+use super::args::{int_arg, is, lossy, not_int, syntax_error};
 use super::client::validate_client_name;
 use super::flags::*;
 use super::{CommandSpec, Ctx};
@@ -68,6 +68,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         ok,
     ),
     CommandSpec::new("time", 1, FAST | LOADING | STALE, (0, 0, 0), "server", time),
+    CommandSpec::new("lolwut", -1, READONLY | FAST, (0, 0, 0), "server", lolwut),
     CommandSpec::new(
         "config",
         -2,
@@ -379,6 +380,19 @@ fn info(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     Reply::Verbatim(Bytes::from(crate::engine::info::render(ctx, &sections)))
 }
 
+/// LOLWUT [VERSION v]: Redis 7.0's own answer (its 7.x "art" is the version line). The
+/// generative art Redis draws for VERSION 5 and 6 is not reproduced: the version line is
+/// given for every version, after the same argument checks.
+fn lolwut(_ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    if a.len() >= 3 && is(&a[1], "version") && int_arg(&a[2]).is_err() {
+        return not_int();
+    }
+    Reply::Verbatim(Bytes::from(format!(
+        "Redis ver. {}\n",
+        crate::engine::REDIS_VERSION
+    )))
+}
+
 /// A HELP reply in Redis's shape: a title line, the given lines, then the HELP entry.
 pub(super) fn help_reply(command: &str, lines: &[&str]) -> Reply {
     let mut out = vec![Reply::Status(Bytes::from(format!(
@@ -388,7 +402,7 @@ pub(super) fn help_reply(command: &str, lines: &[&str]) -> Reply {
         out.push(Reply::Status(Bytes::copy_from_slice(l.as_bytes())));
     }
     out.push(Reply::status("HELP"));
-    out.push(Reply::status("    Print this help."));
+    out.push(Reply::status("    Prints this help."));
     Reply::Array(out)
 }
 

@@ -257,7 +257,7 @@ fn slowlog_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
         "RESET",
         "    Reset the slowlog.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
     ];
     Reply::Array(
         lines
