@@ -745,6 +745,21 @@ async fn pttl(c: &mut MultiplexedConnection, key: &str) -> i64 {
     int(qs(c, &["PTTL", key]).await)
 }
 
+/// Wait until the replica behind `rc` holds `n` of the keys s, h and l.
+async fn replica_holds(rc: &MultiplexedConnection, n: i64, what: &str) {
+    wait_for(Duration::from_secs(30), what, || {
+        let mut rc = rc.clone();
+        async move {
+            let held: redis::RedisResult<i64> = redis::cmd("EXISTS")
+                .arg(&["s", "h", "l"])
+                .query_async(&mut rc)
+                .await;
+            support::unless_loading(held) == Some(n)
+        }
+    })
+    .await;
+}
+
 /// MIGRATE both ways between the engine and Debian's redis-server: keys arrive with their
 /// content and TTL and leave the source (not with COPY), a target's error or an unreachable
 /// target leaves them where they were, the moved keys reach the engine's replica as DEL, and
@@ -779,21 +794,7 @@ async fn migrate_moves_keys_both_ways_with_redis_server() {
     int(qs(&mut c, &["HSET", "h", "f", "v", "g", "w"]).await);
     int(qs(&mut c, &["PEXPIRE", "h", "100000"]).await);
     int(qs(&mut c, &["RPUSH", "l", "a", "b", "c"]).await);
-    wait_for(
-        Duration::from_secs(30),
-        "the replica to hold s, h, l",
-        || {
-            let mut rc = rc.clone();
-            async move {
-                let n: redis::RedisResult<i64> = redis::cmd("EXISTS")
-                    .arg(&["s", "h", "l"])
-                    .query_async(&mut rc)
-                    .await;
-                support::unless_loading(n) == Some(3)
-            }
-        },
-    )
-    .await;
+    replica_holds(&rc, 3, "the replica to hold s, h, l").await;
 
     // Nothing to move: NOKEY, without connecting anywhere (port 1 would refuse).
     match qs(
@@ -884,21 +885,7 @@ async fn migrate_moves_keys_both_ways_with_redis_server() {
     let ttl = pttl(&mut r, "h").await;
     assert!((1..=100000).contains(&ttl), "the TTL travels: {ttl}");
     // The replica follows: the move reached it as DEL.
-    wait_for(
-        Duration::from_secs(30),
-        "the replica to drop s, h, l",
-        || {
-            let mut rc = rc.clone();
-            async move {
-                let n: redis::RedisResult<i64> = redis::cmd("EXISTS")
-                    .arg(&["s", "h", "l"])
-                    .query_async(&mut rc)
-                    .await;
-                support::unless_loading(n) == Some(0)
-            }
-        },
-    )
-    .await;
+    replica_holds(&rc, 0, "the replica to drop s, h, l").await;
     // One `del` event per moved key, none for the COPY or the refused attempts.
     for key in ["s", "h", "l"] {
         let msg = format!(
