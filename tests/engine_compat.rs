@@ -1093,6 +1093,19 @@ async fn every_redis_command_exists_and_the_absent_features_say_so() {
         assert_eq!(c.read().await, b"+OK\r\n");
     }
     p.same(&["GET", "dst"]).await;
+    // DEBUG POPULATE fills as redis-server does (names, values, sizes, errors). (FLUSHALL
+    // first: the redis-server may have loaded a dump.rdb another test left in its directory.)
+    p.same(&["FLUSHALL"]).await;
+    p.same(&["DEBUG", "POPULATE", "5"]).await;
+    p.same(&["DEBUG", "POPULATE", "3", "p", "12"]).await;
+    p.same(&["DEBUG", "POPULATE", "3", "q", "4"]).await;
+    for k in ["key:0", "key:4", "p:2", "q:1"] {
+        p.same(&["GET", k]).await;
+    }
+    p.same(&["DBSIZE"]).await;
+    p.same(&["DEBUG", "POPULATE", "-1"]).await;
+    p.same(&["DEBUG", "POPULATE", "x"]).await;
+    p.same(&["DEBUG", "POPULATE", "1", "k", "-3"]).await;
     // The refusals name the decision.
     let e =
         String::from_utf8_lossy(&p.engine.call(&["MODULE", "LOAD", "/x.so"]).await).into_owned();

@@ -29,6 +29,11 @@ pub(super) fn debug(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
                 "    Setting it to 0 disables expiring keys in background when they are not accessed.",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
+                "POPULATE <count> [<prefix>] [<size>]",
+                "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+                "    it is used instead of the 'key' prefix. Values are value:<num>, cut or",
+                "    padded with zero bytes to <size>. Unlike Redis, the keys are written to",
+                "    the log and the replicas (as SETs).",
                 "JMAP",
                 "    Accepted for compatibility; does nothing.",
                 "LOADAOF",
@@ -170,6 +175,9 @@ pub(super) fn debug(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
             Err(e) => failed(&e),
         };
     }
+    if is(sub, "populate") && (3..=5).contains(&a.len()) {
+        return populate(ctx, a);
+    }
     if is(sub, "loadaof") && a.len() == 2 {
         if !ctx.state.persist.enabled {
             return Reply::err_static(
@@ -186,6 +194,70 @@ pub(super) fn debug(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
         lossy(sub)
     ))
+}
+
+/// DEBUG POPULATE count [prefix] [size]: `prefix:N` = `value:N` for N in 0..count, skipping keys
+/// that exist; with `size` each value is `value:N` cut or padded with zero bytes to `size`
+/// bytes (Redis's layout, so tests and benchmarks written for redis-server fill the engine the
+/// same way).
+///
+/// Unlike Redis, whose DEBUG POPULATE neither propagates nor logs its keys (an AOF or a replica
+/// silently lacks them), every key is propagated as a SET: here the log is the dataset, and a
+/// key the log does not hold would vanish at the next restart and be missing on the replica
+/// after a failover. So it is also checked as a write first (READONLY on a replica, MISCONF on
+/// a full disk, OOM, the write lease).
+fn populate(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    // Redis's getPositiveLongFromObjectOrReply: one message for a negative and a non-number.
+    let positive = |arg: &Arg| match super::args::parse_i64_strict(arg) {
+        Some(n) if n >= 0 => Ok(n as u64),
+        _ => Err(Reply::err_static(
+            "ERR value is out of range, must be positive",
+        )),
+    };
+    let count = match positive(&a[2]) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let size = match a.get(4).map(positive) {
+        None => 0,
+        Some(Ok(n)) => n as usize,
+        Some(Err(e)) => return e,
+    };
+    let Some(set) = super::lookup(b"set") else {
+        return Reply::err_static("ERR SET is not in the command table");
+    };
+    if let Some(refused) = super::precheck(ctx.state, ctx.client, set, set) {
+        return refused;
+    }
+    let prefix = a.get(3).map_or(&b"key"[..], |p| p.as_ref()).to_vec();
+    let now = ctx.now_ms;
+    let mut key = Vec::with_capacity(prefix.len() + 21);
+    let mut digits = itoa::Buffer::new();
+    for j in 0..count {
+        key.clear();
+        key.extend_from_slice(&prefix);
+        key.push(b':');
+        key.extend_from_slice(digits.format(j).as_bytes());
+        if ctx.db().contains(&key, now) {
+            continue;
+        }
+        let mut value = b"value:".to_vec();
+        value.extend_from_slice(digits.format(j).as_bytes());
+        if size > 0 {
+            value.resize(size, 0);
+        }
+        ctx.db().set(&key, Value::str(&value));
+        ctx.modified(&key);
+        ctx.propagate_as(vec![
+            Arg::from_static(b"SET"),
+            Arg::from(key.clone()),
+            Arg::from(value),
+        ]);
+    }
+    // When no key was created, DEBUG itself must not be propagated either (a no-op when SETs
+    // were queued above).
+    ctx.propagate_nothing();
+    Reply::Ok
 }
 
 fn hex(d: &[u8; 20]) -> String {
