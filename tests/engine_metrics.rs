@@ -276,3 +276,76 @@ async fn the_endpoint_is_off_by_default() {
     assert!(m.metrics_addrs.is_empty());
     m.stop().await;
 }
+
+/// `INFO memory` of an engine process (the counting allocator is installed in the binary only).
+async fn memory_field(c: &mut redis::aio::MultiplexedConnection, field: &str) -> u64 {
+    repl_support::info_field(c, "memory", field)
+        .await
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("INFO memory has no {field}"))
+}
+
+/// Memory comes back after big requests and big values, measured by `used_memory` (the
+/// allocator's live bytes): a connection that sent a 1 MB value, or a 100 000-member SADD,
+/// gives back the buffers that grew for it once it is idle (it kept ~2 MB for its whole life,
+/// so Redis's own "UNLINK can reclaim memory" test failed), and UNLINK / FLUSHALL ASYNC free big
+/// values on the lazyfree thread, counted in `lazyfreed_objects` as Redis counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_requests_and_values_give_their_memory_back() {
+    let dir = temp_dir("memory-back");
+    let e = EngineProcess::start(free_port(), &dir, &[]).await;
+    let mut c = e.conn().await;
+    let base = memory_field(&mut c, "used_memory").await;
+
+    // The same connection stays open throughout.
+    let _: () = c.set("big", vec![b'x'; 1 << 20]).await.unwrap();
+    let members: Vec<u32> = (0..100_000).collect();
+    let added: i64 = c.sadd("myset", &members).await.unwrap();
+    assert_eq!(added, 100_000);
+    let peak = memory_field(&mut c, "used_memory").await;
+    assert!(
+        peak > base + 3_000_000,
+        "the values take room: {base} → {peak}"
+    );
+    let _: i64 = c.del("big").await.unwrap();
+    let unlinked: i64 = c.unlink("myset").await.unwrap();
+    assert_eq!(unlinked, 1);
+    // Within 256 KiB of where it started (the requests' buffers and the values are gone).
+    let what = format!("used_memory back within 256 KiB of {base} (peak {peak})");
+    wait_for(Duration::from_secs(20), &what, || {
+        let mut c = c.clone();
+        async move { memory_field(&mut c, "used_memory").await < base + 256 * 1024 }
+    })
+    .await;
+    assert_eq!(
+        memory_field(&mut c, "lazyfreed_objects").await,
+        1,
+        "UNLINK of the set"
+    );
+    assert_eq!(memory_field(&mut c, "lazyfree_pending_objects").await, 0);
+
+    // FLUSHALL ASYNC counts the keys it hands over.
+    let _: () = redis::cmd("DEBUG")
+        .arg(&["POPULATE", "1000"])
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("FLUSHALL")
+        .arg("ASYNC")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(20), "the flushed keys freed", || {
+        let mut c = c.clone();
+        async move { memory_field(&mut c, "lazyfreed_objects").await == 1001 }
+    })
+    .await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(memory_field(&mut c, "lazyfreed_objects").await, 0);
+    drop(e);
+    let _ = std::fs::remove_dir_all(&dir);
+}

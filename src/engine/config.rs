@@ -641,13 +641,13 @@ pub static DEFS: &[Def] = &[
         "lazyfree-lazy-user-del",
         Kind::Bool,
         "no",
-        "Accepted for compatibility.",
+        "DEL frees big values in the background, as UNLINK does.",
     ),
     def(
         "lazyfree-lazy-user-flush",
         Kind::Bool,
         "no",
-        "Accepted for compatibility.",
+        "FLUSHALL and FLUSHDB without SYNC or ASYNC free in the background, as with ASYNC.",
     ),
     def(
         "activerehashing",
@@ -873,6 +873,10 @@ pub struct Settings {
     pub min_replicas_max_lag_ms: i64,
     /// `replica-serve-stale-data`.
     pub replica_serve_stale_data: bool,
+    /// `lazyfree-lazy-user-del`: DEL frees like UNLINK.
+    pub lazyfree_lazy_user_del: bool,
+    /// `lazyfree-lazy-user-flush`: FLUSHALL / FLUSHDB without a mode free like ASYNC.
+    pub lazyfree_lazy_user_flush: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -1295,6 +1299,8 @@ impl Config {
             min_replicas_to_write: self.int("min-replicas-to-write") as usize,
             min_replicas_max_lag_ms: self.int("min-replicas-max-lag").saturating_mul(1000),
             replica_serve_stale_data: self.values["replica-serve-stale-data"] != "no",
+            lazyfree_lazy_user_del: self.values["lazyfree-lazy-user-del"] == "yes",
+            lazyfree_lazy_user_flush: self.values["lazyfree-lazy-user-flush"] == "yes",
         };
     }
 }

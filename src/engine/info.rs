@@ -155,7 +155,7 @@ fn memory(ctx: &mut Ctx<'_>) -> String {
     let rss = rss_bytes();
     let s = &ctx.state.config.settings;
     format!(
-        "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_dataset:{used}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\n",
+        "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_dataset:{used}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:{}\r\n",
         human(used),
         human(rss),
         human(peak),
@@ -163,7 +163,8 @@ fn memory(ctx: &mut Ctx<'_>) -> String {
         human(s.maxmemory as usize),
         s.maxmemory_policy,
         if used > 0 { rss as f64 / used as f64 } else { 1.0 },
-    ) + &memory_details(used, peak, rss, &ctx.state.scripting)
+        ctx.state.lazyfree.pending(),
+    ) + &memory_details(used, peak, rss, &ctx.state.scripting, ctx.state.lazyfree.freed())
 }
 
 /// The rest of Redis's memory fields: the engine has no separate Lua VM accounting, allocator
@@ -174,6 +175,7 @@ fn memory_details(
     peak: usize,
     rss: usize,
     scripting: &crate::engine::scripting::Scripting,
+    lazyfreed: u64,
 ) -> String {
     let total_system = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -185,7 +187,7 @@ fn memory_details(
         .map(|kb| kb * 1024)
         .unwrap_or(0);
     format!(
-        "used_memory_overhead:0\r\nused_memory_startup:0\r\nused_memory_dataset_perc:100.00%\r\nused_memory_peak_perc:{:.2}%\r\nallocator_allocated:{used}\r\nallocator_active:{used}\r\nallocator_resident:{rss}\r\nallocator_frag_ratio:1.00\r\nallocator_frag_bytes:0\r\nallocator_rss_ratio:1.00\r\nallocator_rss_bytes:0\r\nrss_overhead_ratio:1.00\r\nrss_overhead_bytes:0\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:0\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\ntotal_system_memory:{total_system}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:0\r\nused_memory_lua_human:0B\r\nused_memory_vm_eval:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:0\r\nused_memory_vm_total_human:0B\r\nused_memory_functions:0\r\nused_memory_scripts:0\r\nused_memory_scripts_eval:0\r\nused_memory_scripts_human:0B\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{}\r\nnumber_of_libraries:{}\r\nactive_defrag_running:0\r\nlazyfreed_objects:0\r\n",
+        "used_memory_overhead:0\r\nused_memory_startup:0\r\nused_memory_dataset_perc:100.00%\r\nused_memory_peak_perc:{:.2}%\r\nallocator_allocated:{used}\r\nallocator_active:{used}\r\nallocator_resident:{rss}\r\nallocator_frag_ratio:1.00\r\nallocator_frag_bytes:0\r\nallocator_rss_ratio:1.00\r\nallocator_rss_bytes:0\r\nrss_overhead_ratio:1.00\r\nrss_overhead_bytes:0\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:0\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\ntotal_system_memory:{total_system}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:0\r\nused_memory_lua_human:0B\r\nused_memory_vm_eval:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:0\r\nused_memory_vm_total_human:0B\r\nused_memory_functions:0\r\nused_memory_scripts:0\r\nused_memory_scripts_eval:0\r\nused_memory_scripts_human:0B\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{}\r\nnumber_of_libraries:{}\r\nactive_defrag_running:0\r\nlazyfreed_objects:{lazyfreed}\r\n",
         if peak > 0 { used as f64 * 100.0 / peak as f64 } else { 100.0 },
         rss.saturating_sub(used),
         human(total_system),

@@ -117,6 +117,7 @@ fn config_set(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
 
 fn config_resetstat(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     ctx.state.stats = Default::default();
+    ctx.state.lazyfree.reset_freed();
     Reply::Ok
 }
 

@@ -125,11 +125,16 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 fn del(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
     let now = ctx.now_ms;
+    // UNLINK (or DEL with lazyfree-lazy-user-del) leaves big values to the lazyfree thread.
+    let lazy = is(&a[0], "unlink") || ctx.state.config.settings.lazyfree_lazy_user_del;
     let mut n = 0;
     for k in &a[1..] {
         // Expire first so an already-expired key counts as missing (and propagates its DEL).
         if ctx.db().contains(k, now) {
-            ctx.db().remove(k);
+            let removed = ctx.db().remove(k);
+            if let (true, Some(entry)) = (lazy, removed) {
+                crate::engine::state::lazyfree::free_value(&ctx.state.lazyfree, entry.value);
+            }
             ctx.modified(k);
             n += 1;
         }
@@ -355,33 +360,47 @@ fn dbsize(ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Int(ctx.db().len() as i64)
 }
 
-fn flush_option(a: &[Arg]) -> Result<(), Reply> {
+/// Whether a flush frees in the background: ASYNC, or no mode and lazyfree-lazy-user-flush.
+fn flush_option(ctx: &Ctx<'_>, a: &[Arg]) -> Result<bool, Reply> {
     match a.len() {
-        1 => Ok(()),
-        2 if is(&a[1], "async") || is(&a[1], "sync") => Ok(()),
+        1 => Ok(ctx.state.config.settings.lazyfree_lazy_user_flush),
+        2 if is(&a[1], "async") => Ok(true),
+        2 if is(&a[1], "sync") => Ok(false),
         _ => Err(syntax_error()),
     }
 }
 
-fn flushdb(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
-    if let Err(e) = flush_option(a) {
-        return e;
+/// Empty database `db`, its contents freed by the lazyfree thread when `lazy`.
+fn flush_one(ctx: &mut Ctx<'_>, db: usize, lazy: bool) {
+    if lazy {
+        let (contents, keys) = ctx.state.dbs[db].take_contents();
+        crate::engine::state::lazyfree::free_contents(&ctx.state.lazyfree, contents, keys);
+    } else {
+        ctx.state.dbs[db].clear();
     }
+}
+
+fn flushdb(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
+    let lazy = match flush_option(ctx, a) {
+        Ok(l) => l,
+        Err(e) => return e,
+    };
     let db = ctx.client.db;
     ctx.state.watches.touch_flushed(db, &ctx.state.dbs[db]);
-    ctx.state.dbs[db].clear();
+    flush_one(ctx, db, lazy);
     ctx.state.dirty += 1;
     crate::engine::tracking::invalidate_all(ctx.state, ctx.now_ms);
     Reply::Ok
 }
 
 fn flushall(ctx: &mut Ctx<'_>, a: &[Arg]) -> Reply {
-    if let Err(e) = flush_option(a) {
-        return e;
-    }
+    let lazy = match flush_option(ctx, a) {
+        Ok(l) => l,
+        Err(e) => return e,
+    };
     for db in 0..ctx.state.dbs.len() {
         ctx.state.watches.touch_flushed(db, &ctx.state.dbs[db]);
-        ctx.state.dbs[db].clear();
+        flush_one(ctx, db, lazy);
     }
     ctx.state.dirty += 1;
     crate::engine::tracking::invalidate_all(ctx.state, ctx.now_ms);

@@ -71,12 +71,12 @@ pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
     };
     debug!(id = client.id, peer = %peer, "client connected");
     let handle = client.handle.clone();
-    let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    let mut inbuf = BytesMut::with_capacity(CONN_BUF);
     // Keeps its place in an incomplete request between reads (`inbuf` only grows at its end
     // and loses whole requests at its front), so a large request is scanned once, not once per
     // read.
     let mut parser = RequestParser::default();
-    let mut out = BytesMut::with_capacity(16 * 1024);
+    let mut out = BytesMut::with_capacity(CONN_BUF);
     let mut pending: VecDeque<Vec<Arg>> = VecDeque::new();
     let mut settings = ConnSettings::from_state(&*engine.lock_state().await, &client);
     // The kill signal: one waiter for the whole life of the connection (see `KillSignal`).
@@ -180,6 +180,12 @@ pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
             if inbuf.len() > settings.query_buffer_limit {
                 break 'conn Close::QueryBufferLimit;
             }
+            // An idle connection gives back what one large request or reply made its buffers
+            // grow to (Redis resizes query buffers in clientsCron for the same reason): one
+            // 1 MB SET left ~2 MB allocated to the connection for its whole life, so a pool of
+            // connections that each once sent a big value held that many times over.
+            shrink_idle(&mut inbuf);
+            shrink_idle(&mut out);
             let idle_timeout_secs = settings.idle_timeout_secs;
             // 3. Wait for input, a pub/sub message, a kill, or the idle timeout. Like Redis, only
             // normal clients time out: subscribers and replication links wait indefinitely.
@@ -262,6 +268,18 @@ pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
     // A client leaving while a busy script runs waits for it without holding a thread.
     let mut st = engine.lock_state().await;
     cleanup(&mut st, &mut client);
+}
+
+/// What a connection's input and output buffers start with and shrink back to.
+const CONN_BUF: usize = 16 * 1024;
+
+/// Replace an empty buffer that grew past four times its starting size with a new one: the
+/// next requests rarely need the room again, and a pipelining client whose batches fit keeps
+/// its buffer (no allocation per batch).
+fn shrink_idle(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.capacity() > 4 * CONN_BUF {
+        *buf = BytesMut::with_capacity(CONN_BUF);
+    }
 }
 
 /// Waits for the client's kill (`ClientHandle::kill`: the flag, then `notify_one`).

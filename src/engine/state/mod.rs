@@ -8,6 +8,7 @@
 //! acquisition, so the lock is taken once per read() rather than once per command.
 
 pub mod dump;
+pub mod lazyfree;
 pub mod replay;
 pub mod snapshot;
 
@@ -231,6 +232,8 @@ pub struct EngineState {
     pub pubsub: PubSub,
     pub blocking: Blocking,
     pub watches: Watches,
+    /// Counters of the values freed in the background (UNLINK, FLUSHALL ASYNC...).
+    pub lazyfree: std::sync::Arc<lazyfree::LazyFreeStats>,
     pub slowlog: VecDeque<SlowLogEntry>,
     pub slowlog_next_id: u64,
     /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call `noscript` commands (a test hook).
@@ -346,6 +349,7 @@ impl EngineState {
             pubsub: PubSub::default(),
             blocking: Blocking::default(),
             watches: Watches::default(),
+            lazyfree: Default::default(),
             slowlog: VecDeque::new(),
             slowlog_next_id: 0,
             script_disable_deny: false,

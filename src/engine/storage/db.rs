@@ -479,6 +479,16 @@ impl Db {
         self.deadlines.clear();
     }
 
+    /// Empty the database and return its former contents, to be freed elsewhere (FLUSHALL
+    /// ASYNC), with the number of keys they held.
+    pub fn take_contents(&mut self) -> (Box<dyn Send>, usize) {
+        self.abort_snapshot();
+        let map = std::mem::take(&mut self.map);
+        let deadlines = std::mem::take(&mut self.deadlines);
+        let keys = map.len();
+        (Box::new((map, deadlines)), keys)
+    }
+
     /// Remove up to `max` keys whose deadline has passed; returns how many were removed. Used by
     /// the periodic active-expiry task, bounded so one cycle never stalls clients.
     pub fn expire_cycle(&mut self, now: i64, max: usize) -> usize {

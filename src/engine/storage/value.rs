@@ -84,6 +84,28 @@ impl Value {
         Value::Str(CompactBytes::new(b))
     }
 
+    /// About how many allocations freeing this value walks (Redis's `lazyfreeGetFreeEffort`):
+    /// 1 for a string or a packed collection (one block), the element count of a big hash,
+    /// set or sorted set, the list's length over 128 (Redis counts quicklist nodes, ~128 small
+    /// elements each), and a stream's entries plus, for each consumer group, one and the first
+    /// group's pending entries (Redis's estimate too).
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Value::Str(_) => 1,
+            Value::List(l) => l.len() / 128 + 1,
+            Value::Hash(h) if h.is_packed() => 1,
+            Value::Hash(h) => h.len(),
+            Value::Set(s) if s.is_intset() => 1,
+            Value::Set(s) => s.len(),
+            Value::ZSet(z) if z.is_packed() => 1,
+            Value::ZSet(z) => z.len(),
+            Value::Stream(st) => {
+                let pel = st.groups.values().next().map_or(0, |g| g.pel.len());
+                st.entries.len() + st.groups.len() * (1 + pel)
+            }
+        }
+    }
+
     /// An estimate of the bytes this value occupies (for MEMORY USAGE and eviction).
     pub fn memory_estimate(&self) -> usize {
         match self {
