@@ -324,6 +324,18 @@ async fn big_requests_and_values_give_their_memory_back() {
     );
     assert_eq!(memory_field(&mut c, "lazyfree_pending_objects").await, 0);
 
+    // A connection whose last request was the big one, then quiet: it keeps its buffer for the
+    // next batch a while (RECLAIM_AFTER), then gives it back by itself.
+    let mut quiet = e.conn().await;
+    let _: () = quiet.set("big2", vec![b'y'; 1 << 20]).await.unwrap();
+    let _: i64 = c.del("big2").await.unwrap();
+    let what = format!("the quiet connection's buffer given back (within 256 KiB of {base})");
+    wait_for(Duration::from_secs(20), &what, || {
+        let mut c = c.clone();
+        async move { memory_field(&mut c, "used_memory").await < base + 256 * 1024 }
+    })
+    .await;
+
     // FLUSHALL ASYNC counts the keys it hands over.
     let _: () = redis::cmd("DEBUG")
         .arg(&["POPULATE", "1000"])

@@ -78,6 +78,8 @@ pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
     let mut parser = RequestParser::default();
     let mut out = BytesMut::with_capacity(CONN_BUF);
     let mut pending: VecDeque<Vec<Arg>> = VecDeque::new();
+    // The most of each buffer the last batch used (see `shrink_idle`).
+    let (mut in_used, mut out_used) = (0usize, 0usize);
     let mut settings = ConnSettings::from_state(&*engine.lock_state().await, &client);
     // The kill signal: one waiter for the whole life of the connection (see `KillSignal`).
     // It is dropped with the loop's block, before a replica sender takes over the handle and
@@ -117,6 +119,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
             }
             // 2. Parse everything received so far.
             let mut protocol_error = None;
+            in_used = in_used.max(inbuf.len());
             loop {
                 match parser.parse(&mut inbuf, settings.parse) {
                     Ok(Parsed::Request(args)) => {
@@ -166,6 +169,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
                 // engine made 3× redis-server's context switches per request and lost 6 % on
                 // MSET; deferred, fewer than redis-server's (2026-12-06, docs/benchmarks.md).
                 tokio::task::yield_now().await;
+                out_used = out.len();
                 if stream.write_flush(&out).await.is_err() {
                     break 'conn Close::Peer;
                 }
@@ -180,12 +184,23 @@ pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
             if inbuf.len() > settings.query_buffer_limit {
                 break 'conn Close::QueryBufferLimit;
             }
-            // An idle connection gives back what one large request or reply made its buffers
-            // grow to (Redis resizes query buffers in clientsCron for the same reason): one
-            // 1 MB SET left ~2 MB allocated to the connection for its whole life, so a pool of
-            // connections that each once sent a big value held that many times over.
-            shrink_idle(&mut inbuf);
-            shrink_idle(&mut out);
+            // A connection gives back what one large request or reply made its buffers grow to
+            // (Redis resizes query buffers in clientsCron for the same reason): one 1 MB SET
+            // left ~2 MB allocated to the connection for its whole life, so a pool of
+            // connections that each once sent a big value held that many times over. A buffer
+            // the last batch needed most of is kept (a client streaming big values would
+            // otherwise regrow it every batch); if the connection then stays quiet, the
+            // `reclaim` wait below gives it back after RECLAIM_AFTER.
+            shrink_idle(&mut inbuf, std::mem::take(&mut in_used));
+            shrink_idle(&mut out, std::mem::take(&mut out_used));
+            let holding = inbuf.capacity() > SHRINK_ABOVE || out.capacity() > SHRINK_ABOVE;
+            let reclaim = async {
+                if holding {
+                    tokio::time::sleep(RECLAIM_AFTER).await
+                } else {
+                    std::future::pending::<()>().await
+                }
+            };
             let idle_timeout_secs = settings.idle_timeout_secs;
             // 3. Wait for input, a pub/sub message, a kill, or the idle timeout. Like Redis, only
             // normal clients time out: subscribers and replication links wait indefinitely.
@@ -202,6 +217,10 @@ pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
                 biased;
                 _ = kill.wait() => break 'conn Close::Killed,
                 _ = idle => break 'conn Close::Idle,
+                _ = reclaim => {
+                    shrink_idle(&mut inbuf, 0);
+                    shrink_idle(&mut out, 0);
+                }
                 Some(msg) = push_rx.recv(), if client.push_handed_out => {
                     // What is taken off the channel stays counted in the output buffer until it is
                     // written: a subscriber that does not read holds it here, in `out`.
@@ -211,6 +230,7 @@ pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
                         taken += push_size(&m);
                         m.encode(client.proto, &mut out);
                     }
+                    out_used = out_used.max(out.len());
                     // A client disconnected for its output buffer limit never reads: the kill
                     // must not wait for the write.
                     let written = tokio::select! {
@@ -273,11 +293,16 @@ pub async fn handle(engine: Arc<Engine>, mut stream: Socket, peer: SocketAddr) {
 /// What a connection's input and output buffers start with and shrink back to.
 const CONN_BUF: usize = 16 * 1024;
 
-/// Replace an empty buffer that grew past four times its starting size with a new one: the
-/// next requests rarely need the room again, and a pipelining client whose batches fit keeps
-/// its buffer (no allocation per batch).
-fn shrink_idle(buf: &mut BytesMut) {
-    if buf.is_empty() && buf.capacity() > 4 * CONN_BUF {
+/// A buffer larger than this is given back when idle (see `shrink_idle`).
+const SHRINK_ABOVE: usize = 4 * CONN_BUF;
+/// How long a quiet connection keeps a large buffer its last batch needed.
+const RECLAIM_AFTER: Duration = Duration::from_secs(2);
+
+/// Replace an empty buffer that grew past [`SHRINK_ABOVE`] with a new one, unless the last
+/// batch used (`used` bytes) more than half of it: a pipelining client whose batches fit keeps
+/// its buffer, with no allocation per batch.
+fn shrink_idle(buf: &mut BytesMut, used: usize) {
+    if buf.is_empty() && buf.capacity() > SHRINK_ABOVE && used <= buf.capacity() / 2 {
         *buf = BytesMut::with_capacity(CONN_BUF);
     }
 }
