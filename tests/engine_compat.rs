@@ -1122,3 +1122,30 @@ async fn every_redis_command_exists_and_the_absent_features_say_so() {
     let e = String::from_utf8_lossy(&p.engine.call(&["SCRIPT", "DEBUG", "YES"]).await).into_owned();
     assert!(e.contains("no Lua debugger"), "{e}");
 }
+
+/// OBJECT ENCODING of strings as redis-server reports it: `int` / `embstr` when set whole,
+/// `raw` once changed in place (SETRANGE, APPEND, SETBIT), `int` again after INCR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strings_changed_in_place_are_raw() {
+    let s = Servers::start().await;
+    let mut p = s.pair().await;
+    for step in [
+        &["SET", "k", "1234"][..],
+        &["OBJECT", "ENCODING", "k"],
+        &["SETRANGE", "k", "0", ""],
+        &["OBJECT", "ENCODING", "k"],
+        &["SETRANGE", "k", "0", "2"],
+        &["OBJECT", "ENCODING", "k"],
+        &["INCR", "k"],
+        &["OBJECT", "ENCODING", "k"],
+        &["SET", "s", "short"],
+        &["OBJECT", "ENCODING", "s"],
+        &["APPEND", "s", "er"],
+        &["OBJECT", "ENCODING", "s"],
+        &["SET", "b", "x"],
+        &["SETBIT", "b", "1", "1"],
+        &["OBJECT", "ENCODING", "b"],
+    ] {
+        p.same(step).await;
+    }
+}

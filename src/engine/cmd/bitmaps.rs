@@ -38,13 +38,11 @@ pub const COMMANDS: &[CommandSpec] = &[
 const ERR_BIT_OFFSET: &str = "ERR bit offset is not an integer or out of range";
 const ERR_BIT_VALUE: &str = "ERR bit is not an integer or out of range";
 
-/// The bytes of a string value, writable in place (no reallocation for bits inside the string).
+/// The bytes of a string value, writable in place. The value takes its growable form first
+/// (one copy, the first time only): that is Redis's `raw`, which SETBIT and BITFIELD make of
+/// any string they write (OBJECT ENCODING says so), and later writes need no copy.
 pub fn bytes_mut(s: &mut CompactBytes) -> &mut [u8] {
-    match s {
-        CompactBytes::Inline { len, buf } => &mut buf[..*len as usize],
-        CompactBytes::Heap(b) => b,
-        CompactBytes::Growable(v) => v,
-    }
+    s.as_mut_vec().as_mut_slice()
 }
 
 /// A bit offset argument: a non-negative integer whose byte stays below proto-max-bulk-len.

@@ -727,6 +727,10 @@ fn object_help(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
 /// them and never back, as in Redis).
 pub fn encoding_name(_s: &Settings, value: &Value) -> &'static str {
     match value {
+        // A string changed in place (APPEND, SETRANGE, SETBIT, BITFIELD, PFADD) is held in
+        // its growable form, which is what Redis's `raw` is: those commands unshare the value
+        // into a raw sds whatever its length or digits.
+        Value::Str(CompactBytes::Growable(_)) => "raw",
         Value::Str(v) => string_encoding(v),
         // Redis 7.0 lists are always quicklists (listpack lists came with 7.2).
         Value::List(_) => "quicklist",
