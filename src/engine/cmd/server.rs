@@ -153,7 +153,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 /// Container commands never run themselves: `cmd::resolve` dispatches to a subcommand.
-fn container(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
+pub(super) fn container(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::err_static("ERR unknown subcommand")
 }
 

@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use super::args::lossy;
 use super::flags::*;
+use super::server::container;
 use super::{CommandSpec, Ctx};
 use crate::engine::protocol::arg::Arg;
 use crate::engine::protocol::reply::Reply;
@@ -70,11 +71,6 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     CommandSpec::new("asking", 1, FAST, (0, 0, 0), "cluster", asking),
 ];
-
-/// Container commands never run themselves (`resolve` picks the subcommand).
-fn container(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
-    Reply::err_static("ERR unknown subcommand")
-}
 
 fn module_list(_ctx: &mut Ctx<'_>, _a: &[Arg]) -> Reply {
     Reply::Array(Vec::new())
